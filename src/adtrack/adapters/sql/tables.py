@@ -1,0 +1,266 @@
+"""The relational schema (SQLAlchemy Core). Alembic migrations mirror these tables.
+
+Conventions:
+- money columns end in ``_micros`` (BigInteger micro-units); revshare in ``_ppm``;
+- timestamps are stored as timezone-aware UTC (``DateTime(timezone=True)``);
+- catalogue rows are soft-deleted (``deleted_at``) so reports keep their names, while the
+  API treats a deleted row as gone.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+
+def _audit() -> list[Column[object]]:
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("last_modified", DateTime(timezone=True), nullable=False),
+        Column("deleted_at", DateTime(timezone=True), nullable=True),
+    ]
+
+
+advertisers = Table(
+    "advertisers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("code", String(100), nullable=True),
+    Column("state", String(16), nullable=False, default="active"),
+    *_audit(),
+)
+
+line_items = Table(
+    "line_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("advertiser_id", Integer, ForeignKey("advertisers.id"), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("code", String(100), nullable=True),
+    Column("state", String(16), nullable=False, default="active"),
+    Column("revenue_type", String(8), nullable=False, default="none"),
+    Column("revenue_value_micros", BigInteger, nullable=False, default=0),
+    Column("start_date", DateTime(timezone=True), nullable=True),
+    Column("end_date", DateTime(timezone=True), nullable=True),
+    *_audit(),
+)
+
+publishers = Table(
+    "publishers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("code", String(100), nullable=True),
+    Column("state", String(16), nullable=False, default="active"),
+    *_audit(),
+)
+
+placements = Table(
+    "placements",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("publisher_id", Integer, ForeignKey("publishers.id"), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("code", String(100), nullable=True),
+    Column("state", String(16), nullable=False, default="active"),
+    *_audit(),
+)
+
+payment_rules = Table(
+    "payment_rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("publisher_id", Integer, ForeignKey("publishers.id"), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("code", String(100), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("state", String(16), nullable=False, default="active"),
+    Column("is_base", Boolean, nullable=False, default=False),
+    Column("pricing_type", String(16), nullable=False, default="revshare"),
+    Column("revshare_ppm", Integer, nullable=False, default=0),
+    Column("cost_cpm_micros", BigInteger, nullable=False, default=0),
+    Column("cost_cpc_micros", BigInteger, nullable=False, default=0),
+    Column("priority", SmallInteger, nullable=False, default=5),
+    Column("start_date", DateTime(timezone=True), nullable=True),
+    Column("end_date", DateTime(timezone=True), nullable=True),
+    Column("advertiser_filter", String(8), nullable=True),  # include | exclude | NULL
+    Column("line_item_filter", String(8), nullable=True),
+    *_audit(),
+)
+
+# Filter members of a payment rule: kind is "advertiser" or "line_item".
+payment_rule_filters = Table(
+    "payment_rule_filters",
+    metadata,
+    Column(
+        "payment_rule_id",
+        Integer,
+        ForeignKey("payment_rules.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("kind", String(16), primary_key=True),
+    Column("object_id", Integer, primary_key=True),
+)
+
+trackers = Table(
+    "trackers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tracker_type", String(16), nullable=False),  # impression | click
+    Column("name", String(255), nullable=False),
+    Column("code", String(100), nullable=True),
+    Column("state", String(16), nullable=False, default="active"),
+    Column("advertiser_id", Integer, ForeignKey("advertisers.id"), nullable=False, index=True),
+    Column("line_item_id", Integer, ForeignKey("line_items.id"), nullable=False, index=True),
+    Column("publisher_id", Integer, ForeignKey("publishers.id"), nullable=False, index=True),
+    Column("placement_id", Integer, ForeignKey("placements.id"), nullable=True, index=True),
+    Column("payment_rule_id", Integer, ForeignKey("payment_rules.id"), nullable=True, index=True),
+    Column("landing_page_url", Text, nullable=True),
+    *_audit(),
+)
+# A code is unique among live trackers of one type; enforced by the domain service (soft
+# deletes make a plain unique constraint wrong) and backed by this index for lookups.
+Index("ix_trackers_type_code", trackers.c.tracker_type, trackers.c.code)
+
+# Bumped by every catalogue write, so collectors can poll one row to know when to reload.
+catalogue_version = Table(
+    "catalogue_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("state", String(16), nullable=False, default="active"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_modified", DateTime(timezone=True), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex of the token
+    Column("name", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Events and reporting (written by the aggregator, read by reports and feeds)
+# ---------------------------------------------------------------------------------------------
+
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", String(40), primary_key=True),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("imp_type", SmallInteger, nullable=False),  # 9 impression, 10 click
+    Column("tracker_id", Integer, nullable=False),
+    Column("advertiser_id", Integer, nullable=False),
+    Column("line_item_id", Integer, nullable=False),
+    Column("publisher_id", Integer, nullable=False),
+    Column("placement_id", Integer, nullable=True),
+    Column("payment_rule_id", Integer, nullable=True),
+    Column("media_cost_micros", BigInteger, nullable=False),
+    Column("booked_revenue_micros", BigInteger, nullable=False),
+    Column("revenue_type", String(8), nullable=False),
+    Column("ancost_used", Boolean, nullable=False),
+    Column("cachebuster", String(255), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", Text, nullable=True),
+    Column("referrer", Text, nullable=True),
+    Column("invalid", Boolean, nullable=False),
+    Column("invalid_reason", String(32), nullable=True),
+    Column("redirect_url", Text, nullable=True),
+)
+Index("ix_events_type_ts", events.c.imp_type, events.c.ts)
+Index("ix_events_tracker_ts", events.c.tracker_id, events.c.ts)
+
+# Hourly rollups. Nullable dimensions are stored as 0 so the key can be a primary key.
+rollup_hourly = Table(
+    "rollup_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("imp_type", SmallInteger, primary_key=True),
+    Column("tracker_id", Integer, primary_key=True),
+    Column("advertiser_id", Integer, primary_key=True),
+    Column("line_item_id", Integer, primary_key=True),
+    Column("publisher_id", Integer, primary_key=True),
+    Column("placement_id", Integer, primary_key=True),
+    Column("payment_rule_id", Integer, primary_key=True),
+    Column("imps", BigInteger, nullable=False, default=0),
+    Column("clicks", BigInteger, nullable=False, default=0),
+    Column("invalid_imps", BigInteger, nullable=False, default=0),
+    Column("invalid_clicks", BigInteger, nullable=False, default=0),
+    Column("media_cost_micros", BigInteger, nullable=False, default=0),
+    Column("booked_revenue_micros", BigInteger, nullable=False, default=0),
+)
+
+# Invalid traffic by reason, hourly (reports break invalid counts down by reason).
+rollup_invalid_hourly = Table(
+    "rollup_invalid_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("imp_type", SmallInteger, primary_key=True),
+    Column("tracker_id", Integer, primary_key=True),
+    Column("reason", String(32), primary_key=True),
+    Column("count", BigInteger, nullable=False, default=0),
+)
+
+# Where each event-log consumer has got to (committed in the same transaction as the rows).
+eventlog_checkpoints = Table(
+    "eventlog_checkpoints",
+    metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("source", String(255), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Tag exports delivered by email, with their status.
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=True),
+    Column("status", String(16), nullable=False),  # queued | sending | sent | failed
+    Column("recipients", Text, nullable=False),  # JSON list
+    Column("request", Text, nullable=False),  # JSON of the export request
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,49 @@
+"""Deployment settings, read from ``ADTRACK_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    event_log_url: str  # "local" (embedded, under data_dir) or "nats://host:port"
+    nats_stream: str
+    fsync: str  # "always" | "interval" | "never" (see docs/durability.md)
+    fsync_interval_ms: int
+    public_url: str  # the host exported tags point at
+    smtp_url: str | None
+    smtp_from: str
+    timezone: str
+    raw_event_retention_days: int
+    honour_privacy_signals: bool
+    session_secret: str | None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        data_dir = Path(env.get("ADTRACK_DATA_DIR", "./data")).resolve()
+        database_url = env.get("ADTRACK_DATABASE_URL") or f"sqlite:///{data_dir / 'adtrack.db'}"
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            event_log_url=env.get("ADTRACK_EVENT_LOG", "local"),
+            nats_stream=env.get("ADTRACK_NATS_STREAM", "ADTRACK_EVENTS"),
+            fsync=env.get("ADTRACK_FSYNC", "interval"),
+            fsync_interval_ms=int(env.get("ADTRACK_FSYNC_INTERVAL_MS", "200")),
+            public_url=env.get("ADTRACK_PUBLIC_URL", "http://localhost:8001").rstrip("/"),
+            smtp_url=env.get("ADTRACK_SMTP_URL") or None,
+            smtp_from=env.get("ADTRACK_SMTP_FROM", "adtrack@localhost"),
+            timezone=env.get("ADTRACK_TIMEZONE", "UTC"),
+            raw_event_retention_days=int(env.get("ADTRACK_RAW_EVENT_RETENTION_DAYS", "30")),
+            honour_privacy_signals=env.get("ADTRACK_HONOUR_PRIVACY_SIGNALS", "1") not in ("0", "false", "no"),
+            session_secret=env.get("ADTRACK_SESSION_SECRET") or None,
+        )
+
+    @property
+    def event_log_dir(self) -> Path:
+        return self.data_dir / "eventlog"

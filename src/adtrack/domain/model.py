@@ -1,0 +1,157 @@
+"""The catalogue's entities. Plain dataclasses: no I/O, no ORM.
+
+Money fields end in ``_micros`` (integer micro-units, see ``money.py``); ratios (revshare) are
+integer parts-per-million (``1_000_000`` = 100 %). Datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, StrEnum
+
+
+class State(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class RevenueType(StrEnum):
+    """How the advertiser pays for a line item (its booked revenue)."""
+
+    NONE = "none"
+    CPM = "cpm"
+    CPC = "cpc"
+
+
+class PricingType(StrEnum):
+    """How a payment rule computes the media cost owed to the publisher."""
+
+    REVSHARE = "revshare"
+    CPM = "cpm"
+    CPC = "cpc"  # our extension: a cost per click
+
+
+class FilterAction(StrEnum):
+    INCLUDE = "include"
+    EXCLUDE = "exclude"
+
+
+class TrackerType(StrEnum):
+    IMPRESSION = "impression"
+    CLICK = "click"
+
+
+class ImpType(IntEnum):
+    """The original platform's impression types for tracked events."""
+
+    EXTERNAL_IMPRESSION = 9
+    EXTERNAL_CLICK = 10
+
+    @property
+    def label(self) -> str:
+        return "External Impression" if self is ImpType.EXTERNAL_IMPRESSION else "External Click"
+
+    @classmethod
+    def for_tracker(cls, tracker_type: TrackerType) -> ImpType:
+        if tracker_type is TrackerType.IMPRESSION:
+            return cls.EXTERNAL_IMPRESSION
+        return cls.EXTERNAL_CLICK
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # everything, manages users
+    TRAFFICKER = "trafficker"  # manages catalogue and trackers
+    REPORTER = "reporter"  # read-only
+
+
+PPM = 1_000_000  # revshare is stored in parts per million
+
+
+@dataclass
+class Advertiser:
+    id: int
+    name: str
+    code: str | None = None
+    state: State = State.ACTIVE
+    created_at: datetime | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass
+class LineItem:
+    id: int
+    advertiser_id: int
+    name: str
+    code: str | None = None
+    state: State = State.ACTIVE
+    revenue_type: RevenueType = RevenueType.NONE
+    revenue_value_micros: int = 0  # per thousand imps for cpm, per click for cpc
+    start_date: datetime | None = None  # inclusive
+    end_date: datetime | None = None  # exclusive
+    created_at: datetime | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass
+class Publisher:
+    id: int
+    name: str
+    code: str | None = None
+    state: State = State.ACTIVE
+    created_at: datetime | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass
+class Placement:
+    id: int
+    publisher_id: int
+    name: str
+    code: str | None = None
+    state: State = State.ACTIVE
+    created_at: datetime | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass
+class PaymentRule:
+    id: int
+    publisher_id: int
+    name: str
+    code: str | None = None
+    state: State = State.ACTIVE
+    is_base: bool = False
+    pricing_type: PricingType = PricingType.REVSHARE
+    revshare_ppm: int = 0  # 0..1_000_000
+    cost_cpm_micros: int = 0  # per thousand impressions
+    cost_cpc_micros: int = 0  # per click
+    priority: int = 5  # 1..10, 10 highest
+    start_date: datetime | None = None  # inclusive
+    end_date: datetime | None = None  # exclusive
+    advertiser_filter: FilterAction | None = None
+    advertiser_ids: frozenset[int] = field(default_factory=frozenset)
+    line_item_filter: FilterAction | None = None
+    line_item_ids: frozenset[int] = field(default_factory=frozenset)
+    description: str | None = None
+    created_at: datetime | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass
+class Tracker:
+    """An impression tracker or a click tracker (one id space for both)."""
+
+    id: int
+    tracker_type: TrackerType
+    name: str
+    advertiser_id: int
+    line_item_id: int
+    publisher_id: int
+    code: str | None = None
+    state: State = State.ACTIVE
+    placement_id: int | None = None
+    payment_rule_id: int | None = None
+    landing_page_url: str | None = None  # click trackers only
+    created_at: datetime | None = None
+    last_modified: datetime | None = None
