@@ -1,0 +1,49 @@
+"""The event log's interfaces. Adapters: ``adapters/eventlog/local.py`` (embedded, default) and
+``adapters/eventlog/nats.py`` (JetStream, for many collectors).
+
+Writers are used by collectors: ``append`` returns only when the records are as durable as the
+configured policy promises, so the collector may answer the requests that produced them.
+Readers are used by aggregators: they hand out batches and learn, through ``ack``, that the batch
+was committed downstream; a batch that is never acked is delivered again (at-least-once), and
+the aggregator's writes are idempotent by ``event_id`` (so effectively exactly-once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class EventLogUnavailable(Exception):
+    """The log cannot take writes now (disk full, store down). Collectors answer 503."""
+
+
+@dataclass
+class Batch:
+    """Records read from the log, with an opaque position to commit once they are stored."""
+
+    records: list[bytes]
+    position: object = None  # adapter-specific; passed back to ``EventLogReader.ack``
+    source: str = ""  # adapter-specific name of what was read (segment, stream)
+    meta: dict[str, object] = field(default_factory=dict)
+
+
+class EventLogWriter(Protocol):
+    async def append(self, records: Sequence[bytes]) -> None:
+        """Make ``records`` durable (per the fsync policy), or raise ``EventLogUnavailable``."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class EventLogReader(Protocol):
+    async def read(self, max_records: int) -> Batch:
+        """The next records not yet acked (possibly none)."""
+        ...
+
+    async def ack(self, batch: Batch) -> None:
+        """The batch is stored downstream; it need not be delivered again."""
+        ...
+
+    async def close(self) -> None: ...
