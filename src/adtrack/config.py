@@ -40,7 +40,8 @@ class Settings:
             smtp_from=env.get("ADTRACK_SMTP_FROM", "adtrack@localhost"),
             timezone=env.get("ADTRACK_TIMEZONE", "UTC"),
             raw_event_retention_days=int(env.get("ADTRACK_RAW_EVENT_RETENTION_DAYS", "30")),
-            honour_privacy_signals=env.get("ADTRACK_HONOUR_PRIVACY_SIGNALS", "1") not in ("0", "false", "no"),
+            honour_privacy_signals=env.get("ADTRACK_HONOUR_PRIVACY_SIGNALS", "1").lower()
+            not in ("0", "false", "no", "off"),
             session_secret=env.get("ADTRACK_SESSION_SECRET") or None,
         )
 

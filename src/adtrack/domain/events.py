@@ -58,7 +58,8 @@ class Event:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
-        return cls(**{name: data.get(name) for name in cls.__slots__})
+        values: dict[str, Any] = {name: data.get(name) for name in cls.__slots__}
+        return cls(**values)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Event:

@@ -37,7 +37,9 @@ def to_micros(value: Decimal | int | str | float) -> int:
 
 def from_micros(micros: int) -> Decimal:
     """Integer micros to a Decimal in currency units (exact)."""
-    return (Decimal(micros) / MICROS_PER_UNIT).quantize(_QUANTUM).normalize() if micros else Decimal(0)
+    exact = (Decimal(micros) / MICROS_PER_UNIT).quantize(_QUANTUM)
+    # normalize() alone would turn 10 into 1E+1; keep plain notation, without trailing zeros.
+    return exact.quantize(Decimal(1)) if exact == exact.to_integral() else exact.normalize()
 
 
 def format_micros(micros: int, places: int = 6) -> str:

@@ -240,6 +240,29 @@ rollup_invalid_hourly = Table(
     Column("count", BigInteger, nullable=False, default=0),
 )
 
+# Daily rollups: the same key and sums as ``rollup_hourly`` with ``day`` = the hour truncated to
+# UTC midnight. The aggregator adds every hourly increment here too, in the same transaction.
+# Reports read whole UTC days from here and only the few edge hours of local days from the
+# hourly table (see services/report_query.py), which keeps 90-day reports fast.
+rollup_daily = Table(
+    "rollup_daily",
+    metadata,
+    Column("day", DateTime(timezone=True), primary_key=True),
+    Column("imp_type", SmallInteger, primary_key=True),
+    Column("tracker_id", Integer, primary_key=True),
+    Column("advertiser_id", Integer, primary_key=True),
+    Column("line_item_id", Integer, primary_key=True),
+    Column("publisher_id", Integer, primary_key=True),
+    Column("placement_id", Integer, primary_key=True),
+    Column("payment_rule_id", Integer, primary_key=True),
+    Column("imps", BigInteger, nullable=False, default=0),
+    Column("clicks", BigInteger, nullable=False, default=0),
+    Column("invalid_imps", BigInteger, nullable=False, default=0),
+    Column("invalid_clicks", BigInteger, nullable=False, default=0),
+    Column("media_cost_micros", BigInteger, nullable=False, default=0),
+    Column("booked_revenue_micros", BigInteger, nullable=False, default=0),
+)
+
 # Where each event-log consumer has got to (committed in the same transaction as the rows).
 eventlog_checkpoints = Table(
     "eventlog_checkpoints",
@@ -263,4 +286,25 @@ exports = Table(
     Column("error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Saved report definitions, optionally delivered by email on a schedule.
+saved_reports = Table(
+    "saved_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("definition", Text, nullable=False),  # JSON of the report parameters
+    Column("schedule", String(8), nullable=False, default="none"),  # none | daily | weekly
+    Column("weekday", SmallInteger, nullable=True),  # 0 Monday .. 6 Sunday (weekly only)
+    Column("hour", SmallInteger, nullable=False, default=6),  # local hour of delivery
+    Column("timezone", String(64), nullable=False, default="UTC"),
+    Column("recipients", Text, nullable=False, default="[]"),  # JSON list of addresses
+    Column("attachment_format", String(8), nullable=False, default="csv"),  # csv | xlsx
+    Column("last_sent_at", DateTime(timezone=True), nullable=True),
+    Column("last_status", String(16), nullable=True),  # sent | failed
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_modified", DateTime(timezone=True), nullable=False),
 )

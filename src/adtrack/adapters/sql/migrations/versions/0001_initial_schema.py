@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:24:29.022062
+Create Date: 2026-11-23 17:28:00.775473
 """
 
 from __future__ import annotations
@@ -83,6 +83,34 @@ def upgrade() -> None:
         sa.Column("last_modified", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_publishers")),
+    )
+    op.create_table(
+        "rollup_daily",
+        sa.Column("day", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("imp_type", sa.SmallInteger(), nullable=False),
+        sa.Column("tracker_id", sa.Integer(), nullable=False),
+        sa.Column("advertiser_id", sa.Integer(), nullable=False),
+        sa.Column("line_item_id", sa.Integer(), nullable=False),
+        sa.Column("publisher_id", sa.Integer(), nullable=False),
+        sa.Column("placement_id", sa.Integer(), nullable=False),
+        sa.Column("payment_rule_id", sa.Integer(), nullable=False),
+        sa.Column("imps", sa.BigInteger(), nullable=False),
+        sa.Column("clicks", sa.BigInteger(), nullable=False),
+        sa.Column("invalid_imps", sa.BigInteger(), nullable=False),
+        sa.Column("invalid_clicks", sa.BigInteger(), nullable=False),
+        sa.Column("media_cost_micros", sa.BigInteger(), nullable=False),
+        sa.Column("booked_revenue_micros", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "day",
+            "imp_type",
+            "tracker_id",
+            "advertiser_id",
+            "line_item_id",
+            "publisher_id",
+            "placement_id",
+            "payment_rule_id",
+            name=op.f("pk_rollup_daily"),
+        ),
     )
     op.create_table(
         "rollup_hourly",
@@ -246,6 +274,31 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "saved_reports",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("owner_id", sa.Integer(), nullable=True),
+        sa.Column("definition", sa.Text(), nullable=False),
+        sa.Column("schedule", sa.String(length=8), nullable=False),
+        sa.Column("weekday", sa.SmallInteger(), nullable=True),
+        sa.Column("hour", sa.SmallInteger(), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("recipients", sa.Text(), nullable=False),
+        sa.Column("attachment_format", sa.String(length=8), nullable=False),
+        sa.Column("last_sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_status", sa.String(length=16), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_modified", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["owner_id"],
+            ["users.id"],
+            name=op.f("fk_saved_reports_owner_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_saved_reports")),
+    )
+    op.create_table(
         "payment_rule_filters",
         sa.Column("payment_rule_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
@@ -330,6 +383,7 @@ def downgrade() -> None:
 
     op.drop_table("trackers")
     op.drop_table("payment_rule_filters")
+    op.drop_table("saved_reports")
     with op.batch_alter_table("placements", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_placements_publisher_id"))
 
@@ -347,6 +401,7 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("rollup_invalid_hourly")
     op.drop_table("rollup_hourly")
+    op.drop_table("rollup_daily")
     op.drop_table("publishers")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_type_ts")

@@ -1,0 +1,435 @@
+"""Tracking-endpoint benchmark: adtrack's collector against nginx ``empty_gif``, with wrk.
+
+Starts, on this machine and on free loopback ports:
+
+* nginx (Debian ``nginx-light``): 1 worker, ``empty_gif``, ``access_log`` on, its own prefix
+  and configuration in a temporary folder;
+* adtrack's collector: 1 worker process (``python -m adtrack.collector``) on a temporary data
+  dir (SQLite catalogue with a few trackers, the local event log with the chosen fsync policy).
+
+Then drives both with the same wrk command (connections, threads, duration, URL with an
+``ancost`` and an un-encoded ``redir=https://example.com/a?b=c&d=e`` last, a browser user agent),
+alternating nginx and adtrack, for ``/imptr`` and ``/clktrb``, for several rounds, and prints
+requests/s and p50/p99 latency of each run and the ratio adtrack/nginx of the medians.
+
+After each adtrack run it checks the event log: the records added during the run must equal
+the events the collector reports as answered (its ``/metrics``), and wrk's count of answers
+must match within the requests still in flight when wrk stopped (at most one per connection).
+wrk's own count of non-2xx/3xx answers and socket errors must be zero.
+
+Usage::
+
+    .venv/bin/python bench/tracking.py [--duration 10] [--rounds 3] [--connections 64]
+        [--threads 1] [--fsync interval always] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+
+from adtrack.adapters.eventlog.local import LocalEventLogReader
+from adtrack.adapters.sql import db
+from adtrack.adapters.sql import tables as t
+
+HOST = "127.0.0.1"
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36"
+)
+ENDPOINTS = {
+    "imptr": "/imptr?id={imp}&cachebuster=4711&ancost=0.35&redir=https://example.com/a?b=c&d=e",
+    "clktrb": "/clktrb?id={click}&cachebuster=4711&ancost=0.35&redir=https://example.com/a?b=c&d=e",
+}
+
+# Prints wrk's summary as one JSON line (no per-request Lua: the hot loop stays in C).
+WRK_SCRIPT = """
+wrk.headers["User-Agent"] = "%s"
+wrk.headers["Referer"] = "https://publisher.example/article/42"
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'WRKJSON {"requests": %%d, "duration_us": %%d, "bytes": %%d, "non_2xx_3xx": %%d, ' ..
+    '"connect_errors": %%d, "read_errors": %%d, "write_errors": %%d, "timeouts": %%d, ' ..
+    '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d}\\n',
+    summary.requests, summary.duration, summary.bytes, summary.errors.status,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+""" % BROWSER_UA
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/tmp_body;
+    proxy_temp_path {prefix}/tmp_proxy;
+    fastcgi_temp_path {prefix}/tmp_fastcgi;
+    uwsgi_temp_path {prefix}/tmp_uwsgi;
+    scgi_temp_path {prefix}/tmp_scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    server {{
+        listen {host}:{port} backlog=4096;
+        location / {{ empty_gif; }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {HOST}:{port}")
+
+
+def ensure_tools() -> None:
+    missing = [
+        pkg for tool, pkg in (("nginx", "nginx-light"), ("wrk", "wrk")) if not _which(tool)
+    ]
+    if missing:
+        print(f"installing {' '.join(missing)} ...", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run([*sudo, "apt-get", "-q", "update"], check=True, env=env)
+        subprocess.run([*sudo, "apt-get", "-q", "install", "-y", *missing], check=True, env=env)
+
+
+def _which(tool: str) -> str | None:
+    return shutil.which(tool) or next(
+        (p for p in (f"/usr/sbin/{tool}", f"/usr/bin/{tool}") if os.path.exists(p)), None
+    )
+
+
+class Nginx:
+    def __init__(self, workdir: Path) -> None:
+        self.prefix = workdir / "nginx"
+        self.prefix.mkdir()
+        self.port = free_port()
+        conf = self.prefix / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(prefix=self.prefix, host=HOST, port=self.port))
+        binary = _which("nginx")
+        assert binary is not None
+        self.process = subprocess.Popen(
+            [binary, "-p", str(self.prefix), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.prefix / "stderr.log").open("wb"),
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def access_log_lines(self) -> int:
+        with (self.prefix / "access.log").open("rb") as fh:
+            return sum(1 for _ in fh)
+
+
+def make_catalogue(database_url: str) -> dict[str, int]:
+    db.upgrade(database_url)
+    engine = db.make_engine(database_url)
+    now = datetime.now(UTC)
+    audit = {"created_at": now, "last_modified": now}
+    ids: dict[str, int] = {}
+    with engine.begin() as conn:
+
+        def add(table: Any, **values: Any) -> int:
+            return int(conn.execute(insert(table).values(**values, **audit)).inserted_primary_key[0])
+
+        adv = add(t.advertisers, name="Bench advertiser", state="active")
+        li = add(
+            t.line_items,
+            name="Bench line item",
+            advertiser_id=adv,
+            state="active",
+            revenue_type="cpm",
+            revenue_value_micros=3_000_000,
+        )
+        pub = add(t.publishers, name="Bench publisher", state="active")
+        add(
+            t.payment_rules,
+            name="Base",
+            publisher_id=pub,
+            state="active",
+            is_base=True,
+            pricing_type="revshare",
+            revshare_ppm=500_000,
+            cost_cpm_micros=0,
+            cost_cpc_micros=0,
+            priority=5,
+        )
+        for n in range(5):  # a few trackers, the benchmark hits the first of each kind
+            imp = add(
+                t.trackers, tracker_type="impression", name=f"imp {n}", state="active",
+                advertiser_id=adv, line_item_id=li, publisher_id=pub,
+            )
+            click = add(
+                t.trackers, tracker_type="click", name=f"click {n}", state="active",
+                advertiser_id=adv, line_item_id=li, publisher_id=pub,
+                landing_page_url="https://advertiser.example/landing",
+            )
+            ids.setdefault("imp", imp)
+            ids.setdefault("click", click)
+        conn.execute(insert(t.catalogue_version).values(id=1, version=1, changed_at=now))
+    engine.dispose()
+    return ids
+
+
+class Collector:
+    def __init__(self, workdir: Path, fsync: str) -> None:
+        self.data_dir = workdir / f"adtrack-{fsync}"
+        self.data_dir.mkdir()
+        self.database_url = f"sqlite:///{self.data_dir / 'adtrack.db'}"
+        self.ids = make_catalogue(self.database_url)
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "ADTRACK_DATA_DIR": str(self.data_dir),
+            "ADTRACK_DATABASE_URL": self.database_url,
+            "ADTRACK_EVENT_LOG": "local",
+            "ADTRACK_FSYNC": fsync,
+        }
+        self.log_path = self.data_dir / "collector.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "adtrack.collector", "--host", HOST, "--port", str(self.port),
+             "--log-level", "WARNING"],
+            env=self.env,
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port)
+        self.reader = LocalEventLogReader(self.data_dir / "eventlog", consumer="bench")
+
+    def new_records(self) -> int:
+        count = 0
+        while True:
+            batch = self.reader.read_now(100_000)
+            if not batch.records:
+                return count
+            count += len(batch.records)
+
+    def answered_events(self) -> int:
+        with urllib.request.urlopen(f"http://{HOST}:{self.port}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        return sum(
+            int(float(m.group(1)))
+            for m in re.finditer(r"^adtrack_collector_events_total\{[^}]*\} (\S+)$", text, re.M)
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Run:
+    server: str
+    endpoint: str
+    fsync: str
+    round: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx_3xx: int
+    socket_errors: int
+    events_logged: int | None = None
+    events_answered: int | None = None
+    check: str = ""
+
+
+def run_wrk(url: str, args: argparse.Namespace, script: Path) -> dict[str, Any]:
+    cmd = [
+        _which("wrk") or "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("WRKJSON "))
+    result: dict[str, Any] = json.loads(line[len("WRKJSON ") :])
+    return result
+
+
+def to_run(
+    server: str, endpoint: str, fsync: str, rnd: int, res: dict[str, Any]
+) -> Run:
+    return Run(
+        server=server,
+        endpoint=endpoint,
+        fsync=fsync,
+        round=rnd,
+        rps=res["requests"] / (res["duration_us"] / 1e6),
+        p50_ms=res["p50_us"] / 1000,
+        p99_ms=res["p99_us"] / 1000,
+        requests=res["requests"],
+        non_2xx_3xx=res["non_2xx_3xx"],
+        socket_errors=res["connect_errors"] + res["read_errors"] + res["write_errors"]
+        + res["timeouts"],
+    )
+
+
+def print_run(run: Run) -> None:
+    extra = f"  events={run.events_logged} {run.check}" if run.events_logged is not None else ""
+    print(
+        f"  round {run.round} {run.server:7s} {run.endpoint:6s} fsync={run.fsync:8s} "
+        f"{run.rps:10.0f} req/s  p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:6.2f} ms  "
+        f"n={run.requests} non2xx3xx={run.non_2xx_3xx} sockerr={run.socket_errors}{extra}",
+        flush=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--fsync", nargs="+", default=["interval", "always"])
+    parser.add_argument("--endpoints", nargs="+", default=list(ENDPOINTS))
+    parser.add_argument("--json", type=Path, default=None, help="write all runs as JSON here")
+    args = parser.parse_args()
+
+    ensure_tools()
+    workdir = Path(tempfile.mkdtemp(prefix="adtrack-bench-"))
+    script = workdir / "report.lua"
+    script.write_text(WRK_SCRIPT)
+    runs: list[Run] = []
+    failures: list[str] = []
+    nginx = Nginx(workdir)
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} rounds, "
+        f"machine: {os.cpu_count()} cores; nginx 1 worker empty_gif + access_log",
+        flush=True,
+    )
+    try:
+        for fsync in args.fsync:
+            collector = Collector(workdir, fsync)
+            try:
+                print(f"\n== fsync={fsync}", flush=True)
+                for rnd in range(1, args.rounds + 1):
+                    for endpoint in args.endpoints:
+                        path = ENDPOINTS[endpoint].format(**collector.ids)
+                        res = run_wrk(f"http://{HOST}:{nginx.port}{path}", args, script)
+                        run = to_run("nginx", endpoint, fsync, rnd, res)
+                        runs.append(run)
+                        print_run(run)
+
+                        answered_before = collector.answered_events()
+                        res = run_wrk(f"http://{HOST}:{collector.port}{path}", args, script)
+                        time.sleep(0.3)  # let the last answers of cut-off requests complete
+                        run = to_run("adtrack", endpoint, fsync, rnd, res)
+                        run.events_logged = collector.new_records()
+                        run.events_answered = collector.answered_events() - answered_before
+                        slack = run.events_logged - run.requests
+                        ok = (
+                            run.events_logged == run.events_answered
+                            and 0 <= slack <= args.connections
+                            and run.non_2xx_3xx == 0
+                            and run.socket_errors == 0
+                        )
+                        run.check = (
+                            f"{'OK' if ok else 'MISMATCH'} (log {run.events_logged} = answered "
+                            f"{run.events_answered}; wrk saw {run.requests}, {slack} in flight "
+                            f"at cut-off)"
+                        )
+                        if not ok:
+                            failures.append(f"fsync={fsync} {endpoint} round {rnd}: {run.check}")
+                        runs.append(run)
+                        print_run(run)
+            finally:
+                collector.stop()
+    finally:
+        nginx.stop()
+
+    print("\n== summary (medians over rounds)")
+    print(f"{'fsync':9s} {'endpoint':8s} {'nginx req/s':>12s} {'adtrack req/s':>14s} "
+          f"{'ratio':>6s} {'nginx p50/p99 ms':>17s} {'adtrack p50/p99 ms':>19s}")
+    summary = []
+    for fsync in args.fsync:
+        for endpoint in args.endpoints:
+            ng = [r for r in runs if r.server == "nginx" and r.fsync == fsync and r.endpoint == endpoint]
+            ad = [r for r in runs if r.server == "adtrack" and r.fsync == fsync and r.endpoint == endpoint]
+            if not ng or not ad:
+                continue
+            ng_rps = statistics.median(r.rps for r in ng)
+            ad_rps = statistics.median(r.rps for r in ad)
+            row = {
+                "fsync": fsync,
+                "endpoint": endpoint,
+                "nginx_rps": ng_rps,
+                "adtrack_rps": ad_rps,
+                "ratio": ad_rps / ng_rps,
+                "nginx_p50_ms": statistics.median(r.p50_ms for r in ng),
+                "nginx_p99_ms": statistics.median(r.p99_ms for r in ng),
+                "adtrack_p50_ms": statistics.median(r.p50_ms for r in ad),
+                "adtrack_p99_ms": statistics.median(r.p99_ms for r in ad),
+            }
+            summary.append(row)
+            print(
+                f"{fsync:9s} {endpoint:8s} {ng_rps:12.0f} {ad_rps:14.0f} {row['ratio']:6.2f} "
+                f"{row['nginx_p50_ms']:8.2f}/{row['nginx_p99_ms']:<8.2f} "
+                f"{row['adtrack_p50_ms']:9.2f}/{row['adtrack_p99_ms']:<8.2f}"
+            )
+    print(f"\nnginx access_log lines: {nginx.access_log_lines()}")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"runs": [asdict(r) for r in runs], "summary": summary}, indent=2)
+        )
+    shutil.rmtree(workdir, ignore_errors=True)
+    if failures:
+        print("\nEVENT COUNT CHECK FAILED:\n  " + "\n  ".join(failures))
+        return 1
+    print("\nevent count check: OK for every adtrack run")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

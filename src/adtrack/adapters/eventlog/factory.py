@@ -1,0 +1,61 @@
+"""Choose the event log from ``Settings.event_log_url`` (``ADTRACK_EVENT_LOG``).
+
+- ``local`` (the default): segment files under ``Settings.event_log_dir``, see ``local.py``.
+- ``nats://host:port``: NATS JetStream (not implemented yet, see below).
+"""
+
+from __future__ import annotations
+
+from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
+from adtrack.config import Settings
+from adtrack.services.event_log import EventLogReader, EventLogWriter
+
+__all__ = ["is_local", "open_reader", "open_writer"]
+
+
+def is_local(settings: Settings) -> bool:
+    return settings.event_log_url.strip().lower() in ("", "local")
+
+
+def _is_nats(settings: Settings) -> bool:
+    return settings.event_log_url.strip().lower().startswith(("nats://", "tls://"))
+
+
+def _unknown(settings: Settings) -> ValueError:
+    return ValueError(
+        f"ADTRACK_EVENT_LOG={settings.event_log_url!r}: use 'local' or 'nats://host:port'"
+    )
+
+
+def open_writer(settings: Settings, *, writer_id: str | None = None) -> EventLogWriter:
+    """A writer for this process (open one per process, after any fork).
+
+    ``writer_id`` names this writer's segment files in the local log (default: random per
+    process); an explicit id must not be used by two live processes at once.
+    """
+    if is_local(settings):
+        return LocalEventLogWriter(
+            settings.event_log_dir,
+            writer_id=writer_id,
+            fsync=settings.fsync,
+            fsync_interval_ms=settings.fsync_interval_ms,
+        )
+    if _is_nats(settings):
+        # JetStream adapter (adapters/eventlog/nats.py): append() publishes the records to the
+        # stream settings.nats_stream and returns once every publish is acknowledged (the
+        # stream's file storage makes them durable); any failure -> EventLogUnavailable.
+        raise NotImplementedError("the NATS JetStream event log is not implemented yet")
+    raise _unknown(settings)
+
+
+def open_reader(settings: Settings, *, consumer: str) -> EventLogReader:
+    """A reader for the durable consumer ``consumer`` (e.g. ``"aggregator"``)."""
+    if is_local(settings):
+        return LocalEventLogReader(settings.event_log_dir, consumer=consumer)
+    if _is_nats(settings):
+        # JetStream adapter: a durable pull consumer named ``consumer``; read() fetches up to
+        # max_records messages, ack(batch) acks them. If Batch.position is a mapping
+        # (source -> int), the aggregator commits it with the rows and passes it back through
+        # restore(positions) on start; redelivery is harmless (idempotent by event_id).
+        raise NotImplementedError("the NATS JetStream event log is not implemented yet")
+    raise _unknown(settings)

@@ -1,0 +1,635 @@
+"""The embedded event log: append-only segment files in a local directory.
+
+Collectors write through :class:`LocalEventLogWriter`, the aggregator reads through
+:class:`LocalEventLogReader`. The file format is in ``segment_format.py``, the naming and
+liveness rules in ``segment_files.py``; the guarantees are spelled out in ``docs/durability.md``.
+
+Writer, in short: every ``append`` is ONE ``os.write`` of one CRC-checked frame into the writer's
+own segment file (so it survives ``kill -9``: the page cache has it), then the fsync policy:
+``always`` waits for an ``fdatasync`` (run in a helper thread; concurrent appends share one),
+``interval`` leaves it to a background ``fdatasync`` every ``fsync_interval_ms``, ``never``
+leaves it to the OS. Any ``OSError`` turns into :class:`EventLogUnavailable` (the collector
+answers 503); the writer then refuses appends for a short back-off and retries on a new segment.
+
+Reader, in short: reads every writer's segments in order and hands out whole frames; a frame
+that is torn (or fails its CRC) is skipped only once its segment is final, i.e. its writer has
+moved on or is gone. ``Batch.position`` maps segment names to the offset after the batch; the
+aggregator stores those offsets in the same SQL transaction as the rows and hands them back
+through :meth:`LocalEventLogReader.restore` after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import secrets
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from adtrack.adapters.eventlog.segment_files import (
+    check_writer_id,
+    close_quietly,
+    fsync_directory,
+    highest_seq,
+    is_held_by_writer,
+    list_segments,
+    lock_writer_id,
+    read_seq_counter,
+    segment_name,
+    temp_name,
+    write_seq_counter,
+)
+from adtrack.adapters.eventlog.segment_format import (
+    HEADER_SIZE,
+    SEGMENT_HEADER,
+    ScanStop,
+    encode_frame,
+    frame_length_at,
+    header_is_valid,
+    scan_frames,
+)
+from adtrack.services.event_log import Batch, EventLogUnavailable
+
+__all__ = [
+    "DEFAULT_SEGMENT_BYTES",
+    "FsyncPolicy",
+    "LocalEventLogReader",
+    "LocalEventLogWriter",
+    "WriterStats",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+_T = TypeVar("_T")
+
+
+class FsyncPolicy(StrEnum):
+    ALWAYS = "always"  # fdatasync before append returns: survives power loss
+    INTERVAL = "interval"  # background fdatasync: power loss may lose the last interval
+    NEVER = "never"  # the OS flushes when it likes: survives process crashes only
+
+
+@dataclass
+class WriterStats:
+    appends: int = 0
+    records: int = 0
+    bytes: int = 0
+    fsyncs: int = 0
+    failures: int = 0
+    segments_opened: int = 0
+
+
+@dataclass
+class _OpenSegment:
+    name: str
+    fd: int
+    size: int
+    abandoned: bool = False  # after a failure: its fsync result no longer matters
+
+
+# A writer belongs to the process that opened it: after a fork the child shares the parent's
+# file descriptions (and locks), and two processes appending to one segment would interleave
+# frames at the same offsets. Children therefore get writers that refuse to work.
+_writers: weakref.WeakSet[LocalEventLogWriter] = weakref.WeakSet()
+
+
+def _disable_inherited_writers() -> None:
+    for writer in list(_writers):
+        writer._forked = True
+
+
+os.register_at_fork(after_in_child=_disable_inherited_writers)
+
+
+def _write_all(fd: int, data: bytes) -> int:
+    """Write ``data`` fully; on an error, ``OSError.written`` says how much got in."""
+    written = 0
+    view = memoryview(data)
+    try:
+        while written < len(data):
+            written += os.write(fd, view[written:])
+    except OSError as exc:
+        exc.written = written  # type: ignore[attr-defined]
+        raise
+    return written
+
+
+def _sync_files(retired: list[tuple[int, bool]], current: int | None) -> None:
+    """fdatasync (and close) the retired segments, then fdatasync the current one. Runs in the
+    writer's fsync thread. ``retired`` holds ``(fd, must_succeed)`` pairs."""
+    first_error: OSError | None = None
+    for fd, must_succeed in retired:
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            if must_succeed:
+                first_error = first_error or exc
+        finally:
+            close_quietly(fd)
+    if current is not None:
+        os.fdatasync(current)
+        if os.fstat(current).st_nlink == 0:
+            raise FileNotFoundError(errno.ENOENT, "the segment file was removed")
+    if first_error is not None:
+        raise first_error
+
+
+class LocalEventLogWriter:
+    """Appends batches of records to this process's own segment files.
+
+    ``writer_id`` names the files (``<writer_id>-<seq:08d>.seg``); by default a random id per
+    writer. An explicit id is reserved with a lock file while the writer is open and resumes
+    after its highest existing sequence number.
+    """
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        writer_id: str | None = None,
+        fsync: FsyncPolicy | str = FsyncPolicy.INTERVAL,
+        fsync_interval_ms: int = 200,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        retry_backoff: float = 0.05,
+        max_retry_backoff: float = 1.0,
+    ) -> None:
+        try:
+            self._policy = FsyncPolicy(fsync)
+        except ValueError:
+            raise ValueError(f"fsync policy {fsync!r}: use always, interval or never") from None
+        if fsync_interval_ms <= 0:
+            raise ValueError("fsync_interval_ms must be positive")
+        self._dir = Path(directory)
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._id_lock_fd: int | None = None
+        if writer_id is None:
+            self.writer_id = secrets.token_hex(8)
+            self._next_seq = 1
+        else:
+            self.writer_id = check_writer_id(writer_id)
+            self._id_lock_fd = lock_writer_id(self._dir, writer_id)
+            used = max(highest_seq(self._dir, writer_id), read_seq_counter(self._id_lock_fd))
+            self._next_seq = used + 1
+        self._segment_bytes = segment_bytes
+        self._interval = fsync_interval_ms / 1000
+        self._first_backoff = retry_backoff
+        self._max_backoff = max_retry_backoff
+        self.stats = WriterStats()
+
+        self._segment: _OpenSegment | None = None
+        self._retired: list[_OpenSegment] = []  # rotated or abandoned, not yet synced+closed
+        self._writes = 0  # appends written so far (a generation number for the fsyncs)
+        self._synced = 0  # appends known to be on disk
+        self._sync_failed_through = 0  # appends whose fsync failed: they must not succeed
+        self._sync_lock = asyncio.Lock()
+        self._fsync_thread = ThreadPoolExecutor(1, thread_name_prefix="eventlog-fsync")
+        self._in_thread: set[asyncio.Future[Any]] = set()
+        self._background: asyncio.Task[None] | None = None
+        self._stop_background = asyncio.Event()
+
+        self._failure: str | None = None
+        self._backoff = 0.0
+        self._retry_at = 0.0
+        self._closed = False
+        self._forked = False
+        _writers.add(self)
+
+    # -- public ---------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> FsyncPolicy:
+        return self._policy
+
+    @property
+    def healthy(self) -> bool:
+        """False from a failed write until a write succeeds again."""
+        return self._failure is None
+
+    @property
+    def failure(self) -> str | None:
+        """Why the last write failed, while unhealthy."""
+        return self._failure
+
+    @property
+    def current_segment(self) -> str | None:
+        return self._segment.name if self._segment is not None else None
+
+    async def append(self, records: Sequence[bytes]) -> None:
+        """Write ``records`` as one frame, then honour the fsync policy.
+
+        Raises :class:`EventLogUnavailable` if they could not be written (then none of them
+        will ever be read) or, with ``always``, if the fsync failed.
+        """
+        if not records:
+            return
+        segment = self._segment
+        if segment is None or segment.size >= self._segment_bytes or self._failure is not None:
+            segment = self._prepare_segment()
+        elif self._forked or self._closed:
+            self._prepare_segment()  # raises
+        frame = encode_frame(records)
+        self._write_frame(segment, frame)
+        self._writes += 1
+        stats = self.stats
+        stats.appends += 1
+        stats.records += len(records)
+        stats.bytes += len(frame)
+        if self._background is None:
+            self._start_background()
+        if self._policy is FsyncPolicy.ALWAYS:
+            await self._sync_through(self._writes)
+
+    async def flush(self) -> None:
+        """fdatasync everything appended so far (whatever the policy)."""
+        if self._writes > self._synced and not self._closed:
+            await self._sync_through(self._writes)
+
+    async def close(self) -> None:
+        """Sync (unless the policy is ``never``) and close the files. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._background is not None:
+            self._stop_background.set()
+            with contextlib.suppress(Exception):
+                await self._background
+        async with self._sync_lock:
+            if self._in_thread:
+                await asyncio.gather(*self._in_thread, return_exceptions=True)
+            segments = self._retired + ([self._segment] if self._segment else [])
+            self._retired, self._segment = [], None
+            if self._policy is FsyncPolicy.NEVER:
+                for segment in segments:
+                    close_quietly(segment.fd)
+            else:
+                try:
+                    await self._in_fsync_thread(
+                        _sync_files, [(s.fd, not s.abandoned) for s in segments], None
+                    )
+                except OSError as exc:
+                    log.error("event log: final fsync failed: %s", exc)
+        if self._id_lock_fd is not None:
+            close_quietly(self._id_lock_fd)
+            self._id_lock_fd = None
+        self._fsync_thread.shutdown(wait=False)
+        _writers.discard(self)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _prepare_segment(self) -> _OpenSegment:
+        """The segment to append to: a new one at start, after rotation or to recover."""
+        if self._forked:
+            raise RuntimeError(
+                "this event log writer was opened by the parent process; open one per process"
+            )
+        if self._closed:
+            raise EventLogUnavailable("the event log writer is closed")
+        if self._failure is not None and time.monotonic() < self._retry_at:
+            raise EventLogUnavailable(f"event log unavailable: {self._failure}")
+        if self._segment is not None:
+            self._retire(self._segment)
+            self._segment = None
+        try:
+            segment = self._open_next_segment()
+        except OSError as exc:
+            self._record_failure(exc)
+            raise EventLogUnavailable(f"event log unavailable: {self._failure}") from exc
+        self._segment = segment
+        return segment
+
+    def _open_next_segment(self) -> _OpenSegment:
+        # Only the last folder level is recreated: if the data directory itself is gone (an
+        # unmounted disk) we must not start writing onto whatever is underneath.
+        self._dir.mkdir(exist_ok=True)
+        seq = self._next_seq
+        self._next_seq += 1  # never reuse a number, even if this attempt fails half-way
+        if self._id_lock_fd is not None:
+            write_seq_counter(self._id_lock_fd, seq)
+        name = segment_name(self.writer_id, seq)
+        final_path = self._dir / name
+        temp_path = self._dir / temp_name(name)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_path)  # left by a crashed process with the same explicit id
+        # Created and locked under a hidden name, then renamed: a reader never sees a segment
+        # file that is not yet locked by its writer (it would think it final).
+        fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _write_all(fd, SEGMENT_HEADER)
+            os.rename(temp_path, final_path)
+            if self._policy is not FsyncPolicy.NEVER:
+                fsync_directory(self._dir)
+        except BaseException:
+            close_quietly(fd)  # if it was renamed, it is now a final, empty segment
+            with contextlib.suppress(OSError):
+                os.unlink(temp_path)
+            raise
+        self.stats.segments_opened += 1
+        return _OpenSegment(name=name, fd=fd, size=HEADER_SIZE)
+
+    def _write_frame(self, segment: _OpenSegment, frame: bytes) -> None:
+        start = segment.size
+        try:
+            _write_all(segment.fd, frame)
+        except OSError as exc:
+            self._abandon(segment, start, getattr(exc, "written", 0), exc)
+            raise EventLogUnavailable(f"event log unavailable: {self._failure}") from exc
+        segment.size = start + len(frame)
+        if self._failure is not None:
+            log.warning("event log: writes succeed again (segment %s)", segment.name)
+            self._failure = None
+            self._backoff = 0.0
+
+    def _abandon(self, segment: _OpenSegment, start: int, written: int, exc: OSError) -> None:
+        """A write failed: cut off what got in and stop using the segment."""
+        if written:
+            try:
+                os.ftruncate(segment.fd, start)
+            except OSError as trunc_exc:
+                # The torn frame stays at the end of a segment nobody appends to any more;
+                # readers skip it once the segment is final. It is never delivered.
+                log.error("event log: cannot cut a torn frame off %s: %s", segment.name, trunc_exc)
+        self._segment = None
+        segment.abandoned = True
+        self._retire(segment)
+        self._record_failure(exc)
+
+    def _retire(self, segment: _OpenSegment) -> None:
+        if self._policy is FsyncPolicy.NEVER:
+            close_quietly(segment.fd)  # no fsync thread exists that could still use it
+        else:
+            self._retired.append(segment)  # synced and closed by the next sync
+
+    def _record_failure(self, exc: OSError) -> None:
+        was_healthy = self._failure is None
+        self.stats.failures += 1
+        self._failure = exc.strerror or str(exc) or type(exc).__name__
+        if exc.filename:
+            self._failure += f" ({os.path.basename(str(exc.filename))})"
+        self._backoff = (
+            min(self._max_backoff, self._backoff * 2) if self._backoff else self._first_backoff
+        )
+        self._retry_at = time.monotonic() + self._backoff
+        if was_healthy:
+            log.error("event log: write failed, refusing events until it recovers: %s", exc)
+
+    # -- syncing --------------------------------------------------------------------------
+
+    async def _in_fsync_thread(self, fn: Callable[..., _T], *args: object) -> _T:
+        # Shielded and tracked: if the awaiting request is cancelled, the thread still finishes
+        # before anything closes the descriptors it uses (close() waits for it).
+        future = asyncio.get_running_loop().run_in_executor(self._fsync_thread, fn, *args)
+        self._in_thread.add(future)
+        future.add_done_callback(self._in_thread.discard)
+        return await asyncio.shield(future)
+
+    async def _sync_through(self, target: int) -> None:
+        """Return once append number ``target`` is on disk. Appends arriving while an fsync runs
+        wait for the next one, which then covers all of them (group commit)."""
+        async with self._sync_lock:
+            if target <= self._sync_failed_through:
+                raise EventLogUnavailable(f"event log unavailable: {self._failure}")
+            if self._synced >= target and not self._retired:
+                return
+            upto = self._writes
+            retired, self._retired = self._retired, []
+            current = self._segment
+            try:
+                await self._in_fsync_thread(
+                    _sync_files,
+                    [(s.fd, not s.abandoned) for s in retired],
+                    current.fd if current else None,
+                )
+            except OSError as exc:
+                # After a failed fsync the kernel may have dropped the dirty pages: nothing
+                # written so far can be promised, and the segment is not used any further.
+                self._sync_failed_through = self._writes
+                if current is not None and self._segment is current:
+                    self._segment = None
+                    current.abandoned = True
+                    self._retired.append(current)
+                self._record_failure(exc)
+                raise EventLogUnavailable(f"event log unavailable: {self._failure}") from exc
+            self._synced = max(self._synced, upto)
+            self.stats.fsyncs += 1
+
+    def _start_background(self) -> None:
+        self._background = asyncio.get_running_loop().create_task(
+            self._run_background(), name="eventlog-background-fsync"
+        )
+
+    async def _run_background(self) -> None:
+        period = self._interval if self._policy is FsyncPolicy.INTERVAL else 1.0
+        while not self._stop_background.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_background.wait(), timeout=period)
+            if self._closed:
+                return
+            if self._policy is FsyncPolicy.NEVER:
+                self._check_not_removed()
+            elif self._writes > self._synced or self._retired:
+                # interval: the periodic fsync; always: close segments abandoned after a failure
+                with contextlib.suppress(EventLogUnavailable):
+                    await self._sync_through(self._writes)
+
+    def _check_not_removed(self) -> None:
+        """With ``never`` there is no fsync to notice it: someone removed our segment file (or
+        the whole folder). Stop appending into a file nobody can find."""
+        segment = self._segment
+        if segment is None:
+            return
+        try:
+            removed = os.fstat(segment.fd).st_nlink == 0
+        except OSError as exc:
+            removed, error = True, exc
+        else:
+            error = FileNotFoundError(errno.ENOENT, "the segment file was removed")
+        if removed:
+            self._segment = None
+            segment.abandoned = True
+            self._retire(segment)
+            self._record_failure(error)
+
+
+class LocalEventLogReader:
+    """Reads every writer's segments under ``directory`` for the consumer ``consumer``.
+
+    Positions live in memory; the aggregator persists them (``Batch.position``, a mapping of
+    segment name to byte offset) and calls :meth:`restore` when it starts.
+    """
+
+    def __init__(
+        self, directory: Path | str, *, consumer: str, read_chunk_bytes: int = 1 << 20
+    ) -> None:
+        self.consumer = consumer
+        self._dir = Path(directory)
+        self._chunk = read_chunk_bytes
+        self._next: dict[str, int] = {}  # next offset to read, per segment
+        self._acked: dict[str, int] = {}  # offset committed downstream, per segment
+        self._finished: set[str] = set()  # final and read to its end
+        self._turn = 0  # which writer is read first, so a backlog cannot starve the others
+        self.skipped_bytes = 0  # torn or corrupt bytes skipped at the end of final segments
+
+    def restore(self, positions: Mapping[str, int]) -> None:
+        """Resume from committed positions (segment name -> byte offset)."""
+        self._next = dict(positions)
+        self._acked = dict(positions)
+        self._finished.clear()
+
+    async def read(self, max_records: int) -> Batch:
+        if max_records < 1:
+            raise ValueError("max_records must be at least 1")
+        return await asyncio.to_thread(self.read_now, max_records)
+
+    async def ack(self, batch: Batch) -> None:
+        if isinstance(batch.position, Mapping):
+            for name, offset in batch.position.items():
+                self._acked[name] = max(self._acked.get(name, 0), offset)
+
+    async def close(self) -> None:
+        return None
+
+    def read_now(self, max_records: int) -> Batch:
+        """The blocking body of :meth:`read`."""
+        listing = list_segments(self._dir)
+        writers = sorted(listing)
+        if writers:
+            first = self._turn % len(writers)
+            writers = writers[first:] + writers[:first]
+            self._turn += 1
+        records: list[bytes] = []
+        positions: dict[str, int] = {}
+        for writer in writers:
+            segments = listing[writer]
+            for index, (_seq, name) in enumerate(segments):
+                if name in self._finished:
+                    continue
+                final = index + 1 < len(segments) or not is_held_by_writer(self._dir / name)
+                done = self._read_segment(name, final, max_records, records, positions)
+                if not done:
+                    break  # the rest of this writer's data comes later
+            if len(records) >= max_records:
+                break
+        return Batch(records=records, position=positions, source="local")
+
+    def _read_segment(
+        self,
+        name: str,
+        final: bool,
+        max_records: int,
+        records: list[bytes],
+        positions: dict[str, int],
+    ) -> bool:
+        """Read frames of one segment into ``records``; True if it is final and fully read.
+
+        ``final`` is decided before reading: once final, the file no longer changes, so whatever
+        does not parse at its end is a torn or corrupt tail and is skipped.
+        """
+        start = self._next.get(name, 0)
+        try:
+            fd = os.open(self._dir / name, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            self._finished.add(name)
+            return True
+        try:
+            size = os.fstat(fd).st_size
+            offset = start
+            stop = ScanStop.END
+            if offset < HEADER_SIZE:
+                if header_is_valid(os.pread(fd, HEADER_SIZE, 0)):
+                    offset = HEADER_SIZE
+                else:
+                    stop = ScanStop.CORRUPT
+            if stop is ScanStop.END:
+                offset, stop = self._scan(fd, offset, size, max_records, records)
+        finally:
+            os.close(fd)
+        if stop in (ScanStop.INCOMPLETE, ScanStop.CORRUPT) and final:
+            skipped = size - offset
+            self.skipped_bytes += skipped
+            log.warning(
+                "event log: skipped %d %s bytes at the end of %s (an append that never completed)",
+                skipped,
+                stop.value,
+                name,
+            )
+            offset, stop = size, ScanStop.END
+        if offset != start:
+            self._next[name] = offset
+            positions[name] = offset
+        if stop is ScanStop.END and final:
+            self._finished.add(name)
+            return True
+        return False
+
+    def _scan(
+        self, fd: int, offset: int, size: int, max_records: int, records: list[bytes]
+    ) -> tuple[int, ScanStop]:
+        chunk = self._chunk
+        while offset < size:
+            if len(records) >= max_records:
+                return offset, ScanStop.LIMIT
+            remaining = size - offset
+            data = os.pread(fd, min(remaining, chunk), offset)
+            if not data:
+                return offset, ScanStop.INCOMPLETE
+            scan = scan_frames(data, offset, max_records, already=len(records))
+            records.extend(scan.records)
+            offset = scan.next_offset
+            if scan.stop is ScanStop.INCOMPLETE and len(data) < remaining:
+                # Our chunk ended inside a frame, the file did not: read on, a whole frame at least.
+                if scan.frames == 0:
+                    need = frame_length_at(data)
+                    if need is None:
+                        return offset, ScanStop.CORRUPT
+                    chunk = max(chunk, need)
+                continue
+            if scan.stop is not ScanStop.END:
+                return offset, scan.stop
+        return offset, ScanStop.END
+
+    def prune(self, min_age_seconds: float) -> list[str]:
+        """Delete segments that are final, fully read AND acked, and untouched for
+        ``min_age_seconds``. Only for a single consumer: others reading the same folder would
+        lose them. Returns the names removed."""
+        removed: list[str] = []
+        now = time.time()
+        for name in sorted(self._finished):
+            path = self._dir / name
+            try:
+                stat = os.stat(path)
+            except FileNotFoundError:
+                self._finished.discard(name)
+                continue
+            if self._acked.get(name, -1) < stat.st_size or now - stat.st_mtime < min_age_seconds:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            removed.append(name)
+            self._finished.discard(name)
+            self._next.pop(name, None)
+            self._acked.pop(name, None)
+        self._prune_stale_temp_files(now, min_age_seconds)
+        return removed
+
+    def _prune_stale_temp_files(self, now: float, min_age_seconds: float) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self._dir):
+                if not (entry.name.startswith(".") and entry.name.endswith(".seg.tmp")):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if now - entry.stat().st_mtime >= min_age_seconds and not is_held_by_writer(
+                        Path(entry.path)
+                    ):
+                        os.unlink(entry.path)

@@ -1,0 +1,367 @@
+"""Catalogue repositories on SQLAlchemy Core. They store and fetch; rules live in the domain.
+
+All of them work on one ``Connection`` inside the unit of work's transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from adtrack.adapters.sql import tables
+from adtrack.domain.model import (
+    Advertiser,
+    FilterAction,
+    LineItem,
+    PaymentRule,
+    Placement,
+    PricingType,
+    Publisher,
+    RevenueType,
+    State,
+    Tracker,
+    TrackerType,
+)
+from adtrack.domain.validation import ID_MAX
+from adtrack.services.unit_of_work import FilterKind, ListQuery, Page, TrackerReference
+
+E = TypeVar("E")
+
+CATALOGUE_VERSION_ROW = 1
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Timestamps come back naive from SQLite (stored as UTC) and aware from PostgreSQL."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+_ENUM_COLUMNS: dict[str, Callable[[Any], Any]] = {
+    "state": State,
+    "revenue_type": RevenueType,
+    "pricing_type": PricingType,
+    "tracker_type": TrackerType,
+    "advertiser_filter": lambda v: None if v is None else FilterAction(v),
+    "line_item_filter": lambda v: None if v is None else FilterAction(v),
+}
+_DATETIME_COLUMNS = ("created_at", "last_modified", "start_date", "end_date")
+
+
+class _SqlRepository(Generic[E]):
+    """Rows of one table <-> one entity class, for the columns the entity has."""
+
+    table: Table
+    entity: type[E]
+    # Columns a list may be filtered on (exact match), besides ``state``.
+    filterable: tuple[str, ...] = ()
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._fields = [
+            f.name
+            for f in dataclasses.fields(self.entity)  # type: ignore[arg-type]
+            if f.name in self.table.c
+        ]
+
+    # -- mapping ----------------------------------------------------------------------------
+
+    def _to_entity(self, row: Row[Any]) -> E:
+        values: dict[str, Any] = {}
+        mapping = row._mapping
+        for name in self._fields:
+            value = mapping[name]
+            if name in _ENUM_COLUMNS:
+                value = _ENUM_COLUMNS[name](value)
+            elif name in _DATETIME_COLUMNS:
+                value = as_utc(value)
+            values[name] = value
+        return self.entity(**values)
+
+    def _to_row(self, entity: E) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for name in self._fields:
+            value = getattr(entity, name)
+            if name in _DATETIME_COLUMNS:
+                value = as_utc(value)
+            elif hasattr(value, "value") and name in _ENUM_COLUMNS:
+                value = value.value
+            row[name] = value
+        row.pop("id", None)
+        return row
+
+    def _load(self, rows: Iterable[Row[Any]]) -> list[E]:
+        return [self._to_entity(row) for row in rows]
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def _live(self) -> ColumnElement[bool]:
+        return self.table.c.deleted_at.is_(None)
+
+    def _select(self) -> Select[Any]:
+        return select(*(self.table.c[name] for name in self._fields))
+
+    def _page(self, where: ColumnElement[bool], offset: int, limit: int) -> tuple[list[E], int]:
+        total = self._conn.execute(
+            select(func.count()).select_from(self.table).where(where)
+        ).scalar_one()
+        rows = self._conn.execute(
+            self._select().where(where).order_by(self.table.c.id).offset(offset).limit(limit)
+        )
+        return self._load(rows), int(total)
+
+    def get(self, id: int, *, include_deleted: bool = False) -> E | None:
+        if not 1 <= id <= ID_MAX:  # out of the column's range: cannot exist
+            return None
+        where = self.table.c.id == id
+        if not include_deleted:
+            where = and_(where, self._live())
+        row = self._conn.execute(self._select().where(where)).first()
+        return None if row is None else self._load([row])[0]
+
+    def add(self, entity: E) -> E:
+        new_id = self._conn.execute(
+            insert(self.table).values(self._to_row(entity)).returning(self.table.c.id)
+        ).scalar_one()
+        return dataclasses.replace(entity, id=new_id)  # type: ignore[type-var]
+
+    def update(self, entity: E) -> None:
+        self._conn.execute(
+            update(self.table)
+            .where(self.table.c.id == getattr(entity, "id"))  # noqa: B009
+            .values(self._to_row(entity))
+        )
+
+    def soft_delete(self, id: int, at: datetime) -> None:
+        self._conn.execute(
+            update(self.table).where(self.table.c.id == id).values(deleted_at=at, last_modified=at)
+        )
+
+    def list(self, query: ListQuery) -> Page[E]:
+        t = self.table
+        conditions: list[ColumnElement[bool]] = [self._live()]
+        q = (query.q or "").strip()
+        if q:
+            pattern = _like_pattern(q)
+            match = or_(t.c.name.ilike(pattern, escape="\\"), t.c.code.ilike(pattern, escape="\\"))
+            if q.isdecimal() and 1 <= int(q) <= ID_MAX:
+                match = or_(match, t.c.id == int(q))
+            conditions.append(match)
+        if query.state is not None:
+            conditions.append(t.c.state == query.state.value)
+        for name, value in query.filters.items():
+            if name not in self.filterable:
+                raise ValueError(f"cannot filter {t.name} on {name!r}")
+            conditions.append(t.c[name] == value)
+        items, total = self._page(and_(*conditions), query.offset, query.limit)
+        return Page(items=items, total=total, offset=query.offset, limit=query.limit)
+
+
+class SqlAdvertiserRepository(_SqlRepository[Advertiser]):
+    table = tables.advertisers
+    entity = Advertiser
+
+
+class SqlLineItemRepository(_SqlRepository[LineItem]):
+    table = tables.line_items
+    entity = LineItem
+    filterable = ("advertiser_id", "revenue_type")
+
+    def live_for_advertiser(self, advertiser_id: int, limit: int) -> tuple[list[LineItem], int]:
+        where = and_(self._live(), self.table.c.advertiser_id == advertiser_id)
+        return self._page(where, 0, limit)
+
+
+class SqlPublisherRepository(_SqlRepository[Publisher]):
+    table = tables.publishers
+    entity = Publisher
+
+
+class SqlPlacementRepository(_SqlRepository[Placement]):
+    table = tables.placements
+    entity = Placement
+    filterable = ("publisher_id",)
+
+    def live_for_publisher(self, publisher_id: int, limit: int) -> tuple[list[Placement], int]:
+        where = and_(self._live(), self.table.c.publisher_id == publisher_id)
+        return self._page(where, 0, limit)
+
+
+_FILTER_KINDS: dict[FilterKind, str] = {
+    "advertiser": "advertiser_ids",
+    "line_item": "line_item_ids",
+}
+
+
+class SqlPaymentRuleRepository(_SqlRepository[PaymentRule]):
+    """Payment rules, with their filter members in ``payment_rule_filters``."""
+
+    table = tables.payment_rules
+    entity = PaymentRule
+    filterable = ("publisher_id", "pricing_type", "is_base")
+
+    def _load(self, rows: Iterable[Row[Any]]) -> list[PaymentRule]:
+        rules = [self._to_entity(row) for row in rows]
+        if not rules:
+            return rules
+        members: dict[int, dict[str, set[int]]] = {
+            r.id: {attribute: set() for attribute in _FILTER_KINDS.values()} for r in rules
+        }
+        f = tables.payment_rule_filters
+        for rule_id, kind, object_id in self._conn.execute(
+            select(f.c.payment_rule_id, f.c.kind, f.c.object_id).where(
+                f.c.payment_rule_id.in_(list(members))
+            )
+        ):
+            attribute = _FILTER_KINDS.get(kind)
+            if attribute is not None:
+                members[rule_id][attribute].add(object_id)
+        return [
+            dataclasses.replace(
+                r,
+                advertiser_ids=frozenset(members[r.id]["advertiser_ids"]),
+                line_item_ids=frozenset(members[r.id]["line_item_ids"]),
+            )
+            for r in rules
+        ]
+
+    def _write_filters(self, rule: PaymentRule) -> None:
+        f = tables.payment_rule_filters
+        self._conn.execute(delete(f).where(f.c.payment_rule_id == rule.id))
+        rows = [
+            {"payment_rule_id": rule.id, "kind": kind, "object_id": object_id}
+            for kind, attribute in _FILTER_KINDS.items()
+            for object_id in sorted(getattr(rule, attribute))
+        ]
+        if rows:
+            self._conn.execute(insert(f), rows)
+
+    def add(self, entity: PaymentRule) -> PaymentRule:
+        rule = super().add(entity)
+        self._write_filters(rule)
+        return rule
+
+    def update(self, entity: PaymentRule) -> None:
+        super().update(entity)
+        self._write_filters(entity)
+
+    def base_for_publisher(self, publisher_id: int) -> PaymentRule | None:
+        t = self.table
+        row = self._conn.execute(
+            self._select()
+            .where(self._live(), t.c.publisher_id == publisher_id, t.c.is_base.is_(True))
+            .order_by(t.c.id)
+        ).first()
+        return None if row is None else self._load([row])[0]
+
+    def live_conditional_for_publisher(
+        self, publisher_id: int, limit: int
+    ) -> tuple[list[PaymentRule], int]:
+        t = self.table
+        where = and_(self._live(), t.c.publisher_id == publisher_id, t.c.is_base.is_(False))
+        return self._page(where, 0, limit)
+
+    def live_filtering_on(
+        self, kind: FilterKind, object_id: int, limit: int
+    ) -> tuple[list[PaymentRule], int]:
+        f = tables.payment_rule_filters
+        listing = (
+            select(f.c.payment_rule_id)
+            .where(f.c.kind == kind, f.c.object_id == object_id)
+            .scalar_subquery()
+        )
+        where = and_(self._live(), self.table.c.id.in_(listing))
+        return self._page(where, 0, limit)
+
+
+class SqlTrackerRepository(_SqlRepository[Tracker]):
+    table = tables.trackers
+    entity = Tracker
+    filterable = (
+        "tracker_type",
+        "advertiser_id",
+        "line_item_id",
+        "publisher_id",
+        "placement_id",
+        "payment_rule_id",
+    )
+
+    def live_with_code(self, tracker_type: TrackerType, code: str) -> list[Tracker]:
+        t = self.table
+        rows = self._conn.execute(
+            self._select()
+            .where(self._live(), t.c.tracker_type == tracker_type.value, t.c.code == code)
+            .order_by(t.c.id)
+        )
+        return self._load(rows)
+
+    def live_using(
+        self, reference: TrackerReference, object_id: int, limit: int
+    ) -> tuple[list[Tracker], int]:
+        where = and_(self._live(), self.table.c[reference] == object_id)
+        return self._page(where, 0, limit)
+
+
+class SqlCatalogueVersionRepository:
+    """The one-row ``catalogue_version`` table collectors poll."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def bump(self, at: datetime) -> int:
+        t = tables.catalogue_version
+        # UPDATE first: it takes the row lock that serialises catalogue writes (PostgreSQL) or
+        # the database write lock (SQLite) before this transaction reads anything it checks.
+        bumped = self._conn.execute(
+            update(t)
+            .where(t.c.id == CATALOGUE_VERSION_ROW)
+            .values(version=t.c.version + 1, changed_at=at)
+            .returning(t.c.version)
+        ).first()
+        if bumped is not None:
+            return int(bumped[0])
+        self._insert_first_row(at)
+        return self.bump(at)
+
+    def _insert_first_row(self, at: datetime) -> None:
+        t = tables.catalogue_version
+        values = {"id": CATALOGUE_VERSION_ROW, "version": 0, "changed_at": at}
+        dialect = self._conn.dialect.name
+        if dialect == "postgresql":
+            self._conn.execute(postgresql.insert(t).values(values).on_conflict_do_nothing())
+        elif dialect == "sqlite":
+            self._conn.execute(sqlite.insert(t).values(values).on_conflict_do_nothing())
+        else:
+            self._conn.execute(insert(t).values(values))
+
+    def current(self) -> int:
+        t = tables.catalogue_version
+        version = self._conn.execute(
+            select(t.c.version).where(t.c.id == CATALOGUE_VERSION_ROW)
+        ).scalar()
+        return int(version or 0)

@@ -1,0 +1,334 @@
+"""Idempotent SQL writes of one batch of events: raw rows, rollups and the log position.
+
+Everything for a batch happens in ONE transaction:
+
+1. ``INSERT INTO events ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id``: only the
+   events that were not stored yet come back;
+2. only those are folded into the hourly rollups, which are upserted by *adding*
+   (``imps = rollup_hourly.imps + excluded.imps``); the same increments go to the daily
+   rollups (``rollup_daily``, keyed by UTC day) and invalid traffic by reason to
+   ``rollup_invalid_hourly``;
+3. the event-log positions the batch ends at are upserted into ``eventlog_checkpoints``.
+
+So a batch that is delivered again (after a crash, a reset, or by a second aggregator) adds
+nothing, and a restart resumes exactly where the last commit ended. Works on SQLite (3.35+) and
+PostgreSQL. Rows are written in key order so concurrent aggregators on PostgreSQL take row
+locks in the same order and cannot deadlock each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, case, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from adtrack.adapters.sql.tables import (
+    eventlog_checkpoints,
+    events,
+    rollup_daily,
+    rollup_hourly,
+    rollup_invalid_hourly,
+)
+from adtrack.aggregator.rollup import EPOCH, Counts, RollupDelta, RollupKey, fold, hour_start
+from adtrack.domain.events import Event
+
+__all__ = ["SinkResult", "SqlSink"]
+
+_ROLLUP_KEY = (
+    "hour",
+    "imp_type",
+    "tracker_id",
+    "advertiser_id",
+    "line_item_id",
+    "publisher_id",
+    "placement_id",
+    "payment_rule_id",
+)
+_ROLLUP_SUMS = (
+    "imps",
+    "clicks",
+    "invalid_imps",
+    "invalid_clicks",
+    "media_cost_micros",
+    "booked_revenue_micros",
+)
+# Rows per INSERT statement: SQLite allows 32766 bound parameters; events have 20 columns.
+_RAW_PAGE = 1000
+_RAW_COLUMNS = tuple(column.name for column in events.columns)
+# SqlSink._raw_values lists the values in this order; fail loudly if the table changes.
+if _RAW_COLUMNS != (
+    "event_id", "ts", "imp_type", "tracker_id", "advertiser_id", "line_item_id", "publisher_id",
+    "placement_id", "payment_rule_id", "media_cost_micros", "booked_revenue_micros",
+    "revenue_type", "ancost_used", "cachebuster", "ip", "user_agent", "referrer", "invalid",
+    "invalid_reason", "redirect_url",
+):  # fmt: skip
+    raise RuntimeError("the events table changed: update SqlSink._raw_values")
+
+
+@dataclass
+class SinkResult:
+    inserted: int  # events stored (and rolled up) by this batch
+    duplicates: int  # events already stored before (or twice in the batch): ignored
+
+
+class SqlSink:
+    """Writes batches of decoded events to the reporting tables of ``engine``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        dialect = engine.dialect.name
+        if dialect == "postgresql":
+            insert: Any = postgresql.insert
+        elif dialect == "sqlite":
+            insert = sqlite.insert
+        else:  # pragma: no cover - configuration error
+            raise ValueError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+
+        # The raw insert is the per-event cost, so it skips SQLAlchemy's per-row parameter
+        # handling: one multi-row INSERT per page, values converted by the columns' own bind
+        # processors (only the timestamp and the booleans need one).
+        if engine.dialect.paramstyle == "qmark":
+            self._marker = "?"
+        elif engine.dialect.paramstyle in ("format", "pyformat"):
+            self._marker = "%s"
+        else:  # pragma: no cover - configuration error
+            raise ValueError(f"unsupported DB-API paramstyle {engine.dialect.paramstyle!r}")
+        self._raw_sql: dict[int, str] = {}
+        self._ts_bind = events.c.ts.type.bind_processor(engine.dialect)
+        self._bool_bind = events.c.invalid.type.bind_processor(engine.dialect)
+
+        rollup = insert(rollup_hourly)
+        self._upsert_rollup = rollup.on_conflict_do_update(
+            index_elements=[rollup_hourly.c[name] for name in _ROLLUP_KEY],
+            set_={name: rollup_hourly.c[name] + rollup.excluded[name] for name in _ROLLUP_SUMS},
+        )
+        daily = insert(rollup_daily)
+        self._upsert_daily = daily.on_conflict_do_update(
+            index_elements=[rollup_daily.c[name] for name in ("day", *_ROLLUP_KEY[1:])],
+            set_={name: rollup_daily.c[name] + daily.excluded[name] for name in _ROLLUP_SUMS},
+        )
+        invalid = insert(rollup_invalid_hourly)
+        self._upsert_invalid = invalid.on_conflict_do_update(
+            index_elements=[
+                rollup_invalid_hourly.c.hour,
+                rollup_invalid_hourly.c.imp_type,
+                rollup_invalid_hourly.c.tracker_id,
+                rollup_invalid_hourly.c.reason,
+            ],
+            set_={"count": rollup_invalid_hourly.c["count"] + invalid.excluded["count"]},
+        )
+        checkpoint = insert(eventlog_checkpoints)
+        self._upsert_checkpoint = checkpoint.on_conflict_do_update(
+            index_elements=[eventlog_checkpoints.c.consumer, eventlog_checkpoints.c.source],
+            set_={
+                # Positions only move forward, even if an older batch commits last.
+                "position": case(
+                    (
+                        checkpoint.excluded.position > eventlog_checkpoints.c.position,
+                        checkpoint.excluded.position,
+                    ),
+                    else_=eventlog_checkpoints.c.position,
+                ),
+                "updated_at": checkpoint.excluded.updated_at,
+            },
+        )
+
+    def load_checkpoints(self, consumer: str) -> dict[str, int]:
+        """The committed positions of ``consumer`` (source -> position)."""
+        query = select(eventlog_checkpoints.c.source, eventlog_checkpoints.c.position).where(
+            eventlog_checkpoints.c.consumer == consumer
+        )
+        with self._engine.connect() as conn:
+            return {source: int(position) for source, position in conn.execute(query)}
+
+    def forget_checkpoints(self, consumer: str, sources: Sequence[str]) -> None:
+        """Drop positions of sources that no longer exist (pruned segments)."""
+        if not sources:
+            return
+        with self._engine.begin() as conn:
+            conn.execute(
+                eventlog_checkpoints.delete().where(
+                    eventlog_checkpoints.c.consumer == consumer,
+                    eventlog_checkpoints.c.source.in_(list(sources)),
+                )
+            )
+
+    def write(
+        self,
+        batch: Sequence[Event],
+        *,
+        consumer: str,
+        positions: Mapping[str, int] | None = None,
+    ) -> SinkResult:
+        """Store ``batch`` and ``positions`` atomically; events already stored are ignored."""
+        unique: dict[str, Event] = {}
+        for event in batch:
+            unique.setdefault(event.event_id, event)
+        ordered = [unique[event_id] for event_id in sorted(unique)]
+        with self._engine.begin() as conn:
+            inserted = self._insert_events(conn, ordered)
+            delta = fold(event for event in ordered if event.event_id in inserted)
+            self._add_rollups(conn, delta)
+            if positions:
+                self._save_positions(conn, consumer, positions)
+        return SinkResult(inserted=len(inserted), duplicates=len(batch) - len(inserted))
+
+    def _insert_events(self, conn: Connection, ordered: list[Event]) -> set[str]:
+        """``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id``: the ids that
+        were new."""
+        inserted: set[str] = set()
+        for start in range(0, len(ordered), _RAW_PAGE):
+            page = ordered[start : start + _RAW_PAGE]
+            params: list[Any] = []
+            for event in page:
+                params.extend(self._raw_values(event))
+            result = conn.exec_driver_sql(self._raw_insert_sql(len(page)), tuple(params))
+            inserted.update(row[0] for row in result)
+        return inserted
+
+    def _raw_insert_sql(self, rows: int) -> str:
+        sql = self._raw_sql.get(rows)
+        if sql is None:
+            one = "(" + ", ".join([self._marker] * len(_RAW_COLUMNS)) + ")"
+            sql = self._raw_sql[rows] = (
+                f"INSERT INTO {events.name} ({', '.join(_RAW_COLUMNS)}) "
+                f"VALUES {', '.join([one] * rows)} "
+                "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+            )
+        return sql
+
+    def _raw_values(self, event: Event) -> tuple[Any, ...]:
+        ts: Any = EPOCH + timedelta(microseconds=event.ts)
+        ancost_used: Any = event.ancost_used
+        invalid: Any = event.invalid
+        if self._ts_bind is not None:
+            ts = self._ts_bind(ts)
+        if self._bool_bind is not None:
+            ancost_used = self._bool_bind(ancost_used)
+            invalid = self._bool_bind(invalid)
+        # In the order of _RAW_COLUMNS (the table's column order).
+        return (
+            event.event_id,
+            ts,
+            event.imp_type,
+            event.tracker_id,
+            event.advertiser_id,
+            event.line_item_id,
+            event.publisher_id,
+            event.placement_id,
+            event.payment_rule_id,
+            event.media_cost_micros,
+            event.booked_revenue_micros,
+            event.revenue_type,
+            ancost_used,
+            event.cachebuster,
+            event.ip,
+            event.user_agent,
+            event.referrer,
+            invalid,
+            event.invalid_reason,
+            event.redirect_url,
+        )
+
+    def _add_rollups(self, conn: Connection, delta: RollupDelta) -> None:
+        hours: dict[int, datetime] = {}
+
+        def hour(index: int) -> datetime:
+            value = hours.get(index)
+            if value is None:
+                value = hours[index] = hour_start(index)
+            return value
+
+        if delta.rows:
+            rows = [
+                _rollup_row("hour", hour(key.hour), key, counts)
+                for key, counts in sorted(delta.rows.items())
+            ]
+            conn.execute(self._upsert_rollup, rows)
+            days = [
+                _rollup_row("day", EPOCH + timedelta(days=key.hour), key, counts)
+                for key, counts in sorted(_by_day(delta.rows).items())
+            ]
+            conn.execute(self._upsert_daily, days)
+        if delta.invalid:
+            invalid_rows = [
+                {
+                    "hour": hour(key.hour),
+                    "imp_type": key.imp_type,
+                    "tracker_id": key.tracker_id,
+                    "reason": key.reason,
+                    "count": count,
+                }
+                for key, count in sorted(delta.invalid.items())
+            ]
+            conn.execute(self._upsert_invalid, invalid_rows)
+
+    def _save_positions(
+        self, conn: Connection, consumer: str, positions: Mapping[str, int]
+    ) -> None:
+        now = datetime.now(UTC)
+        conn.execute(
+            self._upsert_checkpoint,
+            [
+                {"consumer": consumer, "source": source, "position": position, "updated_at": now}
+                for source, position in sorted(positions.items())
+            ],
+        )
+
+    def add_rollups(self, delta: RollupDelta) -> None:
+        """Add a precomputed delta without raw events (bulk loads and benchmarks)."""
+        with self._engine.begin() as conn:
+            self._add_rollups(conn, delta)
+
+
+def _by_day(rows: Mapping[RollupKey, Counts]) -> dict[RollupKey, Counts]:
+    """The hourly increments summed per UTC day (the key's ``hour`` holds the day index)."""
+    days: dict[RollupKey, Counts] = {}
+    for key, counts in rows.items():
+        day_key = RollupKey(key.hour // 24, *_key_dims(key))
+        total = days.get(day_key)
+        if total is None:
+            days[day_key] = Counts(*_sums(counts))
+        else:
+            total.imps += counts.imps
+            total.clicks += counts.clicks
+            total.invalid_imps += counts.invalid_imps
+            total.invalid_clicks += counts.invalid_clicks
+            total.media_cost_micros += counts.media_cost_micros
+            total.booked_revenue_micros += counts.booked_revenue_micros
+    return days
+
+
+def _key_dims(key: RollupKey) -> tuple[int, ...]:
+    return (
+        key.imp_type,
+        key.tracker_id,
+        key.advertiser_id,
+        key.line_item_id,
+        key.publisher_id,
+        key.placement_id,
+        key.payment_rule_id,
+    )
+
+
+def _sums(counts: Counts) -> tuple[int, ...]:
+    return (
+        counts.imps,
+        counts.clicks,
+        counts.invalid_imps,
+        counts.invalid_clicks,
+        counts.media_cost_micros,
+        counts.booked_revenue_micros,
+    )
+
+
+def _rollup_row(time_column: str, when: datetime, key: RollupKey, counts: Counts) -> dict[str, Any]:
+    return {
+        time_column: when,
+        **dict(zip(_ROLLUP_KEY[1:], _key_dims(key), strict=True)),
+        **dict(zip(_ROLLUP_SUMS, _sums(counts), strict=True)),
+    }

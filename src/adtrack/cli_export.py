@@ -1,0 +1,150 @@
+"""``adtrack export``: trackers as tags from the command line.
+
+Prints the tags (a text sheet) by default; ``--download txt|csv|xlsx`` with ``-o FILE`` writes a
+tag sheet; ``--email ADDRESS`` (repeatable, up to 10) sends them through ``ADTRACK_SMTP_URL`` and
+waits for the outcome (retrying temporary failures like the server's background worker does).
+Warnings go to stderr. Exit code 1 on refused input or a failed email.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from adtrack.adapters.sql import db
+from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
+from adtrack.config import Settings
+from adtrack.domain.errors import DomainError
+from adtrack.exports_runtime import build_delivery, build_export_service
+from adtrack.services.catalogue import CatalogueService
+from adtrack.services.exports import ExportRequest, ExportStatus
+from adtrack.services.tag_sheets import SheetKind, render_sheet, to_text
+
+__all__ = ["register"]
+
+
+def _id_list(value: str | None, option: str) -> list[int]:
+    if not value:
+        return []
+    ids: list[int] = []
+    for part in value.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            ids.append(int(part))
+        except ValueError:
+            raise typer.BadParameter(f"{part!r} is not a tracker id", param_hint=option) from None
+    return ids
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def export_command(
+    impression_ids: Annotated[
+        str | None, typer.Option("--impression-ids", help="Impression tracker ids: 1,2,3")
+    ] = None,
+    click_ids: Annotated[
+        str | None, typer.Option("--click-ids", help="Click tracker ids: 4,5")
+    ] = None,
+    tag_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="javascript | pixel (impression trackers), url (both), anchor (click trackers). "
+            "Default: pixel for impression trackers, url for click trackers.",
+        ),
+    ] = None,
+    macros: Annotated[
+        str | None,
+        typer.Option("--macros", help="Placeholders to include: CACHEBUSTER,ANCOST,REDIRECT_URL"),
+    ] = None,
+    preset: Annotated[
+        str, typer.Option("--preset", help="Macro syntax: generic | gam | xandr | cm360")
+    ] = "generic",
+    use_code: Annotated[
+        bool, typer.Option("--use-code", help="Reference trackers by code= instead of id=")
+    ] = False,
+    secure: Annotated[
+        bool, typer.Option("--secure", help="Always https, whatever ADTRACK_PUBLIC_URL says")
+    ] = False,
+    download: Annotated[
+        SheetKind | None, typer.Option("--download", help="Write a tag sheet: txt | csv | xlsx")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default: stdout)")
+    ] = None,
+    email: Annotated[
+        list[str] | None,
+        typer.Option("--email", help="Send the tags to this address (repeat, up to 10)"),
+    ] = None,
+) -> None:
+    """Export impression and click trackers as tags (shown, saved as a sheet, or emailed)."""
+    body: dict[str, Any] = {
+        "impression_tracker_ids": _id_list(impression_ids, "--impression-ids"),
+        "click_tracker_ids": _id_list(click_ids, "--click-ids"),
+        "format": tag_format,
+        "macros": [m for m in (macros or "").replace(" ", "").split(",") if m],
+        "preset": preset,
+        "use_code": use_code,
+        "secure": secure,
+        "delivery": "email" if email else "now",
+        "emails": list(email or []),
+    }
+    if download is None and output is not None:
+        suffix = output.suffix.lower().lstrip(".")
+        download = SheetKind(suffix) if suffix in {k.value for k in SheetKind} else SheetKind.TXT
+    if email and download is not None:
+        raise _fail("--download/-o and --email cannot be combined")
+    if download is SheetKind.XLSX and output is None:
+        raise _fail("an XLSX sheet needs -o FILE")
+
+    settings = Settings.from_env()
+    db.upgrade(settings.database_url)
+    engine = db.make_engine(settings.database_url)
+    try:
+        catalogue = CatalogueService(partial(SqlUnitOfWork, engine))
+        service = build_export_service(settings, engine, catalogue)
+        request = ExportRequest.from_mapping(body)
+        if email:
+            delivery = build_delivery(settings, service)
+            if delivery is None:
+                raise _fail("delivery: email needs ADTRACK_SMTP_URL (smtp://user:pass@host:port)")
+            queued = service.queue_email(request)
+            for warning in queued.warnings:
+                typer.echo(f"warning: {warning}", err=True)
+            typer.echo(f"export {queued.record.id} queued for {', '.join(request.emails)}")
+            final = delivery.deliver_now(queued.record.id, sleep=time.sleep)
+            if final.status is ExportStatus.SENT:
+                typer.echo(f"export {final.id} sent ({final.attempts} attempt(s))")
+                return
+            raise _fail(f"export {final.id} failed: {final.error}")
+        result = service.build(request)
+        for warning in result.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        if download is None:
+            typer.echo(to_text(result.rows), nl=False)
+            return
+        sheet = render_sheet(result.rows, download, service.clock())
+        if output is None:
+            sys.stdout.buffer.write(sheet.data)
+            sys.stdout.buffer.flush()
+        else:
+            output.write_bytes(sheet.data)
+            typer.echo(f"wrote {len(result.rows)} tag(s) to {output}", err=True)
+    except DomainError as exc:
+        raise _fail(f"{exc.field}: {exc.message}") from None
+    finally:
+        engine.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``adtrack export`` to the CLI."""
+    app.command("export")(export_command)

@@ -1,0 +1,108 @@
+"""The tracking endpoints as a thin ASGI app, for the main (API/console) port.
+
+Same :class:`~adtrack.collector.core.TrackingCore` as the fast collector listener — one
+implementation, two transports. Each request's event is appended on its own (concurrent appends
+are grouped by the event-log writer); a store failure answers 503.
+
+Mounting in the FastAPI/Starlette app::
+
+    tracking = TrackingASGIApp(core, writer)
+    for route in tracking_routes(tracking):
+        app.router.routes.append(route)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.routing import Route
+
+from adtrack.collector.core import TRACKING_PATHS, RequestView, TrackingCore
+from adtrack.collector.responses import Kind, asgi_parts
+from adtrack.services.event_log import EventLogUnavailable, EventLogWriter
+
+__all__ = ["TrackingASGIApp", "tracking_routes"]
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_HEADER_FIELDS = {
+    b"user-agent": "user_agent",
+    b"referer": "referrer",
+    b"purpose": "purpose",
+    b"sec-purpose": "purpose",
+    b"x-purpose": "purpose",
+    b"x-moz": "purpose",
+    b"sec-gpc": "sec_gpc",
+    b"dnt": "dnt",
+    b"x-forwarded-for": "forwarded_for",
+}
+
+
+def request_view(scope: Scope) -> RequestView:
+    """A :class:`RequestView` from an ASGI HTTP scope."""
+    fields: dict[str, bytes] = {}
+    for name, value in scope.get("headers") or ():
+        field = _HEADER_FIELDS.get(bytes(name).lower())
+        if field is not None:
+            previous = fields.get(field)
+            fields[field] = value if previous is None else previous + b"," + value
+    client = scope.get("client")
+    return RequestView(
+        str(scope.get("method", "GET")).upper(),
+        str(scope.get("path", "")),
+        bytes(scope.get("query_string", b"")),
+        user_agent=fields.get("user_agent"),
+        referrer=fields.get("referrer"),
+        purpose=fields.get("purpose"),
+        sec_gpc=fields.get("sec_gpc"),
+        dnt=fields.get("dnt"),
+        client_ip=str(client[0]) if client else None,
+        forwarded_for=fields.get("forwarded_for"),
+    )
+
+
+class TrackingASGIApp:
+    """ASGI app answering ``/imptr``, ``/clktrb`` and ``/clktr`` through the shared core."""
+
+    def __init__(self, core: TrackingCore, writer: EventLogWriter) -> None:
+        self.core = core
+        self.writer = writer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http":
+            return
+        view = request_view(scope)
+        core = self.core
+        outcome = core.handle(view)
+        if outcome.lookup is not None:
+            await core.cache.lookup(outcome.lookup)
+            outcome = core.handle(view, allow_lookup=False)
+        kind = outcome.kind
+        if outcome.record is not None:
+            try:
+                await self.writer.append([outcome.record])
+            except EventLogUnavailable as exc:
+                log.warning("event log unavailable, answering 503: %s", exc)
+                core.failed([outcome])
+                kind = Kind.UNAVAILABLE
+            except Exception:
+                log.exception("event log append failed, answering 503")
+                core.failed([outcome])
+                kind = Kind.UNAVAILABLE
+            else:
+                core.committed([outcome])
+        status, headers, body = asgi_parts(kind, outcome.location)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if outcome.head_only else body})
+
+
+def tracking_routes(app: TrackingASGIApp) -> list[Route]:
+    """Starlette routes for the tracking paths (GET and HEAD; others get 405 from the core)."""
+    return [Route(path, app, methods=None) for path in TRACKING_PATHS]

@@ -1,0 +1,123 @@
+"""Invalid-traffic verdicts (IAB "general invalid traffic"), kept apart from billable events.
+
+* ``bot``: a known bot, spider or non-browser client by user agent (``crawlerdetect``), or no
+  user agent at all. ``crawlerdetect`` runs a very large regular expression (about 0.3 ms per
+  new user agent), so verdicts are cached per user agent in a bounded LRU.
+* ``prefetch``: a prefetch/prerender/preview request (``Purpose``/``Sec-Purpose``/``X-Purpose``/
+  ``X-Moz`` headers) — nobody saw the ad.
+* ``duplicate_click``: a click repeating the cachebuster of an earlier valid click on the same
+  tracker within a window (default 10 minutes). Memory is bounded (oldest entries go first);
+  clicks without a cachebuster, or with an unreplaced macro such as ``[CACHEBUSTER]``, are never
+  treated as duplicates because they carry no identity.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Final
+
+from crawlerdetect import CrawlerDetect
+
+from adtrack.domain.events import INVALID_BOT, INVALID_DUPLICATE_CLICK, INVALID_PREFETCH
+
+__all__ = ["BotDetector", "DuplicateClicks", "is_prefetch", "usable_cachebuster"]
+
+
+class BotDetector:
+    """``is_bot(user_agent)`` with an LRU cache in front of ``crawlerdetect``."""
+
+    __slots__ = ("_detector", "_cache", "_max")
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._detector = CrawlerDetect()
+        self._cache: OrderedDict[str, bool] = OrderedDict()
+        self._max = max_entries
+
+    def is_bot(self, user_agent: str | None) -> bool:
+        if not user_agent or not user_agent.strip():
+            return True  # no user agent: not a browser
+        cache = self._cache
+        verdict = cache.get(user_agent)
+        if verdict is not None:
+            cache.move_to_end(user_agent)
+            return verdict
+        verdict = bool(self._detector.is_crawler(user_agent))
+        cache[user_agent] = verdict
+        if len(cache) > self._max:
+            cache.popitem(last=False)
+        return verdict
+
+
+_PREFETCH_WORDS: Final = (b"prefetch", b"prerender", b"preview")
+
+
+def is_prefetch(purpose: bytes | None) -> bool:
+    """Whether a purpose header value marks a prefetch/prerender/preview request."""
+    if not purpose:
+        return False
+    lowered = purpose.lower()
+    return any(word in lowered for word in _PREFETCH_WORDS)
+
+
+def usable_cachebuster(cachebuster: str | None) -> bool:
+    """A cachebuster that identifies one ad view (not empty, not an unreplaced macro)."""
+    if not cachebuster:
+        return False
+    return not (
+        (cachebuster.startswith("[") and cachebuster.endswith("]"))
+        or (cachebuster.startswith("${") and cachebuster.endswith("}"))
+        or (cachebuster.startswith("%%") and cachebuster.endswith("%%"))
+    )
+
+
+class DuplicateClicks:
+    """Remembers (tracker, cachebuster) of recent valid clicks, bounded in time and memory."""
+
+    __slots__ = ("_seen", "_window", "_max", "_clock")
+
+    def __init__(
+        self,
+        window_seconds: float = 600.0,
+        max_entries: int = 200_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._seen: OrderedDict[tuple[int, str], float] = OrderedDict()
+        self._window = window_seconds
+        self._max = max_entries
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def check_and_remember(self, tracker_id: int, cachebuster: str | None) -> bool:
+        """True if this click repeats a remembered one; otherwise remember it and return False."""
+        if not usable_cachebuster(cachebuster):
+            return False
+        assert cachebuster is not None
+        now = self._clock()
+        seen = self._seen
+        # expire from the oldest end (insertion order == time order)
+        while seen:
+            oldest_key = next(iter(seen))
+            if now - seen[oldest_key] < self._window:
+                break
+            del seen[oldest_key]
+        key = (tracker_id, cachebuster)
+        first = seen.get(key)
+        if first is not None:
+            return True
+        seen[key] = now
+        if len(seen) > self._max:
+            seen.popitem(last=False)
+        return False
+
+    def forget(self, tracker_id: int, cachebuster: str | None) -> None:
+        """Undo :meth:`check_and_remember` for a click whose event could not be stored, so
+        the client's retry is not mistaken for a duplicate."""
+        if cachebuster is not None:
+            self._seen.pop((tracker_id, cachebuster), None)
+
+
+REASONS: Final = (INVALID_BOT, INVALID_PREFETCH, INVALID_DUPLICATE_CLICK)

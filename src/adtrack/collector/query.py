@@ -1,0 +1,182 @@
+"""Query-string parsing for the tracking endpoints, faithful to tags already in the wild.
+
+Parameters: ``id`` or ``code``, ``cachebuster``, ``ancost``, ``t``, ``redir``. Names are
+case-sensitive; unknown parameters are ignored; when a parameter repeats, the first wins.
+
+``redir`` — the original platform documents it as the *last* parameter, given *un-encoded*.
+How it is read (the first ``redir=`` that starts a parameter, i.e. at the start of the query or
+right after ``&``):
+
+* If its value starts with ``http://`` or ``https://`` (any case), the target is **everything
+  after** ``redir=`` **to the end of the query**, verbatim: ``&``, ``?``, ``=`` and ``%`` belong to
+  the target (``redir=https://shop.example/a?b=c&d=e`` targets ``https://shop.example/a?b=c&d=e``).
+  An un-encoded target cannot be told apart from parameters after it, so nothing after an
+  un-encoded ``redir`` is read as a tracking parameter — which is exactly the documented
+  contract.
+* Otherwise the value is an ordinary parameter value that ends at the next ``&``. If more
+  parameters follow it, ``redir`` was **not in last position and is ignored** (as on the
+  original platform, where such a redirect "will not be successful"); the parameters after it
+  are read as usual. If it is last, it is percent-decoded **once** — so
+  ``redir=https%3A%2F%2Fshop.example%2Fa%3Fb%3Dc`` works.
+
+The target is then checked (:func:`safe_redirect_target`): only ``http``/``https`` with a host,
+no control characters (CR/LF/NUL...). Anything else (``javascript:``, ``data:``, no host) is
+refused — the event is still counted, just not redirected.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import unquote, unquote_to_bytes
+
+__all__ = [
+    "RedirStatus",
+    "TrackingQuery",
+    "parse_query",
+    "safe_redirect_target",
+]
+
+_MAX_TEXT = 255  # code / cachebuster are stored in 255-character columns
+
+
+class RedirStatus:
+    """What became of the ``redir`` parameter (also the metric label)."""
+
+    ABSENT: Final = "absent"
+    OK: Final = "ok"
+    NOT_LAST: Final = "not_last"  # ignored: more parameters followed an encoded/plain value
+    REFUSED: Final = "refused"  # not an http(s) URL with a host, or control characters
+
+
+class TrackingQuery:
+    """The parsed tracking parameters (raw strings; ``ancost`` is checked elsewhere)."""
+
+    __slots__ = ("id", "code", "cachebuster", "ancost", "t", "redirect", "redir_status")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.code: str | None = None
+        self.cachebuster: str | None = None
+        self.ancost: str | None = None
+        self.t: str | None = None
+        self.redirect: bytes | None = None  # a safe, ready-to-send Location value
+        self.redir_status: str = RedirStatus.ABSENT
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"TrackingQuery({fields})"
+
+
+def _text(raw: bytes) -> str:
+    """A parameter value: percent-decoded once, bounded, never raising."""
+    if b"%" in raw:
+        value = unquote(raw.decode("latin-1"), encoding="utf-8", errors="replace")
+    else:
+        value = raw.decode("utf-8", "replace")
+    return value[:_MAX_TEXT]
+
+
+# bytes never allowed in a target, even percent-encoded: C0 controls (CR, LF, NUL, TAB...) and DEL
+_FORBIDDEN = bytes(range(0x20)) + b"\x7f"
+# bytes re-encoded so the Location header stays plain printable ASCII
+_REENCODE = bytes(range(0x80, 0x100)) + b' "<>\\^`{|}'
+_PORT_CHARS = b"0123456789"
+
+
+def _has_host(target: bytes) -> bool:
+    """Whether an ``http(s)://`` URL names a host (and, if any, a numeric port)."""
+    start = target.index(b"://") + 3
+    end = len(target)
+    for sep in (b"/", b"?", b"#"):
+        pos = target.find(sep, start, end)
+        if pos >= 0:
+            end = pos
+    host = target[start:end].rpartition(b"@")[2]  # drop user:password@
+    if host.startswith(b"["):  # IPv6 literal
+        close = host.find(b"]")
+        if close < 2:
+            return False
+        port = host[close + 1 :]
+        if port and not port.startswith(b":"):
+            return False
+        port = port[1:]
+    else:
+        host, _, port = host.partition(b":")
+        if not host:
+            return False
+    return not port.translate(None, _PORT_CHARS)
+
+
+def safe_redirect_target(target: bytes) -> bytes | None:
+    """``target`` as a Location value if it is an http(s) URL with a host, else None.
+
+    Bytes outside printable ASCII (and space, quotes, angle brackets...) are percent-encoded so
+    the header is always well formed; control characters make the target unsafe.
+    """
+    if not target or len(target) > 8192:
+        return None
+    lowered = target[:8].lower()
+    if not (lowered.startswith(b"http://") or lowered.startswith(b"https://")):
+        return None
+    if len(target.translate(None, _FORBIDDEN)) != len(target):
+        return None
+    if len(target.translate(None, _REENCODE)) != len(target):
+        target = b"".join(b"%%%02X" % b if b in _REENCODE else bytes((b,)) for b in target)
+    if not _has_host(target):
+        return None
+    return target
+
+
+def _redir_start(query: bytes) -> int:
+    """Index of the value of the first ``redir`` parameter, or -1."""
+    if query.startswith(b"redir="):
+        return 6
+    pos = query.find(b"&redir=")
+    return -1 if pos < 0 else pos + 7
+
+
+def parse_query(query: bytes) -> TrackingQuery:
+    """Parse a raw query string (the bytes after the first ``?``)."""
+    result = TrackingQuery()
+    head = query
+    value_at = _redir_start(query)
+    if value_at >= 0:
+        head = query[: max(value_at - 7, 0)]
+        rest = query[value_at:]
+        scheme = rest[:8].lower()
+        if scheme.startswith(b"http://") or scheme.startswith(b"https://"):
+            target = safe_redirect_target(rest)
+            result.redirect = target
+            result.redir_status = RedirStatus.OK if target is not None else RedirStatus.REFUSED
+        else:
+            value, sep, tail = rest.partition(b"&")
+            if sep:
+                # an encoded or plain value with parameters after it: not last, ignored
+                result.redir_status = RedirStatus.NOT_LAST
+                head = head + b"&" + tail if head else tail
+            else:
+                if value:  # an empty ``redir=`` counts as absent
+                    target = safe_redirect_target(unquote_to_bytes(value))
+                    result.redirect = target
+                    result.redir_status = (
+                        RedirStatus.OK if target is not None else RedirStatus.REFUSED
+                    )
+    if not head:
+        return result
+    for pair in head.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if name == b"id":
+            if result.id is None:
+                result.id = _text(value)
+        elif name == b"cachebuster":
+            if result.cachebuster is None:
+                result.cachebuster = _text(value)
+        elif name == b"ancost":
+            if result.ancost is None:
+                result.ancost = _text(value)
+        elif name == b"t":
+            if result.t is None:
+                result.t = _text(value)
+        elif name == b"code" and result.code is None:
+            result.code = _text(value)
+    return result

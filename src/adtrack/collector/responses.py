@@ -1,0 +1,202 @@
+"""What the tracking endpoints answer, pre-built.
+
+Every answer carries ``Cache-Control: no-cache, no-store, must-revalidate``, ``Pragma: no-cache``
+and an ``Expires`` in the past, so browsers and proxies never serve a cached pixel instead of
+asking us (which would lose the count).
+
+Two renderings of the same answers: :class:`RawResponses` gives complete HTTP/1.1 byte strings
+for the bare collector server (cached, rebuilt once a second for the ``Date`` header), and
+:func:`asgi_parts` gives status, headers and body for the ASGI transport.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from enum import IntEnum
+from typing import Final
+
+__all__ = [
+    "CLICK_PAGE_HTML",
+    "NO_CACHE_HEADERS",
+    "PIXEL_GIF",
+    "TRACKING_SCRIPT",
+    "Kind",
+    "RawResponses",
+    "asgi_parts",
+]
+
+# A 1x1 transparent GIF (43 bytes).
+PIXEL_GIF: Final = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+# Answer to ``t=1``: the impression is recorded by the request itself; the script does nothing.
+TRACKING_SCRIPT: Final = b"/* impression recorded */\n"
+CLICK_PAGE_HTML: Final = (
+    b'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    b"<title>Click recorded</title></head><body><p>Your click was recorded.</p></body></html>\n"
+)
+
+NO_CACHE_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
+    (b"Cache-Control", b"no-cache, no-store, must-revalidate"),
+    (b"Pragma", b"no-cache"),
+    (b"Expires", b"Thu, 01 Jan 1970 00:00:00 GMT"),
+)
+
+
+class Kind(IntEnum):
+    """The answers the collector gives."""
+
+    PIXEL = 0
+    SCRIPT = 1
+    REDIRECT = 2
+    CLICK_PAGE = 3
+    UNAVAILABLE = 4  # the event store cannot take writes: nothing was recorded
+    NOT_FOUND = 5
+    METHOD_NOT_ALLOWED = 6
+    BAD_REQUEST = 7
+    URI_TOO_LONG = 8
+    HEALTHY = 9
+
+
+_STATUS: Final[dict[Kind, tuple[int, bytes]]] = {
+    Kind.PIXEL: (200, b"OK"),
+    Kind.SCRIPT: (200, b"OK"),
+    Kind.REDIRECT: (302, b"Found"),
+    Kind.CLICK_PAGE: (200, b"OK"),
+    Kind.UNAVAILABLE: (503, b"Service Unavailable"),
+    Kind.NOT_FOUND: (404, b"Not Found"),
+    Kind.METHOD_NOT_ALLOWED: (405, b"Method Not Allowed"),
+    Kind.BAD_REQUEST: (400, b"Bad Request"),
+    Kind.URI_TOO_LONG: (414, b"URI Too Long"),
+    Kind.HEALTHY: (200, b"OK"),
+}
+
+_TEXT = b"text/plain; charset=utf-8"
+_BODY: Final[dict[Kind, tuple[bytes, bytes]]] = {
+    Kind.PIXEL: (b"image/gif", PIXEL_GIF),
+    Kind.SCRIPT: (b"application/javascript; charset=utf-8", TRACKING_SCRIPT),
+    Kind.REDIRECT: (b"", b""),
+    Kind.CLICK_PAGE: (b"text/html; charset=utf-8", CLICK_PAGE_HTML),
+    Kind.UNAVAILABLE: (_TEXT, b"event store unavailable, retry later\n"),
+    Kind.NOT_FOUND: (_TEXT, b"not found\n"),
+    Kind.METHOD_NOT_ALLOWED: (_TEXT, b"method not allowed\n"),
+    Kind.BAD_REQUEST: (_TEXT, b"bad request\n"),
+    Kind.URI_TOO_LONG: (_TEXT, b"uri too long\n"),
+    Kind.HEALTHY: (_TEXT, b"ok\n"),
+}
+
+_EXTRA: Final[dict[Kind, tuple[tuple[bytes, bytes], ...]]] = {
+    Kind.UNAVAILABLE: ((b"Retry-After", b"1"),),
+    Kind.METHOD_NOT_ALLOWED: ((b"Allow", b"GET, HEAD"),),
+}
+
+
+def asgi_parts(
+    kind: Kind, location: bytes | None = None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers (lower-case names, as ASGI wants) and body of an answer."""
+    status = _STATUS[kind][0]
+    content_type, body = _BODY[kind]
+    headers = [(name.lower(), value) for name, value in NO_CACHE_HEADERS]
+    headers.extend((name.lower(), value) for name, value in _EXTRA.get(kind, ()))
+    if kind is Kind.REDIRECT and location is not None:
+        headers.append((b"location", location))
+    if content_type:
+        headers.append((b"content-type", content_type))
+    headers.append((b"content-length", str(len(body)).encode()))
+    return status, headers, body
+
+
+# Connection handling variants for the raw server.
+KEEP_ALIVE_DEFAULT: Final = 0  # HTTP/1.1 keep-alive: no header needed
+KEEP_ALIVE_EXPLICIT: Final = 1  # HTTP/1.0 client asked for keep-alive
+CLOSE: Final = 2
+
+_CONNECTION_LINE = (b"", b"Connection: keep-alive\r\n", b"Connection: close\r\n")
+_COMMON = b"".join(name + b": " + value + b"\r\n" for name, value in NO_CACHE_HEADERS)
+
+
+def _head(kind: Kind) -> bytes:
+    """Status line and the fixed headers (no Date, Connection, Location)."""
+    code, reason = _STATUS[kind]
+    content_type, body = _BODY[kind]
+    lines = [b"HTTP/1.1 %d %s\r\n" % (code, reason), _COMMON]
+    lines.extend(name + b": " + value + b"\r\n" for name, value in _EXTRA.get(kind, ()))
+    if content_type:
+        lines.append(b"Content-Type: " + content_type + b"\r\n")
+    lines.append(b"Content-Length: %d\r\n" % len(body))
+    return b"".join(lines)
+
+
+_HEADS: Final = {kind: _head(kind) for kind in Kind}
+
+
+class RawResponses:
+    """Complete HTTP/1.1 answers as bytes, cached until the ``Date`` header changes.
+
+    Call :meth:`tick` about once a second (the server does, from a loop timer).
+    """
+
+    __slots__ = ("_date_line", "_cache", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._date_line = b""
+        self._cache: dict[tuple[Kind, bool, int], bytes] = {}
+        self.tick()
+
+    def tick(self, now: float | None = None) -> None:
+        second = int(time.time() if now is None else now)
+        if second != self._second:
+            self._second = second
+            self._date_line = b"Date: " + formatdate(second, usegmt=True).encode() + b"\r\n"
+            self._cache = {}
+
+    def get(
+        self, kind: Kind, head_only: bool = False, connection: int = KEEP_ALIVE_DEFAULT
+    ) -> bytes:
+        """A fixed answer (anything but a redirect)."""
+        key = (kind, head_only, connection)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        head = _HEADS[kind] + self._date_line + _CONNECTION_LINE[connection] + b"\r\n"
+        data = head if head_only else head + _BODY[kind][1]
+        self._cache[key] = data
+        return data
+
+    def redirect(self, location: bytes, connection: int = KEEP_ALIVE_DEFAULT) -> bytes:
+        """A 302 to ``location`` (already checked and safe to put in a header)."""
+        return (
+            _HEADS[Kind.REDIRECT]
+            + b"Location: "
+            + location
+            + b"\r\n"
+            + self._date_line
+            + _CONNECTION_LINE[connection]
+            + b"\r\n"
+        )
+
+    def custom(
+        self,
+        status: bytes,
+        content_type: bytes,
+        body: bytes,
+        head_only: bool = False,
+        connection: int = KEEP_ALIVE_DEFAULT,
+    ) -> bytes:
+        """Any other answer (``/metrics``), with the same fixed headers."""
+        head = b"".join(
+            (
+                b"HTTP/1.1 " + status + b"\r\n",
+                _COMMON,
+                b"Content-Type: " + content_type + b"\r\n",
+                b"Content-Length: %d\r\n" % len(body),
+                self._date_line,
+                _CONNECTION_LINE[connection],
+                b"\r\n",
+            )
+        )
+        return head if head_only else head + body

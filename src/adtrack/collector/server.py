@@ -1,0 +1,200 @@
+"""Starting and running a collector (the fast tracking listener).
+
+* :func:`start_collector` — start listening on the running event loop with a given event-log
+  writer and tracker cache (used by ``adtrack serve``, which runs it next to the API, and by
+  tests). Returns a :class:`CollectorServer`.
+* :func:`run_collector` — a blocking entry point that builds everything from ``Settings``
+  (store engine, tracker cache with its polling thread, event-log writer) on uvloop and runs
+  until SIGINT/SIGTERM (``adtrack collector``, ``python -m adtrack.collector``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+import socket
+import time
+from typing import Any
+
+import uvloop
+
+from adtrack.collector.core import TrackingCore
+from adtrack.collector.http_server import HttpCollector
+from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.config import Settings
+from adtrack.services.event_log import EventLogWriter
+
+__all__ = ["CollectorServer", "open_event_writer", "run_collector", "start_collector"]
+
+log = logging.getLogger(__name__)
+
+
+class CollectorServer:
+    """A listening collector: the asyncio server plus the parts tests and the console use."""
+
+    def __init__(self, server: asyncio.Server, http: HttpCollector) -> None:
+        self.server = server
+        self.http = http
+        self.core: TrackingCore = http.core
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        return tuple(self.server.sockets)
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with port 0)."""
+        return int(self.server.sockets[0].getsockname()[1])
+
+    def close(self) -> None:
+        """Stop accepting connections."""
+        self.server.close()
+
+    async def wait_closed(self) -> None:
+        await self.server.wait_closed()
+
+    async def aclose(self, drain_timeout: float = 10.0) -> None:
+        """Stop accepting, answer what is pending (after its events are stored), close."""
+        self.server.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.http.batcher.wait_idle(), drain_timeout)
+        self.http.stop_ticker()
+        self.http.close_connections()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.server.wait_closed(), 2.0)
+
+
+async def start_collector(
+    settings: Settings,
+    host: str | None,
+    port: int,
+    *,
+    writer: EventLogWriter,
+    cache: TrackerCache,
+    core: TrackingCore | None = None,
+    reuse_port: bool = False,
+    trust_forwarded_for: bool = False,
+    backlog: int = 4096,
+) -> CollectorServer:
+    """Listen on ``host:port`` (port 0 picks a free one) on the running loop.
+
+    The caller owns ``writer`` and ``cache`` (load the cache and start its polling first) and
+    closes them after :meth:`CollectorServer.aclose`. ``reuse_port`` lets several processes
+    share the port (``SO_REUSEPORT``); ``trust_forwarded_for`` takes the client IP from the last
+    ``X-Forwarded-For`` entry (only behind a trusted load balancer).
+    """
+    if core is None:
+        core = TrackingCore(
+            cache,
+            honour_privacy_signals=settings.honour_privacy_signals,
+            trust_forwarded_for=trust_forwarded_for,
+        )
+    http = HttpCollector(core, writer)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        http.protocol_factory,
+        host,
+        port,
+        reuse_port=reuse_port or None,
+        backlog=backlog,
+    )
+    for sock in server.sockets:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    http.start_ticker()
+    return CollectorServer(server, http)
+
+
+async def open_event_writer(settings: Settings, writer_id: str | None = None) -> EventLogWriter:
+    """The event-log writer configured by ``settings`` (through the event-log factory)."""
+    from adtrack.adapters.eventlog.factory import open_writer
+
+    writer: Any = open_writer(settings, writer_id=writer_id)
+    if inspect.isawaitable(writer):
+        writer = await writer
+    result: EventLogWriter = writer
+    return result
+
+
+def _load_cache_until_ready(cache: TrackerCache) -> None:
+    delay = 0.5
+    while True:
+        try:
+            cache.load()
+            return
+        except Exception as exc:  # the store is not reachable yet: no answers without trackers
+            log.warning("collector: cannot load trackers yet (%s); retrying in %.1fs", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def serve_collector(
+    settings: Settings,
+    host: str | None,
+    port: int,
+    *,
+    writer_id: str | None = None,
+    reuse_port: bool = False,
+    trust_forwarded_for: bool = False,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Build everything from ``settings`` and serve until ``stop`` is set (or SIGINT/SIGTERM)."""
+    from adtrack.adapters.sql.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    cache = TrackerCache(engine)
+    await asyncio.to_thread(_load_cache_until_ready, cache)
+    cache.start()
+    writer = await open_event_writer(settings, writer_id)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        collector = await start_collector(
+            settings,
+            host,
+            port,
+            writer=writer,
+            cache=cache,
+            reuse_port=reuse_port,
+            trust_forwarded_for=trust_forwarded_for,
+        )
+        log.info("collector listening on %s:%d", host or "*", collector.port)
+        if ready is not None:
+            ready.set()
+        try:
+            await stop.wait()
+        finally:
+            await collector.aclose()
+    finally:
+        await writer.close()
+        cache.stop()
+        engine.dispose()
+
+
+def run_collector(
+    settings: Settings,
+    host: str | None = "0.0.0.0",
+    port: int = 8001,
+    *,
+    writer_id: str | None = None,
+    reuse_port: bool = False,
+    trust_forwarded_for: bool = False,
+) -> None:
+    """Run a collector on uvloop until SIGINT/SIGTERM (blocking)."""
+    uvloop.run(
+        serve_collector(
+            settings,
+            host,
+            port,
+            writer_id=writer_id,
+            reuse_port=reuse_port,
+            trust_forwarded_for=trust_forwarded_for,
+        )
+    )

@@ -1,0 +1,397 @@
+"""The collector's in-memory view of the catalogue: trackers with their compiled pricing.
+
+* :meth:`TrackerCache.load` reads every live tracker, line item, payment rule and rule filter
+  with SQLAlchemy Core (no ORM) and swaps in new lookup tables in one assignment, so the hot path
+  never sees a half-built cache and never takes a lock.
+* A background thread polls ``catalogue_version`` (one row) every ``poll_interval`` seconds
+  (0.5 s) and reloads when it changed, so created, changed and deactivated trackers, rules and
+  line items apply within about a second. It also reloads every ``full_reload_interval`` seconds
+  regardless, as a safety net. A store that is down keeps the last good cache in use.
+* An id or code the cache does not know is looked up in the store on a worker thread
+  (:meth:`TrackerCache.lookup`), so a tracker's very first impression counts even before the
+  next poll. Lookups are rate-limited (token bucket) and misses are remembered in a bounded
+  negative cache (LRU with a TTL of a few seconds), so garbage ids cannot hammer the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import Connection
+
+from adtrack.adapters.sql import tables as t
+from adtrack.collector.query import safe_redirect_target
+from adtrack.domain.model import (
+    FilterAction,
+    ImpType,
+    LineItem,
+    PaymentRule,
+    PricingType,
+    RevenueType,
+    State,
+    TrackerType,
+)
+from adtrack.domain.pricing import PricingPlan
+
+__all__ = ["CachedTracker", "TrackerCache"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedTracker:
+    """What the hot path needs to know about one tracker."""
+
+    id: int
+    imp_type: int  # 9 impression tracker, 10 click tracker
+    code: str | None
+    active: bool
+    advertiser_id: int
+    line_item_id: int
+    publisher_id: int
+    placement_id: int | None
+    landing_page: bytes | None  # a safe Location value (click trackers), or None
+    plan: PricingPlan
+
+
+# Lookup keys: ("id", 123) or (imp_type, "code").
+LookupKey = tuple[Any, Any]
+
+
+def _state(value: Any) -> State:
+    return State.ACTIVE if value == State.ACTIVE.value else State.INACTIVE
+
+
+def _line_item(row: Any) -> LineItem:
+    try:
+        revenue_type = RevenueType(row.revenue_type)
+    except ValueError:
+        revenue_type = RevenueType.NONE
+    return LineItem(
+        id=row.id,
+        advertiser_id=row.advertiser_id,
+        name=row.name,
+        state=_state(row.state),
+        revenue_type=revenue_type,
+        revenue_value_micros=int(row.revenue_value_micros or 0),
+        start_date=row.start_date,
+        end_date=row.end_date,
+    )
+
+
+def _filter_action(value: Any) -> FilterAction | None:
+    try:
+        return None if value is None else FilterAction(value)
+    except ValueError:
+        return None
+
+
+def _payment_rule(row: Any, filters: dict[tuple[int, str], set[int]]) -> PaymentRule | None:
+    try:
+        pricing_type = PricingType(row.pricing_type)
+    except ValueError:
+        log.warning(
+            "payment rule %s has unknown pricing type %r; ignored", row.id, row.pricing_type
+        )
+        return None
+    return PaymentRule(
+        id=row.id,
+        publisher_id=row.publisher_id,
+        name=row.name,
+        state=_state(row.state),
+        is_base=bool(row.is_base),
+        pricing_type=pricing_type,
+        revshare_ppm=int(row.revshare_ppm or 0),
+        cost_cpm_micros=int(row.cost_cpm_micros or 0),
+        cost_cpc_micros=int(row.cost_cpc_micros or 0),
+        priority=int(row.priority if row.priority is not None else 5),
+        start_date=row.start_date,
+        end_date=row.end_date,
+        advertiser_filter=_filter_action(row.advertiser_filter),
+        advertiser_ids=frozenset(filters.get((row.id, "advertiser"), ())),
+        line_item_filter=_filter_action(row.line_item_filter),
+        line_item_ids=frozenset(filters.get((row.id, "line_item"), ())),
+    )
+
+
+def _imp_type(tracker_type: str) -> int:
+    if tracker_type == TrackerType.CLICK.value:
+        return int(ImpType.EXTERNAL_CLICK)
+    return int(ImpType.EXTERNAL_IMPRESSION)
+
+
+def _build(conn: Connection, tracker_rows: Sequence[Any], *, all_rows: bool) -> list[CachedTracker]:
+    """Compile trackers: fetch their line items and their publishers' rules, then plan."""
+    if not tracker_rows:
+        return []
+    li_query = select(t.line_items).where(t.line_items.c.deleted_at.is_(None))
+    rule_query = select(t.payment_rules).where(t.payment_rules.c.deleted_at.is_(None))
+    filter_query = select(t.payment_rule_filters)
+    if not all_rows:
+        li_ids = {row.line_item_id for row in tracker_rows}
+        pub_ids = {row.publisher_id for row in tracker_rows}
+        own_rule_ids = {row.payment_rule_id for row in tracker_rows if row.payment_rule_id}
+        li_query = li_query.where(t.line_items.c.id.in_(li_ids))
+        rule_query = rule_query.where(
+            t.payment_rules.c.publisher_id.in_(pub_ids) | t.payment_rules.c.id.in_(own_rule_ids)
+        )
+    line_items = {row.id: _line_item(row) for row in conn.execute(li_query)}
+    rule_rows = list(conn.execute(rule_query))
+    if not all_rows:
+        filter_query = filter_query.where(
+            t.payment_rule_filters.c.payment_rule_id.in_([row.id for row in rule_rows])
+        )
+    filters: dict[tuple[int, str], set[int]] = {}
+    for row in conn.execute(filter_query):
+        filters.setdefault((row.payment_rule_id, row.kind), set()).add(row.object_id)
+    rules: dict[int, PaymentRule] = {}
+    by_publisher: dict[int, list[PaymentRule]] = {}
+    for row in rule_rows:
+        rule = _payment_rule(row, filters)
+        if rule is not None:
+            rules[rule.id] = rule
+            by_publisher.setdefault(rule.publisher_id, []).append(rule)
+    out = []
+    for row in tracker_rows:
+        landing = None
+        if row.landing_page_url:
+            landing = safe_redirect_target(str(row.landing_page_url).strip().encode("utf-8"))
+        plan = PricingPlan(
+            line_item=line_items.get(row.line_item_id),
+            tracker_rule=rules.get(row.payment_rule_id) if row.payment_rule_id else None,
+            publisher_rules=by_publisher.get(row.publisher_id, ()),
+            advertiser_id=row.advertiser_id,
+            line_item_id=row.line_item_id,
+        )
+        out.append(
+            CachedTracker(
+                id=row.id,
+                imp_type=_imp_type(row.tracker_type),
+                code=row.code,
+                active=row.state == State.ACTIVE.value,
+                advertiser_id=row.advertiser_id,
+                line_item_id=row.line_item_id,
+                publisher_id=row.publisher_id,
+                placement_id=row.placement_id,
+                landing_page=landing,
+                plan=plan,
+            )
+        )
+    return out
+
+
+class _Tables:
+    """One consistent generation of the lookup tables (swapped as a whole)."""
+
+    __slots__ = ("by_id", "by_code")
+
+    def __init__(self, trackers: Iterable[CachedTracker] = ()) -> None:
+        self.by_id: dict[int, CachedTracker] = {}
+        self.by_code: dict[tuple[int, str], CachedTracker] = {}
+        for tracker in trackers:
+            self.add(tracker)
+
+    def add(self, tracker: CachedTracker) -> None:
+        self.by_id[tracker.id] = tracker
+        if tracker.code:
+            self.by_code[(tracker.imp_type, tracker.code)] = tracker
+
+
+class TrackerCache:
+    """Trackers by id and by (impression type, code), kept fresh from the store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        poll_interval: float = 0.5,
+        full_reload_interval: float = 300.0,
+        lookups_per_second: float = 20.0,
+        negative_ttl: float = 5.0,
+        negative_max_entries: int = 10_000,
+        lookup_timeout: float = 2.0,
+    ) -> None:
+        self._engine = engine
+        self._tables = _Tables()
+        self._version: int | None = None
+        self._loaded_at = 0.0
+        self._poll_interval = poll_interval
+        self._full_reload_interval = full_reload_interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reload_lock = threading.Lock()
+        # unknown-key lookups
+        self._rate = lookups_per_second
+        self._tokens = lookups_per_second
+        self._tokens_at = time.monotonic()
+        self._negative: OrderedDict[LookupKey, float] = OrderedDict()
+        self._negative_ttl = negative_ttl
+        self._negative_max = negative_max_entries
+        self._lookup_timeout = lookup_timeout
+        self._inflight: dict[LookupKey, asyncio.Future[CachedTracker | None]] = {}
+        self._executor: ThreadPoolExecutor | None = None
+        self.reloads = 0
+        self.lookups = 0
+        self.last_error: str | None = None
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def by_id(self, tracker_id: int) -> CachedTracker | None:
+        return self._tables.by_id.get(tracker_id)
+
+    def by_code(self, imp_type: int, code: str) -> CachedTracker | None:
+        return self._tables.by_code.get((imp_type, code))
+
+    def __len__(self) -> int:
+        return len(self._tables.by_id)
+
+    @property
+    def version(self) -> int | None:
+        """The ``catalogue_version`` the cache was last loaded at."""
+        return self._version
+
+    # ---- loading -------------------------------------------------------------------------------
+
+    def _read_version(self, conn: Connection) -> int:
+        value = conn.execute(
+            select(t.catalogue_version.c.version).where(t.catalogue_version.c.id == 1)
+        ).scalar()
+        return int(value) if value is not None else 0
+
+    def load(self) -> None:
+        """(Re)load everything from the store; raises if the store cannot be read."""
+        with self._reload_lock, self._engine.connect() as conn:
+            version = self._read_version(conn)  # read first: a later write triggers a reload
+            rows = list(conn.execute(select(t.trackers).where(t.trackers.c.deleted_at.is_(None))))
+            tables = _Tables(_build(conn, rows, all_rows=True))
+        self._tables = tables
+        self._version = version
+        self._loaded_at = time.monotonic()
+        self._negative.clear()
+        self.reloads += 1
+
+    def refresh_if_changed(self) -> bool:
+        """Reload when ``catalogue_version`` moved (or the safety interval passed)."""
+        with self._engine.connect() as conn:
+            version = self._read_version(conn)
+        stale = time.monotonic() - self._loaded_at >= self._full_reload_interval
+        if version != self._version or stale:
+            self.load()
+            return True
+        return False
+
+    def start(self) -> None:
+        """Start the polling thread (call :meth:`load` first)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll, name="tracker-cache-poll", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self._poll_interval):
+            try:
+                self.refresh_if_changed()
+                self.last_error = None
+            except Exception as exc:  # the store is down: keep serving the last good cache
+                if self.last_error is None:
+                    log.warning("tracker cache refresh failed: %s", exc)
+                self.last_error = str(exc)
+
+    # ---- unknown keys --------------------------------------------------------------------------
+
+    def may_lookup(self, key: LookupKey) -> bool:
+        """Whether an unknown key should be looked up in the store now.
+
+        False when it is in the negative cache or the lookup budget is spent. Cheap.
+        """
+        now = time.monotonic()
+        negative = self._negative
+        expires = negative.get(key)
+        if expires is not None:
+            if expires > now:
+                return False
+            negative.pop(key, None)
+        if key in self._inflight:
+            return True
+        self._tokens = min(self._rate, self._tokens + (now - self._tokens_at) * self._rate)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def _remember_missing(self, key: LookupKey) -> None:
+        negative = self._negative
+        negative[key] = time.monotonic() + self._negative_ttl
+        negative.move_to_end(key)
+        while len(negative) > self._negative_max:
+            negative.popitem(last=False)
+
+    def _fetch(self, key: LookupKey) -> CachedTracker | None:
+        query = select(t.trackers).where(t.trackers.c.deleted_at.is_(None))
+        if key[0] == "id":
+            query = query.where(t.trackers.c.id == key[1])
+        else:
+            tracker_type = (
+                TrackerType.CLICK.value
+                if key[0] == int(ImpType.EXTERNAL_CLICK)
+                else TrackerType.IMPRESSION.value
+            )
+            query = query.where(
+                (t.trackers.c.code == key[1]) & (t.trackers.c.tracker_type == tracker_type)
+            )
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(query.limit(1)))
+            built = _build(conn, rows, all_rows=False)
+        return built[0] if built else None
+
+    async def lookup(self, key: LookupKey) -> CachedTracker | None:
+        """Look ``key`` up in the store (on a worker thread); None if absent or unreachable.
+
+        A found tracker is added to the cache; concurrent lookups of one key share one query.
+        """
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CachedTracker | None] = loop.create_future()
+        self._inflight[key] = future
+        result: CachedTracker | None = None
+        try:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="tracker-lookup")
+            self.lookups += 1
+            result = await asyncio.wait_for(
+                loop.run_in_executor(self._executor, self._fetch, key), self._lookup_timeout
+            )
+            if result is None:
+                self._remember_missing(key)
+            else:
+                self._tables.add(result)
+        except Exception as exc:  # unreachable store: the request is answered as unknown
+            log.warning("tracker lookup %r failed: %s", key, exc)
+            result = None
+        finally:
+            del self._inflight[key]
+            if not future.done():
+                future.set_result(result)
+        return result

@@ -1,0 +1,577 @@
+"""Exporting trackers as tags: choose trackers and options, get tag rows now or by email.
+
+``ExportService.build`` checks a request against the catalogue and renders one ``TagRow`` per
+tracker. ``ExportService.queue_email`` checks it the same way, then stores an export (status
+``queued``) that the background delivery worker (``export_delivery.py``) sends; its status is
+read back with ``get_export``. A queued export is rendered again when it is sent, from the stored
+request, so the mail shows the catalogue as it is then.
+
+Format per tracker type (the request's ``format`` applies where it fits):
+
+========================  =========================  ========================
+requested ``format``       impression trackers        click trackers
+========================  =========================  ========================
+none                      ``pixel``                  ``url``
+``javascript``            ``javascript``             ``url``
+``pixel``                 ``pixel``                  ``url``
+``url``                   ``url``                    ``url``
+``anchor``                ``pixel``                  ``anchor``
+========================  =========================  ========================
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from adtrack.domain.errors import NotFound, ValidationError
+from adtrack.domain.macro_presets import Macro, Preset, get_preset
+from adtrack.domain.model import Tracker, TrackerType
+from adtrack.domain.tags import (
+    TagFormat,
+    TagOptions,
+    TrackerTagData,
+    effective_format,
+    is_local_public_url,
+    normalise_public_url,
+    parse_format,
+    parse_macros,
+    parse_preset,
+    render_tag,
+)
+from adtrack.services.catalogue import CatalogueService
+from adtrack.services.mailer import Attachment, MailMessage
+from adtrack.services.tag_sheets import SheetKind, TagRow, render_sheet, to_text
+
+__all__ = [
+    "MAX_RECIPIENTS",
+    "MAX_TRACKERS",
+    "Delivery",
+    "ExportRecord",
+    "ExportRequest",
+    "ExportResult",
+    "ExportService",
+    "ExportStatus",
+    "ExportStore",
+    "QueuedExport",
+    "RetryPolicy",
+    "parse_emails",
+]
+
+MAX_RECIPIENTS = 10  # as the original platform allows for its pixel exports
+MAX_TRACKERS = 5000  # per export, both types together
+MAX_EMAIL_LENGTH = 254
+# ASCII addresses only: mail goes out without SMTPUTF8, which many relays do not offer.
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+_KNOWN_FIELDS = frozenset(
+    {
+        "impression_tracker_ids",
+        "click_tracker_ids",
+        "format",
+        "macros",
+        "preset",
+        "use_code",
+        "secure",
+        "delivery",
+        "emails",
+    }
+)
+
+
+class Delivery(StrEnum):
+    NOW = "now"
+    EMAIL = "email"
+
+
+class ExportStatus(StrEnum):
+    QUEUED = "queued"  # waiting for its first or next attempt
+    SENDING = "sending"  # a worker holds it
+    SENT = "sent"
+    FAILED = "failed"  # for good; ``error`` says why
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the request ---------------------------------------------------------------------------------
+
+
+def _ids(data: Mapping[str, Any], name: str) -> tuple[int, ...]:
+    value = data.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise ValidationError(name, "must be a list of tracker ids")
+    seen: dict[int, None] = {}
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, int) or item <= 0:
+            raise ValidationError(f"{name}[{i}]", f"must be a positive integer id, got {item!r}")
+        seen.setdefault(item, None)
+    return tuple(seen)
+
+
+def _flag(data: Mapping[str, Any], name: str) -> bool:
+    value = data.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValidationError(name, "must be true or false")
+    return value
+
+
+def parse_emails(values: object) -> tuple[str, ...]:
+    """Recipient addresses: a list of at most ``MAX_RECIPIENTS`` valid, distinct addresses."""
+    if values is None:
+        return ()
+    if not isinstance(values, list | tuple):
+        raise ValidationError("emails", "must be a list of email addresses")
+    out: dict[str, str] = {}
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValidationError(f"emails[{i}]", "must be an email address (a string)")
+        address = value.strip()
+        if len(address) > MAX_EMAIL_LENGTH or not _EMAIL_RE.match(address):
+            raise ValidationError(
+                f"emails[{i}]", f"{value!r} is not a valid email address (name@example.com)"
+            )
+        out.setdefault(address.lower(), address)
+    if len(out) > MAX_RECIPIENTS:
+        raise ValidationError("emails", f"at most {MAX_RECIPIENTS} recipients, got {len(out)}")
+    return tuple(out.values())
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export and how. Build it with ``from_mapping`` (the API's JSON body)."""
+
+    impression_tracker_ids: tuple[int, ...] = ()
+    click_tracker_ids: tuple[int, ...] = ()
+    format: TagFormat | None = None
+    macros: frozenset[Macro] = frozenset()
+    preset: Preset = Preset.GENERIC
+    use_code: bool = False
+    secure: bool = False
+    delivery: Delivery = Delivery.NOW
+    emails: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ExportRequest:
+        """Parse and check the request body; ``ValidationError`` names the field at fault."""
+        if not isinstance(data, Mapping):
+            raise ValidationError("body", "must be a JSON object")
+        unknown = sorted(set(data) - _KNOWN_FIELDS)
+        if unknown:
+            raise ValidationError(unknown[0], "is not a known field here")
+        macros_value = data.get("macros") or []
+        if not isinstance(macros_value, list | tuple):
+            raise ValidationError("macros", "must be a list of macro names")
+        for name in ("format", "preset", "delivery"):
+            if data.get(name) is not None and not isinstance(data[name], str):
+                raise ValidationError(name, "must be a string")
+        delivery_value = data.get("delivery") or Delivery.NOW.value
+        try:
+            delivery = Delivery(delivery_value.strip().lower())
+        except ValueError:
+            raise ValidationError("delivery", "must be 'now' or 'email'") from None
+        request = cls(
+            impression_tracker_ids=_ids(data, "impression_tracker_ids"),
+            click_tracker_ids=_ids(data, "click_tracker_ids"),
+            format=parse_format(data.get("format")),
+            macros=parse_macros(macros_value),
+            preset=parse_preset(data.get("preset")),
+            use_code=_flag(data, "use_code"),
+            secure=_flag(data, "secure"),
+            delivery=delivery,
+            emails=parse_emails(data.get("emails")),
+        )
+        request.check()
+        return request
+
+    def check(self) -> None:
+        """Rules that need the whole request (selection size, recipients for email)."""
+        count = len(self.impression_tracker_ids) + len(self.click_tracker_ids)
+        if count == 0:
+            raise ValidationError(
+                "impression_tracker_ids",
+                "select at least one tracker (impression_tracker_ids or click_tracker_ids)",
+            )
+        if count > MAX_TRACKERS:
+            raise ValidationError(
+                "impression_tracker_ids", f"at most {MAX_TRACKERS} trackers per export, got {count}"
+            )
+        if self.delivery is Delivery.EMAIL and not self.emails:
+            raise ValidationError("emails", "delivery 'email' needs at least one address")
+
+    def options(self, public_url: str) -> TagOptions:
+        return TagOptions(
+            public_url=public_url,
+            format=self.format,
+            macros=self.macros,
+            preset=self.preset,
+            use_code=self.use_code,
+            secure=self.secure,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "impression_tracker_ids": list(self.impression_tracker_ids),
+            "click_tracker_ids": list(self.click_tracker_ids),
+            "format": self.format.value if self.format else None,
+            "macros": [m.value for m in Macro if m in self.macros],
+            "preset": self.preset.value,
+            "use_code": self.use_code,
+            "secure": self.secure,
+            "delivery": self.delivery.value,
+            "emails": list(self.emails),
+        }
+
+
+@dataclass
+class ExportResult:
+    rows: list[TagRow]
+    warnings: list[str] = field(default_factory=list)
+
+    def tags_json(self) -> list[dict[str, Any]]:
+        """The API's ``tags`` list."""
+        return [
+            {
+                "tracker_id": r.tracker_id,
+                "tracker_type": r.tracker_type.value,
+                "name": r.name,
+                "code": r.code,
+                "line_item_id": r.line_item_id,
+                "line_item": r.line_item,
+                "publisher_id": r.publisher_id,
+                "publisher": r.publisher,
+                "placement_id": r.placement_id,
+                "placement": r.placement,
+                "tag": r.tag,
+            }
+            for r in self.rows
+        ]
+
+
+# --- stored email exports -----------------------------------------------------------------------
+
+
+@dataclass
+class ExportRecord:
+    id: str
+    status: ExportStatus
+    recipients: list[str]
+    request: dict[str, Any]
+    attempts: int
+    error: str | None
+    created_by: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "export_id": self.id,
+            "status": self.status.value,
+            "recipients": list(self.recipients),
+            "attempts": self.attempts,
+            "error": self.error,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class QueuedExport:
+    record: ExportRecord
+    warnings: list[str]
+
+
+class ExportStore(Protocol):
+    """Where email exports live (SQL: ``adapters/sql/export_store.py``)."""
+
+    def add(self, record: ExportRecord) -> None: ...
+
+    def get(self, export_id: str) -> ExportRecord | None: ...
+
+    def queued(self, limit: int) -> list[ExportRecord]:
+        """Exports with status ``queued``, oldest first."""
+        ...
+
+    def claim(self, export_id: str, at: datetime) -> bool:
+        """``queued`` -> ``sending`` if it is still queued; False when another worker won."""
+        ...
+
+    def finish(
+        self,
+        export_id: str,
+        status: ExportStatus,
+        attempts: int,
+        error: str | None,
+        at: datetime,
+    ) -> None:
+        """Record the outcome of an attempt (``queued`` again to retry later)."""
+        ...
+
+    def requeue_stale(self, older_than: datetime, at: datetime) -> int:
+        """Put ``sending`` exports untouched since ``older_than`` back to ``queued`` (a worker
+        died mid-send); returns how many."""
+        ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Temporary failures are retried after ``base_delay``, doubling up to ``max_delay``, until
+    ``max_attempts`` attempts were made; then the export fails with the last reason."""
+
+    max_attempts: int = 6
+    base_delay: timedelta = timedelta(seconds=30)
+    max_delay: timedelta = timedelta(minutes=30)
+    # A "sending" export untouched this long belongs to a worker that died: retry it.
+    stale_after: timedelta = timedelta(minutes=10)
+
+    def delay_after(self, attempts: int) -> timedelta:
+        """How long to wait after the ``attempts``-th failed attempt."""
+        factor: int = 2 ** min(max(0, attempts - 1), 30)
+        delay: timedelta = self.base_delay * factor
+        return min(delay, self.max_delay)
+
+
+# --- the service --------------------------------------------------------------------------------
+
+
+class ExportService:
+    def __init__(
+        self,
+        catalogue: CatalogueService,
+        public_url: str,
+        *,
+        store: ExportStore | None = None,
+        email_enabled: bool = False,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.catalogue = catalogue
+        self.public_url = public_url
+        self.store = store
+        self.email_enabled = email_enabled and store is not None
+        self.retry = retry or RetryPolicy()
+        self.clock = clock
+
+    # rendering
+
+    def build(self, request: ExportRequest) -> ExportResult:
+        """Check every selected tracker exists (live, of the right type) and render its tag.
+
+        Raises ``NotFound`` naming the field and listing every id that is not there.
+        """
+        request.check()
+        options = request.options(normalise_public_url(self.public_url))
+        impressions = self._trackers(request.impression_tracker_ids, TrackerType.IMPRESSION)
+        clicks = self._trackers(request.click_tracker_ids, TrackerType.CLICK)
+        names = _NameCache(self.catalogue)
+        rows = []
+        for tracker in (*impressions, *clicks):
+            tag = render_tag(
+                TrackerTagData(tracker.id, tracker.tracker_type, tracker.name, tracker.code),
+                options,
+            )
+            rows.append(
+                TagRow(
+                    tracker_id=tracker.id,
+                    tracker_type=tracker.tracker_type,
+                    name=tracker.name,
+                    code=tracker.code,
+                    line_item_id=tracker.line_item_id,
+                    line_item=names.line_item(tracker.line_item_id),
+                    publisher_id=tracker.publisher_id,
+                    publisher=names.publisher(tracker.publisher_id),
+                    placement_id=tracker.placement_id,
+                    placement=(
+                        names.placement(tracker.placement_id)
+                        if tracker.placement_id is not None
+                        else None
+                    ),
+                    tag=tag,
+                )
+            )
+        return ExportResult(rows=rows, warnings=self._warnings(request, [*impressions, *clicks]))
+
+    def _trackers(self, ids: Sequence[int], tracker_type: TrackerType) -> list[Tracker]:
+        found: list[Tracker] = []
+        missing: list[int] = []
+        for tracker_id in ids:
+            try:
+                found.append(self.catalogue.get_tracker(tracker_id, tracker_type))
+            except NotFound:
+                missing.append(tracker_id)
+        if missing:
+            field_name = (
+                "impression_tracker_ids"
+                if tracker_type is TrackerType.IMPRESSION
+                else "click_tracker_ids"
+            )
+            listed = ", ".join(str(i) for i in missing)
+            raise NotFound(
+                field_name,
+                f"no live {tracker_type.value} tracker with id {listed} "
+                "(unknown, deleted, or of the other type)",
+            )
+        return found
+
+    def _warnings(self, request: ExportRequest, trackers: Iterable[Tracker]) -> list[str]:
+        warnings: list[str] = []
+        if is_local_public_url(self.public_url):
+            warnings.append(
+                f"the tag host is {self.public_url}, which only this machine can reach: "
+                "set ADTRACK_PUBLIC_URL to the public address of the tracking server"
+            )
+        preset = get_preset(request.preset)
+        if request.preset is not Preset.GENERIC:
+            kept = sorted(m.value for m in request.macros if m not in preset.native)
+            if kept:
+                placeholders = ", ".join(f"[{name}]" for name in kept)
+                warnings.append(
+                    f"{preset.label} has no macro for {', '.join(kept)}: replace "
+                    f"{placeholders} in the tags by hand (ancost: the cost you pay per "
+                    "impression or click, e.g. 0.0025)"
+                )
+        if request.delivery is Delivery.NOW and request.emails:
+            warnings.append("emails were ignored: delivery is 'now'")
+        trackers = list(trackers)
+        if request.use_code:
+            no_code = [t.id for t in trackers if not t.code]
+            if no_code:
+                warnings.append(
+                    "tracker(s) without a code were exported with id=: "
+                    + ", ".join(str(i) for i in no_code)
+                )
+        if Macro.REDIRECT_URL not in request.macros:
+            lost = [
+                t.id
+                for t in trackers
+                if t.tracker_type is TrackerType.CLICK and not t.landing_page_url
+            ]
+            if lost:
+                warnings.append(
+                    "click tracker(s) with no landing page and no REDIRECT_URL macro: a click "
+                    "will land on a plain 'click recorded' page: " + ", ".join(str(i) for i in lost)
+                )
+        requested = request.format
+        if requested is not None:
+            for tracker_type in (TrackerType.IMPRESSION, TrackerType.CLICK):
+                has_type = any(t.tracker_type is tracker_type for t in trackers)
+                used = effective_format(tracker_type, requested)
+                if has_type and used is not requested:
+                    warnings.append(
+                        f"format {requested.value!r} does not apply to {tracker_type.value} "
+                        f"trackers: they were exported as {used.value!r}"
+                    )
+        return warnings
+
+    # email
+
+    def queue_email(self, request: ExportRequest, created_by: int | None = None) -> QueuedExport:
+        """Check the request like ``build`` does, then store it for the delivery worker."""
+        if request.delivery is not Delivery.EMAIL:
+            raise ValidationError("delivery", "must be 'email' to queue an email export")
+        if not self.email_enabled or self.store is None:
+            raise ValidationError(
+                "delivery", "email delivery is not set up on this server (ADTRACK_SMTP_URL)"
+            )
+        result = self.build(request)  # refuse unknown ids now rather than fail later
+        now = self.clock()
+        record = ExportRecord(
+            id=str(uuid.uuid4()),
+            status=ExportStatus.QUEUED,
+            recipients=list(request.emails),
+            request=request.to_json(),
+            attempts=0,
+            error=None,
+            created_by=created_by,
+            created_at=now,
+            updated_at=now,
+        )
+        self.store.add(record)
+        return QueuedExport(record=record, warnings=result.warnings)
+
+    def get_export(self, export_id: str) -> ExportRecord:
+        record = self.store.get(export_id) if self.store is not None else None
+        if record is None:
+            raise NotFound("export_id", f"no export with id {export_id}")
+        return record
+
+    def due(self, limit: int = 20) -> list[ExportRecord]:
+        """Queued exports whose back-off has passed, oldest first."""
+        if self.store is None:
+            return []
+        now = self.clock()
+        return [
+            r
+            for r in self.store.queued(limit)
+            if r.attempts == 0 or now >= r.updated_at + self.retry.delay_after(r.attempts)
+        ]
+
+    def message_for(self, record: ExportRecord) -> MailMessage:
+        """Render the stored request again and wrap the tags and sheets into a message."""
+        request = ExportRequest.from_mapping(record.request)
+        result = self.build(request)
+        now = self.clock()
+        n_imp = sum(1 for r in result.rows if r.tracker_type is TrackerType.IMPRESSION)
+        n_clk = len(result.rows) - n_imp
+        lines = [
+            f"Tags for {n_imp} impression tracker(s) and {n_clk} click tracker(s), "
+            f"exported {now.strftime('%Y-%m-%d %H:%M UTC')}.",
+            f"Ad-server preset: {get_preset(request.preset).label}.",
+            "The same tags are attached as a CSV and an XLSX sheet.",
+            "",
+        ]
+        if result.warnings:
+            lines += ["Warnings:", *(f"- {w}" for w in result.warnings), ""]
+        lines.append(to_text(result.rows))
+        attachments = tuple(
+            Attachment(sheet.filename, sheet.media_type.split(";")[0], sheet.data)
+            for sheet in (
+                render_sheet(result.rows, SheetKind.CSV, now),
+                render_sheet(result.rows, SheetKind.XLSX, now),
+            )
+        )
+        return MailMessage(
+            recipients=tuple(record.recipients),
+            subject=f"adtrack tags: {len(result.rows)} tracker(s)",
+            text_body="\n".join(lines),
+            attachments=attachments,
+        )
+
+
+class _NameCache:
+    """Names of line items, publishers and placements, fetched once per export."""
+
+    def __init__(self, catalogue: CatalogueService) -> None:
+        self._catalogue = catalogue
+        self._cache: dict[tuple[str, int], str] = {}
+
+    def _get(self, kind: str, object_id: int, fetch: Callable[[int], Any]) -> str:
+        key = (kind, object_id)
+        if key not in self._cache:
+            try:
+                self._cache[key] = str(fetch(object_id).name)
+            except NotFound:
+                self._cache[key] = ""  # deleted since: the id column still says which
+        return self._cache[key]
+
+    def line_item(self, object_id: int) -> str:
+        return self._get("line_item", object_id, self._catalogue.get_line_item)
+
+    def publisher(self, object_id: int) -> str:
+        return self._get("publisher", object_id, self._catalogue.get_publisher)
+
+    def placement(self, object_id: int) -> str:
+        return self._get("placement", object_id, self._catalogue.get_placement)

@@ -1,0 +1,201 @@
+"""Writers for report results: JSON, CSV, XLSX and a plain-text table.
+
+This is the edge where integer micro-units become decimal text:
+- JSON and CSV carry money as decimal strings with six places (``"12.500000"``), exact;
+- XLSX carries money as numbers (spreadsheets sum them), rounded to the micro;
+- ``ctr`` is a ratio (clicks / imps) with six places; ``ctr`` and ``cpm`` are empty (null)
+  when a row has no impressions.
+
+Columns: ``interval_start``, then for each grouped dimension ``<dim>_id`` and ``<dim>`` (its
+name; ``imp_type`` reads ``9 External Impression`` / ``10 External Click``), then the metrics.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from adtrack.domain.money import format_micros, from_micros
+from adtrack.services.report_query import Counters, Report, ReportRow
+
+TOTALS_LABEL = "Totals"
+
+
+def columns(report: Report) -> list[str]:
+    cols = ["interval_start"]
+    for dim in report.request.group_by:
+        cols += [f"{dim}_id", dim]
+    return cols + list(report.request.metrics)
+
+
+def metric_values(counters: Counters, metrics: tuple[str, ...]) -> dict[str, Any]:
+    """Metrics of a row as exact values: ints for counts, Decimal for ctr, micros for money."""
+    out: dict[str, Any] = {}
+    for m in metrics:
+        if m == "imps":
+            out[m] = counters.imps
+        elif m == "clicks":
+            out[m] = counters.clicks
+        elif m == "invalid_imps":
+            out[m] = counters.invalid_imps
+        elif m == "invalid_clicks":
+            out[m] = counters.invalid_clicks
+        elif m == "ctr":
+            out[m] = counters.ctr
+        elif m == "media_cost":
+            out[m] = counters.media_cost_micros
+        elif m == "booked_revenue":
+            out[m] = counters.booked_revenue_micros
+        elif m == "profit":
+            out[m] = counters.profit_micros
+        elif m == "cpm":
+            out[m] = counters.cpm_micros
+    return out
+
+
+_MONEY = frozenset({"media_cost", "booked_revenue", "profit", "cpm"})
+
+
+def _text_metrics(counters: Counters, metrics: tuple[str, ...]) -> dict[str, Any]:
+    out = metric_values(counters, metrics)
+    for m, v in out.items():
+        if v is None:
+            continue
+        if m in _MONEY:
+            out[m] = format_micros(v)
+        elif m == "ctr":
+            out[m] = str(v)
+    return out
+
+
+def interval_text(row: ReportRow) -> str:
+    return row.interval_start.isoformat()
+
+
+def row_dict(report: Report, row: ReportRow) -> dict[str, Any]:
+    """A row as JSON-ready values (money as decimal strings)."""
+    out: dict[str, Any] = {"interval_start": interval_text(row)}
+    for value in row.dimensions:
+        out[f"{value.dimension}_id"] = value.id
+        out[value.dimension] = value.label
+    out.update(_text_metrics(row.counters, report.request.metrics))
+    return out
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """``{"rows": [...], "totals": {...}}`` as documented in docs/reporting.md."""
+    return {
+        "rows": [row_dict(report, row) for row in report.rows],
+        "totals": _text_metrics(report.totals, report.request.metrics),
+    }
+
+
+def to_json(report: Report) -> bytes:
+    return orjson.dumps(to_dict(report))
+
+
+def _text_rows(report: Report) -> Iterator[list[str]]:
+    cols = columns(report)
+    for row in report.rows:
+        d = row_dict(report, row)
+        yield ["" if d.get(c) is None else str(d[c]) for c in cols]
+    totals = _text_metrics(report.totals, report.request.metrics)
+    first = [TOTALS_LABEL] + [""] * (2 * len(report.request.group_by))
+    yield first + ["" if totals[m] is None else str(totals[m]) for m in report.request.metrics]
+
+
+def to_csv(report: Report) -> str:
+    """CSV with a header, one line per row and a final ``Totals`` line."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(columns(report))
+    writer.writerows(_text_rows(report))
+    return buf.getvalue()
+
+
+def to_xlsx(report: Report, sheet_title: str = "Report") -> bytes:
+    """An XLSX workbook (one sheet) with numbers as numbers, and a final ``Totals`` row."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=sheet_title[:31] or "Report")
+    cols = columns(report)
+    header = []
+    for c in cols:
+        cell = WriteOnlyCell(ws, value=c)
+        cell.font = Font(bold=True)
+        header.append(cell)
+    ws.append(header)
+
+    def cells(values: dict[str, Any], bold: bool = False) -> list[Any]:
+        out = []
+        for c in cols:
+            v = values.get(c)
+            cell = WriteOnlyCell(ws, value=v)
+            if c in _MONEY and v is not None:
+                cell.value = from_micros(v)
+                cell.number_format = "#,##0.00####"
+            elif c == "ctr" and v is not None:
+                cell.value = Decimal(v)
+                cell.number_format = "0.00####%"
+            if bold:
+                cell.font = Font(bold=True)
+            out.append(cell)
+        return out
+
+    metrics = report.request.metrics
+    for row in report.rows:
+        values: dict[str, Any] = {"interval_start": interval_text(row)}
+        for dv in row.dimensions:
+            values[f"{dv.dimension}_id"] = dv.id
+            values[dv.dimension] = dv.label
+        values.update(metric_values(row.counters, metrics))
+        ws.append(cells(values))
+    totals: dict[str, Any] = {"interval_start": TOTALS_LABEL}
+    totals.update(metric_values(report.totals, metrics))
+    ws.append(cells(totals, bold=True))
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def to_table(report: Report) -> str:
+    """A plain-text table for terminals: dimensions read ``<id> <name>``, numbers right-aligned."""
+    metrics = list(report.request.metrics)
+    header = ["interval_start", *report.request.group_by, *metrics]
+    lines: list[list[str]] = []
+    for row in report.rows:
+        d = row_dict(report, row)
+        cells = [d["interval_start"]]
+        for dv in row.dimensions:
+            if dv.dimension == "imp_type":
+                cells.append(dv.label or str(dv.id))
+            else:
+                cells.append(f"{dv.id} {dv.label}" if dv.label else str(dv.id))
+        cells += ["" if d[m] is None else str(d[m]) for m in metrics]
+        lines.append(cells)
+    totals = _text_metrics(report.totals, report.request.metrics)
+    lines.append(
+        [TOTALS_LABEL, *([""] * len(report.request.group_by))]
+        + ["" if totals[m] is None else str(totals[m]) for m in metrics]
+    )
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    first_metric = 1 + len(report.request.group_by)
+
+    def fmt(cells: list[str]) -> str:
+        parts = [
+            c.rjust(w) if i >= first_metric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    body = [fmt(line) for line in lines[:-1]]
+    return "\n".join([fmt(header), rule, *body, rule, fmt(lines[-1])]) + "\n"

@@ -1,0 +1,695 @@
+"""The report engine: tracked impressions, clicks, costs and revenue over the rollup tables.
+
+How a report is computed
+------------------------
+1. The request's window ``[start, end)`` is read in the report timezone and cut into buckets
+   (local hours, local days, local months, or one cumulative bucket). Every UTC hour belongs
+   to the bucket that contains the local time at which that hour starts, so days of 23 or 25
+   hours (DST changes) and repeated local hours are counted once and in the right place.
+   Bucket edges are therefore whole UTC hours; in zones whose offset is not a whole number of
+   hours (e.g. Asia/Kolkata) a local day starts at the first UTC hour that begins on it.
+2. Each bucket's UTC window is written as a signed sum of whole UTC days (``rollup_daily``) and
+   single UTC hours (``rollup_hourly``), choosing the decomposition that reads the fewest rows:
+   a New York day is ``UTC day + its next 5 hours - its first 5 hours``; a UTC day is one daily
+   row per key. Sums are integers, so subtracting is exact.
+3. Two SQL queries sum the counters per (day or hour, grouped ids) -- money is summed as
+   integer micro-units in SQL -- and Python folds them into the buckets.
+4. Names come from the catalogue tables (soft-deleted rows keep theirs).
+
+Money stays in integer micros in :class:`Counters`; formatting to decimal strings happens at the
+edge (``report_formats.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BigInteger, ColumnElement, Engine, Table, and_, cast, func, or_, select
+from sqlalchemy.engine import Connection
+
+from adtrack.adapters.sql import tables as t
+from adtrack.domain.errors import ValidationError
+from adtrack.domain.model import ImpType
+from adtrack.domain.money import mul_ratio
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+# Longest windows a report may cover (protects the server from accidental huge reports).
+MAX_REPORT_DAYS = 3660
+MAX_HOURLY_REPORT_DAYS = 92
+
+
+class Interval(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    MONTH = "month"
+    CUMULATIVE = "cumulative"
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    column: str  # column in the rollup tables
+    catalogue: Table | None  # where names come from (None: imp_type, labelled in code)
+
+
+DIMENSIONS: dict[str, Dimension] = {
+    d.name: d
+    for d in (
+        Dimension("imp_type", "imp_type", None),
+        Dimension("advertiser", "advertiser_id", t.advertisers),
+        Dimension("line_item", "line_item_id", t.line_items),
+        Dimension("publisher", "publisher_id", t.publishers),
+        Dimension("placement", "placement_id", t.placements),
+        Dimension("payment_rule", "payment_rule_id", t.payment_rules),
+        Dimension("tracker", "tracker_id", t.trackers),
+    )
+}
+
+METRICS: tuple[str, ...] = (
+    "imps",
+    "clicks",
+    "invalid_imps",
+    "invalid_clicks",
+    "ctr",
+    "media_cost",
+    "booked_revenue",
+    "profit",
+    "cpm",
+)
+MONEY_METRICS = frozenset({"media_cost", "booked_revenue", "profit", "cpm"})
+
+# The summed columns, in the order Counters holds them.
+COUNTER_COLUMNS: tuple[str, ...] = (
+    "imps",
+    "clicks",
+    "invalid_imps",
+    "invalid_clicks",
+    "media_cost_micros",
+    "booked_revenue_micros",
+)
+
+RELATIVE_RANGES = (
+    "today",
+    "yesterday",
+    "last_7_days",
+    "last_30_days",
+    "month_to_date",
+    "last_month",
+)
+
+_CTR_PLACES = Decimal("0.000001")
+
+
+# ---------------------------------------------------------------------------------------------
+# Request
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """A validated report request. ``start``/``end`` are aware datetimes (``end`` exclusive)."""
+
+    start: datetime
+    end: datetime
+    interval: Interval = Interval.DAY
+    timezone: str = "UTC"
+    group_by: tuple[str, ...] = ()
+    filters: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    metrics: tuple[str, ...] = METRICS
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _as_list(value: object) -> list[str]:
+    """``"a,b"``, ``["a", "b"]`` or ``["a,b"]`` -> ``["a", "b"]`` (blanks dropped)."""
+    if value is None:
+        return []
+    items: Iterable[object] = value if isinstance(value, list | tuple) else [value]
+    out: list[str] = []
+    for item in items:
+        out.extend(part.strip() for part in str(item).split(",") if part.strip())
+    return out
+
+
+def parse_timezone(value: object, field_name: str = "timezone") -> ZoneInfo:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field_name, "must be an IANA time zone name such as Europe/Berlin")
+    try:
+        return ZoneInfo(value.strip())
+    except Exception as exc:  # ZoneInfoNotFoundError, ValueError for malformed keys
+        raise ValidationError(field_name, f"unknown time zone {value!r}") from exc
+
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_instant(value: object, tz: ZoneInfo, field_name: str) -> datetime:
+    """A date (local midnight) or a datetime (local unless it carries an offset), as aware."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            if _DATE_ONLY.match(text):
+                d = date.fromisoformat(text)
+                parsed = datetime(d.year, d.month, d.day)
+            else:
+                parsed = datetime.fromisoformat(text.replace(" ", "T", 1))
+        except ValueError as exc:
+            raise ValidationError(
+                field_name, "must be a date (YYYY-MM-DD) or a datetime (YYYY-MM-DDTHH:MM)"
+            ) from exc
+    else:
+        raise ValidationError(field_name, "is required: a date (YYYY-MM-DD) or a datetime")
+    if parsed.tzinfo is None:
+        # fold=0: an ambiguous local time means its first occurrence; a local time that does
+        # not exist (spring forward) is read with the offset in force before the change.
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def relative_range(name: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """``yesterday``, ``last_7_days``... as local ``[start, end)`` relative to ``now``."""
+    today = now.astimezone(tz).date()
+    first_of_month = today.replace(day=1)
+    if name == "today":
+        start, end = today, today + DAY
+    elif name == "yesterday":
+        start, end = today - DAY, today
+    elif name == "last_7_days":
+        start, end = today - 7 * DAY, today
+    elif name == "last_30_days":
+        start, end = today - 30 * DAY, today
+    elif name == "month_to_date":
+        start, end = first_of_month, today + DAY
+    elif name == "last_month":
+        start, end = (first_of_month - DAY).replace(day=1), first_of_month
+    else:
+        raise ValidationError("range", f"must be one of {', '.join(RELATIVE_RANGES)}")
+    return local_midnight(start, tz), local_midnight(end, tz)
+
+
+def parse_report_request(
+    params: Mapping[str, Any],
+    *,
+    default_timezone: str = "UTC",
+    now: datetime | None = None,
+) -> ReportRequest:
+    """Validate report parameters from the API, the CLI or a saved definition.
+
+    Accepted keys: ``start``, ``end`` (or ``range``: one of :data:`RELATIVE_RANGES`),
+    ``interval``, ``timezone``, ``group_by``, ``metrics``, and one filter per dimension named
+    ``<dimension>_id`` (e.g. ``line_item_id``) holding ids as a list or a comma-separated text.
+    Raises :class:`ValidationError` naming the offending field.
+    """
+    tz_value = params.get("timezone") or default_timezone
+    tz = parse_timezone(tz_value)
+
+    interval_value = params.get("interval") or Interval.DAY.value
+    try:
+        interval = Interval(str(interval_value).strip().lower())
+    except ValueError as exc:
+        raise ValidationError("interval", "must be one of hour, day, month, cumulative") from exc
+
+    range_value = params.get("range")
+    if range_value:
+        if params.get("start") or params.get("end"):
+            raise ValidationError("range", "give either range or start/end, not both")
+        start, end = relative_range(str(range_value).strip(), now or datetime.now(UTC), tz)
+    else:
+        start = parse_instant(params.get("start"), tz, "start")
+        end = parse_instant(params.get("end"), tz, "end")
+    if end <= start:
+        raise ValidationError("end", "must be after start")
+    span = end - start
+    if span > timedelta(days=MAX_REPORT_DAYS):
+        raise ValidationError("end", f"a report covers at most {MAX_REPORT_DAYS} days")
+    if interval is Interval.HOUR and span > timedelta(days=MAX_HOURLY_REPORT_DAYS):
+        raise ValidationError(
+            "interval", f"hourly reports cover at most {MAX_HOURLY_REPORT_DAYS} days"
+        )
+
+    group_by: list[str] = []
+    for name in _as_list(params.get("group_by")):
+        if name not in DIMENSIONS:
+            raise ValidationError("group_by", f"unknown dimension {name!r}; use {_dim_names()}")
+        if name not in group_by:
+            group_by.append(name)
+
+    filters: dict[str, tuple[int, ...]] = {}
+    for name, dim in DIMENSIONS.items():
+        raw = _as_list(params.get(dim.column))
+        if not raw:
+            continue
+        try:
+            ids = tuple(sorted({int(x) for x in raw}))
+        except ValueError as exc:
+            raise ValidationError(dim.column, "must be a list of integer ids") from exc
+        filters[name] = ids
+
+    metrics_raw = _as_list(params.get("metrics"))
+    for m in metrics_raw:
+        if m not in METRICS:
+            raise ValidationError("metrics", f"unknown metric {m!r}; use {', '.join(METRICS)}")
+    metrics = tuple(m for m in METRICS if m in metrics_raw) if metrics_raw else METRICS
+
+    return ReportRequest(
+        start=start,
+        end=end,
+        interval=interval,
+        timezone=tz.key,
+        group_by=tuple(group_by),
+        filters=filters,
+        metrics=metrics,
+    )
+
+
+def _dim_names() -> str:
+    return ", ".join(DIMENSIONS)
+
+
+def request_to_params(request: ReportRequest) -> dict[str, Any]:
+    """The inverse of :func:`parse_report_request` (JSON-friendly)."""
+    params: dict[str, Any] = {
+        "start": request.start.isoformat(),
+        "end": request.end.isoformat(),
+        "interval": request.interval.value,
+        "timezone": request.timezone,
+        "group_by": list(request.group_by),
+        "metrics": list(request.metrics),
+    }
+    for name, ids in request.filters.items():
+        params[DIMENSIONS[name].column] = list(ids)
+    return params
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Summed counters of a row or of the totals. Money in integer micro-units."""
+
+    imps: int = 0
+    clicks: int = 0
+    invalid_imps: int = 0
+    invalid_clicks: int = 0
+    media_cost_micros: int = 0
+    booked_revenue_micros: int = 0
+
+    @property
+    def profit_micros(self) -> int:
+        return self.booked_revenue_micros - self.media_cost_micros
+
+    @property
+    def ctr(self) -> Decimal | None:
+        """clicks / imps, rounded to 6 decimal places; None without impressions."""
+        if self.imps <= 0:
+            return None
+        return (Decimal(self.clicks) / Decimal(self.imps)).quantize(
+            _CTR_PLACES, rounding=ROUND_HALF_EVEN
+        )
+
+    @property
+    def cpm_micros(self) -> int | None:
+        """Media cost per thousand impressions (micros, rounded half-up); None without imps."""
+        if self.imps <= 0:
+            return None
+        return mul_ratio(self.media_cost_micros, 1000, self.imps)
+
+    @classmethod
+    def of(cls, values: Sequence[int]) -> Counters:
+        return cls(*values)
+
+    def is_zero(self) -> bool:
+        return not (
+            self.imps
+            or self.clicks
+            or self.invalid_imps
+            or self.invalid_clicks
+            or self.media_cost_micros
+            or self.booked_revenue_micros
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionValue:
+    dimension: str
+    id: int
+    label: str | None  # the name (imp_type: "9 External Impression"); None if unknown / 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    interval_start: datetime  # aware, in the report timezone
+    dimensions: tuple[DimensionValue, ...]
+    counters: Counters
+
+
+@dataclass(frozen=True)
+class Report:
+    request: ReportRequest
+    rows: list[ReportRow]
+    totals: Counters
+
+
+def imp_type_label(imp_type: int) -> str | None:
+    try:
+        kind = ImpType(imp_type)
+    except ValueError:
+        return None
+    return f"{kind.value} {kind.label}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning: buckets and their decomposition into UTC days and hours
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    label: datetime  # the nominal local start (local midnight for days, first of month...)
+    utc_start: datetime  # whole UTC hour, inclusive
+    utc_end: datetime  # whole UTC hour, exclusive
+
+
+def ceil_hour(instant: datetime) -> datetime:
+    utc = instant.astimezone(UTC)
+    floored = utc.replace(minute=0, second=0, microsecond=0)
+    return floored if floored == utc else floored + HOUR
+
+
+def floor_day(instant: datetime) -> datetime:
+    return instant.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def ceil_day(instant: datetime) -> datetime:
+    floored = floor_day(instant)
+    return floored if floored == instant else floored + DAY
+
+
+def plan_buckets(request: ReportRequest) -> list[Bucket]:
+    """The request's buckets, in time order, each a window of whole UTC hours."""
+    tz = request.tz
+    window_start, window_end = ceil_hour(request.start), ceil_hour(request.end)
+    if window_end <= window_start:
+        return []
+    if request.interval is Interval.CUMULATIVE:
+        return [Bucket(request.start.astimezone(tz), window_start, window_end)]
+    if request.interval is Interval.HOUR:
+        buckets = []
+        hour = window_start
+        while hour < window_end:
+            buckets.append(Bucket(hour.astimezone(tz), hour, hour + HOUR))
+            hour += HOUR
+        return buckets
+
+    def period_start(d: date) -> date:
+        return d if request.interval is Interval.DAY else d.replace(day=1)
+
+    def next_period(d: date) -> date:
+        if request.interval is Interval.DAY:
+            return d + DAY
+        return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+    buckets = []
+    period = period_start(window_start.astimezone(tz).date())
+    last_day = (window_end - HOUR).astimezone(tz).date()
+    while period <= last_day:
+        following = next_period(period)
+        label = local_midnight(period, tz)
+        lo = max(window_start, ceil_hour(label))
+        hi = min(window_end, ceil_hour(local_midnight(following, tz)))
+        if lo < hi:
+            buckets.append(Bucket(label, lo, hi))
+        period = following
+    return buckets
+
+
+Terms = dict[datetime, list[tuple[int, int]]]  # UTC day/hour -> [(bucket index, +1/-1)]
+
+
+@dataclass
+class SourcePlan:
+    """Which UTC days and hours to read, and how each adds into the buckets."""
+
+    day_terms: Terms = field(default_factory=dict)
+    hour_terms: Terms = field(default_factory=dict)
+
+
+def _hours_between(a: datetime, b: datetime) -> int:
+    return int((b - a) / HOUR)
+
+
+def _add_hours(terms: Terms, lo: datetime, hi: datetime, index: int, sign: int) -> None:
+    hour = lo
+    while hour < hi:
+        terms.setdefault(hour, []).append((index, sign))
+        hour += HOUR
+
+
+def plan_sources(buckets: Sequence[Bucket]) -> SourcePlan:
+    """Write each bucket as a signed sum of UTC days and UTC hours, reading the fewest rows.
+
+    For a bucket ``[a, b)`` and whole days ``[ds, de)`` with ``ds`` and ``de`` next to ``a`` and
+    ``b``: ``[a, b) = [ds, de) + [a, ds) + [de, b)`` where an interval running backwards counts
+    negatively. The cost is one row per day plus one per hour; the cheapest choice wins (all
+    hours when the bucket is too short to contain much of a day).
+    """
+    plan = SourcePlan()
+    for index, bucket in enumerate(buckets):
+        a, b = bucket.utc_start, bucket.utc_end
+        best: tuple[int, datetime, datetime] | None = None
+        best_cost = _hours_between(a, b)
+        for ds in {floor_day(a), ceil_day(a)}:
+            for de in {floor_day(b), ceil_day(b)}:
+                if de <= ds:
+                    continue
+                cost = abs(_hours_between(a, ds)) + abs(_hours_between(b, de)) + (de - ds).days
+                if cost < best_cost:
+                    best, best_cost = (cost, ds, de), cost
+        if best is None:
+            _add_hours(plan.hour_terms, a, b, index, 1)
+            continue
+        _, ds, de = best
+        day = ds
+        while day < de:
+            plan.day_terms.setdefault(day, []).append((index, 1))
+            day += DAY
+        if a < ds:
+            _add_hours(plan.hour_terms, a, ds, index, 1)
+        elif a > ds:
+            _add_hours(plan.hour_terms, ds, a, index, -1)
+        if b > de:
+            _add_hours(plan.hour_terms, de, b, index, 1)
+        elif b < de:
+            _add_hours(plan.hour_terms, b, de, index, -1)
+    return plan
+
+
+def _ranges(points: Iterable[datetime], step: timedelta) -> list[tuple[datetime, datetime]]:
+    """Sorted points merged into contiguous ``[lo, hi)`` ranges."""
+    out: list[tuple[datetime, datetime]] = []
+    for p in sorted(points):
+        if out and out[-1][1] == p:
+            out[-1] = (out[-1][0], p + step)
+        else:
+            out.append((p, p + step))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _sum_rows(
+    conn: Connection,
+    table: Table,
+    time_column: str,
+    ranges: list[tuple[datetime, datetime]],
+    dims: Sequence[Dimension],
+    filters: Mapping[str, tuple[int, ...]],
+) -> Iterable[Any]:
+    if not ranges:
+        return []
+    time_col = table.c[time_column]
+    window: ColumnElement[bool] = or_(*(and_(time_col >= lo, time_col < hi) for lo, hi in ranges))
+    conditions: list[ColumnElement[bool]] = [window]
+    for name, ids in filters.items():
+        conditions.append(table.c[DIMENSIONS[name].column].in_(ids))
+    group_cols = [time_col, *(table.c[d.column] for d in dims)]
+    sums = [cast(func.sum(table.c[c]), BigInteger).label(c) for c in COUNTER_COLUMNS]
+    stmt = select(*group_cols, *sums).where(*conditions).group_by(*group_cols)
+    return conn.execute(stmt)
+
+
+def _fold(
+    rows: Iterable[Any],
+    terms: Terms,
+    floor: Any,
+    width: int,
+    acc: dict[tuple[int, tuple[int, ...]], list[int]],
+) -> None:
+    n = len(COUNTER_COLUMNS)
+    for row in rows:
+        when = floor(_as_utc(row[0]))
+        contributions = terms.get(when)
+        if not contributions:
+            continue
+        key_dims = tuple(row[1 : 1 + width])
+        values = row[1 + width : 1 + width + n]
+        for index, sign in contributions:
+            key = (index, key_dims)
+            slot = acc.get(key)
+            if slot is None:
+                slot = acc[key] = [0] * n
+            for i in range(n):
+                slot[i] += sign * values[i]
+
+
+def _floor_hour(value: datetime) -> datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def load_names(
+    conn: Connection, dims: Sequence[Dimension], ids_by_dim: Mapping[str, set[int]]
+) -> dict[str, dict[int, str]]:
+    """Names for ids from the catalogue tables, soft-deleted rows included."""
+    names: dict[str, dict[int, str]] = {}
+    for dim in dims:
+        ids = sorted(i for i in ids_by_dim.get(dim.name, set()) if i)
+        found: dict[int, str] = {}
+        if dim.catalogue is None:
+            for i in ids:
+                label = imp_type_label(i)
+                if label:
+                    found[i] = label
+        else:
+            for chunk_start in range(0, len(ids), 900):
+                chunk = ids[chunk_start : chunk_start + 900]
+                stmt = select(dim.catalogue.c.id, dim.catalogue.c.name).where(
+                    dim.catalogue.c.id.in_(chunk)
+                )
+                found.update({row[0]: row[1] for row in conn.execute(stmt)})
+        names[dim.name] = found
+    return names
+
+
+def run_report(engine: Engine | Connection, request: ReportRequest) -> Report:
+    """Run ``request`` against the rollup tables."""
+    if isinstance(engine, Connection):
+        return _run(engine, request)
+    with engine.connect() as conn:
+        return _run(conn, request)
+
+
+def _run(conn: Connection, request: ReportRequest) -> Report:
+    dims = [DIMENSIONS[name] for name in request.group_by]
+    buckets = plan_buckets(request)
+    plan = plan_sources(buckets)
+    acc: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+    width = len(dims)
+    day_rows = _sum_rows(
+        conn, t.rollup_daily, "day", _ranges(plan.day_terms, DAY), dims, request.filters
+    )
+    _fold(day_rows, plan.day_terms, floor_day, width, acc)
+    hour_rows = _sum_rows(
+        conn, t.rollup_hourly, "hour", _ranges(plan.hour_terms, HOUR), dims, request.filters
+    )
+    _fold(hour_rows, plan.hour_terms, _floor_hour, width, acc)
+
+    ids_by_dim: dict[str, set[int]] = {d.name: set() for d in dims}
+    kept: list[tuple[int, tuple[int, ...], Counters]] = []
+    for (index, key_dims), values in acc.items():
+        counters = Counters.of(values)
+        if counters.is_zero():  # only a difference of days and hours that nets to nothing
+            continue
+        kept.append((index, key_dims, counters))
+        for dim, value in zip(dims, key_dims, strict=True):
+            ids_by_dim[dim.name].add(value)
+    kept.sort(key=lambda item: (item[0], item[1]))
+    names = load_names(conn, dims, ids_by_dim)
+
+    totals = [0] * len(COUNTER_COLUMNS)
+    rows: list[ReportRow] = []
+    for index, key_dims, counters in kept:
+        for i, column in enumerate(COUNTER_COLUMNS):
+            totals[i] += getattr(counters, column)
+        rows.append(
+            ReportRow(
+                interval_start=buckets[index].label,
+                dimensions=tuple(
+                    DimensionValue(dim.name, value, names[dim.name].get(value))
+                    for dim, value in zip(dims, key_dims, strict=True)
+                ),
+                counters=counters,
+            )
+        )
+    return Report(request=request, rows=rows, totals=Counters.of(totals))
+
+
+# ---------------------------------------------------------------------------------------------
+# Daily rollup maintenance helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def utc_day(hour: datetime) -> datetime:
+    """The ``rollup_daily.day`` key for an hourly rollup key (UTC midnight, aware)."""
+    return floor_day(_as_utc(hour))
+
+
+def rebuild_daily_rollups(conn: Connection, start_day: datetime, end_day: datetime) -> int:
+    """Recompute ``rollup_daily`` for UTC days ``[start_day, end_day)`` from ``rollup_hourly``.
+
+    For back-fills and repairs (the aggregator keeps the daily table current as it writes).
+    Runs in the caller's transaction; returns the number of daily rows written.
+    """
+    lo, hi = utc_day(start_day), utc_day(end_day)
+    h, d = t.rollup_hourly, t.rollup_daily
+    key_cols = [c for c in h.primary_key.columns if c.name != "hour"]
+    conn.execute(d.delete().where(d.c.day >= lo, d.c.day < hi))
+    stmt = (
+        select(h.c.hour, *key_cols, *(h.c[c] for c in COUNTER_COLUMNS))
+        .where(h.c.hour >= lo, h.c.hour < hi)
+        .order_by(h.c.hour)
+    )
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for row in conn.execute(stmt):
+        key = (utc_day(row[0]), *row[1 : 1 + len(key_cols)])
+        values = row[1 + len(key_cols) :]
+        slot = sums.get(key)
+        if slot is None:
+            sums[key] = list(values)
+        else:
+            for i, v in enumerate(values):
+                slot[i] += v
+    names = ["day", *(c.name for c in key_cols), *COUNTER_COLUMNS]
+    batch = [dict(zip(names, (*key, *values), strict=True)) for key, values in sums.items()]
+    for i in range(0, len(batch), 5000):
+        conn.execute(d.insert(), batch[i : i + 5000])
+    return len(batch)

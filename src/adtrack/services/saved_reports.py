@@ -1,0 +1,441 @@
+"""Saved report definitions and their scheduled delivery by email.
+
+A saved report holds the parameters of a report (``definition``: the same keys as
+``GET /api/v1/reports``; use ``range`` -- ``yesterday``, ``last_7_days``... -- so a scheduled
+report covers a fresh period each time) and, optionally, a schedule:
+
+- ``daily``: every day at ``hour`` (0-23) in the schedule's ``timezone``;
+- ``weekly``: every ``weekday`` (0 Monday .. 6 Sunday) at ``hour``.
+
+``run_due_schedules(now)`` (the runtime calls it every minute) sends each report whose latest
+scheduled time has passed and was not sent since. A report is claimed with a conditional UPDATE
+before it is sent, so two processes never send the same occurrence twice. Outages are not
+caught up one by one: after downtime, the latest missed occurrence is sent once. A failed send
+is recorded (``last_status = "failed"``, ``last_error``) and retried at the next occurrence;
+``send_now`` (``POST /api/v1/saved-reports/{id}/send``) delivers at once.
+
+Anyone signed in may read and create saved reports; changing or deleting one is for its owner
+and admins.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy.engine import RowMapping
+
+from adtrack.adapters.sql import tables as t
+from adtrack.domain.errors import DomainError, NotFound, PermissionDenied, ValidationError
+from adtrack.domain.model import Role
+from adtrack.domain.money import format_micros
+from adtrack.services import report_formats
+from adtrack.services.mailer import Attachment, MailDeliveryError, Mailer, MailMessage
+from adtrack.services.report_query import (
+    Report,
+    parse_report_request,
+    parse_timezone,
+    run_report,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEDULES = ("none", "daily", "weekly")
+ATTACHMENT_FORMATS = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+MAX_RECIPIENTS = 10
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SavedReport:
+    id: int
+    name: str
+    owner_id: int | None
+    definition: dict[str, Any]
+    schedule: str
+    weekday: int | None
+    hour: int
+    timezone: str
+    recipients: tuple[str, ...]
+    attachment_format: str
+    last_sent_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    created_at: datetime
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: the user's id and role (``None`` for the system, e.g. the scheduler)."""
+
+    user_id: int | None
+    role: Role | str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is not None and Role(self.role) is Role.ADMIN
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _from_row(row: RowMapping) -> SavedReport:
+    return SavedReport(
+        id=row["id"],
+        name=row["name"],
+        owner_id=row["owner_id"],
+        definition=orjson.loads(row["definition"]),
+        schedule=row["schedule"],
+        weekday=row["weekday"],
+        hour=row["hour"],
+        timezone=row["timezone"],
+        recipients=tuple(orjson.loads(row["recipients"])),
+        attachment_format=row["attachment_format"],
+        last_sent_at=_aware(row["last_sent_at"]),
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        created_at=_aware(row["created_at"]) or utc_now(),
+        last_modified=_aware(row["last_modified"]) or utc_now(),
+    )
+
+
+def latest_occurrence(
+    schedule: str, weekday: int | None, hour: int, timezone: str, now: datetime
+) -> datetime | None:
+    """The latest scheduled time at or before ``now`` (aware UTC), or None for no schedule.
+
+    A local delivery time that does not exist on a DST day falls to the first instant after
+    the gap; a repeated one means its first occurrence.
+    """
+    if schedule == "none":
+        return None
+    tz = ZoneInfo(timezone)
+    local_today = now.astimezone(tz).date()
+    for back in range(0, 8):
+        day: date = local_today - timedelta(days=back)
+        if schedule == "weekly" and day.weekday() != weekday:
+            continue
+        at = datetime(day.year, day.month, day.day, hour, tzinfo=tz).astimezone(UTC)
+        if at <= now:
+            return at
+    return None
+
+
+def _validate(data: Mapping[str, Any], default_timezone: str, partial: bool) -> dict[str, Any]:
+    """Check the fields of a create (``partial=False``) or update; returns column values."""
+    out: dict[str, Any] = {}
+    known = {
+        "name",
+        "definition",
+        "schedule",
+        "weekday",
+        "hour",
+        "timezone",
+        "recipients",
+        "attachment_format",
+    }
+    for key in data:
+        if key not in known:
+            raise ValidationError(key, "is not a known field here")
+    if "name" in data or not partial:
+        name = data.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError("name", "is required")
+        if len(name) > 255:
+            raise ValidationError("name", "must be at most 255 characters")
+        out["name"] = name.strip()
+    if "definition" in data or not partial:
+        definition = data.get("definition")
+        if not isinstance(definition, dict):
+            raise ValidationError("definition", "must be an object of report parameters")
+        try:
+            parse_report_request(definition, default_timezone=default_timezone)
+        except DomainError as exc:
+            raise ValidationError(f"definition.{exc.field}", exc.message) from exc
+        out["definition"] = orjson.dumps(definition).decode()
+    if "schedule" in data or not partial:
+        schedule = data.get("schedule", "none") or "none"
+        if schedule not in SCHEDULES:
+            raise ValidationError("schedule", "must be none, daily or weekly")
+        out["schedule"] = schedule
+    if "weekday" in data:
+        weekday = data["weekday"]
+        if weekday is not None and (
+            isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6
+        ):
+            raise ValidationError("weekday", "must be 0 (Monday) to 6 (Sunday)")
+        out["weekday"] = weekday
+    if "hour" in data or not partial:
+        hour = data.get("hour", 6)
+        if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
+            raise ValidationError("hour", "must be an hour from 0 to 23")
+        out["hour"] = hour
+    if "timezone" in data or not partial:
+        tz_name = data.get("timezone") or default_timezone
+        out["timezone"] = parse_timezone(tz_name).key
+    if "recipients" in data or not partial:
+        recipients = data.get("recipients") or []
+        if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
+            raise ValidationError("recipients", "must be a list of email addresses")
+        cleaned: list[str] = []
+        for i, address in enumerate(recipients):
+            address = address.strip()
+            if not _EMAIL.match(address):
+                raise ValidationError(f"recipients[{i}]", "is not an email address")
+            if address.lower() not in (c.lower() for c in cleaned):
+                cleaned.append(address)
+        if len(cleaned) > MAX_RECIPIENTS:
+            raise ValidationError("recipients", f"at most {MAX_RECIPIENTS} addresses")
+        out["recipients"] = orjson.dumps(cleaned).decode()
+    if "attachment_format" in data or not partial:
+        fmt = data.get("attachment_format") or "csv"
+        if fmt not in ATTACHMENT_FORMATS:
+            raise ValidationError("attachment_format", "must be csv or xlsx")
+        out["attachment_format"] = fmt
+    return out
+
+
+def _check_schedule(schedule: str, weekday: int | None, recipients: Sequence[str]) -> None:
+    if schedule == "weekly" and weekday is None:
+        raise ValidationError("weekday", "is required for a weekly schedule")
+    if schedule != "none" and not recipients:
+        raise ValidationError("recipients", "a scheduled report needs at least one address")
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    report_id: int
+    status: str  # sent | failed
+    error: str | None = None
+
+
+class SavedReportService:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        default_timezone: str = "UTC",
+        mailer: Mailer | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._engine = engine
+        self._default_timezone = default_timezone
+        self._mailer = mailer
+        self._clock = clock
+
+    # -- CRUD ------------------------------------------------------------------------------
+
+    def create(self, actor: Actor, data: Mapping[str, Any]) -> SavedReport:
+        values = _validate(data, self._default_timezone, partial=False)
+        values.setdefault("weekday", None)
+        _check_schedule(values["schedule"], values["weekday"], orjson.loads(values["recipients"]))
+        now = self._clock()
+        with self._engine.begin() as conn:
+            new_id = conn.execute(
+                t.saved_reports.insert().values(
+                    **values, owner_id=actor.user_id, created_at=now, last_modified=now
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return self.get(int(new_id))
+
+    def get(self, report_id: int) -> SavedReport:
+        with self._engine.connect() as conn:
+            row = (
+                conn.execute(select(t.saved_reports).where(t.saved_reports.c.id == report_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound("id", f"saved report {report_id} does not exist")
+        return _from_row(row)
+
+    def list_all(self) -> list[SavedReport]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(t.saved_reports).order_by(t.saved_reports.c.id)).mappings()
+            return [_from_row(row) for row in rows]
+
+    def _check_may_change(self, actor: Actor, report: SavedReport) -> None:
+        if actor.is_admin or (actor.user_id is not None and actor.user_id == report.owner_id):
+            return
+        raise PermissionDenied("id", "only the report's owner or an admin may change it")
+
+    def update(self, actor: Actor, report_id: int, changes: Mapping[str, Any]) -> SavedReport:
+        current = self.get(report_id)
+        self._check_may_change(actor, current)
+        values = _validate(changes, self._default_timezone, partial=True)
+        _check_schedule(
+            values.get("schedule", current.schedule),
+            values.get("weekday", current.weekday),
+            orjson.loads(values["recipients"]) if "recipients" in values else current.recipients,
+        )
+        values["last_modified"] = self._clock()
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(t.saved_reports).where(t.saved_reports.c.id == report_id).values(**values)
+            )
+        return self.get(report_id)
+
+    def delete(self, actor: Actor, report_id: int) -> None:
+        current = self.get(report_id)
+        self._check_may_change(actor, current)
+        with self._engine.begin() as conn:
+            conn.execute(t.saved_reports.delete().where(t.saved_reports.c.id == report_id))
+
+    # -- running and delivering ------------------------------------------------------------
+
+    def run(self, report_id: int, now: datetime | None = None) -> Report:
+        """Run the saved definition now (relative ranges resolve against ``now``)."""
+        saved = self.get(report_id)
+        request = parse_report_request(
+            saved.definition, default_timezone=self._default_timezone, now=now or self._clock()
+        )
+        return run_report(self._engine, request)
+
+    def send_now(self, report_id: int) -> DeliveryResult:
+        """Deliver the report at once to its recipients (no schedule needed)."""
+        saved = self.get(report_id)
+        if not saved.recipients:
+            raise ValidationError("recipients", "the report has no recipients")
+        if self._mailer is None:
+            raise ValidationError("email", "email is not configured (set ADTRACK_SMTP_URL)")
+        now = self._clock()
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(t.saved_reports)
+                .where(t.saved_reports.c.id == report_id)
+                .values(last_sent_at=now)
+            )
+        return self._deliver(saved, now)
+
+    def run_due_schedules(self, now: datetime | None = None) -> list[DeliveryResult]:
+        """Send every scheduled report that is due at ``now``; returns what was attempted."""
+        now = (now or self._clock()).astimezone(UTC)
+        if self._mailer is None:
+            return []
+        results = []
+        for saved in self.list_all():
+            occurrence = latest_occurrence(
+                saved.schedule, saved.weekday, saved.hour, saved.timezone, now
+            )
+            if occurrence is None or occurrence < saved.created_at:
+                continue
+            if saved.last_sent_at is not None and saved.last_sent_at >= occurrence:
+                continue
+            if not self._claim(saved.id, occurrence, now):
+                continue  # another process took it
+            results.append(self._deliver(saved, now))
+        return results
+
+    def _claim(self, report_id: int, occurrence: datetime, now: datetime) -> bool:
+        c = t.saved_reports.c
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(t.saved_reports)
+                .where(
+                    c.id == report_id,
+                    or_(c.last_sent_at.is_(None), and_(c.last_sent_at < occurrence)),
+                )
+                .values(last_sent_at=now)
+            )
+        return (result.rowcount or 0) == 1
+
+    def _deliver(self, saved: SavedReport, now: datetime) -> DeliveryResult:
+        assert self._mailer is not None
+        try:
+            request = parse_report_request(
+                saved.definition, default_timezone=self._default_timezone, now=now
+            )
+            report = run_report(self._engine, request)
+            message = build_message(saved, report)
+            self._mailer.send(message)
+            result = DeliveryResult(saved.id, "sent")
+        except (MailDeliveryError, DomainError) as exc:
+            reason = exc.reason if isinstance(exc, MailDeliveryError) else str(exc)
+            log.warning("saved report %s was not delivered: %s", saved.id, reason)
+            result = DeliveryResult(saved.id, "failed", reason)
+        except Exception as exc:  # a scheduler must record the failure and go on
+            log.exception("saved report %s failed", saved.id)
+            result = DeliveryResult(saved.id, "failed", f"{type(exc).__name__}: {exc}")
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(t.saved_reports)
+                .where(t.saved_reports.c.id == saved.id)
+                .values(last_status=result.status, last_error=result.error)
+            )
+        return result
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
+    return slug[:60] or "report"
+
+
+def build_message(saved: SavedReport, report: Report) -> MailMessage:
+    """The email: a short summary in the body and the report attached as CSV or XLSX."""
+    request = report.request
+    start, end = request.start.date().isoformat(), request.end.date().isoformat()
+    fmt = saved.attachment_format
+    if fmt == "xlsx":
+        data = report_formats.to_xlsx(report, sheet_title=saved.name)
+    else:
+        data = report_formats.to_csv(report).encode()
+    totals = report.totals
+    body = "\n".join(
+        [
+            f"{saved.name}",
+            f"Period: {request.start.isoformat()} to {request.end.isoformat()} "
+            f"({request.timezone}), by {request.interval.value}",
+            "",
+            f"Impressions: {totals.imps}",
+            f"Clicks: {totals.clicks}",
+            f"Invalid impressions: {totals.invalid_imps}",
+            f"Invalid clicks: {totals.invalid_clicks}",
+            f"Media cost: {format_micros(totals.media_cost_micros)}",
+            f"Booked revenue: {format_micros(totals.booked_revenue_micros)}",
+            f"Profit: {format_micros(totals.profit_micros)}",
+            "",
+            f"{len(report.rows)} rows attached ({fmt.upper()}).",
+        ]
+    )
+    return MailMessage(
+        recipients=saved.recipients,
+        subject=f"adtrack report: {saved.name} ({start} to {end})",
+        text_body=body + "\n",
+        attachments=(
+            Attachment(
+                filename=f"{_slug(saved.name)}-{start}.{fmt}",
+                media_type=ATTACHMENT_FORMATS[fmt],
+                data=data,
+            ),
+        ),
+    )
+
+
+def run_due_schedules(
+    engine: Engine,
+    mailer: Mailer | None,
+    now: datetime | None = None,
+    *,
+    default_timezone: str = "UTC",
+) -> list[DeliveryResult]:
+    """The scheduler entry point the runtime calls every minute (blocking: run it in a thread)."""
+    service = SavedReportService(engine, default_timezone=default_timezone, mailer=mailer)
+    return service.run_due_schedules(now)

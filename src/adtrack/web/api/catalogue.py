@@ -1,0 +1,291 @@
+"""REST endpoints for the catalogue, under ``/api/v1``.
+
+Seven resources share one shape (see ``RESOURCES``): ``POST /{path}`` (201 + the object),
+``GET /{path}`` (a page: ``?q=``, ``?state=``, filters such as ``?advertiser_id=``,
+``?offset=&limit=``), ``GET|PATCH|DELETE /{path}/{id}`` (DELETE answers 204). Any role may
+read; writing needs the admin or trafficker role. The work is done by ``CatalogueService``;
+this module only converts JSON to its input and its entities back to JSON (``schemas.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.responses import Response
+
+from adtrack.domain.model import TrackerType
+from adtrack.domain.validation import ID_MAX
+from adtrack.services.catalogue import CatalogueService, Page
+from adtrack.web.api import schemas
+from adtrack.web.api.deps import get_catalogue, read_access, write_access
+from adtrack.web.api.jsonio import ApiJSONResponse, DecimalJSONRoute
+
+__all__ = ["RESOURCES", "Resource", "router"]
+
+Catalogue = Annotated[CatalogueService, Depends(get_catalogue)]
+ObjectId = Annotated[int, Path(ge=1, le=ID_MAX, description="The object's id.")]
+
+
+class KindOperations:
+    """Calls ``create_<kind>``, ``get_<kind>``... on the service for one kind of object."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def create(self, service: CatalogueService, data: dict[str, Any]) -> Any:
+        return getattr(service, f"create_{self.kind}")(data)
+
+    def get(self, service: CatalogueService, id: int) -> Any:
+        return getattr(service, f"get_{self.kind}")(id)
+
+    def update(self, service: CatalogueService, id: int, changes: dict[str, Any]) -> Any:
+        return getattr(service, f"update_{self.kind}")(id, changes)
+
+    def delete(self, service: CatalogueService, id: int) -> None:
+        getattr(service, f"delete_{self.kind}")(id)
+
+    def list(self, service: CatalogueService, **query: Any) -> Page[Any]:
+        page: Page[Any] = getattr(service, f"list_{self.kind}s")(**query)
+        return page
+
+
+class TrackerOperations(KindOperations):
+    """Impression and click trackers share one service API, told apart by ``tracker_type``."""
+
+    def __init__(self, tracker_type: TrackerType) -> None:
+        super().__init__("tracker")
+        self.tracker_type = tracker_type
+
+    def create(self, service: CatalogueService, data: dict[str, Any]) -> Any:
+        return service.create_tracker({**data, "tracker_type": self.tracker_type})
+
+    def get(self, service: CatalogueService, id: int) -> Any:
+        return service.get_tracker(id, self.tracker_type)
+
+    def update(self, service: CatalogueService, id: int, changes: dict[str, Any]) -> Any:
+        return service.update_tracker(id, changes, self.tracker_type)
+
+    def delete(self, service: CatalogueService, id: int) -> None:
+        service.delete_tracker(id, self.tracker_type)
+
+    def list(self, service: CatalogueService, **query: Any) -> Page[Any]:
+        return service.list_trackers(tracker_type=self.tracker_type, **query)
+
+
+@dataclass(frozen=True)
+class Resource:
+    path: str  # "line-items"
+    label: str  # "line item"
+    create_model: type[schemas.ApiModel]
+    update_model: type[schemas.ApiModel]
+    out_model: type[schemas.ApiModel]
+    params_model: type[schemas.ListParams]
+    operations: KindOperations
+    hidden: frozenset[str] = frozenset()  # entity attributes this resource does not show
+
+    def to_json(self, entity: Any) -> dict[str, Any]:
+        shown = schemas.from_domain(entity)
+        for name in self.hidden:
+            shown.pop(name, None)
+        return shown
+
+
+RESOURCES: tuple[Resource, ...] = (
+    Resource(
+        "advertisers",
+        "advertiser",
+        schemas.AdvertiserCreate,
+        schemas.AdvertiserUpdate,
+        schemas.AdvertiserOut,
+        schemas.AdvertiserListParams,
+        KindOperations("advertiser"),
+    ),
+    Resource(
+        "line-items",
+        "line item",
+        schemas.LineItemCreate,
+        schemas.LineItemUpdate,
+        schemas.LineItemOut,
+        schemas.LineItemListParams,
+        KindOperations("line_item"),
+    ),
+    Resource(
+        "publishers",
+        "publisher",
+        schemas.PublisherCreate,
+        schemas.PublisherUpdate,
+        schemas.PublisherOut,
+        schemas.PublisherListParams,
+        KindOperations("publisher"),
+    ),
+    Resource(
+        "placements",
+        "placement",
+        schemas.PlacementCreate,
+        schemas.PlacementUpdate,
+        schemas.PlacementOut,
+        schemas.PlacementListParams,
+        KindOperations("placement"),
+    ),
+    Resource(
+        "payment-rules",
+        "payment rule",
+        schemas.PaymentRuleCreate,
+        schemas.PaymentRuleUpdate,
+        schemas.PaymentRuleOut,
+        schemas.PaymentRuleListParams,
+        KindOperations("payment_rule"),
+    ),
+    Resource(
+        "impression-trackers",
+        "impression tracker",
+        schemas.ImpressionTrackerCreate,
+        schemas.ImpressionTrackerUpdate,
+        schemas.ImpressionTrackerOut,
+        schemas.TrackerListParams,
+        TrackerOperations(TrackerType.IMPRESSION),
+        hidden=frozenset({"landing_page_url"}),
+    ),
+    Resource(
+        "click-trackers",
+        "click tracker",
+        schemas.ClickTrackerCreate,
+        schemas.ClickTrackerUpdate,
+        schemas.ClickTrackerOut,
+        schemas.TrackerListParams,
+        TrackerOperations(TrackerType.CLICK),
+    ),
+)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": schemas.ErrorOut, "description": description}
+    for status, description in (
+        (401, "No valid API token."),
+        (403, "The caller's role may not do this."),
+        (404, "No such object."),
+        (409, "A conflict (duplicate code), or the object is still in use (see blockers)."),
+        (422, "Invalid input; `field` names the culprit."),
+    )
+}
+
+
+EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
+
+
+def _with_types(**annotations: Any) -> Callable[[EndpointT], EndpointT]:
+    """Give FastAPI this resource's own model classes for the named parameters.
+
+    The endpoints below are written once for all resources, with the common base classes in
+    their signatures (for type checkers); FastAPI reads ``__annotations__`` when the route is
+    registered, so replacing them there makes it validate and document the real models.
+    """
+
+    def apply(endpoint: EndpointT) -> EndpointT:
+        endpoint.__annotations__.update(annotations)
+        return endpoint
+
+    return apply
+
+
+def add_resource_routes(router: APIRouter, resource: Resource) -> None:
+    """Register the five endpoints of one resource on ``router``."""
+    ops = resource.operations
+    tags: list[str | Any] = [resource.path]
+    collection = f"/{resource.path}"
+    item = f"/{resource.path}/{{id}}"
+
+    @router.post(
+        collection,
+        status_code=201,
+        response_model=resource.out_model,
+        dependencies=[Depends(write_access)],
+        responses=_ERRORS,
+        summary=f"Create a {resource.label}",
+        tags=tags,
+        operation_id=f"create_{resource.path}",
+    )
+    @_with_types(body=resource.create_model)
+    def create(body: schemas.ApiModel, catalogue: Catalogue) -> Response:
+        entity = ops.create(catalogue, schemas.to_domain(body.model_dump(exclude_unset=True)))
+        return ApiJSONResponse(resource.to_json(entity), status_code=201)
+
+    @router.get(
+        collection,
+        response_model=schemas.PageOut[resource.out_model],  # type: ignore[name-defined]
+        dependencies=[Depends(read_access)],
+        responses=_ERRORS,
+        summary=f"List {resource.label}s",
+        tags=tags,
+        operation_id=f"list_{resource.path}",
+    )
+    @_with_types(params=Annotated[resource.params_model, Query()])
+    def list_(params: schemas.ListParams, catalogue: Catalogue) -> Response:
+        page = ops.list(
+            catalogue,
+            q=params.q,
+            state=params.state,
+            offset=params.offset,
+            limit=params.limit,
+            **params.filters(),
+        )
+        return ApiJSONResponse(
+            {
+                "items": [resource.to_json(entity) for entity in page.items],
+                "total": page.total,
+                "offset": page.offset,
+                "limit": page.limit,
+            }
+        )
+
+    @router.get(
+        item,
+        response_model=resource.out_model,
+        dependencies=[Depends(read_access)],
+        responses=_ERRORS,
+        summary=f"Get a {resource.label}",
+        tags=tags,
+        operation_id=f"get_{resource.path}",
+    )
+    def get(id: ObjectId, catalogue: Catalogue) -> Response:
+        return ApiJSONResponse(resource.to_json(ops.get(catalogue, id)))
+
+    @router.patch(
+        item,
+        response_model=resource.out_model,
+        dependencies=[Depends(write_access)],
+        responses=_ERRORS,
+        summary=f"Change a {resource.label} (only the fields given)",
+        tags=tags,
+        operation_id=f"update_{resource.path}",
+    )
+    @_with_types(body=resource.update_model)
+    def update(id: ObjectId, body: schemas.ApiModel, catalogue: Catalogue) -> Response:
+        changes = schemas.to_domain(body.model_dump(exclude_unset=True))
+        return ApiJSONResponse(resource.to_json(ops.update(catalogue, id, changes)))
+
+    @router.delete(
+        item,
+        status_code=204,
+        response_class=Response,
+        dependencies=[Depends(write_access)],
+        responses=_ERRORS,
+        summary=f"Delete a {resource.label}",
+        tags=tags,
+        operation_id=f"delete_{resource.path}",
+    )
+    def delete(id: ObjectId, catalogue: Catalogue) -> Response:
+        ops.delete(catalogue, id)
+        return Response(status_code=204)
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(route_class=DecimalJSONRoute, default_response_class=ApiJSONResponse)
+    for resource in RESOURCES:
+        add_resource_routes(router, resource)
+    return router
+
+
+router = build_router()

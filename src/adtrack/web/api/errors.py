@@ -1,0 +1,119 @@
+"""How the management API reports refusals.
+
+Every error answer under ``/api/`` has one shape, naming the field at fault::
+
+    {"detail": [{"field": "revenue_value", "message": "has more than 6 decimal places"}]}
+
+``field`` is ``"body"`` for a malformed or missing JSON body, ``"authorization"`` for a
+missing or bad token, and ``null`` when no field is at fault (an unknown URL). A refused
+delete (409) also lists what is in the way: ``"blockers": [{"type": "tracker", "id": 7, ...}]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from adtrack.domain.errors import DomainError, InUse
+
+__all__ = ["error_body", "install_error_handlers", "validation_errors"]
+
+log = logging.getLogger(__name__)
+
+_REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def error_body(field: str | None, message: str, **extra: Any) -> dict[str, Any]:
+    return {"detail": [{"field": field, "message": message}], **extra}
+
+
+def _field_name(loc: Sequence[str | int]) -> str:
+    """``("body", "advertiser_ids", 0)`` -> ``"advertiser_ids[0]"``; ``("body",)`` -> ``"body"``."""
+    parts = list(loc)
+    if parts and parts[0] in _REQUEST_PARTS and len(parts) > 1:
+        parts = parts[1:]
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else str(part)
+    return name or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "is not a known field here"
+    if kind == "missing":
+        return "is required"
+    if kind == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error")
+        return f"is not valid JSON ({reason})" if reason else "is not valid JSON"
+    message = str(error.get("msg", "is invalid"))
+    # Our own validators raise ValueError; pydantic prefixes those with "Value error, ".
+    return message.removeprefix("Value error, ")
+
+
+def validation_errors(errors: Sequence[Any]) -> tuple[int, list[dict[str, Any]]]:
+    """Pydantic/FastAPI errors -> (status, detail list). Malformed JSON is a 400."""
+    status = 422
+    detail = []
+    for error in errors:
+        loc = error.get("loc", ("body",))
+        if error.get("type") == "json_invalid":
+            status = 400
+            field = "body"
+        else:
+            field = _field_name(loc)
+        detail.append({"field": field, "message": _message(error)})
+    return status, detail
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, InUse):
+        extra["blockers"] = exc.blockers
+    return JSONResponse(error_body(exc.field, exc.message, **extra), status_code=exc.status)
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    status, detail = validation_errors(exc.errors())
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if not _is_api(request):
+        return await http_exception_handler(request, exc)
+    if isinstance(exc.detail, list):
+        body: dict[str, Any] = {"detail": exc.detail}
+    else:
+        body = error_body(None, str(exc.detail))
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # Bad input is refused before it gets here; this is a server fault. Log it, leak nothing.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(error_body(None, "internal server error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,109 @@
+"""Tag export endpoints.
+
+- ``POST /api/v1/trackers/export`` — body as in ``services/exports.py``. ``delivery=now``
+  answers 200 ``{"tags": [...], "warnings": [...]}``, or with ``?download=txt|csv|xlsx`` the tag
+  sheet as a file (``Content-Disposition: attachment``). ``delivery=email`` answers 202
+  ``{"export_id", "status", "warnings"}`` with a ``Location`` to poll.
+- ``GET /api/v1/exports/{export_id}`` — an email export's status: ``queued``, ``sending``,
+  ``sent`` or ``failed`` (with the mail server's reason in ``error``).
+
+Roles: any signed-in user may export tags to look at or download them (reading); sending mail
+and reading export statuses (which list addresses) take the admin or trafficker role.
+
+``app.state.exports`` holds the ``ExportService`` (set up by ``adtrack.exports_runtime`` on start);
+without it, a download-only service is built from ``app.state.catalogue`` and the settings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from adtrack.domain.errors import PermissionDenied, ValidationError
+from adtrack.domain.model import Role
+from adtrack.services.exports import Delivery, ExportRequest, ExportService
+from adtrack.services.tag_sheets import SheetKind, render_sheet
+from adtrack.services.users import User
+from adtrack.web.api.deps import authenticated, get_catalogue, require_role
+
+__all__ = ["get_exports", "router"]
+
+router = APIRouter(tags=["exports"])  # included under /api/v1
+
+_EMAIL_ROLES = frozenset({Role.ADMIN, Role.TRAFFICKER})
+
+
+def get_exports(request: Request) -> ExportService:
+    state = request.app.state
+    service: ExportService | None = getattr(state, "exports", None)
+    if service is None:
+        service = ExportService(get_catalogue(request), state.settings.public_url)
+        state.exports = service
+    return service
+
+
+ExportBody = Annotated[
+    dict[str, Any],
+    Body(
+        examples=[
+            {
+                "impression_tracker_ids": [531],
+                "click_tracker_ids": [21378],
+                "format": "pixel",
+                "macros": ["CACHEBUSTER", "ANCOST", "REDIRECT_URL"],
+                "preset": "generic",
+                "use_code": False,
+                "delivery": "now",
+                "emails": [],
+            }
+        ]
+    ),
+]
+
+
+@router.post("/trackers/export", summary="Export trackers as tags (now, download, or email)")
+def export_trackers(
+    payload: ExportBody,
+    user: Annotated[User, Depends(authenticated)],
+    exports: Annotated[ExportService, Depends(get_exports)],
+    request: Request,
+    download: Annotated[SheetKind | None, Query(description="txt, csv or xlsx")] = None,
+) -> Response:
+    export = ExportRequest.from_mapping(payload)
+    if export.delivery is Delivery.EMAIL:
+        if download is not None:
+            raise ValidationError("download", "only applies to delivery 'now'")
+        if user.role not in _EMAIL_ROLES:
+            raise PermissionDenied(
+                "delivery", f"the {user.role.value} role cannot send exports by email"
+            )
+        queued = exports.queue_email(export, created_by=user.id)
+        record = queued.record
+        worker = getattr(request.app.state, "export_worker", None)
+        if worker is not None:
+            worker.wake()
+        return JSONResponse(
+            {"export_id": record.id, "status": record.status.value, "warnings": queued.warnings},
+            status_code=202,
+            headers={"Location": f"/api/v1/exports/{record.id}"},
+        )
+    result = exports.build(export)
+    if download is None:
+        return JSONResponse({"tags": result.tags_json(), "warnings": result.warnings})
+    sheet = render_sheet(result.rows, download, exports.clock())
+    return Response(
+        content=sheet.data,
+        media_type=sheet.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{sheet.filename}"'},
+    )
+
+
+@router.get("/exports/{export_id}", summary="Status of an email export")
+def get_export(
+    export_id: str,
+    user: Annotated[User, Depends(require_role(Role.ADMIN, Role.TRAFFICKER))],
+    exports: Annotated[ExportService, Depends(get_exports)],
+) -> JSONResponse:
+    return JSONResponse(exports.get_export(export_id).to_json())

@@ -1,0 +1,82 @@
+"""The FastAPI application: management API under ``/api/v1`` (OpenAPI at
+``/api/v1/openapi.json``, interactive docs at ``/docs``) and ``GET /healthz``.
+
+``create_app`` only wires things together; it does not migrate the database (``runtime.serve``
+and ``adtrack db upgrade`` do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from adtrack import __version__
+from adtrack.adapters.sql.db import make_engine
+from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
+from adtrack.adapters.sql.users import SqlUserUnitOfWork
+from adtrack.config import Settings
+from adtrack.exports_runtime import start_exports, stop_exports
+from adtrack.services.catalogue import CatalogueService
+from adtrack.services.users import UserService
+from adtrack.web.api import catalogue, exports, reporting, users
+from adtrack.web.api.errors import install_error_handlers
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api/v1"
+
+_DESCRIPTION = """\
+Manage the tracker catalogue: advertisers, line items, publishers, placements, payment rules,
+impression trackers and click trackers.
+
+Every call needs `Authorization: Bearer <token>`. Roles: **admin** (everything, manages users),
+**trafficker** (catalogue and trackers), **reporter** (read-only).
+
+Money is in currency units with at most 6 decimals, sent and returned as JSON numbers
+(`"cost_cpm": 2.5`); `revshare` is a fraction from 0 to 1. Errors name the field at fault:
+`{"detail": [{"field": "revenue_value", "message": "..."}]}`.
+"""
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """The web application for ``settings``; uses ``engine`` when given (and then leaves
+    disposing of it to the caller), else opens one on ``settings.database_url``."""
+    owns_engine = engine is None
+    db = engine if engine is not None else make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        start_exports(_app)  # tag exports by email: the background delivery worker
+        yield
+        stop_exports(_app)
+        if owns_engine:
+            db.dispose()
+
+    app = FastAPI(
+        title="adtrack",
+        version=__version__,
+        description=_DESCRIPTION,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = db
+    app.state.catalogue = CatalogueService(partial(SqlUnitOfWork, db))
+    app.state.users = UserService(partial(SqlUserUnitOfWork, db))
+    install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(catalogue.router, prefix=API_PREFIX)
+    app.include_router(users.router, prefix=API_PREFIX)
+    app.include_router(exports.router, prefix=API_PREFIX)
+    app.include_router(reporting.router, prefix=API_PREFIX)
+    return app
