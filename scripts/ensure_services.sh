@@ -132,8 +132,11 @@ ensure_postgres() {
             as_root pg_createcluster "$version" main >/dev/null
         fi
         say "starting PostgreSQL $version"
-        # Already running (e.g. only listening on a socket while starting up) is fine too.
-        as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || true
+        local out
+        if ! out=$(as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>&1); then
+            # e.g. "already running" while it is still starting up: keep waiting, but show why.
+            say "pg_ctlcluster: $out"
+        fi
         wait_until "PostgreSQL on $PG_HOST:$PG_PORT" pg_answers
     fi
     if ! command -v psql >/dev/null 2>&1; then
@@ -151,10 +154,11 @@ nats_answers() {
     # A NATS server greets every new connection with an INFO line.
     local greeting
     greeting=$(
+        exec 2>/dev/null
         exec 3<>"/dev/tcp/$NATS_HOST/$NATS_PORT" || exit 1
         IFS= read -r -t 2 line <&3 || exit 1
         printf '%s' "$line"
-    ) 2>/dev/null || return 1
+    ) || return 1
     [[ $greeting == INFO* ]]
 }
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -78,12 +77,6 @@ def make_testbed(url: str, data_dir: Any) -> Iterator[ApiTestbed]:
         )
     finally:
         engine.dispose()
-
-
-@pytest.fixture
-def api(sqlite_url: str, tmp_path: Any) -> Iterator[ApiTestbed]:
-    """The API on a fresh SQLite file (``sqlite_url`` comes from the shared conftest)."""
-    yield from make_testbed(sqlite_url, tmp_path)
 
 
 class HttpClient(Protocol):

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
+from adtrack.domain.events import Event
 from tests.support import postgres
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -239,3 +240,16 @@ def load_events(engine: Engine, events: list[RawEvent]) -> None:
 
 def hours(start: datetime, n: int) -> list[datetime]:
     return [start + timedelta(hours=i) for i in range(n)]
+
+
+def to_event(raw: RawEvent, event_id: str) -> Event:
+    """The domain event the collector would have logged for ``raw``."""
+    row = raw.row(event_id)
+    row["ts"] = int(raw.ts.timestamp()) * 1_000_000 + raw.ts.microsecond
+    return Event.from_dict(row)
+
+
+def clear_reporting_tables(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in (t.events, t.rollup_hourly, t.rollup_daily, t.rollup_invalid_hourly):
+            conn.execute(table.delete())

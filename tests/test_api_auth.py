@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
 from adtrack.domain.model import Role
-from tests._api_fixtures import API, ApiTestbed, api, bearer, create_chain, created  # noqa: F401
+from tests._api_fixtures import API, ApiTestbed, bearer, create_chain, created, make_testbed
+
+
+@pytest.fixture
+def api(sqlite_url: str, tmp_path: Path) -> Iterator[ApiTestbed]:
+    """The API on a fresh SQLite file, with one user and token per role."""
+    yield from make_testbed(sqlite_url, tmp_path)
+
 
 RESOURCES = [
     "advertisers",

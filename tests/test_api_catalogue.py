@@ -3,12 +3,21 @@ change, list (search, state, filters, pages) and delete, on a real SQLite databa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adtrack.web.api import schemas
-from tests._api_fixtures import API, ApiTestbed, api, create_chain, created  # noqa: F401
+from tests._api_fixtures import API, ApiTestbed, create_chain, created, make_testbed
+
+
+@pytest.fixture
+def api(sqlite_url: str, tmp_path: Path) -> Iterator[ApiTestbed]:
+    """The API on a fresh SQLite file, with one user and token per role."""
+    yield from make_testbed(sqlite_url, tmp_path)
+
 
 OUT_MODELS: dict[str, type[schemas.ApiModel]] = {
     "advertisers": schemas.AdvertiserOut,

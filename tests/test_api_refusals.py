@@ -3,26 +3,52 @@ and never a 500 for bad input."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests._api_fixtures import (  # noqa: F401
+from tests._api_fixtures import (
     API,
     ApiTestbed,
-    api,
     create_chain,
     created,
     error_fields,
+    make_testbed,
 )
 
 
-@pytest.fixture
-def chain(api: ApiTestbed) -> dict[str, dict[str, Any]]:
+def _two_chains(api: ApiTestbed) -> dict[str, dict[str, Any]]:
     """Two complete chains; the second one's objects are "of another" advertiser/publisher."""
     first = create_chain(api.admin)
     other = create_chain(api.admin, "-other")
     return {**first, **{f"other_{key}": value for key, value in other.items()}}
+
+
+# Refusals change nothing, so most tests share one database per module; the few tests that
+# change the catalogue on purpose use the fresh_* fixtures.
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiTestbed]:
+    folder = tmp_path_factory.mktemp("refusals")
+    yield from make_testbed(f"sqlite:///{folder / 'adtrack.db'}", folder)
+
+
+@pytest.fixture(scope="module")
+def chain(api: ApiTestbed) -> dict[str, dict[str, Any]]:
+    made = _two_chains(api)
+    api.app.state.version_after_setup = api.app.state.catalogue.catalogue_version()
+    return made
+
+
+@pytest.fixture
+def fresh_api(sqlite_url: str, tmp_path: Path) -> Iterator[ApiTestbed]:
+    yield from make_testbed(sqlite_url, tmp_path)
+
+
+@pytest.fixture
+def fresh_chain(fresh_api: ApiTestbed) -> dict[str, dict[str, Any]]:
+    return _two_chains(fresh_api)
 
 
 def tracker_body(chain: dict[str, dict[str, Any]], **overrides: Any) -> dict[str, Any]:
@@ -86,14 +112,16 @@ def test_bad_states_are_refused(api: ApiTestbed, state: object) -> None:
 
 
 def test_line_item_needs_a_live_advertiser(
-    api: ApiTestbed, chain: dict[str, dict[str, Any]]
+    fresh_api: ApiTestbed, fresh_chain: dict[str, dict[str, Any]]
 ) -> None:
-    assert_refused(api.admin.post(f"{API}/line-items", json={"name": "LI"}), 422, "advertiser_id")
-    unknown = api.admin.post(f"{API}/line-items", json={"name": "LI", "advertiser_id": 99999})
+    assert_refused(
+        fresh_api.admin.post(f"{API}/line-items", json={"name": "LI"}), 422, "advertiser_id"
+    )
+    unknown = fresh_api.admin.post(f"{API}/line-items", json={"name": "LI", "advertiser_id": 99999})
     assert_refused(unknown, 422, "advertiser_id")
-    lonely = created(api.admin, "advertisers", {"name": "Soon gone"})
-    assert api.admin.delete(f"{API}/advertisers/{lonely['id']}").status_code == 204
-    deleted = api.admin.post(
+    lonely = created(fresh_api.admin, "advertisers", {"name": "Soon gone"})
+    assert fresh_api.admin.delete(f"{API}/advertisers/{lonely['id']}").status_code == 204
+    deleted = fresh_api.admin.post(
         f"{API}/line-items", json={"name": "LI", "advertiser_id": lonely["id"]}
     )
     assert_refused(deleted, 422, "advertiser_id")
@@ -108,9 +136,9 @@ def test_placement_and_payment_rule_need_a_live_publisher(api: ApiTestbed) -> No
 
 @pytest.mark.parametrize("path", ["impression-trackers", "click-trackers"])
 def test_tracker_reference_rules(
-    api: ApiTestbed, chain: dict[str, dict[str, Any]], path: str
+    fresh_api: ApiTestbed, fresh_chain: dict[str, dict[str, Any]], path: str
 ) -> None:
-    post = lambda **kw: api.admin.post(f"{API}/{path}", json=tracker_body(chain, **kw))  # noqa: E731
+    post = lambda **kw: fresh_api.admin.post(f"{API}/{path}", json=tracker_body(fresh_chain, **kw))  # noqa: E731
     # Required references.
     assert_refused(post(line_item_id=...), 422, "line_item_id")
     assert_refused(post(publisher_id=...), 422, "publisher_id")
@@ -120,29 +148,40 @@ def test_tracker_reference_rules(
     assert_refused(post(placement_id=99999), 422, "placement_id")
     assert_refused(post(payment_rule_id=99999), 422, "payment_rule_id")
     # The line item must belong to the tracker's advertiser.
-    mismatch = post(advertiser_id=chain["other_advertiser"]["id"])
+    mismatch = post(advertiser_id=fresh_chain["other_advertiser"]["id"])
     assert mismatch.status_code == 422, mismatch.text
     assert set(error_fields(mismatch)) & {"line_item_id", "advertiser_id"}
     # Placement and payment rule must belong to the tracker's publisher.
-    assert_refused(post(placement_id=chain["other_placement"]["id"]), 422, "placement_id")
-    assert_refused(post(payment_rule_id=chain["other_payment_rule"]["id"]), 422, "payment_rule_id")
+    assert_refused(post(placement_id=fresh_chain["other_placement"]["id"]), 422, "placement_id")
+    assert_refused(
+        post(payment_rule_id=fresh_chain["other_payment_rule"]["id"]), 422, "payment_rule_id"
+    )
     # Deleted objects are gone.
     assert (
-        api.admin.delete(
-            f"{API}/impression-trackers/{chain['other_impression_tracker']['id']}"
+        fresh_api.admin.delete(
+            f"{API}/impression-trackers/{fresh_chain['other_impression_tracker']['id']}"
         ).status_code
         == 204
     )
     assert (
-        api.admin.delete(f"{API}/click-trackers/{chain['other_click_tracker']['id']}").status_code
+        fresh_api.admin.delete(
+            f"{API}/click-trackers/{fresh_chain['other_click_tracker']['id']}"
+        ).status_code
         == 204
     )
-    assert api.admin.delete(f"{API}/placements/{chain['other_placement']['id']}").status_code == 204
-    other_pub_post = lambda **kw: api.admin.post(  # noqa: E731
-        f"{API}/{path}",
-        json=tracker_body(chain, publisher_id=chain["other_publisher"]["id"], **kw),
+    assert (
+        fresh_api.admin.delete(
+            f"{API}/placements/{fresh_chain['other_placement']['id']}"
+        ).status_code
+        == 204
     )
-    assert_refused(other_pub_post(placement_id=chain["other_placement"]["id"]), 422, "placement_id")
+    other_pub_post = lambda **kw: fresh_api.admin.post(  # noqa: E731
+        f"{API}/{path}",
+        json=tracker_body(fresh_chain, publisher_id=fresh_chain["other_publisher"]["id"], **kw),
+    )
+    assert_refused(
+        other_pub_post(placement_id=fresh_chain["other_placement"]["id"]), 422, "placement_id"
+    )
     # Wrong JSON types for ids.
     assert_refused(post(line_item_id="1"), 422, "line_item_id")
     assert_refused(post(publisher_id=True), 422, "publisher_id")
@@ -172,17 +211,21 @@ def test_moving_a_tracker_onto_another_publishers_placement_is_refused(
 
 
 def test_tracker_codes_are_unique_per_type(
-    api: ApiTestbed, chain: dict[str, dict[str, Any]]
+    fresh_api: ApiTestbed, fresh_chain: dict[str, dict[str, Any]]
 ) -> None:
-    taken = chain["impression_tracker"]["code"]
-    duplicate = api.admin.post(f"{API}/impression-trackers", json=tracker_body(chain, code=taken))
+    taken = fresh_chain["impression_tracker"]["code"]
+    duplicate = fresh_api.admin.post(
+        f"{API}/impression-trackers", json=tracker_body(fresh_chain, code=taken)
+    )
     assert_refused(duplicate, 409, "code")
     # The same code on a click tracker is fine: unique among trackers of its type.
-    other_type = api.admin.post(f"{API}/click-trackers", json=tracker_body(chain, code=taken))
+    other_type = fresh_api.admin.post(
+        f"{API}/click-trackers", json=tracker_body(fresh_chain, code=taken)
+    )
     assert other_type.status_code == 201, other_type.text
     # Renaming onto a taken code is refused too.
-    clk_id = chain["click_tracker"]["id"]
-    renamed = api.admin.patch(f"{API}/click-trackers/{clk_id}", json={"code": taken})
+    clk_id = fresh_chain["click_tracker"]["id"]
+    renamed = fresh_api.admin.patch(f"{API}/click-trackers/{clk_id}", json={"code": taken})
     assert_refused(renamed, 409, "code")
 
 
@@ -272,9 +315,10 @@ def test_line_item_refusals(
         ({"priority": "5"}, "priority"),
         ({"priority": 5.5}, "priority"),
         ({"advertiser_filter": "maybe"}, "advertiser_filter"),
-        ({"advertiser_ids": [99999]}, "advertiser_ids"),
-        ({"advertiser_ids": "1,2"}, "advertiser_ids"),
-        ({"line_item_ids": [99999]}, "line_item_ids"),
+        ({"advertiser_filter": "include", "advertiser_ids": [99999]}, "advertiser_ids"),
+        ({"advertiser_ids": [1]}, "advertiser_filter"),
+        ({"advertiser_filter": "include", "advertiser_ids": "1,2"}, "advertiser_ids"),
+        ({"line_item_filter": "exclude", "line_item_ids": [99999]}, "line_item_ids"),
         ({"is_base": True}, "is_base"),
         ({"start_date": "2024-06-01", "end_date": "2024-01-01"}, "end_date"),
     ],
@@ -393,3 +437,8 @@ def test_unknown_paths_and_methods_answer_in_the_same_shape(api: ApiTestbed) -> 
     wrong_method = api.admin.put(f"{API}/advertisers/1", json={"name": "x"})
     assert wrong_method.status_code == 405
     assert error_fields(wrong_method) == [None]
+
+
+def test_no_refusal_wrote_anything(api: ApiTestbed, chain: dict[str, dict[str, Any]]) -> None:
+    """Runs last in this module: every write bumps the catalogue version, refusals roll back."""
+    assert api.app.state.catalogue.catalogue_version() == api.app.state.version_after_setup

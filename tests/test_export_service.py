@@ -11,6 +11,8 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
@@ -543,3 +545,37 @@ def test_smtp_url_forms() -> None:
         with pytest.raises(ValidationError) as err:
             parse_smtp_url(bad)
         assert err.value.field == "ADTRACK_SMTP_URL"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(
+    [
+        "impression_tracker_ids",
+        "click_tracker_ids",
+        "format",
+        "macros",
+        "preset",
+        "use_code",
+        "secure",
+        "delivery",
+        "emails",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=st.dictionaries(FIELDS, JSON_VALUES, max_size=9))
+def test_any_json_body_is_parsed_or_refused_by_field(body: dict[str, Any]) -> None:
+    try:
+        request = ExportRequest.from_mapping(body)
+    except DomainError as exc:
+        assert exc.field and exc.message and exc.status in (404, 422)
+        return
+    assert request.impression_tracker_ids or request.click_tracker_ids
+    assert ExportRequest.from_mapping(request.to_json()) == request

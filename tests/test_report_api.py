@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,12 @@ from openpyxl import load_workbook
 
 from adtrack.aggregator.sql_sink import SqlSink
 from adtrack.domain.events import Event
-from tests._api_fixtures import API, ApiTestbed, api, create_chain, error_fields  # noqa: F401
+from tests._api_fixtures import API, ApiTestbed, create_chain, error_fields, make_testbed
+
+
+@pytest.fixture
+def api(sqlite_url: str, tmp_path: Any) -> Iterator[ApiTestbed]:
+    yield from make_testbed(sqlite_url, tmp_path)
 
 
 def make_event(
@@ -56,7 +62,7 @@ def make_event(
 
 
 @pytest.fixture
-def loaded(api: ApiTestbed) -> dict[str, Any]:  # noqa: F811
+def loaded(api: ApiTestbed) -> dict[str, Any]:
     chain = create_chain(api.admin)
     imp, clk = chain["impression_tracker"], chain["click_tracker"]
     base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
@@ -88,7 +94,7 @@ def window(base: datetime) -> dict[str, str]:
 
 def test_report_json_with_names_totals_and_exact_money(
     api: ApiTestbed, loaded: dict[str, Any]
-) -> None:  # noqa: F811
+) -> None:
     chain = loaded["chain"]
     response = api.reporter.get(
         f"{API}/reports",
@@ -148,7 +154,7 @@ def test_report_json_with_names_totals_and_exact_money(
     }
 
 
-def test_report_filters_metrics_and_hourly_rows(api: ApiTestbed, loaded: dict[str, Any]) -> None:  # noqa: F811
+def test_report_filters_metrics_and_hourly_rows(api: ApiTestbed, loaded: dict[str, Any]) -> None:
     chain = loaded["chain"]
     response = api.reporter.get(
         f"{API}/reports",
@@ -174,7 +180,7 @@ def test_report_filters_metrics_and_hourly_rows(api: ApiTestbed, loaded: dict[st
     ]
 
 
-def test_report_csv_and_xlsx(api: ApiTestbed, loaded: dict[str, Any]) -> None:  # noqa: F811
+def test_report_csv_and_xlsx(api: ApiTestbed, loaded: dict[str, Any]) -> None:
     params = {**window(loaded["base"]), "interval": "cumulative", "group_by": "publisher"}
     response = api.reporter.get(f"{API}/reports", params={**params, "format": "csv"})
     assert response.status_code == 200
@@ -195,7 +201,7 @@ def test_report_csv_and_xlsx(api: ApiTestbed, loaded: dict[str, Any]) -> None:  
     assert values[-1][header.index("booked_revenue")] == pytest.approx(0.02)
 
 
-def test_reports_need_a_token_and_name_bad_fields(api: ApiTestbed) -> None:  # noqa: F811
+def test_reports_need_a_token_and_name_bad_fields(api: ApiTestbed) -> None:
     for path in ("reports", "feeds/click-trackers", "feeds/impression-trackers", "saved-reports"):
         response = api.anonymous.get(
             f"{API}/{path}", params={"start": "2026-01-01", "end": "2026-01-02"}
@@ -216,7 +222,7 @@ def test_reports_need_a_token_and_name_bad_fields(api: ApiTestbed) -> None:  # n
         assert error_fields(response) == [field]
 
 
-def test_click_feed_streams_csv_and_jsonl(api: ApiTestbed, loaded: dict[str, Any]) -> None:  # noqa: F811
+def test_click_feed_streams_csv_and_jsonl(api: ApiTestbed, loaded: dict[str, Any]) -> None:
     chain = loaded["chain"]
     params = window(loaded["base"])
     response = api.reporter.get(f"{API}/feeds/click-trackers", params=params)
@@ -240,7 +246,7 @@ def test_click_feed_streams_csv_and_jsonl(api: ApiTestbed, loaded: dict[str, Any
     assert len(lines) == 9 and sum(1 for line in lines if line["invalid"]) == 1
 
 
-def test_feed_windows_are_refused_with_the_field(api: ApiTestbed) -> None:  # noqa: F811
+def test_feed_windows_are_refused_with_the_field(api: ApiTestbed) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     too_long = {"start": (now - timedelta(hours=30)).isoformat(), "end": now.isoformat()}
     too_old = {

@@ -171,6 +171,7 @@ def test_format_falls_back_to_the_types_default() -> None:
 
 def test_public_url_checks_and_localhost_detection() -> None:
     assert normalise_public_url(" https://t.example.com/ ") == "https://t.example.com"
+    assert base_url("HTTP://T.example.com:81/p/", secure=True) == "https://T.example.com:81/p"
     for bad in (
         "ftp://x",
         "t.example.com",

@@ -18,6 +18,7 @@ import pydantic
 import typer
 from sqlalchemy import Engine
 
+from adtrack import cli_export, cli_report
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.config import Settings
@@ -256,6 +257,8 @@ register_catalogue_commands(app)
 # Commands of other parts of adtrack (each module registers its own group)
 # ---------------------------------------------------------------------------------------------
 
+cli_export.register(app)
+cli_report.register(app)
 
 if __name__ == "__main__":  # pragma: no cover - the console script calls ``app`` directly
     app(prog_name="adtrack")

@@ -20,7 +20,7 @@ from adtrack.adapters.sql import db
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.config import Settings
 from adtrack.domain.errors import DomainError
-from adtrack.exports_runtime import build_delivery, build_export_service
+from adtrack.exports_runtime import build_export_service
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.exports import ExportRequest, ExportStatus
 from adtrack.services.tag_sheets import SheetKind, render_sheet, to_text
@@ -111,10 +111,9 @@ def export_command(
     engine = db.make_engine(settings.database_url)
     try:
         catalogue = CatalogueService(partial(SqlUnitOfWork, engine))
-        service = build_export_service(settings, engine, catalogue)
+        service, delivery = build_export_service(settings, engine, catalogue)
         request = ExportRequest.from_mapping(body)
         if email:
-            delivery = build_delivery(settings, service)
             if delivery is None:
                 raise _fail("delivery: email needs ADTRACK_SMTP_URL (smtp://user:pass@host:port)")
             queued = service.queue_email(request)

@@ -22,6 +22,8 @@ class Settings:
     raw_event_retention_days: int
     honour_privacy_signals: bool
     session_secret: str | None
+    # Console session cookies carry Secure unless turned off (plain-http localhost).
+    cookie_secure: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -43,6 +45,8 @@ class Settings:
             honour_privacy_signals=env.get("ADTRACK_HONOUR_PRIVACY_SIGNALS", "1").lower()
             not in ("0", "false", "no", "off"),
             session_secret=env.get("ADTRACK_SESSION_SECRET") or None,
+            cookie_secure=env.get("ADTRACK_COOKIE_SECURE", "1").lower()
+            not in ("0", "false", "no", "off"),
         )
 
     @property

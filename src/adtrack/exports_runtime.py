@@ -1,6 +1,6 @@
 """Wiring for tag exports: the service, the SQL export store, the SMTP mailer and the background
 delivery worker, built from ``Settings``. The web app calls ``start_exports`` / ``stop_exports``
-from its lifespan; the CLI calls ``build_export_service`` / ``build_delivery``.
+from its lifespan; the CLI calls ``build_export_service``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from adtrack.services.catalogue import CatalogueService
 from adtrack.services.export_delivery import ExportDelivery, ExportDeliveryWorker
 from adtrack.services.exports import ExportService, RetryPolicy
 
-__all__ = ["build_delivery", "build_export_service", "start_exports", "stop_exports"]
+__all__ = ["build_export_service", "build_mailer", "start_exports", "stop_exports"]
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +39,17 @@ def build_export_service(
     engine: Engine,
     catalogue: CatalogueService,
     retry: RetryPolicy | None = None,
-) -> ExportService:
-    return ExportService(
+) -> tuple[ExportService, ExportDelivery | None]:
+    """The export service and, when SMTP is set up, the delivery that sends its emails."""
+    mailer = build_mailer(settings)
+    service = ExportService(
         catalogue,
         settings.public_url,
         store=SqlExportStore(engine),
-        email_enabled=build_mailer(settings) is not None,
+        email_enabled=mailer is not None,
         retry=retry,
     )
-
-
-def build_delivery(settings: Settings, service: ExportService) -> ExportDelivery | None:
-    mailer = build_mailer(settings)
-    if mailer is None or service.store is None:
-        return None
-    return ExportDelivery(service, mailer)
+    return service, (ExportDelivery(service, mailer) if mailer is not None else None)
 
 
 def start_exports(app: Any) -> None:
@@ -61,9 +57,8 @@ def start_exports(app: Any) -> None:
     SMTP is configured) as ``app.state.export_worker``. Needs ``app.state.settings``,
     ``app.state.engine`` and ``app.state.catalogue``."""
     state = app.state
-    service = build_export_service(state.settings, state.engine, state.catalogue)
+    service, delivery = build_export_service(state.settings, state.engine, state.catalogue)
     state.exports = service
-    delivery = build_delivery(state.settings, service)
     worker = ExportDeliveryWorker(delivery) if delivery is not None else None
     state.export_worker = worker
     if worker is not None:

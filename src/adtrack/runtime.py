@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from functools import partial
 
@@ -44,47 +45,49 @@ def serve(settings: Settings, host: str, port: int, tracking_port: int) -> None:
     """Migrate, bootstrap the first admin, then serve the API on ``host:port`` until stopped.
 
     ``tracking_port`` is where the collector listens (announced now; started by the collector).
+    The port is taken before the first-run lines are printed, so a start that cannot listen
+    does not use up the only printing of the admin's password and token.
     """
     upgrade(settings.database_url)
+    try:
+        api_socket = listen(host, port)
+    except OSError as exc:
+        print(f"adtrack: cannot listen on {host}:{port}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
     engine = make_engine(settings.database_url)
     try:
         ensure_first_admin(engine)
-        asyncio.run(_serve(settings, engine, host, port, tracking_port))
+        asyncio.run(_serve(settings, engine, api_socket, host, tracking_port))
     finally:
         engine.dispose()
+        api_socket.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048)
 
 
 async def _serve(
-    settings: Settings, engine: Engine, host: str, port: int, tracking_port: int
+    settings: Settings, engine: Engine, api_socket: socket.socket, host: str, tracking_port: int
 ) -> None:
     config = uvicorn.Config(
         create_app(settings, engine=engine),
-        host=host,
-        port=port,
         # Access logs would go to stdout, which callers may read for the lines above and
         # then stop draining; errors still reach stderr.
         access_log=False,
         log_level="info",
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[api_socket]))
     while not server.started and not task.done():
         await asyncio.sleep(0.05)
     if server.started:
+        port = api_socket.getsockname()[1]
         print(
-            f"adtrack: listening on http://{host}:{_bound_port(server, port)} "
+            f"adtrack: listening on http://{host}:{port} "
             f"(tracking on http://{host}:{tracking_port})",
             flush=True,
         )
     await task
-    if not server.started:
-        # uvicorn reports why (e.g. the port is taken) and returns; make the exit code say so.
-        sys.exit(1)
-
-
-def _bound_port(server: uvicorn.Server, requested: int) -> int:
-    """The port actually bound (differs from ``requested`` only when that was 0)."""
-    for listener in getattr(server, "servers", []):
-        for sock in listener.sockets:
-            return int(sock.getsockname()[1])
-    return requested

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from adtrack.domain.events import Event
 from adtrack.domain.model import ImpType
 
 __all__ = [
     "EPOCH",
     "HOUR_MICROS",
     "Counts",
+    "EventFacts",
     "InvalidKey",
     "RollupDelta",
     "RollupKey",
@@ -34,6 +34,36 @@ UNSPECIFIED_REASON = "unspecified"  # an invalid event that carries no reason
 
 _IMPRESSION = int(ImpType.EXTERNAL_IMPRESSION)
 _CLICK = int(ImpType.EXTERNAL_CLICK)
+
+
+class EventFacts(Protocol):
+    """What the fold reads of an event: ``domain.events.Event`` and the aggregator's decoded
+    ``EventRecord`` both fit."""
+
+    @property
+    def ts(self) -> int: ...
+    @property
+    def imp_type(self) -> int: ...
+    @property
+    def tracker_id(self) -> int: ...
+    @property
+    def advertiser_id(self) -> int: ...
+    @property
+    def line_item_id(self) -> int: ...
+    @property
+    def publisher_id(self) -> int: ...
+    @property
+    def placement_id(self) -> int | None: ...
+    @property
+    def payment_rule_id(self) -> int | None: ...
+    @property
+    def media_cost_micros(self) -> int: ...
+    @property
+    def booked_revenue_micros(self) -> int: ...
+    @property
+    def invalid(self) -> bool: ...
+    @property
+    def invalid_reason(self) -> str | None: ...
 
 
 def hour_start(hour_index: int) -> datetime:
@@ -82,7 +112,7 @@ class RollupDelta:
         return bool(self.rows or self.invalid)
 
 
-def fold(events: Iterable[Event], into: RollupDelta | None = None) -> RollupDelta:
+def fold(events: Iterable[EventFacts], into: RollupDelta | None = None) -> RollupDelta:
     """Add ``events`` to ``into`` (a new delta by default) and return it."""
     delta = into if into is not None else RollupDelta()
     rows = delta.rows

@@ -21,9 +21,8 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Engine
 
-from adtrack.aggregator.records import MalformedRecord, decode_event
+from adtrack.aggregator.records import EventRecord, MalformedRecord, decode_event
 from adtrack.aggregator.sql_sink import SqlSink
-from adtrack.domain.events import Event
 from adtrack.services.event_log import Batch, EventLogReader
 
 __all__ = ["Aggregator", "AggregatorStats", "PrunableReader", "RestorableReader"]
@@ -151,8 +150,8 @@ class Aggregator:
             self._reader.restore(positions)
         self._restored = True
 
-    def _decode(self, records: list[bytes]) -> list[Event]:
-        decoded: list[Event] = []
+    def _decode(self, records: list[bytes]) -> list[EventRecord]:
+        decoded: list[EventRecord] = []
         for raw in records:
             try:
                 decoded.append(decode_event(raw))

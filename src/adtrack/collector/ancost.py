@@ -22,8 +22,26 @@ def _all_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+# ancost values repeat (a campaign pays the same price): remember recent answers
+_SEEN: dict[str, int | None] = {}
+_SEEN_MAX = 4096
+
+
 def parse_ancost(raw: str) -> int | None:
     """``raw`` as integer micros, or None when it is not a valid ancost."""
+    try:
+        return _SEEN[raw]
+    except KeyError:
+        pass
+    micros = _parse(raw)
+    if len(raw) <= 32:
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[raw] = micros
+    return micros
+
+
+def _parse(raw: str) -> int | None:
     if len(raw) > 40:
         return None
     whole, dot, frac = raw.partition(".")

@@ -61,10 +61,19 @@ __all__ = [
 IMPRESSION: Final = int(ImpType.EXTERNAL_IMPRESSION)
 CLICK: Final = int(ImpType.EXTERNAL_CLICK)
 TRACKING_PATHS: Final = {"/imptr": IMPRESSION, "/clktrb": CLICK, "/clktr": CLICK}
-_ENDPOINT_LABEL: Final = {"/imptr": "imptr", "/clktrb": "clktrb", "/clktr": "clktr"}
 VALID: Final = "valid"
 
-_MAX_UA = 1024
+# enum members as plain module constants (attribute access on an Enum class is not free)
+_PIXEL: Final = Kind.PIXEL
+_SCRIPT: Final = Kind.SCRIPT
+_REDIRECT: Final = Kind.REDIRECT
+_CLICK_PAGE: Final = Kind.CLICK_PAGE
+_NOT_FOUND: Final = Kind.NOT_FOUND
+_METHOD_NOT_ALLOWED: Final = Kind.METHOD_NOT_ALLOWED
+_REDIR_OK: Final = RedirStatus.OK
+_REDIR_ABSENT: Final = RedirStatus.ABSENT
+_dumps = orjson.dumps
+
 _MAX_REFERRER = 2048
 
 
@@ -89,7 +98,6 @@ class RequestView:
         method: str,
         path: str,
         query: bytes,
-        *,
         user_agent: bytes | None = None,
         referrer: bytes | None = None,
         purpose: bytes | None = None,
@@ -148,12 +156,6 @@ class EventIds:
         return f"{self._prefix}{self._next:x}"
 
 
-def _text(raw: bytes | None, limit: int) -> str | None:
-    if not raw:
-        return None
-    return raw[:limit].decode("utf-8", "replace")
-
-
 def _parse_id(raw: str) -> int | None:
     raw = raw.strip()
     if not raw or len(raw) > 12 or not raw.isascii() or not raw.isdigit():
@@ -197,38 +199,45 @@ class TrackingCore:
 
     # ---- the one implementation ----------------------------------------------------------------
 
-    def handle(self, req: RequestView, *, allow_lookup: bool = True) -> Outcome:
+    def handle(self, req: RequestView, allow_lookup: bool = True) -> Outcome:
         """Decide the answer and the event for one request (no I/O).
 
         When the tracker is not in the cache and may exist in the store, the outcome has
         ``lookup`` set: the transport awaits ``cache.lookup(outcome.lookup)`` and calls
         ``handle(req, allow_lookup=False)`` again.
         """
-        imp_type = TRACKING_PATHS.get(req.path)
+        # Written for speed (this runs for every hit): locals instead of repeated lookups.
+        path = req.path
+        imp_type = TRACKING_PATHS.get(path)
         if imp_type is None:
-            return Outcome(Kind.NOT_FOUND)
+            return Outcome(_NOT_FOUND)
         metrics = self.metrics
         if allow_lookup:
-            endpoint = _ENDPOINT_LABEL[req.path]
-            metrics.requests[endpoint] = metrics.requests.get(endpoint, 0) + 1
+            requests = metrics.requests
+            requests[path] = requests.get(path, 0) + 1
         method = req.method
         if method == "GET":
             head_only = False
         elif method == "HEAD":
             head_only = True
         else:
-            return Outcome(Kind.METHOD_NOT_ALLOWED)
+            return Outcome(_METHOD_NOT_ALLOWED)
 
         query = parse_query(req.query)
-        if allow_lookup and query.redir_status not in (RedirStatus.OK, RedirStatus.ABSENT):
-            metrics.redir[query.redir_status] = metrics.redir.get(query.redir_status, 0) + 1
+        redir_status = query.redir_status
+        if allow_lookup and redir_status is not _REDIR_OK and redir_status is not _REDIR_ABSENT:
+            metrics.redir[redir_status] = metrics.redir.get(redir_status, 0) + 1
 
         # ---- which tracker
         tracker: CachedTracker | None = None
         reject: str | None = None
         cache = self.cache
-        if query.id is not None:
-            tracker_id = _parse_id(query.id)
+        raw_id = query.id
+        if raw_id is not None:
+            if raw_id.isdigit() and raw_id.isascii() and len(raw_id) <= 12:
+                tracker_id: int | None = int(raw_id)
+            else:
+                tracker_id = _parse_id(raw_id)
             if tracker_id is None:
                 reject = REJECT_UNKNOWN_TRACKER
             else:
@@ -236,14 +245,14 @@ class TrackingCore:
                 if tracker is None:
                     key: LookupKey = ("id", tracker_id)
                     if allow_lookup and cache.may_lookup(key):
-                        return Outcome(Kind.NOT_FOUND, lookup=key)
+                        return Outcome(_NOT_FOUND, None, False, None, None, key)
                     reject = REJECT_UNKNOWN_TRACKER
         elif query.code:
             tracker = cache.by_code(imp_type, query.code)
             if tracker is None:
                 key = (imp_type, query.code)
                 if allow_lookup and cache.may_lookup(key):
-                    return Outcome(Kind.NOT_FOUND, lookup=key)
+                    return Outcome(_NOT_FOUND, None, False, None, None, key)
                 reject = REJECT_UNKNOWN_TRACKER
         else:
             reject = REJECT_MISSING_ID
@@ -256,69 +265,64 @@ class TrackingCore:
         # ---- the answer (the same whether or not anything is recorded)
         location = query.redirect
         if location is not None:
-            kind = Kind.REDIRECT
+            kind = _REDIRECT
         elif imp_type == IMPRESSION:
-            kind = Kind.SCRIPT if query.t == "1" else Kind.PIXEL
+            kind = _SCRIPT if query.t == "1" else _PIXEL
         elif tracker is not None and tracker.landing_page is not None:
-            kind, location = Kind.REDIRECT, tracker.landing_page
+            kind, location = _REDIRECT, tracker.landing_page
         else:
-            kind = Kind.CLICK_PAGE
+            kind = _CLICK_PAGE
 
         if head_only:
             return Outcome(kind, location, True)
         if reject is not None:
             metrics.rejected[reject] = metrics.rejected.get(reject, 0) + 1
             if tracker is not None:
-                self.hits.add(
-                    tracker.id,
-                    RecentHit(
-                        time.time_ns() // 1000,
-                        "rejected:" + reject,
-                        0,
-                        False,
-                        None if location is None else location.decode("latin-1"),
-                        _text(req.user_agent, _MAX_UA),
-                        _text(req.referrer, _MAX_REFERRER),
-                    ),
-                )
+                self._remember_rejected(tracker.id, reject, location, req)
             return Outcome(kind, location)
         assert tracker is not None
 
         # ---- price
         ancost_micros: int | None = None
-        if query.ancost:
-            ancost_micros = parse_ancost(query.ancost)
+        raw_ancost = query.ancost
+        if raw_ancost:
+            ancost_micros = parse_ancost(raw_ancost)
             if ancost_micros is None:
                 metrics.invalid_ancost += 1
         now_us = time.time_ns() // 1000
         priced = tracker.plan.price(imp_type, now_us, ancost_micros)
 
         # ---- judge
-        user_agent = _text(req.user_agent, _MAX_UA)
+        user_agent, is_bot = self.bots.classify(req.user_agent)
+        cachebuster = query.cachebuster
         dedup_key: tuple[int, str] | None = None
-        if self.bots.is_bot(user_agent):
-            invalid_reason: str | None = INVALID_BOT
-        elif is_prefetch(req.purpose):
+        invalid_reason: str | None = None
+        if is_bot:
+            invalid_reason = INVALID_BOT
+        elif req.purpose is not None and is_prefetch(req.purpose):
             invalid_reason = INVALID_PREFETCH
-        elif imp_type == CLICK and query.cachebuster:
-            if self.duplicates.check_and_remember(tracker.id, query.cachebuster):
+        elif imp_type == CLICK and cachebuster:
+            if self.duplicates.check_and_remember(tracker.id, cachebuster):
                 invalid_reason = INVALID_DUPLICATE_CLICK
             else:
-                invalid_reason = None
-                dedup_key = (tracker.id, query.cachebuster)
-        else:
-            invalid_reason = None
+                dedup_key = (tracker.id, cachebuster)
 
         # ---- what we keep about the visitor
-        if self.honour_privacy_signals and opted_out(req.sec_gpc, req.dnt):
-            ip = referrer = None
-            user_agent = None
+        if (
+            (req.sec_gpc is not None or req.dnt is not None)
+            and self.honour_privacy_signals
+            and opted_out(req.sec_gpc, req.dnt)
+        ):
+            ip = referrer = user_agent = None
         else:
             client_ip = req.client_ip
-            if self.trust_forwarded_for and req.forwarded_for:
+            if req.forwarded_for and self.trust_forwarded_for:
                 client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
             ip = truncate_ip(client_ip)
-            referrer = _text(req.referrer, _MAX_REFERRER)
+            raw_referrer = req.referrer
+            referrer = (
+                raw_referrer[:_MAX_REFERRER].decode("utf-8", "replace") if raw_referrer else None
+            )
 
         event = {
             "event_id": self.next_event_id(),
@@ -334,7 +338,7 @@ class TrackingCore:
             "booked_revenue_micros": priced.booked_revenue_micros,
             "revenue_type": priced.revenue_type,
             "ancost_used": priced.ancost_used,
-            "cachebuster": query.cachebuster,
+            "cachebuster": cachebuster,
             "ip": ip,
             "user_agent": user_agent,
             "referrer": referrer,
@@ -342,34 +346,42 @@ class TrackingCore:
             "invalid_reason": invalid_reason,
             "redirect_url": None if location is None else location.decode("latin-1"),
         }
-        return Outcome(kind, location, False, orjson.dumps(event), event, None, dedup_key)
+        return Outcome(kind, location, False, _dumps(event), event, None, dedup_key)
+
+    def _remember_rejected(
+        self, tracker_id: int, reason: str, location: bytes | None, req: RequestView
+    ) -> None:
+        """A rejected hit of a known tracker, for the console's live hits (not billable)."""
+        user_agent = self.bots.classify(req.user_agent)[0]
+        referrer = req.referrer[:_MAX_REFERRER].decode("utf-8", "replace") if req.referrer else None
+        if self.honour_privacy_signals and opted_out(req.sec_gpc, req.dnt):
+            user_agent = referrer = None
+        self.hits.add(
+            tracker_id,
+            RecentHit(
+                time.time_ns() // 1000,
+                "rejected:" + reason,
+                0,
+                False,
+                None if location is None else location.decode("latin-1"),
+                user_agent,
+                referrer,
+            ),
+        )
 
     # ---- after the store answered ----------------------------------------------------------------
 
     def committed(self, outcomes: Iterable[Outcome]) -> None:
         """The events of these outcomes are durable and their answers go out."""
         events = self.metrics.events
-        hits = self.hits
+        add_hit = self.hits.add_event
         for outcome in outcomes:
             event = outcome.event
             if event is None:
                 continue
-            verdict = event["invalid_reason"] or VALID
-            key = (event["imp_type"], verdict)
+            key = (event["imp_type"], event["invalid_reason"] or VALID)
             events[key] = events.get(key, 0) + 1
-            hits.add(
-                event["tracker_id"],
-                RecentHit(
-                    event["ts"],
-                    verdict,
-                    event["media_cost_micros"],
-                    event["ancost_used"],
-                    event["redirect_url"],
-                    event["user_agent"],
-                    event["referrer"],
-                    event["event_id"],
-                ),
-            )
+            add_hit(event)
 
     def failed(self, outcomes: Iterable[Outcome]) -> None:
         """The store refused these events: they are answered 503 and must leave no trace."""

@@ -42,28 +42,81 @@ MAX_REQUEST_HEAD_BYTES: Final = 64 * 1024
 MAX_PENDING_PER_CONNECTION: Final = 128  # pipelined answers waiting; beyond this, stop reading
 IDLE_TIMEOUT_SECONDS: Final = 75
 
-# header name (lower case) -> RequestView field
-_WANTED_HEADERS: Final = {
-    b"user-agent": "user_agent",
-    b"referer": "referrer",
-    b"purpose": "purpose",
-    b"sec-purpose": "purpose",
-    b"x-purpose": "purpose",
-    b"x-moz": "purpose",
-    b"sec-gpc": "sec_gpc",
-    b"dnt": "dnt",
-    b"x-forwarded-for": "forwarded_for",
+# Header fields the tracking endpoints read, by lower-case name; the usual spellings are listed
+# too so that most headers need no ``lower()``. Value: index into the per-request header list.
+_UA, _REFERRER, _PURPOSE, _GPC, _DNT, _XFF = range(6)
+_FIELDS: Final = {
+    b"user-agent": _UA,
+    b"referer": _REFERRER,
+    b"purpose": _PURPOSE,
+    b"sec-purpose": _PURPOSE,
+    b"x-purpose": _PURPOSE,
+    b"x-moz": _PURPOSE,
+    b"sec-gpc": _GPC,
+    b"dnt": _DNT,
+    b"x-forwarded-for": _XFF,
 }
+_KNOWN_SPELLINGS: Final[dict[bytes, int | None]] = {
+    **_FIELDS,
+    b"User-Agent": _UA,
+    b"Referer": _REFERRER,
+    b"Purpose": _PURPOSE,
+    b"Sec-Purpose": _PURPOSE,
+    b"X-Purpose": _PURPOSE,
+    b"X-Moz": _PURPOSE,
+    b"Sec-GPC": _GPC,
+    b"Sec-Gpc": _GPC,
+    b"DNT": _DNT,
+    b"Dnt": _DNT,
+    b"X-Forwarded-For": _XFF,
+    # frequent headers we ignore
+    **dict.fromkeys(
+        (
+            b"Host",
+            b"host",
+            b"Accept",
+            b"accept",
+            b"Accept-Encoding",
+            b"accept-encoding",
+            b"Accept-Language",
+            b"accept-language",
+            b"Connection",
+            b"connection",
+            b"Cookie",
+            b"cookie",
+            b"Sec-Fetch-Dest",
+            b"Sec-Fetch-Mode",
+            b"Sec-Fetch-Site",
+            b"sec-fetch-dest",
+            b"sec-fetch-mode",
+            b"sec-fetch-site",
+            b"sec-ch-ua",
+            b"sec-ch-ua-mobile",
+            b"sec-ch-ua-platform",
+            b"Cache-Control",
+            b"Pragma",
+        )
+    ),
+}
+_METHODS: Final = {b"GET": "GET", b"HEAD": "HEAD"}
+_REDIRECT: Final = Kind.REDIRECT
+_UNAVAILABLE: Final = Kind.UNAVAILABLE
 
 
 class _Slot:
-    """One answer owed on a connection, in request order."""
+    """One answer owed on a connection, in request order.
 
-    __slots__ = ("data", "close")
+    ``data`` is what to write once it is decided; ``ok`` is the answer to give if the request's
+    event is stored (written to ``data`` by the batcher), ``close`` ends the connection after.
+    """
 
-    def __init__(self, close: bool) -> None:
+    __slots__ = ("data", "ok", "close", "connection")
+
+    def __init__(self, ok: bytes | None, close: bool, connection: int) -> None:
         self.data: bytes | None = None
+        self.ok = ok
         self.close = close
+        self.connection = connection
 
 
 class EventBatcher:
@@ -78,17 +131,20 @@ class EventBatcher:
         self._core = core
         self._responses = responses
         self._records: list[bytes] = []
-        self._items: list[tuple[CollectorProtocol, _Slot, Outcome, int]] = []
+        self._items: list[tuple[CollectorProtocol, _Slot, Outcome]] = []
         self._scheduled = False
         self._flushing = False
         self._idle: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def add(self, conn: CollectorProtocol, slot: _Slot, outcome: Outcome, connection: int) -> None:
+    @property
+    def pending(self) -> int:
+        return len(self._records)
+
+    def add(self, conn: CollectorProtocol, slot: _Slot, outcome: Outcome) -> None:
         assert outcome.record is not None
         self._records.append(outcome.record)
-        self._items.append((conn, slot, outcome, connection))
-        self._core.metrics.queue_depth += 1
+        self._items.append((conn, slot, outcome))
         if not self._scheduled and not self._flushing:
             self._scheduled = True
             if self._loop is None:
@@ -104,12 +160,11 @@ class EventBatcher:
         records, items = self._records, self._items
         self._records, self._items = [], []
         assert self._loop is not None
+        self._core.metrics.queue_depth = len(records)
         self._loop.create_task(self._flush(records, items))
 
     async def _flush(
-        self,
-        records: list[bytes],
-        items: list[tuple[CollectorProtocol, _Slot, Outcome, int]],
+        self, records: list[bytes], items: list[tuple[CollectorProtocol, _Slot, Outcome]]
     ) -> None:
         core = self._core
         metrics = core.metrics
@@ -124,26 +179,21 @@ class EventBatcher:
         except Exception:
             ok = False
             log.exception("event log append failed, answering 503")
-        finally:
-            metrics.queue_depth -= len(records)
         metrics.store_latency.observe(time.perf_counter() - started)
         metrics.batch_size.observe(len(records))
-        outcomes = [item[2] for item in items]
-        responses = self._responses
         if ok:
-            core.committed(outcomes)
-            for conn, slot, outcome, connection in items:
-                if outcome.kind is Kind.REDIRECT and outcome.location is not None:
-                    slot.data = responses.redirect(outcome.location, connection)
-                else:
-                    slot.data = responses.get(outcome.kind, outcome.head_only, connection)
+            for conn, slot, _outcome in items:  # answers first: they are what clients wait for
+                slot.data = slot.ok
                 conn.drain()
+            core.committed([item[2] for item in items])
         else:
             metrics.store_failures += 1
-            core.failed(outcomes)
-            for conn, slot, _outcome, connection in items:
-                slot.data = responses.get(Kind.UNAVAILABLE, False, connection)
+            get = self._responses.get
+            for conn, slot, _outcome in items:
+                slot.data = get(_UNAVAILABLE, False, slot.connection)
                 conn.drain()
+            core.failed([item[2] for item in items])
+        metrics.queue_depth = len(self._records)
         self._flushing = False
         if self._records:
             self._start()
@@ -253,7 +303,7 @@ class CollectorProtocol(asyncio.Protocol):
         self._slots: deque[_Slot] = deque()
         self._client_ip: str | None = None
         self._url = b""
-        self._headers: dict[str, bytes] = {}
+        self._headers: list[bytes | None] = [None] * 6
         self._head_bytes = 0
         self._reading_paused = False
         self._writing_paused = False
@@ -310,7 +360,7 @@ class CollectorProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._url = b""
-        self._headers = {}
+        self._headers = [None] * 6
         self._head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
@@ -318,12 +368,15 @@ class CollectorProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value)
-        field = _WANTED_HEADERS.get(name.lower())
-        if field is not None:
+        try:
+            index = _KNOWN_SPELLINGS[name]
+        except KeyError:
+            index = _FIELDS.get(name.lower())
+        if index is not None:
             headers = self._headers
-            previous = headers.get(field)
+            previous = headers[index]
             # repeated headers (several purpose headers, multi-line X-Forwarded-For) are joined
-            headers[field] = value if previous is None else previous + b"," + value
+            headers[index] = value if previous is None else previous + b"," + value
 
     def on_message_complete(self) -> None:
         if self._done:
@@ -342,28 +395,25 @@ class CollectorProtocol(asyncio.Protocol):
         if self._head_bytes > MAX_REQUEST_HEAD_BYTES:
             self._answer(self._responses.get(Kind.BAD_REQUEST, False, CLOSE), True)
             return
-        query_at = url.find(b"?")
-        if query_at >= 0:
-            raw_path, query = url[:query_at], url[query_at + 1 :]
-        else:
-            raw_path, query = url, b""
+        raw_path, _, query = url.partition(b"?")
         if not raw_path.startswith(b"/"):  # absolute-form (via a proxy): drop scheme and host
             slash = raw_path.find(b"/", raw_path.find(b"//") + 2) if b"//" in raw_path else -1
             raw_path = raw_path[slash:] if slash >= 0 else b"/"
         path = raw_path.decode("latin-1")
-        method = parser.get_method().decode("latin-1")
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("latin-1")
         headers = self._headers
         view = RequestView(
             method,
             path,
             query,
-            user_agent=headers.get("user_agent"),
-            referrer=headers.get("referrer"),
-            purpose=headers.get("purpose"),
-            sec_gpc=headers.get("sec_gpc"),
-            dnt=headers.get("dnt"),
-            client_ip=self._client_ip,
-            forwarded_for=headers.get("forwarded_for"),
+            headers[_UA],
+            headers[_REFERRER],
+            headers[_PURPOSE],
+            headers[_GPC],
+            headers[_DNT],
+            self._client_ip,
+            headers[_XFF],
         )
         try:
             outcome = self._core.handle(view)
@@ -371,69 +421,65 @@ class CollectorProtocol(asyncio.Protocol):
             log.exception("tracking request failed: %r", url[:200])
             self._answer(self._responses.get(Kind.BAD_REQUEST, False, CLOSE), True)
             return
-        if outcome.kind is Kind.NOT_FOUND and outcome.lookup is None:
+        if outcome.record is not None:
+            close = connection == CLOSE
+            slot = _Slot(
+                self._responses.get(outcome.kind, False, connection, outcome.location),
+                close,
+                connection,
+            )
+            self._reserve(slot)
+            self._batcher.add(self, slot, outcome)
+        elif outcome.lookup is not None:
+            slot = _Slot(None, connection == CLOSE, connection)
+            self._reserve(slot)
+            asyncio.get_running_loop().create_task(self._after_lookup(view, outcome, slot))
+        elif outcome.kind is Kind.NOT_FOUND and (method == "GET" or method == "HEAD"):
             special = self._server.special(path, method == "HEAD", connection)
-            if special is not None and method in ("GET", "HEAD"):
-                self._answer(special, connection == CLOSE)
-                return
-        self._dispatch(view, outcome, connection)
-
-    # ---- answering -----------------------------------------------------------------------------
-
-    def _dispatch(self, view: RequestView, outcome: Outcome, connection: int) -> None:
-        if outcome.lookup is not None:
-            slot = self._reserve(connection == CLOSE)
-            asyncio.get_running_loop().create_task(
-                self._after_lookup(view, outcome, slot, connection)
-            )
-        elif outcome.record is not None:
-            self._batcher.add(self, self._reserve(connection == CLOSE), outcome, connection)
-        elif outcome.kind is Kind.REDIRECT and outcome.location is not None:
-            self._answer(
-                self._responses.redirect(outcome.location, connection), connection == CLOSE
-            )
+            if special is None:
+                special = self._responses.get(Kind.NOT_FOUND, method == "HEAD", connection)
+            self._answer(special, connection == CLOSE)
         else:
             self._answer(
-                self._responses.get(outcome.kind, outcome.head_only, connection),
+                self._responses.get(outcome.kind, outcome.head_only, connection, outcome.location),
                 connection == CLOSE,
             )
 
-    async def _after_lookup(
-        self, view: RequestView, first: Outcome, slot: _Slot, connection: int
-    ) -> None:
+    # ---- answering -----------------------------------------------------------------------------
+
+    async def _after_lookup(self, view: RequestView, first: Outcome, slot: _Slot) -> None:
         assert first.lookup is not None
         await self._core.cache.lookup(first.lookup)
+        connection = slot.connection
         try:
-            outcome = self._core.handle(view, allow_lookup=False)
+            outcome = self._core.handle(view, False)
         except Exception:
             log.exception("tracking request failed after lookup")
             slot.data, slot.close = self._responses.get(Kind.BAD_REQUEST, False, CLOSE), True
             self.drain()
             return
+        answer = self._responses.get(outcome.kind, outcome.head_only, connection, outcome.location)
         if outcome.record is not None:
-            self._batcher.add(self, slot, outcome, connection)
+            slot.ok = answer
+            self._batcher.add(self, slot, outcome)
             return
-        if outcome.kind is Kind.REDIRECT and outcome.location is not None:
-            slot.data = self._responses.redirect(outcome.location, connection)
-        else:
-            slot.data = self._responses.get(outcome.kind, outcome.head_only, connection)
+        slot.data = answer
         self.drain()
 
-    def _reserve(self, close: bool) -> _Slot:
-        if close:
+    def _reserve(self, slot: _Slot) -> None:
+        if slot.close:
             self._done = True
-        slot = _Slot(close)
-        self._slots.append(slot)
-        if len(self._slots) >= MAX_PENDING_PER_CONNECTION:
+        slots = self._slots
+        slots.append(slot)
+        if len(slots) >= MAX_PENDING_PER_CONNECTION:
             self._pause_reading()
-        return slot
 
     def _answer(self, data: bytes, close: bool) -> None:
         """An answer that is ready now: written at once unless earlier ones are pending."""
         if close:
             self._done = True
         if self._slots:
-            slot = _Slot(close)
+            slot = _Slot(None, close, CLOSE if close else KEEP_ALIVE_DEFAULT)
             slot.data = data
             self._slots.append(slot)
             return
@@ -449,12 +495,15 @@ class CollectorProtocol(asyncio.Protocol):
         """Write the answers at the head of the queue that are ready."""
         slots = self._slots
         transport = self._transport
-        while slots and slots[0].data is not None:
-            slot = slots.popleft()
+        while slots:
+            slot = slots[0]
+            data = slot.data
+            if data is None:
+                break
+            slots.popleft()
             if transport is None or self._closed:
                 continue
-            assert slot.data is not None
-            transport.write(slot.data)
+            transport.write(data)
             if slot.close:
                 self._closed = True
                 transport.close()
@@ -462,7 +511,7 @@ class CollectorProtocol(asyncio.Protocol):
             if self._eof:
                 self._closed = True
                 transport.close()
-            elif not self._writing_paused:
+            elif self._reading_paused and not self._writing_paused:
                 self._resume_reading()
 
     def _pause_reading(self) -> None:

@@ -25,15 +25,39 @@ from adtrack.domain.events import INVALID_BOT, INVALID_DUPLICATE_CLICK, INVALID_
 __all__ = ["BotDetector", "DuplicateClicks", "is_prefetch", "usable_cachebuster"]
 
 
+MAX_USER_AGENT_CHARS: Final = 1024  # longer user agents are cut (stored and judged) here
+
+
 class BotDetector:
     """``is_bot(user_agent)`` with an LRU cache in front of ``crawlerdetect``."""
 
-    __slots__ = ("_detector", "_cache", "_max")
+    __slots__ = ("_detector", "_cache", "_max", "_raw")
 
     def __init__(self, max_entries: int = 50_000) -> None:
         self._detector = CrawlerDetect()
         self._cache: OrderedDict[str, bool] = OrderedDict()
+        self._raw: OrderedDict[bytes, tuple[str | None, bool]] = OrderedDict()
         self._max = max_entries
+        self._detector.is_crawler("warm-up")  # compiles the big regular expression now
+
+    def classify(self, raw: bytes | None) -> tuple[str | None, bool]:
+        """The header value as text (cut to 1024 characters) and whether it is a bot.
+
+        Cached by the raw header bytes, so a known user agent costs one dict lookup.
+        """
+        if not raw:
+            return None, True
+        cache = self._raw
+        hit = cache.get(raw)
+        if hit is not None:
+            cache.move_to_end(raw)
+            return hit
+        text = raw[:MAX_USER_AGENT_CHARS].decode("utf-8", "replace")
+        result = (text, self.is_bot(text))
+        cache[raw] = result
+        if len(cache) > self._max:
+            cache.popitem(last=False)
+        return result
 
     def is_bot(self, user_agent: str | None) -> bool:
         if not user_agent or not user_agent.strip():

@@ -27,7 +27,7 @@ class CollectorMetrics:
     """Counters the collector bumps, and their Prometheus rendering."""
 
     def __init__(self) -> None:
-        self.requests: dict[str, int] = {}  # by endpoint
+        self.requests: dict[str, int] = {}  # by path
         self.events: dict[tuple[int, str], int] = {}  # (imp_type, verdict) -> answered & stored
         self.rejected: dict[str, int] = {}  # by reason
         self.redir: dict[str, int] = {}  # refused / not_last
@@ -75,8 +75,8 @@ class _Families(Collector):
         family = CounterMetricFamily(
             "adtrack_collector_requests", "HTTP requests by endpoint.", labels=["endpoint"]
         )
-        for endpoint, value in sorted(m.requests.items()):
-            family.add_metric([endpoint], value)
+        for path, value in sorted(m.requests.items()):
+            family.add_metric([path.lstrip("/")], value)
         yield family
         family = CounterMetricFamily(
             "adtrack_collector_events",

@@ -53,27 +53,27 @@ class TrackingQuery:
 
     __slots__ = ("id", "code", "cachebuster", "ancost", "t", "redirect", "redir_status")
 
-    def __init__(self) -> None:
-        self.id: str | None = None
-        self.code: str | None = None
-        self.cachebuster: str | None = None
-        self.ancost: str | None = None
-        self.t: str | None = None
-        self.redirect: bytes | None = None  # a safe, ready-to-send Location value
-        self.redir_status: str = RedirStatus.ABSENT
+    def __init__(
+        self,
+        id: str | None = None,
+        code: str | None = None,
+        cachebuster: str | None = None,
+        ancost: str | None = None,
+        t: str | None = None,
+        redirect: bytes | None = None,
+        redir_status: str = RedirStatus.ABSENT,
+    ) -> None:
+        self.id = id
+        self.code = code
+        self.cachebuster = cachebuster
+        self.ancost = ancost
+        self.t = t
+        self.redirect = redirect  # a safe, ready-to-send Location value
+        self.redir_status = redir_status
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"TrackingQuery({fields})"
-
-
-def _text(raw: bytes) -> str:
-    """A parameter value: percent-decoded once, bounded, never raising."""
-    if b"%" in raw:
-        value = unquote(raw.decode("latin-1"), encoding="utf-8", errors="replace")
-    else:
-        value = raw.decode("utf-8", "replace")
-    return value[:_MAX_TEXT]
 
 
 # bytes never allowed in a target, even percent-encoded: C0 controls (CR, LF, NUL, TAB...) and DEL
@@ -107,12 +107,7 @@ def _has_host(target: bytes) -> bool:
     return not port.translate(None, _PORT_CHARS)
 
 
-def safe_redirect_target(target: bytes) -> bytes | None:
-    """``target`` as a Location value if it is an http(s) URL with a host, else None.
-
-    Bytes outside printable ASCII (and space, quotes, angle brackets...) are percent-encoded so
-    the header is always well formed; control characters make the target unsafe.
-    """
+def _check_target(target: bytes) -> bytes | None:
     if not target or len(target) > 8192:
         return None
     lowered = target[:8].lower()
@@ -127,56 +122,87 @@ def safe_redirect_target(target: bytes) -> bytes | None:
     return target
 
 
-def _redir_start(query: bytes) -> int:
-    """Index of the value of the first ``redir`` parameter, or -1."""
-    if query.startswith(b"redir="):
-        return 6
-    pos = query.find(b"&redir=")
-    return -1 if pos < 0 else pos + 7
+# Redirect targets repeat a lot (one landing page per campaign): remember recent verdicts.
+_TARGETS: dict[bytes, bytes | None] = {}
+_TARGETS_MAX = 4096
+_TARGET_CACHEABLE_LEN = 1024
+
+
+def safe_redirect_target(target: bytes) -> bytes | None:
+    """``target`` as a Location value if it is an http(s) URL with a host, else None.
+
+    Bytes outside printable ASCII (and space, quotes, angle brackets...) are percent-encoded so
+    the header is always well formed; control characters make the target unsafe.
+    """
+    try:
+        return _TARGETS[target]
+    except KeyError:
+        pass
+    result = _check_target(target)
+    if len(target) <= _TARGET_CACHEABLE_LEN:
+        if len(_TARGETS) >= _TARGETS_MAX:
+            _TARGETS.clear()
+        _TARGETS[target] = result
+    return result
+
+
+def _value(raw: bytes) -> str:
+    """A parameter value as text: percent-decoded once, bounded, never raising."""
+    if b"%" in raw:
+        return unquote(raw.decode("latin-1"), encoding="utf-8", errors="replace")[:_MAX_TEXT]
+    return raw[:_MAX_TEXT].decode("utf-8", "replace")
+
+
+_HTTP_SCHEMES: Final = (b"http://", b"https://")
 
 
 def parse_query(query: bytes) -> TrackingQuery:
     """Parse a raw query string (the bytes after the first ``?``)."""
-    result = TrackingQuery()
     head = query
-    value_at = _redir_start(query)
+    redirect: bytes | None = None
+    status: str = RedirStatus.ABSENT
+    if query.startswith(b"redir="):
+        value_at = 6
+    else:
+        value_at = query.find(b"&redir=")
+        if value_at >= 0:
+            value_at += 7
     if value_at >= 0:
-        head = query[: max(value_at - 7, 0)]
+        head = query[: value_at - 7] if value_at > 6 else b""
         rest = query[value_at:]
-        scheme = rest[:8].lower()
-        if scheme.startswith(b"http://") or scheme.startswith(b"https://"):
-            target = safe_redirect_target(rest)
-            result.redirect = target
-            result.redir_status = RedirStatus.OK if target is not None else RedirStatus.REFUSED
+        if rest.startswith(_HTTP_SCHEMES) or rest[:8].lower().startswith(_HTTP_SCHEMES):
+            redirect = safe_redirect_target(rest)
+            status = RedirStatus.OK if redirect is not None else RedirStatus.REFUSED
         else:
             value, sep, tail = rest.partition(b"&")
             if sep:
                 # an encoded or plain value with parameters after it: not last, ignored
-                result.redir_status = RedirStatus.NOT_LAST
+                status = RedirStatus.NOT_LAST
                 head = head + b"&" + tail if head else tail
+            elif value:  # an empty ``redir=`` counts as absent
+                redirect = safe_redirect_target(unquote_to_bytes(value))
+                status = RedirStatus.OK if redirect is not None else RedirStatus.REFUSED
+    id_ = code = cachebuster = ancost = t = None
+    if head:
+        for pair in head.split(b"&"):
+            name, _, value = pair.partition(b"=")
+            # the first occurrence of a parameter wins; plain short values skip unquoting
+            if b"%" in value or len(value) > _MAX_TEXT:
+                text = _value(value)
             else:
-                if value:  # an empty ``redir=`` counts as absent
-                    target = safe_redirect_target(unquote_to_bytes(value))
-                    result.redirect = target
-                    result.redir_status = (
-                        RedirStatus.OK if target is not None else RedirStatus.REFUSED
-                    )
-    if not head:
-        return result
-    for pair in head.split(b"&"):
-        name, _, value = pair.partition(b"=")
-        if name == b"id":
-            if result.id is None:
-                result.id = _text(value)
-        elif name == b"cachebuster":
-            if result.cachebuster is None:
-                result.cachebuster = _text(value)
-        elif name == b"ancost":
-            if result.ancost is None:
-                result.ancost = _text(value)
-        elif name == b"t":
-            if result.t is None:
-                result.t = _text(value)
-        elif name == b"code" and result.code is None:
-            result.code = _text(value)
-    return result
+                text = value.decode("utf-8", "replace")
+            if name == b"id":
+                if id_ is None:
+                    id_ = text
+            elif name == b"cachebuster":
+                if cachebuster is None:
+                    cachebuster = text
+            elif name == b"ancost":
+                if ancost is None:
+                    ancost = text
+            elif name == b"t":
+                if t is None:
+                    t = text
+            elif name == b"code" and code is None:
+                code = text
+    return TrackingQuery(id_, code, cachebuster, ancost, t, redirect, status)

@@ -130,6 +130,7 @@ def _head(kind: Kind) -> bytes:
 
 
 _HEADS: Final = {kind: _head(kind) for kind in Kind}
+_CACHE_MAX = 4096  # distinct answers kept (redirect targets make them many)
 
 
 class RawResponses:
@@ -143,7 +144,7 @@ class RawResponses:
     def __init__(self) -> None:
         self._second = -1
         self._date_line = b""
-        self._cache: dict[tuple[Kind, bool, int], bytes] = {}
+        self._cache: dict[tuple[Kind, bool, int, bytes | None], bytes] = {}
         self.tick()
 
     def tick(self, now: float | None = None) -> None:
@@ -154,30 +155,42 @@ class RawResponses:
             self._cache = {}
 
     def get(
-        self, kind: Kind, head_only: bool = False, connection: int = KEEP_ALIVE_DEFAULT
+        self,
+        kind: Kind,
+        head_only: bool = False,
+        connection: int = KEEP_ALIVE_DEFAULT,
+        location: bytes | None = None,
     ) -> bytes:
-        """A fixed answer (anything but a redirect)."""
-        key = (kind, head_only, connection)
+        """An answer as bytes; ``location`` is required for :attr:`Kind.REDIRECT` (already
+        checked and safe to put in a header). Cached until the next second."""
+        key = (kind, head_only, connection, location)
         try:
             return self._cache[key]
         except KeyError:
             pass
-        head = _HEADS[kind] + self._date_line + _CONNECTION_LINE[connection] + b"\r\n"
+        if kind is Kind.REDIRECT:
+            if location is None:
+                raise ValueError("a redirect needs a location")
+            head = (
+                _HEADS[kind]
+                + b"Location: "
+                + location
+                + b"\r\n"
+                + self._date_line
+                + _CONNECTION_LINE[connection]
+                + b"\r\n"
+            )
+        else:
+            head = _HEADS[kind] + self._date_line + _CONNECTION_LINE[connection] + b"\r\n"
         data = head if head_only else head + _BODY[kind][1]
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache = {}
         self._cache[key] = data
         return data
 
     def redirect(self, location: bytes, connection: int = KEEP_ALIVE_DEFAULT) -> bytes:
         """A 302 to ``location`` (already checked and safe to put in a header)."""
-        return (
-            _HEADS[Kind.REDIRECT]
-            + b"Location: "
-            + location
-            + b"\r\n"
-            + self._date_line
-            + _CONNECTION_LINE[connection]
-            + b"\r\n"
-        )
+        return self.get(Kind.REDIRECT, False, connection, location)
 
     def custom(
         self,

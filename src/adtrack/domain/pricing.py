@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from adtrack.domain.model import (
     PPM,
@@ -68,9 +69,8 @@ __all__ = [
 _NO_END = 1 << 62  # "no end date" in epoch micros, far beyond any real date
 
 
-@dataclass(frozen=True, slots=True)
-class PricedEvent:
-    """What an event costs and earns, and what priced it."""
+class PricedEvent(NamedTuple):
+    """What an event costs and earns, and what priced it (a tuple: cheap to build per hit)."""
 
     payment_rule_id: int | None
     media_cost_micros: int
@@ -319,8 +319,8 @@ class PricingPlan:
             points.add(rule.start_us)
             points.add(rule.end_us)
         self._boundaries = tuple(sorted(points))
-        # imp_type -> (valid_from_us, valid_until_us, result without ancost)
-        self._memo: dict[int, tuple[int, int, PricedEvent]] = {}
+        # imp_type -> (valid_from_us, valid_until_us, result without ancost, results with ancost)
+        self._memo: dict[int, tuple[int, int, PricedEvent, dict[int, PricedEvent]]] = {}
 
     @property
     def candidate_rule_ids(self) -> tuple[int, ...]:
@@ -360,12 +360,22 @@ class PricingPlan:
     def price(self, imp_type: int, now_us: int, ancost_micros: int | None = None) -> PricedEvent:
         """Price one event at ``now_us`` (epoch micros); ``ancost_micros`` overrides the rules."""
         memo = self._memo.get(imp_type)
-        if memo is not None and memo[0] <= now_us < memo[1]:
-            base = memo[2]
-        else:
+        if memo is None or not memo[0] <= now_us < memo[1]:
             base = self._compute(imp_type, now_us)
             lo, hi = self._window(now_us)
-            self._memo[imp_type] = (lo, hi, base)
+            memo = (lo, hi, base, {})
+            self._memo[imp_type] = memo
         if ancost_micros is None:
-            return base
-        return PricedEvent(None, ancost_micros, base.booked_revenue_micros, base.revenue_type, True)
+            return memo[2]
+        # ancost values repeat: keep the few last answers instead of building new ones
+        with_ancost = memo[3]
+        priced = with_ancost.get(ancost_micros)
+        if priced is None:
+            base = memo[2]
+            priced = PricedEvent(
+                None, ancost_micros, base.booked_revenue_micros, base.revenue_type, True
+            )
+            if len(with_ancost) >= 64:
+                with_ancost.clear()
+            with_ancost[ancost_micros] = priced
+        return priced

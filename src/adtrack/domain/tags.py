@@ -113,11 +113,16 @@ def normalise_public_url(public_url: str) -> str:
     url = public_url.strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("public_url", f"must be an absolute http(s) URL, got {public_url!r}")
+        raise ValidationError(
+            "public_url", f"ADTRACK_PUBLIC_URL must be an absolute http(s) URL, got {public_url!r}"
+        )
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ValidationError("public_url", "must not carry a query, a fragment or credentials")
+    url = parts.scheme.lower() + url[len(parts.scheme) :]  # "HTTPS://" -> "https://"
     if any(c in url for c in "\"'<>\\ ") or _CONTROL_CHARS.search(url):
-        raise ValidationError("public_url", "holds characters that are not allowed in a URL")
+        raise ValidationError(
+            "public_url", "ADTRACK_PUBLIC_URL holds characters that are not allowed in a URL"
+        )
     return url
 
 

@@ -44,6 +44,7 @@ from adtrack.domain.tags import (
     parse_preset,
     render_tag,
 )
+from adtrack.domain.validation import ID_MAX
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.mailer import Attachment, MailMessage
 from adtrack.services.tag_sheets import SheetKind, TagRow, render_sheet, to_text
@@ -114,8 +115,10 @@ def _ids(data: Mapping[str, Any], name: str) -> tuple[int, ...]:
         raise ValidationError(name, "must be a list of tracker ids")
     seen: dict[int, None] = {}
     for i, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, int) or item <= 0:
-            raise ValidationError(f"{name}[{i}]", f"must be a positive integer id, got {item!r}")
+        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= ID_MAX:
+            raise ValidationError(
+                f"{name}[{i}]", f"must be a tracker id (1 to {ID_MAX}), got {item!r}"
+            )
         seen.setdefault(item, None)
     return tuple(seen)
 

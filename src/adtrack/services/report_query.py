@@ -23,7 +23,7 @@ edge (``report_formats.py``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -31,7 +31,19 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, Engine, Table, and_, cast, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Engine,
+    String,
+    Table,
+    and_,
+    cast,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.engine import Connection
 
 from adtrack.adapters.sql import tables as t
@@ -527,6 +539,35 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# SQLite stores DateTime as text in this form (SQLAlchemy's SQLite DATETIME); the engine reads
+# the time column as that text and looks it up directly, skipping a datetime per row.
+_SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@dataclass
+class _TimeKeys:
+    """How rows' time values are matched to the plan's UTC days or hours."""
+
+    terms: Terms
+    floor: Callable[[datetime], datetime]
+    as_text: bool  # SQLite: the column is read as text
+
+    def __post_init__(self) -> None:
+        self.lookup: dict[Any, list[tuple[int, int]]] = dict(self.terms)
+        if self.as_text:
+            self.lookup.update(
+                (when.strftime(_SQLITE_TIME_FORMAT), value) for when, value in self.terms.items()
+            )
+
+    def contributions(self, raw: Any) -> list[tuple[int, int]] | None:
+        found = self.lookup.get(raw)
+        if found is None and raw is not None:  # another text form, or not on the boundary
+            when = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+            found = self.terms.get(self.floor(_as_utc(when)))
+            self.lookup[raw] = found or []
+        return found
+
+
 def _sum_rows(
     conn: Connection,
     table: Table,
@@ -534,7 +575,8 @@ def _sum_rows(
     ranges: list[tuple[datetime, datetime]],
     dims: Sequence[Dimension],
     filters: Mapping[str, tuple[int, ...]],
-) -> Iterable[Any]:
+    as_text: bool,
+) -> list[Any]:
     if not ranges:
         return []
     time_col = table.c[time_column]
@@ -543,33 +585,34 @@ def _sum_rows(
     for name, ids in filters.items():
         conditions.append(table.c[DIMENSIONS[name].column].in_(ids))
     group_cols = [time_col, *(table.c[d.column] for d in dims)]
+    selected_time = type_coerce(time_col, String) if as_text else time_col
     sums = [cast(func.sum(table.c[c]), BigInteger).label(c) for c in COUNTER_COLUMNS]
-    stmt = select(*group_cols, *sums).where(*conditions).group_by(*group_cols)
-    return conn.execute(stmt)
+    stmt = select(selected_time, *group_cols[1:], *sums).where(*conditions).group_by(*group_cols)
+    return list(conn.execute(stmt).fetchall())
 
 
 def _fold(
     rows: Iterable[Any],
-    terms: Terms,
-    floor: Any,
+    keys: _TimeKeys,
     width: int,
     acc: dict[tuple[int, tuple[int, ...]], list[int]],
 ) -> None:
-    n = len(COUNTER_COLUMNS)
+    first_value = 1 + width
     for row in rows:
-        when = floor(_as_utc(row[0]))
-        contributions = terms.get(when)
+        contributions = keys.contributions(row[0])
         if not contributions:
             continue
-        key_dims = tuple(row[1 : 1 + width])
-        values = row[1 + width : 1 + width + n]
+        key_dims = row[1:first_value]
+        values = row[first_value:]
         for index, sign in contributions:
             key = (index, key_dims)
             slot = acc.get(key)
             if slot is None:
-                slot = acc[key] = [0] * n
-            for i in range(n):
-                slot[i] += sign * values[i]
+                acc[key] = list(values) if sign > 0 else [-v for v in values]
+            elif sign > 0:
+                acc[key] = [a + b for a, b in zip(slot, values, strict=True)]
+            else:
+                acc[key] = [a - b for a, b in zip(slot, values, strict=True)]
 
 
 def _floor_hour(value: datetime) -> datetime:
@@ -612,42 +655,47 @@ def _run(conn: Connection, request: ReportRequest) -> Report:
     dims = [DIMENSIONS[name] for name in request.group_by]
     buckets = plan_buckets(request)
     plan = plan_sources(buckets)
+    as_text = conn.dialect.name == "sqlite"
     acc: dict[tuple[int, tuple[int, ...]], list[int]] = {}
     width = len(dims)
     day_rows = _sum_rows(
-        conn, t.rollup_daily, "day", _ranges(plan.day_terms, DAY), dims, request.filters
+        conn, t.rollup_daily, "day", _ranges(plan.day_terms, DAY), dims, request.filters, as_text
     )
-    _fold(day_rows, plan.day_terms, floor_day, width, acc)
+    _fold(day_rows, _TimeKeys(plan.day_terms, floor_day, as_text), width, acc)
     hour_rows = _sum_rows(
-        conn, t.rollup_hourly, "hour", _ranges(plan.hour_terms, HOUR), dims, request.filters
+        conn,
+        t.rollup_hourly,
+        "hour",
+        _ranges(plan.hour_terms, HOUR),
+        dims,
+        request.filters,
+        as_text,
     )
-    _fold(hour_rows, plan.hour_terms, _floor_hour, width, acc)
+    _fold(hour_rows, _TimeKeys(plan.hour_terms, _floor_hour, as_text), width, acc)
 
+    # Drop groups that are only a difference of days and hours netting to nothing: a group
+    # with any event has a positive count.
+    kept = sorted(item for item in acc.items() if any(item[1]))
     ids_by_dim: dict[str, set[int]] = {d.name: set() for d in dims}
-    kept: list[tuple[int, tuple[int, ...], Counters]] = []
-    for (index, key_dims), values in acc.items():
-        counters = Counters.of(values)
-        if counters.is_zero():  # only a difference of days and hours that nets to nothing
-            continue
-        kept.append((index, key_dims, counters))
-        for dim, value in zip(dims, key_dims, strict=True):
-            ids_by_dim[dim.name].add(value)
-    kept.sort(key=lambda item: (item[0], item[1]))
+    for position, dim in enumerate(dims):
+        ids_by_dim[dim.name] = {key_dims[position] for (_, key_dims), _ in kept}
     names = load_names(conn, dims, ids_by_dim)
 
     totals = [0] * len(COUNTER_COLUMNS)
     rows: list[ReportRow] = []
-    for index, key_dims, counters in kept:
-        for i, column in enumerate(COUNTER_COLUMNS):
-            totals[i] += getattr(counters, column)
+    labels = [bucket.label for bucket in buckets]
+    name_maps = [names[dim.name] for dim in dims]
+    dim_names = [dim.name for dim in dims]
+    for (index, key_dims), values in kept:
+        totals = [a + b for a, b in zip(totals, values, strict=True)]
         rows.append(
             ReportRow(
-                interval_start=buckets[index].label,
-                dimensions=tuple(
-                    DimensionValue(dim.name, value, names[dim.name].get(value))
-                    for dim, value in zip(dims, key_dims, strict=True)
+                labels[index],
+                tuple(
+                    DimensionValue(dim_names[i], value, name_maps[i].get(value))
+                    for i, value in enumerate(key_dims)
                 ),
-                counters=counters,
+                Counters(*values),
             )
         )
     return Report(request=request, rows=rows, totals=Counters.of(totals))

@@ -22,8 +22,9 @@ from adtrack.config import Settings
 from adtrack.exports_runtime import start_exports, stop_exports
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.users import UserService
-from adtrack.web.api import catalogue, exports, reporting, users
+from adtrack.web.api import catalogue, exports, reporting, reports, users
 from adtrack.web.api.errors import install_error_handlers
+from adtrack.web.console import mount_console
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -79,4 +80,6 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(exports.router, prefix=API_PREFIX)
     app.include_router(reporting.router, prefix=API_PREFIX)
+    mount_console(app)  # the web console (/login, /impression-trackers, ...) and /static
+    app.include_router(reports.router, prefix=API_PREFIX)  # GET /reports/summary
     return app

@@ -245,7 +245,7 @@ class LocalEventLogWriter:
         stats.appends += 1
         stats.records += len(records)
         stats.bytes += len(frame)
-        if self._background is None:
+        if self._background is None or self._background.done():
             self._start_background()
         if self._policy is FsyncPolicy.ALWAYS:
             await self._sync_through(self._writes)
@@ -260,7 +260,7 @@ class LocalEventLogWriter:
         if self._closed:
             return
         self._closed = True
-        if self._background is not None:
+        if self._background is not None and not self._background.done():
             self._stop_background.set()
             with contextlib.suppress(Exception):
                 await self._background
@@ -366,8 +366,10 @@ class LocalEventLogWriter:
         self._record_failure(exc)
 
     def _retire(self, segment: _OpenSegment) -> None:
-        if self._policy is FsyncPolicy.NEVER:
-            close_quietly(segment.fd)  # no fsync thread exists that could still use it
+        if self._policy is FsyncPolicy.NEVER or (segment.abandoned and not self._in_thread):
+            # Nothing to sync (or nothing worth syncing) and no fsync thread that could still
+            # be using the descriptor: close now, so a deleted file's space is freed at once.
+            close_quietly(segment.fd)
         else:
             self._retired.append(segment)  # synced and closed by the next sync
 

@@ -22,7 +22,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-
 )
 
 NAMING = {

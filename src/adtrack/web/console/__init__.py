@@ -1,0 +1,50 @@
+"""The web console: server-rendered pages (Jinja2 + htmx) for traffickers, reporters and admins.
+
+``mount_console(app)`` adds its routes at the site root (``/login``, ``/impression-trackers``,
+``/reports``...) and its static files under ``/static``. See ``docs/console.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+__all__ = ["STATIC_DIR", "mount_console"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def mount_console(app: FastAPI) -> None:
+    """Add the console to ``app`` (needs ``app.state.settings``, ``catalogue`` and ``users``)."""
+    from adtrack.web.console import (
+        routes_auth,
+        routes_catalogue,
+        routes_exports,
+        routes_reports,
+        routes_trackers,
+        routes_users,
+    )
+    from adtrack.web.console.auth import SessionCodec, load_session_secret
+    from adtrack.web.console.base import ConsoleState, make_templates
+
+    settings = app.state.settings
+    templates = make_templates()
+    templates.env.globals["describe_revenue"] = routes_catalogue.describe_revenue
+    templates.env.globals["describe_pricing"] = routes_catalogue.describe_pricing
+    app.state.console = ConsoleState(
+        settings=settings,
+        codec=SessionCodec(load_session_secret(settings), secure=settings.cookie_secure),
+        templates=templates,
+    )
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (
+        routes_auth,
+        routes_trackers,
+        routes_exports,
+        routes_reports,
+        routes_users,
+        routes_catalogue,
+    ):
+        app.include_router(module.router)

@@ -1,0 +1,517 @@
+"""Reporting benchmark: report latency over 10 million events and the click feed's streaming rate.
+
+1. Builds a catalogue (50 advertisers, 200 line items, 100 publishers, 300 placements, 1,000
+   trackers: 700 impression, 300 click) and rollup rows for ``--events`` events over ``--days``
+   days, generated the way the aggregator would write them: for every tracker and UTC hour a
+   count drawn around the tracker's share (Zipf-like popularity) times a day/night curve; 2 %
+   invalid; CPM costs and revenues. Only (tracker, hour) cells with events get a row. Hourly
+   rows go to ``rollup_hourly`` and their UTC-day sums to ``rollup_daily``.
+2. Times ``run_report`` (the same call the API makes) for a 90-day report grouped by line item
+   and day -- in UTC (the default) and in America/New_York -- plus a cumulative report by
+   tracker and an hourly report over one day, ``--repeat`` times each (median and best).
+3. Inserts ``--feed-clicks`` click events into one UTC day of the raw ``events`` table and
+   times streaming the whole day through ``stream_feed`` (CSV and JSON lines), in rows/s.
+
+Usage::
+
+    .venv/bin/python bench/reports.py [--db sqlite|postgresql] [--events 10000000]
+        [--days 90] [--feed-clicks 1000000] [--repeat 5] [--json results.json]
+
+SQLite runs on a temporary file; PostgreSQL on a throw-away database on 127.0.0.1:5432
+(dropped afterwards). Targets: the 90-day line-item x day report < 300 ms, the feed >= 200k rows/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, func, select, text
+
+from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.db import make_engine, upgrade
+from adtrack.services.feeds import parse_feed_request, stream_feed
+from adtrack.services.report_query import parse_report_request, run_report
+
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+N_ADVERTISERS, N_LINE_ITEMS, N_PUBLISHERS, N_PLACEMENTS = 50, 200, 100, 300
+N_IMPRESSION_TRACKERS, N_CLICK_TRACKERS = 700, 300
+CLICK_SHARE = 0.01  # clicks per impression, network-wide
+INVALID_SHARE = 0.02
+HOUR = timedelta(hours=1)
+
+
+@contextmanager
+def database(kind: str, keep: Path | None) -> Iterator[str]:
+    if kind == "sqlite" and keep is not None:
+        yield f"sqlite:///{keep.resolve()}"
+        return
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    name = f"adtrack_bench_{secrets.token_hex(4)}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_SERVER}{name}"
+    finally:
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+
+def build_catalogue(engine: Engine, rng: random.Random) -> list[dict[str, Any]]:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    audit = {"state": "active", "created_at": now, "last_modified": now}
+    trackers: list[dict[str, Any]] = []
+    with engine.begin() as conn:
+        conn.execute(
+            t.advertisers.insert(),
+            [{"id": i, "name": f"Advertiser {i}", **audit} for i in range(1, N_ADVERTISERS + 1)],
+        )
+        conn.execute(
+            t.line_items.insert(),
+            [
+                {
+                    "id": i,
+                    "advertiser_id": (i - 1) % N_ADVERTISERS + 1,
+                    "name": f"Line item {i}",
+                    "revenue_type": "cpm",
+                    "revenue_value_micros": rng.randrange(500_000, 5_000_000),
+                    **audit,
+                }
+                for i in range(1, N_LINE_ITEMS + 1)
+            ],
+        )
+        conn.execute(
+            t.publishers.insert(),
+            [{"id": i, "name": f"Publisher {i}", **audit} for i in range(1, N_PUBLISHERS + 1)],
+        )
+        conn.execute(
+            t.placements.insert(),
+            [
+                {
+                    "id": i,
+                    "publisher_id": (i - 1) % N_PUBLISHERS + 1,
+                    "name": f"Placement {i}",
+                    **audit,
+                }
+                for i in range(1, N_PLACEMENTS + 1)
+            ],
+        )
+        conn.execute(
+            t.payment_rules.insert(),
+            [
+                {
+                    "id": i,
+                    "publisher_id": i,
+                    "name": f"Base rule {i}",
+                    "is_base": True,
+                    "pricing_type": "cpm",
+                    "cost_cpm_micros": rng.randrange(200_000, 2_000_000),
+                    **audit,
+                }
+                for i in range(1, N_PUBLISHERS + 1)
+            ],
+        )
+        for i in range(1, N_IMPRESSION_TRACKERS + N_CLICK_TRACKERS + 1):
+            line_item = rng.randrange(1, N_LINE_ITEMS + 1)
+            placement = rng.randrange(1, N_PLACEMENTS + 1)
+            publisher = (placement - 1) % N_PUBLISHERS + 1
+            trackers.append(
+                {
+                    "id": i,
+                    "tracker_type": "impression" if i <= N_IMPRESSION_TRACKERS else "click",
+                    "name": f"Tracker {i}",
+                    "advertiser_id": (line_item - 1) % N_ADVERTISERS + 1,
+                    "line_item_id": line_item,
+                    "publisher_id": publisher,
+                    "placement_id": placement if rng.random() < 0.8 else None,
+                    "payment_rule_id": publisher,
+                    **audit,
+                }
+            )
+        conn.execute(t.trackers.insert(), trackers)
+    return trackers
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    if mean > 30:  # normal approximation, fine for a benchmark's volumes
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def rollup_cells(
+    trackers: list[dict[str, Any]], events: int, days: int, first: datetime, rng: random.Random
+) -> Iterator[tuple[Any, ...]]:
+    """(hour, imp_type, tracker, adv, li, pub, placement, rule, imps, clicks, inv_imps,
+    inv_clicks, cost, revenue) for every (tracker, hour) with events."""
+    imp_trackers = [tr for tr in trackers if tr["tracker_type"] == "impression"]
+    clk_trackers = [tr for tr in trackers if tr["tracker_type"] == "click"]
+    # Zipf-like popularity within each kind; clicks are ~1 % of impressions.
+    imp_total = events / (1 + CLICK_SHARE)
+    clk_total = events - imp_total
+
+    def shares(group: list[dict[str, Any]], total: float) -> list[float]:
+        weights = [1 / (rank + 1) ** 0.8 for rank in range(len(group))]
+        rng.shuffle(weights)
+        scale = total / sum(weights)
+        return [w * scale for w in weights]
+
+    imp_shares, clk_shares = shares(imp_trackers, imp_total), shares(clk_trackers, clk_total)
+    hours = days * 24
+    # A day/night curve (UTC) normalised to mean 1.
+    curve = [1 + 0.6 * math.sin((h - 9) / 24 * 2 * math.pi) for h in range(24)]
+    for h in range(hours):
+        hour = first + h * HOUR
+        weight = curve[h % 24]
+        for group, group_shares, imp_type in (
+            (imp_trackers, imp_shares, 9),
+            (clk_trackers, clk_shares, 10),
+        ):
+            for tr, share in zip(group, group_shares, strict=True):
+                n = poisson(rng, share / hours * weight)
+                if n == 0:
+                    continue
+                invalid = sum(1 for _ in range(min(n, 50)) if rng.random() < INVALID_SHARE)
+                if n > 50:
+                    invalid = round(n * INVALID_SHARE)
+                valid = n - invalid
+                cost = valid * (1_000 if imp_type == 9 else 50_000)
+                revenue = valid * (2_500 if imp_type == 9 else 120_000)
+                yield (
+                    hour,
+                    imp_type,
+                    tr["id"],
+                    tr["advertiser_id"],
+                    tr["line_item_id"],
+                    tr["publisher_id"],
+                    tr["placement_id"] or 0,
+                    tr["payment_rule_id"] or 0,
+                    valid if imp_type == 9 else 0,
+                    valid if imp_type == 10 else 0,
+                    invalid if imp_type == 9 else 0,
+                    invalid if imp_type == 10 else 0,
+                    cost,
+                    revenue,
+                )
+
+
+def sqlite_time(value: datetime) -> str:
+    # The text form SQLAlchemy's SQLite DATETIME binds and compares.
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class BulkLoader:
+    """Fast inserts: sqlite3 executemany, or PostgreSQL COPY."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.pg = engine.dialect.name == "postgresql"
+
+    def load(self, table: t.Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            if self.pg:
+                with cur.copy(  # type: ignore[attr-defined]
+                    f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+                ) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join("?" * len(columns))
+                converted = [
+                    tuple(sqlite_time(v) if isinstance(v, datetime) else v for v in row)
+                    for row in rows
+                ]
+                cur.executemany(
+                    f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", converted
+                )
+            raw.commit()
+        finally:
+            raw.close()
+
+
+ROLLUP_COLUMNS = [
+    "imp_type",
+    "tracker_id",
+    "advertiser_id",
+    "line_item_id",
+    "publisher_id",
+    "placement_id",
+    "payment_rule_id",
+    "imps",
+    "clicks",
+    "invalid_imps",
+    "invalid_clicks",
+    "media_cost_micros",
+    "booked_revenue_micros",
+]
+
+
+def load_rollups(
+    loader: BulkLoader, trackers: list[dict[str, Any]], events: int, days: int, first: datetime
+) -> dict[str, int]:
+    rng = random.Random(7)
+    hourly_batch: list[tuple[Any, ...]] = []
+    daily: dict[tuple[Any, ...], list[int]] = {}
+    hourly_rows = total_events = 0
+    for cell in rollup_cells(trackers, events, days, first, rng):
+        hourly_batch.append(cell)
+        hourly_rows += 1
+        total_events += sum(cell[8:12])
+        day = cell[0].replace(hour=0)
+        key = (day, *cell[1:8])
+        slot = daily.get(key)
+        if slot is None:
+            daily[key] = list(cell[8:])
+        else:
+            for i, v in enumerate(cell[8:]):
+                slot[i] += v
+        if len(hourly_batch) >= 200_000:
+            loader.load(t.rollup_hourly, ["hour", *ROLLUP_COLUMNS], hourly_batch)
+            hourly_batch = []
+    loader.load(t.rollup_hourly, ["hour", *ROLLUP_COLUMNS], hourly_batch)
+    daily_rows = [(*k, *v) for k, v in daily.items()]
+    loader.load(t.rollup_daily, ["day", *ROLLUP_COLUMNS], daily_rows)
+    return {"events": total_events, "hourly_rows": hourly_rows, "daily_rows": len(daily_rows)}
+
+
+EVENT_COLUMNS = [c.name for c in t.events.columns]
+
+
+def load_click_day(
+    loader: BulkLoader, trackers: list[dict[str, Any]], clicks: int, day: datetime
+) -> None:
+    rng = random.Random(11)
+    click_trackers = [tr for tr in trackers if tr["tracker_type"] == "click"]
+    step = 86_400_000_000 / clicks
+    batch: list[tuple[Any, ...]] = []
+    pg = loader.pg
+    for i in range(clicks):
+        tr = click_trackers[rng.randrange(len(click_trackers))]
+        ts = day + timedelta(microseconds=int(i * step))
+        ancost = rng.random() < 0.3
+        invalid = rng.random() < INVALID_SHARE
+        row = (
+            f"bench-{i:09d}",
+            ts,
+            10,
+            tr["id"],
+            tr["advertiser_id"],
+            tr["line_item_id"],
+            tr["publisher_id"],
+            tr["placement_id"],
+            tr["payment_rule_id"],
+            rng.randrange(0, 200_000) if ancost else 50_000,
+            120_000,
+            "cpc",
+            ancost if pg else int(ancost),
+            f"{rng.getrandbits(40):x}",
+            "203.0.113.0",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0 Safari/537.36",
+            f"https://news{rng.randrange(500)}.example.com/article/{rng.randrange(10_000)}?ref=x",
+            invalid if pg else int(invalid),
+            "bot" if invalid else None,
+            "https://shop.example.com/landing",
+        )
+        batch.append(row)
+        if len(batch) >= 100_000:
+            loader.load(t.events, EVENT_COLUMNS, batch)
+            batch = []
+    loader.load(t.events, EVENT_COLUMNS, batch)
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing
+# ---------------------------------------------------------------------------------------------
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return times, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--feed-clicks", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="SQLite only: use (and keep) this database file; loads data only if it is new",
+    )
+    args = parser.parse_args()
+
+    first = datetime(2026, 1, 1, tzinfo=UTC)
+    end = first + timedelta(days=args.days)
+    results: dict[str, Any] = {"db": args.db, "events_target": args.events, "days": args.days}
+    feed_day = end - timedelta(days=1)
+    reuse = args.keep is not None and args.keep.exists()
+    with database(args.db, args.keep) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        loader = BulkLoader(engine)
+        rng = random.Random(3)
+        started = time.perf_counter()
+        if reuse:
+            with engine.connect() as conn:
+                volume = {
+                    "events": conn.execute(
+                        select(
+                            func.sum(
+                                t.rollup_daily.c.imps
+                                + t.rollup_daily.c.clicks
+                                + t.rollup_daily.c.invalid_imps
+                                + t.rollup_daily.c.invalid_clicks
+                            )
+                        )
+                    ).scalar(),
+                    "hourly_rows": conn.execute(
+                        select(func.count()).select_from(t.rollup_hourly)
+                    ).scalar(),
+                    "daily_rows": conn.execute(
+                        select(func.count()).select_from(t.rollup_daily)
+                    ).scalar(),
+                }
+        else:
+            trackers = build_catalogue(engine, rng)
+            volume = load_rollups(loader, trackers, args.events, args.days, first)
+            load_click_day(loader, trackers, args.feed_clicks, feed_day)
+            with engine.begin() as conn:
+                conn.execute(text("ANALYZE"))  # planner statistics, as a live database has
+        results["load_seconds"] = round(time.perf_counter() - started, 1)
+        results.update(volume)
+        print(
+            f"[{args.db}] loaded {volume['events']:,} events as {volume['hourly_rows']:,} hourly "
+            f"and {volume['daily_rows']:,} daily rollup rows, {args.feed_clicks:,} raw clicks "
+            f"({results['load_seconds']} s)",
+            flush=True,
+        )
+
+        day_start, day_end = first.date().isoformat(), end.date().isoformat()
+        cases = {
+            "90d_line_item_by_day_utc": {"group_by": "line_item"},
+            "90d_line_item_by_day_new_york": {
+                "group_by": "line_item",
+                "timezone": "America/New_York",
+            },
+            "90d_cumulative_by_tracker": {"group_by": "tracker", "interval": "cumulative"},
+            "90d_month_by_advertiser_imp_type": {
+                "group_by": "advertiser,imp_type",
+                "interval": "month",
+            },
+        }
+        reports: dict[str, Any] = {}
+        for name, extra in cases.items():
+            params = {"start": day_start, "end": day_end, "interval": "day", **extra}
+            request = parse_report_request(params)
+            run_report(engine, request)  # warm the cache like a running server would be
+            times, report = timed(lambda request=request: run_report(engine, request), args.repeat)
+            reports[name] = {
+                "median_ms": round(statistics.median(times), 1),
+                "best_ms": round(min(times), 1),
+                "rows": len(report.rows),
+                "total_events": report.totals.imps
+                + report.totals.clicks
+                + report.totals.invalid_imps
+                + report.totals.invalid_clicks,
+            }
+            print(f"  report {name}: {reports[name]}", flush=True)
+        one_day = parse_report_request(
+            {
+                "start": feed_day.date().isoformat(),
+                "end": end.date().isoformat(),
+                "interval": "hour",
+                "group_by": "line_item",
+            }
+        )
+        times, report = timed(lambda: run_report(engine, one_day), args.repeat)
+        reports["1d_line_item_by_hour_utc"] = {
+            "median_ms": round(statistics.median(times), 1),
+            "best_ms": round(min(times), 1),
+            "rows": len(report.rows),
+        }
+        print(f"  report 1d_line_item_by_hour_utc: {reports['1d_line_item_by_hour_utc']}")
+        results["reports"] = reports
+        assert reports["90d_line_item_by_day_utc"]["total_events"] == volume["events"]
+
+        feed_request = parse_feed_request(
+            "click",
+            feed_day.isoformat(),
+            end.isoformat(),
+            retention_days=100_000,
+        )
+        feeds: dict[str, Any] = {}
+        for fmt in ("csv", "jsonl"):
+            started = time.perf_counter()
+            size = lines = 0
+            for chunk in stream_feed(engine, feed_request, fmt):
+                size += len(chunk)
+                lines += chunk.count(b"\n")
+            seconds = time.perf_counter() - started
+            rows = lines - (1 if fmt == "csv" else 0)
+            assert rows == args.feed_clicks, (rows, args.feed_clicks)
+            feeds[fmt] = {
+                "rows": rows,
+                "seconds": round(seconds, 2),
+                "rows_per_second": round(rows / seconds),
+                "megabytes": round(size / 1e6, 1),
+            }
+            print(f"  feed {fmt}: {feeds[fmt]}", flush=True)
+        results["feeds"] = feeds
+        with engine.connect() as conn:
+            results["raw_events"] = conn.execute(
+                select(func.count()).select_from(t.events)
+            ).scalar()
+        engine.dispose()
+
+    target_ms = results["reports"]["90d_line_item_by_day_utc"]["median_ms"]
+    print(
+        f"90-day report by line item and day: {target_ms} ms (target < 300 ms); "
+        f"click feed: {results['feeds']['csv']['rows_per_second']:,} rows/s CSV "
+        "(target >= 200,000)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

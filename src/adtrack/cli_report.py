@@ -1,0 +1,173 @@
+"""``adtrack report``, ``adtrack feed`` and ``adtrack retention`` from the command line.
+
+- ``adtrack report --start 2026-03-01 --end 2026-03-08 --interval day --group-by line_item,imp_type
+  --timezone Europe/Berlin`` prints a table (``--format csv|json`` for machines, ``-o FILE`` with
+  ``--format xlsx``);
+- ``adtrack feed clicks --start ... --end ...`` (and ``feed impressions``) streams the feed as
+  CSV or JSON lines to stdout or ``-o FILE``;
+- ``adtrack retention purge`` deletes raw events older than ``ADTRACK_RAW_EVENT_RETENTION_DAYS``.
+
+Refused input prints ``error: <field>: <message>`` and exits with code 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from adtrack.adapters.sql import db
+from adtrack.config import Settings
+from adtrack.domain.errors import DomainError
+from adtrack.services import report_formats
+from adtrack.services.feeds import FeedFormat, FeedKind, parse_feed_request, stream_feed
+from adtrack.services.report_query import parse_report_request, run_report
+from adtrack.services.retention import purge_expired_events
+
+__all__ = ["register"]
+
+
+@contextmanager
+def _session() -> Iterator[tuple[Settings, Engine]]:
+    settings = Settings.from_env()
+    db.upgrade(settings.database_url)
+    engine = db.make_engine(settings.database_url)
+    try:
+        yield settings, engine
+    except DomainError as exc:
+        typer.echo(f"error: {exc.field}: {exc.message}", err=True)
+        raise typer.Exit(code=1) from None
+    finally:
+        engine.dispose()
+
+
+def report(
+    start: Annotated[str | None, typer.Option(help="Date or datetime (report timezone).")] = None,
+    end: Annotated[str | None, typer.Option(help="Exclusive end: date or datetime.")] = None,
+    range_: Annotated[
+        str | None,
+        typer.Option("--range", help="Instead of start/end: yesterday, last_7_days, ..."),
+    ] = None,
+    interval: Annotated[str, typer.Option(help="hour, day, month or cumulative.")] = "day",
+    group_by: Annotated[
+        str | None, typer.Option(help="Comma-separated: imp_type, advertiser, line_item, ...")
+    ] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="IANA name (default: ADTRACK_TIMEZONE).")
+    ] = None,
+    metrics: Annotated[str | None, typer.Option(help="Comma-separated metrics.")] = None,
+    advertiser_id: Annotated[str | None, typer.Option(help="Filter: ids, comma-separated.")] = None,
+    line_item_id: Annotated[str | None, typer.Option(help="Filter: ids.")] = None,
+    publisher_id: Annotated[str | None, typer.Option(help="Filter: ids.")] = None,
+    placement_id: Annotated[str | None, typer.Option(help="Filter: ids.")] = None,
+    payment_rule_id: Annotated[str | None, typer.Option(help="Filter: ids.")] = None,
+    tracker_id: Annotated[str | None, typer.Option(help="Filter: ids.")] = None,
+    imp_type: Annotated[str | None, typer.Option(help="Filter: 9 and/or 10.")] = None,
+    format: Annotated[str, typer.Option(help="table, csv, json or xlsx.")] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
+) -> None:
+    """Tracked impressions, clicks, cost and revenue: the network report."""
+    if format not in ("table", "csv", "json", "xlsx"):
+        typer.echo("error: format: must be table, csv, json or xlsx", err=True)
+        raise typer.Exit(code=1)
+    if format == "xlsx" and output is None:
+        typer.echo("error: output: --format xlsx needs --output FILE", err=True)
+        raise typer.Exit(code=1)
+    with _session() as (settings, engine):
+        request = parse_report_request(
+            {
+                "start": start,
+                "end": end,
+                "range": range_,
+                "interval": interval,
+                "group_by": group_by,
+                "timezone": timezone,
+                "metrics": metrics,
+                "advertiser_id": advertiser_id,
+                "line_item_id": line_item_id,
+                "publisher_id": publisher_id,
+                "placement_id": placement_id,
+                "payment_rule_id": payment_rule_id,
+                "tracker_id": tracker_id,
+                "imp_type": imp_type,
+            },
+            default_timezone=settings.timezone,
+        )
+        result = run_report(engine, request)
+    data: bytes
+    if format == "xlsx":
+        data = report_formats.to_xlsx(result)
+    elif format == "csv":
+        data = report_formats.to_csv(result).encode()
+    elif format == "json":
+        data = report_formats.to_json(result) + b"\n"
+    else:
+        data = report_formats.to_table(result).encode()
+    if output is not None:
+        output.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+def _feed_command(kind: FeedKind) -> Callable[..., None]:
+    def feed(
+        start: Annotated[str, typer.Option(help="Date or datetime.")],
+        end: Annotated[str, typer.Option(help="Exclusive; at most 24 hours after start.")],
+        timezone: Annotated[
+            str | None,
+            typer.Option(help="Zone of times without an offset (default: ADTRACK_TIMEZONE)."),
+        ] = None,
+        format: Annotated[str, typer.Option(help="csv or jsonl.")] = "csv",
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Write to this file.")
+        ] = None,
+    ) -> None:
+        if format not in ("csv", "jsonl"):
+            typer.echo("error: format: must be csv or jsonl", err=True)
+            raise typer.Exit(code=1)
+        with _session() as (settings, engine):
+            request = parse_feed_request(
+                kind,
+                start,
+                end,
+                retention_days=settings.raw_event_retention_days,
+                timezone=timezone or settings.timezone,
+            )
+            sink = output.open("wb") if output is not None else sys.stdout.buffer
+            try:
+                for chunk in stream_feed(engine, request, FeedFormat(format)):
+                    sink.write(chunk)
+            finally:
+                if output is not None:
+                    sink.close()
+                else:
+                    sys.stdout.flush()
+
+    feed.__doc__ = f"One row per tracked {kind.value} (a window of at most 24 hours)."
+    return feed
+
+
+def purge() -> None:
+    """Delete raw events older than the retention period (rollups are kept)."""
+    with _session() as (settings, engine):
+        deleted = purge_expired_events(engine, settings)
+    typer.echo(f"deleted {deleted} raw events older than {settings.raw_event_retention_days} days")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)
+    feed_app = typer.Typer(help="Log-level feeds (one row per event).", no_args_is_help=True)
+    feed_app.command("clicks")(_feed_command(FeedKind.CLICK))
+    feed_app.command("impressions")(_feed_command(FeedKind.IMPRESSION))
+    app.add_typer(feed_app, name="feed")
+    retention_app = typer.Typer(help="Raw-event retention.", no_args_is_help=True)
+    retention_app.command("purge")(purge)
+    app.add_typer(retention_app, name="retention")

@@ -1,0 +1,191 @@
+"""HTML form values <-> catalogue service data.
+
+Form fields carry the API's field names (``revenue_value``, ``revshare``, ``cost_cpm``...), the
+names ``DomainError.field`` uses, so an error from the service lands next to its input. Money is
+typed in currency units, revshare as a fraction 0..1, dates as ``YYYY-MM-DD`` in the
+deployment's time zone (midnight local; end dates are exclusive like everywhere in adtrack).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adtrack.domain.model import PPM
+from adtrack.domain.money import MoneyError, format_micros, to_micros
+
+__all__ = [
+    "FormField",
+    "FormValues",
+    "parse_form",
+    "entity_values",
+    "error_field",
+]
+
+FormValues = dict[str, Any]  # what a form shows: text, or a list of texts for multi-selects
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of a catalogue form.
+
+    ``widget``: ``text``, ``textarea``, ``select``, ``money`` (currency units -> micros),
+    ``ratio`` (0..1 -> ppm), ``int``, ``id``, ``ids`` (multi-select of ids), ``date``.
+    ``attr`` is the service/entity attribute (default: ``name``).
+    """
+
+    name: str
+    label: str
+    widget: str = "text"
+    attr: str | None = None
+    required: bool = False
+    options: tuple[tuple[str, str], ...] = ()
+    hint: str | None = None
+    create_only: bool = False  # not shown when editing
+    edit_only: bool = False  # not shown when creating
+
+    @property
+    def key(self) -> str:
+        return self.attr or self.name
+
+
+def error_field(field: str) -> str:
+    """``emails[2]`` -> ``emails``: the input a service error belongs to."""
+    return field.split("[", 1)[0]
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("must be a number like 2.50") from None
+    if not value.is_finite():
+        raise ValueError("must be a number like 2.50")
+    return value
+
+
+def parse_value(field: FormField, raw: Any, zone: ZoneInfo) -> Any:
+    """One field's form text as service data; ``ValueError`` says what is wrong."""
+    if field.widget == "ids":
+        values = raw if isinstance(raw, list) else ([raw] if raw else [])
+        try:
+            return sorted({int(v) for v in values if str(v).strip()})
+        except ValueError:
+            raise ValueError("must be a list of ids") from None
+    text = (raw or "").strip() if isinstance(raw, str) else ""
+    if field.widget in ("text", "textarea"):
+        return text
+    if field.widget == "select":
+        return text or None
+    if field.widget == "money":
+        try:
+            return to_micros(text)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from None
+    if field.widget == "ratio":
+        value = _decimal(text or "0")
+        ppm = value * PPM
+        if ppm != ppm.to_integral_value():
+            raise ValueError("has more than 6 decimal places")
+        if not 0 <= value <= 1:
+            raise ValueError("must be between 0 and 1 (0.5 is 50 %)")
+        return int(ppm)
+    if field.widget in ("int", "id"):
+        if not text:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+    if field.widget == "date":
+        if not text:
+            return None
+        try:
+            day = datetime.strptime(text, "%Y-%m-%d")
+        except ValueError:
+            raise ValueError("must be a date (YYYY-MM-DD)") from None
+        return day.replace(tzinfo=zone)
+    raise AssertionError(f"unknown widget {field.widget}")
+
+
+def form_values(form: Mapping[str, Any], fields: Sequence[FormField]) -> FormValues:
+    """What the user typed, to show again (nothing typed is lost on an error)."""
+    values: FormValues = {}
+    for field in fields:
+        if field.widget == "ids":
+            getter = getattr(form, "getlist", None)
+            values[field.name] = list(getter(field.name)) if getter else form.get(field.name, [])
+        else:
+            raw = form.get(field.name)
+            values[field.name] = raw if isinstance(raw, str) else ""
+    return values
+
+
+def parse_form(
+    values: FormValues,
+    fields: Sequence[FormField],
+    zone: ZoneInfo,
+    *,
+    skip: Callable[[FormField, Any], bool] | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Service data and per-field errors from the form values. ``skip`` leaves fields out."""
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field in fields:
+        raw = values.get(field.name)
+        if skip is not None and skip(field, raw):
+            continue
+        if field.widget in ("money", "ratio") and not str(raw or "").strip():
+            continue  # left empty: not given (the service asks for it where it is needed)
+        try:
+            value = parse_value(field, raw, zone)
+        except ValueError as exc:
+            errors[field.name] = str(exc)
+            continue
+        _set(data, field.key, value)
+    return data, errors
+
+
+def _set(data: dict[str, Any], key: str, value: Any) -> None:
+    """``base_rule.revshare_ppm`` goes into ``data["base_rule"]["revshare_ppm"]``."""
+    if "." in key:
+        head, rest = key.split(".", 1)
+        nested = data.setdefault(head, {})
+        _set(nested, rest, value)
+    else:
+        data[key] = value
+
+
+def entity_values(entity: Any, fields: Sequence[FormField], zone: ZoneInfo) -> FormValues:
+    """The form values that show ``entity`` for editing."""
+    values: FormValues = {}
+    for field in fields:
+        value = getattr(entity, field.key, None)
+        values[field.name] = show_value(field, value, zone)
+    return values
+
+
+def show_value(field: FormField, value: Any, zone: ZoneInfo) -> Any:
+    if value is None:
+        return [] if field.widget == "ids" else ""
+    if field.widget == "money":
+        return _trim(format_micros(int(value)))
+    if field.widget == "ratio":
+        return _trim(str(Decimal(int(value)) / PPM))
+    if field.widget == "date":
+        return value.astimezone(zone).date().isoformat()
+    if field.widget == "ids":
+        return [str(v) for v in sorted(value)]
+    if hasattr(value, "value"):  # enums
+        return str(value.value)
+    return str(value)
+
+
+def _trim(text: str) -> str:
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"

@@ -1,0 +1,70 @@
+"""Live hits: the latest requests the collector saw for a tracker, made readable.
+
+The collector keeps a small in-memory ring per tracker (``adtrack.collector.hits``). The console
+reads the ring of its own process: ``app.state.recent_hits`` when the runtime put one there,
+else the process-wide default the collector writes to. Nothing here is durable or billable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+
+from adtrack.collector.hits import RecentHit, default_hits
+from adtrack.domain.money import format_micros
+
+__all__ = ["HitRow", "HitSource", "hit_rows", "verdict_of"]
+
+LIVE_HITS_LIMIT = 25
+
+
+class HitSource(Protocol):
+    def recent(self, tracker_id: int, limit: int = 20) -> list[RecentHit]: ...
+
+
+@dataclass(frozen=True)
+class HitRow:
+    time: str
+    verdict: str  # "counted", "invalid: bot", "rejected: inactive tracker"
+    verdict_class: str  # valid | invalid | rejected
+    cost: str
+    ancost_used: bool
+    redirect_url: str
+    user_agent: str
+    referrer: str
+
+
+def verdict_of(raw: str) -> tuple[str, str]:
+    """The collector's verdict as text for people, and its CSS class."""
+    if raw == "valid":
+        return "counted", "valid"
+    if raw.startswith("rejected:"):
+        return "rejected: " + raw.removeprefix("rejected:").replace("_", " "), "rejected"
+    return "invalid: " + raw.replace("_", " "), "invalid"
+
+
+def hit_source(request: Request) -> HitSource:
+    source: HitSource | None = getattr(request.app.state, "recent_hits", None)
+    return source if source is not None else default_hits()
+
+
+def hit_rows(request: Request, tracker_id: int, zone: ZoneInfo) -> list[HitRow]:
+    rows = []
+    for hit in hit_source(request).recent(tracker_id, LIVE_HITS_LIMIT):
+        verdict, css = verdict_of(hit.verdict)
+        rows.append(
+            HitRow(
+                time=hit.timestamp.astimezone(zone).strftime("%H:%M:%S"),
+                verdict=verdict,
+                verdict_class=css,
+                cost=format_micros(hit.media_cost_micros),
+                ancost_used=hit.ancost_used,
+                redirect_url=hit.redirect_url or "",
+                user_agent=hit.user_agent or "",
+                referrer=hit.referrer or "",
+            )
+        )
+    return rows

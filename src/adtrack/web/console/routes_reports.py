@@ -1,0 +1,279 @@
+"""**Reports**: dates, interval, group-by and filters; a table with totals; a chart of imps and
+clicks over time by impression type; CSV / XLSX download; the click-tracker feed download.
+
+The numbers come from the report engine (``services/report_query.py``), the same as
+``GET /api/v1/reports``. Dates on this page are whole days in the deployment's time zone and
+the *To* date is inclusive (the engine's end is exclusive: the page adds a day).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response, StreamingResponse
+
+from adtrack.domain.errors import DomainError, ValidationError
+from adtrack.domain.model import ImpType
+from adtrack.services import report_formats
+from adtrack.services.catalogue import MAX_PAGE_SIZE
+from adtrack.services.feeds import FeedFormat, FeedKind, parse_feed_request, stream_feed
+from adtrack.services.report_query import (
+    DIMENSIONS,
+    Interval,
+    Report,
+    ReportRequest,
+    parse_report_request,
+    plan_buckets,
+    run_report,
+)
+from adtrack.web.console.base import (
+    ConsoleRoute,
+    ViewerDep,
+    catalogue,
+    check_csrf,
+    console_state,
+    render,
+)
+
+router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DIMENSION_LABELS = {
+    "imp_type": "Impression type",
+    "advertiser": "Advertiser",
+    "line_item": "Line item",
+    "publisher": "Publisher",
+    "placement": "Placement",
+    "payment_rule": "Payment rule",
+    "tracker": "Tracker",
+}
+METRIC_LABELS = {
+    "imps": "Imps",
+    "clicks": "Clicks",
+    "invalid_imps": "Invalid imps",
+    "invalid_clicks": "Invalid clicks",
+    "ctr": "CTR",
+    "media_cost": "Media cost",
+    "booked_revenue": "Booked revenue",
+    "profit": "Profit",
+    "cpm": "CPM",
+}
+FILTERS = ("imp_type", "advertiser_id", "line_item_id", "publisher_id", "tracker_id")
+INTERVALS = (("hour", "Hour"), ("day", "Day"), ("month", "Month"), ("cumulative", "Cumulative"))
+
+
+def _form(request: Request) -> dict[str, Any]:
+    """The page's inputs, with defaults: the last 7 days by day, grouped by impression type."""
+    q = request.query_params
+    today = datetime.now(console_state(request).zone).date()
+    values: dict[str, Any] = {
+        "start": q.get("start") or (today - timedelta(days=6)).isoformat(),
+        "end": q.get("end") or today.isoformat(),
+        "interval": q.get("interval") or "day",
+        "group_by": q.getlist("group_by") if "group_by" in q else ["imp_type"],
+    }
+    for name in FILTERS:
+        values[name] = q.get(name) or ""
+    return values
+
+
+def _report_params(values: dict[str, Any], tz: str) -> dict[str, Any]:
+    end = values["end"]
+    try:
+        end_exclusive = (date.fromisoformat(end) + timedelta(days=1)).isoformat()
+    except ValueError:
+        raise ValidationError("end", "must be a date (YYYY-MM-DD)") from None
+    params: dict[str, Any] = {
+        "start": values["start"],
+        "end": end_exclusive,
+        "interval": values["interval"],
+        "timezone": tz,
+        "group_by": [g for g in values["group_by"] if g],
+    }
+    for name in FILTERS:
+        if values.get(name):
+            params[name] = values[name]
+    return params
+
+
+def _bucket_label(when: datetime, interval: Interval) -> str:
+    if interval is Interval.HOUR:
+        return when.strftime("%Y-%m-%d %H:00")
+    if interval is Interval.MONTH:
+        return when.strftime("%Y-%m")
+    return when.strftime("%Y-%m-%d")
+
+
+def chart_data(report: Report, request: ReportRequest) -> dict[str, Any]:
+    """Labels (every bucket, empty ones too) and one series per impression type: imps of
+    External Impressions, clicks of External Clicks. ``report`` is grouped by imp_type."""
+    buckets = plan_buckets(request)
+    if request.interval is Interval.CUMULATIVE:
+        last_day = (request.end - timedelta(seconds=1)).astimezone(request.tz)
+        labels = [f"{request.start.astimezone(request.tz):%Y-%m-%d} – {last_day:%Y-%m-%d}"]
+    else:
+        labels = [_bucket_label(b.label, request.interval) for b in buckets]
+    index = {label: i for i, label in enumerate(labels)}
+    imps = [0] * len(labels)
+    clicks = [0] * len(labels)
+    for row in report.rows:
+        if request.interval is Interval.CUMULATIVE:
+            i = 0
+        else:
+            label = _bucket_label(row.interval_start.astimezone(request.tz), request.interval)
+            if label not in index:
+                continue
+            i = index[label]
+        imp_type = row.dimensions[0].id if row.dimensions else None
+        if imp_type == ImpType.EXTERNAL_IMPRESSION:
+            imps[i] += row.counters.imps
+        elif imp_type == ImpType.EXTERNAL_CLICK:
+            clicks[i] += row.counters.clicks
+    return {
+        "labels": labels,
+        "series": [
+            {"label": "9 External Impression: imps", "values": imps},
+            {"label": "10 External Click: clicks", "values": clicks},
+        ],
+    }
+
+
+def _table(report: Report) -> dict[str, Any]:
+    request = report.request
+    rows = []
+    for row in report.rows:
+        data = report_formats.row_dict(report, row)
+        rows.append(
+            {
+                "interval": _bucket_label(row.interval_start, request.interval)
+                if request.interval is not Interval.CUMULATIVE
+                else "All",
+                "dimensions": [
+                    (d.label or ("none" if d.id == 0 else f"#{d.id}"), d.id) for d in row.dimensions
+                ],
+                "metrics": [data.get(m) for m in request.metrics],
+            }
+        )
+    totals = report_formats.to_dict(report)["totals"]
+    return {
+        "dimensions": [DIMENSION_LABELS.get(g, g) for g in request.group_by],
+        "metrics": [(m, METRIC_LABELS.get(m, m)) for m in request.metrics],
+        "rows": rows,
+        "totals": [totals.get(m) for m in request.metrics],
+    }
+
+
+def _choices(request: Request) -> dict[str, Any]:
+    svc = catalogue(request)
+
+    def options(items: Any) -> list[tuple[str, str]]:
+        return [(str(i.id), f"{i.name} ({i.id})") for i in items]
+
+    return {
+        "advertisers": options(svc.list_advertisers(limit=MAX_PAGE_SIZE).items),
+        "line_items": options(svc.list_line_items(limit=MAX_PAGE_SIZE).items),
+        "publishers": options(svc.list_publishers(limit=MAX_PAGE_SIZE).items),
+        "imp_types": [(str(int(t)), f"{int(t)} {t.label}") for t in ImpType],
+    }
+
+
+@router.get("/reports", include_in_schema=False)
+def reports_page(request: Request, viewer: ViewerDep) -> Response:
+    state = console_state(request)
+    values = _form(request)
+    errors: dict[str, str] = {}
+    context: dict[str, Any] = {
+        "values": values,
+        "errors": errors,
+        "section": "reports",
+        "intervals": INTERVALS,
+        "dimension_labels": DIMENSION_LABELS,
+        "dimensions": list(DIMENSIONS),
+        **_choices(request),
+    }
+    try:
+        params = _report_params(values, state.settings.timezone)
+        report_request = parse_report_request(params, default_timezone=state.settings.timezone)
+        engine = request.app.state.engine
+        report = run_report(engine, report_request)
+        by_type = run_report(
+            engine,
+            ReportRequest(
+                start=report_request.start,
+                end=report_request.end,
+                interval=report_request.interval,
+                timezone=report_request.timezone,
+                group_by=("imp_type",),
+                filters=report_request.filters,
+                metrics=("imps", "clicks"),
+            ),
+        )
+    except DomainError as exc:
+        errors[exc.field] = exc.message
+        return render(request, "reports.html", context, status_code=422)
+    query = request.url.query
+    context.update(
+        table=_table(report),
+        chart=chart_data(by_type, report_request),
+        download_query=query,
+        feed_defaults=_feed_defaults(state.zone),
+    )
+    return render(request, "reports.html", context)
+
+
+def _feed_defaults(zone: Any) -> dict[str, str]:
+    now = datetime.now(zone).replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(hours=23)
+    return {"start": f"{start:%Y-%m-%dT%H:%M}", "end": f"{now + timedelta(hours=1):%Y-%m-%dT%H:%M}"}
+
+
+@router.get("/reports/download", include_in_schema=False)
+def reports_download(request: Request, viewer: ViewerDep, format: str = "csv") -> Response:
+    state = console_state(request)
+    if format not in ("csv", "xlsx"):
+        raise ValidationError("format", "must be csv or xlsx")
+    params = _report_params(_form(request), state.settings.timezone)
+    report_request = parse_report_request(params, default_timezone=state.settings.timezone)
+    report = run_report(request.app.state.engine, report_request)
+    last_day = (report_request.end - timedelta(days=1)).date()
+    name = f"report-{report_request.start.date()}-{last_day}"
+    if format == "csv":
+        return Response(
+            report_formats.to_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    return Response(
+        report_formats.to_xlsx(report),
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+    )
+
+
+@router.get("/reports/feed", include_in_schema=False)
+def reports_feed(
+    request: Request,
+    viewer: ViewerDep,
+    kind: str = "click",
+    start: str | None = None,
+    end: str | None = None,
+    format: str = "csv",
+) -> Response:
+    settings = console_state(request).settings
+    feed_kind = FeedKind.IMPRESSION if kind == "impression" else FeedKind.CLICK
+    feed_format = FeedFormat.JSONL if format == "jsonl" else FeedFormat.CSV
+    feed_request = parse_feed_request(
+        feed_kind,
+        start,
+        end,
+        retention_days=settings.raw_event_retention_days,
+        timezone=settings.timezone,
+    )
+    filename = f"{feed_kind.value}-trackers-{feed_request.start:%Y%m%dT%H%M%SZ}.{feed_format.value}"
+    return StreamingResponse(
+        stream_feed(request.app.state.engine, feed_request, feed_format),
+        media_type=feed_format.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

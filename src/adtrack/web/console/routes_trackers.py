@@ -1,0 +1,528 @@
+"""Creative > Impression Trackers and Creative > Click Trackers.
+
+- The list of one advertiser's trackers (an advertiser picker first when none is chosen; the
+  last choice is remembered in the ``adtrack_advertiser`` cookie): search, state filter, sort,
+  paging, a checkbox per row with select-all, **+ New** and **More Actions** (Export Tags,
+  Activate, Deactivate, Delete).
+- The **Create New Impression Tracker / Click Tracker** dialog (also used to edit), with its
+  sections *Imp/Click Tracker Details* (*Advanced Options*: code, landing page), *Line Item
+  Association* and *Publisher Settings* (searchable pickers), *Placement* and *Payment Rule*
+  (only the chosen publisher's).
+- A tracker's page with its **Live hits** and a **Fire test hit** button.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from adtrack.domain.errors import DomainError, ValidationError
+from adtrack.domain.macro_presets import Macro
+from adtrack.domain.model import State, Tracker, TrackerType
+from adtrack.domain.tags import TagFormat, TagOptions, TrackerTagData, tracker_url
+from adtrack.services.catalogue import MAX_PAGE_SIZE, CatalogueService
+from adtrack.web.console.base import (
+    ConsoleRoute,
+    EditorDep,
+    ViewerDep,
+    catalogue,
+    check_csrf,
+    console_state,
+    is_htmx,
+    redirect,
+    render,
+    safe_next,
+)
+from adtrack.web.console.forms import error_field
+from adtrack.web.console.hits import hit_rows
+from adtrack.web.console.listing import PER_PAGE_CHOICES, list_rows
+
+router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
+
+ADVERTISER_COOKIE = "adtrack_advertiser"
+PICKER_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class TrackerKind:
+    tracker_type: TrackerType
+    slug: str  # "impression-trackers"
+    title: str  # "Impression Trackers"
+    label: str  # "impression tracker"
+    short: str  # "Imp Tracker" (the seed pages' section and button names)
+
+    @property
+    def details_legend(self) -> str:
+        return f"{self.short} Details"
+
+    @property
+    def create_title(self) -> str:
+        return "Create New " + ("Impression Tracker" if self.is_impression else "Click Tracker")
+
+    @property
+    def create_button(self) -> str:
+        return f"Create {self.short}"
+
+    @property
+    def is_impression(self) -> bool:
+        return self.tracker_type is TrackerType.IMPRESSION
+
+
+IMPRESSION = TrackerKind(
+    TrackerType.IMPRESSION,
+    "impression-trackers",
+    "Impression Trackers",
+    "impression tracker",
+    "Imp Tracker",
+)
+CLICK = TrackerKind(
+    TrackerType.CLICK, "click-trackers", "Click Trackers", "click tracker", "Click Tracker"
+)
+TRACKER_KINDS = {k.slug: k for k in (IMPRESSION, CLICK)}
+
+
+def kind_of(tracker: Tracker) -> TrackerKind:
+    return IMPRESSION if tracker.tracker_type is TrackerType.IMPRESSION else CLICK
+
+
+class Names:
+    """Names of related catalogue objects, fetched once per id per request."""
+
+    def __init__(self, svc: CatalogueService) -> None:
+        self._svc = svc
+        self._cache: dict[tuple[str, int], str] = {}
+
+    def __call__(self, kind: str, object_id: int | None) -> str:
+        if object_id is None:
+            return ""
+        key = (kind, object_id)
+        if key not in self._cache:
+            try:
+                self._cache[key] = getattr(self._svc, f"get_{kind}")(object_id).name
+            except DomainError:
+                self._cache[key] = f"#{object_id} (deleted)"
+        return self._cache[key]
+
+
+# --- the advertiser in use ----------------------------------------------------------------
+
+
+def _chosen_advertiser(request: Request, svc: CatalogueService) -> Any | None:
+    raw = request.query_params.get("advertiser_id") or (
+        None if request.query_params.get("choose") else request.cookies.get(ADVERTISER_COOKIE)
+    )
+    if not raw or not raw.isdigit():
+        return None
+    try:
+        return svc.get_advertiser(int(raw))
+    except DomainError:
+        return None
+
+
+def _remember_advertiser(request: Request, response: Response, advertiser_id: int) -> Response:
+    response.set_cookie(
+        ADVERTISER_COOKIE,
+        str(advertiser_id),
+        max_age=365 * 86400,
+        path="/",
+        secure=console_state(request).settings.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+def list_url(kind: TrackerKind, advertiser_id: int | None) -> str:
+    return f"/{kind.slug}" + (f"?advertiser_id={advertiser_id}" if advertiser_id else "")
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+def _list_view(kind: TrackerKind, request: Request, viewer: ViewerDep) -> Response:
+    svc = catalogue(request)
+    advertiser = _chosen_advertiser(request, svc)
+    if advertiser is None:
+        q = (request.query_params.get("q") or "").strip() or None
+        advertisers = svc.list_advertisers(q=q, limit=100)
+        return render(
+            request,
+            "advertiser_picker.html",
+            {"kind": kind, "advertisers": advertisers, "q": q or "", "section": "creative"},
+        )
+    names = Names(svc)
+    sort_keys: dict[str, Callable[[Tracker], Any]] = {
+        "id": lambda t: t.id,
+        "name": lambda t: t.name,
+        "code": lambda t: t.code,
+        "state": lambda t: t.state.value,
+        "line_item": lambda t: names("line_item", t.line_item_id),
+        "publisher": lambda t: names("publisher", t.publisher_id),
+        "last_modified": lambda t: t.last_modified,
+    }
+    listing = list_rows(
+        svc.list_trackers,
+        dict(request.query_params),
+        sort_keys,
+        filters={"tracker_type": kind.tracker_type.value, "advertiser_id": advertiser.id},
+    )
+    listing.query.pop("tracker_type", None)
+    response = render(
+        request,
+        "tracker_list.html",
+        {
+            "kind": kind,
+            "advertiser": advertiser,
+            "listing": listing,
+            "names": names,
+            "per_page_choices": PER_PAGE_CHOICES,
+            "section": "creative",
+        },
+    )
+    return _remember_advertiser(request, response, advertiser.id)
+
+
+def _bulk_view(kind: TrackerKind) -> Callable[..., Any]:
+    async def bulk(request: Request, viewer: EditorDep) -> Response:
+        svc = catalogue(request)
+        form = await request.form()
+        action = str(form.get("action") or "")
+        ids = [int(v) for v in form.getlist("ids") if isinstance(v, str) and v.isdigit()]
+        back = safe_next(_path(request.headers.get("hx-current-url")), f"/{kind.slug}")
+        if not ids:
+            return redirect(request, back, flash="Select at least one tracker.", flash_kind="error")
+        if action not in ("activate", "deactivate", "delete"):
+            raise ValidationError("action", "must be activate, deactivate or delete")
+        done, failed = 0, []
+        for tracker_id in ids:
+            try:
+                if action == "delete":
+                    svc.delete_tracker(tracker_id, kind.tracker_type)
+                else:
+                    state = State.ACTIVE if action == "activate" else State.INACTIVE
+                    svc.update_tracker(tracker_id, {"state": state}, kind.tracker_type)
+                done += 1
+            except DomainError as exc:
+                failed.append(f"{tracker_id}: {exc.message}")
+        past = {"activate": "Activated", "deactivate": "Deactivated", "delete": "Deleted"}[action]
+        message = f"{past} {done} {kind.label}{'s' if done != 1 else ''}."
+        if failed:
+            message += " Not done: " + "; ".join(failed)
+        return redirect(request, back, flash=message, flash_kind="error" if failed else "success")
+
+    return bulk
+
+
+def _path(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+# --- the create / edit dialog ---------------------------------------------------------------
+
+FORM_FIELDS = (
+    "name",
+    "code",
+    "landing_page_url",
+    "state",
+    "line_item_id",
+    "publisher_id",
+    "placement_id",
+    "payment_rule_id",
+)
+_ID_FIELDS = ("line_item_id", "publisher_id", "placement_id", "payment_rule_id")
+
+
+def _tracker_values(tracker: Tracker) -> dict[str, str]:
+    return {
+        "name": tracker.name,
+        "code": tracker.code or "",
+        "landing_page_url": tracker.landing_page_url or "",
+        "state": tracker.state.value,
+        **{f: str(getattr(tracker, f) or "") for f in _ID_FIELDS},
+    }
+
+
+def _parse_tracker_form(
+    kind: TrackerKind, values: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name in ("name", "code", "state"):
+        data[name] = values.get(name, "").strip()
+    if not kind.is_impression:
+        data["landing_page_url"] = values.get("landing_page_url", "").strip()
+    for name in _ID_FIELDS:
+        text = values.get(name, "").strip()
+        if not text:
+            data[name] = None
+        elif text.isdigit():
+            data[name] = int(text)
+        else:
+            errors[name] = "must be chosen from the list"
+    if data["state"] not in ("active", "inactive"):
+        data["state"] = "active"
+    return data, errors
+
+
+def _options_for_publisher(
+    svc: CatalogueService, publisher_id: int | None
+) -> tuple[list[Any], list[Any]]:
+    if publisher_id is None:
+        return [], []
+    placements = svc.list_placements(publisher_id=publisher_id, limit=MAX_PAGE_SIZE).items
+    rules = sorted(
+        svc.list_payment_rules(publisher_id=publisher_id, limit=MAX_PAGE_SIZE).items,
+        key=lambda r: (not r.is_base, -r.priority, r.id),
+    )
+    return placements, rules
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+def _dialog(
+    request: Request,
+    kind: TrackerKind,
+    advertiser_id: int,
+    tracker: Tracker | None,
+    values: dict[str, str],
+    errors: dict[str, str],
+    *,
+    status_code: int = 200,
+) -> Response:
+    svc = catalogue(request)
+    names = Names(svc)
+    publisher_id = _int_or_none(values.get("publisher_id"))
+    placements, rules = _options_for_publisher(svc, publisher_id)
+    line_items = svc.list_line_items(advertiser_id=advertiser_id, limit=PICKER_LIMIT)
+    publishers = svc.list_publishers(limit=PICKER_LIMIT)
+    context = {
+        "kind": kind,
+        "tracker": tracker,
+        "advertiser_id": advertiser_id,
+        "advertiser_name": names("advertiser", advertiser_id),
+        "values": values,
+        "errors": errors,
+        "names": names,
+        "line_items": line_items,
+        "publishers": publishers,
+        "placements": placements,
+        "payment_rules": rules,
+        "action": f"/{kind.slug}/{tracker.id}" if tracker else f"/{kind.slug}",
+        "advanced_open": bool(
+            values.get("code")
+            or values.get("landing_page_url")
+            or errors.get("code")
+            or errors.get("landing_page_url")
+        ),
+        "section": "creative",
+    }
+    template = "tracker_dialog.html" if is_htmx(request) else "tracker_form_page.html"
+    return render(request, template, context, status_code=status_code)
+
+
+def _new_view(kind: TrackerKind) -> Callable[..., Any]:
+    def new(request: Request, viewer: EditorDep) -> Response:
+        svc = catalogue(request)
+        advertiser = _chosen_advertiser(request, svc)
+        if advertiser is None:
+            return redirect(request, f"/{kind.slug}?choose=1")
+        return _dialog(request, kind, advertiser.id, None, {"state": "active"}, {})
+
+    return new
+
+
+async def _save(request: Request, kind: TrackerKind, tracker: Tracker | None) -> Response:
+    svc = catalogue(request)
+    form = await request.form()
+    values = {name: str(form.get(name) or "") for name in FORM_FIELDS}
+    if tracker is not None:
+        advertiser_id = tracker.advertiser_id
+    else:
+        advertiser_id = _int_or_none(str(form.get("advertiser_id") or "")) or 0
+        svc.get_advertiser(advertiser_id)  # NotFound -> error page
+    data, errors = _parse_tracker_form(kind, values)
+    if not errors:
+        try:
+            if tracker is None:
+                saved = svc.create_tracker({**data, "tracker_type": kind.tracker_type.value})
+                back = list_url(kind, saved.advertiser_id)
+                verb = "Created"
+            else:
+                saved = svc.update_tracker(tracker.id, data, kind.tracker_type)
+                back = safe_next(
+                    _path(request.headers.get("hx-current-url")),
+                    list_url(kind, saved.advertiser_id),
+                )
+                verb = "Saved"
+        except DomainError as exc:
+            errors[_field_for(exc)] = exc.message
+        else:
+            message = f"{verb} {kind.label} “{saved.name}” (id {saved.id})."
+            return redirect(request, back, flash=message)
+    return _dialog(request, kind, advertiser_id, tracker, values, errors, status_code=422)
+
+
+def _create_view(kind: TrackerKind) -> Callable[..., Any]:
+    async def create(request: Request, viewer: EditorDep) -> Response:
+        return await _save(request, kind, None)
+
+    return create
+
+
+def _update_view(kind: TrackerKind) -> Callable[..., Any]:
+    async def update(tracker_id: int, request: Request, viewer: EditorDep) -> Response:
+        tracker = catalogue(request).get_tracker(tracker_id, kind.tracker_type)
+        return await _save(request, kind, tracker)
+
+    return update
+
+
+def _list_route(kind: TrackerKind) -> Callable[..., Any]:
+    def list_view(request: Request, viewer: ViewerDep) -> Response:
+        return _list_view(kind, request, viewer)
+
+    return list_view
+
+
+def _field_for(exc: DomainError) -> str:
+    field = error_field(exc.field)
+    if field == "advertiser_id":
+        return "line_item_id"  # the line item decides the advertiser
+    if field in FORM_FIELDS:
+        return field
+    return "form"
+
+
+def _edit_view(kind: TrackerKind) -> Callable[..., Any]:
+    def edit(tracker_id: int, request: Request, viewer: EditorDep) -> Response:
+        tracker = catalogue(request).get_tracker(tracker_id, kind.tracker_type)
+        return _dialog(request, kind, tracker.advertiser_id, tracker, _tracker_values(tracker), {})
+
+    return edit
+
+
+# --- pickers --------------------------------------------------------------------------------
+
+
+@router.get("/pickers/line-items", include_in_schema=False)
+def pick_line_items(
+    request: Request,
+    viewer: ViewerDep,
+    advertiser_id: int,
+    q: str | None = None,
+    selected: str | None = None,
+) -> Response:
+    items = catalogue(request).list_line_items(
+        advertiser_id=advertiser_id, q=q or None, limit=PICKER_LIMIT
+    )
+    return render(
+        request,
+        "_picker_results.html",
+        {"page": items, "field": "line_item_id", "selected": selected, "what": "line items"},
+    )
+
+
+@router.get("/pickers/publishers", include_in_schema=False)
+def pick_publishers(
+    request: Request, viewer: ViewerDep, q: str | None = None, selected: str | None = None
+) -> Response:
+    items = catalogue(request).list_publishers(q=q or None, limit=PICKER_LIMIT)
+    return render(
+        request,
+        "_picker_results.html",
+        {"page": items, "field": "publisher_id", "selected": selected, "what": "publishers"},
+    )
+
+
+@router.get("/pickers/publisher-options", include_in_schema=False)
+def publisher_options(
+    request: Request,
+    viewer: ViewerDep,
+    publisher_id: str | None = None,
+) -> Response:
+    svc = catalogue(request)
+    pid = _int_or_none(publisher_id)
+    placements, rules = _options_for_publisher(svc, pid)
+    return render(
+        request,
+        "_publisher_options.html",
+        {
+            "values": {"publisher_id": publisher_id or ""},
+            "errors": {},
+            "placements": placements,
+            "payment_rules": rules,
+        },
+    )
+
+
+# --- a tracker's page and its live hits -----------------------------------------------------
+
+
+def test_hit_url(request: Request, tracker: Tracker) -> str:
+    """The tracker's own tracking URL with a ``[CACHEBUSTER]`` placeholder (the page fills it)."""
+    options = TagOptions(
+        public_url=console_state(request).settings.public_url,
+        format=TagFormat.URL,
+        macros=frozenset({Macro.CACHEBUSTER}),
+    )
+    data = TrackerTagData(tracker.id, tracker.tracker_type, tracker.name, tracker.code)
+    try:
+        return tracker_url(data, options, TagFormat.URL)
+    except ValidationError:  # a misconfigured public URL: use this server (it serves /imptr too)
+        path = "/imptr" if tracker.tracker_type is TrackerType.IMPRESSION else "/clktrb"
+        suffix = "&t=2" if tracker.tracker_type is TrackerType.IMPRESSION else ""
+        return f"{path}?id={tracker.id}&cachebuster=[CACHEBUSTER]{suffix}"
+
+
+@router.get("/trackers/{tracker_id}", include_in_schema=False)
+def tracker_page(tracker_id: int, request: Request, viewer: ViewerDep) -> Response:
+    svc = catalogue(request)
+    tracker = svc.get_tracker(tracker_id)
+    return render(
+        request,
+        "tracker_page.html",
+        {
+            "tracker": tracker,
+            "kind": kind_of(tracker),
+            "names": Names(svc),
+            "test_url": test_hit_url(request, tracker),
+            "section": "creative",
+        },
+    )
+
+
+@router.get("/trackers/{tracker_id}/hits", include_in_schema=False)
+def tracker_hits(tracker_id: int, request: Request, viewer: ViewerDep) -> Response:
+    # No catalogue check: a tracker deleted a moment ago still shows its last hits.
+    zone = console_state(request).zone
+    return render(request, "_hits.html", {"hits": hit_rows(request, tracker_id, zone)})
+
+
+def _register() -> None:
+    for kind in TRACKER_KINDS.values():
+        slug = kind.slug
+        routes: list[tuple[str, Callable[..., Any], str]] = [
+            (f"/{slug}", _list_route(kind), "GET"),
+            (f"/{slug}/new", _new_view(kind), "GET"),
+            (f"/{slug}", _create_view(kind), "POST"),
+            (f"/{slug}/bulk", _bulk_view(kind), "POST"),
+            (f"/{slug}/{{tracker_id:int}}/edit", _edit_view(kind), "GET"),
+            (f"/{slug}/{{tracker_id:int}}", _update_view(kind), "POST"),
+        ]
+        for path, endpoint, method in routes:
+            router.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
+
+
+_register()
+
+__all__ = ["CLICK", "IMPRESSION", "TRACKER_KINDS", "TrackerKind", "list_url", "router"]
