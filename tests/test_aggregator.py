@@ -248,7 +248,7 @@ def test_sink_writes_raw_hourly_daily_invalid_and_counts_duplicates_once(engine:
             (late.date(), 1),
         ]
         invalid = conn.execute(select(t.rollup_invalid_hourly)).all()
-        assert [(r.tracker_id, r.reason, r.count) for r in invalid] == [(3, INVALID_BOT, 1)]
+        assert [(r.tracker_id, r.reason, r[4]) for r in invalid] == [(3, INVALID_BOT, 1)]  # count
         raw = conn.execute(select(t.events).where(t.events.c.event_id == "same-id")).one()
         assert as_utc(raw.ts) == T0 and raw.invalid is False
         # Positions only move forward, even when an older batch commits last.

@@ -43,7 +43,7 @@ def batch_of(batch: int, size: int, pad: int = 0) -> list[bytes]:
 
 def read_all(directory: Path, max_records: int = 1000) -> tuple[list[Batch], LocalEventLogReader]:
     reader = LocalEventLogReader(directory, consumer="tests")
-    batches = []
+    batches: list[Batch] = []
     while True:
         batch = reader.read_now(max_records)
         if not batch.records and not batch.position:
@@ -570,7 +570,7 @@ def test_kill9_keeps_every_acknowledged_append_exactly_once(tmp_path: Path, poli
 
         batches, reader = read_all(log_dir, max_records=500)
         skipped_total += reader.skipped_bytes
-        seen = Counter()
+        seen: Counter[tuple[int, int]] = Counter()
         sizes: dict[int, int] = {}
         for raw in records_of(batches):
             item = orjson.loads(raw)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
 from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.sql import tables as t
+from adtrack.config import Settings
 from adtrack.domain.errors import ValidationError
 from adtrack.services import feeds
 from adtrack.services.feeds import (
@@ -22,7 +26,7 @@ from adtrack.services.feeds import (
     site_domain,
     stream_feed,
 )
-from adtrack.services.retention import purge_raw_events
+from adtrack.services.retention import purge_periodically, purge_raw_events
 from tests.reporting_support import (
     BACKENDS,
     TRACKERS,
@@ -68,7 +72,7 @@ def test_click_feed_rows_carry_the_original_columns(engine: Engine) -> None:
     rows = list(iter_feed_rows(engine, request))
     assert rows == [
         (
-            "2026-03-09T01:00:00.000250Z",
+            "2026-03-09 01:00:00.000250",
             2,
             1,
             1,
@@ -83,7 +87,7 @@ def test_click_feed_rows_carry_the_original_columns(engine: Engine) -> None:
             False,
         ),
         (
-            "2026-03-09T02:00:00.000000Z",
+            "2026-03-09 02:00:00.000000",
             2,
             1,
             1,
@@ -105,7 +109,7 @@ def test_click_feed_rows_carry_the_original_columns(engine: Engine) -> None:
     assert parsed[2][6] == "" and parsed[2][-1] == "1"
     lines = b"".join(stream_feed(engine, request, "jsonl")).splitlines()
     assert [orjson.loads(line) for line in lines][1] == {
-        "datetime": "2026-03-09T02:00:00.000000Z",
+        "datetime": "2026-03-09 02:00:00.000000",
         "tracker_id": 2,
         "advertiser_id": 1,
         "line_item_id": 1,
@@ -138,7 +142,7 @@ def test_feed_streams_lazily_in_chunks(engine: Engine, monkeypatch: pytest.Monke
     rows = iter_feed_rows(engine, request, batch=1000)
     assert isinstance(rows, Iterator)
     first = next(rows)
-    assert first[0] == "2026-03-09T00:00:00.000000Z"
+    assert first[0] == "2026-03-09 00:00:00.000000"
     rows.close()
 
     # Output arrives in bounded chunks; each chunk holds at most chunk_rows rows.
@@ -151,19 +155,30 @@ def test_feed_streams_lazily_in_chunks(engine: Engine, monkeypatch: pytest.Monke
     assert total_lines == n + 1  # header included
     assert max(chunk_sizes) <= 501 and len(chunk_sizes) >= n // 500
 
-    # The database side is consumed in partitions of the requested size, not all at once.
-    seen_batches: list[int] = []
-    original = feeds.iter_feed_rows
+    # The database is asked for rows a batch at a time: producing the first chunk of output
+    # fetched only that chunk's rows, not the day.
+    fetched: list[int] = []
+    original = feeds._open_cursor
 
-    def spying(engine_: Engine, request_: feeds.FeedRequest, batch: int = 777) -> Iterator[tuple]:  # type: ignore[type-arg]
-        for row in original(engine_, request_, batch=batch):
-            seen_batches.append(1)
-            yield row
+    class CountingCursor:
+        def __init__(self, cursor: Any) -> None:
+            self.cursor = cursor
 
-    monkeypatch.setattr(feeds, "iter_feed_rows", spying)
+        def fetchmany(self, size: int) -> list[Any]:
+            rows = self.cursor.fetchmany(size)
+            fetched.append(len(rows))
+            return rows
+
+    @contextmanager
+    def counting(conn: Any, stmt: Any) -> Iterator[CountingCursor]:
+        with original(conn, stmt) as cursor:
+            yield CountingCursor(cursor)
+
+    monkeypatch.setattr(feeds, "_open_cursor", counting)
     stream = stream_feed(engine, request, "jsonl", chunk_rows=100)
-    next(stream)
-    assert len(seen_batches) == 100  # producing the first chunk read only its rows
+    first_chunk = next(stream)
+    assert first_chunk.count(b"\n") == 100
+    assert fetched == [100]
     stream.close()
 
 
@@ -256,3 +271,28 @@ def test_retention_purges_old_raw_events_and_keeps_rollups(engine: Engine) -> No
     assert rollup_rows_after == rollup_rows_before
     assert oldest is not None
     assert purge_raw_events(engine, retention_days=30, now=NOW) == 0
+
+
+def test_the_periodic_purge_runs_until_cancelled(engine: Engine, tmp_path: Any) -> None:
+    old = [RawEvent(datetime.now(UTC) - timedelta(days=40), tr, 5, 5, False) for tr in TRACKERS]
+    load_events(engine, old)
+    settings = Settings.from_env(
+        {"ADTRACK_DATA_DIR": str(tmp_path), "ADTRACK_RAW_EVENT_RETENTION_DAYS": "30"}
+    )
+
+    async def run() -> int:
+        task = asyncio.create_task(purge_periodically(engine, settings, interval_seconds=0.05))
+        try:
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                with engine.connect() as conn:
+                    left = conn.execute(select(func.count()).select_from(t.events)).scalar()
+                if left == 0:
+                    break
+        finally:
+            task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return int(left or 0)
+
+    assert asyncio.run(run()) == 0

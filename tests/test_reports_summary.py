@@ -146,6 +146,19 @@ def test_group_by_hour_and_day_in_utc(engine: Engine, seeded: Any) -> None:
     ]
 
 
+def test_daily_and_hourly_rollups_give_the_same_numbers(engine: Engine, seeded: Any) -> None:
+    span = (T0.date(), T0.date() + timedelta(days=2))  # whole days: read from rollup_daily
+    daily = summary(engine, *span, ["tracker"])["rows"]
+    hourly: dict[int, dict[str, int]] = {}  # grouped by hour: read from rollup_hourly
+    for row in summary(engine, *span, ["tracker", "hour"])["rows"]:
+        sums = hourly.setdefault(row["tracker_id"], {"imps": 0, "clicks": 0, "invalid_imps": 0})
+        for name in sums:
+            sums[name] += row[name]
+    assert {
+        r["tracker_id"]: {n: r[n] for n in ("imps", "clicks", "invalid_imps")} for r in daily
+    } == hourly
+
+
 def test_range_is_whole_hours_and_end_is_exclusive(engine: Engine, seeded: Any) -> None:
     # 22:40 - 23:10 covers the whole 22:00 and 23:00 hours.
     result = summary(engine, T0 + timedelta(minutes=25), T0 + timedelta(minutes=55))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from adtrack.domain.model import Role
 from adtrack.services.saved_reports import (
     Actor,
     SavedReportService,
+    deliver_scheduled_reports,
     latest_occurrence,
     run_due_schedules,
 )
@@ -275,3 +277,23 @@ def test_yesterday_is_computed_at_delivery_time(engine: Engine, smtp_server: Smt
     assert svc.run(saved.id).totals.imps == 1  # Mar 9
     assert svc.run(saved.id, now=datetime(2026, 3, 9, 12, tzinfo=UTC)).totals.imps == 1  # Mar 8
     assert svc.run(saved.id, now=datetime(2026, 3, 12, tzinfo=UTC)).totals.imps == 0
+
+
+def test_the_scheduler_loop_delivers_due_reports(engine: Engine, smtp_server: SmtpServer) -> None:
+    svc = service(engine, smtp_server, datetime.now(UTC) - timedelta(days=3))
+    svc.create(
+        OWNER,
+        {**X, "schedule": "daily", "hour": 0, "timezone": "UTC", "recipients": ["a@example.com"]},
+    )
+    mailer = SmtpMailer.from_url(smtp_server.url, "reports@example.com")
+
+    async def run() -> None:
+        task = asyncio.create_task(deliver_scheduled_reports(engine, mailer, interval_seconds=0.05))
+        try:
+            await asyncio.to_thread(smtp_server.wait_for_messages, 1, 10)
+            await asyncio.sleep(0.3)  # more rounds: the occurrence is not sent twice
+        finally:
+            task.cancel()
+
+    asyncio.run(run())
+    assert len(smtp_server.messages) == 1

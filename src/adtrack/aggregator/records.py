@@ -89,39 +89,43 @@ def decode_event(raw: bytes) -> EventRecord:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise MalformedRecord(f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
+    if type(data) is not dict:
         raise MalformedRecord("not a JSON object")
     values: list[Any] = list(map(data.get, _FIELDS))
     event_id = values[0]
-    if (
-        not isinstance(event_id, str)
-        or not 0 < len(event_id) <= _MAX_ID_LENGTH
-        or "\x00" in event_id
-    ):
+    if type(event_id) is not str or not 0 < len(event_id) <= _MAX_ID_LENGTH or "\x00" in event_id:
         raise MalformedRecord(f"event_id must be 1-{_MAX_ID_LENGTH} characters")
-    for i in _REQUIRED_INTS:
-        _check_int(values[i], i)
+    # Fast path first (every value of the expected type and size), details only on failure.
+    ints = [values[i] for i in _REQUIRED_INTS]
+    if not (
+        all(type(v) is int for v in ints)
+        and min(ints) >= -_INT64
+        and max(ints) < _INT64
+        and values[2] in _IMP_TYPES
+    ):
+        _explain_ints(values)
     for i in _OPTIONAL_INTS:
         if values[i] is not None:
             _check_int(values[i], i)
-    if values[2] not in _IMP_TYPES:
-        raise MalformedRecord(f"imp_type {values[2]!r} is not 9 or 10")
     for i, width in _TEXTS:
         value = values[i]
         if value is None:
             continue
         if type(value) is not str:
             raise MalformedRecord(f"{_FIELDS[i]} must be text")
-        if "\x00" in value:  # PostgreSQL text cannot hold NUL
-            value = value.replace("\x00", "")
-        if width is not None and len(value) > width:
-            value = value[:width]
-        values[i] = value
+        if (width is not None and len(value) > width) or "\x00" in value:
+            values[i] = value.replace("\x00", "")[:width]  # PostgreSQL text cannot hold NUL
     if values[11] is None:  # revenue_type
         values[11] = "none"
     for i in _BOOLS:
         values[i] = bool(values[i])
     return EventRecord._make(values)
+
+
+def _explain_ints(values: list[Any]) -> None:
+    for i in _REQUIRED_INTS:
+        _check_int(values[i], i)
+    raise MalformedRecord(f"imp_type {values[2]!r} is not 9 or 10")
 
 
 def _check_int(value: object, index: int) -> None:

@@ -119,7 +119,9 @@ def fold(events: Iterable[EventFacts], into: RollupDelta | None = None) -> Rollu
     invalid = delta.invalid
     for event in events:
         hour = event.ts // HOUR_MICROS
-        key = RollupKey(
+        # A plain tuple equals (and hashes like) the named one: build a RollupKey only for
+        # keys not seen yet, which is what keeps this loop cheap.
+        key = (
             hour,
             event.imp_type,
             event.tracker_id,
@@ -129,9 +131,9 @@ def fold(events: Iterable[EventFacts], into: RollupDelta | None = None) -> Rollu
             event.placement_id or 0,
             event.payment_rule_id or 0,
         )
-        counts = rows.get(key)
+        counts = rows.get(key)  # type: ignore[call-overload]
         if counts is None:
-            counts = rows[key] = Counts()
+            counts = rows[RollupKey._make(key)] = Counts()
         is_click = event.imp_type == _CLICK
         if event.invalid:
             if is_click:
@@ -141,7 +143,7 @@ def fold(events: Iterable[EventFacts], into: RollupDelta | None = None) -> Rollu
             reason_key = InvalidKey(
                 hour, event.imp_type, event.tracker_id, event.invalid_reason or UNSPECIFIED_REASON
             )
-            invalid[reason_key] = invalid.get(reason_key, 0) + 1
+            invalid[reason_key] = invalid.get(reason_key, 0) + 1  # rare: invalid traffic
         else:
             if is_click:
                 counts.clicks += 1

@@ -124,7 +124,7 @@ class Aggregator:
             except Exception:
                 failures += 1
                 self.stats.failures += 1
-                delay = min(5.0, poll_interval * 2**failures)
+                delay = min(5.0, poll_interval * 2 ** (failures - 1))
                 log.exception("aggregator: batch failed, retrying in %.1f s", delay)
             else:
                 if failures:

@@ -18,7 +18,7 @@ locks in the same order and cannot deadlock each other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,10 +107,14 @@ class SqlSink:
         )
         # The dialect's own type (SQLite DATETIME), so raw rows are stored in the same text
         # format as values SQLAlchemy binds in queries (the generic type has no processor).
-        self._ts_bind = events.c.ts.type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+        self._ts_bind: Callable[[Any], Any] | None = events.c.ts.type.dialect_impl(
+            engine.dialect
+        ).bind_processor(engine.dialect)
         self._bool_bind = events.c.invalid.type.dialect_impl(engine.dialect).bind_processor(
             engine.dialect
         )
+        if self._ts_bind is not None and _same_text(self._ts_bind):
+            self._ts_bind = _naive_iso  # the same text, several times cheaper per event
 
         rollup = insert(rollup_hourly)
         self._upsert_rollup = rollup.on_conflict_do_update(
@@ -340,3 +344,16 @@ def _as_record(event: EventRecord | Event) -> EventRecord:
     if isinstance(event, EventRecord):
         return event
     return EventRecord._make(getattr(event, name) for name in EventRecord._fields)
+
+
+def _naive_iso(value: datetime) -> str:
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _same_text(processor: Callable[[Any], Any]) -> bool:
+    """Whether the dialect stores datetimes exactly as :func:`_naive_iso` writes them."""
+    samples = (
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999, tzinfo=UTC),
+    )
+    return all(processor(sample) == _naive_iso(sample) for sample in samples)

@@ -6,7 +6,8 @@ read through a streaming cursor (a server-side cursor on PostgreSQL) in batches 
 chunk by chunk, so a day of millions of clicks never sits in memory.
 
 Columns (the original click-tracker feed's, where they apply):
-``datetime`` (UTC, ISO 8601), ``tracker_id``, ``advertiser_id``, ``line_item_id``,
+``datetime`` (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff`` like the original feed, with microseconds),
+``tracker_id``, ``advertiser_id``, ``line_item_id``,
 ``publisher_id``, ``tag_id`` (placement, 0 if none), ``media_buy_cost`` (the ``ancost`` the
 event carried; empty when the media cost came from a payment rule), ``revenue_value`` (the
 event's booked revenue), ``pricing_type`` (the line item's revenue type when the event was
@@ -16,27 +17,26 @@ Money is a decimal string with six places.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, String, func, select, type_coerce
 
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
-from adtrack.domain.money import format_micros
 from adtrack.services.report_query import parse_instant, parse_timezone
 
 MAX_FEED_WINDOW = timedelta(hours=24)
 FETCH_BATCH = 5_000  # rows fetched from the database at a time
-CHUNK_ROWS = 2_000  # rows per chunk of output bytes
+CHUNK_ROWS = 2_000  # rows per chunk of output bytes (and per database fetch when streaming)
 
 FEED_COLUMNS: tuple[str, ...] = (
     "datetime",
@@ -120,24 +120,38 @@ def site_domain(referrer: str | None) -> str:
     return match.group(1).lower() if match else ""
 
 
-def _utc_text(value: datetime) -> str:
-    if value.tzinfo is not None:  # PostgreSQL: aware, in the session's time zone
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="microseconds") + "Z"
+def _money(micros: int) -> str:
+    # Event amounts are never negative; this is format_micros without its sign handling.
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
 
-def iter_feed_rows(
-    engine: Engine, request: FeedRequest, batch: int = FETCH_BATCH
-) -> Iterator[tuple[Any, ...]]:
-    """Feed rows as tuples in :data:`FEED_COLUMNS` order, oldest first, streamed lazily.
+class _Memo(dict[Any, str]):
+    """A bounded cache for one feed run: the same referrer pages and amounts come back again
+    and again in a day of traffic, and a dict lookup is cheaper than formatting them anew."""
 
-    The connection stays open while the iterator is consumed and is closed when it is
-    exhausted or closed.
-    """
+    def __init__(self, compute: Callable[[Any], str], limit: int = 65_536) -> None:
+        super().__init__()
+        self.compute = compute
+        self.limit = limit
+
+    def __missing__(self, key: Any) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[key] = self.compute(key)
+        return value
+
+
+def _feed_select(engine: Engine, request: FeedRequest) -> Any:
+    """The feed query. The timestamp comes back as text, formatted by the database where it
+    can (PostgreSQL) or in its stored UTC text form (SQLite), to spare a datetime per row."""
     e = t.events
-    stmt = (
+    if engine.dialect.name == "postgresql":
+        ts: Any = func.to_char(func.timezone("UTC", e.c.ts), "YYYY-MM-DD HH24:MI:SS.US")
+    else:
+        ts = type_coerce(e.c.ts, String)
+    return (
         select(
-            e.c.ts,
+            ts,
             e.c.tracker_id,
             e.c.advertiser_id,
             e.c.line_item_id,
@@ -159,9 +173,80 @@ def iter_feed_rows(
         )
         .order_by(e.c.ts)
     )
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
-        for rows in result.partitions():
+
+
+def _utc_text(stored: str) -> str:
+    """Any other stored form of a timestamp as ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC).
+
+    The select returns that form already (26 characters) -- SQLite stores it, PostgreSQL
+    formats it -- so this runs only for values written some other way."""
+    parsed = datetime.fromisoformat(stored)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.isoformat(sep=" ", timespec="microseconds")
+
+
+@contextmanager
+def _open_cursor(conn: Connection, stmt: Any) -> Iterator[Any]:
+    """A driver cursor over ``stmt``, read with ``fetchmany``.
+
+    Rows come straight from the driver: the select returns plain values, and skipping the
+    result layer's per-row objects is a good part of the feed's speed. On PostgreSQL the cursor
+    is a server-side (named) cursor, so each ``fetchmany`` is one ``FETCH`` and the server keeps
+    the rest; SQLite's cursor steps through the result lazily by nature.
+    """
+    if conn.dialect.name == "postgresql":
+        compiled = stmt.compile(dialect=conn.dialect)
+        conn.exec_driver_sql("SELECT 1")  # begin the transaction the named cursor lives in
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor(name=f"adtrack_feed_{uuid.uuid4().hex[:12]}")
+        try:
+            cursor.execute(str(compiled), compiled.params)
+            yield cursor
+        finally:
+            cursor.close()
+        return
+    result = conn.execute(stmt)
+    try:
+        yield result.cursor
+    finally:
+        result.close()
+
+
+def _raw_batches(engine: Engine, request: FeedRequest, batch: int) -> Iterator[list[Any]]:
+    """The query's rows as the driver returns them, ``batch`` at a time, lazily."""
+    with engine.connect() as conn, _open_cursor(conn, _feed_select(engine, request)) as cursor:
+        while rows := cursor.fetchmany(batch):
+            yield rows
+
+
+def iter_feed_batches(
+    engine: Engine, request: FeedRequest, batch: int = FETCH_BATCH
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Feed rows in batches of up to ``batch`` tuples (:data:`FEED_COLUMNS` order), oldest
+    first. Lazily: one batch is fetched from the database per step; the connection stays open
+    until the iterator is exhausted or closed."""
+    utc_text = _utc_text
+    money = _Memo(_money)
+    domain = _Memo(site_domain)
+    for rows in _raw_batches(engine, request, batch):
+        yield [
+            (
+                ts if len(ts) == 26 else utc_text(ts),
+                tracker_id,
+                advertiser_id,
+                line_item_id,
+                publisher_id,
+                placement_id or 0,
+                money[media_cost] if ancost_used else None,
+                money[revenue],
+                revenue_type,
+                domain[referrer],
+                cachebuster,
+                user_agent,
+                bool(invalid),
+            )
             for (
                 ts,
                 tracker_id,
@@ -177,22 +262,16 @@ def iter_feed_rows(
                 cachebuster,
                 user_agent,
                 invalid,
-            ) in rows:
-                yield (
-                    _utc_text(ts),
-                    tracker_id,
-                    advertiser_id,
-                    line_item_id,
-                    publisher_id,
-                    placement_id or 0,
-                    format_micros(media_cost) if ancost_used else None,
-                    format_micros(revenue),
-                    revenue_type,
-                    site_domain(referrer),
-                    cachebuster,
-                    user_agent,
-                    bool(invalid),
-                )
+            ) in rows
+        ]
+
+
+def iter_feed_rows(
+    engine: Engine, request: FeedRequest, batch: int = FETCH_BATCH
+) -> Iterator[tuple[Any, ...]]:
+    """Feed rows one by one (see :func:`iter_feed_batches`)."""
+    for rows in iter_feed_batches(engine, request, batch):
+        yield from rows
 
 
 def stream_feed(
@@ -201,42 +280,106 @@ def stream_feed(
     fmt: FeedFormat | str = FeedFormat.CSV,
     chunk_rows: int = CHUNK_ROWS,
 ) -> Iterator[bytes]:
-    """The feed as chunks of bytes: CSV (header first; empty cells for nothing, ``invalid`` as
-    0/1) or JSON lines (one object per row; null for nothing, ``invalid`` as a boolean)."""
-    rows = iter_feed_rows(engine, request)
+    """The feed as chunks of bytes, one chunk per ``chunk_rows`` rows: CSV (header first;
+    empty cells for nothing, ``invalid`` as 0/1) or JSON lines (one object per row; null for
+    nothing, ``invalid`` as a boolean)."""
     if FeedFormat(fmt) is FeedFormat.JSONL:
-        yield from _jsonl_chunks(rows, chunk_rows)
+        yield from _jsonl_chunks(engine, request, chunk_rows)
     else:
-        yield from _csv_chunks(rows, chunk_rows)
+        yield from _csv_chunks(engine, request, chunk_rows)
 
 
-def _csv_chunks(rows: Iterator[tuple[Any, ...]], chunk_rows: int) -> Iterator[bytes]:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(FEED_COLUMNS)
-    pending = 0
-    for row in rows:
-        # csv writes None as an empty cell; invalid as 0/1 like the original feeds' flags.
-        writer.writerow((*row[:-1], 1 if row[-1] else 0))
-        pending += 1
-        if pending >= chunk_rows:
-            yield buf.getvalue().encode()
-            buf.seek(0)
-            buf.truncate()
-            pending = 0
-    tail = buf.getvalue()
-    if tail:
-        yield tail.encode()
+def _csv_text(value: str | None) -> str:
+    """A CSV cell for free text (RFC 4180): quoted only when it must be."""
+    if value is None:
+        return ""
+    if '"' in value or "," in value or "\n" in value or "\r" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
-def _jsonl_chunks(rows: Iterator[tuple[Any, ...]], chunk_rows: int) -> Iterator[bytes]:
-    parts: list[bytes] = []
+def _csv_chunks(engine: Engine, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:
+    """CSV lines formatted straight from the database rows in one pass (the hot loop of the
+    feed): numbers and our own formatted values never need quoting; free text goes through
+    :func:`_csv_text`."""
+    cell = _csv_text
+    money = _Memo(_money)
+    domain = _Memo(lambda referrer: cell(site_domain(referrer)))
+    pricing_cell = _Memo(cell)
+    agent_cell = _Memo(cell)  # a day's traffic comes from a few thousand user agents
+    utc_text = _utc_text
+    yield (",".join(FEED_COLUMNS) + "\r\n").encode()
+    for rows in _raw_batches(engine, request, chunk_rows):
+        yield "".join(
+            [
+                f"{ts if len(ts) == 26 else utc_text(ts)},"
+                f"{tracker},{advertiser},{line_item},{publisher},{tag or 0},"
+                f"{money[cost] if ancost_used else ''},{money[revenue]},{pricing_cell[pricing]},"
+                f"{domain[referrer]},{cell(cachebuster)},{agent_cell[user_agent]},"
+                f"{1 if invalid else 0}\r\n"
+                for (
+                    ts,
+                    tracker,
+                    advertiser,
+                    line_item,
+                    publisher,
+                    tag,
+                    ancost_used,
+                    cost,
+                    revenue,
+                    pricing,
+                    referrer,
+                    cachebuster,
+                    user_agent,
+                    invalid,
+                ) in rows
+            ]
+        ).encode()
+
+
+def _jsonl_chunks(engine: Engine, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:
+    """JSON lines built straight from the database rows (one pass, like the CSV)."""
     dumps = orjson.dumps
     option = orjson.OPT_APPEND_NEWLINE
-    for row in rows:
-        parts.append(dumps(dict(zip(FEED_COLUMNS, row, strict=True)), option=option))
-        if len(parts) >= chunk_rows:
-            yield b"".join(parts)
-            parts = []
-    if parts:
-        yield b"".join(parts)
+    money = _Memo(_money)
+    domain = _Memo(site_domain)
+    utc_text = _utc_text
+    for rows in _raw_batches(engine, request, chunk_rows):
+        yield b"".join(
+            [
+                dumps(
+                    {
+                        "datetime": ts if len(ts) == 26 else utc_text(ts),
+                        "tracker_id": tracker,
+                        "advertiser_id": advertiser,
+                        "line_item_id": line_item,
+                        "publisher_id": publisher,
+                        "tag_id": tag or 0,
+                        "media_buy_cost": money[cost] if ancost_used else None,
+                        "revenue_value": money[revenue],
+                        "pricing_type": pricing,
+                        "site_domain": domain[referrer],
+                        "cachebuster": cachebuster,
+                        "user_agent": user_agent,
+                        "invalid": bool(invalid),
+                    },
+                    option=option,
+                )
+                for (
+                    ts,
+                    tracker,
+                    advertiser,
+                    line_item,
+                    publisher,
+                    tag,
+                    ancost_used,
+                    cost,
+                    revenue,
+                    pricing,
+                    referrer,
+                    cachebuster,
+                    user_agent,
+                    invalid,
+                ) in rows
+            ]
+        )

@@ -38,8 +38,10 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    case,
     cast,
     func,
+    literal,
     or_,
     select,
     type_coerce,
@@ -568,32 +570,100 @@ class _TimeKeys:
         return found
 
 
-def _sum_rows(
+# Above this many distinct days/hours, scattered times are matched with ranges, not a list.
+MAX_LISTED_TIMES = 5000
+
+
+def _window(
+    time_col: ColumnElement[datetime], ranges: list[tuple[datetime, datetime]], step: timedelta
+) -> ColumnElement[bool]:
+    """The SQL condition selecting the planned days or hours.
+
+    One contiguous range is a range scan. Scattered edge hours (local days in a zone west or
+    east of UTC) are listed with IN: both databases look each one up in the primary key,
+    whereas an OR of many ranges makes SQLite scan the whole index.
+    """
+    if len(ranges) == 1:
+        lo, hi = ranges[0]
+        return and_(time_col >= lo, time_col < hi)
+    points = []
+    for lo, hi in ranges:
+        at = lo
+        while at < hi:
+            points.append(at)
+            at += step
+    if len(points) <= MAX_LISTED_TIMES:
+        return time_col.in_(points)
+    return or_(*(and_(time_col >= lo, time_col < hi) for lo, hi in ranges))
+
+
+# Up to this many buckets, a plan where every time adds to one bucket is grouped by bucket in
+# SQL (a small CASE), so a cumulative or monthly report returns one row per group and bucket.
+MAX_CASE_BUCKETS = 16
+
+
+def _bucket_case(time_col: ColumnElement[datetime], terms: Terms) -> ColumnElement[int] | None:
+    """``CASE WHEN t < b1 THEN 0 WHEN t < b2 THEN 1 ... END`` when the plan allows it."""
+    if not all(len(c) == 1 and c[0][1] == 1 for c in terms.values()):
+        return None
+    ordered = sorted(terms)
+    indexes = [terms[at][0][0] for at in ordered]
+    distinct = len(set(indexes))
+    if distinct == len(ordered) or distinct > MAX_CASE_BUCKETS:
+        return None  # nothing to gain, or too many branches
+    # Buckets follow time order, so each change of bucket is one boundary.
+    whens: list[tuple[ColumnElement[bool], int]] = []
+    previous = indexes[0]
+    for at, index in zip(ordered, indexes, strict=True):
+        if index != previous:
+            whens.append((time_col < at, previous))
+            previous = index
+    return case(*whens, else_=previous) if whens else literal(previous)
+
+
+def _read(
     conn: Connection,
     table: Table,
     time_column: str,
-    ranges: list[tuple[datetime, datetime]],
+    terms: Terms,
+    keys: _TimeKeys,
+    step: timedelta,
     dims: Sequence[Dimension],
     filters: Mapping[str, tuple[int, ...]],
-    as_text: bool,
-) -> list[Any]:
+    acc: dict[tuple[int, tuple[int, ...]], list[int]],
+) -> None:
+    """Sum ``table`` over the planned times, grouped by time (or bucket) and ``dims``, and
+    add the sums into ``acc`` with the plan's signs."""
+    ranges = _ranges(terms, step)
     if not ranges:
-        return []
+        return
     time_col = table.c[time_column]
-    window: ColumnElement[bool] = or_(*(and_(time_col >= lo, time_col < hi) for lo, hi in ranges))
-    conditions: list[ColumnElement[bool]] = [window]
+    conditions: list[ColumnElement[bool]] = [_window(time_col, ranges, step)]
     for name, ids in filters.items():
         conditions.append(table.c[DIMENSIONS[name].column].in_(ids))
-    group_cols = [time_col, *(table.c[d.column] for d in dims)]
-    selected_time = type_coerce(time_col, String) if as_text else time_col
+    dim_cols = [table.c[d.column] for d in dims]
     sums = [cast(func.sum(table.c[c]), BigInteger).label(c) for c in COUNTER_COLUMNS]
-    stmt = select(selected_time, *group_cols[1:], *sums).where(*conditions).group_by(*group_cols)
-    return list(conn.execute(stmt).fetchall())
+    bucket = _bucket_case(time_col, terms)
+    if bucket is not None:
+        label = bucket.label("bucket")
+        stmt = select(label, *dim_cols, *sums).where(*conditions).group_by(label, *dim_cols)
+        _fold(conn.execute(stmt).fetchall(), _BucketKeys(), len(dims), acc)
+        return
+    selected_time = type_coerce(time_col, String) if keys.as_text else time_col
+    stmt = select(selected_time, *dim_cols, *sums).where(*conditions).group_by(time_col, *dim_cols)
+    _fold(conn.execute(stmt).fetchall(), keys, len(dims), acc)
+
+
+class _BucketKeys:
+    """Rows already grouped by bucket index (see :func:`_bucket_case`)."""
+
+    def contributions(self, raw: Any) -> list[tuple[int, int]]:
+        return [(int(raw), 1)]
 
 
 def _fold(
     rows: Iterable[Any],
-    keys: _TimeKeys,
+    keys: _TimeKeys | _BucketKeys,
     width: int,
     acc: dict[tuple[int, tuple[int, ...]], list[int]],
 ) -> None:
@@ -602,7 +672,7 @@ def _fold(
         contributions = keys.contributions(row[0])
         if not contributions:
             continue
-        key_dims = row[1:first_value]
+        key_dims = tuple(row[1:first_value])
         values = row[first_value:]
         for index, sign in contributions:
             key = (index, key_dims)
@@ -657,47 +727,55 @@ def _run(conn: Connection, request: ReportRequest) -> Report:
     plan = plan_sources(buckets)
     as_text = conn.dialect.name == "sqlite"
     acc: dict[tuple[int, tuple[int, ...]], list[int]] = {}
-    width = len(dims)
-    day_rows = _sum_rows(
-        conn, t.rollup_daily, "day", _ranges(plan.day_terms, DAY), dims, request.filters, as_text
+    _read(
+        conn,
+        t.rollup_daily,
+        "day",
+        plan.day_terms,
+        _TimeKeys(plan.day_terms, floor_day, as_text),
+        DAY,
+        dims,
+        request.filters,
+        acc,
     )
-    _fold(day_rows, _TimeKeys(plan.day_terms, floor_day, as_text), width, acc)
-    hour_rows = _sum_rows(
+    _read(
         conn,
         t.rollup_hourly,
         "hour",
-        _ranges(plan.hour_terms, HOUR),
+        plan.hour_terms,
+        _TimeKeys(plan.hour_terms, _floor_hour, as_text),
+        HOUR,
         dims,
         request.filters,
-        as_text,
+        acc,
     )
-    _fold(hour_rows, _TimeKeys(plan.hour_terms, _floor_hour, as_text), width, acc)
 
     # Drop groups that are only a difference of days and hours netting to nothing: a group
     # with any event has a positive count.
-    kept = sorted(item for item in acc.items() if any(item[1]))
-    ids_by_dim: dict[str, set[int]] = {d.name: set() for d in dims}
-    for position, dim in enumerate(dims):
-        ids_by_dim[dim.name] = {key_dims[position] for (_, key_dims), _ in kept}
-    names = load_names(conn, dims, ids_by_dim)
-
-    totals = [0] * len(COUNTER_COLUMNS)
-    rows: list[ReportRow] = []
+    zero = [0] * len(COUNTER_COLUMNS)
+    kept = sorted(key for key, values in acc.items() if values != zero)
+    names = load_names(
+        conn,
+        dims,
+        {dim.name: {key[1][i] for key in kept} for i, dim in enumerate(dims)},
+    )
     labels = [bucket.label for bucket in buckets]
-    name_maps = [names[dim.name] for dim in dims]
-    dim_names = [dim.name for dim in dims]
-    for (index, key_dims), values in kept:
-        totals = [a + b for a, b in zip(totals, values, strict=True)]
-        rows.append(
+    name_maps = [(dim.name, names[dim.name]) for dim in dims]
+    rows: list[ReportRow] = []
+    append = rows.append
+    for key in kept:
+        index, key_dims = key
+        append(
             ReportRow(
                 labels[index],
                 tuple(
-                    DimensionValue(dim_names[i], value, name_maps[i].get(value))
-                    for i, value in enumerate(key_dims)
+                    DimensionValue(name, value, found.get(value))
+                    for (name, found), value in zip(name_maps, key_dims, strict=True)
                 ),
-                Counters(*values),
+                Counters(*acc[key]),
             )
         )
+    totals = [sum(column) for column in zip(*acc.values(), strict=True)] if acc else zero
     return Report(request=request, rows=rows, totals=Counters.of(totals))
 
 

@@ -1,11 +1,12 @@
-"""The reporting summary: tracked totals from the hourly rollups, enough to check counts.
+"""The reporting summary: tracked totals from the rollups, enough to check counts.
 
-``summary(engine, start, end, group_by, filters)`` sums ``rollup_hourly`` over whole UTC hours
+``summary(engine, start, end, group_by, filters)`` sums the rollups over whole UTC hours
 ``[start, end)`` (``start`` is rounded down and ``end`` up to the hour, since rollups are
-hourly), grouped by any of :data:`SUMMARY_DIMENSIONS`. ``hour`` and ``day`` are UTC. Money is
-summed in integer micro-units and returned as decimal strings in currency units
-(``"12.345000"``). Invalid traffic is reported apart: ``imps``, ``clicks`` and the money count
-valid events only; ``invalid_imps`` / ``invalid_clicks`` the rest.
+hourly), grouped by any of :data:`SUMMARY_DIMENSIONS`. A range of whole UTC days not grouped by
+hour reads ``rollup_daily`` (24 times fewer rows), anything else ``rollup_hourly``. ``hour``
+and ``day`` are UTC. Money is summed in integer micro-units and returned as decimal strings in
+currency units (``"12.345000"``). Invalid traffic is reported apart: ``imps``, ``clicks`` and
+the money count valid events only; ``invalid_imps`` / ``invalid_clicks`` the rest.
 """
 
 from __future__ import annotations
@@ -87,16 +88,18 @@ def summary(
     dims = _check_group_by(group_by)
     wanted = _check_filters(filters or {})
 
-    r = t.rollup_hourly
-    keys: list[ColumnElement[Any]] = [_key_expression(engine, dim) for dim in dims]
+    whole_days = lo == _floor_day(lo) and hi == _floor_day(hi) and "hour" not in dims
+    r = t.rollup_daily if whole_days else t.rollup_hourly
+    when = r.c.day if whole_days else r.c.hour
+    keys: list[ColumnElement[Any]] = [_key_expression(engine, r, when, dim) for dim in dims]
     query = (
         select(*keys, *(func.sum(r.c[name]).label(name) for name in _SUMMED))
-        .where(r.c.hour >= lo, r.c.hour < hi)
+        .where(when >= lo, when < hi)
         .group_by(*keys)
         .order_by(*keys)
     )
     for dim, ids in wanted.items():
-        query = query.where(_column(dim).in_(sorted(ids)))
+        query = query.where(_column(r, dim).in_(sorted(ids)))
 
     totals = [0] * len(_SUMMED)
     grouped: list[tuple[tuple[Any, ...], list[int]]] = []
@@ -131,6 +134,10 @@ def _floor_hour(value: datetime) -> datetime:
     return value.replace(minute=0, second=0, microsecond=0)
 
 
+def _floor_day(value: datetime) -> datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def _ceil_hour(value: datetime) -> datetime:
     floor = _floor_hour(value)
     return floor if floor == value else floor + _HOUR
@@ -163,23 +170,23 @@ def _check_filters(filters: Mapping[str, Iterable[int]]) -> dict[str, set[int]]:
     return checked
 
 
-def _column(dim: str) -> ColumnElement[Any]:
-    r = t.rollup_hourly
+def _column(r: Table, dim: str) -> ColumnElement[Any]:
     if dim == "imp_type":
         return r.c.imp_type
     return r.c[_CATALOGUE[dim][0]]
 
 
-def _key_expression(engine: Engine, dim: str) -> ColumnElement[Any]:
-    r = t.rollup_hourly
+def _key_expression(
+    engine: Engine, r: Table, when: ColumnElement[Any], dim: str
+) -> ColumnElement[Any]:
     if dim == "hour":
-        return r.c.hour
+        return when
     if dim == "day":
         if engine.dialect.name == "postgresql":
             # timestamptz -> the UTC calendar day, whatever the session time zone.
-            return func.to_char(func.timezone("UTC", r.c.hour), "YYYY-MM-DD").label("day")
-        return func.substr(r.c.hour, 1, 10).label("day")  # SQLite stores "YYYY-MM-DD HH:..."
-    return _column(dim)
+            return func.to_char(func.timezone("UTC", when), "YYYY-MM-DD").label("day")
+        return func.substr(when, 1, 10).label("day")  # SQLite stores "YYYY-MM-DD HH:..."
+    return _column(r, dim)
 
 
 def _load_names(

@@ -8,6 +8,7 @@ batches, each in its own transaction, so the aggregator's writes never wait long
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -63,3 +64,16 @@ def purge_raw_events(
 def purge_expired_events(engine: Engine, settings: Settings, now: datetime | None = None) -> int:
     """The periodic job: purge with the deployment's retention setting."""
     return purge_raw_events(engine, retention_days=settings.raw_event_retention_days, now=now)
+
+
+async def purge_periodically(
+    engine: Engine, settings: Settings, interval_seconds: float = PURGE_INTERVAL_SECONDS
+) -> None:
+    """Run :func:`purge_expired_events` now and then every ``interval_seconds``, in a worker
+    thread, until cancelled (the runtime starts it with ``asyncio.create_task``)."""
+    while True:
+        try:
+            await asyncio.to_thread(purge_expired_events, engine, settings)
+        except Exception:  # a failed purge is retried next time; it must not stop the loop
+            log.exception("raw-event purge failed")
+        await asyncio.sleep(interval_seconds)

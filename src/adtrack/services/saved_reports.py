@@ -20,6 +20,7 @@ and admins.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -439,3 +440,22 @@ def run_due_schedules(
     """The scheduler entry point the runtime calls every minute (blocking: run it in a thread)."""
     service = SavedReportService(engine, default_timezone=default_timezone, mailer=mailer)
     return service.run_due_schedules(now)
+
+
+async def deliver_scheduled_reports(
+    engine: Engine,
+    mailer: Mailer | None,
+    *,
+    default_timezone: str = "UTC",
+    interval_seconds: float = 60,
+) -> None:
+    """Call :func:`run_due_schedules` every ``interval_seconds`` (in a worker thread) until
+    cancelled; the runtime starts it with ``asyncio.create_task`` when mail is configured."""
+    while True:
+        try:
+            await asyncio.to_thread(
+                run_due_schedules, engine, mailer, default_timezone=default_timezone
+            )
+        except Exception:  # the next round tries again; the loop must not die
+            log.exception("scheduled report delivery failed")
+        await asyncio.sleep(interval_seconds)

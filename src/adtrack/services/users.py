@@ -37,7 +37,12 @@ __all__ = [
     "UserRepository",
     "UserService",
     "UserUnitOfWork",
+    "check_password",
+    "generate_password",
     "hash_token",
+    "normalise_email",
+    "parse_role",
+    "parse_state",
 ]
 
 MIN_PASSWORD_LENGTH = 8

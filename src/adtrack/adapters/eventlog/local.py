@@ -366,7 +366,7 @@ class LocalEventLogWriter:
         self._record_failure(exc)
 
     def _retire(self, segment: _OpenSegment) -> None:
-        if self._policy is FsyncPolicy.NEVER or (segment.abandoned and not self._in_thread):
+        if not self._in_thread and (self._policy is FsyncPolicy.NEVER or segment.abandoned):
             # Nothing to sync (or nothing worth syncing) and no fsync thread that could still
             # be using the descriptor: close now, so a deleted file's space is freed at once.
             close_quietly(segment.fd)
@@ -438,12 +438,14 @@ class LocalEventLogWriter:
                 await asyncio.wait_for(self._stop_background.wait(), timeout=period)
             if self._closed:
                 return
-            if self._policy is FsyncPolicy.NEVER:
-                self._check_not_removed()
-            elif self._writes > self._synced or self._retired:
-                # interval: the periodic fsync; always: close segments abandoned after a failure
+            never = self._policy is FsyncPolicy.NEVER
+            if self._retired or (not never and self._writes > self._synced):
+                # interval: the periodic fsync; any policy: close the segments retired while an
+                # fsync thread was running
                 with contextlib.suppress(EventLogUnavailable):
                     await self._sync_through(self._writes)
+            elif never:
+                self._check_not_removed()
 
     def _check_not_removed(self) -> None:
         """With ``never`` there is no fsync to notice it: someone removed our segment file (or

@@ -260,6 +260,8 @@ rollup_daily = Table(
     Column("invalid_clicks", BigInteger, nullable=False, default=0),
     Column("media_cost_micros", BigInteger, nullable=False, default=0),
     Column("booked_revenue_micros", BigInteger, nullable=False, default=0),
+    # SQLite: rows clustered by the key, so a range of days is read sequentially.
+    sqlite_with_rowid=False,
 )
 
 # Where each event-log consumer has got to (committed in the same transaction as the rows).

@@ -76,11 +76,13 @@ CurrentUser = Annotated[User, Depends(authenticated)]
 def require_role(*roles: Role | str) -> Callable[[User], User]:
     """A dependency returning the caller if their role is one of ``roles``, else 403."""
     allowed = frozenset(Role(role) for role in roles)
-    names = ", ".join(sorted(role.value for role in allowed))
+    names = " or ".join(sorted(role.value for role in allowed))
 
     def check_role(user: CurrentUser) -> User:
         if user.role not in allowed:
-            raise PermissionDenied("role", f"the {user.role.value} role cannot do this ({names})")
+            raise PermissionDenied(
+                "role", f"this needs the role {names}; this token's user is a {user.role.value}"
+            )
         return user
 
     return check_role

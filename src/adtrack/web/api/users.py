@@ -75,6 +75,16 @@ class TokenOut(BaseModel):
     revoked_at: datetime | None
 
 
+class UserListOut(BaseModel):
+    items: list[UserOut]
+    total: int
+
+
+class TokenListOut(BaseModel):
+    items: list[TokenOut]
+    total: int
+
+
 class IssuedTokenOut(TokenOut):
     token: str = Field(description="The secret to send as `Authorization: Bearer <token>`.")
 
@@ -112,7 +122,13 @@ def me(user: CurrentUser) -> Response:
     return ApiJSONResponse(user_json(user))
 
 
-@router.get("/users", dependencies=_admin, responses=_ERRORS, summary="List users")
+@router.get(
+    "/users",
+    response_model=UserListOut,
+    dependencies=_admin,
+    responses=_ERRORS,
+    summary="List users",
+)
 def list_users(users: Users) -> Response:
     items = [user_json(user) for user in users.list_users()]
     return ApiJSONResponse({"items": items, "total": len(items)})
@@ -150,7 +166,13 @@ def update_user(id: UserId, body: UserUpdate, users: Users) -> Response:
     return ApiJSONResponse(user_json(users.update_user(id, body.model_dump(exclude_unset=True))))
 
 
-@router.get("/users/{id}/tokens", dependencies=_admin, responses=_ERRORS, summary="List tokens")
+@router.get(
+    "/users/{id}/tokens",
+    response_model=TokenListOut,
+    dependencies=_admin,
+    responses=_ERRORS,
+    summary="List a user's tokens (never their secrets)",
+)
 def list_tokens(id: UserId, users: Users) -> Response:
     items = [token_json(token) for token in users.list_tokens(id)]
     return ApiJSONResponse({"items": items, "total": len(items)})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -261,7 +261,6 @@ def render(
         "timezone": state.settings.timezone,
         "fmt_time": lambda value: local_time(value, zone),
         "fmt_date": lambda value: local_date(value, zone),
-        "today": date.today(),
         **(context or {}),
     }
     response = state.templates.TemplateResponse(
@@ -294,6 +293,19 @@ def safe_next(value: str | None, default: str = "/") -> str:
 
 
 # --- the route class -------------------------------------------------------------------------
+
+# Pages are never framed (no clickjacking), scripts only come from /static, and images may come
+# from anywhere (Fire test hit loads the tag host's pixel).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src * data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+        "form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -329,6 +341,8 @@ class ConsoleRoute(APIRoute):
             new_session = getattr(request.state, "new_console_session", None)
             if isinstance(new_session, ConsoleSession):
                 console_state(request).codec.write(response, new_session)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
             return response
 
         return handler

@@ -139,8 +139,11 @@ def parse_form(
         raw = values.get(field.name)
         if skip is not None and skip(field, raw):
             continue
-        if field.widget in ("money", "ratio") and not str(raw or "").strip():
+        empty = not str(raw or "").strip()
+        if empty and field.widget in ("money", "ratio"):
             continue  # left empty: not given (the service asks for it where it is needed)
+        if empty and field.widget == "select" and "" not in {v for v, _ in field.options}:
+            continue  # a choice without an empty option was not sent: keep the default
         try:
             value = parse_value(field, raw, zone)
         except ValueError as exc:

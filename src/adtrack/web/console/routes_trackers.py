@@ -269,6 +269,13 @@ def _parse_tracker_form(
             errors[name] = "must be chosen from the list"
     if data["state"] not in ("active", "inactive"):
         data["state"] = "active"
+    # Report every missing required input at once (the service stops at the first).
+    if not data["name"]:
+        errors.setdefault("name", "is required")
+    if data["line_item_id"] is None:
+        errors.setdefault("line_item_id", "is required: choose a line item with Edit")
+    if data["publisher_id"] is None:
+        errors.setdefault("publisher_id", "is required: choose a publisher with Edit")
     return data, errors
 
 

@@ -213,7 +213,10 @@
     var img = new Image();
     function report(text) { if (status) status.textContent = text; }
     img.onload = function () { report("Test hit sent to " + url); };
-    img.onerror = function () { report("Test hit sent to " + url + " (the answer was not an image, which is normal for clicks)"); };
+    img.onerror = function () {
+      report("Test hit sent to " + url + ". The answer was not an image: normal for click trackers " +
+        "(they redirect). If no hit appears below, this browser cannot reach the tag host.");
+    };
     img.src = url;
     report("Sending test hit…");
   });
@@ -232,7 +235,7 @@
       data: {
         labels: data.labels,
         datasets: data.series.map(function (s, i) {
-          return { label: s.label, data: s.values, borderColor: colours[i % colours.length], backgroundColor: colours[i % colours.length], tension: 0.2, fill: false };
+          return { label: s.label, data: s.values, borderColor: colours[i % colours.length], backgroundColor: colours[i % colours.length], tension: 0, fill: false };
         })
       },
       options: {

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:28:00.775473
+Create Date: 2026-11-23 17:45:20.733657
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ def upgrade() -> None:
             "payment_rule_id",
             name=op.f("pk_rollup_daily"),
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "rollup_hourly",
