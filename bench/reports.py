@@ -47,6 +47,7 @@ from adtrack.services.feeds import parse_feed_request, stream_feed
 from adtrack.services.report_query import parse_report_request, run_report
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+PG_ADMIN = "host=127.0.0.1 user=postgres dbname=postgres"
 N_ADVERTISERS, N_LINE_ITEMS, N_PUBLISHERS, N_PLACEMENTS = 50, 200, 100, 300
 N_IMPRESSION_TRACKERS, N_CLICK_TRACKERS = 700, 300
 CLICK_SHARE = 0.01  # clicks per impression, network-wide
@@ -59,18 +60,29 @@ def database(kind: str, keep: Path | None) -> Iterator[str]:
     if kind == "sqlite" and keep is not None:
         yield f"sqlite:///{keep.resolve()}"
         return
+    if kind == "postgresql" and keep is not None:
+        yield f"{PG_SERVER}{keep.name}"
+        return
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite:///{Path(tmp) / 'bench.db'}"
         return
     name = f"adtrack_bench_{secrets.token_hex(4)}"
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"{PG_SERVER}{name}"
     finally:
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _pg_database_exists(name: str) -> bool:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        return (
+            c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            is not None
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +402,8 @@ def main() -> int:
         "--keep",
         type=Path,
         default=None,
-        help="SQLite only: use (and keep) this database file; loads data only if it is new",
+        help="use (and keep) this SQLite file, or for PostgreSQL the database named like its "
+        "last part; data is loaded only if it is new",
     )
     args = parser.parse_args()
 
@@ -398,7 +411,12 @@ def main() -> int:
     end = first + timedelta(days=args.days)
     results: dict[str, Any] = {"db": args.db, "events_target": args.events, "days": args.days}
     feed_day = end - timedelta(days=1)
-    reuse = args.keep is not None and args.keep.exists()
+    reuse = args.keep is not None and (
+        args.keep.exists() if args.db == "sqlite" else _pg_database_exists(args.keep.name)
+    )
+    if args.db == "postgresql" and args.keep is not None and not reuse:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{args.keep.name}"')
     with database(args.db, args.keep) as url:
         upgrade(url)
         engine = make_engine(url)

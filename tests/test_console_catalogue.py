@@ -17,7 +17,16 @@ def bed(tmp_path: Path):
         yield bed
 
 
-def test_set_everything_up_from_the_browser(bed: ConsoleBed) -> None:
+@pytest.fixture
+def bed_on_each_backend(tmp_path: Path, db_url: str):
+    """Like ``bed``, once on SQLite and once on PostgreSQL."""
+    with console_bed(tmp_path, url=db_url) as bed:
+        bed.sign_in(bed.add_user(Role.TRAFFICKER))
+        yield bed
+
+
+def test_set_everything_up_from_the_browser(bed_on_each_backend: ConsoleBed) -> None:
+    bed = bed_on_each_backend
     answer = bed.post("/advertisers", {"name": "Acme Shoes", "code": "acme", "state": "active"})
     assert answer.status_code == 303
     [advertiser] = bed.catalogue.list_advertisers().items

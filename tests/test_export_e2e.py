@@ -31,6 +31,7 @@ import pytest
 from adtrack.domain.macro_presets import PRESETS, Macro, Preset
 from tests.support.net import free_port
 from tests.support.server import AdtrackServer
+from tests.support.smtp import SmtpServer
 
 BROWSER_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -188,3 +189,46 @@ def test_every_exported_tag_is_counted(adtrack_server_factory: Any) -> None:
             for r in per_tracker
         }
         assert counted == {imp_id: expected["impression"], click_id: expected["click"]}
+
+
+def test_a_running_server_emails_an_export(
+    adtrack_server_factory: Any, smtp_server: SmtpServer
+) -> None:
+    # The server's own background worker (started by the app's lifespan) does the sending.
+    server: AdtrackServer = adtrack_server_factory(
+        env={
+            "ADTRACK_PUBLIC_URL": "https://track.example.com",
+            "ADTRACK_SMTP_URL": smtp_server.url,
+            "ADTRACK_SMTP_FROM": "tags@track.example.com",
+        }
+    )
+    with server.client() as api:
+        advertiser = create(api, "advertisers", {"name": "Acme"})
+        line_item = create(api, "line-items", {"name": "Spring", "advertiser_id": advertiser})
+        publisher = create(api, "publishers", {"name": "Daily News"})
+        imp_id = create(
+            api,
+            "impression-trackers",
+            {"line_item_id": line_item, "publisher_id": publisher, "name": "Imp"},
+        )
+        answer = api.post(
+            "/api/v1/trackers/export",
+            json={
+                "impression_tracker_ids": [imp_id],
+                "macros": ["CACHEBUSTER"],
+                "delivery": "email",
+                "emails": ["ops@agency.example"],
+            },
+        )
+        assert answer.status_code == 202, answer.text
+        [message] = smtp_server.wait_for_messages(1, timeout=15)
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None
+        assert (
+            f'<img src="https://track.example.com/imptr?id={imp_id}&cachebuster=[CACHEBUSTER]&t=2"'
+            in body.get_content()
+        )
+        deadline = time.monotonic() + 10
+        while (status := api.get(answer.headers["location"]).json())["status"] != "sent":
+            assert time.monotonic() < deadline, status
+            time.sleep(0.1)

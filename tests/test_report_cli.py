@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.db import make_engine
 from adtrack.cli import app
 from tests.reporting_support import TRACKERS, RawEvent, load_events, load_rollups, migrated_engine
 
@@ -99,8 +100,6 @@ def test_feed_clicks_and_retention_purge(env: dict[str, str]) -> None:
     purge = runner.invoke(app, ["retention", "purge"], env=env)
     assert purge.exit_code == 0, purge.output
     assert "deleted 1 raw events older than 30 days" in purge.output
-    from adtrack.adapters.sql.db import make_engine
-
     engine = make_engine(env["ADTRACK_DATABASE_URL"])
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.events)).scalar() == 3

@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Date,
     Engine,
     String,
     Table,
@@ -319,8 +320,9 @@ def request_to_params(request: ReportRequest) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Counters:
+# Result rows are NamedTuples rather than dataclasses: tuples of plain values drop out of the
+# garbage collector's bookkeeping, which matters when a report builds tens of thousands of rows.
+class Counters(NamedTuple):
     """Summed counters of a row or of the totals. Money in integer micro-units."""
 
     imps: int = 0
@@ -365,15 +367,13 @@ class Counters:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class DimensionValue:
+class DimensionValue(NamedTuple):
     dimension: str
     id: int
     label: str | None  # the name (imp_type: "9 External Impression"); None if unknown / 0
 
 
-@dataclass(frozen=True, slots=True)
-class ReportRow:
+class ReportRow(NamedTuple):
     interval_start: datetime  # aware, in the report timezone
     dimensions: tuple[DimensionValue, ...]
     counters: Counters
@@ -630,7 +630,7 @@ def _read(
     step: timedelta,
     dims: Sequence[Dimension],
     filters: Mapping[str, tuple[int, ...]],
-    acc: dict[tuple[int, tuple[int, ...]], list[int]],
+    acc: dict[tuple[int, tuple[int, ...]], tuple[int, ...]],
 ) -> None:
     """Sum ``table`` over the planned times, grouped by time (or bucket) and ``dims``, and
     add the sums into ``acc`` with the plan's signs."""
@@ -647,11 +647,63 @@ def _read(
     if bucket is not None:
         label = bucket.label("bucket")
         stmt = select(label, *dim_cols, *sums).where(*conditions).group_by(label, *dim_cols)
-        _fold(conn.execute(stmt).fetchall(), _BucketKeys(), len(dims), acc)
+        _fold(_fetch_all(conn, stmt), _BucketKeys(), len(dims), acc)
         return
+    if step == HOUR:
+        day_terms = _hours_by_day(terms)
+        if day_terms is not None:
+            # Edge hours of local days: all listed hours of a UTC day add to the same buckets,
+            # so the database sums them per UTC day (fewer rows to return and fold).
+            day = _utc_date(conn, time_col).label("utc_day")
+            stmt = select(day, *dim_cols, *sums).where(*conditions).group_by(day, *dim_cols)
+            _fold(_fetch_all(conn, stmt), _DayKeys(day_terms), len(dims), acc)
+            return
     selected_time = type_coerce(time_col, String) if keys.as_text else time_col
     stmt = select(selected_time, *dim_cols, *sums).where(*conditions).group_by(time_col, *dim_cols)
-    _fold(conn.execute(stmt).fetchall(), keys, len(dims), acc)
+    _fold(_fetch_all(conn, stmt), keys, len(dims), acc)
+
+
+def _fetch_all(conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
+    """All rows as the driver returns them. The selected values are plain already (times as
+    text on SQLite, sums cast to integers), and skipping the result layer's row objects keeps
+    big reports cheap."""
+    result = conn.execute(stmt)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
+def _hours_by_day(terms: Terms) -> dict[date, list[tuple[int, int]]] | None:
+    """The contributions per UTC date when every listed hour of each date has the same ones
+    (and at least one date has several hours, else there is nothing to gain); else None."""
+    by_day: dict[date, list[tuple[int, int]]] = {}
+    hours_per_day: dict[date, int] = {}
+    for hour, contributions in terms.items():
+        day = hour.date()
+        known = by_day.setdefault(day, contributions)
+        if sorted(known) != sorted(contributions):
+            return None
+        hours_per_day[day] = hours_per_day.get(day, 0) + 1
+    return by_day if max(hours_per_day.values(), default=0) > 1 else None
+
+
+def _utc_date(conn: Connection, time_col: ColumnElement[datetime]) -> ColumnElement[Any]:
+    """The UTC calendar date of a stored timestamp, as SQL."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.timezone("UTC", time_col), Date)
+    return func.substr(type_coerce(time_col, String), 1, 10)  # SQLite stores UTC text
+
+
+class _DayKeys:
+    """Rows grouped by UTC date (``date`` on PostgreSQL, ``"YYYY-MM-DD"`` on SQLite)."""
+
+    def __init__(self, by_day: dict[date, list[tuple[int, int]]]) -> None:
+        self.lookup: dict[Any, list[tuple[int, int]]] = dict(by_day)
+        self.lookup.update((day.isoformat(), value) for day, value in by_day.items())
+
+    def contributions(self, raw: Any) -> list[tuple[int, int]] | None:
+        return self.lookup.get(raw)
 
 
 class _BucketKeys:
@@ -663,26 +715,27 @@ class _BucketKeys:
 
 def _fold(
     rows: Iterable[Any],
-    keys: _TimeKeys | _BucketKeys,
+    keys: _TimeKeys | _BucketKeys | _DayKeys,
     width: int,
-    acc: dict[tuple[int, tuple[int, ...]], list[int]],
+    acc: dict[tuple[int, tuple[int, ...]], tuple[int, ...]],
 ) -> None:
+    # Keys and sums are tuples of ints: cheap to build and ignored by the garbage collector.
     first_value = 1 + width
     for row in rows:
         contributions = keys.contributions(row[0])
         if not contributions:
             continue
         key_dims = tuple(row[1:first_value])
-        values = row[first_value:]
+        values = tuple(row[first_value:])
         for index, sign in contributions:
             key = (index, key_dims)
             slot = acc.get(key)
             if slot is None:
-                acc[key] = list(values) if sign > 0 else [-v for v in values]
+                acc[key] = values if sign > 0 else tuple(-v for v in values)
             elif sign > 0:
-                acc[key] = [a + b for a, b in zip(slot, values, strict=True)]
+                acc[key] = tuple([a + b for a, b in zip(slot, values, strict=True)])
             else:
-                acc[key] = [a - b for a, b in zip(slot, values, strict=True)]
+                acc[key] = tuple([a - b for a, b in zip(slot, values, strict=True)])
 
 
 def _floor_hour(value: datetime) -> datetime:
@@ -726,7 +779,7 @@ def _run(conn: Connection, request: ReportRequest) -> Report:
     buckets = plan_buckets(request)
     plan = plan_sources(buckets)
     as_text = conn.dialect.name == "sqlite"
-    acc: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+    acc: dict[tuple[int, tuple[int, ...]], tuple[int, ...]] = {}
     _read(
         conn,
         t.rollup_daily,
@@ -752,7 +805,7 @@ def _run(conn: Connection, request: ReportRequest) -> Report:
 
     # Drop groups that are only a difference of days and hours netting to nothing: a group
     # with any event has a positive count.
-    zero = [0] * len(COUNTER_COLUMNS)
+    zero = (0,) * len(COUNTER_COLUMNS)
     kept = sorted(key for key, values in acc.items() if values != zero)
     names = load_names(
         conn,
@@ -775,7 +828,7 @@ def _run(conn: Connection, request: ReportRequest) -> Report:
                 Counters(*acc[key]),
             )
         )
-    totals = [sum(column) for column in zip(*acc.values(), strict=True)] if acc else zero
+    totals = [sum(column) for column in zip(*acc.values(), strict=True)] if acc else list(zero)
     return Report(request=request, rows=rows, totals=Counters.of(totals))
 
 
