@@ -4,23 +4,37 @@ database, and runs the web server until it is told to stop (Ctrl-C / SIGTERM).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import socket
 import sys
 from functools import partial
 
 import uvicorn
+import uvloop
 from sqlalchemy import Engine
 
+from adtrack.adapters.eventlog.factory import open_reader
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
+from adtrack.aggregator.runner import Aggregator
+from adtrack.collector.asgi import TrackingASGIApp
+from adtrack.collector.core import TrackingCore
+from adtrack.collector.server import open_event_writer, start_collector
+from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
+from adtrack.exports_runtime import build_mailer
+from adtrack.services.retention import purge_periodically
+from adtrack.services.saved_reports import deliver_scheduled_reports
 from adtrack.services.users import FirstAdmin, UserService
 from adtrack.web.app import create_app
 
 __all__ = ["DEFAULT_ADMIN_EMAIL", "ensure_first_admin", "serve", "user_service"]
 
 DEFAULT_ADMIN_EMAIL = "admin@example.com"
+
+log = logging.getLogger(__name__)
 
 
 def user_service(engine: Engine) -> UserService:
@@ -44,7 +58,7 @@ def ensure_first_admin(engine: Engine, email: str | None = None) -> FirstAdmin |
 def serve(settings: Settings, host: str, port: int, tracking_port: int) -> None:
     """Migrate, bootstrap the first admin, then serve the API on ``host:port`` until stopped.
 
-    ``tracking_port`` is where the collector listens (announced now; started by the collector).
+    ``tracking_port`` is where the collector (the fast tracking listener) listens.
     The port is taken before the first-run lines are printed, so a start that cannot listen
     does not use up the only printing of the admin's password and token.
     """
@@ -57,7 +71,7 @@ def serve(settings: Settings, host: str, port: int, tracking_port: int) -> None:
     engine = make_engine(settings.database_url)
     try:
         ensure_first_admin(engine)
-        asyncio.run(_serve(settings, engine, api_socket, host, tracking_port))
+        uvloop.run(_serve(settings, engine, api_socket, host, tracking_port))
     finally:
         engine.dispose()
         api_socket.close()
@@ -72,22 +86,67 @@ def listen(host: str, port: int) -> socket.socket:
 async def _serve(
     settings: Settings, engine: Engine, api_socket: socket.socket, host: str, tracking_port: int
 ) -> None:
-    config = uvicorn.Config(
-        create_app(settings, engine=engine),
-        # Access logs would go to stdout, which callers may read for the lines above and
-        # then stop draining; errors still reach stderr.
-        access_log=False,
-        log_level="info",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[api_socket]))
-    while not server.started and not task.done():
-        await asyncio.sleep(0.05)
-    if server.started:
-        port = api_socket.getsockname()[1]
-        print(
-            f"adtrack: listening on http://{host}:{port} "
-            f"(tracking on http://{host}:{tracking_port})",
-            flush=True,
+    """Everything of one box in one event loop: the collector on ``tracking_port``, the same
+    tracking core mounted on the API port, the aggregator, and the API/console."""
+    cache = TrackerCache(engine)
+    await asyncio.to_thread(cache.load)
+    cache.start()
+    writer = await open_event_writer(settings)
+    core = TrackingCore(cache, honour_privacy_signals=settings.honour_privacy_signals)
+    stop = asyncio.Event()
+    background: list[asyncio.Task[None]] = []
+    collector = None
+    periodic: list[asyncio.Task[None]] = []
+    try:
+        collector = await start_collector(
+            settings, host, tracking_port, writer=writer, cache=cache, core=core
         )
-    await task
+        aggregator = Aggregator(open_reader(settings, consumer="aggregator"), engine)
+        background.append(asyncio.create_task(aggregator.run_forever(stop)))
+        periodic = _housekeeping(settings, engine)
+        app = create_app(settings, engine=engine, tracking=TrackingASGIApp(core, writer))
+        config = uvicorn.Config(
+            app,
+            # Access logs would go to stdout, which callers may read for the lines above and
+            # then stop draining; errors still reach stderr.
+            access_log=False,
+            log_level="info",
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve(sockets=[api_socket]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            port = api_socket.getsockname()[1]
+            print(
+                f"adtrack: listening on http://{host}:{port} "
+                f"(tracking on http://{host}:{collector.port})",
+                flush=True,
+            )
+        await task
+    finally:
+        # Answer what the collector still holds (after its events are stored), then let the
+        # aggregator finish its batch before the writer and the cache go away.
+        if collector is not None:
+            await collector.aclose()
+        stop.set()
+        for job in periodic:
+            job.cancel()
+        for job in (*background, *periodic):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await job
+        await writer.close()
+        cache.stop()
+
+
+def _housekeeping(settings: Settings, engine: Engine) -> list[asyncio.Task[None]]:
+    """The periodic jobs: purge raw events past retention; send scheduled reports."""
+    tasks = [asyncio.create_task(purge_periodically(engine, settings))]
+    mailer = build_mailer(settings)
+    if mailer is not None:
+        tasks.append(
+            asyncio.create_task(
+                deliver_scheduled_reports(engine, mailer, default_timezone=settings.timezone)
+            )
+        )
+    return tasks

@@ -1,10 +1,10 @@
 """The tracking endpoints' one implementation, independent of any HTTP server.
 
-A transport (the bare collector server in ``http_server.py``, the ASGI app in ``asgi.py``) turns
-a request into a :class:`RequestView`, calls :meth:`TrackingCore.handle`, makes the returned
-event record durable (``EventLogWriter.append``) and only then sends the answer — or a 503 when
-the store cannot take writes — and reports the outcome back with :meth:`TrackingCore.committed`
-or :meth:`TrackingCore.failed`.
+A transport (the bare collector server in ``http_server.py``, the ASGI app in ``asgi.py``) hands
+:meth:`TrackingCore.handle` a request view (anything with the attributes of
+:class:`RequestView`), makes the returned event record durable (``EventLogWriter.append``) and
+only then sends the answer — or a 503 when the store cannot take writes — and reports the
+outcome back with :meth:`TrackingCore.committed` or :meth:`TrackingCore.failed`.
 
 Behaviour (issue "Tracking endpoints"):
 
@@ -19,6 +19,9 @@ Behaviour (issue "Tracking endpoints"):
   redirect, but nothing is recorded; they are counted in metrics by reason.
 * Invalid traffic (bot, prefetch, duplicate click) is recorded with ``invalid`` set, never billed
   downstream.
+
+This runs for every hit, so it is written for speed: plain locals, few objects, no per-request
+framework. Measured with the benchmark in ``bench/tracking.py``.
 """
 
 from __future__ import annotations
@@ -26,13 +29,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 
 from adtrack.collector.ancost import parse_ancost
 from adtrack.collector.hits import RecentHit, RecentHits, default_hits
-from adtrack.collector.invalid_traffic import BotDetector, DuplicateClicks, is_prefetch
+from adtrack.collector.invalid_traffic import (
+    BotDetector,
+    DuplicateClicks,
+    is_prefetch,
+    usable_cachebuster,
+)
 from adtrack.collector.metrics import CollectorMetrics
 from adtrack.collector.privacy import opted_out, truncate_ip
 from adtrack.collector.query import RedirStatus, parse_query
@@ -54,6 +62,7 @@ __all__ = [
     "VALID",
     "EventIds",
     "Outcome",
+    "RequestLike",
     "RequestView",
     "TrackingCore",
 ]
@@ -73,12 +82,28 @@ _METHOD_NOT_ALLOWED: Final = Kind.METHOD_NOT_ALLOWED
 _REDIR_OK: Final = RedirStatus.OK
 _REDIR_ABSENT: Final = RedirStatus.ABSENT
 _dumps = orjson.dumps
+_time_ns = time.time_ns
 
 _MAX_REFERRER = 2048
 
 
+class RequestLike(Protocol):
+    """What :meth:`TrackingCore.handle` reads from a request (header values are raw bytes)."""
+
+    method: str
+    path: str
+    query: bytes
+    user_agent: bytes | None
+    referrer: bytes | None
+    purpose: bytes | None  # Purpose / Sec-Purpose / X-Purpose / X-Moz, joined
+    sec_gpc: bytes | None
+    dnt: bytes | None
+    client_ip: str | None
+    forwarded_for: bytes | None
+
+
 class RequestView:
-    """The parts of an HTTP request the tracking endpoints look at."""
+    """A plain :class:`RequestLike`."""
 
     __slots__ = (
         "method",
@@ -111,39 +136,54 @@ class RequestView:
         self.query = query
         self.user_agent = user_agent
         self.referrer = referrer
-        self.purpose = purpose  # Purpose / Sec-Purpose / X-Purpose / X-Moz, joined
+        self.purpose = purpose
         self.sec_gpc = sec_gpc
         self.dnt = dnt
         self.client_ip = client_ip
         self.forwarded_for = forwarded_for
 
+    @classmethod
+    def copy_of(cls, req: RequestLike) -> RequestView:
+        return cls(
+            req.method,
+            req.path,
+            req.query,
+            req.user_agent,
+            req.referrer,
+            req.purpose,
+            req.sec_gpc,
+            req.dnt,
+            req.client_ip,
+            req.forwarded_for,
+        )
+
 
 class Outcome:
-    """What to answer, and what (if anything) must be durable before answering."""
+    """What to answer, and what (if anything) must be durable before answering.
 
-    __slots__ = ("kind", "location", "head_only", "record", "event", "lookup", "dedup_key")
+    The answer is the same for ``GET`` and ``HEAD`` (the transport leaves out the body of a
+    ``HEAD``); only a ``GET`` can carry a record.
+    """
+
+    __slots__ = ("kind", "location", "record", "event", "lookup")
 
     def __init__(
         self,
         kind: Kind,
         location: bytes | None = None,
-        head_only: bool = False,
         record: bytes | None = None,
         event: dict[str, Any] | None = None,
         lookup: LookupKey | None = None,
-        dedup_key: tuple[int, str] | None = None,
     ) -> None:
         self.kind = kind
         self.location = location  # for Kind.REDIRECT
-        self.head_only = head_only
         self.record = record  # the event log record to append before answering
         self.event = event  # the same event as a dict (for metrics and live hits)
         self.lookup = lookup  # set: look this key up in the store, then handle again
-        self.dedup_key = dedup_key  # a remembered click, forgotten again if the append fails
 
 
 class EventIds:
-    """Cheap unique event ids: a random per-process prefix and a counter (``<12 hex>-<hex>``)."""
+    """Cheap unique event ids: a random per-process prefix and a counter (``<12 hex>-<n>``)."""
 
     __slots__ = ("_prefix", "_next")
 
@@ -153,7 +193,7 @@ class EventIds:
 
     def __call__(self) -> str:
         self._next += 1
-        return f"{self._prefix}{self._next:x}"
+        return self._prefix + str(self._next)
 
 
 def _parse_id(raw: str) -> int | None:
@@ -199,14 +239,13 @@ class TrackingCore:
 
     # ---- the one implementation ----------------------------------------------------------------
 
-    def handle(self, req: RequestView, allow_lookup: bool = True) -> Outcome:
+    def handle(self, req: RequestLike, allow_lookup: bool = True) -> Outcome:
         """Decide the answer and the event for one request (no I/O).
 
         When the tracker is not in the cache and may exist in the store, the outcome has
         ``lookup`` set: the transport awaits ``cache.lookup(outcome.lookup)`` and calls
         ``handle(req, allow_lookup=False)`` again.
         """
-        # Written for speed (this runs for every hit): locals instead of repeated lookups.
         path = req.path
         imp_type = TRACKING_PATHS.get(path)
         if imp_type is None:
@@ -216,11 +255,7 @@ class TrackingCore:
             requests = metrics.requests
             requests[path] = requests.get(path, 0) + 1
         method = req.method
-        if method == "GET":
-            head_only = False
-        elif method == "HEAD":
-            head_only = True
-        else:
+        if method != "GET" and method != "HEAD":
             return Outcome(_METHOD_NOT_ALLOWED)
 
         query = parse_query(req.query)
@@ -234,8 +269,9 @@ class TrackingCore:
         cache = self.cache
         raw_id = query.id
         if raw_id is not None:
+            tracker_id: int | None
             if raw_id.isdigit() and raw_id.isascii() and len(raw_id) <= 12:
-                tracker_id: int | None = int(raw_id)
+                tracker_id = int(raw_id)
             else:
                 tracker_id = _parse_id(raw_id)
             if tracker_id is None:
@@ -245,14 +281,14 @@ class TrackingCore:
                 if tracker is None:
                     key: LookupKey = ("id", tracker_id)
                     if allow_lookup and cache.may_lookup(key):
-                        return Outcome(_NOT_FOUND, None, False, None, None, key)
+                        return Outcome(_NOT_FOUND, None, None, None, key)
                     reject = REJECT_UNKNOWN_TRACKER
         elif query.code:
             tracker = cache.by_code(imp_type, query.code)
             if tracker is None:
                 key = (imp_type, query.code)
                 if allow_lookup and cache.may_lookup(key):
-                    return Outcome(_NOT_FOUND, None, False, None, None, key)
+                    return Outcome(_NOT_FOUND, None, None, None, key)
                 reject = REJECT_UNKNOWN_TRACKER
         else:
             reject = REJECT_MISSING_ID
@@ -273,8 +309,8 @@ class TrackingCore:
         else:
             kind = _CLICK_PAGE
 
-        if head_only:
-            return Outcome(kind, location, True)
+        if method == "HEAD":
+            return Outcome(kind, location)
         if reject is not None:
             metrics.rejected[reject] = metrics.rejected.get(reject, 0) + 1
             if tracker is not None:
@@ -289,23 +325,25 @@ class TrackingCore:
             ancost_micros = parse_ancost(raw_ancost)
             if ancost_micros is None:
                 metrics.invalid_ancost += 1
-        now_us = time.time_ns() // 1000
+        now_us = _time_ns() // 1000
         priced = tracker.plan.price(imp_type, now_us, ancost_micros)
 
         # ---- judge
-        user_agent, is_bot = self.bots.classify(req.user_agent)
+        user_agent, invalid = self.bots.classify(req.user_agent)
         cachebuster = query.cachebuster
-        dedup_key: tuple[int, str] | None = None
         invalid_reason: str | None = None
-        if is_bot:
+        if invalid:
             invalid_reason = INVALID_BOT
         elif req.purpose is not None and is_prefetch(req.purpose):
             invalid_reason = INVALID_PREFETCH
-        elif imp_type == CLICK and cachebuster:
-            if self.duplicates.check_and_remember(tracker.id, cachebuster):
-                invalid_reason = INVALID_DUPLICATE_CLICK
-            else:
-                dedup_key = (tracker.id, cachebuster)
+            invalid = True
+        elif (
+            imp_type == CLICK
+            and cachebuster
+            and self.duplicates.check_and_remember(tracker.id, cachebuster)
+        ):
+            invalid_reason = INVALID_DUPLICATE_CLICK
+            invalid = True
 
         # ---- what we keep about the visitor
         if (
@@ -333,23 +371,23 @@ class TrackingCore:
             "line_item_id": tracker.line_item_id,
             "publisher_id": tracker.publisher_id,
             "placement_id": tracker.placement_id,
-            "payment_rule_id": priced.payment_rule_id,
-            "media_cost_micros": priced.media_cost_micros,
-            "booked_revenue_micros": priced.booked_revenue_micros,
-            "revenue_type": priced.revenue_type,
-            "ancost_used": priced.ancost_used,
+            "payment_rule_id": priced[0],
+            "media_cost_micros": priced[1],
+            "booked_revenue_micros": priced[2],
+            "revenue_type": priced[3],
+            "ancost_used": priced[4],
             "cachebuster": cachebuster,
             "ip": ip,
             "user_agent": user_agent,
             "referrer": referrer,
-            "invalid": invalid_reason is not None,
+            "invalid": invalid,
             "invalid_reason": invalid_reason,
             "redirect_url": None if location is None else location.decode("latin-1"),
         }
-        return Outcome(kind, location, False, _dumps(event), event, None, dedup_key)
+        return Outcome(kind, location, _dumps(event), event)
 
     def _remember_rejected(
-        self, tracker_id: int, reason: str, location: bytes | None, req: RequestView
+        self, tracker_id: int, reason: str, location: bytes | None, req: RequestLike
     ) -> None:
         """A rejected hit of a known tracker, for the console's live hits (not billable)."""
         user_agent = self.bots.classify(req.user_agent)[0]
@@ -359,7 +397,7 @@ class TrackingCore:
         self.hits.add(
             tracker_id,
             RecentHit(
-                time.time_ns() // 1000,
+                _time_ns() // 1000,
                 "rejected:" + reason,
                 0,
                 False,
@@ -372,7 +410,7 @@ class TrackingCore:
     # ---- after the store answered ----------------------------------------------------------------
 
     def committed(self, outcomes: Iterable[Outcome]) -> None:
-        """The events of these outcomes are durable and their answers go out."""
+        """The events of these outcomes are durable and their answers went out."""
         events = self.metrics.events
         add_hit = self.hits.add_event
         for outcome in outcomes:
@@ -384,13 +422,23 @@ class TrackingCore:
             add_hit(event)
 
     def failed(self, outcomes: Iterable[Outcome]) -> None:
-        """The store refused these events: they are answered 503 and must leave no trace."""
+        """The store refused these events: they are answered 503 and must leave no trace.
+
+        A valid click remembered for duplicate detection is forgotten again, so the client's
+        retry is not mistaken for a duplicate.
+        """
         duplicates = self.duplicates
         count = 0
         for outcome in outcomes:
-            if outcome.record is None:
+            event = outcome.event
+            if event is None:
                 continue
             count += 1
-            if outcome.dedup_key is not None:
-                duplicates.forget(*outcome.dedup_key)
+            cachebuster = event["cachebuster"]
+            if (
+                event["imp_type"] == CLICK
+                and event["invalid_reason"] is None
+                and usable_cachebuster(cachebuster)
+            ):
+                duplicates.forget(event["tracker_id"], cachebuster)
         self.metrics.unavailable += count

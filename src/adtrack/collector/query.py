@@ -26,6 +26,7 @@ refused — the event is still counted, just not redirected.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 from urllib.parse import unquote, unquote_to_bytes
 
@@ -33,6 +34,7 @@ __all__ = [
     "RedirStatus",
     "TrackingQuery",
     "parse_query",
+    "parse_query_general",
     "safe_redirect_target",
 ]
 
@@ -70,6 +72,13 @@ class TrackingQuery:
         self.t = t
         self.redirect = redirect  # a safe, ready-to-send Location value
         self.redir_status = redir_status
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TrackingQuery):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -156,8 +165,41 @@ def _value(raw: bytes) -> str:
 _HTTP_SCHEMES: Final = (b"http://", b"https://")
 
 
+# The shape of the tags adtrack exports (and of the original platform's): ``id`` first, then
+# optional ``cachebuster``, ``ancost``, ``t`` and a plain http(s) ``redir`` last. One regular
+# expression parses it in C; any other query takes the general path below, with the same result
+# (tests check both paths agree on generated queries).
+_EXPORTED_SHAPE: Final = re.compile(
+    rb"id=([0-9]{1,12})(?:&cachebuster=([^&%]{0,255}))?(?:&ancost=([0-9.]{1,32}))?"
+    rb"(?:&t=([0-9]))?(?:&redir=(https?://.*))?\Z",
+    re.S,
+)
+
+
 def parse_query(query: bytes) -> TrackingQuery:
     """Parse a raw query string (the bytes after the first ``?``)."""
+    match = _EXPORTED_SHAPE.match(query)
+    if match is None:
+        return parse_query_general(query)
+    raw_id, raw_cb, raw_ancost, raw_t, target = match.groups()
+    if target is None:
+        redirect, status = None, RedirStatus.ABSENT
+    else:
+        redirect = safe_redirect_target(target)
+        status = RedirStatus.OK if redirect is not None else RedirStatus.REFUSED
+    return TrackingQuery(
+        raw_id.decode("ascii"),
+        None,
+        None if raw_cb is None else raw_cb.decode("utf-8", "replace"),
+        None if raw_ancost is None else raw_ancost.decode("ascii"),
+        None if raw_t is None else raw_t.decode("ascii"),
+        redirect,
+        status,
+    )
+
+
+def parse_query_general(query: bytes) -> TrackingQuery:
+    """:func:`parse_query` for any query (parameters in any order, encoded values...)."""
     head = query
     redirect: bytes | None = None
     status: str = RedirStatus.ABSENT

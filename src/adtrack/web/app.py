@@ -18,6 +18,7 @@ from adtrack import __version__
 from adtrack.adapters.sql.db import make_engine
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
+from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
 from adtrack.config import Settings
 from adtrack.exports_runtime import start_exports, stop_exports
 from adtrack.services.catalogue import CatalogueService
@@ -43,9 +44,18 @@ Money is in currency units with at most 6 decimals, sent and returned as JSON nu
 """
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    tracking: TrackingASGIApp | None = None,
+) -> FastAPI:
     """The web application for ``settings``; uses ``engine`` when given (and then leaves
-    disposing of it to the caller), else opens one on ``settings.database_url``."""
+    disposing of it to the caller), else opens one on ``settings.database_url``.
+
+    With ``tracking``, the tracking endpoints (``/imptr``, ``/clktrb``, ``/clktr``) also answer
+    on this app, through the same core as the collector's own listener.
+    """
     owns_engine = engine is None
     db = engine if engine is not None else make_engine(settings.database_url)
 
@@ -82,4 +92,6 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.include_router(reporting.router, prefix=API_PREFIX)
     mount_console(app)  # the web console (/login, /impression-trackers, ...) and /static
     app.include_router(reports.router, prefix=API_PREFIX)  # GET /reports/summary
+    if tracking is not None:
+        app.router.routes.extend(tracking_routes(tracking))
     return app
