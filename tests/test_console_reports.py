@@ -79,6 +79,10 @@ def test_report_table_totals_and_chart(bed: ConsoleBed) -> None:
     ]
     assert totals[:4] == ["Totals", "", "3", "1"]
     assert body[0][4] == "1"  # invalid imps are counted apart
+    assert header[6:8] == ["CTR", "Media cost"]
+    assert body[0][6:8] == ["0.00 %", "0.0024"]  # money without trailing zeros
+    assert body[2][6] == ""  # no imps, no CTR
+    assert totals[6:8] == ["33.33 %", "0.1036"]
     chart = json.loads(re.search(r'id="chart-data">(.*?)</script>', page.text, re.S).group(1))  # type: ignore[union-attr]
     assert chart["labels"] == [DAY1.date().isoformat(), DAY2.date().isoformat()]
     assert chart["series"] == [

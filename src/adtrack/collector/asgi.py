@@ -100,7 +100,7 @@ class TrackingASGIApp:
                 core.committed([outcome])
         status, headers, body = asgi_parts(kind, outcome.location)
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if outcome.head_only else body})
+        await send({"type": "http.response.body", "body": b"" if view.method == "HEAD" else body})
 
 
 def tracking_routes(app: TrackingASGIApp) -> list[Route]:

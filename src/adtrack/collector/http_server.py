@@ -42,34 +42,33 @@ MAX_REQUEST_HEAD_BYTES: Final = 64 * 1024
 MAX_PENDING_PER_CONNECTION: Final = 128  # pipelined answers waiting; beyond this, stop reading
 IDLE_TIMEOUT_SECONDS: Final = 75
 
-# Header fields the tracking endpoints read, by lower-case name; the usual spellings are listed
-# too so that most headers need no ``lower()``. Value: index into the per-request header list.
-_UA, _REFERRER, _PURPOSE, _GPC, _DNT, _XFF = range(6)
-_FIELDS: Final = {
-    b"user-agent": _UA,
-    b"referer": _REFERRER,
-    b"purpose": _PURPOSE,
-    b"sec-purpose": _PURPOSE,
-    b"x-purpose": _PURPOSE,
-    b"x-moz": _PURPOSE,
-    b"sec-gpc": _GPC,
-    b"dnt": _DNT,
-    b"x-forwarded-for": _XFF,
+# Header fields the tracking endpoints read, by lower-case name -> attribute of the request
+# view; the usual spellings are listed too so that most headers need no ``lower()``, and so are
+# frequent headers we ignore (None).
+_FIELDS: Final[dict[bytes, str]] = {
+    b"user-agent": "user_agent",
+    b"referer": "referrer",
+    b"purpose": "purpose",
+    b"sec-purpose": "purpose",
+    b"x-purpose": "purpose",
+    b"x-moz": "purpose",
+    b"sec-gpc": "sec_gpc",
+    b"dnt": "dnt",
+    b"x-forwarded-for": "forwarded_for",
 }
-_KNOWN_SPELLINGS: Final[dict[bytes, int | None]] = {
+_KNOWN_SPELLINGS: Final[dict[bytes, str | None]] = {
     **_FIELDS,
-    b"User-Agent": _UA,
-    b"Referer": _REFERRER,
-    b"Purpose": _PURPOSE,
-    b"Sec-Purpose": _PURPOSE,
-    b"X-Purpose": _PURPOSE,
-    b"X-Moz": _PURPOSE,
-    b"Sec-GPC": _GPC,
-    b"Sec-Gpc": _GPC,
-    b"DNT": _DNT,
-    b"Dnt": _DNT,
-    b"X-Forwarded-For": _XFF,
-    # frequent headers we ignore
+    b"User-Agent": "user_agent",
+    b"Referer": "referrer",
+    b"Purpose": "purpose",
+    b"Sec-Purpose": "purpose",
+    b"X-Purpose": "purpose",
+    b"X-Moz": "purpose",
+    b"Sec-GPC": "sec_gpc",
+    b"Sec-Gpc": "sec_gpc",
+    b"DNT": "dnt",
+    b"Dnt": "dnt",
+    b"X-Forwarded-For": "forwarded_for",
     **dict.fromkeys(
         (
             b"Host",
@@ -98,7 +97,9 @@ _KNOWN_SPELLINGS: Final[dict[bytes, int | None]] = {
         )
     ),
 }
+_MAX_JOINED_HEADER = 8192  # repeated wanted headers are joined up to this length
 _METHODS: Final = {b"GET": "GET", b"HEAD": "HEAD"}
+_PATHS: Final = {p.encode(): p for p in ("/imptr", "/clktrb", "/clktr", "/healthz", "/metrics")}
 _REDIRECT: Final = Kind.REDIRECT
 _UNAVAILABLE: Final = Kind.UNAVAILABLE
 
@@ -107,16 +108,25 @@ class _Slot:
     """One answer owed on a connection, in request order.
 
     ``data`` is what to write once it is decided; ``ok`` is the answer to give if the request's
-    event is stored (written to ``data`` by the batcher), ``close`` ends the connection after.
+    event is stored (copied to ``data`` by the batcher); ``close`` ends the connection after it.
     """
 
-    __slots__ = ("data", "ok", "close", "connection")
+    __slots__ = ("data", "ok", "close", "connection", "conn", "outcome")
 
-    def __init__(self, ok: bytes | None, close: bool, connection: int) -> None:
+    def __init__(
+        self,
+        ok: bytes | None,
+        close: bool,
+        connection: int,
+        conn: CollectorProtocol | None = None,
+        outcome: Outcome | None = None,
+    ) -> None:
         self.data: bytes | None = None
         self.ok = ok
         self.close = close
         self.connection = connection
+        self.conn = conn
+        self.outcome = outcome
 
 
 class EventBatcher:
@@ -131,7 +141,7 @@ class EventBatcher:
         self._core = core
         self._responses = responses
         self._records: list[bytes] = []
-        self._items: list[tuple[CollectorProtocol, _Slot, Outcome]] = []
+        self._slots: list[_Slot] = []
         self._scheduled = False
         self._flushing = False
         self._idle: asyncio.Event | None = None
@@ -141,10 +151,10 @@ class EventBatcher:
     def pending(self) -> int:
         return len(self._records)
 
-    def add(self, conn: CollectorProtocol, slot: _Slot, outcome: Outcome) -> None:
-        assert outcome.record is not None
-        self._records.append(outcome.record)
-        self._items.append((conn, slot, outcome))
+    def add(self, slot: _Slot, record: bytes) -> None:
+        """Append ``record`` in the next batch; then answer ``slot``."""
+        self._records.append(record)
+        self._slots.append(slot)
         if not self._scheduled and not self._flushing:
             self._scheduled = True
             if self._loop is None:
@@ -157,15 +167,13 @@ class EventBatcher:
         if self._flushing or not self._records:
             return
         self._flushing = True
-        records, items = self._records, self._items
-        self._records, self._items = [], []
+        records, slots = self._records, self._slots
+        self._records, self._slots = [], []
         assert self._loop is not None
         self._core.metrics.queue_depth = len(records)
-        self._loop.create_task(self._flush(records, items))
+        self._loop.create_task(self._flush(records, slots))
 
-    async def _flush(
-        self, records: list[bytes], items: list[tuple[CollectorProtocol, _Slot, Outcome]]
-    ) -> None:
+    async def _flush(self, records: list[bytes], slots: list[_Slot]) -> None:
         core = self._core
         metrics = core.metrics
         started = time.perf_counter()
@@ -181,18 +189,19 @@ class EventBatcher:
             log.exception("event log append failed, answering 503")
         metrics.store_latency.observe(time.perf_counter() - started)
         metrics.batch_size.observe(len(records))
+        outcomes = [slot.outcome for slot in slots]
         if ok:
-            for conn, slot, _outcome in items:  # answers first: they are what clients wait for
+            for slot in slots:  # answers first: they are what clients wait for
                 slot.data = slot.ok
-                conn.drain()
-            core.committed([item[2] for item in items])
+                slot.conn.drain()  # type: ignore[union-attr]
+            core.committed(outcomes)  # type: ignore[arg-type]
         else:
             metrics.store_failures += 1
             get = self._responses.get
-            for conn, slot, _outcome in items:
+            for slot in slots:
                 slot.data = get(_UNAVAILABLE, False, slot.connection)
-                conn.drain()
-            core.failed([item[2] for item in items])
+                slot.conn.drain()  # type: ignore[union-attr]
+            core.failed(outcomes)  # type: ignore[arg-type]
         metrics.queue_depth = len(self._records)
         self._flushing = False
         if self._records:
@@ -271,7 +280,8 @@ class HttpCollector:
 
 
 class CollectorProtocol(asyncio.Protocol):
-    """One client connection."""
+    """One client connection; between two requests it also is the request view the core reads
+    (``method``, ``path``, ``query`` and the header fields), which saves an object per hit."""
 
     __slots__ = (
         "_server",
@@ -281,16 +291,25 @@ class CollectorProtocol(asyncio.Protocol):
         "_transport",
         "_parser",
         "_slots",
-        "_client_ip",
         "_url",
-        "_headers",
-        "_head_bytes",
+        "_url_too_long",
         "_reading_paused",
         "_writing_paused",
         "_closed",
         "_eof",
         "_done",
         "last_active",
+        # the request view (see core.RequestLike)
+        "method",
+        "path",
+        "query",
+        "user_agent",
+        "referrer",
+        "purpose",
+        "sec_gpc",
+        "dnt",
+        "client_ip",
+        "forwarded_for",
     )
 
     def __init__(self, server: HttpCollector) -> None:
@@ -301,16 +320,24 @@ class CollectorProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._slots: deque[_Slot] = deque()
-        self._client_ip: str | None = None
         self._url = b""
-        self._headers: list[bytes | None] = [None] * 6
-        self._head_bytes = 0
+        self._url_too_long = False
         self._reading_paused = False
         self._writing_paused = False
         self._closed = False
         self._eof = False
         self._done = False  # an answer that closes the connection is queued: read no more
         self.last_active = server.clock
+        self.method = "GET"
+        self.path = "/"
+        self.query = b""
+        self.user_agent: bytes | None = None
+        self.referrer: bytes | None = None
+        self.purpose: bytes | None = None
+        self.sec_gpc: bytes | None = None
+        self.dnt: bytes | None = None
+        self.client_ip: str | None = None
+        self.forwarded_for: bytes | None = None
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -319,7 +346,7 @@ class CollectorProtocol(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
         peer = self._transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
-            self._client_ip = str(peer[0])
+            self.client_ip = str(peer[0])
         self._server.connections.add(self)
         self._core.metrics.connections += 1
 
@@ -357,91 +384,87 @@ class CollectorProtocol(asyncio.Protocol):
         return True  # stay half-open until the pending answers are written
 
     # ---- httptools callbacks -------------------------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = [None] * 6
-        self._head_bytes = 0
+    # (no on_message_begin: the per-request fields are reset after each request instead)
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        if self._url:
+            url = self._url + url
+            if len(url) > MAX_URL_BYTES:  # never buffer an endless URL
+                self._url_too_long = True
+                url = url[:MAX_URL_BYTES]
+        self._url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value)
         try:
-            index = _KNOWN_SPELLINGS[name]
+            field = _KNOWN_SPELLINGS[name]
         except KeyError:
-            index = _FIELDS.get(name.lower())
-        if index is not None:
-            headers = self._headers
-            previous = headers[index]
-            # repeated headers (several purpose headers, multi-line X-Forwarded-For) are joined
-            headers[index] = value if previous is None else previous + b"," + value
+            field = _FIELDS.get(name.lower())
+        if field is not None:
+            previous = getattr(self, field)
+            if previous is None:
+                setattr(self, field, value)
+            elif len(previous) < _MAX_JOINED_HEADER:
+                # repeated headers (several purpose headers, X-Forwarded-For lines) are joined
+                setattr(self, field, previous + b"," + value)
 
     def on_message_complete(self) -> None:
         if self._done:
             return
         parser = self._parser
-        if parser.should_keep_alive():
-            connection = (
-                KEEP_ALIVE_DEFAULT if parser.get_http_version() == "1.1" else KEEP_ALIVE_EXPLICIT
-            )
-        else:
-            connection = CLOSE
+        # keep-alive answers always say so (HTTP/1.0 clients need it, 1.1 ones don't mind)
+        connection = KEEP_ALIVE_EXPLICIT if parser.should_keep_alive() else CLOSE
         url = self._url
-        if len(url) > MAX_URL_BYTES:
+        if self._url_too_long or len(url) > MAX_URL_BYTES:
             self._answer(self._responses.get(Kind.URI_TOO_LONG, False, CLOSE), True)
             return
-        if self._head_bytes > MAX_REQUEST_HEAD_BYTES:
-            self._answer(self._responses.get(Kind.BAD_REQUEST, False, CLOSE), True)
-            return
-        raw_path, _, query = url.partition(b"?")
-        if not raw_path.startswith(b"/"):  # absolute-form (via a proxy): drop scheme and host
-            slash = raw_path.find(b"/", raw_path.find(b"//") + 2) if b"//" in raw_path else -1
-            raw_path = raw_path[slash:] if slash >= 0 else b"/"
-        path = raw_path.decode("latin-1")
+        raw_path, _, self.query = url.partition(b"?")
+        path = _PATHS.get(raw_path)
+        if path is None:
+            if not raw_path.startswith(b"/"):  # absolute-form (via a proxy): drop scheme, host
+                slash = raw_path.find(b"/", raw_path.find(b"//") + 2) if b"//" in raw_path else -1
+                raw_path = raw_path[slash:] if slash >= 0 else b"/"
+            path = raw_path.decode("latin-1")
+        self.path = path
         raw_method = parser.get_method()
-        method = _METHODS.get(raw_method) or raw_method.decode("latin-1")
-        headers = self._headers
-        view = RequestView(
-            method,
-            path,
-            query,
-            headers[_UA],
-            headers[_REFERRER],
-            headers[_PURPOSE],
-            headers[_GPC],
-            headers[_DNT],
-            self._client_ip,
-            headers[_XFF],
-        )
+        method = self.method = _METHODS.get(raw_method) or raw_method.decode("latin-1")
+        view: RequestView | None = None
         try:
-            outcome = self._core.handle(view)
+            outcome = self._core.handle(self)
+            if outcome.lookup is not None:
+                view = RequestView.copy_of(self)  # handled again later, after a store lookup
         except Exception:
             log.exception("tracking request failed: %r", url[:200])
             self._answer(self._responses.get(Kind.BAD_REQUEST, False, CLOSE), True)
             return
-        if outcome.record is not None:
-            close = connection == CLOSE
+        finally:
+            # ready for the next request on this connection
+            self._url = b""
+            self.user_agent = self.referrer = self.purpose = None
+            self.sec_gpc = self.dnt = self.forwarded_for = None
+        head_only = method == "HEAD"
+        record = outcome.record
+        if record is not None:
             slot = _Slot(
                 self._responses.get(outcome.kind, False, connection, outcome.location),
-                close,
+                connection == CLOSE,
                 connection,
+                self,
+                outcome,
             )
             self._reserve(slot)
-            self._batcher.add(self, slot, outcome)
-        elif outcome.lookup is not None:
-            slot = _Slot(None, connection == CLOSE, connection)
+            self._batcher.add(slot, record)
+        elif view is not None:
+            slot = _Slot(None, connection == CLOSE, connection, self)
             self._reserve(slot)
             asyncio.get_running_loop().create_task(self._after_lookup(view, outcome, slot))
-        elif outcome.kind is Kind.NOT_FOUND and (method == "GET" or method == "HEAD"):
-            special = self._server.special(path, method == "HEAD", connection)
+        elif outcome.kind is Kind.NOT_FOUND and (method == "GET" or head_only):
+            special = self._server.special(path, head_only, connection)
             if special is None:
-                special = self._responses.get(Kind.NOT_FOUND, method == "HEAD", connection)
+                special = self._responses.get(Kind.NOT_FOUND, head_only, connection)
             self._answer(special, connection == CLOSE)
         else:
             self._answer(
-                self._responses.get(outcome.kind, outcome.head_only, connection, outcome.location),
+                self._responses.get(outcome.kind, head_only, connection, outcome.location),
                 connection == CLOSE,
             )
 
@@ -458,10 +481,12 @@ class CollectorProtocol(asyncio.Protocol):
             slot.data, slot.close = self._responses.get(Kind.BAD_REQUEST, False, CLOSE), True
             self.drain()
             return
-        answer = self._responses.get(outcome.kind, outcome.head_only, connection, outcome.location)
+        head_only = view.method == "HEAD"
+        answer = self._responses.get(outcome.kind, head_only, connection, outcome.location)
         if outcome.record is not None:
             slot.ok = answer
-            self._batcher.add(self, slot, outcome)
+            slot.outcome = outcome
+            self._batcher.add(slot, outcome.record)
             return
         slot.data = answer
         self.drain()

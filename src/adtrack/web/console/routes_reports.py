@@ -9,6 +9,7 @@ the *To* date is inclusive (the engine's end is exclusive: the page adds a day).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -140,6 +141,23 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, Any]:
     }
 
 
+MONEY_METRICS = frozenset({"media_cost", "booked_revenue", "profit", "cpm"})
+
+
+def cell_text(metric: str, value: Any) -> str:
+    """A metric as the page shows it: money without trailing zeros (at least 2 decimals),
+    CTR in percent. Downloads keep the exact six-decimal values."""
+    if value is None:
+        return ""
+    text = str(value)
+    if metric in MONEY_METRICS and "." in text:
+        whole, frac = text.split(".", 1)
+        return f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
+    if metric == "ctr":
+        return f"{Decimal(text) * 100:.2f} %"
+    return text
+
+
 def _table(report: Report) -> dict[str, Any]:
     request = report.request
     rows = []
@@ -153,7 +171,7 @@ def _table(report: Report) -> dict[str, Any]:
                 "dimensions": [
                     (d.label or ("none" if d.id == 0 else f"#{d.id}"), d.id) for d in row.dimensions
                 ],
-                "metrics": [data.get(m) for m in request.metrics],
+                "metrics": [cell_text(m, data.get(m)) for m in request.metrics],
             }
         )
     totals = report_formats.to_dict(report)["totals"]
@@ -161,7 +179,7 @@ def _table(report: Report) -> dict[str, Any]:
         "dimensions": [DIMENSION_LABELS.get(g, g) for g in request.group_by],
         "metrics": [(m, METRIC_LABELS.get(m, m)) for m in request.metrics],
         "rows": rows,
-        "totals": [totals.get(m) for m in request.metrics],
+        "totals": [cell_text(m, totals.get(m)) for m in request.metrics],
     }
 
 

@@ -235,7 +235,10 @@
       data: {
         labels: data.labels,
         datasets: data.series.map(function (s, i) {
-          return { label: s.label, data: s.values, borderColor: colours[i % colours.length], backgroundColor: colours[i % colours.length], tension: 0, fill: false };
+          var colour = colours[i % colours.length];
+          /* Distinct dashes and markers: series that overlap stay visible, also without colour. */
+          return { label: s.label, data: s.values, borderColor: colour, backgroundColor: colour, tension: 0, fill: false,
+                   borderDash: i % 2 ? [6, 4] : [], pointStyle: i % 2 ? "rectRot" : "circle", pointRadius: 4, borderWidth: 2 };
         })
       },
       options: {
