@@ -24,6 +24,12 @@ class Settings:
     session_secret: str | None
     # Console session cookies carry Secure unless turned off (plain-http localhost).
     cookie_secure: bool = True
+    # NATS JetStream event log (ADTRACK_EVENT_LOG=nats://...): the subject collectors publish
+    # to (the stream is created with it if missing), the stream's replicas (cluster), and how
+    # long an aggregator may hold a message before JetStream delivers it again.
+    nats_subject: str = "adtrack.events"
+    nats_replicas: int = 1
+    nats_ack_wait_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -47,6 +53,9 @@ class Settings:
             session_secret=env.get("ADTRACK_SESSION_SECRET") or None,
             cookie_secure=env.get("ADTRACK_COOKIE_SECURE", "1").lower()
             not in ("0", "false", "no", "off"),
+            nats_subject=env.get("ADTRACK_NATS_SUBJECT", "adtrack.events"),
+            nats_replicas=int(env.get("ADTRACK_NATS_REPLICAS", "1")),
+            nats_ack_wait_seconds=float(env.get("ADTRACK_NATS_ACK_WAIT_SECONDS", "30")),
         )
 
     @property

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:45:20.733657
+Create Date: 2026-11-23 18:11:35.297639
 """
 
 from __future__ import annotations
@@ -113,6 +113,22 @@ def upgrade() -> None:
         ),
         sqlite_with_rowid=False,
     )
+    with op.batch_alter_table("rollup_daily", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_rollup_daily_day_line_item",
+            [
+                "day",
+                "line_item_id",
+                "imps",
+                "clicks",
+                "invalid_imps",
+                "invalid_clicks",
+                "media_cost_micros",
+                "booked_revenue_micros",
+            ],
+            unique=False,
+        )
+
     op.create_table(
         "rollup_hourly",
         sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
@@ -402,6 +418,9 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("rollup_invalid_hourly")
     op.drop_table("rollup_hourly")
+    with op.batch_alter_table("rollup_daily", schema=None) as batch_op:
+        batch_op.drop_index("ix_rollup_daily_day_line_item")
+
     op.drop_table("rollup_daily")
     op.drop_table("publishers")
     with op.batch_alter_table("events", schema=None) as batch_op:
