@@ -18,7 +18,7 @@ import pydantic
 import typer
 from sqlalchemy import Engine
 
-from adtrack import cli_export, cli_report
+from adtrack import cli_export, cli_report, cli_scaleout
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.config import Settings
@@ -83,7 +83,7 @@ def serve(
         typer.Option(min=0, max=65535, help="Port of the tracking endpoints (default: port+1)."),
     ] = None,
     workers: Annotated[
-        int, typer.Option(min=1, help="Worker processes (one is used for now).")
+        int, typer.Option(min=1, help="Collector processes on the tracking port.")
     ] = 1,
 ) -> None:
     """Run the server (API and tracking) until interrupted.
@@ -93,12 +93,12 @@ def serve(
     """
     from adtrack.runtime import serve as run_server
 
-    if workers != 1:
-        typer.echo(
-            "adtrack: running with 1 worker (multiple workers are not supported yet)", err=True
-        )
     run_server(
-        Settings.from_env(), host, port, port + 1 if tracking_port is None else tracking_port
+        Settings.from_env(),
+        host,
+        port,
+        port + 1 if tracking_port is None else tracking_port,
+        workers=workers,
     )
 
 
@@ -259,6 +259,7 @@ register_catalogue_commands(app)
 
 cli_export.register(app)
 cli_report.register(app)
+cli_scaleout.register(app)
 
 if __name__ == "__main__":  # pragma: no cover - the console script calls ``app`` directly
     app(prog_name="adtrack")

@@ -1,5 +1,12 @@
-"""Running adtrack: ``serve`` migrates the database, creates the first admin on an empty
-database, and runs the web server until it is told to stop (Ctrl-C / SIGTERM)."""
+"""Running adtrack.
+
+* :func:`serve` (``adtrack serve``) migrates the database, creates the first admin on an empty
+  database, and runs the API/console, the collector on the tracking port (in the same event
+  loop, or ``workers`` collector processes sharing the port), the aggregator and the periodic
+  jobs until it is told to stop (Ctrl-C / SIGTERM).
+* :func:`run_collectors` (``adtrack collector``) runs only the tracking endpoints.
+* :func:`run_aggregator` (``adtrack aggregator``) only consumes the event log into SQL.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
+import time
 from functools import partial
 
 import uvicorn
@@ -21,8 +31,9 @@ from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.aggregator.runner import Aggregator
 from adtrack.collector.asgi import TrackingASGIApp
 from adtrack.collector.core import TrackingCore
-from adtrack.collector.server import open_event_writer, start_collector
+from adtrack.collector.server import open_event_writer, serve_collector, start_collector
 from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.collector_pool import CollectorPool, PoolStartError
 from adtrack.config import Settings
 from adtrack.exports_runtime import build_mailer
 from adtrack.services.retention import purge_periodically
@@ -30,7 +41,14 @@ from adtrack.services.saved_reports import deliver_scheduled_reports
 from adtrack.services.users import FirstAdmin, UserService
 from adtrack.web.app import create_app
 
-__all__ = ["DEFAULT_ADMIN_EMAIL", "ensure_first_admin", "serve", "user_service"]
+__all__ = [
+    "DEFAULT_ADMIN_EMAIL",
+    "ensure_first_admin",
+    "run_aggregator",
+    "run_collectors",
+    "serve",
+    "user_service",
+]
 
 DEFAULT_ADMIN_EMAIL = "admin@example.com"
 
@@ -55,10 +73,12 @@ def ensure_first_admin(engine: Engine, email: str | None = None) -> FirstAdmin |
     return first
 
 
-def serve(settings: Settings, host: str, port: int, tracking_port: int) -> None:
+def serve(settings: Settings, host: str, port: int, tracking_port: int, workers: int = 1) -> None:
     """Migrate, bootstrap the first admin, then serve the API on ``host:port`` until stopped.
 
-    ``tracking_port`` is where the collector (the fast tracking listener) listens.
+    ``tracking_port`` is where the collector (the fast tracking listener) listens: in this
+    process's event loop when ``workers`` is 1, else in ``workers`` collector processes sharing
+    the port (``SO_REUSEPORT``; they read their settings from the environment).
     The port is taken before the first-run lines are printed, so a start that cannot listen
     does not use up the only printing of the admin's password and token.
     """
@@ -71,7 +91,10 @@ def serve(settings: Settings, host: str, port: int, tracking_port: int) -> None:
     engine = make_engine(settings.database_url)
     try:
         ensure_first_admin(engine)
-        uvloop.run(_serve(settings, engine, api_socket, host, tracking_port))
+        uvloop.run(_serve(settings, engine, api_socket, host, tracking_port, workers))
+    except PoolStartError as exc:
+        print(f"adtrack: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
     finally:
         engine.dispose()
         api_socket.close()
@@ -84,10 +107,16 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 async def _serve(
-    settings: Settings, engine: Engine, api_socket: socket.socket, host: str, tracking_port: int
+    settings: Settings,
+    engine: Engine,
+    api_socket: socket.socket,
+    host: str,
+    tracking_port: int,
+    workers: int = 1,
 ) -> None:
-    """Everything of one box in one event loop: the collector on ``tracking_port``, the same
-    tracking core mounted on the API port, the aggregator, and the API/console."""
+    """Everything of one box: the collector on ``tracking_port`` (in this event loop, or a pool
+    of ``workers`` processes), the same tracking core mounted on the API port, the aggregator,
+    and the API/console."""
     cache = TrackerCache(engine)
     await asyncio.to_thread(cache.load)
     cache.start()
@@ -96,11 +125,20 @@ async def _serve(
     stop = asyncio.Event()
     background: list[asyncio.Task[None]] = []
     collector = None
+    pool: CollectorPool | None = None
     periodic: list[asyncio.Task[None]] = []
     try:
-        collector = await start_collector(
-            settings, host, tracking_port, writer=writer, cache=cache, core=core
-        )
+        if workers > 1:
+            # Writer ids unique to this server process: workers of a previous run that are
+            # still shutting down keep theirs until they are gone.
+            pool = CollectorPool(host, tracking_port, workers, writer_prefix=f"w{os.getpid()}-")
+            await asyncio.to_thread(pool.start)
+            bound_tracking_port = pool.port
+        else:
+            collector = await start_collector(
+                settings, host, tracking_port, writer=writer, cache=cache, core=core
+            )
+            bound_tracking_port = collector.port
         aggregator = Aggregator(open_reader(settings, consumer="aggregator"), engine)
         background.append(asyncio.create_task(aggregator.run_forever(stop)))
         periodic = _housekeeping(settings, engine)
@@ -120,7 +158,7 @@ async def _serve(
             port = api_socket.getsockname()[1]
             print(
                 f"adtrack: listening on http://{host}:{port} "
-                f"(tracking on http://{host}:{collector.port})",
+                f"(tracking on http://{host}:{bound_tracking_port})",
                 flush=True,
             )
         await task
@@ -129,6 +167,8 @@ async def _serve(
         # aggregator finish its batch before the writer and the cache go away.
         if collector is not None:
             await collector.aclose()
+        if pool is not None:
+            await asyncio.to_thread(pool.stop)
         stop.set()
         for job in periodic:
             job.cancel()
@@ -150,3 +190,159 @@ def _housekeeping(settings: Settings, engine: Engine) -> list[asyncio.Task[None]
             )
         )
     return tasks
+
+
+# ---------------------------------------------------------------------------------------------
+# Scale-out processes: collectors only, aggregator only
+# ---------------------------------------------------------------------------------------------
+
+
+def run_collectors(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    trust_forwarded_for: bool = False,
+    reuse_port: bool = False,
+    writer_id: str | None = None,
+) -> None:
+    """Serve only the tracking endpoints on ``host:port`` until SIGINT/SIGTERM.
+
+    One worker runs in this process; more run as a :class:`CollectorPool` (this process then
+    only supervises them). Prints ``adtrack: collector listening on http://HOST:PORT (N
+    workers)`` once every worker listens.
+    """
+    if workers > 1:
+        _run_pool(settings, host, port, workers, trust_forwarded_for)
+        return
+    uvloop.run(_run_one_collector(settings, host, port, trust_forwarded_for, reuse_port, writer_id))
+
+
+async def _run_one_collector(
+    settings: Settings,
+    host: str,
+    port: int,
+    trust_forwarded_for: bool,
+    reuse_port: bool,
+    writer_id: str | None,
+) -> None:
+    ready = asyncio.Event()
+    serving = asyncio.create_task(
+        serve_collector(
+            settings,
+            host,
+            port,
+            writer_id=writer_id,
+            reuse_port=reuse_port,
+            trust_forwarded_for=trust_forwarded_for,
+            ready=ready,
+        )
+    )
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if ready.is_set():
+        print(f"adtrack: collector listening on http://{host}:{port} (1 worker)", flush=True)
+    await serving
+
+
+def _run_pool(
+    settings: Settings, host: str, port: int, workers: int, trust_forwarded_for: bool
+) -> None:
+    stop = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set())
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    pool = CollectorPool(
+        host,
+        port,
+        workers,
+        writer_prefix=f"c{port}-{os.getpid()}-",
+        trust_forwarded_for=trust_forwarded_for,
+    )
+    try:
+        pool.start()
+    except PoolStartError as exc:
+        print(f"adtrack: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    try:
+        print(
+            f"adtrack: collector listening on http://{host}:{pool.port} ({workers} workers)",
+            flush=True,
+        )
+        pool.wait(stop)
+    finally:
+        pool.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run_aggregator(settings: Settings, *, consumer: str = "aggregator") -> None:
+    """Consume the event log into the reporting tables until SIGINT/SIGTERM.
+
+    Brings the schema up to date first, waiting (and retrying) while the database is down.
+    Any number may run at once on one log (same ``consumer``): each event is stored once.
+    """
+    uvloop.run(_aggregate(settings, consumer))
+
+
+async def _aggregate(settings: Settings, consumer: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if not await _upgrade_when_reachable(settings.database_url, stop):
+        return
+    engine = make_engine(settings.database_url)
+    reader = open_reader(settings, consumer=consumer)
+    aggregator = Aggregator(reader, engine, consumer=consumer)
+    print(f"adtrack: aggregator running (consumer {consumer})", flush=True)
+    reporting = asyncio.create_task(_report_progress(aggregator, stop))
+    try:
+        await aggregator.run_forever(stop)
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporting
+        await reader.close()
+        engine.dispose()
+
+
+async def _upgrade_when_reachable(database_url: str, stop: asyncio.Event) -> bool:
+    """Migrate, retrying while the database cannot be reached; False if stopped first."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(upgrade, database_url)
+            return True
+        except Exception as exc:
+            log.warning("aggregator: database not ready (%s); retrying in %.1fs", exc, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 5.0)
+    return False
+
+
+async def _report_progress(aggregator: Aggregator, stop: asyncio.Event) -> None:
+    """A log line every 10 s while something happens."""
+    last = -1
+    started = time.monotonic()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 10.0)
+        stats = aggregator.stats
+        if stats.records != last:
+            last = stats.records
+            log.info(
+                "aggregator: %d records in %d batches (%d new, %d duplicates, %d malformed, "
+                "%d failed attempts) in %.0fs",
+                stats.records,
+                stats.batches,
+                stats.inserted,
+                stats.duplicates,
+                stats.malformed,
+                stats.failures,
+                time.monotonic() - started,
+            )

@@ -26,14 +26,15 @@ framework. Measured with the benchmark in ``bench/tracking.py``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Iterable
-from typing import Any, Final, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Final, NamedTuple, Protocol
 
 import orjson
 
-from adtrack.collector.ancost import parse_ancost
+from adtrack.collector.ancost import KNOWN_ANCOSTS, parse_ancost
 from adtrack.collector.hits import RecentHit, RecentHits, default_hits
 from adtrack.collector.invalid_traffic import (
     BotDetector,
@@ -42,7 +43,7 @@ from adtrack.collector.invalid_traffic import (
     usable_cachebuster,
 )
 from adtrack.collector.metrics import CollectorMetrics
-from adtrack.collector.privacy import opted_out, truncate_ip
+from adtrack.collector.privacy import anonymise_ip, opted_out
 from adtrack.collector.query import RedirStatus, parse_query
 from adtrack.collector.responses import Kind
 from adtrack.collector.tracker_cache import CachedTracker, LookupKey, TrackerCache
@@ -85,6 +86,7 @@ _dumps = orjson.dumps
 _time_ns = time.time_ns
 
 _MAX_REFERRER = 2048
+_MISSING: Any = object()
 
 
 class RequestLike(Protocol):
@@ -158,42 +160,38 @@ class RequestView:
         )
 
 
-class Outcome:
+class Outcome(NamedTuple):
     """What to answer, and what (if anything) must be durable before answering.
 
     The answer is the same for ``GET`` and ``HEAD`` (the transport leaves out the body of a
     ``HEAD``); only a ``GET`` can carry a record.
     """
 
-    __slots__ = ("kind", "location", "record", "event", "lookup")
+    kind: int  # a responses.Kind
+    location: bytes | None = None  # for Kind.REDIRECT
+    record: bytes | None = None  # the event log record to append before answering
+    event: dict[str, Any] | None = None  # the same event as a dict (metrics, live hits)
+    lookup: LookupKey | None = None  # set: look this key up in the store, then handle again
 
-    def __init__(
-        self,
-        kind: Kind,
-        location: bytes | None = None,
-        record: bytes | None = None,
-        event: dict[str, Any] | None = None,
-        lookup: LookupKey | None = None,
-    ) -> None:
-        self.kind = kind
-        self.location = location  # for Kind.REDIRECT
-        self.record = record  # the event log record to append before answering
-        self.event = event  # the same event as a dict (for metrics and live hits)
-        self.lookup = lookup  # set: look this key up in the store, then handle again
+
+# Builds an Outcome without the Python-level ``__new__`` of a NamedTuple (hot path).
+_new_tuple = tuple.__new__
 
 
 class EventIds:
     """Cheap unique event ids: a random per-process prefix and a counter (``<12 hex>-<n>``)."""
 
-    __slots__ = ("_prefix", "_next")
+    __slots__ = ("prefix", "next")
 
     def __init__(self) -> None:
-        self._prefix = os.urandom(6).hex() + "-"
-        self._next = 0
+        self.prefix = os.urandom(6).hex() + "-"
+        # one C-level call per id: count -> str -> prefix + str
+        self.next: Callable[[], str] = map(
+            self.prefix.__add__, map(str, itertools.count(1))
+        ).__next__
 
     def __call__(self) -> str:
-        self._next += 1
-        return self._prefix + str(self._next)
+        return self.next()
 
 
 def _parse_id(raw: str) -> int | None:
@@ -225,7 +223,7 @@ class TrackingCore:
         self.hits = hits if hits is not None else default_hits()
         self.bots = bots or BotDetector()
         self.duplicates = duplicates or DuplicateClicks()
-        self.next_event_id = event_ids or EventIds()
+        self.next_event_id = (event_ids or EventIds()).next
         self.metrics.gauge(
             "adtrack_collector_trackers_cached",
             "Trackers in the collector's cache.",
@@ -322,7 +320,9 @@ class TrackingCore:
         ancost_micros: int | None = None
         raw_ancost = query.ancost
         if raw_ancost:
-            ancost_micros = parse_ancost(raw_ancost)
+            ancost_micros = KNOWN_ANCOSTS.get(raw_ancost, _MISSING)
+            if ancost_micros is _MISSING:
+                ancost_micros = parse_ancost(raw_ancost)
             if ancost_micros is None:
                 metrics.invalid_ancost += 1
         now_us = _time_ns() // 1000
@@ -356,7 +356,7 @@ class TrackingCore:
             client_ip = req.client_ip
             if req.forwarded_for and self.trust_forwarded_for:
                 client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
-            ip = truncate_ip(client_ip)
+            ip = anonymise_ip(client_ip) if client_ip else None
             raw_referrer = req.referrer
             referrer = (
                 raw_referrer[:_MAX_REFERRER].decode("utf-8", "replace") if raw_referrer else None
@@ -384,7 +384,7 @@ class TrackingCore:
             "invalid_reason": invalid_reason,
             "redirect_url": None if location is None else location.decode("latin-1"),
         }
-        return Outcome(kind, location, _dumps(event), event)
+        return _new_tuple(Outcome, (kind, location, _dumps(event), event, None))
 
     def _remember_rejected(
         self, tracker_id: int, reason: str, location: bytes | None, req: RequestLike

@@ -457,7 +457,7 @@ class CollectorProtocol(asyncio.Protocol):
             slot = _Slot(None, connection == CLOSE, connection, self)
             self._reserve(slot)
             asyncio.get_running_loop().create_task(self._after_lookup(view, outcome, slot))
-        elif outcome.kind is Kind.NOT_FOUND and (method == "GET" or head_only):
+        elif outcome.kind == Kind.NOT_FOUND and (method == "GET" or head_only):
             special = self._server.special(path, head_only, connection)
             if special is None:
                 special = self._responses.get(Kind.NOT_FOUND, head_only, connection)
@@ -549,7 +549,7 @@ class CollectorProtocol(asyncio.Protocol):
             self._reading_paused = False
             self._transport.resume_reading()
 
-    def _fail(self, kind: Kind) -> None:
+    def _fail(self, kind: int) -> None:
         """Malformed input: answer (after anything pending) and close."""
         self._answer(self._responses.get(kind, False, CLOSE), True)
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-__all__ = ["opted_out", "truncate_ip"]
+__all__ = ["anonymise_ip", "opted_out", "truncate_ip"]
 
 
 @lru_cache(maxsize=65_536)
-def _truncate(ip: str) -> str | None:
+def anonymise_ip(ip: str) -> str | None:
+    """The anonymised form of a non-empty ``ip`` (None when it is not an IP address); cached."""
     try:
         address = ipaddress.ip_address(ip.split("%", 1)[0])  # drop an IPv6 zone id
     except ValueError:
@@ -33,7 +34,7 @@ def truncate_ip(ip: str | None) -> str | None:
     """The anonymised form of ``ip`` (None when it is missing or not an IP address)."""
     if not ip:
         return None
-    return _truncate(ip)
+    return anonymise_ip(ip)
 
 
 def opted_out(sec_gpc: bytes | None, dnt: bytes | None) -> bool:

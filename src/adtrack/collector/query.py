@@ -27,7 +27,7 @@ refused — the event is still counted, just not redirected.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import unquote, unquote_to_bytes
 
 __all__ = [
@@ -50,39 +50,20 @@ class RedirStatus:
     REFUSED: Final = "refused"  # not an http(s) URL with a host, or control characters
 
 
-class TrackingQuery:
-    """The parsed tracking parameters (raw strings; ``ancost`` is checked elsewhere)."""
+class TrackingQuery(NamedTuple):
+    """The parsed tracking parameters (text; ``id`` and ``ancost`` are checked by the core)."""
 
-    __slots__ = ("id", "code", "cachebuster", "ancost", "t", "redirect", "redir_status")
+    id: str | None = None
+    code: str | None = None
+    cachebuster: str | None = None
+    ancost: str | None = None
+    t: str | None = None
+    redirect: bytes | None = None  # a safe, ready-to-send Location value
+    redir_status: str = RedirStatus.ABSENT
 
-    def __init__(
-        self,
-        id: str | None = None,
-        code: str | None = None,
-        cachebuster: str | None = None,
-        ancost: str | None = None,
-        t: str | None = None,
-        redirect: bytes | None = None,
-        redir_status: str = RedirStatus.ABSENT,
-    ) -> None:
-        self.id = id
-        self.code = code
-        self.cachebuster = cachebuster
-        self.ancost = ancost
-        self.t = t
-        self.redirect = redirect  # a safe, ready-to-send Location value
-        self.redir_status = redir_status
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TrackingQuery):
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"TrackingQuery({fields})"
+# Builds a TrackingQuery without the Python-level ``__new__`` of a NamedTuple (hot path).
+_new_query = tuple.__new__
 
 
 # bytes never allowed in a target, even percent-encoded: C0 controls (CR, LF, NUL, TAB...) and DEL
@@ -187,14 +168,17 @@ def parse_query(query: bytes) -> TrackingQuery:
     else:
         redirect = safe_redirect_target(target)
         status = RedirStatus.OK if redirect is not None else RedirStatus.REFUSED
-    return TrackingQuery(
-        raw_id.decode("ascii"),
-        None,
-        None if raw_cb is None else raw_cb.decode("utf-8", "replace"),
-        None if raw_ancost is None else raw_ancost.decode("ascii"),
-        None if raw_t is None else raw_t.decode("ascii"),
-        redirect,
-        status,
+    return _new_query(
+        TrackingQuery,
+        (
+            raw_id.decode("ascii"),
+            None,
+            None if raw_cb is None else raw_cb.decode("utf-8", "replace"),
+            None if raw_ancost is None else raw_ancost.decode("ascii"),
+            None if raw_t is None else raw_t.decode("ascii"),
+            redirect,
+            status,
+        ),
     )
 
 

@@ -1,7 +1,7 @@
 """Choose the event log from ``Settings.event_log_url`` (``ADTRACK_EVENT_LOG``).
 
 - ``local`` (the default): segment files under ``Settings.event_log_dir``, see ``local.py``.
-- ``nats://host:port``: NATS JetStream (not implemented yet, see below).
+- ``nats://host:port``: NATS JetStream, see ``nats.py``.
 """
 
 from __future__ import annotations
@@ -41,10 +41,12 @@ def open_writer(settings: Settings, *, writer_id: str | None = None) -> EventLog
             fsync_interval_ms=settings.fsync_interval_ms,
         )
     if _is_nats(settings):
-        # JetStream adapter (adapters/eventlog/nats.py): append() publishes the records to the
-        # stream settings.nats_stream and returns once every publish is acknowledged (the
-        # stream's file storage makes them durable); any failure -> EventLogUnavailable.
-        raise NotImplementedError("the NATS JetStream event log is not implemented yet")
+        # JetStream (nats.py): append() publishes the records to the stream settings.nats_stream
+        # and returns once every publish is acknowledged (the stream's file storage makes them
+        # durable); any failure -> EventLogUnavailable. Connects in the background.
+        from adtrack.adapters.eventlog.nats import open_nats_writer
+
+        return open_nats_writer(settings, writer_id=writer_id)
     raise _unknown(settings)
 
 
@@ -53,9 +55,10 @@ def open_reader(settings: Settings, *, consumer: str) -> EventLogReader:
     if is_local(settings):
         return LocalEventLogReader(settings.event_log_dir, consumer=consumer)
     if _is_nats(settings):
-        # JetStream adapter: a durable pull consumer named ``consumer``; read() fetches up to
-        # max_records messages, ack(batch) acks them. If Batch.position is a mapping
-        # (source -> int), the aggregator commits it with the rows and passes it back through
-        # restore(positions) on start; redelivery is harmless (idempotent by event_id).
-        raise NotImplementedError("the NATS JetStream event log is not implemented yet")
+        # JetStream: a durable pull consumer named ``consumer``; read() fetches up to
+        # max_records messages, ack(batch) acks them after the aggregator's commit. Redelivery
+        # (an aggregator died before acking) is harmless: writes are idempotent by event_id.
+        from adtrack.adapters.eventlog.nats import open_nats_reader
+
+        return open_nats_reader(settings, consumer=consumer)
     raise _unknown(settings)

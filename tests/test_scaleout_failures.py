@@ -1,0 +1,251 @@
+"""Scale-out failures that must lose nothing: real ``adtrack collector`` and ``adtrack aggregator``
+processes on PostgreSQL and NATS JetStream, with parts stopped or killed under traffic.
+
+Every request carries a unique cachebuster, so the tests can check per request: each one answered
+2xx/3xx is stored exactly once (raw events) and counted once (rollups); nothing is stored that was
+not sent. The PostgreSQL and NATS servers that get stopped are the tests' own (``initdb``/``pg_ctl``
+and ``nats-server -js`` on free ports, see ``tests/scaleout_support.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import nats
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from adtrack.adapters.eventlog.nats import NatsEventLogWriter, StreamSpec
+from adtrack.adapters.sql import db
+from adtrack.adapters.sql import tables as t
+from tests.collector_support import Catalogue, basic_catalogue
+from tests.scaleout_support import (
+    Closing,
+    Load,
+    PrivateNats,
+    PrivatePostgres,
+    processes,
+    reported_impressions,
+    scaleout_env,
+    start_aggregator,
+    start_collector,
+    stored_cachebusters,
+    wait_for_report,
+    wait_until,
+)
+from tests.support import nats as nats_support
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.nats]
+
+
+def assert_exactly_once(load: Load, stored: Counter[str]) -> None:
+    """Every request answered 2xx/3xx is stored; each stored once; nothing that was not sent."""
+    duplicates = {cachebuster: n for cachebuster, n in stored.items() if n != 1}
+    assert not duplicates, f"stored more than once: {list(duplicates.items())[:5]}"
+    missing = load.answered_ok() - set(stored)
+    assert not missing, f"{len(missing)} answered events are not stored, e.g. {sorted(missing)[:5]}"
+    unknown = set(stored) - load.sent()
+    assert not unknown, f"stored events nobody sent: {sorted(unknown)[:5]}"
+
+
+def test_postgres_stopped_while_collectors_take_traffic(
+    nats_url: str, nats_stream_name: str, tmp_path: Path
+) -> None:
+    with PrivatePostgres() as postgres, processes() as started:
+        db.upgrade(postgres.url)
+        with Closing(db.make_engine(postgres.url)) as engine:
+            tracker = basic_catalogue(Catalogue(engine)).imp
+            env = scaleout_env(postgres.url, nats_url, nats_stream_name, tmp_path / "data")
+            first, first_port = start_collector(env, tmp_path)
+            second, second_port = start_collector(env, tmp_path)
+            aggregator = start_aggregator(env, tmp_path)
+            started += [first, second, aggregator]
+            load = Load([first_port, second_port], tracker, "pg")
+
+            assert load.statuses(load.send(200)) == {200: 200}
+            assert wait_for_report(engine, tracker, 200) == 200
+
+            engine.dispose()
+            postgres.stop()
+            during = load.send(300)
+            # Collectors keep answering from their tracker cache and log to JetStream.
+            assert load.statuses(during) == {200: 300}
+            time.sleep(1.0)  # the aggregator keeps failing meanwhile, and retries
+            assert aggregator.running, aggregator.output()
+            postgres.start()
+
+            assert wait_for_report(engine, tracker, 500, timeout=60) == 500, aggregator.output()
+            stored = stored_cachebusters(engine, tracker)
+            assert_exactly_once(load, stored)
+            assert len(stored) == 500 == len(load.sent())
+            time.sleep(1.0)  # redeliveries of what was pending during the outage add nothing
+            assert reported_impressions(engine, tracker) == 500
+        assert "database" in aggregator.output() or "failed" in aggregator.output()
+
+
+def test_nats_unreachable_collectors_answer_503_and_recover(pg_url: str, tmp_path: Path) -> None:
+    with PrivateNats() as nats_server, processes() as started:
+        db.upgrade(pg_url)
+        with Closing(db.make_engine(pg_url)) as engine:
+            tracker = basic_catalogue(Catalogue(engine)).imp
+            stream = nats_support.unique_stream_name()
+            env = scaleout_env(pg_url, nats_server.url, stream, tmp_path / "data")
+            collector, port = start_collector(env, tmp_path)
+            aggregator = start_aggregator(env, tmp_path)
+            started += [collector, aggregator]
+            load = Load([port], tracker, "nats")
+            assert load.statuses(load.send(100)) == {200: 100}
+
+            load.start()
+            time.sleep(0.5)
+            nats_server.stop()  # under traffic
+            stopped_at = time.monotonic()
+            time.sleep(2.0)
+            load.stop()
+            late = [a for a in load.answers if a.sent > stopped_at + 0.5]
+            assert late
+            print('NATS late', load.statuses(late), 'all', load.statuses())
+            assert load.statuses(late) == {503: len(late)}  # never 2xx for a non-durable event
+            assert max(a.answered - a.sent for a in late) < 1.0  # at once, not after a timeout
+
+            nats_server.start()
+            assert wait_until(lambda: load.send(1)[0].status == 200, 30), collector.output()
+            assert load.statuses(load.send(100)) == {200: 100}
+
+            answered = len(load.answered_ok())
+            assert wait_for_report(engine, tracker, answered, timeout=30) >= answered
+            time.sleep(0.5)
+            stored = stored_cachebusters(engine, tracker)
+            assert_exactly_once(load, stored)
+            assert reported_impressions(engine, tracker) == len(stored)
+
+
+def _event(i: int, tracker: int, ts: int) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": f"kill9-{i}",
+            "ts": ts,
+            "imp_type": 9,
+            "tracker_id": tracker,
+            "advertiser_id": 1,
+            "line_item_id": 1,
+            "publisher_id": 1,
+            "placement_id": None,
+            "payment_rule_id": None,
+            "media_cost_micros": 250,
+            "booked_revenue_micros": 1000,
+            "revenue_type": "cpm",
+            "ancost_used": False,
+            "cachebuster": str(i),
+            "ip": None,
+            "user_agent": None,
+            "referrer": None,
+            "invalid": False,
+            "invalid_reason": None,
+            "redirect_url": None,
+        }
+    )
+
+
+async def _fill_stream(spec: StreamSpec, count: int) -> None:
+    writer = NatsEventLogWriter(spec)
+    ts = time.time_ns() // 1000
+    try:
+        for start in range(0, count, 1000):
+            await writer.append(
+                [_event(i, 100 + i % 7, ts) for i in range(start, min(count, start + 1000))]
+            )
+    finally:
+        await writer.close()
+
+
+async def _ack_pending(url: str, stream: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        return (await nc.jetstream().consumer_info(stream, "aggregator")).num_ack_pending
+    finally:
+        await nc.close()
+
+
+def test_aggregators_killed_mid_batch_lose_and_double_count_nothing(
+    nats_url: str, nats_stream_name: str, pg_url: str, tmp_path: Path
+) -> None:
+    """Two aggregators share the log; they are killed with SIGKILL again and again while there
+    is a backlog. At the end every event is counted exactly once."""
+    total = 30_000
+    env = scaleout_env(pg_url, nats_url, nats_stream_name, tmp_path / "data")
+    spec = StreamSpec(
+        servers=(nats_url,), stream=nats_stream_name, subject=env["ADTRACK_NATS_SUBJECT"]
+    )
+    asyncio.run(_fill_stream(spec, total))
+    db.upgrade(pg_url)
+    rng = random.Random(7)
+    mid_batch_kills = 0
+    with Closing(db.make_engine(pg_url)) as engine, processes() as started:
+
+        def stored() -> int:
+            with engine.connect() as conn:
+                return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
+
+        aggregators = [start_aggregator(env, tmp_path, f"aggregator-{i}") for i in (1, 2)]
+        started += aggregators
+        for _ in range(4):
+            time.sleep(rng.uniform(0.3, 1.2))
+            victim = rng.randrange(2)
+            aggregators[victim].kill()  # SIGKILL, whatever it is doing
+            if asyncio.run(_ack_pending(nats_url, nats_stream_name)) > 0:
+                mid_batch_kills += 1  # it held fetched, uncommitted or unacked events
+            replacement = start_aggregator(env, tmp_path, f"aggregator-{victim + 1}")
+            started.append(replacement)
+            aggregators[victim] = replacement
+
+        assert wait_until(lambda: stored() >= total, 60), aggregators[0].output()
+        time.sleep(4.0)  # past the ack wait: any redelivery has happened and added nothing
+        with engine.connect() as conn:
+            raw = conn.execute(select(func.count()).select_from(t.events)).scalar_one()
+            imps = conn.execute(select(func.sum(t.rollup_hourly.c.imps))).scalar_one()
+            cost = conn.execute(select(func.sum(t.rollup_hourly.c.media_cost_micros))).scalar_one()
+    print('AGG mid-batch kills', mid_batch_kills, raw, imps)
+    assert raw == imps == total
+    assert cost == 250 * total
+    assert mid_batch_kills >= 1
+
+
+def test_collector_killed_under_load_keeps_every_answered_event(
+    nats_url: str, nats_stream_name: str, pg_url: str, tmp_path: Path
+) -> None:
+    db.upgrade(pg_url)
+    with Closing(db.make_engine(pg_url)) as engine, processes() as started:
+        tracker = basic_catalogue(Catalogue(engine)).imp
+        env = scaleout_env(pg_url, nats_url, nats_stream_name, tmp_path / "data")
+        victim, victim_port = start_collector(env, tmp_path)
+        survivor, survivor_port = start_collector(env, tmp_path)
+        aggregator = start_aggregator(env, tmp_path)
+        started += [victim, survivor, aggregator]
+        load = Load([victim_port, survivor_port], tracker, "kill9", connections=6).start()
+        time.sleep(1.5)
+        os.kill(victim.pid, signal.SIGKILL)  # under load
+        killed_at = time.monotonic()
+        time.sleep(1.0)
+        load.stop()
+        assert victim.process is not None and victim.process.wait(5) == -signal.SIGKILL
+
+        statuses = load.statuses()
+        print('KILL statuses', statuses)
+        assert statuses[200] > 100 and statuses[None] > 0  # answers before, refusals after
+        assert set(statuses) <= {200, None}
+        assert any(a.status == 200 and a.sent > killed_at for a in load.answers)  # survivor
+        answered = len(load.answered_ok())
+        assert wait_for_report(engine, tracker, answered, timeout=30) >= answered
+        time.sleep(0.5)
+        stored = stored_cachebusters(engine, tracker)
+        assert_exactly_once(load, stored)
+        assert reported_impressions(engine, tracker) == len(stored)
+        assert survivor.running and aggregator.running
