@@ -42,7 +42,6 @@ from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWr
 from adtrack.adapters.eventlog.segment_format import encode_frame
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
-from adtrack.aggregator.records import EventRecord
 from adtrack.aggregator.rollup import RollupDelta, fold
 from adtrack.aggregator.runner import Aggregator
 from adtrack.aggregator.sql_sink import SqlSink
@@ -249,11 +248,11 @@ def bench_report(backends: list[str], events: int, trackers: int, days: int) -> 
     rng = random.Random(3)
     span = days * 86_400_000_000
     dims = [tracker_dims(tr) for tr in range(trackers)]
-    chunk: list[EventRecord] = []
+    chunk: list[Event] = []
     for _ in range(events):
         imp_type, tid, adv, li, pub, plc, rule = dims[rng.randrange(trackers)]
         chunk.append(
-            EventRecord(
+            Event(
                 "",
                 START_US + rng.randrange(span),
                 imp_type,

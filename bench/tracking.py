@@ -61,18 +61,18 @@ ENDPOINTS = {
 
 # Prints wrk's summary as one JSON line (no per-request Lua: the hot loop stays in C).
 WRK_SCRIPT = """
-wrk.headers["User-Agent"] = "%s"
+wrk.headers["User-Agent"] = "BROWSER_UA"
 wrk.headers["Referer"] = "https://publisher.example/article/42"
 done = function(summary, latency, requests)
   io.write(string.format(
-    'WRKJSON {"requests": %%d, "duration_us": %%d, "bytes": %%d, "non_2xx_3xx": %%d, ' ..
-    '"connect_errors": %%d, "read_errors": %%d, "write_errors": %%d, "timeouts": %%d, ' ..
-    '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d}\\n',
+    'WRKJSON {"requests": %d, "duration_us": %d, "bytes": %d, "non_2xx_3xx": %d, ' ..
+    '"connect_errors": %d, "read_errors": %d, "write_errors": %d, "timeouts": %d, ' ..
+    '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d}\\n',
     summary.requests, summary.duration, summary.bytes, summary.errors.status,
     summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
-""" % BROWSER_UA
+""".replace("BROWSER_UA", BROWSER_UA)
 
 NGINX_CONF = """
 worker_processes 1;
@@ -115,9 +115,7 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 
 def ensure_tools() -> None:
-    missing = [
-        pkg for tool, pkg in (("nginx", "nginx-light"), ("wrk", "wrk")) if not _which(tool)
-    ]
+    missing = [pkg for tool, pkg in (("nginx", "nginx-light"), ("wrk", "wrk")) if not _which(tool)]
     if missing:
         print(f"installing {' '.join(missing)} ...", flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -171,7 +169,9 @@ def make_catalogue(database_url: str) -> dict[str, int]:
     with engine.begin() as conn:
 
         def add(table: Any, **values: Any) -> int:
-            return int(conn.execute(insert(table).values(**values, **audit)).inserted_primary_key[0])
+            return int(
+                conn.execute(insert(table).values(**values, **audit)).inserted_primary_key[0]
+            )
 
         adv = add(t.advertisers, name="Bench advertiser", state="active")
         li = add(
@@ -197,12 +197,22 @@ def make_catalogue(database_url: str) -> dict[str, int]:
         )
         for n in range(5):  # a few trackers, the benchmark hits the first of each kind
             imp = add(
-                t.trackers, tracker_type="impression", name=f"imp {n}", state="active",
-                advertiser_id=adv, line_item_id=li, publisher_id=pub,
+                t.trackers,
+                tracker_type="impression",
+                name=f"imp {n}",
+                state="active",
+                advertiser_id=adv,
+                line_item_id=li,
+                publisher_id=pub,
             )
             click = add(
-                t.trackers, tracker_type="click", name=f"click {n}", state="active",
-                advertiser_id=adv, line_item_id=li, publisher_id=pub,
+                t.trackers,
+                tracker_type="click",
+                name=f"click {n}",
+                state="active",
+                advertiser_id=adv,
+                line_item_id=li,
+                publisher_id=pub,
                 landing_page_url="https://advertiser.example/landing",
             )
             ids.setdefault("imp", imp)
@@ -228,8 +238,17 @@ class Collector:
         }
         self.log_path = self.data_dir / "collector.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "adtrack.collector", "--host", HOST, "--port", str(self.port),
-             "--log-level", "WARNING"],
+            [
+                sys.executable,
+                "-m",
+                "adtrack.collector",
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+                "--log-level",
+                "WARNING",
+            ],
             env=self.env,
             stdout=self.log_path.open("wb"),
             stderr=subprocess.STDOUT,
@@ -298,9 +317,7 @@ def run_wrk(url: str, args: argparse.Namespace, script: Path) -> dict[str, Any]:
     return result
 
 
-def to_run(
-    server: str, endpoint: str, fsync: str, rnd: int, res: dict[str, Any]
-) -> Run:
+def to_run(server: str, endpoint: str, fsync: str, rnd: int, res: dict[str, Any]) -> Run:
     return Run(
         server=server,
         endpoint=endpoint,
@@ -311,7 +328,9 @@ def to_run(
         p99_ms=res["p99_us"] / 1000,
         requests=res["requests"],
         non_2xx_3xx=res["non_2xx_3xx"],
-        socket_errors=res["connect_errors"] + res["read_errors"] + res["write_errors"]
+        socket_errors=res["connect_errors"]
+        + res["read_errors"]
+        + res["write_errors"]
         + res["timeouts"],
     )
 
@@ -390,13 +409,23 @@ def main() -> int:
         nginx.stop()
 
     print("\n== summary (medians over rounds)")
-    print(f"{'fsync':9s} {'endpoint':8s} {'nginx req/s':>12s} {'adtrack req/s':>14s} "
-          f"{'ratio':>6s} {'nginx p50/p99 ms':>17s} {'adtrack p50/p99 ms':>19s}")
+    print(
+        f"{'fsync':9s} {'endpoint':8s} {'nginx req/s':>12s} {'adtrack req/s':>14s} "
+        f"{'ratio':>6s} {'nginx p50/p99 ms':>17s} {'adtrack p50/p99 ms':>19s}"
+    )
     summary = []
     for fsync in args.fsync:
         for endpoint in args.endpoints:
-            ng = [r for r in runs if r.server == "nginx" and r.fsync == fsync and r.endpoint == endpoint]
-            ad = [r for r in runs if r.server == "adtrack" and r.fsync == fsync and r.endpoint == endpoint]
+            ng = [
+                r
+                for r in runs
+                if r.server == "nginx" and r.fsync == fsync and r.endpoint == endpoint
+            ]
+            ad = [
+                r
+                for r in runs
+                if r.server == "adtrack" and r.fsync == fsync and r.endpoint == endpoint
+            ]
             if not ng or not ad:
                 continue
             ng_rps = statistics.median(r.rps for r in ng)

@@ -199,8 +199,20 @@ ensure_bench_tools() {
     say "benchmark tools ok (nginx, wrk)"
 }
 
+# The scale-out failure tests start (and stop) PostgreSQL and nats-server instances of their own.
+ensure_server_binaries() {
+    local -a missing=()
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+    [[ -x /usr/sbin/nats-server ]] || missing+=(nats-server)
+    if ((${#missing[@]} > 0)); then
+        apt_install "${missing[@]}"
+    fi
+    say "server binaries ok (initdb, pg_ctl, nats-server)"
+}
+
 ensure_postgres
 ensure_nats
+ensure_server_binaries
 ensure_chromium
 if ((want_bench)); then
     ensure_bench_tools

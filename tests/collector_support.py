@@ -43,7 +43,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-# ---- catalogue rows -----------------------------------------------------------------------------
+# ---- catalogue rows ----
 
 
 class Catalogue:
@@ -143,8 +143,13 @@ class Catalogue:
                 **kw,
             },
         )
-        rows = [{"payment_rule_id": rule_id, "kind": "advertiser", "object_id": i} for i in advertiser_ids]
-        rows += [{"payment_rule_id": rule_id, "kind": "line_item", "object_id": i} for i in line_item_ids]
+        rows = [
+            {"payment_rule_id": rule_id, "kind": "advertiser", "object_id": i}
+            for i in advertiser_ids
+        ]
+        rows += [
+            {"payment_rule_id": rule_id, "kind": "line_item", "object_id": i} for i in line_item_ids
+        ]
         if rows:
             with self.engine.begin() as conn:
                 conn.execute(insert(t.payment_rule_filters), rows)
@@ -195,13 +200,18 @@ def basic_catalogue(cat: Catalogue) -> Basic:
     base = cat.payment_rule(pub, is_base=True, pricing_type="cpm", cost_cpm_micros=2_000_000)
     imp = cat.tracker("impression", adv, li, pub, placement_id=plc, code="imp-code")
     click = cat.tracker(
-        "click", adv, li, pub, placement_id=plc, code="clk-code",
+        "click",
+        adv,
+        li,
+        pub,
+        placement_id=plc,
+        code="clk-code",
         landing_page_url="https://advertiser.example/landing?x=1",
     )
     return Basic(adv, li, pub, plc, base, imp, click)
 
 
-# ---- reading the event log ------------------------------------------------------------------------
+# ---- reading the event log ----
 
 
 def read_events(log_dir: Path) -> list[dict[str, Any]]:
@@ -226,7 +236,7 @@ def wait_for_events(log_dir: Path, count: int, timeout: float = 5.0) -> list[dic
         time.sleep(0.05)
 
 
-# ---- a collector in a background thread ------------------------------------------------------------
+# ---- a collector in a background thread ----
 
 
 @dataclass
@@ -320,7 +330,7 @@ def settings_for(tmp_path: Path, database_url: str, **env: str) -> Settings:
     return Settings.from_env(base)
 
 
-# ---- a collector subprocess ------------------------------------------------------------------------
+# ---- a collector subprocess ----
 
 
 class CollectorProcess:
@@ -339,7 +349,15 @@ class CollectorProcess:
     def start(self, timeout: float = 30.0) -> CollectorProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "adtrack.collector", "--host", LOOPBACK, "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "adtrack.collector",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.port),
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -366,7 +384,7 @@ class CollectorProcess:
         self.kill(signal.SIGTERM)
 
 
-# ---- a raw HTTP/1.1 client --------------------------------------------------------------------------
+# ---- a raw HTTP/1.1 client ----
 
 
 @dataclass

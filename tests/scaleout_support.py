@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -37,17 +37,18 @@ BROWSER_UA = (
 )
 
 
-def wait_until(condition: object, timeout: float, interval: float = 0.1) -> bool:
+def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``condition`` until it is true (True) or ``timeout`` seconds pass (False)."""
     deadline = time.monotonic() + timeout
     while True:
-        if condition():  # type: ignore[operator]
+        if condition():
             return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
 
 
-# ---- a PostgreSQL server of the test's own --------------------------------------------------------
+# ---- a PostgreSQL server of the test's own ------------------------------------------------------
 
 
 def postgres_bin_dir() -> Path:
@@ -120,7 +121,7 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-# ---- a NATS server of the test's own ----------------------------------------------------------------
+# ---- a NATS server of the test's own ------------------------------------------------------------
 
 
 class PrivateNats:
@@ -170,7 +171,16 @@ class PrivateNats:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-# ---- adtrack processes ------------------------------------------------------------------------------
+# ---- adtrack processes --------------------------------------------------------------------------
+
+
+def children_of(process_id: int) -> list[int]:
+    """Child processes of ``process_id`` (started from any of its threads)."""
+    pids: list[int] = []
+    for path in Path(f"/proc/{process_id}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in path.read_text().split()]
+    return pids
 
 
 class AdtrackProcess:
@@ -214,10 +224,7 @@ class AdtrackProcess:
         return self.process.pid
 
     def children(self) -> list[int]:
-        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
-        with contextlib.suppress(OSError):
-            return [int(p) for p in path.read_text().split()]
-        return []
+        return children_of(self.pid)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -278,13 +285,15 @@ def start_collector(
     return process, port
 
 
-def start_aggregator(env: Mapping[str, str], log_dir: Path, name: str = "aggregator") -> AdtrackProcess:
+def start_aggregator(
+    env: Mapping[str, str], log_dir: Path, name: str = "aggregator"
+) -> AdtrackProcess:
     return AdtrackProcess(["aggregator"], env, log_dir / f"{name}.log").start(
         "adtrack: aggregator running"
     )
 
 
-# ---- load -------------------------------------------------------------------------------------------
+# ---- load ---------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -341,7 +350,10 @@ class Load:
     async def _run(self, limit: int | None) -> None:
         budget = [limit]
         await asyncio.gather(
-            *(self._connection(self.ports[i % len(self.ports)], budget) for i in range(self.connections))
+            *(
+                self._connection(self.ports[i % len(self.ports)], budget)
+                for i in range(self.connections)
+            )
         )
 
     def _next(self, budget: list[int | None]) -> str | None:
@@ -393,7 +405,7 @@ class Load:
             writer.close()
 
 
-# ---- what the reports hold --------------------------------------------------------------------------
+# ---- what the reports hold ----------------------------------------------------------------------
 
 
 def stored_cachebusters(engine: Engine, tracker: int) -> Counter[str]:
@@ -436,6 +448,9 @@ class Closing:
         return self.engine
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.engine.dispose()

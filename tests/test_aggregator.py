@@ -23,11 +23,10 @@ from sqlalchemy import Engine, func, select, text
 from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
-from adtrack.aggregator.records import EventRecord, MalformedRecord, decode_event
 from adtrack.aggregator.rollup import InvalidKey, RollupKey, fold
 from adtrack.aggregator.runner import Aggregator
 from adtrack.aggregator.sql_sink import SqlSink
-from adtrack.domain.events import INVALID_BOT, INVALID_PREFETCH, Event
+from adtrack.domain.events import INVALID_BOT, INVALID_PREFETCH, Event, MalformedEvent
 from tests.support import postgres
 
 BACKENDS = [
@@ -197,7 +196,7 @@ def test_fold_counts_valid_traffic_and_invalid_traffic_apart() -> None:
 
 def test_records_are_checked_before_they_reach_the_database() -> None:
     good = make_event(0)
-    assert decode_event(good.to_bytes()) == tuple(getattr(good, f) for f in EventRecord._fields)
+    assert Event.from_bytes(good.to_bytes()) == good
     for broken in (
         b"not json",
         b"[]",
@@ -209,9 +208,9 @@ def test_records_are_checked_before_they_reach_the_database() -> None:
         good.to_bytes().replace(b'"media_cost_micros":1000', b'"media_cost_micros":%d' % 2**70),
         orjson.dumps({**orjson.loads(good.to_bytes()), "user_agent": 5}),
     ):
-        with pytest.raises(MalformedRecord):
-            decode_event(broken)
-    long = decode_event(
+        with pytest.raises(MalformedEvent):
+            Event.from_bytes(broken)
+    long = Event.from_bytes(
         orjson.dumps({**orjson.loads(good.to_bytes()), "cachebuster": "9" * 400, "ip": "a\x00b"})
     )
     assert len(long.cachebuster or "") == 255 and long.ip == "ab"  # cut to fit, never stuck

@@ -73,7 +73,7 @@ def price(
     return direct
 
 
-# ---- media cost per pricing type ------------------------------------------------------------
+# ---- media cost per pricing type ----
 
 
 def test_cpm_rule_costs_per_thousand_impressions_and_nothing_per_click() -> None:
@@ -109,7 +109,7 @@ def test_revshare_is_a_share_of_booked_revenue() -> None:
     assert price(IMP, line_item(), [base]).media_cost_micros == 0
 
 
-# ---- booked revenue ---------------------------------------------------------------------------
+# ---- booked revenue ----
 
 
 def test_booked_revenue_from_the_line_item() -> None:
@@ -136,7 +136,7 @@ def test_inactive_or_out_of_dates_line_item_books_nothing() -> None:
     assert price(CLICK, started, []).booked_revenue_micros == 1_000_000
 
 
-# ---- ancost ---------------------------------------------------------------------------------
+# ---- ancost ----
 
 
 def test_ancost_overrides_every_rule_and_records_no_rule() -> None:
@@ -152,7 +152,7 @@ def test_ancost_overrides_every_rule_and_records_no_rule() -> None:
     assert price(IMP, li, [base], ancost=10).booked_revenue_micros == 4_000
 
 
-# ---- rule choice ------------------------------------------------------------------------------
+# ---- rule choice ----
 
 
 def test_tracker_rule_wins_over_conditional_and_base_rules() -> None:
@@ -260,7 +260,7 @@ def test_plan_follows_date_boundaries_over_time() -> None:
     assert got == [1, 2, 2, 1, 2]
 
 
-# ---- property: compiled plan == reference implementation ----------------------------------
+# ---- property: compiled plan == reference implementation ----
 
 _dates = st.one_of(st.none(), st.integers(-3, 3).map(lambda h: NOW + timedelta(hours=h)))
 

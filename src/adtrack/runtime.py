@@ -259,7 +259,7 @@ def _run_pool(
         host,
         port,
         workers,
-        writer_prefix=f"c{port}-{os.getpid()}-",
+        writer_prefix=f"c{os.getpid()}-",
         trust_forwarded_for=trust_forwarded_for,
     )
     try:

@@ -37,8 +37,7 @@ _CLICK = int(ImpType.EXTERNAL_CLICK)
 
 
 class EventFacts(Protocol):
-    """What the fold reads of an event: ``domain.events.Event`` and the aggregator's decoded
-    ``EventRecord`` both fit."""
+    """What the fold reads of an event (``domain.events.Event`` fits)."""
 
     @property
     def ts(self) -> int: ...

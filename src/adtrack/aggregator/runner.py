@@ -21,8 +21,8 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Engine
 
-from adtrack.aggregator.records import EventRecord, MalformedRecord, decode_event
 from adtrack.aggregator.sql_sink import SqlSink
+from adtrack.domain.events import Event, MalformedEvent
 from adtrack.services.event_log import Batch, EventLogReader
 
 __all__ = ["Aggregator", "AggregatorStats", "PrunableReader", "RestorableReader"]
@@ -150,12 +150,12 @@ class Aggregator:
             self._reader.restore(positions)
         self._restored = True
 
-    def _decode(self, records: list[bytes]) -> list[EventRecord]:
-        decoded: list[EventRecord] = []
+    def _decode(self, records: list[bytes]) -> list[Event]:
+        decoded: list[Event] = []
         for raw in records:
             try:
-                decoded.append(decode_event(raw))
-            except MalformedRecord as exc:
+                decoded.append(Event.from_bytes(raw))
+            except MalformedEvent as exc:
                 # Counting it is impossible and retrying would block everything behind it.
                 self.stats.malformed += 1
                 log.error("aggregator: skipped a malformed record (%s): %.200r", exc, raw)

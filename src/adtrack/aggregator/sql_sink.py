@@ -33,9 +33,8 @@ from adtrack.adapters.sql.tables import (
     rollup_hourly,
     rollup_invalid_hourly,
 )
-from adtrack.aggregator.records import EventRecord
 from adtrack.aggregator.rollup import EPOCH, Counts, RollupDelta, RollupKey, fold, hour_start
-from adtrack.domain.events import Event
+from adtrack.domain.events import TEXT_LIMITS, Event
 
 __all__ = ["SinkResult", "SqlSink"]
 
@@ -61,9 +60,12 @@ _ROLLUP_SUMS = (
 _RAW_PAGE = 1000
 _UNNEST_PAGE = 10_000  # PostgreSQL: rows per statement (20 array parameters whatever the size)
 _RAW_COLUMNS = tuple(column.name for column in events.columns)
-# Raw rows are written straight from EventRecord tuples: the table must keep their field order.
-if EventRecord._fields != _RAW_COLUMNS:
-    raise RuntimeError("the events table's columns must match EventRecord's fields, in order")
+# Raw rows are written straight from Event tuples: the table must keep their field order, and
+# its text columns must hold what an event holds.
+if Event._fields != _RAW_COLUMNS:
+    raise RuntimeError("the events table's columns must match Event's fields, in order")
+if any(getattr(events.c[name].type, "length", None) != n for name, n in TEXT_LIMITS.items()):
+    raise RuntimeError("the events table's text columns must be as wide as Event's limits")
 _TS, _ANCOST_USED, _INVALID = (_RAW_COLUMNS.index(n) for n in ("ts", "ancost_used", "invalid"))
 
 
@@ -174,16 +176,16 @@ class SqlSink:
 
     def write(
         self,
-        batch: Sequence[EventRecord | Event],
+        batch: Sequence[Event],
         *,
         consumer: str,
         positions: Mapping[str, int] | None = None,
     ) -> SinkResult:
         """Store ``batch`` and ``positions`` atomically; events already stored are ignored."""
-        unique: dict[str, EventRecord] = {}
+        unique: dict[str, Event] = {}
         for event in batch:
             if event.event_id not in unique:
-                unique[event.event_id] = _as_record(event)
+                unique[event.event_id] = event
         ordered = [unique[event_id] for event_id in sorted(unique)]
         with self._engine.begin() as conn:
             inserted = self._insert_events(conn, ordered)
@@ -193,7 +195,7 @@ class SqlSink:
                 self._save_positions(conn, consumer, positions)
         return SinkResult(inserted=len(inserted), duplicates=len(batch) - len(inserted))
 
-    def _insert_events(self, conn: Connection, ordered: list[EventRecord]) -> set[str]:
+    def _insert_events(self, conn: Connection, ordered: list[Event]) -> set[str]:
         """``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id``: the ids that
         were new."""
         if self._postgres:
@@ -208,7 +210,7 @@ class SqlSink:
             inserted.update(row[0] for row in result)
         return inserted
 
-    def _insert_events_unnest(self, conn: Connection, ordered: list[EventRecord]) -> set[str]:
+    def _insert_events_unnest(self, conn: Connection, ordered: list[Event]) -> set[str]:
         """PostgreSQL: one array per column and ``SELECT * FROM unnest(...)``; about three
         times faster than a multi-row VALUES list with 20 parameters per row."""
         inserted: set[str] = set()
@@ -231,7 +233,7 @@ class SqlSink:
             )
         return sql
 
-    def _raw_values(self, event: EventRecord) -> list[Any]:
+    def _raw_values(self, event: Event) -> list[Any]:
         values: list[Any] = list(event)
         ts = EPOCH + timedelta(microseconds=event.ts)
         values[_TS] = self._ts_bind(ts) if self._ts_bind is not None else ts
@@ -338,12 +340,6 @@ def _rollup_row(time_column: str, when: datetime, key: RollupKey, counts: Counts
         **dict(zip(_ROLLUP_KEY[1:], _key_dims(key), strict=True)),
         **dict(zip(_ROLLUP_SUMS, _sums(counts), strict=True)),
     }
-
-
-def _as_record(event: EventRecord | Event) -> EventRecord:
-    if isinstance(event, EventRecord):
-        return event
-    return EventRecord._make(getattr(event, name) for name in EventRecord._fields)
 
 
 def _naive_iso(value: datetime) -> str:

@@ -235,7 +235,7 @@ class TrackingCore:
             lambda: float(cache.version or 0),
         )
 
-    # ---- the one implementation ----------------------------------------------------------------
+    # ---- the one implementation ----
 
     def handle(self, req: RequestLike, allow_lookup: bool = True) -> Outcome:
         """Decide the answer and the event for one request (no I/O).
@@ -407,10 +407,11 @@ class TrackingCore:
             ),
         )
 
-    # ---- after the store answered ----------------------------------------------------------------
+    # ---- after the store answered ----
 
     def committed(self, outcomes: Iterable[Outcome]) -> None:
-        """The events of these outcomes are durable and their answers went out."""
+        """The events of these outcomes are durable and their answers went out: count them and
+        keep them for the live hits (called per batch, after the answers are written)."""
         events = self.metrics.events
         add_hit = self.hits.add_event
         for outcome in outcomes:

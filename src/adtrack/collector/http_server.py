@@ -339,7 +339,7 @@ class CollectorProtocol(asyncio.Protocol):
         self.client_ip: str | None = None
         self.forwarded_for: bytes | None = None
 
-    # ---- asyncio.Protocol ----------------------------------------------------------------------
+    # ---- asyncio.Protocol ----
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
@@ -383,7 +383,7 @@ class CollectorProtocol(asyncio.Protocol):
             return None  # the transport closes itself
         return True  # stay half-open until the pending answers are written
 
-    # ---- httptools callbacks -------------------------------------------------------------------
+    # ---- httptools callbacks ----
     # (no on_message_begin: the per-request fields are reset after each request instead)
 
     def on_url(self, url: bytes) -> None:
@@ -468,7 +468,7 @@ class CollectorProtocol(asyncio.Protocol):
                 connection == CLOSE,
             )
 
-    # ---- answering -----------------------------------------------------------------------------
+    # ---- answering ----
 
     async def _after_lookup(self, view: RequestView, first: Outcome, slot: _Slot) -> None:
         assert first.lookup is not None

@@ -243,7 +243,7 @@ class TrackerCache:
         self.lookups = 0
         self.last_error: str | None = None
 
-    # ---- reading -------------------------------------------------------------------------------
+    # ---- reading ----
 
     def by_id(self, tracker_id: int) -> CachedTracker | None:
         return self._tables.by_id.get(tracker_id)
@@ -259,7 +259,7 @@ class TrackerCache:
         """The ``catalogue_version`` the cache was last loaded at."""
         return self._version
 
-    # ---- loading -------------------------------------------------------------------------------
+    # ---- loading ----
 
     def _read_version(self, conn: Connection) -> int:
         value = conn.execute(
@@ -316,7 +316,7 @@ class TrackerCache:
                     log.warning("tracker cache refresh failed: %s", exc)
                 self.last_error = str(exc)
 
-    # ---- unknown keys --------------------------------------------------------------------------
+    # ---- unknown keys ----
 
     def may_lookup(self, key: LookupKey) -> bool:
         """Whether an unknown key should be looked up in the store now.

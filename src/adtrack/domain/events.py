@@ -3,16 +3,22 @@
 The collector builds one per accepted request; the aggregator rolls them up. The wire form is a
 compact JSON object (one per log record) whose keys are the field names below; ``ts`` is epoch
 microseconds (UTC). Keeping the record a flat dict of primitives lets the collector write it
-without building a dataclass on the hot path.
+without building an object on the hot path.
+
+:class:`Event` is a named tuple: the aggregator decodes every record into one, so it must be
+cheap to build, and its fields are also the column order of the ``events`` table, so it is
+written to the database as it is. :meth:`Event.from_bytes` is the one decoder of log records.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
+
+from adtrack.domain.model import ImpType
 
 # Why an event is kept but not billed (invalid-traffic verdicts).
 INVALID_BOT = "bot"
@@ -25,9 +31,24 @@ REJECT_INACTIVE_TRACKER = "inactive_tracker"
 REJECT_MISSING_ID = "missing_id"
 REJECT_WRONG_TYPE = "wrong_tracker_type"
 
+MAX_EVENT_ID_LENGTH = 40
+# The longest text a field holds (None: unbounded); the ``events`` table's columns are as wide.
+TEXT_LIMITS: Mapping[str, int | None] = {
+    "revenue_type": 8,
+    "cachebuster": 255,
+    "ip": 64,
+    "user_agent": None,
+    "referrer": None,
+    "invalid_reason": 32,
+    "redirect_url": None,
+}
 
-@dataclass(frozen=True, slots=True)
-class Event:
+
+class MalformedEvent(ValueError):
+    """A log record that is not a valid event."""
+
+
+class Event(NamedTuple):
     event_id: str
     ts: int  # epoch microseconds, UTC
     imp_type: int  # 9 External Impression, 10 External Click
@@ -54,13 +75,92 @@ class Event:
         return datetime.fromtimestamp(self.ts / 1_000_000, tz=UTC)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Event:
-        values: dict[str, Any] = {name: data.get(name) for name in cls.__slots__}
-        return cls(**values)
+        return orjson.dumps(self._asdict())
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Event:
-        return cls.from_dict(orjson.loads(raw))
+        """Decode one log record; raises :class:`MalformedEvent` if it is not an event."""
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedEvent(f"not JSON: {exc}") from None
+        if type(data) is not dict:
+            raise MalformedEvent("not a JSON object")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Event:
+        """Check a record's values; raises :class:`MalformedEvent` naming the bad field.
+
+        A reader must never get stuck on one record, so what can be kept is: text longer than
+        its field allows is cut (and NUL characters, which no database text holds, dropped),
+        a missing ``revenue_type`` is ``"none"``, and the flags are read as booleans.
+        """
+        values: list[Any] = list(map(data.get, _FIELDS))
+        event_id = values[0]
+        if (
+            type(event_id) is not str
+            or not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH
+            or "\x00" in event_id
+        ):
+            raise MalformedEvent(f"event_id must be 1-{MAX_EVENT_ID_LENGTH} characters")
+        # Fast path first (every value of the expected type and size), details only on failure.
+        ints = [values[i] for i in _REQUIRED_INTS]
+        if not (
+            all(type(v) is int for v in ints)
+            and min(ints) >= -_INT64
+            and max(ints) < _INT64
+            and values[_IMP_TYPE] in _IMP_TYPES
+        ):
+            _explain_ints(values)
+        for i in _OPTIONAL_INTS:
+            if values[i] is not None:
+                _check_int(values[i], i)
+        for i, width in _TEXTS:
+            value = values[i]
+            if value is None:
+                continue
+            if type(value) is not str:
+                raise MalformedEvent(f"{_FIELDS[i]} must be text")
+            if (width is not None and len(value) > width) or "\x00" in value:
+                values[i] = value.replace("\x00", "")[:width]
+        if values[_REVENUE_TYPE] is None:
+            values[_REVENUE_TYPE] = "none"
+        for i in _BOOLS:
+            values[i] = bool(values[i])
+        return cls._make(values)
+
+
+_FIELDS: tuple[str, ...] = Event._fields
+_INDEX = {name: i for i, name in enumerate(_FIELDS)}
+_IMP_TYPE = _INDEX["imp_type"]
+_REVENUE_TYPE = _INDEX["revenue_type"]
+_IMP_TYPES = frozenset(int(t) for t in ImpType)
+_REQUIRED_INTS = tuple(
+    _INDEX[name]
+    for name in (
+        "ts",
+        "imp_type",
+        "tracker_id",
+        "advertiser_id",
+        "line_item_id",
+        "publisher_id",
+        "media_cost_micros",
+        "booked_revenue_micros",
+    )
+)
+_OPTIONAL_INTS = (_INDEX["placement_id"], _INDEX["payment_rule_id"])
+_TEXTS = tuple((_INDEX[name], width) for name, width in TEXT_LIMITS.items())
+_BOOLS = (_INDEX["ancost_used"], _INDEX["invalid"])
+_INT64 = 1 << 63
+
+
+def _explain_ints(values: list[Any]) -> None:
+    for i in _REQUIRED_INTS:
+        _check_int(values[i], i)
+    raise MalformedEvent(f"imp_type {values[_IMP_TYPE]!r} is not 9 or 10")
+
+
+def _check_int(value: object, index: int) -> None:
+    if type(value) is not int or not -_INT64 <= value < _INT64:
+        raise MalformedEvent(f"{_FIELDS[index]} must be an integer, not {value!r}")

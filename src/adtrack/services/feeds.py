@@ -299,23 +299,18 @@ def _csv_text(value: str | None) -> str:
 
 
 def _csv_chunks(engine: Engine, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:
-    """CSV lines formatted straight from the database rows in one pass (the hot loop of the
-    feed): numbers and our own formatted values never need quoting; free text goes through
-    :func:`_csv_text`."""
+    """CSV lines of the feed rows: numbers and our own formatted values never need quoting;
+    free text goes through :func:`_csv_text` (memoised where a day's traffic repeats itself:
+    pricing types, domains, user agents)."""
     cell = _csv_text
-    money = _Memo(_money)
-    domain = _Memo(lambda referrer: cell(site_domain(referrer)))
-    pricing_cell = _Memo(cell)
-    agent_cell = _Memo(cell)  # a day's traffic comes from a few thousand user agents
-    utc_text = _utc_text
+    memo_cell = _Memo(cell)
     yield (",".join(FEED_COLUMNS) + "\r\n").encode()
-    for rows in _raw_batches(engine, request, chunk_rows):
+    for rows in iter_feed_batches(engine, request, chunk_rows):
         yield "".join(
             [
-                f"{ts if len(ts) == 26 else utc_text(ts)},"
-                f"{tracker},{advertiser},{line_item},{publisher},{tag or 0},"
-                f"{money[cost] if ancost_used else ''},{money[revenue]},{pricing_cell[pricing]},"
-                f"{domain[referrer]},{cell(cachebuster)},{agent_cell[user_agent]},"
+                f"{ts},{tracker},{advertiser},{line_item},{publisher},{tag},"
+                f"{'' if cost is None else cost},{revenue},{memo_cell[pricing]},"
+                f"{memo_cell[domain]},{cell(cachebuster)},{memo_cell[user_agent]},"
                 f"{1 if invalid else 0}\r\n"
                 for (
                     ts,
@@ -324,11 +319,10 @@ def _csv_chunks(engine: Engine, request: FeedRequest, chunk_rows: int) -> Iterat
                     line_item,
                     publisher,
                     tag,
-                    ancost_used,
                     cost,
                     revenue,
                     pricing,
-                    referrer,
+                    domain,
                     cachebuster,
                     user_agent,
                     invalid,
@@ -338,48 +332,9 @@ def _csv_chunks(engine: Engine, request: FeedRequest, chunk_rows: int) -> Iterat
 
 
 def _jsonl_chunks(engine: Engine, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:
-    """JSON lines built straight from the database rows (one pass, like the CSV)."""
+    """JSON lines of the feed rows: one object per row, keyed by :data:`FEED_COLUMNS`."""
     dumps = orjson.dumps
     option = orjson.OPT_APPEND_NEWLINE
-    money = _Memo(_money)
-    domain = _Memo(site_domain)
-    utc_text = _utc_text
-    for rows in _raw_batches(engine, request, chunk_rows):
-        yield b"".join(
-            [
-                dumps(
-                    {
-                        "datetime": ts if len(ts) == 26 else utc_text(ts),
-                        "tracker_id": tracker,
-                        "advertiser_id": advertiser,
-                        "line_item_id": line_item,
-                        "publisher_id": publisher,
-                        "tag_id": tag or 0,
-                        "media_buy_cost": money[cost] if ancost_used else None,
-                        "revenue_value": money[revenue],
-                        "pricing_type": pricing,
-                        "site_domain": domain[referrer],
-                        "cachebuster": cachebuster,
-                        "user_agent": user_agent,
-                        "invalid": bool(invalid),
-                    },
-                    option=option,
-                )
-                for (
-                    ts,
-                    tracker,
-                    advertiser,
-                    line_item,
-                    publisher,
-                    tag,
-                    ancost_used,
-                    cost,
-                    revenue,
-                    pricing,
-                    referrer,
-                    cachebuster,
-                    user_agent,
-                    invalid,
-                ) in rows
-            ]
-        )
+    columns = FEED_COLUMNS
+    for rows in iter_feed_batches(engine, request, chunk_rows):
+        yield b"".join([dumps(dict(zip(columns, row, strict=True)), option=option) for row in rows])

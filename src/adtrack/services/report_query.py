@@ -406,9 +406,13 @@ class Bucket:
     utc_end: datetime  # whole UTC hour, exclusive
 
 
+def floor_hour(instant: datetime) -> datetime:
+    return instant.replace(minute=0, second=0, microsecond=0)
+
+
 def ceil_hour(instant: datetime) -> datetime:
     utc = instant.astimezone(UTC)
-    floored = utc.replace(minute=0, second=0, microsecond=0)
+    floored = floor_hour(utc)
     return floored if floored == utc else floored + HOUR
 
 
@@ -738,10 +742,6 @@ def _fold(
                 acc[key] = tuple([a - b for a, b in zip(slot, values, strict=True)])
 
 
-def _floor_hour(value: datetime) -> datetime:
-    return value.replace(minute=0, second=0, microsecond=0)
-
-
 def load_names(
     conn: Connection, dims: Sequence[Dimension], ids_by_dim: Mapping[str, set[int]]
 ) -> dict[str, dict[int, str]]:
@@ -796,7 +796,7 @@ def _run(conn: Connection, request: ReportRequest) -> Report:
         t.rollup_hourly,
         "hour",
         plan.hour_terms,
-        _TimeKeys(plan.hour_terms, _floor_hour, as_text),
+        _TimeKeys(plan.hour_terms, floor_hour, as_text),
         HOUR,
         dims,
         request.filters,

@@ -144,8 +144,23 @@ class CatalogueVersionRepository(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class Transaction(Protocol):
     """One transaction. Leaving the ``with`` block without ``commit()`` rolls back."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class UnitOfWork(Transaction, Protocol):
+    """The catalogue's repositories in one transaction."""
 
     # Read-only in the Protocol so implementations may use their concrete repository types.
     @property
@@ -168,14 +183,3 @@ class UnitOfWork(Protocol):
 
     @property
     def catalogue_version(self) -> CatalogueVersionRepository: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...

@@ -19,14 +19,14 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from adtrack.domain.errors import Conflict, NotFound, ValidationError
 from adtrack.domain.model import Role, State
+from adtrack.services.unit_of_work import Transaction
 
 __all__ = [
     "ApiToken",
@@ -142,22 +142,11 @@ class UserRepository(Protocol):
     def revoke_token(self, token_id: int, at: datetime) -> None: ...
 
 
-class UserUnitOfWork(Protocol):
-    """One transaction. Leaving the ``with`` block without ``commit()`` rolls back."""
+class UserUnitOfWork(Transaction, Protocol):
+    """The user repository in one transaction."""
 
     @property
     def users(self) -> UserRepository: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 def hash_token(secret: str) -> str:

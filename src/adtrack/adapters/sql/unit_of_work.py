@@ -5,10 +5,7 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Self
-
-from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy import Connection
 
 from adtrack.adapters.sql.repositories import (
     SqlAdvertiserRepository,
@@ -19,9 +16,10 @@ from adtrack.adapters.sql.repositories import (
     SqlPublisherRepository,
     SqlTrackerRepository,
 )
+from adtrack.adapters.sql.transaction import SqlTransaction
 
 
-class SqlUnitOfWork:
+class SqlUnitOfWork(SqlTransaction):
     """``with SqlUnitOfWork(engine) as uow: ...; uow.commit()`` — leaving without a commit (or
     on an exception) rolls back."""
 
@@ -33,15 +31,7 @@ class SqlUnitOfWork:
     trackers: SqlTrackerRepository
     catalogue_version: SqlCatalogueVersionRepository
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._conn: Connection | None = None
-        self._tx: RootTransaction | None = None
-
-    def __enter__(self) -> Self:
-        conn = self._engine.connect()
-        self._conn = conn
-        self._tx = conn.begin()
+    def _open(self, conn: Connection) -> None:
         self.advertisers = SqlAdvertiserRepository(conn)
         self.line_items = SqlLineItemRepository(conn)
         self.publishers = SqlPublisherRepository(conn)
@@ -49,24 +39,3 @@ class SqlUnitOfWork:
         self.payment_rules = SqlPaymentRuleRepository(conn)
         self.trackers = SqlTrackerRepository(conn)
         self.catalogue_version = SqlCatalogueVersionRepository(conn)
-        return self
-
-    def commit(self) -> None:
-        if self._tx is None:
-            raise RuntimeError("commit() outside of the unit of work's 'with' block")
-        self._tx.commit()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if self._tx is not None and self._tx.is_active:
-                self._tx.rollback()
-        finally:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = None
-            self._tx = None

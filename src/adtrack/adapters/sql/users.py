@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adtrack.adapters.sql.tables import api_tokens, users
+from adtrack.adapters.sql.transaction import SqlTransaction
 from adtrack.domain.errors import Conflict
 from adtrack.domain.model import Role, State
 from adtrack.services.users import ApiToken, User
@@ -162,35 +162,10 @@ class SqlUserRepository:
         )
 
 
-class SqlUserUnitOfWork:
+class SqlUserUnitOfWork(SqlTransaction):
     """One transaction on ``engine``; ``commit()`` makes it stick, anything else rolls back."""
 
     users: SqlUserRepository
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._conn: Connection | None = None
-
-    def __enter__(self) -> Self:
-        self._conn = self._engine.connect()
-        self._conn.begin()
-        self.users = SqlUserRepository(self._conn)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._conn is not None
-        try:
-            if self._conn.in_transaction():
-                self._conn.rollback()
-        finally:
-            self._conn.close()
-            self._conn = None
-
-    def commit(self) -> None:
-        assert self._conn is not None
-        self._conn.commit()
+    def _open(self, conn: Connection) -> None:
+        self.users = SqlUserRepository(conn)

@@ -29,8 +29,8 @@ from adtrack.config import Settings
 from adtrack.domain.errors import DomainError, PermissionDenied
 from adtrack.domain.model import Role
 from adtrack.domain.money import format_micros
-from adtrack.services.catalogue import CatalogueService
-from adtrack.services.users import User, UserService
+from adtrack.services.users import User
+from adtrack.web.api.deps import get_catalogue, get_users
 from adtrack.web.console.auth import ConsoleSession, SessionCodec
 from adtrack.web.console.csrf import (
     SAFE_METHODS,
@@ -48,6 +48,8 @@ __all__ = [
     "SetupRequired",
     "Viewer",
     "console_state",
+    "get_catalogue",
+    "get_users",
     "is_htmx",
     "redirect",
     "render",
@@ -87,16 +89,6 @@ def console_state(request: Request) -> ConsoleState:
     return state
 
 
-def catalogue(request: Request) -> CatalogueService:
-    service: CatalogueService = request.app.state.catalogue
-    return service
-
-
-def users(request: Request) -> UserService:
-    service: UserService = request.app.state.users
-    return service
-
-
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
@@ -127,7 +119,7 @@ def csrf_for(request: Request) -> str:
 def ensure_setup_done(request: Request) -> None:
     state = console_state(request)
     if not state.has_users:
-        if not users(request).list_users():
+        if not get_users(request).list_users():
             raise SetupRequired()
         state.has_users = True
 
@@ -164,7 +156,7 @@ def require_viewer(request: Request) -> Viewer:
     if session.user_id is None:
         raise LoginRequired()
     try:
-        user = users(request).get_user(session.user_id)
+        user = get_users(request).get_user(session.user_id)
     except DomainError:
         raise LoginRequired() from None
     if not user.is_active:

@@ -15,11 +15,11 @@ from adtrack.web.console.base import (
     Viewer,
     check_csrf,
     console_state,
+    get_users,
     redirect,
     render,
     require_viewer,
     safe_next,
-    users,
 )
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
@@ -41,7 +41,7 @@ def home(viewer: Annotated[Viewer, Depends(require_viewer)], request: Request) -
 @router.get("/login", include_in_schema=False)
 def login_form(request: Request, next: str | None = None) -> Response:
     state = console_state(request)
-    if not state.has_users and not users(request).list_users():
+    if not state.has_users and not get_users(request).list_users():
         return redirect(request, "/setup")
     return render(request, "login.html", {"next": safe_next(next, HOME), "values": {}})
 
@@ -52,7 +52,7 @@ async def login(request: Request) -> Response:
     email = str(form.get("email") or "")
     password = str(form.get("password") or "")
     target = safe_next(str(form.get("next") or ""), HOME)
-    user = users(request).verify_password(email, password) if email and password else None
+    user = get_users(request).verify_password(email, password) if email and password else None
     if user is None:
         return render(
             request,
@@ -75,14 +75,14 @@ def logout(request: Request) -> Response:
 
 @router.get("/setup", include_in_schema=False)
 def setup_form(request: Request) -> Response:
-    if users(request).list_users():
+    if get_users(request).list_users():
         return redirect(request, "/login")
     return render(request, "setup.html", {"values": {}, "errors": {}})
 
 
 @router.post("/setup", include_in_schema=False)
 async def setup(request: Request) -> Response:
-    service = users(request)
+    service = get_users(request)
     form = await request.form()
     values = {"email": str(form.get("email") or "")}
     password = str(form.get("password") or "")

@@ -22,9 +22,9 @@ from adtrack.web.console.base import (
     ConsoleRoute,
     EditorDep,
     ViewerDep,
-    catalogue,
     check_csrf,
     console_state,
+    get_catalogue,
     money_text,
     redirect,
     render,
@@ -397,7 +397,7 @@ def _name_lookup(svc: CatalogueService) -> Callable[[str, int | None], str]:
 
 
 def _list_page(request: Request, kind: Kind, viewer: Any) -> Response:
-    svc = catalogue(request)
+    svc = get_catalogue(request)
     params = dict(request.query_params)
     filters: dict[str, Any] = {}
     parent_value = params.get(kind.parent or "", "")
@@ -430,7 +430,7 @@ def _form_page(
     status_code: int = 200,
     blockers: list[dict[str, Any]] | None = None,
 ) -> Response:
-    svc = catalogue(request)
+    svc = get_catalogue(request)
     context: dict[str, Any] = {
         "kind": kind,
         "entity": entity,
@@ -466,7 +466,7 @@ def _errors_from(exc: DomainError, fields: list[FormField]) -> dict[str, str]:
 
 
 async def _save(request: Request, kind: Kind, entity: Any | None) -> Response:
-    svc = catalogue(request)
+    svc = get_catalogue(request)
     zone = console_state(request).zone
     fields = _visible_fields(kind, entity)
     form = await request.form()
@@ -519,16 +519,16 @@ def _register(kind: Kind) -> None:
         return await _save(request, kind, None)
 
     def edit_view(object_id: int, request: Request, viewer: ViewerDep) -> Response:
-        entity = kind.method(catalogue(request), "get")(object_id)
+        entity = kind.method(get_catalogue(request), "get")(object_id)
         values = entity_values(entity, kind.fields, console_state(request).zone)
         return _form_page(request, kind, entity, values, {})
 
     async def update_view(object_id: int, request: Request, viewer: EditorDep) -> Response:
-        entity = kind.method(catalogue(request), "get")(object_id)
+        entity = kind.method(get_catalogue(request), "get")(object_id)
         return await _save(request, kind, entity)
 
     def delete_view(object_id: int, request: Request, viewer: EditorDep) -> Response:
-        svc = catalogue(request)
+        svc = get_catalogue(request)
         entity = kind.method(svc, "get")(object_id)
         try:
             kind.method(svc, "delete")(object_id)

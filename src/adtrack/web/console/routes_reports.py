@@ -32,9 +32,9 @@ from adtrack.services.report_query import (
 from adtrack.web.console.base import (
     ConsoleRoute,
     ViewerDep,
-    catalogue,
     check_csrf,
     console_state,
+    get_catalogue,
     render,
 )
 
@@ -184,7 +184,7 @@ def _table(report: Report) -> dict[str, Any]:
 
 
 def _choices(request: Request) -> dict[str, Any]:
-    svc = catalogue(request)
+    svc = get_catalogue(request)
 
     def options(items: Any) -> list[tuple[str, str]]:
         return [(str(i.id), f"{i.name} ({i.id})") for i in items]

@@ -30,9 +30,9 @@ from adtrack.web.console.base import (
     ConsoleRoute,
     EditorDep,
     ViewerDep,
-    catalogue,
     check_csrf,
     console_state,
+    get_catalogue,
     is_htmx,
     redirect,
     render,
@@ -145,7 +145,7 @@ def list_url(kind: TrackerKind, advertiser_id: int | None) -> str:
 
 
 def _list_view(kind: TrackerKind, request: Request, viewer: ViewerDep) -> Response:
-    svc = catalogue(request)
+    svc = get_catalogue(request)
     advertiser = _chosen_advertiser(request, svc)
     if advertiser is None:
         q = (request.query_params.get("q") or "").strip() or None
@@ -189,7 +189,7 @@ def _list_view(kind: TrackerKind, request: Request, viewer: ViewerDep) -> Respon
 
 def _bulk_view(kind: TrackerKind) -> Callable[..., Any]:
     async def bulk(request: Request, viewer: EditorDep) -> Response:
-        svc = catalogue(request)
+        svc = get_catalogue(request)
         form = await request.form()
         action = str(form.get("action") or "")
         ids = [int(v) for v in form.getlist("ids") if isinstance(v, str) and v.isdigit()]
@@ -306,7 +306,7 @@ def _dialog(
     *,
     status_code: int = 200,
 ) -> Response:
-    svc = catalogue(request)
+    svc = get_catalogue(request)
     names = Names(svc)
     publisher_id = _int_or_none(values.get("publisher_id"))
     placements, rules = _options_for_publisher(svc, publisher_id)
@@ -339,7 +339,7 @@ def _dialog(
 
 def _new_view(kind: TrackerKind) -> Callable[..., Any]:
     def new(request: Request, viewer: EditorDep) -> Response:
-        svc = catalogue(request)
+        svc = get_catalogue(request)
         advertiser = _chosen_advertiser(request, svc)
         if advertiser is None:
             return redirect(request, f"/{kind.slug}?choose=1")
@@ -349,7 +349,7 @@ def _new_view(kind: TrackerKind) -> Callable[..., Any]:
 
 
 async def _save(request: Request, kind: TrackerKind, tracker: Tracker | None) -> Response:
-    svc = catalogue(request)
+    svc = get_catalogue(request)
     form = await request.form()
     values = {name: str(form.get(name) or "") for name in FORM_FIELDS}
     if tracker is not None:
@@ -388,7 +388,7 @@ def _create_view(kind: TrackerKind) -> Callable[..., Any]:
 
 def _update_view(kind: TrackerKind) -> Callable[..., Any]:
     async def update(tracker_id: int, request: Request, viewer: EditorDep) -> Response:
-        tracker = catalogue(request).get_tracker(tracker_id, kind.tracker_type)
+        tracker = get_catalogue(request).get_tracker(tracker_id, kind.tracker_type)
         return await _save(request, kind, tracker)
 
     return update
@@ -412,7 +412,7 @@ def _field_for(exc: DomainError) -> str:
 
 def _edit_view(kind: TrackerKind) -> Callable[..., Any]:
     def edit(tracker_id: int, request: Request, viewer: EditorDep) -> Response:
-        tracker = catalogue(request).get_tracker(tracker_id, kind.tracker_type)
+        tracker = get_catalogue(request).get_tracker(tracker_id, kind.tracker_type)
         return _dialog(request, kind, tracker.advertiser_id, tracker, _tracker_values(tracker), {})
 
     return edit
@@ -429,7 +429,7 @@ def pick_line_items(
     q: str | None = None,
     selected: str | None = None,
 ) -> Response:
-    items = catalogue(request).list_line_items(
+    items = get_catalogue(request).list_line_items(
         advertiser_id=advertiser_id, q=q or None, limit=PICKER_LIMIT
     )
     return render(
@@ -443,7 +443,7 @@ def pick_line_items(
 def pick_publishers(
     request: Request, viewer: ViewerDep, q: str | None = None, selected: str | None = None
 ) -> Response:
-    items = catalogue(request).list_publishers(q=q or None, limit=PICKER_LIMIT)
+    items = get_catalogue(request).list_publishers(q=q or None, limit=PICKER_LIMIT)
     return render(
         request,
         "_picker_results.html",
@@ -457,7 +457,7 @@ def publisher_options(
     viewer: ViewerDep,
     publisher_id: str | None = None,
 ) -> Response:
-    svc = catalogue(request)
+    svc = get_catalogue(request)
     pid = _int_or_none(publisher_id)
     placements, rules = _options_for_publisher(svc, pid)
     return render(
@@ -493,7 +493,7 @@ def test_hit_url(request: Request, tracker: Tracker) -> str:
 
 @router.get("/trackers/{tracker_id}", include_in_schema=False)
 def tracker_page(tracker_id: int, request: Request, viewer: ViewerDep) -> Response:
-    svc = catalogue(request)
+    svc = get_catalogue(request)
     tracker = svc.get_tracker(tracker_id)
     return render(
         request,

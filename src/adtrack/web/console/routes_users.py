@@ -14,9 +14,9 @@ from adtrack.web.console.base import (
     AdminDep,
     ConsoleRoute,
     check_csrf,
+    get_users,
     redirect,
     render,
-    users,
 )
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
@@ -39,7 +39,7 @@ def _page(
         request,
         "users.html",
         {
-            "users": users(request).list_users(),
+            "users": get_users(request).list_users(),
             "values": values or {"role": "trafficker"},
             "errors": errors or {},
             "roles": ROLE_OPTIONS,
@@ -61,7 +61,7 @@ async def create_user(request: Request, viewer: AdminDep) -> Response:
     values = {"email": str(form.get("email") or ""), "role": str(form.get("role") or "")}
     password = str(form.get("password") or "") or None
     try:
-        created = users(request).create_user(values["email"], values["role"], password)
+        created = get_users(request).create_user(values["email"], values["role"], password)
     except DomainError as exc:
         return _page(request, values, {exc.field: exc.message}, status_code=422)
     return _page(request, created=created)
@@ -76,7 +76,7 @@ async def update_user(user_id: int, request: Request, viewer: AdminDep) -> Respo
         if value:
             changes[name] = value
     try:
-        user = users(request).update_user(user_id, changes)
+        user = get_users(request).update_user(user_id, changes)
     except DomainError as exc:
         return redirect(request, "/users", flash=f"{exc.field}: {exc.message}", flash_kind="error")
     return redirect(request, "/users", flash=f"Saved {user.email}.")

@@ -1,0 +1,327 @@
+"""Collector building blocks without a server: query parsing, ancost, privacy, invalid traffic,
+pre-built answers, live hits, event ids."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adtrack.collector.ancost import ANCOST_MAX_MICROS, parse_ancost
+from adtrack.collector.core import EventIds
+from adtrack.collector.hits import RecentHit, RecentHits
+from adtrack.collector.invalid_traffic import (
+    BotDetector,
+    DuplicateClicks,
+    is_prefetch,
+    usable_cachebuster,
+)
+from adtrack.collector.privacy import opted_out, truncate_ip
+from adtrack.collector.query import (
+    RedirStatus,
+    parse_query,
+    parse_query_general,
+    safe_redirect_target,
+)
+from adtrack.collector.responses import PIXEL_GIF, Kind, RawResponses, asgi_parts
+
+# ---- query: redir ----
+
+
+def test_unencoded_redir_takes_everything_to_the_end() -> None:
+    q = parse_query(b"id=7&cachebuster=9&redir=https://shop.example/a?b=c&d=e%20f&x=?=%")
+    assert q.id == "7" and q.cachebuster == "9"
+    assert q.redirect == b"https://shop.example/a?b=c&d=e%20f&x=?=%"
+    assert q.redir_status == RedirStatus.OK
+
+
+def test_parameters_after_an_unencoded_redir_belong_to_the_target() -> None:
+    q = parse_query(b"id=7&redir=http://shop.example/p&ancost=1.5&cachebuster=3")
+    assert q.redirect == b"http://shop.example/p&ancost=1.5&cachebuster=3"
+    assert q.ancost is None and q.cachebuster is None
+
+
+def test_encoded_redir_is_decoded_once() -> None:
+    q = parse_query(b"id=7&redir=https%3A%2F%2Fshop.example%2Fa%3Fb%3Dc%26d%3De%2520f")
+    assert q.redirect == b"https://shop.example/a?b=c&d=e%20f"  # %2520 -> %20, not a space
+    assert q.redir_status == RedirStatus.OK
+
+
+def test_encoded_redir_not_in_last_position_is_ignored_but_later_parameters_count() -> None:
+    q = parse_query(b"id=7&redir=https%3A%2F%2Fshop.example%2F&cachebuster=42&ancost=1")
+    assert q.redirect is None
+    assert q.redir_status == RedirStatus.NOT_LAST
+    assert q.cachebuster == "42" and q.ancost == "1" and q.id == "7"
+
+
+def test_redir_first_or_alone() -> None:
+    assert parse_query(b"redir=https://a.example/").redirect == b"https://a.example/"
+    q = parse_query(b"redir=https://a.example/?id=5")
+    assert q.id is None  # inside the target
+    assert parse_query(b"id=1&redir=").redir_status == RedirStatus.ABSENT
+
+
+def test_a_parameter_merely_ending_in_redir_is_not_redir() -> None:
+    q = parse_query(b"id=1&noredir=https://a.example/")
+    assert q.redirect is None and q.redir_status == RedirStatus.ABSENT
+
+
+def test_unsafe_redirect_targets_are_refused() -> None:
+    for target in (
+        b"javascript:alert(1)",
+        b"javascript%3Aalert(1)",
+        b"data:text/html,hi",
+        b"ftp://files.example/x",
+        b"https%3A%2F%2Fa.example%2F%0D%0ASet-Cookie%3A%20x%3D1",
+        b"https://",
+        b"https:///path",
+        b"http://:80/",
+        b"https://a.example:8x/",
+        b"//a.example/",
+        b"[REDIRECT_URL]",
+    ):
+        q = parse_query(b"id=1&redir=" + target)
+        assert q.redirect is None, target
+        assert q.redir_status == RedirStatus.REFUSED, target
+
+
+def test_safe_targets_are_reencoded_to_plain_ascii() -> None:
+    assert safe_redirect_target(b"HTTPS://A.example/x") == b"HTTPS://A.example/x"
+    assert safe_redirect_target(b"https://[::1]:8443/x") == b"https://[::1]:8443/x"
+    assert safe_redirect_target(b"https://user:pw@a.example/") == b"https://user:pw@a.example/"
+    assert safe_redirect_target("https://é.example/a b".encode()) == (
+        b"https://%C3%A9.example/a%20b"
+    )
+    assert safe_redirect_target(b"https://a.example/\r\nX: y") is None
+    assert safe_redirect_target(b"https://a.example/\x00") is None
+
+
+# ---- query: other parameters ----
+
+
+def test_first_occurrence_wins_and_values_are_decoded() -> None:
+    q = parse_query(b"id=1&id=2&cachebuster=a%20b&code=x%2Fy&t=1&t=2&other=zzz")
+    assert (q.id, q.cachebuster, q.code, q.t) == ("1", "a b", "x/y", "1")
+
+
+def test_overlong_values_are_cut_to_the_column_size() -> None:
+    q = parse_query(b"id=1&cachebuster=" + b"x" * 1000)
+    assert q.cachebuster == "x" * 255
+
+
+def test_garbage_never_raises() -> None:
+    for raw in (b"", b"&&&", b"=", b"id", b"id=&code=", b"%", b"%zz=%zz", b"\xff\xfe=\xff"):
+        parse_query(raw)
+
+
+_PIECES = st.sampled_from(
+    [
+        b"id=1",
+        b"id=12",
+        b"id=x",
+        b"code=c1",
+        b"cachebuster=123",
+        b"cachebuster=%41",
+        b"cachebuster=",
+        b"ancost=0.5",
+        b"ancost=-1",
+        b"t=1",
+        b"t=2",
+        b"redir=https://a.example/p?x=1&y=2",
+        b"redir=https%3A%2F%2Fa.example%2F",
+        b"redir=javascript:x",
+        b"redir=",
+        b"x=1",
+        b"",
+        b"&",
+        b"=",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.lists(_PIECES, max_size=6).map(b"&".join),
+        st.binary(max_size=80),
+        st.text(alphabet="idcoderachbustnt=&%?:/.1234567890abcxyz", max_size=60).map(str.encode),
+    )
+)
+def test_fast_path_agrees_with_the_general_parser(query: bytes) -> None:
+    assert parse_query(query) == parse_query_general(query)
+
+
+# ---- ancost ----
+
+
+def test_ancost_valid_values() -> None:
+    assert parse_ancost("0") == 0
+    assert parse_ancost("2") == 2_000_000
+    assert parse_ancost("0.15") == 150_000
+    assert parse_ancost(".5") == 500_000
+    assert parse_ancost("3.") == 3_000_000
+    assert parse_ancost("999999.999999") == ANCOST_MAX_MICROS
+    assert parse_ancost("1.5000000") == 1_500_000  # trailing zeros beyond micros are exact
+    assert parse_ancost("000012.000001") == 12_000_001
+
+
+def test_ancost_invalid_values() -> None:
+    for raw in (
+        "-1",
+        "+1",
+        "NaN",
+        "nan",
+        "inf",
+        "Infinity",
+        "1e3",
+        "1,5",
+        "1.2.3",
+        ".",
+        "",
+        " 1",
+        "1000000",
+        "999999.9999991",
+        "0.0000001",
+        "[ANCOST]",
+        "١٢",  # non-ASCII digits
+        "9" * 50,
+    ):
+        assert parse_ancost(raw) is None, raw
+
+
+# ---- privacy ----
+
+
+def test_ip_truncation() -> None:
+    assert truncate_ip("203.0.113.77") == "203.0.113.0"
+    assert truncate_ip("2001:db8:1:2:3:4:5:6") == "2001:db8:1::"
+    assert truncate_ip("::ffff:198.51.100.9") == "198.51.100.0"
+    assert truncate_ip("fe80::1%eth0") == "fe80::"
+    assert truncate_ip("not an ip") is None
+    assert truncate_ip(None) is None
+
+
+def test_privacy_signals() -> None:
+    assert opted_out(b"1", None)
+    assert opted_out(None, b"1")
+    assert opted_out(b" 1 ", b"0")
+    assert not opted_out(b"0", b"0")
+    assert not opted_out(None, None)
+
+
+# ---- invalid traffic ----
+
+
+def test_bots_by_user_agent_with_cache() -> None:
+    bots = BotDetector(max_entries=2)
+    assert bots.is_bot("Googlebot/2.1 (+http://www.google.com/bot.html)")
+    assert bots.is_bot("curl/8.5.0")
+    assert bots.is_bot("")
+    assert bots.is_bot(None)
+    browser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+    assert not bots.is_bot(browser)
+    assert bots.classify(browser.encode()) == (browser, False)
+    assert bots.classify(None) == (None, True)
+    for i in range(10):  # the cache stays bounded
+        bots.classify(f"agent {i}".encode())
+    assert len(bots._raw) <= 2 and len(bots._cache) <= 2
+
+
+def test_prefetch_headers() -> None:
+    assert is_prefetch(b"prefetch")
+    assert is_prefetch(b"prefetch;prerender")
+    assert is_prefetch(b"Preview")
+    assert not is_prefetch(b"")
+    assert not is_prefetch(None)
+    assert not is_prefetch(b"navigate")
+
+
+def test_duplicate_clicks_window_memory_and_macros() -> None:
+    now = [1000.0]
+    dup = DuplicateClicks(window_seconds=10, max_entries=3, clock=lambda: now[0])
+    assert not dup.check_and_remember(1, "cb1")
+    assert dup.check_and_remember(1, "cb1")
+    assert not dup.check_and_remember(2, "cb1")  # another tracker
+    now[0] += 10.5  # the window passed
+    assert not dup.check_and_remember(1, "cb1")
+    for i in range(10):
+        dup.check_and_remember(3, f"x{i}")
+    assert len(dup) <= 3
+    assert not dup.check_and_remember(1, "[CACHEBUSTER]")
+    assert not dup.check_and_remember(1, "[CACHEBUSTER]")  # unreplaced macro: no identity
+    assert not dup.check_and_remember(1, None)
+    dup.check_and_remember(4, "z")
+    dup.forget(4, "z")
+    assert not dup.check_and_remember(4, "z")
+    assert not usable_cachebuster("${CACHEBUSTER}") and usable_cachebuster("12345")
+
+
+# ---- answers ----
+
+
+def test_raw_answers_carry_no_cache_headers_and_right_lengths() -> None:
+    responses = RawResponses()
+    pixel = responses.get(Kind.PIXEL)
+    head, _, body = pixel.partition(b"\r\n\r\n")
+    assert body == PIXEL_GIF and len(PIXEL_GIF) == 43
+    assert b"Content-Type: image/gif" in head
+    assert b"Cache-Control: no-cache, no-store, must-revalidate" in head
+    assert b"Pragma: no-cache" in head
+    assert b"Expires: Thu, 01 Jan 1970 00:00:00 GMT" in head
+    assert b"Content-Length: 43" in head
+    assert b"Date: " in head
+    head_only = responses.get(Kind.PIXEL, head_only=True)
+    assert head_only == head + b"\r\n\r\n"
+    redirect = responses.redirect(b"https://a.example/x?y=1")
+    assert redirect.startswith(b"HTTP/1.1 302 Found\r\n")
+    assert b"Location: https://a.example/x?y=1\r\n" in redirect
+    assert b"Content-Length: 0" in redirect
+    unavailable = responses.get(Kind.UNAVAILABLE)
+    assert unavailable.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in unavailable
+    status, headers, body = asgi_parts(Kind.REDIRECT, b"https://a.example/")
+    assert status == 302 and (b"location", b"https://a.example/") in headers
+
+
+def test_date_header_follows_the_clock() -> None:
+    responses = RawResponses()
+    responses.tick(0)
+    assert b"Date: Thu, 01 Jan 1970 00:00:00 GMT" in responses.get(Kind.PIXEL)
+    responses.tick(86_400)
+    assert b"Date: Fri, 02 Jan 1970 00:00:00 GMT" in responses.get(Kind.PIXEL)
+
+
+# ---- live hits, event ids ----
+
+
+def _event(tracker: int, n: int) -> dict[str, object]:
+    return {
+        "event_id": f"e{n}",
+        "ts": n,
+        "tracker_id": tracker,
+        "invalid_reason": None,
+        "media_cost_micros": n,
+        "ancost_used": False,
+        "redirect_url": None,
+        "user_agent": "ua",
+        "referrer": None,
+    }
+
+
+def test_recent_hits_are_bounded_and_newest_first() -> None:
+    hits = RecentHits(per_tracker=3, max_trackers=2)
+    for n in range(5):
+        hits.add_event(_event(1, n))
+    hits.add(1, RecentHit(99, "rejected:inactive_tracker", 0, False, None, None, None))
+    got = hits.recent(1, 10)
+    assert [h.ts for h in got] == [99, 4, 3]
+    assert got[1].verdict == "valid" and got[1].event_id == "e4"
+    hits.add_event(_event(2, 1))
+    hits.add_event(_event(3, 1))  # a third tracker: the oldest ring goes
+    assert hits.recent(1) == []
+    assert [h.ts for h in hits.recent(3)] == [1]
+
+
+def test_event_ids_are_unique_per_process_and_generator() -> None:
+    a, b = EventIds(), EventIds()
+    ids = {a() for _ in range(1000)} | {b() for _ in range(1000)}
+    assert len(ids) == 2000
+    assert all(len(i) <= 40 for i in ids)  # fits events.event_id
