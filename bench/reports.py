@@ -270,21 +270,8 @@ class BulkLoader:
             raw.close()
 
 
-ROLLUP_COLUMNS = [
-    "imp_type",
-    "tracker_id",
-    "advertiser_id",
-    "line_item_id",
-    "publisher_id",
-    "placement_id",
-    "payment_rule_id",
-    "imps",
-    "clicks",
-    "invalid_imps",
-    "invalid_clicks",
-    "media_cost_micros",
-    "booked_revenue_micros",
-]
+# The rollup tables' columns after the time: the key ids, then the sums (``rollup_cells`` order).
+ROLLUP_COLUMNS = [c.name for c in t.rollup_hourly.columns][1:]
 
 
 def load_rollups(

@@ -223,7 +223,7 @@ def make_catalogue(database_url: str) -> dict[str, int]:
 
 
 class Collector:
-    def __init__(self, workdir: Path, fsync: str) -> None:
+    def __init__(self, workdir: Path, fsync: str, python: str = sys.executable) -> None:
         self.data_dir = workdir / f"adtrack-{fsync}"
         self.data_dir.mkdir()
         self.database_url = f"sqlite:///{self.data_dir / 'adtrack.db'}"
@@ -354,6 +354,11 @@ def main() -> int:
     parser.add_argument("--fsync", nargs="+", default=["interval", "always"])
     parser.add_argument("--endpoints", nargs="+", default=list(ENDPOINTS))
     parser.add_argument("--json", type=Path, default=None, help="write all runs as JSON here")
+    parser.add_argument(
+        "--collector-python",
+        default=sys.executable,
+        help="interpreter that runs the collector (default: this one)",
+    )
     args = parser.parse_args()
 
     ensure_tools()
@@ -370,7 +375,7 @@ def main() -> int:
     )
     try:
         for fsync in args.fsync:
-            collector = Collector(workdir, fsync)
+            collector = Collector(workdir, fsync, args.collector_python)
             try:
                 print(f"\n== fsync={fsync}", flush=True)
                 for rnd in range(1, args.rounds + 1):

@@ -7,8 +7,10 @@ each test does not spend a quarter of a second per password hash.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
@@ -20,6 +22,7 @@ from sqlalchemy import Engine
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.config import Settings
+from adtrack.domain.events import INVALID_BOT, Event
 from adtrack.domain.model import Role
 from adtrack.services.users import UserService
 from adtrack.web.app import create_app
@@ -168,3 +171,40 @@ def error_fields(response: Any) -> list[str | None]:
         assert set(item) == {"field", "message"}, item
         assert isinstance(item["message"], str) and item["message"], item
     return [item["field"] for item in body["detail"]]
+
+
+def tracked_event(
+    tracker: Mapping[str, Any],
+    imp_type: int,
+    at: datetime,
+    *,
+    cost: int = 0,
+    revenue: int = 0,
+    invalid: bool = False,
+    ancost: bool = False,
+    referrer: str | None = None,
+) -> Event:
+    """The event a collector records for a hit on ``tracker`` (a tracker as the API answers it)
+    at ``at``: ``cost`` and ``revenue`` in micros, ``invalid`` as a bot."""
+    return Event(
+        event_id=uuid.uuid4().hex,
+        ts=(at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1),
+        imp_type=imp_type,
+        tracker_id=tracker["id"],
+        advertiser_id=tracker["advertiser_id"],
+        line_item_id=tracker["line_item_id"],
+        publisher_id=tracker["publisher_id"],
+        placement_id=tracker.get("placement_id"),
+        payment_rule_id=tracker.get("payment_rule_id"),
+        media_cost_micros=cost,
+        booked_revenue_micros=revenue,
+        revenue_type="cpm",
+        ancost_used=ancost,
+        cachebuster="cb",
+        ip=None,
+        user_agent="Mozilla/5.0",
+        referrer=referrer,
+        invalid=invalid,
+        invalid_reason=INVALID_BOT if invalid else None,
+        redirect_url=None,
+    )

@@ -31,8 +31,7 @@ BACKENDS = [
 def migrated_engine(backend: str, tmp_dir: Path) -> Iterator[Engine]:
     """A migrated database on ``backend`` (a file in ``tmp_dir``, or a throw-away PostgreSQL
     database dropped afterwards), with the small catalogue below."""
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_dir / 'reports.db'}"
+    with _database_url(backend, tmp_dir) as url:
         upgrade(url)
         engine = make_engine(url)
         seed_catalogue(engine)
@@ -40,15 +39,15 @@ def migrated_engine(backend: str, tmp_dir: Path) -> Iterator[Engine]:
             yield engine
         finally:
             engine.dispose()
+
+
+@contextmanager
+def _database_url(backend: str, tmp_dir: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_dir / 'reports.db'}"
         return
     with postgres.temporary_database() as url:
-        upgrade(url)
-        engine = make_engine(url)
-        seed_catalogue(engine)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+        yield url
 
 
 @dataclass(frozen=True)
@@ -199,23 +198,8 @@ def rollup_rows(events: Iterable[RawEvent], daily: bool) -> list[dict[str, objec
             slot[0 if is_imp else 1] += 1
             slot[4] += ev.media_cost_micros
             slot[5] += ev.booked_revenue_micros
-    time_key = "day" if daily else "hour"
-    names = (
-        time_key,
-        "imp_type",
-        "tracker_id",
-        "advertiser_id",
-        "line_item_id",
-        "publisher_id",
-        "placement_id",
-        "payment_rule_id",
-        "imps",
-        "clicks",
-        "invalid_imps",
-        "invalid_clicks",
-        "media_cost_micros",
-        "booked_revenue_micros",
-    )
+    # The key and the sums above follow the rollup tables' column order.
+    names = [c.name for c in (t.rollup_daily if daily else t.rollup_hourly).columns]
     return [dict(zip(names, (*k, *v), strict=True)) for k, v in sums.items()]
 
 

@@ -386,3 +386,33 @@ def test_the_aggregator_consumes_the_stream_exactly_once(
         engine.dispose()
     assert imps == raw == 400
     assert checkpoints == {"aggregator": 400, "replay": 400}  # stream sequence of the last one
+
+
+def test_a_deleted_consumer_is_created_again(nats_url: str, nats_stream_name: str) -> None:
+    """An operator deleting the consumer does not stop aggregation: the reader sets it up again
+    (from the stream's start; the aggregator recognises the events it already stored)."""
+    spec = spec_for(nats_url, nats_stream_name)
+
+    async def scenario() -> list[bytes]:
+        writer = NatsEventLogWriter(spec)
+        reader = NatsEventLogReader(spec, consumer="aggregator", fetch_wait=0.2)
+        try:
+            await writer.append([event(i) for i in range(5)])
+            assert len(records_of(await read_all(reader))) == 5
+            nc = await nats.connect(nats_url)
+            try:
+                await nc.jetstream().delete_consumer(nats_stream_name, "aggregator")
+            finally:
+                await nc.close()
+            await writer.append([event(i) for i in range(5, 8)])
+            seen: list[bytes] = []
+            deadline = time.monotonic() + 10
+            while event(7) not in seen and time.monotonic() < deadline:
+                seen += records_of(await read_all(reader))
+            return seen
+        finally:
+            await writer.close()
+            await reader.close()
+
+    seen = run(scenario())
+    assert {event(i) for i in range(5, 8)} <= set(seen)

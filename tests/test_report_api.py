@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,48 +16,19 @@ import pytest
 from openpyxl import load_workbook
 
 from adtrack.aggregator.sql_sink import SqlSink
-from adtrack.domain.events import Event
-from tests._api_fixtures import API, ApiTestbed, create_chain, error_fields, make_testbed
+from tests._api_fixtures import (
+    API,
+    ApiTestbed,
+    create_chain,
+    error_fields,
+    make_testbed,
+    tracked_event,
+)
 
 
 @pytest.fixture
 def api(sqlite_url: str, tmp_path: Any) -> Iterator[ApiTestbed]:
     yield from make_testbed(sqlite_url, tmp_path)
-
-
-def make_event(
-    tracker: dict[str, Any],
-    imp_type: int,
-    ts: datetime,
-    *,
-    cost: int = 0,
-    revenue: int = 0,
-    invalid: bool = False,
-    ancost: bool = False,
-    referrer: str | None = None,
-) -> Event:
-    return Event(
-        event_id=uuid.uuid4().hex,
-        ts=int(ts.timestamp() * 1_000_000),
-        imp_type=imp_type,
-        tracker_id=tracker["id"],
-        advertiser_id=tracker["advertiser_id"],
-        line_item_id=tracker["line_item_id"],
-        publisher_id=tracker["publisher_id"],
-        placement_id=tracker.get("placement_id"),
-        payment_rule_id=tracker.get("payment_rule_id"),
-        media_cost_micros=cost,
-        booked_revenue_micros=revenue,
-        revenue_type="cpm",
-        ancost_used=ancost,
-        cachebuster="cb",
-        ip=None,
-        user_agent="Mozilla/5.0",
-        referrer=referrer,
-        invalid=invalid,
-        invalid_reason="bot" if invalid else None,
-        redirect_url=None,
-    )
 
 
 @pytest.fixture
@@ -67,11 +37,12 @@ def loaded(api: ApiTestbed) -> dict[str, Any]:
     imp, clk = chain["impression_tracker"], chain["click_tracker"]
     base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     events = [
-        make_event(imp, 9, base + timedelta(minutes=i), cost=1_250, revenue=2_500) for i in range(8)
+        tracked_event(imp, 9, base + timedelta(minutes=i), cost=1_250, revenue=2_500)
+        for i in range(8)
     ]
-    events.append(make_event(imp, 9, base, cost=999, invalid=True))
+    events.append(tracked_event(imp, 9, base, cost=999, invalid=True))
     events += [
-        make_event(
+        tracked_event(
             clk,
             10,
             base + timedelta(hours=1),
@@ -79,7 +50,7 @@ def loaded(api: ApiTestbed) -> dict[str, Any]:
             cost=300_000,
             referrer="https://news.example.com/x",
         ),
-        make_event(clk, 10, base + timedelta(hours=1, minutes=5), invalid=True),
+        tracked_event(clk, 10, base + timedelta(hours=1, minutes=5), invalid=True),
     ]
     SqlSink(api.engine).write(events, consumer="tests")
     return {"chain": chain, "base": base}

@@ -3,7 +3,6 @@ SQLite and PostgreSQL: totals, every grouping, filters, hour rounding, names, re
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,37 +14,18 @@ from sqlalchemy import Engine
 from adtrack.adapters.sql import tables as t
 from adtrack.aggregator.sql_sink import SqlSink
 from adtrack.domain.errors import ValidationError
-from adtrack.domain.events import INVALID_BOT, Event
 from adtrack.services.reports import summary
-from tests._api_fixtures import API, ApiTestbed, create_chain, error_fields, make_testbed
+from tests._api_fixtures import (
+    API,
+    ApiTestbed,
+    create_chain,
+    error_fields,
+    make_testbed,
+    tracked_event,
+)
 
 T0 = datetime(2026, 5, 4, 22, 15, tzinfo=UTC)  # late evening: +2 h is the next UTC day
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
-
-
-def event(tracker: dict[str, Any], imp_type: int, at: datetime, **extra: Any) -> Event:
-    return Event(
-        event_id=uuid.uuid4().hex,
-        ts=int((at - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)),
-        imp_type=imp_type,
-        tracker_id=tracker["id"],
-        advertiser_id=tracker["advertiser_id"],
-        line_item_id=tracker["line_item_id"],
-        publisher_id=tracker["publisher_id"],
-        placement_id=tracker.get("placement_id"),
-        payment_rule_id=tracker.get("payment_rule_id"),
-        media_cost_micros=extra.get("cost", 0),
-        booked_revenue_micros=extra.get("revenue", 0),
-        revenue_type="cpm",
-        ancost_used=False,
-        cachebuster=None,
-        ip=None,
-        user_agent=None,
-        referrer=None,
-        invalid=extra.get("invalid", False),
-        invalid_reason=INVALID_BOT if extra.get("invalid") else None,
-        redirect_url=None,
-    )
 
 
 def seed_catalogue(engine: Engine) -> dict[str, dict[str, Any]]:
@@ -85,12 +65,12 @@ def seeded(engine: Engine) -> dict[str, dict[str, Any]]:
     imp, click = trackers["imp"], trackers["click"]
     SqlSink(engine).write(
         [
-            event(imp, 9, T0, cost=1_250, revenue=2_500),
-            event(imp, 9, T0 + timedelta(minutes=30), cost=1_250, revenue=2_500),
-            event(imp, 9, T0 + timedelta(hours=2), cost=1_000_000, revenue=3),  # next day
-            event(imp, 9, T0, invalid=True, cost=9, revenue=9),
-            event(click, 10, T0 + timedelta(minutes=5), cost=500_000),
-            event(click, 10, T0 + timedelta(minutes=6), invalid=True),
+            tracked_event(imp, 9, T0, cost=1_250, revenue=2_500),
+            tracked_event(imp, 9, T0 + timedelta(minutes=30), cost=1_250, revenue=2_500),
+            tracked_event(imp, 9, T0 + timedelta(hours=2), cost=1_000_000, revenue=3),  # next day
+            tracked_event(imp, 9, T0, invalid=True, cost=9, revenue=9),
+            tracked_event(click, 10, T0 + timedelta(minutes=5), cost=500_000),
+            tracked_event(click, 10, T0 + timedelta(minutes=6), invalid=True),
         ],
         consumer="tests",
     )
@@ -209,9 +189,9 @@ def test_summary_over_http(api: ApiTestbed) -> None:
     imp, click = chain["impression_tracker"], chain["click_tracker"]
     SqlSink(api.engine).write(
         [
-            event(imp, 9, T0, cost=1_250, revenue=2_500),
-            event(imp, 9, T0, cost=1_250, revenue=2_500),
-            event(click, 10, T0, invalid=True),
+            tracked_event(imp, 9, T0, cost=1_250, revenue=2_500),
+            tracked_event(imp, 9, T0, cost=1_250, revenue=2_500),
+            tracked_event(click, 10, T0, invalid=True),
         ],
         consumer="tests",
     )

@@ -132,30 +132,41 @@ class _Slot:
 class EventBatcher:
     """Group commit: collects the records of many requests, appends them with one call.
 
-    One append is in flight at a time; records arriving meanwhile form the next batch, started
-    as soon as the previous one returns. Answers are written only after their batch's append.
+    Records are gathered until the end of the event-loop iteration that read them, then appended
+    as one batch. Up to ``max_in_flight`` appends may wait at once (with ``fsync=always`` the
+    next batch is written while the previous one's ``fdatasync`` runs, and the writer covers
+    them with one sync); records arriving while all are busy form the next batch. Answers are
+    written only after their own batch's append returned (in request order per connection).
     """
 
-    def __init__(self, writer: EventLogWriter, core: TrackingCore, responses: RawResponses) -> None:
+    def __init__(
+        self,
+        writer: EventLogWriter,
+        core: TrackingCore,
+        responses: RawResponses,
+        max_in_flight: int = 4,
+    ) -> None:
         self._writer = writer
         self._core = core
         self._responses = responses
+        self._max_in_flight = max_in_flight
         self._records: list[bytes] = []
         self._slots: list[_Slot] = []
         self._scheduled = False
-        self._flushing = False
+        self._in_flight = 0
         self._idle: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def pending(self) -> int:
+        """Records waiting for an append (not yet handed to the writer)."""
         return len(self._records)
 
     def add(self, slot: _Slot, record: bytes) -> None:
         """Append ``record`` in the next batch; then answer ``slot``."""
         self._records.append(record)
         self._slots.append(slot)
-        if not self._scheduled and not self._flushing:
+        if not self._scheduled and self._in_flight < self._max_in_flight:
             self._scheduled = True
             if self._loop is None:
                 self._loop = asyncio.get_running_loop()
@@ -164,13 +175,13 @@ class EventBatcher:
 
     def _start(self) -> None:
         self._scheduled = False
-        if self._flushing or not self._records:
+        if self._in_flight >= self._max_in_flight or not self._records:
             return
-        self._flushing = True
+        self._in_flight += 1
         records, slots = self._records, self._slots
         self._records, self._slots = [], []
         assert self._loop is not None
-        self._core.metrics.queue_depth = len(records)
+        self._core.metrics.queue_depth += len(records)
         self._loop.create_task(self._flush(records, slots))
 
     async def _flush(self, records: list[bytes], slots: list[_Slot]) -> None:
@@ -189,6 +200,7 @@ class EventBatcher:
             log.exception("event log append failed, answering 503")
         metrics.store_latency.observe(time.perf_counter() - started)
         metrics.batch_size.observe(len(records))
+        metrics.queue_depth -= len(records)
         outcomes = [slot.outcome for slot in slots]
         if ok:
             for slot in slots:  # answers first: they are what clients wait for
@@ -202,18 +214,18 @@ class EventBatcher:
                 slot.data = get(_UNAVAILABLE, False, slot.connection)
                 slot.conn.drain()  # type: ignore[union-attr]
             core.failed(outcomes)  # type: ignore[arg-type]
-        metrics.queue_depth = len(self._records)
-        self._flushing = False
+        self._in_flight -= 1
         if self._records:
-            self._start()
-        elif self._idle is not None:
+            if not self._scheduled:
+                self._start()
+        elif self._in_flight == 0 and self._idle is not None:
             self._idle.set()
 
     async def wait_idle(self) -> None:
         """Until nothing is pending (for a clean shutdown)."""
-        while self._flushing or self._records:
+        while self._in_flight or self._records:
             self._idle = asyncio.Event()
-            if not self._flushing:
+            if self._records and not self._scheduled:
                 self._start()
             await self._idle.wait()
         self._idle = None

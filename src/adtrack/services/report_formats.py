@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from adtrack.domain.money import format_micros, from_micros
-from adtrack.services.report_query import Counters, Report, ReportRow
+from adtrack.services.report_query import MONEY_METRICS, Counters, Report, ReportRow
 
 TOTALS_LABEL = "Totals"
 
@@ -33,40 +33,33 @@ def columns(report: Report) -> list[str]:
     return cols + list(report.request.metrics)
 
 
-def metric_values(counters: Counters, metrics: tuple[str, ...]) -> dict[str, Any]:
+# The ``Counters`` attribute behind each metric.
+_METRIC_ATTRIBUTES = {
+    "imps": "imps",
+    "clicks": "clicks",
+    "invalid_imps": "invalid_imps",
+    "invalid_clicks": "invalid_clicks",
+    "ctr": "ctr",
+    "media_cost": "media_cost_micros",
+    "booked_revenue": "booked_revenue_micros",
+    "profit": "profit_micros",
+    "cpm": "cpm_micros",
+}
+
+
+def metric_values(counters: Counters, metrics: Sequence[str]) -> dict[str, Any]:
     """Metrics of a row as exact values: ints for counts, Decimal for ctr, micros for money."""
-    out: dict[str, Any] = {}
-    for m in metrics:
-        if m == "imps":
-            out[m] = counters.imps
-        elif m == "clicks":
-            out[m] = counters.clicks
-        elif m == "invalid_imps":
-            out[m] = counters.invalid_imps
-        elif m == "invalid_clicks":
-            out[m] = counters.invalid_clicks
-        elif m == "ctr":
-            out[m] = counters.ctr
-        elif m == "media_cost":
-            out[m] = counters.media_cost_micros
-        elif m == "booked_revenue":
-            out[m] = counters.booked_revenue_micros
-        elif m == "profit":
-            out[m] = counters.profit_micros
-        elif m == "cpm":
-            out[m] = counters.cpm_micros
-    return out
+    return {m: getattr(counters, _METRIC_ATTRIBUTES[m]) for m in metrics if m in _METRIC_ATTRIBUTES}
 
 
-_MONEY = frozenset({"media_cost", "booked_revenue", "profit", "cpm"})
-
-
-def _text_metrics(counters: Counters, metrics: tuple[str, ...]) -> dict[str, Any]:
+def metric_texts(counters: Counters, metrics: Sequence[str]) -> dict[str, Any]:
+    """Metrics of a row as JSON-ready values: ints for counts, decimal strings for money and
+    ctr, None where there is no value."""
     out = metric_values(counters, metrics)
     for m, v in out.items():
         if v is None:
             continue
-        if m in _MONEY:
+        if m in MONEY_METRICS:
             out[m] = format_micros(v)
         elif m == "ctr":
             out[m] = str(v)
@@ -83,7 +76,7 @@ def row_dict(report: Report, row: ReportRow) -> dict[str, Any]:
     for value in row.dimensions:
         out[f"{value.dimension}_id"] = value.id
         out[value.dimension] = value.label
-    out.update(_text_metrics(row.counters, report.request.metrics))
+    out.update(metric_texts(row.counters, report.request.metrics))
     return out
 
 
@@ -91,7 +84,7 @@ def to_dict(report: Report) -> dict[str, Any]:
     """``{"rows": [...], "totals": {...}}`` as documented in docs/reporting.md."""
     return {
         "rows": [row_dict(report, row) for row in report.rows],
-        "totals": _text_metrics(report.totals, report.request.metrics),
+        "totals": metric_texts(report.totals, report.request.metrics),
     }
 
 
@@ -104,7 +97,7 @@ def _text_rows(report: Report) -> Iterator[list[str]]:
     for row in report.rows:
         d = row_dict(report, row)
         yield ["" if d.get(c) is None else str(d[c]) for c in cols]
-    totals = _text_metrics(report.totals, report.request.metrics)
+    totals = metric_texts(report.totals, report.request.metrics)
     first = [TOTALS_LABEL] + [""] * (2 * len(report.request.group_by))
     yield first + ["" if totals[m] is None else str(totals[m]) for m in report.request.metrics]
 
@@ -139,7 +132,7 @@ def to_xlsx(report: Report, sheet_title: str = "Report") -> bytes:
         for c in cols:
             v = values.get(c)
             cell = WriteOnlyCell(ws, value=v)
-            if c in _MONEY and v is not None:
+            if c in MONEY_METRICS and v is not None:
                 cell.value = from_micros(v)
                 cell.number_format = "#,##0.00####"
             elif c == "ctr" and v is not None:
@@ -181,7 +174,7 @@ def to_table(report: Report) -> str:
                 cells.append(f"{dv.id} {dv.label}" if dv.label else str(dv.id))
         cells += ["" if d[m] is None else str(d[m]) for m in metrics]
         lines.append(cells)
-    totals = _text_metrics(report.totals, report.request.metrics)
+    totals = metric_texts(report.totals, report.request.metrics)
     lines.append(
         [TOTALS_LABEL, *([""] * len(report.request.group_by))]
         + ["" if totals[m] is None else str(totals[m]) for m in metrics]

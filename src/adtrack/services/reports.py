@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
-from adtrack.domain.money import format_micros
+from adtrack.services.report_formats import metric_texts
 from adtrack.services.report_query import (
     DIMENSIONS,
     MAX_REPORT_DAYS,
@@ -177,14 +177,7 @@ def _imp_type_name(imp_type: int) -> str | None:
 
 
 def _metrics(counters: Counters) -> dict[str, Any]:
-    return {
-        "imps": counters.imps,
-        "clicks": counters.clicks,
-        "invalid_imps": counters.invalid_imps,
-        "invalid_clicks": counters.invalid_clicks,
-        "media_cost": format_micros(counters.media_cost_micros),
-        "booked_revenue": format_micros(counters.booked_revenue_micros),
-    }
+    return metric_texts(counters, SUMMARY_METRICS)
 
 
 def _iso(value: datetime) -> str:

@@ -556,10 +556,15 @@ class NatsEventLogReader:
             request["expires"] = int(wait * 1e9)
         await client.publish(self._next_subject, json.dumps(request).encode(), reply=self._deliver)
         deadline = time.monotonic() + wait + 1.0
+        answered = False
         while len(messages) < batch:
             if not queue:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    if not answered:
+                        # JetStream always answers a pull (events, 404 or 408) unless the
+                        # consumer is gone: check it (and create it again) next time
+                        self._consumer_ready = False
                     break
                 arrived = self._arrived = asyncio.Event()
                 with contextlib.suppress(TimeoutError):
@@ -567,13 +572,18 @@ class NatsEventLogReader:
                         await arrived.wait()
                 continue
             message = queue.popleft()
+            answered = True
             status = _status(message)
             if status is None:
                 messages.append(message)
                 continue
-            if status in ("404", "408", "409"):
-                if status == "409":
-                    log.warning("pull from %s: %s", self.spec.where, message.header)
+            if status in ("404", "408"):  # no (more) messages for this request
+                break
+            if status in ("409", _NO_RESPONDERS):
+                # e.g. "Consumer Deleted", or no stream at all: set them up again next time
+                log.warning("pull from %s: %s %s", self.spec.where, status, message.header)
+                self._consumer_ready = False
+                self._connection.stream_ready = False
                 break
             # 100: heartbeat or flow control, nothing to hand out
         return messages

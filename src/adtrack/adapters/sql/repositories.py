@@ -6,9 +6,11 @@ All of them work on one ``Connection`` inside the unit of work's transaction.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from enum import Enum
+from typing import Any, Generic, TypeVar, get_args, get_type_hints
 
 from sqlalchemy import (
     ColumnElement,
@@ -29,14 +31,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from adtrack.adapters.sql import tables
 from adtrack.domain.model import (
     Advertiser,
-    FilterAction,
     LineItem,
     PaymentRule,
     Placement,
-    PricingType,
     Publisher,
-    RevenueType,
-    State,
     Tracker,
     TrackerType,
 )
@@ -62,15 +60,25 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-_ENUM_COLUMNS: dict[str, Callable[[Any], Any]] = {
-    "state": State,
-    "revenue_type": RevenueType,
-    "pricing_type": PricingType,
-    "tracker_type": TrackerType,
-    "advertiser_filter": lambda v: None if v is None else FilterAction(v),
-    "line_item_filter": lambda v: None if v is None else FilterAction(v),
-}
-_DATETIME_COLUMNS = ("created_at", "last_modified", "start_date", "end_date")
+@dataclass(frozen=True)
+class _Conversions:
+    """Attributes stored in another form than the entity holds, read off the entity's type
+    hints (``state: State``, ``advertiser_filter: FilterAction | None``, ``...: datetime``)."""
+
+    enums: Mapping[str, type[Enum]]  # stored as the enum's value
+    datetimes: frozenset[str]  # stored as UTC; SQLite gives them back naive
+
+    @classmethod
+    def of(cls, entity: type) -> _Conversions:
+        enums: dict[str, type[Enum]] = {}
+        datetimes: set[str] = set()
+        for name, hint in get_type_hints(entity).items():
+            for part in get_args(hint) or (hint,):
+                if isinstance(part, type) and issubclass(part, Enum):
+                    enums[name] = part
+                elif part is datetime:
+                    datetimes.add(name)
+        return cls(enums, frozenset(datetimes))
 
 
 class _SqlRepository(Generic[E]):
@@ -80,6 +88,11 @@ class _SqlRepository(Generic[E]):
     entity: type[E]
     # Columns a list may be filtered on (exact match), besides ``state``.
     filterable: tuple[str, ...] = ()
+    _conversions: _Conversions
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._conversions = _Conversions.of(cls.entity)
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -94,22 +107,24 @@ class _SqlRepository(Generic[E]):
     def _to_entity(self, row: Row[Any]) -> E:
         values: dict[str, Any] = {}
         mapping = row._mapping
+        enums, datetimes = self._conversions.enums, self._conversions.datetimes
         for name in self._fields:
             value = mapping[name]
-            if name in _ENUM_COLUMNS:
-                value = _ENUM_COLUMNS[name](value)
-            elif name in _DATETIME_COLUMNS:
+            if name in enums:
+                value = None if value is None else enums[name](value)
+            elif name in datetimes:
                 value = as_utc(value)
             values[name] = value
         return self.entity(**values)
 
     def _to_row(self, entity: E) -> dict[str, Any]:
         row: dict[str, Any] = {}
+        enums, datetimes = self._conversions.enums, self._conversions.datetimes
         for name in self._fields:
             value = getattr(entity, name)
-            if name in _DATETIME_COLUMNS:
+            if name in datetimes:
                 value = as_utc(value)
-            elif hasattr(value, "value") and name in _ENUM_COLUMNS:
+            elif hasattr(value, "value") and name in enums:
                 value = value.value
             row[name] = value
         row.pop("id", None)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -20,12 +21,12 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from adtrack.domain.errors import ValidationError
-from adtrack.services import report_formats
-from adtrack.services.feeds import FeedFormat, FeedKind, parse_feed_request, stream_feed
-from adtrack.services.report_query import Report, parse_report_request, run_report
+from adtrack.services.feeds import FeedFormat, FeedKind, parse_feed_request
+from adtrack.services.report_query import parse_report_request, run_report
 from adtrack.services.saved_reports import Actor, SavedReport, SavedReportService
 from adtrack.services.users import User
 from adtrack.web.api.deps import authenticated
+from adtrack.web.downloads import feed_response, report_response
 
 __all__ = ["get_saved_reports", "router"]
 
@@ -33,24 +34,6 @@ router = APIRouter(tags=["reports"])  # included under /api/v1
 
 Caller = Annotated[User, Depends(authenticated)]
 IdList = Annotated[list[str] | None, Query(description="ids, repeated or comma-separated")]
-
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _report_response(report: Report, fmt: str, filename: str) -> Response:
-    if fmt == "csv":
-        return Response(
-            report_formats.to_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
-        )
-    if fmt == "xlsx":
-        return Response(
-            report_formats.to_xlsx(report),
-            media_type=XLSX_TYPE,
-            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
-        )
-    return Response(report_formats.to_json(report), media_type="application/json")
 
 
 def _check_format(fmt: str, allowed: tuple[str, ...]) -> str:
@@ -104,28 +87,7 @@ def get_report(
     report_request = parse_report_request(params, default_timezone=settings.timezone)
     report = run_report(request.app.state.engine, report_request)
     name = f"report-{report_request.start.date()}-{report_request.end.date()}"
-    return _report_response(report, fmt, name)
-
-
-def _feed(
-    request: Request, kind: FeedKind, start: str | None, end: str | None, tz: str | None, fmt: str
-) -> StreamingResponse:
-    feed_format = FeedFormat(_check_format(fmt, ("csv", "jsonl")))
-    settings = request.app.state.settings
-    # Validate before streaming starts, so a bad window is a 422 and not a broken stream.
-    feed_request = parse_feed_request(
-        kind,
-        start,
-        end,
-        retention_days=settings.raw_event_retention_days,
-        timezone=tz or settings.timezone,
-    )
-    filename = f"{kind.value}-trackers-{feed_request.start:%Y%m%dT%H%M%SZ}.{feed_format.value}"
-    return StreamingResponse(
-        stream_feed(request.app.state.engine, feed_request, feed_format),
-        media_type=feed_format.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return report_response(report, fmt, name)
 
 
 FeedStart = Annotated[str | None, Query(description="date or datetime (at most 24 h window)")]
@@ -134,28 +96,45 @@ FeedTz = Annotated[str | None, Query(description="zone of times without an offse
 FeedFmt = Annotated[str, Query(description="csv or jsonl")]
 
 
-@router.get("/feeds/click-trackers", summary="Click-tracker feed: one row per click")
-def click_tracker_feed(
-    request: Request,
-    _user: Caller,
-    start: FeedStart = None,
-    end: FeedEnd = None,
-    timezone: FeedTz = None,
-    format: FeedFmt = "csv",
-) -> StreamingResponse:
-    return _feed(request, FeedKind.CLICK, start, end, timezone, format)
+def _feed_endpoint(kind: FeedKind) -> Callable[..., StreamingResponse]:
+    """``GET /feeds/<kind>-trackers``: the feed of one kind of event."""
+
+    def feed(
+        request: Request,
+        _user: Caller,
+        start: FeedStart = None,
+        end: FeedEnd = None,
+        timezone: FeedTz = None,
+        format: FeedFmt = "csv",
+    ) -> StreamingResponse:
+        feed_format = FeedFormat(_check_format(format, ("csv", "jsonl")))
+        settings = request.app.state.settings
+        # Validate before streaming starts, so a bad window is a 422 and not a broken stream.
+        feed_request = parse_feed_request(
+            kind,
+            start,
+            end,
+            retention_days=settings.raw_event_retention_days,
+            timezone=timezone or settings.timezone,
+        )
+        return feed_response(request.app.state.engine, feed_request, feed_format)
+
+    feed.__name__ = f"{kind.value}_tracker_feed"  # the OpenAPI operation id
+    return feed
 
 
-@router.get("/feeds/impression-trackers", summary="Impression-tracker feed: one row per imp")
-def impression_tracker_feed(
-    request: Request,
-    _user: Caller,
-    start: FeedStart = None,
-    end: FeedEnd = None,
-    timezone: FeedTz = None,
-    format: FeedFmt = "csv",
-) -> StreamingResponse:
-    return _feed(request, FeedKind.IMPRESSION, start, end, timezone, format)
+router.add_api_route(
+    "/feeds/click-trackers",
+    _feed_endpoint(FeedKind.CLICK),
+    methods=["GET"],
+    summary="Click-tracker feed: one row per click",
+)
+router.add_api_route(
+    "/feeds/impression-trackers",
+    _feed_endpoint(FeedKind.IMPRESSION),
+    methods=["GET"],
+    summary="Impression-tracker feed: one row per imp",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +252,7 @@ def run_saved_report(
 ) -> Response:
     fmt = _check_format(format, ("json", "csv", "xlsx"))
     report = service.run(report_id)
-    return _report_response(report, fmt, f"saved-report-{report_id}")
+    return report_response(report, fmt, f"saved-report-{report_id}")
 
 
 @router.post("/saved-reports/{report_id}/send", summary="Email a saved report now")

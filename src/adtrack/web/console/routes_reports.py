@@ -13,15 +13,16 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from adtrack.domain.errors import DomainError, ValidationError
 from adtrack.domain.model import ImpType
 from adtrack.services import report_formats
 from adtrack.services.catalogue import MAX_PAGE_SIZE
-from adtrack.services.feeds import FeedFormat, FeedKind, parse_feed_request, stream_feed
+from adtrack.services.feeds import FeedFormat, FeedKind, parse_feed_request
 from adtrack.services.report_query import (
     DIMENSIONS,
+    MONEY_METRICS,
     Interval,
     Report,
     ReportRequest,
@@ -37,10 +38,10 @@ from adtrack.web.console.base import (
     get_catalogue,
     render,
 )
+from adtrack.web.downloads import feed_response, report_response
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
 
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DIMENSION_LABELS = {
     "imp_type": "Impression type",
     "advertiser": "Advertiser",
@@ -139,9 +140,6 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, Any]:
             {"label": "10 External Click: clicks", "values": clicks},
         ],
     }
-
-
-MONEY_METRICS = frozenset({"media_cost", "booked_revenue", "profit", "cpm"})
 
 
 def cell_text(metric: str, value: Any) -> str:
@@ -257,17 +255,7 @@ def reports_download(request: Request, viewer: ViewerDep, format: str = "csv") -
     report = run_report(request.app.state.engine, report_request)
     last_day = (report_request.end - timedelta(days=1)).date()
     name = f"report-{report_request.start.date()}-{last_day}"
-    if format == "csv":
-        return Response(
-            report_formats.to_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-    return Response(
-        report_formats.to_xlsx(report),
-        media_type=XLSX_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-    )
+    return report_response(report, format, name)
 
 
 @router.get("/reports/feed", include_in_schema=False)
@@ -289,9 +277,4 @@ def reports_feed(
         retention_days=settings.raw_event_retention_days,
         timezone=settings.timezone,
     )
-    filename = f"{feed_kind.value}-trackers-{feed_request.start:%Y%m%dT%H%M%SZ}.{feed_format.value}"
-    return StreamingResponse(
-        stream_feed(request.app.state.engine, feed_request, feed_format),
-        media_type=feed_format.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return feed_response(request.app.state.engine, feed_request, feed_format)

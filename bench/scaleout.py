@@ -1,0 +1,607 @@
+"""Scale-out benchmark: 2 collector processes on NATS JetStream and PostgreSQL, driven by wrk.
+
+Starts, on this machine (needs the local PostgreSQL on 127.0.0.1:5432 and NATS JetStream on
+127.0.0.1:4222, see ``scripts/ensure_services.sh``, and ``wrk``):
+
+* a throw-away PostgreSQL database with a small catalogue and a JetStream stream of its own;
+* ``adtrack collector --workers 2`` (two collector processes sharing one port) and
+  ``adtrack aggregator`` (``--aggregators N`` of them) with ``ADTRACK_EVENT_LOG=nats://...``.
+
+Then runs wrk against ``/imptr`` (URL with ``ancost`` and an un-encoded ``redir`` last, like
+``bench/tracking.py``) and prints requests/s and p50/p99 latency. Meanwhile a probe sends one
+impression of a separate tracker every 200 ms and watches the hourly rollups (what reports
+read): the time from the probe's answer to its count showing in the rollups is the
+**end-to-end lag** (p50/p99/max printed).
+
+After the run it checks the counts: the rollups must hold exactly as many impressions as the
+stream holds events (every event made durable is counted once); the stream must hold what wrk
+counted as answered plus the probes, give or take the requests in flight when wrk stopped (at
+most one per connection); and wrk must have seen no error answers.
+
+Usage::
+
+    .venv/bin/python bench/scaleout.py                      # 10 s at 64 connections
+    .venv/bin/python bench/scaleout.py --soak 600           # the 10-minute soak
+    .venv/bin/python bench/scaleout.py --duration 20 --connections 128 --aggregators 2 \\
+        --json results.json
+    .venv/bin/python bench/scaleout.py --backlog 200000 --aggregators 2   # aggregation only
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nats
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine, func, insert, select
+
+from adtrack.adapters.sql import db
+from adtrack.adapters.sql import tables as t
+
+HOST = "127.0.0.1"
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
+NATS_URL = "nats://127.0.0.1:4222"
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36"
+)
+PATH = "/imptr?id={id}&cachebuster=4711&ancost=0.35&redir=https://example.com/a?b=c&d=e"
+
+# Prints wrk's summary as one JSON line (no per-request Lua: the hot loop stays in C).
+WRK_SCRIPT = """
+wrk.headers["User-Agent"] = "USER_AGENT"
+wrk.headers["Referer"] = "https://publisher.example/article/42"
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "non_2xx_3xx": %d, "connect_errors": %d, ' ..
+    '"read_errors": %d, "write_errors": %d, "timeouts": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"max_us": %d}\\n',
+    summary.requests, summary.duration, summary.errors.status, summary.errors.connect,
+    summary.errors.read, summary.errors.write, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+""".replace("USER_AGENT", BROWSER_UA)
+
+
+def adtrack() -> list[str]:
+    script = Path(sys.executable).with_name("adtrack")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "adtrack.cli"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+# ---- set-up -------------------------------------------------------------------------------------
+
+
+def create_database() -> tuple[str, str]:
+    name = f"adtrack_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(host=HOST, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name, f"{POSTGRES}/{name}"
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(host=HOST, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def make_catalogue(engine: Engine) -> tuple[int, int]:
+    """An advertiser, line item, publisher, placement, base rule; a load and a probe tracker."""
+    now = datetime.now(UTC)
+    stamps = {"created_at": now, "last_modified": now}
+
+    def add(conn: Any, table: Any, **values: Any) -> int:
+        return int(conn.execute(insert(table).values(**stamps, **values)).inserted_primary_key[0])
+
+    with engine.begin() as conn:
+        adv = add(conn, t.advertisers, name="Bench advertiser", state="active")
+        li = add(
+            conn,
+            t.line_items,
+            name="Bench line item",
+            advertiser_id=adv,
+            state="active",
+            revenue_type="cpm",
+            revenue_value_micros=4_000_000,
+        )
+        pub = add(conn, t.publishers, name="Bench publisher", state="active")
+        plc = add(conn, t.placements, name="Bench placement", publisher_id=pub, state="active")
+        add(
+            conn,
+            t.payment_rules,
+            name="Base",
+            publisher_id=pub,
+            state="active",
+            is_base=True,
+            pricing_type="cpm",
+            revshare_ppm=0,
+            cost_cpm_micros=2_000_000,
+            cost_cpc_micros=0,
+            priority=5,
+        )
+        trackers = [
+            add(
+                conn,
+                t.trackers,
+                tracker_type="impression",
+                name=name,
+                state="active",
+                advertiser_id=adv,
+                line_item_id=li,
+                publisher_id=pub,
+                placement_id=plc,
+            )
+            for name in ("Bench load", "Bench probe")
+        ]
+        version = conn.execute(select(t.catalogue_version.c.version)).scalar()
+        if version is None:
+            conn.execute(insert(t.catalogue_version).values(id=1, version=1, changed_at=now))
+    return trackers[0], trackers[1]
+
+
+def impressions(engine: Engine, tracker: int) -> int:
+    """Impressions of ``tracker`` in the hourly rollups, valid and invalid."""
+    rollup = t.rollup_hourly
+    query = select(func.coalesce(func.sum(rollup.c.imps + rollup.c.invalid_imps), 0)).where(
+        rollup.c.tracker_id == tracker
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+async def _stream(action: str, stream: str) -> int:
+    nc = await nats.connect(NATS_URL)
+    try:
+        js = nc.jetstream()
+        if action == "delete":
+            await js.delete_stream(stream)
+            return 0
+        return int((await js.stream_info(stream)).state.messages)
+    finally:
+        await nc.close()
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, ready: str) -> None:
+        self.log = log
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [*adtrack(), *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while ready not in log.read_text(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"adtrack {' '.join(args)} did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+# ---- the end-to-end lag probe -------------------------------------------------------------------
+
+
+@dataclass
+class Probe:
+    """One impression of the probe tracker every ``interval`` s; how long until each is counted."""
+
+    port: int
+    tracker: int
+    engine: Engine
+    interval: float = 0.2
+    answered: list[float] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)
+    failures: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _drained: bool = False
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        self._threads = [
+            threading.Thread(target=self._send, daemon=True),
+            threading.Thread(target=self._watch, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, drain_seconds: float = 30.0) -> None:
+        self._stop.set()
+        self._threads[0].join()
+        deadline = time.monotonic() + drain_seconds
+        while len(self.lags) < len(self.answered) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._drained = True
+        self._threads[1].join()
+
+    def _send(self) -> None:
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+        path = f"/imptr?id={self.tracker}&cachebuster=probe"
+        while not self._stop.is_set():
+            try:
+                conn.request("GET", path, headers={"User-Agent": BROWSER_UA})
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    self.answered.append(time.monotonic())
+                else:
+                    self.failures += 1
+            except OSError:
+                self.failures += 1
+                conn.close()
+                conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+            self._stop.wait(self.interval)
+        conn.close()
+
+    def _watch(self) -> None:
+        while not self._drained:
+            count = impressions(self.engine, self.tracker)
+            now = time.monotonic()
+            while len(self.lags) < min(count, len(self.answered)):
+                self.lags.append(now - self.answered[len(self.lags)])
+            time.sleep(0.02)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    mode: str
+    duration_s: float
+    connections: int
+    collectors: int
+    aggregators: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    wrk_requests: int
+    wrk_errors: int
+    probes: int
+    lag_p50_ms: float
+    lag_p99_ms: float
+    lag_max_ms: float
+    stream_events: int
+    reported: int
+    catch_up_s: float
+    check: str
+
+
+def run(args: argparse.Namespace) -> Result:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed (scripts/ensure_services.sh --bench)")
+    db_name, db_url = create_database()
+    stream = f"ADTRACK_BENCH_{secrets.token_hex(4).upper()}"
+    workdir = Path(tempfile.mkdtemp(prefix="adtrack-bench-scaleout-"))
+    parts: list[Process] = []
+    engine = None
+    try:
+        db.upgrade(db_url)
+        engine = db.make_engine(db_url)
+        load_tracker, probe_tracker = make_catalogue(engine)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ADTRACK_")}
+        env.update(
+            ADTRACK_DATA_DIR=str(workdir / "data"),
+            ADTRACK_DATABASE_URL=db_url,
+            ADTRACK_EVENT_LOG=NATS_URL,
+            ADTRACK_NATS_STREAM=stream,
+            ADTRACK_NATS_SUBJECT=f"adtrack_bench.{stream.lower()}",
+            PYTHONUNBUFFERED="1",
+        )
+        port = free_port()
+        parts.append(
+            Process(
+                [
+                    "collector",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(args.collectors),
+                ],
+                env,
+                workdir / "collector.log",
+                "adtrack: collector listening on",
+            )
+        )
+        for i in range(args.aggregators):
+            parts.append(
+                Process(
+                    ["aggregator"],
+                    env,
+                    workdir / f"aggregator-{i}.log",
+                    "adtrack: aggregator running",
+                )
+            )
+        script = workdir / "report.lua"
+        script.write_text(WRK_SCRIPT)
+        url = f"http://{HOST}:{port}" + PATH.format(id=load_tracker)
+        # warm-up: connections, caches, the stream's first files
+        subprocess.run(
+            [wrk, "-t1", "-c8", "-d2s", "-s", str(script), url], capture_output=True, check=True
+        )
+        warm = asyncio.run(_stream("count", stream))
+
+        duration = args.soak or args.duration
+        # without aggregators: the collectors' capacity alone (no lag, no report to check)
+        probe = Probe(port, probe_tracker, engine)
+        if args.aggregators:
+            probe.start()
+        out = subprocess.run(
+            [
+                wrk,
+                f"-t{args.threads}",
+                f"-c{args.connections}",
+                f"-d{duration}s",
+                "--timeout",
+                "5s",
+                "-s",
+                str(script),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        ended = time.monotonic()
+        if args.aggregators:
+            probe.stop()
+        line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
+        res = json.loads(line[len("WRKJSON ") :])
+
+        stream_events = asyncio.run(_stream("count", stream))
+        expected = stream_events  # every event made durable, warm-up and probes included
+        deadline = time.monotonic() + (120 if args.aggregators else 0)
+        while True:
+            reported = impressions(engine, load_tracker) + impressions(engine, probe_tracker)
+            if reported >= expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        catch_up = time.monotonic() - ended
+        time.sleep(1.0)  # anything more arriving would be a double count
+        reported = impressions(engine, load_tracker) + impressions(engine, probe_tracker)
+
+        answered = res["requests"] + len(probe.answered) + warm
+        errors = (
+            res["non_2xx_3xx"]
+            + res["connect_errors"]
+            + res["read_errors"]
+            + res["write_errors"]
+            + res["timeouts"]
+        )
+        problems = []
+        if reported != stream_events and args.aggregators:
+            problems.append(f"reported {reported} != {stream_events} events in the stream")
+        if not 0 <= stream_events - answered <= args.connections:
+            problems.append(f"stream holds {stream_events}, wrk+probes answered {answered}")
+        if errors or probe.failures:
+            problems.append(f"{errors} wrk errors, {probe.failures} probe failures")
+        return Result(
+            mode="soak" if args.soak else "short",
+            duration_s=res["duration_us"] / 1e6,
+            connections=args.connections,
+            collectors=args.collectors,
+            aggregators=args.aggregators,
+            rps=res["requests"] / (res["duration_us"] / 1e6),
+            p50_ms=res["p50_us"] / 1000,
+            p99_ms=res["p99_us"] / 1000,
+            max_ms=res["max_us"] / 1000,
+            wrk_requests=res["requests"],
+            wrk_errors=errors,
+            probes=len(probe.answered),
+            lag_p50_ms=statistics.median(probe.lags) * 1000 if probe.lags else float("nan"),
+            lag_p99_ms=percentile(probe.lags, 99) * 1000,
+            lag_max_ms=max(probe.lags) * 1000 if probe.lags else float("nan"),
+            stream_events=stream_events,
+            reported=reported,
+            catch_up_s=catch_up,
+            check="ok" if not problems else "FAILED: " + "; ".join(problems),
+        )
+    finally:
+        for part in reversed(parts):
+            part.stop()
+        if engine is not None:
+            engine.dispose()
+        with contextlib.suppress(Exception):  # the stream may not exist
+            asyncio.run(_stream("delete", stream))
+        drop_database(db_name)
+        if args.keep:
+            print(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def drain(args: argparse.Namespace) -> int:
+    """``--backlog N``: N events already in the stream, then ``--aggregators`` aggregator
+    processes start; how fast do they empty it into PostgreSQL?"""
+    from adtrack.adapters.eventlog.nats import NatsEventLogWriter, StreamSpec
+
+    db_name, db_url = create_database()
+    stream = f"ADTRACK_BENCH_{secrets.token_hex(4).upper()}"
+    subject = f"adtrack_bench.{stream.lower()}"
+    workdir = Path(tempfile.mkdtemp(prefix="adtrack-bench-drain-"))
+    parts: list[Process] = []
+    engine = None
+    try:
+        db.upgrade(db_url)
+        engine = db.make_engine(db_url)
+        load_tracker, _ = make_catalogue(engine)
+
+        async def fill() -> None:
+            writer = NatsEventLogWriter(
+                StreamSpec(servers=(NATS_URL,), stream=stream, subject=subject)
+            )
+            ts = time.time_ns() // 1000
+            try:
+                for start in range(0, args.backlog, 1000):
+                    await writer.append(
+                        [
+                            json.dumps(
+                                {
+                                    "event_id": f"bench-{i}",
+                                    "ts": ts,
+                                    "imp_type": 9,
+                                    "tracker_id": load_tracker,
+                                    "advertiser_id": 1,
+                                    "line_item_id": 1,
+                                    "publisher_id": 1,
+                                    "placement_id": None,
+                                    "payment_rule_id": None,
+                                    "media_cost_micros": 2000,
+                                    "booked_revenue_micros": 4000,
+                                    "revenue_type": "cpm",
+                                    "ancost_used": False,
+                                    "cachebuster": str(i),
+                                    "ip": "192.0.2.0",
+                                    "user_agent": BROWSER_UA,
+                                    "referrer": "https://publisher.example/article/42",
+                                    "invalid": False,
+                                    "invalid_reason": None,
+                                    "redirect_url": None,
+                                },
+                                separators=(",", ":"),
+                            ).encode()
+                            for i in range(start, min(args.backlog, start + 1000))
+                        ]
+                    )
+            finally:
+                await writer.close()
+
+        asyncio.run(fill())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ADTRACK_")}
+        env.update(
+            ADTRACK_DATA_DIR=str(workdir / "data"),
+            ADTRACK_DATABASE_URL=db_url,
+            ADTRACK_EVENT_LOG=NATS_URL,
+            ADTRACK_NATS_STREAM=stream,
+            ADTRACK_NATS_SUBJECT=subject,
+            PYTHONUNBUFFERED="1",
+        )
+        started = time.monotonic()
+        for i in range(max(1, args.aggregators)):
+            parts.append(
+                Process(
+                    ["aggregator"],
+                    env,
+                    workdir / f"aggregator-{i}.log",
+                    "adtrack: aggregator running",
+                )
+            )
+        ready = time.monotonic()
+        # the rate while all of them run (the first ones started draining meanwhile)
+        at_ready = impressions(engine, load_tracker)
+        while impressions(engine, load_tracker) < args.backlog:
+            if time.monotonic() - ready > 600:
+                break
+            time.sleep(0.05)
+        done = time.monotonic()
+        reported = impressions(engine, load_tracker)
+        rate = (reported - at_ready) / max(done - ready, 1e-9)
+        check = "ok" if reported == args.backlog else f"FAILED: {reported:,} reported"
+        print(
+            f"backlog: {args.backlog:,} events, {max(1, args.aggregators)} aggregator(s)\n"
+            f"  drained in {done - started:.1f} s; {rate:,.0f} events/s while all ran "
+            f"({reported - at_ready:,} events in {done - ready:.1f} s)\n"
+            f"  check       {check}"
+        )
+        return 0 if reported == args.backlog else 1
+    finally:
+        for part in reversed(parts):
+            part.stop()
+        if engine is not None:
+            engine.dispose()
+        with contextlib.suppress(Exception):
+            asyncio.run(_stream("delete", stream))
+        drop_database(db_name)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load (short run)")
+    parser.add_argument("--soak", type=int, default=0, help="a sustained run of this many seconds")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--collectors", type=int, default=2, help="collector processes")
+    parser.add_argument(
+        "--aggregators", type=int, default=1, help="0: measure the collectors alone"
+    )
+    parser.add_argument(
+        "--backlog", type=int, default=0, help="measure aggregation only: drain N events"
+    )
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument("--keep", action="store_true", help="keep the processes' logs")
+    args = parser.parse_args()
+    if args.backlog:
+        return drain(args)
+    result = run(args)
+    print(
+        f"{result.mode}: {result.collectors} collectors, {result.aggregators} aggregator(s), "
+        f"{result.connections} connections, {result.duration_s:.0f} s\n"
+        f"  throughput  {result.rps:,.0f} requests/s  (wrk: {result.wrk_requests:,} answers, "
+        f"{result.wrk_errors} errors)\n"
+        f"  latency     p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
+        f"max {result.max_ms:.1f} ms\n"
+        f"  end-to-end  answered -> in the report: p50 {result.lag_p50_ms:.0f} ms  "
+        f"p99 {result.lag_p99_ms:.0f} ms  max {result.lag_max_ms:.0f} ms ({result.probes} probes)\n"
+        f"  counts      stream {result.stream_events:,}  reported {result.reported:,}  "
+        f"(caught up {result.catch_up_s:.1f} s after the load)\n"
+        f"  check       {result.check}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(asdict(result), indent=2))
+    return 0 if result.check == "ok" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
