@@ -10,7 +10,9 @@ Starts, on this machine and on free loopback ports:
 Then drives both with the same wrk command (connections, threads, duration, URL with an
 ``ancost`` and an un-encoded ``redir=https://example.com/a?b=c&d=e`` last, a browser user agent),
 alternating nginx and adtrack, for ``/imptr`` and ``/clktrb``, for several rounds, and prints
-requests/s and p50/p99 latency of each run and the ratio adtrack/nginx of the medians.
+requests/s, p50/p99 latency and CPU time per request of each run, and the ratio adtrack/nginx
+(median over rounds of the ratio of two back-to-back runs; and the same for CPU per request,
+which does not depend on what else the machine is doing).
 
 After each adtrack run it checks the event log: the records added during the run must equal
 the events the collector reports as answered (its ``/metrics``), and wrk's count of answers
@@ -97,6 +99,12 @@ http {{
 """
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -145,6 +153,12 @@ class Nginx:
             stderr=(self.prefix / "stderr.log").open("wb"),
         )
         wait_for_port(self.port)
+
+    @property
+    def worker_pid(self) -> int:
+        """The (single) worker process, which does all the serving."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return int(children.read_text().split()[0])
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -294,12 +308,13 @@ class Run:
     requests: int
     non_2xx_3xx: int
     socket_errors: int
+    cpu_us_per_request: float = 0.0
     events_logged: int | None = None
     events_answered: int | None = None
     check: str = ""
 
 
-def run_wrk(url: str, args: argparse.Namespace, script: Path) -> dict[str, Any]:
+def run_wrk(url: str, args: argparse.Namespace, script: Path, server_pid: int) -> dict[str, Any]:
     cmd = [
         _which("wrk") or "wrk",
         f"-t{args.threads}",
@@ -311,9 +326,12 @@ def run_wrk(url: str, args: argparse.Namespace, script: Path) -> dict[str, Any]:
         str(script),
         url,
     ]
+    cpu_before = cpu_seconds(server_pid)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu_used = cpu_seconds(server_pid) - cpu_before
     line = next(line for line in out.splitlines() if line.startswith("WRKJSON "))
     result: dict[str, Any] = json.loads(line[len("WRKJSON ") :])
+    result["cpu_seconds"] = cpu_used
     return result
 
 
@@ -328,6 +346,7 @@ def to_run(server: str, endpoint: str, fsync: str, rnd: int, res: dict[str, Any]
         p99_ms=res["p99_us"] / 1000,
         requests=res["requests"],
         non_2xx_3xx=res["non_2xx_3xx"],
+        cpu_us_per_request=res["cpu_seconds"] * 1e6 / max(res["requests"], 1),
         socket_errors=res["connect_errors"]
         + res["read_errors"]
         + res["write_errors"]
@@ -340,6 +359,7 @@ def print_run(run: Run) -> None:
     print(
         f"  round {run.round} {run.server:7s} {run.endpoint:6s} fsync={run.fsync:8s} "
         f"{run.rps:10.0f} req/s  p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:6.2f} ms  "
+        f"cpu {run.cpu_us_per_request:5.1f} us/req  "
         f"n={run.requests} non2xx3xx={run.non_2xx_3xx} sockerr={run.socket_errors}{extra}",
         flush=True,
     )
@@ -368,6 +388,7 @@ def main() -> int:
     runs: list[Run] = []
     failures: list[str] = []
     nginx = Nginx(workdir)
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} rounds, "
         f"machine: {os.cpu_count()} cores; nginx 1 worker empty_gif + access_log",
@@ -381,13 +402,20 @@ def main() -> int:
                 for rnd in range(1, args.rounds + 1):
                     for endpoint in args.endpoints:
                         path = ENDPOINTS[endpoint].format(**collector.ids)
-                        res = run_wrk(f"http://{HOST}:{nginx.port}{path}", args, script)
+                        res = run_wrk(
+                            f"http://{HOST}:{nginx.port}{path}", args, script, nginx.worker_pid
+                        )
                         run = to_run("nginx", endpoint, fsync, rnd, res)
                         runs.append(run)
                         print_run(run)
 
                         answered_before = collector.answered_events()
-                        res = run_wrk(f"http://{HOST}:{collector.port}{path}", args, script)
+                        res = run_wrk(
+                            f"http://{HOST}:{collector.port}{path}",
+                            args,
+                            script,
+                            collector.process.pid,
+                        )
                         time.sleep(0.3)  # let the last answers of cut-off requests complete
                         run = to_run("adtrack", endpoint, fsync, rnd, res)
                         run.events_logged = collector.new_records()
@@ -415,43 +443,56 @@ def main() -> int:
 
     print("\n== summary (medians over rounds)")
     print(
-        f"{'fsync':9s} {'endpoint':8s} {'nginx req/s':>12s} {'adtrack req/s':>14s} "
-        f"{'ratio':>6s} {'nginx p50/p99 ms':>17s} {'adtrack p50/p99 ms':>19s}"
+        "ratio = adtrack req/s / nginx req/s of the runs of one round (run back to back), median;\n"
+        "cpu ratio = nginx CPU per request / adtrack CPU per request (independent of what else\n"
+        "the machine is doing), median.\n"
+    )
+    print(
+        f"{'fsync':9s} {'endpoint':8s} {'nginx req/s':>11s} {'adtrack req/s':>13s} "
+        f"{'ratio':>6s} {'cpu ratio':>9s} {'nginx p50/p99 ms':>16s} {'adtrack p50/p99 ms':>18s} "
+        f"{'cpu us/req n/a':>14s}"
     )
     summary = []
     for fsync in args.fsync:
         for endpoint in args.endpoints:
-            ng = [
-                r
-                for r in runs
-                if r.server == "nginx" and r.fsync == fsync and r.endpoint == endpoint
-            ]
-            ad = [
-                r
-                for r in runs
-                if r.server == "adtrack" and r.fsync == fsync and r.endpoint == endpoint
-            ]
-            if not ng or not ad:
+            pairs = []
+            for rnd in range(1, args.rounds + 1):
+                pair = [
+                    r
+                    for r in runs
+                    if r.fsync == fsync and r.endpoint == endpoint and r.round == rnd
+                ]
+                if len(pair) == 2:
+                    pairs.append((pair[0], pair[1]))  # (nginx, adtrack)
+            if not pairs:
                 continue
-            ng_rps = statistics.median(r.rps for r in ng)
-            ad_rps = statistics.median(r.rps for r in ad)
+            ng = [p[0] for p in pairs]
+            ad = [p[1] for p in pairs]
             row = {
                 "fsync": fsync,
                 "endpoint": endpoint,
-                "nginx_rps": ng_rps,
-                "adtrack_rps": ad_rps,
-                "ratio": ad_rps / ng_rps,
+                "nginx_rps": statistics.median(r.rps for r in ng),
+                "adtrack_rps": statistics.median(r.rps for r in ad),
+                "ratio": statistics.median(a.rps / n.rps for n, a in pairs),
+                "cpu_ratio": statistics.median(
+                    n.cpu_us_per_request / a.cpu_us_per_request for n, a in pairs
+                ),
                 "nginx_p50_ms": statistics.median(r.p50_ms for r in ng),
                 "nginx_p99_ms": statistics.median(r.p99_ms for r in ng),
                 "adtrack_p50_ms": statistics.median(r.p50_ms for r in ad),
                 "adtrack_p99_ms": statistics.median(r.p99_ms for r in ad),
+                "nginx_cpu_us": statistics.median(r.cpu_us_per_request for r in ng),
+                "adtrack_cpu_us": statistics.median(r.cpu_us_per_request for r in ad),
             }
             summary.append(row)
             print(
-                f"{fsync:9s} {endpoint:8s} {ng_rps:12.0f} {ad_rps:14.0f} {row['ratio']:6.2f} "
-                f"{row['nginx_p50_ms']:8.2f}/{row['nginx_p99_ms']:<8.2f} "
-                f"{row['adtrack_p50_ms']:9.2f}/{row['adtrack_p99_ms']:<8.2f}"
+                f"{fsync:9s} {endpoint:8s} {row['nginx_rps']:11.0f} {row['adtrack_rps']:13.0f} "
+                f"{row['ratio']:6.2f} {row['cpu_ratio']:9.2f} "
+                f"{row['nginx_p50_ms']:7.2f}/{row['nginx_p99_ms']:<8.2f} "
+                f"{row['adtrack_p50_ms']:8.2f}/{row['adtrack_p99_ms']:<8.2f} "
+                f"{row['nginx_cpu_us']:6.1f}/{row['adtrack_cpu_us']:<6.1f}"
             )
+    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"\nnginx access_log lines: {nginx.access_log_lines()}")
     if args.json:
         args.json.write_text(

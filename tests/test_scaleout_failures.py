@@ -115,9 +115,7 @@ def test_nats_unreachable_collectors_answer_503_and_recover(pg_url: str, tmp_pat
             assert max(a.answered - a.sent for a in late) < 1.0  # at once, not after a timeout
 
             nats_server.start()
-            t0 = time.monotonic()
-            assert wait_until(lambda: load.send(1)[0].status == 200, 30), collector.output()
-            print("RECOVERED after", time.monotonic() - t0)
+            assert wait_until(lambda: load.send(1)[0].status == 200, 10), collector.output()
             assert load.statuses(load.send(100)) == {200: 100}
 
             answered = len(load.answered_ok())

@@ -8,7 +8,9 @@ new connections over them. The pool:
 * binds the port itself first (without listening), so a port in use fails at once with a clear
   message, and port 0 picks one free port that every worker then shares;
 * waits until every worker listens (each reports through a pipe);
-* restarts a worker that exits on its own (after a pause that grows while it keeps failing);
+* restarts a worker that crashes or is killed (after a pause that grows while it keeps
+  failing); a worker that exits because it was told to (SIGTERM/SIGINT, exit status 0) is not
+  replaced — that is how a service manager stops the whole group;
 * on :meth:`CollectorPool.stop` sends SIGTERM (workers finish their pending answers) and, after
   a timeout, SIGKILL.
 
@@ -34,17 +36,38 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["CollectorPool", "PoolStartError", "main"]
+__all__ = ["CollectorPool", "PoolStartError", "main", "reserve_port"]
 
 log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 _READY = b"ready\n"
+# Exit statuses of a worker that was told to stop (it exits 0 after SIGTERM/SIGINT).
+_ASKED_TO_STOP = frozenset({0, -signal.SIGTERM, -signal.SIGINT})
 
 
 class PoolStartError(RuntimeError):
     """A worker did not come up (the port is taken, the settings are wrong...)."""
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` with ``SO_REUSEPORT`` that never listens.
+
+    Processes that listen on the port with ``SO_REUSEPORT`` share it; the kernel hands
+    connections only to listening sockets, so this one takes none. Port 0 picks a free port
+    (``getsockname()``). Raises :class:`PoolStartError` if the port cannot be used.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PoolStartError(f"cannot use {host}:{port}: {exc}") from None
+    return sock
 
 
 @dataclass
@@ -145,18 +168,8 @@ class CollectorPool:
     # ---- internals -----------------------------------------------------------------------------
 
     def _reserve_port(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            # Bound, never listening: the kernel hands connections only to listening sockets.
-            sock.bind((self.host, self.port))
-        except OSError as exc:
-            sock.close()
-            raise PoolStartError(f"cannot use {self.host}:{self.port}: {exc}") from None
-        self.port = int(sock.getsockname()[1])
-        self._reservation = sock
+        self._reservation = reserve_port(self.host, self.port)
+        self.port = int(self._reservation.getsockname()[1])
 
     def _command(self, worker: _Worker, ready_fd: int) -> list[str]:
         command = [
@@ -224,6 +237,9 @@ class CollectorPool:
             for worker in self._workers:
                 process = worker.process
                 if process is None or process.poll() is None or self._stopping.is_set():
+                    continue
+                if process.returncode in _ASKED_TO_STOP:
+                    # stopped on purpose (e.g. systemd signalling the whole group): not a crash
                     continue
                 now = time.monotonic()
                 if worker.restart_at == 0.0:

@@ -33,7 +33,7 @@ from adtrack.collector.asgi import TrackingASGIApp
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.server import open_event_writer, serve_collector, start_collector
 from adtrack.collector.tracker_cache import TrackerCache
-from adtrack.collector_pool import CollectorPool, PoolStartError
+from adtrack.collector_pool import CollectorPool, PoolStartError, reserve_port
 from adtrack.config import Settings
 from adtrack.exports_runtime import build_mailer
 from adtrack.services.retention import purge_periodically
@@ -150,18 +150,13 @@ async def _serve(
             access_log=False,
             log_level="info",
         )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(sockets=[api_socket]))
-        while not server.started and not task.done():
-            await asyncio.sleep(0.05)
-        if server.started:
-            port = api_socket.getsockname()[1]
-            print(
-                f"adtrack: listening on http://{host}:{port} "
-                f"(tracking on http://{host}:{bound_tracking_port})",
-                flush=True,
-            )
-        await task
+        port = api_socket.getsockname()[1]
+        server = _AnnouncingServer(
+            config,
+            f"adtrack: listening on http://{host}:{port} "
+            f"(tracking on http://{host}:{bound_tracking_port})",
+        )
+        await server.serve(sockets=[api_socket])
     finally:
         # Answer what the collector still holds (after its events are stored), then let the
         # aggregator finish its batch before the writer and the cache go away.
@@ -177,6 +172,20 @@ async def _serve(
                 await job
         await writer.close()
         cache.stop()
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, printing ``line`` as soon as it has started: before it can answer a
+    request (``/healthz``), so whoever waits for the server to answer also finds the line."""
+
+    def __init__(self, config: uvicorn.Config, line: str) -> None:
+        super().__init__(config)
+        self._line = line
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            print(self._line, flush=True)
 
 
 def _housekeeping(settings: Settings, engine: Engine) -> list[asyncio.Task[None]]:
@@ -227,6 +236,10 @@ async def _run_one_collector(
     reuse_port: bool,
     writer_id: str | None,
 ) -> None:
+    reservation = None
+    if port == 0:  # learn the port before listening, to say where we listen
+        reservation = reserve_port(host, 0)
+        port, reuse_port = int(reservation.getsockname()[1]), True
     ready = asyncio.Event()
     serving = asyncio.create_task(
         serve_collector(
@@ -242,6 +255,8 @@ async def _run_one_collector(
     waiting = asyncio.create_task(ready.wait())
     await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
+    if reservation is not None:
+        reservation.close()
     if ready.is_set():
         print(f"adtrack: collector listening on http://{host}:{port} (1 worker)", flush=True)
     await serving
