@@ -59,7 +59,7 @@ def test_serve_with_workers_runs_collector_processes_on_the_tracking_port(
     with Closing(db.make_engine(f"sqlite:///{server.data_dir / 'adtrack.db'}")) as engine:
         tracker = basic_catalogue(Catalogue(engine)).imp
     # many short connections, so the kernel spreads them over both workers
-    load = Load([server.tracking_port], tracker, "workers", connections=8, pause=0)
+    load = Load([server.tracking_port], tracker, "workers", connections=16, pause=0)
     answers = load.send(400)
     assert load.statuses(answers) == {200: 400}
     segments = {p.name.rsplit("-", 1)[0] for p in (server.data_dir / "eventlog").glob("*.seg")}

@@ -217,6 +217,9 @@ class _Connection:
             return client
         if self._closed:
             raise EventLogUnavailable("the NATS event log is closed")
+        if client is not None and client.is_closed:  # the client gave up (e.g. refused auth)
+            self.client = client = None
+            self._task = None
         if client is None:
             client = await self._wait_for_client(wait)
         if not client.is_connected:
@@ -279,7 +282,7 @@ class _Connection:
             if time.monotonic() < self._stream_retry_at:
                 raise EventLogUnavailable(self._last_error)
             try:
-                await ensure_stream(client.jetstream(), self.spec)
+                await ensure_stream(client.jetstream(timeout=2.0), self.spec)
             except EventLogUnavailable as exc:
                 self._stream_failed(str(exc))
                 raise
@@ -411,6 +414,8 @@ class NatsEventLogWriter:
         finally:
             for token in range(first, first + count):
                 waiting.pop(token, None)
+            if pending.future.done() and not pending.future.cancelled():
+                pending.future.exception()  # retrieved, whichever way the append ended
         self.stats.appends += 1
         self.stats.records += count
 
