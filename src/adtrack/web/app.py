@@ -19,6 +19,7 @@ from adtrack.adapters.sql.db import make_engine
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
+from adtrack.collector.hits import RecentHits
 from adtrack.config import Settings
 from adtrack.exports_runtime import start_exports, stop_exports
 from adtrack.services.catalogue import CatalogueService
@@ -92,6 +93,8 @@ def create_app(
     app.include_router(reporting.router, prefix=API_PREFIX)
     mount_console(app)  # the web console (/login, /impression-trackers, ...) and /static
     app.include_router(reports.router, prefix=API_PREFIX)  # GET /reports/summary
+    # Live hits in the console read the ring of the tracking core serving this process.
+    app.state.recent_hits = tracking.core.hits if tracking is not None else RecentHits()
     if tracking is not None:
         app.router.routes.extend(tracking_routes(tracking))
     return app

@@ -1,8 +1,8 @@
 """Live hits: the latest requests the collector saw for a tracker, made readable.
 
 The collector keeps a small in-memory ring per tracker (``adtrack.collector.hits``). The console
-reads the ring of its own process: ``app.state.recent_hits`` when the runtime put one there,
-else the process-wide default the collector writes to. Nothing here is durable or billable.
+reads the ring of its own process, ``app.state.recent_hits`` (set by ``create_app``). Nothing
+here is durable or billable.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 
-from adtrack.collector.hits import RecentHit, default_hits
+from adtrack.collector.hits import RecentHit
 from adtrack.domain.money import format_micros
 
 __all__ = ["HitRow", "HitSource", "hit_rows", "verdict_of"]
@@ -47,8 +47,8 @@ def verdict_of(raw: str) -> tuple[str, str]:
 
 
 def hit_source(request: Request) -> HitSource:
-    source: HitSource | None = getattr(request.app.state, "recent_hits", None)
-    return source if source is not None else default_hits()
+    source: HitSource = request.app.state.recent_hits
+    return source
 
 
 def hit_rows(request: Request, tracker_id: int, zone: ZoneInfo) -> list[HitRow]:
