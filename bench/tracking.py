@@ -7,8 +7,9 @@ Starts, on this machine and on free loopback ports:
 * adtrack's collector: 1 worker process (``python -m adtrack.collector``) on a temporary data
   dir (SQLite catalogue with a few trackers, the local event log with the chosen fsync policy).
 
-Then drives both with the same wrk command (connections, threads, duration, URL with an
-``ancost`` and an un-encoded ``redir=https://example.com/a?b=c&d=e`` last, a browser user agent),
+Then drives both with the same wrk command (connections, threads, duration, URL with a fresh
+``cachebuster`` per request, an ``ancost`` and an un-encoded ``redir=https://example.com/a?b=c&d=e``
+last, a browser user agent and a referrer),
 alternating nginx and adtrack, for ``/imptr`` and ``/clktrb``, for several rounds, and prints
 requests/s, p50/p99 latency and CPU time per request of each run, and the ratio adtrack/nginx
 (median over rounds of the ratio of two back-to-back runs; and the same for CPU per request,
@@ -57,14 +58,26 @@ BROWSER_UA = (
     "Chrome/126.0.0.0 Safari/537.36"
 )
 ENDPOINTS = {
-    "imptr": "/imptr?id={imp}&cachebuster=4711&ancost=0.35&redir=https://example.com/a?b=c&d=e",
-    "clktrb": "/clktrb?id={click}&cachebuster=4711&ancost=0.35&redir=https://example.com/a?b=c&d=e",
+    "imptr": "/imptr?id={imp}&cachebuster=CB&ancost=0.35&redir=https://example.com/a?b=c&d=e",
+    "clktrb": "/clktrb?id={click}&cachebuster=CB&ancost=0.35&redir=https://example.com/a?b=c&d=e",
 }
 
 # Prints wrk's summary as one JSON line (no per-request Lua: the hot loop stays in C).
 WRK_SCRIPT = """
 wrk.headers["User-Agent"] = "BROWSER_UA"
 wrk.headers["Referer"] = "https://publisher.example/article/42"
+-- a fresh cachebuster per request, as real tags send (CB in the URL is replaced)
+local head, tail = string.match(wrk.path, "^(.-)CB(.*)$")
+local counter = 0
+local prefix = ""
+init = function(args)
+  math.randomseed(os.time() + tonumber(string.match(tostring({}), "0x(%x+)"), 16) % 1000003)
+  prefix = tostring(math.random(1, 2000000000)) .. "-"
+end
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, head .. prefix .. counter .. tail)
+end
 done = function(summary, latency, requests)
   io.write(string.format(
     'WRKJSON {"requests": %d, "duration_us": %d, "bytes": %d, "non_2xx_3xx": %d, ' ..

@@ -25,6 +25,8 @@ from sqlalchemy import Engine, insert, select, update
 
 from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
 from adtrack.adapters.sql import tables as t
+from adtrack.collector.core import TrackingCore
+from adtrack.collector.hits import RecentHits
 from adtrack.collector.server import CollectorServer, start_collector
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
@@ -317,7 +319,11 @@ def start_thread_collector(
         writer = LocalEventLogWriter(
             settings.event_log_dir, fsync=fsync, fsync_interval_ms=settings.fsync_interval_ms
         )
-        server = await start_collector(settings, LOOPBACK, 0, writer=writer, cache=cache)
+        # its own live-hits ring: the process-wide one belongs to whatever else runs here
+        core = TrackingCore(
+            cache, honour_privacy_signals=settings.honour_privacy_signals, hits=RecentHits()
+        )
+        server = await start_collector(settings, LOOPBACK, 0, writer=writer, cache=cache, core=core)
         return server, writer
 
     server, writer = asyncio.run_coroutine_threadsafe(setup(), loop).result(30)

@@ -19,6 +19,7 @@ from adtrack.adapters.eventlog.local import LocalEventLogWriter
 from adtrack.adapters.sql import db
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
 from adtrack.collector.core import TrackingCore
+from adtrack.collector.hits import RecentHits
 from adtrack.collector.responses import CLICK_PAGE_HTML, PIXEL_GIF, TRACKING_SCRIPT
 from adtrack.collector.tracker_cache import TrackerCache
 from tests.collector_support import BROWSER, Basic, Catalogue, basic_catalogue, read_events
@@ -42,7 +43,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     cache.load()
     log_dir = tmp_path / "eventlog"
     writer = LocalEventLogWriter(log_dir, fsync="always")
-    app = Starlette(routes=tracking_routes(TrackingASGIApp(TrackingCore(cache), writer)))
+    core = TrackingCore(cache, hits=RecentHits())
+    app = Starlette(routes=tracking_routes(TrackingASGIApp(core, writer)))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import Engine
 
 from adtrack.adapters.sql import db
-from adtrack.collector.hits import recent_hits
 from adtrack.collector.responses import CLICK_PAGE_HTML, PIXEL_GIF, TRACKING_SCRIPT
 from tests.collector_support import (
     BROWSER,
@@ -625,11 +624,12 @@ def test_recent_hits_show_the_latest_hits_of_a_tracker(env: Env) -> None:
         f"/imptr?id={env.extra['cond_imp']}&cachebuster={cb}&ancost=0.2&redir=https://a.example/h"
     )
     env.get(f"/imptr?id={env.extra['inactive_imp']}")
-    hits = recent_hits(env.extra["cond_imp"], 5)
+    ring = env.collector.server.core.hits
+    hits = ring.recent(env.extra["cond_imp"], 5)
     assert hits and hits[0].verdict == "valid"
     assert hits[0].ancost_used and hits[0].media_cost_micros == 200_000
     assert hits[0].redirect_url == "https://a.example/h"
     assert hits[0].user_agent == BROWSER_UA
     assert hits[0].event_id == env.one_event(cb)["event_id"]
-    rejected = recent_hits(env.extra["inactive_imp"], 5)
+    rejected = ring.recent(env.extra["inactive_imp"], 5)
     assert rejected and rejected[0].verdict == "rejected:inactive_tracker"

@@ -27,6 +27,7 @@ framework. Measured with the benchmark in ``bench/tracking.py``.
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -35,7 +36,7 @@ from typing import Any, Final, NamedTuple, Protocol
 import orjson
 
 from adtrack.collector.ancost import KNOWN_ANCOSTS, parse_ancost
-from adtrack.collector.hits import RecentHit, RecentHits, default_hits
+from adtrack.collector.hits import HitInfo, RecentHit, RecentHits, default_hits
 from adtrack.collector.invalid_traffic import (
     BotDetector,
     DuplicateClicks,
@@ -45,6 +46,13 @@ from adtrack.collector.invalid_traffic import (
 from adtrack.collector.metrics import CollectorMetrics
 from adtrack.collector.privacy import anonymise_ip, opted_out
 from adtrack.collector.query import RedirStatus, parse_query
+from adtrack.collector.records import (
+    INVALID_FRAGMENTS,
+    NO_IP,
+    NO_REFERRER,
+    NO_USER_AGENT,
+    RecordFragments,
+)
 from adtrack.collector.responses import Kind
 from adtrack.collector.tracker_cache import CachedTracker, LookupKey, TrackerCache
 from adtrack.domain.events import (
@@ -83,6 +91,8 @@ _METHOD_NOT_ALLOWED: Final = Kind.METHOD_NOT_ALLOWED
 _REDIR_OK: Final = RedirStatus.OK
 _REDIR_ABSENT: Final = RedirStatus.ABSENT
 _dumps = orjson.dumps
+_VERDICT_KEY = operator.itemgetter(2, 4)  # HitInfo -> (imp_type, invalid_reason): metrics key
+_join = b"".join
 _time_ns = time.time_ns
 
 _MAX_REFERRER = 2048
@@ -170,7 +180,7 @@ class Outcome(NamedTuple):
     kind: int  # a responses.Kind
     location: bytes | None = None  # for Kind.REDIRECT
     record: bytes | None = None  # the event log record to append before answering
-    event: dict[str, Any] | None = None  # the same event as a dict (metrics, live hits)
+    event: HitInfo | None = None  # what metrics and live hits keep of the event
     lookup: LookupKey | None = None  # set: look this key up in the store, then handle again
 
 
@@ -224,6 +234,7 @@ class TrackingCore:
         self.bots = bots or BotDetector()
         self.duplicates = duplicates or DuplicateClicks()
         self.next_event_id = (event_ids or EventIds()).next
+        self.fragments = RecordFragments()
         self.metrics.gauge(
             "adtrack_collector_trackers_cached",
             "Trackers in the collector's cache.",
@@ -329,62 +340,87 @@ class TrackingCore:
         priced = tracker.plan.price(imp_type, now_us, ancost_micros)
 
         # ---- judge
-        user_agent, invalid = self.bots.classify(req.user_agent)
+        user_agent, invalid, ua_fragment = self.bots.classify(req.user_agent)
         cachebuster = query.cachebuster
         invalid_reason: str | None = None
         if invalid:
             invalid_reason = INVALID_BOT
         elif req.purpose is not None and is_prefetch(req.purpose):
             invalid_reason = INVALID_PREFETCH
-            invalid = True
         elif (
             imp_type == CLICK
             and cachebuster
             and self.duplicates.check_and_remember(tracker.id, cachebuster)
         ):
             invalid_reason = INVALID_DUPLICATE_CLICK
-            invalid = True
 
         # ---- what we keep about the visitor
+        fragments = self.fragments
         if (
             (req.sec_gpc is not None or req.dnt is not None)
             and self.honour_privacy_signals
             and opted_out(req.sec_gpc, req.dnt)
         ):
-            ip = referrer = user_agent = None
+            referrer = user_agent = None
+            ip_fragment, ua_fragment, referrer_fragment = NO_IP, NO_USER_AGENT, NO_REFERRER
         else:
             client_ip = req.client_ip
             if req.forwarded_for and self.trust_forwarded_for:
                 client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
-            ip = anonymise_ip(client_ip) if client_ip else None
+            ip_fragment = fragments.ip_cache.get(client_ip)  # type: ignore[assignment]
+            if ip_fragment is None:
+                ip_fragment = fragments.ip(anonymise_ip(client_ip) if client_ip else None)
+                fragments.ip_cache[client_ip] = ip_fragment  # also by the full address
             raw_referrer = req.referrer
-            referrer = (
-                raw_referrer[:_MAX_REFERRER].decode("utf-8", "replace") if raw_referrer else None
-            )
+            if raw_referrer:
+                referrer = raw_referrer[:_MAX_REFERRER].decode("utf-8", "replace")
+                referrer_fragment = b',"referrer":' + _dumps(referrer)
+            else:
+                referrer, referrer_fragment = None, NO_REFERRER
 
-        event = {
-            "event_id": self.next_event_id(),
-            "ts": now_us,
-            "imp_type": imp_type,
-            "tracker_id": tracker.id,
-            "advertiser_id": tracker.advertiser_id,
-            "line_item_id": tracker.line_item_id,
-            "publisher_id": tracker.publisher_id,
-            "placement_id": tracker.placement_id,
-            "payment_rule_id": priced[0],
-            "media_cost_micros": priced[1],
-            "booked_revenue_micros": priced[2],
-            "revenue_type": priced[3],
-            "ancost_used": priced[4],
-            "cachebuster": cachebuster,
-            "ip": ip,
-            "user_agent": user_agent,
-            "referrer": referrer,
-            "invalid": invalid,
-            "invalid_reason": invalid_reason,
-            "redirect_url": None if location is None else location.decode("latin-1"),
-        }
-        return _new_tuple(Outcome, (kind, location, _dumps(event), event, None))
+        # ---- the record: Event's JSON, from pre-encoded pieces (see records.py)
+        priced_fragment = fragments.priced_cache.get(priced)
+        if priced_fragment is None:
+            priced_fragment = fragments.priced(priced)
+        redirect_fragment = fragments.redirect_cache.get(location)
+        if redirect_fragment is None:
+            redirect_fragment = fragments.redirect(location)
+        event_id = self.next_event_id()
+        record = _join(
+            (
+                b'{"event_id":"',
+                event_id.encode(),
+                b'","ts":',
+                str(now_us).encode(),
+                tracker.record_fragment,
+                priced_fragment,
+                b',"cachebuster":',
+                _dumps(cachebuster),
+                ip_fragment,
+                ua_fragment,
+                referrer_fragment,
+                INVALID_FRAGMENTS[invalid_reason],
+                redirect_fragment,
+                b"}",
+            )
+        )
+        info = _new_tuple(
+            HitInfo,
+            (
+                event_id,
+                now_us,
+                imp_type,
+                tracker.id,
+                invalid_reason,
+                cachebuster,
+                priced[1],
+                priced[4],
+                location,
+                user_agent,
+                referrer,
+            ),
+        )
+        return _new_tuple(Outcome, (kind, location, record, info, None))
 
     def _remember_rejected(
         self, tracker_id: int, reason: str, location: bytes | None, req: RequestLike
@@ -412,15 +448,9 @@ class TrackingCore:
     def committed(self, outcomes: Iterable[Outcome]) -> None:
         """The events of these outcomes are durable and their answers went out: count them and
         keep them for the live hits (called per batch, after the answers are written)."""
-        events = self.metrics.events
-        add_hit = self.hits.add_event
-        for outcome in outcomes:
-            event = outcome.event
-            if event is None:
-                continue
-            key = (event["imp_type"], event["invalid_reason"] or VALID)
-            events[key] = events.get(key, 0) + 1
-            add_hit(event)
+        infos = [outcome.event for outcome in outcomes if outcome.event is not None]
+        self.metrics.events.update(map(_VERDICT_KEY, infos))  # counted in C
+        self.hits.add_stored(infos)
 
     def failed(self, outcomes: Iterable[Outcome]) -> None:
         """The store refused these events: they are answered 503 and must leave no trace.
@@ -431,15 +461,14 @@ class TrackingCore:
         duplicates = self.duplicates
         count = 0
         for outcome in outcomes:
-            event = outcome.event
-            if event is None:
+            info = outcome.event
+            if info is None:
                 continue
             count += 1
-            cachebuster = event["cachebuster"]
             if (
-                event["imp_type"] == CLICK
-                and event["invalid_reason"] is None
-                and usable_cachebuster(cachebuster)
+                info.imp_type == CLICK
+                and info.invalid_reason is None
+                and usable_cachebuster(info.cachebuster)
             ):
-                duplicates.forget(event["tracker_id"], cachebuster)
+                duplicates.forget(info.tracker_id, info.cachebuster)
         self.metrics.unavailable += count

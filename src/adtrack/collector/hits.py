@@ -3,18 +3,36 @@
 Bounded twice: ``per_tracker`` hits for each tracker, and rings for at most ``max_trackers``
 trackers (the oldest ring is dropped first). Nothing here is durable or billable; it is a
 debugging aid. Entries carry the privacy-reduced data already (truncated IP; no IP, user agent or
-referrer when the visitor opted out). Adding an event costs a dict lookup and a deque append: the
-event dict itself is kept and turned into a :class:`RecentHit` only when read.
+referrer when the visitor opted out). Adding a hit costs a dict lookup and a deque append: the
+collector's compact :class:`HitInfo` tuple is kept and turned into a :class:`RecentHit` only
+when read.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import NamedTuple
 
-__all__ = ["RecentHit", "RecentHits", "default_hits", "recent_hits"]
+__all__ = ["HitInfo", "RecentHit", "RecentHits", "default_hits", "recent_hits"]
+
+
+class HitInfo(NamedTuple):
+    """What the collector remembers of a stored event (besides the log record itself)."""
+
+    event_id: str
+    ts: int  # epoch microseconds, UTC
+    imp_type: int
+    tracker_id: int
+    invalid_reason: str | None
+    cachebuster: str | None
+    media_cost_micros: int
+    ancost_used: bool
+    location: bytes | None  # the redirect target sent, if any
+    user_agent: str | None
+    referrer: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +51,16 @@ class RecentHit:
         return datetime.fromtimestamp(self.ts / 1_000_000, tz=UTC)
 
     @classmethod
-    def from_event(cls, event: dict[str, Any]) -> RecentHit:
+    def from_info(cls, info: HitInfo) -> RecentHit:
         return cls(
-            event["ts"],
-            event["invalid_reason"] or "valid",
-            event["media_cost_micros"],
-            event["ancost_used"],
-            event["redirect_url"],
-            event["user_agent"],
-            event["referrer"],
-            event["event_id"],
+            info.ts,
+            info.invalid_reason or "valid",
+            info.media_cost_micros,
+            info.ancost_used,
+            None if info.location is None else info.location.decode("latin-1"),
+            info.user_agent,
+            info.referrer,
+            info.event_id,
         )
 
 
@@ -50,11 +68,11 @@ class RecentHits:
     __slots__ = ("_rings", "_per_tracker", "_max_trackers")
 
     def __init__(self, per_tracker: int = 50, max_trackers: int = 2_000) -> None:
-        self._rings: dict[int, deque[RecentHit | dict[str, Any]]] = {}
+        self._rings: dict[int, deque[RecentHit | HitInfo]] = {}
         self._per_tracker = per_tracker
         self._max_trackers = max_trackers
 
-    def _ring(self, tracker_id: int) -> deque[RecentHit | dict[str, Any]]:
+    def _ring(self, tracker_id: int) -> deque[RecentHit | HitInfo]:
         rings = self._rings
         ring = rings.get(tracker_id)
         if ring is None:
@@ -66,13 +84,14 @@ class RecentHits:
     def add(self, tracker_id: int, hit: RecentHit) -> None:
         self._ring(tracker_id).append(hit)
 
-    def add_event(self, event: dict[str, Any]) -> None:
-        """A stored event (the dict written to the event log)."""
-        tracker_id: int = event["tracker_id"]
-        ring = self._rings.get(tracker_id)
-        if ring is None:
-            ring = self._ring(tracker_id)
-        ring.append(event)
+    def add_stored(self, infos: Iterable[HitInfo]) -> None:
+        """Events just stored, oldest first."""
+        rings = self._rings
+        for info in infos:
+            ring = rings.get(info[3])  # tracker_id
+            if ring is None:
+                ring = self._ring(info.tracker_id)
+            ring.append(info)
 
     def recent(self, tracker_id: int, limit: int = 20) -> list[RecentHit]:
         """The latest hits of a tracker, newest first."""
@@ -82,7 +101,7 @@ class RecentHits:
         items = list(ring)[-limit:]
         items.reverse()
         return [
-            item if isinstance(item, RecentHit) else RecentHit.from_event(item) for item in items
+            item if isinstance(item, RecentHit) else RecentHit.from_info(item) for item in items
         ]
 
     def clear(self) -> None:

@@ -456,14 +456,19 @@ class CollectorProtocol(asyncio.Protocol):
         head_only = method == "HEAD"
         record = outcome.record
         if record is not None:
-            slot = _Slot(
-                self._responses.get(outcome.kind, False, connection, outcome.location),
-                connection == CLOSE,
-                connection,
-                self,
-                outcome,
-            )
-            self._reserve(slot)
+            # (the common case, inlined: answer from the cache, queue the slot, batch the record)
+            kind, location = outcome.kind, outcome.location
+            answer = self._responses.cache.get((kind, False, connection, location))
+            if answer is None:
+                answer = self._responses.get(kind, False, connection, location)
+            close = connection == CLOSE
+            slot = _Slot(answer, close, connection, self, outcome)
+            slots = self._slots
+            slots.append(slot)
+            if close:
+                self._done = True
+            if len(slots) >= MAX_PENDING_PER_CONNECTION:
+                self._pause_reading()
             self._batcher.add(slot, record)
         elif view is not None:
             slot = _Slot(None, connection == CLOSE, connection, self)

@@ -10,6 +10,7 @@ process (tests); ``registry`` is what a transport renders at ``/metrics``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -28,7 +29,8 @@ class CollectorMetrics:
 
     def __init__(self) -> None:
         self.requests: dict[str, int] = {}  # by path
-        self.events: dict[tuple[int, str], int] = {}  # (imp_type, verdict) -> answered & stored
+        # (imp_type, invalid reason or None for valid) -> events stored and answered
+        self.events: Counter[tuple[int, str | None]] = Counter()
         self.rejected: dict[str, int] = {}  # by reason
         self.redir: dict[str, int] = {}  # refused / not_last
         self.invalid_ancost = 0
@@ -83,8 +85,9 @@ class _Families(Collector):
             "Events stored and answered, by type and invalid-traffic verdict.",
             labels=["type", "verdict"],
         )
-        for (imp_type, verdict), value in sorted(m.events.items()):
-            family.add_metric([_IMP_TYPE_LABEL.get(imp_type, str(imp_type)), verdict], value)
+        for (imp_type, reason), value in sorted(m.events.items(), key=lambda kv: str(kv[0])):
+            label = _IMP_TYPE_LABEL.get(imp_type, str(imp_type))
+            family.add_metric([label, reason or "valid"], value)
         yield family
         family = CounterMetricFamily(
             "adtrack_collector_rejected",

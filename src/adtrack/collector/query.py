@@ -150,9 +150,11 @@ _HTTP_SCHEMES: Final = (b"http://", b"https://")
 # optional ``cachebuster``, ``ancost``, ``t`` and a plain http(s) ``redir`` last. One regular
 # expression parses it in C; any other query takes the general path below, with the same result
 # (tests check both paths agree on generated queries).
+# (Possessive quantifiers: no backtracking is ever useful here — each optional part starts with
+# its own "&name=" — and skipping it makes the match about a quarter cheaper.)
 _EXPORTED_SHAPE: Final = re.compile(
-    rb"id=([0-9]{1,12})(?:&cachebuster=([^&%]{0,255}))?(?:&ancost=([0-9.]{1,32}))?"
-    rb"(?:&t=([0-9]))?(?:&redir=(https?://.*))?\Z",
+    rb"id=([0-9]{1,12}+)(?:&cachebuster=([^&%]{0,255}+))?+(?:&ancost=([0-9.]{1,32}+))?+"
+    rb"(?:&t=([0-9]))?+(?:&redir=(https?://.*))?+\Z",
     re.S,
 )
 

@@ -141,12 +141,14 @@ class RawResponses:
     Call :meth:`tick` about once a second (the server does, from a loop timer).
     """
 
-    __slots__ = ("_date_line", "_cache", "_second")
+    __slots__ = ("_date_line", "cache", "_second")
 
     def __init__(self) -> None:
         self._second = -1
         self._date_line = b""
-        self._cache: dict[tuple[int, bool, int, bytes | None], bytes] = {}
+        # (kind, head_only, connection, location) -> answer; hot paths may read it directly
+        # (a miss: call get), it is replaced when the second changes
+        self.cache: dict[tuple[int, bool, int, bytes | None], bytes] = {}
         self.tick()
 
     def tick(self, now: float | None = None) -> None:
@@ -154,7 +156,7 @@ class RawResponses:
         if second != self._second:
             self._second = second
             self._date_line = b"Date: " + formatdate(second, usegmt=True).encode() + b"\r\n"
-            self._cache = {}
+            self.cache = {}
 
     def get(
         self,
@@ -167,7 +169,7 @@ class RawResponses:
         checked and safe to put in a header). Cached until the next second."""
         key = (kind, head_only, connection, location)
         try:
-            return self._cache[key]
+            return self.cache[key]
         except KeyError:
             pass
         if kind == Kind.REDIRECT:
@@ -185,9 +187,9 @@ class RawResponses:
         else:
             head = _HEADS[kind] + self._date_line + _CONNECTION_LINE[connection] + b"\r\n"
         data = head if head_only else head + _BODY[kind][1]
-        if len(self._cache) >= _CACHE_MAX:
-            self._cache = {}
-        self._cache[key] = data
+        if len(self.cache) >= _CACHE_MAX:
+            self.cache = {}
+        self.cache[key] = data
         return data
 
     def redirect(self, location: bytes, connection: int = KEEP_ALIVE_DEFAULT) -> bytes:

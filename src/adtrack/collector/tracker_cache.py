@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from adtrack.adapters.sql import tables as t
 from adtrack.collector.query import safe_redirect_target
+from adtrack.collector.records import tracker_fragment
 from adtrack.domain.model import (
     FilterAction,
     ImpType,
@@ -61,6 +62,7 @@ class CachedTracker:
     placement_id: int | None
     landing_page: bytes | None  # a safe Location value (click trackers), or None
     plan: PricingPlan
+    record_fragment: bytes  # this tracker's ids, pre-encoded for the event record
 
 
 # Lookup keys: ("id", 123) or (imp_type, "code").
@@ -172,10 +174,11 @@ def _build(conn: Connection, tracker_rows: Sequence[Any], *, all_rows: bool) -> 
             advertiser_id=row.advertiser_id,
             line_item_id=row.line_item_id,
         )
+        imp_type = _imp_type(row.tracker_type)
         out.append(
             CachedTracker(
                 id=row.id,
-                imp_type=_imp_type(row.tracker_type),
+                imp_type=imp_type,
                 code=row.code,
                 active=row.state == State.ACTIVE.value,
                 advertiser_id=row.advertiser_id,
@@ -184,6 +187,14 @@ def _build(conn: Connection, tracker_rows: Sequence[Any], *, all_rows: bool) -> 
                 placement_id=row.placement_id,
                 landing_page=landing,
                 plan=plan,
+                record_fragment=tracker_fragment(
+                    imp_type,
+                    row.id,
+                    row.advertiser_id,
+                    row.line_item_id,
+                    row.publisher_id,
+                    row.placement_id,
+                ),
             )
         )
     return out
