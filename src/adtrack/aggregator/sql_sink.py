@@ -27,6 +27,8 @@ from sqlalchemy import Connection, Engine, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adtrack.adapters.sql.tables import (
+    ROLLUP_DIMENSIONS,
+    ROLLUP_SUMS,
     eventlog_checkpoints,
     events,
     rollup_daily,
@@ -38,24 +40,7 @@ from adtrack.domain.events import TEXT_LIMITS, Event
 
 __all__ = ["SinkResult", "SqlSink"]
 
-_ROLLUP_KEY = (
-    "hour",
-    "imp_type",
-    "tracker_id",
-    "advertiser_id",
-    "line_item_id",
-    "publisher_id",
-    "placement_id",
-    "payment_rule_id",
-)
-_ROLLUP_SUMS = (
-    "imps",
-    "clicks",
-    "invalid_imps",
-    "invalid_clicks",
-    "media_cost_micros",
-    "booked_revenue_micros",
-)
+_ROLLUP_KEY = ("hour", *ROLLUP_DIMENSIONS)
 # Rows per INSERT statement: SQLite allows 32766 bound parameters; events have 20 columns.
 _RAW_PAGE = 1000
 _UNNEST_PAGE = 10_000  # PostgreSQL: rows per statement (20 array parameters whatever the size)
@@ -121,12 +106,12 @@ class SqlSink:
         rollup = insert(rollup_hourly)
         self._upsert_rollup = rollup.on_conflict_do_update(
             index_elements=[rollup_hourly.c[name] for name in _ROLLUP_KEY],
-            set_={name: rollup_hourly.c[name] + rollup.excluded[name] for name in _ROLLUP_SUMS},
+            set_={name: rollup_hourly.c[name] + rollup.excluded[name] for name in ROLLUP_SUMS},
         )
         daily = insert(rollup_daily)
         self._upsert_daily = daily.on_conflict_do_update(
             index_elements=[rollup_daily.c[name] for name in ("day", *_ROLLUP_KEY[1:])],
-            set_={name: rollup_daily.c[name] + daily.excluded[name] for name in _ROLLUP_SUMS},
+            set_={name: rollup_daily.c[name] + daily.excluded[name] for name in ROLLUP_SUMS},
         )
         invalid = insert(rollup_invalid_hourly)
         self._upsert_invalid = invalid.on_conflict_do_update(
@@ -338,7 +323,7 @@ def _rollup_row(time_column: str, when: datetime, key: RollupKey, counts: Counts
     return {
         time_column: when,
         **dict(zip(_ROLLUP_KEY[1:], _key_dims(key), strict=True)),
-        **dict(zip(_ROLLUP_SUMS, _sums(counts), strict=True)),
+        **dict(zip(ROLLUP_SUMS, _sums(counts), strict=True)),
     }
 
 

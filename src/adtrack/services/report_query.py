@@ -103,14 +103,7 @@ METRICS: tuple[str, ...] = (
 MONEY_METRICS = frozenset({"media_cost", "booked_revenue", "profit", "cpm"})
 
 # The summed columns, in the order Counters holds them.
-COUNTER_COLUMNS: tuple[str, ...] = (
-    "imps",
-    "clicks",
-    "invalid_imps",
-    "invalid_clicks",
-    "media_cost_micros",
-    "booked_revenue_micros",
-)
+COUNTER_COLUMNS: tuple[str, ...] = t.ROLLUP_SUMS
 
 RELATIVE_RANGES = (
     "today",

@@ -208,24 +208,44 @@ events = Table(
 Index("ix_events_type_ts", events.c.imp_type, events.c.ts)
 Index("ix_events_tracker_ts", events.c.tracker_id, events.c.ts)
 
-# Hourly rollups. Nullable dimensions are stored as 0 so the key can be a primary key.
+# The rollups' dimensions (after the time bucket) and sums. Nullable dimensions are stored as 0
+# so the key can be a primary key.
+ROLLUP_DIMENSIONS = (
+    "imp_type",
+    "tracker_id",
+    "advertiser_id",
+    "line_item_id",
+    "publisher_id",
+    "placement_id",
+    "payment_rule_id",
+)
+ROLLUP_SUMS = (
+    "imps",
+    "clicks",
+    "invalid_imps",
+    "invalid_clicks",
+    "media_cost_micros",
+    "booked_revenue_micros",
+)
+
+
+def _rollup_columns() -> list[Column[int]]:
+    dimensions: list[Column[int]] = [
+        Column(name, SmallInteger if name == "imp_type" else Integer, primary_key=True)
+        for name in ROLLUP_DIMENSIONS
+    ]
+    sums: list[Column[int]] = [
+        Column(name, BigInteger, nullable=False, default=0) for name in ROLLUP_SUMS
+    ]
+    return [*dimensions, *sums]
+
+
+# Hourly rollups.
 rollup_hourly = Table(
     "rollup_hourly",
     metadata,
     Column("hour", DateTime(timezone=True), primary_key=True),
-    Column("imp_type", SmallInteger, primary_key=True),
-    Column("tracker_id", Integer, primary_key=True),
-    Column("advertiser_id", Integer, primary_key=True),
-    Column("line_item_id", Integer, primary_key=True),
-    Column("publisher_id", Integer, primary_key=True),
-    Column("placement_id", Integer, primary_key=True),
-    Column("payment_rule_id", Integer, primary_key=True),
-    Column("imps", BigInteger, nullable=False, default=0),
-    Column("clicks", BigInteger, nullable=False, default=0),
-    Column("invalid_imps", BigInteger, nullable=False, default=0),
-    Column("invalid_clicks", BigInteger, nullable=False, default=0),
-    Column("media_cost_micros", BigInteger, nullable=False, default=0),
-    Column("booked_revenue_micros", BigInteger, nullable=False, default=0),
+    *_rollup_columns(),
 )
 
 # Invalid traffic by reason, hourly (reports break invalid counts down by reason).
@@ -247,19 +267,7 @@ rollup_daily = Table(
     "rollup_daily",
     metadata,
     Column("day", DateTime(timezone=True), primary_key=True),
-    Column("imp_type", SmallInteger, primary_key=True),
-    Column("tracker_id", Integer, primary_key=True),
-    Column("advertiser_id", Integer, primary_key=True),
-    Column("line_item_id", Integer, primary_key=True),
-    Column("publisher_id", Integer, primary_key=True),
-    Column("placement_id", Integer, primary_key=True),
-    Column("payment_rule_id", Integer, primary_key=True),
-    Column("imps", BigInteger, nullable=False, default=0),
-    Column("clicks", BigInteger, nullable=False, default=0),
-    Column("invalid_imps", BigInteger, nullable=False, default=0),
-    Column("invalid_clicks", BigInteger, nullable=False, default=0),
-    Column("media_cost_micros", BigInteger, nullable=False, default=0),
-    Column("booked_revenue_micros", BigInteger, nullable=False, default=0),
+    *_rollup_columns(),
     # SQLite: rows clustered by the key, so a range of days is read sequentially.
     sqlite_with_rowid=False,
 )
