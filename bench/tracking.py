@@ -34,6 +34,7 @@ import os
 import re
 import shutil
 import signal
+import site
 import socket
 import statistics
 import subprocess
@@ -48,6 +49,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+import adtrack
 from adtrack.adapters.eventlog.local import LocalEventLogReader
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
@@ -263,10 +265,15 @@ class Collector:
             "ADTRACK_EVENT_LOG": "local",
             "ADTRACK_FSYNC": fsync,
         }
+        if python != sys.executable:
+            # another build of the same Python version (say, a distribution's PGO build): it
+            # imports adtrack and its compiled dependencies from this environment
+            source = str(Path(adtrack.__file__).resolve().parents[1])
+            self.env["PYTHONPATH"] = os.pathsep.join([source, *site.getsitepackages()])
         self.log_path = self.data_dir / "collector.log"
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "adtrack.collector",
                 "--host",
@@ -390,7 +397,8 @@ def main() -> int:
     parser.add_argument(
         "--collector-python",
         default=sys.executable,
-        help="interpreter that runs the collector (default: this one)",
+        help="interpreter that runs the collector (default: this one); another build of the "
+        "same Python version, e.g. /usr/bin/python3.11, uses this environment's packages",
     )
     args = parser.parse_args()
 

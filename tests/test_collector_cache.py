@@ -4,6 +4,7 @@ a rate limit and a bounded negative cache."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,10 +68,15 @@ def test_changes_apply_within_two_seconds(cat: Catalogue, start: CollectorFactor
     b: Basic = basic_catalogue(cat)
     collector = start()
     port = collector.port
+    # shaped like an exported tag, so what the collector remembers per tag must follow too
+    hits = itertools.count()
+
+    def hit() -> str:
+        return f"/imptr?id={b.imp}&cachebuster={next(hits)}"
 
     def recorded_now() -> bool:
         before = count_for(collector, b.imp)
-        assert request(port, f"/imptr?id={b.imp}").body == PIXEL_GIF
+        assert request(port, hit()).body == PIXEL_GIF
         return count_for(collector, b.imp) == before + 1
 
     assert recorded_now()
@@ -85,7 +91,7 @@ def test_changes_apply_within_two_seconds(cat: Catalogue, start: CollectorFactor
     cat.update(t.payment_rules, b.base_rule, cost_cpm_micros=7_000_000)
 
     def cost() -> int:
-        request(port, f"/imptr?id={b.imp}")
+        request(port, hit())
         return int(
             [e for e in collector.events() if e["tracker_id"] == b.imp][-1]["media_cost_micros"]
         )
@@ -96,7 +102,7 @@ def test_changes_apply_within_two_seconds(cat: Catalogue, start: CollectorFactor
     cat.update(t.line_items, b.line_item, revenue_value_micros=8_000_000)
 
     def revenue() -> int:
-        request(port, f"/imptr?id={b.imp}")
+        request(port, hit())
         return int(
             [e for e in collector.events() if e["tracker_id"] == b.imp][-1]["booked_revenue_micros"]
         )

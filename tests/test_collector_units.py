@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from urllib.parse import quote
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from adtrack.collector.ancost import ANCOST_MAX_MICROS, parse_ancost
@@ -329,7 +329,7 @@ def test_event_ids_are_unique_per_process_and_generator() -> None:
 # ---- the event record ------------------------------------------------------------------
 
 
-def _record_core() -> tuple[TrackingCore, CachedTracker]:
+def _record_core(max_tag_plans: int = 4096) -> tuple[TrackingCore, CachedTracker]:
     plan = PricingPlan(
         line_item=LineItem(
             id=3,
@@ -374,8 +374,14 @@ def _record_core() -> tuple[TrackingCore, CachedTracker]:
             return 1
 
         version = 1
+        generation = 0
 
-    return TrackingCore(OneTracker(), hits=RecentHits()), tracker  # type: ignore[arg-type]
+    core = TrackingCore(
+        OneTracker(),  # type: ignore[arg-type]
+        hits=RecentHits(),
+        max_tag_plans=max_tag_plans,
+    )
+    return core, tracker
 
 
 @settings(max_examples=200, deadline=None)
@@ -451,3 +457,105 @@ def test_the_process_wide_ring_is_what_recent_hits_reads() -> None:
     tracker_id = 987_654_321  # no test uses it
     default_hits().add(tracker_id, RecentHit(1, "valid", 0, False, None, None, None))
     assert [hit.ts for hit in recent_hits(tracker_id)] == [1]
+
+
+# ---- tag plans: a known tag is answered and recorded exactly as the general path would ----
+
+_TAG_PIECES = st.sampled_from(
+    [
+        b"ancost=0.5",
+        b"ancost=bad",
+        b"ancost=",
+        b"t=1",
+        b"t=2",
+        b"code=x",
+        b"x=1",
+        b"redir=https://a.example/p?x=1",  # an un-encoded target: the cachebuster is in it
+        b"redir=https%3A%2F%2Fa.example%2Fq",
+        b"redir=javascript:alert(1)",
+        b"redir=",
+        b"cachebuster",
+        b"cachebuster=first",
+        b"",
+    ]
+)
+
+
+def _comparable(outcome: object) -> tuple[object, ...]:
+    """An outcome without what differs from hit to hit anyway (event id and time)."""
+    kind, location, record, info, lookup = outcome  # type: ignore[misc]
+    data = None if record is None else {**orjson.loads(record), "event_id": 0, "ts": 0}
+    hit = None if info is None else info._replace(event_id="", ts=0)
+    return kind, location, data, hit, lookup
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    path=st.sampled_from(["/imptr", "/clktrb"]),
+    before=st.lists(_TAG_PIECES, max_size=3),
+    after=st.lists(_TAG_PIECES, max_size=3),
+    first=st.text(max_size=12),
+    second=st.one_of(st.text(max_size=12), st.binary(max_size=300).map(quote)),
+    method=st.sampled_from(["GET", "HEAD"]),
+    name=st.sampled_from([b"cachebuster", b"xcachebuster"]),  # the second is no cachebuster
+)
+# the boundaries of the split, always tried: a target that holds the cachebuster, an earlier
+# bare "cachebuster" (which wins), a parameter name that merely ends in "cachebuster"
+@example("/imptr", [b"redir=https://a.example/p?x=1"], [], "a", "b", "GET", b"cachebuster")
+@example("/imptr", [b"cachebuster"], [], "a", "b", "GET", b"cachebuster")
+@example("/imptr", [], [], "a", "b", "GET", b"xcachebuster")
+def test_a_known_tag_is_handled_as_the_general_path_would(
+    path: str,
+    before: list[bytes],
+    after: list[bytes],
+    first: str,
+    second: str,
+    method: str,
+    name: bytes,
+) -> None:
+    def query(cachebuster: str) -> bytes:
+        pieces = [b"id=1", *before, name + b"=" + quote(cachebuster).encode(), *after]
+        return b"&".join(pieces)
+
+    def view(cachebuster: str) -> RequestView:
+        return RequestView(method, path, query(cachebuster), b"Mozilla/5.0", None, None, None,
+                           None, "203.0.113.9", None)  # fmt: skip
+
+    warm, _ = _record_core()
+    warm.handle(view(first))  # the tag's plan, made from another cachebuster
+    fresh, _ = _record_core(max_tag_plans=0)  # the general path every time
+    assert _comparable(warm.handle(view(second))) == _comparable(fresh.handle(view(second)))
+    for attribute in ("requests", "redir", "rejected", "invalid_ancost"):
+        # the warm core saw two hits, the fresh one one: the same counts, twice
+        warm_count = getattr(warm.metrics, attribute)
+        fresh_count = getattr(fresh.metrics, attribute)
+        if isinstance(fresh_count, int):
+            assert warm_count == 2 * fresh_count
+        else:
+            assert warm_count == {key: 2 * value for key, value in fresh_count.items()}
+
+
+def test_a_tag_plan_is_dropped_when_the_cache_moves_on() -> None:
+    core, tracker = _record_core()
+    hit = RequestView("GET", "/imptr", b"id=1&cachebuster=1", b"Mozilla/5.0")
+    assert core.handle(hit).record is not None
+    assert len(core._tag_plans) == 1
+    inactive = CachedTracker(
+        **{**{f: getattr(tracker, f) for f in tracker.__slots__}, "active": False}
+    )
+    core.cache.by_id = lambda tracker_id: inactive  # type: ignore[method-assign]
+    assert core.handle(hit).record is not None  # the same generation: the plan still holds
+    core.cache.generation += 1  # type: ignore[attr-defined]
+    outcome = core.handle(hit)
+    assert outcome.record is None and core.metrics.rejected == {"inactive_tracker": 1}
+
+
+def test_duplicate_clicks_use_fixed_memory_and_never_pause() -> None:
+    now = [0.0]
+    dup = DuplicateClicks(window_seconds=600, max_entries=1_000, clock=lambda: now[0])
+    for i in range(50_000):  # far more clicks than it holds
+        now[0] += 0.001
+        assert not dup.check_and_remember(7, f"cb-{i}")
+        assert dup.check_and_remember(7, f"cb-{i}")  # the latest is always remembered
+    assert len(dup) <= 1_000
+    assert len(dup._fingerprints) == len(dup._times) == 1_000

@@ -31,11 +31,11 @@ import operator
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol
 
 import orjson
 
-from adtrack.collector.ancost import KNOWN_ANCOSTS, parse_ancost
+from adtrack.collector.ancost import parse_ancost
 from adtrack.collector.hits import HitInfo, RecentHit, RecentHits, default_hits
 from adtrack.collector.invalid_traffic import (
     BotDetector,
@@ -45,7 +45,7 @@ from adtrack.collector.invalid_traffic import (
 )
 from adtrack.collector.metrics import CollectorMetrics
 from adtrack.collector.privacy import anonymise_ip, opted_out
-from adtrack.collector.query import RedirStatus, parse_query
+from adtrack.collector.query import MAX_TEXT, RedirStatus, parameter_text, parse_query
 from adtrack.collector.records import (
     INVALID_FRAGMENTS,
     NO_IP,
@@ -65,6 +65,7 @@ from adtrack.domain.events import (
     REJECT_WRONG_TYPE,
 )
 from adtrack.domain.model import ImpType
+from adtrack.domain.pricing import PricedEvent
 
 __all__ = [
     "TRACKING_PATHS",
@@ -73,6 +74,7 @@ __all__ = [
     "Outcome",
     "RequestLike",
     "RequestView",
+    "TagPlan",
     "TrackingCore",
 ]
 
@@ -96,7 +98,7 @@ _join = b"".join
 _time_ns = time.time_ns
 
 _MAX_REFERRER = 2048
-_MISSING: Any = object()
+_MAX_TEXT: Final = MAX_TEXT
 
 
 class RequestLike(Protocol):
@@ -204,6 +206,73 @@ class EventIds:
         return self.next()
 
 
+class TagPlan:
+    """What one tag resolves to: everything about a hit that its query decides, except the
+    cachebuster.
+
+    A tag in the wild sends the same query on every hit but for its cachebuster
+    (``id=12&cachebuster=<random>&ancost=0.35&redir=https://...``), so :meth:`TrackingCore.handle`
+    splits the query at the cachebuster and remembers the plan of the rest (the *tag key*): the
+    tracker, the answer and its safe Location, the ancost in micros, the metrics to count, and
+    pre-encoded pieces of the record. A hit of a known tag then skips parsing, the tracker lookup
+    and the redirect checks, which are most of the work.
+
+    The split is made only where it cannot change the meaning of the rest: ``cachebuster=`` must
+    start a parameter, and no ``redir`` (an un-encoded target runs to the end of the query and
+    could contain it) or other ``cachebuster`` may come before it. Other queries take the general
+    path every time. Plans hold a tracker-cache generation and are rebuilt when it moves; the
+    memo is bounded (cleared when full).
+    """
+
+    __slots__ = (
+        "generation",
+        "tracker",
+        "kind",
+        "location",
+        "ancost_micros",
+        "ancost_invalid",
+        "redir_metric",
+        "redirect_fragment",
+        "cachebuster",
+        "priced",
+        "record_head",
+        "_fragments",
+    )
+
+    def __init__(
+        self,
+        generation: int,
+        tracker: CachedTracker,
+        kind: int,
+        location: bytes | None,
+        ancost_micros: int | None,
+        ancost_invalid: bool,
+        redir_metric: str | None,
+        fragments: RecordFragments,
+        cachebuster: str | None,
+    ) -> None:
+        self.generation = generation
+        self.tracker = tracker
+        self.kind = kind
+        self.location = location
+        self.ancost_micros = ancost_micros
+        self.ancost_invalid = ancost_invalid  # an ancost was given but is not valid: count it
+        self.redir_metric = redir_metric  # a redir status to count (refused, not last), or None
+        self._fragments = fragments
+        self.redirect_fragment = fragments.redirect(location) + b"}"  # the record's last piece
+        self.cachebuster = cachebuster  # of the query it was made from (general path only)
+        self.priced: PricedEvent | None = None
+        self.record_head = b""
+
+    def reprice(self, priced: PricedEvent) -> bytes:
+        """The record's pieces from the tracker's ids to ``"cachebuster":``, for ``priced``."""
+        self.record_head = _join(
+            (self.tracker.record_fragment, self._fragments.priced(priced), b',"cachebuster":')
+        )
+        self.priced = priced
+        return self.record_head
+
+
 def _parse_id(raw: str) -> int | None:
     raw = raw.strip()
     if not raw or len(raw) > 12 or not raw.isascii() or not raw.isdigit():
@@ -225,6 +294,7 @@ class TrackingCore:
         bots: BotDetector | None = None,
         duplicates: DuplicateClicks | None = None,
         event_ids: EventIds | None = None,
+        max_tag_plans: int = 4096,
     ) -> None:
         self.cache = cache
         self.honour_privacy_signals = honour_privacy_signals
@@ -235,6 +305,8 @@ class TrackingCore:
         self.duplicates = duplicates or DuplicateClicks()
         self.next_event_id = (event_ids or EventIds()).next
         self.fragments = RecordFragments()
+        self._tag_plans: dict[tuple[int, bytes, bytes], TagPlan] = {}
+        self._max_tag_plans = max_tag_plans  # 0: every hit takes the general path
         self.metrics.gauge(
             "adtrack_collector_trackers_cached",
             "Trackers in the collector's cache.",
@@ -267,22 +339,159 @@ class TrackingCore:
         if method != "GET" and method != "HEAD":
             return Outcome(_METHOD_NOT_ALLOWED)
 
+        # ---- the tag: the query apart from its cachebuster, resolved once (see TagPlan)
+        query = req.query
+        plan: TagPlan | None = None
+        head, found, rest = query.partition(b"cachebuster=")
+        if (
+            found
+            and self._max_tag_plans
+            and (not head or head[-1] == 38)  # "cachebuster=" starts a parameter (38: "&")
+            # (bytes.find, not "in": bytes.__contains__ first tries the argument as an int and
+            # formats a TypeError it then drops, which costs more than the search)
+            and head.find(b"redir=") < 0
+            and head.find(b"cachebuster") < 0
+            and method == "GET"
+        ):
+            amp = rest.find(b"&")
+            if amp < 0:
+                raw_cachebuster, tail = rest, b""
+            else:
+                raw_cachebuster, tail = rest[:amp], rest[amp:]
+            # (the same rule as the query parser's for any parameter value)
+            if raw_cachebuster.find(b"%") >= 0 or len(raw_cachebuster) > _MAX_TEXT:
+                cachebuster: str | None = parameter_text(raw_cachebuster)
+            else:
+                cachebuster = raw_cachebuster.decode("utf-8", "replace")
+            key = (imp_type, head, tail)
+            plans = self._tag_plans
+            plan = plans.get(key)
+            if plan is not None and plan.generation == self.cache.generation:
+                if allow_lookup and plan.redir_metric is not None:
+                    metrics.redir[plan.redir_metric] = metrics.redir.get(plan.redir_metric, 0) + 1
+            else:
+                resolved = self._resolve(req, imp_type, allow_lookup)
+                if type(resolved) is not TagPlan:
+                    return resolved  # type: ignore[return-value]
+                plan = resolved
+                if len(plans) >= self._max_tag_plans:
+                    plans.clear()
+                plans[key] = plan
+        else:
+            resolved = self._resolve(req, imp_type, allow_lookup)
+            if type(resolved) is not TagPlan:
+                return resolved  # type: ignore[return-value]
+            plan = resolved
+            cachebuster = plan.cachebuster
+        assert plan is not None
+        tracker = plan.tracker
+        location = plan.location
+        if plan.ancost_invalid:
+            metrics.invalid_ancost += 1
+
+        # ---- price
+        now_us = _time_ns() // 1000
+        priced = tracker.plan.price(imp_type, now_us, plan.ancost_micros)
+        # the record's pieces up to the cachebuster, kept while the price stays the same
+        record_head = plan.record_head if priced is plan.priced else plan.reprice(priced)
+
+        # ---- judge
+        user_agent, invalid, ua_fragment = self.bots.classify(req.user_agent)
+        invalid_reason: str | None = None
+        if invalid:
+            invalid_reason = INVALID_BOT
+        elif req.purpose is not None and is_prefetch(req.purpose):
+            invalid_reason = INVALID_PREFETCH
+        elif (
+            imp_type == CLICK
+            and cachebuster
+            and self.duplicates.check_and_remember(tracker.id, cachebuster)
+        ):
+            invalid_reason = INVALID_DUPLICATE_CLICK
+
+        # ---- what we keep about the visitor
+        if (
+            (req.sec_gpc is not None or req.dnt is not None)
+            and self.honour_privacy_signals
+            and opted_out(req.sec_gpc, req.dnt)
+        ):
+            referrer = user_agent = None
+            ip_fragment, ua_fragment, referrer_fragment = NO_IP, NO_USER_AGENT, NO_REFERRER
+        else:
+            client_ip = req.client_ip
+            if req.forwarded_for and self.trust_forwarded_for:
+                client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
+            ip_cache = self.fragments.ip_cache
+            known_ip = ip_cache.get(client_ip)
+            if known_ip is None:
+                known_ip = self.fragments.ip(anonymise_ip(client_ip) if client_ip else None)
+                ip_cache[client_ip] = known_ip  # also by the full address
+            ip_fragment = known_ip
+            raw_referrer = req.referrer
+            if raw_referrer:
+                referrer = raw_referrer[:_MAX_REFERRER].decode("utf-8", "replace")
+                referrer_fragment = b',"referrer":' + _dumps(referrer)
+            else:
+                referrer, referrer_fragment = None, NO_REFERRER
+
+        # ---- the record: Event's JSON, from pre-encoded pieces (see records.py)
+        event_id = self.next_event_id()
+        record = _join(
+            (
+                b'{"event_id":"',
+                event_id.encode(),
+                b'","ts":',
+                str(now_us).encode(),
+                record_head,
+                _dumps(cachebuster),
+                ip_fragment,
+                ua_fragment,
+                referrer_fragment,
+                INVALID_FRAGMENTS[invalid_reason],
+                plan.redirect_fragment,
+            )
+        )
+        info = _new_tuple(
+            HitInfo,
+            (
+                event_id,
+                now_us,
+                imp_type,
+                tracker.id,
+                invalid_reason,
+                cachebuster,
+                priced[1],
+                priced[4],
+                location,
+                user_agent,
+                referrer,
+            ),
+        )
+        return _new_tuple(Outcome, (plan.kind, location, record, info, None))
+
+    def _resolve(self, req: RequestLike, imp_type: int, allow_lookup: bool) -> TagPlan | Outcome:
+        """The general path: parse the query, find and check the tracker, decide the answer.
+
+        Returns the final :class:`Outcome` when nothing is to be recorded (``HEAD``, a rejected
+        tracker, or a store lookup to do first), else the :class:`TagPlan` of a recorded hit.
+        """
+        metrics = self.metrics
         query = parse_query(req.query)
         redir_status = query.redir_status
-        if allow_lookup and redir_status is not _REDIR_OK and redir_status is not _REDIR_ABSENT:
-            metrics.redir[redir_status] = metrics.redir.get(redir_status, 0) + 1
+        redir_metric = None
+        if redir_status is not _REDIR_OK and redir_status is not _REDIR_ABSENT:
+            redir_metric = redir_status
+            if allow_lookup:
+                metrics.redir[redir_status] = metrics.redir.get(redir_status, 0) + 1
 
         # ---- which tracker
         tracker: CachedTracker | None = None
         reject: str | None = None
         cache = self.cache
+        generation = cache.generation  # read first: a reload after this makes the plan stale
         raw_id = query.id
         if raw_id is not None:
-            tracker_id: int | None
-            if raw_id.isdigit() and raw_id.isascii() and len(raw_id) <= 12:
-                tracker_id = int(raw_id)
-            else:
-                tracker_id = _parse_id(raw_id)
+            tracker_id = _parse_id(raw_id)
             if tracker_id is None:
                 reject = REJECT_UNKNOWN_TRACKER
             else:
@@ -318,7 +527,7 @@ class TrackingCore:
         else:
             kind = _CLICK_PAGE
 
-        if method == "HEAD":
+        if req.method == "HEAD":
             return Outcome(kind, location)
         if reject is not None:
             metrics.rejected[reject] = metrics.rejected.get(reject, 0) + 1
@@ -327,100 +536,19 @@ class TrackingCore:
             return Outcome(kind, location)
         assert tracker is not None
 
-        # ---- price
-        ancost_micros: int | None = None
         raw_ancost = query.ancost
-        if raw_ancost:
-            ancost_micros = KNOWN_ANCOSTS.get(raw_ancost, _MISSING)
-            if ancost_micros is _MISSING:
-                ancost_micros = parse_ancost(raw_ancost)
-            if ancost_micros is None:
-                metrics.invalid_ancost += 1
-        now_us = _time_ns() // 1000
-        priced = tracker.plan.price(imp_type, now_us, ancost_micros)
-
-        # ---- judge
-        user_agent, invalid, ua_fragment = self.bots.classify(req.user_agent)
-        cachebuster = query.cachebuster
-        invalid_reason: str | None = None
-        if invalid:
-            invalid_reason = INVALID_BOT
-        elif req.purpose is not None and is_prefetch(req.purpose):
-            invalid_reason = INVALID_PREFETCH
-        elif (
-            imp_type == CLICK
-            and cachebuster
-            and self.duplicates.check_and_remember(tracker.id, cachebuster)
-        ):
-            invalid_reason = INVALID_DUPLICATE_CLICK
-
-        # ---- what we keep about the visitor
-        fragments = self.fragments
-        if (
-            (req.sec_gpc is not None or req.dnt is not None)
-            and self.honour_privacy_signals
-            and opted_out(req.sec_gpc, req.dnt)
-        ):
-            referrer = user_agent = None
-            ip_fragment, ua_fragment, referrer_fragment = NO_IP, NO_USER_AGENT, NO_REFERRER
-        else:
-            client_ip = req.client_ip
-            if req.forwarded_for and self.trust_forwarded_for:
-                client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
-            ip_fragment = fragments.ip_cache.get(client_ip)  # type: ignore[assignment]
-            if ip_fragment is None:
-                ip_fragment = fragments.ip(anonymise_ip(client_ip) if client_ip else None)
-                fragments.ip_cache[client_ip] = ip_fragment  # also by the full address
-            raw_referrer = req.referrer
-            if raw_referrer:
-                referrer = raw_referrer[:_MAX_REFERRER].decode("utf-8", "replace")
-                referrer_fragment = b',"referrer":' + _dumps(referrer)
-            else:
-                referrer, referrer_fragment = None, NO_REFERRER
-
-        # ---- the record: Event's JSON, from pre-encoded pieces (see records.py)
-        priced_fragment = fragments.priced_cache.get(priced)
-        if priced_fragment is None:
-            priced_fragment = fragments.priced(priced)
-        redirect_fragment = fragments.redirect_cache.get(location)
-        if redirect_fragment is None:
-            redirect_fragment = fragments.redirect(location)
-        event_id = self.next_event_id()
-        record = _join(
-            (
-                b'{"event_id":"',
-                event_id.encode(),
-                b'","ts":',
-                str(now_us).encode(),
-                tracker.record_fragment,
-                priced_fragment,
-                b',"cachebuster":',
-                _dumps(cachebuster),
-                ip_fragment,
-                ua_fragment,
-                referrer_fragment,
-                INVALID_FRAGMENTS[invalid_reason],
-                redirect_fragment,
-                b"}",
-            )
+        ancost_micros = parse_ancost(raw_ancost) if raw_ancost else None
+        return TagPlan(
+            generation,
+            tracker,
+            kind,
+            location,
+            ancost_micros,
+            bool(raw_ancost) and ancost_micros is None,
+            redir_metric,
+            self.fragments,
+            query.cachebuster,
         )
-        info = _new_tuple(
-            HitInfo,
-            (
-                event_id,
-                now_us,
-                imp_type,
-                tracker.id,
-                invalid_reason,
-                cachebuster,
-                priced[1],
-                priced[4],
-                location,
-                user_agent,
-                referrer,
-            ),
-        )
-        return _new_tuple(Outcome, (kind, location, record, info, None))
 
     def _remember_rejected(
         self, tracker_id: int, reason: str, location: bytes | None, req: RequestLike

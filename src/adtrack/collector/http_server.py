@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Final, cast
 
 import httptools
@@ -31,7 +32,11 @@ from adtrack.collector.responses import (
     Kind,
     RawResponses,
 )
-from adtrack.services.event_log import EventLogUnavailable, EventLogWriter
+from adtrack.services.event_log import (
+    EventLogUnavailable,
+    EventLogWriter,
+    SynchronousEventLogWriter,
+)
 
 __all__ = ["CollectorProtocol", "EventBatcher", "HttpCollector"]
 
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 
 MAX_URL_BYTES: Final = 16 * 1024
 MAX_REQUEST_HEAD_BYTES: Final = 64 * 1024
+SYNC_BATCH_RECORDS: Final = 16  # see EventBatcher
 MAX_PENDING_PER_CONNECTION: Final = 128  # pipelined answers waiting; beyond this, stop reading
 IDLE_TIMEOUT_SECONDS: Final = 75
 
@@ -137,6 +143,11 @@ class EventBatcher:
     next batch is written while the previous one's ``fdatasync`` runs, and the writer covers
     them with one sync); records arriving while all are busy form the next batch. Answers are
     written only after their own batch's append returned (in request order per connection).
+
+    A writer that keeps its promise without awaiting (``writes_synchronously``: the local log
+    with ``fsync=interval`` or ``never``) is written to directly, and as soon as
+    ``SYNC_BATCH_RECORDS`` records are waiting, so that the first requests read in a busy loop
+    iteration need not wait for the last ones to be answered.
     """
 
     def __init__(
@@ -150,6 +161,9 @@ class EventBatcher:
         self._core = core
         self._responses = responses
         self._max_in_flight = max_in_flight
+        self._append_now: Callable[[Sequence[bytes]], None] | None = None
+        if getattr(writer, "writes_synchronously", False):
+            self._append_now = cast(SynchronousEventLogWriter, writer).append_now
         self._records: list[bytes] = []
         self._slots: list[_Slot] = []
         self._scheduled = False
@@ -164,9 +178,12 @@ class EventBatcher:
 
     def add(self, slot: _Slot, record: bytes) -> None:
         """Append ``record`` in the next batch; then answer ``slot``."""
-        self._records.append(record)
+        records = self._records
+        records.append(record)
         self._slots.append(slot)
-        if not self._scheduled and self._in_flight < self._max_in_flight:
+        if self._append_now is not None and len(records) >= SYNC_BATCH_RECORDS:
+            self._write_now()
+        elif not self._scheduled and self._in_flight < self._max_in_flight:
             self._scheduled = True
             if self._loop is None:
                 self._loop = asyncio.get_running_loop()
@@ -177,6 +194,9 @@ class EventBatcher:
         self._scheduled = False
         if self._in_flight >= self._max_in_flight or not self._records:
             return
+        if self._append_now is not None:
+            self._write_now()
+            return
         self._in_flight += 1
         records, slots = self._records, self._slots
         self._records, self._slots = [], []
@@ -184,23 +204,47 @@ class EventBatcher:
         self._core.metrics.queue_depth += len(records)
         self._loop.create_task(self._flush(records, slots))
 
+    def _write_now(self) -> None:
+        records, slots = self._records, self._slots
+        self._records, self._slots = [], []
+        started = time.perf_counter()
+        try:
+            self._append_now(records)  # type: ignore[misc]
+            ok = True
+        except Exception as exc:
+            ok = self._store_failed(exc)
+        self._finish(ok, len(records), slots, started)
+
     async def _flush(self, records: list[bytes], slots: list[_Slot]) -> None:
-        core = self._core
-        metrics = core.metrics
         started = time.perf_counter()
         try:
             await self._writer.append(records)
             ok = True
-        except EventLogUnavailable as exc:
-            ok = False
-            if metrics.store_failures == 0 or log.isEnabledFor(logging.DEBUG):
+        except Exception as exc:
+            ok = self._store_failed(exc)
+        self._core.metrics.queue_depth -= len(records)
+        self._finish(ok, len(records), slots, started)
+        self._in_flight -= 1
+        if self._records:
+            if not self._scheduled:
+                self._start()
+        elif self._in_flight == 0 and self._idle is not None:
+            self._idle.set()
+
+    def _store_failed(self, exc: Exception) -> bool:
+        if isinstance(exc, EventLogUnavailable):
+            if self._core.metrics.store_failures == 0 or log.isEnabledFor(logging.DEBUG):
                 log.warning("event log unavailable, answering 503: %s", exc)
-        except Exception:
-            ok = False
-            log.exception("event log append failed, answering 503")
+        else:
+            log.error("event log append failed, answering 503", exc_info=exc)
+        return False
+
+    def _finish(self, ok: bool, count: int, slots: list[_Slot], started: float) -> None:
+        """The batch's append returned: answer its requests (in order per connection)."""
+        core = self._core
+        metrics = core.metrics
         metrics.store_latency.observe(time.perf_counter() - started)
-        metrics.batch_size.observe(len(records))
-        metrics.queue_depth -= len(records)
+        metrics.batch_size.observe(count)
         outcomes = [slot.outcome for slot in slots]
         if ok:
             for slot in slots:  # answers first: they are what clients wait for
@@ -214,12 +258,6 @@ class EventBatcher:
                 slot.data = get(_UNAVAILABLE, False, slot.connection)
                 slot.conn.drain()  # type: ignore[union-attr]
             core.failed(outcomes)  # type: ignore[arg-type]
-        self._in_flight -= 1
-        if self._records:
-            if not self._scheduled:
-                self._start()
-        elif self._in_flight == 0 and self._idle is not None:
-            self._idle.set()
 
     async def wait_idle(self) -> None:
         """Until nothing is pending (for a clean shutdown)."""

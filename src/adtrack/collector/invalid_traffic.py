@@ -6,7 +6,7 @@
 * ``prefetch``: a prefetch/prerender/preview request (``Purpose``/``Sec-Purpose``/``X-Purpose``/
   ``X-Moz`` headers) — nobody saw the ad.
 * ``duplicate_click``: a click repeating the cachebuster of an earlier valid click on the same
-  tracker within a window (default 10 minutes). Memory is bounded (see :class:`DuplicateClicks`);
+  tracker within a window (default 10 minutes). Memory is fixed (see :class:`DuplicateClicks`);
   clicks without a cachebuster, or with an unreplaced macro such as ``[CACHEBUSTER]``, are never
   treated as duplicates because they carry no identity.
 """
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import time
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
@@ -100,16 +101,20 @@ def usable_cachebuster(cachebuster: str | None) -> bool:
 
 
 class DuplicateClicks:
-    """Remembers (tracker, cachebuster) of recent valid clicks, bounded in time and memory.
+    """Remembers (tracker, cachebuster) of recent valid clicks, in fixed memory.
 
     A click repeats another if it comes less than ``window_seconds`` after it (compared exactly,
-    by timestamp). Memory is two plain dicts, the current and the previous generation, swapped
-    every ``window_seconds`` — so every entry is kept for at least one window and at most two —
-    or earlier when the current one holds ``max_entries / 2`` clicks (then memory wins over the
-    window). Cheaper per click than an LRU with per-entry eviction.
+    by timestamp). The memory is a table of ``max_entries`` slots held in two flat arrays — a
+    64-bit fingerprint (the hash of tracker and cachebuster) and a time per slot — so a click
+    costs no Python object and the table never grows, shrinks or frees anything: no pauses,
+    however fast clicks come. Each click has two candidate slots; a new one takes the empty,
+    expired or older of the two. When clicks come faster than the table holds for a whole window,
+    the oldest are forgotten first (memory wins over the window). Fingerprints are 64 bits with a
+    per-process random hash seed, so telling two different clicks apart fails about once in
+    2**64 comparisons.
     """
 
-    __slots__ = ("_current", "_previous", "_window", "_half_max", "_clock", "_rotate_at")
+    __slots__ = ("_fingerprints", "_times", "_size", "_window", "_clock")
 
     def __init__(
         self,
@@ -117,48 +122,50 @@ class DuplicateClicks:
         max_entries: int = 200_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._current: dict[tuple[int, str], float] = {}
-        self._previous: dict[tuple[int, str], float] = {}
+        self._size = max(1, max_entries)
+        self._fingerprints = array("q", bytes(8 * self._size))  # 0: an empty slot
+        self._times = array("d", bytes(8 * self._size))
         self._window = window_seconds
-        self._half_max = max(1, max_entries // 2)
         self._clock = clock
-        self._rotate_at = clock() + window_seconds
 
     def __len__(self) -> int:
-        return len(self._current) + len(self._previous)
+        """Clicks remembered now (within the window)."""
+        since = self._clock() - self._window
+        times = self._times
+        return sum(1 for i, f in enumerate(self._fingerprints) if f and times[i] > since)
 
-    def _rotate(self, now: float) -> None:
-        self._previous = self._current
-        self._current = {}
-        self._rotate_at = now + self._window
+    def _slots(self, fingerprint: int) -> tuple[int, int]:
+        size = self._size
+        return fingerprint % size, (fingerprint >> 24) % size
 
     def check_and_remember(self, tracker_id: int, cachebuster: str | None) -> bool:
         """True if this click repeats a remembered one; otherwise remember it and return False."""
         if not cachebuster or (cachebuster[0] in "[$%" and not usable_cachebuster(cachebuster)):
             return False
+        fingerprint = hash((tracker_id, cachebuster)) or 1
+        size = self._size
+        a = fingerprint % size  # (the two slots of _slots, inlined: this runs for every click)
+        b = (fingerprint >> 24) % size
+        fingerprints, times = self._fingerprints, self._times
         now = self._clock()
-        if now >= self._rotate_at:
-            self._rotate(now)
-        key = (tracker_id, cachebuster)
-        first = self._current.get(key)
-        if first is None:
-            first = self._previous.get(key)
-        if first is not None and now - first < self._window:
+        if fingerprints[a] == fingerprint and now - times[a] < self._window:
             return True
-        current = self._current
-        if len(current) >= self._half_max:
-            self._rotate(now)
-            current = self._current
-        current[key] = now
+        if fingerprints[b] == fingerprint and now - times[b] < self._window:
+            return True
+        slot = b if times[b] < times[a] else a  # the empty, expired or older one
+        fingerprints[slot] = fingerprint
+        times[slot] = now
         return False
 
     def forget(self, tracker_id: int, cachebuster: str | None) -> None:
         """Undo :meth:`check_and_remember` for a click whose event could not be stored, so
         the client's retry is not mistaken for a duplicate."""
-        if cachebuster is not None:
-            key = (tracker_id, cachebuster)
-            self._current.pop(key, None)
-            self._previous.pop(key, None)
+        if cachebuster:
+            fingerprint = hash((tracker_id, cachebuster)) or 1
+            for slot in self._slots(fingerprint):
+                if self._fingerprints[slot] == fingerprint:
+                    self._fingerprints[slot] = 0
+                    self._times[slot] = 0.0
 
 
 REASONS: Final = (INVALID_BOT, INVALID_PREFETCH, INVALID_DUPLICATE_CLICK)

@@ -31,14 +31,16 @@ from typing import Final, NamedTuple
 from urllib.parse import unquote, unquote_to_bytes
 
 __all__ = [
+    "MAX_TEXT",
     "RedirStatus",
     "TrackingQuery",
     "parse_query",
+    "parameter_text",
     "parse_query_general",
     "safe_redirect_target",
 ]
 
-_MAX_TEXT = 255  # code / cachebuster are stored in 255-character columns
+MAX_TEXT: Final = 255  # code / cachebuster are stored in 255-character columns
 
 
 class RedirStatus:
@@ -136,11 +138,11 @@ def safe_redirect_target(target: bytes) -> bytes | None:
     return result
 
 
-def _value(raw: bytes) -> str:
+def parameter_text(raw: bytes) -> str:
     """A parameter value as text: percent-decoded once, bounded, never raising."""
-    if b"%" in raw:
-        return unquote(raw.decode("latin-1"), encoding="utf-8", errors="replace")[:_MAX_TEXT]
-    return raw[:_MAX_TEXT].decode("utf-8", "replace")
+    if raw.find(b"%") >= 0:  # (cheaper than "in" on bytes)
+        return unquote(raw.decode("latin-1"), encoding="utf-8", errors="replace")[:MAX_TEXT]
+    return raw[:MAX_TEXT].decode("utf-8", "replace")
 
 
 _HTTP_SCHEMES: Final = (b"http://", b"https://")
@@ -215,8 +217,8 @@ def parse_query_general(query: bytes) -> TrackingQuery:
         for pair in head.split(b"&"):
             name, _, value = pair.partition(b"=")
             # the first occurrence of a parameter wins; plain short values skip unquoting
-            if b"%" in value or len(value) > _MAX_TEXT:
-                text = _value(value)
+            if value.find(b"%") >= 0 or len(value) > MAX_TEXT:
+                text = parameter_text(value)
             else:
                 text = value.decode("utf-8", "replace")
             if name == b"id":

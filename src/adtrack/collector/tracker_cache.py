@@ -233,6 +233,8 @@ class TrackerCache:
     ) -> None:
         self._engine = engine
         self._tables = _Tables()
+        # bumped whenever a tracker may have changed: what was derived from the old ones is stale
+        self.generation = 0
         self._version: int | None = None
         self._loaded_at = 0.0
         self._poll_interval = poll_interval
@@ -285,6 +287,7 @@ class TrackerCache:
             rows = list(conn.execute(select(t.trackers).where(t.trackers.c.deleted_at.is_(None))))
             tables = _Tables(_build(conn, rows, all_rows=True))
         self._tables = tables
+        self.generation += 1
         self._version = version
         self._loaded_at = time.monotonic()
         self._negative.clear()
@@ -398,6 +401,7 @@ class TrackerCache:
                 self._remember_missing(key)
             else:
                 self._tables.add(result)
+                self.generation += 1
         except Exception as exc:  # unreachable store: the request is answered as unknown
             log.warning("tracker lookup %r failed: %s", key, exc)
             result = None

@@ -37,6 +37,18 @@ class EventLogWriter(Protocol):
     async def close(self) -> None: ...
 
 
+class SynchronousEventLogWriter(EventLogWriter, Protocol):
+    """A writer whose policy can be kept without awaiting (a local log that does not wait for
+    an fsync): ``append_now`` returns once the records are as durable as ``append`` makes them.
+    Collectors use it when ``writes_synchronously`` is true, to answer without a round trip
+    through the event loop."""
+
+    @property
+    def writes_synchronously(self) -> bool: ...
+
+    def append_now(self, records: Sequence[bytes]) -> None: ...
+
+
 class EventLogReader(Protocol):
     async def read(self, max_records: int) -> Batch:
         """The next records not yet acked (possibly none)."""

@@ -233,6 +233,25 @@ class LocalEventLogWriter:
         """
         if not records:
             return
+        self._write(records)
+        if self._policy is FsyncPolicy.ALWAYS:
+            await self._sync_through(self._writes)
+
+    @property
+    def writes_synchronously(self) -> bool:
+        """Whether :meth:`append_now` keeps the policy's promise: true unless ``always``, whose
+        promise needs an ``fdatasync`` to be awaited."""
+        return self._policy is not FsyncPolicy.ALWAYS
+
+    def append_now(self, records: Sequence[bytes]) -> None:
+        """:meth:`append` without an event-loop round trip, for ``interval`` and ``never``:
+        once the frame is written their promise (it survives the process) is kept."""
+        if self._policy is FsyncPolicy.ALWAYS:
+            raise RuntimeError("append_now cannot wait for an fsync: use append")
+        if records:
+            self._write(records)
+
+    def _write(self, records: Sequence[bytes]) -> None:
         segment = self._segment
         if segment is None or segment.size >= self._segment_bytes or self._failure is not None:
             segment = self._prepare_segment()
@@ -247,8 +266,6 @@ class LocalEventLogWriter:
         stats.bytes += len(frame)
         if self._background is None or self._background.done():
             self._start_background()
-        if self._policy is FsyncPolicy.ALWAYS:
-            await self._sync_through(self._writes)
 
     async def flush(self) -> None:
         """fdatasync everything appended so far (whatever the policy)."""
