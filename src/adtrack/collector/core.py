@@ -342,6 +342,8 @@ class TrackingCore:
         # ---- the tag: the query apart from its cachebuster, resolved once (see TagPlan)
         query = req.query
         plan: TagPlan | None = None
+        key: tuple[int, bytes, bytes] | None = None
+        cachebuster: str | None = None
         head, found, rest = query.partition(b"cachebuster=")
         if (
             found
@@ -360,29 +362,27 @@ class TrackingCore:
                 raw_cachebuster, tail = rest[:amp], rest[amp:]
             # (the same rule as the query parser's for any parameter value)
             if raw_cachebuster.find(b"%") >= 0 or len(raw_cachebuster) > _MAX_TEXT:
-                cachebuster: str | None = parameter_text(raw_cachebuster)
+                cachebuster = parameter_text(raw_cachebuster)
             else:
                 cachebuster = raw_cachebuster.decode("utf-8", "replace")
             key = (imp_type, head, tail)
-            plans = self._tag_plans
-            plan = plans.get(key)
-            if plan is not None and plan.generation == self.cache.generation:
-                if allow_lookup and plan.redir_metric is not None:
-                    metrics.redir[plan.redir_metric] = metrics.redir.get(plan.redir_metric, 0) + 1
-            else:
-                resolved = self._resolve(req, imp_type, allow_lookup)
-                if type(resolved) is not TagPlan:
-                    return resolved  # type: ignore[return-value]
-                plan = resolved
-                if len(plans) >= self._max_tag_plans:
-                    plans.clear()
-                plans[key] = plan
-        else:
+            plan = self._tag_plans.get(key)
+            if plan is not None and plan.generation != self.cache.generation:
+                plan = None
+        if plan is None:
             resolved = self._resolve(req, imp_type, allow_lookup)
             if type(resolved) is not TagPlan:
                 return resolved  # type: ignore[return-value]
             plan = resolved
-            cachebuster = plan.cachebuster
+            if key is None:
+                cachebuster = plan.cachebuster
+            else:
+                plans = self._tag_plans
+                if len(plans) >= self._max_tag_plans:
+                    plans.clear()
+                plans[key] = plan
+        elif allow_lookup and plan.redir_metric is not None:
+            metrics.redir[plan.redir_metric] = metrics.redir.get(plan.redir_metric, 0) + 1
         assert plan is not None
         tracker = plan.tracker
         location = plan.location
