@@ -3,6 +3,8 @@ pre-built answers, live hits, event ids."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote
 
@@ -10,9 +12,11 @@ import orjson
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
 from adtrack.collector.ancost import ANCOST_MAX_MICROS, parse_ancost
 from adtrack.collector.core import EventIds, RequestView, TrackingCore
 from adtrack.collector.hits import HitInfo, RecentHit, RecentHits, default_hits, recent_hits
+from adtrack.collector.http_server import EventBatcher, _Slot
 from adtrack.collector.invalid_traffic import (
     BotDetector,
     DuplicateClicks,
@@ -559,3 +563,38 @@ def test_duplicate_clicks_use_fixed_memory_and_never_pause() -> None:
         assert dup.check_and_remember(7, f"cb-{i}")  # the latest is always remembered
     assert len(dup) <= 1_000
     assert len(dup._fingerprints) == len(dup._times) == 1_000
+
+
+def test_shutdown_waits_for_pending_records_of_a_synchronous_writer(tmp_path: Path) -> None:
+    """``wait_idle`` (what a clean shutdown awaits) returns as soon as records waiting for a
+    synchronous writer are written and answered, whether or not their write was scheduled."""
+
+    class Connection:
+        answered = 0
+
+        def drain(self) -> None:
+            Connection.answered += 1
+
+    async def scenario(schedule_first: bool) -> None:
+        writer = LocalEventLogWriter(tmp_path / str(schedule_first), fsync="interval")
+        core, _ = _record_core()
+        batcher = EventBatcher(writer, core, RawResponses())
+        connection = Connection()
+        for n in range(3):  # fewer than a synchronous batch: they wait for the loop iteration
+            hit = RequestView("GET", "/imptr", b"id=1&cachebuster=%d" % n, b"Mozilla/5.0")
+            outcome = core.handle(hit)
+            assert outcome.record is not None
+            slot = _Slot(b"answer", False, 0, connection, outcome)  # type: ignore[arg-type]
+            batcher.add(slot, outcome.record)
+        if not schedule_first:
+            batcher._scheduled = False  # as if the scheduled write had not been arranged
+        await asyncio.wait_for(batcher.wait_idle(), 2.0)
+        assert batcher.pending == 0
+        await writer.close()
+
+    for schedule_first in (True, False):
+        Connection.answered = 0
+        asyncio.run(scenario(schedule_first))
+        assert Connection.answered == 3
+        records = LocalEventLogReader(tmp_path / str(schedule_first), consumer="t").read_now(10)
+        assert [orjson.loads(r)["cachebuster"] for r in records.records] == ["0", "1", "2"]

@@ -214,6 +214,8 @@ class EventBatcher:
         except Exception as exc:
             ok = self._store_failed(exc)
         self._finish(ok, len(records), slots, started)
+        if self._in_flight == 0 and not self._records and self._idle is not None:
+            self._idle.set()
 
     async def _flush(self, records: list[bytes], slots: list[_Slot]) -> None:
         started = time.perf_counter()
@@ -262,9 +264,11 @@ class EventBatcher:
     async def wait_idle(self) -> None:
         """Until nothing is pending (for a clean shutdown)."""
         while self._in_flight or self._records:
-            self._idle = asyncio.Event()
             if self._records and not self._scheduled:
-                self._start()
+                self._start()  # (a synchronous writer is done with them right here)
+                if not self._in_flight and not self._records:
+                    break
+            self._idle = asyncio.Event()
             await self._idle.wait()
         self._idle = None
 
