@@ -269,29 +269,21 @@ class CollectorPool:
 
 
 async def _run_worker(args: argparse.Namespace) -> None:
-    from adtrack.collector.server import serve_collector
+    from adtrack.collector.server import serve_collector_in_background
     from adtrack.config import Settings
 
     parent = os.getppid()
-    ready = asyncio.Event()
     stop = asyncio.Event()
-    serving = asyncio.create_task(
-        serve_collector(
-            Settings.from_env(),
-            args.host,
-            args.port,
-            writer_id=args.writer_id,
-            reuse_port=True,
-            trust_forwarded_for=args.trust_forwarded_for,
-            ready=ready,
-            stop=stop,
-        )
+    serving = await serve_collector_in_background(
+        Settings.from_env(),
+        args.host,
+        args.port,
+        writer_id=args.writer_id,
+        reuse_port=True,
+        trust_forwarded_for=args.trust_forwarded_for,
+        stop=stop,
     )
-    waiting = asyncio.create_task(ready.wait())
-    await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    waiting.cancel()
-    if serving.done():
-        await serving  # failed before listening: let the error show
+    if serving is None:  # stopped before it listened
         return
     os.write(args.ready_fd, _READY)
     os.close(args.ready_fd)

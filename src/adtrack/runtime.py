@@ -31,7 +31,11 @@ from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.aggregator.runner import Aggregator
 from adtrack.collector.asgi import TrackingASGIApp
 from adtrack.collector.core import TrackingCore
-from adtrack.collector.server import open_event_writer, serve_collector, start_collector
+from adtrack.collector.server import (
+    open_event_writer,
+    serve_collector_in_background,
+    start_collector,
+)
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.collector_pool import CollectorPool, PoolStartError, reserve_port
 from adtrack.config import Settings
@@ -240,26 +244,21 @@ async def _run_one_collector(
     if port == 0:  # learn the port before listening, to say where we listen
         reservation = reserve_port(host, 0)
         port, reuse_port = int(reservation.getsockname()[1]), True
-    ready = asyncio.Event()
-    serving = asyncio.create_task(
-        serve_collector(
+    try:
+        serving = await serve_collector_in_background(
             settings,
             host,
             port,
             writer_id=writer_id,
             reuse_port=reuse_port,
             trust_forwarded_for=trust_forwarded_for,
-            ready=ready,
         )
-    )
-    waiting = asyncio.create_task(ready.wait())
-    await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    waiting.cancel()
-    if reservation is not None:
-        reservation.close()
-    if ready.is_set():
+    finally:
+        if reservation is not None:
+            reservation.close()
+    if serving is not None:
         print(f"adtrack: collector listening on http://{host}:{port} (1 worker)", flush=True)
-    await serving
+        await serving
 
 
 def _run_pool(

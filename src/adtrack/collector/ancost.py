@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ANCOST_MAX_MICROS", "KNOWN_ANCOSTS", "parse_ancost"]
+__all__ = ["ANCOST_MAX_MICROS", "parse_ancost"]
 
 ANCOST_MAX_MICROS: Final = 999_999_999_999  # 999999.999999 units
 
@@ -22,23 +22,22 @@ def _all_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-# ancost values repeat (a campaign pays the same price): recent answers, raw text -> micros or
-# None (invalid). The collector reads it directly before calling parse_ancost (saves a call).
-KNOWN_ANCOSTS: dict[str, int | None] = {}
-_KNOWN_MAX = 4096
+# ancost values repeat (a campaign pays the same price): remember recent answers
+_SEEN: dict[str, int | None] = {}
+_SEEN_MAX = 4096
 
 
 def parse_ancost(raw: str) -> int | None:
     """``raw`` as integer micros, or None when it is not a valid ancost."""
     try:
-        return KNOWN_ANCOSTS[raw]
+        return _SEEN[raw]
     except KeyError:
         pass
     micros = _parse(raw)
     if len(raw) <= 32:
-        if len(KNOWN_ANCOSTS) >= _KNOWN_MAX:
-            KNOWN_ANCOSTS.clear()
-        KNOWN_ANCOSTS[raw] = micros
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[raw] = micros
     return micros
 
 

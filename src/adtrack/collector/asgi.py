@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.routing import Route
 
-from adtrack.collector.core import TRACKING_PATHS, RequestView, TrackingCore
+from adtrack.collector.core import HEADER_FIELDS, TRACKING_PATHS, RequestView, TrackingCore
 from adtrack.collector.responses import Kind, asgi_parts
 from adtrack.services.event_log import EventLogUnavailable, EventLogWriter
 
@@ -32,24 +32,12 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-_HEADER_FIELDS = {
-    b"user-agent": "user_agent",
-    b"referer": "referrer",
-    b"purpose": "purpose",
-    b"sec-purpose": "purpose",
-    b"x-purpose": "purpose",
-    b"x-moz": "purpose",
-    b"sec-gpc": "sec_gpc",
-    b"dnt": "dnt",
-    b"x-forwarded-for": "forwarded_for",
-}
-
 
 def request_view(scope: Scope) -> RequestView:
     """A :class:`RequestView` from an ASGI HTTP scope."""
     fields: dict[str, bytes] = {}
     for name, value in scope.get("headers") or ():
-        field = _HEADER_FIELDS.get(bytes(name).lower())
+        field = HEADER_FIELDS.get(bytes(name).lower())
         if field is not None:
             previous = fields.get(field)
             fields[field] = value if previous is None else previous + b"," + value
@@ -58,13 +46,8 @@ def request_view(scope: Scope) -> RequestView:
         str(scope.get("method", "GET")).upper(),
         str(scope.get("path", "")),
         bytes(scope.get("query_string", b"")),
-        user_agent=fields.get("user_agent"),
-        referrer=fields.get("referrer"),
-        purpose=fields.get("purpose"),
-        sec_gpc=fields.get("sec_gpc"),
-        dnt=fields.get("dnt"),
         client_ip=str(client[0]) if client else None,
-        forwarded_for=fields.get("forwarded_for"),
+        **fields,
     )
 
 

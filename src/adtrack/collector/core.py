@@ -68,8 +68,9 @@ from adtrack.domain.model import ImpType
 from adtrack.domain.pricing import PricedEvent
 
 __all__ = [
+    "HEADER_FIELDS",
+    "REQUEST_FIELDS",
     "TRACKING_PATHS",
-    "VALID",
     "EventIds",
     "Outcome",
     "RequestLike",
@@ -81,7 +82,6 @@ __all__ = [
 IMPRESSION: Final = int(ImpType.EXTERNAL_IMPRESSION)
 CLICK: Final = int(ImpType.EXTERNAL_CLICK)
 TRACKING_PATHS: Final = {"/imptr": IMPRESSION, "/clktrb": CLICK, "/clktr": CLICK}
-VALID: Final = "valid"
 
 # enum members as plain module constants (attribute access on an Enum class is not free)
 _PIXEL: Final = Kind.PIXEL
@@ -116,21 +116,40 @@ class RequestLike(Protocol):
     forwarded_for: bytes | None
 
 
+# The attributes of a RequestLike, in RequestView's parameter order.
+REQUEST_FIELDS: Final = (
+    "method",
+    "path",
+    "query",
+    "user_agent",
+    "referrer",
+    "purpose",
+    "sec_gpc",
+    "dnt",
+    "client_ip",
+    "forwarded_for",
+)
+_request_fields = operator.attrgetter(*REQUEST_FIELDS)
+
+# The request headers the tracking endpoints read: lower-case name -> RequestLike attribute
+# (repeated or several of them are joined with ",").
+HEADER_FIELDS: Final[dict[bytes, str]] = {
+    b"user-agent": "user_agent",
+    b"referer": "referrer",
+    b"purpose": "purpose",
+    b"sec-purpose": "purpose",
+    b"x-purpose": "purpose",
+    b"x-moz": "purpose",
+    b"sec-gpc": "sec_gpc",
+    b"dnt": "dnt",
+    b"x-forwarded-for": "forwarded_for",
+}
+
+
 class RequestView:
     """A plain :class:`RequestLike`."""
 
-    __slots__ = (
-        "method",
-        "path",
-        "query",
-        "user_agent",
-        "referrer",
-        "purpose",
-        "sec_gpc",
-        "dnt",
-        "client_ip",
-        "forwarded_for",
-    )
+    __slots__ = REQUEST_FIELDS
 
     def __init__(
         self,
@@ -158,18 +177,7 @@ class RequestView:
 
     @classmethod
     def copy_of(cls, req: RequestLike) -> RequestView:
-        return cls(
-            req.method,
-            req.path,
-            req.query,
-            req.user_agent,
-            req.referrer,
-            req.purpose,
-            req.sec_gpc,
-            req.dnt,
-            req.client_ip,
-            req.forwarded_for,
-        )
+        return cls(*_request_fields(req))
 
 
 class Outcome(NamedTuple):

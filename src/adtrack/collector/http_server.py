@@ -23,7 +23,13 @@ from typing import Final, cast
 
 import httptools
 
-from adtrack.collector.core import Outcome, RequestView, TrackingCore
+from adtrack.collector.core import (
+    HEADER_FIELDS,
+    REQUEST_FIELDS,
+    Outcome,
+    RequestView,
+    TrackingCore,
+)
 from adtrack.collector.metrics import PROMETHEUS_CONTENT_TYPE
 from adtrack.collector.responses import (
     CLOSE,
@@ -43,38 +49,17 @@ __all__ = ["CollectorProtocol", "EventBatcher", "HttpCollector"]
 log = logging.getLogger(__name__)
 
 MAX_URL_BYTES: Final = 16 * 1024
-MAX_REQUEST_HEAD_BYTES: Final = 64 * 1024
 SYNC_BATCH_RECORDS: Final = 16  # see EventBatcher
 MAX_PENDING_PER_CONNECTION: Final = 128  # pipelined answers waiting; beyond this, stop reading
 IDLE_TIMEOUT_SECONDS: Final = 75
 
-# Header fields the tracking endpoints read, by lower-case name -> attribute of the request
-# view; the usual spellings are listed too so that most headers need no ``lower()``, and so are
-# frequent headers we ignore (None).
-_FIELDS: Final[dict[bytes, str]] = {
-    b"user-agent": "user_agent",
-    b"referer": "referrer",
-    b"purpose": "purpose",
-    b"sec-purpose": "purpose",
-    b"x-purpose": "purpose",
-    b"x-moz": "purpose",
-    b"sec-gpc": "sec_gpc",
-    b"dnt": "dnt",
-    b"x-forwarded-for": "forwarded_for",
-}
+# The header fields the tracking endpoints read (core.HEADER_FIELDS) in their usual spellings
+# too, so that most headers need no ``lower()``, and frequent headers we ignore (None).
 _KNOWN_SPELLINGS: Final[dict[bytes, str | None]] = {
-    **_FIELDS,
-    b"User-Agent": "user_agent",
-    b"Referer": "referrer",
-    b"Purpose": "purpose",
-    b"Sec-Purpose": "purpose",
-    b"X-Purpose": "purpose",
-    b"X-Moz": "purpose",
+    **HEADER_FIELDS,
+    **{name.title(): field for name, field in HEADER_FIELDS.items()},  # User-Agent, Sec-Gpc...
     b"Sec-GPC": "sec_gpc",
-    b"Sec-Gpc": "sec_gpc",
     b"DNT": "dnt",
-    b"Dnt": "dnt",
-    b"X-Forwarded-For": "forwarded_for",
     **dict.fromkeys(
         (
             b"Host",
@@ -106,7 +91,6 @@ _KNOWN_SPELLINGS: Final[dict[bytes, str | None]] = {
 _MAX_JOINED_HEADER = 8192  # repeated wanted headers are joined up to this length
 _METHODS: Final = {b"GET": "GET", b"HEAD": "HEAD"}
 _PATHS: Final = {p.encode(): p for p in ("/imptr", "/clktrb", "/clktr", "/healthz", "/metrics")}
-_REDIRECT: Final = Kind.REDIRECT
 _UNAVAILABLE: Final = Kind.UNAVAILABLE
 
 
@@ -353,17 +337,7 @@ class CollectorProtocol(asyncio.Protocol):
         "_eof",
         "_done",
         "last_active",
-        # the request view (see core.RequestLike)
-        "method",
-        "path",
-        "query",
-        "user_agent",
-        "referrer",
-        "purpose",
-        "sec_gpc",
-        "dnt",
-        "client_ip",
-        "forwarded_for",
+        *REQUEST_FIELDS,  # the request view (see core.RequestLike)
     )
 
     def __init__(self, server: HttpCollector) -> None:
@@ -452,7 +426,7 @@ class CollectorProtocol(asyncio.Protocol):
         try:
             field = _KNOWN_SPELLINGS[name]
         except KeyError:
-            field = _FIELDS.get(name.lower())
+            field = HEADER_FIELDS.get(name.lower())
         if field is not None:
             previous = getattr(self, field)
             if previous is None:

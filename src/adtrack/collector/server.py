@@ -28,7 +28,13 @@ from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
 from adtrack.services.event_log import EventLogWriter
 
-__all__ = ["CollectorServer", "open_event_writer", "run_collector", "start_collector"]
+__all__ = [
+    "CollectorServer",
+    "open_event_writer",
+    "run_collector",
+    "serve_collector_in_background",
+    "start_collector",
+]
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +187,42 @@ async def serve_collector(
         await writer.close()
         cache.stop()
         engine.dispose()
+
+
+async def serve_collector_in_background(
+    settings: Settings,
+    host: str | None,
+    port: int,
+    *,
+    writer_id: str | None = None,
+    reuse_port: bool = False,
+    trust_forwarded_for: bool = False,
+    stop: asyncio.Event | None = None,
+) -> asyncio.Task[None] | None:
+    """:func:`serve_collector` in a task, returned as soon as the collector listens.
+
+    None when it ended before listening (its error, if any, is raised here).
+    """
+    ready = asyncio.Event()
+    serving = asyncio.create_task(
+        serve_collector(
+            settings,
+            host,
+            port,
+            writer_id=writer_id,
+            reuse_port=reuse_port,
+            trust_forwarded_for=trust_forwarded_for,
+            ready=ready,
+            stop=stop,
+        )
+    )
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if not ready.is_set():
+        await serving
+        return None
+    return serving
 
 
 def run_collector(
