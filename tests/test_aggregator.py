@@ -134,17 +134,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
 
 def totals(engine: Engine) -> tuple[int, ...]:
     r = t.rollup_hourly
-    sums = [
-        func.coalesce(func.sum(r.c[c]), 0)
-        for c in (
-            "imps",
-            "clicks",
-            "invalid_imps",
-            "invalid_clicks",
-            "media_cost_micros",
-            "booked_revenue_micros",
-        )
-    ]
+    sums = [func.coalesce(func.sum(r.c[c]), 0) for c in t.ROLLUP_SUMS]
     with engine.connect() as conn:
         return tuple(int(v) for v in conn.execute(select(*sums)).one())
 

@@ -25,7 +25,12 @@ from adtrack.adapters.sql import db
 from adtrack.config import Settings
 from adtrack.domain.errors import DomainError
 from adtrack.services import report_formats
-from adtrack.services.feeds import FeedFormat, FeedKind, parse_feed_request, stream_feed
+from adtrack.services.feeds import (
+    FeedFormat,
+    FeedKind,
+    parse_deployment_feed_request,
+    stream_feed,
+)
 from adtrack.services.report_query import parse_report_request, run_report
 from adtrack.services.retention import purge_expired_events
 
@@ -134,13 +139,7 @@ def _feed_command(kind: FeedKind) -> Callable[..., None]:
             typer.echo("error: format: must be csv or jsonl", err=True)
             raise typer.Exit(code=1)
         with _session() as (settings, engine):
-            request = parse_feed_request(
-                kind,
-                start,
-                end,
-                retention_days=settings.raw_event_retention_days,
-                timezone=timezone or settings.timezone,
-            )
+            request = parse_deployment_feed_request(settings, kind, start, end, timezone)
             sink = output.open("wb") if output is not None else sys.stdout.buffer
             try:
                 for chunk in stream_feed(engine, request, FeedFormat(format)):

@@ -40,7 +40,6 @@ from adtrack.domain.events import TEXT_LIMITS, Event
 
 __all__ = ["SinkResult", "SqlSink"]
 
-_ROLLUP_KEY = ("hour", *ROLLUP_DIMENSIONS)
 # Rows per INSERT statement: SQLite allows 32766 bound parameters; events have 20 columns.
 _RAW_PAGE = 1000
 _UNNEST_PAGE = 10_000  # PostgreSQL: rows per statement (20 array parameters whatever the size)
@@ -105,12 +104,12 @@ class SqlSink:
 
         rollup = insert(rollup_hourly)
         self._upsert_rollup = rollup.on_conflict_do_update(
-            index_elements=[rollup_hourly.c[name] for name in _ROLLUP_KEY],
+            index_elements=[rollup_hourly.c[name] for name in ("hour", *ROLLUP_DIMENSIONS)],
             set_={name: rollup_hourly.c[name] + rollup.excluded[name] for name in ROLLUP_SUMS},
         )
         daily = insert(rollup_daily)
         self._upsert_daily = daily.on_conflict_do_update(
-            index_elements=[rollup_daily.c[name] for name in ("day", *_ROLLUP_KEY[1:])],
+            index_elements=[rollup_daily.c[name] for name in ("day", *ROLLUP_DIMENSIONS)],
             set_={name: rollup_daily.c[name] + daily.excluded[name] for name in ROLLUP_SUMS},
         )
         invalid = insert(rollup_invalid_hourly)
@@ -322,7 +321,7 @@ def _sums(counts: Counts) -> tuple[int, ...]:
 def _rollup_row(time_column: str, when: datetime, key: RollupKey, counts: Counts) -> dict[str, Any]:
     return {
         time_column: when,
-        **dict(zip(_ROLLUP_KEY[1:], _key_dims(key), strict=True)),
+        **dict(zip(ROLLUP_DIMENSIONS, _key_dims(key), strict=True)),
         **dict(zip(ROLLUP_SUMS, _sums(counts), strict=True)),
     }
 

@@ -30,6 +30,7 @@ import orjson
 from sqlalchemy import Connection, Engine, String, func, select, type_coerce
 
 from adtrack.adapters.sql import tables as t
+from adtrack.config import Settings
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
 from adtrack.services.report_query import parse_instant, parse_timezone
@@ -107,6 +108,24 @@ def parse_feed_request(
             f"must be within the last {retention_days} days (raw events are kept that long)",
         )
     return FeedRequest(kind=FeedKind(kind), start=start_at, end=end_at)
+
+
+def parse_deployment_feed_request(
+    settings: Settings,
+    kind: FeedKind | str,
+    start: object,
+    end: object,
+    timezone: str | None = None,
+) -> FeedRequest:
+    """:func:`parse_feed_request` within the deployment's raw-event retention, reading times
+    without an offset in ``timezone`` (default: the deployment's time zone)."""
+    return parse_feed_request(
+        kind,
+        start,
+        end,
+        retention_days=settings.raw_event_retention_days,
+        timezone=timezone or settings.timezone,
+    )
 
 
 _HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/?#]*@)?(\[[^\]/?#]*\]|[^:/?#]*)")

@@ -277,12 +277,7 @@ Index(
     "ix_rollup_daily_day_line_item",
     rollup_daily.c.day,
     rollup_daily.c.line_item_id,
-    rollup_daily.c.imps,
-    rollup_daily.c.clicks,
-    rollup_daily.c.invalid_imps,
-    rollup_daily.c.invalid_clicks,
-    rollup_daily.c.media_cost_micros,
-    rollup_daily.c.booked_revenue_micros,
+    *(rollup_daily.c[name] for name in ROLLUP_SUMS),
 )
 
 # Where each event-log consumer has got to (committed in the same transaction as the rows).

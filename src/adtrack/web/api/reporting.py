@@ -21,7 +21,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from adtrack.domain.errors import ValidationError
-from adtrack.services.feeds import FeedFormat, FeedKind, parse_feed_request
+from adtrack.services.feeds import FeedFormat, FeedKind, parse_deployment_feed_request
 from adtrack.services.report_query import parse_report_request, run_report
 from adtrack.services.saved_reports import Actor, SavedReport, SavedReportService
 from adtrack.services.users import User
@@ -108,14 +108,9 @@ def _feed_endpoint(kind: FeedKind) -> Callable[..., StreamingResponse]:
         format: FeedFmt = "csv",
     ) -> StreamingResponse:
         feed_format = FeedFormat(_check_format(format, ("csv", "jsonl")))
-        settings = request.app.state.settings
         # Validate before streaming starts, so a bad window is a 422 and not a broken stream.
-        feed_request = parse_feed_request(
-            kind,
-            start,
-            end,
-            retention_days=settings.raw_event_retention_days,
-            timezone=timezone or settings.timezone,
+        feed_request = parse_deployment_feed_request(
+            request.app.state.settings, kind, start, end, timezone
         )
         return feed_response(request.app.state.engine, feed_request, feed_format)
 

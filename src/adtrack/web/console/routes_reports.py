@@ -9,7 +9,6 @@ the *To* date is inclusive (the engine's end is exclusive: the page adds a day).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,7 +18,7 @@ from adtrack.domain.errors import DomainError, ValidationError
 from adtrack.domain.model import ImpType
 from adtrack.services import report_formats
 from adtrack.services.catalogue import MAX_PAGE_SIZE
-from adtrack.services.feeds import FeedFormat, FeedKind, parse_feed_request
+from adtrack.services.feeds import FeedFormat, FeedKind, parse_deployment_feed_request
 from adtrack.services.report_query import (
     DIMENSIONS,
     MONEY_METRICS,
@@ -36,6 +35,7 @@ from adtrack.web.console.base import (
     check_csrf,
     console_state,
     get_catalogue,
+    money_text,
     render,
 )
 from adtrack.web.downloads import feed_response, report_response
@@ -143,24 +143,23 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, Any]:
 
 
 def cell_text(metric: str, value: Any) -> str:
-    """A metric as the page shows it: money without trailing zeros (at least 2 decimals),
-    CTR in percent. Downloads keep the exact six-decimal values."""
+    """A metric (as :func:`report_formats.metric_values` gives it) as the page shows it: money
+    without trailing zeros (at least 2 decimals), CTR in percent. Downloads keep the exact
+    six-decimal values."""
     if value is None:
         return ""
-    text = str(value)
-    if metric in MONEY_METRICS and "." in text:
-        whole, frac = text.split(".", 1)
-        return f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
+    if metric in MONEY_METRICS:
+        return money_text(value)
     if metric == "ctr":
-        return f"{Decimal(text) * 100:.2f} %"
-    return text
+        return f"{value * 100:.2f} %"
+    return str(value)
 
 
 def _table(report: Report) -> dict[str, Any]:
     request = report.request
     rows = []
     for row in report.rows:
-        data = report_formats.row_dict(report, row)
+        data = report_formats.metric_values(row.counters, request.metrics)
         rows.append(
             {
                 "interval": _bucket_label(row.interval_start, request.interval)
@@ -172,7 +171,7 @@ def _table(report: Report) -> dict[str, Any]:
                 "metrics": [cell_text(m, data.get(m)) for m in request.metrics],
             }
         )
-    totals = report_formats.to_dict(report)["totals"]
+    totals = report_formats.metric_values(report.totals, request.metrics)
     return {
         "dimensions": [DIMENSION_LABELS.get(g, g) for g in request.group_by],
         "metrics": [(m, METRIC_LABELS.get(m, m)) for m in request.metrics],
@@ -267,14 +266,9 @@ def reports_feed(
     end: str | None = None,
     format: str = "csv",
 ) -> Response:
-    settings = console_state(request).settings
     feed_kind = FeedKind.IMPRESSION if kind == "impression" else FeedKind.CLICK
     feed_format = FeedFormat.JSONL if format == "jsonl" else FeedFormat.CSV
-    feed_request = parse_feed_request(
-        feed_kind,
-        start,
-        end,
-        retention_days=settings.raw_event_retention_days,
-        timezone=settings.timezone,
+    feed_request = parse_deployment_feed_request(
+        console_state(request).settings, feed_kind, start, end
     )
     return feed_response(request.app.state.engine, feed_request, feed_format)
