@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -38,16 +37,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, func, select, text
 
+from _support import PG_SERVER, create_database, database_exists, drop_database, new_database_name
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.services.feeds import parse_feed_request, stream_feed
 from adtrack.services.report_query import parse_report_request, run_report
 
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/"
-PG_ADMIN = "host=127.0.0.1 user=postgres dbname=postgres"
 N_ADVERTISERS, N_LINE_ITEMS, N_PUBLISHERS, N_PLACEMENTS = 50, 200, 100, 300
 N_IMPRESSION_TRACKERS, N_CLICK_TRACKERS = 700, 300
 CLICK_SHARE = 0.01  # clicks per impression, network-wide
@@ -67,22 +64,12 @@ def database(kind: str, keep: Path | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite:///{Path(tmp) / 'bench.db'}"
         return
-    name = f"adtrack_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
+    name = new_database_name()
+    url = create_database(name)
     try:
-        yield f"{PG_SERVER}{name}"
+        yield url
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _pg_database_exists(name: str) -> bool:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-        return (
-            c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-            is not None
-        )
+        drop_database(name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,11 +386,10 @@ def main() -> int:
     results: dict[str, Any] = {"db": args.db, "events_target": args.events, "days": args.days}
     feed_day = end - timedelta(days=1)
     reuse = args.keep is not None and (
-        args.keep.exists() if args.db == "sqlite" else _pg_database_exists(args.keep.name)
+        args.keep.exists() if args.db == "sqlite" else database_exists(args.keep.name)
     )
     if args.db == "postgresql" and args.keep is not None and not reuse:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{args.keep.name}"')
+        create_database(args.keep.name)
     with database(args.db, args.keep) as url:
         upgrade(url)
         engine = make_engine(url)

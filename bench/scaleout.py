@@ -44,42 +44,34 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import nats
-import psycopg
-from psycopg import sql
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, select
 
+from _support import (
+    BROWSER_UA,
+    HOST,
+    WRK_DONE,
+    WRK_HEADERS,
+    add_catalogue,
+    add_row,
+    create_database,
+    drop_database,
+    free_port,
+    new_database_name,
+    socket_errors,
+    wrk_summary,
+)
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
 
-HOST = "127.0.0.1"
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
 NATS_URL = "nats://127.0.0.1:4222"
-BROWSER_UA = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Safari/537.36"
-)
 PATH = "/imptr?id={id}&cachebuster=4711&ancost=0.35&redir=https://example.com/a?b=c&d=e"
-
-# Prints wrk's summary as one JSON line (no per-request Lua: the hot loop stays in C).
-WRK_SCRIPT = """
-wrk.headers["User-Agent"] = "USER_AGENT"
-wrk.headers["Referer"] = "https://publisher.example/article/42"
-done = function(summary, latency, requests)
-  io.write(string.format(
-    'WRKJSON {"requests": %d, "duration_us": %d, "non_2xx_3xx": %d, "connect_errors": %d, ' ..
-    '"read_errors": %d, "write_errors": %d, "timeouts": %d, "p50_us": %d, "p99_us": %d, ' ..
-    '"max_us": %d}\\n',
-    summary.requests, summary.duration, summary.errors.status, summary.errors.connect,
-    summary.errors.read, summary.errors.write, summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
-end
-""".replace("USER_AGENT", BROWSER_UA)
+WRK_SCRIPT = WRK_HEADERS + WRK_DONE
 
 
 def adtrack() -> list[str]:
@@ -87,69 +79,29 @@ def adtrack() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "adtrack.cli"]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 # ---- set-up -------------------------------------------------------------------------------------
-
-
-def create_database() -> tuple[str, str]:
-    name = f"adtrack_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(host=HOST, user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name, f"{POSTGRES}/{name}"
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(host=HOST, user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def make_catalogue(engine: Engine) -> tuple[int, int]:
     """An advertiser, line item, publisher, placement, base rule; a load and a probe tracker."""
     now = datetime.now(UTC)
-    stamps = {"created_at": now, "last_modified": now}
-
-    def add(conn: Any, table: Any, **values: Any) -> int:
-        return int(conn.execute(insert(table).values(**stamps, **values)).inserted_primary_key[0])
-
     with engine.begin() as conn:
-        adv = add(conn, t.advertisers, name="Bench advertiser", state="active")
-        li = add(
+        adv, li, pub = add_catalogue(
             conn,
-            t.line_items,
-            name="Bench line item",
-            advertiser_id=adv,
-            state="active",
-            revenue_type="cpm",
+            now,
             revenue_value_micros=4_000_000,
-        )
-        pub = add(conn, t.publishers, name="Bench publisher", state="active")
-        plc = add(conn, t.placements, name="Bench placement", publisher_id=pub, state="active")
-        add(
-            conn,
-            t.payment_rules,
-            name="Base",
-            publisher_id=pub,
-            state="active",
-            is_base=True,
             pricing_type="cpm",
             revshare_ppm=0,
             cost_cpm_micros=2_000_000,
-            cost_cpc_micros=0,
-            priority=5,
+        )
+        plc = add_row(
+            conn, t.placements, now, name="Bench placement", publisher_id=pub, state="active"
         )
         trackers = [
-            add(
+            add_row(
                 conn,
                 t.trackers,
+                now,
                 tracker_type="impression",
                 name=name,
                 state="active",
@@ -160,9 +112,6 @@ def make_catalogue(engine: Engine) -> tuple[int, int]:
             )
             for name in ("Bench load", "Bench probe")
         ]
-        version = conn.execute(select(t.catalogue_version.c.version)).scalar()
-        if version is None:
-            conn.execute(insert(t.catalogue_version).values(id=1, version=1, changed_at=now))
     return trackers[0], trackers[1]
 
 
@@ -215,6 +164,63 @@ class Process:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def start_aggregator(env: dict[str, str], workdir: Path, i: int) -> Process:
+    log = workdir / f"aggregator-{i}.log"
+    return Process(["aggregator"], env, log, "adtrack: aggregator running")
+
+
+@dataclass
+class Bench:
+    """A throw-away database with the bench catalogue, a stream of its own, a work folder, the
+    adtrack processes' environment, and the processes started (``parts``, stopped at the end)."""
+
+    workdir: Path
+    engine: Engine
+    stream: str
+    subject: str
+    env: dict[str, str]
+    load_tracker: int
+    probe_tracker: int
+    parts: list[Process]
+
+
+@contextlib.contextmanager
+def bench(prefix: str, keep_logs: bool) -> Iterator[Bench]:
+    db_name = new_database_name()
+    db_url = create_database(db_name)
+    stream = f"ADTRACK_BENCH_{secrets.token_hex(4).upper()}"
+    subject = f"adtrack_bench.{stream.lower()}"
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    parts: list[Process] = []
+    engine = None
+    try:
+        db.upgrade(db_url)
+        engine = db.make_engine(db_url)
+        load_tracker, probe_tracker = make_catalogue(engine)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ADTRACK_")}
+        env.update(
+            ADTRACK_DATA_DIR=str(workdir / "data"),
+            ADTRACK_DATABASE_URL=db_url,
+            ADTRACK_EVENT_LOG=NATS_URL,
+            ADTRACK_NATS_STREAM=stream,
+            ADTRACK_NATS_SUBJECT=subject,
+            PYTHONUNBUFFERED="1",
+        )
+        yield Bench(workdir, engine, stream, subject, env, load_tracker, probe_tracker, parts)
+    finally:
+        for part in reversed(parts):
+            part.stop()
+        if engine is not None:
+            engine.dispose()
+        with contextlib.suppress(Exception):  # the stream may not exist
+            asyncio.run(_stream("delete", stream))
+        drop_database(db_name)
+        if keep_logs:
+            print(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ---- the end-to-end lag probe -------------------------------------------------------------------
@@ -317,26 +323,10 @@ def run(args: argparse.Namespace) -> Result:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed (scripts/ensure_services.sh --bench)")
-    db_name, db_url = create_database()
-    stream = f"ADTRACK_BENCH_{secrets.token_hex(4).upper()}"
-    workdir = Path(tempfile.mkdtemp(prefix="adtrack-bench-scaleout-"))
-    parts: list[Process] = []
-    engine = None
-    try:
-        db.upgrade(db_url)
-        engine = db.make_engine(db_url)
-        load_tracker, probe_tracker = make_catalogue(engine)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ADTRACK_")}
-        env.update(
-            ADTRACK_DATA_DIR=str(workdir / "data"),
-            ADTRACK_DATABASE_URL=db_url,
-            ADTRACK_EVENT_LOG=NATS_URL,
-            ADTRACK_NATS_STREAM=stream,
-            ADTRACK_NATS_SUBJECT=f"adtrack_bench.{stream.lower()}",
-            PYTHONUNBUFFERED="1",
-        )
+    with bench("adtrack-bench-scaleout-", args.keep) as b:
+        engine, workdir = b.engine, b.workdir
         port = free_port()
-        parts.append(
+        b.parts.append(
             Process(
                 [
                     "collector",
@@ -347,76 +337,53 @@ def run(args: argparse.Namespace) -> Result:
                     "--workers",
                     str(args.collectors),
                 ],
-                env,
+                b.env,
                 workdir / "collector.log",
                 "adtrack: collector listening on",
             )
         )
         for i in range(args.aggregators):
-            parts.append(
-                Process(
-                    ["aggregator"],
-                    env,
-                    workdir / f"aggregator-{i}.log",
-                    "adtrack: aggregator running",
-                )
-            )
+            b.parts.append(start_aggregator(b.env, workdir, i))
         script = workdir / "report.lua"
         script.write_text(WRK_SCRIPT)
-        url = f"http://{HOST}:{port}" + PATH.format(id=load_tracker)
+        url = f"http://{HOST}:{port}" + PATH.format(id=b.load_tracker)
         # warm-up: connections, caches, the stream's first files
         subprocess.run(
             [wrk, "-t1", "-c8", "-d2s", "-s", str(script), url], capture_output=True, check=True
         )
-        warm = asyncio.run(_stream("count", stream))
+        warm = asyncio.run(_stream("count", b.stream))
 
         duration = args.soak or args.duration
         # without aggregators: the collectors' capacity alone (no lag, no report to check)
-        probe = Probe(port, probe_tracker, engine)
+        probe = Probe(port, b.probe_tracker, engine)
         if args.aggregators:
             probe.start()
-        out = subprocess.run(
-            [
-                wrk,
-                f"-t{args.threads}",
-                f"-c{args.connections}",
-                f"-d{duration}s",
-                "--timeout",
-                "5s",
-                "-s",
-                str(script),
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        res = wrk_summary(
+            wrk,
+            script,
+            url,
+            threads=args.threads,
+            connections=args.connections,
+            duration=duration,
+        )
         ended = time.monotonic()
         if args.aggregators:
             probe.stop()
-        line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
-        res = json.loads(line[len("WRKJSON ") :])
 
-        stream_events = asyncio.run(_stream("count", stream))
+        stream_events = asyncio.run(_stream("count", b.stream))
         expected = stream_events  # every event made durable, warm-up and probes included
         deadline = time.monotonic() + (120 if args.aggregators else 0)
         while True:
-            reported = impressions(engine, load_tracker) + impressions(engine, probe_tracker)
+            reported = impressions(engine, b.load_tracker) + impressions(engine, b.probe_tracker)
             if reported >= expected or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         catch_up = time.monotonic() - ended
         time.sleep(1.0)  # anything more arriving would be a double count
-        reported = impressions(engine, load_tracker) + impressions(engine, probe_tracker)
+        reported = impressions(engine, b.load_tracker) + impressions(engine, b.probe_tracker)
 
         answered = res["requests"] + len(probe.answered) + warm
-        errors = (
-            res["non_2xx_3xx"]
-            + res["connect_errors"]
-            + res["read_errors"]
-            + res["write_errors"]
-            + res["timeouts"]
-        )
+        errors = res["non_2xx_3xx"] + socket_errors(res)
         problems = []
         if reported != stream_events and args.aggregators:
             problems.append(f"reported {reported} != {stream_events} events in the stream")
@@ -445,18 +412,6 @@ def run(args: argparse.Namespace) -> Result:
             catch_up_s=catch_up,
             check="ok" if not problems else "FAILED: " + "; ".join(problems),
         )
-    finally:
-        for part in reversed(parts):
-            part.stop()
-        if engine is not None:
-            engine.dispose()
-        with contextlib.suppress(Exception):  # the stream may not exist
-            asyncio.run(_stream("delete", stream))
-        drop_database(db_name)
-        if args.keep:
-            print(f"logs kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def drain(args: argparse.Namespace) -> int:
@@ -464,20 +419,12 @@ def drain(args: argparse.Namespace) -> int:
     processes start; how fast do they empty it into PostgreSQL?"""
     from adtrack.adapters.eventlog.nats import NatsEventLogWriter, StreamSpec
 
-    db_name, db_url = create_database()
-    stream = f"ADTRACK_BENCH_{secrets.token_hex(4).upper()}"
-    subject = f"adtrack_bench.{stream.lower()}"
-    workdir = Path(tempfile.mkdtemp(prefix="adtrack-bench-drain-"))
-    parts: list[Process] = []
-    engine = None
-    try:
-        db.upgrade(db_url)
-        engine = db.make_engine(db_url)
-        load_tracker, _ = make_catalogue(engine)
+    with bench("adtrack-bench-drain-", keep_logs=False) as b:
+        engine, load_tracker = b.engine, b.load_tracker
 
         async def fill() -> None:
             writer = NatsEventLogWriter(
-                StreamSpec(servers=(NATS_URL,), stream=stream, subject=subject)
+                StreamSpec(servers=(NATS_URL,), stream=b.stream, subject=b.subject)
             )
             ts = time.time_ns() // 1000
             try:
@@ -516,25 +463,9 @@ def drain(args: argparse.Namespace) -> int:
                 await writer.close()
 
         asyncio.run(fill())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ADTRACK_")}
-        env.update(
-            ADTRACK_DATA_DIR=str(workdir / "data"),
-            ADTRACK_DATABASE_URL=db_url,
-            ADTRACK_EVENT_LOG=NATS_URL,
-            ADTRACK_NATS_STREAM=stream,
-            ADTRACK_NATS_SUBJECT=subject,
-            PYTHONUNBUFFERED="1",
-        )
         started = time.monotonic()
         for i in range(max(1, args.aggregators)):
-            parts.append(
-                Process(
-                    ["aggregator"],
-                    env,
-                    workdir / f"aggregator-{i}.log",
-                    "adtrack: aggregator running",
-                )
-            )
+            b.parts.append(start_aggregator(b.env, b.workdir, i))
         ready = time.monotonic()
         # the rate while all of them run (the first ones started draining meanwhile)
         at_ready = impressions(engine, load_tracker)
@@ -553,15 +484,6 @@ def drain(args: argparse.Namespace) -> int:
             f"  check       {check}"
         )
         return 0 if reported == args.backlog else 1
-    finally:
-        for part in reversed(parts):
-            part.stop()
-        if engine is not None:
-            engine.dispose()
-        with contextlib.suppress(Exception):
-            asyncio.run(_stream("delete", stream))
-        drop_database(db_name)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> int:

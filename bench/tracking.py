@@ -47,28 +47,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
-
 import adtrack
+from _support import (
+    HOST,
+    WRK_DONE,
+    WRK_HEADERS,
+    add_catalogue,
+    add_row,
+    free_port,
+    socket_errors,
+    wrk_summary,
+)
 from adtrack.adapters.eventlog.local import LocalEventLogReader
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
 
-HOST = "127.0.0.1"
-BROWSER_UA = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Safari/537.36"
-)
 ENDPOINTS = {
     "imptr": "/imptr?id={imp}&cachebuster=CB&ancost=0.35&redir=https://example.com/a?b=c&d=e",
     "clktrb": "/clktrb?id={click}&cachebuster=CB&ancost=0.35&redir=https://example.com/a?b=c&d=e",
 }
 
-# Prints wrk's summary as one JSON line (no per-request Lua: the hot loop stays in C).
-WRK_SCRIPT = """
-wrk.headers["User-Agent"] = "BROWSER_UA"
-wrk.headers["Referer"] = "https://publisher.example/article/42"
--- a fresh cachebuster per request, as real tags send (CB in the URL is replaced)
+WRK_SCRIPT = (
+    WRK_HEADERS
+    + """-- a fresh cachebuster per request, as real tags send (CB in the URL is replaced)
 local head, tail = string.match(wrk.path, "^(.-)CB(.*)$")
 local counter = 0
 local prefix = ""
@@ -80,16 +81,9 @@ request = function()
   counter = counter + 1
   return wrk.format(nil, head .. prefix .. counter .. tail)
 end
-done = function(summary, latency, requests)
-  io.write(string.format(
-    'WRKJSON {"requests": %d, "duration_us": %d, "bytes": %d, "non_2xx_3xx": %d, ' ..
-    '"connect_errors": %d, "read_errors": %d, "write_errors": %d, "timeouts": %d, ' ..
-    '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d}\\n',
-    summary.requests, summary.duration, summary.bytes, summary.errors.status,
-    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-end
-""".replace("BROWSER_UA", BROWSER_UA)
+"""
+    + WRK_DONE
+)
 
 NGINX_CONF = """
 worker_processes 1;
@@ -118,12 +112,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process (all its threads) has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
@@ -193,60 +181,35 @@ def make_catalogue(database_url: str) -> dict[str, int]:
     db.upgrade(database_url)
     engine = db.make_engine(database_url)
     now = datetime.now(UTC)
-    audit = {"created_at": now, "last_modified": now}
+    kinds: tuple[tuple[str, str, dict[str, str]], ...] = (
+        ("imp", "impression", {}),
+        ("click", "click", {"landing_page_url": "https://advertiser.example/landing"}),
+    )
     ids: dict[str, int] = {}
     with engine.begin() as conn:
-
-        def add(table: Any, **values: Any) -> int:
-            return int(
-                conn.execute(insert(table).values(**values, **audit)).inserted_primary_key[0]
-            )
-
-        adv = add(t.advertisers, name="Bench advertiser", state="active")
-        li = add(
-            t.line_items,
-            name="Bench line item",
-            advertiser_id=adv,
-            state="active",
-            revenue_type="cpm",
+        adv, li, pub = add_catalogue(
+            conn,
+            now,
             revenue_value_micros=3_000_000,
-        )
-        pub = add(t.publishers, name="Bench publisher", state="active")
-        add(
-            t.payment_rules,
-            name="Base",
-            publisher_id=pub,
-            state="active",
-            is_base=True,
             pricing_type="revshare",
             revshare_ppm=500_000,
             cost_cpm_micros=0,
-            cost_cpc_micros=0,
-            priority=5,
         )
         for n in range(5):  # a few trackers, the benchmark hits the first of each kind
-            imp = add(
-                t.trackers,
-                tracker_type="impression",
-                name=f"imp {n}",
-                state="active",
-                advertiser_id=adv,
-                line_item_id=li,
-                publisher_id=pub,
-            )
-            click = add(
-                t.trackers,
-                tracker_type="click",
-                name=f"click {n}",
-                state="active",
-                advertiser_id=adv,
-                line_item_id=li,
-                publisher_id=pub,
-                landing_page_url="https://advertiser.example/landing",
-            )
-            ids.setdefault("imp", imp)
-            ids.setdefault("click", click)
-        conn.execute(insert(t.catalogue_version).values(id=1, version=1, changed_at=now))
+            for key, tracker_type, extra in kinds:
+                tracker = add_row(
+                    conn,
+                    t.trackers,
+                    now,
+                    tracker_type=tracker_type,
+                    name=f"{key} {n}",
+                    state="active",
+                    advertiser_id=adv,
+                    line_item_id=li,
+                    publisher_id=pub,
+                    **extra,
+                )
+                ids.setdefault(key, tracker)
     engine.dispose()
     return ids
 
@@ -335,23 +298,17 @@ class Run:
 
 
 def run_wrk(url: str, args: argparse.Namespace, script: Path, server_pid: int) -> dict[str, Any]:
-    cmd = [
-        _which("wrk") or "wrk",
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{args.duration}s",
-        "--timeout",
-        "5s",
-        "-s",
-        str(script),
-        url,
-    ]
+    wrk = _which("wrk") or "wrk"
     cpu_before = cpu_seconds(server_pid)
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    cpu_used = cpu_seconds(server_pid) - cpu_before
-    line = next(line for line in out.splitlines() if line.startswith("WRKJSON "))
-    result: dict[str, Any] = json.loads(line[len("WRKJSON ") :])
-    result["cpu_seconds"] = cpu_used
+    result = wrk_summary(
+        wrk,
+        script,
+        url,
+        threads=args.threads,
+        connections=args.connections,
+        duration=args.duration,
+    )
+    result["cpu_seconds"] = cpu_seconds(server_pid) - cpu_before
     return result
 
 
@@ -367,10 +324,7 @@ def to_run(server: str, endpoint: str, fsync: str, rnd: int, res: dict[str, Any]
         requests=res["requests"],
         non_2xx_3xx=res["non_2xx_3xx"],
         cpu_us_per_request=res["cpu_seconds"] * 1e6 / max(res["requests"], 1),
-        socket_errors=res["connect_errors"]
-        + res["read_errors"]
-        + res["write_errors"]
-        + res["timeouts"],
+        socket_errors=socket_errors(res),
     )
 
 

@@ -1,0 +1,161 @@
+"""What the benchmarks in ``bench/`` share: loopback ports, wrk, the bench catalogue, and
+throw-away PostgreSQL databases.
+
+A package rather than a ``bench/*.py`` module, so that ``make bench`` does not run it."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Connection, Table, insert
+
+from adtrack.adapters.sql import tables as t
+
+HOST = "127.0.0.1"
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36"
+)
+
+# The start of a wrk script: a browser's headers.
+WRK_HEADERS = (
+    '\nwrk.headers["User-Agent"] = "' + BROWSER_UA + '"\n'
+    'wrk.headers["Referer"] = "https://publisher.example/article/42"\n'
+)
+
+# The end of a wrk script: prints wrk's summary as one JSON line, read by ``wrk_summary`` (no
+# per-request Lua here: the hot loop stays in C).
+WRK_DONE = """done = function(summary, latency, requests)
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "bytes": %d, "non_2xx_3xx": %d, ' ..
+    '"connect_errors": %d, "read_errors": %d, "write_errors": %d, "timeouts": %d, ' ..
+    '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d}\\n',
+    summary.requests, summary.duration, summary.bytes, summary.errors.status,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wrk_summary(
+    wrk: str, script: Path, url: str, *, threads: int, connections: int, duration: int
+) -> dict[str, Any]:
+    """Runs wrk with ``script`` (ending in ``WRK_DONE``) against ``url``; its summary."""
+    out = subprocess.run(
+        [
+            wrk,
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
+    result: dict[str, Any] = json.loads(line[len("WRKJSON ") :])
+    return result
+
+
+def socket_errors(summary: dict[str, Any]) -> int:
+    """wrk's connect, read and write errors and timeouts."""
+    return int(
+        summary["connect_errors"]
+        + summary["read_errors"]
+        + summary["write_errors"]
+        + summary["timeouts"]
+    )
+
+
+# ---- the catalogue ------------------------------------------------------------------------------
+
+
+def add_row(conn: Connection, table: Table, now: datetime, **values: Any) -> int:
+    """Inserts one catalogue row, created and last modified ``now``; its id."""
+    row = insert(table).values(created_at=now, last_modified=now, **values)
+    return int(conn.execute(row).inserted_primary_key[0])
+
+
+def add_catalogue(
+    conn: Connection, now: datetime, *, revenue_value_micros: int, **base_rule: Any
+) -> tuple[int, int, int]:
+    """The bench advertiser with its active CPM line item, the bench publisher with its base
+    payment rule (``base_rule``: its pricing), and catalogue version 1; the ids of the
+    advertiser, the line item and the publisher."""
+    adv = add_row(conn, t.advertisers, now, name="Bench advertiser", state="active")
+    li = add_row(
+        conn,
+        t.line_items,
+        now,
+        name="Bench line item",
+        advertiser_id=adv,
+        state="active",
+        revenue_type="cpm",
+        revenue_value_micros=revenue_value_micros,
+    )
+    pub = add_row(conn, t.publishers, now, name="Bench publisher", state="active")
+    add_row(
+        conn,
+        t.payment_rules,
+        now,
+        name="Base",
+        publisher_id=pub,
+        state="active",
+        is_base=True,
+        cost_cpc_micros=0,
+        priority=5,
+        **base_rule,
+    )
+    conn.execute(insert(t.catalogue_version).values(id=1, version=1, changed_at=now))
+    return adv, li, pub
+
+
+# ---- throw-away PostgreSQL databases (on the local server) --------------------------------------
+
+
+def _admin() -> psycopg.Connection[Any]:
+    return psycopg.connect(host=HOST, user="postgres", dbname="postgres", autocommit=True)
+
+
+def new_database_name() -> str:
+    return f"adtrack_bench_{secrets.token_hex(4)}"
+
+
+def database_exists(name: str) -> bool:
+    with _admin() as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        return found is not None
+
+
+def create_database(name: str) -> str:
+    """Creates database ``name``; its URL."""
+    with _admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"{PG_SERVER}{name}"
+
+
+def drop_database(name: str) -> None:
+    with _admin() as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
