@@ -1,6 +1,6 @@
 """Helpers for the collector tests: catalogue rows written with SQLAlchemy Core, a collector
 running in a background thread (real HTTP on a free loopback port), a collector subprocess, a raw
-HTTP/1.1 client, and reading back what the event log holds."""
+HTTP/1.1 client, and event log records: written like the collector does and read back."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ from adtrack.collector.hits import RecentHits
 from adtrack.collector.server import CollectorServer, start_collector
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
+from adtrack.domain.events import Event
 from tests.support.net import LOOPBACK, free_port, wait_for_port
+from tests.support.process import stop_process
 
 T = TypeVar("T")
 
@@ -213,7 +215,44 @@ def basic_catalogue(cat: Catalogue) -> Basic:
     return Basic(adv, li, pub, plc, base, imp, click)
 
 
-# ---- reading the event log ----
+# ---- the event log ----
+
+
+def event_record(
+    event_id: str,
+    *,
+    tracker: int,
+    ts: int,
+    cachebuster: str,
+    cost: int,
+    revenue: int,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> bytes:
+    """A valid impression record as the collector writes it (``event_id`` first): ``ts`` in
+    epoch microseconds, ``cost`` and ``revenue`` in micros, advertiser/line item/publisher 1."""
+    return Event(
+        event_id=event_id,
+        ts=ts,
+        imp_type=9,
+        tracker_id=tracker,
+        advertiser_id=1,
+        line_item_id=1,
+        publisher_id=1,
+        placement_id=None,
+        payment_rule_id=None,
+        media_cost_micros=cost,
+        booked_revenue_micros=revenue,
+        revenue_type="cpm",
+        ancost_used=False,
+        cachebuster=cachebuster,
+        ip=ip,
+        user_agent=user_agent,
+        referrer=None,
+        invalid=False,
+        invalid_reason=None,
+        redirect_url=None,
+    ).to_bytes()
 
 
 def read_events(log_dir: Path) -> list[dict[str, Any]]:
@@ -378,13 +417,7 @@ class CollectorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process, sig)
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)

@@ -22,19 +22,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
 from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.sql import tables as t
+from tests.collector_support import BROWSER_UA
 from tests.support.net import LOOPBACK, free_port, port_is_open, wait_for_port
+from tests.support.process import stop_process
 from tests.support.server import adtrack_command
-
-BROWSER_UA = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Safari/537.36"
-)
 
 
 def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
@@ -149,13 +145,7 @@ class PrivateNats:
             raise RuntimeError("nats-server did not start:\n" + self.output())
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process, sig)
         self.process = None
 
     def output(self) -> str:
@@ -447,10 +437,5 @@ class Closing:
     def __enter__(self) -> Engine:
         return self.engine
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.engine.dispose()

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import nats
-import orjson
 import pytest
 import uvloop
 from nats.js import api
@@ -32,6 +31,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.aggregator.runner import Aggregator
 from adtrack.config import Settings
 from adtrack.services.event_log import Batch, EventLogUnavailable
+from tests.collector_support import event_record
 from tests.support.net import free_port
 
 T = TypeVar("T")
@@ -49,29 +49,15 @@ def spec_for(url: str, stream: str, **overrides: Any) -> StreamSpec:
 
 def event(i: int, *, tracker: int = 1, ts: int = 1_767_225_600_000_000) -> bytes:
     """An event record as the collector writes it (event_id first)."""
-    return orjson.dumps(
-        {
-            "event_id": f"test-{i}",
-            "ts": ts,
-            "imp_type": 9,
-            "tracker_id": tracker,
-            "advertiser_id": 1,
-            "line_item_id": 1,
-            "publisher_id": 1,
-            "placement_id": None,
-            "payment_rule_id": None,
-            "media_cost_micros": 1000,
-            "booked_revenue_micros": 2000,
-            "revenue_type": "cpm",
-            "ancost_used": False,
-            "cachebuster": str(i),
-            "ip": "192.0.2.0",
-            "user_agent": "test",
-            "referrer": None,
-            "invalid": False,
-            "invalid_reason": None,
-            "redirect_url": None,
-        }
+    return event_record(
+        f"test-{i}",
+        tracker=tracker,
+        ts=ts,
+        cachebuster=str(i),
+        cost=1000,
+        revenue=2000,
+        ip="192.0.2.0",
+        user_agent="test",
     )
 
 

@@ -17,14 +17,13 @@ from collections import Counter
 from pathlib import Path
 
 import nats
-import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.eventlog.nats import NatsEventLogWriter, StreamSpec
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
-from tests.collector_support import Catalogue, basic_catalogue
+from tests.collector_support import Catalogue, basic_catalogue, event_record
 from tests.scaleout_support import (
     AdtrackProcess,
     Closing,
@@ -53,6 +52,17 @@ def assert_exactly_once(load: Load, stored: Counter[str]) -> None:
     assert not missing, f"{len(missing)} answered events are not stored, e.g. {sorted(missing)[:5]}"
     unknown = set(stored) - load.sent()
     assert not unknown, f"stored events nobody sent: {sorted(unknown)[:5]}"
+
+
+def assert_answered_events_reported_once(engine: Engine, tracker: int, load: Load) -> None:
+    """Once the rollups have caught up: :func:`assert_exactly_once`, and the reports count each
+    stored event once."""
+    answered = len(load.answered_ok())
+    assert wait_for_report(engine, tracker, answered, timeout=30) >= answered
+    time.sleep(0.5)
+    stored = stored_cachebusters(engine, tracker)
+    assert_exactly_once(load, stored)
+    assert reported_impressions(engine, tracker) == len(stored)
 
 
 def test_postgres_stopped_while_collectors_take_traffic(
@@ -118,38 +128,12 @@ def test_nats_unreachable_collectors_answer_503_and_recover(pg_url: str, tmp_pat
             assert wait_until(lambda: load.send(1)[0].status == 200, 10), collector.output()
             assert load.statuses(load.send(100)) == {200: 100}
 
-            answered = len(load.answered_ok())
-            assert wait_for_report(engine, tracker, answered, timeout=30) >= answered
-            time.sleep(0.5)
-            stored = stored_cachebusters(engine, tracker)
-            assert_exactly_once(load, stored)
-            assert reported_impressions(engine, tracker) == len(stored)
+            assert_answered_events_reported_once(engine, tracker, load)
 
 
 def _event(i: int, tracker: int, ts: int) -> bytes:
-    return orjson.dumps(
-        {
-            "event_id": f"kill9-{i}",
-            "ts": ts,
-            "imp_type": 9,
-            "tracker_id": tracker,
-            "advertiser_id": 1,
-            "line_item_id": 1,
-            "publisher_id": 1,
-            "placement_id": None,
-            "payment_rule_id": None,
-            "media_cost_micros": 250,
-            "booked_revenue_micros": 1000,
-            "revenue_type": "cpm",
-            "ancost_used": False,
-            "cachebuster": str(i),
-            "ip": None,
-            "user_agent": None,
-            "referrer": None,
-            "invalid": False,
-            "invalid_reason": None,
-            "redirect_url": None,
-        }
+    return event_record(
+        f"kill9-{i}", tracker=tracker, ts=ts, cachebuster=str(i), cost=250, revenue=1000
     )
 
 
@@ -252,10 +236,5 @@ def test_collector_killed_under_load_keeps_every_answered_event(
         assert statuses[200] > 100 and statuses[None] > 0  # answers before, refusals after
         assert set(statuses) <= {200, None}
         assert any(a.status == 200 and a.sent > killed_at for a in load.answers)  # survivor
-        answered = len(load.answered_ok())
-        assert wait_for_report(engine, tracker, answered, timeout=30) >= answered
-        time.sleep(0.5)
-        stored = stored_cachebusters(engine, tracker)
-        assert_exactly_once(load, stored)
-        assert reported_impressions(engine, tracker) == len(stored)
+        assert_answered_events_reported_once(engine, tracker, load)
         assert survivor.running and aggregator.running
