@@ -178,9 +178,11 @@ def test_aggregators_killed_mid_batch_lose_and_double_count_nothing(
             with engine.connect() as conn:
                 return int(conn.execute(select(func.count()).select_from(t.events)).scalar_one())
 
+        # the backlog first: were the aggregators already running, they might keep up with the
+        # filling and leave nothing to be killed in the middle of
+        asyncio.run(_fill_stream(spec, total))
         aggregators = [start_aggregator(env, tmp_path, f"aggregator-{i}") for i in (1, 2)]
         started += aggregators
-        asyncio.run(_fill_stream(spec, total))  # faster than they consume: a backlog builds
         for kill in range(3):
             before = stored()
 
