@@ -7,7 +7,11 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 
-PYTHON ?= python3
+# The interpreter .venv is made with: the system's optimised python3 when it is usable, else the
+# python3 on PATH (see scripts/pick_python.sh). An existing .venv keeps the one it was made with.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell bash scripts/pick_python.sh)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 VENV_PY := $(BIN)/python
@@ -116,7 +120,7 @@ $(VENV_PY):
 	  echo "       Run with PYTHON=/path/to/python3.11 (or newer)." >&2
 	  exit 1
 	}
-	echo "==> creating $(VENV) with $$($(PYTHON) --version)"
+	echo "==> creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
 	if ! $(PYTHON) -m venv $(VENV) 2>/dev/null; then
 	  # Debian ships venv support separately (python3-venv); install it and try again.
 	  rm -rf $(VENV)
