@@ -30,7 +30,7 @@ from adtrack.collector.query import (
     parse_query_general,
     safe_redirect_target,
 )
-from adtrack.collector.records import tracker_fragment
+from adtrack.collector.records import MAX_REFERRER_BYTES, RecordFragments, tracker_fragment
 from adtrack.collector.responses import PIXEL_GIF, Kind, RawResponses, asgi_parts
 from adtrack.collector.tracker_cache import CachedTracker
 from adtrack.domain.events import Event
@@ -238,6 +238,29 @@ def test_bots_by_user_agent_with_cache() -> None:
     for i in range(10):  # the cache stays bounded
         bots.classify(f"agent {i}".encode())
     assert len(bots._raw) <= 2 and len(bots._cache) <= 2
+    # the oldest entries go first, and a forgotten user agent is judged again, the same way
+    assert list(bots._raw) == [b"agent 8", b"agent 9"]
+    assert bots.classify(b"Googlebot/2.1")[:2] == ("Googlebot/2.1", True)
+    assert list(bots._raw) == [b"agent 9", b"Googlebot/2.1"]
+
+
+def test_referrer_fragments_are_cut_and_cached_within_bounds() -> None:
+    fragments = RecordFragments()
+    page = b"https://publisher.example/article/42?q=caf\xc3\xa9"
+    text, fragment = fragments.referrer(page)
+    assert text == "https://publisher.example/article/42?q=caf\u00e9"
+    assert fragment == b',"referrer":' + orjson.dumps(text)
+    assert fragments.referrer(page) is fragments.referrer_cache[page]  # the second hit is cached
+    # a long referrer is cut to MAX_REFERRER_BYTES (invalid UTF-8 replaced) and not cached
+    long_page = b"https://publisher.example/" + b"a" * 5000 + b"\xff"
+    text, fragment = fragments.referrer(long_page)
+    assert text == long_page[:MAX_REFERRER_BYTES].decode()
+    assert orjson.loads(b"{" + fragment[1:] + b"}") == {"referrer": text}
+    assert long_page not in fragments.referrer_cache
+    assert fragments.referrer(b"\xff/x")[0] == "\ufffd/x"
+    for i in range(5000):  # bounded: cleared when full
+        fragments.referrer(b"https://p.example/%d" % i)
+    assert 0 < len(fragments.referrer_cache) <= 4096
 
 
 def test_prefetch_headers() -> None:
@@ -562,7 +585,28 @@ def test_duplicate_clicks_use_fixed_memory_and_never_pause() -> None:
         assert not dup.check_and_remember(7, f"cb-{i}")
         assert dup.check_and_remember(7, f"cb-{i}")  # the latest is always remembered
     assert len(dup) <= 1_000
-    assert len(dup._fingerprints) == len(dup._times) == 1_000
+    assert len(dup._table) == 2 * 1_000  # a fingerprint and a time per entry
+
+
+def test_duplicate_clicks_forget_the_older_entry_of_a_full_bucket() -> None:
+    now = [50.0]
+    dup = DuplicateClicks(window_seconds=60, max_entries=2, clock=lambda: now[0])  # one bucket
+    assert not dup.check_and_remember(1, "a")
+    now[0] += 1
+    assert not dup.check_and_remember(1, "b")
+    now[0] += 1
+    assert dup.check_and_remember(1, "a") and dup.check_and_remember(1, "b")
+    assert not dup.check_and_remember(1, "c")  # takes the older entry: "a"'s
+    assert dup.check_and_remember(1, "b") and dup.check_and_remember(1, "c")
+    assert not dup.check_and_remember(1, "a")  # forgotten; now remembered instead of "b"
+    assert len(dup) == 2
+    now[0] = 111.999  # "c", remembered at 52, is still within the 60 s window...
+    assert dup.check_and_remember(1, "c")
+    now[0] = 112.0  # ...and from here on it is not
+    assert not dup.check_and_remember(1, "c")  # (remembered again, from now)
+    assert len(dup) == 1  # "c"; "a", remembered at 52, has expired too
+    dup.forget(1, "c")
+    assert len(dup) == 0 and not dup.check_and_remember(1, "c")
 
 
 def test_shutdown_waits_for_pending_records_of_a_synchronous_writer(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,6 +78,15 @@ def test_a_frame_is_delivered_whole_or_not_at_all() -> None:
         assert scan.records == [], i
     zeros = bytes(len(frame))  # a hole of zeros after a crash
     assert scan_frames(zeros, 0, 10).stop is ScanStop.CORRUPT
+
+
+def test_the_frame_checksum_is_zlibs_crc32() -> None:
+    # (the checksum is computed with ISA-L; segments written with zlib's crc32 stay readable)
+    records = [os.urandom(n) for n in (1, 7, 300, 4000)]
+    frame = encode_frame(records)
+    head, crc, payload = frame[:12], frame[12:16], frame[16:]
+    assert int.from_bytes(crc, "little") == zlib.crc32(head + payload)
+    assert scan_frames(frame, 0, 10).records == records
 
 
 def test_scan_never_splits_a_frame_and_respects_the_limit() -> None:

@@ -97,7 +97,6 @@ _VERDICT_KEY = operator.itemgetter(2, 4)  # HitInfo -> (imp_type, invalid_reason
 _join = b"".join
 _time_ns = time.time_ns
 
-_MAX_REFERRER = 2048
 _MAX_TEXT: Final = MAX_TEXT
 
 
@@ -437,8 +436,10 @@ class TrackingCore:
             ip_fragment = known_ip
             raw_referrer = req.referrer
             if raw_referrer:
-                referrer = raw_referrer[:_MAX_REFERRER].decode("utf-8", "replace")
-                referrer_fragment = b',"referrer":' + _dumps(referrer)
+                known_referrer = self.fragments.referrer_cache.get(raw_referrer)
+                if known_referrer is None:
+                    known_referrer = self.fragments.referrer(raw_referrer)
+                referrer, referrer_fragment = known_referrer
             else:
                 referrer, referrer_fragment = None, NO_REFERRER
 
@@ -563,7 +564,7 @@ class TrackingCore:
     ) -> None:
         """A rejected hit of a known tracker, for the console's live hits (not billable)."""
         user_agent = self.bots.classify(req.user_agent)[0]
-        referrer = req.referrer[:_MAX_REFERRER].decode("utf-8", "replace") if req.referrer else None
+        referrer = self.fragments.referrer(req.referrer)[0] if req.referrer else None
         if self.honour_privacy_signals and opted_out(req.sec_gpc, req.dnt):
             user_agent = referrer = None
         self.hits.add(

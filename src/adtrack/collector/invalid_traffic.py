@@ -2,7 +2,7 @@
 
 * ``bot``: a known bot, spider or non-browser client by user agent (``crawlerdetect``), or no
   user agent at all. ``crawlerdetect`` runs a very large regular expression (about 0.3 ms per
-  new user agent), so verdicts are cached per user agent in a bounded LRU.
+  new user agent), so verdicts are cached per user agent (bounded; see :class:`BotDetector`).
 * ``prefetch``: a prefetch/prerender/preview request (``Purpose``/``Sec-Purpose``/``X-Purpose``/
   ``X-Moz`` headers) — nobody saw the ad.
 * ``duplicate_click``: a click repeating the cachebuster of an earlier valid click on the same
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
@@ -32,14 +31,19 @@ _NO_USER_AGENT: Final = (None, True, user_agent_fragment(None))  # no user agent
 
 
 class BotDetector:
-    """``is_bot(user_agent)`` with an LRU cache in front of ``crawlerdetect``."""
+    """``is_bot(user_agent)`` with a cache in front of ``crawlerdetect``.
+
+    The caches forget their oldest entries first when full (first in, first out): a hit is a
+    plain dict lookup, with no reordering on the hot path. A busy user agent that is forgotten
+    is judged again once, then cached again.
+    """
 
     __slots__ = ("_detector", "_cache", "_max", "_raw")
 
     def __init__(self, max_entries: int = 50_000) -> None:
         self._detector = CrawlerDetect()
-        self._cache: OrderedDict[str, bool] = OrderedDict()
-        self._raw: OrderedDict[bytes, tuple[str | None, bool, bytes]] = OrderedDict()
+        self._cache: dict[str, bool] = {}
+        self._raw: dict[bytes, tuple[str | None, bool, bytes]] = {}
         self._max = max_entries
         self._detector.is_crawler("warm-up")  # compiles the big regular expression now
 
@@ -54,13 +58,12 @@ class BotDetector:
         cache = self._raw
         hit = cache.get(raw)
         if hit is not None:
-            cache.move_to_end(raw)
             return hit
         text = raw[:MAX_USER_AGENT_CHARS].decode("utf-8", "replace")
         result = (text, self.is_bot(text), user_agent_fragment(text))
+        if len(cache) >= self._max:
+            del cache[next(iter(cache))]
         cache[raw] = result
-        if len(cache) > self._max:
-            cache.popitem(last=False)
         return result
 
     def is_bot(self, user_agent: str | None) -> bool:
@@ -69,12 +72,11 @@ class BotDetector:
         cache = self._cache
         verdict = cache.get(user_agent)
         if verdict is not None:
-            cache.move_to_end(user_agent)
             return verdict
         verdict = bool(self._detector.is_crawler(user_agent))
+        if len(cache) >= self._max:
+            del cache[next(iter(cache))]
         cache[user_agent] = verdict
-        if len(cache) > self._max:
-            cache.popitem(last=False)
         return verdict
 
 
@@ -103,18 +105,20 @@ def usable_cachebuster(cachebuster: str | None) -> bool:
 class DuplicateClicks:
     """Remembers (tracker, cachebuster) of recent valid clicks, in fixed memory.
 
-    A click repeats another if it comes less than ``window_seconds`` after it (compared exactly,
-    by timestamp). The memory is a table of ``max_entries`` slots held in two flat arrays — a
-    64-bit fingerprint (the hash of tracker and cachebuster) and a time per slot — so a click
-    costs no Python object and the table never grows, shrinks or frees anything: no pauses,
-    however fast clicks come. Each click has two candidate slots; a new one takes the empty,
-    expired or older of the two. When clicks come faster than the table holds for a whole window,
-    the oldest are forgotten first (memory wins over the window). Fingerprints are 64 bits with a
-    per-process random hash seed, so telling two different clicks apart fails about once in
-    2**64 comparisons.
+    A click repeats another if it comes less than ``window_seconds`` after it (compared to the
+    millisecond). The memory is one flat array of 64-bit integers, so a click costs no Python
+    object and the table never grows, shrinks or frees anything: no pauses, however fast clicks
+    come. The array is cut into buckets of two entries, each a fingerprint (the hash of tracker
+    and cachebuster) and a time, side by side: a click reads and writes one bucket, 32 bytes of
+    memory, which matters because each new click lands in a random place of a table far larger
+    than the CPU caches. A new click takes its bucket's empty, expired or older entry, so when
+    clicks come faster than the table holds for a whole window, the oldest are forgotten first
+    (memory wins over the window). ``max_entries`` is rounded down to an even number (at least
+    two). Fingerprints are 64 bits with a per-process random hash seed, so telling two different
+    clicks apart fails about once in 2**64 comparisons.
     """
 
-    __slots__ = ("_fingerprints", "_times", "_size", "_window", "_clock")
+    __slots__ = ("_table", "_buckets", "_window_ms", "_clock")
 
     def __init__(
         self,
@@ -122,39 +126,37 @@ class DuplicateClicks:
         max_entries: int = 200_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._size = max(1, max_entries)
-        self._fingerprints = array("q", bytes(8 * self._size))  # 0: an empty slot
-        self._times = array("d", bytes(8 * self._size))
-        self._window = window_seconds
+        self._buckets = max(1, max_entries // 2)
+        # per bucket: fingerprint, time (ms), fingerprint, time (ms); fingerprint 0: empty
+        self._table = array("q", bytes(32 * self._buckets))
+        self._window_ms = round(window_seconds * 1000)
         self._clock = clock
 
     def __len__(self) -> int:
         """Clicks remembered now (within the window)."""
-        since = self._clock() - self._window
-        times = self._times
-        return sum(1 for i, f in enumerate(self._fingerprints) if f and times[i] > since)
-
-    def _slots(self, fingerprint: int) -> tuple[int, int]:
-        size = self._size
-        return fingerprint % size, (fingerprint >> 24) % size
+        since = int(self._clock() * 1000) - self._window_ms
+        table = self._table
+        return sum(1 for i in range(0, len(table), 2) if table[i] and table[i + 1] > since)
 
     def check_and_remember(self, tracker_id: int, cachebuster: str | None) -> bool:
         """True if this click repeats a remembered one; otherwise remember it and return False."""
         if not cachebuster or (cachebuster[0] in "[$%" and not usable_cachebuster(cachebuster)):
             return False
         fingerprint = hash((tracker_id, cachebuster)) or 1
-        size = self._size
-        a = fingerprint % size  # (the two slots of _slots, inlined: this runs for every click)
-        b = (fingerprint >> 24) % size
-        fingerprints, times = self._fingerprints, self._times
-        now = self._clock()
-        if fingerprints[a] == fingerprint and now - times[a] < self._window:
-            return True
-        if fingerprints[b] == fingerprint and now - times[b] < self._window:
-            return True
-        slot = b if times[b] < times[a] else a  # the empty, expired or older one
-        fingerprints[slot] = fingerprint
-        times[slot] = now
+        i = fingerprint % self._buckets * 4
+        table = self._table
+        now = int(self._clock() * 1000)
+        if table[i] == fingerprint:
+            if now - table[i + 1] < self._window_ms:
+                return True
+        elif table[i + 2] == fingerprint:
+            if now - table[i + 3] < self._window_ms:
+                return True
+            i += 2
+        elif table[i + 3] < table[i + 1]:  # the empty, expired or older entry
+            i += 2
+        table[i] = fingerprint
+        table[i + 1] = now
         return False
 
     def forget(self, tracker_id: int, cachebuster: str | None) -> None:
@@ -162,10 +164,11 @@ class DuplicateClicks:
         the client's retry is not mistaken for a duplicate."""
         if cachebuster:
             fingerprint = hash((tracker_id, cachebuster)) or 1
-            for slot in self._slots(fingerprint):
-                if self._fingerprints[slot] == fingerprint:
-                    self._fingerprints[slot] = 0
-                    self._times[slot] = 0.0
+            i = fingerprint % self._buckets * 4
+            table = self._table
+            for entry in (i, i + 2):
+                if table[entry] == fingerprint:
+                    table[entry] = table[entry + 1] = 0
 
 
 REASONS: Final = (INVALID_BOT, INVALID_PREFETCH, INVALID_DUPLICATE_CLICK)

@@ -25,6 +25,7 @@ __all__ = [
 
 _dumps = orjson.dumps
 _CACHE_MAX = 4096
+_CACHED_REFERRER_BYTES = 512
 _K = TypeVar("_K")
 
 # ``"invalid"`` and ``"invalid_reason"`` by reason (None: a valid event)
@@ -36,6 +37,7 @@ NO_USER_AGENT: Final = b',"user_agent":null'
 NO_IP: Final = b',"ip":null'
 NO_REFERRER: Final = b',"referrer":null'
 NO_REDIRECT: Final = b',"redirect_url":null'
+MAX_REFERRER_BYTES: Final = 2048  # longer referrers are cut (stored) here
 
 
 def tracker_fragment(
@@ -64,13 +66,16 @@ def user_agent_fragment(user_agent: str | None) -> bytes:
 
 
 class RecordFragments:
-    """Caches of the pieces that repeat: pricing, truncated IP, redirect target (bounded)."""
+    """Caches of the pieces that repeat: pricing, truncated IP, referrer, redirect target
+    (bounded)."""
 
-    __slots__ = ("priced_cache", "ip_cache", "redirect_cache")
+    __slots__ = ("priced_cache", "ip_cache", "referrer_cache", "redirect_cache")
 
     def __init__(self) -> None:
         self.priced_cache: dict[PricedEvent, bytes] = {}
         self.ip_cache: dict[str | None, bytes] = {None: NO_IP}
+        # raw header -> (text, fragment): the pages a tag runs on repeat from hit to hit
+        self.referrer_cache: dict[bytes, tuple[str, bytes]] = {}
         self.redirect_cache: dict[bytes | None, bytes] = {None: NO_REDIRECT}
 
     @staticmethod
@@ -102,6 +107,20 @@ class RecordFragments:
         if fragment is None:
             fragment = self._store(self.ip_cache, ip, b',"ip":' + _dumps(ip))
         return fragment
+
+    def referrer(self, raw: bytes) -> tuple[str, bytes]:
+        """The ``Referer`` header (not empty) as text, cut to ``MAX_REFERRER_BYTES``, and its
+        ``"referrer"`` fragment."""
+        known = self.referrer_cache.get(raw)
+        if known is None:
+            text = raw[:MAX_REFERRER_BYTES].decode("utf-8", "replace")
+            known = (text, b',"referrer":' + _dumps(text))
+            if len(raw) <= _CACHED_REFERRER_BYTES:  # (keeps the cache's memory small)
+                cache = self.referrer_cache
+                if len(cache) >= _CACHE_MAX:
+                    cache.clear()
+                cache[raw] = known
+        return known
 
     def redirect(self, location: bytes | None) -> bytes:
         """``"redirect_url"`` (the Location sent, as text)."""

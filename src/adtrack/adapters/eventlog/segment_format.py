@@ -20,10 +20,13 @@ middle of a write) fails the length or CRC check and is never delivered.
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+
+# zlib's CRC-32, computed with ISA-L's vector instructions: the same values as ``zlib.crc32``
+# at a fraction of the cost (the collector checksums every record it appends)
+from isal.isal_zlib import crc32
 
 SEGMENT_MAGIC = b"ADTRKSEG"
 FORMAT_VERSION = 1
@@ -58,7 +61,7 @@ def encode_frame(records: Sequence[bytes]) -> bytes:
     if len(payload) > MAX_FRAME_PAYLOAD:
         raise FrameTooLarge(f"{len(payload)} bytes in one append (max {MAX_FRAME_PAYLOAD})")
     prefix = _PREFIX.pack(FRAME_MAGIC, len(payload), len(records))
-    crc = zlib.crc32(payload, zlib.crc32(prefix))
+    crc = crc32(payload, crc32(prefix))
     return b"".join((prefix, _U32.pack(crc), payload))
 
 
@@ -131,7 +134,7 @@ def scan_frames(data: bytes, base_offset: int, max_records: int, already: int = 
             scan.stop = ScanStop.INCOMPLETE
             break
         payload = view[pos + FRAME_HEAD_SIZE : frame_end]
-        if zlib.crc32(payload, zlib.crc32(view[pos : pos + 12])) != crc:
+        if crc32(payload, crc32(view[pos : pos + 12])) != crc:
             scan.stop = ScanStop.CORRUPT
             break
         records = decode_payload(payload, count)
