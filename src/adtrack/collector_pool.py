@@ -269,7 +269,7 @@ class CollectorPool:
 
 
 async def _run_worker(args: argparse.Namespace) -> None:
-    from adtrack.collector.server import serve_collector_in_background
+    from adtrack.collector.server import CollectorOptions, serve_collector_in_background
     from adtrack.config import Settings
 
     parent = os.getppid()
@@ -278,9 +278,9 @@ async def _run_worker(args: argparse.Namespace) -> None:
         Settings.from_env(),
         args.host,
         args.port,
-        writer_id=args.writer_id,
-        reuse_port=True,
-        trust_forwarded_for=args.trust_forwarded_for,
+        CollectorOptions(
+            args.writer_id, reuse_port=True, trust_forwarded_for=args.trust_forwarded_for
+        ),
         stop=stop,
     )
     if serving is None:  # stopped before it listened

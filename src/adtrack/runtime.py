@@ -32,6 +32,7 @@ from adtrack.aggregator.runner import Aggregator
 from adtrack.collector.asgi import TrackingASGIApp
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.server import (
+    CollectorOptions,
     open_event_writer,
     serve_collector_in_background,
     start_collector,
@@ -249,9 +250,7 @@ async def _run_one_collector(
             settings,
             host,
             port,
-            writer_id=writer_id,
-            reuse_port=reuse_port,
-            trust_forwarded_for=trust_forwarded_for,
+            CollectorOptions(writer_id, reuse_port, trust_forwarded_for),
         )
     finally:
         if reservation is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from adtrack.collector.server import run_collector
+from adtrack.collector.server import CollectorOptions, run_collector
 from adtrack.config import Settings
 
 
@@ -32,9 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         Settings.from_env(),
         args.host,
         args.port,
-        writer_id=args.writer_id,
-        reuse_port=args.reuse_port,
-        trust_forwarded_for=args.trust_forwarded_for,
+        CollectorOptions(args.writer_id, args.reuse_port, args.trust_forwarded_for),
     )
 
 

@@ -18,6 +18,7 @@ import logging
 import signal
 import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import uvloop
@@ -29,6 +30,7 @@ from adtrack.config import Settings
 from adtrack.services.event_log import EventLogWriter
 
 __all__ = [
+    "CollectorOptions",
     "CollectorServer",
     "open_event_writer",
     "run_collector",
@@ -37,6 +39,21 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CollectorOptions:
+    """How one collector process listens and writes, beyond ``Settings``.
+
+    ``writer_id`` names its event-log writer (stable per worker; default: random per process);
+    ``reuse_port`` lets several processes share the port (``SO_REUSEPORT``);
+    ``trust_forwarded_for`` takes the client IP from the last ``X-Forwarded-For`` entry (only
+    behind a trusted load balancer).
+    """
+
+    writer_id: str | None = None
+    reuse_port: bool = False
+    trust_forwarded_for: bool = False
 
 
 class CollectorServer:
@@ -142,10 +159,8 @@ async def serve_collector(
     settings: Settings,
     host: str | None,
     port: int,
+    options: CollectorOptions = CollectorOptions(),
     *,
-    writer_id: str | None = None,
-    reuse_port: bool = False,
-    trust_forwarded_for: bool = False,
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
@@ -156,7 +171,7 @@ async def serve_collector(
     cache = TrackerCache(engine)
     await asyncio.to_thread(_load_cache_until_ready, cache)
     cache.start()
-    writer = await open_event_writer(settings, writer_id)
+    writer = await open_event_writer(settings, options.writer_id)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -169,8 +184,8 @@ async def serve_collector(
             port,
             writer=writer,
             cache=cache,
-            reuse_port=reuse_port,
-            trust_forwarded_for=trust_forwarded_for,
+            reuse_port=options.reuse_port,
+            trust_forwarded_for=options.trust_forwarded_for,
         )
         # Everything loaded so far lives as long as the process: keep it out of the garbage
         # collector's full passes, which would otherwise show up as latency spikes.
@@ -193,10 +208,8 @@ async def serve_collector_in_background(
     settings: Settings,
     host: str | None,
     port: int,
+    options: CollectorOptions = CollectorOptions(),
     *,
-    writer_id: str | None = None,
-    reuse_port: bool = False,
-    trust_forwarded_for: bool = False,
     stop: asyncio.Event | None = None,
 ) -> asyncio.Task[None] | None:
     """:func:`serve_collector` in a task, returned as soon as the collector listens.
@@ -205,16 +218,7 @@ async def serve_collector_in_background(
     """
     ready = asyncio.Event()
     serving = asyncio.create_task(
-        serve_collector(
-            settings,
-            host,
-            port,
-            writer_id=writer_id,
-            reuse_port=reuse_port,
-            trust_forwarded_for=trust_forwarded_for,
-            ready=ready,
-            stop=stop,
-        )
+        serve_collector(settings, host, port, options, ready=ready, stop=stop)
     )
     waiting = asyncio.create_task(ready.wait())
     await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
@@ -229,19 +233,7 @@ def run_collector(
     settings: Settings,
     host: str | None = "0.0.0.0",
     port: int = 8001,
-    *,
-    writer_id: str | None = None,
-    reuse_port: bool = False,
-    trust_forwarded_for: bool = False,
+    options: CollectorOptions = CollectorOptions(),
 ) -> None:
     """Run a collector on uvloop until SIGINT/SIGTERM (blocking)."""
-    uvloop.run(
-        serve_collector(
-            settings,
-            host,
-            port,
-            writer_id=writer_id,
-            reuse_port=reuse_port,
-            trust_forwarded_for=trust_forwarded_for,
-        )
-    )
+    uvloop.run(serve_collector(settings, host, port, options))
