@@ -30,7 +30,7 @@ from adtrack.collector.hits import RecentHits
 from adtrack.collector.server import CollectorServer, start_collector
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
-from adtrack.domain.events import Event
+from tests.support.events import AN_IMPRESSION
 from tests.support.net import LOOPBACK, free_port, wait_for_port
 from tests.support.process import stop_process
 
@@ -231,27 +231,15 @@ def event_record(
 ) -> bytes:
     """A valid impression record as the collector writes it (``event_id`` first): ``ts`` in
     epoch microseconds, ``cost`` and ``revenue`` in micros, advertiser/line item/publisher 1."""
-    return Event(
+    return AN_IMPRESSION._replace(
         event_id=event_id,
         ts=ts,
-        imp_type=9,
         tracker_id=tracker,
-        advertiser_id=1,
-        line_item_id=1,
-        publisher_id=1,
-        placement_id=None,
-        payment_rule_id=None,
+        cachebuster=cachebuster,
         media_cost_micros=cost,
         booked_revenue_micros=revenue,
-        revenue_type="cpm",
-        ancost_used=False,
-        cachebuster=cachebuster,
         ip=ip,
         user_agent=user_agent,
-        referrer=None,
-        invalid=False,
-        invalid_reason=None,
-        redirect_url=None,
     ).to_bytes()
 
 

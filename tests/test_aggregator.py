@@ -28,6 +28,7 @@ from adtrack.aggregator.runner import Aggregator
 from adtrack.aggregator.sql_sink import SqlSink
 from adtrack.domain.events import INVALID_BOT, INVALID_PREFETCH, Event, MalformedEvent
 from tests.support import postgres
+from tests.support.events import AN_IMPRESSION
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -92,7 +93,7 @@ def make_event(
     event_id: str | None = None,
 ) -> Event:
     tid, imp_type, adv, li, pub, plc, rule = TRACKERS[tracker]
-    return Event(
+    return AN_IMPRESSION._replace(
         event_id=event_id or uuid.uuid4().hex,
         ts=int((at - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)),
         imp_type=imp_type,
@@ -104,15 +105,11 @@ def make_event(
         payment_rule_id=rule,
         media_cost_micros=cost,
         booked_revenue_micros=revenue,
-        revenue_type="cpm",
-        ancost_used=False,
-        cachebuster="123",
         ip="192.0.2.0",
         user_agent="Mozilla/5.0",
         referrer="https://news.example/",
         invalid=invalid_reason is not None,
         invalid_reason=invalid_reason,
-        redirect_url=None,
     )
 
 
