@@ -97,8 +97,6 @@ _VERDICT_KEY = operator.itemgetter(2, 4)  # HitInfo -> (imp_type, invalid_reason
 _join = b"".join
 _time_ns = time.time_ns
 
-_MAX_TEXT: Final = MAX_TEXT
-
 
 class RequestLike(Protocol):
     """What :meth:`TrackingCore.handle` reads from a request (header values are raw bytes)."""
@@ -368,7 +366,7 @@ class TrackingCore:
             else:
                 raw_cachebuster, tail = rest[:amp], rest[amp:]
             # (the same rule as the query parser's for any parameter value)
-            if raw_cachebuster.find(b"%") >= 0 or len(raw_cachebuster) > _MAX_TEXT:
+            if raw_cachebuster.find(b"%") >= 0 or len(raw_cachebuster) > MAX_TEXT:
                 cachebuster = parameter_text(raw_cachebuster)
             else:
                 cachebuster = raw_cachebuster.decode("utf-8", "replace")
