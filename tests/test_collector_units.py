@@ -4,6 +4,7 @@ pre-built answers, live hits, event ids."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import quote
@@ -11,8 +12,10 @@ from urllib.parse import quote
 import orjson
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pytest import MonkeyPatch
 
 from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
+from adtrack.collector import core as core_module
 from adtrack.collector.ancost import ANCOST_MAX_MICROS, parse_ancost
 from adtrack.collector.core import EventIds, RequestView, TrackingCore
 from adtrack.collector.hits import HitInfo, RecentHit, RecentHits, default_hits, recent_hits
@@ -35,7 +38,7 @@ from adtrack.collector.responses import PIXEL_GIF, Kind, RawResponses, asgi_part
 from adtrack.collector.tracker_cache import CachedTracker
 from adtrack.domain.events import Event
 from adtrack.domain.model import LineItem, PaymentRule, PricingType, RevenueType
-from adtrack.domain.pricing import PricingPlan
+from adtrack.domain.pricing import PricingPlan, epoch_micros
 
 # ---- query: redir ----
 
@@ -335,7 +338,7 @@ def _info(tracker: int, n: int) -> HitInfo:
 
 def test_recent_hits_are_bounded_and_newest_first() -> None:
     hits = RecentHits(per_tracker=3, max_trackers=2)
-    hits.add_stored(_info(1, n) for n in range(5))
+    hits.add_stored([_info(1, n) for n in range(5)])  # one tracker's batch: extended at once
     hits.add(1, RecentHit(99, "rejected:inactive_tracker", 0, False, None, None, None))
     got = hits.recent(1, 10)
     assert [h.ts for h in got] == [99, 4, 3]
@@ -344,6 +347,15 @@ def test_recent_hits_are_bounded_and_newest_first() -> None:
     hits.add_stored([_info(3, 1)])  # a third tracker: the oldest ring goes
     assert hits.recent(1) == []
     assert [h.ts for h in hits.recent(3)] == [1]
+
+
+def test_recent_hits_split_a_mixed_batch_by_tracker_in_order() -> None:
+    hits = RecentHits(per_tracker=3)
+    hits.add_stored([_info(1, 1), _info(2, 2), _info(1, 3), _info(1, 4), _info(1, 5)])
+    assert [h.ts for h in hits.recent(1)] == [5, 4, 3]
+    assert [h.ts for h in hits.recent(2)] == [2]
+    hits.add_stored([])
+    assert [h.ts for h in hits.recent(1)] == [5, 4, 3]
 
 
 def test_event_ids_are_unique_per_process_and_generator() -> None:
@@ -356,7 +368,9 @@ def test_event_ids_are_unique_per_process_and_generator() -> None:
 # ---- the event record ------------------------------------------------------------------
 
 
-def _record_core(max_tag_plans: int = 4096) -> tuple[TrackingCore, CachedTracker]:
+def _record_core(
+    max_tag_plans: int = 4096, rules: list[PaymentRule] | None = None
+) -> tuple[TrackingCore, CachedTracker]:
     plan = PricingPlan(
         line_item=LineItem(
             id=3,
@@ -375,7 +389,9 @@ def _record_core(max_tag_plans: int = 4096) -> tuple[TrackingCore, CachedTracker
                 pricing_type=PricingType.CPM,
                 cost_cpm_micros=2_000_000,
             )
-        ],
+        ]
+        if rules is None
+        else rules,
         advertiser_id=2,
         line_item_id=3,
     )
@@ -575,6 +591,39 @@ def test_a_tag_plan_is_dropped_when_the_cache_moves_on() -> None:
     core.cache.generation += 1  # type: ignore[attr-defined]
     outcome = core.handle(hit)
     assert outcome.record is None and core.metrics.rejected == {"inactive_tracker": 1}
+
+
+def test_a_tag_plan_reprices_when_a_rule_starts_or_ends(monkeypatch: MonkeyPatch) -> None:
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    promo = PaymentRule(
+        id=9,
+        publisher_id=4,
+        name="promo",
+        pricing_type=PricingType.CPM,
+        cost_cpm_micros=7_000_000,
+        start_date=start,
+        end_date=end,
+    )
+    base = PaymentRule(
+        id=8,
+        publisher_id=4,
+        name="base",
+        is_base=True,
+        pricing_type=PricingType.CPM,
+        cost_cpm_micros=2_000_000,
+    )
+    core, _ = _record_core(rules=[base, promo])
+    hit = RequestView("GET", "/imptr", b"id=1&cachebuster=1", b"Mozilla/5.0")
+    seen = []
+    for at in (start - timedelta(microseconds=1), start, end - timedelta(microseconds=1), end):
+        monkeypatch.setattr(core_module, "_time_ns", lambda at=at: epoch_micros(at) * 1000)
+        record = core.handle(hit).record
+        assert record is not None
+        event = orjson.loads(record)
+        seen.append((event["payment_rule_id"], event["media_cost_micros"]))
+    assert len(core._tag_plans) == 1  # one tag, priced again at each boundary
+    assert seen == [(8, 2_000), (9, 7_000), (9, 7_000), (8, 2_000)]
 
 
 def test_duplicate_clicks_use_fixed_memory_and_never_pause() -> None:

@@ -258,6 +258,13 @@ def test_plan_follows_date_boundaries_over_time() -> None:
     at = [start - timedelta(microseconds=1), start, end - timedelta(microseconds=1), end, start]
     got = [plan.price(int(IMP), epoch_micros(t)).payment_rule_id for t in at]
     assert got == [1, 2, 2, 1, 2]
+    # the window a caller may keep a price for runs exactly from one boundary to the next
+    inside = epoch_micros(start + timedelta(minutes=30))
+    priced, valid_from, valid_until = plan.price_window(int(IMP), inside, 250_000)
+    assert (valid_from, valid_until) == (epoch_micros(start), epoch_micros(end))
+    assert priced == PricedEvent(None, 250_000, 0, "none", True)
+    priced, valid_from, valid_until = plan.price_window(int(IMP), epoch_micros(end))
+    assert priced.payment_rule_id == 1 and valid_from == epoch_micros(end) and valid_until > 2**61
 
 
 # ---- property: compiled plan == reference implementation ----

@@ -10,13 +10,16 @@ when read.
 
 from __future__ import annotations
 
+import operator
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 __all__ = ["HitInfo", "RecentHit", "RecentHits", "default_hits", "recent_hits"]
+
+_TRACKER_ID = operator.itemgetter(3)  # HitInfo -> tracker_id
 
 
 class HitInfo(NamedTuple):
@@ -84,8 +87,15 @@ class RecentHits:
     def add(self, tracker_id: int, hit: RecentHit) -> None:
         self._ring(tracker_id).append(hit)
 
-    def add_stored(self, infos: Iterable[HitInfo]) -> None:
+    def add_stored(self, infos: Sequence[HitInfo]) -> None:
         """Events just stored, oldest first."""
+        if not infos:
+            return
+        tracker_id = infos[0].tracker_id
+        if all(map(tracker_id.__eq__, map(_TRACKER_ID, infos))):
+            # a batch of one tracker's hits (the usual case at volume): no Python loop per hit
+            self._ring(tracker_id).extend(infos)
+            return
         rings = self._rings
         for info in infos:
             ring = rings.get(info[3])  # tracker_id

@@ -357,6 +357,15 @@ class PricingPlan:
                 return PricedEvent(rule.id, cost, revenue, revenue_type, False)
         return PricedEvent(None, 0, revenue, revenue_type, False)
 
+    def price_window(
+        self, imp_type: int, now_us: int, ancost_micros: int | None = None
+    ) -> tuple[PricedEvent, int, int]:
+        """:meth:`price`, and the span ``[from_us, until_us)`` around ``now_us`` in which it
+        stays the same (no rule or line item starts or ends in it), so a caller can keep it."""
+        priced = self.price(imp_type, now_us, ancost_micros)
+        memo = self._memo[imp_type]
+        return priced, memo[0], memo[1]
+
     def price(self, imp_type: int, now_us: int, ancost_micros: int | None = None) -> PricedEvent:
         """Price one event at ``now_us`` (epoch micros); ``ancost_micros`` overrides the rules."""
         memo = self._memo.get(imp_type)
