@@ -323,7 +323,7 @@ class TrackingCore:
         self.duplicates = duplicates or DuplicateClicks()
         self.next_event_id = (event_ids or EventIds()).next
         self.fragments = RecordFragments()
-        self._tag_plans: dict[tuple[int, bytes, bytes], TagPlan] = {}
+        self._tag_plans: dict[tuple[int, bytes, bytes, bytes], TagPlan] = {}
         self._max_tag_plans = max_tag_plans  # 0: every hit takes the general path
         self.metrics.gauge(
             "adtrack_collector_trackers_cached",
@@ -360,7 +360,7 @@ class TrackingCore:
         # ---- the tag: the query apart from its cachebuster, resolved once (see TagPlan)
         query = req.query
         plan: TagPlan | None = None
-        key: tuple[int, bytes, bytes] | None = None
+        key: tuple[int, bytes, bytes, bytes] | None = None
         cachebuster: str | None = None
         head, found, rest = query.partition(b"cachebuster=")
         if (
@@ -373,17 +373,13 @@ class TrackingCore:
             and head.find(b"cachebuster") < 0
             and method == "GET"
         ):
-            amp = rest.find(b"&")
-            if amp < 0:
-                raw_cachebuster, tail = rest, b""
-            else:
-                raw_cachebuster, tail = rest[:amp], rest[amp:]
+            raw_cachebuster, amp, tail = rest.partition(b"&")
             # (the same rule as the query parser's for any parameter value)
             if raw_cachebuster.find(b"%") >= 0 or len(raw_cachebuster) > MAX_TEXT:
                 cachebuster = parameter_text(raw_cachebuster)
             else:
                 cachebuster = raw_cachebuster.decode("utf-8", "replace")
-            key = (imp_type, head, tail)
+            key = (imp_type, head, amp, tail)
             plan = self._tag_plans.get(key)
             if plan is not None and plan.generation != self.cache.generation:
                 plan = None
