@@ -363,26 +363,28 @@ class TrackingCore:
         key: tuple[int, bytes, bytes, bytes] | None = None
         cachebuster: str | None = None
         head, found, rest = query.partition(b"cachebuster=")
-        if (
-            found
-            and self._max_tag_plans
-            and (not head or head[-1] == 38)  # "cachebuster=" starts a parameter (38: "&")
-            # (bytes.find, not "in": bytes.__contains__ first tries the argument as an int and
-            # formats a TypeError it then drops, which costs more than the search)
-            and head.find(b"redir=") < 0
-            and head.find(b"cachebuster") < 0
-            and method == "GET"
-        ):
+        if found and method == "GET" and self._max_tag_plans:
             raw_cachebuster, amp, tail = rest.partition(b"&")
-            # (the same rule as the query parser's for any parameter value)
-            if raw_cachebuster.find(b"%") >= 0 or len(raw_cachebuster) > MAX_TEXT:
-                cachebuster = parameter_text(raw_cachebuster)
-            else:
-                cachebuster = raw_cachebuster.decode("utf-8", "replace")
             key = (imp_type, head, amp, tail)
             plan = self._tag_plans.get(key)
-            if plan is not None and plan.generation != self.cache.generation:
-                plan = None
+            if plan is not None:
+                # (its head passed the checks below when the plan was stored)
+                if plan.generation != self.cache.generation:
+                    plan = None
+            elif not (
+                (not head or head[-1] == 38)  # "cachebuster=" starts a parameter (38: "&")
+                # (bytes.find, not "in": bytes.__contains__ first tries the argument as an int
+                # and formats a TypeError it then drops, which costs more than the search)
+                and head.find(b"redir=") < 0
+                and head.find(b"cachebuster") < 0
+            ):
+                key = None  # not a query this split may be made in: the general path
+            if key is not None:
+                # (the same rule as the query parser's for any parameter value; "%" looked for
+                # in the text, where "in" is cheap)
+                cachebuster = raw_cachebuster.decode("utf-8", "replace")
+                if "%" in cachebuster or len(raw_cachebuster) > MAX_TEXT:
+                    cachebuster = parameter_text(raw_cachebuster)
         if plan is None:
             resolved = self._resolve(req, imp_type, allow_lookup)
             if type(resolved) is not TagPlan:
