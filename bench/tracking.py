@@ -299,6 +299,10 @@ class Run:
 
 def run_wrk(url: str, args: argparse.Namespace, script: Path, server_pid: int) -> dict[str, Any]:
     wrk = _which("wrk") or "wrk"
+    # Start every run with nothing left to write back: nginx's access log (hundreds of MB per
+    # run, never synced) would otherwise be flushed by the kernel during a later run, and an
+    # adtrack run with fsync=always would wait behind that flush.
+    os.sync()
     cpu_before = cpu_seconds(server_pid)
     result = wrk_summary(
         wrk,
