@@ -10,7 +10,8 @@ Starts, on this machine and on free loopback ports:
 Then drives both with the same wrk command (connections, threads, duration, URL with a fresh
 ``cachebuster`` per request, an ``ancost`` and an un-encoded ``redir=https://example.com/a?b=c&d=e``
 last, a browser user agent and a referrer),
-alternating nginx and adtrack, for ``/imptr`` and ``/clktrb``, for several rounds, and prints
+alternating nginx and adtrack (each run after a ``sync``), for ``/imptr`` and ``/clktrb``, for
+several rounds, and prints
 requests/s, p50/p99 latency and CPU time per request of each run, and the ratio adtrack/nginx
 (median over rounds of the ratio of two back-to-back runs; and the same for CPU per request,
 which does not depend on what else the machine is doing).
