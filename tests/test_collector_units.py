@@ -368,6 +368,17 @@ def test_event_ids_are_unique_per_process_and_generator() -> None:
 # ---- the event record ------------------------------------------------------------------
 
 
+# The publisher's base rule of the tracker _record_core builds: 2.00 CPM.
+_BASE_RULE = PaymentRule(
+    id=8,
+    publisher_id=4,
+    name="base",
+    is_base=True,
+    pricing_type=PricingType.CPM,
+    cost_cpm_micros=2_000_000,
+)
+
+
 def _record_core(
     max_tag_plans: int = 4096, rules: list[PaymentRule] | None = None
 ) -> tuple[TrackingCore, CachedTracker]:
@@ -380,18 +391,7 @@ def _record_core(
             revenue_value_micros=5_000_000,
         ),
         tracker_rule=None,
-        publisher_rules=[
-            PaymentRule(
-                id=8,
-                publisher_id=4,
-                name="base",
-                is_base=True,
-                pricing_type=PricingType.CPM,
-                cost_cpm_micros=2_000_000,
-            )
-        ]
-        if rules is None
-        else rules,
+        publisher_rules=[_BASE_RULE] if rules is None else rules,
         advertiser_id=2,
         line_item_id=3,
     )
@@ -605,15 +605,7 @@ def test_a_tag_plan_reprices_when_a_rule_starts_or_ends(monkeypatch: MonkeyPatch
         start_date=start,
         end_date=end,
     )
-    base = PaymentRule(
-        id=8,
-        publisher_id=4,
-        name="base",
-        is_base=True,
-        pricing_type=PricingType.CPM,
-        cost_cpm_micros=2_000_000,
-    )
-    core, _ = _record_core(rules=[base, promo])
+    core, _ = _record_core(rules=[_BASE_RULE, promo])
     hit = RequestView("GET", "/imptr", b"id=1&cachebuster=1", b"Mozilla/5.0")
     seen = []
     for at in (start - timedelta(microseconds=1), start, end - timedelta(microseconds=1), end):
