@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from array import array
 from collections.abc import Callable
-from typing import Final
+from typing import Final, TypeVar
 
 from crawlerdetect import CrawlerDetect
 
@@ -28,6 +28,8 @@ __all__ = ["BotDetector", "DuplicateClicks", "is_prefetch", "usable_cachebuster"
 
 MAX_USER_AGENT_CHARS: Final = 1024  # longer user agents are cut (stored and judged) here
 _NO_USER_AGENT: Final = (None, True, user_agent_fragment(None))  # no user agent: not a browser
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class BotDetector:
@@ -61,9 +63,7 @@ class BotDetector:
             return hit
         text = raw[:MAX_USER_AGENT_CHARS].decode("utf-8", "replace")
         result = (text, self.is_bot(text), user_agent_fragment(text))
-        if len(cache) >= self._max:
-            del cache[next(iter(cache))]
-        cache[raw] = result
+        self._remember(cache, raw, result)
         return result
 
     def is_bot(self, user_agent: str | None) -> bool:
@@ -74,10 +74,14 @@ class BotDetector:
         if verdict is not None:
             return verdict
         verdict = bool(self._detector.is_crawler(user_agent))
+        self._remember(cache, user_agent, verdict)
+        return verdict
+
+    def _remember(self, cache: dict[_K, _V], key: _K, value: _V) -> None:
+        """Cache ``value``, dropping the oldest entry first when full (only on a miss)."""
         if len(cache) >= self._max:
             del cache[next(iter(cache))]
-        cache[user_agent] = verdict
-        return verdict
+        cache[key] = value
 
 
 _PREFETCH_WORDS: Final = (b"prefetch", b"prerender", b"preview")

@@ -27,6 +27,7 @@ _dumps = orjson.dumps
 _CACHE_MAX = 4096
 _CACHED_REFERRER_BYTES = 512
 _K = TypeVar("_K")
+_V = TypeVar("_V")
 
 # ``"invalid"`` and ``"invalid_reason"`` by reason (None: a valid event)
 INVALID_FRAGMENTS: Final[dict[str | None, bytes]] = {
@@ -79,7 +80,7 @@ class RecordFragments:
         self.redirect_cache: dict[bytes | None, bytes] = {None: NO_REDIRECT}
 
     @staticmethod
-    def _store(cache: dict[_K, bytes], key: _K, value: bytes) -> bytes:
+    def _store(cache: dict[_K, _V], key: _K, value: _V) -> _V:
         if len(cache) >= _CACHE_MAX:
             cache.clear()
         cache[key] = value
@@ -116,10 +117,7 @@ class RecordFragments:
             text = raw[:MAX_REFERRER_BYTES].decode("utf-8", "replace")
             known = (text, b',"referrer":' + _dumps(text))
             if len(raw) <= _CACHED_REFERRER_BYTES:  # (keeps the cache's memory small)
-                cache = self.referrer_cache
-                if len(cache) >= _CACHE_MAX:
-                    cache.clear()
-                cache[raw] = known
+                self._store(self.referrer_cache, raw, known)
         return known
 
     def redirect(self, location: bytes | None) -> bytes:
