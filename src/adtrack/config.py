@@ -30,6 +30,16 @@ class Settings:
     nats_subject: str = "adtrack.events"
     nats_replicas: int = 1
     nats_ack_wait_seconds: float = 30.0
+    # Limits of every HTTP listener (tracking port and main port); see docs/limits.md.
+    max_header_bytes: int = 16 * 1024  # request line + headers; over: 431 (414 for the URI)
+    header_timeout_seconds: float = 10.0  # to receive a whole request head
+    keepalive_timeout_seconds: float = 75.0  # an idle keep-alive connection is closed after
+    max_connections: int = 0  # open connections per process; 0: derived from the fd limit
+    # Where /metrics is served: "tracking" (collector metrics on the tracking port, the API
+    # process's own on the main port), "main" (all on the main port) or "off".
+    metrics: str = "tracking"
+    # Which redir targets are followed: "trackers" (default), "allow-list" or "open".
+    redirect_policy: str = "trackers"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -56,6 +66,12 @@ class Settings:
             nats_subject=env.get("ADTRACK_NATS_SUBJECT", "adtrack.events"),
             nats_replicas=int(env.get("ADTRACK_NATS_REPLICAS", "1")),
             nats_ack_wait_seconds=float(env.get("ADTRACK_NATS_ACK_WAIT_SECONDS", "30")),
+            max_header_bytes=int(env.get("ADTRACK_MAX_HEADER_BYTES", str(16 * 1024))),
+            header_timeout_seconds=float(env.get("ADTRACK_HEADER_TIMEOUT_SECONDS", "10")),
+            keepalive_timeout_seconds=float(env.get("ADTRACK_KEEPALIVE_TIMEOUT_SECONDS", "75")),
+            max_connections=int(env.get("ADTRACK_MAX_CONNECTIONS", "0")),
+            metrics=env.get("ADTRACK_METRICS", "tracking"),
+            redirect_policy=env.get("ADTRACK_REDIRECT_POLICY", "trackers"),
         )
 
     @property
