@@ -26,6 +26,7 @@ import uvloop
 from sqlalchemy import Engine
 
 from adtrack.adapters.eventlog.factory import open_reader
+from adtrack.adapters.private_files import make_private_dir
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.aggregator.runner import Aggregator
@@ -87,6 +88,7 @@ def serve(settings: Settings, host: str, port: int, tracking_port: int, workers:
     The port is taken before the first-run lines are printed, so a start that cannot listen
     does not use up the only printing of the admin's password and token.
     """
+    make_private_dir(settings.data_dir, tighten=True)
     upgrade(settings.database_url)
     try:
         api_socket = listen(host, port)

@@ -58,6 +58,7 @@ from adtrack.adapters.eventlog.segment_format import (
     header_is_valid,
     scan_frames,
 )
+from adtrack.adapters.private_files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, make_private_dir
 from adtrack.services.event_log import Batch, EventLogUnavailable
 
 __all__ = [
@@ -171,7 +172,7 @@ class LocalEventLogWriter:
         if fsync_interval_ms <= 0:
             raise ValueError("fsync_interval_ms must be positive")
         self._dir = Path(directory)
-        self._dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self._dir, tighten=True)
         self._id_lock_fd: int | None = None
         if writer_id is None:
             self.writer_id = secrets.token_hex(8)
@@ -328,7 +329,7 @@ class LocalEventLogWriter:
     def _open_next_segment(self) -> _OpenSegment:
         # Only the last folder level is recreated: if the data directory itself is gone (an
         # unmounted disk) we must not start writing onto whatever is underneath.
-        self._dir.mkdir(exist_ok=True)
+        self._dir.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
         seq = self._next_seq
         self._next_seq += 1  # never reuse a number, even if this attempt fails half-way
         if self._id_lock_fd is not None:
@@ -340,7 +341,9 @@ class LocalEventLogWriter:
             os.unlink(temp_path)  # left by a crashed process with the same explicit id
         # Created and locked under a hidden name, then renamed: a reader never sees a segment
         # file that is not yet locked by its writer (it would think it final).
-        fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        fd = os.open(
+            temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE_MODE
+        )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             _write_all(fd, SEGMENT_HEADER)

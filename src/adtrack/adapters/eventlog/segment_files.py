@@ -96,7 +96,7 @@ class WriterIdInUse(RuntimeError):
 def lock_writer_id(directory: Path, writer_id: str) -> int:
     """Hold ``.<writer_id>.lock`` so two processes never append under the same id (the "a later
     segment exists" rule would break if two processes interleaved sequence numbers)."""
-    fd = os.open(directory / f".{writer_id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(directory / f".{writer_id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

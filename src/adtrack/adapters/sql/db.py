@@ -10,18 +10,20 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from adtrack.adapters.private_files import make_private_dir, touch_private_file
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
 
-    The SQLite file's folder is created if missing, so a fresh ``ADTRACK_DATA_DIR`` just works.
+    The SQLite file (0600) and its folder (0700) are created if missing, so a fresh
+    ``ADTRACK_DATA_DIR`` just works.
     """
     sa_url = make_url(url)
     if sa_url.get_backend_name() == "sqlite":
-        if sa_url.database and sa_url.database != ":memory:":
-            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        _create_sqlite_file(sa_url.database)
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(sa_url, **kwargs)
 
@@ -39,6 +41,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(sa_url, **kwargs)
 
 
+def _create_sqlite_file(database: str | None) -> None:
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database)
+        make_private_dir(path.parent)
+        touch_private_file(path)
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -49,9 +58,7 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (runs on every start; idempotent)."""
     if make_url(url).get_backend_name() == "sqlite":
-        db = make_url(url).database
-        if db and db != ":memory:":
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        _create_sqlite_file(make_url(url).database)
     command.upgrade(alembic_config(url), revision)
 
 

@@ -83,7 +83,7 @@ def load_session_secret(settings: Settings) -> str:
 def _create_secret(path: Path) -> str:
     secret = secrets.token_urlsafe(48)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text().strip()  # another process won the race: use its secret
