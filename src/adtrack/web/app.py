@@ -26,7 +26,9 @@ from adtrack.services.catalogue import CatalogueService
 from adtrack.services.users import UserService
 from adtrack.web.api import catalogue, exports, reporting, reports, users
 from adtrack.web.api.errors import install_error_handlers
+from adtrack.web.api_docs import add_api_docs
 from adtrack.web.console import mount_console
+from adtrack.web.security_headers import SecurityHeadersMiddleware
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -73,7 +75,7 @@ def create_app(
         version=__version__,
         description=_DESCRIPTION,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # our own page with vendored assets (api_docs.py)
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -82,6 +84,8 @@ def create_app(
     app.state.catalogue = CatalogueService(partial(SqlUnitOfWork, db))
     app.state.users = UserService(partial(SqlUserUnitOfWork, db))
     install_error_handlers(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    add_api_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

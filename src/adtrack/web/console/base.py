@@ -286,19 +286,6 @@ def safe_next(value: str | None, default: str = "/") -> str:
 
 # --- the route class -------------------------------------------------------------------------
 
-# Pages are never framed (no clickjacking), scripts only come from /static, and images may come
-# from anywhere (Fire test hit loads the tag host's pixel).
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src * data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
-        "form-action 'self'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
-
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
@@ -333,8 +320,6 @@ class ConsoleRoute(APIRoute):
             new_session = getattr(request.state, "new_console_session", None)
             if isinstance(new_session, ConsoleSession):
                 console_state(request).codec.write(response, new_session)
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
             return response
 
         return handler
