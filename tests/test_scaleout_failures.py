@@ -100,7 +100,15 @@ def test_postgres_stopped_while_collectors_take_traffic(
         assert "database" in aggregator.output() or "failed" in aggregator.output()
 
 
-def test_nats_unreachable_collectors_answer_503_and_recover(pg_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed-9"]
+)
+def test_nats_unreachable_collectors_answer_503_and_recover(
+    pg_url: str, tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    """NATS stopped, or killed with SIGKILL (no goodbye to its clients), under traffic: 503 at
+    once while it is gone, never 2xx; after it restarts on its store, every answered event is
+    in the report once."""
     with PrivateNats() as nats_server, processes() as started:
         db.upgrade(pg_url)
         with Closing(db.make_engine(pg_url)) as engine:
@@ -115,7 +123,7 @@ def test_nats_unreachable_collectors_answer_503_and_recover(pg_url: str, tmp_pat
 
             load.start()
             time.sleep(0.5)
-            nats_server.stop()  # under traffic
+            nats_server.stop(stop_signal)  # under traffic
             stopped_at = time.monotonic()
             time.sleep(2.0)
             load.stop()
