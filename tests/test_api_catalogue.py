@@ -272,7 +272,12 @@ def test_advertiser_landing_domains_and_redirect_policy(api: ApiTestbed) -> None
         "advertisers",
         {
             "name": "Acme",
-            "landing_domains": ["Shop.Example.", "*.acme.example", "shop.example", "bücher.example"],
+            "landing_domains": [
+                "Shop.Example.",
+                "*.acme.example",
+                "shop.example",
+                "bücher.example",
+            ],
             "redirect_policy": "allow-list",
         },
     )

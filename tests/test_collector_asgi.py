@@ -85,6 +85,9 @@ def test_same_answers_and_events_as_the_collector(served: Served) -> None:
         unknown = client.get("/imptr?id=999")
         assert unknown.status_code == 200 and unknown.content == PIXEL_GIF
         assert client.get("/clktrb?id=999").status_code == 404  # no such click tracker
+        # the same redirect policy as the collector port: no redir for an unknown id
+        stray = client.get(httpx.URL(served.url + "/imptr?id=999&redir=https://evil.example/"))
+        assert stray.status_code == 200 and "location" not in stray.headers
         page = client.get(f"/clktrb?id={b.click}&cachebuster=a6&redir=https://a@b.example/")
         assert page.status_code == 302  # a redir with a user name: the landing page instead
         assert page.headers["location"] == "https://advertiser.example/landing?x=1"
