@@ -348,7 +348,10 @@ def start_thread_collector(
         )
         # its own live-hits ring: the process-wide one belongs to whatever else runs here
         core = TrackingCore(
-            cache, honour_privacy_signals=settings.honour_privacy_signals, hits=RecentHits()
+            cache,
+            honour_privacy_signals=settings.honour_privacy_signals,
+            hits=RecentHits(),
+            redirect_policy=settings.redirect_policy,
         )
         server = await start_collector(settings, LOOPBACK, 0, writer=writer, cache=cache, core=core)
         return server, writer

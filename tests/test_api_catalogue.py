@@ -263,3 +263,64 @@ def test_deactivating_keeps_the_object_listed(api: ApiTestbed) -> None:
     assert response.json()["state"] == "inactive"
     listed = api.admin.get(f"{API}/impression-trackers", params={"state": "inactive"}).json()
     assert [item["id"] for item in listed["items"]] == [imp_id]
+
+
+def test_advertiser_landing_domains_and_redirect_policy(api: ApiTestbed) -> None:
+    client = api.trafficker
+    made = created(
+        client,
+        "advertisers",
+        {
+            "name": "Acme",
+            "landing_domains": [
+                "Shop.Example.",
+                "*.acme.example",
+                "shop.example",
+                "bücher.example",
+            ],
+            "redirect_policy": "allow-list",
+        },
+    )
+    # normalised (lower-case, no trailing dot, IDNA), duplicates dropped, order kept
+    assert made["landing_domains"] == ["shop.example", "*.acme.example", "xn--bcher-kva.example"]
+    assert made["redirect_policy"] == "allow-list"
+    url = f"{API}/advertisers/{made['id']}"
+    assert api.reporter.get(url).json() == made
+
+    # a plain PATCH of another field keeps them; null clears
+    assert client.patch(url, json={"name": "Acme 2"}).json()["landing_domains"] == [
+        "shop.example",
+        "*.acme.example",
+        "xn--bcher-kva.example",
+    ]
+    cleared = client.patch(url, json={"landing_domains": None, "redirect_policy": None}).json()
+    assert (cleared["landing_domains"], cleared["redirect_policy"]) == ([], None)
+    assert client.patch(url, json={"redirect_policy": "open"}).json()["redirect_policy"] == "open"
+    # other kinds do not have these fields
+    assert "landing_domains" not in created(client, "publishers", {"name": "P"})
+
+    bad = {
+        "https://shop.example/": "landing_domains[1]",
+        "shop.example:8443": "landing_domains[1]",
+        "user@shop.example": "landing_domains[1]",
+        "shop example": "landing_domains[1]",
+        "*": "landing_domains[1]",
+        "*.com": "landing_domains[1]",
+        "-bad-.example": "landing_domains[1]",
+        "a..example": "landing_domains[1]",
+        "": "landing_domains[1]",
+    }
+    for pattern, field in bad.items():
+        answer = client.patch(url, json={"landing_domains": ["ok.example", pattern]})
+        assert answer.status_code == 422, pattern
+        assert answer.json()["detail"][0]["field"] == field, (pattern, answer.json())
+    too_many = client.patch(url, json={"landing_domains": [f"h{i}.example" for i in range(101)]})
+    assert too_many.status_code == 422
+    assert too_many.json()["detail"][0]["field"] == "landing_domains"
+    not_a_list = client.patch(url, json={"landing_domains": "shop.example"})
+    assert not_a_list.status_code == 422
+    assert not_a_list.json()["detail"][0]["field"] == "landing_domains"
+    policy = client.patch(url, json={"redirect_policy": "everything"})
+    assert policy.status_code == 422
+    assert policy.json()["detail"][0]["field"] == "redirect_policy"
+    assert api.reporter.get(url).json()["redirect_policy"] == "open"

@@ -29,6 +29,7 @@ from adtrack.domain.model import (
     Placement,
     PricingType,
     Publisher,
+    RedirectPolicy,
     RevenueType,
     State,
     Tracker,
@@ -893,3 +894,43 @@ def test_list_refuses_bad_parameters(service: CatalogueService) -> None:
         service.list_advertisers(publisher_id=1)
     with refused(ValidationError, "tracker_type"):
         service.list_trackers(tracker_type="video")
+
+
+def test_advertiser_landing_domains_and_redirect_policy_round_trip(
+    service: CatalogueService, catalogue_engine: Engine
+) -> None:
+    made = service.create_advertiser(
+        {"name": "Acme", "landing_domains": ["Shop.Example", "*.shop.example"]}
+    )
+    assert made.landing_domains == ("shop.example", "*.shop.example")
+    assert made.redirect_policy is None
+    version = _catalogue_version(catalogue_engine)
+    changed = service.update_advertiser(
+        made.id, {"redirect_policy": "allow-list", "landing_domains": ["bücher.example"]}
+    )
+    assert changed.landing_domains == ("xn--bcher-kva.example",)
+    assert changed.redirect_policy is RedirectPolicy.ALLOW_LIST
+    assert service.get_advertiser(made.id) == changed
+    # the collectors notice: the write bumped the catalogue version
+    assert _catalogue_version(catalogue_engine) > version
+    with catalogue_engine.connect() as conn:
+        row = conn.execute(
+            select(tables.advertisers.c.landing_domains, tables.advertisers.c.redirect_policy)
+        ).one()
+    assert (list(row.landing_domains), row.redirect_policy) == (
+        ["xn--bcher-kva.example"],
+        "allow-list",
+    )
+    cleared = service.update_advertiser(made.id, {"landing_domains": [], "redirect_policy": None})
+    assert (cleared.landing_domains, cleared.redirect_policy) == ((), None)
+    with pytest.raises(ValidationError) as refused:
+        service.update_advertiser(made.id, {"landing_domains": ["ok.example", "http://x.example"]})
+    assert refused.value.field == "landing_domains[1]"
+    with pytest.raises(ValidationError) as refused:
+        service.update_advertiser(made.id, {"redirect_policy": "sometimes"})
+    assert refused.value.field == "redirect_policy"
+
+
+def _catalogue_version(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(tables.catalogue_version.c.version)).scalar_one())

@@ -20,7 +20,7 @@ from adtrack.adapters.sql import db
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
-from adtrack.collector.responses import CLICK_PAGE_HTML, PIXEL_GIF, TRACKING_SCRIPT
+from adtrack.collector.responses import PIXEL_GIF, TRACKING_SCRIPT
 from adtrack.collector.tracker_cache import TrackerCache
 from tests.collector_support import BROWSER, Basic, Catalogue, basic_catalogue, read_events
 from tests.support.net import LOOPBACK, free_port, wait_for_port
@@ -84,11 +84,16 @@ def test_same_answers_and_events_as_the_collector(served: Served) -> None:
         assert head.status_code == 200 and head.content == b""
         unknown = client.get("/imptr?id=999")
         assert unknown.status_code == 200 and unknown.content == PIXEL_GIF
-        page = client.get("/clktrb?id=999")
-        assert page.content == CLICK_PAGE_HTML
+        assert client.get("/clktrb?id=999").status_code == 404  # no such click tracker
+        # the same redirect policy as the collector port: no redir for an unknown id
+        stray = client.get(httpx.URL(served.url + "/imptr?id=999&redir=https://evil.example/"))
+        assert stray.status_code == 200 and "location" not in stray.headers
+        page = client.get(f"/clktrb?id={b.click}&cachebuster=a6&redir=https://a@b.example/")
+        assert page.status_code == 302  # a redir with a user name: the landing page instead
+        assert page.headers["location"] == "https://advertiser.example/landing?x=1"
         assert client.post(f"/imptr?id={b.imp}").status_code == 405
     events = {e["cachebuster"]: e for e in read_events(served.log_dir)}
-    assert sorted(events) == ["a1", "a2", "a3", "a4"]
+    assert sorted(events) == ["a1", "a2", "a3", "a4", "a6"]
     assert events["a1"]["media_cost_micros"] == 500_000 and events["a1"]["ancost_used"]
     assert events["a3"]["redirect_url"] == "https://shop.example/x?y=1&z=2"
     assert events["a3"]["imp_type"] == 10 and events["a1"]["imp_type"] == 9

@@ -332,7 +332,10 @@ def test_clktr_alias_and_code(env: Env) -> None:
         ("cachebuster=1", "missing_id", "pixel"),
         ("id={inactive_imp}", "inactive_tracker", "pixel"),
         ("id={click}", "wrong_tracker_type", "pixel"),
-        ("id=987654&redir=https://a.example/", "unknown_tracker", "redirect"),
+        # the default redirect policy never follows a redir for an id that records nothing
+        ("id=987654&redir=https://a.example/", "unknown_tracker", "pixel"),
+        ("redir=https://a.example/", "missing_id", "pixel"),
+        ("id={inactive_imp}&redir=https://a.example/", "inactive_tracker", "pixel"),
     ],
 )
 def test_unknown_inactive_or_wrong_trackers_answer_but_record_nothing(
@@ -342,10 +345,9 @@ def test_unknown_inactive_or_wrong_trackers_answer_but_record_nothing(
     before = env.metric("adtrack_collector_rejected_total", reason=reason)
     count = len(env.collector.events())
     resp = env.get(f"/imptr?{query}")
-    if expect == "pixel":
-        assert resp.status == 200 and resp.body == PIXEL_GIF
-    else:
-        assert resp.status == 302 and resp.headers["location"] == "https://a.example/"
+    assert expect == "pixel"
+    assert resp.status == 200 and resp.body == PIXEL_GIF
+    assert "location" not in resp.headers
     no_cache_headers(resp)
     assert len(env.collector.events()) == count
     assert env.metric("adtrack_collector_rejected_total", reason=reason) == before + 1
@@ -355,10 +357,14 @@ def test_inactive_click_tracker_still_sends_the_visitor_on(env: Env) -> None:
     count = len(env.collector.events())
     resp = env.get(f"/clktrb?id={env.extra['inactive_click']}")
     assert resp.status == 302 and resp.headers["location"] == "https://advertiser.example/inactive"
+    # ... to its own landing page, never to a redir (the default redirect policy)
+    resp = env.get(f"/clktrb?id={env.extra['inactive_click']}&redir=https://a.example/next")
+    assert resp.status == 302 and resp.headers["location"] == "https://advertiser.example/inactive"
+    # an unknown click tracker has nowhere to send the visitor: 404, and no redir followed
     resp = env.get("/clktrb?id=987655&redir=https://a.example/next")
-    assert resp.status == 302 and resp.headers["location"] == "https://a.example/next"
+    assert resp.status == 404 and "location" not in resp.headers
     resp = env.get("/clktrb?id=987655")
-    assert resp.status == 200 and resp.body == CLICK_PAGE_HTML
+    assert resp.status == 404
     assert len(env.collector.events()) == count
 
 

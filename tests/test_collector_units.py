@@ -100,10 +100,35 @@ def test_unsafe_redirect_targets_are_refused() -> None:
         assert q.redir_status == RedirStatus.REFUSED, target
 
 
+def test_targets_with_a_user_name_are_refused_in_every_disguise() -> None:
+    for target in (
+        b"https://user:pw@a.example/",
+        b"https://good.example@evil.example/",
+        b"HTTPS://good.example@evil.example",
+        b"https://good.example\\@evil.example/",
+        b"https://good.example\\evil.example/",
+        b"https://good.example%40evil.example/",
+        b"https://good.example%5C@evil.example/",
+        b"https://good.example%5cevil.example/",
+        b"https://good.example:443@evil.example/",
+        b"https://good.example@evil.example?x=1",
+        b"https://good.example@evil.example#frag",
+    ):
+        q = parse_query(b"id=1&redir=" + target)
+        assert q.redirect is None, target
+        assert q.redir_status == RedirStatus.USERINFO, target
+    # percent-encoded as a whole (the value is decoded once): the same refusal
+    q = parse_query(b"id=1&redir=https%3A%2F%2Fgood.example%40evil.example%2F")
+    assert (q.redirect, q.redir_status) == (None, RedirStatus.USERINFO)
+    # "@" after the host (path, query, fragment) is not a user name
+    for target in (b"https://a.example/@x", b"https://a.example?u=a@b", b"https://a.example#@x"):
+        assert parse_query(b"id=1&redir=" + target).redirect == target
+
+
 def test_safe_targets_are_reencoded_to_plain_ascii() -> None:
     assert safe_redirect_target(b"HTTPS://A.example/x") == b"HTTPS://A.example/x"
     assert safe_redirect_target(b"https://[::1]:8443/x") == b"https://[::1]:8443/x"
-    assert safe_redirect_target(b"https://user:pw@a.example/") == b"https://user:pw@a.example/"
+    assert safe_redirect_target(b"https://a.example/p@q?r=s@t") == b"https://a.example/p@q?r=s@t"
     assert safe_redirect_target("https://é.example/a b".encode()) == (
         b"https://%C3%A9.example/a%20b"
     )

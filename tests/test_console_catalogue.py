@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from adtrack.domain.model import PricingType, RevenueType, Role, State
+from adtrack.domain.model import PricingType, RedirectPolicy, RevenueType, Role, State
 from tests.console_support import ConsoleBed, console_bed, field_errors, seed_chain
 
 
@@ -199,3 +199,50 @@ def test_line_items_filter_by_advertiser(bed: ConsoleBed) -> None:
     page = bed.client.get(f"/line-items?advertiser_id={ids['advertiser']}").text
     assert "Spring Sale" in page and "Savings Push" not in page
     assert "CPM 2.50" in page
+
+
+def test_landing_domains_and_redirect_policy_are_shown_and_edited(bed: ConsoleBed) -> None:
+    answer = bed.post(
+        "/advertisers",
+        {
+            "name": "Acme Shoes",
+            "state": "active",
+            "landing_domains": "Shop.Example\r\n\r\n  *.acme.example  \r\nbücher.example\r\n",
+            "redirect_policy": "allow-list",
+        },
+    )
+    assert answer.status_code == 303, field_errors(answer.text)
+    [advertiser] = bed.catalogue.list_advertisers().items
+    assert advertiser.landing_domains == ("shop.example", "*.acme.example", "xn--bcher-kva.example")
+    assert advertiser.redirect_policy is RedirectPolicy.ALLOW_LIST
+
+    page = bed.client.get(f"/advertisers/{advertiser.id}").text
+    assert "Landing domains" in page
+    assert ">shop.example\n*.acme.example\nxn--bcher-kva.example</textarea>" in page
+    assert '<option value="allow-list" selected' in page
+
+    # a bad line is refused next to the field, naming it, and what was typed stays
+    refused = bed.post(
+        f"/advertisers/{advertiser.id}",
+        {
+            "name": "Acme Shoes",
+            "state": "active",
+            "landing_domains": "shop.example\nhttps://evil.example/path",
+            "redirect_policy": "",
+        },
+    )
+    assert refused.status_code == 422
+    errors = field_errors(refused.text)
+    assert list(errors) == ["landing_domains"]
+    assert "https://evil.example/path" in errors["landing_domains"]
+    assert "https://evil.example/path</textarea>" in refused.text
+    assert bed.catalogue.get_advertiser(advertiser.id).landing_domains[0] == "shop.example"
+
+    # emptied: no domains, back to the server's policy
+    cleared = bed.post(
+        f"/advertisers/{advertiser.id}",
+        {"name": "Acme Shoes", "state": "active", "landing_domains": "", "redirect_policy": ""},
+    )
+    assert cleared.status_code == 303, field_errors(cleared.text)
+    saved = bed.catalogue.get_advertiser(advertiser.id)
+    assert (saved.landing_domains, saved.redirect_policy) == ((), None)

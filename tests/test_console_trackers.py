@@ -262,12 +262,29 @@ def test_tracker_page_shows_live_hits(bed: ConsoleBed) -> None:
     ring.add(
         tracker.id, RecentHit(now, "rejected:inactive_tracker", 0, False, None, "curl/8", None)
     )
+    ring.add(
+        tracker.id,
+        RecentHit(
+            now + 1,
+            "valid",
+            0,
+            False,
+            "https://landing.example/",
+            "Firefox/1",
+            None,
+            "e1",
+            "userinfo",
+        ),
+    )
     hits = bed.client.get(f"/trackers/{tracker.id}/hits").text
     rows = hits.split("<tr>")[2:]
-    assert "rejected: inactive tracker" in rows[0]  # newest first
-    assert "invalid: duplicate click" in rows[1]
-    assert "counted" in rows[2] and "0.050000" in rows[2] and ">yes<" in rows[2]
-    assert "https://shop.example.com/" in rows[2] and "https://news.example.com/" in rows[2]
+    assert "https://landing.example/" in rows[0]  # newest first
+    assert "redir not followed: a user name in the target" in rows[0]
+    assert "rejected: inactive tracker" in rows[1]
+    assert "invalid: duplicate click" in rows[2]
+    assert "counted" in rows[3] and "0.050000" in rows[3] and ">yes<" in rows[3]
+    assert "https://shop.example.com/" in rows[3] and "https://news.example.com/" in rows[3]
+    assert "redir not followed" not in rows[3]
 
 
 def test_reporters_see_trackers_but_cannot_change_them(bed: ConsoleBed, tmp_path: Path) -> None:

@@ -301,3 +301,24 @@ def test_date_range() -> None:
         with pytest.raises(ValidationError) as info:
             check_date_range(day, end)
         assert info.value.field == "end_date"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user@shop.example/",
+        "https://good.example@evil.example/",
+        "https://user:pw@shop.example:8443/x",
+        "https://good.example%40evil.example/",
+        "https://good.example%5C@evil.example/",
+    ],
+)
+def test_landing_page_with_a_user_name_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="user name") as info:
+        clean_landing_page_url(url)
+    assert info.value.field == "landing_page_url"
+
+
+def test_an_at_sign_after_the_host_is_fine_in_a_landing_page() -> None:
+    url = "https://shop.example/p/@deal?ref=a@b#x@y"
+    assert clean_landing_page_url(url) == url

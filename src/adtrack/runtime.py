@@ -128,7 +128,11 @@ async def _serve(
     await asyncio.to_thread(cache.load)
     cache.start()
     writer = await open_event_writer(settings)
-    core = TrackingCore(cache, honour_privacy_signals=settings.honour_privacy_signals)
+    core = TrackingCore(
+        cache,
+        honour_privacy_signals=settings.honour_privacy_signals,
+        redirect_policy=settings.redirect_policy,
+    )
     stop = asyncio.Event()
     background: list[asyncio.Task[None]] = []
     collector = None

@@ -163,3 +163,28 @@ def test_dialog_and_menus_work_from_the_keyboard(live: LiveApp, page: Page) -> N
     expect(page.get_by_role("menuitem", name="Export Tags")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.get_by_role("menuitem", name="Export Tags")).not_to_be_visible()
+
+
+def test_advertiser_landing_domains_are_edited_one_per_line(live: LiveApp, page: Page) -> None:
+    sign_in(page, live.url)
+    advertiser = live.bed.catalogue.list_advertisers().items[0]
+    page.goto(f"{live.url}/advertisers/{advertiser.id}")
+    domains = page.get_by_label("Landing domains")
+    expect(domains).to_have_value("")
+    domains.fill("Shop.Example\n*.cdn.example\nhttps://not-a-host.example/x")
+    page.get_by_label("Redirect policy").select_option("allow-list")
+    page.get_by_role("button", name="Save").click()
+    # the bad line is named next to the field, and everything typed is still there
+    expect(page.get_by_text("https://not-a-host.example/x' must be a host name")).to_be_visible()
+    expect(page.get_by_label("Landing domains")).to_have_value(
+        "Shop.Example\n*.cdn.example\nhttps://not-a-host.example/x"
+    )
+    expect(page.get_by_label("Redirect policy")).to_have_value("allow-list")
+    page.get_by_label("Landing domains").fill("Shop.Example\n\n*.cdn.example\n")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved advertiser")).to_be_visible()
+    saved = live.bed.catalogue.get_advertiser(advertiser.id)
+    assert saved.landing_domains == ("shop.example", "*.cdn.example")
+    assert saved.redirect_policy is not None and saved.redirect_policy.value == "allow-list"
+    page.goto(f"{live.url}/advertisers/{advertiser.id}")
+    expect(page.get_by_label("Landing domains")).to_have_value("shop.example\n*.cdn.example")

@@ -15,8 +15,13 @@ Behaviour (issue "Tracking endpoints"):
   ``redir`` (which wins over ``t``). Clicks answer a 302 to ``redir``, else to the tracker's
   landing page, else a small 200 page. A refused or ignored ``redir`` is as if absent.
 * ``HEAD`` answers exactly like ``GET`` and records nothing. Other methods get 405.
-* Unknown, deleted, inactive or wrong-kind trackers (and a missing id) still get their pixel or
-  redirect, but nothing is recorded; they are counted in metrics by reason.
+* Unknown, deleted, inactive or wrong-kind trackers (and a missing id) record nothing; they are
+  counted in metrics by reason. Impressions still get their pixel; an inactive click tracker
+  sends the visitor to its landing page; a click with an unknown or wrong-kind id is answered
+  404, one without id or code 400.
+* Whether a ``redir`` is followed is the redirect policy's call (``redirect_policy.py``): by
+  default only for an active tracker of the endpoint's kind; a refused one is as if absent and
+  counted by reason.
 * Invalid traffic (bot, prefetch, duplicate click) is recorded with ``invalid`` set, never billed
   downstream.
 
@@ -53,6 +58,7 @@ from adtrack.collector.records import (
     NO_USER_AGENT,
     RecordFragments,
 )
+from adtrack.collector.redirect_policy import NO_OVERRIDE, TRACKERS, check_policy, refusal
 from adtrack.collector.responses import Kind
 from adtrack.collector.tracker_cache import CachedTracker, LookupKey, TrackerCache
 from adtrack.domain.events import (
@@ -89,6 +95,7 @@ _SCRIPT: Final = Kind.SCRIPT
 _REDIRECT: Final = Kind.REDIRECT
 _CLICK_PAGE: Final = Kind.CLICK_PAGE
 _NOT_FOUND: Final = Kind.NOT_FOUND
+_BAD_REQUEST: Final = Kind.BAD_REQUEST
 _METHOD_NOT_ALLOWED: Final = Kind.METHOD_NOT_ALLOWED
 _REDIR_OK: Final = RedirStatus.OK
 _REDIR_ABSENT: Final = RedirStatus.ABSENT
@@ -313,8 +320,11 @@ class TrackingCore:
         duplicates: DuplicateClicks | None = None,
         event_ids: EventIds | None = None,
         max_tag_plans: int = 4096,
+        redirect_policy: str = TRACKERS,
     ) -> None:
         self.cache = cache
+        # the server's redirect policy; an advertiser may override it (see redirect_policy.py)
+        self.redirect_policy = check_policy(redirect_policy)
         self.honour_privacy_signals = honour_privacy_signals
         self.trust_forwarded_for = trust_forwarded_for
         self.metrics = metrics or CollectorMetrics()
@@ -485,6 +495,7 @@ class TrackingCore:
                 location,
                 user_agent,
                 referrer,
+                plan.redir_metric,
             ),
         )
         return _new_tuple(Outcome, (plan.kind, location, record, info, None))
@@ -497,12 +508,6 @@ class TrackingCore:
         """
         metrics = self.metrics
         query = parse_query(req.query)
-        redir_status = query.redir_status
-        redir_metric = None
-        if redir_status is not _REDIR_OK and redir_status is not _REDIR_ABSENT:
-            redir_metric = redir_status
-            if allow_lookup:
-                metrics.redir[redir_status] = metrics.redir.get(redir_status, 0) + 1
 
         # ---- which tracker
         tracker: CachedTracker | None = None
@@ -536,12 +541,35 @@ class TrackingCore:
             elif not tracker.active:
                 reject = REJECT_INACTIVE_TRACKER
 
-        # ---- the answer (the same whether or not anything is recorded)
+        # ---- the redirect: syntax (the query parser), then the policy
         location = query.redirect
+        redir_metric: str | None = None
+        if location is not None:
+            if tracker is None:
+                redir_metric = refusal(self.redirect_policy, reject, NO_OVERRIDE, location)
+            else:
+                redirects = tracker.redirects
+                redir_metric = refusal(
+                    redirects.policy or self.redirect_policy, reject, redirects, location
+                )
+            if redir_metric is not None:
+                location = None
+        else:
+            redir_status = query.redir_status
+            if redir_status is not _REDIR_OK and redir_status is not _REDIR_ABSENT:
+                redir_metric = redir_status
+        if redir_metric is not None:  # (once per request: a store lookup returned above)
+            metrics.redir[redir_metric] = metrics.redir.get(redir_metric, 0) + 1
+
+        # ---- the answer (the same whether or not anything is recorded)
         if location is not None:
             kind = _REDIRECT
         elif imp_type == IMPRESSION:
             kind = _SCRIPT if query.t == "1" else _PIXEL
+        elif reject == REJECT_MISSING_ID:
+            kind = _BAD_REQUEST  # no id or code: nothing to send the visitor to
+        elif reject in (REJECT_UNKNOWN_TRACKER, REJECT_WRONG_TYPE):
+            kind = _NOT_FOUND  # no such click tracker
         elif tracker is not None and tracker.landing_page is not None:
             kind, location = _REDIRECT, tracker.landing_page
         else:
@@ -552,7 +580,7 @@ class TrackingCore:
         if reject is not None:
             metrics.rejected[reject] = metrics.rejected.get(reject, 0) + 1
             if tracker is not None:
-                self._remember_rejected(tracker.id, reject, location, req)
+                self._remember_rejected(tracker.id, reject, location, redir_metric, req)
             return Outcome(kind, location)
         assert tracker is not None
 
@@ -571,7 +599,12 @@ class TrackingCore:
         )
 
     def _remember_rejected(
-        self, tracker_id: int, reason: str, location: bytes | None, req: RequestLike
+        self,
+        tracker_id: int,
+        reason: str,
+        location: bytes | None,
+        redirect_refused: str | None,
+        req: RequestLike,
     ) -> None:
         """A rejected hit of a known tracker, for the console's live hits (not billable)."""
         user_agent = self.bots.classify(req.user_agent)[0]
@@ -588,6 +621,8 @@ class TrackingCore:
                 None if location is None else location.decode("latin-1"),
                 user_agent,
                 referrer,
+                None,
+                redirect_refused,
             ),
         )
 

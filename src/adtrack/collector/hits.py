@@ -36,6 +36,7 @@ class HitInfo(NamedTuple):
     location: bytes | None  # the redirect target sent, if any
     user_agent: str | None
     referrer: str | None
+    redirect_refused: str | None = None  # why a redir was not followed (a metric reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class RecentHit:
     user_agent: str | None
     referrer: str | None
     event_id: str | None = None
+    redirect_refused: str | None = None  # why a redir was not followed (a metric reason)
 
     @property
     def timestamp(self) -> datetime:
@@ -64,6 +66,7 @@ class RecentHit:
             info.user_agent,
             info.referrer,
             info.event_id,
+            info.redirect_refused,
         )
 
 

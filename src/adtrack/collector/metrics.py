@@ -32,7 +32,9 @@ class CollectorMetrics:
         # (imp_type, invalid reason or None for valid) -> events stored and answered
         self.events: Counter[tuple[int, str | None]] = Counter()
         self.rejected: dict[str, int] = {}  # by reason
-        self.redir: dict[str, int] = {}  # refused / not_last
+        # why a redir was not followed: refused, not_last, userinfo, not_allowed_domain, or
+        # the tracker's rejection (unknown_tracker, missing_id, inactive_tracker, ...)
+        self.redir: dict[str, int] = {}
         self.invalid_ancost = 0
         self.unavailable = 0  # requests answered 503
         self.store_failures = 0  # failed appends (batches)
@@ -99,7 +101,9 @@ class _Families(Collector):
         yield family
         family = CounterMetricFamily(
             "adtrack_collector_redir_ignored",
-            "redir parameters not followed, by why (refused target, not in last position).",
+            "redir parameters not followed, by why: refused (not http(s) with a host), "
+            "not_last, userinfo, not_allowed_domain, or the tracker's rejection "
+            "(unknown_tracker, missing_id, inactive_tracker, wrong_tracker_type).",
             labels=["reason"],
         )
         for reason, value in sorted(m.redir.items()):

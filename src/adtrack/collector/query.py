@@ -19,9 +19,11 @@ right after ``&``):
   are read as usual. If it is last, it is percent-decoded **once** — so
   ``redir=https%3A%2F%2Fshop.example%2Fa%3Fb%3Dc`` works.
 
-The target is then checked (:func:`safe_redirect_target`): only ``http``/``https`` with a host,
-no control characters (CR/LF/NUL...). Anything else (``javascript:``, ``data:``, no host) is
-refused — the event is still counted, just not redirected.
+The target is then checked (:func:`redirect_target`): only ``http``/``https`` with a host,
+no control characters (CR/LF/NUL...), no user name before the host (``user@host``, also hidden
+as ``%40`` or behind a backslash). Anything else (``javascript:``, ``data:``, no host) is
+refused — the event is still counted, just not redirected. Whether an accepted target is then
+followed is the redirect policy's decision (``redirect_policy.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ __all__ = [
     "TrackingQuery",
     "parse_query",
     "parameter_text",
+    "authority_of",
     "parse_query_general",
+    "redirect_target",
     "safe_redirect_target",
 ]
 
@@ -50,6 +54,7 @@ class RedirStatus:
     OK: Final = "ok"
     NOT_LAST: Final = "not_last"  # ignored: more parameters followed an encoded/plain value
     REFUSED: Final = "refused"  # not an http(s) URL with a host, or control characters
+    USERINFO: Final = "userinfo"  # a user name before the host (user@host), also disguised
 
 
 class TrackingQuery(NamedTuple):
@@ -75,15 +80,34 @@ _REENCODE = bytes(range(0x80, 0x100)) + b' "<>\\^`{|}'
 _PORT_CHARS = b"0123456789"
 
 
-def _has_host(target: bytes) -> bool:
-    """Whether an ``http(s)://`` URL names a host (and, if any, a numeric port)."""
+_AUTHORITY_ENDS = (b"/", b"?", b"#")
+# in an authority, any of these means a user name (or a way to hide one): browsers and URL
+# parsers disagree on where such a host ends ("https://good.example\@evil.example" goes to
+# good.example in a browser, to evil.example elsewhere, and to evil.example once the backslash
+# is percent-encoded for the Location header), so no reading of it can be trusted
+_USERINFO_MARKS = (b"@", b"\\", b"%40", b"%5c")
+
+
+def authority_of(target: bytes) -> bytes:
+    """The ``host[:port]`` part of an ``http(s)://`` URL (everything up to the path, query or
+    fragment)."""
     start = target.index(b"://") + 3
     end = len(target)
-    for sep in (b"/", b"?", b"#"):
+    for sep in _AUTHORITY_ENDS:
         pos = target.find(sep, start, end)
         if pos >= 0:
             end = pos
-    host = target[start:end].rpartition(b"@")[2]  # drop user:password@
+    return target[start:end]
+
+
+def _has_userinfo(authority: bytes) -> bool:
+    lowered = authority.lower()
+    return any(lowered.find(mark) >= 0 for mark in _USERINFO_MARKS)
+
+
+def _has_host(authority: bytes) -> bool:
+    """Whether an authority (without user name) names a host and, if any, a numeric port."""
+    host = authority
     if host.startswith(b"["):  # IPv6 literal
         close = host.find(b"]")
         if close < 2:
@@ -99,29 +123,35 @@ def _has_host(target: bytes) -> bool:
     return not port.translate(None, _PORT_CHARS)
 
 
-def _check_target(target: bytes) -> bytes | None:
+def _check_target(target: bytes) -> tuple[bytes | None, str]:
     if not target or len(target) > 8192:
-        return None
+        return None, RedirStatus.REFUSED
     lowered = target[:8].lower()
     if not (lowered.startswith(b"http://") or lowered.startswith(b"https://")):
-        return None
+        return None, RedirStatus.REFUSED
     if len(target.translate(None, _FORBIDDEN)) != len(target):
-        return None
+        return None, RedirStatus.REFUSED
+    authority = authority_of(target)
+    if _has_userinfo(authority):
+        return None, RedirStatus.USERINFO
     if len(target.translate(None, _REENCODE)) != len(target):
         target = b"".join(b"%%%02X" % b if b in _REENCODE else bytes((b,)) for b in target)
-    if not _has_host(target):
-        return None
-    return target
+        authority = authority_of(target)
+    if not _has_host(authority):
+        return None, RedirStatus.REFUSED
+    return target, RedirStatus.OK
 
 
 # Redirect targets repeat a lot (one landing page per campaign): remember recent verdicts.
-_TARGETS: dict[bytes, bytes | None] = {}
+_TARGETS: dict[bytes, tuple[bytes | None, str]] = {}
 _TARGETS_MAX = 4096
 _TARGET_CACHEABLE_LEN = 1024
 
 
-def safe_redirect_target(target: bytes) -> bytes | None:
-    """``target`` as a Location value if it is an http(s) URL with a host, else None.
+def redirect_target(target: bytes) -> tuple[bytes | None, str]:
+    """``target`` as a Location value and :attr:`RedirStatus.OK` if it is an http(s) URL with
+    a host and no user name; else None and why (:attr:`RedirStatus.REFUSED` or
+    :attr:`RedirStatus.USERINFO`).
 
     Bytes outside printable ASCII (and space, quotes, angle brackets...) are percent-encoded so
     the header is always well formed; control characters make the target unsafe.
@@ -136,6 +166,11 @@ def safe_redirect_target(target: bytes) -> bytes | None:
             _TARGETS.clear()
         _TARGETS[target] = result
     return result
+
+
+def safe_redirect_target(target: bytes) -> bytes | None:
+    """``target`` as a Location value if :func:`redirect_target` accepts it, else None."""
+    return redirect_target(target)[0]
 
 
 def parameter_text(raw: bytes) -> str:
@@ -170,8 +205,7 @@ def parse_query(query: bytes) -> TrackingQuery:
     if target is None:
         redirect, status = None, RedirStatus.ABSENT
     else:
-        redirect = safe_redirect_target(target)
-        status = RedirStatus.OK if redirect is not None else RedirStatus.REFUSED
+        redirect, status = redirect_target(target)
     return _new_query(
         TrackingQuery,
         (
@@ -201,8 +235,7 @@ def parse_query_general(query: bytes) -> TrackingQuery:
         head = query[: value_at - 7] if value_at > 6 else b""
         rest = query[value_at:]
         if rest.startswith(_HTTP_SCHEMES) or rest[:8].lower().startswith(_HTTP_SCHEMES):
-            redirect = safe_redirect_target(rest)
-            status = RedirStatus.OK if redirect is not None else RedirStatus.REFUSED
+            redirect, status = redirect_target(rest)
         else:
             value, sep, tail = rest.partition(b"&")
             if sep:
@@ -210,8 +243,7 @@ def parse_query_general(query: bytes) -> TrackingQuery:
                 status = RedirStatus.NOT_LAST
                 head = head + b"&" + tail if head else tail
             elif value:  # an empty ``redir=`` counts as absent
-                redirect = safe_redirect_target(unquote_to_bytes(value))
-                status = RedirStatus.OK if redirect is not None else RedirStatus.REFUSED
+                redirect, status = redirect_target(unquote_to_bytes(value))
     id_ = code = cachebuster = ancost = t = None
     if head:
         for pair in head.split(b"&"):

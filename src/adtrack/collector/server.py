@@ -115,6 +115,7 @@ async def start_collector(
             cache,
             honour_privacy_signals=settings.honour_privacy_signals,
             trust_forwarded_for=trust_forwarded_for,
+            redirect_policy=settings.redirect_policy,
         )
     http = HttpCollector(core, writer)
     loop = asyncio.get_running_loop()

@@ -1,8 +1,9 @@
 """The collector's in-memory view of the catalogue: trackers with their compiled pricing.
 
 * :meth:`TrackerCache.load` reads every live tracker, line item, payment rule and rule filter
-  with SQLAlchemy Core (no ORM) and swaps in new lookup tables in one assignment, so the hot path
-  never sees a half-built cache and never takes a lock.
+  (and each advertiser's redirect policy and landing domains) with SQLAlchemy Core (no ORM)
+  and swaps in new lookup tables in one assignment, so the hot path never sees a half-built
+  cache and never takes a lock.
 * A background thread polls ``catalogue_version`` (one row) every ``poll_interval`` seconds
   (0.5 s) and reloads when it changed, so created, changed and deactivated trackers, rules and
   line items apply within about a second. It also reloads every ``full_reload_interval`` seconds
@@ -31,6 +32,7 @@ from sqlalchemy.engine import Connection
 from adtrack.adapters.sql import tables as t
 from adtrack.collector.query import safe_redirect_target
 from adtrack.collector.records import tracker_fragment
+from adtrack.collector.redirect_policy import NO_OVERRIDE, AdvertiserRedirects
 from adtrack.domain.model import (
     FilterAction,
     ImpType,
@@ -63,6 +65,8 @@ class CachedTracker:
     landing_page: bytes | None  # a safe Location value (click trackers), or None
     plan: PricingPlan
     record_fragment: bytes  # this tracker's ids, pre-encoded for the event record
+    # its advertiser's redirect policy override and landing domains
+    redirects: AdvertiserRedirects = NO_OVERRIDE
 
 
 # Lookup keys: ("id", 123) or (imp_type, "code").
@@ -146,6 +150,17 @@ def _build(conn: Connection, tracker_rows: Sequence[Any], *, all_rows: bool) -> 
         rule_query = rule_query.where(
             t.payment_rules.c.publisher_id.in_(pub_ids) | t.payment_rules.c.id.in_(own_rule_ids)
         )
+    advertiser_query = select(
+        t.advertisers.c.id, t.advertisers.c.redirect_policy, t.advertisers.c.landing_domains
+    ).where(t.advertisers.c.deleted_at.is_(None))
+    if not all_rows:
+        advertiser_query = advertiser_query.where(
+            t.advertisers.c.id.in_({row.advertiser_id for row in tracker_rows})
+        )
+    redirects = {
+        row.id: AdvertiserRedirects.of(row.redirect_policy, row.landing_domains)
+        for row in conn.execute(advertiser_query)
+    }
     line_items = {row.id: _line_item(row) for row in conn.execute(li_query)}
     rule_rows = list(conn.execute(rule_query))
     if not all_rows:
@@ -195,6 +210,7 @@ def _build(conn: Connection, tracker_rows: Sequence[Any], *, all_rows: bool) -> 
                     row.publisher_id,
                     row.placement_id,
                 ),
+                redirects=redirects.get(row.advertiser_id, NO_OVERRIDE),
             )
         )
     return out

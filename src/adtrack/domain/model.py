@@ -59,6 +59,19 @@ class ImpType(IntEnum):
         return cls.EXTERNAL_CLICK
 
 
+class RedirectPolicy(StrEnum):
+    """Which ``redir`` targets the click and impression trackers follow (see docs/limits.md).
+
+    ``trackers``: only for an active tracker of the endpoint's kind; ``allow-list``: as
+    ``trackers``, and only to the advertiser's landing domains; ``open``: any http(s) target,
+    whatever the tracker id (an open redirector: an explicit opt-in).
+    """
+
+    TRACKERS = "trackers"
+    ALLOW_LIST = "allow-list"
+    OPEN = "open"
+
+
 class Role(StrEnum):
     ADMIN = "admin"  # everything, manages users
     TRAFFICKER = "trafficker"  # manages catalogue and trackers
@@ -74,6 +87,9 @@ class Advertiser:
     name: str
     code: str | None = None
     state: State = State.ACTIVE
+    # host patterns ("example.com", "*.example.com"), normalised to lower-case ASCII (IDNA)
+    landing_domains: tuple[str, ...] = ()
+    redirect_policy: RedirectPolicy | None = None  # None: the server's ADTRACK_REDIRECT_POLICY
     created_at: datetime | None = None
     last_modified: datetime | None = None
 

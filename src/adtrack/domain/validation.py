@@ -193,8 +193,9 @@ def clean_datetime(value: object, field: str) -> datetime | None:
 def clean_landing_page_url(value: object, field: str = "landing_page_url") -> str | None:
     """An optional landing page: an absolute http(s) URL with a host, at most 2048 characters.
 
-    Other schemes (``javascript:``, ``data:``, ``file:``...) are refused: the URL is sent to
-    browsers as a redirect target. Surrounding spaces are trimmed; inner whitespace and control
+    Other schemes (``javascript:``, ``data:``, ``file:``...) and a user name before the host
+    (``https://good.example@evil.example``) are refused: the URL is sent to browsers as a
+    redirect target. Surrounding spaces are trimmed; inner whitespace and control
     characters are refused because browsers and proxies treat them inconsistently.
     """
     if value is None:
@@ -217,6 +218,10 @@ def clean_landing_page_url(value: object, field: str = "landing_page_url") -> st
         raise ValidationError(field, "must be an http:// or https:// URL")
     if not parts.hostname or "\\" in parts.netloc:
         raise ValidationError(field, "must be an absolute URL with a host")
+    if "@" in parts.netloc or "%40" in parts.netloc.lower() or "%5c" in parts.netloc.lower():
+        # browsers show "user@host" URLs as if they went to "user" (the collector refuses
+        # such redirect targets too)
+        raise ValidationError(field, "must not contain a user name (user@host)")
     if port == 0:
         raise ValidationError(field, "is not a valid URL")
     return url

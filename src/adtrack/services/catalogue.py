@@ -34,6 +34,7 @@ from typing import Any, Generic, TypeVar
 
 from adtrack.domain import catalogue_rules as rules
 from adtrack.domain.errors import DomainError, NotFound, ValidationError
+from adtrack.domain.landing_domains import clean_landing_domains
 from adtrack.domain.model import (
     Advertiser,
     FilterAction,
@@ -42,6 +43,7 @@ from adtrack.domain.model import (
     Placement,
     PricingType,
     Publisher,
+    RedirectPolicy,
     RevenueType,
     State,
     Tracker,
@@ -136,7 +138,11 @@ ADVERTISER = _Kind(
     label="advertiser",
     entity=Advertiser,
     repository=lambda uow: uow.advertisers,
-    fields=_COMMON,
+    fields={
+        **_COMMON,
+        "landing_domains": clean_landing_domains,
+        "redirect_policy": partial(clean_optional_enum, RedirectPolicy, field="redirect_policy"),
+    },
     required=("name",),
     list_filters={},
 )

@@ -201,6 +201,17 @@ class SqlAdvertiserRepository(_SqlRepository[Advertiser]):
     table = tables.advertisers
     entity = Advertiser
 
+    # landing_domains: a tuple in the entity, a JSON list in the row
+    def _to_entity(self, row: Row[Any]) -> Advertiser:
+        advertiser = super()._to_entity(row)
+        advertiser.landing_domains = tuple(advertiser.landing_domains or ())
+        return advertiser
+
+    def _to_row(self, entity: Advertiser) -> dict[str, Any]:
+        row = super()._to_row(entity)
+        row["landing_domains"] = list(entity.landing_domains)
+        return row
+
 
 class SqlLineItemRepository(_SqlRepository[LineItem]):
     table = tables.line_items

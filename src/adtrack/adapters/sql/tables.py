@@ -10,6 +10,7 @@ Conventions:
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -42,6 +43,10 @@ def _audit() -> list[Column[object]]:
     ]
 
 
+def _no_domains() -> list[str]:
+    return []
+
+
 advertisers = Table(
     "advertisers",
     metadata,
@@ -49,6 +54,11 @@ advertisers = Table(
     Column("name", String(255), nullable=False),
     Column("code", String(100), nullable=True),
     Column("state", String(16), nullable=False, default="active"),
+    # host patterns a redir may go to under the allow-list redirect policy: a JSON list of
+    # normalised patterns ("shop.example", "*.shop.example")
+    Column("landing_domains", JSON, nullable=False, default=_no_domains),
+    # "trackers" | "allow-list" | "open", or NULL: the server's ADTRACK_REDIRECT_POLICY
+    Column("redirect_policy", String(16), nullable=True),
     *_audit(),
 )
 

@@ -37,7 +37,15 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from adtrack.domain.model import FilterAction, PricingType, RevenueType, State, TrackerType
+from adtrack.domain.landing_domains import LANDING_DOMAINS_MAX
+from adtrack.domain.model import (
+    FilterAction,
+    PricingType,
+    RedirectPolicy,
+    RevenueType,
+    State,
+    TrackerType,
+)
 from adtrack.domain.money import MoneyError, from_micros, to_micros
 from adtrack.domain.validation import ID_MAX, MONEY_MAX_MICROS
 from adtrack.services.catalogue import MAX_PAGE_SIZE
@@ -197,23 +205,49 @@ _CODE = "An optional custom code (up to 100 characters, no spaces); null clears 
 _STATE = "active (default) or inactive."
 
 
-class AdvertiserUpdate(ApiModel):
+_LANDING_DOMAINS = (
+    "Host names its redir targets may go to under the allow-list redirect policy: "
+    "shop.example (that host) or *.shop.example (any host below it); the port does not count. "
+    f"At most {LANDING_DOMAINS_MAX}; stored lower-case, internationalised names in their "
+    "ASCII (xn--) form. [] or null clears them."
+)
+_REDIRECT_POLICY = (
+    "Overrides the server's redirect policy (ADTRACK_REDIRECT_POLICY) for this advertiser's "
+    "trackers: trackers, allow-list or open; null follows the server's."
+)
+
+
+class NamedUpdate(ApiModel):
+    """The fields every named catalogue object has (advertisers, publishers, placements)."""
+
     name: Annotated[str | None, NotNull] = Field(default=None, description=_NAME)
     code: str | None = Field(default=None, description=_CODE)
     state: Annotated[State | None, NotNull] = Field(default=None, description=_STATE)
 
 
-class AdvertiserCreate(AdvertiserUpdate):
-    name: str = Field(description=_NAME)
-
-
-class AdvertiserOut(ApiModel):
+class NamedOut(ApiModel):
     id: int
     name: str
     code: str | None
     state: State
     created_at: datetime
     last_modified: datetime
+
+
+class AdvertiserUpdate(NamedUpdate):
+    landing_domains: list[Annotated[str, Field(max_length=300)]] | None = Field(
+        default=None, max_length=LANDING_DOMAINS_MAX, description=_LANDING_DOMAINS
+    )
+    redirect_policy: RedirectPolicy | None = Field(default=None, description=_REDIRECT_POLICY)
+
+
+class AdvertiserCreate(AdvertiserUpdate):
+    name: str = Field(description=_NAME)
+
+
+class AdvertiserOut(NamedOut):
+    landing_domains: list[str] = Field(description=_LANDING_DOMAINS)
+    redirect_policy: RedirectPolicy | None = Field(description=_REDIRECT_POLICY)
 
 
 class AdvertiserListParams(ListParams):
@@ -355,7 +389,7 @@ class PaymentRuleListParams(ListParams):
 # ---------------------------------------------------------------------------------------------
 
 
-class PublisherUpdate(AdvertiserUpdate):
+class PublisherUpdate(NamedUpdate):
     pass
 
 
@@ -366,7 +400,7 @@ class PublisherCreate(PublisherUpdate):
     )
 
 
-class PublisherOut(AdvertiserOut):
+class PublisherOut(NamedOut):
     pass
 
 
@@ -374,7 +408,7 @@ class PublisherListParams(ListParams):
     pass
 
 
-class PlacementUpdate(AdvertiserUpdate):
+class PlacementUpdate(NamedUpdate):
     publisher_id: Annotated[Id | None, NotNull] = Field(
         default=None, description="The publisher it belongs to."
     )
@@ -385,7 +419,7 @@ class PlacementCreate(PlacementUpdate):
     name: str = Field(description=_NAME)
 
 
-class PlacementOut(AdvertiserOut):
+class PlacementOut(NamedOut):
     publisher_id: int
 
 

@@ -33,8 +33,9 @@ FormValues = dict[str, Any]  # what a form shows: text, or a list of texts for m
 class FormField:
     """One input of a catalogue form.
 
-    ``widget``: ``text``, ``textarea``, ``select``, ``money`` (currency units -> micros),
-    ``ratio`` (0..1 -> ppm), ``int``, ``id``, ``ids`` (multi-select of ids), ``date``.
+    ``widget``: ``text``, ``textarea``, ``lines`` (a textarea, one item per line -> a list of
+    texts), ``select``, ``money`` (currency units -> micros), ``ratio`` (0..1 -> ppm), ``int``,
+    ``id``, ``ids`` (multi-select of ids), ``date``.
     ``attr`` is the service/entity attribute (default: ``name``).
     """
 
@@ -79,6 +80,8 @@ def parse_value(field: FormField, raw: Any, zone: ZoneInfo) -> Any:
     text = (raw or "").strip() if isinstance(raw, str) else ""
     if field.widget in ("text", "textarea"):
         return text
+    if field.widget == "lines":
+        return [line.strip() for line in text.splitlines() if line.strip()]
     if field.widget == "select":
         return text or None
     if field.widget == "money":
@@ -183,6 +186,8 @@ def show_value(field: FormField, value: Any, zone: ZoneInfo) -> Any:
         return value.astimezone(zone).date().isoformat()
     if field.widget == "ids":
         return [str(v) for v in sorted(value)]
+    if field.widget == "lines":
+        return "\n".join(str(v) for v in value)
     if hasattr(value, "value"):  # enums
         return str(value.value)
     return str(value)

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from adtrack.collector.hits import RecentHit
 from adtrack.domain.money import format_micros
 
-__all__ = ["HitRow", "HitSource", "hit_rows", "verdict_of"]
+__all__ = ["HitRow", "HitSource", "hit_rows", "redirect_note", "verdict_of"]
 
 LIVE_HITS_LIMIT = 25
 
@@ -33,8 +33,25 @@ class HitRow:
     cost: str
     ancost_used: bool
     redirect_url: str
+    redirect_note: str  # why a redir was not followed ("" when it was, or there was none)
     user_agent: str
     referrer: str
+
+
+# the collector's reasons (adtrack_collector_redir_ignored_total) that need more than a label
+_REDIRECT_REASONS = {
+    "userinfo": "a user name in the target",
+    "not_allowed_domain": "not one of the advertiser's landing domains",
+    "refused": "not an http(s) URL with a host",
+    "not_last": "not the last parameter",
+}
+
+
+def redirect_note(reason: str | None) -> str:
+    """Why the collector did not follow a ``redir``, for people."""
+    if not reason:
+        return ""
+    return "redir not followed: " + _REDIRECT_REASONS.get(reason, reason.replace("_", " "))
 
 
 def verdict_of(raw: str) -> tuple[str, str]:
@@ -63,6 +80,7 @@ def hit_rows(request: Request, tracker_id: int, zone: ZoneInfo) -> list[HitRow]:
                 cost=format_micros(hit.media_cost_micros),
                 ancost_used=hit.ancost_used,
                 redirect_url=hit.redirect_url or "",
+                redirect_note=redirect_note(hit.redirect_refused),
                 user_agent=hit.user_agent or "",
                 referrer=hit.referrer or "",
             )

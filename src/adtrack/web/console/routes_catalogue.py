@@ -141,12 +141,34 @@ NAME = FormField("name", "Name", required=True)
 CODE = FormField("code", "Code", hint="Optional: your own reference, unique per kind.")
 STATE = FormField("state", "State", "select", options=STATE_OPTIONS)
 
+REDIRECT_POLICY_OPTIONS = (
+    ("", "Server default"),
+    ("trackers", "Trackers: any redirect of an active tracker"),
+    ("allow-list", "Allow-list: only to the landing domains"),
+    ("open", "Open: any redirect, any id (open redirector)"),
+)
+LANDING_DOMAINS = FormField(
+    "landing_domains",
+    "Landing domains",
+    "lines",
+    hint="One per line: shop.example (that host) or *.shop.example (any host below it). "
+    "Under the allow-list redirect policy, click and impression redirects go only here.",
+)
+REDIRECT_POLICY = FormField(
+    "redirect_policy",
+    "Redirect policy",
+    "select",
+    options=REDIRECT_POLICY_OPTIONS,
+    hint="Which redir targets this advertiser's trackers follow; the server default is "
+    "ADTRACK_REDIRECT_POLICY.",
+)
+
 ADVERTISERS = Kind(
     slug="advertisers",
     label="advertiser",
     title="Advertisers",
     section="advertisers",
-    fields=(NAME, CODE, STATE),
+    fields=(NAME, CODE, STATE, LANDING_DOMAINS, REDIRECT_POLICY),
     columns=(
         Column("ID", lambda e: e.id, "id", kind="num"),
         Column("Name", lambda e: e.name, "name", link=lambda e: f"/advertisers/{e.id}"),

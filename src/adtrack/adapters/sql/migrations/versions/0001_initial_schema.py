@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 18:11:35.297639
+Create Date: 2026-12-02 06:21:27.515005
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("code", sa.String(length=100), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("landing_domains", sa.JSON(), nullable=False),
+        sa.Column("redirect_policy", sa.String(length=16), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_modified", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
