@@ -168,7 +168,7 @@ def test_admin_creates_users_and_their_tokens(api: ApiTestbed) -> None:
 
     with_password = api.admin.post(
         f"{API}/users",
-        json={"email": "rep@example.org", "role": "reporter", "password": "long enough"},
+        json={"email": "rep@example.org", "role": "reporter", "password": "long enough passphrase"},
     )
     assert with_password.status_code == 201
     assert with_password.json()["generated_password"] is None

@@ -72,24 +72,24 @@ def test_a_password_is_generated_when_none_is_given(users: UserService) -> None:
 
 def test_rehashes_weak_hashes_on_login(engine: Engine) -> None:
     weak = fast_user_service(engine)
-    weak.create_user("old@example.com", Role.REPORTER, "old password")
+    weak.create_user("old@example.com", Role.REPORTER, "old passphrase here")
     strong = UserService(partial(SqlUserUnitOfWork, engine))  # the default parameters
-    assert strong.verify_password("old@example.com", "old password") is not None
+    assert strong.verify_password("old@example.com", "old passphrase here") is not None
     with engine.connect() as conn:
         stored = conn.execute(select(tables.users.c.password_hash)).scalar_one()
     assert stored.split("$")[3] == PasswordHasher().hash("x").split("$")[3]
-    assert strong.verify_password("old@example.com", "old password") is not None
+    assert strong.verify_password("old@example.com", "old passphrase here") is not None
 
 
 @pytest.mark.parametrize(
     ("email", "role", "password", "field"),
     [
-        ("", Role.ADMIN, "long enough", "email"),
-        ("no-at-sign", Role.ADMIN, "long enough", "email"),
-        ("two@@example.com", Role.ADMIN, "long enough", "email"),
-        ("spa ce@example.com", Role.ADMIN, "long enough", "email"),
-        ("a@example.com", "root", "long enough", "role"),
-        ("a@example.com", "", "long enough", "role"),
+        ("", Role.ADMIN, "long enough passphrase", "email"),
+        ("no-at-sign", Role.ADMIN, "long enough passphrase", "email"),
+        ("two@@example.com", Role.ADMIN, "long enough passphrase", "email"),
+        ("spa ce@example.com", Role.ADMIN, "long enough passphrase", "email"),
+        ("a@example.com", "root", "long enough passphrase", "role"),
+        ("a@example.com", "", "long enough passphrase", "role"),
         ("a@example.com", Role.ADMIN, "short", "password"),
         ("a@example.com", Role.ADMIN, "x" * 2000, "password"),
         ("a@example.com", Role.ADMIN, "nul\x00in password", "password"),
@@ -105,15 +105,15 @@ def test_invalid_users_are_refused_naming_the_field(
 
 
 def test_emails_are_unique_whatever_the_case(users: UserService) -> None:
-    users.create_user("dup@example.com", Role.REPORTER, "long enough")
+    users.create_user("dup@example.com", Role.REPORTER, "long enough passphrase")
     with pytest.raises(Conflict) as refused:
-        users.create_user(" DUP@example.com", Role.ADMIN, "long enough")
+        users.create_user(" DUP@example.com", Role.ADMIN, "long enough passphrase")
     assert refused.value.field == "email"
     assert [u.email for u in users.list_users()] == ["dup@example.com"]
 
 
 def test_tokens_are_stored_only_as_sha256(users: UserService, engine: Engine) -> None:
-    user = users.create_user("tok@example.com", Role.TRAFFICKER, "long enough").user
+    user = users.create_user("tok@example.com", Role.TRAFFICKER, "long enough passphrase").user
     issued = users.create_token(user.id, "ci")
     assert len(issued.secret) == 43  # token_urlsafe(32)
     with engine.connect() as conn:
@@ -128,7 +128,7 @@ def test_tokens_are_stored_only_as_sha256(users: UserService, engine: Engine) ->
 
 
 def test_each_token_is_new_and_can_be_revoked(users: UserService) -> None:
-    user = users.create_user("rev@example.com", Role.REPORTER, "long enough").user
+    user = users.create_user("rev@example.com", Role.REPORTER, "long enough passphrase").user
     first = users.create_token(user.id)
     second = users.create_token_for_email("REV@example.com", "second")
     assert first.secret != second.secret
@@ -148,12 +148,12 @@ def test_each_token_is_new_and_can_be_revoked(users: UserService) -> None:
 
 
 def test_inactive_users_cannot_authenticate(users: UserService) -> None:
-    users.create_user("boss@example.com", Role.ADMIN, "long enough")
-    user = users.create_user("gone@example.com", Role.TRAFFICKER, "long enough").user
+    users.create_user("boss@example.com", Role.ADMIN, "long enough passphrase")
+    user = users.create_user("gone@example.com", Role.TRAFFICKER, "long enough passphrase").user
     token = users.create_token(user.id).secret
     users.update_user(user.id, {"state": "inactive"})
     assert users.authenticate(token) is None
-    assert users.verify_password("gone@example.com", "long enough") is None
+    assert users.verify_password("gone@example.com", "long enough passphrase") is None
     users.update_user(user.id, {"state": "active"})
     assert users.authenticate(token) is not None
 
@@ -161,7 +161,7 @@ def test_inactive_users_cannot_authenticate(users: UserService) -> None:
 def test_token_use_is_recorded_at_most_once_a_minute(engine: Engine) -> None:
     clock = Clock()
     users = UserService(partial(SqlUserUnitOfWork, engine), clock=clock, hasher=FAST_HASHER)
-    user = users.create_user("t@example.com", Role.REPORTER, "long enough").user
+    user = users.create_user("t@example.com", Role.REPORTER, "long enough passphrase").user
     issued = users.create_token(user.id)
     assert users.list_tokens(user.id)[0].last_used_at is None
     users.authenticate(issued.secret)
@@ -176,14 +176,14 @@ def test_token_use_is_recorded_at_most_once_a_minute(engine: Engine) -> None:
 
 
 def test_the_last_admin_cannot_be_demoted(users: UserService) -> None:
-    admin = users.create_user("a1@example.com", Role.ADMIN, "long enough").user
+    admin = users.create_user("a1@example.com", Role.ADMIN, "long enough passphrase").user
     with pytest.raises(Conflict) as refused:
         users.update_user(admin.id, {"role": "reporter"})
     assert refused.value.field == "role"
     with pytest.raises(Conflict) as refused:
         users.update_user(admin.id, {"state": "inactive"})
     assert refused.value.field == "state"
-    second = users.create_user("a2@example.com", Role.ADMIN, "long enough").user
+    second = users.create_user("a2@example.com", Role.ADMIN, "long enough passphrase").user
     assert users.update_user(admin.id, {"role": "reporter"}).role is Role.REPORTER
     with pytest.raises(Conflict):
         users.update_user(second.id, {"state": "inactive"})
@@ -215,7 +215,7 @@ def test_bootstrap_creates_the_first_admin_once(users: UserService) -> None:
 
 
 def test_no_bootstrap_when_someone_was_created_by_hand(users: UserService) -> None:
-    users.create_user("ops@example.com", Role.REPORTER, "long enough")
+    users.create_user("ops@example.com", Role.REPORTER, "long enough passphrase")
     assert users.bootstrap_admin("admin@example.com") is None
 
 
