@@ -11,7 +11,7 @@ from functools import partial
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.sql import tables
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
@@ -233,3 +233,74 @@ def test_first_run_lines_are_printed_once(
     ]
     assert ensure_first_admin(engine) is None
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("weak", ["password", "12345678", "qwerty123", "iloveyou"])
+def test_weak_passwords_are_refused_everywhere_a_password_is_set(
+    users: UserService, weak: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        users.create_user("weak@example.com", Role.REPORTER, weak)
+    assert refused.value.field == "password"
+    assert refused.value.message.startswith("is too easy to guess")
+    assert users.list_users() == []
+    user = users.create_user("weak@example.com", Role.REPORTER, "a long passphrase").user
+    with pytest.raises(ValidationError) as changed:
+        users.update_user(user.id, {"password": weak})
+    assert changed.value.field == "password"
+    assert users.verify_password("weak@example.com", "a long passphrase") == user
+
+
+def test_a_password_made_of_the_users_email_is_weak(users: UserService) -> None:
+    with pytest.raises(ValidationError, match="too easy to guess"):
+        users.create_user("new@example.com", Role.REPORTER, "new@example.com!")
+    # The same string is fine for someone whose email it is not.
+    assert users.create_user("other@example.com", Role.REPORTER, "new@example.com!").user
+
+
+def test_generated_passwords_pass_the_strength_check(users: UserService, engine: Engine) -> None:
+    from adtrack.services.password_policy import check_new_password
+    from adtrack.services.users import generate_password
+
+    for _ in range(50):
+        check_new_password(generate_password(), ["admin@example.com"])
+    first = ensure_first_admin(engine, "first@example.com")
+    assert first is not None
+    check_new_password(first.password, [first.user.email])
+
+
+def test_sessions_are_stored_hashed_and_end_server_side(users: UserService, engine: Engine) -> None:
+    user = users.create_user("s@example.com", Role.REPORTER, "a long passphrase").user
+    other = users.create_user("o@example.com", Role.REPORTER, "a long passphrase").user
+    users.open_session(user.id, "secret-one", timedelta(hours=1))
+    users.open_session(user.id, "secret-two", timedelta(hours=1))
+    users.open_session(other.id, "secret-three", timedelta(hours=1))
+    with engine.connect() as conn:
+        stored = set(conn.execute(select(tables.console_sessions.c.session_hash)).scalars())
+    assert len(stored) == 3 and not any("secret" in value for value in stored)
+    assert users.session_user(user.id, "secret-one") == user
+    assert users.session_user(other.id, "secret-one") is None  # not this user's session
+    assert users.session_user(user.id, "unknown") is None
+    users.close_session("secret-one")
+    assert users.session_user(user.id, "secret-one") is None
+    assert users.session_user(user.id, "secret-two") == user
+    assert users.revoke_sessions(user.id) == 1
+    assert users.session_user(user.id, "secret-two") is None
+    assert users.session_user(other.id, "secret-three") == other  # others keep theirs
+    with pytest.raises(NotFound):
+        users.revoke_sessions(99999)
+
+
+def test_sessions_expire(engine: Engine) -> None:
+    clock = Clock()
+    users = UserService(partial(SqlUserUnitOfWork, engine), hasher=FAST_HASHER, clock=clock)
+    user = users.create_user("e@example.com", Role.REPORTER, "a long passphrase").user
+    users.open_session(user.id, "short-lived", timedelta(hours=12))
+    clock.now += timedelta(hours=11, minutes=59)
+    assert users.session_user(user.id, "short-lived") == user
+    clock.now += timedelta(minutes=1)
+    assert users.session_user(user.id, "short-lived") is None
+    users.open_session(user.id, "next", timedelta(hours=12))  # tidies up expired rows
+    with engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(tables.console_sessions))
+        assert count.scalar_one() == 1
