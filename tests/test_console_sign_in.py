@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -263,3 +264,32 @@ def test_the_first_run_page_refuses_a_weak_password(tmp_path: Path) -> None:
         assert refused.status_code == 422
         assert "too easy to guess" in field_errors(refused.text)["password"]
         assert bed.users.list_users() == []
+
+
+def test_saturated_password_threads_answer_503_with_retry_after(tmp_path: Path) -> None:
+    env = {"ADTRACK_PASSWORD_HASH_THREADS": "1", "ADTRACK_PASSWORD_HASH_QUEUE": "0"}
+    with console_bed(tmp_path, env=env) as bed:
+        email = bed.add_user(Role.ADMIN)
+        admin_token = bed.users.create_token(bed.users.get_user_by_email(email).id).secret
+        token = csrf(bed.client.get("/login").text)
+        busy_before = metric("adtrack_password_work_busy_total")
+        gate = threading.Event()
+        occupied = bed.app.state.password_work.submit(gate.wait, 30)  # the only thread
+        try:
+            answer = post_login(bed.client, email, PASSWORD, token)
+            assert answer.status_code == 503  # type: ignore[attr-defined]
+            assert answer.headers["retry-after"] == "2"  # type: ignore[attr-defined]
+            assert "busy" in answer.text  # type: ignore[attr-defined]
+            api = bed.client.post(
+                f"{API}/users",
+                json={"email": "n@example.com", "role": "reporter"},
+                headers=bearer(admin_token),
+            )
+            assert api.status_code == 503 and api.headers["retry-after"] == "2"
+            assert api.json()["detail"][0]["field"] == "password"
+        finally:
+            gate.set()
+        assert occupied.result(timeout=10) is True
+        assert metric("adtrack_password_work_busy_total") - busy_before == 2
+        # Free again: the same sign-in goes through.
+        assert post_login(bed.client, email, PASSWORD, token).status_code == 303  # type: ignore[attr-defined]

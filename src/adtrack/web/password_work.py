@@ -13,7 +13,6 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 from typing import Any, TypeVar
 
 __all__ = ["PasswordWork", "PasswordWorkBusy"]
@@ -40,7 +39,7 @@ class PasswordWork:
         """Calls running or waiting now."""
         return self._pending
 
-    def _done(self, _future: Future[Any]) -> None:
+    def _release(self) -> None:
         with self._lock:
             self._pending -= 1
 
@@ -50,14 +49,21 @@ class PasswordWork:
             if self._pending >= self.capacity:
                 raise PasswordWorkBusy()
             self._pending += 1
+
+        def job() -> T:
+            # Released before the result is visible, so a caller may submit again at once.
+            try:
+                return fn(*args)
+            finally:
+                self._release()
+
         try:
-            future = self._executor.submit(partial(fn, *args))
+            future = self._executor.submit(job)
         except BaseException:
-            with self._lock:
-                self._pending -= 1
+            self._release()
             raise
-        # Counted until the work itself ends, even when the awaiting request is cancelled.
-        future.add_done_callback(self._done)
+        # A job cancelled while queued (its request went away) never runs: release it here.
+        future.add_done_callback(lambda done: self._release() if done.cancelled() else None)
         return future
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
