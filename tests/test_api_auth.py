@@ -168,7 +168,7 @@ def test_admin_creates_users_and_their_tokens(api: ApiTestbed) -> None:
 
     with_password = api.admin.post(
         f"{API}/users",
-        json={"email": "rep@example.org", "role": "reporter", "password": "long enough"},
+        json={"email": "rep@example.org", "role": "reporter", "password": "long enough passphrase"},
     )
     assert with_password.status_code == 201
     assert with_password.json()["generated_password"] is None
@@ -223,6 +223,8 @@ def test_admin_changes_roles_and_deactivates_users(api: ApiTestbed) -> None:
         ({"email": "not-an-email", "role": "admin"}, 422, "email"),
         ({"email": "a@example.com", "role": "owner"}, 422, "role"),
         ({"email": "a@example.com", "role": "admin", "password": "short"}, 422, "password"),
+        ({"email": "a@example.com", "role": "admin", "password": "password"}, 422, "password"),
+        ({"email": "a@example.com", "role": "admin", "password": "12345678"}, 422, "password"),
         ({"email": "admin@example.com", "role": "admin"}, 409, "email"),
         ({"email": "ADMIN@example.com", "role": "reporter"}, 409, "email"),
         ({"role": "admin"}, 422, "email"),
@@ -247,3 +249,20 @@ def test_unknown_users_and_tokens_are_404(api: ApiTestbed) -> None:
     missing = api.admin.delete(f"{API}/users/{admin_id}/tokens/{reporter_token}")
     assert missing.status_code == 404
     assert missing.json()["detail"][0]["field"] == "token_id"
+
+
+@pytest.mark.parametrize("weak", ["password", "12345678", "letmein1"])
+def test_weak_passwords_are_refused_with_a_clear_422(api: ApiTestbed, weak: str) -> None:
+    created = api.admin.post(
+        f"{API}/users", json={"email": "new@example.com", "role": "reporter", "password": weak}
+    )
+    assert created.status_code == 422, created.text
+    [error] = created.json()["detail"]
+    assert error["field"] == "password" and error["message"].startswith("is too easy to guess")
+    admin_id = api.admin.get(f"{API}/me").json()["id"]
+    changed = api.admin.patch(f"{API}/users/{admin_id}", json={"password": weak})
+    assert changed.status_code == 422
+    assert changed.json()["detail"][0]["field"] == "password"
+    assert api.users.verify_password("admin@example.com", weak) is None
+    strong = api.admin.patch(f"{API}/users/{admin_id}", json={"password": "velvet canyon orbit"})
+    assert strong.status_code == 200

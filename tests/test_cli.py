@@ -135,6 +135,7 @@ def test_users_create_with_a_password_prints_no_password(data_env: dict[str, str
     [
         (["--email", "nope", "--role", "admin"], "email"),
         (["--email", "a@example.com", "--role", "admin", "--password", "short"], "password"),
+        (["--email", "a@example.com", "--role", "admin", "--password", "password"], "too easy"),
     ],
 )
 def test_users_create_refusals(data_env: dict[str, str], args: list[str], message: str) -> None:
@@ -281,3 +282,49 @@ def test_serve_on_a_busy_port_fails_before_the_first_run_lines(tmp_path: Path) -
         assert user_service(engine).list_users() == []
     finally:
         engine.dispose()
+
+
+def test_users_revoke_sessions_and_unlock(data_env: dict[str, str]) -> None:
+    from datetime import timedelta
+    from functools import partial
+
+    from adtrack.adapters.sql.users import SqlUserUnitOfWork
+    from adtrack.services.sign_in_throttle import SignInThrottle, sign_in
+
+    created = invoke(
+        [
+            "users",
+            "create",
+            "--email",
+            "s@example.com",
+            "--role",
+            "reporter",
+            "--password",
+            "chosen passphrase",
+        ],
+        data_env,
+    )
+    assert created.exit_code == 0, created.output
+    engine = make_engine(database_url(data_env))
+    try:
+        users = user_service(engine)
+        user = users.get_user_by_email("s@example.com")
+        users.open_session(user.id, "laptop-secret", timedelta(hours=1))
+        users.open_session(user.id, "phone-secret", timedelta(hours=1))
+        revoked = invoke(["users", "revoke-sessions", "--email", "S@example.com"], data_env)
+        assert revoked.exit_code == 0, revoked.output
+        assert "ended 2 console sessions of s@example.com" in revoked.output
+        assert users.session_user(user.id, "laptop-secret") is None
+
+        throttle = SignInThrottle(partial(SqlUserUnitOfWork, engine))
+        for attempt in range(5):
+            sign_in(users, throttle, "s@example.com", f"wrong {attempt}", None)
+        assert throttle.refusal("s@example.com", None) is not None
+        unlocked = invoke(["users", "unlock", "--email", "s@example.com"], data_env)
+        assert unlocked.exit_code == 0 and "unlocked s@example.com" in unlocked.output
+        assert throttle.refusal("s@example.com", None) is None
+        assert sign_in(users, throttle, "s@example.com", "chosen passphrase", None).user == user
+    finally:
+        engine.dispose()
+    missing = invoke(["users", "revoke-sessions", "--email", "nobody@example.com"], data_env)
+    assert missing.exit_code == 1 and "no user" in missing.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -188,12 +189,16 @@ def test_tampered_or_foreign_session_cookies_are_ignored(bed: ConsoleBed) -> Non
     user_id = bed.users.get_user_by_email(email).id
     forged = SessionCodec("some other secret").encode(ConsoleSession.for_user(user_id))
     codec: SessionCodec = bed.app.state.console.codec
-    genuine = codec.encode(ConsoleSession.for_user(user_id))
+    session = ConsoleSession.for_user(user_id)
+    genuine = codec.encode(session)
     client = bed.new_client()
     client.cookies.set(COOKIE_NAME, forged, domain="testserver.local")
     assert client.get("/advertisers", follow_redirects=False).status_code == 303
-    # Set the same way but signed right: accepted.
+    # Signed right but never opened on the server (no sign-in made it): refused too.
     client.cookies.set(COOKIE_NAME, genuine, domain="testserver.local")
+    assert client.get("/advertisers", follow_redirects=False).status_code == 303
+    # Signed right and recorded as a sign-in does: accepted.
+    bed.users.open_session(user_id, session.nonce, timedelta(hours=1))
     assert client.get("/advertisers", follow_redirects=False).status_code == 200
     assert codec.decode(genuine) is not None
     assert codec.decode(genuine[:-2] + "xx") is None

@@ -50,7 +50,7 @@ def engine(tmp_path: Any) -> Iterator[Engine]:
         users = fast_user_service(eng)
         for actor in (OWNER, OTHER, ADMIN):
             user = users.create_user(
-                f"user{actor.user_id}@example.com", Role(actor.role), "pw-12345678"
+                f"user{actor.user_id}@example.com", Role(actor.role), "quiet lantern 12345678"
             )
             assert user.user.id == actor.user_id
         yield eng

@@ -11,7 +11,7 @@ from functools import partial
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.sql import tables
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
@@ -72,24 +72,24 @@ def test_a_password_is_generated_when_none_is_given(users: UserService) -> None:
 
 def test_rehashes_weak_hashes_on_login(engine: Engine) -> None:
     weak = fast_user_service(engine)
-    weak.create_user("old@example.com", Role.REPORTER, "old password")
+    weak.create_user("old@example.com", Role.REPORTER, "old passphrase here")
     strong = UserService(partial(SqlUserUnitOfWork, engine))  # the default parameters
-    assert strong.verify_password("old@example.com", "old password") is not None
+    assert strong.verify_password("old@example.com", "old passphrase here") is not None
     with engine.connect() as conn:
         stored = conn.execute(select(tables.users.c.password_hash)).scalar_one()
     assert stored.split("$")[3] == PasswordHasher().hash("x").split("$")[3]
-    assert strong.verify_password("old@example.com", "old password") is not None
+    assert strong.verify_password("old@example.com", "old passphrase here") is not None
 
 
 @pytest.mark.parametrize(
     ("email", "role", "password", "field"),
     [
-        ("", Role.ADMIN, "long enough", "email"),
-        ("no-at-sign", Role.ADMIN, "long enough", "email"),
-        ("two@@example.com", Role.ADMIN, "long enough", "email"),
-        ("spa ce@example.com", Role.ADMIN, "long enough", "email"),
-        ("a@example.com", "root", "long enough", "role"),
-        ("a@example.com", "", "long enough", "role"),
+        ("", Role.ADMIN, "long enough passphrase", "email"),
+        ("no-at-sign", Role.ADMIN, "long enough passphrase", "email"),
+        ("two@@example.com", Role.ADMIN, "long enough passphrase", "email"),
+        ("spa ce@example.com", Role.ADMIN, "long enough passphrase", "email"),
+        ("a@example.com", "root", "long enough passphrase", "role"),
+        ("a@example.com", "", "long enough passphrase", "role"),
         ("a@example.com", Role.ADMIN, "short", "password"),
         ("a@example.com", Role.ADMIN, "x" * 2000, "password"),
         ("a@example.com", Role.ADMIN, "nul\x00in password", "password"),
@@ -105,15 +105,15 @@ def test_invalid_users_are_refused_naming_the_field(
 
 
 def test_emails_are_unique_whatever_the_case(users: UserService) -> None:
-    users.create_user("dup@example.com", Role.REPORTER, "long enough")
+    users.create_user("dup@example.com", Role.REPORTER, "long enough passphrase")
     with pytest.raises(Conflict) as refused:
-        users.create_user(" DUP@example.com", Role.ADMIN, "long enough")
+        users.create_user(" DUP@example.com", Role.ADMIN, "long enough passphrase")
     assert refused.value.field == "email"
     assert [u.email for u in users.list_users()] == ["dup@example.com"]
 
 
 def test_tokens_are_stored_only_as_sha256(users: UserService, engine: Engine) -> None:
-    user = users.create_user("tok@example.com", Role.TRAFFICKER, "long enough").user
+    user = users.create_user("tok@example.com", Role.TRAFFICKER, "long enough passphrase").user
     issued = users.create_token(user.id, "ci")
     assert len(issued.secret) == 43  # token_urlsafe(32)
     with engine.connect() as conn:
@@ -128,7 +128,7 @@ def test_tokens_are_stored_only_as_sha256(users: UserService, engine: Engine) ->
 
 
 def test_each_token_is_new_and_can_be_revoked(users: UserService) -> None:
-    user = users.create_user("rev@example.com", Role.REPORTER, "long enough").user
+    user = users.create_user("rev@example.com", Role.REPORTER, "long enough passphrase").user
     first = users.create_token(user.id)
     second = users.create_token_for_email("REV@example.com", "second")
     assert first.secret != second.secret
@@ -148,12 +148,12 @@ def test_each_token_is_new_and_can_be_revoked(users: UserService) -> None:
 
 
 def test_inactive_users_cannot_authenticate(users: UserService) -> None:
-    users.create_user("boss@example.com", Role.ADMIN, "long enough")
-    user = users.create_user("gone@example.com", Role.TRAFFICKER, "long enough").user
+    users.create_user("boss@example.com", Role.ADMIN, "long enough passphrase")
+    user = users.create_user("gone@example.com", Role.TRAFFICKER, "long enough passphrase").user
     token = users.create_token(user.id).secret
     users.update_user(user.id, {"state": "inactive"})
     assert users.authenticate(token) is None
-    assert users.verify_password("gone@example.com", "long enough") is None
+    assert users.verify_password("gone@example.com", "long enough passphrase") is None
     users.update_user(user.id, {"state": "active"})
     assert users.authenticate(token) is not None
 
@@ -161,7 +161,7 @@ def test_inactive_users_cannot_authenticate(users: UserService) -> None:
 def test_token_use_is_recorded_at_most_once_a_minute(engine: Engine) -> None:
     clock = Clock()
     users = UserService(partial(SqlUserUnitOfWork, engine), clock=clock, hasher=FAST_HASHER)
-    user = users.create_user("t@example.com", Role.REPORTER, "long enough").user
+    user = users.create_user("t@example.com", Role.REPORTER, "long enough passphrase").user
     issued = users.create_token(user.id)
     assert users.list_tokens(user.id)[0].last_used_at is None
     users.authenticate(issued.secret)
@@ -176,14 +176,14 @@ def test_token_use_is_recorded_at_most_once_a_minute(engine: Engine) -> None:
 
 
 def test_the_last_admin_cannot_be_demoted(users: UserService) -> None:
-    admin = users.create_user("a1@example.com", Role.ADMIN, "long enough").user
+    admin = users.create_user("a1@example.com", Role.ADMIN, "long enough passphrase").user
     with pytest.raises(Conflict) as refused:
         users.update_user(admin.id, {"role": "reporter"})
     assert refused.value.field == "role"
     with pytest.raises(Conflict) as refused:
         users.update_user(admin.id, {"state": "inactive"})
     assert refused.value.field == "state"
-    second = users.create_user("a2@example.com", Role.ADMIN, "long enough").user
+    second = users.create_user("a2@example.com", Role.ADMIN, "long enough passphrase").user
     assert users.update_user(admin.id, {"role": "reporter"}).role is Role.REPORTER
     with pytest.raises(Conflict):
         users.update_user(second.id, {"state": "inactive"})
@@ -215,7 +215,7 @@ def test_bootstrap_creates_the_first_admin_once(users: UserService) -> None:
 
 
 def test_no_bootstrap_when_someone_was_created_by_hand(users: UserService) -> None:
-    users.create_user("ops@example.com", Role.REPORTER, "long enough")
+    users.create_user("ops@example.com", Role.REPORTER, "long enough passphrase")
     assert users.bootstrap_admin("admin@example.com") is None
 
 
@@ -233,3 +233,74 @@ def test_first_run_lines_are_printed_once(
     ]
     assert ensure_first_admin(engine) is None
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("weak", ["password", "12345678", "qwerty123", "iloveyou"])
+def test_weak_passwords_are_refused_everywhere_a_password_is_set(
+    users: UserService, weak: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        users.create_user("weak@example.com", Role.REPORTER, weak)
+    assert refused.value.field == "password"
+    assert refused.value.message.startswith("is too easy to guess")
+    assert users.list_users() == []
+    user = users.create_user("weak@example.com", Role.REPORTER, "a long passphrase").user
+    with pytest.raises(ValidationError) as changed:
+        users.update_user(user.id, {"password": weak})
+    assert changed.value.field == "password"
+    assert users.verify_password("weak@example.com", "a long passphrase") == user
+
+
+def test_a_password_made_of_the_users_email_is_weak(users: UserService) -> None:
+    with pytest.raises(ValidationError, match="too easy to guess"):
+        users.create_user("new@example.com", Role.REPORTER, "new@example.com!")
+    # The same string is fine for someone whose email it is not.
+    assert users.create_user("other@example.com", Role.REPORTER, "new@example.com!").user
+
+
+def test_generated_passwords_pass_the_strength_check(users: UserService, engine: Engine) -> None:
+    from adtrack.services.password_policy import check_new_password
+    from adtrack.services.users import generate_password
+
+    for _ in range(50):
+        check_new_password(generate_password(), ["admin@example.com"])
+    first = ensure_first_admin(engine, "first@example.com")
+    assert first is not None
+    check_new_password(first.password, [first.user.email])
+
+
+def test_sessions_are_stored_hashed_and_end_server_side(users: UserService, engine: Engine) -> None:
+    user = users.create_user("s@example.com", Role.REPORTER, "a long passphrase").user
+    other = users.create_user("o@example.com", Role.REPORTER, "a long passphrase").user
+    users.open_session(user.id, "secret-one", timedelta(hours=1))
+    users.open_session(user.id, "secret-two", timedelta(hours=1))
+    users.open_session(other.id, "secret-three", timedelta(hours=1))
+    with engine.connect() as conn:
+        stored = set(conn.execute(select(tables.console_sessions.c.session_hash)).scalars())
+    assert len(stored) == 3 and not any("secret" in value for value in stored)
+    assert users.session_user(user.id, "secret-one") == user
+    assert users.session_user(other.id, "secret-one") is None  # not this user's session
+    assert users.session_user(user.id, "unknown") is None
+    users.close_session("secret-one")
+    assert users.session_user(user.id, "secret-one") is None
+    assert users.session_user(user.id, "secret-two") == user
+    assert users.revoke_sessions(user.id) == 1
+    assert users.session_user(user.id, "secret-two") is None
+    assert users.session_user(other.id, "secret-three") == other  # others keep theirs
+    with pytest.raises(NotFound):
+        users.revoke_sessions(99999)
+
+
+def test_sessions_expire(engine: Engine) -> None:
+    clock = Clock()
+    users = UserService(partial(SqlUserUnitOfWork, engine), hasher=FAST_HASHER, clock=clock)
+    user = users.create_user("e@example.com", Role.REPORTER, "a long passphrase").user
+    users.open_session(user.id, "short-lived", timedelta(hours=12))
+    clock.now += timedelta(hours=11, minutes=59)
+    assert users.session_user(user.id, "short-lived") == user
+    clock.now += timedelta(minutes=1)
+    assert users.session_user(user.id, "short-lived") is None
+    users.open_session(user.id, "next", timedelta(hours=12))  # tidies up expired rows
+    with engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(tables.console_sessions))
+        assert count.scalar_one() == 1

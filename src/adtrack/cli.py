@@ -129,7 +129,11 @@ def users_create(
     email: Annotated[str, typer.Option(help="The user's email (their login).")],
     role: Annotated[Role, typer.Option(help="admin, trafficker or reporter.")],
     password: Annotated[
-        str | None, typer.Option(help="At least 8 characters; generated and printed if omitted.")
+        str | None,
+        typer.Option(
+            help="At least 8 characters, hard to guess (zxcvbn score 3+); generated and "
+            "printed if omitted."
+        ),
     ] = None,
 ) -> None:
     """Create a user and an API token for them. The token is the last line printed."""
@@ -164,6 +168,33 @@ def users_list() -> None:
         for u in users
     ]
     _table(rows, ["id", "email", "role", "state", "created_at"])
+
+
+@users_app.command("revoke-sessions")
+def users_revoke_sessions(
+    email: Annotated[str, typer.Option(help="Whose console sessions to end.")],
+) -> None:
+    """Sign a user out of the console everywhere (their API tokens stay valid)."""
+    from adtrack.runtime import user_service
+
+    with _database() as engine:
+        users = user_service(engine)
+        user = users.get_user_by_email(email)
+        ended = users.revoke_sessions(user.id)
+    typer.echo(f"ended {ended} console sessions of {user.email}")
+
+
+@users_app.command("unlock")
+def users_unlock(
+    email: Annotated[str, typer.Option(help="The account locked by failed sign-ins.")],
+) -> None:
+    """Lift a sign-in lockout of an account (after too many failed sign-ins) at once."""
+    from adtrack.adapters.sql.users import SqlUserUnitOfWork
+    from adtrack.services.sign_in_throttle import SignInThrottle
+
+    with _database() as engine:
+        SignInThrottle(partial(SqlUserUnitOfWork, engine)).unlock(email)
+    typer.echo(f"unlocked {email.strip().lower()}")
 
 
 @tokens_app.command("create")

@@ -40,6 +40,16 @@ class Settings:
     metrics: str = "tracking"
     # Which redir targets are followed: "trackers" (default), "allow-list" or "open".
     redirect_policy: str = "trackers"
+    # Sign-in protection (docs/limits.md, "Sign-in"): failed sign-ins per account and per
+    # client address within a window lock that subject (429 + Retry-After), doubling up to a
+    # maximum; 0 turns a scope off. Password hashing runs on a few threads with a bounded queue.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    login_window_seconds: float = 900.0
+    login_lockout_seconds: float = 900.0
+    login_max_lockout_seconds: float = 86400.0
+    password_hash_threads: int = 2
+    password_hash_queue: int = 16
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -72,6 +82,15 @@ class Settings:
             max_connections=int(env.get("ADTRACK_MAX_CONNECTIONS", "0")),
             metrics=env.get("ADTRACK_METRICS", "tracking"),
             redirect_policy=env.get("ADTRACK_REDIRECT_POLICY", "trackers"),
+            login_max_failures=int(env.get("ADTRACK_LOGIN_MAX_FAILURES", "5")),
+            login_max_failures_per_address=int(
+                env.get("ADTRACK_LOGIN_MAX_FAILURES_PER_ADDRESS", "20")
+            ),
+            login_window_seconds=float(env.get("ADTRACK_LOGIN_WINDOW_SECONDS", "900")),
+            login_lockout_seconds=float(env.get("ADTRACK_LOGIN_LOCKOUT_SECONDS", "900")),
+            login_max_lockout_seconds=float(env.get("ADTRACK_LOGIN_MAX_LOCKOUT_SECONDS", "86400")),
+            password_hash_threads=int(env.get("ADTRACK_PASSWORD_HASH_THREADS", "2")),
+            password_hash_queue=int(env.get("ADTRACK_PASSWORD_HASH_QUEUE", "16")),
         )
 
     @property

@@ -6,6 +6,11 @@
   (a high-entropy secret needs no slow KDF).
 - Roles (``domain.model.Role``): ``admin`` does everything and manages users, ``trafficker``
   manages the catalogue and trackers, ``reporter`` only reads.
+- New passwords must pass ``password_policy.check_new_password`` (length and zxcvbn strength).
+- Console sessions live in the database (only the SHA-256 of their secret), so signing out,
+  "revoke all sessions", deactivating a user and setting a new password end them server-side.
+  API tokens are separate credentials: revoking sessions leaves them alone (deactivation
+  disables them too, through ``authenticate``).
 
 Storage goes through the small ``UserUnitOfWork`` protocol below; the SQL adapter is
 ``adapters/sql/users.py``.
@@ -26,13 +31,21 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from adtrack.domain.errors import Conflict, NotFound, ValidationError
 from adtrack.domain.model import Role, State
+from adtrack.services.password_policy import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    check_new_password,
+)
 from adtrack.services.unit_of_work import Transaction
 
 __all__ = [
     "ApiToken",
     "FirstAdmin",
     "IssuedToken",
+    "MAX_PASSWORD_LENGTH",
+    "MIN_PASSWORD_LENGTH",
     "NewUser",
+    "PasswordCheck",
     "User",
     "UserRepository",
     "UserService",
@@ -45,8 +58,6 @@ __all__ = [
     "parse_state",
 ]
 
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 1024
 MAX_EMAIL_LENGTH = 320
 MAX_TOKEN_NAME_LENGTH = 100
 # Tokens we issue are 43 characters; anything much longer is not one of ours.
@@ -100,6 +111,15 @@ class NewUser:
 
 
 @dataclass(frozen=True)
+class PasswordCheck:
+    """The outcome of checking sign-in credentials: the user, or why not (``failure``:
+    ``malformed_email``, ``unknown_account``, ``wrong_password`` or ``inactive``)."""
+
+    user: User | None
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
 class FirstAdmin:
     """The admin created on the first start of an empty database, with its secrets."""
 
@@ -140,6 +160,22 @@ class UserRepository(Protocol):
     def touch_token(self, token_id: int, at: datetime) -> None: ...
 
     def revoke_token(self, token_id: int, at: datetime) -> None: ...
+
+    def add_session(
+        self, user_id: int, session_hash: str, created_at: datetime, expires_at: datetime
+    ) -> None: ...
+
+    def session_owner(self, session_hash: str, now: datetime) -> int | None:
+        """The user id of the unexpired session with this hash, or ``None``."""
+        ...
+
+    def delete_session(self, session_hash: str) -> None: ...
+
+    def delete_sessions_of(self, user_id: int) -> int:
+        """End every session of the user; returns how many there were."""
+        ...
+
+    def delete_expired_sessions(self, now: datetime) -> None: ...
 
 
 class UserUnitOfWork(Transaction, Protocol):
@@ -192,16 +228,14 @@ def parse_state(state: object) -> State:
     raise ValidationError("state", "must be 'active' or 'inactive'")
 
 
-def check_password(password: object) -> str:
-    if not isinstance(password, str):
-        raise ValidationError("password", "must be a string")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise ValidationError("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
-    if "\x00" in password:
-        raise ValidationError("password", "must not contain NUL characters")
-    return password
+def check_password(password: object, email: str | None = None) -> str:
+    """A new password for the user with ``email``, or ``ValidationError("password", ...)``."""
+    return check_new_password(password, [email] if email else ())
+
+
+def hash_session(secret: str) -> str:
+    """The stored form of a console session's secret: SHA-256, hex (like API tokens)."""
+    return hashlib.sha256(b"session:" + secret.encode("utf-8")).hexdigest()
 
 
 def check_token_name(name: object) -> str | None:
@@ -242,7 +276,7 @@ class UserService:
         generated = None
         if password is None:
             generated = password = generate_password()
-        password_hash = self._hasher.hash(check_password(password))
+        password_hash = self._hasher.hash(check_password(password, email))
         now = self._clock()
         with self._uow_factory() as uow:
             if uow.users.get_by_email(email) is not None:
@@ -280,7 +314,10 @@ class UserService:
             raise ValidationError(sorted(unknown)[0], "cannot be changed")
         password_hash = None
         if "password" in changes:
-            password_hash = self._hasher.hash(check_password(changes["password"]))
+            # Checked against the user's email, hashed outside the transaction (~250 ms).
+            password_hash = self._hasher.hash(
+                check_password(changes["password"], self.get_user(user_id).email)
+            )
         with self._uow_factory() as uow:
             user = uow.users.get(user_id)
             if user is None:
@@ -296,32 +333,77 @@ class UserService:
                 field = "role" if updated.role is not Role.ADMIN else "state"
                 raise Conflict(field, "the last active admin cannot be demoted or deactivated")
             uow.users.update(updated, password_hash)
+            if not updated.is_active or password_hash is not None:
+                # A deactivated user, or one whose password was reset (maybe because it
+                # leaked), must not stay signed in anywhere.
+                uow.users.delete_sessions_of(user_id)
             uow.commit()
         return updated
 
     def verify_password(self, email: str, password: str) -> User | None:
         """The active user with these credentials, or ``None`` (for a login form)."""
+        return self.check_credentials(email, password).user
+
+    def check_credentials(self, email: str, password: str) -> PasswordCheck:
+        """The active user with these credentials, or why not.
+
+        An unknown email costs the same argon2 time as a wrong password, so response times
+        don't reveal which emails have accounts.
+        """
         try:
             email = normalise_email(email)
         except ValidationError:
-            return None
+            return PasswordCheck(None, "malformed_email")
         with self._uow_factory() as uow:
             user = uow.users.get_by_email(email)
             stored = uow.users.password_hash(user.id) if user else None
             if user is None or stored is None:
-                # Spend the same time as a real check so response times don't reveal emails.
                 self._hasher.hash(password or "-")
-                return None
+                return PasswordCheck(None, "unknown_account")
             try:
                 self._hasher.verify(stored, password)
             except (VerificationError, InvalidHashError):
-                return None
+                return PasswordCheck(None, "wrong_password")
             if not user.is_active:
-                return None
+                return PasswordCheck(None, "inactive")
             if self._hasher.check_needs_rehash(stored):
                 uow.users.update(user, self._hasher.hash(password))
                 uow.commit()
-            return user
+            return PasswordCheck(user)
+
+    # -- console sessions --------------------------------------------------------------------
+
+    def open_session(self, user_id: int, secret: str, lifetime: timedelta) -> None:
+        """Record a console session of ``user_id`` whose cookie carries ``secret``."""
+        now = self._clock()
+        with self._uow_factory() as uow:
+            uow.users.delete_expired_sessions(now)  # sign-ins are rare: a fine time to tidy up
+            uow.users.add_session(user_id, hash_session(secret), now, now + lifetime)
+            uow.commit()
+
+    def session_user(self, user_id: int, secret: str) -> User | None:
+        """The active user ``user_id`` if ``secret`` is a live session of theirs, else ``None``."""
+        with self._uow_factory() as uow:
+            owner = uow.users.session_owner(hash_session(secret), self._clock())
+            if owner is None or owner != user_id:
+                return None
+            user = uow.users.get(user_id)
+        return user if user is not None and user.is_active else None
+
+    def close_session(self, secret: str) -> None:
+        """End one session (sign-out); a cookie copied before keeps no power."""
+        with self._uow_factory() as uow:
+            uow.users.delete_session(hash_session(secret))
+            uow.commit()
+
+    def revoke_sessions(self, user_id: int) -> int:
+        """End every console session of the user (API tokens stay); how many were ended."""
+        with self._uow_factory() as uow:
+            if uow.users.get(user_id) is None:
+                raise NotFound("id", f"no user with id {user_id}")
+            ended = uow.users.delete_sessions_of(user_id)
+            uow.commit()
+        return ended
 
     # -- tokens ------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from adtrack.web.api.errors import install_error_handlers
 from adtrack.web.api_docs import add_api_docs
 from adtrack.web.console import mount_console
 from adtrack.web.security_headers import SecurityHeadersMiddleware
+from adtrack.web.sign_in import make_password_work, make_sign_in_throttle
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -83,6 +84,8 @@ def create_app(
     app.state.engine = db
     app.state.catalogue = CatalogueService(partial(SqlUnitOfWork, db))
     app.state.users = UserService(partial(SqlUserUnitOfWork, db))
+    app.state.sign_in_throttle = make_sign_in_throttle(settings, partial(SqlUserUnitOfWork, db))
+    app.state.password_work = make_password_work(settings)  # argon2 off the event loop
     install_error_handlers(app)
     app.add_middleware(SecurityHeadersMiddleware)
     add_api_docs(app)

@@ -187,6 +187,34 @@ api_tokens = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
+# Console sessions: one row per signed-in browser, keyed by the SHA-256 of the secret in its
+# cookie. Deleting the row (sign-out, "revoke sessions", deactivation) ends the session.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column(
+        "user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Failed sign-ins per account (normalised email, also for unknown ones) and per client
+# address: the sign-in throttle's memory (services/sign_in_throttle.py), shared by every
+# process. A row means nothing after ``expires_at`` and is deleted then.
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("scope", String(16), primary_key=True),  # account | address
+    Column("subject", String(320), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("lockouts", Integer, nullable=False, default=0),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 # ---------------------------------------------------------------------------------------------
 # Events and reporting (written by the aggregator, read by reports and feeds)
 # ---------------------------------------------------------------------------------------------

@@ -1,20 +1,22 @@
-"""SQL storage for users and API tokens (tables ``users`` and ``api_tokens``)."""
+"""SQL storage for users, API tokens, console sessions and the sign-in throttle (tables
+``users``, ``api_tokens``, ``console_sessions`` and ``sign_in_failures``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from adtrack.adapters.sql.tables import api_tokens, users
+from adtrack.adapters.sql.tables import api_tokens, console_sessions, sign_in_failures, users
 from adtrack.adapters.sql.transaction import SqlTransaction
 from adtrack.domain.errors import Conflict
 from adtrack.domain.model import Role, State
+from adtrack.services.sign_in_throttle import FailureRecord, Scope
 from adtrack.services.users import ApiToken, User
 
-__all__ = ["SqlUserRepository", "SqlUserUnitOfWork"]
+__all__ = ["SqlSignInFailures", "SqlUserRepository", "SqlUserUnitOfWork"]
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -161,11 +163,109 @@ class SqlUserRepository:
             update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=at)
         )
 
+    # -- console sessions --------------------------------------------------------------------
+
+    def add_session(
+        self, user_id: int, session_hash: str, created_at: datetime, expires_at: datetime
+    ) -> None:
+        self._conn.execute(
+            insert(console_sessions).values(
+                session_hash=session_hash,
+                user_id=user_id,
+                created_at=created_at,
+                expires_at=expires_at,
+            )
+        )
+
+    def session_owner(self, session_hash: str, now: datetime) -> int | None:
+        query = select(console_sessions.c.user_id).where(
+            console_sessions.c.session_hash == session_hash,
+            console_sessions.c.expires_at > now,
+        )
+        owner = self._conn.execute(query).scalar_one_or_none()
+        return int(owner) if owner is not None else None
+
+    def delete_session(self, session_hash: str) -> None:
+        self._conn.execute(
+            delete(console_sessions).where(console_sessions.c.session_hash == session_hash)
+        )
+
+    def delete_sessions_of(self, user_id: int) -> int:
+        result = self._conn.execute(
+            delete(console_sessions).where(console_sessions.c.user_id == user_id)
+        )
+        return int(result.rowcount)
+
+    def delete_expired_sessions(self, now: datetime) -> None:
+        self._conn.execute(delete(console_sessions).where(console_sessions.c.expires_at <= now))
+
+
+def _failure_record(row: Any) -> FailureRecord:
+    window_start = _aware(row.window_start)
+    assert window_start is not None
+    return FailureRecord(
+        failures=row.failures,
+        window_start=window_start,
+        locked_until=_aware(row.locked_until),
+        lockouts=row.lockouts,
+    )
+
+
+class SqlSignInFailures:
+    """The sign-in throttle's records (``services.sign_in_throttle.ThrottleStore``)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def _key(self, scope: Scope, subject: str) -> Any:
+        return and_(sign_in_failures.c.scope == scope, sign_in_failures.c.subject == subject)
+
+    def get(self, scope: Scope, subject: str, *, for_update: bool = False) -> FailureRecord | None:
+        if for_update:
+            # A no-op write first: it takes SQLite's write lock before the read (so two
+            # writers queue on the busy timeout instead of failing on a stale snapshot) and
+            # locks the row on PostgreSQL like SELECT ... FOR UPDATE.
+            self._conn.execute(
+                update(sign_in_failures)
+                .where(self._key(scope, subject))
+                .values(failures=sign_in_failures.c.failures)
+            )
+        row = self._conn.execute(select(sign_in_failures).where(self._key(scope, subject))).first()
+        return _failure_record(row) if row else None
+
+    def put(self, scope: Scope, subject: str, record: FailureRecord, expires_at: datetime) -> None:
+        values = {
+            "failures": record.failures,
+            "window_start": record.window_start,
+            "locked_until": record.locked_until,
+            "lockouts": record.lockouts,
+            "expires_at": expires_at,
+        }
+        result = self._conn.execute(
+            update(sign_in_failures).where(self._key(scope, subject)).values(**values)
+        )
+        if result.rowcount:
+            return
+        try:
+            self._conn.execute(
+                insert(sign_in_failures).values(scope=scope, subject=subject, **values)
+            )
+        except IntegrityError:
+            raise Conflict("subject", f"{scope} {subject!r} was inserted concurrently") from None
+
+    def delete(self, scope: Scope, subject: str) -> None:
+        self._conn.execute(delete(sign_in_failures).where(self._key(scope, subject)))
+
+    def delete_expired(self, now: datetime) -> None:
+        self._conn.execute(delete(sign_in_failures).where(sign_in_failures.c.expires_at <= now))
+
 
 class SqlUserUnitOfWork(SqlTransaction):
     """One transaction on ``engine``; ``commit()`` makes it stick, anything else rolls back."""
 
     users: SqlUserRepository
+    sign_in_failures: SqlSignInFailures
 
     def _open(self, conn: Connection) -> None:
         self.users = SqlUserRepository(conn)
+        self.sign_in_failures = SqlSignInFailures(conn)

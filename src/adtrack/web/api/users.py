@@ -1,11 +1,18 @@
-"""User and API-token management (admin only), and ``GET /api/v1/me`` for any caller."""
+"""User and API-token management (admin only), and ``GET /api/v1/me`` for any caller.
+
+Creating a user and changing a password hash with argon2 on the bounded password threads
+(``web/password_work.py``), never on the event loop; when they are saturated: 503 with
+``Retry-After``. ``POST /users/{id}/revoke-sessions`` ends the user's console sessions (their
+API tokens stay valid: revoke those one by one, or deactivate the user).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
@@ -15,6 +22,7 @@ from adtrack.services.users import ApiToken, User, UserService
 from adtrack.web.api.deps import CurrentUser, admin_access, get_users
 from adtrack.web.api.jsonio import ApiJSONResponse, DecimalJSONRoute
 from adtrack.web.api.schemas import ApiModel, ErrorOut, NotNull
+from adtrack.web.sign_in import PasswordWorkBusy, run_password_work
 
 __all__ = ["router"]
 
@@ -29,6 +37,24 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorOut, "description": "Email taken, or the last admin would be lost."},
     422: {"model": ErrorOut, "description": "Invalid input; `field` names the culprit."},
 }
+_HASHING_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    503: {"model": ErrorOut, "description": "Every password-hashing thread is busy; retry."},
+}
+
+T = TypeVar("T")
+
+
+async def _hashing(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` (which hashes a password) on the password threads; 503 when saturated."""
+    try:
+        return await run_password_work(request, fn, *args)
+    except PasswordWorkBusy as busy:
+        raise HTTPException(
+            status_code=503,
+            detail=[{"field": "password", "message": "the server is busy hashing passwords"}],
+            headers={"Retry-After": str(busy.retry_after)},
+        ) from None
 
 
 class UserOut(BaseModel):
@@ -50,7 +76,9 @@ class UserCreate(ApiModel):
     email: str
     role: Role
     password: str | None = Field(
-        default=None, description="At least 8 characters; generated (and returned) when omitted."
+        default=None,
+        description="At least 8 characters and hard to guess (zxcvbn score 3 or more); "
+        "generated (and returned) when omitted.",
     )
 
 
@@ -58,8 +86,14 @@ class UserUpdate(ApiModel):
     role: Annotated[Role | None, NotNull] = Field(default=None)
     state: Annotated[State | None, NotNull] = Field(default=None)
     password: Annotated[str | None, NotNull] = Field(
-        default=None, description="A new password (at least 8 characters)."
+        default=None,
+        description="A new password (at least 8 characters, zxcvbn score 3 or more); ends "
+        "the user's console sessions.",
     )
+
+
+class RevokedSessionsOut(BaseModel):
+    revoked: int = Field(description="How many console sessions were ended.")
 
 
 class TokenCreate(ApiModel):
@@ -139,11 +173,11 @@ def list_users(users: Users) -> Response:
     status_code=201,
     response_model=CreatedUserOut,
     dependencies=_admin,
-    responses=_ERRORS,
+    responses=_HASHING_ERRORS,
     summary="Create a user",
 )
-def create_user(body: UserCreate, users: Users) -> Response:
-    created = users.create_user(body.email, body.role, body.password)
+async def create_user(request: Request, body: UserCreate, users: Users) -> Response:
+    created = await _hashing(request, users.create_user, body.email, body.role, body.password)
     content = {**user_json(created.user), "generated_password": created.generated_password}
     return ApiJSONResponse(content, status_code=201)
 
@@ -159,11 +193,26 @@ def get_user(id: UserId, users: Users) -> Response:
     "/users/{id}",
     response_model=UserOut,
     dependencies=_admin,
-    responses=_ERRORS,
+    responses=_HASHING_ERRORS,
     summary="Change a user's role, state or password",
+    description="Deactivating a user or setting a new password also ends the user's console "
+    "sessions.",
 )
-def update_user(id: UserId, body: UserUpdate, users: Users) -> Response:
-    return ApiJSONResponse(user_json(users.update_user(id, body.model_dump(exclude_unset=True))))
+async def update_user(request: Request, id: UserId, body: UserUpdate, users: Users) -> Response:
+    changes = body.model_dump(exclude_unset=True)
+    return ApiJSONResponse(user_json(await _hashing(request, users.update_user, id, changes)))
+
+
+@router.post(
+    "/users/{id}/revoke-sessions",
+    response_model=RevokedSessionsOut,
+    dependencies=_admin,
+    responses=_ERRORS,
+    summary="Sign a user out of the console everywhere",
+    description="Ends every console session of the user. API tokens are not affected.",
+)
+def revoke_sessions(id: UserId, users: Users) -> Response:
+    return ApiJSONResponse({"revoked": users.revoke_sessions(id)})
 
 
 @router.get(

@@ -4,7 +4,10 @@ The cookie ``adtrack_session`` holds ``{"u": user id or null, "n": nonce}`` sign
 via ``itsdangerous``, with a timestamp) by the session secret. Nothing secret is in it; the
 signature makes it unforgeable and the timestamp lets it expire after ``SESSION_MAX_AGE``.
 
-- Every request re-reads the user from the database, so a deactivated user is out at once.
+- A signed-in session is also a row in the database (``console_sessions``, keyed by the SHA-256
+  of the nonce), checked on every request with the user: signing out, an admin's "sign out
+  everywhere", deactivating the user and setting a new password delete the rows, so a copy of
+  the cookie taken before is refused after. The signature alone is not enough.
 - The nonce is fresh at every sign-in and sign-out (no session fixation); the CSRF token of a
   session is derived from it (``csrf.py``), so a token is worthless with another session.
 - An anonymous visitor also gets a session (no user) so the sign-in form is CSRF-protected.

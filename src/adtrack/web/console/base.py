@@ -56,6 +56,7 @@ __all__ = [
     "require_editor",
     "require_admin",
     "require_viewer",
+    "session_of",
 ]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -155,11 +156,9 @@ def require_viewer(request: Request) -> Viewer:
     session = session_of(request)
     if session.user_id is None:
         raise LoginRequired()
-    try:
-        user = get_users(request).get_user(session.user_id)
-    except DomainError:
-        raise LoginRequired() from None
-    if not user.is_active:
+    # The session must still be in the database: signed out, revoked and expired ones are not.
+    user = get_users(request).session_user(session.user_id, session.nonce)
+    if user is None:
         raise LoginRequired()
     viewer = Viewer(user)
     request.state.viewer = viewer

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 06:21:27.515005
+Create Date: 2026-12-02 06:53:42.486718
 """
 
 from __future__ import annotations
@@ -170,6 +170,22 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "sign_in_failures",
+        sa.Column("scope", sa.String(length=16), nullable=False),
+        sa.Column("subject", sa.String(length=320), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lockouts", sa.Integer(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "subject", name=op.f("pk_sign_in_failures")),
+    )
+    with op.batch_alter_table("sign_in_failures", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_sign_in_failures_expires_at"), ["expires_at"], unique=False
+        )
+
+    op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
@@ -196,6 +212,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
     )
+    op.create_table(
+        "console_sessions",
+        sa.Column("session_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_console_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("session_hash", name=op.f("pk_console_sessions")),
+    )
+    with op.batch_alter_table("console_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_console_sessions_expires_at"), ["expires_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_console_sessions_user_id"), ["user_id"], unique=False)
+
     op.create_table(
         "exports",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -415,8 +451,17 @@ def downgrade() -> None:
 
     op.drop_table("line_items")
     op.drop_table("exports")
+    with op.batch_alter_table("console_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_console_sessions_user_id"))
+        batch_op.drop_index(batch_op.f("ix_console_sessions_expires_at"))
+
+    op.drop_table("console_sessions")
     op.drop_table("api_tokens")
     op.drop_table("users")
+    with op.batch_alter_table("sign_in_failures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sign_in_failures_expires_at"))
+
+    op.drop_table("sign_in_failures")
     op.drop_table("rollup_invalid_hourly")
     op.drop_table("rollup_hourly")
     with op.batch_alter_table("rollup_daily", schema=None) as batch_op:
