@@ -329,7 +329,10 @@ class ConsoleRoute(APIRoute):
                 title = "Not allowed" if exc.status == 403 else "Not found"
                 if exc.status not in (403, 404):
                     title = "Cannot do that"
-                response = _error_page(request, exc.status, title, exc.message)
+                message = exc.message
+                if exc.status == 422 and exc.field:
+                    message = f"{exc.field}: {message}"  # the value in the URL or form at fault
+                response = _error_page(request, exc.status, title, message)
             new_session = getattr(request.state, "new_console_session", None)
             if isinstance(new_session, ConsoleSession):
                 console_state(request).codec.write(response, new_session)
