@@ -22,7 +22,6 @@ from datetime import date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from adtrack.domain.errors import ValidationError
-from adtrack.domain.validation import ID_MAX
 
 __all__ = [
     "DATE_MAX",
@@ -39,6 +38,9 @@ __all__ = [
     "parse_local_datetime",
     "parse_optional_id",
 ]
+
+# Ids are stored in 32-bit integer columns (``adapters/sql/tables.py``).
+ID_MAX = 2**31 - 1
 
 # The supported calendar: dates 2000-01-01 .. 2099-12-31, and instants up to 2100-01-01 00:00
 # (the exclusive end of that last day). Far enough from datetime's own limits (years 1..9999)

@@ -119,12 +119,13 @@ def _chosen_advertiser(request: Request, svc: CatalogueService) -> Any | None:
     )
     if not raw:
         return None
+    advertiser_id: int | None
     if "advertiser_id" in request.query_params:
         advertiser_id = parse_id(raw, "advertiser_id")  # typed in the URL: say what is wrong
     else:
         advertiser_id = _id_or_none(raw)  # a stale or tampered cookie is just forgotten
-        if advertiser_id is None:
-            return None
+    if advertiser_id is None:
+        return None
     try:
         return svc.get_advertiser(advertiser_id)
     except DomainError:
