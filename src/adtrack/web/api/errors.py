@@ -5,12 +5,15 @@ Every error answer under ``/api/`` has one shape, naming the field at fault::
     {"detail": [{"field": "revenue_value", "message": "has more than 6 decimal places"}]}
 
 ``field`` is ``"body"`` for a malformed or missing JSON body, ``"authorization"`` for a
-missing or bad token, and ``null`` when no field is at fault (an unknown URL). A refused
+missing or bad token, and ``null`` when no field is at fault (an unknown URL). A write the
+database cannot store because its disk is full or failing answers 503 with the reason and
+``Retry-After`` (not a 500: the request was fine, the server cannot take it now). A refused
 delete (409) also lists what is in the way: ``"blockers": [{"type": "tracker", "id": 7, ...}]``.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -18,14 +21,24 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from adtrack.adapters.sql.db import storage_unavailable
 from adtrack.domain.errors import DomainError, InUse
 
-__all__ = ["error_body", "install_error_handlers", "validation_errors"]
+__all__ = [
+    "STORAGE_RETRY_AFTER_SECONDS",
+    "error_body",
+    "install_error_handlers",
+    "validation_errors",
+]
 
 log = logging.getLogger(__name__)
+
+# Retry-After on a 503 for a full or failing disk: an operator has to free space first.
+STORAGE_RETRY_AFTER_SECONDS = 60
 
 _REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie"})
 
@@ -112,8 +125,30 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(None, "internal server error"), status_code=500)
 
 
+async def _storage_error(request: Request, exc: Exception) -> Response:
+    """Database and OS errors: 503 with the reason when the disk is full or failing, else the
+    same 500 as any other fault."""
+    reason = storage_unavailable(exc)
+    if reason is None:
+        return await _unexpected_error(request, exc)
+    log.error(
+        "storage unavailable on %s %s: %s (%s)", request.method, request.url.path, reason, exc
+    )
+    headers = {"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)}
+    if _is_api(request):
+        return JSONResponse(error_body(None, reason), status_code=503, headers=headers)
+    return HTMLResponse(
+        f"<h1>Service unavailable</h1><p>{html.escape(reason)}</p>",
+        status_code=503,
+        headers=headers,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Handled by their class (not the catch-all below) so a full disk is an answer, not a crash.
+    app.add_exception_handler(SQLAlchemyError, _storage_error)
+    app.add_exception_handler(OSError, _storage_error)
     app.add_exception_handler(Exception, _unexpected_error)
