@@ -24,12 +24,16 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Match
 
 from adtrack.adapters.sql.db import storage_unavailable
 from adtrack.domain.errors import DomainError, InUse
+from adtrack.web.api.schemas import ErrorOut
 
 __all__ = [
+    "ERROR_RESPONSES",
     "STORAGE_RETRY_AFTER_SECONDS",
+    "allowed_methods",
     "error_body",
     "install_error_handlers",
     "validation_errors",
@@ -39,6 +43,32 @@ log = logging.getLogger(__name__)
 
 # Retry-After on a 503 for a full or failing disk: an operator has to free space first.
 STORAGE_RETRY_AFTER_SECONDS = 60
+
+
+def _documented(description: str, **extra: Any) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description, **extra}
+
+
+# The error answers of every operation under /api/v1, documented once (the OpenAPI spec's
+# ``responses``; an operation may override a description with its own). All share the body
+# ``{"detail": [{"field": ..., "message": ...}]}`` (``ErrorOut``), 409 adds ``blockers``.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("Malformed request body (not JSON, or not UTF-8); `field` is `body`."),
+    401: _documented("No valid API token; `field` is `authorization`."),
+    403: _documented("The token's role may not do this; `field` is `role`."),
+    404: _documented("The object, or an object the request refers to, does not exist."),
+    409: _documented("A uniqueness rule, or objects still using this one (`blockers`)."),
+    422: _documented("Invalid input: `field` names the parameter or body field at fault."),
+    503: _documented(
+        "The database cannot store the change now (disk full or failing); retry later.",
+        headers={
+            "Retry-After": {
+                "description": "Seconds to wait before retrying.",
+                "schema": {"type": "integer"},
+            }
+        },
+    ),
+}
 
 _REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie"})
 
@@ -108,8 +138,31 @@ async def _request_validation_error(request: Request, exc: Exception) -> Respons
     return JSONResponse({"detail": detail}, status_code=status)
 
 
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this request's path. Starlette's own 405 names only
+    the methods of the first route that matched the path, while FastAPI adds one route per
+    method (GET, PATCH and DELETE of ``/advertisers/{id}`` are three routes). Each method is
+    asked of the routes as a request would be, so included routers are covered too."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHOD_ORDER
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allow = ", ".join(allowed_methods(request))
+        exc = StarletteHTTPException(
+            405, exc.detail, headers={**(exc.headers or {}), "Allow": allow}
+        )
     if not _is_api(request):
         return await http_exception_handler(request, exc)
     if isinstance(exc.detail, list):
