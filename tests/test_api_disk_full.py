@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, text
@@ -151,3 +152,6 @@ def test_other_errors_are_not_mistaken_for_a_full_disk() -> None:
     assert storage_unavailable(sqlite3.OperationalError("no such table: x")) is None
     assert storage_unavailable(ValueError("nope")) is None
     assert storage_unavailable(OSError(28, "No space left on device")) is not None
+    # PostgreSQL's disk_full (SQLSTATE 53100), as psycopg raises it.
+    assert storage_unavailable(psycopg.errors.DiskFull("could not extend file")) is not None
+    assert storage_unavailable(psycopg.errors.UniqueViolation("duplicate key")) is None

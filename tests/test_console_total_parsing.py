@@ -167,3 +167,15 @@ def test_a_stale_advertiser_cookie_is_forgotten_not_refused(
     finally:
         bed.client.cookies.delete("adtrack_advertiser")
     assert response.status_code == 200, response.text[:500]
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/trackers/\u00b2", "tracker_id"), ("/trackers/x/hits", "tracker_id")],
+)
+def test_a_path_id_of_the_wrong_type_is_a_422_page_naming_it(
+    bed: ConsoleBed, path: str, field: str
+) -> None:
+    response = bed.client.get(path)
+    _names_field(response, field)
+    assert response.headers["content-type"].startswith("text/html")
