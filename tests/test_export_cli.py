@@ -97,6 +97,10 @@ def test_refusals_exit_1_naming_the_field(env: dict[str, str], world: ExportWorl
     assert code == 1 and "ADTRACK_SMTP_URL" in err
     code, _, err = run(env, "--impression-ids", "x1")
     assert code == 2 and "--impression-ids" in err
+    # Digits int() refuses or reads differently, and ids beyond the id columns.
+    for bad in ("\u00b2", "\u0663", "99999999999999999999"):
+        code, _, err = run(env, "--click-ids", f"1,{bad}")
+        assert code == 2 and "--click-ids" in err, (bad, err)
 
 
 def test_email_is_sent_and_refusal_reported(

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from adtrack.domain import parsing
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import PPM, PricingType, State
 from adtrack.domain.money import from_micros, to_micros
@@ -273,7 +274,11 @@ def test_enum_accepts_exactly_its_values(text: str) -> None:
 
 
 @given(
-    st.datetimes(timezones=st.just(timezone(timedelta(hours=5, minutes=30)))),
+    st.datetimes(
+        min_value=parsing.INSTANT_MIN,
+        max_value=parsing.INSTANT_MAX,
+        timezones=st.just(timezone(timedelta(hours=5, minutes=30))),
+    ),
 )
 def test_aware_datetimes_become_utc(value: datetime) -> None:
     cleaned = clean_datetime(value, "start_date")
@@ -322,3 +327,105 @@ def test_landing_page_with_a_user_name_is_refused(url: str) -> None:
 def test_an_at_sign_after_the_host_is_fine_in_a_landing_page() -> None:
     url = "https://shop.example/p/@deal?ref=a@b#x@y"
     assert clean_landing_page_url(url) == url
+
+
+# --- total parsers (domain/parsing.py) -------------------------------------------------------
+
+
+@given(st.text(max_size=40))
+def test_every_parser_is_total_over_any_text(text: str) -> None:
+    """Any text either parses or is refused with a ValidationError naming the field."""
+    zone = timezone(timedelta(hours=-12))
+    parsers = (
+        lambda: parsing.parse_id(text, "f"),
+        lambda: parsing.parse_id_list(text, "f"),
+        lambda: parsing.parse_int(text, "f", low=-(2**63), high=2**63 - 1),
+        lambda: parsing.parse_decimal(text, "f"),
+        lambda: parsing.parse_date(text, "f"),
+        lambda: parsing.parse_local_datetime(text, "f", tz=zone),
+    )
+    for parse in parsers:
+        try:
+            parse()
+        except ValidationError as exc:
+            assert exc.field == "f"
+
+
+@given(st.integers(min_value=1, max_value=parsing.ID_MAX))
+def test_ids_in_range_round_trip(number: int) -> None:
+    assert parsing.parse_id(str(number), "id") == number
+    assert parsing.parse_id_list(f"{number},{number}", "ids") == (number,)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\u00b2", "\u0663", "1_000", "+1", "-1", "0", "1.0", "0x10", str(2**31), "9" * 20, "9" * 5000],
+)
+def test_ids_are_ascii_digits_within_the_id_columns(text: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parsing.parse_id(text, "advertiser_id")
+    assert refused.value.field == "advertiser_id"
+
+
+def test_report_filters_may_name_id_zero() -> None:
+    assert parsing.parse_id_list(["0,2", "1"], "placement_id", low=0) == (0, 1, 2)
+
+
+@pytest.mark.parametrize(
+    "text", ["1e3", "NaN", "Infinity", "\u0661.5", "1.2.3", ".", "-", "1" * 16]
+)
+def test_decimals_are_plain_ascii_and_bounded(text: str) -> None:
+    with pytest.raises(ValidationError):
+        parsing.parse_decimal(text, "cost_cpm")
+
+
+def test_decimals_keep_their_exact_value() -> None:
+    assert str(parsing.parse_decimal(" 2.500000 ", "x")) == "2.500000"
+    assert str(parsing.parse_decimal("-0.000001", "x")) == "-0.000001"
+    with pytest.raises(ValidationError, match="decimal places"):
+        parsing.parse_decimal("0.0000001", "x")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0001-01-01", "9999-12-31", "1999-12-31", "2100-01-02", "2026-02-30", "2026-1-1"],
+)
+def test_dates_outside_the_supported_calendar_are_refused(text: str) -> None:
+    with pytest.raises(ValidationError):
+        parsing.parse_date(text, "start")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9999-12-31T23:59:59Z",
+        "0001-01-01T00:00:00+05:00",
+        "2100-01-01T00:00:01",
+        "1999-12-31T23:59:59+14:00",
+        "2026-01-01T25:00",
+        "2026-01-01T12",
+        "\u0662\u0660\u0662\u0666-01-01",
+    ],
+)
+def test_date_times_outside_the_supported_calendar_are_refused(text: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parsing.parse_local_datetime(text, "end", tz=UTC)
+    assert refused.value.field == "end"
+
+
+@given(
+    st.datetimes(min_value=parsing.INSTANT_MIN, max_value=parsing.INSTANT_MAX),
+    st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_supported_instants_survive_any_offset_and_a_day_added(
+    wall: datetime, offset_minutes: int
+) -> None:
+    zone = timezone(timedelta(minutes=offset_minutes))
+    parsed = parsing.parse_local_datetime(wall.isoformat(timespec="seconds"), "start", tz=zone)
+    assert parsed.astimezone(UTC) + timedelta(days=1) > parsed.astimezone(UTC)
+
+
+def test_catalogue_dates_share_the_supported_calendar() -> None:
+    with pytest.raises(ValidationError):
+        clean_datetime("9999-12-31T23:59:59-05:00", "end_date")
+    assert clean_datetime("2099-12-31T23:59:59Z", "end_date") is not None

@@ -19,7 +19,8 @@ import typer
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.config import Settings
-from adtrack.domain.errors import DomainError
+from adtrack.domain.errors import DomainError, ValidationError
+from adtrack.domain.parsing import parse_id
 from adtrack.exports_runtime import build_export_service
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.exports import ExportRequest, ExportStatus
@@ -36,9 +37,9 @@ def _id_list(value: str | None, option: str) -> list[int]:
         if not part:
             continue
         try:
-            ids.append(int(part))
-        except ValueError:
-            raise typer.BadParameter(f"{part!r} is not a tracker id", param_hint=option) from None
+            ids.append(parse_id(part, option))
+        except ValidationError as exc:
+            raise typer.BadParameter(f"{part!r} {exc.message}", param_hint=option) from None
     return ids
 
 

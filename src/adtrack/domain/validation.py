@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import PPM
+from adtrack.domain.parsing import ID_MAX as ID_MAX  # re-exported: defined with the parsers
+from adtrack.domain.parsing import check_supported_instant
 
 NAME_MAX = 255
 CODE_MAX = 100
@@ -25,8 +27,6 @@ MONEY_MAX_MICROS = 999_999_999_999
 PRIORITY_MIN = 1
 PRIORITY_MAX = 10
 DEFAULT_PRIORITY = 5
-# Ids are stored in 32-bit integer columns.
-ID_MAX = 2**31 - 1
 
 EnumT = TypeVar("EnumT", bound=StrEnum)
 
@@ -187,7 +187,7 @@ def clean_datetime(value: object, field: str) -> datetime | None:
         raise ValidationError(field, "must be a date-time")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(field, "must include a time zone (e.g. 2024-05-01T00:00:00Z)")
-    return value.astimezone(UTC)
+    return check_supported_instant(value, field).astimezone(UTC)
 
 
 def clean_landing_page_url(value: object, field: str = "landing_page_url") -> str | None:

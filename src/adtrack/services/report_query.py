@@ -22,7 +22,6 @@ edge (``report_formats.py``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -53,6 +52,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
 from adtrack.domain.money import mul_ratio
+from adtrack.domain.parsing import parse_id_list, parse_local_datetime
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -159,34 +159,10 @@ def parse_timezone(value: object, field_name: str = "timezone") -> ZoneInfo:
         raise ValidationError(field_name, f"unknown time zone {value!r}") from exc
 
 
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
 def parse_instant(value: object, tz: ZoneInfo, field_name: str) -> datetime:
-    """A date (local midnight) or a datetime (local unless it carries an offset), as aware."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        try:
-            if _DATE_ONLY.match(text):
-                d = date.fromisoformat(text)
-                parsed = datetime(d.year, d.month, d.day)
-            else:
-                parsed = datetime.fromisoformat(text.replace(" ", "T", 1))
-        except ValueError as exc:
-            raise ValidationError(
-                field_name, "must be a date (YYYY-MM-DD) or a datetime (YYYY-MM-DDTHH:MM)"
-            ) from exc
-    else:
-        raise ValidationError(field_name, "is required: a date (YYYY-MM-DD) or a datetime")
-    if parsed.tzinfo is None:
-        # fold=0: an ambiguous local time means its first occurrence; a local time that does
-        # not exist (spring forward) is read with the offset in force before the change.
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed
+    """A date (local midnight) or a datetime (local unless it carries an offset), as aware,
+    within the supported calendar (``domain/parsing.py``)."""
+    return parse_local_datetime(value, field_name, tz=tz)
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -263,14 +239,10 @@ def parse_report_request(
 
     filters: dict[str, tuple[int, ...]] = {}
     for name, dim in DIMENSIONS.items():
-        raw = _as_list(params.get(dim.column))
-        if not raw:
-            continue
-        try:
-            ids = tuple(sorted({int(x) for x in raw}))
-        except ValueError as exc:
-            raise ValidationError(dim.column, "must be a list of integer ids") from exc
-        filters[name] = ids
+        # 0 is a valid key: "no placement" / "no payment rule" in the rollups.
+        ids = parse_id_list(params.get(dim.column), dim.column, low=0)
+        if ids:
+            filters[name] = ids
 
     metrics_raw = _as_list(params.get("metrics"))
     for m in metrics_raw:

@@ -25,7 +25,7 @@ from adtrack.exports_runtime import start_exports, stop_exports
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.users import UserService
 from adtrack.web.api import catalogue, exports, reporting, reports, users
-from adtrack.web.api.errors import install_error_handlers
+from adtrack.web.api.errors import ERROR_RESPONSES, install_error_handlers
 from adtrack.web.api_docs import add_api_docs
 from adtrack.web.console import mount_console
 from adtrack.web.security_headers import SecurityHeadersMiddleware
@@ -94,12 +94,12 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(catalogue.router, prefix=API_PREFIX)
-    app.include_router(users.router, prefix=API_PREFIX)
-    app.include_router(exports.router, prefix=API_PREFIX)
-    app.include_router(reporting.router, prefix=API_PREFIX)
+    # Every API operation documents the shared error answers (errors.ERROR_RESPONSES).
+    for router in (catalogue.router, users.router, exports.router, reporting.router):
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     mount_console(app)  # the web console (/login, /impression-trackers, ...) and /static
-    app.include_router(reports.router, prefix=API_PREFIX)  # GET /reports/summary
+    # GET /reports/summary
+    app.include_router(reports.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     # Live hits in the console read the ring of the tracking core serving this process.
     app.state.recent_hits = tracking.core.hits if tracking is not None else RecentHits()
     if tracking is not None:

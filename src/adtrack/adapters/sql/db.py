@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,54 @@ def current_revision(url: str) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+
+
+# SQLite primary result codes (an extended code keeps the primary one in its low byte).
+_SQLITE_IOERR = 10
+_SQLITE_FULL = 13
+_DISK_FULL = "the database's disk is full; the change was not saved (try again later)"
+_DISK_ERROR = "the database cannot write to its disk now; the change was not saved"
+_DB_RESOURCES = "the database is out of resources; the change was not saved (try again later)"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc``, the DB-API error SQLAlchemy wraps (``.orig``), and their causes."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen) or len(seen) > 16:
+            continue
+        seen.append(current)
+        orig = getattr(current, "orig", None)
+        todo += [orig if isinstance(orig, BaseException) else None]
+        todo += [current.__cause__, current.__context__]
+    return seen
+
+
+def storage_unavailable(exc: BaseException) -> str | None:
+    """Why the store cannot take writes, when ``exc`` says its disk is full or failing; else
+    None. Covers SQLite (``SQLITE_FULL``: "database or disk is full", ``SQLITE_IOERR``),
+    PostgreSQL (SQLSTATE class 53, e.g. 53100 ``disk_full``; 58030 ``io_error``) and the
+    operating system's ``ENOSPC``/``EDQUOT``/``EIO``."""
+    for cause in _causes(exc):
+        code = getattr(cause, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            if code & 0xFF == _SQLITE_FULL:
+                return _DISK_FULL
+            if code & 0xFF == _SQLITE_IOERR:
+                return _DISK_ERROR
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            if sqlstate == "53100":
+                return _DISK_FULL
+            if sqlstate.startswith("53"):
+                return _DB_RESOURCES
+            if sqlstate == "58030":
+                return _DISK_ERROR
+        if isinstance(cause, OSError) and not isinstance(cause, ConnectionError):
+            if cause.errno in (errno.ENOSPC, errno.EDQUOT):
+                return _DISK_FULL
+            if cause.errno == errno.EIO:
+                return _DISK_ERROR
+    return None

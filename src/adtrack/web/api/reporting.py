@@ -17,10 +17,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from adtrack.domain.errors import ValidationError
+from adtrack.domain.validation import ID_MAX
 from adtrack.services.feeds import FeedFormat, FeedKind, parse_deployment_feed_request
 from adtrack.services.report_query import parse_report_request, run_report
 from adtrack.services.saved_reports import Actor, SavedReport, SavedReportService
@@ -33,6 +34,7 @@ __all__ = ["get_saved_reports", "router"]
 router = APIRouter(tags=["reports"])  # included under /api/v1
 
 Caller = Annotated[User, Depends(authenticated)]
+ReportId = Annotated[int, Path(ge=1, le=ID_MAX, description="The saved report's id.")]
 IdList = Annotated[list[str] | None, Query(description="ids, repeated or comma-separated")]
 
 
@@ -219,13 +221,13 @@ def create_saved_report(user: Caller, service: Service, body: SavedBody) -> JSON
 
 
 @router.get("/saved-reports/{report_id}", summary="A saved report")
-def get_saved_report(report_id: int, _user: Caller, service: Service) -> dict[str, Any]:
+def get_saved_report(report_id: ReportId, _user: Caller, service: Service) -> dict[str, Any]:
     return saved_report_json(service.get(report_id))
 
 
 @router.patch("/saved-reports/{report_id}", summary="Change a saved report (owner or admin)")
 def update_saved_report(
-    report_id: int, user: Caller, service: Service, body: SavedBody
+    report_id: ReportId, user: Caller, service: Service, body: SavedBody
 ) -> dict[str, Any]:
     return saved_report_json(service.update(_actor(user), report_id, body))
 
@@ -233,14 +235,14 @@ def update_saved_report(
 @router.delete(
     "/saved-reports/{report_id}", status_code=204, summary="Delete a saved report (owner or admin)"
 )
-def delete_saved_report(report_id: int, user: Caller, service: Service) -> Response:
+def delete_saved_report(report_id: ReportId, user: Caller, service: Service) -> Response:
     service.delete(_actor(user), report_id)
     return Response(status_code=204)
 
 
 @router.get("/saved-reports/{report_id}/run", summary="Run a saved report now")
 def run_saved_report(
-    report_id: int,
+    report_id: ReportId,
     _user: Caller,
     service: Service,
     format: Annotated[str, Query(description="json, csv or xlsx")] = "json",
@@ -251,7 +253,7 @@ def run_saved_report(
 
 
 @router.post("/saved-reports/{report_id}/send", summary="Email a saved report now")
-def send_saved_report(report_id: int, _user: Caller, service: Service) -> JSONResponse:
+def send_saved_report(report_id: ReportId, _user: Caller, service: Service) -> JSONResponse:
     result = service.send_now(report_id)
     if result.status != "sent":
         return JSONResponse(

@@ -13,15 +13,14 @@ See ``services/reports.py``.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from adtrack.domain.errors import ValidationError
+from adtrack.domain.parsing import parse_id_list, parse_local_datetime
 from adtrack.services import reports
 from adtrack.web.api.deps import read_access
 from adtrack.web.api.jsonio import ApiJSONResponse
@@ -30,7 +29,6 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["reports"], default_response_class=ApiJSONResponse)
 
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FILTER_PARAMS = {
     "imp_type": "imp_type",
     "tracker_id": "tracker",
@@ -48,32 +46,12 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-def _instant(value: str | None, field: str) -> datetime | date:
-    if value is None or not value.strip():
-        raise ValidationError(field, "is required: a date (YYYY-MM-DD) or an ISO 8601 datetime")
-    text = value.strip()
-    try:
-        if _DATE_ONLY.match(text):
-            return date.fromisoformat(text)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
-    except ValueError:
-        raise ValidationError(
-            field, "must be a date (YYYY-MM-DD) or an ISO 8601 datetime (YYYY-MM-DDTHH:MM:SSZ)"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def _instant(value: str | None, field: str) -> datetime:
+    return parse_local_datetime(value, field, tz=UTC)
 
 
 def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
-
-
-def _ids(values: list[str] | None, field: str) -> list[int]:
-    ids: list[int] = []
-    for part in _split(values):
-        if not part.isdigit() or len(part) > 18:
-            raise ValidationError(field, f"{part!r} is not an id (a whole number)")
-        ids.append(int(part))
-    return ids
 
 
 @router.get(
@@ -104,7 +82,7 @@ async def get_summary(
         "payment_rule_id": payment_rule_id,
     }
     filters = {
-        _FILTER_PARAMS[param]: _ids(values, param)
+        _FILTER_PARAMS[param]: list(parse_id_list(values, param, low=0))
         for param, values in given.items()
         if values is not None
     }

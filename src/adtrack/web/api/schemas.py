@@ -37,6 +37,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from adtrack.domain.errors import ValidationError
 from adtrack.domain.landing_domains import LANDING_DOMAINS_MAX
 from adtrack.domain.model import (
     FilterAction,
@@ -47,6 +48,7 @@ from adtrack.domain.model import (
     TrackerType,
 )
 from adtrack.domain.money import MoneyError, from_micros, to_micros
+from adtrack.domain.parsing import check_supported_instant
 from adtrack.domain.validation import ID_MAX, MONEY_MAX_MICROS
 from adtrack.services.catalogue import MAX_PAGE_SIZE
 
@@ -91,6 +93,11 @@ def _exact_units(value: Decimal) -> Decimal:
 
 
 def _as_utc(value: datetime) -> datetime:
+    # The range first: converting 9999-12-31T23:00-05:00 to UTC would overflow.
+    try:
+        check_supported_instant(value, "date")
+    except ValidationError as exc:
+        raise ValueError(exc.message) from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -31,6 +32,7 @@ from adtrack.domain.model import Role
 from adtrack.domain.money import format_micros
 from adtrack.services.users import User
 from adtrack.web.api.deps import get_catalogue, get_users
+from adtrack.web.api.errors import validation_errors
 from adtrack.web.console.auth import ConsoleSession, SessionCodec
 from adtrack.web.console.csrf import (
     SAFE_METHODS,
@@ -311,11 +313,18 @@ class ConsoleRoute(APIRoute):
                 response = redirect(request, "/setup")
             except CsrfError as exc:
                 response = _error_page(request, 403, "Security check failed", str(exc))
+            except RequestValidationError as exc:  # a path or query value of the wrong type
+                status, detail = validation_errors(exc.errors())
+                message = "; ".join(f"{item['field']}: {item['message']}" for item in detail)
+                response = _error_page(request, status, "Cannot do that", message)
             except DomainError as exc:
                 title = "Not allowed" if exc.status == 403 else "Not found"
                 if exc.status not in (403, 404):
                     title = "Cannot do that"
-                response = _error_page(request, exc.status, title, exc.message)
+                message = exc.message
+                if exc.status == 422 and exc.field:
+                    message = f"{exc.field}: {message}"  # the value in the URL or form at fault
+                response = _error_page(request, exc.status, title, message)
             new_session = getattr(request.state, "new_console_session", None)
             if isinstance(new_session, ConsoleSession):
                 console_state(request).codec.write(response, new_session)

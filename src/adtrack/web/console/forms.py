@@ -11,12 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import PPM
 from adtrack.domain.money import MoneyError, format_micros, to_micros
+from adtrack.domain.parsing import (
+    parse_date,
+    parse_decimal,
+    parse_id_list,
+    parse_int,
+    parse_optional_id,
+)
 
 __all__ = [
     "FormField",
@@ -59,24 +67,23 @@ def error_field(field: str) -> str:
     return field.split("[", 1)[0]
 
 
-def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError("must be a number like 2.50") from None
-    if not value.is_finite():
-        raise ValueError("must be a number like 2.50")
-    return value
+# Whole numbers typed into a form (priority...): the domain checks their own range; this only
+# keeps them within what the database's integer columns hold.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
 def parse_value(field: FormField, raw: Any, zone: ZoneInfo) -> Any:
     """One field's form text as service data; ``ValueError`` says what is wrong."""
+    try:
+        return _parse_value(field, raw, zone)
+    except ValidationError as exc:  # from the total parsers: the message is the user's
+        raise ValueError(exc.message) from None
+
+
+def _parse_value(field: FormField, raw: Any, zone: ZoneInfo) -> Any:
     if field.widget == "ids":
         values = raw if isinstance(raw, list) else ([raw] if raw else [])
-        try:
-            return sorted({int(v) for v in values if str(v).strip()})
-        except ValueError:
-            raise ValueError("must be a list of ids") from None
+        return list(parse_id_list(values, field.name))
     text = (raw or "").strip() if isinstance(raw, str) else ""
     if field.widget in ("text", "textarea"):
         return text
@@ -86,32 +93,23 @@ def parse_value(field: FormField, raw: Any, zone: ZoneInfo) -> Any:
         return text or None
     if field.widget == "money":
         try:
-            return to_micros(text)
+            return to_micros(parse_decimal(text, field.name))
         except MoneyError as exc:
             raise ValueError(str(exc)) from None
     if field.widget == "ratio":
-        value = _decimal(text or "0")
-        ppm = value * PPM
-        if ppm != ppm.to_integral_value():
-            raise ValueError("has more than 6 decimal places")
+        value = parse_decimal(text or "0", field.name)
         if not 0 <= value <= 1:
             raise ValueError("must be between 0 and 1 (0.5 is 50 %)")
-        return int(ppm)
-    if field.widget in ("int", "id"):
-        if not text:
-            return None
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError("must be a whole number") from None
+        return int(value * PPM)  # exact: at most 6 decimal places, checked by parse_decimal
+    if field.widget == "int":
+        return parse_int(text, field.name, low=_INT_MIN, high=_INT_MAX) if text else None
+    if field.widget == "id":
+        return parse_optional_id(text, field.name)
     if field.widget == "date":
         if not text:
             return None
-        try:
-            day = datetime.strptime(text, "%Y-%m-%d")
-        except ValueError:
-            raise ValueError("must be a date (YYYY-MM-DD)") from None
-        return day.replace(tzinfo=zone)
+        day = parse_date(text, field.name)
+        return datetime(day.year, day.month, day.day, tzinfo=zone)
     raise AssertionError(f"unknown widget {field.widget}")
 
 

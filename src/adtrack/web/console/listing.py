@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from adtrack.domain.errors import ValidationError
+from adtrack.domain.parsing import parse_int
 from adtrack.services.catalogue import MAX_PAGE_SIZE, Page
 
 __all__ = ["Listing", "PER_PAGE_CHOICES", "list_rows"]
@@ -45,9 +47,11 @@ class Listing(Generic[E]):
 
 
 def _int(value: Any, default: int, low: int, high: int) -> int:
+    """A page number or size from the URL: ``default`` when absent or not a whole number
+    (links are ours; a mangled one still shows a page), else clamped to ``low..high``."""
     try:
-        number = int(value)
-    except (TypeError, ValueError):
+        number = parse_int(value, "page", low=-(2**63), high=2**63 - 1)
+    except ValidationError:
         return default
     return min(max(number, low), high)
 

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from adtrack.domain.errors import DomainError, InUse
 from adtrack.domain.model import LineItem, PaymentRule, PricingType, RevenueType
+from adtrack.domain.parsing import parse_optional_id
 from adtrack.services.catalogue import MAX_PAGE_SIZE, CatalogueService
 from adtrack.web.console.base import (
     ConsoleRoute,
@@ -422,9 +423,10 @@ def _list_page(request: Request, kind: Kind, viewer: Any) -> Response:
     svc = get_catalogue(request)
     params = dict(request.query_params)
     filters: dict[str, Any] = {}
-    parent_value = params.get(kind.parent or "", "")
-    if kind.parent and parent_value.isdigit():
-        filters[kind.parent] = int(parent_value)
+    if kind.parent:
+        parent_id = parse_optional_id(params.get(kind.parent), kind.parent)
+        if parent_id is not None:
+            filters[kind.parent] = parent_id
     listing = list_rows(kind.method(svc, "list"), params, kind.sort_keys, filters=filters)
     context: dict[str, Any] = {
         "kind": kind,

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from adtrack.domain.errors import DomainError, PermissionDenied
 from adtrack.domain.macro_presets import Macro, Preset, get_preset
 from adtrack.domain.model import TrackerType
+from adtrack.domain.parsing import parse_id_list
 from adtrack.services.exports import Delivery, ExportRequest, ExportStatus
 from adtrack.services.tag_sheets import SheetKind, render_sheet
 from adtrack.web.api.exports import get_exports
@@ -78,7 +79,7 @@ def _values_from(form: FormData | dict[str, Any], tracker_type: TrackerType) -> 
 
 
 def _ids(form: FormData) -> list[int]:
-    return [int(v) for v in form.getlist("ids") if isinstance(v, str) and v.isdigit()]
+    return list(parse_id_list(form.getlist("ids"), "ids"))
 
 
 def _request_body(
@@ -118,7 +119,7 @@ def _options_dialog(
 @router.get("/export", include_in_schema=False)
 def export_dialog(request: Request, viewer: ViewerDep) -> Response:
     tracker_type = _tracker_type(request.query_params.get("tracker_type"))
-    ids = [int(v) for v in request.query_params.getlist("ids") if v.isdigit()]
+    ids = list(parse_id_list(request.query_params.getlist("ids"), "ids"))
     values = _values_from({}, tracker_type)
     values["macros"] = [m.value for m in Macro]  # the seed pages' example uses all three
     values["secure"] = request.app.state.settings.public_url.startswith("https://")

@@ -8,7 +8,7 @@ the *To* date is inclusive (the engine's end is exclusive: the page adds a day).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from adtrack.domain.errors import DomainError, ValidationError
 from adtrack.domain.model import ImpType
+from adtrack.domain.parsing import parse_date
 from adtrack.services import report_formats
 from adtrack.services.catalogue import MAX_PAGE_SIZE
 from adtrack.services.feeds import FeedFormat, FeedKind, parse_deployment_feed_request
@@ -82,11 +83,8 @@ def _form(request: Request) -> dict[str, Any]:
 
 
 def _report_params(values: dict[str, Any], tz: str) -> dict[str, Any]:
-    end = values["end"]
-    try:
-        end_exclusive = (date.fromisoformat(end) + timedelta(days=1)).isoformat()
-    except ValueError:
-        raise ValidationError("end", "must be a date (YYYY-MM-DD)") from None
+    # The page asks for the last day shown; reports take an exclusive end.
+    end_exclusive = (parse_date(values["end"], "end") + timedelta(days=1)).isoformat()
     params: dict[str, Any] = {
         "start": values["start"],
         "end": end_exclusive,

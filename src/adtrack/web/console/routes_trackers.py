@@ -24,6 +24,7 @@ from starlette.responses import Response
 from adtrack.domain.errors import DomainError, ValidationError
 from adtrack.domain.macro_presets import Macro
 from adtrack.domain.model import State, Tracker, TrackerType
+from adtrack.domain.parsing import parse_id, parse_id_list, parse_optional_id
 from adtrack.domain.tags import TagFormat, TagOptions, TrackerTagData, tracker_url
 from adtrack.services.catalogue import MAX_PAGE_SIZE, CatalogueService
 from adtrack.web.console.base import (
@@ -116,10 +117,17 @@ def _chosen_advertiser(request: Request, svc: CatalogueService) -> Any | None:
     raw = request.query_params.get("advertiser_id") or (
         None if request.query_params.get("choose") else request.cookies.get(ADVERTISER_COOKIE)
     )
-    if not raw or not raw.isdigit():
+    if not raw:
+        return None
+    advertiser_id: int | None
+    if "advertiser_id" in request.query_params:
+        advertiser_id = parse_id(raw, "advertiser_id")  # typed in the URL: say what is wrong
+    else:
+        advertiser_id = _id_or_none(raw)  # a stale or tampered cookie is just forgotten
+    if advertiser_id is None:
         return None
     try:
-        return svc.get_advertiser(int(raw))
+        return svc.get_advertiser(advertiser_id)
     except DomainError:
         return None
 
@@ -192,7 +200,7 @@ def _bulk_view(kind: TrackerKind) -> Callable[..., Any]:
         svc = get_catalogue(request)
         form = await request.form()
         action = str(form.get("action") or "")
-        ids = [int(v) for v in form.getlist("ids") if isinstance(v, str) and v.isdigit()]
+        ids = parse_id_list(form.getlist("ids"), "ids")
         back = safe_next(_path(request.headers.get("hx-current-url")), f"/{kind.slug}")
         if not ids:
             return redirect(request, back, flash="Select at least one tracker.", flash_kind="error")
@@ -260,12 +268,10 @@ def _parse_tracker_form(
     if not kind.is_impression:
         data["landing_page_url"] = values.get("landing_page_url", "").strip()
     for name in _ID_FIELDS:
-        text = values.get(name, "").strip()
-        if not text:
+        try:
+            data[name] = parse_optional_id(values.get(name), name)
+        except ValidationError:
             data[name] = None
-        elif text.isdigit():
-            data[name] = int(text)
-        else:
             errors[name] = "must be chosen from the list"
     if data["state"] not in ("active", "inactive"):
         data["state"] = "active"
@@ -292,8 +298,12 @@ def _options_for_publisher(
     return placements, rules
 
 
-def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+def _id_or_none(text: str | None) -> int | None:
+    """A valid id, or None for anything else (a form shown again with its errors)."""
+    try:
+        return parse_optional_id(text, "id")
+    except ValidationError:
+        return None
 
 
 def _dialog(
@@ -308,7 +318,7 @@ def _dialog(
 ) -> Response:
     svc = get_catalogue(request)
     names = Names(svc)
-    publisher_id = _int_or_none(values.get("publisher_id"))
+    publisher_id = _id_or_none(values.get("publisher_id"))
     placements, rules = _options_for_publisher(svc, publisher_id)
     line_items = svc.list_line_items(advertiser_id=advertiser_id, limit=PICKER_LIMIT)
     publishers = svc.list_publishers(limit=PICKER_LIMIT)
@@ -355,7 +365,7 @@ async def _save(request: Request, kind: TrackerKind, tracker: Tracker | None) ->
     if tracker is not None:
         advertiser_id = tracker.advertiser_id
     else:
-        advertiser_id = _int_or_none(str(form.get("advertiser_id") or "")) or 0
+        advertiser_id = parse_id(form.get("advertiser_id"), "advertiser_id")
         svc.get_advertiser(advertiser_id)  # NotFound -> error page
     data, errors = _parse_tracker_form(kind, values)
     if not errors:
@@ -458,7 +468,7 @@ def publisher_options(
     publisher_id: str | None = None,
 ) -> Response:
     svc = get_catalogue(request)
-    pid = _int_or_none(publisher_id)
+    pid = parse_optional_id(publisher_id, "publisher_id")
     placements, rules = _options_for_publisher(svc, pid)
     return render(
         request,
