@@ -24,7 +24,7 @@ from typing import Any
 import uvloop
 
 from adtrack.collector.core import TrackingCore
-from adtrack.collector.http_server import HttpCollector
+from adtrack.collector.http_server import ConnectionLimits, HttpCollector
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
 from adtrack.services.event_log import EventLogWriter
@@ -116,7 +116,12 @@ async def start_collector(
             honour_privacy_signals=settings.honour_privacy_signals,
             trust_forwarded_for=trust_forwarded_for,
         )
-    http = HttpCollector(core, writer)
+    http = HttpCollector(
+        core,
+        writer,
+        limits=ConnectionLimits.from_settings(settings),
+        serve_metrics=settings.metrics == "tracking",
+    )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         http.protocol_factory,
