@@ -370,6 +370,11 @@ class HttpCollector:
         head_limit = clock - self.limits.head_timeout
         idle_limit = clock - self.limits.keepalive_timeout
         for conn in list(self.connections):
+            if conn._closed:
+                # closing, its last answers not yet taken by a client that stopped reading
+                if conn.last_active < idle_limit:
+                    conn.close(abort=True)
+                continue
             if conn._slots:
                 continue
             since = conn._head_since
@@ -383,9 +388,14 @@ class HttpCollector:
         """At the connection cap: close the oldest connection that owes no answer (idle
         between requests or still sending its head). False if every one is busy."""
         for conn in self.connections:
-            if not conn._slots:
-                conn.evict()  # (removes it from the dict: iterate no further)
+            if conn._closed:  # closing already (its answer sent): just stop counting it
+                conn.forget()
                 return True
+            if not conn._slots:
+                self.refused("evicted_idle")
+                conn.forget()
+                conn.close(abort=conn._writing_paused)
+                return True  # (the dict changed: iterate no further)
         return False
 
     def refused(self, reason: str) -> None:
@@ -509,10 +519,7 @@ class CollectorProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        if self._accepted:
-            self._accepted = False
-            self._server.connections.pop(self, None)
-            self._core.metrics.connections -= 1
+        self.forget()
         self._transport = None
 
     def data_received(self, data: bytes) -> None:
@@ -752,25 +759,26 @@ class CollectorProtocol(asyncio.Protocol):
         else:
             self.close()
 
-    def evict(self) -> None:
-        """Closed to make room for a new connection (at the cap)."""
-        self._server.refused("evicted_idle")
+    def forget(self) -> None:
+        """No longer count this connection as open (it is being closed)."""
         if self._accepted:
             self._accepted = False
             self._server.connections.pop(self, None)
             self._core.metrics.connections -= 1
-        if self._transport is not None and not self._closed:
-            self._closed = True
-            if self._writing_paused:
-                self._transport.abort()  # (close would keep it open until its answers drain)
-            else:
-                self._transport.close()
 
     @property
     def busy(self) -> bool:
         return bool(self._slots)
 
-    def close(self) -> None:
-        if self._transport is not None and not self._closed:
+    def close(self, abort: bool = False) -> None:
+        """Close the connection; ``abort``: at once, dropping answers not yet sent (a
+        ``close`` would keep the descriptor until they drain to a client that may not read)."""
+        transport = self._transport
+        if transport is None:
+            return
+        if abort:
             self._closed = True
-            self._transport.close()
+            transport.abort()
+        elif not self._closed:
+            self._closed = True
+            transport.close()
