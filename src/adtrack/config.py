@@ -40,6 +40,9 @@ class Settings:
     metrics: str = "tracking"
     # Which redir targets are followed: "trackers" (default), "allow-list" or "open".
     redirect_policy: str = "trackers"
+    # Tracking port (collector): answers buffered per connection for a client that does not
+    # read them before the collector stops reading its requests (docs/limits.md).
+    write_buffer_bytes: int = 64 * 1024
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -72,6 +75,7 @@ class Settings:
             max_connections=int(env.get("ADTRACK_MAX_CONNECTIONS", "0")),
             metrics=env.get("ADTRACK_METRICS", "tracking"),
             redirect_policy=env.get("ADTRACK_REDIRECT_POLICY", "trackers"),
+            write_buffer_bytes=int(env.get("ADTRACK_WRITE_BUFFER_BYTES", str(64 * 1024))),
         )
 
     @property

@@ -65,9 +65,6 @@ log = logging.getLogger(__name__)
 
 SYNC_BATCH_RECORDS: Final = 256  # see EventBatcher
 MAX_PENDING_PER_CONNECTION: Final = 128  # pipelined answers waiting; beyond this, stop reading
-# Answers buffered in a connection's transport before it stops reading from the client
-# (asyncio's pause_writing); it resumes below a quarter of it.
-WRITE_BUFFER_HIGH: Final = 64 * 1024
 
 # The header fields the tracking endpoints read (core.HEADER_FIELDS) in their usual spellings
 # too, so that most headers need no ``lower()``, and frequent headers we ignore (None).
@@ -129,13 +126,16 @@ class ConnectionLimits:
     ``max_head_bytes`` bounds a request's line and headers (and a body, which is never read,
     counts against the same budget); ``head_timeout`` is the time to receive a whole request
     head; ``keepalive_timeout`` closes a connection idle between requests; ``max_connections``
-    caps the open connections of the process.
+    caps the open connections of the process; ``write_buffer_bytes`` of answers a client has
+    not taken make the connection stop reading (asyncio's ``pause_writing``; it resumes below
+    a quarter of it).
     """
 
     max_head_bytes: int = 16 * 1024
     head_timeout: float = 10.0
     keepalive_timeout: float = 75.0
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    write_buffer_bytes: int = 64 * 1024
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectionLimits:
@@ -146,6 +146,7 @@ class ConnectionLimits:
             head_timeout=settings.header_timeout_seconds,
             keepalive_timeout=settings.keepalive_timeout_seconds,
             max_connections=connection_cap(settings.max_connections),
+            write_buffer_bytes=settings.write_buffer_bytes,
         )
 
 
@@ -512,7 +513,7 @@ class CollectorProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             self.client_ip = str(peer[0])
-        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        transport.set_write_buffer_limits(high=server.limits.write_buffer_bytes)
         connections[self] = None
         self._accepted = True
         self._core.metrics.connections += 1
