@@ -541,10 +541,8 @@ class CollectorProtocol(asyncio.Protocol):
             self._fail(Kind.BAD_REQUEST)
         except httptools.HttpParserError:
             self._fail(Kind.BAD_REQUEST)
-        if self._head_bytes == 0:  # a request completed in this read
-            self._head_since = -1
-        elif received > self._max_head and not self._done:
-            self._refuse_too_large()
+        if received > self._max_head and self._head_bytes and not self._done:
+            self._refuse_too_large()  # (no request completed in this read: it is all one head)
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -619,6 +617,7 @@ class CollectorProtocol(asyncio.Protocol):
             # ready for the next request on this connection
             self._url = b""
             self._head_bytes = self._head_size = 0
+            self._head_since = -1
             self.body_header = None
             self.user_agent = self.referrer = self.purpose = None
             self.sec_gpc = self.dnt = self.forwarded_for = None
