@@ -5,18 +5,22 @@ that keeps nothing.
 
 What it measures is the HTTP layer and the tracking core (``data_received``, the httptools
 callbacks, ``on_message_complete``, the batcher) and nothing the kernel or other processes do,
-so it compares two revisions on a busy machine far better than req/s does. Run it once per
-revision (``PYTHONPATH=<other revision>/src`` picks another source tree) and compare the medians.
+so it compares two revisions on a busy machine far better than req/s does. ``--against FILE``
+loads another version of ``adtrack/collector/http_server.py`` (e.g. ``git show
+REV:src/adtrack/collector/http_server.py > old.py``) next to this one, on the same tracking core,
+and alternates the two run by run in this one process, which takes most of a shared machine's
+noise out of the comparison.
 
 Usage::
 
-    .venv/bin/python bench/collector_hotpath.py [--requests 200000] [--repeat 7]
+    .venv/bin/python bench/collector_hotpath.py [--requests 200000] [--repeat 7] [--against FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import statistics
 import tempfile
 import time
@@ -84,7 +88,16 @@ def request_bytes(target: str) -> bytes:
     ).encode()
 
 
-async def measure(http: HttpCollector, target: str, count: int) -> float:
+def load_other(path: str) -> Any:
+    """Another version of ``adtrack.collector.http_server`` as a module of its own."""
+    spec = importlib.util.spec_from_file_location("other_http_server", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def measure(http: Any, target: str, count: int) -> float:
     """Seconds of CPU per request over ``count`` requests (a fresh cachebuster each)."""
     proto = http.protocol_factory()
     proto.connection_made(NullTransport())  # type: ignore[arg-type]
@@ -107,22 +120,29 @@ async def main(args: argparse.Namespace) -> None:
         cache = TrackerCache(engine)
         cache.load()
         core = TrackingCore(cache, hits=RecentHits())
-        http = HttpCollector(core, NullWriter())  # type: ignore[arg-type]
+        servers: dict[str, Any] = {"this": HttpCollector(core, NullWriter())}  # type: ignore[arg-type]
+        if args.against:
+            servers["other"] = load_other(args.against).HttpCollector(core, NullWriter())
         tail = "&cachebuster=CB&ancost=0.35&redir=https://example.com/a?b=c&d=e"
         targets = {
             "imptr": f"/imptr?id={ids['imp']}{tail}",
             "clktrb": f"/clktrb?id={ids['click']}{tail}",
             "healthz": "/healthz",
         }
-        print(f"adtrack from {Path(adtrack.__file__).parent}")
+        print(f"adtrack from {Path(adtrack.__file__).parent}; other: {args.against or '-'}")
         for name, target in targets.items():
-            await measure(http, target, 5000)  # warm up
-            runs = [await measure(http, target, args.requests) for _ in range(args.repeat)]
-            print(
-                f"{name:8s} median {statistics.median(runs) * 1e6:6.2f} us/request  "
-                f"(min {min(runs) * 1e6:6.2f}, max {max(runs) * 1e6:6.2f}, {args.repeat} runs "
-                f"of {args.requests})"
-            )
+            runs: dict[str, list[float]] = {key: [] for key in servers}
+            for http in servers.values():
+                await measure(http, target, 5000)  # warm up
+            for _ in range(args.repeat):
+                for key, http in servers.items():
+                    runs[key].append(await measure(http, target, args.requests))
+            for key, times in runs.items():
+                print(
+                    f"{name:8s} {key:5s} median {statistics.median(times) * 1e6:6.2f} us/request"
+                    f"  (min {min(times) * 1e6:6.2f}, max {max(times) * 1e6:6.2f}, "
+                    f"{args.repeat} runs of {args.requests})"
+                )
         engine.dispose()
 
 
@@ -130,4 +150,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--against", help="another version of collector/http_server.py")
     uvloop.run(main(parser.parse_args()))
