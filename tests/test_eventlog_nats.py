@@ -7,6 +7,7 @@ next to each other and next to a developer's own adtrack on the same server.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -32,6 +33,7 @@ from adtrack.aggregator.runner import Aggregator
 from adtrack.config import Settings
 from adtrack.services.event_log import Batch, EventLogUnavailable
 from tests.collector_support import event_record
+from tests.scaleout_support import PrivateNats
 from tests.support.net import free_port
 
 T = TypeVar("T")
@@ -402,3 +404,36 @@ def test_a_deleted_consumer_is_created_again(nats_url: str, nats_stream_name: st
 
     seen = run(scenario())
     assert {event(i) for i in range(5, 8)} <= set(seen)
+
+
+def test_readiness_follows_the_connection_and_recovers_without_appends(
+    nats_stream_name: str,
+) -> None:
+    async def until(check: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, "condition not reached"
+            await asyncio.sleep(0.05)
+
+    with PrivateNats() as server:
+        spec = spec_for(server.url, nats_stream_name)
+
+        async def scenario() -> None:
+            writer = NatsEventLogWriter(spec, connect_wait=0.5, ack_timeout=1.0)
+            try:
+                # not connected yet: asking starts connecting, no append needed
+                assert writer.readiness() is not None
+                await until(lambda: writer.readiness() is None, 10)
+                await writer.append([event(1)])
+                server.stop(signal.SIGKILL)
+                await until(lambda: writer.readiness() is not None, 10)
+                assert "NATS" in (writer.readiness() or "")
+                with pytest.raises(EventLogUnavailable):
+                    await writer.append([event(2)])
+                server.start()
+                await until(lambda: writer.readiness() is None, 15)
+                await writer.append([event(3)])
+            finally:
+                await writer.close()
+
+        run(scenario())

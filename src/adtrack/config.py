@@ -50,6 +50,9 @@ class Settings:
     login_max_lockout_seconds: float = 86400.0
     password_hash_threads: int = 2
     password_hash_queue: int = 16
+    # Tracking port (collector): answers buffered per connection for a client that does not
+    # read them before the collector stops reading its requests (docs/limits.md).
+    write_buffer_bytes: int = 64 * 1024
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -91,6 +94,7 @@ class Settings:
             login_max_lockout_seconds=float(env.get("ADTRACK_LOGIN_MAX_LOCKOUT_SECONDS", "86400")),
             password_hash_threads=int(env.get("ADTRACK_PASSWORD_HASH_THREADS", "2")),
             password_hash_queue=int(env.get("ADTRACK_PASSWORD_HASH_QUEUE", "16")),
+            write_buffer_bytes=int(env.get("ADTRACK_WRITE_BUFFER_BYTES", str(64 * 1024))),
         )
 
     @property

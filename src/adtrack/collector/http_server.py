@@ -9,7 +9,18 @@ pixel that would hide a lost event — and the next batch tries again (the write
 itself). Requests that record nothing (``HEAD``, rejected trackers, ``/healthz``,
 ``/metrics``) are answered at once unless earlier answers on the same connection are pending.
 
-Also served on this port: ``GET /healthz`` (200 ``ok``) and ``GET /metrics`` (Prometheus).
+Also served on this port: ``GET /healthz`` (liveness: 200 ``ok``), ``GET /readyz`` (readiness:
+200 while the event log takes writes, else 503 with the reason) and ``GET /metrics`` (Prometheus;
+only when ``ADTRACK_METRICS=tracking``).
+
+Limits (``ConnectionLimits``, see docs/limits.md), kept off the per-request path as far as
+possible: the bytes of a request (line, headers and any body) are counted in ``data_received``
+on the raw chunks *before* httptools buffers them (it keeps a header value until it is complete),
+and exactly in the callbacks; a request head must arrive within a deadline counted from its first
+byte (from the connect for the first request); an idle keep-alive connection is closed; the open
+connections are capped (the oldest idle ones make room, else a new one is refused). Deadlines are
+checked by the once-a-second ticker. A client that does not read its answers stops being read
+(transport write-buffer limits, ``pause_writing``).
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import operator
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Final, cast
 
 import httptools
@@ -39,20 +51,20 @@ from adtrack.collector.responses import (
     Kind,
     RawResponses,
 )
+from adtrack.config import Settings
+from adtrack.fd_limits import DEFAULT_MAX_CONNECTIONS, connection_cap
 from adtrack.services.event_log import (
     EventLogUnavailable,
     EventLogWriter,
     SynchronousEventLogWriter,
 )
 
-__all__ = ["CollectorProtocol", "EventBatcher", "HttpCollector"]
+__all__ = ["CollectorProtocol", "ConnectionLimits", "EventBatcher", "HttpCollector"]
 
 log = logging.getLogger(__name__)
 
-MAX_URL_BYTES: Final = 16 * 1024
 SYNC_BATCH_RECORDS: Final = 256  # see EventBatcher
 MAX_PENDING_PER_CONNECTION: Final = 128  # pipelined answers waiting; beyond this, stop reading
-IDLE_TIMEOUT_SECONDS: Final = 75
 
 # The header fields the tracking endpoints read (core.HEADER_FIELDS) in their usual spellings
 # too, so that most headers need no ``lower()``, and frequent headers we ignore (None).
@@ -88,10 +100,56 @@ _KNOWN_SPELLINGS: Final[dict[bytes, str | None]] = {
             b"Pragma",
         )
     ),
+    # A request body is never read: these only tell a too-long body (413) from a too-long head.
+    **dict.fromkeys(
+        (
+            b"Content-Length",
+            b"content-length",
+            b"Transfer-Encoding",
+            b"transfer-encoding",
+        ),
+        "body_header",
+    ),
 }
 _MAX_JOINED_HEADER = 8192  # repeated wanted headers are joined up to this length
 _METHODS: Final = {b"GET": "GET", b"HEAD": "HEAD"}
-_PATHS: Final = {p.encode(): p for p in ("/imptr", "/clktrb", "/clktr", "/healthz", "/metrics")}
+_PATHS: Final = {
+    p.encode(): p for p in ("/imptr", "/clktrb", "/clktr", "/healthz", "/readyz", "/metrics")
+}
+_TEXT: Final = b"text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """The limits one collector listener enforces (defaults as in ``Settings``).
+
+    ``max_head_bytes`` bounds a request's line and headers (and a body, which is never read,
+    counts against the same budget); ``head_timeout`` is the time to receive a whole request
+    head; ``keepalive_timeout`` closes a connection idle between requests; ``max_connections``
+    caps the open connections of the process; ``write_buffer_bytes`` of answers a client has
+    not taken make the connection stop reading (asyncio's ``pause_writing``; it resumes below
+    a quarter of it).
+    """
+
+    max_head_bytes: int = 16 * 1024
+    head_timeout: float = 10.0
+    keepalive_timeout: float = 75.0
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    write_buffer_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        """The limits of ``settings``; the connection cap from the fd budget (which raises this
+        process's soft descriptor limit to the hard one)."""
+        return cls(
+            max_head_bytes=settings.max_header_bytes,
+            head_timeout=settings.header_timeout_seconds,
+            keepalive_timeout=settings.keepalive_timeout_seconds,
+            max_connections=connection_cap(settings.max_connections),
+            write_buffer_bytes=settings.write_buffer_bytes,
+        )
+
+
 _UNAVAILABLE: Final = Kind.UNAVAILABLE
 _OUTCOME_OF: Final = operator.attrgetter("outcome")
 
@@ -269,15 +327,22 @@ class HttpCollector:
         core: TrackingCore,
         writer: EventLogWriter,
         *,
-        idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+        limits: ConnectionLimits = ConnectionLimits(),
+        serve_metrics: bool = True,
     ) -> None:
         self.core = core
+        self.writer = writer
         self.responses = RawResponses()
         self.batcher = EventBatcher(writer, core, self.responses)
-        self.connections: set[CollectorProtocol] = set()
-        self.idle_timeout = idle_timeout
+        # open connections, oldest first (a dict keeps insertion order): who makes room first
+        self.connections: dict[CollectorProtocol, None] = {}
+        self.limits = limits
+        self.serve_metrics = serve_metrics
         self.clock = 0  # whole seconds since start, advanced by the ticker
         self._ticker: asyncio.TimerHandle | None = None
+        # /metrics answers rendered in this loop iteration: a read full of pipelined scrapes
+        # renders once and buffers one shared answer, not thousands
+        self._metrics_answers: dict[tuple[bool, int], bytes] = {}
 
     def protocol_factory(self) -> CollectorProtocol:
         return CollectorProtocol(self)
@@ -288,8 +353,7 @@ class HttpCollector:
         def tick() -> None:
             self.clock += 1
             self.responses.tick()
-            if self.clock % 5 == 0:
-                self._close_idle()
+            self.check_deadlines()
             self._ticker = loop.call_later(1.0, tick)
 
         self._ticker = loop.call_later(1.0, tick)
@@ -299,11 +363,45 @@ class HttpCollector:
             self._ticker.cancel()
             self._ticker = None
 
-    def _close_idle(self) -> None:
-        limit = self.clock - self.idle_timeout
+    def check_deadlines(self) -> None:
+        """Close connections past a deadline: a request head not received within
+        ``head_timeout`` of its first byte (of the connect, for the first one), or idle between
+        requests for ``keepalive_timeout``. Connections with answers pending are left alone."""
+        clock = self.clock
+        head_limit = clock - self.limits.head_timeout
+        idle_limit = clock - self.limits.keepalive_timeout
         for conn in list(self.connections):
-            if conn.last_active < limit and not conn.busy:
-                conn.close()
+            if conn._closed:
+                # closing, its last answers not yet taken by a client that stopped reading
+                if conn.last_active < idle_limit:
+                    conn.close(abort=True)
+                continue
+            if conn._slots:
+                continue
+            since = conn._head_since
+            if since < 0 or conn._reading_paused:  # between requests, or we are not reading
+                if conn.last_active < idle_limit:
+                    conn.close()
+            elif since < head_limit:
+                conn.time_out()
+
+    def make_room(self) -> bool:
+        """At the connection cap: close the oldest connection that owes no answer (idle
+        between requests or still sending its head). False if every one is busy."""
+        for conn in self.connections:
+            if conn._closed:  # closing already (its answer sent): just stop counting it
+                conn.forget()
+                return True
+            if not conn._slots:
+                self.refused("evicted_idle")
+                conn.forget()
+                conn.close(abort=conn._writing_paused)
+                return True  # (the dict changed: iterate no further)
+        return False
+
+    def refused(self, reason: str) -> None:
+        refused = self.core.metrics.refused
+        refused[reason] = refused.get(reason, 0) + 1
 
     def close_connections(self) -> None:
         for conn in list(self.connections):
@@ -313,11 +411,28 @@ class HttpCollector:
         """Answers of the non-tracking paths served on this port (None: not one of them)."""
         if path == "/healthz":
             return self.responses.get(Kind.HEALTHY, head_only, connection)
-        if path == "/metrics":
-            body = self.core.metrics.render()
+        if path == "/readyz":
+            reason = self.writer.readiness()
+            if reason is None:
+                return self.responses.get(Kind.READY, head_only, connection)
+            body = f"not ready: {reason}\n".encode("utf-8", "replace")
             return self.responses.custom(
-                b"200 OK", PROMETHEUS_CONTENT_TYPE, body, head_only, connection
+                b"503 Service Unavailable", _TEXT, body, head_only, connection
             )
+        if path == "/metrics" and self.serve_metrics:
+            answers = self._metrics_answers
+            answer = answers.get((head_only, connection))
+            if answer is None:
+                if not answers:
+                    asyncio.get_running_loop().call_soon(answers.clear)
+                answer = answers[head_only, connection] = self.responses.custom(
+                    b"200 OK",
+                    PROMETHEUS_CONTENT_TYPE,
+                    self.core.metrics.render(),
+                    head_only,
+                    connection,
+                )
+            return answer
         return None
 
 
@@ -334,13 +449,18 @@ class CollectorProtocol(asyncio.Protocol):
         "_parser",
         "_slots",
         "_url",
-        "_url_too_long",
+        "_max_head",
+        "_head_bytes",
+        "_head_size",
+        "_head_since",
+        "_accepted",
         "_reading_paused",
         "_writing_paused",
         "_closed",
         "_eof",
         "_done",
         "last_active",
+        "body_header",
         *REQUEST_FIELDS,  # the request view (see core.RequestLike)
     )
 
@@ -353,13 +473,20 @@ class CollectorProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._slots: deque[_Slot] = deque()
         self._url = b""
-        self._url_too_long = False
+        self._max_head = server.limits.max_head_bytes
+        # raw bytes received since the last complete request (line, headers, body): counted
+        # before httptools buffers them
+        self._head_bytes = 0
+        self._head_size = 0  # the current request's header lines, counted exactly (callbacks)
+        self._head_since = server.clock  # when its head began (-1: between requests)
+        self._accepted = False
         self._reading_paused = False
         self._writing_paused = False
         self._closed = False
         self._eof = False
         self._done = False  # an answer that closes the connection is queued: read no more
         self.last_active = server.clock
+        self.body_header: bytes | None = None  # Content-Length / Transfer-Encoding, if sent
         self.method = "GET"
         self.path = "/"
         self.query = b""
@@ -375,29 +502,47 @@ class CollectorProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it
-        self._transport = cast(asyncio.Transport, transport)
-        peer = self._transport.get_extra_info("peername")
+        self._transport = transport = cast(asyncio.Transport, transport)
+        server = self._server
+        connections = server.connections
+        if len(connections) >= server.limits.max_connections and not server.make_room():
+            server.refused("too_many_connections")
+            self._closed = True
+            transport.abort()  # at once: its descriptor is what the cap protects
+            return
+        peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             self.client_ip = str(peer[0])
-        self._server.connections.add(self)
+        transport.set_write_buffer_limits(high=server.limits.write_buffer_bytes)
+        connections[self] = None
+        self._accepted = True
         self._core.metrics.connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        self._server.connections.discard(self)
-        self._core.metrics.connections -= 1
+        self.forget()
         self._transport = None
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = self._server.clock
+        clock = self.last_active = self._server.clock
         if self._done:
             return
+        if self._head_since < 0:
+            self._head_since = clock  # the first byte of a new request
+        # Count before parsing: httptools buffers an incomplete header value, and a huge one
+        # must be refused after at most one read past the limit, not when it is complete.
+        # (on_message_complete resets the count; the rest of a read that completed a request is
+        # not counted — at most one read — and the callbacks check the head exactly.)
+        received = self._head_bytes + len(data)
+        self._head_bytes = received
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(Kind.BAD_REQUEST)
         except httptools.HttpParserError:
             self._fail(Kind.BAD_REQUEST)
+        if received > self._max_head and self._head_bytes and not self._done:
+            self._refuse_too_large()  # (no request completed in this read: it is all one head)
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -421,12 +566,12 @@ class CollectorProtocol(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         if self._url:
             url = self._url + url
-            if len(url) > MAX_URL_BYTES:  # never buffer an endless URL
-                self._url_too_long = True
-                url = url[:MAX_URL_BYTES]
+            if len(url) > self._max_head:  # never buffer an endless URL (one byte over tells)
+                url = url[: self._max_head + 1]
         self._url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value)
         try:
             field = _KNOWN_SPELLINGS[name]
         except KeyError:
@@ -446,8 +591,8 @@ class CollectorProtocol(asyncio.Protocol):
         # keep-alive answers always say so (HTTP/1.0 clients need it, 1.1 ones don't mind)
         connection = KEEP_ALIVE_EXPLICIT if parser.should_keep_alive() else CLOSE
         url = self._url
-        if self._url_too_long or len(url) > MAX_URL_BYTES:
-            self._answer(self._responses.get(Kind.URI_TOO_LONG, False, CLOSE), True)
+        if len(url) + self._head_size > self._max_head:
+            self._refuse_too_large()
             return
         raw_path, _, self.query = url.partition(b"?")
         path = _PATHS.get(raw_path)
@@ -471,6 +616,9 @@ class CollectorProtocol(asyncio.Protocol):
         finally:
             # ready for the next request on this connection
             self._url = b""
+            self._head_bytes = self._head_size = 0
+            self._head_since = -1
+            self.body_header = None
             self.user_agent = self.referrer = self.purpose = None
             self.sec_gpc = self.dnt = self.forwarded_for = None
         head_only = method == "HEAD"
@@ -590,11 +738,47 @@ class CollectorProtocol(asyncio.Protocol):
         """Malformed input: answer (after anything pending) and close."""
         self._answer(self._responses.get(kind, False, CLOSE), True)
 
+    def _refuse_too_large(self) -> None:
+        """The request is over ``max_head_bytes``: 414 if its target alone is, 413 if headers
+        within the limit announced a body, else 431; then close."""
+        if len(self._url) > self._max_head:
+            kind, reason = Kind.URI_TOO_LONG, "uri_too_long"
+        elif self.body_header is not None and len(self._url) + self._head_size <= self._max_head:
+            kind, reason = Kind.BODY_TOO_LARGE, "body_too_large"
+        else:
+            kind, reason = Kind.HEADER_TOO_LARGE, "header_too_large"
+        self._server.refused(reason)
+        self._url = b""
+        self._fail(kind)
+
+    def time_out(self) -> None:
+        """The request head did not arrive in time: 408 if part of it came, then close."""
+        self._server.refused("head_timeout")
+        if self._head_bytes > 0 and not self._done:
+            self._fail(Kind.REQUEST_TIMEOUT)
+        else:
+            self.close()
+
+    def forget(self) -> None:
+        """No longer count this connection as open (it is being closed)."""
+        if self._accepted:
+            self._accepted = False
+            self._server.connections.pop(self, None)
+            self._core.metrics.connections -= 1
+
     @property
     def busy(self) -> bool:
         return bool(self._slots)
 
-    def close(self) -> None:
-        if self._transport is not None and not self._closed:
+    def close(self, abort: bool = False) -> None:
+        """Close the connection; ``abort``: at once, dropping answers not yet sent (a
+        ``close`` would keep the descriptor until they drain to a client that may not read)."""
+        transport = self._transport
+        if transport is None:
+            return
+        if abort:
             self._closed = True
-            self._transport.close()
+            transport.abort()
+        elif not self._closed:
+            self._closed = True
+            transport.close()

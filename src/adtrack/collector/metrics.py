@@ -40,6 +40,8 @@ class CollectorMetrics:
         self.store_failures = 0  # failed appends (batches)
         self.queue_depth = 0  # events waiting for the store
         self.connections = 0
+        # requests and connections refused or closed by a limit (see docs/limits.md), by reason
+        self.refused: dict[str, int] = {}
         self._gauges: list[tuple[str, str, Callable[[], float]]] = []
         self.registry = CollectorRegistry(auto_describe=True)
         self.store_latency = Histogram(
@@ -107,6 +109,14 @@ class _Families(Collector):
             labels=["reason"],
         )
         for reason, value in sorted(m.redir.items()):
+            family.add_metric([reason], value)
+        yield family
+        family = CounterMetricFamily(
+            "adtrack_collector_refused",
+            "Requests and connections refused or closed by a limit, by reason.",
+            labels=["reason"],
+        )
+        for reason, value in sorted(m.refused.items()):
             family.add_metric([reason], value)
         yield family
         yield CounterMetricFamily(

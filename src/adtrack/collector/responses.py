@@ -57,8 +57,12 @@ class Kind:
     BAD_REQUEST: Final = 7
     URI_TOO_LONG: Final = 8
     HEALTHY: Final = 9
+    HEADER_TOO_LARGE: Final = 10  # request line + headers over the limit
+    BODY_TOO_LARGE: Final = 11  # the tracking endpoints read no body: only a small one passes
+    REQUEST_TIMEOUT: Final = 12  # the request head did not arrive in time
+    READY: Final = 13  # /readyz: the event log takes writes
 
-    ALL: Final = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+    ALL: Final = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 
 
 _STATUS: Final[dict[int, tuple[int, bytes]]] = {
@@ -72,6 +76,10 @@ _STATUS: Final[dict[int, tuple[int, bytes]]] = {
     Kind.BAD_REQUEST: (400, b"Bad Request"),
     Kind.URI_TOO_LONG: (414, b"URI Too Long"),
     Kind.HEALTHY: (200, b"OK"),
+    Kind.HEADER_TOO_LARGE: (431, b"Request Header Fields Too Large"),
+    Kind.BODY_TOO_LARGE: (413, b"Content Too Large"),
+    Kind.REQUEST_TIMEOUT: (408, b"Request Timeout"),
+    Kind.READY: (200, b"OK"),
 }
 
 _TEXT = b"text/plain; charset=utf-8"
@@ -86,6 +94,10 @@ _BODY: Final[dict[int, tuple[bytes, bytes]]] = {
     Kind.BAD_REQUEST: (_TEXT, b"bad request\n"),
     Kind.URI_TOO_LONG: (_TEXT, b"uri too long\n"),
     Kind.HEALTHY: (_TEXT, b"ok\n"),
+    Kind.HEADER_TOO_LARGE: (_TEXT, b"request header fields too large\n"),
+    Kind.BODY_TOO_LARGE: (_TEXT, b"request body too large\n"),
+    Kind.REQUEST_TIMEOUT: (_TEXT, b"request timeout\n"),
+    Kind.READY: (_TEXT, b"ready\n"),
 }
 
 _EXTRA: Final[dict[int, tuple[tuple[bytes, bytes], ...]]] = {

@@ -24,7 +24,7 @@ from typing import Any
 import uvloop
 
 from adtrack.collector.core import TrackingCore
-from adtrack.collector.http_server import HttpCollector
+from adtrack.collector.http_server import ConnectionLimits, HttpCollector
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
 from adtrack.services.event_log import EventLogWriter
@@ -117,7 +117,12 @@ async def start_collector(
             trust_forwarded_for=trust_forwarded_for,
             redirect_policy=settings.redirect_policy,
         )
-    http = HttpCollector(core, writer)
+    http = HttpCollector(
+        core,
+        writer,
+        limits=ConnectionLimits.from_settings(settings),
+        serve_metrics=settings.metrics == "tracking",
+    )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         http.protocol_factory,

@@ -34,6 +34,14 @@ class EventLogWriter(Protocol):
         """Make ``records`` durable (per the fsync policy), or raise ``EventLogUnavailable``."""
         ...
 
+    def readiness(self) -> str | None:
+        """None while appends can be expected to succeed, else a short reason why not (the
+        last append failed and it has not recovered, the store is unreachable, the disk is
+        full). Cheap and non-blocking: ``/readyz`` calls it on the event loop, and a failed
+        writer may use the call to try recovering (a load balancer that routed away sends no
+        appends that would)."""
+        ...
+
     async def close(self) -> None: ...
 
 

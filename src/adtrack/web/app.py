@@ -1,5 +1,6 @@
 """The FastAPI application: management API under ``/api/v1`` (OpenAPI at
-``/api/v1/openapi.json``, interactive docs at ``/docs``) and ``GET /healthz``.
+``/api/v1/openapi.json``, interactive docs at ``/docs``), ``GET /healthz`` (liveness) and
+``GET /readyz`` (readiness: 503 with the reason while events or the database cannot be written).
 
 ``create_app`` only wires things together; it does not migrate the database (``runtime.serve``
 and ``adtrack db upgrade`` do).
@@ -12,7 +13,9 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import Engine, text
+from starlette.concurrency import run_in_threadpool
 
 from adtrack import __version__
 from adtrack.adapters.sql.db import make_engine
@@ -94,6 +97,18 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> PlainTextResponse:
+        # With tracking endpoints: whether their event log takes writes (asked on the loop that
+        # owns the writer); else whether the database answers (in a thread: it may be slow).
+        if tracking is not None:
+            reason = tracking.writer.readiness()
+        else:
+            reason = await run_in_threadpool(_database_problem, db)
+        if reason is None:
+            return PlainTextResponse("ready\n")
+        return PlainTextResponse(f"not ready: {reason}\n", status_code=503)
+
     # Every API operation documents the shared error answers (errors.ERROR_RESPONSES).
     for router in (catalogue.router, users.router, exports.router, reporting.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
@@ -105,3 +120,13 @@ def create_app(
     if tracking is not None:
         app.router.routes.extend(tracking_routes(tracking))
     return app
+
+
+def _database_problem(db: Engine) -> str | None:
+    """None if the database answers a trivial query, else why not."""
+    try:
+        with db.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return f"database unavailable: {type(exc).__name__}"
+    return None

@@ -222,6 +222,29 @@ class LocalEventLogWriter:
         """Why the last write failed, while unhealthy."""
         return self._failure
 
+    def readiness(self) -> str | None:
+        """None while appends are expected to succeed; else why not. After a failed write this
+        tries to recover once its back-off has passed, by opening a new segment (creating a
+        file and writing its header is a real write: it fails on a full or read-only disk), so
+        a writer that gets no appends meanwhile still becomes ready again."""
+        if self._forked:
+            return "the event log writer belongs to the parent process"
+        if self._closed:
+            return "the event log writer is closed"
+        if self._failure is None:
+            return None
+        if time.monotonic() >= self._retry_at:
+            try:
+                self._prepare_segment()
+            except EventLogUnavailable:
+                pass
+            else:
+                log.warning("event log: a new segment could be written, taking events again")
+                self._failure = None
+                self._backoff = 0.0
+                return None
+        return f"event log unavailable: {self._failure}"
+
     @property
     def current_segment(self) -> str | None:
         return self._segment.name if self._segment is not None else None

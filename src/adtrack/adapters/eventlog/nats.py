@@ -70,6 +70,7 @@ DUPLICATE_WINDOW_SECONDS = 120.0
 MAX_AGE_SECONDS = 7 * 86400.0
 MAX_ACK_PENDING = 50_000  # per consumer, over all aggregators sharing it
 FETCH_WAIT_SECONDS = 0.5  # an idle read waits this long for new messages
+RECENT_FAILURE_SECONDS = 5.0  # a failed append keeps a writer "not ready" this long at most
 _MSG_ID = "Nats-Msg-Id"
 _EVENT_ID_PREFIX = b'{"event_id":"'
 _NO_RESPONDERS = "503"
@@ -205,11 +206,47 @@ class _Connection:
         self._stream_retry_at = 0.0
         self._closed = False
         self._lock: asyncio.Lock | None = None
+        self._stream_check: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
         client = self.client
         return client is not None and client.is_connected
+
+    def problem(self) -> str | None:
+        """None when connected with the stream in place, else why not. Starts connecting (or
+        checking the stream after a reconnect) in the background when nothing else has, so
+        that readiness does not wait for an append that a load balancer will not send."""
+        if self._closed:
+            return "the NATS event log is closed"
+        client = self.client
+        if client is None or client.is_closed:
+            task = self._task
+            if task is None or (client is not None and client.is_closed):
+                self.client = None
+                self._task = asyncio.get_running_loop().create_task(self._connect())
+                self._first_wait_until = time.monotonic() + DEFAULT_CONNECT_WAIT
+                return f"connecting to NATS ({self.spec.where})"
+            if not task.done():
+                return f"cannot reach NATS ({self.spec.where}): {self._last_error}"
+            if task.cancelled() or task.exception() is not None:
+                self._task = None  # the next call (or append) tries again
+                return f"NATS setup failed ({self.spec.where})"
+            self.client = client = task.result()
+        if not client.is_connected:
+            return f"not connected to NATS ({self.spec.where}): {self._last_error}; reconnecting"
+        if not self.stream_ready:
+            checking = self._stream_check
+            if checking is None or checking.done():
+                self._stream_check = asyncio.get_running_loop().create_task(
+                    self._check_stream_quietly(client)
+                )
+            return f"JetStream stream not ready ({self.spec.where}): {self._last_error}"
+        return None
+
+    async def _check_stream_quietly(self, client: NatsClient) -> None:
+        with contextlib.suppress(EventLogUnavailable):
+            await self._ensure_stream(client)
 
     async def get(self, wait: float = DEFAULT_CONNECT_WAIT) -> NatsClient:
         client = self.client
@@ -368,10 +405,33 @@ class NatsEventLogWriter:
         self._inbox = ""
         self._next_token = 0
         self._waiting: dict[int, _Append] = {}
+        # why the last append failed and when (cleared by one that succeeds): readiness
+        self._append_failure: str | None = None
+        self._append_failed_at = 0.0
 
     @property
     def connected(self) -> bool:
         return self._connection.connected
+
+    def readiness(self) -> str | None:
+        """None when connected with the stream in place and no append failed in the last
+        ``RECENT_FAILURE_SECONDS``; else why not. (A failure is reported only that long: JetStream
+        may have recovered without this writer appending anything to prove it.)"""
+        problem = self._connection.problem()
+        if problem is not None:
+            return problem
+        failure = self._append_failure
+        if failure is not None:
+            if time.monotonic() - self._append_failed_at < RECENT_FAILURE_SECONDS:
+                return failure
+            self._append_failure = None
+        return None
+
+    def _failed(self, exc: EventLogUnavailable) -> EventLogUnavailable:
+        self.stats.failures += 1
+        self._append_failure = str(exc)
+        self._append_failed_at = time.monotonic()
+        return exc
 
     async def append(self, records: Sequence[bytes]) -> None:
         if not records:
@@ -398,18 +458,18 @@ class NatsEventLogWriter:
             async with asyncio.timeout(self.ack_timeout):
                 await pending.future
         except TimeoutError:
-            self.stats.failures += 1
-            raise EventLogUnavailable(
-                f"JetStream acknowledged {count - pending.remaining} of {count} events within "
-                f"{self.ack_timeout}s ({self.spec.where})"
+            raise self._failed(
+                EventLogUnavailable(
+                    f"JetStream acknowledged {count - pending.remaining} of {count} events "
+                    f"within {self.ack_timeout}s ({self.spec.where})"
+                )
             ) from None
-        except EventLogUnavailable:
-            self.stats.failures += 1
+        except EventLogUnavailable as exc:
+            self._failed(exc)
             raise
         except (nats.errors.Error, OSError) as exc:
-            self.stats.failures += 1
-            raise EventLogUnavailable(
-                f"publishing to NATS failed ({self.spec.where}): {exc!r}"
+            raise self._failed(
+                EventLogUnavailable(f"publishing to NATS failed ({self.spec.where}): {exc!r}")
             ) from exc
         finally:
             for token in range(first, first + count):
@@ -418,6 +478,7 @@ class NatsEventLogWriter:
                 pending.future.exception()  # retrieved, whichever way the append ended
         self.stats.appends += 1
         self.stats.records += count
+        self._append_failure = None
 
     async def close(self) -> None:
         await self._fail_waiting()
