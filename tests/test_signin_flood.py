@@ -92,6 +92,9 @@ def test_wrong_password_flood_does_not_delay_pixels(
     assert attempts >= FLOODERS // 2, statuses
     quiet_p50, quiet_p99 = statistics.median(quiet), percentile(quiet, 0.99)
     flood_p50, flood_p99 = statistics.median(flooded), percentile(flooded, 0.99)
-    summary = f"quiet p50 {quiet_p50:.4f} p99 {quiet_p99:.4f}; flood p50 {flood_p50:.4f} p99 {flood_p99:.4f}; {statuses}"
+    summary = (
+        f"quiet p50 {quiet_p50:.4f} p99 {quiet_p99:.4f}; "
+        f"flood p50 {flood_p50:.4f} p99 {flood_p99:.4f}; {statuses}"
+    )
     assert flood_p50 < max(5 * quiet_p50, 0.02), summary
     assert flood_p99 < max(5 * quiet_p99, 0.05), summary
