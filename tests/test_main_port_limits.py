@@ -72,7 +72,11 @@ def read_answer(sock: socket.socket, timeout: float) -> bytes:
 @pytest.fixture
 def server(adtrack_server_factory: ServerFactory) -> AdtrackServer:
     return adtrack_server_factory(
-        env={"ADTRACK_MAX_HEADER_BYTES": "4096", "ADTRACK_HEADER_TIMEOUT_SECONDS": "2"}
+        env={
+            "ADTRACK_MAX_HEADER_BYTES": "4096",
+            "ADTRACK_HEADER_TIMEOUT_SECONDS": "2",
+            "ADTRACK_SEND_TIMEOUT_SECONDS": "2",
+        }
     )
 
 
@@ -270,3 +274,24 @@ def test_pipelining_without_reading_keeps_memory_bounded(server: AdtrackServer) 
     assert sent > 1 * MiB  # the clients did push far more than the server buffers
     assert during < baseline + 60, (baseline, during)
     assert after < baseline + 60, (baseline, after)
+
+
+def test_a_client_that_reads_nothing_is_closed_after_the_send_timeout(
+    server: AdtrackServer,
+) -> None:
+    """Large answers pipelined and never read fill the buffers; after
+    ADTRACK_SEND_TIMEOUT_SECONDS (2 s here) without reading, the server closes the connection."""
+    warm_up(server)
+    size = len(httpx.get(f"{server.api_url}/openapi.json").content)
+    before = refused(server, "send_timeout")
+    baseline = rss_mb(server)
+    with socket.create_connection((server.host, server.port)) as sock:
+        count = 64 * MiB // size + 1  # more than every buffer on the way can hold
+        sock.sendall(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * count)
+        deadline = time.monotonic() + 20
+        while refused(server, "send_timeout") == before and time.monotonic() < deadline:
+            assert rss_mb(server) < baseline + 60
+            time.sleep(0.5)
+        assert refused(server, "send_timeout") == before + 1
+        assert read_answer(sock, 5)  # what the kernel held, then the reset
+    assert rss_mb(server) < baseline + 60

@@ -97,7 +97,8 @@ def test_live_hits_come_from_every_collector_process(
     server.wait_for_tracking()
     assert len(collector_children(server)) == 2  # the collector is not in the API's process
     sockets = control_sockets(server)
-    assert [s.name for s in sockets] == ["collector-1.sock", "collector-2.sock"]
+    assert server.process is not None
+    assert [s.name for s in sockets] == [f"w{server.process.pid}-{n}.sock" for n in (1, 2)]
     control = sockets[0].parent
     assert stat.S_IMODE(control.stat().st_mode) == 0o700
     assert sorted(control.iterdir()) == sockets
@@ -158,6 +159,7 @@ def test_main_port_metrics_default_is_the_api_registry_only(adtrack_server: Adtr
         "uri_too_long",
         "head_timeout",
         "too_many_connections",
+        "send_timeout",
     }
     assert "adtrack_collector_" not in page.text
 
@@ -229,3 +231,18 @@ def test_single_process_refuses_workers(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--single-process" in result.stderr and "--workers" in result.stderr
     assert "admin token" not in result.stdout
+
+
+def test_control_sockets_of_a_server_that_is_gone_are_removed(
+    adtrack_server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "d"  # short: the sockets go in <data dir>/control
+    control = data_dir / "control"
+    control.mkdir(parents=True)
+    finished = subprocess.Popen(["true"])  # noqa: S607
+    finished.wait()
+    stale = control / f"w{finished.pid}-1.sock"
+    stale.touch()
+    server = adtrack_server_factory(data_dir=data_dir)
+    assert not stale.exists()
+    assert [s.parent for s in control_sockets(server)] == [control]

@@ -14,7 +14,7 @@ new connections over them. The pool:
 * on :meth:`CollectorPool.stop` sends SIGTERM (workers finish their pending answers) and, after
   a timeout, SIGKILL;
 * with a ``control_dir``, gives every worker a private control channel there
-  (``collector-<n>.sock``; see :mod:`adtrack.collector.control`), through which the process
+  (``<writer id>.sock``; see :mod:`adtrack.collector.control`), through which the process
   that runs the pool reads live hits and metrics (:meth:`CollectorPool.control_sockets`).
 
 Workers read their settings from the environment (``ADTRACK_*``), like every other process.
@@ -128,7 +128,7 @@ class CollectorPool:
 
     def _control_socket(self, worker: _Worker) -> Path:
         assert self.control_dir is not None
-        return self.control_dir / f"collector-{worker.index}.sock"
+        return self.control_dir / f"{worker.writer_id}.sock"
 
     # ---- life cycle ----------------------------------------------------------------------------
 

@@ -40,6 +40,9 @@ class Settings:
     metrics: str = "tracking"
     # Which redir targets are followed: "trackers" (default), "allow-list" or "open".
     redirect_policy: str = "trackers"
+    # Main port: a connection whose client reads nothing of its answers for this long is
+    # closed (see docs/limits.md, "Main port").
+    send_timeout_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -72,6 +75,7 @@ class Settings:
             max_connections=int(env.get("ADTRACK_MAX_CONNECTIONS", "0")),
             metrics=env.get("ADTRACK_METRICS", "tracking"),
             redirect_policy=env.get("ADTRACK_REDIRECT_POLICY", "trackers"),
+            send_timeout_seconds=float(env.get("ADTRACK_SEND_TIMEOUT_SECONDS", "60")),
         )
 
     @property

@@ -225,21 +225,36 @@ async def _serve(
         cache.stop()
 
 
-# A Unix-domain socket path holds at most 107 bytes; the longest name in the directory is
-# "collector-NNN.sock".
-_MAX_CONTROL_DIR_LENGTH = 107 - len("/collector-000.sock")
+# A Unix-domain socket path holds at most 107 bytes; the sockets are named after the workers'
+# writer ids, "w<server pid>-<n>.sock".
+_MAX_CONTROL_DIR_LENGTH = 107 - len("/w4194304-999.sock")
 _TEMPORARY_CONTROL_PREFIX = "adtrack-control-"
 
 
 def _control_directory(settings: Settings) -> Path:
     """A directory only this user can enter, for the collectors' control sockets:
-    ``<data dir>/control``, or a fresh temporary one when that path is too long for a socket."""
+    ``<data dir>/control``, or a fresh temporary one when that path is too long for a socket.
+    Sockets left by servers that are gone (``kill -9``) are removed."""
     directory = settings.data_dir / "control"
     if len(os.fsencode(directory)) > _MAX_CONTROL_DIR_LENGTH:
         return Path(tempfile.mkdtemp(prefix=_TEMPORARY_CONTROL_PREFIX))  # made 0700
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)  # also when it existed with other rights
+    for leftover in directory.glob("w*-*.sock"):
+        server_pid = leftover.name[1:].split("-", 1)[0]
+        if server_pid.isdigit() and not _process_exists(int(server_pid)):
+            leftover.unlink(missing_ok=True)
     return directory
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _AnnouncingServer(uvicorn.Server):

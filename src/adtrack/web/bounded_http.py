@@ -23,7 +23,8 @@ pipelined requests ahead of the one being answered. This subclass, passed as
 * **backpressure**: at most ``MAX_PIPELINED`` parsed requests wait behind the one being
   answered; then the connection is not read any more until answers have been written, and
   answers are not written faster than the client reads (uvicorn waits for the transport's
-  buffer to drain). A client that pipelines without reading holds a bounded amount of memory.
+  buffer to drain). A client that pipelines without reading holds a bounded amount of memory,
+  and is closed when it has read nothing for ``send_timeout_seconds``.
 
 Refusals are counted in ``adtrack_http_refused_total{reason}`` (``API_REGISTRY``).
 """
@@ -52,7 +53,13 @@ __all__ = [
     "bounded_protocol",
 ]
 
-REFUSAL_REASONS = ("header_too_large", "uri_too_long", "head_timeout", "too_many_connections")
+REFUSAL_REASONS = (
+    "header_too_large",
+    "uri_too_long",
+    "head_timeout",
+    "too_many_connections",
+    "send_timeout",
+)
 REFUSED = Counter(
     "adtrack_http_refused",
     "Requests and connections the main port refused or closed, by reason.",
@@ -71,10 +78,17 @@ _HEAD_END = b"\r\n\r\n"
 class MainPortLimits:
     """The bounds of one main-port server, and the connections it holds."""
 
-    def __init__(self, max_head_bytes: int, head_timeout: float, max_connections: int) -> None:
+    def __init__(
+        self,
+        max_head_bytes: int,
+        head_timeout: float,
+        max_connections: int,
+        send_timeout: float = 60.0,
+    ) -> None:
         self.max_head_bytes = max_head_bytes
         self.head_timeout = head_timeout
         self.max_connections = max_connections
+        self.send_timeout = send_timeout
         self.open = 0
         # Connections not being answered (waiting for a head, or idle), oldest first.
         self.waiting: dict[BoundedHttpToolsProtocol, None] = {}
@@ -122,6 +136,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._line_seen = False  # whether the request line is complete
         self._stash = b""  # received, not yet fed (held back by the pipelining bound)
         self._head_timer: TimerHandle | None = None
+        self._send_timer: TimerHandle | None = None
         self._refusing = False
         self._counted = False
 
@@ -144,6 +159,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self._cancel_send_timer()
         limits = self.limits
         limits.waiting.pop(self, None)
         if self._counted:
@@ -266,6 +282,33 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             waiting.pop(self, None)
             waiting[self] = None  # idle again: now the youngest waiting connection
 
+    # ---- writing ---------------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: the client is not reading. It has
+        ``send_timeout`` to read some of it (each drain restarts the clock)."""
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_timer = self.loop.call_later(self.limits.send_timeout, self._send_timeout)
+
+    def resume_writing(self) -> None:
+        self._cancel_send_timer()
+        super().resume_writing()
+
+    def _cancel_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _send_timeout(self) -> None:
+        self._send_timer = None
+        if self.transport.is_closing():
+            return
+        REFUSED.labels("send_timeout").inc()
+        self._refusing = True
+        self.limits.waiting.pop(self, None)
+        self.transport.abort()  # what is buffered for it will not be read
+
     # ---- refusals and deadlines ------------------------------------------------------------
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
@@ -304,13 +347,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if busy:  # the server is answering earlier requests: not the client's delay
             self._arm_head_timer()
             return
+        self._refusing = True
+        self.limits.waiting.pop(self, None)
         if self._head_bytes == 0 and not self._head_tail:
             # Opened and never sent a byte (browsers pre-open connections): just closed.
             self.transport.close()
             return
         REFUSED.labels("head_timeout").inc()
-        self._refusing = True
-        self.limits.waiting.pop(self, None)
         self.transport.write(_answer(408, "Request head not received in time."))
         self.transport.close()
 
@@ -321,5 +364,6 @@ def bounded_protocol(settings: Settings) -> type[BoundedHttpToolsProtocol]:
         max_head_bytes=settings.max_header_bytes,
         head_timeout=settings.header_timeout_seconds,
         max_connections=connection_cap(settings.max_connections),
+        send_timeout=settings.send_timeout_seconds,
     )
     return type("MainPortProtocol", (BoundedHttpToolsProtocol,), {"limits": limits})
