@@ -107,6 +107,25 @@ def test_a_head_up_to_the_limit_is_answered_one_byte_more_is_431(server: Adtrack
     assert refused(server, "header_too_large") == before + 1
 
 
+@pytest.mark.parametrize("cuts", [(-2,), (-3, -1), (-1,), (-4, -3, -2, -1)])
+def test_a_head_split_inside_its_blank_line_is_measured_exactly(
+    server: AdtrackServer, cuts: tuple[int, ...]
+) -> None:
+    """The blank line that ends a head arrives over several reads: a head at the limit is
+    answered, one byte more is refused."""
+    for size, status in ((4096, b"200"), (4097, b"431")):
+        head = head_of(size)
+        bounds = [0, *(len(head) + cut for cut in cuts), len(head)]
+        with socket.create_connection((server.host, server.port)) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for start, end in zip(bounds, bounds[1:], strict=False):
+                sock.sendall(head[start:end])
+                time.sleep(0.05)  # separate reads on the server
+            sock.settimeout(10)
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 " + status), (size, answer)
+
+
 def test_a_request_line_over_the_limit_is_414(server: AdtrackServer) -> None:
     before = refused(server, "uri_too_long")
     with socket.create_connection((server.host, server.port)) as sock:

@@ -187,21 +187,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _feed(self, data: bytes) -> None:
         """Feed ``data`` to the parser one head (or one body piece) at a time, so that every
-        head is measured before it is parsed and pipelining stops at its bound."""
-        while data and not self._refusing and self.parser is not None:
+        head is measured before it is parsed and pipelining stops at its bound. Pieces are
+        views of ``data``: nothing is copied but what is held back."""
+        view = memoryview(data)
+        pos, total = 0, len(data)
+        while pos < total and not self._refusing and self.parser is not None:
             if len(self.pipeline) >= MAX_PIPELINED:
-                self._stash = data
+                self._stash = data[pos:]
                 self._hold_reading()
                 return
             if self._in_head:
-                size = self._head_piece_size(data)
+                size = self._head_piece_size(data, pos)
                 if size is None:
                     return
             else:
                 # A body: fed in small pieces, so that a head following it in the same read
                 # goes at most one piece unmeasured (the callbacks reset the count).
-                size = min(len(data), _BODY_PIECE)
-            piece, data = data[:size], data[size:]
+                size = min(total - pos, _BODY_PIECE)
+            piece = view[pos : pos + size]
+            pos += size
             try:
                 self.parser.feed_data(piece)
             except httptools.HttpParserError:
@@ -216,28 +220,36 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                     self._unsupported_upgrade_warning()
                 return
 
-    def _head_piece_size(self, data: bytes) -> int | None:
-        """How much of ``data`` belongs to the current head (up to its blank line), counted;
-        None when the head is over the limit (then it has been refused)."""
+    def _head_piece_size(self, data: bytes, pos: int) -> int | None:
+        """How much of ``data[pos:]`` belongs to the current head (up to its blank line),
+        counted; None when the head is over the limit (then it has been refused)."""
         limit = self.limits.max_head_bytes
-        searched = self._head_tail + data
-        end = searched.find(_HEAD_END)
-        size = len(data) if end < 0 else end + len(_HEAD_END) - len(self._head_tail)
+        tail = self._head_tail
+        # the blank line may have begun in the previous read
+        joined = (tail + data[pos : pos + len(_HEAD_END) - 1]).find(_HEAD_END) if tail else -1
+        if joined >= 0:
+            size = joined + len(_HEAD_END) - len(tail)
+        else:
+            end = data.find(_HEAD_END, pos)
+            size = len(data) - pos if end < 0 else end + len(_HEAD_END) - pos
+            joined = end
+        complete = joined >= 0
         if self._head_bytes + size > limit:
             room = max(0, limit - self._head_bytes)
-            if self._line_seen or b"\n" in data[:room]:
+            if self._line_seen or data.find(b"\n", pos, pos + room) >= 0:
                 self._refuse(431, "header_too_large", f"Request head larger than {limit} bytes.")
             else:
                 self._refuse(414, "uri_too_long", f"Request line longer than {limit} bytes.")
             return None
         if self._head_bytes == 0 and size:
             self._arm_head_timer()
-        if end < 0:
-            self._head_bytes += size
-            self._head_tail = searched[-(len(_HEAD_END) - 1) :]
-            self._line_seen = self._line_seen or b"\n" in data
-        else:
+        if complete:
             self._reset_head()
+        else:
+            self._head_bytes += size
+            keep = len(_HEAD_END) - 1
+            self._head_tail = (tail + data[max(pos, pos + size - keep) : pos + size])[-keep:]
+            self._line_seen = self._line_seen or data.find(b"\n", pos, pos + size) >= 0
         return size
 
     def _reset_head(self) -> None:
