@@ -194,7 +194,12 @@ async def serve_collector(
         control: ControlServer | None = None
         try:
             if options.control_socket is not None:
-                control = await start_control_server(collector.core, options.control_socket)
+                try:
+                    control = await start_control_server(collector.core, options.control_socket)
+                except OSError as exc:  # tracking matters more than the console's live hits
+                    log.error(
+                        "collector: no control channel at %s: %s", options.control_socket, exc
+                    )
             # Everything loaded so far lives as long as the process: keep it out of the
             # garbage collector's full passes, which would otherwise show up as latency spikes.
             gc.collect()
