@@ -85,20 +85,35 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, help="Collector processes on the tracking port.")
     ] = 1,
+    single_process: Annotated[
+        bool,
+        typer.Option(
+            "--single-process",
+            help="Run the collector in the API's process (smallest hosts; sign-in, reports "
+            "and exports then share its event loop). Not with --workers.",
+        ),
+    ] = False,
 ) -> None:
     """Run the server (API and tracking) until interrupted.
 
-    Migrates the database first. On an empty database, creates an admin and prints its
-    password and API token, once.
+    The collector runs in processes of its own (--workers of them), the API/console, the
+    aggregator and the periodic jobs in this one. Migrates the database first. On an empty
+    database, creates an admin and prints its password and API token, once.
     """
     from adtrack.runtime import serve as run_server
 
+    if single_process and workers > 1:
+        raise typer.BadParameter(
+            "--single-process runs one collector in the API process; drop --workers",
+            param_hint="--workers",
+        )
     run_server(
         Settings.from_env(),
         host,
         port,
         port + 1 if tracking_port is None else tracking_port,
         workers=workers,
+        single_process=single_process,
     )
 
 

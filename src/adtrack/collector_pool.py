@@ -12,7 +12,10 @@ new connections over them. The pool:
   failing); a worker that exits because it was told to (SIGTERM/SIGINT, exit status 0) is not
   replaced — that is how a service manager stops the whole group;
 * on :meth:`CollectorPool.stop` sends SIGTERM (workers finish their pending answers) and, after
-  a timeout, SIGKILL.
+  a timeout, SIGKILL;
+* with a ``control_dir``, gives every worker a private control channel there
+  (``<writer id>.sock``; see :mod:`adtrack.collector.control`), through which the process
+  that runs the pool reads live hits and metrics (:meth:`CollectorPool.control_sockets`).
 
 Workers read their settings from the environment (``ADTRACK_*``), like every other process.
 They stop by themselves when the process that started them is gone, and ignore SIGINT once
@@ -35,6 +38,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["CollectorPool", "PoolStartError", "main", "reserve_port"]
 
@@ -93,6 +97,7 @@ class CollectorPool:
         trust_forwarded_for: bool = False,
         env: Mapping[str, str] | None = None,
         startup_timeout: float = STARTUP_TIMEOUT,
+        control_dir: Path | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -100,6 +105,7 @@ class CollectorPool:
         self.port = port
         self.trust_forwarded_for = trust_forwarded_for
         self.startup_timeout = startup_timeout
+        self.control_dir = control_dir
         self._env = dict(os.environ if env is None else env)
         self._workers = [_Worker(i, f"{writer_prefix}{i}") for i in range(1, workers + 1)]
         self._reservation: socket.socket | None = None
@@ -113,6 +119,16 @@ class CollectorPool:
         """Process ids of the running workers."""
         with self._lock:
             return [w.process.pid for w in self._workers if w.process and w.process.poll() is None]
+
+    def control_sockets(self) -> list[tuple[str, Path]]:
+        """``(worker number, control socket)`` of every worker (empty without ``control_dir``)."""
+        if self.control_dir is None:
+            return []
+        return [(str(w.index), self._control_socket(w)) for w in self._workers]
+
+    def _control_socket(self, worker: _Worker) -> Path:
+        assert self.control_dir is not None
+        return self.control_dir / f"{worker.writer_id}.sock"
 
     # ---- life cycle ----------------------------------------------------------------------------
 
@@ -187,6 +203,8 @@ class CollectorPool:
         ]
         if self.trust_forwarded_for:
             command.append("--trust-forwarded-for")
+        if self.control_dir is not None:
+            command += ["--control-socket", str(self._control_socket(worker))]
         return command
 
     def _spawn(self, worker: _Worker) -> int:
@@ -279,7 +297,10 @@ async def _run_worker(args: argparse.Namespace) -> None:
         args.host,
         args.port,
         CollectorOptions(
-            args.writer_id, reuse_port=True, trust_forwarded_for=args.trust_forwarded_for
+            args.writer_id,
+            reuse_port=True,
+            trust_forwarded_for=args.trust_forwarded_for,
+            control_socket=Path(args.control_socket) if args.control_socket else None,
         ),
         stop=stop,
     )
@@ -307,6 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--writer-id", required=True)
     parser.add_argument("--ready-fd", type=int, required=True)
     parser.add_argument("--trust-forwarded-for", action="store_true")
+    parser.add_argument("--control-socket", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING,

@@ -53,6 +53,9 @@ class Settings:
     # Tracking port (collector): answers buffered per connection for a client that does not
     # read them before the collector stops reading its requests (docs/limits.md).
     write_buffer_bytes: int = 64 * 1024
+    # Main port: a connection whose client reads nothing of its answers for this long is
+    # closed (see docs/limits.md, "Main port").
+    send_timeout_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -95,6 +98,7 @@ class Settings:
             password_hash_threads=int(env.get("ADTRACK_PASSWORD_HASH_THREADS", "2")),
             password_hash_queue=int(env.get("ADTRACK_PASSWORD_HASH_QUEUE", "16")),
             write_buffer_bytes=int(env.get("ADTRACK_WRITE_BUFFER_BYTES", str(64 * 1024))),
+            send_timeout_seconds=float(env.get("ADTRACK_SEND_TIMEOUT_SECONDS", "60")),
         )
 
     @property

@@ -1,9 +1,10 @@
 """Running adtrack.
 
 * :func:`serve` (``adtrack serve``) migrates the database, creates the first admin on an empty
-  database, and runs the API/console, the collector on the tracking port (in the same event
-  loop, or ``workers`` collector processes sharing the port), the aggregator and the periodic
-  jobs until it is told to stop (Ctrl-C / SIGTERM).
+  database, and runs the API/console, the aggregator and the periodic jobs in this process and
+  the collector on the tracking port in ``workers`` processes of its own (or, with
+  ``single_process``, in this process's event loop) until it is told to stop (Ctrl-C /
+  SIGTERM).
 * :func:`run_collectors` (``adtrack collector``) runs only the tracking endpoints.
 * :func:`run_aggregator` (``adtrack aggregator``) only consumes the event log into SQL.
 """
@@ -14,12 +15,15 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from functools import partial
+from pathlib import Path
 
 import uvicorn
 import uvloop
@@ -31,6 +35,7 @@ from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.aggregator.runner import Aggregator
 from adtrack.collector.asgi import TrackingASGIApp
+from adtrack.collector.control import CollectorChannels
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.server import (
     CollectorOptions,
@@ -46,6 +51,7 @@ from adtrack.services.retention import purge_periodically
 from adtrack.services.saved_reports import deliver_scheduled_reports
 from adtrack.services.users import FirstAdmin, UserService
 from adtrack.web.app import create_app
+from adtrack.web.bounded_http import bounded_protocol
 
 __all__ = [
     "DEFAULT_ADMIN_EMAIL",
@@ -79,15 +85,33 @@ def ensure_first_admin(engine: Engine, email: str | None = None) -> FirstAdmin |
     return first
 
 
-def serve(settings: Settings, host: str, port: int, tracking_port: int, workers: int = 1) -> None:
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    tracking_port: int,
+    workers: int = 1,
+    *,
+    single_process: bool = False,
+) -> None:
     """Migrate, bootstrap the first admin, then serve the API on ``host:port`` until stopped.
 
-    ``tracking_port`` is where the collector (the fast tracking listener) listens: in this
-    process's event loop when ``workers`` is 1, else in ``workers`` collector processes sharing
-    the port (``SO_REUSEPORT``; they read their settings from the environment).
+    ``tracking_port`` is where the collector (the fast tracking listener) listens: in
+    ``workers`` collector processes sharing the port (``SO_REUSEPORT``; they read their
+    settings from the environment), so that nothing the API does (sign-in hashing, reports,
+    exports, the aggregator) can delay a pixel; with ``single_process``, in this process's
+    event loop instead (one process for the smallest hosts; ``workers`` must then be 1).
     The port is taken before the first-run lines are printed, so a start that cannot listen
     does not use up the only printing of the admin's password and token.
     """
+    if single_process and workers > 1:
+        print(
+            "adtrack: --single-process runs one collector in the API process; "
+            "--workers needs collector processes of their own",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(2)
     make_private_dir(settings.data_dir, tighten=True)
     upgrade(settings.database_url)
     try:
@@ -98,7 +122,9 @@ def serve(settings: Settings, host: str, port: int, tracking_port: int, workers:
     engine = make_engine(settings.database_url)
     try:
         ensure_first_admin(engine)
-        uvloop.run(_serve(settings, engine, api_socket, host, tracking_port, workers))
+        uvloop.run(
+            _serve(settings, engine, api_socket, host, tracking_port, workers, single_process)
+        )
     except PoolStartError as exc:
         print(f"adtrack: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
@@ -120,10 +146,11 @@ async def _serve(
     host: str,
     tracking_port: int,
     workers: int = 1,
+    single_process: bool = False,
 ) -> None:
-    """Everything of one box: the collector on ``tracking_port`` (in this event loop, or a pool
-    of ``workers`` processes), the same tracking core mounted on the API port, the aggregator,
-    and the API/console."""
+    """Everything of one box: the collector on ``tracking_port`` (a pool of ``workers``
+    processes, or this event loop with ``single_process``), the same tracking core mounted on
+    the API port, the aggregator, and the API/console."""
     cache = TrackerCache(engine)
     await asyncio.to_thread(cache.load)
     cache.start()
@@ -137,29 +164,46 @@ async def _serve(
     background: list[asyncio.Task[None]] = []
     collector = None
     pool: CollectorPool | None = None
+    channels: CollectorChannels | None = None
+    control_dir: Path | None = None
     periodic: list[asyncio.Task[None]] = []
     try:
-        if workers > 1:
-            # Writer ids unique to this server process: workers of a previous run that are
-            # still shutting down keep theirs until they are gone.
-            pool = CollectorPool(host, tracking_port, workers, writer_prefix=f"w{os.getpid()}-")
-            await asyncio.to_thread(pool.start)
-            bound_tracking_port = pool.port
-        else:
+        if single_process:
             collector = await start_collector(
                 settings, host, tracking_port, writer=writer, cache=cache, core=core
             )
             bound_tracking_port = collector.port
+        else:
+            control_dir = _control_directory(settings)
+            # Writer ids unique to this server process: workers of a previous run that are
+            # still shutting down keep theirs until they are gone.
+            pool = CollectorPool(
+                host,
+                tracking_port,
+                workers,
+                writer_prefix=f"w{os.getpid()}-",
+                control_dir=control_dir,
+            )
+            await asyncio.to_thread(pool.start)
+            bound_tracking_port = pool.port
+            channels = CollectorChannels(pool.control_sockets)
         aggregator = Aggregator(open_reader(settings, consumer="aggregator"), engine)
         background.append(asyncio.create_task(aggregator.run_forever(stop)))
         periodic = _housekeeping(settings, engine)
-        app = create_app(settings, engine=engine, tracking=TrackingASGIApp(core, writer))
+        app = create_app(
+            settings,
+            engine=engine,
+            tracking=TrackingASGIApp(core, writer),
+            collectors=channels,
+        )
         config = uvicorn.Config(
             app,
             # Access logs would go to stdout, which callers may read for the lines above and
             # then stop draining; errors still reach stderr.
             access_log=False,
             log_level="info",
+            http=bounded_protocol(settings),
+            timeout_keep_alive=settings.keepalive_timeout_seconds,  # type: ignore[arg-type]
         )
         port = api_socket.getsockname()[1]
         server = _AnnouncingServer(
@@ -175,6 +219,8 @@ async def _serve(
             await collector.aclose()
         if pool is not None:
             await asyncio.to_thread(pool.stop)
+        if control_dir is not None and control_dir.name.startswith(_TEMPORARY_CONTROL_PREFIX):
+            shutil.rmtree(control_dir, ignore_errors=True)
         stop.set()
         for job in periodic:
             job.cancel()
@@ -183,6 +229,38 @@ async def _serve(
                 await job
         await writer.close()
         cache.stop()
+
+
+# A Unix-domain socket path holds at most 107 bytes; the sockets are named after the workers'
+# writer ids, "w<server pid>-<n>.sock".
+_MAX_CONTROL_DIR_LENGTH = 107 - len("/w4194304-999.sock")
+_TEMPORARY_CONTROL_PREFIX = "adtrack-control-"
+
+
+def _control_directory(settings: Settings) -> Path:
+    """A directory only this user can enter, for the collectors' control sockets:
+    ``<data dir>/control``, or a fresh temporary one when that path is too long for a socket.
+    Sockets left by servers that are gone (``kill -9``) are removed."""
+    directory = settings.data_dir / "control"
+    if len(os.fsencode(directory)) > _MAX_CONTROL_DIR_LENGTH:
+        return Path(tempfile.mkdtemp(prefix=_TEMPORARY_CONTROL_PREFIX))  # made 0700
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)  # also when it existed with other rights
+    for leftover in directory.glob("w*-*.sock"):
+        server_pid = leftover.name[1:].split("-", 1)[0]
+        if server_pid.isdigit() and not _process_exists(int(server_pid)):
+            leftover.unlink(missing_ok=True)
+    return directory
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _AnnouncingServer(uvicorn.Server):

@@ -19,10 +19,12 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvloop
 
+from adtrack.collector.control import ControlServer, start_control_server
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.http_server import ConnectionLimits, HttpCollector
 from adtrack.collector.tracker_cache import TrackerCache
@@ -48,12 +50,14 @@ class CollectorOptions:
     ``writer_id`` names its event-log writer (stable per worker; default: random per process);
     ``reuse_port`` lets several processes share the port (``SO_REUSEPORT``);
     ``trust_forwarded_for`` takes the client IP from the last ``X-Forwarded-For`` entry (only
-    behind a trusted load balancer).
+    behind a trusted load balancer); ``control_socket``: where to answer the main process's
+    control requests (live hits, metrics; see :mod:`adtrack.collector.control`), if anywhere.
     """
 
     writer_id: str | None = None
     reuse_port: bool = False
     trust_forwarded_for: bool = False
+    control_socket: Path | None = None
 
 
 class CollectorServer:
@@ -193,16 +197,26 @@ async def serve_collector(
             reuse_port=options.reuse_port,
             trust_forwarded_for=options.trust_forwarded_for,
         )
-        # Everything loaded so far lives as long as the process: keep it out of the garbage
-        # collector's full passes, which would otherwise show up as latency spikes.
-        gc.collect()
-        gc.freeze()
-        log.info("collector listening on %s:%d", host or "*", collector.port)
-        if ready is not None:
-            ready.set()
+        control: ControlServer | None = None
         try:
+            if options.control_socket is not None:
+                try:
+                    control = await start_control_server(collector.core, options.control_socket)
+                except OSError as exc:  # tracking matters more than the console's live hits
+                    log.error(
+                        "collector: no control channel at %s: %s", options.control_socket, exc
+                    )
+            # Everything loaded so far lives as long as the process: keep it out of the
+            # garbage collector's full passes, which would otherwise show up as latency spikes.
+            gc.collect()
+            gc.freeze()
+            log.info("collector listening on %s:%d", host or "*", collector.port)
+            if ready is not None:
+                ready.set()
             await stop.wait()
         finally:
+            if control is not None:
+                await control.aclose()
             await collector.aclose()
     finally:
         await writer.close()

@@ -22,6 +22,7 @@ from adtrack.adapters.sql.db import make_engine
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
+from adtrack.collector.control import CollectorChannels
 from adtrack.collector.hits import RecentHits
 from adtrack.config import Settings
 from adtrack.exports_runtime import start_exports, stop_exports
@@ -31,6 +32,8 @@ from adtrack.web.api import catalogue, exports, reporting, reports, users
 from adtrack.web.api.errors import ERROR_RESPONSES, install_error_handlers
 from adtrack.web.api_docs import add_api_docs
 from adtrack.web.console import mount_console
+from adtrack.web.console.hits import MergedHits
+from adtrack.web.metrics_route import collector_metrics, metrics_route
 from adtrack.web.security_headers import SecurityHeadersMiddleware
 from adtrack.web.sign_in import make_password_work, make_sign_in_throttle
 
@@ -56,12 +59,15 @@ def create_app(
     *,
     engine: Engine | None = None,
     tracking: TrackingASGIApp | None = None,
+    collectors: CollectorChannels | None = None,
 ) -> FastAPI:
     """The web application for ``settings``; uses ``engine`` when given (and then leaves
     disposing of it to the caller), else opens one on ``settings.database_url``.
 
     With ``tracking``, the tracking endpoints (``/imptr``, ``/clktrb``, ``/clktr``) also answer
-    on this app, through the same core as the collector's own listener.
+    on this app, through the same core as the collector's own listener. ``collectors`` are the
+    control channels of collector processes: the console's live hits and the main port's
+    ``/metrics`` (``ADTRACK_METRICS=main``) include theirs.
     """
     owns_engine = engine is None
     db = engine if engine is not None else make_engine(settings.database_url)
@@ -115,8 +121,16 @@ def create_app(
     mount_console(app)  # the web console (/login, /impression-trackers, ...) and /static
     # GET /reports/summary
     app.include_router(reports.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    # Live hits in the console read the ring of the tracking core serving this process.
-    app.state.recent_hits = tracking.core.hits if tracking is not None else RecentHits()
+    # Live hits in the console read the ring of the tracking core serving this process and
+    # those of the collector processes.
+    local_hits = tracking.core.hits if tracking is not None else RecentHits()
+    app.state.recent_hits = (
+        local_hits if collectors is None else MergedHits([local_hits, collectors])
+    )
+    app.state.collector_metrics = partial(
+        collector_metrics, tracking.core.metrics if tracking is not None else None, collectors
+    )
+    app.router.routes.append(metrics_route())
     if tracking is not None:
         app.router.routes.extend(tracking_routes(tracking))
     return app

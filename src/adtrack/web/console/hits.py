@@ -1,12 +1,14 @@
 """Live hits: the latest requests the collector saw for a tracker, made readable.
 
 The collector keeps a small in-memory ring per tracker (``adtrack.collector.hits``). The console
-reads the ring of its own process, ``app.state.recent_hits`` (set by ``create_app``). Nothing
-here is durable or billable.
+reads ``app.state.recent_hits`` (set by ``create_app``): the ring of its own process merged with
+those of the collector processes, read through their control channels
+(:class:`MergedHits`). Nothing here is durable or billable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -16,13 +18,27 @@ from starlette.requests import Request
 from adtrack.collector.hits import RecentHit
 from adtrack.domain.money import format_micros
 
-__all__ = ["HitRow", "HitSource", "hit_rows", "redirect_note", "verdict_of"]
+__all__ = ["HitRow", "HitSource", "MergedHits", "hit_rows", "redirect_note", "verdict_of"]
 
 LIVE_HITS_LIMIT = 25
 
 
 class HitSource(Protocol):
     def recent(self, tracker_id: int, limit: int = 20) -> list[RecentHit]: ...
+
+
+class MergedHits:
+    """The latest hits over several sources (this process's ring, collector processes),
+    newest first. Reading may block on the collectors' channels: call it from a sync endpoint
+    (FastAPI runs those in a worker thread), never on the event loop."""
+
+    def __init__(self, sources: Sequence[HitSource]) -> None:
+        self._sources = list(sources)
+
+    def recent(self, tracker_id: int, limit: int = 20) -> list[RecentHit]:
+        hits = [hit for source in self._sources for hit in source.recent(tracker_id, limit)]
+        hits.sort(key=lambda hit: hit.ts, reverse=True)
+        return hits[:limit]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -29,6 +30,7 @@ from adtrack.web.api.exports import get_exports
 from adtrack.web.console.base import (
     WRITE_ROLES,
     ConsoleRoute,
+    Viewer,
     ViewerDep,
     check_csrf,
     render,
@@ -137,6 +139,11 @@ def _error_of(exc: DomainError) -> tuple[str, str]:
 @router.post("/export", include_in_schema=False)
 async def export_run(request: Request, viewer: ViewerDep) -> Response:
     form = await request.form()
+    # Building the tags of many trackers is heavy: off the event loop.
+    return await run_in_threadpool(_export_run, request, viewer, form)
+
+
+def _export_run(request: Request, viewer: Viewer, form: FormData) -> Response:
     tracker_type = _tracker_type(form.get("tracker_type"))
     ids = _ids(form)
     values = _values_from(form, tracker_type)
@@ -177,6 +184,11 @@ async def export_run(request: Request, viewer: ViewerDep) -> Response:
 @router.post("/export/download", include_in_schema=False)
 async def export_download(request: Request, viewer: ViewerDep) -> Response:
     form = await request.form()
+    # Building the tags and the spreadsheet is heavy: off the event loop.
+    return await run_in_threadpool(_export_download, request, form)
+
+
+def _export_download(request: Request, form: FormData) -> Response:
     tracker_type = _tracker_type(form.get("tracker_type"))
     values = _values_from(form, tracker_type)
     values["delivery"] = Delivery.NOW.value
