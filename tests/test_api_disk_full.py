@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,26 +27,15 @@ from adtrack.adapters.sql.db import storage_unavailable
 from adtrack.domain.model import Role
 from adtrack.web.api.errors import STORAGE_RETRY_AFTER_SECONDS
 from tests._api_fixtures import API, ApiTestbed, bearer, make_testbed
+from tests.support.disks import tmpfs
 
 TMPFS_SIZE = "4m"
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "small-disk", TMPFS_SIZE, mode="0700") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def _fill(folder: Path) -> Path:

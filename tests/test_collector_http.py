@@ -4,7 +4,6 @@ migrated SQLite catalogue, the local event log. Every parameter and edge of the 
 from __future__ import annotations
 
 import itertools
-import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from tests.collector_support import (
     settings_for,
     start_thread_collector,
 )
+from tests.support.prometheus import metric_total
 
 _cb = itertools.count(1)
 
@@ -62,18 +62,7 @@ class Env:
         return events[0]
 
     def metric(self, name: str, **labels: str) -> float:
-        text = self.get("/metrics").body.decode()
-        total = 0.0
-        for line in text.splitlines():
-            if not line.startswith(name):
-                continue
-            match = re.match(r"^(\w+)(\{[^}]*\})? (\S+)$", line)
-            if not match or match.group(1) != name:
-                continue
-            found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-            if all(found.get(k) == v for k, v in labels.items()):
-                total += float(match.group(3))
-        return total
+        return metric_total(self.get("/metrics").body.decode(), name, **labels)
 
 
 @pytest.fixture(scope="module")

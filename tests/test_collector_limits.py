@@ -9,7 +9,6 @@ and read its ``/proc/<pid>``; the rest use a collector on a background thread.
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 import socket
 import threading
@@ -48,6 +47,7 @@ from tests.collector_support import (
     wait_for_events,
 )
 from tests.support.net import LOOPBACK, free_port, wait_for_port
+from tests.support.prometheus import metric_total
 
 LIMIT = 16 * 1024  # the default ADTRACK_MAX_HEADER_BYTES
 
@@ -83,16 +83,7 @@ def running(collector: ThreadCollector) -> Iterator[ThreadCollector]:
 
 
 def metric(port: int, name: str, **labels: str) -> float:
-    text = request(port, "/metrics").body.decode()
-    total = 0.0
-    for line in text.splitlines():
-        match = re.match(r"^(\w+)(\{[^}]*\})? (\S+)$", line)
-        if not match or match.group(1) != name:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += float(match.group(3))
-    return total
+    return metric_total(request(port, "/metrics").body.decode(), name, **labels)
 
 
 def refused(port: int, reason: str) -> float:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import shutil
@@ -14,7 +13,6 @@ import textwrap
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -32,6 +30,7 @@ from adtrack.adapters.eventlog.segment_format import (
 )
 from adtrack.config import Settings
 from adtrack.services.event_log import Batch, EventLogUnavailable
+from tests.support.disks import tmpfs
 
 
 def record(batch: int, index: int, pad: int = 0) -> bytes:
@@ -339,22 +338,6 @@ def test_a_forked_child_cannot_use_the_parents_writer(tmp_path: Path) -> None:
 
 
 # --- real disk failures ----------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str) -> Iterator[Path]:
-    path.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def test_disk_full_refuses_whole_batches_and_recovers(tmp_path: Path) -> None:
