@@ -244,8 +244,7 @@ def _control_directory(settings: Settings) -> Path:
     directory = settings.data_dir / "control"
     if len(os.fsencode(directory)) > _MAX_CONTROL_DIR_LENGTH:
         return Path(tempfile.mkdtemp(prefix=_TEMPORARY_CONTROL_PREFIX))  # made 0700
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)  # also when it existed with other rights
+    make_private_dir(directory, tighten=True)
     for leftover in directory.glob("w*-*.sock"):
         server_pid = leftover.name[1:].split("-", 1)[0]
         if server_pid.isdigit() and not _process_exists(int(server_pid)):
