@@ -29,6 +29,7 @@ from adtrack.web.api import schemas
 from adtrack.web.api.catalogue import RESOURCES, Resource
 from adtrack.web.api.errors import validation_errors
 from adtrack.web.api.jsonio import dumps
+from adtrack.worker_count import AUTO, resolve_workers
 
 app = typer.Typer(
     name="adtrack",
@@ -83,26 +84,35 @@ def serve(
         typer.Option(min=0, max=65535, help="Port of the tracking endpoints (default: port+1)."),
     ] = None,
     workers: Annotated[
-        int, typer.Option(min=1, help="Collector processes on the tracking port.")
-    ] = 1,
+        str,
+        typer.Option(
+            help="Collector processes on the tracking port: a number, or 'auto' (every usable "
+            "core but one, which the API and aggregator keep; at least 1)."
+        ),
+    ] = AUTO,
     single_process: Annotated[
         bool,
         typer.Option(
             "--single-process",
             help="Run the collector in the API's process (smallest hosts; sign-in, reports "
-            "and exports then share its event loop). Not with --workers.",
+            "and exports then share its event loop). Not with a --workers number above 1.",
         ),
     ] = False,
 ) -> None:
     """Run the server (API and tracking) until interrupted.
 
-    The collector runs in processes of its own (--workers of them), the API/console, the
-    aggregator and the periodic jobs in this one. Migrates the database first. On an empty
-    database, creates an admin and prints its password and API token, once.
+    The collector runs in processes of its own (--workers of them, by default one per core
+    but one), the API/console, the aggregator and the periodic jobs in this one. Migrates the
+    database first. On an empty database, creates an admin and prints its password and API
+    token, once.
     """
     from adtrack.runtime import serve as run_server
 
-    if single_process and workers > 1:
+    try:
+        collectors = 1 if single_process and workers == AUTO else resolve_workers(workers)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--workers") from None
+    if single_process and collectors > 1:
         raise typer.BadParameter(
             "--single-process runs one collector in the API process; drop --workers",
             param_hint="--workers",
@@ -112,7 +122,7 @@ def serve(
         host,
         port,
         port + 1 if tracking_port is None else tracking_port,
-        workers=workers,
+        workers=collectors,
         single_process=single_process,
     )
 
