@@ -7,6 +7,7 @@ where the test needs a server setting of its own (a small ``max_payload``, no Je
 from __future__ import annotations
 
 import asyncio
+import http.client
 import logging
 import time
 from collections.abc import Coroutine
@@ -32,8 +33,14 @@ from adtrack.adapters.sql import tables as t
 from adtrack.aggregator.runner import Aggregator
 from adtrack.config import Settings, default_nats_subject
 from adtrack.services.event_log import Batch
-from tests.collector_support import event_record
-from tests.scaleout_support import PrivateNats
+from tests.collector_support import Catalogue, basic_catalogue, event_record
+from tests.scaleout_support import (
+    PrivateNats,
+    processes,
+    scaleout_env,
+    start_collector,
+    wait_until,
+)
 from tests.support import nats as nats_support
 
 T = TypeVar("T")
@@ -340,3 +347,66 @@ def test_a_server_without_jetstream_is_reported_as_such(nats_stream_name: str) -
         reason, readiness = run(scenario())
     assert "JetStream is not enabled" in reason and "-js" in reason
     assert readiness == reason
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_a_collector_shows_the_subject_conflict_on_readyz_and_recovers(
+    nats_url: str, nats_stream_name: str, tmp_path: Path
+) -> None:
+    """A real ``adtrack collector`` whose stream cannot be created: pixels answer 503, /readyz
+    says why (the stream holding the subject, the settings), the log says it once; once the
+    conflict is gone the collector takes events again without a restart."""
+    owner = nats_stream_name + "_OWNER"
+    url = f"sqlite:///{tmp_path / 'adtrack.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    try:
+        tracker = basic_catalogue(Catalogue(engine)).imp
+    finally:
+        engine.dispose()
+    env = scaleout_env(url, nats_url, nats_stream_name, tmp_path / "data")
+
+    async def take_subject() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().add_stream(name=owner, subjects=[env["ADTRACK_NATS_SUBJECT"]])
+        finally:
+            await nc.close()
+
+    asyncio.run(take_subject())
+    try:
+        with processes() as started:
+            collector, port = start_collector(env, tmp_path)
+            started.append(collector)
+            for _ in range(3):
+                status, _body = _get(port, f"/imptr?id={tracker}")
+                assert status == 503
+                time.sleep(0.6)
+            status, body = _get(port, "/readyz")
+            assert status == 503
+            assert f"stream {owner}" in body and "ADTRACK_NATS_SUBJECT" in body, body
+            reported = [
+                line
+                for line in collector.output().splitlines()
+                if f"already captured by stream {owner}" in line
+            ]
+            # once by the event log (however often it retried), once by the collector's first 503
+            assert len(reported) == 2, reported
+            assert sum("adtrack.adapters.eventlog.nats" in line for line in reported) == 1
+
+            nats_support.delete_stream(owner, nats_url)
+            assert wait_until(lambda: _get(port, "/readyz")[0] == 200, 10), collector.output()
+            assert _get(port, f"/imptr?id={tracker}")[0] == 200
+            assert "is ready now" in collector.output()
+    finally:
+        nats_support.delete_stream(owner, nats_url)
