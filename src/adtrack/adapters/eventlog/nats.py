@@ -88,6 +88,7 @@ DUPLICATE_WINDOW_SECONDS = 120.0
 MAX_AGE_SECONDS = 7 * 86400.0
 MAX_ACK_PENDING = 50_000  # per consumer, over all aggregators sharing it
 FETCH_WAIT_SECONDS = 0.5  # an idle read waits this long for new messages
+INITIAL_RECORDS_PER_MESSAGE = 1000  # a reader's first guess of the events in one message
 RECENT_FAILURE_SECONDS = 5.0  # a failed append keeps a writer "not ready" this long at most
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20  # ADTRACK_NATS_MAX_MESSAGE_BYTES: one published batch at most
 MIN_MESSAGE_BYTES = 4096  # a smaller bound (or server max_payload) would split every batch
@@ -642,16 +643,17 @@ class NatsEventLogReader:
         self._consumer_ready = False
         self._queue: deque[Msg] = deque()  # deliveries and status messages, in arrival order
         self._arrived: asyncio.Event | None = None
-        # events per message in the last read: how many messages to pull for the next one
-        # (a guess on purpose on the high side: a first pull of old one-event messages only
-        # takes a few rounds, one of full batches does not take thousands of them)
-        self._records_per_message = 100
+        # events per message, as seen in the last pulls: how many messages to ask for. It errs
+        # on the high side (a pull of too few messages costs one more round trip, one of too
+        # many an oversized batch), so it starts high and falls by halves.
+        self._records_per_message = INITIAL_RECORDS_PER_MESSAGE
         self.stats = NatsReaderStats()
         self._logged: set[str] = set()
 
     async def read(self, max_records: int) -> Batch:
-        """Up to about ``max_records`` records: whole messages, unpacked (a batch exceeds it
-        when its last message does; one message is always taken whole)."""
+        """About ``max_records`` records: whole messages, unpacked. Messages are asked for by
+        the number of events per message seen so far, so a batch exceeds ``max_records`` when
+        messages hold more events than the ones before (by at most one pull's worth)."""
         client = await self._connection.get(self.connect_wait)
         if not self._consumer_ready:
             await self._ensure_consumer(client)
@@ -669,7 +671,11 @@ class NatsEventLogReader:
                 if not pulled:
                     break
                 count = self._unpack(pulled, messages, records)
-                self._records_per_message = max(1, round(count / len(pulled)))
+                # more events per message than thought: believe it at once (so the next pull
+                # does not overshoot); fewer: halve the guess at most per pull
+                self._records_per_message = max(
+                    1, round(count / len(pulled)), self._records_per_message // 2
+                )
                 if len(pulled) < ask:  # the stream had no more just now
                     break
         except (nats.errors.Error, OSError) as exc:
