@@ -75,6 +75,8 @@ class Settings:
     nats_max_message_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:
+        # the derived subject is filled in once: dataclasses.replace() with another stream name
+        # keeps it unless nats_subject="" is passed too
         if not self.nats_subject:
             object.__setattr__(self, "nats_subject", default_nats_subject(self.nats_stream))
 
