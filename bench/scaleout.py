@@ -125,16 +125,41 @@ def impressions(engine: Engine, tracker: int) -> int:
         return int(conn.execute(query).scalar_one())
 
 
-async def _stream(action: str, stream: str) -> int:
+async def _delete_stream(stream: str) -> None:
     nc = await nats.connect(NATS_URL)
     try:
-        js = nc.jetstream()
-        if action == "delete":
-            await js.delete_stream(stream)
-            return 0
-        return int((await js.stream_info(stream)).state.messages)
+        await nc.jetstream().delete_stream(stream)
     finally:
         await nc.close()
+
+
+@dataclass
+class StreamEvents:
+    """Counts the events in a stream: a message holds a collector append's events, so they are
+    counted by reading them (with a consumer of this benchmark's own, resuming each time)."""
+
+    stream: str
+    subject: str
+    counted: int = 0
+
+    def count(self) -> int:
+        asyncio.run(self._read())
+        return self.counted
+
+    async def _read(self) -> None:
+        from adtrack.adapters.eventlog.nats import NatsEventLogReader, StreamSpec
+
+        spec = StreamSpec(servers=(NATS_URL,), stream=self.stream, subject=self.subject)
+        reader = NatsEventLogReader(spec, consumer="bench-count", fetch_wait=0.3)
+        try:
+            while True:
+                batch = await reader.read(50_000)
+                if not batch.records:
+                    return
+                self.counted += len(batch.records)
+                await reader.ack(batch)
+        finally:
+            await reader.close()
 
 
 class Process:
@@ -215,7 +240,7 @@ def bench(prefix: str, keep_logs: bool) -> Iterator[Bench]:
         if engine is not None:
             engine.dispose()
         with contextlib.suppress(Exception):  # the stream may not exist
-            asyncio.run(_stream("delete", stream))
+            asyncio.run(_delete_stream(stream))
         drop_database(db_name)
         if keep_logs:
             print(f"logs kept in {workdir}")
@@ -351,7 +376,8 @@ def run(args: argparse.Namespace) -> Result:
         subprocess.run(
             [wrk, "-t1", "-c8", "-d2s", "-s", str(script), url], capture_output=True, check=True
         )
-        warm = asyncio.run(_stream("count", b.stream))
+        in_stream = StreamEvents(b.stream, b.subject)
+        warm = in_stream.count()
 
         duration = args.soak or args.duration
         # without aggregators: the collectors' capacity alone (no lag, no report to check)
@@ -370,7 +396,7 @@ def run(args: argparse.Namespace) -> Result:
         if args.aggregators:
             probe.stop()
 
-        stream_events = asyncio.run(_stream("count", b.stream))
+        stream_events = in_stream.count()
         expected = stream_events  # every event made durable, warm-up and probes included
         deadline = time.monotonic() + (120 if args.aggregators else 0)
         while True:

@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -216,8 +217,21 @@ def make_catalogue(database_url: str) -> dict[str, int]:
 
 
 class Collector:
-    def __init__(self, workdir: Path, fsync: str, python: str = sys.executable) -> None:
-        self.data_dir = workdir / f"adtrack-{fsync}"
+    """One collector process on a data dir of its own (``adtrack-<name>``, default the fsync
+    policy), on the local event log unless ``env`` says otherwise, started under
+    ``command_prefix`` (e.g. ``taskset -c 0``)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        fsync: str,
+        python: str = sys.executable,
+        *,
+        name: str = "",
+        env: dict[str, str] | None = None,
+        command_prefix: Sequence[str] = (),
+    ) -> None:
+        self.data_dir = workdir / f"adtrack-{name or fsync}"
         self.data_dir.mkdir()
         self.database_url = f"sqlite:///{self.data_dir / 'adtrack.db'}"
         self.ids = make_catalogue(self.database_url)
@@ -228,6 +242,7 @@ class Collector:
             "ADTRACK_DATABASE_URL": self.database_url,
             "ADTRACK_EVENT_LOG": "local",
             "ADTRACK_FSYNC": fsync,
+            **(env or {}),
         }
         if python != sys.executable:
             # another build of the same Python version (say, a distribution's PGO build): it
@@ -237,6 +252,7 @@ class Collector:
         self.log_path = self.data_dir / "collector.log"
         self.process = subprocess.Popen(
             [
+                *command_prefix,
                 python,
                 "-m",
                 "adtrack.collector",

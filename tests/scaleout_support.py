@@ -121,9 +121,12 @@ class PrivatePostgres:
 
 
 class PrivateNats:
-    """``nats-server -js`` on its own port with its own store folder; stop/start keep both."""
+    """``nats-server -js`` on its own port with its own store folder; stop/start keep both.
 
-    def __init__(self) -> None:
+    ``config``: lines of a nats-server configuration file to start it with (e.g.
+    ``max_payload: 65536``); ``jetstream=False`` starts it without JetStream."""
+
+    def __init__(self, config: str = "", *, jetstream: bool = True) -> None:
         binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
         if not Path(binary).exists():
             raise RuntimeError("nats-server not found; run scripts/ensure_services.sh")
@@ -132,11 +135,17 @@ class PrivateNats:
         self.dir = Path(tempfile.mkdtemp(prefix="adtrack-test-nats-"))
         self.url = f"nats://{LOOPBACK}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        self.args = [self.binary, "-a", LOOPBACK, "-p", str(self.port)]
+        if jetstream:
+            self.args += ["-js", "-sd", str(self.dir)]
+        if config:
+            (self.dir / "nats.conf").write_text(config + "\n")
+            self.args += ["-c", str(self.dir / "nats.conf")]
 
     def start(self) -> None:
         with (self.dir / "nats.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [self.binary, "-a", LOOPBACK, "-p", str(self.port), "-js", "-sd", str(self.dir)],
+                self.args,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -135,9 +135,12 @@ def test_factory_opens_jetstream_parts_from_settings(tmp_path: Path) -> None:
         replicas=3,
         max_age_seconds=2 * 86400.0,  # never older than the raw events that dedupe replays
         ack_wait_seconds=12.0,
+        max_message_bytes=1024 * 1024,
     )
     defaults = Settings.from_env({"ADTRACK_DATA_DIR": str(tmp_path)})
     assert (defaults.nats_subject, defaults.nats_replicas) == ("adtrack.events", 1)
+    assert defaults.nats_max_message_bytes == 1024 * 1024
+    assert StreamSpec.from_settings(defaults).max_message_bytes == 1024 * 1024
 
 
 # ---- against the server -------------------------------------------------------------------------
@@ -163,7 +166,8 @@ def test_appended_events_are_read_in_order_with_positions(
 
     first, again = run(scenario())
     assert records_of(first) == [event(i) for i in range(30)]
-    assert first[-1].position == {nats_stream_name: 30}  # the stream sequence of the last one
+    # one message per append: the stream sequence of the last one
+    assert first[-1].position == {nats_stream_name: 3}
     assert again == []  # acked: the durable consumer does not deliver them again
 
 
@@ -189,14 +193,17 @@ def test_stream_is_created_with_file_storage_the_subject_and_replicas(
     assert info.state.messages == 1
 
 
-def test_an_event_published_twice_is_stored_once(nats_url: str, nats_stream_name: str) -> None:
+def test_an_append_is_one_message_and_a_retried_batch_is_stored_once(
+    nats_url: str, nats_stream_name: str
+) -> None:
     spec = spec_for(nats_url, nats_stream_name)
 
     async def scenario() -> tuple[int, int, list[Batch]]:
         writer = NatsEventLogWriter(spec)
         try:
             await writer.append([event(1), event(2)])
-            await writer.append([event(2), event(3)])  # e.g. a retried publish
+            await writer.append([event(1), event(2)])  # the same batch again: a retried publish
+            await writer.append([event(3)])
             info = await stream_info(nats_url, nats_stream_name)
             batches = await read_all(NatsEventLogReader(spec, consumer="aggregator"))
             return info.state.messages, writer.stats.duplicates, batches
@@ -204,7 +211,7 @@ def test_an_event_published_twice_is_stored_once(nats_url: str, nats_stream_name
             await writer.close()
 
     messages, duplicates, batches = run(scenario())
-    assert messages == 3
+    assert messages == 2
     assert duplicates == 1
     assert records_of(batches) == [event(1), event(2), event(3)]
 
@@ -248,7 +255,8 @@ def test_two_readers_share_one_durable_consumer(nats_url: str, nats_stream_name:
         first = NatsEventLogReader(spec, consumer="aggregator")
         second = NatsEventLogReader(spec, consumer="aggregator")
         try:
-            await writer.append([event(i) for i in range(200)])
+            for start in range(0, 200, 10):  # 20 messages of 10 events: something to share
+                await writer.append([event(i) for i in range(start, start + 10)])
             got_first: list[bytes] = []
             got_second: list[bytes] = []
             while True:
@@ -373,7 +381,8 @@ def test_the_aggregator_consumes_the_stream_exactly_once(
     finally:
         engine.dispose()
     assert imps == raw == 400
-    assert checkpoints == {"aggregator": 400, "replay": 400}  # stream sequence of the last one
+    # the stream sequence of the last message: one per append
+    assert checkpoints == {"aggregator": 2, "replay": 2}
 
 
 def test_a_deleted_consumer_is_created_again(nats_url: str, nats_stream_name: str) -> None:

@@ -9,6 +9,7 @@ import json
 import secrets
 import socket
 import subprocess
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,20 @@ def free_port() -> int:
 
 
 def wrk_summary(
-    wrk: str, script: Path, url: str, *, threads: int, connections: int, duration: int
+    wrk: str,
+    script: Path,
+    url: str,
+    *,
+    threads: int,
+    connections: int,
+    duration: int,
+    prefix: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Runs wrk with ``script`` (ending in ``WRK_DONE``) against ``url``; its summary."""
+    """Runs wrk with ``script`` (ending in ``WRK_DONE``) against ``url``; its summary.
+    ``prefix``: a command wrk runs under (e.g. ``taskset -c 1``)."""
     out = subprocess.run(
         [
+            *prefix,
             wrk,
             f"-t{threads}",
             f"-c{connections}",

@@ -6,6 +6,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+DEFAULT_NATS_STREAM = "ADTRACK_EVENTS"
+DEFAULT_NATS_SUBJECT = "adtrack.events"  # the default stream's subject (existing installs use it)
+
+
+def default_nats_subject(stream: str) -> str:
+    """The subject of stream ``stream`` when ``ADTRACK_NATS_SUBJECT`` is not set:
+    ``adtrack.events`` for the default stream (existing installs keep theirs), else
+    ``adtrack.events.<stream>``, so two installs with different streams on one NATS do not
+    claim the same subject (JetStream refuses overlapping streams)."""
+    if stream == DEFAULT_NATS_STREAM:
+        return DEFAULT_NATS_SUBJECT
+    return f"{DEFAULT_NATS_SUBJECT}.{stream}"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -25,9 +38,10 @@ class Settings:
     # Console session cookies carry Secure unless turned off (plain-http localhost).
     cookie_secure: bool = True
     # NATS JetStream event log (ADTRACK_EVENT_LOG=nats://...): the subject collectors publish
-    # to (the stream is created with it if missing), the stream's replicas (cluster), and how
-    # long an aggregator may hold a message before JetStream delivers it again.
-    nats_subject: str = "adtrack.events"
+    # to (the stream is created with it if missing; "" derives it from the stream name, see
+    # default_nats_subject), the stream's replicas (cluster), and how long an aggregator may
+    # hold a message before JetStream delivers it again.
+    nats_subject: str = ""
     nats_replicas: int = 1
     nats_ack_wait_seconds: float = 30.0
     # Limits of every HTTP listener (tracking port and main port); see docs/limits.md.
@@ -56,6 +70,15 @@ class Settings:
     # Main port: a connection whose client reads nothing of its answers for this long is
     # closed (see docs/limits.md, "Main port").
     send_timeout_seconds: float = 60.0
+    # NATS JetStream event log: the largest message a collector publishes (one append's events,
+    # split over several messages above it; never above the server's max_payload).
+    nats_max_message_bytes: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        # the derived subject is filled in once: dataclasses.replace() with another stream name
+        # keeps it unless nats_subject="" is passed too
+        if not self.nats_subject:
+            object.__setattr__(self, "nats_subject", default_nats_subject(self.nats_stream))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -66,7 +89,7 @@ class Settings:
             data_dir=data_dir,
             database_url=database_url,
             event_log_url=env.get("ADTRACK_EVENT_LOG", "local"),
-            nats_stream=env.get("ADTRACK_NATS_STREAM", "ADTRACK_EVENTS"),
+            nats_stream=env.get("ADTRACK_NATS_STREAM", DEFAULT_NATS_STREAM),
             fsync=env.get("ADTRACK_FSYNC", "interval"),
             fsync_interval_ms=int(env.get("ADTRACK_FSYNC_INTERVAL_MS", "200")),
             public_url=env.get("ADTRACK_PUBLIC_URL", "http://localhost:8001").rstrip("/"),
@@ -79,7 +102,7 @@ class Settings:
             session_secret=env.get("ADTRACK_SESSION_SECRET") or None,
             cookie_secure=env.get("ADTRACK_COOKIE_SECURE", "1").lower()
             not in ("0", "false", "no", "off"),
-            nats_subject=env.get("ADTRACK_NATS_SUBJECT", "adtrack.events"),
+            nats_subject=env.get("ADTRACK_NATS_SUBJECT", ""),
             nats_replicas=int(env.get("ADTRACK_NATS_REPLICAS", "1")),
             nats_ack_wait_seconds=float(env.get("ADTRACK_NATS_ACK_WAIT_SECONDS", "30")),
             max_header_bytes=int(env.get("ADTRACK_MAX_HEADER_BYTES", str(16 * 1024))),
@@ -99,6 +122,7 @@ class Settings:
             password_hash_queue=int(env.get("ADTRACK_PASSWORD_HASH_QUEUE", "16")),
             write_buffer_bytes=int(env.get("ADTRACK_WRITE_BUFFER_BYTES", str(64 * 1024))),
             send_timeout_seconds=float(env.get("ADTRACK_SEND_TIMEOUT_SECONDS", "60")),
+            nats_max_message_bytes=int(env.get("ADTRACK_NATS_MAX_MESSAGE_BYTES", str(1024 * 1024))),
         )
 
     @property
