@@ -179,9 +179,6 @@ def main() -> int:
         workdir = Path(tmp)
         script = workdir / "wrk.lua"
         script.write_text(WRK_SCRIPT)
-        wrk = workdir / "wrk"  # wrk on its own core
-        wrk.write_text(f'#!/bin/sh\nexec taskset -c {WRK_CORE} wrk "$@"\n')
-        wrk.chmod(0o700)
         nginx = Nginx(workdir)
         server = Server(workdir)
         rows: list[dict[str, Any]] = []
@@ -197,16 +194,13 @@ def main() -> int:
                 flush=True,
             )
             for rnd in range(1, args.rounds + 1):
-                ref = _with_cpu(
-                    nginx.worker_pid, f"http://{HOST}:{nginx.port}{path}", args, script, wrk
-                )
+                ref = _with_cpu(nginx.worker_pid, f"http://{HOST}:{nginx.port}{path}", args, script)
                 before = server.answered_events()
                 ours = _with_cpu(
                     server.process.pid,
                     f"http://{HOST}:{server.tracking_port}{path}",
                     args,
                     script,
-                    wrk,
                 )
                 answered = server.answered_events()
                 caught_up = server.catch_up(answered)
@@ -266,14 +260,18 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def _with_cpu(
-    pid: int, url: str, args: argparse.Namespace, script: Path, wrk: Path
-) -> dict[str, Any]:
-    """One wrk run (``wrk`` pins it to its core) and the CPU per request of ``pid``'s tree."""
+def _with_cpu(pid: int, url: str, args: argparse.Namespace, script: Path) -> dict[str, Any]:
+    """One wrk run (on its own core) and the CPU per request of ``pid``'s process tree."""
     subprocess.run(["sync"], check=True)  # no write-back of an earlier run's files during this
     before = tree_cpu_seconds(pid)
     summary = wrk_summary(
-        str(wrk), script, url, threads=1, connections=args.connections, duration=args.duration
+        "wrk",
+        script,
+        url,
+        threads=1,
+        connections=args.connections,
+        duration=args.duration,
+        prefix=("taskset", "-c", WRK_CORE),
     )
     summary["cpu_us"] = (tree_cpu_seconds(pid) - before) * 1e6 / max(1, summary["requests"])
     return summary
