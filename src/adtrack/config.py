@@ -56,6 +56,9 @@ class Settings:
     # Main port: a connection whose client reads nothing of its answers for this long is
     # closed (see docs/limits.md, "Main port").
     send_timeout_seconds: float = 60.0
+    # Catalogue change log: the last this many catalogue versions are kept for collectors to
+    # apply incrementally; one further behind reloads every tracker (docs/limits.md).
+    catalogue_changes_kept: int = 100_000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -99,6 +102,7 @@ class Settings:
             password_hash_queue=int(env.get("ADTRACK_PASSWORD_HASH_QUEUE", "16")),
             write_buffer_bytes=int(env.get("ADTRACK_WRITE_BUFFER_BYTES", str(64 * 1024))),
             send_timeout_seconds=float(env.get("ADTRACK_SEND_TIMEOUT_SECONDS", "60")),
+            catalogue_changes_kept=int(env.get("ADTRACK_CATALOGUE_CHANGES_KEPT", "100000")),
         )
 
     @property

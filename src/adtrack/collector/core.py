@@ -236,8 +236,9 @@ class TagPlan:
     The split is made only where it cannot change the meaning of the rest: ``cachebuster=`` must
     start a parameter, and no ``redir`` (an un-encoded target runs to the end of the query and
     could contain it) or other ``cachebuster`` may come before it. Other queries take the general
-    path every time. Plans hold a tracker-cache generation and are rebuilt when it moves; the
-    memo is bounded (cleared when full).
+    path every time. Plans hold a tracker-cache generation and are rebuilt when it moves (a full
+    reload) or when their tracker was retired (replaced by a catalogue change); the memo is
+    bounded (cleared when full).
     """
 
     __slots__ = (
@@ -379,7 +380,7 @@ class TrackingCore:
             plan = self._tag_plans.get(key)
             if plan is not None:
                 # (its head passed the checks below when the plan was stored)
-                if plan.generation != self.cache.generation:
+                if plan.generation != self.cache.generation or plan.tracker.retired:
                     plan = None
             elif not (
                 (not head or head[-1] == 38)  # "cachebuster=" starts a parameter (38: "&")
