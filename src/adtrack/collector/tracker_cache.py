@@ -24,12 +24,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +63,23 @@ _FAN_OUT = {
     t.publishers.name: t.trackers.c.publisher_id,
     t.placements.name: t.trackers.c.placement_id,
 }
+# The tracker columns the cache uses (not names or timestamps: parsing them is most of a
+# full load's time on SQLite).
+_TRACKER_COLUMNS = tuple(
+    t.trackers.c[name]
+    for name in (
+        "id",
+        "tracker_type",
+        "code",
+        "state",
+        "advertiser_id",
+        "line_item_id",
+        "publisher_id",
+        "placement_id",
+        "payment_rule_id",
+        "landing_page_url",
+    )
+)
 # Ids per IN (...) list: well under every database's bound-parameter limit.
 _CHUNK = 500
 
@@ -151,10 +170,9 @@ def _payment_rule(row: Any, filters: dict[tuple[int, str], set[int]]) -> Payment
     )
 
 
-def _imp_type(tracker_type: str) -> int:
-    if tracker_type == TrackerType.CLICK.value:
-        return int(ImpType.EXTERNAL_CLICK)
-    return int(ImpType.EXTERNAL_IMPRESSION)
+_CLICK_TYPE = TrackerType.CLICK.value
+_CLICK = int(ImpType.EXTERNAL_CLICK)
+_IMPRESSION = int(ImpType.EXTERNAL_IMPRESSION)
 
 
 def _build(conn: Connection, tracker_rows: Sequence[Any], *, all_rows: bool) -> list[CachedTracker]:
@@ -200,42 +218,56 @@ def _build(conn: Connection, tracker_rows: Sequence[Any], *, all_rows: bool) -> 
             rules[rule.id] = rule
             by_publisher.setdefault(rule.publisher_id, []).append(rule)
     out = []
+    plans: dict[tuple[int, int | None, int, int], PricingPlan] = {}
+    active = State.ACTIVE.value
     for row in tracker_rows:
+        # plain tuple unpacking: attribute access on 100,000 rows is a large part of a load
+        (tid, tracker_type, code, state, adv, li, pub, placement, rule_id, landing_url) = row
         landing = None
-        if row.landing_page_url:
-            landing = safe_redirect_target(str(row.landing_page_url).strip().encode("utf-8"))
-        plan = PricingPlan(
-            line_item=line_items.get(row.line_item_id),
-            tracker_rule=rules.get(row.payment_rule_id) if row.payment_rule_id else None,
-            publisher_rules=by_publisher.get(row.publisher_id, ()),
-            advertiser_id=row.advertiser_id,
-            line_item_id=row.line_item_id,
-        )
-        imp_type = _imp_type(row.tracker_type)
+        if landing_url:
+            landing = safe_redirect_target(str(landing_url).strip().encode("utf-8"))
+        # trackers with the same pricing inputs share one plan (most of a tracker's memory)
+        plan_key = (li, rule_id, pub, adv)
+        plan = plans.get(plan_key)
+        if plan is None:
+            plan = plans[plan_key] = PricingPlan(
+                line_item=line_items.get(li),
+                tracker_rule=rules.get(rule_id) if rule_id else None,
+                publisher_rules=by_publisher.get(pub, ()),
+                advertiser_id=adv,
+                line_item_id=li,
+            )
+        imp_type = _CLICK if tracker_type == _CLICK_TYPE else _IMPRESSION
         out.append(
             CachedTracker(
-                id=row.id,
-                imp_type=imp_type,
-                code=row.code,
-                active=row.state == State.ACTIVE.value,
-                advertiser_id=row.advertiser_id,
-                line_item_id=row.line_item_id,
-                publisher_id=row.publisher_id,
-                placement_id=row.placement_id,
-                landing_page=landing,
-                plan=plan,
-                record_fragment=tracker_fragment(
-                    imp_type,
-                    row.id,
-                    row.advertiser_id,
-                    row.line_item_id,
-                    row.publisher_id,
-                    row.placement_id,
-                ),
-                redirects=redirects.get(row.advertiser_id, NO_OVERRIDE),
+                tid,
+                imp_type,
+                code,
+                state == active,
+                adv,
+                li,
+                pub,
+                placement,
+                landing,
+                plan,
+                tracker_fragment(imp_type, tid, adv, li, pub, placement),
+                redirects.get(adv, NO_OVERRIDE),
             )
         )
     return out
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Without the cycle collector: it would walk the growing cache again and again (half
+    of a 100,000-tracker load's time); reference counting still frees everything."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -360,8 +392,9 @@ class TrackerCache:
         """(Re)load everything from the store; raises if the store cannot be read."""
         with self._reload_lock, self._engine.connect() as conn:
             version, _ = self._read_version(conn)  # read first: a later write is applied later
-            rows = conn.execute(select(t.trackers).where(t.trackers.c.deleted_at.is_(None)))
-            tables = _Tables(_build(conn, rows.all(), all_rows=True))
+            rows = conn.execute(select(*_TRACKER_COLUMNS).where(t.trackers.c.deleted_at.is_(None)))
+            with _no_cyclic_gc():  # 100,000s of new objects, none of them garbage
+                tables = _Tables(_build(conn, rows.all(), all_rows=True))
             self._rule_publishers = _rule_publishers(conn, None)
         self._tables = tables
         self.generation += 1
@@ -421,7 +454,7 @@ class TrackerCache:
         unique: dict[int, Any] = {}
         for column, values in wanted:
             for chunk in _chunks(sorted(values)):
-                for row in conn.execute(select(t.trackers).where(live, column.in_(chunk))):
+                for row in conn.execute(select(*_TRACKER_COLUMNS).where(live, column.in_(chunk))):
                     unique[row.id] = row
         # many trackers (a publisher's base rule): read their pricing inputs whole, not by id
         built = _build(conn, list(unique.values()), all_rows=len(unique) > _CHUNK)
@@ -499,7 +532,7 @@ class TrackerCache:
             negative.popitem(last=False)
 
     def _fetch(self, key: LookupKey) -> CachedTracker | None:
-        query = select(t.trackers).where(t.trackers.c.deleted_at.is_(None))
+        query = select(*_TRACKER_COLUMNS).where(t.trackers.c.deleted_at.is_(None))
         if key[0] == "id":
             query = query.where(t.trackers.c.id == key[1])
         else:
