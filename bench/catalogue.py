@@ -8,6 +8,8 @@ temporary SQLite database (or a throw-away PostgreSQL one with ``--database post
 * **start-up**: starts ``python -m adtrack.collector`` (pinned to core ``--server-cpu``) and
   times it until it answers a pixel of the catalogue; its RSS then, against a collector on a
   10-tracker catalogue (the difference over the tracker count: memory per tracker);
+* **cost per change**: the CPU time a tracker cache (in this process) spends applying one
+  change of each kind the trafficker below makes, against a full load;
 * **pixel latency**: the same wrk command (pinned to ``--client-cpu``; a fresh cachebuster per
   request, a browser user agent) against the running collector, in rounds of three runs back to
   back: *quiet* (no catalogue change), *changes* (one catalogue change a second through the
@@ -62,6 +64,7 @@ from _support import (
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
+from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.services.catalogue import CatalogueService
 
 ADVERTISERS = 100
@@ -239,6 +242,34 @@ class Trafficker:
             s.update_tracker(target, {"state": "inactive" if state == "active" else "active"})
 
 
+CHANGE_KINDS = ("tracker renamed", "line item repriced", "tracker created", "tracker toggled")
+
+
+def apply_costs(engine: Engine, ids: dict[str, int], repeat: int = 5) -> dict[str, float]:
+    """Milliseconds of CPU a collector's cache spends on one change of each kind (median of
+    ``repeat``), and on a full load: measured in this process, on this thread's CPU clock, so
+    other work on the machine hardly shows."""
+    cache = TrackerCache(engine)
+    cache.load()
+    trafficker = Trafficker(engine, ids, recorded=True)
+    costs: dict[str, list[float]] = {kind: [] for kind in CHANGE_KINDS}
+    for n in range(repeat * len(CHANGE_KINDS)):
+        trafficker.changes = n
+        trafficker._change()
+        started = time.thread_time()
+        assert cache.refresh_if_changed()
+        costs[CHANGE_KINDS[n % len(CHANGE_KINDS)]].append(time.thread_time() - started)
+    assert cache.reloads == 1, "a change was not applied incrementally"
+    loads = []
+    for _ in range(3):
+        started = time.thread_time()
+        cache.load()
+        loads.append(time.thread_time() - started)
+    out = {kind: statistics.median(values) * 1000 for kind, values in costs.items()}
+    out["full load"] = statistics.median(loads) * 1000
+    return out
+
+
 def current_version(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(t.catalogue_version.c.version)).scalar_one())
@@ -371,6 +402,13 @@ def main() -> int:
                 flush=True,
             )
             engine = db.make_engine(big_url)
+            costs = apply_costs(engine, ids)
+            results["apply_cpu_ms"] = costs
+            print(
+                "CPU per change in the collector's cache: "
+                + ", ".join(f"{kind} {ms:.1f} ms" for kind, ms in costs.items()),
+                flush=True,
+            )
             url = f"http://{HOST}:{collector.port}/imptr?id={ids['imp']}&cachebuster=CB&t=0"
             ratios: dict[str, list[float]] = {"changes": [], "full reloads": []}
             try:
