@@ -206,6 +206,9 @@ class Trafficker:
             raise self.error
 
     def _run(self) -> None:
+        # lowest priority: the trafficker shares wrk's core, and wrk must not wait for it (in
+        # production the edits come from the API process, elsewhere)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         try:
             while not self.stop.wait(1.0):
                 self._change()

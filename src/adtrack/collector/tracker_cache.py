@@ -348,6 +348,8 @@ class TrackerCache:
         # to another publisher must reprice the trackers of both)
         self._rule_publishers: dict[int, int] = {}
         self.incremental_applies = 0
+        # counts loads and applies as they start (under _reload_lock): lookups compare it
+        self._updates = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._reload_lock = threading.Lock()
@@ -392,6 +394,7 @@ class TrackerCache:
     def load(self) -> None:
         """(Re)load everything from the store; raises if the store cannot be read."""
         with self._reload_lock, self._engine.connect() as conn:
+            self._updates += 1
             version, _ = self._read_version(conn)  # read first: a later write is applied later
             rows = conn.execute(select(*_TRACKER_COLUMNS).where(t.trackers.c.deleted_at.is_(None)))
             with _no_cyclic_gc():  # 100,000s of new objects, none of them garbage
@@ -424,6 +427,7 @@ class TrackerCache:
                 applied = False
             else:
                 with self._reload_lock:
+                    self._updates += 1
                     applied = self._apply_changes(conn, held, version)
         if not applied:
             self.load()
@@ -573,16 +577,20 @@ class TrackerCache:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="tracker-lookup")
             self.lookups += 1
-            held = self._version
+            held = self._updates
             result = await asyncio.wait_for(
                 loop.run_in_executor(self._executor, self._fetch, key), self._lookup_timeout
             )
             if result is None:
                 self._remember_missing(key)
-            elif self._version == held:
-                self._tables.add(result)  # retires an older copy, if any
-            # else: changes were applied meanwhile, and this copy may predate one of them
-            # (a deletion would then never replace it); answer with it, but do not keep it
+            elif self._reload_lock.acquire(blocking=False):
+                try:
+                    # not if changes were applied since the read: this copy may predate one
+                    # of them (a deletion would then never replace it); answered, not kept
+                    if self._updates == held:
+                        self._tables.add(result)  # retires an older copy, if any
+                finally:
+                    self._reload_lock.release()
         except Exception as exc:  # unreachable store: the request is answered as unknown
             log.warning("tracker lookup %r failed: %s", key, exc)
             result = None
