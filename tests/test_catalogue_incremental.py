@@ -375,3 +375,30 @@ def test_after_random_edits_the_incremental_cache_equals_a_full_load(
         assert snapshot(cache, at_us) == snapshot(fresh, at_us)
     assert moved >= 8
     assert cache.reloads == 1 and cache.incremental_applies == moved
+
+
+def tracked_by_gc(obj: object) -> bool:
+    """Whether the cycle collector's generations hold ``obj`` (frozen objects are in none)."""
+    import gc
+
+    return any(candidate is obj for candidate in gc.get_objects())
+
+
+def test_a_collector_process_freezes_its_loaded_cache_out_of_the_cycle_collector(
+    engine: Engine, service: CatalogueService
+) -> None:
+    import gc
+
+    w = make_world(service)
+    gc.unfreeze()
+    cache = TrackerCache(engine, freeze_after_load=True)
+    try:
+        cache.load()
+        assert gc.get_freeze_count() > 0
+        assert not tracked_by_gc(cache.by_id(w.imp))
+    finally:
+        gc.unfreeze()
+    plain = TrackerCache(engine)  # the default (tests, the API process) leaves gc alone
+    plain.load()
+    assert gc.get_freeze_count() == 0
+    assert tracked_by_gc(plain.by_id(w.imp))

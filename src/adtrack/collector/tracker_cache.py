@@ -14,8 +14,9 @@
   what it derived from it (tag plans: price, redirect policy). A collector that cannot catch
   up from the log (trimmed past its version, a version without change rows, or too many
   changes at once) reloads everything instead, and so does the ``full_reload_interval``
-  safety net. A store that is down keeps the last good cache in use. A load ends with
-  ``gc.freeze()``: the cycle collector would otherwise stall the process walking the cache.
+  safety net. A store that is down keeps the last good cache in use. In a collector
+  process a load ends with ``gc.freeze()``: the cycle collector would otherwise stall the
+  process walking the cache.
 * An id or code the cache does not know is looked up in the store on a worker thread
   (:meth:`TrackerCache.lookup`), so a tracker's very first impression counts even before the
   next poll. Lookups are rate-limited (token bucket) and misses are remembered in a bounded
@@ -330,6 +331,7 @@ class TrackerCache:
         poll_interval: float = 0.5,
         full_reload_interval: float = 3600.0,
         max_incremental_changes: int = 20_000,
+        freeze_after_load: bool = False,
         lookups_per_second: float = 20.0,
         negative_ttl: float = 5.0,
         negative_max_entries: int = 10_000,
@@ -344,6 +346,7 @@ class TrackerCache:
         self._poll_interval = poll_interval
         self._full_reload_interval = full_reload_interval
         self._max_incremental = max_incremental_changes
+        self._freeze = freeze_after_load  # for a process that is mostly this cache: see load()
         # the publisher of each payment rule the trackers were priced with (a rule that moves
         # to another publisher must reprice the trackers of both)
         self._rule_publishers: dict[int, int] = {}
@@ -402,12 +405,15 @@ class TrackerCache:
             self._rule_publishers = _rule_publishers(conn, None)
         self._tables = tables
         del tables
-        # Move the new cache out of the cycle collector's sight: a full collection walks every
-        # tracked object, and with 100,000 trackers that stalls every thread (the hot path's
-        # too) for 0.1-0.2 s. Nothing in the cache forms cycles, so reference counting frees
-        # the copies later changes replace. The young garbage of the load goes first.
-        gc.collect(1)
-        gc.freeze()
+        if self._freeze:
+            # Move the new cache out of the cycle collector's sight: a full collection walks
+            # every tracked object, and with 100,000 trackers that stalls every thread (the hot
+            # path's too) for 0.1-0.2 s. Nothing in the cache forms cycles, so reference
+            # counting frees the copies later changes replace. The young garbage of the load
+            # goes first. (Process-wide: what else is alive now is frozen too, so only for a
+            # collector process, whose other objects live as long as it does.)
+            gc.collect(1)
+            gc.freeze()
         self.generation += 1
         self._version = version
         self._loaded_at = time.monotonic()
