@@ -24,6 +24,7 @@ from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.collector.tracker_cache import CachedTracker, TrackerCache
 from adtrack.services.catalogue import CatalogueService
 from tests.collector_support import ThreadCollector, request, settings_for, start_thread_collector
+from tests.support.prometheus import metric_total
 
 IMPRESSION, CLICK = 9, 10
 
@@ -211,9 +212,13 @@ def test_each_kind_of_change_reaches_a_running_collector_incrementally(
     within_two_seconds(lambda: cache.version == service.catalogue_version())
     assert cache.by_id(w.click) is before and not before.retired  # type: ignore[union-attr]
 
-    # none of it reloaded the catalogue
+    # none of it reloaded the catalogue, and /metrics says so
     assert cache.reloads == reloads
     assert cache.incremental_applies > 0
+    text = request(collector.port, "/metrics").body.decode()
+    assert metric_total(text, "adtrack_collector_catalogue_full_loads") == reloads
+    applies = metric_total(text, "adtrack_collector_catalogue_incremental_applies")
+    assert applies == cache.incremental_applies
 
 
 def test_a_repriced_tracker_is_served_its_new_price(

@@ -346,6 +346,18 @@ class TrackingCore:
             "catalogue_version the cache was loaded at.",
             lambda: float(cache.version or 0),
         )
+        self.metrics.gauge(
+            "adtrack_collector_catalogue_full_loads",
+            "Full loads of the tracker cache since start (start-up, a collector too far behind "
+            "the change log, the hourly safety net).",
+            lambda: float(cache.reloads),
+        )
+        self.metrics.gauge(
+            "adtrack_collector_catalogue_incremental_applies",
+            "Catalogue changes applied from the change log since start (one per poll that "
+            "found changes).",
+            lambda: float(cache.incremental_applies),
+        )
 
     # ---- the one implementation ----
 
