@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
@@ -253,6 +253,20 @@ def test_a_collector_that_missed_trimmed_changes_reloads_everything(engine: Engi
     assert cache.refresh_if_changed()
     assert cache.reloads == 2  # the log could not bring it up to date: full reload
     assert price_now(cache.by_id(w.imp))[1] == 5_000  # type: ignore[arg-type]
+
+
+def test_a_write_that_recorded_no_changes_makes_the_collector_reload(
+    engine: Engine, service: CatalogueService
+) -> None:
+    w = make_world(service)
+    cache = TrackerCache(engine)
+    cache.load()
+    with engine.begin() as conn:  # a write outside the catalogue service: no change rows
+        conn.execute(update(t.trackers).where(t.trackers.c.id == w.imp).values(state="inactive"))
+        conn.execute(update(t.catalogue_version).values(version=t.catalogue_version.c.version + 1))
+    assert cache.refresh_if_changed()
+    assert cache.reloads == 2 and cache.incremental_applies == 0
+    assert not cache.by_id(w.imp).active  # type: ignore[union-attr]
 
 
 # ---- incremental == full load, after random edits -------------------------------------------
