@@ -48,6 +48,7 @@ CATALOGUE_TABLES = (
     tables.publishers,
     tables.advertisers,
     tables.catalogue_version,
+    tables.catalogue_changes,
 )
 
 

@@ -242,7 +242,8 @@ def tokens_create(
 
 
 def _catalogue(engine: Engine) -> CatalogueService:
-    return CatalogueService(partial(SqlUnitOfWork, engine))
+    kept = Settings.from_env().catalogue_changes_kept
+    return CatalogueService(partial(SqlUnitOfWork, engine, changes_kept=kept))
 
 
 def _list_command(resource: Resource) -> Callable[..., None]:

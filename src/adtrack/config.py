@@ -73,6 +73,9 @@ class Settings:
     # NATS JetStream event log: the largest message a collector publishes (one append's events,
     # split over several messages above it; never above the server's max_payload).
     nats_max_message_bytes: int = 1024 * 1024
+    # Catalogue change log: the last this many catalogue versions are kept for collectors to
+    # apply incrementally; one further behind reloads every tracker (docs/limits.md).
+    catalogue_changes_kept: int = 100_000
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -123,6 +126,7 @@ class Settings:
             write_buffer_bytes=int(env.get("ADTRACK_WRITE_BUFFER_BYTES", str(64 * 1024))),
             send_timeout_seconds=float(env.get("ADTRACK_SEND_TIMEOUT_SECONDS", "60")),
             nats_max_message_bytes=int(env.get("ADTRACK_NATS_MAX_MESSAGE_BYTES", str(1024 * 1024))),
+            catalogue_changes_kept=int(env.get("ADTRACK_CATALOGUE_CHANGES_KEPT", "100000")),
         )
 
     @property

@@ -236,8 +236,9 @@ class TagPlan:
     The split is made only where it cannot change the meaning of the rest: ``cachebuster=`` must
     start a parameter, and no ``redir`` (an un-encoded target runs to the end of the query and
     could contain it) or other ``cachebuster`` may come before it. Other queries take the general
-    path every time. Plans hold a tracker-cache generation and are rebuilt when it moves; the
-    memo is bounded (cleared when full).
+    path every time. Plans hold a tracker-cache generation and are rebuilt when it moves (a full
+    reload) or when their tracker was retired (replaced by a catalogue change); the memo is
+    bounded (cleared when full).
     """
 
     __slots__ = (
@@ -345,6 +346,18 @@ class TrackingCore:
             "catalogue_version the cache was loaded at.",
             lambda: float(cache.version or 0),
         )
+        self.metrics.gauge(
+            "adtrack_collector_catalogue_full_loads",
+            "Full loads of the tracker cache since start (start-up, a collector too far behind "
+            "the change log, the hourly safety net).",
+            lambda: float(cache.reloads),
+        )
+        self.metrics.gauge(
+            "adtrack_collector_catalogue_incremental_applies",
+            "Catalogue changes applied from the change log since start (one per poll that "
+            "found changes).",
+            lambda: float(cache.incremental_applies),
+        )
 
     # ---- the one implementation ----
 
@@ -379,7 +392,7 @@ class TrackingCore:
             plan = self._tag_plans.get(key)
             if plan is not None:
                 # (its head passed the checks below when the plan was stored)
-                if plan.generation != self.cache.generation:
+                if plan.generation != self.cache.generation or plan.tracker.retired:
                     plan = None
             elif not (
                 (not head or head[-1] == 38)  # "cachebuster=" starts a parameter (38: "&")

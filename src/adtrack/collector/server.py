@@ -178,7 +178,7 @@ async def serve_collector(
     from adtrack.adapters.sql.db import make_engine
 
     engine = make_engine(settings.database_url)
-    cache = TrackerCache(engine)
+    cache = TrackerCache(engine, freeze_after_load=True)  # this process is the collector
     await asyncio.to_thread(_load_cache_until_ready, cache)
     cache.start()
     writer = await open_event_writer(settings, options.writer_id)

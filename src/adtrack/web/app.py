@@ -91,7 +91,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = db
-    app.state.catalogue = CatalogueService(partial(SqlUnitOfWork, db))
+    app.state.catalogue = CatalogueService(
+        partial(SqlUnitOfWork, db, changes_kept=settings.catalogue_changes_kept)
+    )
     app.state.users = UserService(partial(SqlUserUnitOfWork, db))
     app.state.sign_in_throttle = make_sign_in_throttle(settings, partial(SqlUserUnitOfWork, db))
     app.state.password_work = make_password_work(settings)  # argon2 off the event loop

@@ -94,8 +94,9 @@ class _SqlRepository(Generic[E]):
         super().__init_subclass__(**kwargs)
         cls._conversions = _Conversions.of(cls.entity)
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, changes: SqlCatalogueVersionRepository) -> None:
         self._conn = conn
+        self._changes = changes  # every write is recorded in the catalogue change log
         self._fields = [
             f.name
             for f in dataclasses.fields(self.entity)  # type: ignore[arg-type]
@@ -163,19 +164,21 @@ class _SqlRepository(Generic[E]):
         new_id = self._conn.execute(
             insert(self.table).values(self._to_row(entity)).returning(self.table.c.id)
         ).scalar_one()
+        self._changes.record(self.table.name, new_id)
         return dataclasses.replace(entity, id=new_id)  # type: ignore[type-var]
 
     def update(self, entity: E) -> None:
+        entity_id = getattr(entity, "id")  # noqa: B009
         self._conn.execute(
-            update(self.table)
-            .where(self.table.c.id == getattr(entity, "id"))  # noqa: B009
-            .values(self._to_row(entity))
+            update(self.table).where(self.table.c.id == entity_id).values(self._to_row(entity))
         )
+        self._changes.record(self.table.name, entity_id)
 
     def soft_delete(self, id: int, at: datetime) -> None:
         self._conn.execute(
             update(self.table).where(self.table.c.id == id).values(deleted_at=at, last_modified=at)
         )
+        self._changes.record(self.table.name, id)
 
     def list(self, query: ListQuery) -> Page[E]:
         t = self.table
@@ -353,11 +356,25 @@ class SqlTrackerRepository(_SqlRepository[Tracker]):
         return self._page(where, 0, limit)
 
 
-class SqlCatalogueVersionRepository:
-    """The one-row ``catalogue_version`` table collectors poll."""
+# Catalogue changes kept for collectors to catch up from (ADTRACK_CATALOGUE_CHANGES_KEPT).
+DEFAULT_CHANGES_KEPT = 100_000
 
-    def __init__(self, conn: Connection) -> None:
+
+class SqlCatalogueVersionRepository:
+    """The one-row ``catalogue_version`` table collectors poll, and the change log
+    (``catalogue_changes``) they apply from.
+
+    The repositories of one unit of work :meth:`record` each row they write under the version
+    of the transaction (bumping it first if the caller has not), so collectors fetch the
+    changed rows instead of reloading the catalogue. Each bump trims the log to the last
+    ``changes_kept`` versions.
+    """
+
+    def __init__(self, conn: Connection, changes_kept: int = DEFAULT_CHANGES_KEPT) -> None:
         self._conn = conn
+        self._changes_kept = max(1, changes_kept)
+        self._version: int | None = None  # bumped in this transaction
+        self._recorded: set[tuple[str, int]] = set()
 
     def bump(self, at: datetime) -> int:
         t = tables.catalogue_version
@@ -369,10 +386,40 @@ class SqlCatalogueVersionRepository:
             .values(version=t.c.version + 1, changed_at=at)
             .returning(t.c.version)
         ).first()
-        if bumped is not None:
-            return int(bumped[0])
-        self._insert_first_row(at)
-        return self.bump(at)
+        if bumped is None:
+            self._insert_first_row(at)
+            return self.bump(at)
+        version = int(bumped[0])
+        self._version = version
+        self._recorded.clear()
+        self._trim(version - self._changes_kept)
+        return version
+
+    def record(self, kind: str, entity_id: int) -> None:
+        """Log that row ``entity_id`` of table ``kind`` changed in this transaction."""
+        if self._version is None:
+            self.bump(datetime.now(UTC))
+        key = (kind, entity_id)
+        if key in self._recorded:
+            return
+        self._recorded.add(key)
+        self._conn.execute(
+            insert(tables.catalogue_changes).values(
+                version=self._version, kind=kind, entity_id=entity_id
+            )
+        )
+
+    def _trim(self, through: int) -> None:
+        if through <= 0:
+            return
+        t, c = tables.catalogue_version, tables.catalogue_changes
+        # one version leaves the window per bump: an index range delete of a row or two
+        self._conn.execute(delete(c).where(c.c.version <= through))
+        self._conn.execute(
+            update(t)
+            .where(t.c.id == CATALOGUE_VERSION_ROW, t.c.trimmed_through < through)
+            .values(trimmed_through=through)
+        )
 
     def _insert_first_row(self, at: datetime) -> None:
         t = tables.catalogue_version

@@ -161,6 +161,22 @@ catalogue_version = Table(
     Column("id", Integer, primary_key=True),
     Column("version", BigInteger, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+    # catalogue_changes rows up to this version were trimmed: a collector that applied less
+    # than this cannot catch up from the log and reloads everything
+    Column("trimmed_through", BigInteger, nullable=False, default=0, server_default="0"),
+)
+
+# What each catalogue write changed: one row per (version, table, row id), written in the
+# write's transaction under the version row lock, so versions commit in order. Collectors
+# apply the rows after the version they hold instead of reloading the catalogue; every
+# committed version has at least one row (a version without rows means an unrecorded write,
+# and collectors reload everything). Old rows are trimmed (``trimmed_through``).
+catalogue_changes = Table(
+    "catalogue_changes",
+    metadata,
+    Column("version", BigInteger, primary_key=True),
+    Column("kind", String(32), primary_key=True),  # the table name: trackers, line_items, ...
+    Column("entity_id", Integer, primary_key=True),
 )
 
 users = Table(

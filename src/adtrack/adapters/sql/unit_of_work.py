@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from adtrack.adapters.sql.repositories import (
+    DEFAULT_CHANGES_KEPT,
     SqlAdvertiserRepository,
     SqlCatalogueVersionRepository,
     SqlLineItemRepository,
@@ -31,11 +32,15 @@ class SqlUnitOfWork(SqlTransaction):
     trackers: SqlTrackerRepository
     catalogue_version: SqlCatalogueVersionRepository
 
+    def __init__(self, engine: Engine, *, changes_kept: int = DEFAULT_CHANGES_KEPT) -> None:
+        super().__init__(engine)
+        self._changes_kept = changes_kept
+
     def _open(self, conn: Connection) -> None:
-        self.advertisers = SqlAdvertiserRepository(conn)
-        self.line_items = SqlLineItemRepository(conn)
-        self.publishers = SqlPublisherRepository(conn)
-        self.placements = SqlPlacementRepository(conn)
-        self.payment_rules = SqlPaymentRuleRepository(conn)
-        self.trackers = SqlTrackerRepository(conn)
-        self.catalogue_version = SqlCatalogueVersionRepository(conn)
+        self.catalogue_version = versions = SqlCatalogueVersionRepository(conn, self._changes_kept)
+        self.advertisers = SqlAdvertiserRepository(conn, versions)
+        self.line_items = SqlLineItemRepository(conn, versions)
+        self.publishers = SqlPublisherRepository(conn, versions)
+        self.placements = SqlPlacementRepository(conn, versions)
+        self.payment_rules = SqlPaymentRuleRepository(conn, versions)
+        self.trackers = SqlTrackerRepository(conn, versions)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 06:53:42.486718
+Create Date: 2026-12-02 07:29:37.807672
 """
 
 from __future__ import annotations
@@ -32,10 +32,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_advertisers")),
     )
     op.create_table(
+        "catalogue_changes",
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("entity_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("version", "kind", "entity_id", name=op.f("pk_catalogue_changes")),
+    )
+    op.create_table(
         "catalogue_version",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("trimmed_through", sa.BigInteger(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_catalogue_version")),
     )
     op.create_table(
@@ -476,5 +484,6 @@ def downgrade() -> None:
     op.drop_table("events")
     op.drop_table("eventlog_checkpoints")
     op.drop_table("catalogue_version")
+    op.drop_table("catalogue_changes")
     op.drop_table("advertisers")
     # ### end Alembic commands ###
