@@ -4,6 +4,7 @@ a rate limit and a bounded negative cache."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +14,9 @@ import pytest
 from sqlalchemy import Engine
 
 from adtrack.adapters.sql import tables as t
+from adtrack.collector.core import RequestView, TrackingCore
 from adtrack.collector.responses import PIXEL_GIF
+from adtrack.collector.tracker_cache import CachedTracker, LookupKey, TrackerCache
 from tests.collector_support import (
     Basic,
     Catalogue,
@@ -183,3 +186,34 @@ def test_the_negative_cache_is_bounded(cat: Catalogue, start: CollectorFactory) 
     for n in range(10):
         request(collector.port, f"/imptr?id={800_000 + n}")
     assert len(collector.cache._negative) <= 3
+
+
+def test_a_looked_up_tracker_the_cache_does_not_keep_still_counts(
+    cat: Catalogue, engine: Engine
+) -> None:
+    """A hit of a tracker created after the last load is looked up in the store. When a reload
+    or an applied change overlaps that lookup, the cache does not keep the copy it read (it may
+    predate the change); the request is still decided with that copy, never as unknown."""
+    basic = basic_catalogue(cat)
+    cache = TrackerCache(engine)
+    cache.load()
+    fresh = cat.tracker(
+        "impression", basic.advertiser, basic.line_item, basic.publisher, code="fresh"
+    )
+    core = TrackingCore(cache)
+    for query in (f"id={fresh}&cachebuster=1".encode(), b"code=fresh&cachebuster=2"):
+        hit = RequestView("GET", "/imptr", query, b"Mozilla/5.0")
+        first = core.handle(hit)
+        assert first.lookup is not None and first.record is None
+
+        async def look_up(key: LookupKey) -> CachedTracker | None:
+            return await cache.lookup(key)
+
+        with cache._reload_lock:  # a reload in progress when the lookup ends: not kept
+            found = asyncio.run(look_up(first.lookup))
+        assert found is not None and found.id == fresh
+        assert cache.by_id(fresh) is None
+        outcome = core.handle(hit, False, found)
+        assert outcome.record is not None and outcome.event is not None
+        assert outcome.event.tracker_id == fresh
+        assert core._tag_plans == {}  # no plan kept from a copy the cache does not hold

@@ -65,8 +65,8 @@ class TrackingASGIApp:
         core = self.core
         outcome = core.handle(view)
         if outcome.lookup is not None:
-            await core.cache.lookup(outcome.lookup)
-            outcome = core.handle(view, allow_lookup=False)
+            found = await core.cache.lookup(outcome.lookup)
+            outcome = core.handle(view, allow_lookup=False, looked_up=found)
         kind = outcome.kind
         if outcome.record is not None:
             try:

@@ -361,12 +361,19 @@ class TrackingCore:
 
     # ---- the one implementation ----
 
-    def handle(self, req: RequestLike, allow_lookup: bool = True) -> Outcome:
+    def handle(
+        self,
+        req: RequestLike,
+        allow_lookup: bool = True,
+        looked_up: CachedTracker | None = None,
+    ) -> Outcome:
         """Decide the answer and the event for one request (no I/O).
 
         When the tracker is not in the cache and may exist in the store, the outcome has
-        ``lookup`` set: the transport awaits ``cache.lookup(outcome.lookup)`` and calls
-        ``handle(req, allow_lookup=False)`` again.
+        ``lookup`` set: the transport awaits ``found = cache.lookup(outcome.lookup)`` and calls
+        ``handle(req, False, found)`` again. The cache may decline to keep what the lookup found
+        (a catalogue change was applied meanwhile), so the request is decided with ``found``
+        itself: a good hit of a tracker just created is never answered as unknown.
         """
         path = req.path
         imp_type = TRACKING_PATHS.get(path)
@@ -386,7 +393,8 @@ class TrackingCore:
         key: tuple[int, bytes, bytes, bytes] | None = None
         cachebuster: str | None = None
         head, found, rest = query.partition(b"cachebuster=")
-        if found and method == "GET" and self._max_tag_plans:
+        # (no plan from a looked-up copy: it may not be the cache's, whose changes retire plans)
+        if found and method == "GET" and self._max_tag_plans and looked_up is None:
             raw_cachebuster, amp, tail = rest.partition(b"&")
             key = (imp_type, head, amp, tail)
             plan = self._tag_plans.get(key)
@@ -409,7 +417,7 @@ class TrackingCore:
                 if "%" in cachebuster or len(raw_cachebuster) > MAX_TEXT:
                     cachebuster = parameter_text(raw_cachebuster)
         if plan is None:
-            resolved = self._resolve(req, imp_type, allow_lookup)
+            resolved = self._resolve(req, imp_type, allow_lookup, looked_up)
             if type(resolved) is not TagPlan:
                 return resolved  # type: ignore[return-value]
             plan = resolved
@@ -513,7 +521,13 @@ class TrackingCore:
         )
         return _new_tuple(Outcome, (plan.kind, location, record, info, None))
 
-    def _resolve(self, req: RequestLike, imp_type: int, allow_lookup: bool) -> TagPlan | Outcome:
+    def _resolve(
+        self,
+        req: RequestLike,
+        imp_type: int,
+        allow_lookup: bool,
+        looked_up: CachedTracker | None = None,
+    ) -> TagPlan | Outcome:
         """The general path: parse the query, find and check the tracker, decide the answer.
 
         Returns the final :class:`Outcome` when nothing is to be recorded (``HEAD``, a rejected
@@ -534,6 +548,8 @@ class TrackingCore:
                 reject = REJECT_UNKNOWN_TRACKER
             else:
                 tracker = cache.by_id(tracker_id)
+                if tracker is None and looked_up is not None and looked_up.id == tracker_id:
+                    tracker = looked_up
                 if tracker is None:
                     key: LookupKey = ("id", tracker_id)
                     if allow_lookup and cache.may_lookup(key):
@@ -541,6 +557,13 @@ class TrackingCore:
                     reject = REJECT_UNKNOWN_TRACKER
         elif query.code:
             tracker = cache.by_code(imp_type, query.code)
+            if (
+                tracker is None
+                and looked_up is not None
+                and looked_up.code == query.code
+                and looked_up.imp_type == imp_type
+            ):
+                tracker = looked_up
             if tracker is None:
                 key = (imp_type, query.code)
                 if allow_lookup and cache.may_lookup(key):

@@ -657,10 +657,10 @@ class CollectorProtocol(asyncio.Protocol):
 
     async def _after_lookup(self, view: RequestView, first: Outcome, slot: _Slot) -> None:
         assert first.lookup is not None
-        await self._core.cache.lookup(first.lookup)
+        found = await self._core.cache.lookup(first.lookup)
         connection = slot.connection
         try:
-            outcome = self._core.handle(view, False)
+            outcome = self._core.handle(view, False, found)
         except Exception:
             log.exception("tracking request failed after lookup")
             slot.data, slot.close = self._responses.get(Kind.BAD_REQUEST, False, CLOSE), True
