@@ -59,6 +59,7 @@ from _support import (
     drop_database,
     free_port,
     new_database_name,
+    stop_process,
     wrk_summary,
 )
 from adtrack.adapters.sql import db
@@ -338,13 +339,7 @@ class Collector:
         return int(float(found.group(1))) if found else -1
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGTERM, 20)
 
 
 @contextmanager

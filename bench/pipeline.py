@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _support import HOST, free_port, socket_errors, wrk_summary
+from _support import HOST, free_port, socket_errors, stop_process, wrk_summary
 from tracking import ENDPOINTS, WRK_SCRIPT, Nginx, cpu_seconds, ensure_tools, make_catalogue
 
 ADTRACK_CORE = "0"
@@ -155,13 +155,7 @@ class Server:
         return None
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGTERM, 30)
 
 
 def main() -> int:

@@ -58,6 +58,7 @@ from _support import (
     add_row,
     free_port,
     socket_errors,
+    stop_process,
     wrk_summary,
 )
 from adtrack.adapters.eventlog.local import LocalEventLogReader
@@ -166,13 +167,7 @@ class Nginx:
         return int(children.read_text().split()[0])
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGQUIT, 10)
 
     def access_log_lines(self) -> int:
         with (self.prefix / "access.log").open("rb") as fh:
@@ -287,13 +282,7 @@ class Collector:
         )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGTERM, 20)
 
 
 @dataclass

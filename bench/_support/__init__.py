@@ -87,6 +87,17 @@ def wrk_summary(
     return result
 
 
+def stop_process(process: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
+    """Send ``sig`` to a process still running, wait ``timeout`` seconds, then kill it."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def socket_errors(summary: dict[str, Any]) -> int:
     """wrk's connect, read and write errors and timeouts."""
     return int(
