@@ -34,6 +34,7 @@ from adtrack.config import Settings
 from adtrack.services.event_log import Batch, EventLogUnavailable
 from tests.collector_support import event_record
 from tests.scaleout_support import PrivateNats
+from tests.support.nats_reading import records_of, stream_info
 from tests.support.net import free_port
 
 T = TypeVar("T")
@@ -72,18 +73,6 @@ async def read_all(reader: NatsEventLogReader, *, ack: bool = True) -> list[Batc
         batches.append(batch)
         if ack:
             await reader.ack(batch)
-
-
-def records_of(batches: list[Batch]) -> list[bytes]:
-    return [record for batch in batches for record in batch.records]
-
-
-async def stream_info(url: str, stream: str) -> api.StreamInfo:
-    nc = await nats.connect(url)
-    try:
-        return await nc.jetstream().stream_info(stream)
-    finally:
-        await nc.close()
 
 
 # ---- pure helpers -------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 import nats
 import pytest
 import uvloop
-from nats.js import api
 from sqlalchemy import func, select
 
 from adtrack.adapters.eventlog.nats import (
@@ -42,6 +41,7 @@ from tests.scaleout_support import (
     wait_until,
 )
 from tests.support import nats as nats_support
+from tests.support.nats_reading import records_of, stream_info
 
 T = TypeVar("T")
 
@@ -77,18 +77,6 @@ async def read_all(reader: NatsEventLogReader, max_records: int = 1000) -> list[
             return batches
         batches.append(batch)
         await reader.ack(batch)
-
-
-def records_of(batches: list[Batch]) -> list[bytes]:
-    return [record for batch in batches for record in batch.records]
-
-
-async def stream_info(url: str, stream: str) -> api.StreamInfo:
-    nc = await nats.connect(url)
-    try:
-        return await nc.jetstream().stream_info(stream)
-    finally:
-        await nc.close()
 
 
 # ---- batches ------------------------------------------------------------------------------------
