@@ -69,6 +69,13 @@ class CollectorMetrics:
         return generate_latest(self.registry)
 
 
+def _by_reason(name: str, documentation: str, counts: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=["reason"])
+    for reason, value in sorted(counts.items()):
+        family.add_metric([reason], value)
+    return family
+
+
 class _Families(Collector):
     def __init__(self, metrics: CollectorMetrics) -> None:
         self._m = metrics
@@ -93,32 +100,23 @@ class _Families(Collector):
             label = _IMP_TYPE_LABEL.get(imp_type, str(imp_type))
             family.add_metric([label, reason or "valid"], value)
         yield family
-        family = CounterMetricFamily(
+        yield _by_reason(
             "adtrack_collector_rejected",
             "Requests answered but recorded nothing billable, by reason.",
-            labels=["reason"],
+            m.rejected,
         )
-        for reason, value in sorted(m.rejected.items()):
-            family.add_metric([reason], value)
-        yield family
-        family = CounterMetricFamily(
+        yield _by_reason(
             "adtrack_collector_redir_ignored",
             "redir parameters not followed, by why: refused (not http(s) with a host), "
             "not_last, userinfo, not_allowed_domain, or the tracker's rejection "
             "(unknown_tracker, missing_id, inactive_tracker, wrong_tracker_type).",
-            labels=["reason"],
+            m.redir,
         )
-        for reason, value in sorted(m.redir.items()):
-            family.add_metric([reason], value)
-        yield family
-        family = CounterMetricFamily(
+        yield _by_reason(
             "adtrack_collector_refused",
             "Requests and connections refused or closed by a limit, by reason.",
-            labels=["reason"],
+            m.refused,
         )
-        for reason, value in sorted(m.refused.items()):
-            family.add_metric([reason], value)
-        yield family
         yield CounterMetricFamily(
             "adtrack_collector_invalid_ancost",
             "ancost values ignored as invalid (the payment rule applied).",
