@@ -4,8 +4,11 @@
 Writers are used by collectors: ``append`` returns only when the records are as durable as the
 configured policy promises, so the collector may answer the requests that produced them.
 Readers are used by aggregators: they hand out batches and learn, through ``ack``, that the batch
-was committed downstream; a batch that is never acked is delivered again (at-least-once), and
-the aggregator's writes are idempotent by ``event_id`` (so effectively exactly-once).
+was committed downstream. Exactly-once rests on log positions: a batch says where it starts
+(``starts``) and ends (``position``) in each source it read (a local segment, a JetStream
+partition); the aggregator commits the end positions only if the stored ones still equal the
+starts, in the same transaction as the rollups, so a batch read twice (a replay, a redelivery,
+a second aggregator) commits once.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ class Batch:
     """Records read from the log, with an opaque position to commit once they are stored."""
 
     records: list[bytes]
-    position: object = None  # adapter-specific; passed back to ``EventLogReader.ack``
+    # source -> position after the batch (None: the reader keeps no positions)
+    position: object = None
+    # source -> position the batch starts at (what the committed position must still be)
+    starts: dict[str, int] = field(default_factory=dict)
     source: str = ""  # adapter-specific name of what was read (segment, stream)
     meta: dict[str, object] = field(default_factory=dict)
 

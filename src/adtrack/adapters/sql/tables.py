@@ -334,6 +334,22 @@ Index(
     *(rollup_daily.c[name] for name in ROLLUP_SUMS),
 )
 
+# The raw-event archive's manifest: the columnar (Parquet) files that hold raw events, one row
+# per file, registered in the same transaction as the rollups of the same events. A file that is
+# not listed here (written by a batch that never committed) is invisible to readers and is
+# deleted later. ``hour`` is the UTC hour every event in the file falls in; ``path`` is relative
+# to the archive's root.
+raw_event_files = Table(
+    "raw_event_files",
+    metadata,
+    Column("path", String(512), primary_key=True),
+    Column("hour", DateTime(timezone=True), nullable=False, index=True),
+    Column("rows", Integer, nullable=False),
+    Column("clicks", Integer, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 # Where each event-log consumer has got to (committed in the same transaction as the rows).
 eventlog_checkpoints = Table(
     "eventlog_checkpoints",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 07:29:37.807672
+Create Date: 2026-12-02 11:57:16.034741
 """
 
 from __future__ import annotations
@@ -93,6 +93,19 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_publishers")),
     )
+    op.create_table(
+        "raw_event_files",
+        sa.Column("path", sa.String(length=512), nullable=False),
+        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("clicks", sa.Integer(), nullable=False),
+        sa.Column("bytes", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("path", name=op.f("pk_raw_event_files")),
+    )
+    with op.batch_alter_table("raw_event_files", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_raw_event_files_hour"), ["hour"], unique=False)
+
     op.create_table(
         "rollup_daily",
         sa.Column("day", sa.DateTime(timezone=True), nullable=False),
@@ -476,6 +489,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_rollup_daily_day_line_item")
 
     op.drop_table("rollup_daily")
+    with op.batch_alter_table("raw_event_files", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_raw_event_files_hour"))
+
+    op.drop_table("raw_event_files")
     op.drop_table("publishers")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_type_ts")

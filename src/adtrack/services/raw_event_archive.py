@@ -1,0 +1,41 @@
+"""The raw-event archive's port: where the aggregator puts raw events (not in the row store).
+
+The aggregator hands each batch's events to :meth:`RawEventArchive.stage` BEFORE it commits the
+batch: the archive writes them as columnar files (one per UTC hour the batch touches), each
+written atomically under a name derived from ``batch_key`` (the log range the batch covers), so
+the same range always yields the same files with the same content. The aggregator then lists
+the returned :class:`RawFile` rows in the ``raw_event_files`` manifest in the same transaction
+as the rollups and log positions. Files whose batch never committed are not in the manifest:
+readers never see them and the archive deletes them later.
+
+Adapter: ``adapters/raw_events/`` (Parquet files read with DuckDB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from adtrack.domain.events import Event
+
+__all__ = ["RawEventArchive", "RawFile"]
+
+
+@dataclass(frozen=True, slots=True)
+class RawFile:
+    """One archive file, as the manifest lists it."""
+
+    path: str  # relative to the archive's root, "/"-separated
+    hour: int  # the UTC hour of every event in it, as an epoch hour index
+    rows: int
+    clicks: int  # how many of the rows are clicks (imp_type 10): lets click feeds skip files
+    bytes: int
+
+
+class RawEventArchive(Protocol):
+    def stage(self, events: Sequence[Event], batch_key: str) -> list[RawFile]:
+        """Write ``events`` (in log order) to files named after ``batch_key`` and return them;
+        idempotent: the same events and key give the same files. Raises ``OSError`` when it
+        cannot write (the aggregator retries the batch)."""
+        ...
