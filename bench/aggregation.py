@@ -216,7 +216,9 @@ def bench_aggregation(backends: list[str], events: int, trackers: int) -> None:
         print(f"log written: {size / 2**20:.0f} MiB in {took:.1f} s")
         for backend in backends:
             with database(backend, Path(tmp)) as engine:
-                aggregator = Aggregator(LocalEventLogReader(log_dir, consumer=backend), engine)
+                aggregator = Aggregator(
+                    LocalEventLogReader(log_dir, consumer=backend), engine, archive=None
+                )
 
                 async def drain(agg: Aggregator = aggregator) -> int:
                     total = 0

@@ -235,5 +235,11 @@ def to_event(raw: RawEvent, event_id: str) -> Event:
 
 def clear_reporting_tables(engine: Engine) -> None:
     with engine.begin() as conn:
-        for table in (t.events, t.rollup_hourly, t.rollup_daily, t.rollup_invalid_hourly):
+        for table in (
+            t.events,
+            t.rollup_hourly,
+            t.rollup_daily,
+            t.rollup_invalid_hourly,
+            t.eventlog_checkpoints,
+        ):
             conn.execute(table.delete())

@@ -1,7 +1,8 @@
-"""The aggregator: event log -> raw events + hourly/daily rollups + checkpoints, on SQLite and
-PostgreSQL. Idempotent (replays and duplicates never double-count), atomic (a failed batch
-leaves nothing behind and is retried), resumable (restarts continue after the last commit),
-and quick (events show up in the rollups within 2 seconds)."""
+"""The aggregator: event log -> hourly/daily rollups + log positions, on SQLite and
+PostgreSQL. Exactly once by log position (replays, redeliveries and a second aggregator never
+double-count), atomic (a failed batch leaves nothing behind and is retried), resumable
+(restarts continue after the last commit), and quick (events show up in the rollups within 2
+seconds)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.aggregator.rollup import InvalidKey, RollupKey, fold
 from adtrack.aggregator.runner import Aggregator
-from adtrack.aggregator.sql_sink import SqlSink
+from adtrack.aggregator.sql_sink import PositionConflict, SqlSink
 from adtrack.domain.events import INVALID_BOT, INVALID_PREFETCH, Event, MalformedEvent
 from tests.support import postgres
 from tests.support.events import AN_IMPRESSION
@@ -74,7 +75,7 @@ def engine(store: Engine) -> Engine:
 def clear(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in (
-            t.events,
+            t.raw_event_files,
             t.rollup_hourly,
             t.rollup_daily,
             t.rollup_invalid_hourly,
@@ -119,13 +120,13 @@ def as_utc(value: datetime) -> datetime:
 
 
 def snapshot(engine: Engine) -> dict[str, Any]:
-    """Every rollup row and the raw event count, comparable across runs."""
+    """Every rollup row and the committed positions, comparable across runs."""
     with engine.connect() as conn:
         return {
             "hourly": sorted(tuple(r) for r in conn.execute(select(t.rollup_hourly))),
             "daily": sorted(tuple(r) for r in conn.execute(select(t.rollup_daily))),
             "invalid": sorted(tuple(r) for r in conn.execute(select(t.rollup_invalid_hourly))),
-            "events": conn.execute(select(func.count()).select_from(t.events)).scalar_one(),
+            "positions": SqlSink(engine).load_checkpoints(),
         }
 
 
@@ -206,21 +207,26 @@ def test_records_are_checked_before_they_reach_the_database() -> None:
 # --- the SQL sink ----------------------------------------------------------------------------
 
 
-def test_sink_writes_raw_hourly_daily_invalid_and_counts_duplicates_once(engine: Engine) -> None:
+def test_sink_writes_hourly_daily_invalid_and_commits_a_log_range_once(engine: Engine) -> None:
     sink = SqlSink(engine)
     late = T0 + timedelta(hours=2, minutes=30)  # next UTC day (T0 is 22:00)
-    twin = make_event(0, event_id="same-id")
     batch = [
-        twin,
-        twin,  # twice in one batch
+        make_event(0),
         make_event(0, late, cost=7, revenue=8),
         make_event(2, invalid_reason=INVALID_BOT),
         make_event(3, cost=40, revenue=50),
     ]
-    result = sink.write(batch, consumer="c", positions={"seg-a": 100})
-    assert (result.inserted, result.duplicates) == (4, 1)
-    again = sink.write(batch[:3], consumer="c", positions={"seg-a": 50})  # a replay
-    assert (again.inserted, again.duplicates) == (0, 3)
+    sink.write(fold(batch[:2]), starts={}, positions={"seg-a": 50})
+    sink.write(fold(batch[2:]), starts={"seg-a": 50}, positions={"seg-a": 100})
+    before = snapshot(engine)
+    # The same ranges again (a replay, a redelivery, a second aggregator): refused, no change.
+    for starts, positions in (({}, {"seg-a": 50}), ({"seg-a": 50}, {"seg-a": 100})):
+        with pytest.raises(PositionConflict, match="seg-a"):
+            sink.write(fold(batch), starts=starts, positions=positions)
+    # A batch across two sources commits both or neither.
+    with pytest.raises(PositionConflict):
+        sink.write(fold(batch), starts={"seg-b": 0, "seg-a": 0}, positions={"seg-a": 9, "seg-b": 9})
+    assert snapshot(engine) == before
 
     assert totals(engine) == (2, 1, 1, 0, 1_000 + 7 + 40, 2_500 + 8 + 50)
     with engine.connect() as conn:
@@ -235,10 +241,11 @@ def test_sink_writes_raw_hourly_daily_invalid_and_counts_duplicates_once(engine:
         ]
         invalid = conn.execute(select(t.rollup_invalid_hourly)).all()
         assert [(r.tracker_id, r.reason, r[4]) for r in invalid] == [(3, INVALID_BOT, 1)]  # count
-        raw = conn.execute(select(t.events).where(t.events.c.event_id == "same-id")).one()
-        assert as_utc(raw.ts) == T0 and raw.invalid is False
-        # Positions only move forward, even when an older batch commits last.
-        assert sink.load_checkpoints("c") == {"seg-a": 100}
+    assert sink.load_checkpoints() == {"seg-a": 100}
+    sink.write(
+        fold(batch[:1]), starts={"seg-a": 100, "seg-b": 0}, positions={"seg-a": 120, "seg-b": 7}
+    )
+    assert sink.load_checkpoints() == {"seg-a": 120, "seg-b": 7}
 
 
 def test_a_failed_transaction_leaves_nothing_and_the_batch_is_retried(
@@ -246,45 +253,44 @@ def test_a_failed_transaction_leaves_nothing_and_the_batch_is_retried(
 ) -> None:
     events = [make_event(i % 4) for i in range(40)]
     asyncio.run(write_log(tmp_path, [events[:20], events[20:]]))
-    aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine)
-    # A real failure inside the database, after the raw rows and the rollups were written
-    # in the same transaction: the checkpoint write is refused.
+    aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
+    # A real failure inside the database, after the positions and the hourly rollups were
+    # written in the same transaction: the daily rollups' write is refused.
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
             conn.execute(
                 text(
-                    "CREATE TRIGGER refuse_checkpoint BEFORE INSERT ON eventlog_checkpoints "
-                    "BEGIN SELECT RAISE(ABORT, 'checkpoint refused'); END"
+                    "CREATE TRIGGER refuse_rollup BEFORE INSERT ON rollup_daily "
+                    "BEGIN SELECT RAISE(ABORT, 'rollup refused'); END"
                 )
             )
         else:
             conn.execute(
                 text(
-                    "CREATE FUNCTION refuse_checkpoint() RETURNS trigger AS $$ BEGIN "
-                    "RAISE EXCEPTION 'checkpoint refused'; END $$ LANGUAGE plpgsql"
+                    "CREATE FUNCTION refuse_rollup() RETURNS trigger AS $$ BEGIN "
+                    "RAISE EXCEPTION 'rollup refused'; END $$ LANGUAGE plpgsql"
                 )
             )
             conn.execute(
                 text(
-                    "CREATE TRIGGER refuse_checkpoint BEFORE INSERT ON eventlog_checkpoints "
-                    "FOR EACH ROW EXECUTE FUNCTION refuse_checkpoint()"
+                    "CREATE TRIGGER refuse_rollup BEFORE INSERT ON rollup_daily "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_rollup()"
                 )
             )
     try:
-        with pytest.raises(Exception, match="checkpoint refused"):
+        with pytest.raises(Exception, match="rollup refused"):
             asyncio.run(aggregator.run_once())
-        assert snapshot(engine)["events"] == 0 and totals(engine) == (0,) * 6
+        assert snapshot(engine)["positions"] == {} and totals(engine) == (0,) * 6
     finally:
         with engine.begin() as conn:
             if engine.dialect.name == "sqlite":
-                conn.execute(text("DROP TRIGGER refuse_checkpoint"))
+                conn.execute(text("DROP TRIGGER refuse_rollup"))
             else:
-                conn.execute(text("DROP TRIGGER refuse_checkpoint ON eventlog_checkpoints"))
-                conn.execute(text("DROP FUNCTION refuse_checkpoint()"))
+                conn.execute(text("DROP TRIGGER refuse_rollup ON rollup_daily"))
+                conn.execute(text("DROP FUNCTION refuse_rollup()"))
     assert asyncio.run(drain(aggregator)) == 40
-    assert snapshot(engine)["events"] == 40
     assert sum(totals(engine)[:4]) == 40
-    assert aggregator.stats.duplicates == 0
+    assert aggregator.stats.conflicts == 0 and aggregator.stats.records == 40
 
 
 # --- the aggregator over the local log --------------------------------------------------------
@@ -298,7 +304,7 @@ def test_log_to_rollups_with_checkpoints_at_the_end_of_every_segment(
         for b in range(0, 300, 30)
     ]
     asyncio.run(write_log(tmp_path, batches, segment_bytes=20_000))
-    aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine)
+    aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
     assert asyncio.run(drain(aggregator, max_records=70)) == 300
     events = [e for b in batches for e in b]
     imps = sum(1 for e in events if e.imp_type == 9)
@@ -312,7 +318,7 @@ def test_log_to_rollups_with_checkpoints_at_the_end_of_every_segment(
     )
     segments = {p.name: p.stat().st_size for p in tmp_path.glob("*.seg")}
     assert len(segments) > 1
-    assert SqlSink(engine).load_checkpoints("agg") == segments
+    assert SqlSink(engine).load_checkpoints() == segments
 
 
 def test_replaying_the_whole_log_changes_nothing(engine: Engine, tmp_path: Path) -> None:
@@ -327,18 +333,18 @@ def test_replaying_the_whole_log_changes_nothing(engine: Engine, tmp_path: Path)
     asyncio.run(write_log(tmp_path, [events[i : i + 25] for i in range(0, 500, 25)]))
 
     async def scenario() -> None:
-        aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine)
+        aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
         assert await drain(aggregator) == 500
         before = snapshot(engine)
         await aggregator.reset()  # read the log again from its first byte
-        assert await drain(aggregator) == 500
+        assert await drain(aggregator) == 500  # read again, found committed, dropped
         assert snapshot(engine) == before
-        assert aggregator.stats.inserted == 500 and aggregator.stats.duplicates == 500
-        # Also with the checkpoints gone and a brand-new reader (e.g. a wiped data folder).
-        with engine.begin() as conn:
-            conn.execute(t.eventlog_checkpoints.delete())
-        fresh = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine)
-        assert await drain(fresh) == 500 and fresh.stats.inserted == 0
+        assert aggregator.stats.records == 500 and aggregator.stats.conflicts == 1
+        # Also a brand-new reader that starts from nothing (positions not handed over).
+        fresh = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
+        await fresh.reset()
+        await drain(fresh)
+        assert fresh.stats.records == 0 and fresh.stats.conflicts >= 1
         assert snapshot(engine) == before
 
     asyncio.run(scenario())
@@ -349,14 +355,14 @@ def test_a_restart_resumes_right_after_the_last_commit(engine: Engine, tmp_path:
     asyncio.run(write_log(tmp_path, [events[i : i + 10] for i in range(0, 200, 10)]))
 
     async def scenario() -> None:
-        first = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine)
+        first = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
         assert await first.run_once(50) == 50
         assert await first.run_once(50) == 50
         # "Restart": a new reader knows nothing; the positions come from the database.
-        second = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine)
+        second = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
         assert await drain(second, 50) == 100
-        assert second.stats.duplicates == 0  # resumed, not replayed
-        assert snapshot(engine)["events"] == 200
+        assert second.stats.conflicts == 0  # resumed, not replayed
+        assert sum(totals(engine)[:4]) == 200
 
     asyncio.run(scenario())
 
@@ -370,9 +376,9 @@ def test_a_malformed_record_is_skipped_without_blocking_the_rest(
             [make_event(0).to_bytes(), b'{"event_id": 5}', make_event(1).to_bytes()]
         )
         await writer.close()
-        aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine)
+        aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
         assert await drain(aggregator) == 3
-        assert aggregator.stats.malformed == 1 and aggregator.stats.inserted == 2
+        assert aggregator.stats.malformed == 1 and sum(totals(engine)[:4]) == 2
 
     asyncio.run(scenario())
 
@@ -380,7 +386,7 @@ def test_a_malformed_record_is_skipped_without_blocking_the_rest(
 def test_events_reach_the_rollups_within_two_seconds(engine: Engine, tmp_path: Path) -> None:
     async def scenario() -> list[float]:
         writer = LocalEventLogWriter(tmp_path, fsync="interval")
-        aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine)
+        aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
         stop = asyncio.Event()
         task = asyncio.create_task(aggregator.run_forever(stop, poll_interval=0.2))
         lags = []
@@ -413,6 +419,7 @@ def test_consumed_segments_are_pruned(engine: Engine, tmp_path: Path) -> None:
         aggregator = Aggregator(
             LocalEventLogReader(tmp_path, consumer="agg"),
             engine,
+            archive=None,
             segment_retention_seconds=0,
             prune_every_seconds=0,
         )
@@ -422,8 +429,8 @@ def test_consumed_segments_are_pruned(engine: Engine, tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     remaining = list(tmp_path.glob("*.seg"))
-    assert SqlSink(engine).load_checkpoints("agg").keys() <= {p.name for p in remaining}
-    assert snapshot(engine)["events"] == 200
+    assert SqlSink(engine).load_checkpoints().keys() <= {p.name for p in remaining}
+    assert sum(totals(engine)[:4]) == 200
 
 
 def test_two_aggregators_on_one_log_count_each_event_once(engine: Engine, tmp_path: Path) -> None:
@@ -432,13 +439,13 @@ def test_two_aggregators_on_one_log_count_each_event_once(engine: Engine, tmp_pa
 
     async def scenario() -> None:
         aggregators = [
-            Aggregator(LocalEventLogReader(tmp_path, consumer=f"agg{i}"), engine) for i in range(2)
+            Aggregator(LocalEventLogReader(tmp_path, consumer=f"agg{i}"), engine, archive=None)
+            for i in range(2)
         ]
         await asyncio.gather(*(drain(a, 100) for a in aggregators))
-        assert sum(a.stats.inserted for a in aggregators) == 1000
+        assert sum(a.stats.records for a in aggregators) == 1000
 
     asyncio.run(scenario())
-    assert snapshot(engine)["events"] == 1000
     assert sum(totals(engine)[:2]) == 1000
 
 
@@ -465,7 +472,7 @@ def expected_rollups(events: list[Event]) -> dict[str, Any]:
     hourly: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * 6)
     daily: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * 6)
     invalid: dict[tuple[Any, ...], int] = defaultdict(int)
-    for e in {e.event_id: e for e in events}.values():
+    for e in events:
         when = datetime.fromtimestamp(e.ts / 1e6, UTC).replace(minute=0, second=0, microsecond=0)
         dims = (
             e.imp_type,
@@ -515,14 +522,24 @@ def stored_rollups(engine: Engine) -> dict[str, Any]:
     cuts=st.lists(st.integers(0, 60), max_size=5),
     replays=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 20)), max_size=3),
 )
-def test_rollups_equal_an_independent_sum(
+def test_rollups_equal_a_fold_over_the_log(
     store: Engine, events: list[Event], cuts: list[int], replays: list[tuple[int, int]]
 ) -> None:
+    """The log is ``events`` (position = index); it is committed in batches cut anywhere, and
+    ranges of it are delivered again after every batch (replays from committed or older
+    positions, and ranges that overlap the next batch): the rollups equal one fold over the
+    log."""
     clear(store)
     sink = SqlSink(store)
     bounds = sorted({0, len(events), *(min(c, len(events)) for c in cuts)})
     for lo, hi in zip(bounds, bounds[1:], strict=False):
-        sink.write(events[lo:hi], consumer="prop")
-    for start, length in replays:  # parts of the stream delivered again
-        sink.write(events[start : start + length], consumer="prop")
+        sink.write(fold(events[lo:hi]), starts={"log": lo}, positions={"log": hi})
+        for start, length in replays:
+            start = min(start, hi)  # a replay of what is committed, from any earlier position
+            end = start + length
+            if start == hi:
+                continue  # from the committed position on: that is the next batch, not a replay
+            with pytest.raises(PositionConflict):
+                sink.write(fold(events[start:end]), starts={"log": start}, positions={"log": end})
     assert stored_rollups(store) == expected_rollups(events)
+    assert sink.load_checkpoints() == ({"log": len(events)} if events else {})

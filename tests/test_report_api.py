@@ -15,6 +15,7 @@ import orjson
 import pytest
 from openpyxl import load_workbook
 
+from adtrack.aggregator.rollup import fold
 from adtrack.aggregator.sql_sink import SqlSink
 from tests._api_fixtures import (
     API,
@@ -52,7 +53,7 @@ def loaded(api: ApiTestbed) -> dict[str, Any]:
         ),
         tracked_event(clk, 10, base + timedelta(hours=1, minutes=5), invalid=True),
     ]
-    SqlSink(api.engine).write(events, consumer="tests")
+    SqlSink(api.engine).write(fold(events), starts={}, positions=None)
     return {"chain": chain, "base": base}
 
 

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from adtrack.aggregator.sql_sink import SqlSink
+from adtrack.aggregator.rollup import fold
+from adtrack.aggregator.sql_sink import PositionConflict, SqlSink
 from adtrack.domain.errors import ValidationError
 from adtrack.services.report_query import (
     DAY,
@@ -205,14 +206,18 @@ def test_report_equals_sum_of_raw_events(
 def test_report_equals_raw_events_written_by_the_aggregator(
     engine: Engine, data: st.DataObject, stream: tuple[datetime, list[RawEvent]]
 ) -> None:
-    """The same property through the aggregator's real write path (raw events, hourly and
-    daily rollups, written twice to show replays add nothing)."""
+    """The same property through the aggregator's real write path (log positions, hourly and
+    daily rollups; a part delivered again adds nothing)."""
     base, events = stream
     clear_reporting_tables(engine)
     batch = [to_event(ev, f"ev-{i}") for i, ev in enumerate(events)]
     sink = SqlSink(engine)
-    sink.write(batch, consumer="tests")
-    sink.write(batch[: len(batch) // 2], consumer="tests")  # a replayed batch
+    half = len(batch) // 2
+    sink.write(fold(batch[:half]), starts={}, positions={"log": half})
+    sink.write(fold(batch[half:]), starts={"log": half}, positions={"log": len(batch)})
+    if half:
+        with pytest.raises(PositionConflict):  # the first part delivered again
+            sink.write(fold(batch[:half]), starts={"log": 0}, positions={"log": half})
     params = data.draw(report_params(base))
     _, actual = actual_from_report(engine, params)
     assert actual == expected_from_events(events, params)

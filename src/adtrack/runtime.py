@@ -187,7 +187,7 @@ async def _serve(
             await asyncio.to_thread(pool.start)
             bound_tracking_port = pool.port
             channels = CollectorChannels(pool.control_sockets)
-        aggregator = Aggregator(open_reader(settings, consumer="aggregator"), engine)
+        aggregator = Aggregator(open_reader(settings, consumer="aggregator"), engine, archive=None)
         background.append(asyncio.create_task(aggregator.run_forever(stop)))
         periodic = _housekeeping(settings, engine)
         app = create_app(
@@ -393,7 +393,7 @@ async def _aggregate(settings: Settings, consumer: str) -> None:
         return
     engine = make_engine(settings.database_url)
     reader = open_reader(settings, consumer=consumer)
-    aggregator = Aggregator(reader, engine, consumer=consumer)
+    aggregator = Aggregator(reader, engine, archive=None, consumer=consumer)
     print(f"adtrack: aggregator running (consumer {consumer})", flush=True)
     reporting = asyncio.create_task(_report_progress(aggregator, stop))
     try:
@@ -432,12 +432,11 @@ async def _report_progress(aggregator: Aggregator, stop: asyncio.Event) -> None:
         if stats.records != last:
             last = stats.records
             log.info(
-                "aggregator: %d records in %d batches (%d new, %d duplicates, %d malformed, "
-                "%d failed attempts) in %.0fs",
+                "aggregator: %d records in %d batches (%d batches committed by others first, "
+                "%d malformed, %d failed attempts) in %.0fs",
                 stats.records,
                 stats.batches,
-                stats.inserted,
-                stats.duplicates,
+                stats.conflicts,
                 stats.malformed,
                 stats.failures,
                 time.monotonic() - started,

@@ -1,12 +1,13 @@
-"""The aggregator loop: event log -> raw events, hourly rollups and checkpoints in SQL.
+"""The aggregator loop: event log -> rollups, raw-event archive and log positions.
 
-``Aggregator(reader, engine)`` works with any :class:`EventLogReader`. When a batch's
-``position`` is a mapping (source -> integer position), it is committed to
-``eventlog_checkpoints`` in the same transaction as the rows, and on start the stored mapping is
-handed to the reader's ``restore(positions)`` if it has one: that makes a restart resume exactly
-after the last committed batch. Independently of that, raw events are inserted idempotently by
-``event_id`` and only newly inserted ones are rolled up, so a batch delivered twice is counted
-once. The reader's ``ack`` is called after the commit.
+``Aggregator(reader, engine, archive=...)`` works with any :class:`EventLogReader`. For each
+batch it writes the raw events to the archive (files named after the log range, so a retry
+rewrites the same files), then commits the rollups, the archive's files and the log positions
+in one transaction, by compare-and-set from where the batch started (see ``sql_sink.py``). On
+start, and whenever a commit finds a position moved by someone else, the committed positions
+are handed to the reader's ``restore(positions)``: a replay from any committed position adds
+nothing, and a restart resumes exactly after the last committed batch. The reader's ``ack`` is
+called after the commit.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import pyarrow as pa
 from sqlalchemy import Engine
 
-from adtrack.aggregator.sql_sink import SqlSink
-from adtrack.domain.events import Event, MalformedEvent
+from adtrack.aggregator.event_batch import decode_batch
+from adtrack.aggregator.rollup import fold_table
+from adtrack.aggregator.sql_sink import PositionConflict, SqlSink
 from adtrack.services.event_log import Batch, EventLogReader
+from adtrack.services.raw_event_archive import RawEventArchive, RawFile
 
 __all__ = ["Aggregator", "AggregatorStats", "PrunableReader", "RestorableReader"]
 
@@ -46,10 +50,9 @@ class PrunableReader(Protocol):
 
 @dataclass
 class AggregatorStats:
-    batches: int = 0
-    records: int = 0
-    inserted: int = 0
-    duplicates: int = 0
+    batches: int = 0  # committed
+    records: int = 0  # in committed batches
+    conflicts: int = 0  # batches dropped: their positions had been committed by someone else
     malformed: int = 0
     failures: int = 0
     pruned_segments: int = 0
@@ -57,11 +60,13 @@ class AggregatorStats:
 
 
 class Aggregator:
-    """Consumes ``reader`` into the reporting tables of ``engine``.
+    """Consumes ``reader`` into the reporting tables of ``engine`` and into ``archive`` (None:
+    raw events are not kept, for benchmarks and tests of the rollups alone).
 
-    ``consumer`` names the checkpoint rows (default: the reader's ``consumer`` attribute).
-    Segments of the local log that are consumed and older than ``segment_retention_seconds``
-    are deleted every ``prune_every_seconds``.
+    ``consumer`` names this aggregator in logs (default: the reader's ``consumer`` attribute);
+    positions are shared by every aggregator on the database. Segments of the local log that are
+    consumed and older than ``segment_retention_seconds`` are deleted every
+    ``prune_every_seconds``.
     """
 
     def __init__(
@@ -69,12 +74,14 @@ class Aggregator:
         reader: EventLogReader,
         engine: Engine,
         *,
+        archive: RawEventArchive | None,
         consumer: str | None = None,
         segment_retention_seconds: float = 3600.0,
         prune_every_seconds: float = 60.0,
     ) -> None:
         self._reader = reader
         self._sink = SqlSink(engine)
+        self._archive = archive
         self.consumer = consumer or str(getattr(reader, "consumer", "aggregator"))
         self._retention = segment_retention_seconds
         self._prune_every = prune_every_seconds
@@ -86,8 +93,9 @@ class Aggregator:
     async def run_once(self, max_records: int = 5000) -> int:
         """Read one batch (or retry the last uncommitted one) and commit it.
 
-        Returns the number of records handled (0 when the log had nothing new). Raises if the
-        database write fails; the same batch is then retried by the next call.
+        Returns the number of records handled (0 when the log had nothing new), including those
+        of a batch dropped because its positions were committed already. Raises if the archive
+        or the database write fails; the same batch is then retried by the next call.
         """
         if not self._restored:
             await self._restore()
@@ -97,21 +105,38 @@ class Aggregator:
             if not batch.records and not batch.position:
                 return 0
             self._pending = batch
-        decoded = self._decode(batch.records)
-        positions = batch.position if isinstance(batch.position, Mapping) else None
-        result = await asyncio.to_thread(
-            self._sink.write, decoded, consumer=self.consumer, positions=positions
-        )
+        try:
+            await asyncio.to_thread(self._commit, batch)
+        except PositionConflict as exc:
+            # Not an error: a replay, or another aggregator that read the same range first.
+            log.info("aggregator %s: batch already committed (%s); re-reading", self.consumer, exc)
+            self._pending = None
+            self._restored = False
+            self.stats.conflicts += 1
+            return len(batch.records)
         self._pending = None
         await self._reader.ack(batch)
         stats = self.stats
         stats.batches += 1
         stats.records += len(batch.records)
-        stats.inserted += result.inserted
-        stats.duplicates += result.duplicates
         stats.last_commit_monotonic = time.monotonic()
         await self._maybe_prune()
         return len(batch.records)
+
+    def _commit(self, batch: Batch) -> None:
+        """Archive the batch's raw events, then commit everything (in a worker thread)."""
+        decoded = decode_batch(batch.records)
+        for raw, exc in decoded.malformed:
+            # Counting it is impossible and retrying would block everything behind it.
+            log.error("aggregator: skipped a malformed record (%s): %.200r", exc, raw)
+        table = decoded.table
+        positions = batch.position if isinstance(batch.position, Mapping) else None
+        raw_files: list[RawFile] = []
+        if self._archive is not None and table.num_rows:
+            raw_files = self._archive.stage(table, _batch_key(batch, positions, table))
+        delta = fold_table(table)
+        self._sink.write(delta, starts=batch.starts, positions=positions, raw_files=raw_files)
+        self.stats.malformed += len(decoded.malformed)
 
     async def run_forever(self, stop: asyncio.Event, poll_interval: float = 0.2) -> None:
         """Aggregate until ``stop`` is set: back-to-back while there is a backlog, every
@@ -137,8 +162,8 @@ class Aggregator:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def reset(self) -> None:
-        """Forget the restored positions: the next run re-reads the log from its start (events
-        already stored are recognised by ``event_id`` and not counted again)."""
+        """Forget the restored positions: the next run re-reads the log from its start (and
+        finds those positions committed already, so it counts nothing twice)."""
         self._pending = None
         if isinstance(self._reader, RestorableReader):
             self._reader.restore({})
@@ -146,20 +171,9 @@ class Aggregator:
 
     async def _restore(self) -> None:
         if isinstance(self._reader, RestorableReader):
-            positions = await asyncio.to_thread(self._sink.load_checkpoints, self.consumer)
+            positions = await asyncio.to_thread(self._sink.load_checkpoints)
             self._reader.restore(positions)
         self._restored = True
-
-    def _decode(self, records: list[bytes]) -> list[Event]:
-        decoded: list[Event] = []
-        for raw in records:
-            try:
-                decoded.append(Event.from_bytes(raw))
-            except MalformedEvent as exc:
-                # Counting it is impossible and retrying would block everything behind it.
-                self.stats.malformed += 1
-                log.error("aggregator: skipped a malformed record (%s): %.200r", exc, raw)
-        return decoded
 
     async def _maybe_prune(self) -> None:
         if not isinstance(self._reader, PrunableReader) or time.monotonic() < self._next_prune:
@@ -168,8 +182,19 @@ class Aggregator:
         try:
             removed = await asyncio.to_thread(self._reader.prune, self._retention)
             if removed:
-                await asyncio.to_thread(self._sink.forget_checkpoints, self.consumer, removed)
+                await asyncio.to_thread(self._sink.forget_checkpoints, removed)
         except OSError as exc:
             log.warning("aggregator: could not delete consumed log segments: %s", exc)
             return
         self.stats.pruned_segments += len(removed)
+
+
+def _batch_key(batch: Batch, positions: Mapping[str, int] | None, table: pa.Table) -> str:
+    """The log range a batch covers (what names its archive files): the same range, read again,
+    gives the same key. Without positions, the events' ids stand in for the range."""
+    if positions:
+        return ";".join(
+            f"{source}:{batch.starts.get(source, 0)}-{end}"
+            for source, end in sorted(positions.items())
+        )
+    return "ids:" + ",".join(table["event_id"].to_pylist())

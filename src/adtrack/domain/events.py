@@ -5,9 +5,10 @@ compact JSON object (one per log record) whose keys are the field names below; `
 microseconds (UTC). Keeping the record a flat dict of primitives lets the collector write it
 without building an object on the hot path.
 
-:class:`Event` is a named tuple: the aggregator decodes every record into one, so it must be
-cheap to build, and its fields are also the column order of the ``events`` table, so it is
-written to the database as it is. :meth:`Event.from_bytes` is the one decoder of log records.
+:class:`Event` is a named tuple whose fields are also the columns of the raw-event archive
+(``aggregator/event_batch.py``). :meth:`Event.from_bytes` holds the rules for log records: the
+aggregator's fast batch decoder takes only records it would keep unchanged, and leaves every
+other record to it.
 """
 
 from __future__ import annotations

@@ -13,11 +13,10 @@ Adapter: ``adapters/raw_events/`` (Parquet files read with DuckDB).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from adtrack.domain.events import Event
+import pyarrow as pa
 
 __all__ = ["RawEventArchive", "RawFile"]
 
@@ -34,8 +33,9 @@ class RawFile:
 
 
 class RawEventArchive(Protocol):
-    def stage(self, events: Sequence[Event], batch_key: str) -> list[RawFile]:
-        """Write ``events`` (in log order) to files named after ``batch_key`` and return them;
-        idempotent: the same events and key give the same files. Raises ``OSError`` when it
-        cannot write (the aggregator retries the batch)."""
+    def stage(self, events: pa.Table, batch_key: str) -> list[RawFile]:
+        """Write ``events`` (in log order, ``aggregator.event_batch.EVENT_SCHEMA``) to files
+        named after ``batch_key`` and return them; idempotent: the same events and key give the
+        same files. Raises ``OSError`` when it cannot write (the aggregator retries the
+        batch)."""
         ...

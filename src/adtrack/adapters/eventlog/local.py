@@ -13,9 +13,10 @@ answers 503); the writer then refuses appends for a short back-off and retries o
 
 Reader, in short: reads every writer's segments in order and hands out whole frames; a frame
 that is torn (or fails its CRC) is skipped only once its segment is final, i.e. its writer has
-moved on or is gone. ``Batch.position`` maps segment names to the offset after the batch; the
-aggregator stores those offsets in the same SQL transaction as the rows and hands them back
-through :meth:`LocalEventLogReader.restore` after a restart.
+moved on or is gone. ``Batch.position`` maps segment names to the offset after the batch and
+``Batch.starts`` to the offset it began at; the aggregator moves the stored offsets from one to
+the other in the same SQL transaction as the rollups and hands them back through
+:meth:`LocalEventLogReader.restore` after a restart.
 """
 
 from __future__ import annotations
@@ -557,18 +558,19 @@ class LocalEventLogReader:
             self._turn += 1
         records: list[bytes] = []
         positions: dict[str, int] = {}
+        starts: dict[str, int] = {}
         for writer in writers:
             segments = listing[writer]
             for index, (_seq, name) in enumerate(segments):
                 if name in self._finished:
                     continue
                 final = index + 1 < len(segments) or not is_held_by_writer(self._dir / name)
-                done = self._read_segment(name, final, max_records, records, positions)
+                done = self._read_segment(name, final, max_records, records, positions, starts)
                 if not done:
                     break  # the rest of this writer's data comes later
             if len(records) >= max_records:
                 break
-        return Batch(records=records, position=positions, source="local")
+        return Batch(records=records, position=positions, starts=starts, source="local")
 
     def _read_segment(
         self,
@@ -577,6 +579,7 @@ class LocalEventLogReader:
         max_records: int,
         records: list[bytes],
         positions: dict[str, int],
+        starts: dict[str, int],
     ) -> bool:
         """Read frames of one segment into ``records``; True if it is final and fully read.
 
@@ -615,6 +618,7 @@ class LocalEventLogReader:
         if offset != start:
             self._next[name] = offset
             positions[name] = offset
+            starts[name] = start
         if stop is ScanStop.END and final:
             self._finished.add(name)
             return True

@@ -350,11 +350,13 @@ raw_event_files = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-# Where each event-log consumer has got to (committed in the same transaction as the rows).
+# How far the reporting tables hold each event-log source (a local segment, a JetStream
+# partition): the position after the last committed batch, moved by compare-and-set in the same
+# transaction as the rollups (see aggregator/sql_sink.py). Shared by every aggregator writing to
+# this database, which is what keeps two of them from counting an event twice.
 eventlog_checkpoints = Table(
     "eventlog_checkpoints",
     metadata,
-    Column("consumer", String(100), primary_key=True),
     Column("source", String(255), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 11:57:16.034741
+Create Date: 2026-12-02 11:59:20.289830
 """
 
 from __future__ import annotations
@@ -48,11 +48,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "eventlog_checkpoints",
-        sa.Column("consumer", sa.String(length=100), nullable=False),
         sa.Column("source", sa.String(length=255), nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "source", name=op.f("pk_eventlog_checkpoints")),
+        sa.PrimaryKeyConstraint("source", name=op.f("pk_eventlog_checkpoints")),
     )
     op.create_table(
         "events",

@@ -1,0 +1,153 @@
+"""Log records -> one Arrow table per batch: what the fold and the raw-event archive read.
+
+The aggregator's cost per event is mostly decoding, so records are decoded with a compiled,
+typed JSON decoder (msgspec) into the columns at once. It accepts exactly the records that
+``Event.from_bytes`` would keep unchanged; anything else (a text to cut, a NUL to drop, a flag
+that is not a JSON boolean, a malformed record) goes through ``Event.from_bytes``, the one
+definition of the rules, record by record.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from adtrack.domain.events import MAX_EVENT_ID_LENGTH, TEXT_LIMITS, Event, MalformedEvent
+from adtrack.domain.model import ImpType
+
+__all__ = ["EVENT_SCHEMA", "DecodedBatch", "decode_batch", "events_table"]
+
+# The raw events' columns, in Event's field order (also the archive files' schema).
+EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("imp_type", pa.int16()),
+        ("tracker_id", pa.int64()),
+        ("advertiser_id", pa.int64()),
+        ("line_item_id", pa.int64()),
+        ("publisher_id", pa.int64()),
+        ("placement_id", pa.int64()),
+        ("payment_rule_id", pa.int64()),
+        ("media_cost_micros", pa.int64()),
+        ("booked_revenue_micros", pa.int64()),
+        ("revenue_type", pa.string()),
+        ("ancost_used", pa.bool_()),
+        ("cachebuster", pa.string()),
+        ("ip", pa.string()),
+        ("user_agent", pa.string()),
+        ("referrer", pa.string()),
+        ("invalid", pa.bool_()),
+        ("invalid_reason", pa.string()),
+        ("redirect_url", pa.string()),
+    ]
+)
+if tuple(EVENT_SCHEMA.names) != Event._fields:
+    raise RuntimeError("EVENT_SCHEMA must list Event's fields, in order")
+
+_INT64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
+
+
+def _text(name: str) -> Any:
+    width = TEXT_LIMITS[name]
+    return str if width is None else Annotated[str, msgspec.Meta(max_length=width)]
+
+
+# The fast decoder's record type, derived from Event and its limits (one definition of both).
+_Record = msgspec.defstruct(
+    "_Record",
+    [
+        ("event_id", Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EVENT_ID_LENGTH)]),
+        *(
+            (name, _INT64)
+            for name in (
+                "ts",
+                "imp_type",
+                "tracker_id",
+                "advertiser_id",
+                "line_item_id",
+                "publisher_id",
+            )
+        ),
+        ("placement_id", _INT64 | None, None),
+        ("payment_rule_id", _INT64 | None, None),
+        ("media_cost_micros", _INT64),
+        ("booked_revenue_micros", _INT64),
+        ("revenue_type", _text("revenue_type"), "none"),
+        ("ancost_used", bool, False),
+        *((name, _text(name) | None, None) for name in ("cachebuster", "ip", "user_agent")),
+        ("referrer", _text("referrer") | None, None),
+        ("invalid", bool, False),
+        ("invalid_reason", _text("invalid_reason") | None, None),
+        ("redirect_url", _text("redirect_url") | None, None),
+    ],
+    kw_only=True,  # required fields after optional ones, as in Event
+    gc=False,  # flat records of primitives: no reference cycles to track
+)
+if _Record.__struct_fields__ != Event._fields:
+    raise RuntimeError("the fast decoder's fields must be Event's, in order")
+_decode_record = msgspec.json.Decoder(_Record).decode
+_IMP_TYPES = frozenset(int(t) for t in ImpType)
+
+
+@dataclass
+class DecodedBatch:
+    table: pa.Table  # the events, in log order, with EVENT_SCHEMA
+    malformed: list[tuple[bytes, MalformedEvent]]  # records that are not events, and why
+
+
+def decode_batch(records: Sequence[bytes]) -> DecodedBatch:
+    """Decode ``records`` (log order kept); records that are not events are set aside."""
+    try:
+        decoded = list(map(_decode_record, records))
+    except msgspec.DecodeError:  # also what fails validation
+        pass
+    else:
+        # column by column, without a tuple per record
+        columns = [list(map(getter, decoded)) for getter in _GETTERS]
+        if _IMP_TYPES.issuperset(columns[_IMP_TYPE]):
+            table = _table(columns)
+            if not any(pc.any(pc.match_substring(table[i], "\x00")).as_py() for i in _TEXTS):
+                return DecodedBatch(table=table, malformed=[])
+    return _decode_one_by_one(records)
+
+
+def _decode_one_by_one(records: Sequence[bytes]) -> DecodedBatch:
+    """The slow path, for a batch with a record the fast decoder does not take as it is."""
+    rows: list[Sequence[Any]] = []
+    malformed: list[tuple[bytes, MalformedEvent]] = []
+    for raw in records:
+        try:
+            rows.append(Event.from_bytes(raw))
+        except MalformedEvent as exc:
+            malformed.append((raw, exc))
+    return DecodedBatch(table=events_table(rows), malformed=malformed)
+
+
+def events_table(events: Sequence[Sequence[Any]]) -> pa.Table:
+    """The Arrow table of ``events`` (Event tuples)."""
+    if not events:
+        return EVENT_SCHEMA.empty_table()
+    return _table([list(column) for column in zip(*events, strict=True)])
+
+
+def _table(columns: list[list[Any]]) -> pa.Table:
+    arrays = [
+        pa.array(column, type=pa.int64() if field.name == "ts" else field.type)
+        for column, field in zip(columns, EVENT_SCHEMA, strict=True)
+    ]
+    arrays[_TS] = arrays[_TS].cast(EVENT_SCHEMA.field("ts").type)  # the same 64-bit values
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+_GETTERS = [operator.attrgetter(name) for name in Event._fields]
+_TS = Event._fields.index("ts")
+_IMP_TYPE = Event._fields.index("imp_type")
+# from_bytes drops NUL characters from texts (no database text holds them)
+_TEXTS = [i for i, f in enumerate(EVENT_SCHEMA) if f.type == pa.string()]

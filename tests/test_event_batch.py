@@ -1,0 +1,112 @@
+"""The aggregator's batch decoder keeps exactly what ``Event.from_bytes`` keeps, in log order,
+whichever path (the fast typed decoder or record by record) a batch takes; and the Arrow fold
+equals a plain sum."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adtrack.aggregator.event_batch import EVENT_SCHEMA, decode_batch, events_table
+from adtrack.aggregator.rollup import HOUR_MICROS, InvalidKey, RollupKey, fold
+from adtrack.domain.events import Event, MalformedEvent
+from tests.support.events import AN_IMPRESSION
+
+
+def rows(table: pa.Table) -> list[Event]:
+    columns = [table[name].to_pylist() for name in Event._fields]
+    columns[1] = table["ts"].cast(pa.int64()).to_pylist()
+    return [Event._make(values) for values in zip(*columns, strict=True)]
+
+
+def reference(records: list[bytes]) -> tuple[list[Event], list[bytes]]:
+    kept: list[Event] = []
+    refused: list[bytes] = []
+    for raw in records:
+        try:
+            kept.append(Event.from_bytes(raw))
+        except MalformedEvent:
+            refused.append(raw)
+    return kept, refused
+
+
+GOOD = orjson.loads(AN_IMPRESSION.to_bytes())
+# Values of each kind the fast decoder must take, or leave to from_bytes (which cuts, drops,
+# coerces or refuses them).
+VARIANTS: dict[str, list[Any]] = {
+    "event_id": ["e1", "", "x" * 41, "a\x00b", 7],
+    "ts": [1_767_225_600_000_000, -5, 2**63, 1.5, "1"],
+    "imp_type": [9, 10, 11, True],
+    "tracker_id": [3, 2**70, None],
+    "placement_id": [None, 4, "4"],
+    "cachebuster": [None, "123", "9" * 300, "a\x00b", 12],
+    "user_agent": [None, "Mozilla/5.0 " * 50],
+    "revenue_type": ["cpm", None, "x" * 20],
+    "invalid": [False, True, 1, None],
+    "invalid_reason": [None, "bot", "r" * 40],
+}
+
+
+@st.composite
+def record(draw: st.DrawFn) -> bytes:
+    if draw(st.integers(0, 20)) == 0:
+        return draw(st.sampled_from([b"not json", b"[]", b"{}", b'{"event_id": "e"}']))
+    data = dict(GOOD)
+    for name in draw(st.lists(st.sampled_from(sorted(VARIANTS)), max_size=3)):
+        value = draw(st.sampled_from(VARIANTS[name]))
+        if value is None and draw(st.booleans()):
+            data.pop(name, None)  # missing, not null
+        else:
+            data[name] = value
+    data["event_id"] = data.get("event_id", "x") if draw(st.booleans()) else draw(st.uuids()).hex
+    return json.dumps(data).encode()  # the standard library writes integers of any size
+
+
+@settings(max_examples=300, deadline=None)
+@given(records=st.lists(record(), max_size=12))
+def test_a_batch_decodes_to_what_from_bytes_keeps_in_log_order(records: list[bytes]) -> None:
+    decoded = decode_batch(records)
+    kept, refused = reference(records)
+    assert decoded.table.schema == EVENT_SCHEMA
+    assert rows(decoded.table) == kept
+    assert [raw for raw, _ in decoded.malformed] == refused
+
+
+def test_a_clean_batch_takes_the_fast_path_and_keeps_every_field() -> None:
+    events = [
+        AN_IMPRESSION._replace(event_id=f"e{i}", ts=AN_IMPRESSION.ts + i, placement_id=None)
+        for i in range(50)
+    ]
+    decoded = decode_batch([event.to_bytes() for event in events])
+    assert rows(decoded.table) == events and decoded.malformed == []
+
+
+def test_the_arrow_fold_equals_a_plain_sum() -> None:
+    base = AN_IMPRESSION._replace(ts=10 * HOUR_MICROS + 5, placement_id=7, payment_rule_id=3)
+    events = [
+        base._replace(event_id="a", media_cost_micros=100),
+        base._replace(event_id="b", media_cost_micros=50, placement_id=None),
+        base._replace(event_id="c", invalid=True, invalid_reason=None, media_cost_micros=999),
+        base._replace(
+            event_id="d", imp_type=10, ts=11 * HOUR_MICROS, invalid=True, invalid_reason="bot"
+        ),  # fmt: skip
+        base._replace(event_id="e", ts=-1),  # before 1970: hour -1, not 0
+    ]
+    delta = fold(events)
+    dims = (base.advertiser_id, base.line_item_id, base.publisher_id)
+    key = RollupKey(10, 9, base.tracker_id, *dims, 7, 3)
+    assert delta.rows[key].imps == 1 and delta.rows[key].invalid_imps == 1
+    assert delta.rows[key].media_cost_micros == 100  # invalid traffic costs nothing
+    assert delta.rows[key._replace(placement_id=0)].media_cost_micros == 50
+    assert delta.rows[key._replace(hour=11, imp_type=10)].invalid_clicks == 1
+    assert delta.rows[key._replace(hour=-1)].imps == 1
+    assert delta.invalid == {
+        InvalidKey(10, 9, base.tracker_id, "unspecified"): 1,
+        InvalidKey(11, 10, base.tracker_id, "bot"): 1,
+    }
+    assert fold([]).rows == {} and events_table([]).num_rows == 0
