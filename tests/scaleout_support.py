@@ -267,7 +267,6 @@ def scaleout_env(database_url: str, nats_url: str, stream: str, data_dir: Path) 
         "ADTRACK_EVENT_LOG": nats_url,
         "ADTRACK_NATS_STREAM": stream,
         "ADTRACK_NATS_SUBJECT": f"adtrack_test.{stream.lower()}",
-        "ADTRACK_NATS_ACK_WAIT_SECONDS": "3",
     }
 
 

@@ -39,11 +39,15 @@ class Settings:
     cookie_secure: bool = True
     # NATS JetStream event log (ADTRACK_EVENT_LOG=nats://...): the subject collectors publish
     # to (the stream is created with it if missing; "" derives it from the stream name, see
-    # default_nats_subject), the stream's replicas (cluster), and how long an aggregator may
-    # hold a message before JetStream delivers it again.
+    # default_nats_subject), the stream's replicas (cluster), and the number of partitions
+    # (subjects "<subject>.<n>") that several aggregators share out between them.
     nats_subject: str = ""
     nats_replicas: int = 1
-    nats_ack_wait_seconds: float = 30.0
+    nats_partitions: int = 8
+    # Aggregators sharing a JetStream stream: each records that it is alive every
+    # heartbeat_seconds; one not seen for member_ttl_seconds loses its partitions to the others.
+    aggregator_heartbeat_seconds: float = 2.0
+    aggregator_member_ttl_seconds: float = 10.0
     # Limits of every HTTP listener (tracking port and main port); see docs/limits.md.
     max_header_bytes: int = 16 * 1024  # request line + headers; over: 431 (414 for the URI)
     header_timeout_seconds: float = 10.0  # to receive a whole request head
@@ -107,7 +111,13 @@ class Settings:
             not in ("0", "false", "no", "off"),
             nats_subject=env.get("ADTRACK_NATS_SUBJECT", ""),
             nats_replicas=int(env.get("ADTRACK_NATS_REPLICAS", "1")),
-            nats_ack_wait_seconds=float(env.get("ADTRACK_NATS_ACK_WAIT_SECONDS", "30")),
+            nats_partitions=int(env.get("ADTRACK_NATS_PARTITIONS", "8")),
+            aggregator_heartbeat_seconds=float(
+                env.get("ADTRACK_AGGREGATOR_HEARTBEAT_SECONDS", "2")
+            ),
+            aggregator_member_ttl_seconds=float(
+                env.get("ADTRACK_AGGREGATOR_MEMBER_TTL_SECONDS", "10")
+            ),
             max_header_bytes=int(env.get("ADTRACK_MAX_HEADER_BYTES", str(16 * 1024))),
             header_timeout_seconds=float(env.get("ADTRACK_HEADER_TIMEOUT_SECONDS", "10")),
             keepalive_timeout_seconds=float(env.get("ADTRACK_KEEPALIVE_TIMEOUT_SECONDS", "75")),

@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
 from adtrack.config import Settings
+from adtrack.services.aggregator_members import AggregatorMembership
 from adtrack.services.event_log import EventLogReader, EventLogWriter
 
 __all__ = ["is_local", "open_reader", "open_writer"]
@@ -50,15 +53,32 @@ def open_writer(settings: Settings, *, writer_id: str | None = None) -> EventLog
     raise _unknown(settings)
 
 
-def open_reader(settings: Settings, *, consumer: str) -> EventLogReader:
-    """A reader for the durable consumer ``consumer`` (e.g. ``"aggregator"``)."""
+def open_reader(
+    settings: Settings,
+    *,
+    consumer: str,
+    membership: AggregatorMembership | None = None,
+    committed_positions: Callable[[], Mapping[str, int]] | None = None,
+) -> EventLogReader:
+    """A reader for the consumer ``consumer`` (e.g. ``"aggregator"``).
+
+    JetStream only: ``membership`` shares the stream's partitions with the other aggregators
+    on the same database (without it, this reader reads them all), and
+    ``committed_positions`` loads the positions committed in SQL (source -> position) for a
+    partition this reader gains.
+    """
     if is_local(settings):
         return LocalEventLogReader(settings.event_log_dir, consumer=consumer)
     if _is_nats(settings):
-        # JetStream: a durable pull consumer named ``consumer``; read() fetches up to
-        # max_records messages, ack(batch) acks them after the aggregator's commit. Redelivery
-        # (an aggregator died before acking) is harmless: writes are idempotent by event_id.
-        from adtrack.adapters.eventlog.nats import open_nats_reader
+        # JetStream (nats_reader.py): the partitions by stream sequence from the restored
+        # positions; read() hands out batches with starts/position per partition, which the
+        # aggregator commits by compare-and-set. ack() is a no-op.
+        from adtrack.adapters.eventlog.nats_reader import open_nats_reader
 
-        return open_nats_reader(settings, consumer=consumer)
+        return open_nats_reader(
+            settings,
+            consumer=consumer,
+            membership=membership,
+            committed_positions=committed_positions,
+        )
     raise _unknown(settings)

@@ -3,49 +3,49 @@
 Chosen with ``ADTRACK_EVENT_LOG=nats://host:4222`` (several servers: ``nats://a:4222,nats://b:4222``);
 see ``docs/deploy.md``.
 
+Partitions: the stream captures ``<subject>.0`` .. ``<subject>.<P-1>`` (P =
+``ADTRACK_NATS_PARTITIONS``, default 8) and the bare ``<subject>`` that versions before
+partitions published to. Partitions let several aggregators share the work (each reads its own
+partitions, see ``nats_reader.py``); explicit numbered subjects, not ``<subject>.*``, so that the
+stream of another install whose subject starts with ours (``adtrack.events.<stream>``, the
+derived default) never overlaps.
+
 Writer (collectors), :class:`NatsEventLogWriter`: ``append(records)`` publishes the records of
-one append (one collector loop iteration) as ONE message on the subject ``ADTRACK_NATS_SUBJECT``
-(several when they exceed ``ADTRACK_NATS_MAX_MESSAGE_BYTES`` or the server's ``max_payload``),
-in the framing of ``nats_format.py``, with a ``Nats-Msg-Id`` derived from the batch (JetStream
-drops a second copy of the same batch within the stream's duplicate window), then waits until
-JetStream has acknowledged every message. A JetStream ack means the message is stored by the
-stream (file storage; with replicas, by a quorum of them), so the collector may answer. Anything
-else — not connected, a refusal, a missing ack after ``ack_timeout``, the connection dropping
-while acks are outstanding — raises :class:`EventLogUnavailable` and the collector answers 503.
-The connection is (re)made in the background, forever; while it is down, appends fail at once
-instead of queueing behind a dead server.
+one append (one collector loop iteration) as ONE message on one partition subject, round robin
+per append (several messages when they exceed ``ADTRACK_NATS_MAX_MESSAGE_BYTES`` or the server's
+``max_payload``), in the framing of ``nats_format.py``, with a ``Nats-Msg-Id`` derived from the
+batch (JetStream drops a second copy of the same batch within the stream's duplicate window,
+whichever partition it went to), then waits until JetStream has acknowledged every message. A
+JetStream ack means the message is stored by the stream (file storage; with replicas, by a
+quorum of them), so the collector may answer. Anything else — not connected, a refusal, a
+missing ack after ``ack_timeout``, the connection dropping while acks are outstanding — raises
+:class:`EventLogUnavailable` and the collector answers 503. The connection is (re)made in the
+background, forever; while it is down, appends fail at once instead of queueing behind a dead
+server.
 
-Reader (aggregators), :class:`NatsEventLogReader`: a durable pull consumer named after
-``consumer`` with explicit acks, unlimited redeliveries and ``ADTRACK_NATS_ACK_WAIT_SECONDS``
-(default 30 s) before an unacked message is delivered again. It unpacks batch messages (and
-reads the one-event messages of earlier versions) into records; a message is acked, whole,
-after the aggregator committed all its events, and a redelivered one is recognised event by
-event (the aggregator is idempotent by ``event_id``). Several aggregators may share the consumer
-(JetStream hands each message to one of them); a message whose aggregator died before acking
-goes to another one, or to the restarted one, after the ack wait. ``Batch.position`` is
-``{stream name: highest stream sequence in the batch}``, committed by the aggregator with the
-rows for visibility; the consumer itself (kept by JetStream) decides what is delivered, so the
-reader has no ``restore``.
+Reader (aggregators): ``nats_reader.py``, by stream sequence per partition, positions in SQL.
 
-The stream is created if it is missing, by whichever part connects first: subjects
-``[ADTRACK_NATS_SUBJECT]`` (by default derived from the stream name:
-``config.default_nats_subject``), file storage, ``ADTRACK_NATS_REPLICAS`` replicas, a 2-minute
-duplicate window and a maximum age of 7 days (never longer than the raw-event retention, because the
-aggregator recognises a replayed event by the raw row it stored). An existing stream is used as
-it is, after checking that it captures the subject. A set-up that cannot work (the subject taken
-by another stream, a stream without the subject, JetStream not enabled) is reported once in the
-log and as the writer's ``readiness()`` reason, naming the stream, the subject and the setting
-to change (:class:`StreamSetupError`).
+The stream is created if it is missing, by whichever part connects first: the subjects above
+(``ADTRACK_NATS_SUBJECT`` by default derived from the stream name:
+``config.default_nats_subject``), file storage, ``ADTRACK_NATS_REPLICAS`` replicas, limits
+retention, a 2-minute duplicate window and a maximum age of 7 days (never longer than the
+raw-event retention). Nothing acks messages away: aggregators keep their positions in SQL, so a
+message stays until it is older than the maximum age, and aggregators must keep up within it
+(an aggregator stopped for longer loses the events that expired unread). An existing stream is
+used after checking that it captures the subject and keeps messages by limits; partition
+subjects it lacks are added to it (``update_stream``). A set-up that cannot work (a subject taken
+by another stream, a stream without the subject, a work-queue or interest stream, JetStream not
+enabled) is reported once in the log and as the writer's ``readiness()`` reason, naming the
+stream, the subject and the setting to change (:class:`StreamSetupError`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -57,25 +57,16 @@ from nats.aio.msg import Msg
 from nats.js import api
 from nats.js.client import JetStreamContext
 
-from adtrack.adapters.eventlog.nats_format import (
-    FutureFormat,
-    MalformedMessage,
-    decode_message,
-    encode_messages,
-    event_id_of,
-)
+from adtrack.adapters.eventlog.nats_format import encode_messages, event_id_of
 from adtrack.config import Settings, default_nats_subject
-from adtrack.services.event_log import Batch, EventLogUnavailable
+from adtrack.services.event_log import EventLogUnavailable
 
 __all__ = [
-    "NatsEventLogReader",
     "NatsEventLogWriter",
-    "NatsReaderStats",
     "NatsWriterStats",
     "StreamSetupError",
     "StreamSpec",
     "event_id_of",
-    "open_nats_reader",
     "open_nats_writer",
     "subject_matches",
 ]
@@ -86,9 +77,7 @@ DEFAULT_ACK_TIMEOUT = 3.0  # seconds a collector waits for JetStream before answ
 DEFAULT_CONNECT_WAIT = 2.0  # how long the very first use waits for the first connection
 DUPLICATE_WINDOW_SECONDS = 120.0
 MAX_AGE_SECONDS = 7 * 86400.0
-MAX_ACK_PENDING = 50_000  # per consumer, over all aggregators sharing it
-FETCH_WAIT_SECONDS = 0.5  # an idle read waits this long for new messages
-INITIAL_RECORDS_PER_MESSAGE = 1000  # a reader's first guess of the events in one message
+DEFAULT_PARTITIONS = 8  # ADTRACK_NATS_PARTITIONS
 RECENT_FAILURE_SECONDS = 5.0  # a failed append keeps a writer "not ready" this long at most
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20  # ADTRACK_NATS_MAX_MESSAGE_BYTES: one published batch at most
 MIN_MESSAGE_BYTES = 4096  # a smaller bound (or server max_payload) would split every batch
@@ -129,8 +118,8 @@ class StreamSpec:
     subject: str
     replicas: int = 1
     max_age_seconds: float = MAX_AGE_SECONDS
-    ack_wait_seconds: float = 30.0
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    partitions: int = DEFAULT_PARTITIONS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StreamSpec:
@@ -144,13 +133,38 @@ class StreamSpec:
             subject=settings.nats_subject,
             replicas=max(1, settings.nats_replicas),
             max_age_seconds=max_age,
-            ack_wait_seconds=max(0.5, settings.nats_ack_wait_seconds),
             max_message_bytes=max(MIN_MESSAGE_BYTES, settings.nats_max_message_bytes),
+            partitions=max(1, settings.nats_partitions),
         )
 
     @property
     def where(self) -> str:
         return f"stream {self.stream} at {','.join(self.servers)}"
+
+    @property
+    def partition_subjects(self) -> list[str]:
+        """The subjects collectors publish to: ``<subject>.0`` .. ``<subject>.<partitions-1>``."""
+        return [partition_subject(self.subject, n) for n in range(self.partitions)]
+
+    @property
+    def subjects(self) -> list[str]:
+        """The subjects of a stream adtrack creates: the bare subject (what versions before
+        partitions published to, still read) and the partitions."""
+        return [self.subject, *self.partition_subjects]
+
+
+def partition_subject(subject: str, n: int) -> str:
+    return f"{subject}.{n}"
+
+
+def partition_number(subject: str, candidate: str) -> int | None:
+    """``n`` if ``candidate`` is partition ``n`` of ``subject`` (``<subject>.<n>``), else None."""
+    prefix = subject + "."
+    if candidate.startswith(prefix):
+        tail = candidate[len(prefix) :]
+        if tail.isdigit() and (tail == "0" or not tail.startswith("0")):
+            return int(tail)
+    return None
 
 
 def subject_matches(pattern: str, subject: str) -> bool:
@@ -165,21 +179,24 @@ def subject_matches(pattern: str, subject: str) -> bool:
     return len(want) == len(have)
 
 
-async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
-    """Create the stream if it is missing; check that an existing one captures the subject.
+async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> list[str]:
+    """Create the stream if it is missing; check that an existing one captures the subject and
+    add the partition subjects it lacks. Returns the stream's subjects.
 
-    Raises :class:`StreamSetupError` with what to change when the set-up cannot work (the
-    subject belongs to another stream, the stream does not capture the subject, JetStream is
-    not enabled).
+    Raises :class:`StreamSetupError` with what to change when the set-up cannot work (a subject
+    belongs to another stream, the stream does not capture the subject or does not keep its
+    messages by limits, JetStream is not enabled).
     """
     try:
         info = await js.stream_info(spec.stream)
     except nats.js.errors.NotFoundError:
         config = api.StreamConfig(
             name=spec.stream,
-            subjects=[spec.subject],
+            subjects=spec.subjects,
             storage=api.StorageType.FILE,
             num_replicas=spec.replicas,
+            # Limits, not work-queue or interest: aggregators read by position and keep their
+            # positions in SQL, so nothing acks messages away; they leave by age (and bytes).
             retention=api.RetentionPolicy.LIMITS,
             discard=api.DiscardPolicy.OLD,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
@@ -187,13 +204,13 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
         )
         try:
             await js.add_stream(config)
-            log.info("created JetStream %s (subject %s)", spec.where, spec.subject)
-            return
+            log.info("created JetStream %s (subjects %s)", spec.where, spec.subjects)
+            return list(spec.subjects)
         except nats.js.errors.BadRequestError as refused:
             try:
                 info = await js.stream_info(spec.stream)  # created by another process meanwhile
             except nats.js.errors.NotFoundError:
-                raise await _creation_refused(js, spec, refused) from None
+                raise await _refused(js, spec, spec.subjects, refused, "create") from None
     except nats.js.errors.ServiceUnavailableError as exc:
         if exc.err_code or exc.description:  # JetStream answered: e.g. no cluster leader yet
             raise
@@ -202,33 +219,66 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
             f"JetStream is not enabled on NATS ({spec.where}): start nats-server with -js "
             "(or a jetstream block in its configuration), and enable it for the account"
         ) from None
-    subjects = info.config.subjects or []
+    subjects = list(info.config.subjects or [])
     if not any(subject_matches(pattern, spec.subject) for pattern in subjects):
         raise StreamSetupError(
             f"JetStream stream {spec.stream} does not capture subject {spec.subject!r} "
             f"(its subjects: {subjects}); set ADTRACK_NATS_SUBJECT to one of them, or "
             "ADTRACK_NATS_STREAM to another stream"
         )
+    retention = info.config.retention
+    if retention is not None and retention != api.RetentionPolicy.LIMITS:
+        # A work-queue stream deletes a message once one consumer has it, an interest stream
+        # once every consumer acked it: aggregators that read by position (and re-read after a
+        # failed commit) would find events gone. JetStream cannot change a stream's retention.
+        raise StreamSetupError(
+            f"JetStream stream {spec.stream} keeps messages by {retention} retention; adtrack "
+            "reads by position and needs limits retention (messages kept until their maximum "
+            "age): create the stream again with limits retention (after the aggregators have "
+            "read it), or set ADTRACK_NATS_STREAM to another stream"
+        )
+    missing = [
+        subject
+        for subject in spec.partition_subjects
+        if not any(subject_matches(pattern, subject) for pattern in subjects)
+    ]
+    if missing:
+        config = info.config
+        config.subjects = subjects + missing
+        try:
+            await js.update_stream(config)
+        except nats.js.errors.BadRequestError as refused:
+            raise await _refused(js, spec, missing, refused, "add subjects to") from None
+        log.info("added the partition subjects %s to JetStream %s", missing, spec.where)
+        subjects += missing
+    return subjects
 
 
-async def _creation_refused(
-    js: JetStreamContext, spec: StreamSpec, refused: nats.js.errors.BadRequestError
+async def _refused(
+    js: JetStreamContext,
+    spec: StreamSpec,
+    subjects: Sequence[str],
+    refused: nats.js.errors.BadRequestError,
+    doing: str,
 ) -> StreamSetupError:
-    """Why JetStream refused to create the stream, with the setting to change."""
+    """Why JetStream refused to create (or extend) the stream, with the setting to change."""
     derived = default_nats_subject(spec.stream)
     suggestion = f" (e.g. {derived!r}, the default)" if derived != spec.subject else ""
-    with contextlib.suppress(nats.errors.Error, TimeoutError):
-        owner = await js.find_stream_name_by_subject(spec.subject)
-        return StreamSetupError(
-            f"cannot create JetStream stream {spec.stream}: its subject {spec.subject!r} is "
-            f"already captured by stream {owner} (another adtrack install, or another "
-            f"application). Set ADTRACK_NATS_SUBJECT to a subject of its own for stream "
-            f"{spec.stream}{suggestion}, or ADTRACK_NATS_STREAM={owner} to share that stream"
-        )
+    for subject in subjects:
+        owner = None
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            owner = await js.find_stream_name_by_subject(subject)
+        if owner is not None and owner != spec.stream:
+            return StreamSetupError(
+                f"cannot {doing} JetStream stream {spec.stream}: its subject {subject!r} is "
+                f"already captured by stream {owner} (another adtrack install, or another "
+                f"application). Set ADTRACK_NATS_SUBJECT to a subject of its own for stream "
+                f"{spec.stream}{suggestion}, or ADTRACK_NATS_STREAM={owner} to share that stream"
+            )
     return StreamSetupError(
-        f"JetStream refused to create stream {spec.stream} with subject {spec.subject!r} "
+        f"JetStream refused to {doing} stream {spec.stream} with subjects {list(subjects)} "
         f"({spec.where}): {refused.description or refused!r}; check ADTRACK_NATS_STREAM, "
-        "ADTRACK_NATS_SUBJECT and ADTRACK_NATS_REPLICAS"
+        "ADTRACK_NATS_SUBJECT, ADTRACK_NATS_PARTITIONS and ADTRACK_NATS_REPLICAS"
     )
 
 
@@ -251,6 +301,7 @@ class _Connection:
         self.name = name
         self.client: NatsClient | None = None
         self.stream_ready = False
+        self.stream_subjects: list[str] = []  # the stream's subjects, when it was last checked
         self._on_disconnected = on_disconnected
         self._on_connected = on_connected
         self._task: asyncio.Task[NatsClient] | None = None
@@ -380,7 +431,7 @@ class _Connection:
             if failed is not None and time.monotonic() < self._stream_retry_at:
                 raise failed
             try:
-                await ensure_stream(client.jetstream(timeout=2.0), self.spec)
+                self.stream_subjects = await ensure_stream(client.jetstream(timeout=2.0), self.spec)
             except EventLogUnavailable as exc:
                 raise self._stream_failed(exc) from None
             except (TimeoutError, nats.errors.Error, OSError) as exc:
@@ -446,14 +497,6 @@ class NatsWriterStats:
 
 
 @dataclass
-class NatsReaderStats:
-    messages: int = 0
-    records: int = 0
-    malformed: int = 0  # batch messages whose frame did not check out (handed on as one record)
-    future_format: int = 0  # messages of a later format, left unacked
-
-
-@dataclass
 class _Append:
     """One ``append`` waiting for the acks of its messages."""
 
@@ -483,6 +526,14 @@ class NatsEventLogWriter:
         self._inbox = ""
         self._next_token = 0
         self._waiting: dict[int, _Append] = {}
+        # Round robin over the partitions, one step per append, from a random start: every
+        # partition gets an even share of every collector's events however many collectors
+        # there are, so aggregators that split the partitions split the work evenly. (Choosing
+        # by writer would leave partitions empty with fewer writers than partitions and load
+        # aggregators by the luck of a hash.) Order across partitions does not matter: rollups
+        # add up, and Nats-Msg-Id duplicates are recognised stream-wide, whatever the subject.
+        self._subjects = spec.partition_subjects
+        self._turn = random.randrange(len(self._subjects))
         # why the last append failed and when (cleared by one that succeeds): readiness
         self._append_failure: str | None = None
         self._append_failed_at = 0.0
@@ -527,7 +578,9 @@ class NatsEventLogWriter:
         first = self._next_token
         self._next_token += len(messages)
         waiting = self._waiting
-        subject = self.spec.subject
+        subjects = self._subjects
+        subject = subjects[self._turn % len(subjects)]
+        self._turn += 1
         inbox = self._inbox
         publish = client.publish
         try:
@@ -589,7 +642,9 @@ class NatsEventLogWriter:
         if headers and headers.get("Status") == _NO_RESPONDERS:
             self._connection.stream_ready = False  # check (or re-create) the stream next time
             pending.future.set_exception(
-                EventLogUnavailable(f"no JetStream stream takes subject {self.spec.subject!r}")
+                EventLogUnavailable(
+                    f"no JetStream stream takes the subjects {self.spec.subject!r}.<partition>"
+                )
             )
             return
         if b'"error"' in data:
@@ -614,244 +669,6 @@ class NatsEventLogWriter:
                 )
 
 
-class NatsEventLogReader:
-    """:class:`EventLogReader` on a durable JetStream pull consumer named ``consumer``.
-
-    ``read`` asks for what is available at once (a ``no_wait`` pull of up to ``max_records``);
-    when nothing is, it waits up to ``fetch_wait`` for one message and then takes the rest that
-    is available. Deliveries arrive on this reader's own inbox and queue up in order, so a
-    message delivered after a read gave up is handed out by the next read.
-    """
-
-    def __init__(
-        self,
-        spec: StreamSpec,
-        *,
-        consumer: str,
-        fetch_wait: float = FETCH_WAIT_SECONDS,
-        connect_wait: float = 5.0,
-    ) -> None:
-        self.spec = spec
-        self.consumer = consumer
-        self.fetch_wait = fetch_wait
-        self.connect_wait = connect_wait
-        self._connection = _Connection(
-            spec, name=f"adtrack-aggregator-{consumer}", on_connected=self._subscribe_inbox
-        )
-        self._deliver = ""
-        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{spec.stream}.{consumer}"
-        self._consumer_ready = False
-        self._queue: deque[Msg] = deque()  # deliveries and status messages, in arrival order
-        self._arrived: asyncio.Event | None = None
-        # events per message, as seen in the last pulls: how many messages to ask for. It errs
-        # on the high side (a pull of too few messages costs one more round trip, one of too
-        # many an oversized batch), so it starts high and falls by halves.
-        self._records_per_message = INITIAL_RECORDS_PER_MESSAGE
-        self.stats = NatsReaderStats()
-        self._logged: set[str] = set()
-
-    async def read(self, max_records: int) -> Batch:
-        """About ``max_records`` records: whole messages, unpacked. Messages are asked for by
-        the number of events per message seen so far, so a batch exceeds ``max_records`` when
-        messages hold more events than the ones before (by at most one pull's worth)."""
-        client = await self._connection.get(self.connect_wait)
-        if not self._consumer_ready:
-            await self._ensure_consumer(client)
-        wanted = max(1, max_records)
-        messages: list[Msg] = []
-        records: list[bytes] = []
-        try:
-            while len(records) < wanted:
-                # as many messages as should hold the records still wanted, by the sizes seen
-                ask = max(1, -(-(wanted - len(records)) // self._records_per_message))
-                pulled = await self._pull(client, ask, no_wait=True)
-                if not pulled and not messages:  # nothing there: wait a little for one
-                    ask = 1
-                    pulled = await self._pull(client, 1, no_wait=False)
-                if not pulled:
-                    break
-                count = self._unpack(pulled, messages, records)
-                # more events per message than thought: believe it at once (so the next pull
-                # does not overshoot); fewer: halve the guess at most per pull
-                self._records_per_message = max(
-                    1, round(count / len(pulled)), self._records_per_message // 2
-                )
-                if len(pulled) < ask:  # the stream had no more just now
-                    break
-        except (nats.errors.Error, OSError) as exc:
-            raise EventLogUnavailable(f"reading {self.spec.where} failed: {exc!r}") from exc
-        if not messages:
-            return Batch(records=[], position=None, source=self.spec.stream)
-        last = max(_stream_sequence(message.reply) for message in messages)
-        return Batch(
-            records=records,
-            position={self.spec.stream: last} if last else None,
-            source=self.spec.stream,
-            meta={"messages": messages},
-        )
-
-    def _unpack(self, pulled: list[Msg], messages: list[Msg], records: list[bytes]) -> int:
-        """Add the records of ``pulled`` to ``records`` and the messages to ack to
-        ``messages``; returns the number of records added."""
-        added = 0
-        for message in pulled:
-            try:
-                unpacked = decode_message(message.data)
-            except FutureFormat as exc:
-                # Written by a later adtrack: left unacked, JetStream hands it to an aggregator
-                # that can read it (or to this one again after the ack wait).
-                self.stats.future_format += 1
-                self._log_once("future", f"left a message unacked on {self.spec.where}: {exc}")
-                continue
-            except MalformedMessage as exc:
-                # Counting it is impossible and redelivering it would not help: the aggregator
-                # skips and logs it like any record that is not an event.
-                self.stats.malformed += 1
-                log.error("malformed batch message on %s: %s", self.spec.where, exc)
-                unpacked = [message.data]
-            messages.append(message)
-            records += unpacked
-            added += len(unpacked)
-        self.stats.messages += len(pulled)
-        self.stats.records += added
-        return added
-
-    def _log_once(self, condition: str, message: str) -> None:
-        if condition not in self._logged:
-            self._logged.add(condition)
-            log.error("%s", message)
-
-    async def ack(self, batch: Batch) -> None:
-        messages: list[Msg] = batch.meta.get("messages", [])  # type: ignore[assignment]
-        client = self._connection.client
-        if not messages or client is None:
-            return
-        try:
-            publish = client.publish
-            for message in messages:
-                await publish(message.reply)
-            await client.flush(timeout=5)
-        except (nats.errors.Error, OSError, TimeoutError) as exc:
-            # Harmless: JetStream delivers them again after the ack wait, and the aggregator
-            # recognises events it already stored.
-            log.warning("could not ack %d messages on %s: %r", len(messages), self.spec.where, exc)
-
-    async def close(self) -> None:
-        await self._connection.close()
-
-    # ---- pulling -------------------------------------------------------------------------------
-
-    async def _pull(self, client: NatsClient, batch: int, *, no_wait: bool) -> list[Msg]:
-        """One pull request; returns when ``batch`` messages came, the server said there are
-        no more (404/408), or the wait is over."""
-        messages: list[Msg] = []
-        queue = self._queue
-        while queue and len(messages) < batch:  # left over from an earlier request
-            message = queue.popleft()
-            if _status(message) is None:
-                messages.append(message)
-        if len(messages) >= batch:
-            return messages
-        request: dict[str, object] = {"batch": batch - len(messages)}
-        if no_wait and not messages:
-            request["no_wait"] = True
-        elif no_wait:
-            return messages
-        wait = self.fetch_wait
-        if not no_wait:
-            request["expires"] = int(wait * 1e9)
-        await client.publish(self._next_subject, json.dumps(request).encode(), reply=self._deliver)
-        deadline = time.monotonic() + wait + 1.0
-        answered = False
-        while len(messages) < batch:
-            if not queue:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    if not answered:
-                        # JetStream always answers a pull (events, 404 or 408) unless the
-                        # consumer is gone: check it (and create it again) next time
-                        self._consumer_ready = False
-                    break
-                arrived = self._arrived = asyncio.Event()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(remaining):
-                        await arrived.wait()
-                continue
-            message = queue.popleft()
-            answered = True
-            status = _status(message)
-            if status is None:
-                messages.append(message)
-                continue
-            if status in ("404", "408"):  # no (more) messages for this request
-                break
-            if status in ("409", _NO_RESPONDERS):
-                # e.g. "Consumer Deleted", or no stream at all: set them up again next time
-                log.warning("pull from %s: %s %s", self.spec.where, status, message.header)
-                self._consumer_ready = False
-                self._connection.stream_ready = False
-                break
-            # 100: heartbeat or flow control, nothing to hand out
-        return messages
-
-    async def _on_delivery(self, message: Msg) -> None:
-        self._queue.append(message)
-        arrived = self._arrived
-        if arrived is not None:
-            arrived.set()
-
-    async def _subscribe_inbox(self, client: NatsClient) -> None:
-        self._deliver = client.new_inbox()
-        await client.subscribe(self._deliver, cb=self._on_delivery)
-
-    async def _ensure_consumer(self, client: NatsClient) -> None:
-        js = client.jetstream()
-        try:
-            try:
-                await js.consumer_info(self.spec.stream, self.consumer)
-            except nats.js.errors.NotFoundError:
-                await js.add_consumer(self.spec.stream, config=self._consumer_config())
-        except (nats.errors.Error, OSError, TimeoutError) as exc:
-            raise EventLogUnavailable(
-                f"cannot set up consumer {self.consumer} on {self.spec.where}: {exc!r}"
-            ) from exc
-        self._consumer_ready = True
-
-    def _consumer_config(self) -> api.ConsumerConfig:
-        return api.ConsumerConfig(
-            name=self.consumer,
-            durable_name=self.consumer,
-            deliver_policy=api.DeliverPolicy.ALL,
-            ack_policy=api.AckPolicy.EXPLICIT,
-            ack_wait=self.spec.ack_wait_seconds,
-            max_deliver=-1,  # never give up on an event while the database is down
-            max_ack_pending=MAX_ACK_PENDING,
-            replay_policy=api.ReplayPolicy.INSTANT,
-        )
-
-
-def _status(message: Msg) -> str | None:
-    """The status code of a JetStream status message (None: an event)."""
-    headers = message.headers
-    return headers.get("Status") if headers else None
-
-
-def _stream_sequence(reply: str) -> int:
-    """The stream sequence in a JetStream delivery's ack subject (0 if it is not one):
-    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...`` (9 tokens), or with a domain and
-    an account hash after ``$JS.ACK`` (12 tokens or more)."""
-    tokens = reply.split(".")
-    index = 5 if len(tokens) == 9 else 7 if len(tokens) >= 12 else -1
-    try:
-        return int(tokens[index]) if index > 0 else 0
-    except ValueError:
-        return 0
-
-
 def open_nats_writer(settings: Settings, *, writer_id: str | None = None) -> NatsEventLogWriter:
     name = f"adtrack-collector-{writer_id}" if writer_id else "adtrack-collector"
     return NatsEventLogWriter(StreamSpec.from_settings(settings), name=name)
-
-
-def open_nats_reader(settings: Settings, *, consumer: str) -> NatsEventLogReader:
-    return NatsEventLogReader(StreamSpec.from_settings(settings), consumer=consumer)

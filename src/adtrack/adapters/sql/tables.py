@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -360,6 +361,18 @@ eventlog_checkpoints = Table(
     Column("source", String(255), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Aggregators sharing a partitioned event log (JetStream): each member's last heartbeat. A member
+# seen within the TTL is alive and gets its share of the partitions (services/aggregator_members).
+# ``seen_at`` is in seconds since the epoch by the DATABASE's clock, not the aggregators', so
+# hosts whose clocks disagree still agree on who is alive.
+aggregator_members = Table(
+    "aggregator_members",
+    metadata,
+    Column("member_group", String(255), primary_key=True),
+    Column("member", String(255), primary_key=True),
+    Column("seen_at", Double, nullable=False),
 )
 
 # Tag exports delivered by email, with their status.

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 11:59:20.289830
+Create Date: 2026-12-02 12:22:14.361984
 """
 
 from __future__ import annotations
@@ -30,6 +30,13 @@ def upgrade() -> None:
         sa.Column("last_modified", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_advertisers")),
+    )
+    op.create_table(
+        "aggregator_members",
+        sa.Column("member_group", sa.String(length=255), nullable=False),
+        sa.Column("member", sa.String(length=255), nullable=False),
+        sa.Column("seen_at", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("member_group", "member", name=op.f("pk_aggregator_members")),
     )
     op.create_table(
         "catalogue_changes",
@@ -501,5 +508,6 @@ def downgrade() -> None:
     op.drop_table("eventlog_checkpoints")
     op.drop_table("catalogue_version")
     op.drop_table("catalogue_changes")
+    op.drop_table("aggregator_members")
     op.drop_table("advertisers")
     # ### end Alembic commands ###
