@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from _support import HOST, free_port, socket_errors, wrk_summary
-from adtrack.adapters.eventlog.nats import NatsEventLogReader, StreamSpec
+from adtrack.adapters.eventlog.nats import StreamSpec
+from adtrack.adapters.eventlog.nats_reader import NatsEventLogReader
 from tracking import (
     ENDPOINTS,
     WRK_SCRIPT,
@@ -95,6 +96,7 @@ class PinnedCollector(Collector):
 
     def __init__(self, workdir: Path, name: str, core: int, nats: NatsServer | None) -> None:
         self.spec: StreamSpec | None = None
+        self.counted_to: dict[str, int] = {}  # where the counting reader got to, per partition
         env: dict[str, str] = {}
         if nats is not None:
             stream = f"ADTRACK_BENCH_{secrets.token_hex(4).upper()}"
@@ -114,17 +116,18 @@ class PinnedCollector(Collector):
         return asyncio.run(self._stream_records())
 
     async def _stream_records(self) -> int:
-        """The events inside the stream's messages not counted yet (a consumer of its own)."""
+        """The events inside the stream's messages not counted yet (a reader of its own)."""
         assert self.spec is not None
         reader = NatsEventLogReader(self.spec, consumer="bench-count", fetch_wait=0.3)
+        reader.restore(self.counted_to)
         count = 0
         try:
             while True:
                 batch = await reader.read(50_000)
                 if not batch.records:
+                    self.counted_to = reader.positions
                     return count
                 count += len(batch.records)
-                await reader.ack(batch)
         finally:
             await reader.close()
 

@@ -136,28 +136,31 @@ async def _delete_stream(stream: str) -> None:
 @dataclass
 class StreamEvents:
     """Counts the events in a stream: a message holds a collector append's events, so they are
-    counted by reading them (with a consumer of this benchmark's own, resuming each time)."""
+    counted by reading them (with a reader of this benchmark's own, resuming where it got to)."""
 
     stream: str
     subject: str
     counted: int = 0
+    counted_to: dict[str, int] = field(default_factory=dict)  # per partition
 
     def count(self) -> int:
         asyncio.run(self._read())
         return self.counted
 
     async def _read(self) -> None:
-        from adtrack.adapters.eventlog.nats import NatsEventLogReader, StreamSpec
+        from adtrack.adapters.eventlog.nats import StreamSpec
+        from adtrack.adapters.eventlog.nats_reader import NatsEventLogReader
 
         spec = StreamSpec(servers=(NATS_URL,), stream=self.stream, subject=self.subject)
         reader = NatsEventLogReader(spec, consumer="bench-count", fetch_wait=0.3)
+        reader.restore(self.counted_to)
         try:
             while True:
                 batch = await reader.read(50_000)
                 if not batch.records:
+                    self.counted_to = reader.positions
                     return
                 self.counted += len(batch.records)
-                await reader.ack(batch)
         finally:
             await reader.close()
 
