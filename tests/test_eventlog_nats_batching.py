@@ -313,6 +313,41 @@ def test_a_subject_taken_by_another_stream_is_reported_with_the_settings_to_chan
     assert "NotFoundError" not in reason
 
 
+def test_a_partition_subject_taken_by_another_stream_is_reported(
+    nats_url: str, nats_stream_name: str
+) -> None:
+    """Our stream exists with the bare subject only (an earlier version's), and another stream
+    captures one of the partition subjects: adding the partitions fails, naming that stream."""
+    owner = nats_stream_name + "_OWNER"
+    spec = spec_for(nats_url, nats_stream_name, partitions=4)
+    taken = f"{spec.subject}.2"
+
+    async def scenario() -> tuple[str, list[str]]:
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            await js.add_stream(name=nats_stream_name, subjects=[spec.subject])
+            await js.add_stream(name=owner, subjects=[taken])
+        finally:
+            await nc.close()
+        writer = NatsEventLogWriter(spec)
+        try:
+            with pytest.raises(StreamSetupError) as refused:
+                await writer.append([event(1)])
+        finally:
+            await writer.close()
+        info = await stream_info(nats_url, nats_stream_name)
+        return str(refused.value), list(info.config.subjects or [])
+
+    try:
+        reason, subjects = run(scenario())
+    finally:
+        nats_support.delete_stream(owner, nats_url)
+    assert f"its subject {taken!r} is already captured by stream {owner}" in reason
+    assert "ADTRACK_NATS_SUBJECT" in reason and f"ADTRACK_NATS_STREAM={owner}" in reason
+    assert subjects == [spec.subject]  # left as it was
+
+
 def test_a_server_without_jetstream_is_reported_as_such(nats_stream_name: str) -> None:
     with PrivateNats(jetstream=False) as server:
         spec = spec_for(server.url, nats_stream_name)

@@ -287,8 +287,15 @@ class NatsEventLogReader:
                 await self._wait(client, active)
                 for partition in active:
                     self._take(partition, self._queued(partition, None), records, starts, ends)
-        except (nats.errors.Error, OSError) as exc:
-            raise EventLogUnavailable(f"reading {self.spec.where} failed: {exc!r}") from exc
+        except BaseException as exc:
+            # what this read took is not handed out: read it again next time
+            for partition in active:
+                if partition.source in starts:
+                    partition.position = starts[partition.source]
+                    self._drop_consumer(partition)
+            if isinstance(exc, nats.errors.Error | OSError):
+                raise EventLogUnavailable(f"reading {self.spec.where} failed: {exc!r}") from exc
+            raise
         if not records:
             return Batch(records=[], position=None, source=self.spec.stream)
         return Batch(records=records, position=ends, starts=starts, source=self.spec.stream)
