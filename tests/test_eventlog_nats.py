@@ -730,3 +730,74 @@ def test_readiness_follows_the_connection_and_recovers_without_appends(
                 await writer.close()
 
         run(scenario())
+
+
+def test_partitions_left_from_a_larger_partition_count_are_still_read(
+    nats_url: str, nats_stream_name: str
+) -> None:
+    """ADTRACK_NATS_PARTITIONS lowered from 4 to 2: the stream keeps partitions 2 and 3 and the
+    reader reads them too (their messages would be stranded otherwise)."""
+    wide = spec_for(nats_url, nats_stream_name, partitions=4)
+    narrow = spec_for(nats_url, nats_stream_name, partitions=2)
+
+    async def scenario() -> tuple[list[Batch], list[str]]:
+        writer = NatsEventLogWriter(wide)
+        try:
+            for i in range(8):
+                await writer.append([event(i)])
+        finally:
+            await writer.close()
+        reader = NatsEventLogReader(narrow)
+        try:
+            return await read_all(reader), reader.partitions
+        finally:
+            await reader.close()
+
+    batches, partitions = run(scenario())
+    assert sorted(records_of(batches)) == sorted(event(i) for i in range(8))
+    assert partitions == [
+        partition_source(nats_stream_name, s) for s in wide.partition_subjects + [wide.subject]
+    ]
+
+
+def test_a_member_whose_heartbeats_fail_past_the_ttl_stops_reading(
+    nats_url: str, nats_stream_name: str, tmp_path: Path
+) -> None:
+    """The membership table is gone (the database unreachable, as far as the reader can tell):
+    the reader keeps its partitions for the TTL, then reads nothing, since the others must
+    think it gone and read them."""
+    spec = spec_for(nats_url, nats_stream_name, partitions=2)
+    url = f"sqlite:///{tmp_path / 'adtrack.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    members = SqlAggregatorMembers(engine, group=f"nats:{nats_stream_name}", ttl_seconds=0.5)
+
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
+        reader = NatsEventLogReader(
+            spec,
+            membership=members,
+            member="a",
+            heartbeat_seconds=0.1,
+            member_ttl_seconds=0.5,
+            fetch_wait=0.1,
+        )
+        try:
+            await reader.read(1)
+            alone = reader.reading
+            t.aggregator_members.drop(engine)
+            await asyncio.sleep(0.15)
+            await reader.read(1)
+            within_ttl = reader.reading
+            await asyncio.sleep(0.6)
+            await reader.read(1)
+            return alone, within_ttl, reader.reading
+        finally:
+            await reader.close()
+
+    try:
+        alone, within_ttl, after_ttl = run(scenario())
+    finally:
+        engine.dispose()
+    assert len(alone) == 3  # both partitions and the bare subject
+    assert within_ttl == alone
+    assert after_ttl == []

@@ -204,7 +204,8 @@ class NatsEventLogReader:
         """Partitions the stream has beyond ours (ADTRACK_NATS_PARTITIONS was larger once):
         read too, or their messages would be stranded."""
         for subject in self._connection.stream_subjects:
-            if subject not in self._partitions and partition_number(self.spec.subject, subject):
+            known = subject in self._partitions
+            if not known and partition_number(self.spec.subject, subject) is not None:
                 added = self._add_partition(subject)
                 if self.membership is None:
                     self._reading = [p for p in self._ordered() if p in self._reading or p is added]
