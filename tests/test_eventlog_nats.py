@@ -629,7 +629,7 @@ def test_the_aggregator_consumes_the_stream_exactly_once(
             await writer.close()
         reader = NatsEventLogReader(spec)
         try:
-            aggregator = Aggregator(reader, engine)
+            aggregator = Aggregator(reader, engine, archive=None)
             while await aggregator.run_once(max_records=120):
                 pass
             positions = reader.positions
@@ -637,7 +637,7 @@ def test_the_aggregator_consumes_the_stream_exactly_once(
             await reader.close()
         replay = NatsEventLogReader(spec)
         try:
-            aggregator = Aggregator(replay, engine)
+            aggregator = Aggregator(replay, engine, archive=None)
             await aggregator.reset()  # from the stream's start, whatever is committed
             for _ in range(10):
                 await aggregator.run_once(max_records=120)

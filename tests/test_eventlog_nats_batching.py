@@ -162,7 +162,7 @@ def test_a_stream_written_by_the_previous_version_is_still_read(
             await writer.close()
         got = records_of(await read_all(NatsEventLogReader(spec)))
         reader = NatsEventLogReader(spec)
-        aggregator = Aggregator(reader, engine)
+        aggregator = Aggregator(reader, engine, archive=None)
         try:
             while await aggregator.run_once(max_records=4):
                 pass
@@ -202,9 +202,10 @@ def test_a_batch_read_again_by_a_second_aggregator_counts_each_event_once(
         first = NatsEventLogReader(spec, fetch_wait=0.2)
         second = NatsEventLogReader(spec, fetch_wait=0.2)
         try:
-            late = Aggregator(second, engine)
+            late = Aggregator(second, engine, archive=None)
             await late.reset()  # reads from the start, whatever gets committed meanwhile
-            committed_first = await Aggregator(first, engine).run_once(max_records=1000)
+            early = Aggregator(first, engine, archive=None)
+            committed_first = await early.run_once(max_records=1000)
             for _ in range(5):
                 await late.run_once(max_records=1000)
         finally:
