@@ -174,7 +174,7 @@ def test_aggregators_killed_mid_batch_lose_and_double_count_nothing(
     committing it, and reads ahead). At the end every event is counted exactly once: the
     positions committed with the rollups decide what a restarted one reads again. Needs the
     sink that commits positions by compare-and-set."""
-    total = 80_000
+    total = 240_000  # a backlog that outlasts a few kills of aggregators that commit fast
     env = scaleout_env(pg_url, nats_url, nats_stream_name, tmp_path / "data")
     spec = StreamSpec(
         servers=(nats_url,), stream=nats_stream_name, subject=env["ADTRACK_NATS_SUBJECT"]
@@ -189,7 +189,12 @@ def test_aggregators_killed_mid_batch_lose_and_double_count_nothing(
         # the backlog first: were the aggregators already running, they might keep up with the
         # filling and leave nothing to be killed in the middle of
         asyncio.run(_fill_stream(spec, total))
-        aggregators = [start_aggregator(env, tmp_path, f"aggregator-{i}") for i in (1, 2)]
+        # not waiting for them to be ready: a fast aggregator is through a backlog of this
+        # size in seconds, and the first kill must land while there is one
+        aggregators = [
+            AdtrackProcess(["aggregator"], env, tmp_path / f"aggregator-{i}.log").start()
+            for i in (1, 2)
+        ]
         started += aggregators
         for kill in range(3):
             before = stored()
@@ -197,7 +202,7 @@ def test_aggregators_killed_mid_batch_lose_and_double_count_nothing(
             def progressed(before: int = before) -> bool:
                 return stored() > before
 
-            if not wait_until(progressed, 20) or stored() > total - 15_000:
+            if not wait_until(progressed, 20) or stored() >= total:
                 break  # (no backlog left to be in the middle of)
             # the one running longest: surely past its start-up, inside a batch
             victim = aggregators.pop(0)
