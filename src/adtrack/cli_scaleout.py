@@ -69,13 +69,13 @@ def collector(
 
 def aggregator(
     consumer: Annotated[
-        str, typer.Option(help="Name of the durable consumer (shared by all aggregators).")
+        str, typer.Option(help="Name of this aggregator's consumers (in logs and JetStream).")
     ] = "aggregator",
 ) -> None:
-    """Consume the event log into raw events and hourly rollups until interrupted.
+    """Consume the event log into hourly rollups until interrupted.
 
-    Several may run at once: each event is stored and counted once (a durable consumer,
-    writes keyed by event id). Waits for the database when it is down, then catches up.
+    Several may run at once: each event is counted once (the log positions are committed with
+    the rollups, by compare-and-set). Waits for the database when it is down, then catches up.
     """
     from adtrack.runtime import run_aggregator
 
