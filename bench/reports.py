@@ -9,8 +9,10 @@
 2. Times ``run_report`` (the same call the API makes) for a 90-day report grouped by line item
    and day -- in UTC (the default) and in America/New_York -- plus a cumulative report by
    tracker and an hourly report over one day, ``--repeat`` times each (median and best).
-3. Inserts ``--feed-clicks`` click events into one UTC day of the raw ``events`` table and
-   times streaming the whole day through ``stream_feed`` (CSV and JSON lines), in rows/s.
+3. Archives ``--feed-clicks`` click events of one UTC day in the raw-event archive (Parquet
+   files staged in batches of 50,000 events and listed in the manifest, as the aggregator does;
+   the staging rate is printed) and times streaming the whole day through ``stream_feed`` (CSV
+   and JSON lines), in rows/s.
 
 Usage::
 
@@ -18,7 +20,9 @@ Usage::
         [--days 90] [--feed-clicks 1000000] [--repeat 5] [--json results.json]
 
 SQLite runs on a temporary file; PostgreSQL on a throw-away database on 127.0.0.1:5432
-(dropped afterwards). Targets: the 90-day line-item x day report < 300 ms, the feed >= 200k rows/s.
+(dropped afterwards); the archive in a temporary directory (next to ``--keep``'s file, named
+after it, when kept). Targets: the 90-day line-item x day report < 300 ms, the CSV feed >= 1M
+rows/s.
 """
 
 from __future__ import annotations
@@ -40,8 +44,12 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text
 
 from _support import PG_SERVER, create_database, database_exists, drop_database, new_database_name
+from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
+from adtrack.adapters.raw_events.manifest import register_files
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
+from adtrack.domain.events import Event
 from adtrack.services.feeds import parse_feed_request, stream_feed
 from adtrack.services.report_query import parse_report_request, run_report
 
@@ -289,12 +297,18 @@ def load_rollups(
     return {"events": total_events, "hourly_rows": hourly_rows, "daily_rows": len(daily_rows)}
 
 
-EVENT_COLUMNS = [c.name for c in t.events.columns]
+STAGE_BATCH = 50_000  # events per staged batch (a busy aggregator's batch)
 
 
 def load_click_day(
-    loader: BulkLoader, trackers: list[dict[str, Any]], clicks: int, day: datetime
-) -> None:
+    engine: Engine,
+    archive: ParquetRawEventArchive,
+    trackers: list[dict[str, Any]],
+    clicks: int,
+    day: datetime,
+) -> float:
+    """Archive ``clicks`` clicks spread over ``day``; returns the staging cost in
+    microseconds per event (writing the files, not generating the events)."""
     rng = random.Random(11)
     click_trackers = [tr for tr in trackers if tr["tracker_type"] == "click"]
     step = 86_400_000_000 / clicks
@@ -310,14 +324,24 @@ def load_click_day(
         f"Chrome/{100 + i % 30}.0.{i}.0 Safari/537.36"
         for i in range(400)
     ]
-    batch: list[tuple[Any, ...]] = []
-    pg = loader.pg
+    batch: list[Event] = []
+    day_micros = int(day.timestamp()) * 1_000_000
+    staging = 0.0
+
+    def stage(events: list[Event]) -> float:
+        started = time.perf_counter()
+        files = archive.stage(events, f"bench-{events[0].event_id}")
+        spent = time.perf_counter() - started
+        with engine.begin() as conn:
+            register_files(conn, files)
+        return spent
+
     for i in range(clicks):
         tr = click_trackers[rng.randrange(len(click_trackers))]
-        ts = day + timedelta(microseconds=int(i * step))
+        ts = day_micros + int(i * step)
         ancost = rng.random() < 0.3
         invalid = rng.random() < INVALID_SHARE
-        row = (
+        event = Event(
             f"bench-{i:09d}",
             ts,
             10,
@@ -330,20 +354,22 @@ def load_click_day(
             rng.randrange(0, 200_000) if ancost else 50_000,
             120_000,
             "cpc",
-            ancost if pg else int(ancost),
+            ancost,
             f"{rng.getrandbits(40):x}",
             "203.0.113.0",
             agents[min(int(rng.paretovariate(1.2)) - 1, len(agents) - 1)],
             pages[min(int(rng.paretovariate(1.0)) - 1, len(pages) - 1)],
-            invalid if pg else int(invalid),
+            invalid,
             "bot" if invalid else None,
             "https://shop.example.com/landing",
         )
-        batch.append(row)
-        if len(batch) >= 100_000:
-            loader.load(t.events, EVENT_COLUMNS, batch)
+        batch.append(event)
+        if len(batch) >= STAGE_BATCH:
+            staging += stage(batch)
             batch = []
-    loader.load(t.events, EVENT_COLUMNS, batch)
+    if batch:
+        staging += stage(batch)
+    return staging / max(clicks, 1) * 1e6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,9 +416,15 @@ def main() -> int:
     )
     if args.db == "postgresql" and args.keep is not None and not reuse:
         create_database(args.keep.name)
-    with database(args.db, args.keep) as url:
+    with database(args.db, args.keep) as url, tempfile.TemporaryDirectory() as scratch:
         upgrade(url)
         engine = make_engine(url)
+        raw_root = (
+            args.keep.with_name(f"{args.keep.name}.raw-events")
+            if args.keep is not None
+            else Path(scratch) / "raw-events"
+        )
+        archive = ParquetRawEventArchive(raw_root)
         loader = BulkLoader(engine)
         rng = random.Random(3)
         started = time.perf_counter()
@@ -419,7 +451,9 @@ def main() -> int:
         else:
             trackers = build_catalogue(engine, rng)
             volume = load_rollups(loader, trackers, args.events, args.days, first)
-            load_click_day(loader, trackers, args.feed_clicks, feed_day)
+            stage_us = load_click_day(engine, archive, trackers, args.feed_clicks, feed_day)
+            results["stage_us_per_event"] = round(stage_us, 2)
+            print(f"  archive staging: {stage_us:.2f} us/event", flush=True)
             with engine.begin() as conn:
                 conn.execute(text("ANALYZE"))  # planner statistics, as a live database has
         results["load_seconds"] = round(time.perf_counter() - started, 1)
@@ -494,7 +528,8 @@ def main() -> int:
             for _ in range(args.feed_repeat):
                 started, cpu_started = time.perf_counter(), time.process_time()
                 size = lines = 0
-                for chunk in stream_feed(engine, feed_request, fmt):
+                reader = DuckDBRawEventReader(raw_root, engine)
+                for chunk in stream_feed(reader, feed_request, fmt):
                     size += len(chunk)
                     lines += chunk.count(b"\n")
                 walls.append(time.perf_counter() - started)
@@ -513,7 +548,7 @@ def main() -> int:
         results["feeds"] = feeds
         with engine.connect() as conn:
             results["raw_events"] = conn.execute(
-                select(func.count()).select_from(t.events)
+                select(func.sum(t.raw_event_files.c.rows))
             ).scalar()
         engine.dispose()
 
@@ -521,7 +556,7 @@ def main() -> int:
     print(
         f"90-day report by line item and day: {target_ms} ms (target < 300 ms); "
         f"click feed: {results['feeds']['csv']['rows_per_second_median']:,} rows/s CSV "
-        "(target >= 200,000)"
+        "(target >= 1,000,000)"
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

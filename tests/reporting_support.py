@@ -3,6 +3,7 @@ independent fold of raw events into rollup rows."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.domain.events import Event
 from tests.support import postgres
+from tests.support.raw_events import seed_raw_events
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -215,11 +217,15 @@ def load_rollups(engine: Engine, events: list[RawEvent]) -> None:
             conn.execute(t.rollup_daily.insert(), daily)
 
 
-def load_events(engine: Engine, events: list[RawEvent]) -> None:
-    with engine.begin() as conn:
-        rows = [ev.row(f"ev-{i:09d}") for i, ev in enumerate(events)]
-        for i in range(0, len(rows), 5000):
-            conn.execute(t.events.insert(), rows[i : i + 5000])
+def load_events(engine: Engine, events: list[RawEvent], raw_events_dir: Path) -> None:
+    """Archive ``events`` (ids ``ev-000000000``, ... in list order) in the raw-event archive
+    at ``raw_events_dir``, listed in ``engine``'s manifest, as the aggregator would."""
+    seed_raw_events(
+        engine,
+        raw_events_dir,
+        [to_event(ev, f"ev-{i:09d}") for i, ev in enumerate(events)],
+        batch_key=f"reporting-{uuid.uuid4().hex}",
+    )
 
 
 def hours(start: datetime, n: int) -> list[datetime]:
@@ -237,6 +243,7 @@ def clear_reporting_tables(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in (
             t.events,
+            t.raw_event_files,
             t.rollup_hourly,
             t.rollup_daily,
             t.rollup_invalid_hourly,

@@ -43,7 +43,7 @@ def bed(tmp_path: Path):
             ),
         ]
         load_rollups(bed.engine, events)
-        load_events(bed.engine, events)
+        load_events(bed.engine, events, bed.app.state.settings.raw_events_dir)
         bed.sign_in(bed.add_user(Role.REPORTER))
         yield bed
 

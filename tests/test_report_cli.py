@@ -17,6 +17,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine
 from adtrack.cli import app
 from tests.reporting_support import TRACKERS, RawEvent, load_events, load_rollups, migrated_engine
+from tests.support.raw_events import archived_count
 
 runner = CliRunner()
 
@@ -38,7 +39,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     ]
     old = [RawEvent(now - timedelta(days=40), TRACKERS[1], 1, 1, False)]
     with migrated_engine("sqlite", tmp_path) as engine:
-        load_events(engine, recent + old)
+        load_events(engine, recent + old, tmp_path / "raw-events")
         load_rollups(engine, recent + old)
     yield {
         "ADTRACK_DATA_DIR": str(tmp_path),
@@ -102,6 +103,6 @@ def test_feed_clicks_and_retention_purge(env: dict[str, str]) -> None:
     assert "deleted 1 raw events older than 30 days" in purge.output
     engine = make_engine(env["ADTRACK_DATABASE_URL"])
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(t.events)).scalar() == 3
         assert conn.execute(select(func.count()).select_from(t.rollup_hourly)).scalar() == 4
+    assert archived_count(engine, Path(env["ADTRACK_DATA_DIR"]) / "raw-events") == 3
     engine.dispose()

@@ -21,6 +21,8 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
+from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import db
 from adtrack.config import Settings
 from adtrack.domain.errors import DomainError
@@ -142,7 +144,8 @@ def _feed_command(kind: FeedKind) -> Callable[..., None]:
             request = parse_deployment_feed_request(settings, kind, start, end, timezone)
             sink = output.open("wb") if output is not None else sys.stdout.buffer
             try:
-                for chunk in stream_feed(engine, request, FeedFormat(format)):
+                reader = DuckDBRawEventReader(settings.raw_events_dir, engine)
+                for chunk in stream_feed(reader, request, FeedFormat(format)):
                     sink.write(chunk)
             finally:
                 if output is not None:
@@ -157,7 +160,8 @@ def _feed_command(kind: FeedKind) -> Callable[..., None]:
 def purge() -> None:
     """Delete raw events older than the retention period (rollups are kept)."""
     with _session() as (settings, engine):
-        deleted = purge_expired_events(engine, settings)
+        archive = ParquetRawEventArchive(settings.raw_events_dir)
+        deleted = purge_expired_events(engine, archive, settings)
     typer.echo(f"deleted {deleted} raw events older than {settings.raw_event_retention_days} days")
 
 

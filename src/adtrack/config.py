@@ -80,12 +80,22 @@ class Settings:
     # Catalogue change log: the last this many catalogue versions are kept for collectors to
     # apply incrementally; one further behind reloads every tracker (docs/limits.md).
     catalogue_changes_kept: int = 100_000
+    # The raw-event archive's root (hourly Parquet files; docs/durability.md, "Raw events"):
+    # "" means <data dir>/raw-events. Aggregators on several hosts must share it.
+    raw_events_path: str = ""
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
         # keeps it unless nats_subject="" is passed too
         if not self.nats_subject:
             object.__setattr__(self, "nats_subject", default_nats_subject(self.nats_stream))
+
+    @property
+    def raw_events_dir(self) -> Path:
+        """Where the raw-event archive's files are (``ADTRACK_RAW_EVENTS_DIR``)."""
+        if self.raw_events_path:
+            return Path(self.raw_events_path)
+        return self.data_dir / "raw-events"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -137,6 +147,9 @@ class Settings:
             send_timeout_seconds=float(env.get("ADTRACK_SEND_TIMEOUT_SECONDS", "60")),
             nats_max_message_bytes=int(env.get("ADTRACK_NATS_MAX_MESSAGE_BYTES", str(1024 * 1024))),
             catalogue_changes_kept=int(env.get("ADTRACK_CATALOGUE_CHANGES_KEPT", "100000")),
+            raw_events_path=str(Path(env["ADTRACK_RAW_EVENTS_DIR"]).resolve())
+            if env.get("ADTRACK_RAW_EVENTS_DIR")
+            else "",
         )
 
     @property

@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 
 from adtrack.adapters.eventlog.factory import open_reader
 from adtrack.adapters.private_files import make_private_dir
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.aggregator.runner import Aggregator
@@ -278,7 +279,8 @@ class _AnnouncingServer(uvicorn.Server):
 
 def _housekeeping(settings: Settings, engine: Engine) -> list[asyncio.Task[None]]:
     """The periodic jobs: purge raw events past retention; send scheduled reports."""
-    tasks = [asyncio.create_task(purge_periodically(engine, settings))]
+    archive = ParquetRawEventArchive(settings.raw_events_dir)
+    tasks = [asyncio.create_task(purge_periodically(engine, archive, settings))]
     mailer = build_mailer(settings)
     if mailer is not None:
         tasks.append(

@@ -44,7 +44,7 @@ def live(tmp_path: Path) -> Iterator[LiveApp]:
             events += [RawEvent(when, TRACKERS[0], 1_200, 2_500, False)] * (3 + day)
             events += [RawEvent(when, TRACKERS[1], 100_000, 0, False)] * (day % 3)
         load_rollups(bed.engine, events)
-        load_events(bed.engine, events)
+        load_events(bed.engine, events, bed.app.state.settings.raw_events_dir)
         bed.add_user(Role.ADMIN, "admin@example.com")
         ring = RecentHits()
         bed.app.state.recent_hits = ring

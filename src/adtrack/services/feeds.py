@@ -1,9 +1,11 @@
 """Log-level feeds: one row per tracked click (the click-tracker feed) or impression (our
-extension), read from the raw ``events`` table and streamed as CSV or JSON lines.
+extension), read from the raw-event archive and streamed as CSV or JSON lines.
 
 A feed covers at most 24 hours and must start within the raw-event retention period. Rows are
-read through a streaming cursor (a server-side cursor on PostgreSQL) in batches and written out
-chunk by chunk, so a day of millions of clicks never sits in memory.
+read from the archive (a :class:`~adtrack.services.raw_event_archive.RawEventReader` the caller
+passes in) in batches and written out chunk by chunk, so a day of millions of clicks never sits
+in memory. The CSV is formatted a batch at a time by Arrow's kernels; the JSON lines and the
+row iterators build one Python object per row.
 
 Columns (the original click-tracker feed's, where they apply):
 ``datetime`` (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff`` like the original feed, with microseconds),
@@ -18,26 +20,25 @@ Money is a decimal string with six places.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, String, func, select, type_coerce
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from adtrack.adapters.sql import tables as t
 from adtrack.config import Settings
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
+from adtrack.services.raw_event_archive import RawEventReader
 from adtrack.services.report_query import parse_instant, parse_timezone
 
 MAX_FEED_WINDOW = timedelta(hours=24)
-FETCH_BATCH = 5_000  # rows fetched from the database at a time
-CHUNK_ROWS = 2_000  # rows per chunk of output bytes (and per database fetch when streaming)
+FETCH_BATCH = 5_000  # rows read from the archive at a time
+CHUNK_ROWS = 2_000  # rows per chunk of output bytes (and per archive read when streaming)
 
 FEED_COLUMNS: tuple[str, ...] = (
     "datetime",
@@ -160,99 +161,66 @@ class _Memo(dict[Any, str]):
         return value
 
 
-def _feed_select(engine: Engine, request: FeedRequest) -> Any:
-    """The feed query. The timestamp comes back as text, formatted by the database where it
-    can (PostgreSQL) or in its stored UTC text form (SQLite), to spare a datetime per row."""
-    e = t.events
-    if engine.dialect.name == "postgresql":
-        ts: Any = func.to_char(func.timezone("UTC", e.c.ts), "YYYY-MM-DD HH24:MI:SS.US")
-    else:
-        ts = type_coerce(e.c.ts, String)
-    return (
-        select(
-            ts,
-            e.c.tracker_id,
-            e.c.advertiser_id,
-            e.c.line_item_id,
-            e.c.publisher_id,
-            e.c.placement_id,
-            e.c.ancost_used,
-            e.c.media_cost_micros,
-            e.c.booked_revenue_micros,
-            e.c.revenue_type,
-            e.c.referrer,
-            e.c.cachebuster,
-            e.c.user_agent,
-            e.c.invalid,
-        )
-        .where(
-            e.c.imp_type == request.kind.imp_type,
-            e.c.ts >= request.start,
-            e.c.ts < request.end,
-        )
-        .order_by(e.c.ts)
+# The raw-event columns a feed row is made of, in the order the formatting below reads them.
+SOURCE_COLUMNS: tuple[str, ...] = (
+    "ts",
+    "tracker_id",
+    "advertiser_id",
+    "line_item_id",
+    "publisher_id",
+    "placement_id",
+    "ancost_used",
+    "media_cost_micros",
+    "booked_revenue_micros",
+    "revenue_type",
+    "referrer",
+    "cachebuster",
+    "user_agent",
+    "invalid",
+)
+_UTC = pa.timestamp("us", tz="UTC")
+
+
+def _record_batches(
+    reader: RawEventReader, request: FeedRequest, batch: int
+) -> Iterator[pa.RecordBatch]:
+    """The feed's events as the archive returns them, ``batch`` rows at a time, lazily."""
+    return reader.read(
+        request.start,
+        request.end,
+        imp_type=request.kind.imp_type,
+        columns=SOURCE_COLUMNS,
+        batch_rows=batch,
     )
 
 
-def _utc_text(stored: str) -> str:
-    """Any other stored form of a timestamp as ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC).
-
-    The select returns that form already (26 characters) -- SQLite stores it, PostgreSQL
-    formats it -- so this runs only for values written some other way."""
-    parsed = datetime.fromisoformat(stored)
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed.isoformat(sep=" ", timespec="microseconds")
+def _utc_texts(ts: pa.Array) -> pa.Array:
+    """Timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC): Arrow prints the seconds of a
+    microsecond timestamp with their six decimals."""
+    return pc.strftime(pc.cast(ts, _UTC), format="%Y-%m-%d %H:%M:%S")
 
 
-@contextmanager
-def _open_cursor(conn: Connection, stmt: Any) -> Iterator[Any]:
-    """A driver cursor over ``stmt``, read with ``fetchmany``.
-
-    Rows come straight from the driver: the select returns plain values, and skipping the
-    result layer's per-row objects is a good part of the feed's speed. On PostgreSQL the cursor
-    is a server-side (named) cursor, so each ``fetchmany`` is one ``FETCH`` and the server keeps
-    the rest; SQLite's cursor steps through the result lazily by nature.
-    """
-    if conn.dialect.name == "postgresql":
-        compiled = stmt.compile(dialect=conn.dialect)
-        conn.exec_driver_sql("SELECT 1")  # begin the transaction the named cursor lives in
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        cursor = raw.cursor(name=f"adtrack_feed_{uuid.uuid4().hex[:12]}")
-        try:
-            cursor.execute(str(compiled), compiled.params)
-            yield cursor
-        finally:
-            cursor.close()
-        return
-    result = conn.execute(stmt)
-    try:
-        yield result.cursor
-    finally:
-        result.close()
-
-
-def _raw_batches(engine: Engine, request: FeedRequest, batch: int) -> Iterator[list[Any]]:
-    """The query's rows as the driver returns them, ``batch`` at a time, lazily."""
-    with engine.connect() as conn, _open_cursor(conn, _feed_select(engine, request)) as cursor:
-        while rows := cursor.fetchmany(batch):
-            yield rows
+def _raw_batches(reader: RawEventReader, request: FeedRequest, batch: int) -> Iterator[list[Any]]:
+    """The feed's events as tuples of :data:`SOURCE_COLUMNS` values (the timestamp already
+    as text), ``batch`` at a time, lazily."""
+    for records in _record_batches(reader, request, batch):
+        columns = [_utc_texts(records.column(0)).to_pylist()]
+        columns.extend(records.column(i).to_pylist() for i in range(1, records.num_columns))
+        yield list(zip(*columns, strict=True))
 
 
 def _feed_objects(
-    engine: Engine, request: FeedRequest, batch: int
+    reader: RawEventReader, request: FeedRequest, batch: int
 ) -> Iterator[list[dict[str, Any]]]:
     """The feed rows as objects keyed by :data:`FEED_COLUMNS` (null for nothing, ``invalid`` a
     boolean), ``batch`` at a time: what the JSON lines hold and :func:`iter_feed_batches` lists.
-    Built in one pass straight from the database rows."""
-    utc_text = _utc_text
+    Built in one pass straight from the archive's rows."""
     money = _Memo(_money)
     domain = _Memo(site_domain)
-    for rows in _raw_batches(engine, request, batch):
+    for rows in _raw_batches(reader, request, batch):
         yield [
             {
-                "datetime": ts if len(ts) == 26 else utc_text(ts),
+                "datetime": ts,
                 "tracker_id": tracker_id,
                 "advertiser_id": advertiser_id,
                 "line_item_id": line_item_id,
@@ -286,25 +254,25 @@ def _feed_objects(
 
 
 def iter_feed_batches(
-    engine: Engine, request: FeedRequest, batch: int = FETCH_BATCH
+    reader: RawEventReader, request: FeedRequest, batch: int = FETCH_BATCH
 ) -> Iterator[list[tuple[Any, ...]]]:
     """Feed rows in batches of up to ``batch`` tuples (:data:`FEED_COLUMNS` order), oldest
-    first. Lazily: one batch is fetched from the database per step; the connection stays open
-    until the iterator is exhausted or closed."""
-    for objects in _feed_objects(engine, request, batch):
+    first. Lazily: one batch is read from the archive per step; the read stays open until the
+    iterator is exhausted or closed."""
+    for objects in _feed_objects(reader, request, batch):
         yield [tuple(row.values()) for row in objects]
 
 
 def iter_feed_rows(
-    engine: Engine, request: FeedRequest, batch: int = FETCH_BATCH
+    reader: RawEventReader, request: FeedRequest, batch: int = FETCH_BATCH
 ) -> Iterator[tuple[Any, ...]]:
     """Feed rows one by one (see :func:`iter_feed_batches`)."""
-    for rows in iter_feed_batches(engine, request, batch):
+    for rows in iter_feed_batches(reader, request, batch):
         yield from rows
 
 
 def stream_feed(
-    engine: Engine,
+    reader: RawEventReader,
     request: FeedRequest,
     fmt: FeedFormat | str = FeedFormat.CSV,
     chunk_rows: int = CHUNK_ROWS,
@@ -313,9 +281,9 @@ def stream_feed(
     empty cells for nothing, ``invalid`` as 0/1) or JSON lines (one object per row; null for
     nothing, ``invalid`` as a boolean)."""
     if FeedFormat(fmt) is FeedFormat.JSONL:
-        yield from _jsonl_chunks(engine, request, chunk_rows)
+        yield from _jsonl_chunks(reader, request, chunk_rows)
     else:
-        yield from _csv_chunks(engine, request, chunk_rows)
+        yield from _csv_chunks(reader, request, chunk_rows)
 
 
 def _csv_text(value: str | None) -> str:
@@ -327,48 +295,108 @@ def _csv_text(value: str | None) -> str:
     return value
 
 
-def _csv_chunks(engine: Engine, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:
-    """CSV lines formatted straight from the database rows in one pass (the hot loop of the
-    feed): numbers and our own formatted values never need quoting; free text goes through
-    :func:`_csv_text`."""
-    cell = _csv_text
-    money = _Memo(_money)
-    domain = _Memo(lambda referrer: cell(site_domain(referrer)))
-    pricing_cell = _Memo(cell)
-    agent_cell = _Memo(cell)  # a day's traffic comes from a few thousand user agents
-    utc_text = _utc_text
+def _csv_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:
+    """CSV lines, a batch of rows at a time, formatted column by column with Arrow kernels
+    (the hot loop of the feed; :func:`_csv_lines` says how each cell is made)."""
     yield (",".join(FEED_COLUMNS) + "\r\n").encode()
-    for rows in _raw_batches(engine, request, chunk_rows):
-        yield "".join(
-            [
-                f"{ts if len(ts) == 26 else utc_text(ts)},"
-                f"{tracker},{advertiser},{line_item},{publisher},{tag or 0},"
-                f"{money[cost] if ancost_used else ''},{money[revenue]},{pricing_cell[pricing]},"
-                f"{domain[referrer]},{cell(cachebuster)},{agent_cell[user_agent]},"
-                f"{1 if invalid else 0}\r\n"
-                for (
-                    ts,
-                    tracker,
-                    advertiser,
-                    line_item,
-                    publisher,
-                    tag,
-                    ancost_used,
-                    cost,
-                    revenue,
-                    pricing,
-                    referrer,
-                    cachebuster,
-                    user_agent,
-                    invalid,
-                ) in rows
-            ]
-        ).encode()
+    for records in _record_batches(reader, request, chunk_rows):
+        yield _csv_lines(records)
 
 
-def _jsonl_chunks(engine: Engine, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:
+_NEEDS_QUOTES = '[",\r\n]'
+# site_domain's pattern with its group named, as Arrow's extract_regex wants.
+_HOST_GROUP = _HOST.pattern.replace("(\\[", "(?P<host>\\[", 1)
+_ROW_END = pa.scalar("\r\n")
+
+
+def _csv_lines(records: pa.RecordBatch) -> bytes:
+    """The CSV lines of ``records`` (:data:`SOURCE_COLUMNS`), byte for byte what formatting
+    each row in Python gives (see :func:`_csv_text`, :func:`_money`, :func:`site_domain`):
+    numbers and our own formatted values never need quoting; free text is quoted only when it
+    must be; nothing is an empty cell; ``invalid`` is 0/1."""
+    (
+        ts,
+        tracker,
+        advertiser,
+        line_item,
+        publisher,
+        placement,
+        ancost_used,
+        cost,
+        revenue,
+        pricing,
+        referrer,
+        cachebuster,
+        user_agent,
+        invalid,
+    ) = records.columns
+    cells = [
+        _utc_texts(ts),
+        pc.cast(tracker, pa.string()),
+        pc.cast(advertiser, pa.string()),
+        pc.cast(line_item, pa.string()),
+        pc.cast(publisher, pa.string()),
+        pc.cast(pc.fill_null(placement, 0), pa.string()),
+        pc.if_else(ancost_used, _money_texts(cost), ""),
+        _money_texts(revenue),
+        _csv_texts(pricing),
+        _csv_texts(_site_domains(referrer)),
+        _csv_texts(cachebuster),
+        _csv_texts(user_agent),
+        pc.binary_join_element_wise(pc.if_else(invalid, "1", "0"), _ROW_END, ""),
+    ]
+    return _joined_bytes(pc.binary_join_element_wise(*cells, ","))
+
+
+def _money_texts(micros: pa.Array) -> pa.Array:
+    """:func:`_money` of each amount."""
+    if len(micros) and pc.min(micros).as_py() < 0:  # never in practice: keep Python's floor
+        return pa.array([_money(v) for v in micros.to_pylist()], pa.string())
+    units = pc.divide(micros, 1_000_000)
+    fraction = pc.subtract(micros, pc.multiply(units, 1_000_000))
+    return pc.binary_join_element_wise(
+        pc.cast(units, pa.string()),
+        pc.utf8_lpad(pc.cast(fraction, pa.string()), width=6, padding="0"),
+        ".",
+    )
+
+
+def _site_domains(referrers: pa.Array) -> pa.Array:
+    """:func:`site_domain` of each referrer: the same pattern, lower-cased; hosts that are
+    not ASCII (rare) go through Python, whose lower-casing Arrow's need not match."""
+    hosts = pc.fill_null(pc.struct_field(pc.extract_regex(referrers, _HOST_GROUP), [0]), "")
+    if not pc.all(pc.string_is_ascii(hosts)).as_py():
+        domain = _Memo(site_domain)
+        return pa.array([domain[r] for r in referrers.to_pylist()], pa.string())
+    return pc.ascii_lower(hosts)
+
+
+def _csv_texts(values: pa.Array) -> pa.Array:
+    """:func:`_csv_text` of each value."""
+    values = pc.fill_null(values, "")
+    needs = pc.match_substring_regex(values, _NEEDS_QUOTES)
+    if not pc.any(needs).as_py():
+        return values
+    doubled = pc.replace_substring(values, '"', '""')
+    quoted = pc.binary_join_element_wise('"', doubled, '"', "")
+    return pc.if_else(needs, quoted, values)
+
+
+def _joined_bytes(lines: pa.Array) -> bytes:
+    """The strings of ``lines`` one after the other: the slice of its data buffer they
+    occupy (no copy per line)."""
+    if not len(lines):
+        return b""
+    _validity, offsets_buffer, data = lines.buffers()
+    offsets = memoryview(offsets_buffer).cast("i")
+    first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
+    joined: bytes = data.slice(first, last - first).to_pybytes()
+    return joined
+
+
+def _jsonl_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:
     """JSON lines: one object per feed row."""
     dumps = orjson.dumps
     option = orjson.OPT_APPEND_NEWLINE
-    for objects in _feed_objects(engine, request, chunk_rows):
+    for objects in _feed_objects(reader, request, chunk_rows):
         yield b"".join([dumps(row, option=option) for row in objects])

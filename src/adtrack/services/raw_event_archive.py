@@ -13,12 +13,15 @@ Adapter: ``adapters/raw_events/`` (Parquet files read with DuckDB).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import pyarrow as pa
+from sqlalchemy import Engine
 
-__all__ = ["RawEventArchive", "RawFile"]
+__all__ = ["RawEventArchive", "RawEventReader", "RawEventRetention", "RawFile"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,4 +41,32 @@ class RawEventArchive(Protocol):
         named after ``batch_key`` and return them; idempotent: the same events and key give the
         same files. Raises ``OSError`` when it cannot write (the aggregator retries the
         batch)."""
+        ...
+
+
+class RawEventReader(Protocol):
+    """Reading the archive back (the log-level feeds)."""
+
+    def read(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        imp_type: int | None = None,
+        columns: Sequence[str] | None = None,
+        batch_rows: int = ...,
+    ) -> Iterator[pa.RecordBatch]:
+        """Committed events from ``start`` (inclusive) to ``end`` (exclusive), of ``imp_type``
+        when given, as Arrow record batches of at most ``batch_rows`` rows holding ``columns``
+        (:class:`Event` field names; ``ts`` a UTC timestamp), in ``(ts, event_id)`` order.
+        Lazily, with bounded memory: a batch is read when it is asked for."""
+        ...
+
+
+class RawEventRetention(Protocol):
+    """Deleting what is past the raw-event retention."""
+
+    def purge(self, engine: Engine, before: datetime) -> int:
+        """Remove the events of every UTC hour that ends at or before ``before`` (files and
+        manifest rows); returns how many events were removed."""
         ...

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
 from adtrack import __version__
+from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
 from adtrack.adapters.sql.db import make_engine
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
@@ -91,6 +92,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = db
+    app.state.raw_events = DuckDBRawEventReader(settings.raw_events_dir, db)  # the feeds
     app.state.catalogue = CatalogueService(
         partial(SqlUnitOfWork, db, changes_kept=settings.catalogue_changes_kept)
     )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import Engine
 
 from adtrack.services import report_formats
 from adtrack.services.feeds import FeedFormat, FeedRequest, stream_feed
+from adtrack.services.raw_event_archive import RawEventReader
 from adtrack.services.report_query import Report
 
 __all__ = ["XLSX_TYPE", "feed_response", "report_response"]
@@ -33,14 +33,14 @@ def report_response(report: Report, fmt: str, filename: str) -> Response:
 
 
 def feed_response(
-    engine: Engine, feed_request: FeedRequest, feed_format: FeedFormat
+    raw_events: RawEventReader, feed_request: FeedRequest, feed_format: FeedFormat
 ) -> StreamingResponse:
     """The feed streamed as an attachment named after its kind and start
     (``click-trackers-20260309T000000Z.csv``)."""
     kind, start = feed_request.kind.value, f"{feed_request.start:%Y%m%dT%H%M%SZ}"
     filename = f"{kind}-trackers-{start}.{feed_format.value}"
     return StreamingResponse(
-        stream_feed(engine, feed_request, feed_format),
+        stream_feed(raw_events, feed_request, feed_format),
         media_type=feed_format.media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

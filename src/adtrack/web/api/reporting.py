@@ -114,7 +114,7 @@ def _feed_endpoint(kind: FeedKind) -> Callable[..., StreamingResponse]:
         feed_request = parse_deployment_feed_request(
             request.app.state.settings, kind, start, end, timezone
         )
-        return feed_response(request.app.state.engine, feed_request, feed_format)
+        return feed_response(request.app.state.raw_events, feed_request, feed_format)
 
     feed.__name__ = f"{kind.value}_tracker_feed"  # the OpenAPI operation id
     return feed

@@ -269,4 +269,4 @@ def reports_feed(
     feed_request = parse_deployment_feed_request(
         console_state(request).settings, feed_kind, start, end
     )
-    return feed_response(request.app.state.engine, feed_request, feed_format)
+    return feed_response(request.app.state.raw_events, feed_request, feed_format)

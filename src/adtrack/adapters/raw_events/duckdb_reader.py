@@ -1,0 +1,115 @@
+"""Reading raw events back: DuckDB over the archive files the manifest lists.
+
+Only files listed in ``raw_event_files`` are read (a file whose batch never committed is
+invisible). A time range is read one UTC hour at a time, each hour's rows sorted by
+``(ts, event_id)``: hours never overlap, so the whole range comes out in that order while at
+most one hour's matching rows are sorted at once, and rows are handed over as Arrow record
+batches as the caller asks for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from itertools import groupby
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import Engine, select
+
+from adtrack.adapters.raw_events.manifest import aware, hour_index, hour_start
+from adtrack.adapters.raw_events.parquet_archive import RAW_EVENT_SCHEMA
+from adtrack.adapters.sql import tables as t
+from adtrack.domain.model import ImpType
+
+__all__ = ["DuckDBRawEventReader"]
+
+DEFAULT_BATCH_ROWS = 65_536
+
+
+class DuckDBRawEventReader:
+    """Raw events of the archive rooted at ``root`` whose manifest is in ``engine``'s
+    database. ``memory_limit`` and ``threads`` bound what one read may use (DuckDB spills a
+    sort that does not fit to a temporary directory)."""
+
+    def __init__(
+        self,
+        root: Path,
+        engine: Engine,
+        *,
+        memory_limit: str = "512MB",
+        threads: int = 2,
+    ) -> None:
+        self.root = Path(root)
+        self.engine = engine
+        self.memory_limit = memory_limit
+        self.threads = threads
+
+    def files(self, start: datetime, end: datetime, imp_type: int | None = None) -> list[str]:
+        """The listed files (relative paths) that may hold events of ``imp_type`` (any when
+        None) from ``start`` (inclusive) to ``end`` (exclusive), oldest hour first."""
+        return [
+            path for _hour, paths in self._files_by_hour(start, end, imp_type) for path in paths
+        ]
+
+    def _files_by_hour(
+        self, start: datetime, end: datetime, imp_type: int | None
+    ) -> list[tuple[int, list[str]]]:
+        f = t.raw_event_files
+        query = select(f.c.hour, f.c.path).where(
+            f.c.hour >= hour_start(hour_index(start)), f.c.hour < aware(end)
+        )
+        if imp_type == int(ImpType.EXTERNAL_CLICK):
+            query = query.where(f.c.clicks > 0)  # click feeds skip impression-only files
+        elif imp_type is not None:
+            query = query.where(f.c.rows > f.c.clicks)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(f.c.hour, f.c.path)).all()
+        return [
+            (hour, [path for _h, path in group])
+            for hour, group in groupby(((hour_index(h), p) for h, p in rows), key=lambda r: r[0])
+        ]
+
+    def read(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        imp_type: int | None = None,
+        columns: Sequence[str] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """Events from ``start`` (inclusive) to ``end`` (exclusive), of ``imp_type`` when
+        given, as record batches of at most ``batch_rows`` rows holding ``columns`` (all of
+        the archive's by default), in ``(ts, event_id)`` order. Lazy: nothing is read until
+        the first batch is asked for, and one hour's result at a time is open."""
+        names = list(columns) if columns is not None else list(RAW_EVENT_SCHEMA.names)
+        unknown = set(names) - set(RAW_EVENT_SCHEMA.names)
+        if unknown:
+            raise ValueError(f"no such raw-event columns: {sorted(unknown)}")
+        by_hour = self._files_by_hour(start, end, imp_type)
+        if not by_hour:
+            return
+        conn = duckdb.connect(config={"threads": self.threads, "memory_limit": self.memory_limit})
+        try:
+            conn.execute("SET TimeZone = 'UTC'")
+            selected = ", ".join(f'"{name}"' for name in names)
+            where = "ts >= $start AND ts < $end"
+            params: dict[str, object] = {"start": aware(start), "end": aware(end)}
+            if imp_type is not None:
+                where += " AND imp_type = $imp_type"
+                params["imp_type"] = imp_type
+            for _hour, paths in by_hour:
+                params["files"] = [str(self.root / path) for path in paths]
+                relation = conn.sql(
+                    f"SELECT {selected} FROM read_parquet($files) WHERE {where} "
+                    "ORDER BY ts, event_id",
+                    params=params,
+                )
+                reader: pa.RecordBatchReader = relation.to_arrow_reader(batch_rows)
+                for batch in reader:
+                    if batch.num_rows:
+                        yield batch
+        finally:
+            conn.close()

@@ -1,0 +1,384 @@
+"""Raw events as hourly Parquet files under one root directory.
+
+Layout: ``<root>/hour=YYYY-MM-DDTHH/<name>.parquet``, one directory per UTC hour. A staged batch
+becomes ``batch-<sha256(batch_key)[:24]>.parquet`` in each hour it touches; compaction merges
+an hour's files into ``compacted-<sha256(member paths)[:24]>.parquet``. Every file is written
+to a temporary name in its final directory, flushed to disk, renamed over its final name, and
+the directory flushed too, so a reader never sees part of a file and a crash leaves either the
+old state or the new file. The content depends only on the input (no timestamps, fixed writer
+options), so staging the same batch again after a crash writes the same bytes.
+
+Which files count is the ``raw_event_files`` manifest's business (``manifest.py``); the
+maintenance methods here (:meth:`compact`, :meth:`delete_orphans`, :meth:`purge`) keep the
+files and the manifest in step and are safe to run from several processes at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlalchemy import Engine, delete, func, select
+
+from adtrack.adapters.private_files import PRIVATE_FILE_MODE, make_private_dir
+from adtrack.adapters.raw_events.manifest import (
+    HOUR_MICROS,
+    aware,
+    hour_index,
+    hour_start,
+    register_files,
+)
+from adtrack.adapters.sql import tables as t
+from adtrack.domain.events import Event
+from adtrack.domain.model import ImpType
+from adtrack.services.raw_event_archive import RawFile
+
+__all__ = ["RAW_EVENT_SCHEMA", "ParquetRawEventArchive", "hour_directory"]
+
+log = logging.getLogger(__name__)
+
+# The columns are Event's fields, in its order. Ids are 64-bit: the log's records are checked
+# against that range only, and a batch the archive could not write would stall the aggregator.
+RAW_EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("imp_type", pa.int8(), nullable=False),
+        pa.field("tracker_id", pa.int64(), nullable=False),
+        pa.field("advertiser_id", pa.int64(), nullable=False),
+        pa.field("line_item_id", pa.int64(), nullable=False),
+        pa.field("publisher_id", pa.int64(), nullable=False),
+        pa.field("placement_id", pa.int64()),
+        pa.field("payment_rule_id", pa.int64()),
+        pa.field("media_cost_micros", pa.int64(), nullable=False),
+        pa.field("booked_revenue_micros", pa.int64(), nullable=False),
+        pa.field("revenue_type", pa.string(), nullable=False),
+        pa.field("ancost_used", pa.bool_(), nullable=False),
+        pa.field("cachebuster", pa.string()),
+        pa.field("ip", pa.string()),
+        pa.field("user_agent", pa.string()),
+        pa.field("referrer", pa.string()),
+        pa.field("invalid", pa.bool_(), nullable=False),
+        pa.field("invalid_reason", pa.string()),
+        pa.field("redirect_url", pa.string()),
+    ]
+)
+assert tuple(RAW_EVENT_SCHEMA.names) == Event._fields
+
+TEMP_PREFIX = ".tmp-"
+_SUFFIX = ".parquet"
+_CLICK = int(ImpType.EXTERNAL_CLICK)
+_TS = RAW_EVENT_SCHEMA.names.index("ts")
+# Writer options fixed here so the same rows always give the same bytes.
+_WRITE_OPTIONS: dict[str, object] = {
+    "compression": "zstd",
+    "compression_level": 1,  # as small as level 3 on events, and three times faster
+    "use_dictionary": True,
+    "write_statistics": True,
+    "row_group_size": 128 * 1024,
+}
+_COMPACT_ROW_GROUP = 128 * 1024
+_BLOCK = 2048  # events turned into columns at a time
+_MAX_MERGE = 500  # files merged at once (and paths per manifest statement)
+
+
+def hour_directory(hour: int) -> str:
+    """The directory of epoch hour ``hour``: ``hour=2026-03-09T05``."""
+    return f"hour={hour_start(hour):%Y-%m-%dT%H}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    path: str
+    rows: int
+    clicks: int
+
+
+class ParquetRawEventArchive:
+    """The raw-event archive on a local (or shared network) file system rooted at ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # --- staging ----------------------------------------------------------------------------
+
+    def stage(self, events: Sequence[Event], batch_key: str) -> list[RawFile]:
+        """Write ``events`` to one file per UTC hour they touch, named after ``batch_key``;
+        rows keep the order they are given in."""
+        if not events:
+            return []
+        table = _events_table(events)
+        name = f"batch-{_digest(batch_key)}{_SUFFIX}"
+        ts_column = table.column(_TS).cast(pa.int64())
+        first, last = (v.as_py() for v in pc.min_max(ts_column).values())
+        if first // HOUR_MICROS == last // HOUR_MICROS:
+            return [self._write_hour(first // HOUR_MICROS, name, table)]
+        files = []
+        for hour in sorted({ts // HOUR_MICROS for ts in ts_column.to_pylist()}):
+            in_hour = pc.and_(
+                pc.greater_equal(ts_column, hour * HOUR_MICROS),
+                pc.less(ts_column, (hour + 1) * HOUR_MICROS),
+            )
+            files.append(self._write_hour(hour, name, table.filter(in_hour)))
+        return files
+
+    def _write_hour(self, hour: int, name: str, table: pa.Table) -> RawFile:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **_WRITE_OPTIONS)
+        data = sink.getvalue()
+        relative = f"{hour_directory(hour)}/{name}"
+        self._publish(relative, [memoryview(data)])
+        clicks = pc.sum(pc.equal(table.column("imp_type"), _CLICK)).as_py() or 0
+        return RawFile(relative, hour, table.num_rows, int(clicks), data.size)
+
+    def _publish(self, relative: str, chunks: Sequence[memoryview | bytes]) -> None:
+        """Write ``chunks`` to ``relative`` atomically (see the module's docstring)."""
+        final = self.root / relative
+        with self._temporary(final.parent) as (fd, temp):
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            os.close(fd)
+            os.replace(temp, final)
+        _fsync_directory(final.parent)
+
+    @contextlib.contextmanager
+    def _temporary(self, directory: Path) -> Iterator[tuple[int, Path]]:
+        """A new private temporary file in ``directory`` (made if missing), removed if the
+        block fails before renaming it."""
+        temp = directory / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}{_SUFFIX}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        for attempt in range(2):
+            if not directory.is_dir():
+                make_private_dir(directory)
+                _fsync_directory(directory.parent)
+            try:
+                fd = os.open(temp, flags, PRIVATE_FILE_MODE)
+                break
+            except FileNotFoundError:  # delete_orphans removed the empty directory meanwhile
+                if attempt:
+                    raise
+        try:
+            yield fd, temp
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            temp.unlink(missing_ok=True)
+            raise
+
+    # --- maintenance ------------------------------------------------------------------------
+
+    def compact(self, engine: Engine, closed_before_hour: datetime) -> int:
+        """Merge the files of each hour that starts before ``closed_before_hour`` and has more
+        than one file in the manifest into one; returns how many files were merged away.
+
+        Per hour: the merged file is written first, then one transaction lists it and unlists
+        its members (refused if another process changed them meanwhile: the merged file is
+        then an orphan), then the members are deleted. Files that arrive later for a compacted
+        hour are merged with it next time.
+        """
+        f = t.raw_event_files
+        cutoff = aware(closed_before_hour)
+        with engine.connect() as conn:
+            hours = conn.execute(
+                select(f.c.hour)
+                .where(f.c.hour < cutoff)
+                .group_by(f.c.hour)
+                .having(func.count() > 1)
+                .order_by(f.c.hour)
+            ).scalars()
+            hour_list = [hour_index(h) for h in hours]
+        merged = 0
+        for hour in hour_list:
+            while True:
+                with engine.connect() as conn:
+                    rows = conn.execute(
+                        select(f.c.path, f.c.rows, f.c.clicks)
+                        .where(f.c.hour == hour_start(hour))
+                        .order_by(f.c.created_at, f.c.path)
+                        .limit(_MAX_MERGE)
+                    ).all()
+                members = [_Member(p, r, c) for p, r, c in rows]
+                if len(members) < 2 or not self._merge(engine, hour, members):
+                    break
+                merged += len(members)
+        return merged
+
+    def _merge(self, engine: Engine, hour: int, members: list[_Member]) -> bool:
+        f = t.raw_event_files
+        name = f"compacted-{_digest(chr(10).join(m.path for m in members))}{_SUFFIX}"
+        relative = f"{hour_directory(hour)}/{name}"
+        size = self._write_merged(relative, members)
+        merged = RawFile(
+            relative,
+            hour,
+            sum(m.rows for m in members),
+            sum(m.clicks for m in members),
+            size,
+        )
+        paths = [m.path for m in members]
+        with engine.connect() as conn, conn.begin() as tx:
+            gone = conn.execute(delete(f).where(f.c.path.in_(paths))).rowcount
+            if gone != len(paths):  # another compaction or a purge got there first
+                tx.rollback()
+                log.info("compaction of %s skipped: its files changed", hour_directory(hour))
+                return False
+            register_files(conn, [merged])
+        for path in paths:
+            (self.root / path).unlink(missing_ok=True)
+        return True
+
+    def _write_merged(self, relative: str, members: list[_Member]) -> int:
+        """Copy the members' rows, in order, into one file; returns its size. Streams: a row
+        group at a time is held in memory."""
+        final = self.root / relative
+        with self._temporary(final.parent) as (fd, temp):
+            with (
+                open(fd, "wb", closefd=False) as sink,
+                pq.ParquetWriter(sink, RAW_EVENT_SCHEMA, **_WRITE_OPTIONS) as writer,
+            ):
+                pending: list[pa.RecordBatch] = []
+                rows = 0
+                for member in members:
+                    source = pq.ParquetFile(self.root / member.path)
+                    for batch in source.iter_batches(batch_size=_COMPACT_ROW_GROUP):
+                        pending.append(batch)
+                        rows += batch.num_rows
+                        if rows >= _COMPACT_ROW_GROUP:
+                            writer.write_table(_conform(pending))
+                            pending, rows = [], 0
+                if pending:
+                    writer.write_table(_conform(pending))
+            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            os.close(fd)
+            os.replace(temp, final)
+        _fsync_directory(final.parent)
+        return size
+
+    def delete_orphans(self, engine: Engine, min_age_seconds: float) -> int:
+        """Delete files under the root that the manifest does not list (batches that never
+        committed, compactions that lost a race, members left by an interrupted compaction or
+        purge) and leftover temporary files, once older than ``min_age_seconds``; then remove
+        hour directories left empty. Returns how many files were deleted."""
+        f = t.raw_event_files
+        limit = time.time() - min_age_seconds
+        deleted = 0
+        for directory in self._hour_directories():
+            candidates: list[str] = []
+            for entry in os.scandir(directory):
+                if not entry.is_file(follow_symlinks=False) or entry.stat().st_mtime > limit:
+                    continue
+                if entry.name.startswith(TEMP_PREFIX):
+                    deleted += _unlink(Path(entry.path))
+                elif entry.name.endswith(_SUFFIX):
+                    candidates.append(f"{directory.name}/{entry.name}")
+            for start in range(0, len(candidates), _MAX_MERGE):
+                chunk = candidates[start : start + _MAX_MERGE]
+                with engine.connect() as conn:
+                    listed = set(
+                        conn.execute(select(f.c.path).where(f.c.path.in_(chunk))).scalars()
+                    )
+                for path in chunk:
+                    if path not in listed:
+                        deleted += _unlink(self.root / path)
+            _remove_if_empty(directory, limit)
+        if deleted:
+            log.info("deleted %d raw-event files no batch committed", deleted)
+        return deleted
+
+    def purge(self, engine: Engine, before: datetime) -> int:
+        """Retention: unlist and delete the files of every hour that ends at or before
+        ``before``; returns how many rows (events) they held."""
+        f = t.raw_event_files
+        last_hour = hour_start(hour_index(before) - 1)
+        removed = 0
+        while True:
+            with engine.begin() as conn:
+                rows = conn.execute(
+                    select(f.c.path, f.c.rows)
+                    .where(f.c.hour <= last_hour)
+                    .order_by(f.c.hour, f.c.path)
+                    .limit(_MAX_MERGE)
+                ).all()
+                if not rows:
+                    break
+                conn.execute(delete(f).where(f.c.path.in_([p for p, _ in rows])))
+            # Unlisted first, deleted after: a file left behind is an orphan, never a gap.
+            directories = set()
+            for path, count in rows:
+                _unlink(self.root / path)
+                directories.add((self.root / path).parent)
+                removed += count
+            for directory in directories:
+                _remove_if_empty(directory, time.time())
+        return removed
+
+    def _hour_directories(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            Path(e.path)
+            for e in os.scandir(self.root)
+            if e.name.startswith("hour=") and e.is_dir(follow_symlinks=False)
+        )
+
+
+def _events_table(events: Sequence[Event]) -> pa.Table:
+    """The events as an Arrow table, built column by column (one C loop per column) a block
+    of events at a time: turning rows into columns over a few thousand tuples stays in the CPU
+    cache, over a whole large batch it does not (it then costs twice as much per event)."""
+    batches = []
+    for start in range(0, len(events), _BLOCK):
+        columns = zip(*events[start : start + _BLOCK], strict=True)
+        arrays = [
+            pa.array(values, type=field.type)
+            for values, field in zip(columns, RAW_EVENT_SCHEMA, strict=True)
+        ]
+        batches.append(pa.RecordBatch.from_arrays(arrays, schema=RAW_EVENT_SCHEMA))
+    return pa.Table.from_batches(batches, schema=RAW_EVENT_SCHEMA)
+
+
+def _conform(batches: list[pa.RecordBatch]) -> pa.Table:
+    return pa.Table.from_batches(batches).cast(RAW_EVENT_SCHEMA)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink(path: Path) -> int:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    return 1
+
+
+def _remove_if_empty(directory: Path, older_than: float) -> None:
+    """Remove an hour directory with nothing in it that was last changed before
+    ``older_than`` (a stager re-creates it if it needs it again)."""
+    with contextlib.suppress(OSError):
+        if directory.stat().st_mtime <= older_than:
+            directory.rmdir()  # fails (and is left) unless empty
