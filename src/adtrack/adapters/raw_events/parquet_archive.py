@@ -86,9 +86,8 @@ _WRITE_OPTIONS: dict[str, object] = {
     "compression_level": 1,  # as small as level 3 on events, and three times faster
     "use_dictionary": True,
     "write_statistics": True,
-    "row_group_size": 128 * 1024,
 }
-_COMPACT_ROW_GROUP = 128 * 1024
+_ROW_GROUP = 128 * 1024
 _BLOCK = 2048  # events turned into columns at a time
 _MAX_MERGE = 500  # files merged at once (and paths per manifest statement)
 
@@ -139,7 +138,7 @@ class ParquetRawEventArchive:
 
     def _write_hour(self, hour: int, name: str, table: pa.Table) -> RawFile:
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, **_WRITE_OPTIONS)
+        pq.write_table(table, sink, row_group_size=_ROW_GROUP, **_WRITE_OPTIONS)
         data = sink.getvalue()
         relative = f"{hour_directory(hour)}/{name}"
         self._publish(relative, [memoryview(data)])
@@ -258,14 +257,14 @@ class ParquetRawEventArchive:
                 rows = 0
                 for member in members:
                     source = pq.ParquetFile(self.root / member.path)
-                    for batch in source.iter_batches(batch_size=_COMPACT_ROW_GROUP):
+                    for batch in source.iter_batches(batch_size=_ROW_GROUP):
                         pending.append(batch)
                         rows += batch.num_rows
-                        if rows >= _COMPACT_ROW_GROUP:
-                            writer.write_table(_conform(pending))
+                        if rows >= _ROW_GROUP:
+                            writer.write_table(_conform(pending), row_group_size=_ROW_GROUP)
                             pending, rows = [], 0
                 if pending:
-                    writer.write_table(_conform(pending))
+                    writer.write_table(_conform(pending), row_group_size=_ROW_GROUP)
             os.fsync(fd)
             size = os.fstat(fd).st_size
             os.close(fd)
@@ -299,7 +298,7 @@ class ParquetRawEventArchive:
                 for path in chunk:
                     if path not in listed:
                         deleted += _unlink(self.root / path)
-            _remove_if_empty(directory, limit)
+            _remove_if_empty(directory)
         if deleted:
             log.info("deleted %d raw-event files no batch committed", deleted)
         return deleted
@@ -328,7 +327,7 @@ class ParquetRawEventArchive:
                 directories.add((self.root / path).parent)
                 removed += count
             for directory in directories:
-                _remove_if_empty(directory, time.time())
+                _remove_if_empty(directory)
         return removed
 
     def _hour_directories(self) -> list[Path]:
@@ -376,9 +375,8 @@ def _unlink(path: Path) -> int:
     return 1
 
 
-def _remove_if_empty(directory: Path, older_than: float) -> None:
-    """Remove an hour directory with nothing in it that was last changed before
-    ``older_than`` (a stager re-creates it if it needs it again)."""
+def _remove_if_empty(directory: Path) -> None:
+    """Remove an hour directory with nothing in it. A stager that made it just before and is
+    about to create its file there makes it again (see ``_temporary``)."""
     with contextlib.suppress(OSError):
-        if directory.stat().st_mtime <= older_than:
-            directory.rmdir()  # fails (and is left) unless empty
+        directory.rmdir()  # fails (and is left) unless empty
