@@ -18,7 +18,7 @@ import pydantic
 import typer
 from sqlalchemy import Engine
 
-from adtrack import cli_export, cli_report, cli_scaleout
+from adtrack import cli_events, cli_export, cli_report, cli_scaleout
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.config import Settings
@@ -314,6 +314,7 @@ register_catalogue_commands(app)
 # Commands of other parts of adtrack (each module registers its own group)
 # ---------------------------------------------------------------------------------------------
 
+cli_events.register(app)
 cli_export.register(app)
 cli_report.register(app)
 cli_scaleout.register(app)
