@@ -144,7 +144,7 @@ def _feed_command(kind: FeedKind) -> Callable[..., None]:
             request = parse_deployment_feed_request(settings, kind, start, end, timezone)
             sink = output.open("wb") if output is not None else sys.stdout.buffer
             try:
-                reader = DuckDBRawEventReader(settings.raw_events_dir, engine)
+                reader = DuckDBRawEventReader.for_settings(settings, engine)
                 for chunk in stream_feed(reader, request, FeedFormat(format)):
                     sink.write(chunk)
             finally:

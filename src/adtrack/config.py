@@ -83,6 +83,10 @@ class Settings:
     # The raw-event archive's root (hourly Parquet files; docs/durability.md, "Raw events"):
     # "" means <data dir>/raw-events. Aggregators on several hosts must share it.
     raw_events_path: str = ""
+    # What one feed's read of the archive may use: DuckDB's memory (a larger sort spills to
+    # disk) and threads (docs/limits.md, "Feeds").
+    raw_event_read_memory_mb: int = 512
+    raw_event_read_threads: int = 2
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -147,6 +151,8 @@ class Settings:
             send_timeout_seconds=float(env.get("ADTRACK_SEND_TIMEOUT_SECONDS", "60")),
             nats_max_message_bytes=int(env.get("ADTRACK_NATS_MAX_MESSAGE_BYTES", str(1024 * 1024))),
             catalogue_changes_kept=int(env.get("ADTRACK_CATALOGUE_CHANGES_KEPT", "100000")),
+            raw_event_read_memory_mb=int(env.get("ADTRACK_RAW_EVENT_READ_MEMORY_MB", "512")),
+            raw_event_read_threads=int(env.get("ADTRACK_RAW_EVENT_READ_THREADS", "2")),
             raw_events_path=str(Path(env["ADTRACK_RAW_EVENTS_DIR"]).resolve())
             if env.get("ADTRACK_RAW_EVENTS_DIR")
             else "",

@@ -92,7 +92,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = db
-    app.state.raw_events = DuckDBRawEventReader(settings.raw_events_dir, db)  # the feeds
+    app.state.raw_events = DuckDBRawEventReader.for_settings(settings, db)  # the feeds
     app.state.catalogue = CatalogueService(
         partial(SqlUnitOfWork, db, changes_kept=settings.catalogue_changes_kept)
     )

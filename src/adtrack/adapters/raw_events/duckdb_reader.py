@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from adtrack.adapters.raw_events.manifest import aware, hour_index, hour_start
 from adtrack.adapters.raw_events.parquet_archive import RAW_EVENT_SCHEMA
 from adtrack.adapters.sql import tables as t
+from adtrack.config import Settings
 from adtrack.domain.model import ImpType
 
 __all__ = ["DuckDBRawEventReader"]
@@ -45,6 +46,16 @@ class DuckDBRawEventReader:
         self.engine = engine
         self.memory_limit = memory_limit
         self.threads = threads
+
+    @classmethod
+    def for_settings(cls, settings: Settings, engine: Engine) -> DuckDBRawEventReader:
+        """The deployment's archive (``ADTRACK_RAW_EVENTS_DIR``) with its read limits."""
+        return cls(
+            settings.raw_events_dir,
+            engine,
+            memory_limit=f"{settings.raw_event_read_memory_mb}MB",
+            threads=settings.raw_event_read_threads,
+        )
 
     def files(self, start: datetime, end: datetime, imp_type: int | None = None) -> list[str]:
         """The listed files (relative paths) that may hold events of ``imp_type`` (any when
