@@ -454,6 +454,12 @@ def main() -> int:
             stage_us = load_click_day(engine, archive, trackers, args.feed_clicks, feed_day)
             results["stage_us_per_event"] = round(stage_us, 2)
             print(f"  archive staging: {stage_us:.2f} us/event", flush=True)
+            # The day is over: compacted into one sorted file per hour, as the aggregator's
+            # maintenance does for closed hours.
+            started_compaction = time.perf_counter()
+            archive.compact(engine, feed_day + timedelta(days=1))
+            results["compact_seconds"] = round(time.perf_counter() - started_compaction, 1)
+            print(f"  compaction of the day: {results['compact_seconds']} s", flush=True)
             with engine.begin() as conn:
                 conn.execute(text("ANALYZE"))  # planner statistics, as a live database has
         results["load_seconds"] = round(time.perf_counter() - started, 1)

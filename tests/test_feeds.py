@@ -301,7 +301,7 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
             REFERRER,
             st.one_of(st.none(), TEXT),
             st.one_of(st.none(), TEXT),
-            st.integers(0, 10**12),
+            st.one_of(st.integers(-(10**7), 10**13), st.sampled_from([10**18, 2**63 - 1])),
             st.booleans(),
             st.booleans(),
         ),

@@ -25,6 +25,7 @@ from tests._api_fixtures import (
     make_testbed,
     tracked_event,
 )
+from tests.support.raw_events import seed_raw_events
 
 
 @pytest.fixture
@@ -54,6 +55,8 @@ def loaded(api: ApiTestbed) -> dict[str, Any]:
         tracked_event(clk, 10, base + timedelta(hours=1, minutes=5), invalid=True),
     ]
     SqlSink(api.engine).write(fold(events), starts={}, positions=None)
+    # The feeds read raw events from the archive: committed there as the aggregator does.
+    seed_raw_events(api.engine, api.app.state.settings.raw_events_dir, events)
     return {"chain": chain, "base": base}
 
 

@@ -38,7 +38,7 @@ from adtrack.services.report_query import parse_instant, parse_timezone
 
 MAX_FEED_WINDOW = timedelta(hours=24)
 FETCH_BATCH = 5_000  # rows read from the archive at a time
-CHUNK_ROWS = 2_000  # rows per chunk of output bytes (and per archive read when streaming)
+CHUNK_ROWS = 16_384  # rows per chunk of output bytes (and per archive read when streaming)
 
 FEED_COLUMNS: tuple[str, ...] = (
     "datetime",
@@ -178,7 +178,6 @@ SOURCE_COLUMNS: tuple[str, ...] = (
     "user_agent",
     "invalid",
 )
-_UTC = pa.timestamp("us", tz="UTC")
 
 
 def _record_batches(
@@ -195,9 +194,9 @@ def _record_batches(
 
 
 def _utc_texts(ts: pa.Array) -> pa.Array:
-    """Timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC): Arrow prints the seconds of a
-    microsecond timestamp with their six decimals."""
-    return pc.strftime(pc.cast(ts, _UTC), format="%Y-%m-%d %H:%M:%S")
+    """Timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC): the UTC wall time without a zone,
+    which Arrow prints with the six decimals of a microsecond timestamp."""
+    return pc.cast(pc.cast(ts, pa.timestamp("us")), pa.string())
 
 
 def _raw_batches(reader: RawEventReader, request: FeedRequest, batch: int) -> Iterator[list[Any]]:
@@ -296,24 +295,25 @@ def _csv_text(value: str | None) -> str:
 
 
 def _csv_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:
-    """CSV lines, a batch of rows at a time, formatted column by column with Arrow kernels
-    (the hot loop of the feed; :func:`_csv_lines` says how each cell is made)."""
+    """CSV lines, a batch of rows at a time, formatted column by column in Arrow (the hot
+    loop of the feed; :func:`_csv_lines` says how)."""
+    domains = _Memo(site_domain)
     yield (",".join(FEED_COLUMNS) + "\r\n").encode()
     for records in _record_batches(reader, request, chunk_rows):
-        yield _csv_lines(records)
+        yield _csv_lines(records, domains)
 
 
-_NEEDS_QUOTES = '[",\r\n]'
-# site_domain's pattern with its group named, as Arrow's extract_regex wants.
-_HOST_GROUP = _HOST.pattern.replace("(\\[", "(?P<host>\\[", 1)
-_ROW_END = pa.scalar("\r\n")
+_QUOTE_TRIGGERS = (b'"', b",", b"\n", b"\r")
 
 
-def _csv_lines(records: pa.RecordBatch) -> bytes:
-    """The CSV lines of ``records`` (:data:`SOURCE_COLUMNS`), byte for byte what formatting
-    each row in Python gives (see :func:`_csv_text`, :func:`_money`, :func:`site_domain`):
-    numbers and our own formatted values never need quoting; free text is quoted only when it
-    must be; nothing is an empty cell; ``invalid`` is 0/1."""
+def _csv_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
+    """The CSV lines of ``records`` (:data:`SOURCE_COLUMNS`), byte for byte what
+    :func:`_csv_line` gives for each row, built column by column with Arrow kernels: each
+    column becomes its cells as text (the timestamp as its UTC wall time, amounts as decimals
+    with six places, free text through :func:`_csv_text` once per distinct value that needs
+    quotes), the cells of a row are joined with commas, and the lines, one after the other in
+    one buffer, are the output. Amounts a decimal cannot show the way :func:`_money` does
+    (negative, or 19 digits) take the row-by-row path."""
     (
         ts,
         tracker,
@@ -330,7 +330,9 @@ def _csv_lines(records: pa.RecordBatch) -> bytes:
         user_agent,
         invalid,
     ) = records.columns
-    cells = [
+    if not (_fits_money(cost) and _fits_money(revenue)):
+        return _csv_lines_row_by_row(records, domains)
+    lines = pc.binary_join_element_wise(
         _utc_texts(ts),
         pc.cast(tracker, pa.string()),
         pc.cast(advertiser, pa.string()),
@@ -339,47 +341,47 @@ def _csv_lines(records: pa.RecordBatch) -> bytes:
         pc.cast(pc.fill_null(placement, 0), pa.string()),
         pc.if_else(ancost_used, _money_texts(cost), ""),
         _money_texts(revenue),
-        _csv_texts(pricing),
-        _csv_texts(_site_domains(referrer)),
-        _csv_texts(cachebuster),
-        _csv_texts(user_agent),
-        pc.binary_join_element_wise(pc.if_else(invalid, "1", "0"), _ROW_END, ""),
-    ]
-    return _joined_bytes(pc.binary_join_element_wise(*cells, ","))
+        _text_cells(pricing),
+        _text_cells(_site_domains(referrer, domains)),
+        _text_cells(cachebuster),
+        _text_cells(user_agent),
+        pc.if_else(invalid, "1\r\n", "0\r\n"),
+        ",",
+    )
+    return _joined_bytes(lines)
+
+
+_MONEY = pa.decimal64(18, 6)  # micros read as units with six decimals: "1.250000"
+_MAX_MONEY_MICROS = 10**18  # what 18 digits hold
 
 
 def _money_texts(micros: pa.Array) -> pa.Array:
-    """:func:`_money` of each amount."""
-    if len(micros) and pc.min(micros).as_py() < 0:  # never in practice: keep Python's floor
-        return pa.array([_money(v) for v in micros.to_pylist()], pa.string())
-    units = pc.divide(micros, 1_000_000)
-    fraction = pc.subtract(micros, pc.multiply(units, 1_000_000))
-    return pc.binary_join_element_wise(
-        pc.cast(units, pa.string()),
-        pc.utf8_lpad(pc.cast(fraction, pa.string()), width=6, padding="0"),
-        ".",
+    """:func:`_money` of each amount (from 0 to 10**18 - 1 micros): the same 64-bit integers
+    read as decimals with six places (no copy), printed."""
+    as_money = pa.Array.from_buffers(
+        _MONEY, len(micros), micros.buffers()[:2], offset=micros.offset
     )
+    return pc.cast(as_money, pa.string())
 
 
-def _site_domains(referrers: pa.Array) -> pa.Array:
-    """:func:`site_domain` of each referrer: the same pattern, lower-cased; hosts that are
-    not ASCII (rare) go through Python, whose lower-casing Arrow's need not match."""
-    hosts = pc.fill_null(pc.struct_field(pc.extract_regex(referrers, _HOST_GROUP), [0]), "")
-    if not pc.all(pc.string_is_ascii(hosts)).as_py():
-        domain = _Memo(site_domain)
-        return pa.array([domain[r] for r in referrers.to_pylist()], pa.string())
-    return pc.ascii_lower(hosts)
+def _holds(values: pa.Array, needles: tuple[bytes, ...]) -> bool:
+    """Whether the bytes behind ``values`` (a string array) hold any of ``needles`` (those of
+    rows outside a sliced array count too: a yes only costs the careful path)."""
+    data = values.buffers()[2]
+    if data is None:
+        return False
+    raw = data.to_pybytes()
+    return any(needle in raw for needle in needles)
 
 
-def _csv_texts(values: pa.Array) -> pa.Array:
-    """:func:`_csv_text` of each value."""
-    values = pc.fill_null(values, "")
-    needs = pc.match_substring_regex(values, _NEEDS_QUOTES)
-    if not pc.any(needs).as_py():
-        return values
-    doubled = pc.replace_substring(values, '"', '""')
-    quoted = pc.binary_join_element_wise('"', doubled, '"', "")
-    return pc.if_else(needs, quoted, values)
+def _text_cells(values: pa.Array) -> pa.Array:
+    """:func:`_csv_text` of each value (nothing for null), computed once per distinct value,
+    and only when some value may need quotes."""
+    if not _holds(values, _QUOTE_TRIGGERS):
+        return pc.fill_null(values, "")
+    encoded = pc.dictionary_encode(values)
+    cells = pa.array([_csv_text(v) for v in encoded.dictionary.to_pylist()], pa.string())
+    return pc.fill_null(cells.take(encoded.indices), "")
 
 
 def _joined_bytes(lines: pa.Array) -> bytes:
@@ -392,6 +394,54 @@ def _joined_bytes(lines: pa.Array) -> bytes:
     first, last = offsets[lines.offset], offsets[lines.offset + len(lines)]
     joined: bytes = data.slice(first, last - first).to_pybytes()
     return joined
+
+
+def _fits_money(micros: pa.Array) -> bool:
+    low, high = pc.min_max(micros).values()
+    return low.as_py() is None or (low.as_py() >= 0 and high.as_py() < _MAX_MONEY_MICROS)
+
+
+def _site_domains(referrers: pa.Array, domains: _Memo) -> pa.Array:
+    """:func:`site_domain` of each referrer, computed once per distinct referrer (a day of
+    clicks comes from far fewer pages than clicks); null where there is no referrer."""
+    encoded = pc.dictionary_encode(referrers)
+    hosts = pa.array([domains[r] for r in encoded.dictionary.to_pylist()], pa.string())
+    return hosts.take(encoded.indices)
+
+
+def _csv_lines_row_by_row(records: pa.RecordBatch, domains: _Memo) -> bytes:
+    columns = [_utc_texts(records.column(0)).to_pylist()]
+    columns.extend(records.column(i).to_pylist() for i in range(1, records.num_columns))
+    return "".join([_csv_line(row, domains) for row in zip(*columns, strict=True)]).encode()
+
+
+def _csv_line(row: tuple[Any, ...], domains: _Memo) -> str:
+    """One CSV line from one row of :data:`SOURCE_COLUMNS` (the timestamp already as text):
+    numbers and our own formatted values never need quoting; free text goes through
+    :func:`_csv_text`."""
+    (
+        ts,
+        tracker,
+        advertiser,
+        line_item,
+        publisher,
+        tag,
+        ancost_used,
+        cost,
+        revenue,
+        pricing,
+        referrer,
+        cachebuster,
+        user_agent,
+        invalid,
+    ) = row
+    cell = _csv_text
+    return (
+        f"{ts},{tracker},{advertiser},{line_item},{publisher},{tag or 0},"
+        f"{_money(cost) if ancost_used else ''},{_money(revenue)},{cell(pricing)},"
+        f"{cell(domains[referrer])},{cell(cachebuster)},{cell(user_agent)},"
+        f"{1 if invalid else 0}\r\n"
+    )
 
 
 def _jsonl_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:

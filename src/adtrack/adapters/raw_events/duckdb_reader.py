@@ -3,8 +3,9 @@
 Only files listed in ``raw_event_files`` are read (a file whose batch never committed is
 invisible). A time range is read one UTC hour at a time, each hour's rows sorted by
 ``(ts, event_id)``: hours never overlap, so the whole range comes out in that order while at
-most one hour's matching rows are sorted at once, and rows are handed over as Arrow record
-batches as the caller asks for them.
+most one hour's matching rows are sorted at once (none for an hour compacted into one file,
+which is written sorted), and rows are handed over as Arrow record batches as the caller asks
+for them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine, select
 
+from adtrack.adapters.raw_events.duckdb_session import open_duckdb
 from adtrack.adapters.raw_events.manifest import aware, hour_index, hour_start
-from adtrack.adapters.raw_events.parquet_archive import RAW_EVENT_SCHEMA
+from adtrack.adapters.raw_events.parquet_archive import RAW_EVENT_SCHEMA, is_sorted
 from adtrack.adapters.sql import tables as t
 from adtrack.config import Settings
 from adtrack.domain.model import ImpType
@@ -102,9 +103,8 @@ class DuckDBRawEventReader:
         by_hour = self._files_by_hour(start, end, imp_type)
         if not by_hour:
             return
-        conn = duckdb.connect(config={"threads": self.threads, "memory_limit": self.memory_limit})
+        conn = open_duckdb(self.memory_limit, self.threads)
         try:
-            conn.execute("SET TimeZone = 'UTC'")
             selected = ", ".join(f'"{name}"' for name in names)
             where = "ts >= $start AND ts < $end"
             params: dict[str, object] = {"start": aware(start), "end": aware(end)}
@@ -113,9 +113,11 @@ class DuckDBRawEventReader:
                 params["imp_type"] = imp_type
             for _hour, paths in by_hour:
                 params["files"] = [str(self.root / path) for path in paths]
+                # A compacted file is sorted already; DuckDB keeps a scan's rows in file order.
+                order = "" if is_sorted(paths) else " ORDER BY ts, event_id"
                 relation = conn.sql(
-                    f"SELECT {selected} FROM read_parquet($files) WHERE {where} "
-                    "ORDER BY ts, event_id",
+                    f"SELECT {selected} FROM read_parquet($files, hive_partitioning = false) "
+                    f"WHERE {where}{order}",
                     params=params,
                 )
                 reader: pa.RecordBatchReader = relation.to_arrow_reader(batch_rows)
