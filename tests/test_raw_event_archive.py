@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine
 
 from adtrack.adapters.raw_events import parquet_archive
+from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
 from adtrack.adapters.raw_events.manifest import HOUR_MICROS, hour_start, register_files
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.domain.events import Event
@@ -203,3 +204,21 @@ def test_purge_removes_the_hours_that_end_before_the_cutoff(engine: Engine, root
     assert archived_count(engine, root) == 10
     assert archive.purge(engine, hour_start(HOUR + 4)) == 10
     assert archived_count(engine, root) == 0
+
+
+def test_a_read_survives_a_compaction_under_way(engine: Engine, root: Path) -> None:
+    archive = ParquetRawEventArchive(root)
+    everything = []
+    for offset in range(2):
+        for i in range(2):
+            batch = events_in(HOUR + offset, 20, f"h{offset}b{i}")
+            stage_and_register(engine, archive, batch, f"h{offset}-{i}")
+            everything += batch
+    reads = DuckDBRawEventReader(root, engine).read(
+        hour_start(HOUR), hour_start(HOUR + 2), columns=["event_id"], batch_rows=5
+    )
+    seen = next(reads).column(0).to_pylist()
+    # Both hours are compacted and their files deleted while the first one is being read.
+    assert archive.compact(engine, closed_before_hour=hour_start(HOUR + 2)) == 4
+    seen += [event_id for batch in reads for event_id in batch.column(0).to_pylist()]
+    assert seen == [row["event_id"] for row in as_rows(everything)]

@@ -15,6 +15,7 @@ from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine, select
 
@@ -111,18 +112,38 @@ class DuckDBRawEventReader:
             if imp_type is not None:
                 where += " AND imp_type = $imp_type"
                 params["imp_type"] = imp_type
-            for _hour, paths in by_hour:
-                params["files"] = [str(self.root / path) for path in paths]
-                # A compacted file is sorted already; DuckDB keeps a scan's rows in file order.
-                order = "" if is_sorted(paths) else " ORDER BY ts, event_id"
-                relation = conn.sql(
-                    f"SELECT {selected} FROM read_parquet($files, hive_partitioning = false) "
-                    f"WHERE {where}{order}",
-                    params=params,
-                )
-                reader: pa.RecordBatchReader = relation.to_arrow_reader(batch_rows)
-                for batch in reader:
-                    if batch.num_rows:
-                        yield batch
+            for hour, _paths in by_hour:
+                # The hour's files are listed again just before they are read: a compaction
+                # or a purge may have replaced them since the range was listed.
+                for attempt in range(2):
+                    paths = self._hour_files(hour, imp_type)
+                    if not paths:
+                        break
+                    params["files"] = [str(self.root / path) for path in paths]
+                    # A compacted file is sorted already; a scan keeps its rows in file order.
+                    order = "" if is_sorted(paths) else " ORDER BY ts, event_id"
+                    try:
+                        reader: pa.RecordBatchReader = conn.sql(
+                            f"SELECT {selected} FROM read_parquet($files, "
+                            f"hive_partitioning = false) WHERE {where}{order}",
+                            params=params,
+                        ).to_arrow_reader(batch_rows)
+                        first = reader.read_next_batch()
+                    except StopIteration:
+                        break
+                    except duckdb.IOException:
+                        if attempt:  # still missing: a listed file is gone
+                            raise
+                        continue  # replaced between listing and opening: list again
+                    if first.num_rows:
+                        yield first
+                    for batch in reader:
+                        if batch.num_rows:
+                            yield batch
+                    break
         finally:
             conn.close()
+
+    def _hour_files(self, hour: int, imp_type: int | None) -> list[str]:
+        listed = self._files_by_hour(hour_start(hour), hour_start(hour + 1), imp_type)
+        return listed[0][1] if listed else []
