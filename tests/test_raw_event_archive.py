@@ -149,11 +149,16 @@ def test_compaction_keeps_every_row_once(engine: Engine, root: Path) -> None:
     old_files = manifest_paths(engine)
 
     merged = archive.compact(engine, closed_before_hour=hour_start(HOUR + 2))
-    assert merged == 3
+    assert merged == 4  # three files of HOUR, and the one of HOUR + 1 rewritten sorted
     paths = manifest_paths(engine)
-    assert len(paths) == 4  # one compacted file for HOUR, the rest as they were
+    assert len(paths) == 4  # one compacted file each for HOUR and HOUR + 1, the open hour's two
     compacted = [p for p in paths if "/compacted-" in p]
-    assert len(compacted) == 1 and compacted[0].startswith("hour=2026-01-01T00/")
+    assert [p.split("/")[0] for p in compacted] == ["hour=2026-01-01T00", "hour=2026-01-01T01"]
+    for path in compacted:  # written sorted
+        table = pq.read_table(root / path)
+        ts, ids = table.column("ts").to_pylist(), table.column("event_id").to_pylist()
+        keys = list(zip(ts, ids, strict=True))
+        assert keys == sorted(keys)
     assert archived_events(engine, root) == as_rows(everything)
     assert archived_count(engine, root) == len(everything)
     for path in set(old_files) - set(paths):

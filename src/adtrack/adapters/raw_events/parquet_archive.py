@@ -201,8 +201,10 @@ class ParquetRawEventArchive:
     # --- maintenance ------------------------------------------------------------------------
 
     def compact(self, engine: Engine, closed_before_hour: datetime) -> int:
-        """Merge the files of each hour that starts before ``closed_before_hour`` and has more
-        than one file in the manifest into one; returns how many files were merged away.
+        """Merge the files of each hour that starts before ``closed_before_hour`` into one file
+        sorted by ``(ts, event_id)`` (which readers then need not sort): every hour with more
+        than one file in the manifest, or with one file that is not a compacted one. Returns
+        how many files were merged away.
 
         Per hour: the merged file is written first, then one transaction lists it and unlists
         its members (refused if another process changed them meanwhile: the merged file is
@@ -213,13 +215,14 @@ class ParquetRawEventArchive:
         cutoff = aware(closed_before_hour)
         with engine.connect() as conn:
             hours = conn.execute(
-                select(f.c.hour)
+                select(f.c.hour, func.count(), func.min(f.c.path))
                 .where(f.c.hour < cutoff)
                 .group_by(f.c.hour)
-                .having(func.count() > 1)
                 .order_by(f.c.hour)
-            ).scalars()
-            hour_list = [hour_index(h) for h in hours]
+            ).all()
+        hour_list = [
+            hour_index(h) for h, count, first in hours if count > 1 or not is_sorted([first])
+        ]
         merged = 0
         for hour in hour_list:
             while True:
@@ -231,7 +234,9 @@ class ParquetRawEventArchive:
                         .limit(_MAX_MERGE)
                     ).all()
                 members = [_Member(p, r, c) for p, r, c in rows]
-                if len(members) < 2 or not self._merge(engine, hour, members):
+                if not members or (len(members) == 1 and is_sorted([members[0].path])):
+                    break
+                if not self._merge(engine, hour, members):
                     break
                 merged += len(members)
         return merged
