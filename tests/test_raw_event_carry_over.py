@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
@@ -16,7 +17,6 @@ from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine
 from adtrack.cli import app
-from adtrack.domain.events import Event
 from adtrack.services.feeds import parse_feed_request, stream_feed
 from adtrack.services.raw_event_archive import RawFile
 from tests.reporting_support import BACKENDS, TRACKERS, RawEvent, load_events, migrated_engine
@@ -112,7 +112,7 @@ class CrashingArchive:
         self.crash_at = crash_at
         self.staged = 0
 
-    def stage(self, events: Sequence[Event], batch_key: str) -> list[RawFile]:
+    def stage(self, events: pa.Table, batch_key: str) -> list[RawFile]:
         files = self.archive.stage(events, batch_key)
         self.staged += 1
         if self.staged == self.crash_at:

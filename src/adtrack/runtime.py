@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 
 from adtrack.adapters.eventlog.factory import open_reader
 from adtrack.adapters.private_files import make_private_dir
+from adtrack.adapters.raw_events.legacy_events import carry_over_legacy_events
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
@@ -188,8 +189,11 @@ async def _serve(
             await asyncio.to_thread(pool.start)
             bound_tracking_port = pool.port
             channels = CollectorChannels(pool.control_sockets)
-        aggregator = Aggregator(open_reader(settings, consumer="aggregator"), engine, archive=None)
-        background.append(asyncio.create_task(aggregator.run_forever(stop)))
+        archive = ParquetRawEventArchive(settings.raw_events_dir)
+        aggregator = Aggregator(
+            open_reader(settings, consumer="aggregator"), engine, archive=archive
+        )
+        background.append(asyncio.create_task(_run_aggregator(aggregator, engine, archive, stop)))
         periodic = _housekeeping(settings, engine)
         app = create_app(
             settings,
@@ -275,6 +279,18 @@ class _AnnouncingServer(uvicorn.Server):
         await super().startup(sockets=sockets)
         if self.started:
             print(self._line, flush=True)
+
+
+async def _run_aggregator(
+    aggregator: Aggregator, engine: Engine, archive: ParquetRawEventArchive, stop: asyncio.Event
+) -> None:
+    """Move raw events an earlier version left in the ``events`` table into the archive (in
+    a thread: it may take a while after an upgrade), then aggregate until ``stop``."""
+    try:
+        await asyncio.to_thread(carry_over_legacy_events, engine, archive)
+    except Exception:  # retried at the next start (or by `adtrack events archive`)
+        log.exception("carrying raw events over from the events table failed")
+    await aggregator.run_forever(stop)
 
 
 def _housekeeping(settings: Settings, engine: Engine) -> list[asyncio.Task[None]]:
@@ -395,11 +411,12 @@ async def _aggregate(settings: Settings, consumer: str) -> None:
         return
     engine = make_engine(settings.database_url)
     reader = open_reader(settings, consumer=consumer)
-    aggregator = Aggregator(reader, engine, archive=None, consumer=consumer)
+    archive = ParquetRawEventArchive(settings.raw_events_dir)
+    aggregator = Aggregator(reader, engine, archive=archive, consumer=consumer)
     print(f"adtrack: aggregator running (consumer {consumer})", flush=True)
     reporting = asyncio.create_task(_report_progress(aggregator, stop))
     try:
-        await aggregator.run_forever(stop)
+        await _run_aggregator(aggregator, engine, archive, stop)
     finally:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
 from adtrack.adapters.raw_events.manifest import register_files
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive, events_to_table
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.events import Event
 from adtrack.services.raw_event_archive import RawFile
@@ -29,7 +29,7 @@ def seed_raw_events(
 ) -> list[RawFile]:
     """Archive ``events`` under ``root`` and list their files in the manifest, the way a
     committed aggregator batch does."""
-    files = ParquetRawEventArchive(root).stage(events, batch_key)
+    files = ParquetRawEventArchive(root).stage(events_to_table(events), batch_key)
     with engine.begin() as conn:
         register_files(conn, files)
     return files

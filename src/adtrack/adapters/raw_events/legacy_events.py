@@ -19,6 +19,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from adtrack.adapters.raw_events.manifest import aware, register_files
+from adtrack.adapters.raw_events.parquet_archive import events_to_table
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.events import Event
 from adtrack.services.raw_event_archive import RawEventArchive
@@ -53,7 +54,9 @@ def carry_over_legacy_events(
             break
         events = [_event(row._mapping) for row in rows]
         first, last = events[0].event_id, events[-1].event_id
-        files = archive.stage(events, f"legacy-events\n{first}\n{last}\n{len(events)}")
+        files = archive.stage(
+            events_to_table(events), f"legacy-events\n{first}\n{last}\n{len(events)}"
+        )
         try:
             with engine.begin() as conn:
                 register_files(conn, files)

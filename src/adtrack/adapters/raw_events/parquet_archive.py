@@ -45,34 +45,40 @@ from adtrack.domain.events import Event
 from adtrack.domain.model import ImpType
 from adtrack.services.raw_event_archive import RawFile
 
-__all__ = ["RAW_EVENT_SCHEMA", "ParquetRawEventArchive", "hour_directory"]
+__all__ = [
+    "RAW_EVENT_SCHEMA",
+    "ParquetRawEventArchive",
+    "events_to_table",
+    "hour_directory",
+    "is_sorted",
+]
 
 log = logging.getLogger(__name__)
 
-# The columns are Event's fields, in its order. Ids are 64-bit: the log's records are checked
-# against that range only, and a batch the archive could not write would stall the aggregator.
+# The columns are Event's fields, in its order: what the aggregator's batch decoder produces
+# (aggregator/event_batch.py, EVENT_SCHEMA; the same types), so a batch is written as it comes.
 RAW_EVENT_SCHEMA = pa.schema(
     [
-        pa.field("event_id", pa.string(), nullable=False),
-        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("imp_type", pa.int8(), nullable=False),
-        pa.field("tracker_id", pa.int64(), nullable=False),
-        pa.field("advertiser_id", pa.int64(), nullable=False),
-        pa.field("line_item_id", pa.int64(), nullable=False),
-        pa.field("publisher_id", pa.int64(), nullable=False),
-        pa.field("placement_id", pa.int64()),
-        pa.field("payment_rule_id", pa.int64()),
-        pa.field("media_cost_micros", pa.int64(), nullable=False),
-        pa.field("booked_revenue_micros", pa.int64(), nullable=False),
-        pa.field("revenue_type", pa.string(), nullable=False),
-        pa.field("ancost_used", pa.bool_(), nullable=False),
-        pa.field("cachebuster", pa.string()),
-        pa.field("ip", pa.string()),
-        pa.field("user_agent", pa.string()),
-        pa.field("referrer", pa.string()),
-        pa.field("invalid", pa.bool_(), nullable=False),
-        pa.field("invalid_reason", pa.string()),
-        pa.field("redirect_url", pa.string()),
+        ("event_id", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("imp_type", pa.int16()),
+        ("tracker_id", pa.int64()),
+        ("advertiser_id", pa.int64()),
+        ("line_item_id", pa.int64()),
+        ("publisher_id", pa.int64()),
+        ("placement_id", pa.int64()),
+        ("payment_rule_id", pa.int64()),
+        ("media_cost_micros", pa.int64()),
+        ("booked_revenue_micros", pa.int64()),
+        ("revenue_type", pa.string()),
+        ("ancost_used", pa.bool_()),
+        ("cachebuster", pa.string()),
+        ("ip", pa.string()),
+        ("user_agent", pa.string()),
+        ("referrer", pa.string()),
+        ("invalid", pa.bool_()),
+        ("invalid_reason", pa.string()),
+        ("redirect_url", pa.string()),
     ]
 )
 assert tuple(RAW_EVENT_SCHEMA.names) == Event._fields
@@ -132,12 +138,13 @@ class ParquetRawEventArchive:
 
     # --- staging ----------------------------------------------------------------------------
 
-    def stage(self, events: Sequence[Event], batch_key: str) -> list[RawFile]:
-        """Write ``events`` to one file per UTC hour they touch, named after ``batch_key``;
-        rows keep the order they are given in."""
-        if not events:
+    def stage(self, events: pa.Table, batch_key: str) -> list[RawFile]:
+        """Write ``events`` (a table of :data:`RAW_EVENT_SCHEMA`'s columns) to one file per
+        UTC hour they touch, named after ``batch_key``; rows keep the order they are given
+        in."""
+        if not events.num_rows:
             return []
-        table = _events_table(events)
+        table = events if events.schema == RAW_EVENT_SCHEMA else _conform(events.to_batches())
         name = f"batch-{_digest(batch_key)}{_SUFFIX}"
         ts_column = table.column(_TS).cast(pa.int64())
         first, last = (v.as_py() for v in pc.min_max(ts_column).values())
@@ -373,7 +380,7 @@ class ParquetRawEventArchive:
         )
 
 
-def _events_table(events: Sequence[Event]) -> pa.Table:
+def events_to_table(events: Sequence[Event]) -> pa.Table:
     """The events as an Arrow table, built column by column (one C loop per column) a block
     of events at a time: turning rows into columns over a few thousand tuples stays in the CPU
     cache, over a whole large batch it does not (it then costs twice as much per event)."""
@@ -389,7 +396,7 @@ def _events_table(events: Sequence[Event]) -> pa.Table:
 
 
 def _conform(batches: list[pa.RecordBatch]) -> pa.Table:
-    return pa.Table.from_batches(batches).cast(RAW_EVENT_SCHEMA)
+    return pa.Table.from_batches(batches).select(RAW_EVENT_SCHEMA.names).cast(RAW_EVENT_SCHEMA)
 
 
 def _fsync_directory(directory: Path) -> None:
