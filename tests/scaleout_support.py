@@ -30,6 +30,7 @@ from adtrack.adapters.sql import tables as t
 from tests.collector_support import BROWSER_UA
 from tests.support.net import LOOPBACK, free_port, port_is_open, wait_for_port
 from tests.support.process import stop_process
+from tests.support.raw_events import archived_values
 from tests.support.server import adtrack_command
 
 
@@ -406,12 +407,11 @@ class Load:
 # ---- what the reports hold ----------------------------------------------------------------------
 
 
-def stored_cachebusters(engine: Engine, tracker: int) -> Counter[str]:
-    """Raw events of ``tracker`` by cachebuster (each must be 1)."""
-    query = select(t.events.c.cachebuster, func.count()).where(t.events.c.tracker_id == tracker)
-    with engine.connect() as conn:
-        rows = conn.execute(query.group_by(t.events.c.cachebuster)).all()
-    return Counter({str(cachebuster): int(count) for cachebuster, count in rows})
+def stored_cachebusters(engine: Engine, tracker: int, raw_events_dir: Path) -> Counter[str]:
+    """Raw events of ``tracker`` in the archive at ``raw_events_dir``, by cachebuster (each
+    must be 1)."""
+    rows = archived_values(engine, raw_events_dir, ["tracker_id", "cachebuster"])
+    return Counter(str(cachebuster) for tracker_id, cachebuster in rows if tracker_id == tracker)
 
 
 def reported_impressions(engine: Engine, tracker: int) -> int:

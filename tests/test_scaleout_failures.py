@@ -40,6 +40,7 @@ from tests.scaleout_support import (
     wait_until,
 )
 from tests.support import nats as nats_support
+from tests.support.raw_events import archived_count
 from tests.support.rollup_counts import counted_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.nats]
@@ -55,13 +56,15 @@ def assert_exactly_once(load: Load, stored: Counter[str]) -> None:
     assert not unknown, f"stored events nobody sent: {sorted(unknown)[:5]}"
 
 
-def assert_answered_events_reported_once(engine: Engine, tracker: int, load: Load) -> None:
+def assert_answered_events_reported_once(
+    engine: Engine, tracker: int, load: Load, raw_events_dir: Path
+) -> None:
     """Once the rollups have caught up: :func:`assert_exactly_once`, and the reports count each
     stored event once."""
     answered = len(load.answered_ok())
     assert wait_for_report(engine, tracker, answered, timeout=30) >= answered
     time.sleep(0.5)
-    stored = stored_cachebusters(engine, tracker)
+    stored = stored_cachebusters(engine, tracker, raw_events_dir)
     assert_exactly_once(load, stored)
     assert reported_impressions(engine, tracker) == len(stored)
 
@@ -93,7 +96,7 @@ def test_postgres_stopped_while_collectors_take_traffic(
             postgres.start()
 
             assert wait_for_report(engine, tracker, 500, timeout=60) == 500, aggregator.output()
-            stored = stored_cachebusters(engine, tracker)
+            stored = stored_cachebusters(engine, tracker, tmp_path / "data" / "raw-events")
             assert_exactly_once(load, stored)
             assert len(stored) == 500 == len(load.sent())
             time.sleep(1.0)  # redeliveries of what was pending during the outage add nothing
@@ -137,7 +140,9 @@ def test_nats_unreachable_collectors_answer_503_and_recover(
             assert wait_until(lambda: load.send(1)[0].status == 200, 10), collector.output()
             assert load.statuses(load.send(100)) == {200: 100}
 
-            assert_answered_events_reported_once(engine, tracker, load)
+            assert_answered_events_reported_once(
+                engine, tracker, load, tmp_path / "data" / "raw-events"
+            )
 
 
 def _event(i: int, tracker: int, ts: int) -> bytes:
@@ -217,11 +222,12 @@ def test_aggregators_killed_mid_batch_lose_and_double_count_nothing(
         assert wait_until(lambda: stored() >= total, 60), aggregators[0].output()
         time.sleep(2.0)  # anything read twice has had time to be (not) committed
         messages = asyncio.run(_messages(nats_url, nats_stream_name))
+        raw = archived_count(engine, tmp_path / "data" / "raw-events")
         with engine.connect() as conn:
             imps = conn.execute(select(func.sum(t.rollup_hourly.c.imps))).scalar_one()
             cost = conn.execute(select(func.sum(t.rollup_hourly.c.media_cost_micros))).scalar_one()
         counted = stored()
-    assert counted == imps == total
+    assert counted == imps == total == raw
     assert cost == 250 * total
     assert kills > 0
     assert messages == total // 1000  # one message per append of 1000 events
@@ -250,5 +256,7 @@ def test_collector_killed_under_load_keeps_every_answered_event(
         assert statuses[200] > 100 and statuses[None] > 0  # answers before, refusals after
         assert set(statuses) <= {200, None}
         assert any(a.status == 200 and a.sent > killed_at for a in load.answers)  # survivor
-        assert_answered_events_reported_once(engine, tracker, load)
+        assert_answered_events_reported_once(
+            engine, tracker, load, tmp_path / "data" / "raw-events"
+        )
         assert survivor.running and aggregator.running

@@ -117,7 +117,8 @@ def test_collector_command_with_workers_on_jetstream_and_postgres(
         load = Load([port], tracker, "pool", connections=6, pause=0)
         assert load.statuses(load.send(300)) == {200: 300}
         assert wait_for_report(engine, tracker, 300) == 300
-        assert set(stored_cachebusters(engine, tracker)) == load.sent()
+        raw_events_dir = tmp_path / "data" / "raw-events"
+        assert set(stored_cachebusters(engine, tracker, raw_events_dir)) == load.sent()
 
         pool.stop()
         assert not pool.running

@@ -52,14 +52,27 @@ def archived_events(
     return rows
 
 
+def archived_values(engine: Engine, root: Path, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """``columns`` of every committed raw event, in ``(ts, event_id)`` order."""
+    rows: list[tuple[Any, ...]] = []
+    for batch in DuckDBRawEventReader(root, engine).read(_EARLIEST, _LATEST, columns=columns):
+        rows.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+    return rows
+
+
+def listed_count(engine: Engine) -> int:
+    """How many raw events the manifest lists (what is committed)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(select(func.coalesce(func.sum(t.raw_event_files.c.rows), 0))).scalar_one()
+        )
+
+
 def archived_count(engine: Engine, root: Path) -> int:
     """How many raw events the archive holds: the manifest's count, checked against the
     files' own."""
-    with engine.connect() as conn:
-        listed = int(
-            conn.execute(select(func.coalesce(func.sum(t.raw_event_files.c.rows), 0))).scalar_one()
-        )
-    stored = len(archived_events(engine, root))
+    listed = listed_count(engine)
+    stored = len(archived_values(engine, root, ["event_id"]))
     assert stored == listed, f"the manifest lists {listed} raw events, the files hold {stored}"
     return listed
 
