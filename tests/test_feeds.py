@@ -252,7 +252,7 @@ def test_click_feeds_skip_files_without_clicks(
     assert len(both) == 2 and len(clicks) == 1 and len(imps) == 1 and clicks != imps
 
 
-TEXT = st.text(alphabet=st.sampled_from(list('ab,"\r\n xY\u00e9\u0130')), max_size=8)
+TEXT = st.text(alphabet=st.sampled_from(list('ab,"\r\n xY\u00e9\u0130\\\t\x01/')), max_size=8)
 REFERRER = st.one_of(
     st.none(),
     TEXT,
@@ -311,7 +311,7 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
         max_size=30,
     )
 )
-def test_csv_is_the_rows_formatted_cell_by_cell(
+def test_csv_and_json_lines_are_the_rows_formatted_cell_by_cell(
     sqlite_engine: Engine, tmp_path: Path, values: list[tuple[Any, ...]]
 ) -> None:
     eng = sqlite_engine
@@ -337,6 +337,12 @@ def test_csv_is_the_rows_formatted_cell_by_cell(
     header, _, body = b"".join(stream_feed(reader, request, "csv", chunk_rows=7)).partition(b"\r\n")
     assert header.decode().split(",") == list(FEED_COLUMNS)
     assert body.decode() == expected
+    # The JSON lines likewise: what orjson gives for each row's object.
+    expected_lines = b"".join(
+        orjson.dumps(dict(zip(FEED_COLUMNS, row, strict=True)), option=orjson.OPT_APPEND_NEWLINE)
+        for row in iter_feed_rows(reader, request)
+    )
+    assert b"".join(stream_feed(reader, request, "jsonl", chunk_rows=7)) == expected_lines
     with eng.begin() as conn:
         conn.execute(t.raw_event_files.delete())
 
