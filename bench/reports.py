@@ -46,11 +46,12 @@ from sqlalchemy import Engine, func, select, text
 from _support import PG_SERVER, create_database, database_exists, drop_database, new_database_name
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
 from adtrack.adapters.raw_events.manifest import register_files
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive, events_to_table
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.domain.events import Event
 from adtrack.services.feeds import parse_feed_request, stream_feed
+from adtrack.services.raw_event_archive import events_to_table
 from adtrack.services.report_query import parse_report_request, run_report
 
 N_ADVERTISERS, N_LINE_ITEMS, N_PUBLISHERS, N_PLACEMENTS = 50, 200, 100, 300

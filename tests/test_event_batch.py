@@ -12,9 +12,10 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adtrack.aggregator.event_batch import EVENT_SCHEMA, decode_batch, events_table
+from adtrack.aggregator.event_batch import decode_batch
 from adtrack.aggregator.rollup import HOUR_MICROS, InvalidKey, RollupKey, fold
 from adtrack.domain.events import Event, MalformedEvent
+from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, events_to_table
 from tests.support.events import AN_IMPRESSION
 
 
@@ -72,7 +73,7 @@ def record(draw: st.DrawFn) -> bytes:
 def test_a_batch_decodes_to_what_from_bytes_keeps_in_log_order(records: list[bytes]) -> None:
     decoded = decode_batch(records)
     kept, refused = reference(records)
-    assert decoded.table.schema == EVENT_SCHEMA
+    assert decoded.table.schema == RAW_EVENT_SCHEMA
     assert rows(decoded.table) == kept
     assert [raw for raw, _ in decoded.malformed] == refused
 
@@ -109,4 +110,4 @@ def test_the_arrow_fold_equals_a_plain_sum() -> None:
         InvalidKey(10, 9, base.tracker_id, "unspecified"): 1,
         InvalidKey(11, 10, base.tracker_id, "bot"): 1,
     }
-    assert fold([]).rows == {} and events_table([]).num_rows == 0
+    assert fold([]).rows == {} and events_to_table([]).num_rows == 0

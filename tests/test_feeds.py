@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive, events_to_table
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t
 from adtrack.config import Settings
 from adtrack.domain.errors import ValidationError
@@ -32,6 +32,7 @@ from adtrack.services.feeds import (
     site_domain,
     stream_feed,
 )
+from adtrack.services.raw_event_archive import events_to_table
 from adtrack.services.retention import purge_periodically, purge_raw_events
 from tests.reporting_support import (
     BACKENDS,

@@ -16,8 +16,9 @@ from sqlalchemy import Engine
 from adtrack.adapters.raw_events import parquet_archive
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
 from adtrack.adapters.raw_events.manifest import HOUR_MICROS, hour_start, register_files
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive, events_to_table
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.domain.events import Event
+from adtrack.services.raw_event_archive import events_to_table
 from tests.reporting_support import BACKENDS, migrated_engine
 from tests.support.events import AN_IMPRESSION
 from tests.support.raw_events import archived_count, archived_events, manifest_paths
@@ -161,8 +162,12 @@ def test_compaction_keeps_every_row_once(engine: Engine, root: Path) -> None:
         assert keys == sorted(keys)
     assert archived_events(engine, root) == as_rows(everything)
     assert archived_count(engine, root) == len(everything)
-    for path in set(old_files) - set(paths):
-        assert not (root / path).exists()
+    # The merged files stay (a feed may be reading them) until they are orphans long enough.
+    unlisted = set(old_files) - set(paths)
+    assert all((root / path).exists() for path in unlisted)
+    assert archive.delete_orphans(engine, min_age_seconds=3600) == 0
+    assert archive.delete_orphans(engine, min_age_seconds=0) == len(unlisted) == 4
+    assert not any((root / path).exists() for path in unlisted)
 
     # A late batch for the compacted hour is merged with it next time.
     late = events_in(HOUR, 5, "late")
@@ -225,7 +230,8 @@ def test_a_read_survives_a_compaction_under_way(engine: Engine, root: Path) -> N
         hour_start(HOUR), hour_start(HOUR + 2), columns=["event_id"], batch_rows=5
     )
     seen = next(reads).column(0).to_pylist()
-    # Both hours are compacted and their files deleted while the first one is being read.
+    # Both hours are compacted (and their old files deleted) while the first one is being read.
     assert archive.compact(engine, closed_before_hour=hour_start(HOUR + 2)) == 4
+    assert archive.delete_orphans(engine, min_age_seconds=0) == 4
     seen += [event_id for batch in reads for event_id in batch.column(0).to_pylist()]
     assert seen == [row["event_id"] for row in as_rows(everything)]

@@ -13,10 +13,10 @@ from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
 from adtrack.adapters.raw_events.manifest import register_files
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive, events_to_table
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.events import Event
-from adtrack.services.raw_event_archive import RawFile
+from adtrack.services.raw_event_archive import RawFile, events_to_table
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Far enough apart to hold every event a test stores.

@@ -20,36 +20,9 @@ import pyarrow.compute as pc
 
 from adtrack.domain.events import MAX_EVENT_ID_LENGTH, TEXT_LIMITS, Event, MalformedEvent
 from adtrack.domain.model import ImpType
+from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, events_to_table
 
-__all__ = ["EVENT_SCHEMA", "DecodedBatch", "decode_batch", "events_table"]
-
-# The raw events' columns, in Event's field order (also the archive files' schema).
-EVENT_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("imp_type", pa.int16()),
-        ("tracker_id", pa.int64()),
-        ("advertiser_id", pa.int64()),
-        ("line_item_id", pa.int64()),
-        ("publisher_id", pa.int64()),
-        ("placement_id", pa.int64()),
-        ("payment_rule_id", pa.int64()),
-        ("media_cost_micros", pa.int64()),
-        ("booked_revenue_micros", pa.int64()),
-        ("revenue_type", pa.string()),
-        ("ancost_used", pa.bool_()),
-        ("cachebuster", pa.string()),
-        ("ip", pa.string()),
-        ("user_agent", pa.string()),
-        ("referrer", pa.string()),
-        ("invalid", pa.bool_()),
-        ("invalid_reason", pa.string()),
-        ("redirect_url", pa.string()),
-    ]
-)
-if tuple(EVENT_SCHEMA.names) != Event._fields:
-    raise RuntimeError("EVENT_SCHEMA must list Event's fields, in order")
+__all__ = ["DecodedBatch", "decode_batch"]
 
 _INT64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
 
@@ -100,7 +73,7 @@ _IMP_TYPES = frozenset(int(t) for t in ImpType)
 
 @dataclass
 class DecodedBatch:
-    table: pa.Table  # the events, in log order, with EVENT_SCHEMA
+    table: pa.Table  # the events, in log order, with RAW_EVENT_SCHEMA
     malformed: list[tuple[bytes, MalformedEvent]]  # records that are not events, and why
 
 
@@ -123,7 +96,7 @@ def decode_batch(records: Sequence[bytes]) -> DecodedBatch:
 def _decode_one_by_one(records: Sequence[bytes]) -> DecodedBatch:
     """For a batch with a record the fast decoder does not take as it is: that record (and
     any like it) through ``Event.from_bytes``, the others still through the fast decoder."""
-    rows: list[Sequence[Any]] = []
+    rows: list[Event] = []
     malformed: list[tuple[bytes, MalformedEvent]] = []
     for raw in records:
         if _NUL not in raw:
@@ -133,33 +106,26 @@ def _decode_one_by_one(records: Sequence[bytes]) -> DecodedBatch:
                 pass
             else:
                 if row[_IMP_TYPE] in _IMP_TYPES:
-                    rows.append(row)
+                    rows.append(Event._make(row))
                     continue
         try:
             rows.append(Event.from_bytes(raw))
         except MalformedEvent as exc:
             malformed.append((raw, exc))
-    return DecodedBatch(table=events_table(rows), malformed=malformed)
-
-
-def events_table(events: Sequence[Sequence[Any]]) -> pa.Table:
-    """The Arrow table of ``events`` (Event tuples)."""
-    if not events:
-        return EVENT_SCHEMA.empty_table()
-    return _table([list(column) for column in zip(*events, strict=True)])
+    return DecodedBatch(table=events_to_table(rows), malformed=malformed)
 
 
 def _table(columns: list[list[Any]]) -> pa.Table:
     arrays = [
         pa.array(column, type=pa.int64() if field.name == "ts" else field.type)
-        for column, field in zip(columns, EVENT_SCHEMA, strict=True)
+        for column, field in zip(columns, RAW_EVENT_SCHEMA, strict=True)
     ]
-    arrays[_TS] = arrays[_TS].cast(EVENT_SCHEMA.field("ts").type)  # the same 64-bit values
-    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+    arrays[_TS] = arrays[_TS].cast(RAW_EVENT_SCHEMA.field("ts").type)  # the same 64-bit values
+    return pa.Table.from_arrays(arrays, schema=RAW_EVENT_SCHEMA)
 
 
 _GETTERS = [operator.attrgetter(name) for name in Event._fields]
 _TS = Event._fields.index("ts")
 _IMP_TYPE = Event._fields.index("imp_type")
 # from_bytes drops NUL characters from texts (no database text holds them)
-_TEXTS = [i for i, f in enumerate(EVENT_SCHEMA) if f.type == pa.string()]
+_TEXTS = [i for i, f in enumerate(RAW_EVENT_SCHEMA) if f.type == pa.string()]

@@ -19,9 +19,9 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adtrack.aggregator.event_batch import events_table
 from adtrack.domain.events import Event
 from adtrack.domain.model import ImpType
+from adtrack.services.raw_event_archive import events_to_table
 
 __all__ = [
     "EPOCH",
@@ -91,11 +91,11 @@ class RollupDelta:
 
 def fold(events: Sequence[Event], into: RollupDelta | None = None) -> RollupDelta:
     """Add ``events`` to ``into`` (a new delta by default) and return it."""
-    return fold_table(events_table(events), into)
+    return fold_table(events_to_table(events), into)
 
 
 def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
-    """Add the events of ``table`` (``event_batch.EVENT_SCHEMA``) to ``into`` and return it."""
+    """Add the events of ``table`` (``RAW_EVENT_SCHEMA``) to ``into`` and return it."""
     delta = into if into is not None else RollupDelta()
     if table.num_rows == 0:
         return delta

@@ -23,10 +23,11 @@ from sqlalchemy import Engine, select
 
 from adtrack.adapters.raw_events.duckdb_session import open_duckdb
 from adtrack.adapters.raw_events.manifest import aware, hour_index, hour_start
-from adtrack.adapters.raw_events.parquet_archive import RAW_EVENT_SCHEMA, is_sorted
+from adtrack.adapters.raw_events.parquet_archive import is_sorted
 from adtrack.adapters.sql import tables as t
 from adtrack.config import Settings
 from adtrack.domain.model import ImpType
+from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA
 
 __all__ = ["DuckDBRawEventReader"]
 

@@ -19,10 +19,9 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from adtrack.adapters.raw_events.manifest import aware, register_files
-from adtrack.adapters.raw_events.parquet_archive import events_to_table
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.events import Event
-from adtrack.services.raw_event_archive import RawEventArchive
+from adtrack.services.raw_event_archive import RawEventArchive, events_to_table
 
 __all__ = ["CARRY_OVER_CHUNK_ROWS", "carry_over_legacy_events"]
 

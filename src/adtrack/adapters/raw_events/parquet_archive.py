@@ -41,47 +41,17 @@ from adtrack.adapters.raw_events.manifest import (
     register_files,
 )
 from adtrack.adapters.sql import tables as t
-from adtrack.domain.events import Event
 from adtrack.domain.model import ImpType
-from adtrack.services.raw_event_archive import RawFile
+from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, RawFile
 
 __all__ = [
-    "RAW_EVENT_SCHEMA",
     "ParquetRawEventArchive",
-    "events_to_table",
     "hour_directory",
     "is_sorted",
 ]
 
 log = logging.getLogger(__name__)
 
-# The columns are Event's fields, in its order: what the aggregator's batch decoder produces
-# (aggregator/event_batch.py, EVENT_SCHEMA; the same types), so a batch is written as it comes.
-RAW_EVENT_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("imp_type", pa.int16()),
-        ("tracker_id", pa.int64()),
-        ("advertiser_id", pa.int64()),
-        ("line_item_id", pa.int64()),
-        ("publisher_id", pa.int64()),
-        ("placement_id", pa.int64()),
-        ("payment_rule_id", pa.int64()),
-        ("media_cost_micros", pa.int64()),
-        ("booked_revenue_micros", pa.int64()),
-        ("revenue_type", pa.string()),
-        ("ancost_used", pa.bool_()),
-        ("cachebuster", pa.string()),
-        ("ip", pa.string()),
-        ("user_agent", pa.string()),
-        ("referrer", pa.string()),
-        ("invalid", pa.bool_()),
-        ("invalid_reason", pa.string()),
-        ("redirect_url", pa.string()),
-    ]
-)
-assert tuple(RAW_EVENT_SCHEMA.names) == Event._fields
 
 TEMP_PREFIX = ".tmp-"
 _COMPACTED = "compacted-"
@@ -101,7 +71,6 @@ _WRITE_OPTIONS: dict[str, object] = {
     "write_statistics": ["ts", "imp_type"],
 }
 _ROW_GROUP = 128 * 1024
-_BLOCK = 2048  # events turned into columns at a time
 _MAX_MERGE = 500  # files merged at once (and paths per manifest statement)
 
 
@@ -215,8 +184,10 @@ class ParquetRawEventArchive:
 
         Per hour: the merged file is written first, then one transaction lists it and unlists
         its members (refused if another process changed them meanwhile: the merged file is
-        then an orphan), then the members are deleted. Files that arrive later for a compacted
-        hour are merged with it next time.
+        then an orphan). The members are left for :meth:`delete_orphans` (their modification
+        time is set to the moment they were unlisted), so a feed that listed them a moment
+        before can still read them. Files that arrive later for a compacted hour are merged
+        with it next time.
         """
         f = t.raw_event_files
         cutoff = aware(closed_before_hour)
@@ -268,8 +239,12 @@ class ParquetRawEventArchive:
                 log.info("compaction of %s skipped: its files changed", hour_directory(hour))
                 return False
             register_files(conn, [merged])
+        # The members are orphans now; a feed may still be reading them, so they are left to
+        # delete_orphans, which deletes them once they have been unlisted that long.
+        now = time.time()
         for path in paths:
-            (self.root / path).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(self.root / path, (now, now))
         return True
 
     def _write_merged(self, relative: str, members: list[_Member]) -> int:
@@ -378,21 +353,6 @@ class ParquetRawEventArchive:
             for e in os.scandir(self.root)
             if e.name.startswith("hour=") and e.is_dir(follow_symlinks=False)
         )
-
-
-def events_to_table(events: Sequence[Event]) -> pa.Table:
-    """The events as an Arrow table, built column by column (one C loop per column) a block
-    of events at a time: turning rows into columns over a few thousand tuples stays in the CPU
-    cache, over a whole large batch it does not (it then costs twice as much per event)."""
-    batches = []
-    for start in range(0, len(events), _BLOCK):
-        columns = zip(*events[start : start + _BLOCK], strict=True)
-        arrays = [
-            pa.array(values, type=field.type)
-            for values, field in zip(columns, RAW_EVENT_SCHEMA, strict=True)
-        ]
-        batches.append(pa.RecordBatch.from_arrays(arrays, schema=RAW_EVENT_SCHEMA))
-    return pa.Table.from_batches(batches, schema=RAW_EVENT_SCHEMA)
 
 
 def _conform(batches: list[pa.RecordBatch]) -> pa.Table:
