@@ -8,6 +8,7 @@ and ``adtrack db upgrade`` do).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -76,6 +77,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         start_exports(_app)  # tag exports by email: the background delivery worker
+        # What is loaded now (framework, routes, templates, metadata) lives as long as the
+        # process: out of the cycle collector's way, which otherwise rescans it all while a
+        # big report builds its rows (measured: a third of a 90-day report's CPU time).
+        gc.collect()
+        gc.freeze()
         yield
         stop_exports(_app)
         if owns_engine:
