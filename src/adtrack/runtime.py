@@ -21,6 +21,7 @@ import socket
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def serve(
     engine = make_engine(settings.database_url)
     try:
         ensure_first_admin(engine)
-        uvloop.run(
+        stopped_by = uvloop.run(
             _serve(settings, engine, api_socket, host, tracking_port, workers, single_process)
         )
     except ChildStartError as exc:
@@ -131,6 +132,9 @@ def serve(
     finally:
         engine.dispose()
         api_socket.close()
+    # Everything is stopped: end as the signal that stopped us would have (what uvicorn does).
+    for signum in reversed(stopped_by):
+        signal.raise_signal(signum)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -147,11 +151,11 @@ async def _serve(
     tracking_port: int,
     workers: int = 1,
     single_process: bool = False,
-) -> None:
+) -> list[int]:
     """Everything of one box: the collector on ``tracking_port`` (a pool of ``workers``
     processes, or this event loop with ``single_process``), the same tracking core mounted on
     the API port, the aggregator (a process of its own, or this event loop with
-    ``single_process``), and the API/console."""
+    ``single_process``), and the API/console. Returns the signals that stopped it."""
     cache = TrackerCache(engine)
     await asyncio.to_thread(cache.load)
     cache.start()
@@ -223,6 +227,7 @@ async def _serve(
             f"(tracking on http://{host}:{bound_tracking_port})",
         )
         await server.serve(sockets=[api_socket])
+        return server.stopped_by
     finally:
         # Answer what the collector still holds (after its events are stored), then let the
         # aggregator finish its batch before the writer and the cache go away.
@@ -277,11 +282,26 @@ def _process_exists(pid: int) -> bool:
 
 class _AnnouncingServer(uvicorn.Server):
     """uvicorn's server, printing ``line`` as soon as it has started: before it can answer a
-    request (``/healthz``), so whoever waits for the server to answer also finds the line."""
+    request (``/healthz``), so whoever waits for the server to answer also finds the line.
+
+    uvicorn raises the signals that stopped it again as soon as it has shut down, which would
+    end this process before it stops its collector and aggregator processes: they are kept in
+    ``stopped_by`` instead, for :func:`serve` to raise once everything is stopped.
+    """
 
     def __init__(self, config: uvicorn.Config, line: str) -> None:
         super().__init__(config)
         self._line = line
+        self.stopped_by: list[int] = []
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self.stopped_by.extend(self._captured_signals)
+                self._captured_signals.clear()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
