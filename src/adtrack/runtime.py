@@ -233,10 +233,11 @@ async def _serve(
         # aggregator finish its batch before the writer and the cache go away.
         if collector is not None:
             await collector.aclose()
-        if pool is not None:
-            await asyncio.to_thread(pool.stop)
-        if aggregator is not None:
-            await asyncio.to_thread(aggregator.stop)
+        # Both at once, within one stop timeout: what the collectors still write stays in the
+        # log for the next start's aggregator.
+        await asyncio.gather(
+            *(asyncio.to_thread(part.stop) for part in (pool, aggregator) if part is not None)
+        )
         if control_dir is not None and control_dir.name.startswith(_TEMPORARY_CONTROL_PREFIX):
             shutil.rmtree(control_dir, ignore_errors=True)
         stop.set()
