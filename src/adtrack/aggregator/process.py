@@ -47,7 +47,9 @@ from adtrack.supervisor import (
 
 __all__ = ["AggregatorProcess", "aggregate", "main", "open_aggregator"]
 
-log = logging.getLogger(__name__)
+# Named, not __name__: run as ``python -m`` this module is ``__main__``, outside the ``adtrack``
+# loggers whose level the process sets.
+log = logging.getLogger("adtrack.aggregator.process")
 
 DEFAULT_CONSUMER = "aggregator"
 PROGRESS_EVERY_SECONDS = 10.0
