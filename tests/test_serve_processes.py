@@ -308,7 +308,7 @@ def test_the_aggregator_runs_in_a_process_of_its_own_at_a_lower_priority(
     [collector] = collector_children(server)
     assert server.process is not None
     assert aggregator not in (server.process.pid, collector)
-    assert nice_of(aggregator) == nice_of(server.process.pid) + 10  # ADTRACK_AGGREGATOR_NICE
+    assert nice_of(aggregator) == nice_of(server.process.pid) + 5  # ADTRACK_AGGREGATOR_NICE
     assert nice_of(collector) == nice_of(server.process.pid)
     with server.client() as api:
         tracker_id = create_chain(api)["impression_tracker"]["id"]

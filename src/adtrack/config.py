@@ -91,7 +91,7 @@ class Settings:
     # has caught up, and how much lower its CPU priority is than the collectors' in the
     # process of its own that `adtrack serve` runs it in (a nice increment, 0-19).
     aggregator_poll_seconds: float = 0.2
-    aggregator_nice: int = 10
+    aggregator_nice: int = 5
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -162,7 +162,7 @@ class Settings:
             if env.get("ADTRACK_RAW_EVENTS_DIR")
             else "",
             aggregator_poll_seconds=float(env.get("ADTRACK_AGGREGATOR_POLL_SECONDS", "0.2")),
-            aggregator_nice=int(env.get("ADTRACK_AGGREGATOR_NICE", "10")),
+            aggregator_nice=int(env.get("ADTRACK_AGGREGATOR_NICE", "5")),
         )
 
     @property
