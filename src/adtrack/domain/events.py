@@ -13,7 +13,6 @@ other record to it.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -107,9 +106,9 @@ class Event(NamedTuple):
         ):
             raise MalformedEvent(f"event_id must be 1-{MAX_EVENT_ID_LENGTH} characters")
         # Fast path first (every value of the expected type and size), details only on failure.
-        ints = _required_ints(values)
+        ints = [values[i] for i in _REQUIRED_INTS]
         if not (
-            _ONLY_INT.issuperset(map(type, ints))  # every one an int (not a bool, not None)
+            all(type(v) is int for v in ints)
             and min(ints) >= -_INT64
             and max(ints) < _INT64
             and values[_IMP_TYPE] in _IMP_TYPES
@@ -151,10 +150,6 @@ _REQUIRED_INTS = tuple(
         "booked_revenue_micros",
     )
 )
-# The checks of every record run as few Python steps as they can (the aggregator decodes
-# every event): one C call picks the required ints out, one checks all their types.
-_required_ints = operator.itemgetter(*_REQUIRED_INTS)
-_ONLY_INT = frozenset({int})
 _OPTIONAL_INTS = (_INDEX["placement_id"], _INDEX["payment_rule_id"])
 _TEXTS = tuple((_INDEX[name], width) for name, width in TEXT_LIMITS.items())
 _BOOLS = (_INDEX["ancost_used"], _INDEX["invalid"])
