@@ -1,8 +1,8 @@
 """End-to-end benchmark: the whole ``adtrack serve`` on one core against nginx on the same core.
 
 Starts, on free loopback ports, each pinned to core 0 with ``taskset`` (so every process of
-adtrack — the main process with the API and the aggregator, and its collector processes —
-shares one core, as on the smallest host):
+adtrack — the main process with the API, its collector processes and its aggregator process,
+which inherit the pinning — shares one core, as on the smallest host):
 
 * nginx (Debian ``nginx-light``): 1 worker, ``empty_gif``, ``access_log`` on;
 * ``adtrack serve`` with its defaults on a temporary data dir (SQLite, local event log,
@@ -13,8 +13,10 @@ wrk runs on core 1 with the same command against both: a realistic tag URL (a fr
 and referrer. Per round it prints requests/s, p50/p99 latency and CPU per request of each, and
 for adtrack the **catch-up time**: from the end of the load until the report
 (``/api/v1/reports/summary``) holds every event the collectors answered (read from their
-``/metrics``). The summary prints medians over rounds and the ratio adtrack/nginx of each
-round's back-to-back runs.
+``/metrics``), and the CPU per event of each kind of adtrack process (collector, aggregator,
+API) from the start of the load until the report holds it all, so the aggregator's whole cost
+is counted. The summary prints medians over rounds and the ratio adtrack/nginx of each round's
+back-to-back runs.
 
 Usage::
 
@@ -61,6 +63,30 @@ def process_tree(pid: int) -> list[int]:
         except FileNotFoundError:
             continue
     return found
+
+
+def role(pid: int) -> str:
+    """What an adtrack process does, from its command line."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return "gone"
+    if b"adtrack.collector_pool" in cmdline:
+        return "collector"
+    if b"adtrack.aggregator.process" in cmdline:
+        return "aggregator"
+    return "api"
+
+
+def cpu_by_role(pid: int) -> dict[str, float]:
+    """CPU seconds used so far by ``pid``'s process tree, by :func:`role`."""
+    totals = {"collector": 0.0, "aggregator": 0.0, "api": 0.0}
+    for member in process_tree(pid):
+        kind = role(member)
+        with contextlib.suppress(FileNotFoundError):
+            if kind in totals:
+                totals[kind] += cpu_seconds(member)
+    return totals
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -190,6 +216,7 @@ def main() -> int:
             for rnd in range(1, args.rounds + 1):
                 ref = _with_cpu(nginx.worker_pid, f"http://{HOST}:{nginx.port}{path}", args, script)
                 before = server.answered_events()
+                cpu_before = cpu_by_role(server.process.pid)
                 ours = _with_cpu(
                     server.process.pid,
                     f"http://{HOST}:{server.tracking_port}{path}",
@@ -198,6 +225,11 @@ def main() -> int:
                 )
                 answered = server.answered_events()
                 caught_up = server.catch_up(answered)
+                cpu_after = cpu_by_role(server.process.pid)
+                per_event = {
+                    kind: (cpu_after[kind] - cpu_before[kind]) * 1e6 / max(1, answered - before)
+                    for kind in cpu_after
+                }
                 row = {
                     "round": rnd,
                     "nginx_rps": ref["requests"] * 1e6 / ref["duration_us"],
@@ -208,6 +240,9 @@ def main() -> int:
                     "nginx_cpu_us": ref["cpu_us"],
                     "adtrack_cpu_us": ours["cpu_us"],
                     "answered": answered - before,
+                    "collector_us": per_event["collector"],
+                    "aggregator_us": per_event["aggregator"],
+                    "api_us": per_event["api"],
                     "catch_up_s": caught_up,
                     "errors": socket_errors(ours) + ours["non_2xx_3xx"] + ref["non_2xx_3xx"],
                 }
@@ -224,6 +259,8 @@ def main() -> int:
                         if caught_up is not None
                         else "NOT within 60 s"
                     )
+                    + f" | cpu per event until then: collector {row['collector_us']:.1f} "
+                    f"aggregator {row['aggregator_us']:.1f} api {row['api_us']:.1f} us"
                     + f" | errors {row['errors']}",
                     flush=True,
                 )
@@ -241,6 +278,8 @@ def main() -> int:
         f"cpu ratio {median('nginx_cpu_us') / median('adtrack_cpu_us'):.2f}; "
         f"adtrack p50 {median('adtrack_p50_ms'):.2f} ms p99 {median('adtrack_p99_ms'):.2f} ms; "
         f"nginx p99 {median('nginx_p99_ms'):.2f} ms; "
+        f"cpu per event: collector {median('collector_us'):.1f} us, aggregator "
+        f"{median('aggregator_us'):.1f} us, api {median('api_us'):.1f} us; "
         "catch-up "
         + (
             f"{statistics.median(c for c in catch_ups if c is not None):.2f} s (max "

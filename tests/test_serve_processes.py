@@ -1,15 +1,19 @@
-"""``adtrack serve``'s process layout: the collector in processes of its own (default) or in the
-API's loop (``--single-process``); live hits and ``/metrics`` on the main port still see the
-collectors' hits through their private control channels."""
+"""``adtrack serve``'s process layout: the collector and the aggregator in processes of their own
+(default) or in the API's loop (``--single-process``); live hits and ``/metrics`` on the main
+port still see the collectors' hits through their private control channels; the aggregator is
+restarted when it dies, and every child stops with the server."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import stat
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -25,8 +29,8 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PLAIN_HTTP = {"ADTRACK_COOKIE_SECURE": "0"}  # the console's cookie over http://127.0.0.1
 
 
-def collector_children(server: AdtrackServer) -> list[int]:
-    """Process ids of the collector processes the server started."""
+def children_running(server: AdtrackServer, module: bytes) -> list[int]:
+    """Process ids of the server's child processes running ``python -m <module>``."""
     assert server.process is not None
     parent = server.process.pid
     children = []
@@ -38,9 +42,40 @@ def collector_children(server: AdtrackServer) -> list[int]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
-        if int(stat_fields[1]) == parent and b"adtrack.collector_pool" in cmdline:
+        if int(stat_fields[1]) == parent and module in cmdline.split(b"\0"):
             children.append(int(entry))
     return children
+
+
+def collector_children(server: AdtrackServer) -> list[int]:
+    """Process ids of the collector processes the server started."""
+    return children_running(server, b"adtrack.collector_pool")
+
+
+def aggregator_children(server: AdtrackServer) -> list[int]:
+    """Process ids of the aggregator process the server started (one, or none)."""
+    return children_running(server, b"adtrack.aggregator.process")
+
+
+def nice_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.05)
 
 
 def control_sockets(server: AdtrackServer) -> list[Path]:
@@ -207,6 +242,7 @@ def test_single_process_keeps_the_collector_in_the_api_loop(
     )
     server.wait_for_tracking()
     assert collector_children(server) == []
+    assert aggregator_children(server) == []
     assert not (server.data_dir / "control").exists()
     with server.client() as api:
         tracker_id = create_chain(api)["impression_tracker"]["id"]
@@ -216,6 +252,8 @@ def test_single_process_keeps_the_collector_in_the_api_loop(
         assert len(live_rows(console, tracker_id)) == 3
     page = httpx.get(f"{server.base_url}/metrics").text
     assert 'adtrack_collector_requests_total{endpoint="imptr",worker="main"} 3.0' in page
+    with server.client() as api:  # the aggregator runs in the API's loop
+        wait_until(lambda: reported_imps(api) == 3, 10.0, "3 impressions in the report")
 
 
 def test_single_process_refuses_workers(tmp_path: Path) -> None:
@@ -246,3 +284,87 @@ def test_control_sockets_of_a_server_that_is_gone_are_removed(
     server = adtrack_server_factory(data_dir=data_dir)
     assert not stale.exists()
     assert [s.parent for s in control_sockets(server)] == [control]
+
+
+# ---- the aggregator's process ---------------------------------------------------------------
+
+
+def reported_imps(api: httpx.Client) -> int:
+    today = datetime.now(UTC).date()
+    page = api.get(
+        "/api/v1/reports/summary",
+        params={"start": str(today - timedelta(days=1)), "end": str(today + timedelta(days=2))},
+    )
+    assert page.status_code == 200, page.text
+    return int(page.json()["totals"]["imps"])
+
+
+def test_the_aggregator_runs_in_a_process_of_its_own_at_a_lower_priority(
+    adtrack_server: AdtrackServer,
+) -> None:
+    server = adtrack_server
+    server.wait_for_tracking()
+    [aggregator] = aggregator_children(server)
+    [collector] = collector_children(server)
+    assert server.process is not None
+    assert aggregator not in (server.process.pid, collector)
+    assert nice_of(aggregator) == nice_of(server.process.pid) + 5  # ADTRACK_AGGREGATOR_NICE
+    assert nice_of(collector) == nice_of(server.process.pid)
+    with server.client() as api:
+        tracker_id = create_chain(api)["impression_tracker"]["id"]
+        for n in range(3):
+            pixel(server.tracking_url, tracker_id, f"agent-{n}")
+        wait_until(lambda: reported_imps(api) == 3, 10.0, "3 impressions in the report")
+
+
+def test_a_killed_aggregator_is_restarted_and_counts_every_event_once(
+    adtrack_server_factory: ServerFactory,
+) -> None:
+    server = adtrack_server_factory(env={"ADTRACK_AGGREGATOR_NICE": "0"})
+    server.wait_for_tracking()
+    with server.client() as api:
+        tracker_id = create_chain(api)["impression_tracker"]["id"]
+        for n in range(5):
+            pixel(server.tracking_url, tracker_id, f"before-{n}")
+        wait_until(lambda: reported_imps(api) == 5, 10.0, "5 impressions in the report")
+        [first] = aggregator_children(server)
+        assert nice_of(first) == nice_of(server.process.pid)  # type: ignore[union-attr]
+        os.kill(first, signal.SIGKILL)
+        # events logged while no aggregator runs wait in the log for the next one
+        for n in range(5):
+            pixel(server.tracking_url, tracker_id, f"meanwhile-{n}")
+        wait_until(
+            lambda: [p for p in aggregator_children(server) if p != first and alive(p)] != [],
+            10.0,
+            "a new aggregator process",
+        )
+        wait_until(lambda: reported_imps(api) >= 10, 10.0, "10 impressions in the report")
+        time.sleep(0.5)  # a second count of anything would show by now
+        assert reported_imps(api) == 10
+    assert "aggregator (pid" in server.output() and "restarting in" in server.output()
+
+
+def test_sigterm_stops_the_server_and_every_child(adtrack_server_factory: ServerFactory) -> None:
+    server = adtrack_server_factory(extra_args=["--workers", "2"])
+    server.wait_for_tracking()
+    children = [*collector_children(server), *aggregator_children(server)]
+    assert len(children) == 3
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    # uvicorn re-raises the signal it handled once it has shut down: a clean stop ends so
+    assert server.process.wait(timeout=15) == -signal.SIGTERM
+    assert "Finished server process" in server.output()
+    assert [pid for pid in children if alive(pid)] == []
+
+
+def test_children_stop_by_themselves_when_the_server_is_killed(
+    adtrack_server: AdtrackServer,
+) -> None:
+    server = adtrack_server
+    server.wait_for_tracking()
+    children = [*collector_children(server), *aggregator_children(server)]
+    assert len(children) == 2
+    assert server.process is not None
+    server.process.kill()  # the server alone, not its process group
+    server.process.wait()
+    wait_until(lambda: not any(alive(pid) for pid in children), 10.0, "the orphaned children exit")

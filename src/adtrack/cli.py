@@ -94,17 +94,18 @@ def serve(
         bool,
         typer.Option(
             "--single-process",
-            help="Run the collector in the API's process (smallest hosts; sign-in, reports "
-            "and exports then share its event loop). Not with a --workers number above 1.",
+            help="Run the collector and the aggregator in the API's process (smallest hosts; "
+            "sign-in, reports and exports then share its event loop). Not with a --workers "
+            "number above 1.",
         ),
     ] = False,
 ) -> None:
     """Run the server (API and tracking) until interrupted.
 
     The collector runs in processes of its own (--workers of them, by default one per core
-    but one), the API/console, the aggregator and the periodic jobs in this one. Migrates the
-    database first. On an empty database, creates an admin and prints its password and API
-    token, once.
+    but one), the aggregator and the retention purge in one more (at a lower CPU priority),
+    the API/console and the scheduled reports in this one. Migrates the database first. On an
+    empty database, creates an admin and prints its password and API token, once.
     """
     from adtrack.runtime import serve as run_server
 

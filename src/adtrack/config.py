@@ -87,6 +87,11 @@ class Settings:
     # disk) and threads (docs/limits.md, "Feeds").
     raw_event_read_memory_mb: int = 512
     raw_event_read_threads: int = 2
+    # The aggregator (docs/limits.md, "Aggregator"): how often it looks for new events when it
+    # has caught up, and how much lower its CPU priority is than the collectors' in the
+    # process of its own that `adtrack serve` runs it in (a nice increment, 0-19).
+    aggregator_poll_seconds: float = 0.2
+    aggregator_nice: int = 5
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -156,6 +161,8 @@ class Settings:
             raw_events_path=str(Path(env["ADTRACK_RAW_EVENTS_DIR"]).resolve())
             if env.get("ADTRACK_RAW_EVENTS_DIR")
             else "",
+            aggregator_poll_seconds=float(env.get("ADTRACK_AGGREGATOR_POLL_SECONDS", "0.2")),
+            aggregator_nice=int(env.get("ADTRACK_AGGREGATOR_NICE", "5")),
         )
 
     @property

@@ -1,10 +1,10 @@
 """Running adtrack.
 
 * :func:`serve` (``adtrack serve``) migrates the database, creates the first admin on an empty
-  database, and runs the API/console, the aggregator and the periodic jobs in this process and
-  the collector on the tracking port in ``workers`` processes of its own (or, with
-  ``single_process``, in this process's event loop) until it is told to stop (Ctrl-C /
-  SIGTERM).
+  database, and runs the API/console and the scheduled reports in this process, the collector
+  on the tracking port in ``workers`` processes of its own and the aggregator (with the
+  raw-event retention purge) in one more (or, with ``single_process``, all of it in this
+  process's event loop) until it is told to stop (Ctrl-C / SIGTERM).
 * :func:`run_collectors` (``adtrack collector``) runs only the tracking endpoints.
 * :func:`run_aggregator` (``adtrack aggregator``) only consumes the event log into SQL.
 """
@@ -21,7 +21,7 @@ import socket
 import sys
 import tempfile
 import threading
-import time
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -29,13 +29,10 @@ import uvicorn
 import uvloop
 from sqlalchemy import Engine
 
-from adtrack.adapters.eventlog.factory import open_reader
 from adtrack.adapters.private_files import make_private_dir
-from adtrack.adapters.raw_events.legacy_events import carry_over_legacy_events
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
-from adtrack.aggregator.runner import Aggregator
+from adtrack.aggregator.process import AggregatorProcess, aggregate
 from adtrack.collector.asgi import TrackingASGIApp
 from adtrack.collector.control import CollectorChannels
 from adtrack.collector.core import TrackingCore
@@ -46,12 +43,12 @@ from adtrack.collector.server import (
     start_collector,
 )
 from adtrack.collector.tracker_cache import TrackerCache
-from adtrack.collector_pool import CollectorPool, PoolStartError, reserve_port
+from adtrack.collector_pool import CollectorPool, reserve_port
 from adtrack.config import Settings
 from adtrack.exports_runtime import build_mailer
-from adtrack.services.retention import purge_periodically
 from adtrack.services.saved_reports import deliver_scheduled_reports
 from adtrack.services.users import FirstAdmin, UserService
+from adtrack.supervisor import ChildStartError
 from adtrack.web.app import create_app
 from adtrack.web.bounded_http import bounded_protocol
 
@@ -101,8 +98,10 @@ def serve(
     ``tracking_port`` is where the collector (the fast tracking listener) listens: in
     ``workers`` collector processes sharing the port (``SO_REUSEPORT``; they read their
     settings from the environment), so that nothing the API does (sign-in hashing, reports,
-    exports, the aggregator) can delay a pixel; with ``single_process``, in this process's
-    event loop instead (one process for the smallest hosts; ``workers`` must then be 1).
+    exports) can delay a pixel. The aggregator runs in a process of its own too, at a lower
+    CPU priority, so that neither the API's loop nor a pixel waits on it. With
+    ``single_process``, all of it runs in this process's event loop instead (one process for
+    the smallest hosts; ``workers`` must then be 1).
     The port is taken before the first-run lines are printed, so a start that cannot listen
     does not use up the only printing of the admin's password and token.
     """
@@ -124,15 +123,18 @@ def serve(
     engine = make_engine(settings.database_url)
     try:
         ensure_first_admin(engine)
-        uvloop.run(
+        stopped_by = uvloop.run(
             _serve(settings, engine, api_socket, host, tracking_port, workers, single_process)
         )
-    except PoolStartError as exc:
+    except ChildStartError as exc:
         print(f"adtrack: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
     finally:
         engine.dispose()
         api_socket.close()
+    # Everything is stopped: end as the signal that stopped us would have (what uvicorn does).
+    for signum in reversed(stopped_by):
+        signal.raise_signal(signum)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -149,10 +151,11 @@ async def _serve(
     tracking_port: int,
     workers: int = 1,
     single_process: bool = False,
-) -> None:
+) -> list[int]:
     """Everything of one box: the collector on ``tracking_port`` (a pool of ``workers``
     processes, or this event loop with ``single_process``), the same tracking core mounted on
-    the API port, the aggregator, and the API/console."""
+    the API port, the aggregator (a process of its own, or this event loop with
+    ``single_process``), and the API/console. Returns the signals that stopped it."""
     cache = TrackerCache(engine)
     await asyncio.to_thread(cache.load)
     cache.start()
@@ -166,6 +169,7 @@ async def _serve(
     background: list[asyncio.Task[None]] = []
     collector = None
     pool: CollectorPool | None = None
+    aggregator: AggregatorProcess | None = None
     channels: CollectorChannels | None = None
     control_dir: Path | None = None
     periodic: list[asyncio.Task[None]] = []
@@ -175,6 +179,7 @@ async def _serve(
                 settings, host, tracking_port, writer=writer, cache=cache, core=core
             )
             bound_tracking_port = collector.port
+            background.append(asyncio.create_task(aggregate(settings, engine, stop)))
         else:
             control_dir = _control_directory(settings)
             # Writer ids unique to this server process: workers of a previous run that are
@@ -186,14 +191,19 @@ async def _serve(
                 writer_prefix=f"w{os.getpid()}-",
                 control_dir=control_dir,
             )
-            await asyncio.to_thread(pool.start)
+            aggregator = AggregatorProcess()
+            # Both start at once (each waits for its processes to come up); both have finished
+            # starting before a failure of either stops them.
+            started = await asyncio.gather(
+                asyncio.to_thread(pool.start),
+                asyncio.to_thread(aggregator.start),
+                return_exceptions=True,
+            )
+            for outcome in started:
+                if isinstance(outcome, BaseException):
+                    raise outcome
             bound_tracking_port = pool.port
             channels = CollectorChannels(pool.control_sockets)
-        archive = ParquetRawEventArchive(settings.raw_events_dir)
-        aggregator = Aggregator(
-            open_reader(settings, consumer="aggregator"), engine, archive=archive
-        )
-        background.append(asyncio.create_task(_run_aggregator(aggregator, engine, archive, stop)))
         periodic = _housekeeping(settings, engine)
         app = create_app(
             settings,
@@ -217,13 +227,17 @@ async def _serve(
             f"(tracking on http://{host}:{bound_tracking_port})",
         )
         await server.serve(sockets=[api_socket])
+        return server.stopped_by
     finally:
         # Answer what the collector still holds (after its events are stored), then let the
         # aggregator finish its batch before the writer and the cache go away.
         if collector is not None:
             await collector.aclose()
-        if pool is not None:
-            await asyncio.to_thread(pool.stop)
+        # Both at once, within one stop timeout: what the collectors still write stays in the
+        # log for the next start's aggregator.
+        await asyncio.gather(
+            *(asyncio.to_thread(part.stop) for part in (pool, aggregator) if part is not None)
+        )
         if control_dir is not None and control_dir.name.startswith(_TEMPORARY_CONTROL_PREFIX):
             shutil.rmtree(control_dir, ignore_errors=True)
         stop.set()
@@ -269,11 +283,26 @@ def _process_exists(pid: int) -> bool:
 
 class _AnnouncingServer(uvicorn.Server):
     """uvicorn's server, printing ``line`` as soon as it has started: before it can answer a
-    request (``/healthz``), so whoever waits for the server to answer also finds the line."""
+    request (``/healthz``), so whoever waits for the server to answer also finds the line.
+
+    uvicorn raises the signals that stopped it again as soon as it has shut down, which would
+    end this process before it stops its collector and aggregator processes: they are kept in
+    ``stopped_by`` instead, for :func:`serve` to raise once everything is stopped.
+    """
 
     def __init__(self, config: uvicorn.Config, line: str) -> None:
         super().__init__(config)
         self._line = line
+        self.stopped_by: list[int] = []
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self.stopped_by.extend(self._captured_signals)
+                self._captured_signals.clear()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -281,22 +310,10 @@ class _AnnouncingServer(uvicorn.Server):
             print(self._line, flush=True)
 
 
-async def _run_aggregator(
-    aggregator: Aggregator, engine: Engine, archive: ParquetRawEventArchive, stop: asyncio.Event
-) -> None:
-    """Move raw events an earlier version left in the ``events`` table into the archive (in
-    a thread: it may take a while after an upgrade), then aggregate until ``stop``."""
-    try:
-        await asyncio.to_thread(carry_over_legacy_events, engine, archive)
-    except Exception:  # retried at the next start (or by `adtrack events archive`)
-        log.exception("carrying raw events over from the events table failed")
-    await aggregator.run_forever(stop)
-
-
 def _housekeeping(settings: Settings, engine: Engine) -> list[asyncio.Task[None]]:
-    """The periodic jobs: purge raw events past retention; send scheduled reports."""
-    archive = ParquetRawEventArchive(settings.raw_events_dir)
-    tasks = [asyncio.create_task(purge_periodically(engine, archive, settings))]
+    """The periodic jobs of the API process: send scheduled reports. (The raw-event retention
+    purge belongs to the aggregator.)"""
+    tasks: list[asyncio.Task[None]] = []
     mailer = build_mailer(settings)
     if mailer is not None:
         tasks.append(
@@ -378,7 +395,7 @@ def _run_pool(
     )
     try:
         pool.start()
-    except PoolStartError as exc:
+    except ChildStartError as exc:
         print(f"adtrack: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
     try:
@@ -410,18 +427,18 @@ async def _aggregate(settings: Settings, consumer: str) -> None:
     if not await _upgrade_when_reachable(settings.database_url, stop):
         return
     engine = make_engine(settings.database_url)
-    reader = open_reader(settings, consumer=consumer)
-    archive = ParquetRawEventArchive(settings.raw_events_dir)
-    aggregator = Aggregator(reader, engine, archive=archive, consumer=consumer)
-    print(f"adtrack: aggregator running (consumer {consumer})", flush=True)
-    reporting = asyncio.create_task(_report_progress(aggregator, stop))
     try:
-        await _run_aggregator(aggregator, engine, archive, stop)
+        await aggregate(
+            settings,
+            engine,
+            stop,
+            consumer=consumer,
+            maintenance=False,  # adtrack serve's aggregator purges
+            on_ready=lambda: print(
+                f"adtrack: aggregator running (consumer {consumer})", flush=True
+            ),
+        )
     finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reporting
-        await reader.close()
         engine.dispose()
 
 
@@ -438,25 +455,3 @@ async def _upgrade_when_reachable(database_url: str, stop: asyncio.Event) -> boo
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, 5.0)
     return False
-
-
-async def _report_progress(aggregator: Aggregator, stop: asyncio.Event) -> None:
-    """A log line every 10 s while something happens."""
-    last = -1
-    started = time.monotonic()
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 10.0)
-        stats = aggregator.stats
-        if stats.records != last:
-            last = stats.records
-            log.info(
-                "aggregator: %d records in %d batches (%d batches committed by others first, "
-                "%d malformed, %d failed attempts) in %.0fs",
-                stats.records,
-                stats.batches,
-                stats.conflicts,
-                stats.malformed,
-                stats.failures,
-                time.monotonic() - started,
-            )

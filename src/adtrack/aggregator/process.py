@@ -1,0 +1,238 @@
+"""The aggregator as a part of a deployment: built from the settings in one place, run with the
+maintenance it owns, and as a supervised process of ``adtrack serve``.
+
+* :func:`open_aggregator` — the aggregator of a deployment (its event-log reader, its
+  settings); ``adtrack serve`` and ``adtrack aggregator`` both build it here.
+* :func:`aggregate` — consume the event log into the reporting tables until told to stop, with
+  a progress line every 10 s while something happens and, with ``maintenance``, the
+  raw-event retention purge (the local log's consumed segments are pruned by the aggregator
+  itself).
+* :class:`AggregatorProcess` — ``adtrack serve``'s aggregator in a process of its own
+  (``python -m adtrack.aggregator.process``), supervised like the collector processes (see
+  :mod:`adtrack.supervisor`): restarted when it dies, stopped with SIGTERM, stopping by itself
+  when ``serve`` is gone. Its work (decoding, rolling up, SQL writes) then never runs on the
+  API's event loop nor holds its interpreter lock, and it runs at a lower CPU priority than
+  the collectors (``ADTRACK_AGGREGATOR_NICE``) so that on a shared core a pixel's answer wins
+  over a report's freshness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+
+from sqlalchemy import Engine
+
+from adtrack.adapters.eventlog.factory import open_reader
+from adtrack.adapters.raw_events.legacy_events import carry_over_legacy_events
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
+from adtrack.aggregator.runner import Aggregator
+from adtrack.config import Settings
+from adtrack.services.retention import purge_periodically
+from adtrack.supervisor import (
+    STARTUP_TIMEOUT,
+    STOP_TIMEOUT,
+    ChildSpec,
+    Supervisor,
+    signal_ready,
+    stop_when_orphaned,
+)
+
+__all__ = ["AggregatorProcess", "aggregate", "main", "open_aggregator"]
+
+# Named, not __name__: run as ``python -m`` this module is ``__main__``, outside the ``adtrack``
+# loggers whose level the process sets.
+log = logging.getLogger("adtrack.aggregator.process")
+
+DEFAULT_CONSUMER = "aggregator"
+PROGRESS_EVERY_SECONDS = 10.0
+
+
+@contextlib.asynccontextmanager
+async def open_aggregator(
+    settings: Settings,
+    engine: Engine,
+    archive: ParquetRawEventArchive,
+    *,
+    consumer: str = DEFAULT_CONSUMER,
+) -> AsyncIterator[Aggregator]:
+    """The aggregator of this deployment: the event log's consumer ``consumer`` into the
+    reporting tables of ``engine`` and the raw-event ``archive`` (its reader is closed on the
+    way out)."""
+    reader = open_reader(settings, consumer=consumer)
+    try:
+        yield Aggregator(reader, engine, archive=archive, consumer=consumer)
+    finally:
+        await reader.close()
+
+
+async def aggregate(
+    settings: Settings,
+    engine: Engine,
+    stop: asyncio.Event,
+    *,
+    consumer: str = DEFAULT_CONSUMER,
+    maintenance: bool = True,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Aggregate until ``stop`` is set (the batch in hand is finished first).
+
+    Raw events an earlier version left in the ``events`` table are moved into the archive
+    first. ``maintenance`` adds the raw-event retention purge (hourly): one per installation is
+    enough, so ``adtrack serve``'s aggregator does it and ``adtrack aggregator`` does not.
+    ``on_ready`` is called once the aggregator is built.
+    """
+    archive = ParquetRawEventArchive(settings.raw_events_dir)
+    async with open_aggregator(settings, engine, archive, consumer=consumer) as aggregator:
+        jobs = [asyncio.create_task(_report_progress(aggregator, stop))]
+        if maintenance:
+            jobs.append(asyncio.create_task(purge_periodically(engine, archive, settings)))
+        try:
+            if on_ready is not None:
+                on_ready()
+            try:  # in a thread: it may take a while after an upgrade
+                await asyncio.to_thread(carry_over_legacy_events, engine, archive)
+            except Exception:  # retried at the next start (or by `adtrack events archive`)
+                log.exception("carrying raw events over from the events table failed")
+            await aggregator.run_forever(stop, poll_interval=settings.aggregator_poll_seconds)
+        finally:
+            stop.set()
+            for job in jobs:
+                job.cancel()
+            for job in jobs:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await job
+
+
+async def _report_progress(aggregator: Aggregator, stop: asyncio.Event) -> None:
+    """A log line every 10 s while something happens."""
+    last = -1
+    started = time.monotonic()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PROGRESS_EVERY_SECONDS)
+        stats = aggregator.stats
+        if stats.records != last:
+            last = stats.records
+            log.info(
+                "aggregator: %d records in %d batches (%d batches committed by others first, "
+                "%d malformed, %d failed attempts) in %.0fs",
+                stats.records,
+                stats.batches,
+                stats.conflicts,
+                stats.malformed,
+                stats.failures,
+                time.monotonic() - started,
+            )
+
+
+class AggregatorProcess:
+    """``adtrack serve``'s aggregator in a supervised process of its own (module docstring).
+
+    The child reads its settings from the environment (``env``, default this process's), like
+    the collector processes; the database must be migrated already (``serve`` does it first).
+    """
+
+    def __init__(
+        self,
+        *,
+        consumer: str = DEFAULT_CONSUMER,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = STARTUP_TIMEOUT,
+    ) -> None:
+        self.consumer = consumer
+        self._supervisor = Supervisor(
+            [ChildSpec("aggregator", self._command, ready_means="running")],
+            env=env,
+            startup_timeout=startup_timeout,
+            thread_name="aggregator-supervisor",
+        )
+
+    @property
+    def pids(self) -> list[int]:
+        """The process id of the aggregator (empty while it is restarting)."""
+        return self._supervisor.pids
+
+    @property
+    def restarts(self) -> int:
+        return self._supervisor.restarts
+
+    def start(self) -> AggregatorProcess:
+        """Start the aggregator process and wait until it runs."""
+        self._supervisor.start()
+        return self
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM (it finishes its batch), then SIGKILL after ``timeout`` seconds."""
+        self._supervisor.stop(timeout)
+
+    def _command(self, ready_fd: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "adtrack.aggregator.process",
+            "--consumer",
+            self.consumer,
+            "--ready-fd",
+            str(ready_fd),
+        ]
+
+
+# ---- the aggregator process ---------------------------------------------------------------------
+
+
+async def _run_child(consumer: str, ready_fd: int) -> None:
+    from adtrack.adapters.sql.db import make_engine
+
+    settings = Settings.from_env()
+    if settings.aggregator_nice:
+        # Lower priority than the collectors: on a shared core the kernel runs a pixel's
+        # answer first; the aggregator catches up when the collectors are idle.
+        try:
+            os.nice(settings.aggregator_nice)
+        except OSError as exc:  # a negative increment needs privileges
+            log.warning("aggregator: cannot change its priority: %s", exc)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    engine = make_engine(settings.database_url)
+    watchdog = asyncio.create_task(stop_when_orphaned(stop))
+    try:
+        await aggregate(
+            settings,
+            engine,
+            stop,
+            consumer=consumer,
+            maintenance=True,
+            on_ready=lambda: signal_ready(ready_fd),
+        )
+    finally:
+        stop.set()
+        await watchdog
+        engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m adtrack.aggregator.process``: ``adtrack serve``'s aggregator (started by it)."""
+    import uvloop
+
+    parser = argparse.ArgumentParser(prog="python -m adtrack.aggregator.process")
+    parser.add_argument("--consumer", default=DEFAULT_CONSUMER)
+    parser.add_argument("--ready-fd", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s aggregator %(name)s: %(message)s",
+    )
+    logging.getLogger("adtrack").setLevel(logging.INFO)
+    uvloop.run(_run_child(args.consumer, args.ready_fd))
+
+
+if __name__ == "__main__":
+    main()
