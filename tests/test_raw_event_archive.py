@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import time
@@ -17,6 +18,8 @@ from adtrack.adapters.raw_events import parquet_archive
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
 from adtrack.adapters.raw_events.manifest import HOUR_MICROS, hour_start, register_files
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
+from adtrack.aggregator import process as aggregator_process
+from adtrack.config import Settings
 from adtrack.domain.events import Event
 from adtrack.services.raw_event_archive import events_to_table
 from tests.reporting_support import BACKENDS, migrated_engine
@@ -235,3 +238,31 @@ def test_a_read_survives_a_compaction_under_way(engine: Engine, root: Path) -> N
     assert archive.delete_orphans(engine, min_age_seconds=0) == 4
     seen += [event_id for batch in reads for event_id in batch.column(0).to_pylist()]
     assert seen == [row["event_id"] for row in as_rows(everything)]
+
+
+def test_the_aggregators_maintenance_compacts_closed_hours_and_deletes_orphans(
+    engine: Engine, root: Path, tmp_path: Path
+) -> None:
+    """What ``adtrack serve``'s aggregator runs every ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS."""
+    archive = ParquetRawEventArchive(root)
+    for i in range(3):
+        stage_and_register(engine, archive, events_in(HOUR, 10, f"b{i}"), f"k{i}")
+    (orphan,) = archive.stage(events_to_table(events_in(HOUR, 4, "lost")), "never-committed")
+    long_ago = time.time() - 3600
+    os.utime(root / orphan.path, (long_ago, long_ago))
+    settings = Settings.from_env(
+        {"ADTRACK_DATA_DIR": str(tmp_path), "ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS": "0.05"}
+    )
+
+    async def run_briefly() -> None:
+        job = asyncio.create_task(aggregator_process._maintain_archive(engine, archive, settings))
+        deadline = time.monotonic() + 20
+        while len(manifest_paths(engine)) != 1 or (root / orphan.path).exists():
+            assert time.monotonic() < deadline, "not compacted within 20 s"
+            await asyncio.sleep(0.05)
+        job.cancel()
+
+    asyncio.run(run_briefly())
+    (compacted,) = manifest_paths(engine)
+    assert "/compacted-" in compacted
+    assert archived_count(engine, root) == 30

@@ -91,6 +91,8 @@ class Settings:
     # has caught up, and how much lower its CPU priority is than the collectors' in the
     # process of its own that `adtrack serve` runs it in (a nice increment, 0-19).
     aggregator_poll_seconds: float = 0.2
+    aggregator_batch_events: int = 20_000
+    raw_event_maintenance_seconds: float = 300.0
     aggregator_nice: int = 5
 
     def __post_init__(self) -> None:
@@ -162,6 +164,10 @@ class Settings:
             if env.get("ADTRACK_RAW_EVENTS_DIR")
             else "",
             aggregator_poll_seconds=float(env.get("ADTRACK_AGGREGATOR_POLL_SECONDS", "0.2")),
+            aggregator_batch_events=int(env.get("ADTRACK_AGGREGATOR_BATCH_EVENTS", "20000")),
+            raw_event_maintenance_seconds=float(
+                env.get("ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS", "300")
+            ),
             aggregator_nice=int(env.get("ADTRACK_AGGREGATOR_NICE", "5")),
         )
 

@@ -27,13 +27,16 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from adtrack.adapters.eventlog.factory import open_reader
+from adtrack.adapters.eventlog.factory import is_local, open_reader
 from adtrack.adapters.raw_events.legacy_events import carry_over_legacy_events
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
+from adtrack.adapters.sql.aggregator_members import SqlAggregatorMembers
 from adtrack.aggregator.runner import Aggregator
+from adtrack.aggregator.sql_sink import SqlSink
 from adtrack.config import Settings
 from adtrack.services.retention import purge_periodically
 from adtrack.supervisor import (
@@ -66,7 +69,21 @@ async def open_aggregator(
     """The aggregator of this deployment: the event log's consumer ``consumer`` into the
     reporting tables of ``engine`` and the raw-event ``archive`` (its reader is closed on the
     way out)."""
-    reader = open_reader(settings, consumer=consumer)
+    membership = None
+    if not is_local(settings):
+        # JetStream: the stream's partitions are shared out among the aggregators alive on
+        # this database; one that gains a partition resumes it from the committed position.
+        membership = SqlAggregatorMembers(
+            engine,
+            group=f"nats:{settings.nats_stream}",
+            ttl_seconds=settings.aggregator_member_ttl_seconds,
+        )
+    reader = open_reader(
+        settings,
+        consumer=consumer,
+        membership=membership,
+        committed_positions=SqlSink(engine).load_checkpoints,
+    )
     try:
         yield Aggregator(reader, engine, archive=archive, consumer=consumer)
     finally:
@@ -85,8 +102,10 @@ async def aggregate(
     """Aggregate until ``stop`` is set (the batch in hand is finished first).
 
     Raw events an earlier version left in the ``events`` table are moved into the archive
-    first. ``maintenance`` adds the raw-event retention purge (hourly): one per installation is
-    enough, so ``adtrack serve``'s aggregator does it and ``adtrack aggregator`` does not.
+    first. ``maintenance`` adds the raw-event retention purge (hourly) and the archive's
+    compaction and orphan deletion (``ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS``): one per
+    installation is enough, so ``adtrack serve``'s aggregator does it and ``adtrack
+    aggregator`` does not.
     ``on_ready`` is called once the aggregator is built.
     """
     archive = ParquetRawEventArchive(settings.raw_events_dir)
@@ -94,6 +113,7 @@ async def aggregate(
         jobs = [asyncio.create_task(_report_progress(aggregator, stop))]
         if maintenance:
             jobs.append(asyncio.create_task(purge_periodically(engine, archive, settings)))
+            jobs.append(asyncio.create_task(_maintain_archive(engine, archive, settings)))
         try:
             if on_ready is not None:
                 on_ready()
@@ -101,7 +121,11 @@ async def aggregate(
                 await asyncio.to_thread(carry_over_legacy_events, engine, archive)
             except Exception:  # retried at the next start (or by `adtrack events archive`)
                 log.exception("carrying raw events over from the events table failed")
-            await aggregator.run_forever(stop, poll_interval=settings.aggregator_poll_seconds)
+            await aggregator.run_forever(
+                stop,
+                poll_interval=settings.aggregator_poll_seconds,
+                max_records=settings.aggregator_batch_events,
+            )
         finally:
             stop.set()
             for job in jobs:
@@ -109,6 +133,32 @@ async def aggregate(
             for job in jobs:
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await job
+
+
+# An hour is compacted once this long after its end (late events of it are merged next time),
+# and a file nobody lists any more is deleted once unlisted this long (a feed that listed it a
+# moment before may still be reading it).
+COMPACT_AFTER = timedelta(minutes=10)
+ORPHAN_GRACE_SECONDS = 600.0
+
+
+async def _maintain_archive(
+    engine: Engine, archive: ParquetRawEventArchive, settings: Settings
+) -> None:
+    """Every ``ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS``: merge each closed hour's files into one
+    (sorted, so feeds read it without sorting) and delete files no batch committed."""
+    while True:
+        await asyncio.sleep(settings.raw_event_maintenance_seconds)
+        try:
+            closed = datetime.now(UTC) - COMPACT_AFTER
+            merged = await asyncio.to_thread(
+                archive.compact, engine, closed.replace(minute=0, second=0, microsecond=0)
+            )
+            deleted = await asyncio.to_thread(archive.delete_orphans, engine, ORPHAN_GRACE_SECONDS)
+            if merged or deleted:
+                log.info("raw-event archive: %d files compacted, %d deleted", merged, deleted)
+        except Exception:  # retried next time; it must not stop the loop
+            log.exception("raw-event archive maintenance failed")
 
 
 async def _report_progress(aggregator: Aggregator, stop: asyncio.Event) -> None:

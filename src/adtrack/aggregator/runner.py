@@ -138,14 +138,18 @@ class Aggregator:
         self._sink.write(delta, starts=batch.starts, positions=positions, raw_files=raw_files)
         self.stats.malformed += len(decoded.malformed)
 
-    async def run_forever(self, stop: asyncio.Event, poll_interval: float = 0.2) -> None:
-        """Aggregate until ``stop`` is set: back-to-back while there is a backlog, every
-        ``poll_interval`` seconds otherwise; database errors are logged and retried with a
-        growing pause (up to 5 s)."""
+    async def run_forever(
+        self, stop: asyncio.Event, poll_interval: float = 0.2, max_records: int = 5000
+    ) -> None:
+        """Aggregate until ``stop`` is set: back-to-back while there is a backlog (a batch of at
+        least a quarter of ``max_records``), every ``poll_interval`` seconds otherwise, so a
+        steady trickle is committed in a few batches a second rather than one per event;
+        database errors are logged and retried with a growing pause (up to 5 s)."""
+        backlog = max(1, max_records // 4)
         failures = 0
         while not stop.is_set():
             try:
-                handled = await self.run_once()
+                handled = await self.run_once(max_records)
             except Exception:
                 failures += 1
                 self.stats.failures += 1
@@ -155,7 +159,7 @@ class Aggregator:
                 if failures:
                     log.warning("aggregator: recovered after %d failed attempts", failures)
                 failures = 0
-                if handled:
+                if handled >= backlog:
                     continue
                 delay = poll_interval
             with contextlib.suppress(TimeoutError):
