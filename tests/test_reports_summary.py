@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from adtrack.adapters.sql import tables as t
+from adtrack.aggregator.rollup import fold
 from adtrack.aggregator.sql_sink import SqlSink
 from adtrack.domain.errors import ValidationError
 from adtrack.services.reports import summary
@@ -64,15 +65,20 @@ def seeded(engine: Engine) -> dict[str, dict[str, Any]]:
     trackers = seed_catalogue(engine)
     imp, click = trackers["imp"], trackers["click"]
     SqlSink(engine).write(
-        [
-            tracked_event(imp, 9, T0, cost=1_250, revenue=2_500),
-            tracked_event(imp, 9, T0 + timedelta(minutes=30), cost=1_250, revenue=2_500),
-            tracked_event(imp, 9, T0 + timedelta(hours=2), cost=1_000_000, revenue=3),  # next day
-            tracked_event(imp, 9, T0, invalid=True, cost=9, revenue=9),
-            tracked_event(click, 10, T0 + timedelta(minutes=5), cost=500_000),
-            tracked_event(click, 10, T0 + timedelta(minutes=6), invalid=True),
-        ],
-        consumer="tests",
+        fold(
+            [
+                tracked_event(imp, 9, T0, cost=1_250, revenue=2_500),
+                tracked_event(imp, 9, T0 + timedelta(minutes=30), cost=1_250, revenue=2_500),
+                tracked_event(
+                    imp, 9, T0 + timedelta(hours=2), cost=1_000_000, revenue=3
+                ),  # next day
+                tracked_event(imp, 9, T0, invalid=True, cost=9, revenue=9),
+                tracked_event(click, 10, T0 + timedelta(minutes=5), cost=500_000),
+                tracked_event(click, 10, T0 + timedelta(minutes=6), invalid=True),
+            ]
+        ),
+        starts={},
+        positions=None,
     )
     return trackers
 
@@ -188,12 +194,15 @@ def test_summary_over_http(api: ApiTestbed) -> None:
     chain = create_chain(api.admin)
     imp, click = chain["impression_tracker"], chain["click_tracker"]
     SqlSink(api.engine).write(
-        [
-            tracked_event(imp, 9, T0, cost=1_250, revenue=2_500),
-            tracked_event(imp, 9, T0, cost=1_250, revenue=2_500),
-            tracked_event(click, 10, T0, invalid=True),
-        ],
-        consumer="tests",
+        fold(
+            [
+                tracked_event(imp, 9, T0, cost=1_250, revenue=2_500),
+                tracked_event(imp, 9, T0, cost=1_250, revenue=2_500),
+                tracked_event(click, 10, T0, invalid=True),
+            ]
+        ),
+        starts={},
+        positions=None,
     )
     url = f"{API}/reports/summary"
     params = {"start": "2026-05-04", "end": "2026-05-05T00:00:00Z", "group_by": "tracker,imp_type"}
