@@ -18,8 +18,16 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adtrack.domain.events import MAX_EVENT_ID_LENGTH, TEXT_LIMITS, Event, MalformedEvent
-from adtrack.domain.model import ImpType
+from adtrack.domain.events import (
+    FLAG_FIELDS,
+    IMP_TYPES,
+    MAX_EVENT_ID_LENGTH,
+    OPTIONAL_INT_FIELDS,
+    REQUIRED_INT_FIELDS,
+    TEXT_LIMITS,
+    Event,
+    MalformedEvent,
+)
 from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, events_to_table
 
 __all__ = ["DecodedBatch", "decode_batch"]
@@ -27,39 +35,27 @@ __all__ = ["DecodedBatch", "decode_batch"]
 _INT64 = Annotated[int, msgspec.Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
 
 
-def _text(name: str) -> Any:
+def _field(name: str) -> tuple[str, Any] | tuple[str, Any, Any]:
+    """The fast decoder's type (and default) of one of Event's fields."""
+    if name == "event_id":
+        return (name, Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EVENT_ID_LENGTH)])
+    if name in REQUIRED_INT_FIELDS:
+        return (name, _INT64)
+    if name in OPTIONAL_INT_FIELDS:
+        return (name, _INT64 | None, None)
+    if name in FLAG_FIELDS:
+        return (name, bool, False)  # JSON booleans only: anything else goes to from_bytes
     width = TEXT_LIMITS[name]
-    return str if width is None else Annotated[str, msgspec.Meta(max_length=width)]
+    text: Any = str if width is None else Annotated[str, msgspec.Meta(max_length=width)]
+    if name == "revenue_type":
+        return (name, text, "none")  # from_bytes' default
+    return (name, text | None, None)
 
 
-# The fast decoder's record type, derived from Event and its limits (one definition of both).
+# The fast decoder's record type, derived from Event and its rules (one definition of both).
 _Record = msgspec.defstruct(
     "_Record",
-    [
-        ("event_id", Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EVENT_ID_LENGTH)]),
-        *(
-            (name, _INT64)
-            for name in (
-                "ts",
-                "imp_type",
-                "tracker_id",
-                "advertiser_id",
-                "line_item_id",
-                "publisher_id",
-            )
-        ),
-        ("placement_id", _INT64 | None, None),
-        ("payment_rule_id", _INT64 | None, None),
-        ("media_cost_micros", _INT64),
-        ("booked_revenue_micros", _INT64),
-        ("revenue_type", _text("revenue_type"), "none"),
-        ("ancost_used", bool, False),
-        *((name, _text(name) | None, None) for name in ("cachebuster", "ip", "user_agent")),
-        ("referrer", _text("referrer") | None, None),
-        ("invalid", bool, False),
-        ("invalid_reason", _text("invalid_reason") | None, None),
-        ("redirect_url", _text("redirect_url") | None, None),
-    ],
+    [_field(name) for name in Event._fields],
     kw_only=True,  # required fields after optional ones, as in Event
     gc=False,  # flat records of primitives: no reference cycles to track
 )
@@ -68,7 +64,6 @@ if _Record.__struct_fields__ != Event._fields:
 _decode_record = msgspec.json.Decoder(_Record).decode
 _astuple = msgspec.structs.astuple
 _NUL = b"\\u0000"  # JSON's spelling of NUL, which from_bytes drops from texts
-_IMP_TYPES = frozenset(int(t) for t in ImpType)
 
 
 @dataclass
@@ -86,7 +81,7 @@ def decode_batch(records: Sequence[bytes]) -> DecodedBatch:
     else:
         # column by column, without a tuple per record
         columns = [list(map(getter, decoded)) for getter in _GETTERS]
-        if _IMP_TYPES.issuperset(columns[_IMP_TYPE]):
+        if IMP_TYPES.issuperset(columns[_IMP_TYPE]):
             table = _table(columns)
             if not any(pc.any(pc.match_substring(table[i], "\x00")).as_py() for i in _TEXTS):
                 return DecodedBatch(table=table, malformed=[])
@@ -105,7 +100,7 @@ def _decode_one_by_one(records: Sequence[bytes]) -> DecodedBatch:
             except msgspec.DecodeError:
                 pass
             else:
-                if row[_IMP_TYPE] in _IMP_TYPES:
+                if row[_IMP_TYPE] in IMP_TYPES:
                     rows.append(Event._make(row))
                     continue
         try:

@@ -45,6 +45,22 @@ TEXT_LIMITS: Mapping[str, int | None] = {
 }
 
 
+# The kinds of fields (besides event_id and the texts of TEXT_LIMITS), by name.
+REQUIRED_INT_FIELDS = (
+    "ts",
+    "imp_type",
+    "tracker_id",
+    "advertiser_id",
+    "line_item_id",
+    "publisher_id",
+    "media_cost_micros",
+    "booked_revenue_micros",
+)
+OPTIONAL_INT_FIELDS = ("placement_id", "payment_rule_id")
+FLAG_FIELDS = ("ancost_used", "invalid")  # read as booleans
+IMP_TYPES = frozenset(int(t) for t in ImpType)
+
+
 class MalformedEvent(ValueError):
     """A log record that is not a valid event."""
 
@@ -111,7 +127,7 @@ class Event(NamedTuple):
             all(type(v) is int for v in ints)
             and min(ints) >= -_INT64
             and max(ints) < _INT64
-            and values[_IMP_TYPE] in _IMP_TYPES
+            and values[_IMP_TYPE] in IMP_TYPES
         ):
             _explain_ints(values)
         for i in _OPTIONAL_INTS:
@@ -136,23 +152,10 @@ _FIELDS: tuple[str, ...] = Event._fields
 _INDEX = {name: i for i, name in enumerate(_FIELDS)}
 _IMP_TYPE = _INDEX["imp_type"]
 _REVENUE_TYPE = _INDEX["revenue_type"]
-_IMP_TYPES = frozenset(int(t) for t in ImpType)
-_REQUIRED_INTS = tuple(
-    _INDEX[name]
-    for name in (
-        "ts",
-        "imp_type",
-        "tracker_id",
-        "advertiser_id",
-        "line_item_id",
-        "publisher_id",
-        "media_cost_micros",
-        "booked_revenue_micros",
-    )
-)
-_OPTIONAL_INTS = (_INDEX["placement_id"], _INDEX["payment_rule_id"])
+_REQUIRED_INTS = tuple(_INDEX[name] for name in REQUIRED_INT_FIELDS)
+_OPTIONAL_INTS = tuple(_INDEX[name] for name in OPTIONAL_INT_FIELDS)
 _TEXTS = tuple((_INDEX[name], width) for name, width in TEXT_LIMITS.items())
-_BOOLS = (_INDEX["ancost_used"], _INDEX["invalid"])
+_BOOLS = tuple(_INDEX[name] for name in FLAG_FIELDS)
 _INT64 = 1 << 63
 
 
