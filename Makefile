@@ -30,10 +30,10 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 ARTIFACTS := test-artifacts
 
-# Prints "tests: N passed, N failed, N skipped" from a JUnit XML report.
+# Prints "tests: N passed, N failed, N skipped" from JUnit XML reports (summed).
 JUNIT_COUNTS := import sys, xml.etree.ElementTree as E; \
-	r = E.parse(sys.argv[1]).getroot(); \
-	s = [r] if r.tag == "testsuite" else list(r.iter("testsuite")); \
+	rs = [E.parse(f).getroot() for f in sys.argv[1:]]; \
+	s = [t for r in rs for t in ([r] if r.tag == "testsuite" else list(r.iter("testsuite")))]; \
 	n = lambda key: sum(int(x.get(key, 0)) for x in s); \
 	f = n("failures") + n("errors"); k = n("skipped"); \
 	print("tests: %d passed, %d failed, %d skipped" % (n("tests") - f - k, f, k))
@@ -69,14 +69,20 @@ test: $(STAMP_TEST) ## start the services, then lint, type-check and run the who
 	step "ruff format"       $(BIN)/ruff format --check --output-format concise src tests bench
 	step "mypy"              $(BIN)/mypy
 	mkdir -p $(ARTIFACTS)
-	rm -f $(ARTIFACTS)/junit.xml
-	step "pytest"            $(BIN)/pytest --junitxml=$(ARTIFACTS)/junit.xml $(PYTEST_ARGS)
-	if [[ $${results[-1]} == "FAILED (exit 5)" ]]; then results[-1]="FAILED (no tests collected)"; fi
+	rm -f $(ARTIFACTS)/junit-*.xml
+	# Two parts: the tests that measure timing or load (marked serial) run alone, after the
+	# rest has run on two workers (one per core), whole files at a time.
+	step "pytest"            $(BIN)/pytest -n 2 --dist loadfile -m "not serial" \
+	                           --junitxml=$(ARTIFACTS)/junit-parallel.xml $(PYTEST_ARGS)
+	if [[ $${results[-1]} == "FAILED (exit 5)" ]]; then results[-1]="ok (none selected)"; fi
+	step "pytest serial"     $(BIN)/pytest -m serial --junitxml=$(ARTIFACTS)/junit-serial.xml $(PYTEST_ARGS)
+	if [[ $${results[-1]} == "FAILED (exit 5)" ]]; then results[-1]="ok (none selected)"; fi
 	printf '\n==> summary\n'
-	for i in "$${!names[@]}"; do printf '  %-12s %s\n' "$${names[$$i]}" "$${results[$$i]}"; done
-	# One closing line with the counts, read from pytest's JUnit report.
-	if [[ -s $(ARTIFACTS)/junit.xml ]]; then
-	  $(VENV_PY) -c '$(JUNIT_COUNTS)' $(ARTIFACTS)/junit.xml || true
+	for i in "$${!names[@]}"; do printf '  %-14s %s\n' "$${names[$$i]}" "$${results[$$i]}"; done
+	# One closing line with the counts, read from pytest's JUnit reports.
+	reports=($$(ls $(ARTIFACTS)/junit-*.xml 2>/dev/null || true))
+	if (($${#reports[@]})); then
+	  $(VENV_PY) -c '$(JUNIT_COUNTS)' "$${reports[@]}" || true
 	else
 	  echo "tests: no report (pytest did not run to the end)"
 	fi

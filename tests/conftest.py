@@ -25,6 +25,8 @@ MARKERS = {
     "nats": "needs the local NATS JetStream server (127.0.0.1:4222)",
     "browser": "drives Debian's chromium with Playwright",
     "slow": "takes more than a few seconds",
+    "serial": "measures timing or load, or drives a browser: `make test` runs these alone, "
+    "after the rest has run on two workers",
 }
 # Fixtures whose use marks a test, so `-m "not postgres"` etc. select the right tests.
 FIXTURE_MARKERS = {
@@ -49,6 +51,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture_name, marker in FIXTURE_MARKERS.items():
             if fixture_name in used:
                 item.add_marker(marker)
+        if item.get_closest_marker("browser"):
+            item.add_marker("serial")  # chromium's own timeouts do not suit a busy machine
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

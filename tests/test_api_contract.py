@@ -28,6 +28,9 @@ from adtrack.domain.model import Role
 from adtrack.web.app import create_app
 from tests._api_fixtures import ApiTestbed, bearer, create_chain, make_testbed
 
+# Runs alone (the serial part of `make test`): schemathesis generates its cases per operation.
+pytestmark = pytest.mark.serial
+
 EXAMPLES_PER_OPERATION = 10
 ADMIN_EMAIL = "admin@example.com"  # the admin make_testbed creates
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]

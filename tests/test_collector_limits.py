@@ -49,6 +49,9 @@ from tests.collector_support import (
 from tests.support.net import LOOPBACK, free_port, wait_for_port
 from tests.support.prometheus import metric_total
 
+# Measures timing or load: run alone (the serial part of `make test`).
+pytestmark = pytest.mark.serial
+
 LIMIT = 16 * 1024  # the default ADTRACK_MAX_HEADER_BYTES
 
 

@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.support.server import AdtrackServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # timing and load: run alone
 
 MiB = 1024 * 1024
 

@@ -43,7 +43,7 @@ from tests.support import nats as nats_support
 from tests.support.raw_events import archived_count
 from tests.support.rollup_counts import counted_events
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.nats]
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.postgres, pytest.mark.nats]
 
 
 def assert_exactly_once(load: Load, stored: Counter[str]) -> None:

@@ -31,7 +31,7 @@ from tests.scaleout_support import (
 )
 from tests.support.net import LOOPBACK
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # timing and load: run alone
 
 
 def workers_of(process_id: int) -> list[int]:

@@ -23,7 +23,7 @@ from tests._api_fixtures import create_chain
 from tests.conftest import ServerFactory
 from tests.support.server import AdtrackServer, adtrack_command
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # timing and load: run alone
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PLAIN_HTTP = {"ADTRACK_COOKIE_SECURE": "0"}  # the console's cookie over http://127.0.0.1

@@ -22,6 +22,9 @@ from tests._api_fixtures import create_chain
 from tests.conftest import ServerFactory
 from tests.support.server import AdtrackServer
 
+# Measures timing or load: run alone (the serial part of `make test`).
+pytestmark = pytest.mark.serial
+
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FLOOD_SECONDS = 4.0
 FLOOD_CLIENTS = 8
