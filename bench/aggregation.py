@@ -109,7 +109,7 @@ def make_event(i: int, ts: int, tracker: int, rng: random.Random) -> Event:
 @contextmanager
 def database(backend: str, folder: Path) -> Iterator[Engine]:
     if backend == "sqlite":
-        url = f"sqlite:///{folder / 'bench.db'}"
+        url = f"sqlite:///{folder / f'bench-{secrets.token_hex(4)}.db'}"  # a new one each time
         upgrade(url)
         engine = make_engine(url)
         try:
