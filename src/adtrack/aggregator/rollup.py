@@ -13,19 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from adtrack.domain.epoch_hours import HOUR_MICROS
 from adtrack.domain.events import Event
 from adtrack.domain.model import ImpType
 from adtrack.services.raw_event_archive import events_to_table
 
 __all__ = [
-    "EPOCH",
-    "HOUR_MICROS",
     "Counts",
     "InvalidKey",
     "RollupDelta",
@@ -33,19 +31,11 @@ __all__ = [
     "UNSPECIFIED_REASON",
     "fold",
     "fold_table",
-    "hour_start",
 ]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-HOUR_MICROS = 3_600_000_000
 UNSPECIFIED_REASON = "unspecified"  # an invalid event that carries no reason
 
 _CLICK = int(ImpType.EXTERNAL_CLICK)
-
-
-def hour_start(hour_index: int) -> datetime:
-    """The UTC start of hour number ``hour_index`` since the epoch."""
-    return EPOCH + timedelta(hours=hour_index)
 
 
 # Keys hold the hour as an index (epoch hours): the SQL sink turns each distinct one into a

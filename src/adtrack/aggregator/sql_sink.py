@@ -36,7 +36,8 @@ from adtrack.adapters.sql.tables import (
     rollup_hourly,
     rollup_invalid_hourly,
 )
-from adtrack.aggregator.rollup import EPOCH, Counts, RollupDelta, RollupKey
+from adtrack.aggregator.rollup import Counts, RollupDelta, RollupKey
+from adtrack.domain.epoch_hours import EPOCH
 from adtrack.services.raw_event_archive import RawFile
 
 __all__ = ["PositionConflict", "SqlSink"]

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, insert
 
 from adtrack.adapters.sql import tables as t
+from adtrack.domain.epoch_hours import EPOCH, HOUR_MICROS, hour_start
 from adtrack.services.raw_event_archive import RawFile
 
 __all__ = [
@@ -24,14 +25,6 @@ __all__ = [
     "register_files",
 ]
 
-HOUR_MICROS = 3_600_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def hour_start(hour: int) -> datetime:
-    """The start of epoch hour ``hour`` (aware, UTC)."""
-    return _EPOCH + timedelta(hours=hour)
-
 
 def aware(moment: datetime) -> datetime:
     """``moment`` as an aware UTC datetime (SQLite hands back naive UTC values)."""
@@ -42,7 +35,7 @@ def aware(moment: datetime) -> datetime:
 
 def hour_index(moment: datetime) -> int:
     """The epoch hour ``moment`` falls in (naive values are read as UTC)."""
-    return int((aware(moment) - _EPOCH) // timedelta(hours=1))
+    return int((aware(moment) - EPOCH) // timedelta(hours=1))
 
 
 def manifest_rows(files: Iterable[RawFile], created_at: datetime) -> list[dict[str, object]]:
