@@ -1,5 +1,6 @@
-"""Folders and files only adtrack's own user may read: the data directory holds the database,
-the raw events (addresses, user agents) and the session secret."""
+"""Folders and files of the data directory: only adtrack's own user may read them (it holds the
+database, the raw events with addresses and user agents, and the session secret), and names
+created in them are made durable."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["PRIVATE_DIR_MODE", "PRIVATE_FILE_MODE", "make_private_dir", "touch_private_file"]
+__all__ = [
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
+    "fsync_directory",
+    "make_private_dir",
+    "touch_private_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +59,12 @@ def touch_private_file(path: Path) -> None:
     except FileExistsError:
         return
     os.close(fd)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make created/renamed names in ``directory`` survive a power loss."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

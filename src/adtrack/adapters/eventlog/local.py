@@ -40,7 +40,6 @@ from typing import Any, TypeVar
 from adtrack.adapters.eventlog.segment_files import (
     check_writer_id,
     close_quietly,
-    fsync_directory,
     highest_seq,
     is_held_by_writer,
     list_segments,
@@ -59,7 +58,12 @@ from adtrack.adapters.eventlog.segment_format import (
     header_is_valid,
     scan_frames,
 )
-from adtrack.adapters.private_files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, make_private_dir
+from adtrack.adapters.private_files import (
+    PRIVATE_DIR_MODE,
+    PRIVATE_FILE_MODE,
+    fsync_directory,
+    make_private_dir,
+)
 from adtrack.services.event_log import Batch, EventLogUnavailable
 
 __all__ = [

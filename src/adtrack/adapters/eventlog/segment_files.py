@@ -80,15 +80,6 @@ def is_held_by_writer(path: Path) -> bool:
     return False
 
 
-def fsync_directory(directory: Path) -> None:
-    """Make created/renamed names in ``directory`` survive a power loss."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class WriterIdInUse(RuntimeError):
     """Another live process already writes with this writer id."""
 

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import Engine, delete, func, select
 
-from adtrack.adapters.private_files import PRIVATE_FILE_MODE, make_private_dir
+from adtrack.adapters.private_files import PRIVATE_FILE_MODE, fsync_directory, make_private_dir
 from adtrack.adapters.raw_events.duckdb_session import open_duckdb
 from adtrack.adapters.raw_events.manifest import (
     HOUR_MICROS,
@@ -148,7 +148,7 @@ class ParquetRawEventArchive:
             os.fsync(fd)
             os.close(fd)
             os.replace(temp, final)
-        _fsync_directory(final.parent)
+        fsync_directory(final.parent)
 
     @contextlib.contextmanager
     def _temporary(self, directory: Path) -> Iterator[tuple[int, Path]]:
@@ -159,7 +159,7 @@ class ParquetRawEventArchive:
         for attempt in range(2):
             if not directory.is_dir():
                 make_private_dir(directory)
-                _fsync_directory(directory.parent)
+                fsync_directory(directory.parent)
             try:
                 fd = os.open(temp, flags, PRIVATE_FILE_MODE)
                 break
@@ -284,7 +284,7 @@ class ParquetRawEventArchive:
             size = os.fstat(fd).st_size
             os.close(fd)
             os.replace(temp, final)
-        _fsync_directory(final.parent)
+        fsync_directory(final.parent)
         return size
 
     def delete_orphans(self, engine: Engine, min_age_seconds: float) -> int:
@@ -357,14 +357,6 @@ class ParquetRawEventArchive:
 
 def _conform(batches: list[pa.RecordBatch]) -> pa.Table:
     return pa.Table.from_batches(batches).select(RAW_EVENT_SCHEMA.names).cast(RAW_EVENT_SCHEMA)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink(path: Path) -> int:
