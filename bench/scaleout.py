@@ -68,6 +68,7 @@ from _support import (
 )
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
+from adtrack.domain.events import Event
 
 NATS_URL = "nats://127.0.0.1:4222"
 PATH = "/imptr?id={id}&cachebuster=4711&ancost=0.35&redir=https://example.com/a?b=c&d=e"
@@ -476,31 +477,28 @@ def drain(args: argparse.Namespace) -> int:
                 for start in range(0, args.backlog, 1000):
                     await writer.append(
                         [
-                            json.dumps(
-                                {
-                                    "event_id": f"bench-{i}",
-                                    "ts": ts,
-                                    "imp_type": 9,
-                                    "tracker_id": load_tracker,
-                                    "advertiser_id": 1,
-                                    "line_item_id": 1,
-                                    "publisher_id": 1,
-                                    "placement_id": None,
-                                    "payment_rule_id": None,
-                                    "media_cost_micros": 2000,
-                                    "booked_revenue_micros": 4000,
-                                    "revenue_type": "cpm",
-                                    "ancost_used": False,
-                                    "cachebuster": str(i),
-                                    "ip": "192.0.2.0",
-                                    "user_agent": BROWSER_UA,
-                                    "referrer": "https://publisher.example/article/42",
-                                    "invalid": False,
-                                    "invalid_reason": None,
-                                    "redirect_url": None,
-                                },
-                                separators=(",", ":"),
-                            ).encode()
+                            Event(
+                                event_id=f"bench-{i}",
+                                ts=ts,
+                                imp_type=9,
+                                tracker_id=load_tracker,
+                                advertiser_id=1,
+                                line_item_id=1,
+                                publisher_id=1,
+                                placement_id=None,
+                                payment_rule_id=None,
+                                media_cost_micros=2000,
+                                booked_revenue_micros=4000,
+                                revenue_type="cpm",
+                                ancost_used=False,
+                                cachebuster=str(i),
+                                ip="192.0.2.0",
+                                user_agent=BROWSER_UA,
+                                referrer="https://publisher.example/article/42",
+                                invalid=False,
+                                invalid_reason=None,
+                                redirect_url=None,
+                            ).to_bytes()
                             for i in range(start, min(args.backlog, start + 1000))
                         ]
                     )

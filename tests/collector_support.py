@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
 import uvloop
 from sqlalchemy import Engine, insert, select, update
 
@@ -30,7 +29,7 @@ from adtrack.collector.hits import RecentHits
 from adtrack.collector.server import CollectorServer, start_collector
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
-from tests.support.events import AN_IMPRESSION
+from tests.support.events import AN_IMPRESSION, record_fields
 from tests.support.net import LOOPBACK, free_port, wait_for_port
 from tests.support.process import stop_process
 
@@ -253,7 +252,7 @@ def read_events(log_dir: Path) -> list[dict[str, Any]]:
         batch = reader.read_now(10_000)
         if not batch.records:
             return out
-        out.extend(orjson.loads(record) for record in batch.records)
+        out.extend(record_fields(record) for record in batch.records)
 
 
 def wait_for_events(log_dir: Path, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:

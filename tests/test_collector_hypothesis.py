@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +23,7 @@ from tests.collector_support import (
     settings_for,
     start_thread_collector,
 )
+from tests.support.events import record_fields
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Fuzz:
     def new_events(self) -> list[dict[str, object]]:
         out: list[dict[str, object]] = []
         while batch := self.reader.read_now(10_000).records:
-            out.extend(orjson.loads(record) for record in batch)
+            out.extend(record_fields(record) for record in batch)
         return out
 
 

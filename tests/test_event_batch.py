@@ -37,7 +37,8 @@ def reference(records: list[bytes]) -> tuple[list[Event], list[bytes]]:
     return kept, refused
 
 
-GOOD = orjson.loads(AN_IMPRESSION.to_bytes())
+GOOD = AN_IMPRESSION._asdict()
+TWO_IN_ONE = AN_IMPRESSION.to_bytes() + b"," + AN_IMPRESSION.to_bytes()  # not one record
 # Values of each kind the fast decoder must take, or leave to from_bytes (which cuts, drops,
 # coerces or refuses them).
 VARIANTS: dict[str, list[Any]] = {
@@ -57,7 +58,11 @@ VARIANTS: dict[str, list[Any]] = {
 @st.composite
 def record(draw: st.DrawFn) -> bytes:
     if draw(st.integers(0, 20)) == 0:
-        return draw(st.sampled_from([b"not json", b"[]", b"{}", b'{"event_id": "e"}']))
+        return draw(
+            st.sampled_from(
+                [b"not json", b"[]", b"{}", b'{"event_id": "e"}', b"[1]", b"[2]", TWO_IN_ONE]
+            )
+        )
     data = dict(GOOD)
     for name in draw(st.lists(st.sampled_from(sorted(VARIANTS)), max_size=3)):
         value = draw(st.sampled_from(VARIANTS[name]))
@@ -66,7 +71,16 @@ def record(draw: st.DrawFn) -> bytes:
         else:
             data[name] = value
     data["event_id"] = data.get("event_id", "x") if draw(st.booleans()) else draw(st.uuids()).hex
-    return json.dumps(data).encode()  # the standard library writes integers of any size
+    if draw(st.integers(0, 3)) == 0:  # the keyed layout of records before format 1
+        return json.dumps(data).encode()  # the standard library writes integers of any size
+    values = [data.get(name) for name in Event._fields]
+    layout = draw(st.integers(0, 10))
+    if layout == 0:
+        values = values[:-1]  # a field short
+    elif layout == 1:
+        values.append(None)  # a field too many
+    fmt = draw(st.sampled_from([1, 1, 1, 1, 2, True, "1"]))  # the record format's number
+    return json.dumps([fmt, *values]).encode()
 
 
 @settings(max_examples=300, deadline=None)
@@ -86,6 +100,14 @@ def test_a_clean_batch_takes_the_fast_path_and_keeps_every_field() -> None:
     ]
     decoded = decode_batch([event.to_bytes() for event in events])
     assert rows(decoded.table) == events and decoded.malformed == []
+
+
+def test_a_record_is_its_format_number_then_the_fields_in_order() -> None:
+    assert orjson.loads(AN_IMPRESSION.to_bytes()) == [1, *AN_IMPRESSION]
+    assert Event.from_bytes(AN_IMPRESSION.to_bytes()) == AN_IMPRESSION
+    keyed = orjson.dumps(AN_IMPRESSION._asdict())  # as versions before format 1 wrote it
+    assert Event.from_bytes(keyed) == AN_IMPRESSION
+    assert rows(decode_batch([keyed, AN_IMPRESSION.to_bytes()]).table) == [AN_IMPRESSION] * 2
 
 
 def test_the_arrow_fold_equals_a_plain_sum() -> None:

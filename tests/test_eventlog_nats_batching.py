@@ -112,7 +112,7 @@ def test_a_large_append_is_split_below_the_bound_and_read_back_in_order(
 
 def test_messages_stay_below_the_servers_max_payload(nats_stream_name: str) -> None:
     """A server with a 64 KiB ``max_payload``: the 1 MiB default bound gives way to it."""
-    records = [event(i, pad=200) for i in range(600)]  # about 0.3 MiB in one append
+    records = [event(i, pad=200) for i in range(1500)]  # about 0.45 MiB in one append
     with PrivateNats("max_payload: 65536") as server:
         spec = spec_for(server.url, nats_stream_name)
 

@@ -107,6 +107,13 @@ def test_a_batch_is_split_by_utc_hour(tmp_path: Path) -> None:
     assert archive.stage(events_to_table([]), "empty") == []
 
 
+def test_hours_before_1970_are_floored_like_the_rest(tmp_path: Path) -> None:
+    # a clock gone wrong: hour -1 holds ts -1, hour 0 holds ts 0 (not both in hour 0)
+    events = [*events_in(-1, 3, "before"), *events_in(0, 2, "after"), *events_in(-2, 1, "b2")]
+    files = ParquetRawEventArchive(tmp_path).stage(events_to_table(events), "early")
+    assert [(f.hour, f.rows) for f in files] == [(-2, 1), (-1, 3), (0, 2)]
+
+
 def test_files_and_folders_are_private(tmp_path: Path) -> None:
     root = tmp_path / "raw-events"
     (f,) = ParquetRawEventArchive(root).stage(events_to_table(events_in(HOUR, 3, "p")), "p")

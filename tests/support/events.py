@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from adtrack.domain.events import Event
+import json
+from typing import Any
+
+import orjson
+
+from adtrack.domain.events import RECORD_FORMAT, Event
 
 # A valid impression (imp_type 9) of tracker 1 of advertiser/line item/publisher 1, priced by no
 # rule, at 2026-01-01T00:00:00Z; money in micros.
@@ -28,3 +33,20 @@ AN_IMPRESSION = Event(
     invalid_reason=None,
     redirect_url=None,
 )
+
+
+def record_fields(record: bytes) -> dict[str, Any]:
+    """A log record's fields by name, exactly as written (``Event.from_bytes`` would also cut,
+    coerce and fill in): the record format's number, then every field of Event in order."""
+    values = orjson.loads(record)
+    assert type(values) is list and values[0] == RECORD_FORMAT, record[:40]
+    return dict(zip(Event._fields, values[1:], strict=True))
+
+
+def record_with(event: Event, **fields: Any) -> bytes:
+    """``event``'s record with some fields set to anything, valid or not (integers of any
+    size too)."""
+    values = [RECORD_FORMAT, *event]
+    for name, value in fields.items():
+        values[1 + Event._fields.index(name)] = value
+    return json.dumps(values).encode()

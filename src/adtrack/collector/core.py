@@ -65,6 +65,7 @@ from adtrack.domain.events import (
     INVALID_BOT,
     INVALID_DUPLICATE_CLICK,
     INVALID_PREFETCH,
+    RECORD_FORMAT,
     REJECT_INACTIVE_TRACKER,
     REJECT_MISSING_ID,
     REJECT_UNKNOWN_TRACKER,
@@ -103,6 +104,7 @@ _dumps = orjson.dumps
 _VERDICT_KEY = operator.itemgetter(2, 4)  # HitInfo -> (imp_type, invalid_reason): metrics key
 _EVENT_OF = operator.attrgetter("event")  # Outcome -> HitInfo | None
 _join = b"".join
+_RECORD_START: Final = b'[%d,"' % RECORD_FORMAT  # then the event id
 _time_ns = time.time_ns
 
 
@@ -278,7 +280,7 @@ class TagPlan:
         self.ancost_invalid = ancost_invalid  # an ancost was given but is not valid: count it
         self.redir_metric = redir_metric  # a redir status to count (refused, not last), or None
         self._fragments = fragments
-        self.redirect_fragment = fragments.redirect(location) + b"}"  # the record's last piece
+        self.redirect_fragment = fragments.redirect(location) + b"]"  # the record's last piece
         self.cachebuster = cachebuster  # of the query it was made from (general path only)
         # the price and the record's pieces up to the cachebuster, kept for as long as the
         # price stays the same: [priced_from, priced_until) in epoch micros (empty until priced)
@@ -293,7 +295,7 @@ class TagPlan:
         )
         if priced is not self.priced:
             self.record_head = _join(
-                (self.tracker.record_fragment, self._fragments.priced(priced), b',"cachebuster":')
+                (self.tracker.record_fragment, self._fragments.priced(priced), b",")
             )
             self.priced = priced
         return priced
@@ -485,13 +487,13 @@ class TrackingCore:
             else:
                 referrer, referrer_fragment = None, NO_REFERRER
 
-        # ---- the record: Event's JSON, from pre-encoded pieces (see records.py)
+        # ---- the record: Event's JSON array, from pre-encoded pieces (see records.py)
         event_id = self.next_event_id()
         record = _join(
             (
-                b'{"event_id":"',
+                _RECORD_START,
                 event_id.encode(),
-                b'","ts":',
+                b'",',
                 str(now_us).encode(),
                 record_head,
                 _dumps(cachebuster),

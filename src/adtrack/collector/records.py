@@ -1,10 +1,11 @@
 """The event record the collector appends to the event log, built from pre-encoded pieces.
 
-The record is the JSON object of :class:`adtrack.domain.events.Event` (same keys, same values as
-``orjson.dumps`` of the event's dict). Most of it repeats from hit to hit — the tracker's ids, the
-pricing, the user agent, the truncated IP, the redirect target — so those parts are encoded once
-and cached, and a hit only encodes what is new (event id, timestamp, cachebuster, referrer) and
-joins the pieces: about a third of the cost of building and serialising a dict per hit.
+The record is the JSON array of :class:`adtrack.domain.events.Event` (the same bytes as
+``Event.to_bytes``: the record format's number, then the fields in order). Most of it repeats
+from hit to hit — the tracker's ids, the pricing, the user agent, the truncated IP, the redirect
+target — so those parts are encoded once and cached, and a hit only encodes what is new (event
+id, timestamp, cachebuster, referrer) and joins the pieces: about a third of the cost of
+building and serialising the event per hit.
 """
 
 from __future__ import annotations
@@ -29,15 +30,21 @@ _CACHED_REFERRER_BYTES = 512
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
-# ``"invalid"`` and ``"invalid_reason"`` by reason (None: a valid event)
+
+def _fields(*values: object) -> bytes:
+    """``,v1,v2,...``: consecutive fields of the record, each preceded by its comma."""
+    return b"," + _dumps(values)[1:-1]
+
+
+# ``invalid`` and ``invalid_reason`` by reason (None: a valid event)
 INVALID_FRAGMENTS: Final[dict[str | None, bytes]] = {
-    reason: b',"invalid":' + _dumps(reason is not None) + b',"invalid_reason":' + _dumps(reason)
+    reason: _fields(reason is not None, reason)
     for reason in (None, INVALID_BOT, INVALID_PREFETCH, INVALID_DUPLICATE_CLICK)
 }
-NO_USER_AGENT: Final = b',"user_agent":null'
-NO_IP: Final = b',"ip":null'
-NO_REFERRER: Final = b',"referrer":null'
-NO_REDIRECT: Final = b',"redirect_url":null'
+NO_USER_AGENT: Final = b",null"
+NO_IP: Final = b",null"
+NO_REFERRER: Final = b",null"
+NO_REDIRECT: Final = b",null"
 MAX_REFERRER_BYTES: Final = 2048  # longer referrers are cut (stored) here
 
 
@@ -49,21 +56,12 @@ def tracker_fragment(
     publisher_id: int,
     placement_id: int | None,
 ) -> bytes:
-    """``"imp_type"`` to ``"placement_id"`` of one tracker's events."""
-    return _dumps(
-        {
-            "imp_type": imp_type,
-            "tracker_id": tracker_id,
-            "advertiser_id": advertiser_id,
-            "line_item_id": line_item_id,
-            "publisher_id": publisher_id,
-            "placement_id": placement_id,
-        }
-    ).replace(b"{", b",", 1)[:-1]
+    """``imp_type`` to ``placement_id`` of one tracker's events."""
+    return _fields(imp_type, tracker_id, advertiser_id, line_item_id, publisher_id, placement_id)
 
 
 def user_agent_fragment(user_agent: str | None) -> bytes:
-    return NO_USER_AGENT if user_agent is None else b',"user_agent":' + _dumps(user_agent)
+    return _fields(user_agent)
 
 
 class RecordFragments:
@@ -87,47 +85,43 @@ class RecordFragments:
         return value
 
     def priced(self, priced: PricedEvent) -> bytes:
-        """``"payment_rule_id"`` to ``"ancost_used"``."""
+        """``payment_rule_id`` to ``ancost_used``."""
         fragment = self.priced_cache.get(priced)
         if fragment is None:
-            fragment = _dumps(
-                {
-                    "payment_rule_id": priced.payment_rule_id,
-                    "media_cost_micros": priced.media_cost_micros,
-                    "booked_revenue_micros": priced.booked_revenue_micros,
-                    "revenue_type": priced.revenue_type,
-                    "ancost_used": priced.ancost_used,
-                }
-            ).replace(b"{", b",", 1)[:-1]
+            fragment = _fields(
+                priced.payment_rule_id,
+                priced.media_cost_micros,
+                priced.booked_revenue_micros,
+                priced.revenue_type,
+                priced.ancost_used,
+            )
             self._store(self.priced_cache, priced, fragment)
         return fragment
 
     def ip(self, ip: str | None) -> bytes:
-        """``"ip"`` (already truncated)."""
+        """``ip`` (already truncated)."""
         fragment = self.ip_cache.get(ip)
         if fragment is None:
-            fragment = self._store(self.ip_cache, ip, b',"ip":' + _dumps(ip))
+            fragment = self._store(self.ip_cache, ip, _fields(ip))
         return fragment
 
     def referrer(self, raw: bytes) -> tuple[str, bytes]:
         """The ``Referer`` header (not empty) as text, cut to ``MAX_REFERRER_BYTES``, and its
-        ``"referrer"`` fragment."""
+        ``referrer`` fragment."""
         known = self.referrer_cache.get(raw)
         if known is None:
             text = raw[:MAX_REFERRER_BYTES].decode("utf-8", "replace")
-            known = (text, b',"referrer":' + _dumps(text))
+            known = (text, _fields(text))
             if len(raw) <= _CACHED_REFERRER_BYTES:  # (keeps the cache's memory small)
                 self._store(self.referrer_cache, raw, known)
         return known
 
     def redirect(self, location: bytes | None) -> bytes:
-        """``"redirect_url"`` (the Location sent, as text)."""
+        """``redirect_url`` (the Location sent, as text)."""
         fragment = self.redirect_cache.get(location)
         if fragment is None:
             if location is None:
                 return NO_REDIRECT
             text = location.decode("latin-1")
-            fragment = self._store(
-                self.redirect_cache, location, b',"redirect_url":' + _dumps(text)
-            )
+            fragment = self._store(self.redirect_cache, location, _fields(text))
         return fragment

@@ -1,9 +1,11 @@
 """A tracked event as it travels through the event log.
 
-The collector builds one per accepted request; the aggregator rolls them up. The wire form is a
-compact JSON object (one per log record) whose keys are the field names below; ``ts`` is epoch
-microseconds (UTC). Keeping the record a flat dict of primitives lets the collector write it
-without building an object on the hot path.
+The collector builds one per accepted request; the aggregator rolls them up. The wire form (one
+per log record) is a JSON array: the record format's number, then the fields below in order
+(``[1,"<event_id>",<ts>,...]``; ``ts`` is epoch microseconds, UTC). Positions rather than keys
+halve the record (the keys were most of its bytes), and a flat array of primitives lets the
+collector write it from pre-encoded pieces without building an object on the hot path. Records
+of versions before the format number (a JSON object keyed by field name) are still read.
 
 :class:`Event` is a named tuple whose fields are also the columns of the raw-event archive
 (``aggregator/event_batch.py``). :meth:`Event.from_bytes` holds the rules for log records: the
@@ -32,6 +34,7 @@ REJECT_INACTIVE_TRACKER = "inactive_tracker"
 REJECT_MISSING_ID = "missing_id"
 REJECT_WRONG_TYPE = "wrong_tracker_type"
 
+RECORD_FORMAT = 1  # the first element of a record; a new layout takes a new number
 MAX_EVENT_ID_LENGTH = 40
 # The longest text a field holds (None: unbounded); the ``events`` table's columns are as wide.
 TEXT_LIMITS: Mapping[str, int | None] = {
@@ -92,17 +95,24 @@ class Event(NamedTuple):
         return datetime.fromtimestamp(self.ts / 1_000_000, tz=UTC)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self._asdict())
+        return orjson.dumps((RECORD_FORMAT, *self))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Event:
-        """Decode one log record; raises :class:`MalformedEvent` if it is not an event."""
+        """Decode one log record (either layout); raises :class:`MalformedEvent` if it is not
+        an event."""
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise MalformedEvent(f"not JSON: {exc}") from None
+        if type(data) is list:
+            if not data or type(data[0]) is not int or data[0] != RECORD_FORMAT:
+                raise MalformedEvent(f"not a record of format {RECORD_FORMAT}")
+            if len(data) != len(_FIELDS) + 1:
+                raise MalformedEvent(f"a record has {len(_FIELDS)} fields, not {len(data) - 1}")
+            return cls.from_dict(dict(zip(_FIELDS, data[1:], strict=True)))
         if type(data) is not dict:
-            raise MalformedEvent("not a JSON object")
+            raise MalformedEvent("not a JSON array or object")
         return cls.from_dict(data)
 
     @classmethod

@@ -40,6 +40,7 @@ from adtrack.adapters.eventlog.segment_format import (
     decode_payload,
     encode_frame,
 )
+from adtrack.domain.events import RECORD_FORMAT
 
 __all__ = [
     "BATCH_OVERHEAD",
@@ -56,7 +57,8 @@ RECORD_OVERHEAD = 4  # the length in front of each record
 BATCH_OVERHEAD = FRAME_HEAD_SIZE
 _ADTRACK_MAGIC_PREFIX = b"ADT"
 _FRAME_HEAD = struct.Struct("<4sIII")
-_EVENT_ID_PREFIX = b'{"event_id":"'
+# what a collector's record starts with, up to its event id (and before record format 1)
+_EVENT_ID_PREFIXES = (b'[%d,"' % RECORD_FORMAT, b'{"event_id":"')
 
 
 class FutureFormat(ValueError):
@@ -78,12 +80,14 @@ class Message:
 
 def event_id_of(record: bytes) -> str | None:
     """The ``event_id`` of an event record (the collector writes it first), or None."""
-    if record.startswith(_EVENT_ID_PREFIX):
-        end = record.find(b'"', len(_EVENT_ID_PREFIX))
-        if end > len(_EVENT_ID_PREFIX):
-            raw = record[len(_EVENT_ID_PREFIX) : end]
-            if b"\\" not in raw:
-                return raw.decode("ascii", "replace")
+    for prefix in _EVENT_ID_PREFIXES:
+        if record.startswith(prefix):
+            end = record.find(b'"', len(prefix))
+            if end > len(prefix):
+                raw = record[len(prefix) : end]
+                if b"\\" not in raw:
+                    return raw.decode("ascii", "replace")
+            return None
     return None
 
 

@@ -89,19 +89,22 @@ class Scan:
 
 def decode_payload(payload: memoryview, count: int) -> list[bytes] | None:
     """The records of a frame payload, or ``None`` if its inner lengths do not add up."""
+    data = bytes(payload)  # (slices of bytes are the records: no view object per record)
     records: list[bytes] = []
+    append = records.append
     pos = 0
-    end = len(payload)
+    end = len(data)
     unpack = _U32.unpack_from
     for _ in range(count):
         if pos + 4 > end:
             return None
-        (length,) = unpack(payload, pos)
+        (length,) = unpack(data, pos)
         pos += 4
-        if length == 0 or pos + length > end:
+        record_end = pos + length
+        if length == 0 or record_end > end:
             return None
-        records.append(bytes(payload[pos : pos + length]))
-        pos += length
+        append(data[pos:record_end])
+        pos = record_end
     return records if pos == end else None
 
 

@@ -119,7 +119,13 @@ class ParquetRawEventArchive:
         first, last = (v.as_py() for v in pc.min_max(ts_column).values())
         if first // HOUR_MICROS == last // HOUR_MICROS:
             return [self._write_hour(first // HOUR_MICROS, name, table)]
-        files = []
+        if first >= 0:  # (Arrow's integer division truncates: the floor of what is not negative)
+            hours = pc.divide(ts_column, HOUR_MICROS)
+            return [
+                self._write_hour(hour, name, table.filter(pc.equal(hours, hour)))
+                for hour in sorted(pc.unique(hours).to_pylist())
+            ]
+        files = []  # a clock before 1970: rare enough for Python's floor division
         for hour in sorted({ts // HOUR_MICROS for ts in ts_column.to_pylist()}):
             in_hour = pc.and_(
                 pc.greater_equal(ts_column, hour * HOUR_MICROS),
