@@ -64,7 +64,7 @@ _Record = msgspec.defstruct(
     forbid_unknown_fields=True,  # (an array too long is not a record)
     gc=False,  # flat records of primitives: no reference cycles to track
 )
-_decode_records = msgspec.json.Decoder(list[_Record]).decode
+_decode_records = msgspec.json.Decoder(list[_Record]).decode  # type: ignore[valid-type]
 _decode_record = msgspec.json.Decoder(_Record).decode
 _GETTERS = [operator.attrgetter(name) for name in Event._fields]
 _astuple = msgspec.structs.astuple
