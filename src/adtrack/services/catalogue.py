@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -49,6 +49,7 @@ from adtrack.domain.model import (
     Tracker,
     TrackerType,
 )
+from adtrack.domain.utc import as_utc, utc_now
 from adtrack.domain.validation import (
     ID_MAX,
     clean_code,
@@ -67,7 +68,7 @@ from adtrack.domain.validation import (
 )
 from adtrack.services.unit_of_work import ListQuery, Page, Repository, UnitOfWork
 
-__all__ = ["MAX_PAGE_SIZE", "BASE_RULE_NAME", "CatalogueService", "Page", "utc_now"]
+__all__ = ["MAX_PAGE_SIZE", "BASE_RULE_NAME", "CatalogueService", "Page"]
 
 E = TypeVar("E")
 
@@ -75,10 +76,6 @@ MAX_PAGE_SIZE = 1000
 BASE_RULE_NAME = "Base rule"
 
 Cleaner = Callable[[object], Any]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _clean_bool(value: object, field: str) -> bool:
@@ -689,8 +686,7 @@ class CatalogueService:
     # =========================================================================================
 
     def _now(self) -> datetime:
-        now = self._clock()
-        return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+        return as_utc(self._clock())
 
     def _create(self, kind: _Kind[E], data: Mapping[str, Any], check: Check[E]) -> E:
         values = kind.clean(data, creating=True)

@@ -24,7 +24,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from adtrack.domain.errors import DomainError
-from adtrack.services.exports import ExportRecord, ExportService, ExportStatus, utc_now
+from adtrack.domain.utc import utc_now
+from adtrack.services.exports import ExportRecord, ExportService, ExportStatus
 from adtrack.services.mailer import MailDeliveryError, Mailer
 
 __all__ = ["ExportDelivery", "ExportDeliveryWorker"]

@@ -25,7 +25,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -44,6 +44,7 @@ from adtrack.domain.tags import (
     parse_preset,
     render_tag,
 )
+from adtrack.domain.utc import utc_now
 from adtrack.domain.validation import ID_MAX
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.mailer import Attachment, MailMessage
@@ -98,10 +99,6 @@ class ExportStatus(StrEnum):
     SENDING = "sending"  # a worker holds it
     SENT = "sent"
     FAILED = "failed"  # for good; ``error`` says why
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- the request ---------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
 from adtrack.domain.money import mul_ratio
 from adtrack.domain.parsing import parse_id_list, parse_local_datetime
+from adtrack.domain.utc import as_utc
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -505,11 +506,6 @@ def _ranges(points: Iterable[datetime], step: timedelta) -> list[tuple[datetime,
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 # SQLite stores DateTime as text in this form (SQLAlchemy's SQLite DATETIME); the engine reads
 # the time column as that text and looks it up directly, skipping a datetime per row.
 _SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -534,7 +530,7 @@ class _TimeKeys:
         found = self.lookup.get(raw)
         if found is None and raw is not None:  # another text form, or not on the boundary
             when = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
-            found = self.terms.get(self.floor(_as_utc(when)))
+            found = self.terms.get(self.floor(as_utc(when)))
             self.lookup[raw] = found or []
         return found
 
@@ -804,7 +800,7 @@ def _run(conn: Connection, request: ReportRequest) -> Report:
 
 def utc_day(hour: datetime) -> datetime:
     """The ``rollup_daily.day`` key for an hourly rollup key (UTC midnight, aware)."""
-    return floor_day(_as_utc(hour))
+    return floor_day(as_utc(hour))
 
 
 def rebuild_daily_rollups(conn: Connection, start_day: datetime, end_day: datetime) -> int:

@@ -37,6 +37,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.domain.errors import DomainError, NotFound, PermissionDenied, ValidationError
 from adtrack.domain.model import Role
 from adtrack.domain.money import format_micros
+from adtrack.domain.utc import as_utc, utc_now
 from adtrack.services import report_formats
 from adtrack.services.mailer import Attachment, MailDeliveryError, Mailer, MailMessage
 from adtrack.services.report_query import (
@@ -55,10 +56,6 @@ ATTACHMENT_FORMATS = {
 }
 MAX_RECIPIENTS = 10
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -92,12 +89,6 @@ class Actor:
         return self.role is not None and Role(self.role) is Role.ADMIN
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _from_row(row: RowMapping) -> SavedReport:
     return SavedReport(
         id=row["id"],
@@ -110,11 +101,11 @@ def _from_row(row: RowMapping) -> SavedReport:
         timezone=row["timezone"],
         recipients=tuple(orjson.loads(row["recipients"])),
         attachment_format=row["attachment_format"],
-        last_sent_at=_aware(row["last_sent_at"]),
+        last_sent_at=as_utc(row["last_sent_at"]),
         last_status=row["last_status"],
         last_error=row["last_error"],
-        created_at=_aware(row["created_at"]) or utc_now(),
-        last_modified=_aware(row["last_modified"]) or utc_now(),
+        created_at=as_utc(row["created_at"]) or utc_now(),
+        last_modified=as_utc(row["last_modified"]) or utc_now(),
     )
 
 

@@ -23,10 +23,11 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from adtrack.domain.errors import Conflict, ValidationError
+from adtrack.domain.utc import utc_now
 from adtrack.services.unit_of_work import Transaction
 from adtrack.services.users import User, UserService, normalise_email
 
@@ -137,10 +138,6 @@ class Refusal:
     retry_after: int
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _retry_after(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
@@ -151,7 +148,7 @@ class SignInThrottle:
         uow_factory: Callable[[], ThrottleUnitOfWork],
         policy: SignInPolicy | None = None,
         *,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._uow_factory = uow_factory
         self.policy = policy or SignInPolicy()

@@ -23,7 +23,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from argon2 import PasswordHasher
@@ -31,6 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from adtrack.domain.errors import Conflict, NotFound, ValidationError
 from adtrack.domain.model import Role, State
+from adtrack.domain.utc import utc_now
 from adtrack.services.password_policy import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -251,16 +252,12 @@ def check_token_name(name: object) -> str | None:
     return cleaned or None
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class UserService:
     def __init__(
         self,
         uow_factory: Callable[[], UserUnitOfWork],
         *,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         hasher: PasswordHasher | None = None,
     ) -> None:
         self._uow_factory = uow_factory

@@ -22,11 +22,12 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, select
 
 from adtrack.adapters.raw_events.duckdb_session import open_duckdb
-from adtrack.adapters.raw_events.manifest import aware, hour_index, hour_start
+from adtrack.adapters.raw_events.manifest import hour_index, hour_start
 from adtrack.adapters.raw_events.parquet_archive import is_sorted
 from adtrack.adapters.sql import tables as t
 from adtrack.config import Settings
 from adtrack.domain.model import ImpType
+from adtrack.domain.utc import as_utc
 from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA
 
 __all__ = ["DuckDBRawEventReader"]
@@ -74,7 +75,7 @@ class DuckDBRawEventReader:
     ) -> list[tuple[int, list[str]]]:
         f = t.raw_event_files
         query = select(f.c.hour, f.c.path).where(
-            f.c.hour >= hour_start(hour_index(start)), f.c.hour < aware(end)
+            f.c.hour >= hour_start(hour_index(start)), f.c.hour < as_utc(end)
         )
         if imp_type == int(ImpType.EXTERNAL_CLICK):
             query = query.where(f.c.clicks > 0)  # click feeds skip impression-only files
@@ -111,7 +112,7 @@ class DuckDBRawEventReader:
         try:
             selected = ", ".join(f'"{name}"' for name in names)
             where = "ts >= $start AND ts < $end"
-            params: dict[str, object] = {"start": aware(start), "end": aware(end)}
+            params: dict[str, object] = {"start": as_utc(start), "end": as_utc(end)}
             if imp_type is not None:
                 where += " AND imp_type = $imp_type"
                 params["imp_type"] = imp_type
@@ -175,7 +176,7 @@ def _sorted_file_batches(
     wanted = set(names) | {"ts"} | ({"imp_type"} if imp_type is not None else set())
     columns = [name for name in RAW_EVENT_SCHEMA.names if name in wanted]
     ts_type = RAW_EVENT_SCHEMA.field("ts").type
-    low, high = pa.scalar(aware(start), ts_type), pa.scalar(aware(end), ts_type)
+    low, high = pa.scalar(as_utc(start), ts_type), pa.scalar(as_utc(end), ts_type)
     for batch in source.iter_batches(batch_size=batch_rows, columns=columns):
         ts = batch.column("ts")
         keep = pc.and_(pc.greater_equal(ts, low), pc.less(ts, high))

@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 
-from adtrack.adapters.raw_events.manifest import aware, register_files
+from adtrack.adapters.raw_events.manifest import register_files
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.events import Event
+from adtrack.domain.utc import as_utc
 from adtrack.services.raw_event_archive import RawEventArchive, events_to_table
 
 __all__ = ["CARRY_OVER_CHUNK_ROWS", "carry_over_legacy_events"]
@@ -80,5 +81,5 @@ def carry_over_legacy_events(
 
 def _event(row: Any) -> Event:
     values = dict(row)
-    values["ts"] = (aware(values["ts"]) - _EPOCH) // _MICROSECOND
+    values["ts"] = (as_utc(values["ts"]) - _EPOCH) // _MICROSECOND
     return Event(**values)

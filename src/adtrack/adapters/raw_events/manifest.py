@@ -14,11 +14,11 @@ from sqlalchemy import Connection, insert
 
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.epoch_hours import EPOCH, HOUR_MICROS, hour_start
+from adtrack.domain.utc import as_utc
 from adtrack.services.raw_event_archive import RawFile
 
 __all__ = [
     "HOUR_MICROS",
-    "aware",
     "hour_index",
     "hour_start",
     "manifest_rows",
@@ -26,16 +26,9 @@ __all__ = [
 ]
 
 
-def aware(moment: datetime) -> datetime:
-    """``moment`` as an aware UTC datetime (SQLite hands back naive UTC values)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def hour_index(moment: datetime) -> int:
     """The epoch hour ``moment`` falls in (naive values are read as UTC)."""
-    return int((aware(moment) - EPOCH) // timedelta(hours=1))
+    return int((as_utc(moment) - EPOCH) // timedelta(hours=1))
 
 
 def manifest_rows(files: Iterable[RawFile], created_at: datetime) -> list[dict[str, object]]:

@@ -35,13 +35,13 @@ from adtrack.adapters.private_files import PRIVATE_FILE_MODE, fsync_directory, m
 from adtrack.adapters.raw_events.duckdb_session import open_duckdb
 from adtrack.adapters.raw_events.manifest import (
     HOUR_MICROS,
-    aware,
     hour_index,
     hour_start,
     register_files,
 )
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.model import ImpType
+from adtrack.domain.utc import as_utc
 from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, RawFile
 
 __all__ = [
@@ -196,7 +196,7 @@ class ParquetRawEventArchive:
         with it next time.
         """
         f = t.raw_event_files
-        cutoff = aware(closed_before_hour)
+        cutoff = as_utc(closed_before_hour)
         with engine.connect() as conn:
             hours = conn.execute(
                 select(f.c.hour, func.count(), func.min(f.c.path))

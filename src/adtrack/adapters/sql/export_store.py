@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, update
 
 from adtrack.adapters.sql.tables import exports
+from adtrack.domain.utc import as_utc
 from adtrack.services.exports import ExportRecord, ExportStatus
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _record(row: Any) -> ExportRecord:
@@ -26,8 +22,8 @@ def _record(row: Any) -> ExportRecord:
         attempts=int(row.attempts or 0),
         error=row.error,
         created_by=row.created_by,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )
 
 

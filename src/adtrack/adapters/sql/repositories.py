@@ -38,21 +38,13 @@ from adtrack.domain.model import (
     Tracker,
     TrackerType,
 )
+from adtrack.domain.utc import as_utc
 from adtrack.domain.validation import ID_MAX
 from adtrack.services.unit_of_work import FilterKind, ListQuery, Page, TrackerReference
 
 E = TypeVar("E")
 
 CATALOGUE_VERSION_ROW = 1
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """Timestamps come back naive from SQLite (stored as UTC) and aware from PostgreSQL."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def _like_pattern(text: str) -> str:

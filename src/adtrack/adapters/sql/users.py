@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
@@ -13,17 +13,11 @@ from adtrack.adapters.sql.tables import api_tokens, console_sessions, sign_in_fa
 from adtrack.adapters.sql.transaction import SqlTransaction
 from adtrack.domain.errors import Conflict
 from adtrack.domain.model import Role, State
+from adtrack.domain.utc import as_utc
 from adtrack.services.sign_in_throttle import FailureRecord, Scope
 from adtrack.services.users import ApiToken, User
 
 __all__ = ["SqlSignInFailures", "SqlUserRepository", "SqlUserUnitOfWork"]
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def _user(row: Any) -> User:
@@ -32,8 +26,8 @@ def _user(row: Any) -> User:
         email=row.email,
         role=Role(row.role),
         state=State(row.state),
-        created_at=_aware(row.created_at),
-        last_modified=_aware(row.last_modified),
+        created_at=as_utc(row.created_at),
+        last_modified=as_utc(row.last_modified),
     )
 
 
@@ -42,9 +36,9 @@ def _token(row: Any) -> ApiToken:
         id=row.id,
         user_id=row.user_id,
         name=row.name,
-        created_at=_aware(row.created_at),
-        last_used_at=_aware(row.last_used_at),
-        revoked_at=_aware(row.revoked_at),
+        created_at=as_utc(row.created_at),
+        last_used_at=as_utc(row.last_used_at),
+        revoked_at=as_utc(row.revoked_at),
     )
 
 
@@ -201,12 +195,12 @@ class SqlUserRepository:
 
 
 def _failure_record(row: Any) -> FailureRecord:
-    window_start = _aware(row.window_start)
+    window_start = as_utc(row.window_start)
     assert window_start is not None
     return FailureRecord(
         failures=row.failures,
         window_start=window_start,
-        locked_until=_aware(row.locked_until),
+        locked_until=as_utc(row.locked_until),
         lockouts=row.lockouts,
     )
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar
@@ -49,6 +49,7 @@ from adtrack.domain.model import (
 )
 from adtrack.domain.money import MoneyError, from_micros, to_micros
 from adtrack.domain.parsing import check_supported_instant
+from adtrack.domain.utc import as_utc
 from adtrack.domain.validation import ID_MAX, MONEY_MAX_MICROS
 from adtrack.services.catalogue import MAX_PAGE_SIZE
 
@@ -98,7 +99,7 @@ def _as_utc(value: datetime) -> datetime:
         check_supported_instant(value, "date")
     except ValidationError as exc:
         raise ValueError(exc.message) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return as_utc(value)
 
 
 def _not_null(value: object) -> object:
