@@ -194,6 +194,8 @@ def test_records_are_checked_before_they_reach_the_database() -> None:
         record_with(good, media_cost_micros=2**63),
         record_with(good, media_cost_micros=2**70),
         record_with(good, user_agent=5),
+        record_with(good, ts=-(2**62)),  # no date holds its hour: would stop the aggregator
+        record_with(good, ts=2**62),
         good.to_bytes()[:-1] + b",null]",  # a field too many
         b"[2" + good.to_bytes()[2:],  # a later record format
     ):

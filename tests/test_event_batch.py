@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from adtrack.aggregator.event_batch import decode_batch
 from adtrack.aggregator.rollup import InvalidKey, RollupKey, fold
 from adtrack.domain.epoch_hours import HOUR_MICROS
-from adtrack.domain.events import Event, MalformedEvent
+from adtrack.domain.events import TS_MAX, TS_MIN, Event, MalformedEvent
 from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, events_to_table
 from tests.support.events import AN_IMPRESSION
 
@@ -43,7 +43,7 @@ TWO_IN_ONE = AN_IMPRESSION.to_bytes() + b"," + AN_IMPRESSION.to_bytes()  # not o
 # coerces or refuses them).
 VARIANTS: dict[str, list[Any]] = {
     "event_id": ["e1", "", "x" * 41, "a\x00b", 7],
-    "ts": [1_767_225_600_000_000, -5, 2**63, 1.5, "1"],
+    "ts": [1_767_225_600_000_000, -5, 2**63, 1.5, "1", -(2**62), TS_MIN - 1, TS_MAX, TS_MAX + 1],
     "imp_type": [9, 10, 11, True],
     "tracker_id": [3, 2**70, None],
     "placement_id": [None, 4, "4"],

@@ -28,6 +28,8 @@ from adtrack.domain.events import (
     RECORD_FORMAT,
     REQUIRED_INT_FIELDS,
     TEXT_LIMITS,
+    TS_MAX,
+    TS_MIN,
     Event,
     MalformedEvent,
 )
@@ -42,6 +44,8 @@ def _field_type(name: str) -> Any:
     """The fast decoder's type of one of Event's fields."""
     if name == "event_id":
         return Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EVENT_ID_LENGTH)]
+    if name == "ts":
+        return Annotated[int, msgspec.Meta(ge=TS_MIN, le=TS_MAX)]
     if name in REQUIRED_INT_FIELDS:
         return _INT64
     if name in OPTIONAL_INT_FIELDS:

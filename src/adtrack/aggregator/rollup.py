@@ -18,13 +18,12 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adtrack.domain.epoch_hours import HOUR_MICROS
 from adtrack.domain.events import Event
 from adtrack.domain.model import ImpType
-from adtrack.services.raw_event_archive import events_to_table
+from adtrack.domain.rollup_counters import Counters
+from adtrack.services.raw_event_archive import epoch_hour_indices, events_to_table
 
 __all__ = [
-    "Counts",
     "InvalidKey",
     "RollupDelta",
     "RollupKey",
@@ -58,21 +57,11 @@ class InvalidKey(NamedTuple):
     reason: str
 
 
-@dataclass(slots=True)
-class Counts:
-    imps: int = 0
-    clicks: int = 0
-    invalid_imps: int = 0
-    invalid_clicks: int = 0
-    media_cost_micros: int = 0
-    booked_revenue_micros: int = 0
-
-
 @dataclass
 class RollupDelta:
     """What a set of events adds to the rollup tables."""
 
-    rows: dict[RollupKey, Counts] = field(default_factory=dict)
+    rows: dict[RollupKey, Counters] = field(default_factory=dict)
     invalid: dict[InvalidKey, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -89,9 +78,7 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
     delta = into if into is not None else RollupDelta()
     if table.num_rows == 0:
         return delta
-    ts = table["ts"].cast(pa.int64())
-    # floor division, as for any epoch time (integer division truncates toward zero)
-    hour = pc.divide(pc.subtract(ts, pc.if_else(pc.less(ts, 0), HOUR_MICROS - 1, 0)), HOUR_MICROS)
+    hour = epoch_hour_indices(table["ts"])
     invalid = table["invalid"]
     valid = pc.invert(invalid)
     click = pc.equal(table["imp_type"], _CLICK)
@@ -122,18 +109,11 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
     rows = delta.rows
     keys = zip(*(columns[name] for name in RollupKey._fields), strict=True)
     values = zip(*(columns[f"{name}_sum"] for name in _SUMS), strict=True)
-    for key, (imps, clicks, invalid_imps, invalid_clicks, cost, revenue) in zip(
-        keys, values, strict=True
-    ):
+    for key, sums_of_key in zip(keys, values, strict=True):
         counts = rows.get(key)  # type: ignore[call-overload]
-        if counts is None:
-            counts = rows[RollupKey._make(key)] = Counts()
-        counts.imps += imps
-        counts.clicks += clicks
-        counts.invalid_imps += invalid_imps
-        counts.invalid_clicks += invalid_clicks
-        counts.media_cost_micros += cost
-        counts.booked_revenue_micros += revenue
+        rows[RollupKey._make(key)] = (
+            Counters._make(sums_of_key) if counts is None else counts.plus(sums_of_key)
+        )
     if pc.any(invalid).as_py():
         _fold_invalid(parts.filter(invalid), table["invalid_reason"].filter(invalid), delta)
     return delta
@@ -160,4 +140,4 @@ def _fold_invalid(parts: pa.Table, reasons: pa.ChunkedArray, delta: RollupDelta)
         invalid[reason_key] = invalid.get(reason_key, 0) + count
 
 
-_SUMS = tuple(Counts.__dataclass_fields__)
+_SUMS = Counters._fields

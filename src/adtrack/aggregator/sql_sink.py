@@ -36,8 +36,9 @@ from adtrack.adapters.sql.tables import (
     rollup_hourly,
     rollup_invalid_hourly,
 )
-from adtrack.aggregator.rollup import Counts, RollupDelta, RollupKey
+from adtrack.aggregator.rollup import RollupDelta, RollupKey
 from adtrack.domain.epoch_hours import EPOCH
+from adtrack.domain.rollup_counters import Counters
 from adtrack.services.raw_event_archive import RawFile
 
 __all__ = ["PositionConflict", "SqlSink"]
@@ -208,15 +209,12 @@ class SqlSink:
         if delta.rows:
             self._hourly.execute(
                 conn,
-                [
-                    (hour(key.hour), *key[1:], *_sums(counts))
-                    for key, counts in sorted(delta.rows.items())
-                ],
+                [(hour(key.hour), *key[1:], *counts) for key, counts in sorted(delta.rows.items())],
             )
             self._daily.execute(
                 conn,
                 [
-                    (EPOCH + timedelta(days=key.hour), *key[1:], *_sums(counts))
+                    (EPOCH + timedelta(days=key.hour), *key[1:], *counts)
                     for key, counts in sorted(_by_day(delta.rows).items())
                 ],
             )
@@ -244,30 +242,11 @@ class SqlSink:
         )
 
 
-def _by_day(rows: Mapping[RollupKey, Counts]) -> dict[RollupKey, Counts]:
+def _by_day(rows: Mapping[RollupKey, Counters]) -> dict[RollupKey, Counters]:
     """The hourly increments summed per UTC day (the key's ``hour`` holds the day index)."""
-    days: dict[RollupKey, Counts] = {}
+    days: dict[RollupKey, Counters] = {}
     for key, counts in rows.items():
         day_key = key._replace(hour=key.hour // 24)
         total = days.get(day_key)
-        if total is None:
-            days[day_key] = Counts(*_sums(counts))
-        else:
-            total.imps += counts.imps
-            total.clicks += counts.clicks
-            total.invalid_imps += counts.invalid_imps
-            total.invalid_clicks += counts.invalid_clicks
-            total.media_cost_micros += counts.media_cost_micros
-            total.booked_revenue_micros += counts.booked_revenue_micros
+        days[day_key] = counts if total is None else total.plus(counts)
     return days
-
-
-def _sums(counts: Counts) -> tuple[int, int, int, int, int, int]:
-    return (
-        counts.imps,
-        counts.clicks,
-        counts.invalid_imps,
-        counts.invalid_clicks,
-        counts.media_cost_micros,
-        counts.booked_revenue_micros,
-    )

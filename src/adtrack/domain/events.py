@@ -36,6 +36,11 @@ REJECT_WRONG_TYPE = "wrong_tracker_type"
 
 RECORD_FORMAT = 1  # the first element of a record; a new layout takes a new number
 MAX_EVENT_ID_LENGTH = 40
+# The times an event may carry (epoch microseconds): the days that dates can hold (years 1 to
+# 9999, a day of margin at each end), so that its hour and day always exist. A record outside
+# them is not an event: it would otherwise stop the aggregator at the first date it computed.
+TS_MIN = -62_135_596_800_000_000 + 86_400_000_000  # 0001-01-02T00:00Z
+TS_MAX = 253_402_214_400_000_000 - 1  # just before 9999-12-31T00:00Z
 # The longest text a field holds (None: unbounded); the ``events`` table's columns are as wide.
 TEXT_LIMITS: Mapping[str, int | None] = {
     "revenue_type": 8,
@@ -138,6 +143,7 @@ class Event(NamedTuple):
             and min(ints) >= -_INT64
             and max(ints) < _INT64
             and values[_IMP_TYPE] in IMP_TYPES
+            and TS_MIN <= values[_TS] <= TS_MAX
         ):
             _explain_ints(values)
         for i in _OPTIONAL_INTS:
@@ -161,6 +167,7 @@ class Event(NamedTuple):
 _FIELDS: tuple[str, ...] = Event._fields
 _INDEX = {name: i for i, name in enumerate(_FIELDS)}
 _IMP_TYPE = _INDEX["imp_type"]
+_TS = _INDEX["ts"]
 _REVENUE_TYPE = _INDEX["revenue_type"]
 _REQUIRED_INTS = tuple(_INDEX[name] for name in REQUIRED_INT_FIELDS)
 _OPTIONAL_INTS = tuple(_INDEX[name] for name in OPTIONAL_INT_FIELDS)
@@ -172,6 +179,8 @@ _INT64 = 1 << 63
 def _explain_ints(values: list[Any]) -> None:
     for i in _REQUIRED_INTS:
         _check_int(values[i], i)
+    if not TS_MIN <= values[_TS] <= TS_MAX:
+        raise MalformedEvent(f"ts {values[_TS]} is not a time between the years 1 and 9999")
     raise MalformedEvent(f"imp_type {values[_IMP_TYPE]!r} is not 9 or 10")
 
 

@@ -19,8 +19,10 @@ from datetime import datetime
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Engine
 
+from adtrack.domain.epoch_hours import HOUR_MICROS
 from adtrack.domain.events import Event
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "RawEventReader",
     "RawEventRetention",
     "RawFile",
+    "epoch_hour_indices",
     "events_to_table",
 ]
 
@@ -61,6 +64,14 @@ RAW_EVENT_SCHEMA = pa.schema(
 if tuple(RAW_EVENT_SCHEMA.names) != Event._fields:
     raise RuntimeError("RAW_EVENT_SCHEMA must list Event's fields, in order")
 _BLOCK = 2048  # events turned into columns at a time
+
+
+def epoch_hour_indices(ts: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The epoch hour of each value of a ``ts`` column: its microseconds floor-divided by an
+    hour's (Arrow's integer division truncates toward zero, so negative ones are shifted)."""
+    micros = ts.cast(pa.int64())
+    shifted = pc.subtract(micros, pc.if_else(pc.less(micros, 0), HOUR_MICROS - 1, 0))
+    return pc.divide(shifted, HOUR_MICROS)
 
 
 def events_to_table(events: Sequence[Event]) -> pa.Table:

@@ -34,7 +34,6 @@ from sqlalchemy import Engine, delete, func, select
 from adtrack.adapters.private_files import PRIVATE_FILE_MODE, fsync_directory, make_private_dir
 from adtrack.adapters.raw_events.duckdb_session import open_duckdb
 from adtrack.adapters.raw_events.manifest import (
-    HOUR_MICROS,
     hour_index,
     hour_start,
     register_files,
@@ -42,7 +41,7 @@ from adtrack.adapters.raw_events.manifest import (
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.model import ImpType
 from adtrack.domain.utc import as_utc
-from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, RawFile
+from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, RawFile, epoch_hour_indices
 
 __all__ = [
     "ParquetRawEventArchive",
@@ -115,24 +114,14 @@ class ParquetRawEventArchive:
             return []
         table = events if events.schema == RAW_EVENT_SCHEMA else _conform(events.to_batches())
         name = f"batch-{_digest(batch_key)}{_SUFFIX}"
-        ts_column = table.column(_TS).cast(pa.int64())
-        first, last = (v.as_py() for v in pc.min_max(ts_column).values())
-        if first // HOUR_MICROS == last // HOUR_MICROS:
-            return [self._write_hour(first // HOUR_MICROS, name, table)]
-        if first >= 0:  # (Arrow's integer division truncates: the floor of what is not negative)
-            hours = pc.divide(ts_column, HOUR_MICROS)
-            return [
-                self._write_hour(hour, name, table.filter(pc.equal(hours, hour)))
-                for hour in sorted(pc.unique(hours).to_pylist())
-            ]
-        files = []  # a clock before 1970: rare enough for Python's floor division
-        for hour in sorted({ts // HOUR_MICROS for ts in ts_column.to_pylist()}):
-            in_hour = pc.and_(
-                pc.greater_equal(ts_column, hour * HOUR_MICROS),
-                pc.less(ts_column, (hour + 1) * HOUR_MICROS),
-            )
-            files.append(self._write_hour(hour, name, table.filter(in_hour)))
-        return files
+        hours = epoch_hour_indices(table.column(_TS))
+        first, last = (v.as_py() for v in pc.min_max(hours).values())
+        if first == last:
+            return [self._write_hour(first, name, table)]
+        return [
+            self._write_hour(hour, name, table.filter(pc.equal(hours, hour)))
+            for hour in sorted(pc.unique(hours).to_pylist())
+        ]
 
     def _write_hour(self, hour: int, name: str, table: pa.Table) -> RawFile:
         sink = pa.BufferOutputStream()

@@ -26,6 +26,8 @@ from sqlalchemy import (
     Text,
 )
 
+from adtrack.domain.rollup_counters import Counters
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -274,14 +276,7 @@ ROLLUP_DIMENSIONS = (
     "placement_id",
     "payment_rule_id",
 )
-ROLLUP_SUMS = (
-    "imps",
-    "clicks",
-    "invalid_imps",
-    "invalid_clicks",
-    "media_cost_micros",
-    "booked_revenue_micros",
-)
+ROLLUP_SUMS = Counters._fields
 
 
 def _rollup_columns() -> list[Column[int]]:
