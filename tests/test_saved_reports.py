@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from adtrack.services.saved_reports import (
     latest_occurrence,
     run_due_schedules,
 )
+from adtrack.web.state import state_of
 from tests._api_fixtures import API, ApiTestbed, error_fields, fast_user_service, make_testbed
 from tests.reporting_support import TRACKERS, RawEvent, load_rollups, migrated_engine
 from tests.support.smtp import SmtpServer
@@ -223,9 +225,13 @@ def test_occurrences_on_dst_days() -> None:
 @pytest.fixture
 def api(sqlite_url: str, tmp_path: Any, smtp_server: SmtpServer) -> Iterator[ApiTestbed]:
     for testbed in make_testbed(sqlite_url, tmp_path):
-        testbed.app.state.saved_reports = SavedReportService(
-            testbed.engine,
-            mailer=SmtpMailer.from_url(smtp_server.url, "reports@example.com"),
+        state = state_of(testbed.app)
+        state.services = replace(
+            state.services,
+            saved_reports=SavedReportService(
+                testbed.engine,
+                mailer=SmtpMailer.from_url(smtp_server.url, "reports@example.com"),
+            ),
         )
         yield testbed
 
