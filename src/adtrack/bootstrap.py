@@ -59,6 +59,7 @@ __all__ = [
     "migrate",
     "open_aggregator",
     "open_engine",
+    "schema_revision",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,11 @@ def open_engine(settings: Settings) -> Engine:
 def migrate(settings: Settings) -> None:
     """Bring the configured database to the latest schema (idempotent)."""
     db.upgrade(settings.database_url)
+
+
+def schema_revision(settings: Settings) -> str | None:
+    """The configured database's schema revision (None before the first migration)."""
+    return db.current_revision(settings.database_url)
 
 
 # ---- services ----------------------------------------------------------------------------------

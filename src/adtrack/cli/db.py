@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from adtrack import bootstrap
-from adtrack.adapters.sql import db
 from adtrack.config import Settings
 
 __all__ = ["register"]
@@ -18,7 +17,7 @@ def db_upgrade() -> None:
     """Apply all pending migrations (serve does this on start too)."""
     settings = Settings.from_env()
     bootstrap.migrate(settings)
-    typer.echo(f"database at revision {db.current_revision(settings.database_url)}")
+    typer.echo(f"database at revision {bootstrap.schema_revision(settings)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -292,13 +292,5 @@ def _housekeeping(services: Services) -> list[asyncio.Task[None]]:
     purge belongs to the aggregator.)"""
     tasks: list[asyncio.Task[None]] = []
     if services.mailer is not None:
-        tasks.append(
-            asyncio.create_task(
-                deliver_scheduled_reports(
-                    services.engine,
-                    services.mailer,
-                    default_timezone=services.settings.timezone,
-                )
-            )
-        )
+        tasks.append(asyncio.create_task(deliver_scheduled_reports(services.saved_reports)))
     return tasks
