@@ -71,7 +71,7 @@ def role(pid: int) -> str:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:
         return "gone"
-    if b"adtrack.collector_pool" in cmdline:
+    if b"adtrack.collector.pool" in cmdline:
         return "collector"
     if b"adtrack.aggregator.process" in cmdline:
         return "aggregator"

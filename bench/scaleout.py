@@ -77,7 +77,7 @@ WRK_SCRIPT = WRK_HEADERS + WRK_DONE
 
 def adtrack() -> list[str]:
     script = Path(sys.executable).with_name("adtrack")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "adtrack.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "adtrack.cli.main"]
 
 
 # ---- set-up -------------------------------------------------------------------------------------

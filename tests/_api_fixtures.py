@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
+from adtrack.bootstrap import bootstrap
 from adtrack.config import Settings
 from adtrack.domain.events import INVALID_BOT, Event
 from adtrack.domain.model import Role
@@ -62,7 +63,7 @@ def make_testbed(url: str, data_dir: Any) -> Iterator[ApiTestbed]:
         settings = Settings.from_env(
             {"ADTRACK_DATA_DIR": str(data_dir), "ADTRACK_DATABASE_URL": url}
         )
-        app = create_app(settings, engine=engine)
+        app = create_app(bootstrap(settings, engine=engine))
         users = fast_user_service(engine)
         tokens: dict[Role, str] = {}
         for role in Role:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from adtrack.adapters.sql.db import make_engine, upgrade
+from adtrack.bootstrap import bootstrap
 from adtrack.config import Settings
 from adtrack.domain.model import Role
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.users import UserService
 from adtrack.web.app import create_app
+from adtrack.web.state import state_of
 from tests._api_fixtures import fast_user_service
 
 PASSWORD = "correct horse battery"
@@ -41,8 +43,7 @@ class ConsoleBed:
 
     @property
     def catalogue(self) -> CatalogueService:
-        service: CatalogueService = self.app.state.catalogue
-        return service
+        return state_of(self.app).services.catalogue
 
     def new_client(self) -> TestClient:
         return TestClient(self.app, base_url="https://testserver")
@@ -104,9 +105,8 @@ def console_bed(
         settings = Settings.from_env(
             {"ADTRACK_DATA_DIR": str(tmp_path / "data"), "ADTRACK_DATABASE_URL": url, **(env or {})}
         )
-        app = create_app(settings, engine=engine)
-        users = fast_user_service(engine)
-        app.state.users = users  # the same service, with argon2 turned down for speed
+        users = fast_user_service(engine)  # the same service, with argon2 turned down for speed
+        app = create_app(replace(bootstrap(settings, engine=engine), users=users))
         with TestClient(app, base_url="https://testserver") as client:
             yield ConsoleBed(app, engine, users, client)
     finally:

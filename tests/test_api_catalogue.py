@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adtrack.web.api import schemas
+from adtrack.services import schemas
 from tests._api_fixtures import API, ApiTestbed, create_chain, created, make_testbed
 
 

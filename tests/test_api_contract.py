@@ -23,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from adtrack.adapters.sql.db import make_engine
+from adtrack.bootstrap import bootstrap
 from adtrack.config import Settings
 from adtrack.domain.model import Role
 from adtrack.web.app import create_app
@@ -52,7 +53,7 @@ def _spec() -> dict[str, Any]:
         )
         engine = make_engine("sqlite://")
         try:
-            return create_app(settings, engine=engine).openapi()
+            return create_app(bootstrap(settings, engine=engine)).openapi()
         finally:
             engine.dispose()
 

@@ -16,8 +16,8 @@ from adtrack.adapters.sql import tables
 from adtrack.domain.model import LineItem
 from adtrack.domain.money import from_micros
 from adtrack.domain.validation import MONEY_MAX_MICROS
-from adtrack.web.api.jsonio import dumps
-from adtrack.web.api.schemas import from_domain, to_domain
+from adtrack.services.exact_json import dumps
+from adtrack.services.schemas import from_domain, to_domain
 from tests._api_fixtures import API, ApiTestbed, create_chain, created, error_fields, make_testbed
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from adtrack.web.state import state_of
 from tests._api_fixtures import (
     API,
     ApiTestbed,
@@ -37,7 +38,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiTestbed]:
 @pytest.fixture(scope="module")
 def chain(api: ApiTestbed) -> dict[str, dict[str, Any]]:
     made = _two_chains(api)
-    api.app.state.version_after_setup = api.app.state.catalogue.catalogue_version()
+    api.app.state.version_after_setup = state_of(api.app).services.catalogue.catalogue_version()
     return made
 
 
@@ -441,4 +442,7 @@ def test_unknown_paths_and_methods_answer_in_the_same_shape(api: ApiTestbed) -> 
 
 def test_no_refusal_wrote_anything(api: ApiTestbed, chain: dict[str, dict[str, Any]]) -> None:
     """Runs last in this module: every write bumps the catalogue version, refusals roll back."""
-    assert api.app.state.catalogue.catalogue_version() == api.app.state.version_after_setup
+    assert (
+        state_of(api.app).services.catalogue.catalogue_version()
+        == api.app.state.version_after_setup
+    )

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,9 +18,9 @@ import typer
 from typer.testing import CliRunner, Result
 
 from adtrack.adapters.sql.db import current_revision, make_engine
-from adtrack.cli import app
+from adtrack.bootstrap import build_users
+from adtrack.cli.main import app
 from adtrack.domain.model import Role
-from adtrack.runtime import user_service
 from tests._api_fixtures import create_chain
 from tests.support.server import AdtrackServer, adtrack_command
 
@@ -96,7 +97,7 @@ def test_users_create_generates_a_password_and_prints_the_token_last(
 
     engine = make_engine(database_url(data_env))
     try:
-        users = user_service(engine)
+        users = build_users(engine)
         user = users.authenticate(token)
         assert user is not None and user.email == "ops@example.com" and user.role is Role.ADMIN
         assert users.verify_password("ops@example.com", password) == user
@@ -123,7 +124,7 @@ def test_users_create_with_a_password_prints_no_password(data_env: dict[str, str
     assert "chosen passphrase" not in result.output
     engine = make_engine(database_url(data_env))
     try:
-        users = user_service(engine)
+        users = build_users(engine)
         assert users.verify_password("t@example.com", "chosen passphrase") is not None
         assert users.authenticate(result.output.splitlines()[-1]) is not None
     finally:
@@ -161,7 +162,7 @@ def test_tokens_create_and_users_list(data_env: dict[str, str]) -> None:
     token = result.output.splitlines()[-1]
     engine = make_engine(database_url(data_env))
     try:
-        user = user_service(engine).authenticate(token)
+        user = build_users(engine).authenticate(token)
         assert user is not None and user.email == "r@example.com"
     finally:
         engine.dispose()
@@ -171,6 +172,34 @@ def test_tokens_create_and_users_list(data_env: dict[str, str]) -> None:
     listed = invoke(["users", "list"], data_env)
     assert listed.exit_code == 0
     assert "r@example.com" in listed.output and "reporter" in listed.output
+
+
+# Run in a fresh interpreter: what a users command imports, and nothing the tests loaded before.
+_USERS_LIST_THEN_WEB_MODULES = """
+import sys
+from adtrack.cli.main import app
+try:
+    app(["users", "list"])
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("fastapi", "starlette", "uvicorn")))
+print(sorted(m for m in sys.modules if m.startswith("adtrack.web")))
+"""
+
+
+def test_a_users_command_does_not_import_the_web_stack(data_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _USERS_LIST_THEN_WEB_MODULES],
+        env={**os.environ, **data_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["id", "email", "role", "state", "created_at"]
+    assert lines[-2:] == ["[]", "[]"]
 
 
 def test_catalogue_commands(data_env: dict[str, str]) -> None:
@@ -279,7 +308,7 @@ def test_serve_on_a_busy_port_fails_before_the_first_run_lines(tmp_path: Path) -
     assert "adtrack: admin token:" not in result.stdout
     engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'adtrack.db'}")
     try:
-        assert user_service(engine).list_users() == []
+        assert build_users(engine).list_users() == []
     finally:
         engine.dispose()
 
@@ -307,7 +336,7 @@ def test_users_revoke_sessions_and_unlock(data_env: dict[str, str]) -> None:
     assert created.exit_code == 0, created.output
     engine = make_engine(database_url(data_env))
     try:
-        users = user_service(engine)
+        users = build_users(engine)
         user = users.get_user_by_email("s@example.com")
         users.open_session(user.id, "laptop-secret", timedelta(hours=1))
         users.open_session(user.id, "phone-secret", timedelta(hours=1))

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from adtrack.adapters.eventlog.local import LocalEventLogWriter
 from adtrack.adapters.sql import db
+from adtrack.bootstrap import bootstrap
 from adtrack.collector.asgi import TrackingASGIApp
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
@@ -518,7 +519,9 @@ def test_the_main_port_is_ready_while_its_event_log_takes_writes(env: Env) -> No
     log_dir = env.tmp / "main-eventlog"
     writer = LocalEventLogWriter(log_dir, fsync="always")
     tracking = TrackingASGIApp(TrackingCore(cache, hits=RecentHits()), writer)
-    app = create_app(settings_for(env.tmp, env.url), engine=env.engine, tracking=tracking)
+    app = create_app(
+        bootstrap(settings_for(env.tmp, env.url), engine=env.engine), tracking=tracking
+    )
     with serving(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
@@ -539,13 +542,13 @@ def test_the_main_port_is_ready_while_its_event_log_takes_writes(env: Env) -> No
 
 
 def test_the_main_port_without_tracking_is_ready_while_the_database_answers(env: Env) -> None:
-    with serving(create_app(settings_for(env.tmp, env.url), engine=env.engine)) as url:
+    with serving(create_app(bootstrap(settings_for(env.tmp, env.url), engine=env.engine))) as url:
         ready = httpx.get(f"{url}/readyz", timeout=10)
         assert (ready.status_code, ready.text) == (200, "ready\n")
     # a database server that does not answer (nothing listens on the port)
     gone = db.make_engine(f"postgresql+psycopg://postgres@{LOOPBACK}:{free_port()}/adtrack")
     try:
-        with serving(create_app(settings_for(env.tmp, env.url), engine=gone)) as url:
+        with serving(create_app(bootstrap(settings_for(env.tmp, env.url), engine=gone))) as url:
             not_ready = httpx.get(f"{url}/readyz", timeout=10)
             assert not_ready.status_code == 503
             assert not_ready.text.startswith("not ready: database unavailable")

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from adtrack.domain.model import Role
 from adtrack.web.console.auth import COOKIE_NAME, ConsoleSession, SessionCodec
+from adtrack.web.state import state_of
 from tests.console_support import PASSWORD, ConsoleBed, console_bed, csrf, field_errors
 
 
@@ -188,7 +189,7 @@ def test_tampered_or_foreign_session_cookies_are_ignored(bed: ConsoleBed) -> Non
     email = bed.add_user(Role.ADMIN)
     user_id = bed.users.get_user_by_email(email).id
     forged = SessionCodec("some other secret").encode(ConsoleSession.for_user(user_id))
-    codec: SessionCodec = bed.app.state.console.codec
+    codec: SessionCodec = state_of(bed.app).console.codec
     session = ConsoleSession.for_user(user_id)
     genuine = codec.encode(session)
     client = bed.new_client()
@@ -208,7 +209,7 @@ def test_tampered_or_foreign_session_cookies_are_ignored(bed: ConsoleBed) -> Non
 def test_the_session_secret_is_kept_in_the_data_dir(bed: ConsoleBed, tmp_path: Path) -> None:
     secret_file = tmp_path / "data" / "session_secret"
     assert secret_file.exists() and (secret_file.stat().st_mode & 0o777) == 0o600
-    assert bed.app.state.console.codec.secret == secret_file.read_text().strip()
+    assert state_of(bed.app).console.codec.secret == secret_file.read_text().strip()
 
 
 def test_roles_decide_what_is_shown_and_allowed(bed: ConsoleBed) -> None:

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 
 from adtrack.domain.model import Role
+from adtrack.web.state import state_of
 from tests.console_support import ConsoleBed, console_bed, field_errors
 from tests.reporting_support import TRACKERS, RawEvent, load_events, load_rollups, seed_catalogue
 
@@ -43,7 +44,7 @@ def bed(tmp_path: Path):
             ),
         ]
         load_rollups(bed.engine, events)
-        load_events(bed.engine, events, bed.app.state.settings.raw_events_dir)
+        load_events(bed.engine, events, state_of(bed.app).services.settings.raw_events_dir)
         bed.sign_in(bed.add_user(Role.REPORTER))
         yield bed
 

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from adtrack.domain.model import Role
 from adtrack.web.console.auth import COOKIE_NAME
 from adtrack.web.metrics import API_REGISTRY
+from adtrack.web.state import state_of
 from tests._api_fixtures import API, bearer
 from tests.console_support import PASSWORD, ConsoleBed, console_bed, csrf, field_errors
 
@@ -274,7 +275,7 @@ def test_saturated_password_threads_answer_503_with_retry_after(tmp_path: Path) 
         token = csrf(bed.client.get("/login").text)
         busy_before = metric("adtrack_password_work_busy_total")
         gate = threading.Event()
-        occupied = bed.app.state.password_work.submit(gate.wait, 30)  # the only thread
+        occupied = state_of(bed.app).password_work.submit(gate.wait, 30)  # the only thread
         try:
             answer = post_login(bed.client, email, PASSWORD, token)
             assert answer.status_code == 503  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ import pytest
 
 from adtrack.collector.hits import RecentHit, RecentHits
 from adtrack.domain.model import Role, State, TrackerType
+from adtrack.web.state import state_of
 from tests.console_support import HTMX, ConsoleBed, console_bed, field_errors, seed_chain
 
 
@@ -242,7 +243,7 @@ def test_tracker_page_shows_live_hits(bed: ConsoleBed) -> None:
     assert "No hits yet" in bed.client.get(f"/trackers/{tracker.id}/hits").text
 
     ring = RecentHits()
-    bed.app.state.recent_hits = ring
+    state_of(bed.app).recent_hits = ring
     now = int(time.time() * 1_000_000)
     ring.add(
         tracker.id,

@@ -15,10 +15,11 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
+from adtrack.bootstrap import bootstrap
 from adtrack.config import Settings
 from adtrack.domain.model import Role
-from adtrack.services.catalogue import CatalogueService
 from adtrack.web.app import create_app
+from adtrack.web.state import state_of
 from tests.export_support import ExportWorld, make_world
 from tests.support.smtp import PERMANENT_REFUSAL, SmtpServer
 
@@ -82,14 +83,14 @@ def make_api(
     }
     if smtp_url:
         env["ADTRACK_SMTP_URL"] = smtp_url
-    app = create_app(Settings.from_env(env), engine=engine)
+    app = create_app(bootstrap(Settings.from_env(env), engine=engine))
     with TestClient(app) as client:
-        users = app.state.users
+        users = state_of(app).services.users
         tokens = {}
         for role in Role:
             user = users.create_user(f"{role.value}@agency.example", role).user
             tokens[role] = users.create_token(user.id).secret
-        catalogue: CatalogueService = app.state.catalogue
+        catalogue = state_of(app).services.catalogue
         yield Api(client, tokens, make_world(catalogue))
 
 

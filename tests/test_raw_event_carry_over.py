@@ -16,7 +16,7 @@ from adtrack.adapters.raw_events.legacy_events import carry_over_legacy_events
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine
-from adtrack.cli import app
+from adtrack.cli.main import app
 from adtrack.services.feeds import parse_feed_request, stream_feed
 from adtrack.services.raw_event_archive import RawFile
 from tests.reporting_support import BACKENDS, TRACKERS, RawEvent, load_events, migrated_engine

@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 
 from adtrack.aggregator.rollup import fold
 from adtrack.aggregator.sql_sink import SqlSink
+from adtrack.web.state import state_of
 from tests._api_fixtures import (
     API,
     ApiTestbed,
@@ -56,7 +57,7 @@ def loaded(api: ApiTestbed) -> dict[str, Any]:
     ]
     SqlSink(api.engine).write(fold(events), starts={}, positions=None)
     # The feeds read raw events from the archive: committed there as the aggregator does.
-    seed_raw_events(api.engine, api.app.state.settings.raw_events_dir, events)
+    seed_raw_events(api.engine, state_of(api.app).services.settings.raw_events_dir, events)
     return {"chain": chain, "base": base}
 
 

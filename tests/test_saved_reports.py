@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,8 +23,8 @@ from adtrack.services.saved_reports import (
     SavedReportService,
     deliver_scheduled_reports,
     latest_occurrence,
-    run_due_schedules,
 )
+from adtrack.web.state import state_of
 from tests._api_fixtures import API, ApiTestbed, error_fields, fast_user_service, make_testbed
 from tests.reporting_support import TRACKERS, RawEvent, load_rollups, migrated_engine
 from tests.support.smtp import SmtpServer
@@ -120,10 +121,11 @@ def test_weekly_schedule_with_an_xlsx_attachment(engine: Engine, smtp_server: Sm
             "attachment_format": "xlsx",
         },
     )
+    scheduler = SavedReportService(engine, mailer=svc._mailer)
     monday = datetime(2026, 3, 9, 12, tzinfo=UTC)
-    assert run_due_schedules(engine, svc._mailer, monday) == []  # last Tuesday predates it
+    assert scheduler.run_due_schedules(monday) == []  # last Tuesday predates it
     tuesday = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
-    assert [r.status for r in run_due_schedules(engine, svc._mailer, tuesday)] == ["sent"]
+    assert [r.status for r in scheduler.run_due_schedules(tuesday)] == ["sent"]
     (message,) = smtp_server.messages
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_filename().endswith(".xlsx")
@@ -223,9 +225,13 @@ def test_occurrences_on_dst_days() -> None:
 @pytest.fixture
 def api(sqlite_url: str, tmp_path: Any, smtp_server: SmtpServer) -> Iterator[ApiTestbed]:
     for testbed in make_testbed(sqlite_url, tmp_path):
-        testbed.app.state.saved_reports = SavedReportService(
-            testbed.engine,
-            mailer=SmtpMailer.from_url(smtp_server.url, "reports@example.com"),
+        state = state_of(testbed.app)
+        state.services = replace(
+            state.services,
+            saved_reports=SavedReportService(
+                testbed.engine,
+                mailer=SmtpMailer.from_url(smtp_server.url, "reports@example.com"),
+            ),
         )
         yield testbed
 
@@ -288,7 +294,11 @@ def test_the_scheduler_loop_delivers_due_reports(engine: Engine, smtp_server: Sm
     mailer = SmtpMailer.from_url(smtp_server.url, "reports@example.com")
 
     async def run() -> None:
-        task = asyncio.create_task(deliver_scheduled_reports(engine, mailer, interval_seconds=0.05))
+        task = asyncio.create_task(
+            deliver_scheduled_reports(
+                SavedReportService(engine, mailer=mailer), interval_seconds=0.05
+            )
+        )
         try:
             await asyncio.to_thread(smtp_server.wait_for_messages, 1, 10)
             await asyncio.sleep(0.3)  # more rounds: the occurrence is not sent twice

@@ -39,7 +39,7 @@ def workers_of(process_id: int) -> list[int]:
     return [
         pid
         for pid in children_of(process_id)
-        if b"adtrack.collector_pool" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"adtrack.collector.pool" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
 
 

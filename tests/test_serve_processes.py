@@ -49,7 +49,7 @@ def children_running(server: AdtrackServer, module: bytes) -> list[int]:
 
 def collector_children(server: AdtrackServer) -> list[int]:
     """Process ids of the collector processes the server started."""
-    return children_running(server, b"adtrack.collector_pool")
+    return children_running(server, b"adtrack.collector.pool")
 
 
 def aggregator_children(server: AdtrackServer) -> list[int]:

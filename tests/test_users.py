@@ -17,7 +17,7 @@ from adtrack.adapters.sql import tables
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.domain.errors import Conflict, NotFound, ValidationError
 from adtrack.domain.model import Role, State
-from adtrack.runtime import ensure_first_admin
+from adtrack.runtime.serve import ensure_first_admin
 from adtrack.services.users import UserService
 from tests._api_fixtures import FAST_HASHER, fast_user_service
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from adtrack.cli import app
+from adtrack.cli.main import app
 from adtrack.worker_count import resolve_workers, usable_cpus
 
 

@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 
 from adtrack.collector.hits import RecentHit, RecentHits
 from adtrack.domain.model import Role
+from adtrack.web.state import state_of
 from tests.console_support import PASSWORD, ConsoleBed, console_bed
 from tests.reporting_support import TRACKERS, RawEvent, load_events, load_rollups, seed_catalogue
 from tests.support.net import free_port, wait_for_port
@@ -44,10 +45,10 @@ def live(tmp_path: Path) -> Iterator[LiveApp]:
             events += [RawEvent(when, TRACKERS[0], 1_200, 2_500, False)] * (3 + day)
             events += [RawEvent(when, TRACKERS[1], 100_000, 0, False)] * (day % 3)
         load_rollups(bed.engine, events)
-        load_events(bed.engine, events, bed.app.state.settings.raw_events_dir)
+        load_events(bed.engine, events, state_of(bed.app).services.settings.raw_events_dir)
         bed.add_user(Role.ADMIN, "admin@example.com")
         ring = RecentHits()
-        bed.app.state.recent_hits = ring
+        state_of(bed.app).recent_hits = ring
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(bed.app, host="127.0.0.1", port=port, log_level="warning")

@@ -69,7 +69,7 @@ def adtrack_command() -> list[str]:
     if script.exists():
         return [str(script)]
     # Not installed as a script (unusual): call the Typer app the script would call.
-    return [sys.executable, "-c", "import sys; from adtrack.cli import app; sys.exit(app())"]
+    return [sys.executable, "-c", "import sys; from adtrack.cli.main import app; sys.exit(app())"]
 
 
 def parse_admin_credentials(output: str) -> AdminCredentials | None:

@@ -1,8 +1,7 @@
-"""The aggregator as a part of a deployment: built from the settings in one place, run with the
-maintenance it owns, and as a supervised process of ``adtrack serve``.
+"""The aggregator as a part of a deployment: run with the maintenance it owns, and as a
+supervised process of ``adtrack serve``. It is built from the settings in one place,
+``adtrack.bootstrap.open_aggregator``.
 
-* :func:`open_aggregator` — the aggregator of a deployment (its event-log reader, its
-  settings); ``adtrack serve`` and ``adtrack aggregator`` both build it here.
 * :func:`aggregate` — consume the event log into the reporting tables until told to stop, with
   a progress line every 10 s while something happens and, with ``maintenance``, the
   raw-event retention purge (the local log's consumed segments are pruned by the aggregator
@@ -26,17 +25,15 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from adtrack.adapters.eventlog.factory import is_local, open_reader
+from adtrack import bootstrap
 from adtrack.adapters.raw_events.legacy_events import carry_over_legacy_events
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
-from adtrack.adapters.sql.aggregator_members import SqlAggregatorMembers
 from adtrack.aggregator.runner import Aggregator
-from adtrack.aggregator.sql_sink import SqlSink
 from adtrack.config import Settings
 from adtrack.services.retention import purge_periodically
 from adtrack.supervisor import (
@@ -48,7 +45,7 @@ from adtrack.supervisor import (
     stop_when_orphaned,
 )
 
-__all__ = ["AggregatorProcess", "aggregate", "main", "open_aggregator"]
+__all__ = ["AggregatorProcess", "aggregate", "main"]
 
 # Named, not __name__: run as ``python -m`` this module is ``__main__``, outside the ``adtrack``
 # loggers whose level the process sets.
@@ -56,38 +53,6 @@ log = logging.getLogger("adtrack.aggregator.process")
 
 DEFAULT_CONSUMER = "aggregator"
 PROGRESS_EVERY_SECONDS = 10.0
-
-
-@contextlib.asynccontextmanager
-async def open_aggregator(
-    settings: Settings,
-    engine: Engine,
-    archive: ParquetRawEventArchive,
-    *,
-    consumer: str = DEFAULT_CONSUMER,
-) -> AsyncIterator[Aggregator]:
-    """The aggregator of this deployment: the event log's consumer ``consumer`` into the
-    reporting tables of ``engine`` and the raw-event ``archive`` (its reader is closed on the
-    way out)."""
-    membership = None
-    if not is_local(settings):
-        # JetStream: the stream's partitions are shared out among the aggregators alive on
-        # this database; one that gains a partition resumes it from the committed position.
-        membership = SqlAggregatorMembers(
-            engine,
-            group=f"nats:{settings.nats_stream}",
-            ttl_seconds=settings.aggregator_member_ttl_seconds,
-        )
-    reader = open_reader(
-        settings,
-        consumer=consumer,
-        membership=membership,
-        committed_positions=SqlSink(engine).load_checkpoints,
-    )
-    try:
-        yield Aggregator(reader, engine, archive=archive, consumer=consumer)
-    finally:
-        await reader.close()
 
 
 async def aggregate(
@@ -108,8 +73,8 @@ async def aggregate(
     aggregator`` does not.
     ``on_ready`` is called once the aggregator is built.
     """
-    archive = ParquetRawEventArchive(settings.raw_events_dir)
-    async with open_aggregator(settings, engine, archive, consumer=consumer) as aggregator:
+    archive = bootstrap.build_raw_event_archive(settings)
+    async with bootstrap.open_aggregator(settings, engine, archive, consumer) as aggregator:
         jobs = [asyncio.create_task(_report_progress(aggregator, stop))]
         if maintenance:
             jobs.append(asyncio.create_task(purge_periodically(engine, archive, settings)))
@@ -239,8 +204,6 @@ class AggregatorProcess:
 
 
 async def _run_child(consumer: str, ready_fd: int) -> None:
-    from adtrack.adapters.sql.db import make_engine
-
     settings = Settings.from_env()
     if settings.aggregator_nice:
         # Lower priority than the collectors: on a shared core the kernel runs a pixel's
@@ -251,7 +214,7 @@ async def _run_child(consumer: str, ready_fd: int) -> None:
             log.warning("aggregator: cannot change its priority: %s", exc)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    engine = make_engine(settings.database_url)
+    engine = bootstrap.open_engine(settings)
     watchdog = asyncio.create_task(stop_when_orphaned(stop))
     try:
         await aggregate(

@@ -4,7 +4,8 @@
   writer and tracker cache (used by ``adtrack serve``, which runs it next to the API, and by
   tests). Returns a :class:`CollectorServer`.
 * :func:`run_collector` — a blocking entry point that builds everything from ``Settings``
-  (store engine, tracker cache with its polling thread, event-log writer) on uvloop and runs
+  (through ``adtrack.bootstrap``: store engine, tracker cache with its polling thread,
+  event-log writer) on uvloop and runs
   until SIGINT/SIGTERM (``adtrack collector``, ``python -m adtrack.collector``).
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import inspect
 import logging
 import signal
 import socket
@@ -24,6 +24,7 @@ from typing import Any
 
 import uvloop
 
+from adtrack import bootstrap
 from adtrack.collector.control import ControlServer, start_control_server
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.http_server import ConnectionLimits, HttpCollector
@@ -34,7 +35,6 @@ from adtrack.services.event_log import EventLogWriter
 __all__ = [
     "CollectorOptions",
     "CollectorServer",
-    "open_event_writer",
     "run_collector",
     "serve_collector_in_background",
     "start_collector",
@@ -142,17 +142,6 @@ async def start_collector(
     return CollectorServer(server, http)
 
 
-async def open_event_writer(settings: Settings, writer_id: str | None = None) -> EventLogWriter:
-    """The event-log writer configured by ``settings`` (through the event-log factory)."""
-    from adtrack.adapters.eventlog.factory import open_writer
-
-    writer: Any = open_writer(settings, writer_id=writer_id)
-    if inspect.isawaitable(writer):
-        writer = await writer
-    result: EventLogWriter = writer
-    return result
-
-
 def _load_cache_until_ready(cache: TrackerCache) -> None:
     delay = 0.5
     while True:
@@ -175,13 +164,12 @@ async def serve_collector(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Build everything from ``settings`` and serve until ``stop`` is set (or SIGINT/SIGTERM)."""
-    from adtrack.adapters.sql.db import make_engine
-
-    engine = make_engine(settings.database_url)
-    cache = TrackerCache(engine, freeze_after_load=True)  # this process is the collector
+    engine = bootstrap.open_engine(settings)
+    # This process is the collector: the loaded trackers stay frozen out of the GC's way.
+    cache = bootstrap.build_tracker_cache(engine, freeze_after_load=True)
     await asyncio.to_thread(_load_cache_until_ready, cache)
     cache.start()
-    writer = await open_event_writer(settings, options.writer_id)
+    writer = await bootstrap.build_event_writer(settings, options.writer_id)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -7,7 +7,7 @@ report covers a fresh period each time) and, optionally, a schedule:
 - ``daily``: every day at ``hour`` (0-23) in the schedule's ``timezone``;
 - ``weekly``: every ``weekday`` (0 Monday .. 6 Sunday) at ``hour``.
 
-``run_due_schedules(now)`` (the runtime calls it every minute) sends each report whose latest
+``run_due_schedules(now)`` (``adtrack serve`` calls it every minute) sends each report whose latest
 scheduled time has passed and was not sent since. A report is claimed with a conditional UPDATE
 before it is sent, so two processes never send the same occurrence twice. Outages are not
 caught up one by one: after downtime, the latest missed occurrence is sent once. A failed send
@@ -421,32 +421,15 @@ def build_message(saved: SavedReport, report: Report) -> MailMessage:
     )
 
 
-def run_due_schedules(
-    engine: Engine,
-    mailer: Mailer | None,
-    now: datetime | None = None,
-    *,
-    default_timezone: str = "UTC",
-) -> list[DeliveryResult]:
-    """The scheduler entry point the runtime calls every minute (blocking: run it in a thread)."""
-    service = SavedReportService(engine, default_timezone=default_timezone, mailer=mailer)
-    return service.run_due_schedules(now)
-
-
 async def deliver_scheduled_reports(
-    engine: Engine,
-    mailer: Mailer | None,
-    *,
-    default_timezone: str = "UTC",
-    interval_seconds: float = 60,
+    service: SavedReportService, *, interval_seconds: float = 60
 ) -> None:
-    """Call :func:`run_due_schedules` every ``interval_seconds`` (in a worker thread) until
-    cancelled; the runtime starts it with ``asyncio.create_task`` when mail is configured."""
+    """Call ``service.run_due_schedules`` every ``interval_seconds`` (in a worker thread) until
+    cancelled; ``adtrack serve`` starts it with ``asyncio.create_task`` when mail is
+    configured."""
     while True:
         try:
-            await asyncio.to_thread(
-                run_due_schedules, engine, mailer, default_timezone=default_timezone
-            )
+            await asyncio.to_thread(service.run_due_schedules)
         except Exception:  # the next round tries again; the loop must not die
             log.exception("scheduled report delivery failed")
         await asyncio.sleep(interval_seconds)

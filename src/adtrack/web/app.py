@@ -2,8 +2,8 @@
 ``/api/v1/openapi.json``, interactive docs at ``/docs``), ``GET /healthz`` (liveness) and
 ``GET /readyz`` (readiness: 503 with the reason while events or the database cannot be written).
 
-``create_app`` only wires things together; it does not migrate the database (``runtime.serve``
-and ``adtrack db upgrade`` do).
+``create_app`` only wires the web layer to the services ``adtrack.bootstrap`` built; it does not
+migrate the database (``adtrack serve`` and ``adtrack db upgrade`` do).
 """
 
 from __future__ import annotations
@@ -19,25 +19,19 @@ from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
 from adtrack import __version__
-from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
-from adtrack.adapters.sql.db import make_engine
-from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
-from adtrack.adapters.sql.users import SqlUserUnitOfWork
+from adtrack.bootstrap import Services
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
 from adtrack.collector.control import CollectorChannels
 from adtrack.collector.hits import RecentHits
-from adtrack.config import Settings
-from adtrack.exports_runtime import start_exports, stop_exports
-from adtrack.services.catalogue import CatalogueService
-from adtrack.services.users import UserService
 from adtrack.web.api import catalogue, exports, reporting, reports, users
 from adtrack.web.api.errors import ERROR_RESPONSES, install_error_handlers
 from adtrack.web.api_docs import add_api_docs
 from adtrack.web.console import mount_console
-from adtrack.web.console.hits import MergedHits
+from adtrack.web.console.hits import HitSource, MergedHits
 from adtrack.web.metrics_route import collector_metrics, metrics_route
+from adtrack.web.password_work import PasswordWork
 from adtrack.web.security_headers import SecurityHeadersMiddleware
-from adtrack.web.sign_in import make_password_work, make_sign_in_throttle
+from adtrack.web.state import WebState
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -57,35 +51,34 @@ Money is in currency units with at most 6 decimals, sent and returned as JSON nu
 
 
 def create_app(
-    settings: Settings,
+    services: Services,
     *,
-    engine: Engine | None = None,
     tracking: TrackingASGIApp | None = None,
     collectors: CollectorChannels | None = None,
 ) -> FastAPI:
-    """The web application for ``settings``; uses ``engine`` when given (and then leaves
-    disposing of it to the caller), else opens one on ``settings.database_url``.
+    """The web application serving with ``services`` (their export worker runs while the app
+    does; the caller closes them).
 
     With ``tracking``, the tracking endpoints (``/imptr``, ``/clktrb``, ``/clktr``) also answer
     on this app, through the same core as the collector's own listener. ``collectors`` are the
     control channels of collector processes: the console's live hits and the main port's
     ``/metrics`` (``ADTRACK_METRICS=main``) include theirs.
     """
-    owns_engine = engine is None
-    db = engine if engine is not None else make_engine(settings.database_url)
+    settings = services.settings
+    db = services.engine
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        start_exports(_app)  # tag exports by email: the background delivery worker
+        if services.export_worker is not None:  # tag exports by email, in the background
+            services.export_worker.start()
         # What is loaded now (framework, routes, templates, metadata) lives as long as the
         # process: out of the cycle collector's way, which otherwise rescans it all while a
         # big report builds its rows (measured: a third of a 90-day report's CPU time).
         gc.collect()
         gc.freeze()
         yield
-        stop_exports(_app)
-        if owns_engine:
-            db.dispose()
+        if services.export_worker is not None:
+            services.export_worker.stop()
 
     app = FastAPI(
         title="adtrack",
@@ -96,15 +89,6 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.engine = db
-    app.state.raw_events = DuckDBRawEventReader.for_settings(settings, db)  # the feeds
-    app.state.catalogue = CatalogueService(
-        partial(SqlUnitOfWork, db, changes_kept=settings.catalogue_changes_kept)
-    )
-    app.state.users = UserService(partial(SqlUserUnitOfWork, db))
-    app.state.sign_in_throttle = make_sign_in_throttle(settings, partial(SqlUserUnitOfWork, db))
-    app.state.password_work = make_password_work(settings)  # argon2 off the event loop
     install_error_handlers(app)
     app.add_middleware(SecurityHeadersMiddleware)
     add_api_docs(app)
@@ -128,17 +112,22 @@ def create_app(
     # Every API operation documents the shared error answers (errors.ERROR_RESPONSES).
     for router in (catalogue.router, users.router, exports.router, reporting.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    mount_console(app)  # the web console (/login, /impression-trackers, ...) and /static
+    # The web console (/login, /impression-trackers, ...) and /static
+    console = mount_console(app, settings)
     # GET /reports/summary
     app.include_router(reports.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    # Live hits in the console read the ring of the tracking core serving this process and
-    # those of the collector processes.
     local_hits = tracking.core.hits if tracking is not None else RecentHits()
-    app.state.recent_hits = (
+    recent_hits: HitSource = (
         local_hits if collectors is None else MergedHits([local_hits, collectors])
     )
-    app.state.collector_metrics = partial(
-        collector_metrics, tracking.core.metrics if tracking is not None else None, collectors
+    app.state.web = WebState(
+        services=services,
+        password_work=PasswordWork(settings.password_hash_threads, settings.password_hash_queue),
+        console=console,
+        recent_hits=recent_hits,
+        collector_metrics=partial(
+            collector_metrics, tracking.core.metrics if tracking is not None else None, collectors
+        ),
     )
     app.router.routes.append(metrics_route())
     if tracking is not None:

@@ -15,7 +15,7 @@ The endpoint is sync (it may wait on the collectors' channels), so it runs in a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
@@ -28,6 +28,7 @@ from starlette.routing import Route
 from adtrack.collector.control import CollectorChannels
 from adtrack.collector.metrics import PROMETHEUS_CONTENT_TYPE, CollectorMetrics
 from adtrack.web.metrics import API_REGISTRY
+from adtrack.web.state import web_state
 
 __all__ = ["WORKER_LABEL", "collector_metrics", "metrics_route", "render_main_port_metrics"]
 
@@ -80,13 +81,12 @@ def metrics_route() -> Route:
     """The ``/metrics`` route (a plain route: it is not part of the OpenAPI document)."""
 
     def metrics(request: Request) -> Response:
-        mode = request.app.state.settings.metrics
+        mode = web_state(request).services.settings.metrics
         if mode == "off":
             return PlainTextResponse("Not Found", status_code=404)
         texts: list[tuple[str, bytes]] = []
         if mode == "main":
-            source: Callable[[], list[tuple[str, bytes]]] = request.app.state.collector_metrics
-            texts = source()
+            texts = web_state(request).collector_metrics()
         return Response(
             render_main_port_metrics(mode, texts), media_type=PROMETHEUS_CONTENT_TYPE.decode()
         )

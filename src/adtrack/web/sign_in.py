@@ -18,24 +18,15 @@ the per-address limit room for that, or set it to 0).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from prometheus_client import Counter
 from starlette.requests import Request
 
-from adtrack.config import Settings
-from adtrack.services.sign_in_throttle import (
-    SCOPES,
-    SignInOutcome,
-    SignInPolicy,
-    SignInThrottle,
-    ThrottleUnitOfWork,
-    sign_in,
-)
-from adtrack.services.users import UserService
+from adtrack.services.sign_in_throttle import SCOPES, SignInOutcome, sign_in
 from adtrack.web.metrics import API_REGISTRY
 from adtrack.web.password_work import PasswordWork, PasswordWorkBusy
+from adtrack.web.state import services, web_state
 
 __all__ = [
     "LOGIN_FAILURES",
@@ -44,8 +35,6 @@ __all__ = [
     "PasswordWorkBusy",
     "attempt_sign_in",
     "client_address",
-    "make_password_work",
-    "make_sign_in_throttle",
     "password_work",
     "run_password_work",
 ]
@@ -84,26 +73,8 @@ for _scope in SCOPES:
 T = TypeVar("T")
 
 
-def make_sign_in_throttle(
-    settings: Settings, uow_factory: Callable[[], ThrottleUnitOfWork]
-) -> SignInThrottle:
-    policy = SignInPolicy(
-        max_failures_per_account=settings.login_max_failures,
-        max_failures_per_address=settings.login_max_failures_per_address,
-        window=timedelta(seconds=settings.login_window_seconds),
-        lockout=timedelta(seconds=settings.login_lockout_seconds),
-        max_lockout=timedelta(seconds=settings.login_max_lockout_seconds),
-    )
-    return SignInThrottle(uow_factory, policy)
-
-
-def make_password_work(settings: Settings) -> PasswordWork:
-    return PasswordWork(settings.password_hash_threads, settings.password_hash_queue)
-
-
 def password_work(request: Request) -> PasswordWork:
-    work: PasswordWork = request.app.state.password_work
-    return work
+    return web_state(request).password_work
 
 
 def client_address(request: Request) -> str | None:
@@ -124,10 +95,15 @@ async def attempt_sign_in(request: Request, email: str, password: str) -> SignIn
 
     Raises ``PasswordWorkBusy`` when the password threads are saturated.
     """
-    users: UserService = request.app.state.users
-    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    container = services(request)
     outcome = await run_password_work(
-        request, sign_in, users, throttle, email, password, client_address(request)
+        request,
+        sign_in,
+        container.users,
+        container.sign_in_throttle,
+        email,
+        password,
+        client_address(request),
     )
     if outcome.failure is not None:
         LOGIN_FAILURES.labels(reason=outcome.failure).inc()

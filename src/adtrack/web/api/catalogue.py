@@ -1,164 +1,33 @@
 """REST endpoints for the catalogue, under ``/api/v1``.
 
-Seven resources share one shape (see ``RESOURCES``): ``POST /{path}`` (201 + the object),
-``GET /{path}`` (a page: ``?q=``, ``?state=``, filters such as ``?advertiser_id=``,
-``?offset=&limit=``), ``GET|PATCH|DELETE /{path}/{id}`` (DELETE answers 204). Any role may
-read; writing needs the admin or trafficker role. The work is done by ``CatalogueService``;
-this module only converts JSON to its input and its entities back to JSON (``schemas.py``).
+Seven resources share one shape (see ``services/catalogue_resources.py``): ``POST /{path}``
+(201 + the object), ``GET /{path}`` (a page: ``?q=``, ``?state=``, filters such as
+``?advertiser_id=``, ``?offset=&limit=``), ``GET|PATCH|DELETE /{path}/{id}`` (DELETE answers
+204). Any role may read; writing needs the admin or trafficker role. The work is done by
+``CatalogueService``; this module only converts JSON to its input and its entities back to JSON
+(``services/schemas.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
-from adtrack.domain.model import TrackerType
 from adtrack.domain.validation import ID_MAX
-from adtrack.services.catalogue import CatalogueService, Page
-from adtrack.web.api import schemas
+from adtrack.services import schemas
+from adtrack.services.catalogue import CatalogueService
+from adtrack.services.catalogue_resources import RESOURCES, Resource
 from adtrack.web.api.deps import get_catalogue, read_access, write_access
 from adtrack.web.api.jsonio import ApiJSONResponse, DecimalJSONRoute
 
-__all__ = ["RESOURCES", "Resource", "router"]
+__all__ = ["router"]
 
 Catalogue = Annotated[CatalogueService, Depends(get_catalogue)]
 ObjectId = Annotated[int, Path(ge=1, le=ID_MAX, description="The object's id.")]
 
-
-class KindOperations:
-    """Calls ``create_<kind>``, ``get_<kind>``... on the service for one kind of object."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-
-    def create(self, service: CatalogueService, data: dict[str, Any]) -> Any:
-        return getattr(service, f"create_{self.kind}")(data)
-
-    def get(self, service: CatalogueService, id: int) -> Any:
-        return getattr(service, f"get_{self.kind}")(id)
-
-    def update(self, service: CatalogueService, id: int, changes: dict[str, Any]) -> Any:
-        return getattr(service, f"update_{self.kind}")(id, changes)
-
-    def delete(self, service: CatalogueService, id: int) -> None:
-        getattr(service, f"delete_{self.kind}")(id)
-
-    def list(self, service: CatalogueService, **query: Any) -> Page[Any]:
-        page: Page[Any] = getattr(service, f"list_{self.kind}s")(**query)
-        return page
-
-
-class TrackerOperations(KindOperations):
-    """Impression and click trackers share one service API, told apart by ``tracker_type``."""
-
-    def __init__(self, tracker_type: TrackerType) -> None:
-        super().__init__("tracker")
-        self.tracker_type = tracker_type
-
-    def create(self, service: CatalogueService, data: dict[str, Any]) -> Any:
-        return service.create_tracker({**data, "tracker_type": self.tracker_type})
-
-    def get(self, service: CatalogueService, id: int) -> Any:
-        return service.get_tracker(id, self.tracker_type)
-
-    def update(self, service: CatalogueService, id: int, changes: dict[str, Any]) -> Any:
-        return service.update_tracker(id, changes, self.tracker_type)
-
-    def delete(self, service: CatalogueService, id: int) -> None:
-        service.delete_tracker(id, self.tracker_type)
-
-    def list(self, service: CatalogueService, **query: Any) -> Page[Any]:
-        return service.list_trackers(tracker_type=self.tracker_type, **query)
-
-
-@dataclass(frozen=True)
-class Resource:
-    path: str  # "line-items"
-    label: str  # "line item"
-    create_model: type[schemas.ApiModel]
-    update_model: type[schemas.ApiModel]
-    out_model: type[schemas.ApiModel]
-    params_model: type[schemas.ListParams]
-    operations: KindOperations
-    hidden: frozenset[str] = frozenset()  # entity attributes this resource does not show
-
-    def to_json(self, entity: Any) -> dict[str, Any]:
-        shown = schemas.from_domain(entity)
-        for name in self.hidden:
-            shown.pop(name, None)
-        return shown
-
-
-RESOURCES: tuple[Resource, ...] = (
-    Resource(
-        "advertisers",
-        "advertiser",
-        schemas.AdvertiserCreate,
-        schemas.AdvertiserUpdate,
-        schemas.AdvertiserOut,
-        schemas.AdvertiserListParams,
-        KindOperations("advertiser"),
-    ),
-    Resource(
-        "line-items",
-        "line item",
-        schemas.LineItemCreate,
-        schemas.LineItemUpdate,
-        schemas.LineItemOut,
-        schemas.LineItemListParams,
-        KindOperations("line_item"),
-    ),
-    Resource(
-        "publishers",
-        "publisher",
-        schemas.PublisherCreate,
-        schemas.PublisherUpdate,
-        schemas.PublisherOut,
-        schemas.PublisherListParams,
-        KindOperations("publisher"),
-    ),
-    Resource(
-        "placements",
-        "placement",
-        schemas.PlacementCreate,
-        schemas.PlacementUpdate,
-        schemas.PlacementOut,
-        schemas.PlacementListParams,
-        KindOperations("placement"),
-    ),
-    Resource(
-        "payment-rules",
-        "payment rule",
-        schemas.PaymentRuleCreate,
-        schemas.PaymentRuleUpdate,
-        schemas.PaymentRuleOut,
-        schemas.PaymentRuleListParams,
-        KindOperations("payment_rule"),
-    ),
-    Resource(
-        "impression-trackers",
-        "impression tracker",
-        schemas.ImpressionTrackerCreate,
-        schemas.ImpressionTrackerUpdate,
-        schemas.ImpressionTrackerOut,
-        schemas.TrackerListParams,
-        TrackerOperations(TrackerType.IMPRESSION),
-        hidden=frozenset({"landing_page_url"}),
-    ),
-    Resource(
-        "click-trackers",
-        "click tracker",
-        schemas.ClickTrackerCreate,
-        schemas.ClickTrackerUpdate,
-        schemas.ClickTrackerOut,
-        schemas.TrackerListParams,
-        TrackerOperations(TrackerType.CLICK),
-    ),
-)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.ErrorOut, "description": description}

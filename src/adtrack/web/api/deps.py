@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the services on ``app.state``, the caller, and role checks.
+"""FastAPI dependencies: the services of the app (``adtrack.web.state``), the caller, and role
+checks.
 
 - ``authenticated``: the user owning the request's ``Authorization: Bearer <token>``, or 401
   with ``WWW-Authenticate: Bearer``.
@@ -19,6 +20,7 @@ from adtrack.domain.errors import PermissionDenied
 from adtrack.domain.model import Role
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.users import User, UserService
+from adtrack.web.state import services
 
 __all__ = [
     "CurrentUser",
@@ -39,13 +41,11 @@ _bearer = HTTPBearer(
 
 
 def get_catalogue(request: Request) -> CatalogueService:
-    service: CatalogueService = request.app.state.catalogue
-    return service
+    return services(request).catalogue
 
 
 def get_users(request: Request) -> UserService:
-    service: UserService = request.app.state.users
-    return service
+    return services(request).users
 
 
 def _unauthorized(message: str) -> HTTPException:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,7 +27,8 @@ from starlette.routing import Match
 
 from adtrack.adapters.sql.db import storage_unavailable
 from adtrack.domain.errors import DomainError, InUse
-from adtrack.web.api.schemas import ErrorOut
+from adtrack.services.schemas import ErrorOut
+from adtrack.services.validation_messages import validation_errors
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -36,7 +36,6 @@ __all__ = [
     "allowed_methods",
     "error_body",
     "install_error_handlers",
-    "validation_errors",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,54 +69,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
 }
 
-_REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie"})
-
 
 def error_body(field: str | None, message: str, **extra: Any) -> dict[str, Any]:
     return {"detail": [{"field": field, "message": message}], **extra}
-
-
-def _field_name(loc: Sequence[str | int]) -> str:
-    """``("body", "advertiser_ids", 0)`` -> ``"advertiser_ids[0]"``; ``("body",)`` -> ``"body"``."""
-    parts = list(loc)
-    if parts and parts[0] in _REQUEST_PARTS and len(parts) > 1:
-        parts = parts[1:]
-    name = ""
-    for part in parts:
-        if isinstance(part, int):
-            name += f"[{part}]"
-        else:
-            name += f".{part}" if name else str(part)
-    return name or "body"
-
-
-def _message(error: dict[str, Any]) -> str:
-    kind = error.get("type", "")
-    if kind == "extra_forbidden":
-        return "is not a known field here"
-    if kind == "missing":
-        return "is required"
-    if kind == "json_invalid":
-        reason = (error.get("ctx") or {}).get("error")
-        return f"is not valid JSON ({reason})" if reason else "is not valid JSON"
-    message = str(error.get("msg", "is invalid"))
-    # Our own validators raise ValueError; pydantic prefixes those with "Value error, ".
-    return message.removeprefix("Value error, ")
-
-
-def validation_errors(errors: Sequence[Any]) -> tuple[int, list[dict[str, Any]]]:
-    """Pydantic/FastAPI errors -> (status, detail list). Malformed JSON is a 400."""
-    status = 422
-    detail = []
-    for error in errors:
-        loc = error.get("loc", ("body",))
-        if error.get("type") == "json_invalid":
-            status = 400
-            field = "body"
-        else:
-            field = _field_name(loc)
-        detail.append({"field": field, "message": _message(error)})
-    return status, detail
 
 
 def _is_api(request: Request) -> bool:

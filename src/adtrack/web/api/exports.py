@@ -10,8 +10,8 @@
 Roles: any signed-in user may export tags to look at or download them (reading); sending mail
 and reading export statuses (which list addresses) take the admin or trafficker role.
 
-``app.state.exports`` holds the ``ExportService`` (set up by ``adtrack.exports_runtime`` on start);
-without it, a download-only service is built from ``app.state.catalogue`` and the settings.
+The ``ExportService`` and its delivery worker come from the app's services
+(``adtrack.bootstrap``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from adtrack.domain.model import Role
 from adtrack.services.exports import Delivery, ExportRequest, ExportService
 from adtrack.services.tag_sheets import SheetKind, render_sheet
 from adtrack.services.users import User
-from adtrack.web.api.deps import authenticated, get_catalogue, require_role
+from adtrack.web.api.deps import authenticated, require_role
+from adtrack.web.state import services
 
 __all__ = ["get_exports", "router"]
 
@@ -36,12 +37,7 @@ _EMAIL_ROLES = frozenset({Role.ADMIN, Role.TRAFFICKER})
 
 
 def get_exports(request: Request) -> ExportService:
-    state = request.app.state
-    service: ExportService | None = getattr(state, "exports", None)
-    if service is None:
-        service = ExportService(get_catalogue(request), state.settings.public_url)
-        state.exports = service
-    return service
+    return services(request).exports
 
 
 ExportBody = Annotated[
@@ -81,7 +77,7 @@ def export_trackers(
             )
         queued = exports.queue_email(export, created_by=user.id)
         record = queued.record
-        worker = getattr(request.app.state, "export_worker", None)
+        worker = services(request).export_worker
         if worker is not None:
             worker.wake()
         return JSONResponse(

@@ -15,21 +15,11 @@ from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-
-def _decimal_fragment(value: object) -> orjson.Fragment:
-    if isinstance(value, Decimal) and value.is_finite():
-        return orjson.Fragment(format(value, "f").encode("ascii"))
-    raise TypeError(f"cannot serialise {type(value).__name__} as JSON")
-
-
-def dumps(content: Any) -> bytes:
-    """JSON bytes with exact decimals (used by ``ApiJSONResponse`` and the CLI)."""
-    return orjson.dumps(content, default=_decimal_fragment)
+from adtrack.services.exact_json import dumps
 
 
 class ApiJSONResponse(JSONResponse):

@@ -28,6 +28,7 @@ from adtrack.services.saved_reports import Actor, SavedReport, SavedReportServic
 from adtrack.services.users import User
 from adtrack.web.api.deps import authenticated
 from adtrack.web.downloads import feed_response, report_response
+from adtrack.web.state import services
 
 __all__ = ["get_saved_reports", "router"]
 
@@ -69,7 +70,7 @@ def get_report(
     format: Annotated[str, Query(description="json, csv or xlsx")] = "json",
 ) -> Response:
     fmt = _check_format(format, ("json", "csv", "xlsx"))
-    settings = request.app.state.settings
+    settings = services(request).settings
     params: dict[str, Any] = {
         "start": start,
         "end": end,
@@ -87,7 +88,7 @@ def get_report(
         "tracker_id": tracker_id,
     }
     report_request = parse_report_request(params, default_timezone=settings.timezone)
-    report = run_report(request.app.state.engine, report_request)
+    report = run_report(services(request).engine, report_request)
     name = f"report-{report_request.start.date()}-{report_request.end.date()}"
     return report_response(report, fmt, name)
 
@@ -112,9 +113,9 @@ def _feed_endpoint(kind: FeedKind) -> Callable[..., StreamingResponse]:
         feed_format = FeedFormat(_check_format(format, ("csv", "jsonl")))
         # Validate before streaming starts, so a bad window is a 422 and not a broken stream.
         feed_request = parse_deployment_feed_request(
-            request.app.state.settings, kind, start, end, timezone
+            services(request).settings, kind, start, end, timezone
         )
-        return feed_response(request.app.state.raw_events, feed_request, feed_format)
+        return feed_response(services(request).raw_events, feed_request, feed_format)
 
     feed.__name__ = f"{kind.value}_tracker_feed"  # the OpenAPI operation id
     return feed
@@ -140,18 +141,7 @@ router.add_api_route(
 
 
 def get_saved_reports(request: Request) -> SavedReportService:
-    state = request.app.state
-    service: SavedReportService | None = getattr(state, "saved_reports", None)
-    if service is None:
-        from adtrack.exports_runtime import build_mailer
-
-        service = SavedReportService(
-            state.engine,
-            default_timezone=state.settings.timezone,
-            mailer=build_mailer(state.settings),
-        )
-        state.saved_reports = service
-    return service
+    return services(request).saved_reports
 
 
 Service = Annotated[SavedReportService, Depends(get_saved_reports)]

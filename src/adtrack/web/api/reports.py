@@ -24,6 +24,7 @@ from adtrack.domain.parsing import parse_id_list, parse_local_datetime
 from adtrack.services import reports
 from adtrack.web.api.deps import read_access
 from adtrack.web.api.jsonio import ApiJSONResponse
+from adtrack.web.state import services
 
 __all__ = ["router"]
 
@@ -42,7 +43,7 @@ _ID_LIST = Annotated[list[str] | None, Query()]
 
 
 def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
+    engine = services(request).engine
     return engine
 
 

@@ -7,17 +7,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
+
+from adtrack.config import Settings
+
+if TYPE_CHECKING:
+    from adtrack.web.console.base import ConsoleState
 
 __all__ = ["STATIC_DIR", "mount_console"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def mount_console(app: FastAPI) -> None:
-    """Add the console to ``app`` (needs ``app.state.settings``, ``catalogue`` and ``users``)."""
+def mount_console(app: FastAPI, settings: Settings) -> ConsoleState:
+    """Add the console's routes to ``app``; returns its state, for the app's ``WebState``."""
     from adtrack.web.console import (
         routes_auth,
         routes_catalogue,
@@ -29,11 +35,10 @@ def mount_console(app: FastAPI) -> None:
     from adtrack.web.console.auth import SessionCodec, load_session_secret
     from adtrack.web.console.base import ConsoleState, make_templates
 
-    settings = app.state.settings
     templates = make_templates()
     templates.env.globals["describe_revenue"] = routes_catalogue.describe_revenue
     templates.env.globals["describe_pricing"] = routes_catalogue.describe_pricing
-    app.state.console = ConsoleState(
+    console = ConsoleState(
         settings=settings,
         codec=SessionCodec(load_session_secret(settings), secure=settings.cookie_secure),
         templates=templates,
@@ -48,3 +53,4 @@ def mount_console(app: FastAPI) -> None:
         routes_catalogue,
     ):
         app.include_router(module.router)
+    return console

@@ -31,8 +31,8 @@ from adtrack.domain.errors import DomainError, PermissionDenied
 from adtrack.domain.model import Role
 from adtrack.domain.money import format_micros
 from adtrack.services.users import User
+from adtrack.services.validation_messages import validation_errors
 from adtrack.web.api.deps import get_catalogue, get_users
-from adtrack.web.api.errors import validation_errors
 from adtrack.web.console.auth import ConsoleSession, SessionCodec
 from adtrack.web.console.csrf import (
     SAFE_METHODS,
@@ -41,6 +41,7 @@ from adtrack.web.console.csrf import (
     request_token,
     tokens_match,
 )
+from adtrack.web.state import web_state
 
 __all__ = [
     "WRITE_ROLES",
@@ -75,7 +76,7 @@ class SetupRequired(Exception):
 
 @dataclass
 class ConsoleState:
-    """The console's part of ``app.state`` (``app.state.console``)."""
+    """The console's part of the app's state (``WebState.console``)."""
 
     settings: Settings
     codec: SessionCodec
@@ -88,8 +89,7 @@ class ConsoleState:
 
 
 def console_state(request: Request) -> ConsoleState:
-    state: ConsoleState = request.app.state.console
-    return state
+    return web_state(request).console
 
 
 def is_htmx(request: Request) -> bool:

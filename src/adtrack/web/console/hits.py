@@ -1,7 +1,7 @@
 """Live hits: the latest requests the collector saw for a tracker, made readable.
 
 The collector keeps a small in-memory ring per tracker (``adtrack.collector.hits``). The console
-reads ``app.state.recent_hits`` (set by ``create_app``): the ring of its own process merged with
+reads ``WebState.recent_hits`` (set by ``create_app``): the ring of its own process merged with
 those of the collector processes, read through their control channels
 (:class:`MergedHits`). Nothing here is durable or billable.
 """
@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from adtrack.collector.hits import RecentHit
 from adtrack.domain.money import format_micros
+from adtrack.web.state import web_state
 
 __all__ = ["HitRow", "HitSource", "MergedHits", "hit_rows", "redirect_note", "verdict_of"]
 
@@ -80,8 +81,7 @@ def verdict_of(raw: str) -> tuple[str, str]:
 
 
 def hit_source(request: Request) -> HitSource:
-    source: HitSource = request.app.state.recent_hits
-    return source
+    return web_state(request).recent_hits
 
 
 def hit_rows(request: Request, tracker_id: int, zone: ZoneInfo) -> list[HitRow]:

@@ -36,6 +36,7 @@ from adtrack.web.console.base import (
     render,
 )
 from adtrack.web.console.forms import error_field
+from adtrack.web.state import services
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
 
@@ -52,7 +53,7 @@ def _tracker_type(value: Any) -> TrackerType:
 
 def _options_context(request: Request, tracker_type: TrackerType, ids: list[int]) -> dict[str, Any]:
     exports = get_exports(request)
-    public_url = request.app.state.settings.public_url
+    public_url = services(request).settings.public_url
     return {
         "tracker_type": tracker_type,
         "ids": ids,
@@ -124,7 +125,7 @@ def export_dialog(request: Request, viewer: ViewerDep) -> Response:
     ids = list(parse_id_list(request.query_params.getlist("ids"), "ids"))
     values = _values_from({}, tracker_type)
     values["macros"] = [m.value for m in Macro]  # the seed pages' example uses all three
-    values["secure"] = request.app.state.settings.public_url.startswith("https://")
+    values["secure"] = services(request).settings.public_url.startswith("https://")
     errors = {} if ids else {"form": "Select at least one tracker (the checkbox to its left)."}
     return _options_dialog(request, tracker_type, ids, values, errors)
 
@@ -156,7 +157,7 @@ def _export_run(request: Request, viewer: Viewer, form: FormData) -> Response:
                     "delivery", f"the {viewer.user.role.value} role cannot send tags by email"
                 )
             queued = exports.queue_email(export, created_by=viewer.user.id)
-            worker = getattr(request.app.state, "export_worker", None)
+            worker = services(request).export_worker
             if worker is not None:
                 worker.wake()
             return render(

@@ -40,6 +40,7 @@ from adtrack.web.console.base import (
     render,
 )
 from adtrack.web.downloads import feed_response, report_response
+from adtrack.web.state import services
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
 
@@ -209,7 +210,7 @@ def reports_page(request: Request, viewer: ViewerDep) -> Response:
     try:
         params = _report_params(values, state.settings.timezone)
         report_request = parse_report_request(params, default_timezone=state.settings.timezone)
-        engine = request.app.state.engine
+        engine = services(request).engine
         report = run_report(engine, report_request)
         by_type = run_report(
             engine,
@@ -249,7 +250,7 @@ def reports_download(request: Request, viewer: ViewerDep, format: str = "csv") -
         raise ValidationError("format", "must be csv or xlsx")
     params = _report_params(_form(request), state.settings.timezone)
     report_request = parse_report_request(params, default_timezone=state.settings.timezone)
-    report = run_report(request.app.state.engine, report_request)
+    report = run_report(services(request).engine, report_request)
     last_day = (report_request.end - timedelta(days=1)).date()
     name = f"report-{report_request.start.date()}-{last_day}"
     return report_response(report, format, name)
@@ -269,4 +270,4 @@ def reports_feed(
     feed_request = parse_deployment_feed_request(
         console_state(request).settings, feed_kind, start, end
     )
-    return feed_response(request.app.state.raw_events, feed_request, feed_format)
+    return feed_response(services(request).raw_events, feed_request, feed_format)

@@ -1,7 +1,7 @@
 """Several collector processes sharing one port (``SO_REUSEPORT``).
 
 ``adtrack serve --workers N`` and ``adtrack collector --workers N`` run N collector processes on
-one host. Each is a fresh interpreter (``python -m adtrack.collector_pool ...``) with its own
+one host. Each is a fresh interpreter (``python -m adtrack.collector.pool ...``) with its own
 event loop, tracker cache and event-log writer (writer id ``<prefix><n>``); the kernel spreads
 new connections over them. The pool:
 
@@ -172,7 +172,7 @@ class CollectorPool:
             line = [
                 sys.executable,
                 "-m",
-                "adtrack.collector_pool",
+                "adtrack.collector.pool",
                 "--host",
                 self.host,
                 "--port",
@@ -223,10 +223,10 @@ async def _run_worker(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m adtrack.collector_pool``: one worker of a pool (started by the pool)."""
+    """``python -m adtrack.collector.pool``: one worker of a pool (started by the pool)."""
     import uvloop
 
-    parser = argparse.ArgumentParser(prog="python -m adtrack.collector_pool")
+    parser = argparse.ArgumentParser(prog="python -m adtrack.collector.pool")
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--writer-id", required=True)

@@ -13,19 +13,14 @@ Refused input prints ``error: <field>: <message>`` and exits with code 1.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
-from adtrack.adapters.sql import db
-from adtrack.config import Settings
-from adtrack.domain.errors import DomainError
+from adtrack import bootstrap
+from adtrack.cli.database import open_database
 from adtrack.services import report_formats
 from adtrack.services.feeds import (
     FeedFormat,
@@ -37,20 +32,6 @@ from adtrack.services.report_query import parse_report_request, run_report
 from adtrack.services.retention import purge_expired_events
 
 __all__ = ["register"]
-
-
-@contextmanager
-def _session() -> Iterator[tuple[Settings, Engine]]:
-    settings = Settings.from_env()
-    db.upgrade(settings.database_url)
-    engine = db.make_engine(settings.database_url)
-    try:
-        yield settings, engine
-    except DomainError as exc:
-        typer.echo(f"error: {exc.field}: {exc.message}", err=True)
-        raise typer.Exit(code=1) from None
-    finally:
-        engine.dispose()
 
 
 def report(
@@ -87,7 +68,7 @@ def report(
     if format == "xlsx" and output is None:
         typer.echo("error: output: --format xlsx needs --output FILE", err=True)
         raise typer.Exit(code=1)
-    with _session() as (settings, engine):
+    with open_database() as database:
         request = parse_report_request(
             {
                 "start": start,
@@ -105,9 +86,9 @@ def report(
                 "tracker_id": tracker_id,
                 "imp_type": imp_type,
             },
-            default_timezone=settings.timezone,
+            default_timezone=database.settings.timezone,
         )
-        result = run_report(engine, request)
+        result = run_report(database.engine, request)
     data: bytes
     if format == "xlsx":
         data = report_formats.to_xlsx(result)
@@ -140,11 +121,11 @@ def _feed_command(kind: FeedKind) -> Callable[..., None]:
         if format not in ("csv", "jsonl"):
             typer.echo("error: format: must be csv or jsonl", err=True)
             raise typer.Exit(code=1)
-        with _session() as (settings, engine):
-            request = parse_deployment_feed_request(settings, kind, start, end, timezone)
+        with open_database() as database:
+            request = parse_deployment_feed_request(database.settings, kind, start, end, timezone)
             sink = output.open("wb") if output is not None else sys.stdout.buffer
             try:
-                reader = DuckDBRawEventReader.for_settings(settings, engine)
+                reader = bootstrap.build_raw_event_reader(database.settings, database.engine)
                 for chunk in stream_feed(reader, request, FeedFormat(format)):
                     sink.write(chunk)
             finally:
@@ -159,9 +140,10 @@ def _feed_command(kind: FeedKind) -> Callable[..., None]:
 
 def purge() -> None:
     """Delete raw events older than the retention period (rollups are kept)."""
-    with _session() as (settings, engine):
-        archive = ParquetRawEventArchive(settings.raw_events_dir)
-        deleted = purge_expired_events(engine, archive, settings)
+    with open_database() as database:
+        settings = database.settings
+        archive = bootstrap.build_raw_event_archive(settings)
+        deleted = purge_expired_events(database.engine, archive, settings)
     typer.echo(f"deleted {deleted} raw events older than {settings.raw_event_retention_days} days")
 
 

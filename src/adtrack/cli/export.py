@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import sys
 import time
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from adtrack.adapters.sql import db
-from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
-from adtrack.config import Settings
-from adtrack.domain.errors import DomainError, ValidationError
+from adtrack import bootstrap
+from adtrack.cli.database import fail, open_database
+from adtrack.domain.errors import ValidationError
 from adtrack.domain.parsing import parse_id
-from adtrack.exports_runtime import build_export_service
-from adtrack.services.catalogue import CatalogueService
 from adtrack.services.exports import ExportRequest, ExportStatus
 from adtrack.services.tag_sheets import SheetKind, render_sheet, to_text
 
@@ -41,11 +37,6 @@ def _id_list(value: str | None, option: str) -> list[int]:
         except ValidationError as exc:
             raise typer.BadParameter(f"{part!r} {exc.message}", param_hint=option) from None
     return ids
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
 
 
 def export_command(
@@ -103,20 +94,22 @@ def export_command(
         suffix = output.suffix.lower().lstrip(".")
         download = SheetKind(suffix) if suffix in {k.value for k in SheetKind} else SheetKind.TXT
     if email and download is not None:
-        raise _fail("--download/-o and --email cannot be combined")
+        raise fail("--download/-o and --email cannot be combined")
     if download is SheetKind.XLSX and output is None:
-        raise _fail("an XLSX sheet needs -o FILE")
+        raise fail("an XLSX sheet needs -o FILE")
 
-    settings = Settings.from_env()
-    db.upgrade(settings.database_url)
-    engine = db.make_engine(settings.database_url)
-    try:
-        catalogue = CatalogueService(partial(SqlUnitOfWork, engine))
-        service, delivery = build_export_service(settings, engine, catalogue)
+    with open_database() as database:
+        catalogue = bootstrap.build_catalogue(database.settings, database.engine)
+        service, delivery = bootstrap.build_exports(
+            database.settings,
+            database.engine,
+            catalogue,
+            bootstrap.build_mailer(database.settings),
+        )
         request = ExportRequest.from_mapping(body)
         if email:
             if delivery is None:
-                raise _fail("delivery: email needs ADTRACK_SMTP_URL (smtp://user:pass@host:port)")
+                raise fail("delivery: email needs ADTRACK_SMTP_URL (smtp://user:pass@host:port)")
             queued = service.queue_email(request)
             for warning in queued.warnings:
                 typer.echo(f"warning: {warning}", err=True)
@@ -125,7 +118,7 @@ def export_command(
             if final.status is ExportStatus.SENT:
                 typer.echo(f"export {final.id} sent ({final.attempts} attempt(s))")
                 return
-            raise _fail(f"export {final.id} failed: {final.error}")
+            raise fail(f"export {final.id} failed: {final.error}")
         result = service.build(request)
         for warning in result.warnings:
             typer.echo(f"warning: {warning}", err=True)
@@ -139,10 +132,6 @@ def export_command(
         else:
             output.write_bytes(sheet.data)
             typer.echo(f"wrote {len(result.rows)} tag(s) to {output}", err=True)
-    except DomainError as exc:
-        raise _fail(f"{exc.field}: {exc.message}") from None
-    finally:
-        engine.dispose()
 
 
 def register(app: typer.Typer) -> None:

@@ -53,7 +53,7 @@ def collector(
     second of a change): run any number behind a load balancer. Events go to the event log
     (ADTRACK_EVENT_LOG); when it cannot take them, requests are answered 503.
     """
-    from adtrack.runtime import run_collectors
+    from adtrack.runtime.collectors import run_collectors
 
     _log_to_stderr()
     run_collectors(
@@ -77,7 +77,7 @@ def aggregator(
     Several may run at once: each event is counted once (the log positions are committed with
     the rollups, by compare-and-set). Waits for the database when it is down, then catches up.
     """
-    from adtrack.runtime import run_aggregator
+    from adtrack.runtime.aggregator import run_aggregator
 
     _log_to_stderr()
     run_aggregator(Settings.from_env(), consumer=consumer)

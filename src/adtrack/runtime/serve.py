@@ -1,12 +1,10 @@
 """Running adtrack.
 
-* :func:`serve` (``adtrack serve``) migrates the database, creates the first admin on an empty
+``adtrack serve``: :func:`serve` migrates the database, creates the first admin on an empty
   database, and runs the API/console and the scheduled reports in this process, the collector
   on the tracking port in ``workers`` processes of its own and the aggregator (with the
   raw-event retention purge) in one more (or, with ``single_process``, all of it in this
   process's event loop) until it is told to stop (Ctrl-C / SIGTERM).
-* :func:`run_collectors` (``adtrack collector``) runs only the tracking endpoints.
-* :func:`run_aggregator` (``adtrack aggregator``) only consumes the event log into SQL.
 """
 
 from __future__ import annotations
@@ -20,54 +18,34 @@ import signal
 import socket
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import uvicorn
 import uvloop
 from sqlalchemy import Engine
 
+from adtrack import bootstrap
 from adtrack.adapters.private_files import make_private_dir
-from adtrack.adapters.sql.db import make_engine, upgrade
-from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.aggregator.process import AggregatorProcess, aggregate
+from adtrack.bootstrap import Services
 from adtrack.collector.asgi import TrackingASGIApp
 from adtrack.collector.control import CollectorChannels
 from adtrack.collector.core import TrackingCore
-from adtrack.collector.server import (
-    CollectorOptions,
-    open_event_writer,
-    serve_collector_in_background,
-    start_collector,
-)
-from adtrack.collector.tracker_cache import TrackerCache
-from adtrack.collector_pool import CollectorPool, reserve_port
+from adtrack.collector.pool import CollectorPool
+from adtrack.collector.server import start_collector
 from adtrack.config import Settings
-from adtrack.exports_runtime import build_mailer
 from adtrack.services.saved_reports import deliver_scheduled_reports
-from adtrack.services.users import FirstAdmin, UserService
+from adtrack.services.users import FirstAdmin
 from adtrack.supervisor import ChildStartError
 from adtrack.web.app import create_app
 from adtrack.web.bounded_http import bounded_protocol
 
-__all__ = [
-    "DEFAULT_ADMIN_EMAIL",
-    "ensure_first_admin",
-    "run_aggregator",
-    "run_collectors",
-    "serve",
-    "user_service",
-]
+__all__ = ["DEFAULT_ADMIN_EMAIL", "ensure_first_admin", "listen", "serve"]
 
 DEFAULT_ADMIN_EMAIL = "admin@example.com"
 
 log = logging.getLogger(__name__)
-
-
-def user_service(engine: Engine) -> UserService:
-    return UserService(partial(SqlUserUnitOfWork, engine))
 
 
 def ensure_first_admin(engine: Engine, email: str | None = None) -> FirstAdmin | None:
@@ -76,7 +54,7 @@ def ensure_first_admin(engine: Engine, email: str | None = None) -> FirstAdmin |
     The three lines are printed once, ever: later starts find a user and stay quiet.
     """
     email = email or os.environ.get("ADTRACK_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL
-    first = user_service(engine).bootstrap_admin(email)
+    first = bootstrap.build_users(engine).bootstrap_admin(email)
     if first is not None:
         print(f"adtrack: first run - created admin user {first.user.email}")
         print(f"adtrack: admin password: {first.password}")
@@ -114,23 +92,23 @@ def serve(
         )
         raise SystemExit(2)
     make_private_dir(settings.data_dir, tighten=True)
-    upgrade(settings.database_url)
+    bootstrap.migrate(settings)
     try:
         api_socket = listen(host, port)
     except OSError as exc:
         print(f"adtrack: cannot listen on {host}:{port}: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
-    engine = make_engine(settings.database_url)
+    services = bootstrap.bootstrap(settings)
     try:
-        ensure_first_admin(engine)
+        ensure_first_admin(services.engine)
         stopped_by = uvloop.run(
-            _serve(settings, engine, api_socket, host, tracking_port, workers, single_process)
+            _serve(services, api_socket, host, tracking_port, workers, single_process)
         )
     except ChildStartError as exc:
         print(f"adtrack: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
     finally:
-        engine.dispose()
+        services.close()
         api_socket.close()
     # Everything is stopped: end as the signal that stopped us would have (what uvicorn does).
     for signum in reversed(stopped_by):
@@ -144,8 +122,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 async def _serve(
-    settings: Settings,
-    engine: Engine,
+    services: Services,
     api_socket: socket.socket,
     host: str,
     tracking_port: int,
@@ -156,10 +133,11 @@ async def _serve(
     processes, or this event loop with ``single_process``), the same tracking core mounted on
     the API port, the aggregator (a process of its own, or this event loop with
     ``single_process``), and the API/console. Returns the signals that stopped it."""
-    cache = TrackerCache(engine)
+    settings, engine = services.settings, services.engine
+    cache = bootstrap.build_tracker_cache(engine)
     await asyncio.to_thread(cache.load)
     cache.start()
-    writer = await open_event_writer(settings)
+    writer = await bootstrap.build_event_writer(settings)
     core = TrackingCore(
         cache,
         honour_privacy_signals=settings.honour_privacy_signals,
@@ -204,10 +182,9 @@ async def _serve(
                     raise outcome
             bound_tracking_port = pool.port
             channels = CollectorChannels(pool.control_sockets)
-        periodic = _housekeeping(settings, engine)
+        periodic = _housekeeping(services)
         app = create_app(
-            settings,
-            engine=engine,
+            services,
             tracking=TrackingASGIApp(core, writer),
             collectors=channels,
         )
@@ -310,148 +287,10 @@ class _AnnouncingServer(uvicorn.Server):
             print(self._line, flush=True)
 
 
-def _housekeeping(settings: Settings, engine: Engine) -> list[asyncio.Task[None]]:
+def _housekeeping(services: Services) -> list[asyncio.Task[None]]:
     """The periodic jobs of the API process: send scheduled reports. (The raw-event retention
     purge belongs to the aggregator.)"""
     tasks: list[asyncio.Task[None]] = []
-    mailer = build_mailer(settings)
-    if mailer is not None:
-        tasks.append(
-            asyncio.create_task(
-                deliver_scheduled_reports(engine, mailer, default_timezone=settings.timezone)
-            )
-        )
+    if services.mailer is not None:
+        tasks.append(asyncio.create_task(deliver_scheduled_reports(services.saved_reports)))
     return tasks
-
-
-# ---------------------------------------------------------------------------------------------
-# Scale-out processes: collectors only, aggregator only
-# ---------------------------------------------------------------------------------------------
-
-
-def run_collectors(
-    settings: Settings,
-    host: str,
-    port: int,
-    *,
-    workers: int = 1,
-    trust_forwarded_for: bool = False,
-    reuse_port: bool = False,
-    writer_id: str | None = None,
-) -> None:
-    """Serve only the tracking endpoints on ``host:port`` until SIGINT/SIGTERM.
-
-    One worker runs in this process; more run as a :class:`CollectorPool` (this process then
-    only supervises them). Prints ``adtrack: collector listening on http://HOST:PORT (N
-    workers)`` once every worker listens.
-    """
-    if workers > 1:
-        _run_pool(settings, host, port, workers, trust_forwarded_for)
-        return
-    uvloop.run(_run_one_collector(settings, host, port, trust_forwarded_for, reuse_port, writer_id))
-
-
-async def _run_one_collector(
-    settings: Settings,
-    host: str,
-    port: int,
-    trust_forwarded_for: bool,
-    reuse_port: bool,
-    writer_id: str | None,
-) -> None:
-    reservation = None
-    if port == 0:  # learn the port before listening, to say where we listen
-        reservation = reserve_port(host, 0)
-        port, reuse_port = int(reservation.getsockname()[1]), True
-    try:
-        serving = await serve_collector_in_background(
-            settings,
-            host,
-            port,
-            CollectorOptions(writer_id, reuse_port, trust_forwarded_for),
-        )
-    finally:
-        if reservation is not None:
-            reservation.close()
-    if serving is not None:
-        print(f"adtrack: collector listening on http://{host}:{port} (1 worker)", flush=True)
-        await serving
-
-
-def _run_pool(
-    settings: Settings, host: str, port: int, workers: int, trust_forwarded_for: bool
-) -> None:
-    stop = threading.Event()
-    previous = {
-        signum: signal.signal(signum, lambda *_: stop.set())
-        for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    pool = CollectorPool(
-        host,
-        port,
-        workers,
-        writer_prefix=f"c{os.getpid()}-",
-        trust_forwarded_for=trust_forwarded_for,
-    )
-    try:
-        pool.start()
-    except ChildStartError as exc:
-        print(f"adtrack: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
-    try:
-        print(
-            f"adtrack: collector listening on http://{host}:{pool.port} ({workers} workers)",
-            flush=True,
-        )
-        pool.wait(stop)
-    finally:
-        pool.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def run_aggregator(settings: Settings, *, consumer: str = "aggregator") -> None:
-    """Consume the event log into the reporting tables until SIGINT/SIGTERM.
-
-    Brings the schema up to date first, waiting (and retrying) while the database is down.
-    Any number may run at once on one log (same ``consumer``): each event is stored once.
-    """
-    uvloop.run(_aggregate(settings, consumer))
-
-
-async def _aggregate(settings: Settings, consumer: str) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    if not await _upgrade_when_reachable(settings.database_url, stop):
-        return
-    engine = make_engine(settings.database_url)
-    try:
-        await aggregate(
-            settings,
-            engine,
-            stop,
-            consumer=consumer,
-            maintenance=False,  # adtrack serve's aggregator purges
-            on_ready=lambda: print(
-                f"adtrack: aggregator running (consumer {consumer})", flush=True
-            ),
-        )
-    finally:
-        engine.dispose()
-
-
-async def _upgrade_when_reachable(database_url: str, stop: asyncio.Event) -> bool:
-    """Migrate, retrying while the database cannot be reached; False if stopped first."""
-    delay = 0.5
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(upgrade, database_url)
-            return True
-        except Exception as exc:
-            log.warning("aggregator: database not ready (%s); retrying in %.1fs", exc, delay)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
-        delay = min(delay * 2, 5.0)
-    return False

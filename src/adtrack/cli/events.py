@@ -8,13 +8,12 @@ from typing import Annotated
 
 import typer
 
+from adtrack import bootstrap
 from adtrack.adapters.raw_events.legacy_events import (
     CARRY_OVER_CHUNK_ROWS,
     carry_over_legacy_events,
 )
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
-from adtrack.adapters.sql import db
-from adtrack.config import Settings
+from adtrack.cli.database import open_database
 
 __all__ = ["register"]
 
@@ -25,15 +24,11 @@ def archive(
     ] = CARRY_OVER_CHUNK_ROWS,
 ) -> None:
     """Move raw events from the events table into the raw-event archive."""
-    settings = Settings.from_env()
-    db.upgrade(settings.database_url)
-    engine = db.make_engine(settings.database_url)
-    try:
+    with open_database() as database:
+        settings = database.settings
         moved = carry_over_legacy_events(
-            engine, ParquetRawEventArchive(settings.raw_events_dir), chunk_rows=chunk_rows
+            database.engine, bootstrap.build_raw_event_archive(settings), chunk_rows=chunk_rows
         )
-    finally:
-        engine.dispose()
     typer.echo(f"archived {moved} raw events from the events table in {settings.raw_events_dir}")
 
 

@@ -1,0 +1,276 @@
+"""The composition root: every service, adapter and engine of adtrack is built here, from
+``Settings``, and handed to the entry points (the API app, the console, the CLI, the collector,
+the aggregator, ``adtrack serve``). Nothing else constructs a service.
+
+* :func:`bootstrap` builds the whole :class:`Services` container (what the API process uses).
+* The ``build_*`` functions build one part each; :func:`bootstrap` is made of them, and the CLI
+  calls only those its command needs, so ``adtrack users list`` stays cheap to start.
+* :func:`open_engine` / :func:`migrate` open and migrate the configured database.
+
+Adapters whose import is expensive (DuckDB, Parquet, the event log) are imported inside the
+functions that build them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from adtrack.adapters.sql import db
+from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
+from adtrack.adapters.sql.users import SqlUserUnitOfWork
+from adtrack.config import Settings
+from adtrack.domain.errors import DomainError
+from adtrack.services.catalogue import CatalogueService
+from adtrack.services.mailer import Mailer
+from adtrack.services.sign_in_throttle import SignInPolicy, SignInThrottle
+from adtrack.services.users import UserService
+
+if TYPE_CHECKING:
+    from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
+    from adtrack.aggregator.runner import Aggregator
+    from adtrack.collector.tracker_cache import TrackerCache
+    from adtrack.services.event_log import EventLogWriter
+    from adtrack.services.export_delivery import ExportDelivery, ExportDeliveryWorker
+    from adtrack.services.exports import ExportService, RetryPolicy
+    from adtrack.services.raw_event_archive import RawEventReader
+    from adtrack.services.saved_reports import SavedReportService
+
+__all__ = [
+    "Services",
+    "bootstrap",
+    "build_catalogue",
+    "build_event_writer",
+    "build_exports",
+    "build_mailer",
+    "build_raw_event_archive",
+    "build_raw_event_reader",
+    "build_saved_reports",
+    "build_sign_in_throttle",
+    "build_tracker_cache",
+    "build_users",
+    "migrate",
+    "open_aggregator",
+    "open_engine",
+    "schema_revision",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything the API process serves with, built once by :func:`bootstrap`.
+
+    ``export_worker`` (sends queued email exports) exists when SMTP is set up; whoever runs the
+    process starts and stops it (the web app's lifespan does). :meth:`close` disposes of the
+    engine when :func:`bootstrap` opened it.
+    """
+
+    settings: Settings
+    engine: Engine
+    catalogue: CatalogueService
+    users: UserService
+    sign_in_throttle: SignInThrottle
+    mailer: Mailer | None
+    exports: ExportService
+    export_delivery: ExportDelivery | None
+    export_worker: ExportDeliveryWorker | None
+    saved_reports: SavedReportService
+    raw_events: RawEventReader
+    owns_engine: bool = False
+
+    def close(self) -> None:
+        if self.export_worker is not None:
+            self.export_worker.stop()
+        if self.owns_engine:
+            self.engine.dispose()
+
+
+def bootstrap(settings: Settings, *, engine: Engine | None = None) -> Services:
+    """All the services for ``settings``, on ``engine`` when given (the caller then disposes
+    of it), else on a new engine for ``settings.database_url``. Does not migrate."""
+    from adtrack.services.export_delivery import ExportDeliveryWorker
+
+    owns_engine = engine is None
+    db_engine = engine if engine is not None else open_engine(settings)
+    catalogue = build_catalogue(settings, db_engine)
+    mailer = build_mailer(settings)
+    exports, delivery = build_exports(settings, db_engine, catalogue, mailer)
+    return Services(
+        settings=settings,
+        engine=db_engine,
+        catalogue=catalogue,
+        users=build_users(db_engine),
+        sign_in_throttle=build_sign_in_throttle(settings, db_engine),
+        mailer=mailer,
+        exports=exports,
+        export_delivery=delivery,
+        export_worker=ExportDeliveryWorker(delivery) if delivery is not None else None,
+        saved_reports=build_saved_reports(settings, db_engine, mailer),
+        raw_events=build_raw_event_reader(settings, db_engine),
+        owns_engine=owns_engine,
+    )
+
+
+# ---- the database ------------------------------------------------------------------------------
+
+
+def open_engine(settings: Settings) -> Engine:
+    """An engine on the configured database (the caller disposes of it)."""
+    return db.make_engine(settings.database_url)
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the configured database to the latest schema (idempotent)."""
+    db.upgrade(settings.database_url)
+
+
+def schema_revision(settings: Settings) -> str | None:
+    """The configured database's schema revision (None before the first migration)."""
+    return db.current_revision(settings.database_url)
+
+
+# ---- services ----------------------------------------------------------------------------------
+
+
+def build_users(engine: Engine) -> UserService:
+    return UserService(partial(SqlUserUnitOfWork, engine))
+
+
+def build_sign_in_throttle(settings: Settings, engine: Engine) -> SignInThrottle:
+    policy = SignInPolicy(
+        max_failures_per_account=settings.login_max_failures,
+        max_failures_per_address=settings.login_max_failures_per_address,
+        window=timedelta(seconds=settings.login_window_seconds),
+        lockout=timedelta(seconds=settings.login_lockout_seconds),
+        max_lockout=timedelta(seconds=settings.login_max_lockout_seconds),
+    )
+    return SignInThrottle(partial(SqlUserUnitOfWork, engine), policy)
+
+
+def build_catalogue(settings: Settings, engine: Engine) -> CatalogueService:
+    return CatalogueService(
+        partial(SqlUnitOfWork, engine, changes_kept=settings.catalogue_changes_kept)
+    )
+
+
+def build_mailer(settings: Settings) -> Mailer | None:
+    """The SMTP mailer, or None when ``ADTRACK_SMTP_URL`` is unset or invalid (logged)."""
+    from adtrack.adapters.smtp import SmtpMailer
+
+    if not settings.smtp_url:
+        return None
+    try:
+        return SmtpMailer.from_url(settings.smtp_url, settings.smtp_from)
+    except DomainError as exc:
+        log.error("email delivery disabled: %s %s", exc.field, exc.message)
+        return None
+
+
+def build_exports(
+    settings: Settings,
+    engine: Engine,
+    catalogue: CatalogueService,
+    mailer: Mailer | None,
+    retry: RetryPolicy | None = None,
+) -> tuple[ExportService, ExportDelivery | None]:
+    """The export service and, with a mailer, the delivery that sends its emails."""
+    from adtrack.adapters.sql.export_store import SqlExportStore
+    from adtrack.services.export_delivery import ExportDelivery
+    from adtrack.services.exports import ExportService
+
+    service = ExportService(
+        catalogue,
+        settings.public_url,
+        store=SqlExportStore(engine),
+        email_enabled=mailer is not None,
+        retry=retry,
+    )
+    return service, (ExportDelivery(service, mailer) if mailer is not None else None)
+
+
+def build_saved_reports(
+    settings: Settings, engine: Engine, mailer: Mailer | None
+) -> SavedReportService:
+    from adtrack.services.saved_reports import SavedReportService
+
+    return SavedReportService(engine, default_timezone=settings.timezone, mailer=mailer)
+
+
+def build_raw_event_reader(settings: Settings, engine: Engine) -> RawEventReader:
+    """The raw-event archive's reader (the feeds), with the deployment's read limits."""
+    from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
+
+    return DuckDBRawEventReader.for_settings(settings, engine)
+
+
+def build_raw_event_archive(settings: Settings) -> ParquetRawEventArchive:
+    """The raw-event archive's writer side (``ADTRACK_RAW_EVENTS_DIR``)."""
+    from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
+
+    return ParquetRawEventArchive(settings.raw_events_dir)
+
+
+# ---- the tracking side -------------------------------------------------------------------------
+
+
+def build_tracker_cache(engine: Engine, *, freeze_after_load: bool = False) -> TrackerCache:
+    """The collector's in-memory tracker cache (the caller loads and starts it)."""
+    from adtrack.collector.tracker_cache import TrackerCache
+
+    return TrackerCache(engine, freeze_after_load=freeze_after_load)
+
+
+async def build_event_writer(settings: Settings, writer_id: str | None = None) -> EventLogWriter:
+    """The event-log writer configured by ``settings`` (``ADTRACK_EVENT_LOG``)."""
+    import inspect
+    from typing import Any
+
+    from adtrack.adapters.eventlog.factory import open_writer
+
+    writer: Any = open_writer(settings, writer_id=writer_id)
+    if inspect.isawaitable(writer):
+        writer = await writer
+    result: EventLogWriter = writer
+    return result
+
+
+@contextlib.asynccontextmanager
+async def open_aggregator(
+    settings: Settings, engine: Engine, archive: ParquetRawEventArchive, consumer: str
+) -> AsyncIterator[Aggregator]:
+    """The aggregator of this deployment: the event log's consumer ``consumer`` into the
+    reporting tables of ``engine`` and the raw-event ``archive`` (its reader is closed on the
+    way out)."""
+    from adtrack.adapters.eventlog.factory import is_local, open_reader
+    from adtrack.adapters.sql.aggregator_members import SqlAggregatorMembers
+    from adtrack.aggregator.runner import Aggregator
+    from adtrack.aggregator.sql_sink import SqlSink
+
+    membership = None
+    if not is_local(settings):
+        # JetStream: the stream's partitions are shared out among the aggregators alive on
+        # this database; one that gains a partition resumes it from the committed position.
+        membership = SqlAggregatorMembers(
+            engine,
+            group=f"nats:{settings.nats_stream}",
+            ttl_seconds=settings.aggregator_member_ttl_seconds,
+        )
+    reader = open_reader(
+        settings,
+        consumer=consumer,
+        membership=membership,
+        committed_positions=SqlSink(engine).load_checkpoints,
+    )
+    try:
+        yield Aggregator(reader, engine, archive=archive, consumer=consumer)
+    finally:
+        await reader.close()

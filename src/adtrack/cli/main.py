@@ -1,0 +1,28 @@
+"""The ``adtrack`` command line (the console script's ``app``).
+
+Settings come from the environment (``ADTRACK_DATA_DIR``, ``ADTRACK_DATABASE_URL``...; see
+``config.py``). Commands that touch the database bring its schema up to date first, so they
+work on a fresh data directory (``database.py``). Each group of commands lives in a module of
+its own and registers itself here; the services they use come from ``adtrack.bootstrap``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from adtrack.cli import catalogue, db, events, export, report, scaleout, serve, users
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="adtrack",
+    help="adtrack: a self-hosted impression-tracker and click-tracker server.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+for group in (serve, db, users, catalogue, events, export, report, scaleout):
+    group.register(app)
+
+if __name__ == "__main__":  # pragma: no cover - the console script calls ``app`` directly
+    app(prog_name="adtrack")
