@@ -662,12 +662,14 @@ def _read(
 
 
 def _sums(dialect: str, table: Table) -> list[ColumnElement[int]]:
-    """The summed counters, exact integers. On PostgreSQL ``sum_bigint`` (migration 0002):
-    ``sum(bigint)`` would keep a numeric running total per group, which makes a report's hash
-    aggregate spill to disk; ``sum_bigint`` keeps a bigint and raises on overflow."""
-    if dialect == "postgresql":
-        return [func.sum_bigint(table.c[c], type_=BigInteger).label(c) for c in COUNTER_COLUMNS]
-    return [cast(func.sum(table.c[c]), BigInteger).label(c) for c in COUNTER_COLUMNS]
+    """The summed counters, exact integers that raise on overflow rather than wrap or round.
+
+    PostgreSQL: ``sum_bigint`` (migration 0002); ``sum(bigint)`` would keep a numeric running
+    total per group, which makes a report's hash aggregate spill to disk. SQLite: ``sum()``,
+    which adds integers exactly and raises "integer overflow".
+    """
+    aggregate = func.sum_bigint if dialect == "postgresql" else func.sum
+    return [aggregate(table.c[c], type_=BigInteger).label(c) for c in COUNTER_COLUMNS]
 
 
 def _fetch_all(conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
