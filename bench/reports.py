@@ -8,7 +8,8 @@
    rows go to ``rollup_hourly`` and their UTC-day sums to ``rollup_daily``.
 2. Times ``run_report`` (the same call the API makes) for a 90-day report grouped by line item
    and day -- in UTC (the default) and in America/New_York -- plus a cumulative report by
-   tracker and an hourly report over one day, ``--repeat`` times each (median and best).
+   tracker and an hourly report over one day, ``--repeat`` times each (median and best), and
+   for the 90-day reports the JSON answer built from the result (``json_*``).
 3. Archives ``--feed-clicks`` click events of one UTC day in the raw-event archive (Parquet
    files staged in batches of 50,000 events and listed in the manifest, as the aggregator does;
    the staging rate is printed) and times streaming the whole day through ``stream_feed`` (CSV
@@ -53,6 +54,7 @@ from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.domain.events import Event
 from adtrack.services.feeds import parse_feed_request, stream_feed
 from adtrack.services.raw_event_archive import events_to_table
+from adtrack.services.report_formats import to_json
 from adtrack.services.report_query import parse_report_request, run_report
 
 N_ADVERTISERS, N_LINE_ITEMS, N_PUBLISHERS, N_PLACEMENTS = 50, 200, 100, 300
@@ -499,10 +501,14 @@ def main() -> int:
             times, cpu, report = timed(
                 lambda request=request: run_report(engine, request), args.repeat
             )
+            # What the API adds for a JSON answer (web/downloads.py).
+            json_times, json_cpu, _ = timed(lambda report=report: to_json(report), args.repeat)
             reports[name] = {
                 "median_ms": round(statistics.median(times), 1),
                 "best_ms": round(min(times), 1),
                 "best_cpu_ms": round(min(cpu), 1),
+                "json_median_ms": round(statistics.median(json_times), 1),
+                "json_best_cpu_ms": round(min(json_cpu), 1),
                 "rows": len(report.rows),
                 "total_events": report.totals.imps
                 + report.totals.clicks

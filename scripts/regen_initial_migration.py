@@ -1,7 +1,9 @@
 """Regenerate migration 0001 from ``adtrack.adapters.sql.tables`` (pre-release only).
 
-Until the first release the schema lives in one migration; run this after editing tables.py.
-After a release, add new migrations with ``alembic revision --autogenerate`` instead.
+Until the first release the tables live in one migration; run this after editing tables.py.
+Later migrations hold what autogenerate cannot see (0002: PostgreSQL's ``sum_bigint``
+aggregate) and stay on top of the regenerated 0001. After a release, add new migrations with
+``alembic revision --autogenerate`` instead.
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ def main() -> None:
     for old in VERSIONS.glob("0001_*.py"):
         old.unlink()
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'empty.db'}"
-        cfg = alembic_config(url)
-        command.revision(cfg, message="initial schema", autogenerate=True, rev_id="0001")
+        # The later migrations step aside while 0001 is generated (they name it as their base).
+        later = [(path, Path(tmp) / path.name) for path in VERSIONS.glob("0[0-9][0-9][0-9]_*.py")]
+        for path, aside in later:
+            path.rename(aside)
+        try:
+            url = f"sqlite:///{Path(tmp) / 'empty.db'}"
+            cfg = alembic_config(url)
+            command.revision(cfg, message="initial schema", autogenerate=True, rev_id="0001")
+        finally:
+            for path, aside in later:
+                aside.rename(path)
     for new in VERSIONS.glob("0001_*.py"):
         new.rename(VERSIONS / "0001_initial_schema.py")
     target = VERSIONS / "0001_initial_schema.py"

@@ -44,6 +44,10 @@ def from_micros(micros: int) -> Decimal:
 
 def format_micros(micros: int, places: int = 6) -> str:
     """Micros as a fixed-point decimal string, e.g. ``2500000 -> "2.500000"``."""
+    if places == 6:  # the usual form, in one formatting step (reports format many of these)
+        if micros >= 0:
+            return "{}.{:06d}".format(*divmod(micros, MICROS_PER_UNIT))
+        return "-{}.{:06d}".format(*divmod(-micros, MICROS_PER_UNIT))
     sign = "-" if micros < 0 else ""
     whole, frac = divmod(abs(micros), MICROS_PER_UNIT)
     if places == 0:

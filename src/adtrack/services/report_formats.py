@@ -14,14 +14,22 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 import orjson
 
 from adtrack.domain.money import format_micros, from_micros
-from adtrack.services.report_query import MONEY_METRICS, Counters, Report, ReportRow
+from adtrack.domain.rollup_counters import Counters
+from adtrack.services.report_query import (
+    MONEY_METRICS,
+    DimensionValue,
+    Report,
+    ReportRow,
+)
 
 TOTALS_LABEL = "Totals"
 
@@ -52,38 +60,64 @@ def metric_values(counters: Counters, metrics: Sequence[str]) -> dict[str, Any]:
     return {m: getattr(counters, _METRIC_ATTRIBUTES[m]) for m in metrics if m in _METRIC_ATTRIBUTES}
 
 
+def _metric_text(metric: str) -> Callable[[Counters], Any]:
+    """How one metric of a row becomes a JSON-ready value (see :func:`metric_texts`)."""
+    value = attrgetter(_METRIC_ATTRIBUTES[metric])
+    if metric in MONEY_METRICS:
+        return lambda counters: None if (v := value(counters)) is None else format_micros(v)
+    if metric == "ctr":
+        return lambda counters: None if (v := value(counters)) is None else str(v)
+    return value
+
+
 def metric_texts(counters: Counters, metrics: Sequence[str]) -> dict[str, Any]:
     """Metrics of a row as JSON-ready values: ints for counts, decimal strings for money and
     ctr, None where there is no value."""
-    out = metric_values(counters, metrics)
-    for m, v in out.items():
-        if v is None:
-            continue
-        if m in MONEY_METRICS:
-            out[m] = format_micros(v)
-        elif m == "ctr":
-            out[m] = str(v)
-    return out
+    return {m: _metric_text(m)(counters) for m in metrics if m in _METRIC_ATTRIBUTES}
 
 
 def interval_text(row: ReportRow) -> str:
     return row.interval_start.isoformat()
 
 
-def row_dict(report: Report, row: ReportRow) -> dict[str, Any]:
-    """A row as JSON-ready values (money as decimal strings)."""
-    out: dict[str, Any] = {"interval_start": interval_text(row)}
-    for value in row.dimensions:
-        out[f"{value.dimension}_id"] = value.id
-        out[value.dimension] = value.label
-    out.update(metric_texts(row.counters, report.request.metrics))
-    return out
+class _RowDicts:
+    """Rows of one report as JSON-ready dicts (money as decimal strings).
+
+    A report repeats its interval starts and dimension values across many rows, so their text
+    is made once per distinct value; the metrics' formatters are chosen once per report.
+    """
+
+    def __init__(self, report: Report) -> None:
+        self._metrics = [
+            (m, _metric_text(m)) for m in report.request.metrics if m in _METRIC_ATTRIBUTES
+        ]
+        # Keyed with ``fold``: the two 01:00 of a DST change compare equal but read differently.
+        self._intervals: dict[tuple[datetime, int], str] = {}
+        self._dimensions: dict[tuple[DimensionValue, ...], dict[str, Any]] = {}
+
+    def __call__(self, row: ReportRow) -> dict[str, Any]:
+        start = row.interval_start
+        key = (start, start.fold)
+        text = self._intervals.get(key)
+        if text is None:
+            text = self._intervals[key] = start.isoformat()
+        dimensions = self._dimensions.get(row.dimensions)
+        if dimensions is None:
+            dimensions = self._dimensions[row.dimensions] = {}
+            for value in row.dimensions:
+                dimensions[f"{value.dimension}_id"] = value.id
+                dimensions[value.dimension] = value.label
+        out = {"interval_start": text, **dimensions}
+        counters = row.counters
+        for metric, to_text in self._metrics:
+            out[metric] = to_text(counters)
+        return out
 
 
 def to_dict(report: Report) -> dict[str, Any]:
     """``{"rows": [...], "totals": {...}}`` as documented in docs/reporting.md."""
     return {
-        "rows": [row_dict(report, row) for row in report.rows],
+        "rows": list(map(_RowDicts(report), report.rows)),
         "totals": metric_texts(report.totals, report.request.metrics),
     }
 
@@ -94,8 +128,9 @@ def to_json(report: Report) -> bytes:
 
 def _text_rows(report: Report) -> Iterator[list[str]]:
     cols = columns(report)
+    row_dict = _RowDicts(report)
     for row in report.rows:
-        d = row_dict(report, row)
+        d = row_dict(row)
         yield ["" if d.get(c) is None else str(d[c]) for c in cols]
     totals = metric_texts(report.totals, report.request.metrics)
     first = [TOTALS_LABEL] + [""] * (2 * len(report.request.group_by))
@@ -164,8 +199,9 @@ def to_table(report: Report) -> str:
     metrics = list(report.request.metrics)
     header = ["interval_start", *report.request.group_by, *metrics]
     lines: list[list[str]] = []
+    row_dict = _RowDicts(report)
     for row in report.rows:
-        d = row_dict(report, row)
+        d = row_dict(row)
         cells = [d["interval_start"]]
         for dv in row.dimensions:
             if dv.dimension == "imp_type":

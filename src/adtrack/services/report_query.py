@@ -22,11 +22,12 @@ edge (``report_formats.py``).
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -40,6 +41,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    extract,
     func,
     literal,
     or_,
@@ -51,8 +53,8 @@ from sqlalchemy.engine import Connection
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
-from adtrack.domain.money import mul_ratio
 from adtrack.domain.parsing import parse_id_list, parse_local_datetime
+from adtrack.domain.rollup_counters import Counters
 from adtrack.domain.utc import as_utc
 
 HOUR = timedelta(hours=1)
@@ -114,8 +116,6 @@ RELATIVE_RANGES = (
     "month_to_date",
     "last_month",
 )
-
-_CTR_PLACES = Decimal("0.000001")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,53 +286,9 @@ def request_to_params(request: ReportRequest) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-# Result rows are NamedTuples rather than dataclasses: tuples of plain values drop out of the
-# garbage collector's bookkeeping, which matters when a report builds tens of thousands of rows.
-class Counters(NamedTuple):
-    """Summed counters of a row or of the totals. Money in integer micro-units."""
-
-    imps: int = 0
-    clicks: int = 0
-    invalid_imps: int = 0
-    invalid_clicks: int = 0
-    media_cost_micros: int = 0
-    booked_revenue_micros: int = 0
-
-    @property
-    def profit_micros(self) -> int:
-        return self.booked_revenue_micros - self.media_cost_micros
-
-    @property
-    def ctr(self) -> Decimal | None:
-        """clicks / imps, rounded to 6 decimal places; None without impressions."""
-        if self.imps <= 0:
-            return None
-        return (Decimal(self.clicks) / Decimal(self.imps)).quantize(
-            _CTR_PLACES, rounding=ROUND_HALF_EVEN
-        )
-
-    @property
-    def cpm_micros(self) -> int | None:
-        """Media cost per thousand impressions (micros, rounded half-up); None without imps."""
-        if self.imps <= 0:
-            return None
-        return mul_ratio(self.media_cost_micros, 1000, self.imps)
-
-    @classmethod
-    def of(cls, values: Sequence[int]) -> Counters:
-        return cls(*values)
-
-    def is_zero(self) -> bool:
-        return not (
-            self.imps
-            or self.clicks
-            or self.invalid_imps
-            or self.invalid_clicks
-            or self.media_cost_micros
-            or self.booked_revenue_micros
-        )
-
-
+# Result rows are NamedTuples rather than dataclasses (as Counters): tuples of plain values drop
+# out of the garbage collector's bookkeeping, which matters when a report builds tens of
+# thousands of rows.
 class DimensionValue(NamedTuple):
     dimension: str
     id: int
@@ -511,27 +467,53 @@ def _ranges(points: Iterable[datetime], step: timedelta) -> list[tuple[datetime,
 _SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
+def _time_key_sql(dialect: str, time_col: ColumnElement[datetime]) -> ColumnElement[Any]:
+    """How a row's time is selected: a value that is cheap to fetch and to look up.
+
+    SQLite: the stored text. PostgreSQL: epoch seconds; an aware ``datetime`` costs its
+    construction and, as a dictionary key, a time-zone lookup per hash.
+    """
+    if dialect == "sqlite":
+        return type_coerce(time_col, String)
+    if dialect == "postgresql":
+        return cast(extract("epoch", time_col), BigInteger)
+    return time_col
+
+
+def _time_key(dialect: str, when: datetime) -> Any:
+    """The value :func:`_time_key_sql` selects for the stored time ``when`` (UTC)."""
+    if dialect == "sqlite":
+        return when.strftime(_SQLITE_TIME_FORMAT)
+    if dialect == "postgresql":
+        return int(when.timestamp())
+    return when
+
+
 @dataclass
 class _TimeKeys:
     """How rows' time values are matched to the plan's UTC days or hours."""
 
     terms: Terms
     floor: Callable[[datetime], datetime]
-    as_text: bool  # SQLite: the column is read as text
+    dialect: str
 
     def __post_init__(self) -> None:
         self.lookup: dict[Any, list[tuple[int, int]]] = dict(self.terms)
-        if self.as_text:
-            self.lookup.update(
-                (when.strftime(_SQLITE_TIME_FORMAT), value) for when, value in self.terms.items()
-            )
+        self.lookup.update((_time_key(self.dialect, when), v) for when, v in self.terms.items())
 
     def contributions(self, raw: Any) -> list[tuple[int, int]] | None:
-        found = self.lookup.get(raw)
-        if found is None and raw is not None:  # another text form, or not on the boundary
-            when = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
-            found = self.terms.get(self.floor(as_utc(when)))
-            self.lookup[raw] = found or []
+        """The slow path for a value not in ``lookup`` (another text form, or a time that is
+        not on the boundary); remembered in ``lookup``."""
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            when = datetime.fromisoformat(raw)
+        elif isinstance(raw, int):
+            when = datetime.fromtimestamp(raw, UTC)
+        else:
+            when = raw
+        found = self.terms.get(self.floor(as_utc(when))) or []
+        self.lookup[raw] = found
         return found
 
 
@@ -607,7 +589,7 @@ def _read(
     for name, ids in filters.items():
         conditions.append(table.c[DIMENSIONS[name].column].in_(ids))
     dim_cols = [table.c[d.column] for d in dims]
-    sums = [cast(func.sum(table.c[c]), BigInteger).label(c) for c in COUNTER_COLUMNS]
+    sums = _sums(conn.dialect.name, table)
     bucket = _bucket_case(time_col, terms)
     if bucket is not None:
         label = bucket.label("bucket")
@@ -623,9 +605,20 @@ def _read(
             stmt = select(day, *dim_cols, *sums).where(*conditions).group_by(day, *dim_cols)
             _fold(_fetch_all(conn, stmt), _DayKeys(day_terms), len(dims), acc)
             return
-    selected_time = type_coerce(time_col, String) if keys.as_text else time_col
+    selected_time = _time_key_sql(conn.dialect.name, time_col)
     stmt = select(selected_time, *dim_cols, *sums).where(*conditions).group_by(time_col, *dim_cols)
     _fold(_fetch_all(conn, stmt), keys, len(dims), acc)
+
+
+def _sums(dialect: str, table: Table) -> list[ColumnElement[int]]:
+    """The summed counters, exact integers that raise on overflow rather than wrap or round.
+
+    PostgreSQL: ``sum_bigint`` (migration 0002); ``sum(bigint)`` would keep a numeric running
+    total per group, which makes a report's hash aggregate spill to disk. SQLite: ``sum()``,
+    which adds integers exactly and raises "integer overflow".
+    """
+    aggregate = func.sum_bigint if dialect == "postgresql" else func.sum
+    return [aggregate(table.c[c], type_=BigInteger).label(c) for c in COUNTER_COLUMNS]
 
 
 def _fetch_all(conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
@@ -668,35 +661,44 @@ class _DayKeys:
         self.lookup.update((day.isoformat(), value) for day, value in by_day.items())
 
     def contributions(self, raw: Any) -> list[tuple[int, int]] | None:
-        return self.lookup.get(raw)
+        return None  # the lookup has every planned date
 
 
 class _BucketKeys:
     """Rows already grouped by bucket index (see :func:`_bucket_case`)."""
 
+    def __init__(self) -> None:
+        self.lookup: dict[Any, list[tuple[int, int]]] = {}
+
     def contributions(self, raw: Any) -> list[tuple[int, int]]:
-        return [(int(raw), 1)]
+        found = self.lookup[raw] = [(int(raw), 1)]
+        return found
 
 
 def _fold(
-    rows: Iterable[Any],
+    rows: Iterable[tuple[Any, ...]],
     keys: _TimeKeys | _BucketKeys | _DayKeys,
     width: int,
     acc: dict[tuple[int, tuple[int, ...]], tuple[int, ...]],
 ) -> None:
+    """Add rows ``(time, *dimension ids, *sums)`` into ``acc`` per (bucket, ids)."""
     # Keys and sums are tuples of ints: cheap to build and ignored by the garbage collector.
+    # Everything here runs once per row, so the lookups are bound to locals.
     first_value = 1 + width
+    lookup, resolve, acc_get = keys.lookup.get, keys.contributions, acc.get
     for row in rows:
-        contributions = keys.contributions(row[0])
-        if not contributions:
-            continue
-        key_dims = tuple(row[1:first_value])
-        values = tuple(row[first_value:])
+        contributions = lookup(row[0])
+        if contributions is None:
+            contributions = resolve(row[0])
+            if not contributions:
+                continue
+        key_dims = row[1:first_value]
+        values = row[first_value:]
         for index, sign in contributions:
             key = (index, key_dims)
-            slot = acc.get(key)
+            slot = acc_get(key)
             if slot is None:
-                acc[key] = values if sign > 0 else tuple(-v for v in values)
+                acc[key] = values if sign > 0 else tuple([-v for v in values])
             elif sign > 0:
                 acc[key] = tuple([a + b for a, b in zip(slot, values, strict=True)])
             else:
@@ -735,18 +737,27 @@ def run_report(engine: Engine | Connection, request: ReportRequest) -> Report:
         return _run(conn, request)
 
 
+# ``tuple.__new__`` with a NamedTuple class builds an instance from a tuple of its fields without
+# the Python-level ``__new__`` a NamedTuple call goes through (the fields are known to fit).
+_new_report_row = typing.cast(
+    Callable[[tuple[datetime, tuple[DimensionValue, ...], Counters]], ReportRow],
+    partial(tuple.__new__, ReportRow),
+)
+_new_counters = typing.cast(Callable[[tuple[int, ...]], Counters], partial(tuple.__new__, Counters))
+
+
 def _run(conn: Connection, request: ReportRequest) -> Report:
     dims = [DIMENSIONS[name] for name in request.group_by]
     buckets = plan_buckets(request)
     plan = plan_sources(buckets)
-    as_text = conn.dialect.name == "sqlite"
+    dialect = conn.dialect.name
     acc: dict[tuple[int, tuple[int, ...]], tuple[int, ...]] = {}
     _read(
         conn,
         t.rollup_daily,
         "day",
         plan.day_terms,
-        _TimeKeys(plan.day_terms, floor_day, as_text),
+        _TimeKeys(plan.day_terms, floor_day, dialect),
         DAY,
         dims,
         request.filters,
@@ -757,7 +768,7 @@ def _run(conn: Connection, request: ReportRequest) -> Report:
         t.rollup_hourly,
         "hour",
         plan.hour_terms,
-        _TimeKeys(plan.hour_terms, floor_hour, as_text),
+        _TimeKeys(plan.hour_terms, floor_hour, dialect),
         HOUR,
         dims,
         request.filters,
@@ -773,22 +784,29 @@ def _run(conn: Connection, request: ReportRequest) -> Report:
         dims,
         {dim.name: {key[1][i] for key in kept} for i, dim in enumerate(dims)},
     )
-    labels = [bucket.label for bucket in buckets]
     name_maps = [(dim.name, names[dim.name]) for dim in dims]
-    rows: list[ReportRow] = []
-    append = rows.append
-    for key in kept:
-        index, key_dims = key
-        append(
-            ReportRow(
-                labels[index],
-                tuple(
-                    DimensionValue(name, value, found.get(value))
-                    for (name, found), value in zip(name_maps, key_dims, strict=True)
-                ),
-                Counters(*acc[key]),
-            )
+    # Rows are built column by column with C-level constructors, and rows with the same ids
+    # share one tuple of dimension values: a report has tens of thousands of rows but only as
+    # many distinct id combinations as there are groups.
+    dimension_values = {
+        key_dims: tuple(
+            DimensionValue(name, value, found.get(value))
+            for (name, found), value in zip(name_maps, key_dims, strict=True)
         )
+        for key_dims in {key[1] for key in kept}
+    }
+    labels = [bucket.label for bucket in buckets]
+    rows = list(
+        map(
+            _new_report_row,
+            zip(
+                [labels[index] for index, _ in kept],
+                [dimension_values[key_dims] for _, key_dims in kept],
+                map(_new_counters, map(acc.__getitem__, kept)),
+                strict=True,
+            ),
+        )
+    )
     totals = [sum(column) for column in zip(*acc.values(), strict=True)] if acc else list(zero)
     return Report(request=request, rows=rows, totals=Counters.of(totals))
 

@@ -21,11 +21,11 @@ from sqlalchemy import Engine
 
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
+from adtrack.domain.rollup_counters import Counters
 from adtrack.services.report_formats import metric_texts
 from adtrack.services.report_query import (
     DIMENSIONS,
     MAX_REPORT_DAYS,
-    Counters,
     Interval,
     ReportRequest,
     ReportRow,

@@ -1,0 +1,107 @@
+"""Formatted report rows: what repeats across rows (interval starts, dimension values) is
+formatted once per report, which must not merge values that only look alike -- the two 01:00
+of New York's autumn change -- nor mix up rows that share their dimension values."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from adtrack.services.report_formats import to_csv, to_json, to_table
+from adtrack.services.report_query import (
+    Counters,
+    DimensionValue,
+    Interval,
+    Report,
+    ReportRequest,
+    ReportRow,
+)
+
+NY = ZoneInfo("America/New_York")
+FIRST_ONE = datetime(2026, 11, 1, 1, tzinfo=NY)  # 01:00 EDT
+SECOND_ONE = datetime(2026, 11, 1, 1, fold=1, tzinfo=NY)  # 01:00 EST, an hour later
+LINE_ITEM = (DimensionValue("line_item", 3, "Retargeting"),)
+OTHER = (DimensionValue("line_item", 4, None),)
+
+
+def autumn_report() -> Report:
+    rows = [
+        ReportRow(FIRST_ONE, LINE_ITEM, Counters(1000, 10, 1, 0, 2_500_000, 4_000_000)),
+        ReportRow(FIRST_ONE, OTHER, Counters(0, 3, 0, 1, 150_000, 100_000)),
+        ReportRow(SECOND_ONE, LINE_ITEM, Counters(2000, 0, 0, 0, 1, 0)),
+    ]
+    request = ReportRequest(
+        start=datetime(2026, 11, 1, tzinfo=NY),
+        end=datetime(2026, 11, 2, tzinfo=NY),
+        interval=Interval.HOUR,
+        timezone="America/New_York",
+        group_by=("line_item",),
+    )
+    totals = Counters(*(sum(column) for column in zip(*(r.counters for r in rows), strict=True)))
+    return Report(request=request, rows=rows, totals=totals)
+
+
+def test_json_rows_keep_both_autumn_hours_and_their_own_values() -> None:
+    rows = orjson.loads(to_json(autumn_report()))["rows"]
+    assert rows == [
+        {
+            "interval_start": "2026-11-01T01:00:00-04:00",
+            "line_item_id": 3,
+            "line_item": "Retargeting",
+            "imps": 1000,
+            "clicks": 10,
+            "invalid_imps": 1,
+            "invalid_clicks": 0,
+            "ctr": "0.010000",
+            "media_cost": "2.500000",
+            "booked_revenue": "4.000000",
+            "profit": "1.500000",
+            "cpm": "2.500000",
+        },
+        {
+            "interval_start": "2026-11-01T01:00:00-04:00",
+            "line_item_id": 4,
+            "line_item": None,
+            "imps": 0,
+            "clicks": 3,
+            "invalid_imps": 0,
+            "invalid_clicks": 1,
+            "ctr": None,
+            "media_cost": "0.150000",
+            "booked_revenue": "0.100000",
+            "profit": "-0.050000",
+            "cpm": None,
+        },
+        {
+            "interval_start": "2026-11-01T01:00:00-05:00",
+            "line_item_id": 3,
+            "line_item": "Retargeting",
+            "imps": 2000,
+            "clicks": 0,
+            "invalid_imps": 0,
+            "invalid_clicks": 0,
+            "ctr": "0.000000",
+            "media_cost": "0.000001",
+            "booked_revenue": "0.000000",
+            "profit": "-0.000001",
+            "cpm": "0.000001",
+        },
+    ]
+
+
+def test_csv_and_table_keep_both_autumn_hours() -> None:
+    report = autumn_report()
+    lines = list(csv.reader(io.StringIO(to_csv(report))))
+    assert [line[:3] for line in lines[1:]] == [
+        ["2026-11-01T01:00:00-04:00", "3", "Retargeting"],
+        ["2026-11-01T01:00:00-04:00", "4", ""],
+        ["2026-11-01T01:00:00-05:00", "3", "Retargeting"],
+        ["Totals", "", ""],
+    ]
+    table = to_table(report).splitlines()
+    assert table[2].startswith("2026-11-01T01:00:00-04:00  3 Retargeting")
+    assert table[4].startswith("2026-11-01T01:00:00-05:00  3 Retargeting")
