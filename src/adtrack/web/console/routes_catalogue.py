@@ -360,15 +360,15 @@ def dynamic_options(svc: CatalogueService, kind: Kind, values: FormValues) -> di
     options: dict[str, Any] = {}
     names = {f.name for f in kind.fields}
     if "advertiser_id" in names or "advertiser_ids" in names:
-        advertisers = [(str(a.id), f"{a.name} ({a.id})") for a in _all(svc.list_advertisers)]
+        advertisers = [(str(a.id), f"{a.name} ({a.id})") for a in _all(svc.advertisers.list)]
         options["advertiser_id"] = [("", "Choose an advertiser"), *advertisers]
         options["advertiser_ids"] = advertisers
     if "publisher_id" in names:
-        publishers = [(str(p.id), f"{p.name} ({p.id})") for p in _all(svc.list_publishers)]
+        publishers = [(str(p.id), f"{p.name} ({p.id})") for p in _all(svc.publishers.list)]
         options["publisher_id"] = [("", "Choose a publisher"), *publishers]
     if "line_item_ids" in names:
         options["line_item_ids"] = [
-            (str(li.id), f"{li.name} ({li.id})") for li in _all(svc.list_line_items)
+            (str(li.id), f"{li.name} ({li.id})") for li in _all(svc.line_items.list)
         ]
     return options
 
@@ -438,7 +438,7 @@ def _list_page(request: Request, kind: Kind, viewer: Any) -> Response:
     }
     if kind.parent == "advertiser_id":
         context["parent_options"] = [
-            (str(a.id), f"{a.name} ({a.id})") for a in _all(svc.list_advertisers)
+            (str(a.id), f"{a.name} ({a.id})") for a in _all(svc.advertisers.list)
         ]
         context["parent_label"] = "Advertiser"
     return render(request, "catalogue_list.html", context)
@@ -467,11 +467,11 @@ def _form_page(
         "action": f"/{kind.slug}/{entity.id}" if entity is not None else f"/{kind.slug}",
     }
     if kind is PUBLISHERS and entity is not None:
-        context["placements"] = svc.list_placements(
+        context["placements"] = svc.placements.list(
             publisher_id=entity.id, limit=MAX_PAGE_SIZE
         ).items
         context["payment_rules"] = sorted(
-            svc.list_payment_rules(publisher_id=entity.id, limit=MAX_PAGE_SIZE).items,
+            svc.payment_rules.list(publisher_id=entity.id, limit=MAX_PAGE_SIZE).items,
             key=lambda r: (not r.is_base, -r.priority, r.id),
         )
     if kind in (PLACEMENTS, PAYMENT_RULES):

@@ -186,9 +186,9 @@ def _choices(request: Request) -> dict[str, Any]:
         return [(str(i.id), f"{i.name} ({i.id})") for i in items]
 
     return {
-        "advertisers": options(svc.list_advertisers(limit=MAX_PAGE_SIZE).items),
-        "line_items": options(svc.list_line_items(limit=MAX_PAGE_SIZE).items),
-        "publishers": options(svc.list_publishers(limit=MAX_PAGE_SIZE).items),
+        "advertisers": options(svc.advertisers.list(limit=MAX_PAGE_SIZE).items),
+        "line_items": options(svc.line_items.list(limit=MAX_PAGE_SIZE).items),
+        "publishers": options(svc.publishers.list(limit=MAX_PAGE_SIZE).items),
         "imp_types": [(str(int(t)), f"{int(t)} {t.label}") for t in ImpType],
     }
 

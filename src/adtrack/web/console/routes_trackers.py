@@ -127,7 +127,7 @@ def _chosen_advertiser(request: Request, svc: CatalogueService) -> Any | None:
     if advertiser_id is None:
         return None
     try:
-        return svc.get_advertiser(advertiser_id)
+        return svc.advertisers.get(advertiser_id)
     except DomainError:
         return None
 
@@ -157,7 +157,7 @@ def _list_view(kind: TrackerKind, request: Request, viewer: ViewerDep) -> Respon
     advertiser = _chosen_advertiser(request, svc)
     if advertiser is None:
         q = (request.query_params.get("q") or "").strip() or None
-        advertisers = svc.list_advertisers(q=q, limit=100)
+        advertisers = svc.advertisers.list(q=q, limit=100)
         return render(
             request,
             "advertiser_picker.html",
@@ -174,7 +174,7 @@ def _list_view(kind: TrackerKind, request: Request, viewer: ViewerDep) -> Respon
         "last_modified": lambda t: t.last_modified,
     }
     listing = list_rows(
-        svc.list_trackers,
+        svc.trackers.list,
         dict(request.query_params),
         sort_keys,
         filters={"tracker_type": kind.tracker_type.value, "advertiser_id": advertiser.id},
@@ -210,10 +210,10 @@ def _bulk_view(kind: TrackerKind) -> Callable[..., Any]:
         for tracker_id in ids:
             try:
                 if action == "delete":
-                    svc.delete_tracker(tracker_id, kind.tracker_type)
+                    svc.trackers.delete(tracker_id, kind.tracker_type)
                 else:
                     state = State.ACTIVE if action == "activate" else State.INACTIVE
-                    svc.update_tracker(tracker_id, {"state": state}, kind.tracker_type)
+                    svc.trackers.update(tracker_id, {"state": state}, kind.tracker_type)
                 done += 1
             except DomainError as exc:
                 failed.append(f"{tracker_id}: {exc.message}")
@@ -290,9 +290,9 @@ def _options_for_publisher(
 ) -> tuple[list[Any], list[Any]]:
     if publisher_id is None:
         return [], []
-    placements = svc.list_placements(publisher_id=publisher_id, limit=MAX_PAGE_SIZE).items
+    placements = svc.placements.list(publisher_id=publisher_id, limit=MAX_PAGE_SIZE).items
     rules = sorted(
-        svc.list_payment_rules(publisher_id=publisher_id, limit=MAX_PAGE_SIZE).items,
+        svc.payment_rules.list(publisher_id=publisher_id, limit=MAX_PAGE_SIZE).items,
         key=lambda r: (not r.is_base, -r.priority, r.id),
     )
     return placements, rules
@@ -320,8 +320,8 @@ def _dialog(
     names = Names(svc)
     publisher_id = _id_or_none(values.get("publisher_id"))
     placements, rules = _options_for_publisher(svc, publisher_id)
-    line_items = svc.list_line_items(advertiser_id=advertiser_id, limit=PICKER_LIMIT)
-    publishers = svc.list_publishers(limit=PICKER_LIMIT)
+    line_items = svc.line_items.list(advertiser_id=advertiser_id, limit=PICKER_LIMIT)
+    publishers = svc.publishers.list(limit=PICKER_LIMIT)
     context = {
         "kind": kind,
         "tracker": tracker,
@@ -366,16 +366,16 @@ async def _save(request: Request, kind: TrackerKind, tracker: Tracker | None) ->
         advertiser_id = tracker.advertiser_id
     else:
         advertiser_id = parse_id(form.get("advertiser_id"), "advertiser_id")
-        svc.get_advertiser(advertiser_id)  # NotFound -> error page
+        svc.advertisers.get(advertiser_id)  # NotFound -> error page
     data, errors = _parse_tracker_form(kind, values)
     if not errors:
         try:
             if tracker is None:
-                saved = svc.create_tracker({**data, "tracker_type": kind.tracker_type.value})
+                saved = svc.trackers.create({**data, "tracker_type": kind.tracker_type.value})
                 back = list_url(kind, saved.advertiser_id)
                 verb = "Created"
             else:
-                saved = svc.update_tracker(tracker.id, data, kind.tracker_type)
+                saved = svc.trackers.update(tracker.id, data, kind.tracker_type)
                 back = safe_next(
                     _path(request.headers.get("hx-current-url")),
                     list_url(kind, saved.advertiser_id),
@@ -398,7 +398,7 @@ def _create_view(kind: TrackerKind) -> Callable[..., Any]:
 
 def _update_view(kind: TrackerKind) -> Callable[..., Any]:
     async def update(tracker_id: int, request: Request, viewer: EditorDep) -> Response:
-        tracker = get_catalogue(request).get_tracker(tracker_id, kind.tracker_type)
+        tracker = get_catalogue(request).trackers.get(tracker_id, kind.tracker_type)
         return await _save(request, kind, tracker)
 
     return update
@@ -422,7 +422,7 @@ def _field_for(exc: DomainError) -> str:
 
 def _edit_view(kind: TrackerKind) -> Callable[..., Any]:
     def edit(tracker_id: int, request: Request, viewer: EditorDep) -> Response:
-        tracker = get_catalogue(request).get_tracker(tracker_id, kind.tracker_type)
+        tracker = get_catalogue(request).trackers.get(tracker_id, kind.tracker_type)
         return _dialog(request, kind, tracker.advertiser_id, tracker, _tracker_values(tracker), {})
 
     return edit
@@ -439,7 +439,7 @@ def pick_line_items(
     q: str | None = None,
     selected: str | None = None,
 ) -> Response:
-    items = get_catalogue(request).list_line_items(
+    items = get_catalogue(request).line_items.list(
         advertiser_id=advertiser_id, q=q or None, limit=PICKER_LIMIT
     )
     return render(
@@ -453,7 +453,7 @@ def pick_line_items(
 def pick_publishers(
     request: Request, viewer: ViewerDep, q: str | None = None, selected: str | None = None
 ) -> Response:
-    items = get_catalogue(request).list_publishers(q=q or None, limit=PICKER_LIMIT)
+    items = get_catalogue(request).publishers.list(q=q or None, limit=PICKER_LIMIT)
     return render(
         request,
         "_picker_results.html",
@@ -504,7 +504,7 @@ def test_hit_url(request: Request, tracker: Tracker) -> str:
 @router.get("/trackers/{tracker_id}", include_in_schema=False)
 def tracker_page(tracker_id: int, request: Request, viewer: ViewerDep) -> Response:
     svc = get_catalogue(request)
-    tracker = svc.get_tracker(tracker_id)
+    tracker = svc.trackers.get(tracker_id)
     return render(
         request,
         "tracker_page.html",
