@@ -30,15 +30,11 @@ from adtrack.services.report_query import (
     plan_buckets,
     run_report,
 )
-from adtrack.web.console.base import (
-    ConsoleRoute,
-    ViewerDep,
-    check_csrf,
-    console_state,
-    get_catalogue,
-    money_text,
-    render,
-)
+from adtrack.web.api.deps import get_catalogue
+from adtrack.web.console.access import ViewerDep, check_csrf
+from adtrack.web.console.console_route import ConsoleRoute
+from adtrack.web.console.console_state import console_state
+from adtrack.web.console.rendering import money_text, render
 from adtrack.web.downloads import feed_response, report_response
 from adtrack.web.state import services
 
