@@ -67,10 +67,6 @@ class KindCatalogue(Generic[E]):
         self._check = check
         self._delete_check = delete_check
 
-    @property
-    def label(self) -> str:
-        return self.spec.label
-
     def create(self, data: Mapping[str, Any]) -> E:
         spec = self.spec
         values = spec.clean(data, creating=True)

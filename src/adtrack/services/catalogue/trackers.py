@@ -43,12 +43,6 @@ class TrackerCatalogue(KindCatalogue[Tracker]):
         wanted = clean_enum(TrackerType, tracker_type, "tracker_type")
         return TrackerCatalogue(self._uow_factory, self._clock, wanted)
 
-    @property
-    def label(self) -> str:
-        if self.tracker_type is None:
-            return self.spec.label
-        return f"{self.tracker_type.value} {self.spec.label}"
-
     def create(self, data: Mapping[str, Any]) -> Tracker:
         if self.tracker_type is not None:
             data = {**data, "tracker_type": self.tracker_type}
@@ -94,5 +88,6 @@ class TrackerCatalogue(KindCatalogue[Tracker]):
         if tracker is None or (
             self.tracker_type is not None and tracker.tracker_type is not self.tracker_type
         ):
-            raise NotFound("id", f"{self.label} {id} does not exist")
+            label = "tracker" if self.tracker_type is None else f"{self.tracker_type.value} tracker"
+            raise NotFound("id", f"{label} {id} does not exist")
         return tracker
