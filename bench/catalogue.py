@@ -228,11 +228,11 @@ class Trafficker:
         s, ids = self.service, self.ids
         step = n % 4
         if step == 0:
-            s.update_tracker(ids["imp"] + 1 + n % 50, {"name": f"Renamed {n}"})
+            s.trackers.update(ids["imp"] + 1 + n % 50, {"name": f"Renamed {n}"})
         elif step == 1:  # the hit tracker's line item: its tag plan must be rebuilt
-            s.update_line_item(ids["line_item"], {"revenue_value_micros": (2 + n % 5) * 10**6})
+            s.line_items.update(ids["line_item"], {"revenue_value_micros": (2 + n % 5) * 10**6})
         elif step == 2:
-            s.create_tracker(
+            s.trackers.create(
                 {
                     "name": f"New {n}",
                     "tracker_type": "impression",
@@ -242,8 +242,8 @@ class Trafficker:
             )
         else:
             target = ids["imp"] + 100 + n % 50
-            state = s.get_tracker(target).state.value
-            s.update_tracker(target, {"state": "inactive" if state == "active" else "active"})
+            state = s.trackers.get(target).state.value
+            s.trackers.update(target, {"state": "inactive" if state == "active" else "active"})
 
 
 CHANGE_KINDS = ("tracker renamed", "line item repriced", "tracker created", "tracker toggled")

@@ -115,9 +115,9 @@ def console_bed(
 
 def seed_chain(catalogue: CatalogueService) -> dict[str, int]:
     """An advertiser with a line item, a publisher with a placement and a conditional rule."""
-    advertiser = catalogue.create_advertiser({"name": "Acme Shoes"})
-    other = catalogue.create_advertiser({"name": "Blue Bank"})
-    line_item = catalogue.create_line_item(
+    advertiser = catalogue.advertisers.create({"name": "Acme Shoes"})
+    other = catalogue.advertisers.create({"name": "Blue Bank"})
+    line_item = catalogue.line_items.create(
         {
             "advertiser_id": advertiser.id,
             "name": "Spring Sale",
@@ -125,16 +125,16 @@ def seed_chain(catalogue: CatalogueService) -> dict[str, int]:
             "revenue_value_micros": 2_500_000,
         }
     )
-    other_line_item = catalogue.create_line_item(
+    other_line_item = catalogue.line_items.create(
         {"advertiser_id": other.id, "name": "Savings Push"}
     )
-    publisher = catalogue.create_publisher({"name": "Daily News"})
-    other_publisher = catalogue.create_publisher({"name": "Sports Weekly"})
-    placement = catalogue.create_placement({"publisher_id": publisher.id, "name": "Homepage Top"})
-    other_placement = catalogue.create_placement(
+    publisher = catalogue.publishers.create({"name": "Daily News"})
+    other_publisher = catalogue.publishers.create({"name": "Sports Weekly"})
+    placement = catalogue.placements.create({"publisher_id": publisher.id, "name": "Homepage Top"})
+    other_placement = catalogue.placements.create(
         {"publisher_id": other_publisher.id, "name": "Sidebar"}
     )
-    rule = catalogue.create_payment_rule(
+    rule = catalogue.payment_rules.create(
         {
             "publisher_id": publisher.id,
             "name": "Sports CPC",

@@ -23,16 +23,16 @@ class ExportWorld:
 
 
 def make_world(catalogue: CatalogueService) -> ExportWorld:
-    advertiser = catalogue.create_advertiser({"name": "Acme"})
-    line_item = catalogue.create_line_item({"name": "Acme spring", "advertiser_id": advertiser.id})
-    publisher = catalogue.create_publisher({"name": "Daily News"})
-    placement = catalogue.create_placement({"name": "Top banner", "publisher_id": publisher.id})
+    advertiser = catalogue.advertisers.create({"name": "Acme"})
+    line_item = catalogue.line_items.create({"name": "Acme spring", "advertiser_id": advertiser.id})
+    publisher = catalogue.publishers.create({"name": "Daily News"})
+    placement = catalogue.placements.create({"name": "Top banner", "publisher_id": publisher.id})
     base = {"line_item_id": line_item.id, "publisher_id": publisher.id}
     return ExportWorld(
         line_item_id=line_item.id,
         publisher_id=publisher.id,
         placement_id=placement.id,
-        imp_coded=catalogue.create_tracker(
+        imp_coded=catalogue.trackers.create(
             {
                 **base,
                 "tracker_type": "impression",
@@ -41,10 +41,10 @@ def make_world(catalogue: CatalogueService) -> ExportWorld:
                 "placement_id": placement.id,
             }
         ),
-        imp_plain=catalogue.create_tracker(
+        imp_plain=catalogue.trackers.create(
             {**base, "tracker_type": "impression", "name": '=HYPERLINK("x")'}
         ),
-        click_landing=catalogue.create_tracker(
+        click_landing=catalogue.trackers.create(
             {
                 **base,
                 "tracker_type": "click",
@@ -53,7 +53,7 @@ def make_world(catalogue: CatalogueService) -> ExportWorld:
                 "landing_page_url": "https://acme.example/spring?src=tracker",
             }
         ),
-        click_bare=catalogue.create_tracker(
+        click_bare=catalogue.trackers.create(
             {**base, "tracker_type": "click", "name": "Bare click"}
         ),
     )

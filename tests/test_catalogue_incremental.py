@@ -44,9 +44,9 @@ class World:
 
 
 def make_world(service: CatalogueService) -> World:
-    adv = service.create_advertiser({"name": "Acme"}).id
-    other = service.create_advertiser({"name": "Globex"}).id
-    li = service.create_line_item(
+    adv = service.advertisers.create({"name": "Acme"}).id
+    other = service.advertisers.create({"name": "Globex"}).id
+    li = service.line_items.create(
         {
             "name": "Spring",
             "advertiser_id": adv,
@@ -54,16 +54,16 @@ def make_world(service: CatalogueService) -> World:
             "revenue_value_micros": 10**6,
         }
     ).id
-    other_li = service.create_line_item({"name": "Launch", "advertiser_id": other}).id
-    pub = service.create_publisher({"name": "Daily"}).id
-    placement = service.create_placement({"name": "Top", "publisher_id": pub}).id
-    rule = service.create_payment_rule(
+    other_li = service.line_items.create({"name": "Launch", "advertiser_id": other}).id
+    pub = service.publishers.create({"name": "Daily"}).id
+    placement = service.placements.create({"name": "Top", "publisher_id": pub}).id
+    rule = service.payment_rules.create(
         {"name": "CPM", "publisher_id": pub, "pricing_type": "cpm", "cost_cpm_micros": 1_000_000}
     ).id
-    imp = service.create_tracker(
+    imp = service.trackers.create(
         {"name": "Banner", "tracker_type": "impression", "line_item_id": li, "publisher_id": pub}
     ).id
-    click = service.create_tracker(
+    click = service.trackers.create(
         {
             "name": "Click",
             "tracker_type": "click",
@@ -128,7 +128,7 @@ def test_every_write_records_what_it_changed(engine: Engine, service: CatalogueS
         r.version for r in rows if r.kind == "publishers"
     )
     # an update that changes nothing records (and bumps) nothing
-    service.update_tracker(w.imp, {"name": "Banner"})
+    service.trackers.update(w.imp, {"name": "Banner"})
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.catalogue_changes)).scalar() == len(
             rows
@@ -139,7 +139,7 @@ def test_the_change_log_is_trimmed_to_the_kept_versions(engine: Engine) -> None:
     service = CatalogueService(partial(SqlUnitOfWork, engine, changes_kept=3))
     w = make_world(service)
     for n in range(5):
-        service.update_tracker(w.imp, {"name": f"Banner {n}"})
+        service.trackers.update(w.imp, {"name": f"Banner {n}"})
     with engine.connect() as conn:
         version, trimmed = conn.execute(
             select(t.catalogue_version.c.version, t.catalogue_version.c.trimmed_through)
@@ -163,7 +163,7 @@ def test_each_kind_of_change_reaches_a_running_collector_incrementally(
     assert imp is not None and price_now(imp) == (1_000, 1_000)
 
     # tracker: create, update (code), deactivate, delete
-    new = service.create_tracker(
+    new = service.trackers.create(
         {
             "name": "New",
             "tracker_type": "impression",
@@ -173,30 +173,30 @@ def test_each_kind_of_change_reaches_a_running_collector_incrementally(
         }
     ).id
     within_two_seconds(lambda: cache.by_code(IMPRESSION, "NEW-1") is not None)
-    service.update_tracker(new, {"code": "NEW-2"})
+    service.trackers.update(new, {"code": "NEW-2"})
     within_two_seconds(lambda: cache.by_code(IMPRESSION, "NEW-2") is not None)
     assert cache.by_code(IMPRESSION, "NEW-1") is None
-    service.update_tracker(new, {"state": "inactive"})
+    service.trackers.update(new, {"state": "inactive"})
     within_two_seconds(lambda: not cache.by_id(new).active)  # type: ignore[union-attr]
-    service.delete_tracker(new)
+    service.trackers.delete(new)
     within_two_seconds(lambda: cache.by_id(new) is None)
     assert cache.by_code(IMPRESSION, "NEW-2") is None
 
     # line item: price, then dates (ended yesterday: books nothing)
-    service.update_line_item(w.line_item, {"revenue_value_micros": 5_000_000})
+    service.line_items.update(w.line_item, {"revenue_value_micros": 5_000_000})
     within_two_seconds(lambda: price_now(cache.by_id(w.imp))[1] == 5_000)  # type: ignore[arg-type]
     yesterday = datetime.now(UTC) - timedelta(days=1)
-    service.update_line_item(
+    service.line_items.update(
         w.line_item, {"start_date": yesterday - timedelta(days=2), "end_date": yesterday}
     )
     within_two_seconds(lambda: price_now(cache.by_id(w.imp))[1] == 0)  # type: ignore[arg-type]
 
     # payment rule (the publisher's): every tracker of the publisher is repriced
-    service.update_payment_rule(w.rule, {"cost_cpm_micros": 7_000_000})
+    service.payment_rules.update(w.rule, {"cost_cpm_micros": 7_000_000})
     within_two_seconds(lambda: price_now(cache.by_id(w.imp))[0] == 7_000)  # type: ignore[arg-type]
 
     # advertiser: redirect policy and landing domains
-    service.update_advertiser(
+    service.advertisers.update(
         w.advertiser, {"redirect_policy": "allow-list", "landing_domains": ["shop.example"]}
     )
 
@@ -208,7 +208,7 @@ def test_each_kind_of_change_reaches_a_running_collector_incrementally(
     within_two_seconds(redirects_applied)
     # another advertiser's change leaves these trackers alone
     before = cache.by_id(w.click)
-    service.update_advertiser(w.other_advertiser, {"redirect_policy": "open"})
+    service.advertisers.update(w.other_advertiser, {"redirect_policy": "open"})
     within_two_seconds(lambda: cache.version == service.catalogue_version())
     assert cache.by_id(w.click) is before and not before.retired  # type: ignore[union-attr]
 
@@ -236,7 +236,7 @@ def test_a_repriced_tracker_is_served_its_new_price(
 
     assert last_cost() == 1_000
     assert last_cost() == 1_000  # now from the tag plan
-    service.update_payment_rule(w.rule, {"cost_cpm_micros": 3_000_000})
+    service.payment_rules.update(w.rule, {"cost_cpm_micros": 3_000_000})
     within_two_seconds(lambda: last_cost() == 3_000)
     assert collector.cache.reloads == 1
 
@@ -246,10 +246,10 @@ def test_a_collector_that_missed_trimmed_changes_reloads_everything(engine: Engi
     w = make_world(service)
     cache = TrackerCache(engine)
     cache.load()
-    service.update_tracker(w.imp, {"name": "one"})
+    service.trackers.update(w.imp, {"name": "one"})
     assert cache.refresh_if_changed() and cache.reloads == 1  # caught up from the log
     for n in range(4):  # more versions than the log keeps
-        service.update_line_item(w.line_item, {"revenue_value_micros": (n + 2) * 1_000_000})
+        service.line_items.update(w.line_item, {"revenue_value_micros": (n + 2) * 1_000_000})
     assert cache.refresh_if_changed()
     assert cache.reloads == 2  # the log could not bring it up to date: full reload
     assert price_now(cache.by_id(w.imp))[1] == 5_000  # type: ignore[arg-type]
@@ -305,7 +305,7 @@ def random_edit(rng: random.Random, service: CatalogueService, w: World, made: l
     try:
         if choice == 0 or not made:
             made.append(
-                service.create_tracker(
+                service.trackers.create(
                     {
                         "name": "T",
                         "tracker_type": rng.choice(["impression", "click"]),
@@ -318,7 +318,7 @@ def random_edit(rng: random.Random, service: CatalogueService, w: World, made: l
                 ).id
             )
         elif choice == 1:
-            service.update_tracker(
+            service.trackers.update(
                 rng.choice(made),
                 {
                     "state": rng.choice(["active", "inactive"]),
@@ -328,10 +328,10 @@ def random_edit(rng: random.Random, service: CatalogueService, w: World, made: l
             )
         elif choice == 2:
             victim = rng.choice(made)
-            service.delete_tracker(victim)
+            service.trackers.delete(victim)
             made.remove(victim)
         elif choice == 3:
-            service.update_line_item(
+            service.line_items.update(
                 rng.choice([w.line_item, w.other_line_item]),
                 {
                     "revenue_type": rng.choice(["cpm", "cpc", "none"]),
@@ -342,7 +342,7 @@ def random_edit(rng: random.Random, service: CatalogueService, w: World, made: l
                 },
             )
         elif choice == 4:
-            service.update_payment_rule(
+            service.payment_rules.update(
                 w.rule,
                 {
                     "cost_cpm_micros": rng.randrange(10) * 1_000_000,
@@ -353,7 +353,7 @@ def random_edit(rng: random.Random, service: CatalogueService, w: World, made: l
                 },
             )
         elif choice == 5:
-            service.update_advertiser(
+            service.advertisers.update(
                 rng.choice([w.advertiser, w.other_advertiser]),
                 {
                     "redirect_policy": rng.choice([None, "trackers", "allow-list", "open"]),
@@ -361,12 +361,12 @@ def random_edit(rng: random.Random, service: CatalogueService, w: World, made: l
                 },
             )
         elif choice == 6:
-            service.update_publisher(w.publisher, {"name": f"P{rng.randrange(100)}"})
+            service.publishers.update(w.publisher, {"name": f"P{rng.randrange(100)}"})
         elif choice == 7:
-            service.update_placement(w.placement, {"state": rng.choice(["active", "inactive"])})
+            service.placements.update(w.placement, {"state": rng.choice(["active", "inactive"])})
         else:
-            base = service.list_payment_rules(publisher_id=w.publisher, is_base=True).items[0]
-            service.update_payment_rule(base.id, {"revshare_ppm": rng.randrange(0, 1_000_000)})
+            base = service.payment_rules.list(publisher_id=w.publisher, is_base=True).items[0]
+            service.payment_rules.update(base.id, {"revshare_ppm": rng.randrange(0, 1_000_000)})
     except Exception as exc:  # a refused edit (a code clash, a filter rule) changes nothing
         if type(exc).__name__ not in ("ValidationError", "Conflict", "InUse", "NotFound"):
             raise

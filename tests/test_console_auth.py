@@ -162,7 +162,7 @@ def test_every_state_changing_request_needs_the_csrf_token(bed: ConsoleBed) -> N
     other_token = csrf(other.get("/advertisers").text)
     stolen = bed.client.post("/advertisers", data={"name": "Sneaky", "csrf_token": other_token})
     assert stolen.status_code == 403
-    assert bed.catalogue.list_advertisers().total == 0
+    assert bed.catalogue.advertisers.list().total == 0
     # htmx sends it as a header.
     token = bed.token()
     answer = bed.client.post(
@@ -172,7 +172,7 @@ def test_every_state_changing_request_needs_the_csrf_token(bed: ConsoleBed) -> N
         follow_redirects=False,
     )
     assert answer.status_code == 303
-    assert [a.name for a in bed.catalogue.list_advertisers().items] == ["Fine"]
+    assert [a.name for a in bed.catalogue.advertisers.list().items] == ["Fine"]
 
 
 def test_a_deactivated_user_is_signed_out_at_once(bed: ConsoleBed) -> None:
@@ -214,7 +214,7 @@ def test_the_session_secret_is_kept_in_the_data_dir(bed: ConsoleBed, tmp_path: P
 
 def test_roles_decide_what_is_shown_and_allowed(bed: ConsoleBed) -> None:
     reporter = bed.sign_in(bed.add_user(Role.REPORTER))
-    bed.catalogue.create_advertiser({"name": "Acme Shoes"})
+    bed.catalogue.advertisers.create({"name": "Acme Shoes"})
     page = reporter.get("/advertisers")
     assert page.status_code == 200 and "Acme Shoes" in page.text
     assert "+ New" not in page.text and 'href="/users"' not in page.text

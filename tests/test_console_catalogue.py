@@ -29,7 +29,7 @@ def test_set_everything_up_from_the_browser(bed_on_each_backend: ConsoleBed) -> 
     bed = bed_on_each_backend
     answer = bed.post("/advertisers", {"name": "Acme Shoes", "code": "acme", "state": "active"})
     assert answer.status_code == 303
-    [advertiser] = bed.catalogue.list_advertisers().items
+    [advertiser] = bed.catalogue.advertisers.list().items
     assert (advertiser.name, advertiser.code) == ("Acme Shoes", "acme")
     assert "Created advertiser “Acme Shoes”" in bed.client.get(answer.headers["location"]).text
 
@@ -46,7 +46,7 @@ def test_set_everything_up_from_the_browser(bed_on_each_backend: ConsoleBed) -> 
         },
     )
     assert answer.status_code == 303, field_errors(answer.text)
-    [line_item] = bed.catalogue.list_line_items().items
+    [line_item] = bed.catalogue.line_items.list().items
     assert line_item.revenue_type is RevenueType.CPM
     assert line_item.revenue_value_micros == 2_500_000
     assert line_item.start_date is not None and line_item.start_date.isoformat().startswith(
@@ -64,8 +64,8 @@ def test_set_everything_up_from_the_browser(bed_on_each_backend: ConsoleBed) -> 
         },
     )
     assert answer.status_code == 303, field_errors(answer.text)
-    [publisher] = bed.catalogue.list_publishers().items
-    [base] = bed.catalogue.list_payment_rules(publisher_id=publisher.id).items
+    [publisher] = bed.catalogue.publishers.list().items
+    [base] = bed.catalogue.payment_rules.list(publisher_id=publisher.id).items
     assert base.is_base and base.pricing_type is PricingType.REVSHARE
     assert base.revshare_ppm == 350_000 and base.cost_cpm_micros == 0
 
@@ -88,7 +88,7 @@ def test_set_everything_up_from_the_browser(bed_on_each_backend: ConsoleBed) -> 
         },
     )
     assert answer.status_code == 303, field_errors(answer.text)
-    rule = next(r for r in bed.catalogue.list_payment_rules().items if not r.is_base)
+    rule = next(r for r in bed.catalogue.payment_rules.list().items if not r.is_base)
     assert (rule.cost_cpc_micros, rule.priority) == (100_000, 7)
     assert rule.advertiser_ids == frozenset({advertiser.id})
 
@@ -98,7 +98,7 @@ def test_set_everything_up_from_the_browser(bed_on_each_backend: ConsoleBed) -> 
 
 
 def test_errors_sit_next_to_their_field_and_keep_what_was_typed(bed: ConsoleBed) -> None:
-    advertiser = bed.catalogue.create_advertiser({"name": "Acme Shoes"})
+    advertiser = bed.catalogue.advertisers.create({"name": "Acme Shoes"})
     answer = bed.post(
         "/line-items",
         {
@@ -138,7 +138,7 @@ def test_errors_sit_next_to_their_field_and_keep_what_was_typed(bed: ConsoleBed)
         },
     )
     assert "end_date" in field_errors(dates.text)
-    assert bed.catalogue.list_line_items().total == 0
+    assert bed.catalogue.line_items.list().total == 0
 
 
 def test_edit_and_delete_and_refused_delete(bed: ConsoleBed) -> None:
@@ -149,19 +149,19 @@ def test_edit_and_delete_and_refused_delete(bed: ConsoleBed) -> None:
         f"/advertisers/{ids['advertiser']}", {"name": "Acme Boots", "state": "inactive"}
     )
     assert answer.status_code == 303
-    edited = bed.catalogue.get_advertiser(ids["advertiser"])
+    edited = bed.catalogue.advertisers.get(ids["advertiser"])
     assert (edited.name, edited.state) == ("Acme Boots", State.INACTIVE)
 
     # Still has line items: refused, with what is in the way.
     refused = bed.post(f"/advertisers/{ids['advertiser']}/delete", {})
     assert refused.status_code == 409
     assert "Spring Sale" in refused.text or "line item" in refused.text
-    bed.catalogue.get_advertiser(ids["advertiser"])
+    bed.catalogue.advertisers.get(ids["advertiser"])
 
     # The base rule cannot be deleted on its own; the page does not offer it.
     base = next(
         r
-        for r in bed.catalogue.list_payment_rules(publisher_id=ids["publisher"]).items
+        for r in bed.catalogue.payment_rules.list(publisher_id=ids["publisher"]).items
         if r.is_base
     )
     base_page = bed.client.get(f"/payment-rules/{base.id}").text
@@ -170,12 +170,12 @@ def test_edit_and_delete_and_refused_delete(bed: ConsoleBed) -> None:
     answer = bed.post(f"/placements/{ids['other_placement']}/delete", {})
     assert answer.status_code == 303
     assert answer.headers["location"] == f"/publishers/{ids['other_publisher']}"
-    assert bed.catalogue.list_placements(publisher_id=ids["other_publisher"]).total == 0
+    assert bed.catalogue.placements.list(publisher_id=ids["other_publisher"]).total == 0
 
 
 def test_lists_search_filter_sort_and_page(bed: ConsoleBed) -> None:
     for i in range(30):
-        bed.catalogue.create_advertiser(
+        bed.catalogue.advertisers.create(
             {"name": f"Advertiser {i:02d}", "state": "inactive" if i % 3 == 0 else "active"}
         )
     page = bed.client.get("/advertisers?sort=name&dir=asc&per_page=10").text
@@ -212,7 +212,7 @@ def test_landing_domains_and_redirect_policy_are_shown_and_edited(bed: ConsoleBe
         },
     )
     assert answer.status_code == 303, field_errors(answer.text)
-    [advertiser] = bed.catalogue.list_advertisers().items
+    [advertiser] = bed.catalogue.advertisers.list().items
     assert advertiser.landing_domains == ("shop.example", "*.acme.example", "xn--bcher-kva.example")
     assert advertiser.redirect_policy is RedirectPolicy.ALLOW_LIST
 
@@ -236,7 +236,7 @@ def test_landing_domains_and_redirect_policy_are_shown_and_edited(bed: ConsoleBe
     assert list(errors) == ["landing_domains"]
     assert "https://evil.example/path" in errors["landing_domains"]
     assert "https://evil.example/path</textarea>" in refused.text
-    assert bed.catalogue.get_advertiser(advertiser.id).landing_domains[0] == "shop.example"
+    assert bed.catalogue.advertisers.get(advertiser.id).landing_domains[0] == "shop.example"
 
     # emptied: no domains, back to the server's policy
     cleared = bed.post(
@@ -244,5 +244,5 @@ def test_landing_domains_and_redirect_policy_are_shown_and_edited(bed: ConsoleBe
         {"name": "Acme Shoes", "state": "active", "landing_domains": "", "redirect_policy": ""},
     )
     assert cleared.status_code == 303, field_errors(cleared.text)
-    saved = bed.catalogue.get_advertiser(advertiser.id)
+    saved = bed.catalogue.advertisers.get(advertiser.id)
     assert (saved.landing_domains, saved.redirect_policy) == ((), None)

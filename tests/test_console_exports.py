@@ -29,7 +29,7 @@ def bed(tmp_path: Path, smtp_server: SmtpServer):
         bed.sign_in(bed.add_user(Role.TRAFFICKER))
         ids = seed_chain(bed.catalogue)
         for kind, name in (("impression", "Homepage pixel"), ("click", "Homepage click")):
-            bed.catalogue.create_tracker(
+            bed.catalogue.trackers.create(
                 {
                     "tracker_type": kind,
                     "name": name,
@@ -91,7 +91,7 @@ def test_generate_now_shows_the_same_tags_as_the_service(bed: ConsoleBed, fmt: s
     )
     assert answer.status_code == 200, field_errors(answer.text)
     expected = render_tag(
-        TrackerTagData(1, bed.catalogue.get_tracker(1).tracker_type, "Homepage pixel"),
+        TrackerTagData(1, bed.catalogue.trackers.get(1).tracker_type, "Homepage pixel"),
         TagOptions(PUBLIC_URL, TagFormat(fmt), frozenset(Macro)),
     )
     assert tags_in(answer.text) == {1: expected}

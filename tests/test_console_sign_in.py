@@ -141,7 +141,7 @@ def test_a_replayed_cookie_is_refused_after_sign_out(bed: ConsoleBed) -> None:
         303,
         403,
     )
-    assert bed.catalogue.list_advertisers().total == 0
+    assert bed.catalogue.advertisers.list().total == 0
 
 
 def test_an_admin_signs_a_user_out_everywhere(bed: ConsoleBed) -> None:

@@ -127,7 +127,7 @@ def test_a_new_tracker_with_an_advertiser_that_is_not_an_id_is_refused(
 def test_payment_rule_form_values_are_refused_next_to_their_input(
     bed: ConsoleBed, data: dict[str, str], field: str
 ) -> None:
-    publisher = bed.catalogue.list_publishers(limit=1).items[0]
+    publisher = bed.catalogue.publishers.list(limit=1).items[0]
     response = bed.post(
         "/payment-rules",
         {"publisher_id": str(publisher.id), "name": "Edge rule", "priority": "5", **data},
@@ -138,7 +138,7 @@ def test_payment_rule_form_values_are_refused_next_to_their_input(
 
 @pytest.mark.parametrize("value", ["1e30", SUPERSCRIPT_TWO, "NaN", "Infinity"])
 def test_line_item_money_that_is_not_a_number_is_refused(bed: ConsoleBed, value: str) -> None:
-    advertiser = bed.catalogue.list_advertisers(limit=1).items[0]
+    advertiser = bed.catalogue.advertisers.list(limit=1).items[0]
     response = bed.post(
         "/line-items",
         {

@@ -109,7 +109,7 @@ def test_create_dialog_reports_errors_then_creates(bed: ConsoleBed) -> None:
     assert (
         created.headers["HX-Redirect"] == f"/impression-trackers?advertiser_id={ids['advertiser']}"
     )
-    [tracker] = bed.catalogue.list_trackers().items
+    [tracker] = bed.catalogue.trackers.list().items
     assert tracker.tracker_type is TrackerType.IMPRESSION
     assert (tracker.name, tracker.code, tracker.advertiser_id) == (
         "Homepage pixel",
@@ -145,7 +145,7 @@ def test_click_tracker_landing_page_and_edit_in_the_same_dialog(bed: ConsoleBed)
         "/click-trackers", {**base, "landing_page_url": "https://shop.example.com/"}, htmx=True
     )
     assert created.status_code == 204
-    [tracker] = bed.catalogue.list_trackers(tracker_type="click").items
+    [tracker] = bed.catalogue.trackers.list(tracker_type="click").items
     assert tracker.landing_page_url == "https://shop.example.com/"
 
     edit = bed.client.get(f"/click-trackers/{tracker.id}/edit", headers=HTMX).text
@@ -157,7 +157,7 @@ def test_click_tracker_landing_page_and_edit_in_the_same_dialog(bed: ConsoleBed)
         htmx=True,
     )
     assert saved.status_code == 204
-    edited = bed.catalogue.get_tracker(tracker.id)
+    edited = bed.catalogue.trackers.get(tracker.id)
     assert edited.name == "Homepage click v2" and edited.placement_id == ids["placement"]
     assert edited.landing_page_url is None  # the field was emptied
     # An impression tracker's id is not a click tracker.
@@ -184,7 +184,7 @@ def test_pickers_search_and_publisher_options(bed: ConsoleBed) -> None:
 def test_bulk_actions_and_list_controls(bed: ConsoleBed) -> None:
     ids = seed_chain(bed.catalogue)
     made = [
-        bed.catalogue.create_tracker(
+        bed.catalogue.trackers.create(
             {
                 "tracker_type": "impression",
                 "name": f"Tracker {name}",
@@ -206,7 +206,7 @@ def test_bulk_actions_and_list_controls(bed: ConsoleBed) -> None:
         htmx=True,
     )
     assert answer.status_code == 204
-    states = {t.name: t.state for t in bed.catalogue.list_trackers().items}
+    states = {t.name: t.state for t in bed.catalogue.trackers.list().items}
     assert states == {
         "Tracker Bravo": State.INACTIVE,
         "Tracker Alpha": State.INACTIVE,
@@ -215,18 +215,18 @@ def test_bulk_actions_and_list_controls(bed: ConsoleBed) -> None:
     inactive = bed.client.get(url + "&state=inactive").text
     assert "Tracker Charlie" not in inactive and "Tracker Alpha" in inactive
     bed.post("/impression-trackers/bulk", {"action": "activate", "ids": [str(made[0].id)]})
-    assert bed.catalogue.get_tracker(made[0].id).state is State.ACTIVE
+    assert bed.catalogue.trackers.get(made[0].id).state is State.ACTIVE
     deleted = bed.post("/impression-trackers/bulk", {"action": "delete", "ids": [str(made[2].id)]})
     assert deleted.status_code == 303
     assert "Deleted 1 impression tracker." in bed.client.get(deleted.headers["location"]).text
-    assert bed.catalogue.list_trackers().total == 2
+    assert bed.catalogue.trackers.list().total == 2
     nothing = bed.post("/impression-trackers/bulk", {"action": "delete"})
     assert "Select at least one tracker" in bed.client.get(nothing.headers["location"]).text
 
 
 def test_tracker_page_shows_live_hits(bed: ConsoleBed) -> None:
     ids = seed_chain(bed.catalogue)
-    tracker = bed.catalogue.create_tracker(
+    tracker = bed.catalogue.trackers.create(
         {
             "tracker_type": "click",
             "name": "Homepage click",

@@ -139,7 +139,7 @@ def test_unknown_deleted_and_wrong_type_ids_are_named(
     catalogue: CatalogueService, engine: Engine, world: ExportWorld
 ) -> None:
     service = service_for(catalogue, engine)
-    catalogue.delete_tracker(world.imp_plain.id)
+    catalogue.trackers.delete(world.imp_plain.id)
     err = refusal(
         lambda: service.build(
             request(world, impression_tracker_ids=[world.imp_coded.id, world.imp_plain.id, 999])
@@ -444,7 +444,7 @@ def test_a_tracker_deleted_after_queueing_fails_the_export_with_the_reason(
     service = service_for(catalogue, engine)
     mailer = SmtpMailer.from_url(smtp_server.url, "adtrack@x.example")
     record = service.queue_email(request(world, delivery="email", emails=["a@x.example"])).record
-    catalogue.delete_tracker(world.click_bare.id)
+    catalogue.trackers.delete(world.click_bare.id)
     run_until_final(ExportDelivery(service, mailer), record.id)
     final = service.get_export(record.id)
     assert final.status is ExportStatus.FAILED and final.error is not None

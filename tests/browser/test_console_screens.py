@@ -168,7 +168,7 @@ def test_dialog_and_menus_work_from_the_keyboard(live: LiveApp, page: Page) -> N
 
 def test_advertiser_landing_domains_are_edited_one_per_line(live: LiveApp, page: Page) -> None:
     sign_in(page, live.url)
-    advertiser = live.bed.catalogue.list_advertisers().items[0]
+    advertiser = live.bed.catalogue.advertisers.list().items[0]
     page.goto(f"{live.url}/advertisers/{advertiser.id}")
     domains = page.get_by_label("Landing domains")
     expect(domains).to_have_value("")
@@ -184,7 +184,7 @@ def test_advertiser_landing_domains_are_edited_one_per_line(live: LiveApp, page:
     page.get_by_label("Landing domains").fill("Shop.Example\n\n*.cdn.example\n")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Saved advertiser")).to_be_visible()
-    saved = live.bed.catalogue.get_advertiser(advertiser.id)
+    saved = live.bed.catalogue.advertisers.get(advertiser.id)
     assert saved.landing_domains == ("shop.example", "*.cdn.example")
     assert saved.redirect_policy is not None and saved.redirect_policy.value == "allow-list"
     page.goto(f"{live.url}/advertisers/{advertiser.id}")

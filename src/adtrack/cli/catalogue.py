@@ -32,7 +32,7 @@ def _list_command(resource: Resource) -> Callable[..., None]:
     ) -> None:
         with open_database() as database:
             catalogue = bootstrap.build_catalogue(database.settings, database.engine)
-            page = resource.operations.list(catalogue, q=q, state=state, offset=offset, limit=limit)
+            page = resource.objects(catalogue).list(q=q, state=state, offset=offset, limit=limit)
         objects = [resource.to_json(entity) for entity in page.items]
         if as_json:
             for obj in objects:
@@ -64,8 +64,8 @@ def _create_command(resource: Resource) -> Callable[..., None]:
             raise fail("; ".join(f"{d['field']}: {d['message']}" for d in detail)) from None
         with open_database() as database:
             catalogue = bootstrap.build_catalogue(database.settings, database.engine)
-            entity = resource.operations.create(
-                catalogue, schemas.to_domain(body.model_dump(exclude_unset=True))
+            entity = resource.objects(catalogue).create(
+                schemas.to_domain(body.model_dump(exclude_unset=True))
             )
         typer.echo(dumps(resource.to_json(entity)).decode())
 

@@ -126,8 +126,9 @@ def check_line_item_move(
 # Payment rules
 # ---------------------------------------------------------------------------------------------
 
-# What only conditional rules have: the base rule applies whenever no other rule does.
-_CONDITIONAL_ONLY = (
+# What only conditional rules have: the base rule applies whenever no other rule does (so
+# the base rule refuses them, and its console page does not show them).
+BASE_RULE_CONDITIONAL_ONLY = (
     "priority",
     "start_date",
     "end_date",
@@ -204,7 +205,7 @@ def check_payment_rule(
     rule = _normalise_filter(rule, given, "line_item_filter", "line_item_ids", "line item")
     if rule.is_base:
         defaults = PaymentRule(id=0, publisher_id=0, name="", priority=DEFAULT_PRIORITY)
-        for attribute in _CONDITIONAL_ONLY:
+        for attribute in BASE_RULE_CONDITIONAL_ONLY:
             if getattr(rule, attribute) != getattr(defaults, attribute):
                 raise ValidationError(
                     attribute,

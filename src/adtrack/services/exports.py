@@ -409,7 +409,7 @@ class ExportService:
         missing: list[int] = []
         for tracker_id in ids:
             try:
-                found.append(self.catalogue.get_tracker(tracker_id, tracker_type))
+                found.append(self.catalogue.trackers.get(tracker_id, tracker_type))
             except NotFound:
                 missing.append(tracker_id)
         if missing:
@@ -568,10 +568,10 @@ class _NameCache:
         return self._cache[key]
 
     def line_item(self, object_id: int) -> str:
-        return self._get("line_item", object_id, self._catalogue.get_line_item)
+        return self._get("line_item", object_id, self._catalogue.line_items.get)
 
     def publisher(self, object_id: int) -> str:
-        return self._get("publisher", object_id, self._catalogue.get_publisher)
+        return self._get("publisher", object_id, self._catalogue.publishers.get)
 
     def placement(self, object_id: int) -> str:
-        return self._get("placement", object_id, self._catalogue.get_placement)
+        return self._get("placement", object_id, self._catalogue.placements.get)

@@ -20,7 +20,7 @@ from adtrack.web.password_work import PasswordWork
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from adtrack.web.console.base import ConsoleState
+    from adtrack.web.console.console_state import ConsoleState
     from adtrack.web.console.hits import HitSource
 
 __all__ = ["WebState", "services", "state_of", "web_state"]

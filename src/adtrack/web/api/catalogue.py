@@ -61,7 +61,6 @@ def _with_types(**annotations: Any) -> Callable[[EndpointT], EndpointT]:
 
 def add_resource_routes(router: APIRouter, resource: Resource) -> None:
     """Register the five endpoints of one resource on ``router``."""
-    ops = resource.operations
     tags: list[str | Any] = [resource.path]
     collection = f"/{resource.path}"
     item = f"/{resource.path}/{{id}}"
@@ -78,7 +77,9 @@ def add_resource_routes(router: APIRouter, resource: Resource) -> None:
     )
     @_with_types(body=resource.create_model)
     def create(body: schemas.ApiModel, catalogue: Catalogue) -> Response:
-        entity = ops.create(catalogue, schemas.to_domain(body.model_dump(exclude_unset=True)))
+        entity = resource.objects(catalogue).create(
+            schemas.to_domain(body.model_dump(exclude_unset=True))
+        )
         return ApiJSONResponse(resource.to_json(entity), status_code=201)
 
     @router.get(
@@ -92,8 +93,7 @@ def add_resource_routes(router: APIRouter, resource: Resource) -> None:
     )
     @_with_types(params=Annotated[resource.params_model, Query()])
     def list_(params: schemas.ListParams, catalogue: Catalogue) -> Response:
-        page = ops.list(
-            catalogue,
+        page = resource.objects(catalogue).list(
             q=params.q,
             state=params.state,
             offset=params.offset,
@@ -119,7 +119,7 @@ def add_resource_routes(router: APIRouter, resource: Resource) -> None:
         operation_id=f"get_{resource.path}",
     )
     def get(id: ObjectId, catalogue: Catalogue) -> Response:
-        return ApiJSONResponse(resource.to_json(ops.get(catalogue, id)))
+        return ApiJSONResponse(resource.to_json(resource.objects(catalogue).get(id)))
 
     @router.patch(
         item,
@@ -133,7 +133,7 @@ def add_resource_routes(router: APIRouter, resource: Resource) -> None:
     @_with_types(body=resource.update_model)
     def update(id: ObjectId, body: schemas.ApiModel, catalogue: Catalogue) -> Response:
         changes = schemas.to_domain(body.model_dump(exclude_unset=True))
-        return ApiJSONResponse(resource.to_json(ops.update(catalogue, id, changes)))
+        return ApiJSONResponse(resource.to_json(resource.objects(catalogue).update(id, changes)))
 
     @router.delete(
         item,
@@ -146,7 +146,7 @@ def add_resource_routes(router: APIRouter, resource: Resource) -> None:
         operation_id=f"delete_{resource.path}",
     )
     def delete(id: ObjectId, catalogue: Catalogue) -> Response:
-        ops.delete(catalogue, id)
+        resource.objects(catalogue).delete(id)
         return Response(status_code=204)
 
 

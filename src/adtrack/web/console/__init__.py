@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from adtrack.config import Settings
 
 if TYPE_CHECKING:
-    from adtrack.web.console.base import ConsoleState
+    from adtrack.web.console.console_state import ConsoleState
 
 __all__ = ["STATIC_DIR", "mount_console"]
 
@@ -25,6 +25,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 def mount_console(app: FastAPI, settings: Settings) -> ConsoleState:
     """Add the console's routes to ``app``; returns its state, for the app's ``WebState``."""
     from adtrack.web.console import (
+        catalogue_screens,
         routes_auth,
         routes_catalogue,
         routes_exports,
@@ -33,11 +34,12 @@ def mount_console(app: FastAPI, settings: Settings) -> ConsoleState:
         routes_users,
     )
     from adtrack.web.console.auth import SessionCodec, load_session_secret
-    from adtrack.web.console.base import ConsoleState, make_templates
+    from adtrack.web.console.console_state import ConsoleState
+    from adtrack.web.console.rendering import make_templates
 
     templates = make_templates()
-    templates.env.globals["describe_revenue"] = routes_catalogue.describe_revenue
-    templates.env.globals["describe_pricing"] = routes_catalogue.describe_pricing
+    templates.env.globals["describe_revenue"] = catalogue_screens.describe_revenue
+    templates.env.globals["describe_pricing"] = catalogue_screens.describe_pricing
     console = ConsoleState(
         settings=settings,
         codec=SessionCodec(load_session_secret(settings), secure=settings.cookie_secure),

@@ -17,19 +17,12 @@ from starlette.responses import Response
 
 from adtrack.domain.errors import DomainError, ValidationError
 from adtrack.services.users import FirstAdmin, UserService, check_password, normalise_email
+from adtrack.web.api.deps import get_users
+from adtrack.web.console.access import Viewer, check_csrf, require_viewer, session_of
 from adtrack.web.console.auth import SESSION_MAX_AGE, ConsoleSession
-from adtrack.web.console.base import (
-    ConsoleRoute,
-    Viewer,
-    check_csrf,
-    console_state,
-    get_users,
-    redirect,
-    render,
-    require_viewer,
-    safe_next,
-    session_of,
-)
+from adtrack.web.console.console_route import ConsoleRoute
+from adtrack.web.console.console_state import console_state
+from adtrack.web.console.rendering import redirect, render, safe_next
 from adtrack.web.sign_in import PasswordWorkBusy, attempt_sign_in, run_password_work
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])

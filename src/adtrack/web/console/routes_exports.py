@@ -27,15 +27,10 @@ from adtrack.domain.parsing import parse_id_list
 from adtrack.services.exports import Delivery, ExportRequest, ExportStatus
 from adtrack.services.tag_sheets import SheetKind, render_sheet
 from adtrack.web.api.exports import get_exports
-from adtrack.web.console.base import (
-    WRITE_ROLES,
-    ConsoleRoute,
-    Viewer,
-    ViewerDep,
-    check_csrf,
-    render,
-)
+from adtrack.web.console.access import WRITE_ROLES, Viewer, ViewerDep, check_csrf
+from adtrack.web.console.console_route import ConsoleRoute
 from adtrack.web.console.forms import error_field
+from adtrack.web.console.rendering import render
 from adtrack.web.state import services
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])

@@ -30,15 +30,11 @@ from adtrack.services.report_query import (
     plan_buckets,
     run_report,
 )
-from adtrack.web.console.base import (
-    ConsoleRoute,
-    ViewerDep,
-    check_csrf,
-    console_state,
-    get_catalogue,
-    money_text,
-    render,
-)
+from adtrack.web.api.deps import get_catalogue
+from adtrack.web.console.access import ViewerDep, check_csrf
+from adtrack.web.console.console_route import ConsoleRoute
+from adtrack.web.console.console_state import console_state
+from adtrack.web.console.rendering import money_text, render
 from adtrack.web.downloads import feed_response, report_response
 from adtrack.web.state import services
 
@@ -186,9 +182,9 @@ def _choices(request: Request) -> dict[str, Any]:
         return [(str(i.id), f"{i.name} ({i.id})") for i in items]
 
     return {
-        "advertisers": options(svc.list_advertisers(limit=MAX_PAGE_SIZE).items),
-        "line_items": options(svc.list_line_items(limit=MAX_PAGE_SIZE).items),
-        "publishers": options(svc.list_publishers(limit=MAX_PAGE_SIZE).items),
+        "advertisers": options(svc.advertisers.list(limit=MAX_PAGE_SIZE).items),
+        "line_items": options(svc.line_items.list(limit=MAX_PAGE_SIZE).items),
+        "publishers": options(svc.publishers.list(limit=MAX_PAGE_SIZE).items),
         "imp_types": [(str(int(t)), f"{int(t)} {t.label}") for t in ImpType],
     }
 

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,87 +26,21 @@ from adtrack.domain.model import State, Tracker, TrackerType
 from adtrack.domain.parsing import parse_id, parse_id_list, parse_optional_id
 from adtrack.domain.tags import TagFormat, TagOptions, TrackerTagData, tracker_url
 from adtrack.services.catalogue import MAX_PAGE_SIZE, CatalogueService
-from adtrack.web.console.base import (
-    ConsoleRoute,
-    EditorDep,
-    ViewerDep,
-    check_csrf,
-    console_state,
-    get_catalogue,
-    is_htmx,
-    redirect,
-    render,
-    safe_next,
-)
+from adtrack.web.api.deps import get_catalogue
+from adtrack.web.console.access import EditorDep, ViewerDep, check_csrf
+from adtrack.web.console.catalogue_names import CatalogueNames
+from adtrack.web.console.console_route import ConsoleRoute
+from adtrack.web.console.console_state import console_state
 from adtrack.web.console.forms import error_field
 from adtrack.web.console.hits import hit_rows
 from adtrack.web.console.listing import PER_PAGE_CHOICES, list_rows
+from adtrack.web.console.rendering import is_htmx, redirect, render, safe_next
+from adtrack.web.console.tracker_screens import TRACKER_SCREENS, TrackerScreen, screen_of
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
 
 ADVERTISER_COOKIE = "adtrack_advertiser"
 PICKER_LIMIT = 50
-
-
-@dataclass(frozen=True)
-class TrackerKind:
-    tracker_type: TrackerType
-    slug: str  # "impression-trackers"
-    title: str  # "Impression Trackers"
-    label: str  # "impression tracker"
-    short: str  # "Imp Tracker" (the seed pages' section and button names)
-
-    @property
-    def details_legend(self) -> str:
-        return f"{self.short} Details"
-
-    @property
-    def create_title(self) -> str:
-        return "Create New " + ("Impression Tracker" if self.is_impression else "Click Tracker")
-
-    @property
-    def create_button(self) -> str:
-        return f"Create {self.short}"
-
-    @property
-    def is_impression(self) -> bool:
-        return self.tracker_type is TrackerType.IMPRESSION
-
-
-IMPRESSION = TrackerKind(
-    TrackerType.IMPRESSION,
-    "impression-trackers",
-    "Impression Trackers",
-    "impression tracker",
-    "Imp Tracker",
-)
-CLICK = TrackerKind(
-    TrackerType.CLICK, "click-trackers", "Click Trackers", "click tracker", "Click Tracker"
-)
-TRACKER_KINDS = {k.slug: k for k in (IMPRESSION, CLICK)}
-
-
-def kind_of(tracker: Tracker) -> TrackerKind:
-    return IMPRESSION if tracker.tracker_type is TrackerType.IMPRESSION else CLICK
-
-
-class Names:
-    """Names of related catalogue objects, fetched once per id per request."""
-
-    def __init__(self, svc: CatalogueService) -> None:
-        self._svc = svc
-        self._cache: dict[tuple[str, int], str] = {}
-
-    def __call__(self, kind: str, object_id: int | None) -> str:
-        if object_id is None:
-            return ""
-        key = (kind, object_id)
-        if key not in self._cache:
-            try:
-                self._cache[key] = getattr(self._svc, f"get_{kind}")(object_id).name
-            except DomainError:
-                self._cache[key] = f"#{object_id} (deleted)"
-        return self._cache[key]
 
 
 # --- the advertiser in use ----------------------------------------------------------------
@@ -127,7 +60,7 @@ def _chosen_advertiser(request: Request, svc: CatalogueService) -> Any | None:
     if advertiser_id is None:
         return None
     try:
-        return svc.get_advertiser(advertiser_id)
+        return svc.advertisers.get(advertiser_id)
     except DomainError:
         return None
 
@@ -145,25 +78,25 @@ def _remember_advertiser(request: Request, response: Response, advertiser_id: in
     return response
 
 
-def list_url(kind: TrackerKind, advertiser_id: int | None) -> str:
-    return f"/{kind.slug}" + (f"?advertiser_id={advertiser_id}" if advertiser_id else "")
+def list_url(screen: TrackerScreen, advertiser_id: int | None) -> str:
+    return f"/{screen.slug}" + (f"?advertiser_id={advertiser_id}" if advertiser_id else "")
 
 
 # --- lists ---------------------------------------------------------------------------------
 
 
-def _list_view(kind: TrackerKind, request: Request, viewer: ViewerDep) -> Response:
+def _list_view(screen: TrackerScreen, request: Request, viewer: ViewerDep) -> Response:
     svc = get_catalogue(request)
     advertiser = _chosen_advertiser(request, svc)
     if advertiser is None:
         q = (request.query_params.get("q") or "").strip() or None
-        advertisers = svc.list_advertisers(q=q, limit=100)
+        advertisers = svc.advertisers.list(q=q, limit=100)
         return render(
             request,
             "advertiser_picker.html",
-            {"kind": kind, "advertisers": advertisers, "q": q or "", "section": "creative"},
+            {"screen": screen, "advertisers": advertisers, "q": q or "", "section": "creative"},
         )
-    names = Names(svc)
+    names = CatalogueNames(svc, missing="#{id} (deleted)")
     sort_keys: dict[str, Callable[[Tracker], Any]] = {
         "id": lambda t: t.id,
         "name": lambda t: t.name,
@@ -174,17 +107,17 @@ def _list_view(kind: TrackerKind, request: Request, viewer: ViewerDep) -> Respon
         "last_modified": lambda t: t.last_modified,
     }
     listing = list_rows(
-        svc.list_trackers,
+        svc.trackers.list,
         dict(request.query_params),
         sort_keys,
-        filters={"tracker_type": kind.tracker_type.value, "advertiser_id": advertiser.id},
+        filters={"tracker_type": screen.tracker_type.value, "advertiser_id": advertiser.id},
     )
     listing.query.pop("tracker_type", None)
     response = render(
         request,
         "tracker_list.html",
         {
-            "kind": kind,
+            "screen": screen,
             "advertiser": advertiser,
             "listing": listing,
             "names": names,
@@ -195,13 +128,13 @@ def _list_view(kind: TrackerKind, request: Request, viewer: ViewerDep) -> Respon
     return _remember_advertiser(request, response, advertiser.id)
 
 
-def _bulk_view(kind: TrackerKind) -> Callable[..., Any]:
+def _bulk_view(screen: TrackerScreen) -> Callable[..., Any]:
     async def bulk(request: Request, viewer: EditorDep) -> Response:
         svc = get_catalogue(request)
         form = await request.form()
         action = str(form.get("action") or "")
         ids = parse_id_list(form.getlist("ids"), "ids")
-        back = safe_next(_path(request.headers.get("hx-current-url")), f"/{kind.slug}")
+        back = safe_next(_path(request.headers.get("hx-current-url")), f"/{screen.slug}")
         if not ids:
             return redirect(request, back, flash="Select at least one tracker.", flash_kind="error")
         if action not in ("activate", "deactivate", "delete"):
@@ -210,15 +143,15 @@ def _bulk_view(kind: TrackerKind) -> Callable[..., Any]:
         for tracker_id in ids:
             try:
                 if action == "delete":
-                    svc.delete_tracker(tracker_id, kind.tracker_type)
+                    screen.objects(svc).delete(tracker_id)
                 else:
                     state = State.ACTIVE if action == "activate" else State.INACTIVE
-                    svc.update_tracker(tracker_id, {"state": state}, kind.tracker_type)
+                    screen.objects(svc).update(tracker_id, {"state": state})
                 done += 1
             except DomainError as exc:
                 failed.append(f"{tracker_id}: {exc.message}")
         past = {"activate": "Activated", "deactivate": "Deactivated", "delete": "Deleted"}[action]
-        message = f"{past} {done} {kind.label}{'s' if done != 1 else ''}."
+        message = f"{past} {done} {screen.label}{'s' if done != 1 else ''}."
         if failed:
             message += " Not done: " + "; ".join(failed)
         return redirect(request, back, flash=message, flash_kind="error" if failed else "success")
@@ -259,13 +192,13 @@ def _tracker_values(tracker: Tracker) -> dict[str, str]:
 
 
 def _parse_tracker_form(
-    kind: TrackerKind, values: dict[str, str]
+    screen: TrackerScreen, values: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     data: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name in ("name", "code", "state"):
         data[name] = values.get(name, "").strip()
-    if not kind.is_impression:
+    if not screen.is_impression:
         data["landing_page_url"] = values.get("landing_page_url", "").strip()
     for name in _ID_FIELDS:
         try:
@@ -290,9 +223,9 @@ def _options_for_publisher(
 ) -> tuple[list[Any], list[Any]]:
     if publisher_id is None:
         return [], []
-    placements = svc.list_placements(publisher_id=publisher_id, limit=MAX_PAGE_SIZE).items
+    placements = svc.placements.list(publisher_id=publisher_id, limit=MAX_PAGE_SIZE).items
     rules = sorted(
-        svc.list_payment_rules(publisher_id=publisher_id, limit=MAX_PAGE_SIZE).items,
+        svc.payment_rules.list(publisher_id=publisher_id, limit=MAX_PAGE_SIZE).items,
         key=lambda r: (not r.is_base, -r.priority, r.id),
     )
     return placements, rules
@@ -308,7 +241,7 @@ def _id_or_none(text: str | None) -> int | None:
 
 def _dialog(
     request: Request,
-    kind: TrackerKind,
+    screen: TrackerScreen,
     advertiser_id: int,
     tracker: Tracker | None,
     values: dict[str, str],
@@ -317,13 +250,13 @@ def _dialog(
     status_code: int = 200,
 ) -> Response:
     svc = get_catalogue(request)
-    names = Names(svc)
+    names = CatalogueNames(svc, missing="#{id} (deleted)")
     publisher_id = _id_or_none(values.get("publisher_id"))
     placements, rules = _options_for_publisher(svc, publisher_id)
-    line_items = svc.list_line_items(advertiser_id=advertiser_id, limit=PICKER_LIMIT)
-    publishers = svc.list_publishers(limit=PICKER_LIMIT)
+    line_items = svc.line_items.list(advertiser_id=advertiser_id, limit=PICKER_LIMIT)
+    publishers = svc.publishers.list(limit=PICKER_LIMIT)
     context = {
-        "kind": kind,
+        "screen": screen,
         "tracker": tracker,
         "advertiser_id": advertiser_id,
         "advertiser_name": names("advertiser", advertiser_id),
@@ -334,7 +267,7 @@ def _dialog(
         "publishers": publishers,
         "placements": placements,
         "payment_rules": rules,
-        "action": f"/{kind.slug}/{tracker.id}" if tracker else f"/{kind.slug}",
+        "action": f"/{screen.slug}/{tracker.id}" if tracker else f"/{screen.slug}",
         "advanced_open": bool(
             values.get("code")
             or values.get("landing_page_url")
@@ -347,18 +280,18 @@ def _dialog(
     return render(request, template, context, status_code=status_code)
 
 
-def _new_view(kind: TrackerKind) -> Callable[..., Any]:
+def _new_view(screen: TrackerScreen) -> Callable[..., Any]:
     def new(request: Request, viewer: EditorDep) -> Response:
         svc = get_catalogue(request)
         advertiser = _chosen_advertiser(request, svc)
         if advertiser is None:
-            return redirect(request, f"/{kind.slug}?choose=1")
-        return _dialog(request, kind, advertiser.id, None, {"state": "active"}, {})
+            return redirect(request, f"/{screen.slug}?choose=1")
+        return _dialog(request, screen, advertiser.id, None, {"state": "active"}, {})
 
     return new
 
 
-async def _save(request: Request, kind: TrackerKind, tracker: Tracker | None) -> Response:
+async def _save(request: Request, screen: TrackerScreen, tracker: Tracker | None) -> Response:
     svc = get_catalogue(request)
     form = await request.form()
     values = {name: str(form.get(name) or "") for name in FORM_FIELDS}
@@ -366,47 +299,47 @@ async def _save(request: Request, kind: TrackerKind, tracker: Tracker | None) ->
         advertiser_id = tracker.advertiser_id
     else:
         advertiser_id = parse_id(form.get("advertiser_id"), "advertiser_id")
-        svc.get_advertiser(advertiser_id)  # NotFound -> error page
-    data, errors = _parse_tracker_form(kind, values)
+        svc.advertisers.get(advertiser_id)  # NotFound -> error page
+    data, errors = _parse_tracker_form(screen, values)
     if not errors:
         try:
             if tracker is None:
-                saved = svc.create_tracker({**data, "tracker_type": kind.tracker_type.value})
-                back = list_url(kind, saved.advertiser_id)
+                saved = screen.objects(svc).create(data)
+                back = list_url(screen, saved.advertiser_id)
                 verb = "Created"
             else:
-                saved = svc.update_tracker(tracker.id, data, kind.tracker_type)
+                saved = screen.objects(svc).update(tracker.id, data)
                 back = safe_next(
                     _path(request.headers.get("hx-current-url")),
-                    list_url(kind, saved.advertiser_id),
+                    list_url(screen, saved.advertiser_id),
                 )
                 verb = "Saved"
         except DomainError as exc:
             errors[_field_for(exc)] = exc.message
         else:
-            message = f"{verb} {kind.label} “{saved.name}” (id {saved.id})."
+            message = f"{verb} {screen.label} “{saved.name}” (id {saved.id})."
             return redirect(request, back, flash=message)
-    return _dialog(request, kind, advertiser_id, tracker, values, errors, status_code=422)
+    return _dialog(request, screen, advertiser_id, tracker, values, errors, status_code=422)
 
 
-def _create_view(kind: TrackerKind) -> Callable[..., Any]:
+def _create_view(screen: TrackerScreen) -> Callable[..., Any]:
     async def create(request: Request, viewer: EditorDep) -> Response:
-        return await _save(request, kind, None)
+        return await _save(request, screen, None)
 
     return create
 
 
-def _update_view(kind: TrackerKind) -> Callable[..., Any]:
+def _update_view(screen: TrackerScreen) -> Callable[..., Any]:
     async def update(tracker_id: int, request: Request, viewer: EditorDep) -> Response:
-        tracker = get_catalogue(request).get_tracker(tracker_id, kind.tracker_type)
-        return await _save(request, kind, tracker)
+        tracker = screen.objects(get_catalogue(request)).get(tracker_id)
+        return await _save(request, screen, tracker)
 
     return update
 
 
-def _list_route(kind: TrackerKind) -> Callable[..., Any]:
+def _list_route(screen: TrackerScreen) -> Callable[..., Any]:
     def list_view(request: Request, viewer: ViewerDep) -> Response:
-        return _list_view(kind, request, viewer)
+        return _list_view(screen, request, viewer)
 
     return list_view
 
@@ -420,10 +353,12 @@ def _field_for(exc: DomainError) -> str:
     return "form"
 
 
-def _edit_view(kind: TrackerKind) -> Callable[..., Any]:
+def _edit_view(screen: TrackerScreen) -> Callable[..., Any]:
     def edit(tracker_id: int, request: Request, viewer: EditorDep) -> Response:
-        tracker = get_catalogue(request).get_tracker(tracker_id, kind.tracker_type)
-        return _dialog(request, kind, tracker.advertiser_id, tracker, _tracker_values(tracker), {})
+        tracker = screen.objects(get_catalogue(request)).get(tracker_id)
+        return _dialog(
+            request, screen, tracker.advertiser_id, tracker, _tracker_values(tracker), {}
+        )
 
     return edit
 
@@ -439,7 +374,7 @@ def pick_line_items(
     q: str | None = None,
     selected: str | None = None,
 ) -> Response:
-    items = get_catalogue(request).list_line_items(
+    items = get_catalogue(request).line_items.list(
         advertiser_id=advertiser_id, q=q or None, limit=PICKER_LIMIT
     )
     return render(
@@ -453,7 +388,7 @@ def pick_line_items(
 def pick_publishers(
     request: Request, viewer: ViewerDep, q: str | None = None, selected: str | None = None
 ) -> Response:
-    items = get_catalogue(request).list_publishers(q=q or None, limit=PICKER_LIMIT)
+    items = get_catalogue(request).publishers.list(q=q or None, limit=PICKER_LIMIT)
     return render(
         request,
         "_picker_results.html",
@@ -504,14 +439,14 @@ def test_hit_url(request: Request, tracker: Tracker) -> str:
 @router.get("/trackers/{tracker_id}", include_in_schema=False)
 def tracker_page(tracker_id: int, request: Request, viewer: ViewerDep) -> Response:
     svc = get_catalogue(request)
-    tracker = svc.get_tracker(tracker_id)
+    tracker = svc.trackers.get(tracker_id)
     return render(
         request,
         "tracker_page.html",
         {
             "tracker": tracker,
-            "kind": kind_of(tracker),
-            "names": Names(svc),
+            "screen": screen_of(tracker),
+            "names": CatalogueNames(svc, missing="#{id} (deleted)"),
             "test_url": test_hit_url(request, tracker),
             "section": "creative",
         },
@@ -526,15 +461,15 @@ def tracker_hits(tracker_id: int, request: Request, viewer: ViewerDep) -> Respon
 
 
 def _register() -> None:
-    for kind in TRACKER_KINDS.values():
-        slug = kind.slug
+    for screen in TRACKER_SCREENS.values():
+        slug = screen.slug
         routes: list[tuple[str, Callable[..., Any], str]] = [
-            (f"/{slug}", _list_route(kind), "GET"),
-            (f"/{slug}/new", _new_view(kind), "GET"),
-            (f"/{slug}", _create_view(kind), "POST"),
-            (f"/{slug}/bulk", _bulk_view(kind), "POST"),
-            (f"/{slug}/{{tracker_id:int}}/edit", _edit_view(kind), "GET"),
-            (f"/{slug}/{{tracker_id:int}}", _update_view(kind), "POST"),
+            (f"/{slug}", _list_route(screen), "GET"),
+            (f"/{slug}/new", _new_view(screen), "GET"),
+            (f"/{slug}", _create_view(screen), "POST"),
+            (f"/{slug}/bulk", _bulk_view(screen), "POST"),
+            (f"/{slug}/{{tracker_id:int}}/edit", _edit_view(screen), "GET"),
+            (f"/{slug}/{{tracker_id:int}}", _update_view(screen), "POST"),
         ]
         for path, endpoint, method in routes:
             router.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
@@ -542,4 +477,4 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["CLICK", "IMPRESSION", "TRACKER_KINDS", "TrackerKind", "list_url", "router"]
+__all__ = ["list_url", "router"]

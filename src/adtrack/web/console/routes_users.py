@@ -13,14 +13,10 @@ from starlette.responses import Response
 
 from adtrack.domain.errors import DomainError
 from adtrack.domain.model import Role
-from adtrack.web.console.base import (
-    AdminDep,
-    ConsoleRoute,
-    check_csrf,
-    get_users,
-    redirect,
-    render,
-)
+from adtrack.web.api.deps import get_users
+from adtrack.web.console.access import AdminDep, check_csrf
+from adtrack.web.console.console_route import ConsoleRoute
+from adtrack.web.console.rendering import redirect, render
 from adtrack.web.console.routes_auth import open_user_session, set_session_cookie
 from adtrack.web.sign_in import PasswordWorkBusy, run_password_work
 

@@ -1,0 +1,341 @@
+"""The catalogue's console screens, one ``CatalogueScreen`` per kind: its form fields, list
+columns and sorts, which fields a form sends, and how values are shown (``describe_revenue``,
+``describe_pricing``). The pages themselves are in ``routes_catalogue.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from adtrack.domain.catalogue_rules import BASE_RULE_CONDITIONAL_ONLY
+from adtrack.domain.model import LineItem, PaymentRule, PricingType, RevenueType
+from adtrack.services.catalogue import CatalogueService, KindCatalogue
+from adtrack.web.console.forms import FormField, FormValues
+from adtrack.web.console.rendering import money_text
+
+__all__ = [
+    "ADVERTISERS",
+    "LINE_ITEMS",
+    "PAYMENT_RULES",
+    "PLACEMENTS",
+    "PUBLISHERS",
+    "SCREENS",
+    "CatalogueScreen",
+    "Column",
+    "describe_pricing",
+    "describe_revenue",
+]
+
+STATE_OPTIONS = (("active", "Active"), ("inactive", "Inactive"))
+REVENUE_OPTIONS = (("none", "None"), ("cpm", "CPM (per 1000 imps)"), ("cpc", "CPC (per click)"))
+PRICING_OPTIONS = (
+    ("revshare", "Revenue share"),
+    ("cpm", "CPM (per 1000 imps)"),
+    ("cpc", "CPC (per click)"),
+)
+FILTER_OPTIONS = (("", "No filter"), ("include", "Only these"), ("exclude", "All but these"))
+_PRICING_AMOUNT = {"revshare": "revshare", "cpm": "cost_cpm", "cpc": "cost_cpc"}
+
+
+# --- what differs per kind -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    cell: Callable[[Any], Any]
+    sort: str | None = None
+    link: Callable[[Any], str] | None = None
+    cell_type: str = "text"  # text | num | state | advertiser | revenue | pricing
+
+
+@dataclass(frozen=True)
+class CatalogueScreen:
+    """The list and form pages of one kind of catalogue object."""
+
+    slug: str  # URL segment: "line-items"
+    label: str  # "line item"
+    title: str  # "Line Items"
+    section: str
+    fields: tuple[FormField, ...]
+    columns: tuple[Column, ...]
+    sort_keys: Mapping[str, Callable[[Any], Any]]
+    objects: Callable[[CatalogueService], KindCatalogue[Any]]  # the service's catalogue of it
+    parent: str | None = None  # list filter and create default: "advertiser_id"
+    defaults: Mapping[str, str] = field(default_factory=dict)  # a new object's form values
+    skip: Callable[[FormField, Any, FormValues], bool] | None = None
+    hidden_fields: Callable[[Any | None], frozenset[str]] = field(
+        default=lambda entity: frozenset()
+    )
+
+
+_COMMON_SORTS: dict[str, Callable[[Any], Any]] = {
+    "id": lambda e: e.id,
+    "name": lambda e: e.name,
+    "code": lambda e: e.code,
+    "state": lambda e: e.state.value,
+    "last_modified": lambda e: e.last_modified,
+}
+
+
+def _skip_amounts(type_field: str, amounts: Mapping[str, str]) -> Callable[..., bool]:
+    """Only the amount of the chosen pricing/revenue type is sent (the rules refuse others)."""
+
+    def skip(field: FormField, raw: Any, values: FormValues) -> bool:
+        prefix = field.name.rsplit(".", 1)[0] + "." if "." in field.name else ""
+        if field.name.removeprefix(prefix) not in amounts.values():
+            return False
+        chosen = str(values.get(prefix + type_field) or "")
+        return amounts.get(chosen) != field.name.removeprefix(prefix)
+
+    return skip
+
+
+def _skip_payment_rule(field: FormField, raw: Any, values: FormValues) -> bool:
+    return _skip_amounts("pricing_type", _PRICING_AMOUNT)(field, raw, values)
+
+
+def _skip_line_item(field: FormField, raw: Any, values: FormValues) -> bool:
+    if field.name == "revenue_value":
+        return values.get("revenue_type") in ("", "none", None) and not str(raw or "").strip()
+    return False
+
+
+# A base rule's page shows neither what only conditional rules have nor what cannot change.
+_BASE_RULE_HIDDEN = frozenset({"state", "publisher_id", *BASE_RULE_CONDITIONAL_ONLY})
+
+
+def _base_rule_hidden(entity: Any) -> frozenset[str]:
+    if isinstance(entity, PaymentRule) and entity.is_base:
+        return _BASE_RULE_HIDDEN
+    return frozenset()
+
+
+NAME = FormField("name", "Name", required=True)
+CODE = FormField("code", "Code", hint="Optional: your own reference, unique per kind.")
+STATE = FormField("state", "State", "select", options=STATE_OPTIONS)
+
+REDIRECT_POLICY_OPTIONS = (
+    ("", "Server default"),
+    ("trackers", "Trackers: any redirect of an active tracker"),
+    ("allow-list", "Allow-list: only to the landing domains"),
+    ("open", "Open: any redirect, any id (open redirector)"),
+)
+LANDING_DOMAINS = FormField(
+    "landing_domains",
+    "Landing domains",
+    "lines",
+    hint="One per line: shop.example (that host) or *.shop.example (any host below it). "
+    "Under the allow-list redirect policy, click and impression redirects go only here.",
+)
+REDIRECT_POLICY = FormField(
+    "redirect_policy",
+    "Redirect policy",
+    "select",
+    options=REDIRECT_POLICY_OPTIONS,
+    hint="Which redir targets this advertiser's trackers follow; the server default is "
+    "ADTRACK_REDIRECT_POLICY.",
+)
+
+ADVERTISERS = CatalogueScreen(
+    slug="advertisers",
+    label="advertiser",
+    title="Advertisers",
+    section="advertisers",
+    fields=(NAME, CODE, STATE, LANDING_DOMAINS, REDIRECT_POLICY),
+    columns=(
+        Column("ID", lambda e: e.id, "id", cell_type="num"),
+        Column("Name", lambda e: e.name, "name", link=lambda e: f"/advertisers/{e.id}"),
+        Column("Code", lambda e: e.code or "", "code"),
+        Column("State", lambda e: e.state, "state", cell_type="state"),
+        Column(
+            "Line items",
+            lambda e: "Line items",
+            link=lambda e: f"/line-items?advertiser_id={e.id}",
+        ),
+        Column(
+            "Trackers",
+            lambda e: "Impression trackers",
+            link=lambda e: f"/impression-trackers?advertiser_id={e.id}",
+        ),
+    ),
+    sort_keys=_COMMON_SORTS,
+    objects=lambda catalogue: catalogue.advertisers,
+)
+
+LINE_ITEMS = CatalogueScreen(
+    slug="line-items",
+    label="line item",
+    title="Line Items",
+    section="line_items",
+    fields=(
+        FormField("advertiser_id", "Advertiser", "id", required=True),
+        NAME,
+        CODE,
+        STATE,
+        FormField("revenue_type", "Booked revenue", "select", options=REVENUE_OPTIONS),
+        FormField(
+            "revenue_value",
+            "Revenue value",
+            "money",
+            attr="revenue_value_micros",
+            hint="What the advertiser pays: per 1000 impressions (CPM) or per click (CPC).",
+        ),
+        FormField("start_date", "Start date", "date", hint="Optional, inclusive."),
+        FormField("end_date", "End date", "date", hint="Optional, exclusive."),
+    ),
+    columns=(
+        Column("ID", lambda e: e.id, "id", cell_type="num"),
+        Column("Name", lambda e: e.name, "name", link=lambda e: f"/line-items/{e.id}"),
+        Column("Code", lambda e: e.code or "", "code"),
+        Column("Advertiser", lambda e: e.advertiser_id, "advertiser_id", cell_type="advertiser"),
+        Column("Revenue", lambda e: e, "revenue_type", cell_type="revenue"),
+        Column("State", lambda e: e.state, "state", cell_type="state"),
+    ),
+    sort_keys={
+        **_COMMON_SORTS,
+        "advertiser_id": lambda e: e.advertiser_id,
+        "revenue_type": lambda e: e.revenue_type.value,
+    },
+    objects=lambda catalogue: catalogue.line_items,
+    parent="advertiser_id",
+    defaults={"revenue_type": "none"},
+    skip=_skip_line_item,
+)
+
+_BASE_RULE_FIELDS = (
+    FormField(
+        "base_rule.pricing_type",
+        "Base rule pricing",
+        "select",
+        options=PRICING_OPTIONS,
+        create_only=True,
+        hint="The publisher's base payment rule: what you pay when no other rule applies.",
+    ),
+    FormField(
+        "base_rule.revshare",
+        "Revenue share (0 to 1)",
+        "ratio",
+        attr="base_rule.revshare_ppm",
+        create_only=True,
+    ),
+    FormField(
+        "base_rule.cost_cpm",
+        "Cost CPM",
+        "money",
+        attr="base_rule.cost_cpm_micros",
+        create_only=True,
+    ),
+    FormField(
+        "base_rule.cost_cpc",
+        "Cost per click",
+        "money",
+        attr="base_rule.cost_cpc_micros",
+        create_only=True,
+    ),
+)
+
+PUBLISHERS = CatalogueScreen(
+    slug="publishers",
+    label="publisher",
+    title="Publishers",
+    section="publishers",
+    fields=(NAME, CODE, STATE, *_BASE_RULE_FIELDS),
+    columns=(
+        Column("ID", lambda e: e.id, "id", cell_type="num"),
+        Column("Name", lambda e: e.name, "name", link=lambda e: f"/publishers/{e.id}"),
+        Column("Code", lambda e: e.code or "", "code"),
+        Column("State", lambda e: e.state, "state", cell_type="state"),
+        Column(
+            "Placements & rules",
+            lambda e: "Placements & payment rules",
+            link=lambda e: f"/publishers/{e.id}#placements",
+        ),
+    ),
+    sort_keys=_COMMON_SORTS,
+    objects=lambda catalogue: catalogue.publishers,
+    defaults={"base_rule.pricing_type": "revshare", "base_rule.revshare": "0"},
+    skip=lambda f, raw, values: _skip_amounts("pricing_type", _PRICING_AMOUNT)(f, raw, values),
+)
+
+PLACEMENTS = CatalogueScreen(
+    slug="placements",
+    label="placement",
+    title="Placements",
+    section="publishers",
+    fields=(FormField("publisher_id", "Publisher", "id", required=True), NAME, CODE, STATE),
+    columns=(
+        Column("ID", lambda e: e.id, "id", cell_type="num"),
+        Column("Name", lambda e: e.name, "name", link=lambda e: f"/placements/{e.id}"),
+        Column("Code", lambda e: e.code or "", "code"),
+        Column("State", lambda e: e.state, "state", cell_type="state"),
+    ),
+    sort_keys=_COMMON_SORTS,
+    objects=lambda catalogue: catalogue.placements,
+    parent="publisher_id",
+)
+
+PAYMENT_RULES = CatalogueScreen(
+    slug="payment-rules",
+    label="payment rule",
+    title="Payment Rules",
+    section="publishers",
+    fields=(
+        FormField("publisher_id", "Publisher", "id", required=True),
+        NAME,
+        CODE,
+        STATE,
+        FormField("description", "Description", "textarea"),
+        FormField("pricing_type", "Pricing", "select", options=PRICING_OPTIONS),
+        FormField("revshare", "Revenue share (0 to 1)", "ratio", attr="revshare_ppm"),
+        FormField("cost_cpm", "Cost CPM", "money", attr="cost_cpm_micros"),
+        FormField("cost_cpc", "Cost per click", "money", attr="cost_cpc_micros"),
+        FormField(
+            "priority",
+            "Priority",
+            "int",
+            hint="1 to 10; rules are tried from the highest priority down.",
+        ),
+        FormField("start_date", "Start date", "date", hint="Optional, inclusive."),
+        FormField("end_date", "End date", "date", hint="Optional, exclusive."),
+        FormField("advertiser_filter", "Advertiser filter", "select", options=FILTER_OPTIONS),
+        FormField("advertiser_ids", "Advertisers", "ids"),
+        FormField("line_item_filter", "Line item filter", "select", options=FILTER_OPTIONS),
+        FormField("line_item_ids", "Line items", "ids"),
+    ),
+    columns=(
+        Column("ID", lambda e: e.id, "id", cell_type="num"),
+        Column("Name", lambda e: e.name, "name", link=lambda e: f"/payment-rules/{e.id}"),
+        Column("Pricing", lambda e: e, "pricing_type", cell_type="pricing"),
+        Column("Priority", lambda e: "base" if e.is_base else e.priority, "priority"),
+        Column("State", lambda e: e.state, "state", cell_type="state"),
+    ),
+    sort_keys={
+        **_COMMON_SORTS,
+        "pricing_type": lambda e: e.pricing_type.value,
+        "priority": lambda e: 11 if e.is_base else e.priority,
+    },
+    objects=lambda catalogue: catalogue.payment_rules,
+    parent="publisher_id",
+    defaults={"pricing_type": "revshare", "priority": "5"},
+    skip=_skip_payment_rule,
+    hidden_fields=_base_rule_hidden,
+)
+
+SCREENS = {s.slug: s for s in (ADVERTISERS, LINE_ITEMS, PUBLISHERS, PLACEMENTS, PAYMENT_RULES)}
+
+
+def describe_revenue(item: LineItem) -> str:
+    if item.revenue_type is RevenueType.NONE:
+        return "none"
+    return f"{item.revenue_type.value.upper()} {money_text(item.revenue_value_micros)}"
+
+
+def describe_pricing(rule: PaymentRule) -> str:
+    if rule.pricing_type is PricingType.REVSHARE:
+        return f"revshare {rule.revshare_ppm / 10_000:g} %"
+    if rule.pricing_type is PricingType.CPM:
+        return f"CPM {money_text(rule.cost_cpm_micros)}"
+    return f"CPC {money_text(rule.cost_cpc_micros)}"
