@@ -315,49 +315,130 @@ def _csv_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int) -
 _QUOTE_TRIGGERS = (b'"', b",", b"\n", b"\r")
 
 
+def _text(value: str) -> pa.StringScalar:
+    # Constants go to the kernels as typed scalars: a bare Python value makes pyarrow infer
+    # its type on every call, which costs more than formatting a small batch.
+    return pa.scalar(value, pa.string())
+
+
+_NOTHING, _COMMA = _text(""), _text(",")
+_NO_TAG = pa.scalar(0, pa.int64())  # the tag of a tracker without a placement
+_CSV_VALID, _CSV_INVALID = _text("0\r\n"), _text("1\r\n")
+_JSON_START, _JSON_NULL = _text('{"datetime":"'), _text("null")
+_JSON_QUOTE = _text('"')
+_JSON_VALID, _JSON_INVALID = _text(',"invalid":false}\n'), _text(',"invalid":true}\n')
+
+
 def _csv_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
     """The CSV lines of ``records`` (:data:`SOURCE_COLUMNS`), byte for byte what
-    :func:`_csv_line` gives for each row, built column by column with Arrow kernels: each
-    column becomes its cells as text (the timestamp as its UTC wall time, amounts as decimals
-    with six places, free text through :func:`_csv_text` once per distinct value that needs
-    quotes), the cells of a row are joined with commas, and the lines, one after the other in
-    one buffer, are the output. Amounts a decimal cannot show the way :func:`_money` does
-    (negative, or 19 digits) take the row-by-row path."""
-    (
-        ts,
-        tracker,
-        advertiser,
-        line_item,
-        publisher,
-        placement,
-        ancost_used,
-        cost,
-        revenue,
-        pricing,
-        referrer,
-        cachebuster,
-        user_agent,
-        invalid,
-    ) = records.columns
+    :func:`_csv_line` gives for each row, built column by column with Arrow kernels. What
+    repeats from row to row is formatted once per distinct combination
+    (:func:`_per_combination`): the ids, the amounts with the pricing type, the site domain,
+    the user agent with the invalid flag; the timestamp and the cachebuster are formatted for
+    every row. The six pieces of a row are joined with commas, and the lines, one after the
+    other in one buffer, are the output. Amounts a decimal cannot show the way :func:`_money`
+    does (negative, or 19 digits) take the row-by-row path."""
+    if not records.num_rows:
+        return b""
+    ts, *ids, ancost_used, cost, revenue, pricing, referrer, cachebuster, agent, invalid = (
+        records.columns
+    )
     if not (_fits_money(cost) and _fits_money(revenue)):
         return _csv_lines_row_by_row(records, domains)
     lines = pc.binary_join_element_wise(
         _utc_texts(ts),
-        pc.cast(tracker, pa.string()),
-        pc.cast(advertiser, pa.string()),
-        pc.cast(line_item, pa.string()),
-        pc.cast(publisher, pa.string()),
-        pc.cast(pc.fill_null(placement, 0), pa.string()),
-        pc.if_else(ancost_used, _money_texts(cost), ""),
-        _money_texts(revenue),
-        _text_cells(pricing),
-        _text_cells(_site_domains(referrer, domains)),
+        _per_combination(tuple(ids), _csv_ids),
+        _per_combination((_charged_cost(ancost_used, cost), revenue, pricing), _csv_amounts),
+        _per_combination((referrer,), lambda r: _text_cells(_site_domains(r, domains))),
         _text_cells(cachebuster),
-        _text_cells(user_agent),
-        pc.if_else(invalid, "1\r\n", "0\r\n"),
-        ",",
+        _per_combination((agent, invalid), _csv_ends),
+        _COMMA,
     )
     return _joined_bytes(lines)
+
+
+def _csv_ids(*ids: pa.Array) -> pa.Array:
+    """``tracker,advertiser,line item,publisher,tag`` (the tag 0 without a placement)."""
+    return pc.binary_join_element_wise(*_id_texts(ids), _COMMA)
+
+
+def _id_texts(ids: tuple[pa.Array, ...]) -> list[pa.Array]:
+    *named, placement = ids
+    return [pc.cast(column, pa.string()) for column in (*named, pc.fill_null(placement, _NO_TAG))]
+
+
+def _csv_amounts(cost: pa.Array, revenue: pa.Array, pricing: pa.Array) -> pa.Array:
+    """``media buy cost,revenue,pricing type`` (no cost where none was charged)."""
+    return pc.binary_join_element_wise(
+        pc.fill_null(_money_texts(cost), _NOTHING),
+        _money_texts(revenue),
+        _text_cells(pricing),
+        _COMMA,
+    )
+
+
+def _csv_ends(agent: pa.Array, invalid: pa.Array) -> pa.Array:
+    """``user agent,invalid`` and the line break."""
+    return pc.binary_join_element_wise(
+        _text_cells(agent), pc.if_else(invalid, _CSV_INVALID, _CSV_VALID), _COMMA
+    )
+
+
+def _charged_cost(ancost_used: pa.Array, cost: pa.Array) -> pa.Array:
+    """The media cost where the event carried one, null elsewhere (the feed shows none)."""
+    return pc.if_else(ancost_used, cost, pa.scalar(None, cost.type))
+
+
+# Combination keys stay below this: products of numbers of distinct values, in 64 bits.
+_KEY_LIMIT = 2**62
+
+
+def _per_combination(columns: tuple[pa.Array, ...], cells: Callable[..., pa.Array]) -> pa.Array:
+    """``cells(*columns)`` computed once per distinct combination of the columns' values
+    (null one value more) and taken for each row: ids, amounts, pages and browsers repeat
+    heavily in a day of clicks, and hashing them and taking a formatted piece costs less
+    than formatting and joining every cell of every row. ``cells`` gets plain arrays (no
+    dictionaries), one row per combination."""
+    key, size = _codes(columns[0])
+    for column in columns[1:]:
+        codes, count = _codes(column)
+        if size * count >= _KEY_LIMIT:
+            encoded = pc.dictionary_encode(key)
+            key, size = pc.cast(encoded.indices, pa.int64()), len(encoded.dictionary)
+        key = pc.add(pc.multiply(key, pa.scalar(count, pa.int64())), codes)
+        size *= count
+    combinations = pc.dictionary_encode(key).indices
+    firsts = _first_rows(combinations)
+    return cells(*(_plain(column.take(firsts)) for column in columns)).take(combinations)
+
+
+def _codes(column: pa.Array) -> tuple[pa.Array, int]:
+    """A number for each row (64-bit), equal where the values are equal (nulls too), and
+    how many numbers there may be."""
+    if pa.types.is_dictionary(column.type):
+        size = len(column.dictionary)
+        indices = pc.fill_null(column.indices, pa.scalar(size, column.type.index_type))
+        return pc.cast(indices, pa.int64()), size + 1
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    return pc.cast(encoded.indices, pa.int64()), len(encoded.dictionary)
+
+
+_FIRST_ROW = pa.array([0], pa.uint64())
+_NEXT_ROW = pa.scalar(1, pa.uint64())
+
+
+def _first_rows(codes: pa.Array) -> pa.Array:
+    """The row where each code first appears, code by code, for codes numbered in order of
+    first appearance (as ``dictionary_encode`` numbers them): row 0, and each row whose
+    code is above every earlier one."""
+    highest = pc.cumulative_max(codes)
+    rising = pc.greater(codes.slice(1), highest.slice(0, len(codes) - 1))
+    later = pc.add(pc.indices_nonzero(rising), _NEXT_ROW)
+    return pa.concat_arrays([_FIRST_ROW, later])
+
+
+def _plain(values: pa.Array) -> pa.Array:
+    return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
 
 
 _MONEY = pa.decimal64(18, 6)  # micros read as units with six decimals: "1.250000"
@@ -386,11 +467,12 @@ def _holds(values: pa.Array, needles: tuple[bytes, ...]) -> bool:
 def _text_cells(values: pa.Array) -> pa.Array:
     """:func:`_csv_text` of each value (nothing for null), computed once per distinct value,
     and only when some value may need quotes."""
+    values = _plain(values)
     if not _holds(values, _QUOTE_TRIGGERS):
-        return pc.fill_null(values, "")
+        return pc.fill_null(values, _NOTHING)
     encoded = pc.dictionary_encode(values)
     cells = pa.array([_csv_text(v) for v in encoded.dictionary.to_pylist()], pa.string())
-    return pc.fill_null(cells.take(encoded.indices), "")
+    return pc.fill_null(cells.take(encoded.indices), _NOTHING)
 
 
 def _joined_bytes(lines: pa.Array) -> bytes:
@@ -413,7 +495,7 @@ def _fits_money(micros: pa.Array) -> bool:
 def _site_domains(referrers: pa.Array, domains: _Memo) -> pa.Array:
     """:func:`site_domain` of each referrer, computed once per distinct referrer (a day of
     clicks comes from far fewer pages than clicks); null where there is no referrer."""
-    encoded = pc.dictionary_encode(referrers)
+    encoded = pc.dictionary_encode(_plain(referrers))
     hosts = pa.array([domains[r] for r in encoded.dictionary.to_pylist()], pa.string())
     return hosts.take(encoded.indices)
 
@@ -463,62 +545,85 @@ def _jsonl_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int)
 
 def _jsonl_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
     """The JSON lines of ``records``, byte for byte what ``orjson.dumps`` gives for each
-    row's object (:func:`_feed_objects`): the keys and punctuation are constant pieces, the
-    values cells built per column (text escaped by orjson itself, once per distinct value
-    that needs escaping), joined in one kernel. Amounts a decimal cannot show the way
-    :func:`_money` does take the row-by-row path."""
-    (
-        ts,
-        tracker,
-        advertiser,
-        line_item,
-        publisher,
-        placement,
-        ancost_used,
-        cost,
-        revenue,
-        pricing,
-        referrer,
-        cachebuster,
-        user_agent,
-        invalid,
-    ) = records.columns
+    row's object (:func:`_feed_objects`), built like the CSV (:func:`_csv_lines`): the keys
+    and punctuation are constant parts of the pieces, which are formatted once per distinct
+    combination except the timestamp and the cachebuster (text escaped by orjson itself,
+    once per distinct value that needs escaping), and joined in one kernel. Amounts a
+    decimal cannot show the way :func:`_money` does take the row-by-row path."""
+    if not records.num_rows:
+        return b""
+    ts, *ids, ancost_used, cost, revenue, pricing, referrer, cachebuster, agent, invalid = (
+        records.columns
+    )
     if not (_fits_money(cost) and _fits_money(revenue)):
         return b"".join(
             orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
             for obj in _objects(_python_rows(records), domains)
         )
-    money_cost = pc.binary_join_element_wise('"', _money_texts(cost), '"', "")
     lines = pc.binary_join_element_wise(
-        '{"datetime":"',
+        _JSON_START,
         _utc_texts(ts),
-        '","tracker_id":',
-        pc.cast(tracker, pa.string()),
-        ',"advertiser_id":',
-        pc.cast(advertiser, pa.string()),
-        ',"line_item_id":',
-        pc.cast(line_item, pa.string()),
-        ',"publisher_id":',
-        pc.cast(publisher, pa.string()),
-        ',"tag_id":',
-        pc.cast(pc.fill_null(placement, 0), pa.string()),
-        ',"media_buy_cost":',
-        pc.if_else(ancost_used, money_cost, "null"),
-        ',"revenue_value":"',
-        _money_texts(revenue),
-        '","pricing_type":',
-        _json_texts(pricing),
-        ',"site_domain":',
-        _json_texts(pc.fill_null(_site_domains(referrer, domains), "")),
-        ',"cachebuster":',
+        _per_combination(tuple(ids), _json_ids),
+        _per_combination((_charged_cost(ancost_used, cost), revenue, pricing), _json_amounts),
+        _per_combination((referrer,), lambda r: _json_site(_site_domains(r, domains))),
         _json_texts(cachebuster),
-        ',"user_agent":',
-        _json_texts(user_agent),
-        ',"invalid":',
-        pc.if_else(invalid, "true}\n", "false}\n"),
-        "",
+        _per_combination((agent, invalid), _json_ends),
+        _NOTHING,
     )
     return _joined_bytes(lines)
+
+
+def _json_ids(*ids: pa.Array) -> pa.Array:
+    """The end of the datetime and the ids: ``","tracker_id":1,...,"tag_id":0``."""
+    parts: list[pa.Array | pa.Scalar] = []
+    for key, texts in zip(_JSON_ID_KEYS, _id_texts(ids), strict=True):
+        parts += [key, texts]
+    return pc.binary_join_element_wise(*parts, _NOTHING)
+
+
+_JSON_ID_KEYS = tuple(
+    _text(f'{before}"{name}":')
+    for before, name in zip(
+        ('",', ",", ",", ",", ","),
+        ("tracker_id", "advertiser_id", "line_item_id", "publisher_id", "tag_id"),
+        strict=True,
+    )
+)
+
+
+def _json_amounts(cost: pa.Array, revenue: pa.Array, pricing: pa.Array) -> pa.Array:
+    """``,"media_buy_cost":"1.000000","revenue_value":"2.000000","pricing_type":"cpc"``
+    (the cost null where none was charged)."""
+    charged = pc.binary_join_element_wise(_JSON_QUOTE, _money_texts(cost), _JSON_QUOTE, _NOTHING)
+    return pc.binary_join_element_wise(
+        _text(',"media_buy_cost":'),
+        pc.fill_null(charged, _JSON_NULL),
+        _text(',"revenue_value":"'),
+        _money_texts(revenue),
+        _text('","pricing_type":'),
+        _json_texts(pricing),
+        _NOTHING,
+    )
+
+
+def _json_site(domains: pa.Array) -> pa.Array:
+    """``,"site_domain":"example.com","cachebuster":`` (the domain ``""`` when none)."""
+    return pc.binary_join_element_wise(
+        _text(',"site_domain":'),
+        _json_texts(pc.fill_null(domains, _NOTHING)),
+        _text(',"cachebuster":'),
+        _NOTHING,
+    )
+
+
+def _json_ends(agent: pa.Array, invalid: pa.Array) -> pa.Array:
+    """``,"user_agent":"...","invalid":false}`` and the line break."""
+    return pc.binary_join_element_wise(
+        _text(',"user_agent":'),
+        _json_texts(agent),
+        pc.if_else(invalid, _JSON_INVALID, _JSON_VALID),
+        _NOTHING,
+    )
 
 
 # What orjson escapes in a string: the quote, the backslash and control characters.
@@ -528,9 +633,11 @@ _JSON_ESCAPED = re.compile(rb'["\\\x00-\x1f]')
 def _json_texts(values: pa.Array) -> pa.Array:
     """Each value as JSON (``null`` for null): in quotes as it is when nothing in the column
     needs escaping, else through orjson once per distinct value."""
+    values = _plain(values)
     data = values.buffers()[2]
     if data is not None and _JSON_ESCAPED.search(data.to_pybytes()):
         encoded = pc.dictionary_encode(values)
         texts = [orjson.dumps(v).decode() for v in encoded.dictionary.to_pylist()]
-        return pc.fill_null(pa.array(texts, pa.string()).take(encoded.indices), "null")
-    return pc.fill_null(pc.binary_join_element_wise('"', values, '"', ""), "null")
+        return pc.fill_null(pa.array(texts, pa.string()).take(encoded.indices), _JSON_NULL)
+    quoted = pc.binary_join_element_wise(_JSON_QUOTE, values, _JSON_QUOTE, _NOTHING)
+    return pc.fill_null(quoted, _JSON_NULL)
