@@ -333,11 +333,11 @@ def _csv_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
     """The CSV lines of ``records`` (:data:`SOURCE_COLUMNS`), byte for byte what
     :func:`_csv_line` gives for each row, built column by column with Arrow kernels. What
     repeats from row to row is formatted once per distinct combination
-    (:func:`_per_combination`): the ids, the amounts with the pricing type, the site domain,
-    the user agent with the invalid flag; the timestamp and the cachebuster are formatted for
-    every row. The six pieces of a row are joined with commas, and the lines, one after the
-    other in one buffer, are the output. Amounts a decimal cannot show the way :func:`_money`
-    does (negative, or 19 digits) take the row-by-row path."""
+    (:func:`_per_combination`): the ids; the media buy cost; the revenue, pricing type and
+    site domain; the user agent and invalid flag. The timestamp and the cachebuster are
+    formatted for every row. The six pieces of a row are joined with commas, and the lines,
+    one after the other in one buffer, are the output. Amounts a decimal cannot show the way
+    :func:`_money` does (negative, or 19 digits) take the row-by-row path."""
     if not records.num_rows:
         return b""
     ts, *ids, ancost_used, cost, revenue, pricing, referrer, cachebuster, agent, invalid = (
@@ -348,8 +348,11 @@ def _csv_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
     lines = pc.binary_join_element_wise(
         _utc_texts(ts),
         _per_combination(tuple(ids), _csv_ids),
-        _per_combination((_charged_cost(ancost_used, cost), revenue, pricing), _csv_amounts),
-        _per_combination((referrer,), lambda r: _text_cells(_site_domains(r, domains))),
+        _per_combination((_charged_cost(ancost_used, cost),), _csv_cost),
+        _per_combination(
+            (revenue, pricing, referrer),
+            lambda revenues, types, pages: _csv_revenues(revenues, types, pages, domains),
+        ),
         _text_cells(cachebuster),
         _per_combination((agent, invalid), _csv_ends),
         _COMMA,
@@ -367,12 +370,19 @@ def _id_texts(ids: tuple[pa.Array, ...]) -> list[pa.Array]:
     return [pc.cast(column, pa.string()) for column in (*named, pc.fill_null(placement, _NO_TAG))]
 
 
-def _csv_amounts(cost: pa.Array, revenue: pa.Array, pricing: pa.Array) -> pa.Array:
-    """``media buy cost,revenue,pricing type`` (no cost where none was charged)."""
+def _csv_cost(cost: pa.Array) -> pa.Array:
+    """The media buy cost (nothing where none was charged)."""
+    return pc.fill_null(_money_texts(cost), _NOTHING)
+
+
+def _csv_revenues(
+    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: _Memo
+) -> pa.Array:
+    """``revenue,pricing type,site domain``."""
     return pc.binary_join_element_wise(
-        pc.fill_null(_money_texts(cost), _NOTHING),
         _money_texts(revenue),
         _text_cells(pricing),
+        _text_cells(_site_domains(referrer, domains)),
         _COMMA,
     )
 
@@ -391,54 +401,96 @@ def _charged_cost(ancost_used: pa.Array, cost: pa.Array) -> pa.Array:
 
 # Combination keys stay below this: products of numbers of distinct values, in 64 bits.
 _KEY_LIMIT = 2**62
+# Keys 0, 1, 2, ...: every combination of a few distinct values is formatted when there are
+# at most a quarter as many as rows (no hashing of the rows' keys then).
+_EVERY_KEY = pa.array(range(CHUNK_ROWS), pa.int64())
 
 
 def _per_combination(columns: tuple[pa.Array, ...], cells: Callable[..., pa.Array]) -> pa.Array:
     """``cells(*columns)`` computed once per distinct combination of the columns' values
     (null one value more) and taken for each row: ids, amounts, pages and browsers repeat
-    heavily in a day of clicks, and hashing them and taking a formatted piece costs less
+    heavily in a day of clicks, and numbering them and taking a formatted piece costs less
     than formatting and joining every cell of every row. ``cells`` gets plain arrays (no
-    dictionaries), one row per combination."""
-    key, size = _codes(columns[0])
+    dictionaries), one row per combination.
+
+    Each column's values are numbered (:func:`_codes`) and a row's combination is the number
+    ``(c0 * n1 + c1) * n2 + c2 ...`` of its values' numbers, a digit per column; the values
+    of a combination come back from its number by division. When there are few possible
+    combinations, every one is formatted; else the rows' combinations are numbered anew in
+    order of appearance (a hash of one 64-bit number a row), and the distinct ones are."""
+    key, distinct = _codes(columns[0])
+    digits = [_Digit(len(distinct), [distinct])]
     for column in columns[1:]:
-        codes, count = _codes(column)
-        if size * count >= _KEY_LIMIT:
-            encoded = pc.dictionary_encode(key)
-            key, size = pc.cast(encoded.indices, pa.int64()), len(encoded.dictionary)
-        key = pc.add(pc.multiply(key, pa.scalar(count, pa.int64())), codes)
-        size *= count
-    combinations = pc.dictionary_encode(key).indices
-    firsts = _first_rows(combinations)
-    return cells(*(_plain(column.take(firsts)) for column in columns)).take(combinations)
+        codes, distinct = _codes(column)
+        if _product(digits) * len(distinct) >= _KEY_LIMIT:
+            key, so_far = _distinct(key, digits)
+            digits = [_Digit(len(so_far[0]), so_far)]
+        key = pc.add(pc.multiply(key, pa.scalar(len(distinct), pa.int64())), codes)
+        digits.append(_Digit(len(distinct), [distinct]))
+    combinations = _product(digits)
+    if combinations * 4 <= min(len(key), len(_EVERY_KEY)) or (
+        len(digits) == 1 and combinations <= len(key)
+    ):
+        return cells(*_decoded(_EVERY_KEY.slice(0, combinations), digits)).take(key)
+    numbers, distinct_values = _distinct(key, digits)
+    return cells(*distinct_values).take(numbers)
 
 
-def _codes(column: pa.Array) -> tuple[pa.Array, int]:
-    """A number for each row (64-bit), equal where the values are equal (nulls too), and
-    how many numbers there may be."""
-    if pa.types.is_dictionary(column.type):
-        size = len(column.dictionary)
-        indices = pc.fill_null(column.indices, pa.scalar(size, column.type.index_type))
-        return pc.cast(indices, pa.int64()), size + 1
-    encoded = pc.dictionary_encode(column, null_encoding="encode")
-    return pc.cast(encoded.indices, pa.int64()), len(encoded.dictionary)
+@dataclass(frozen=True, slots=True)
+class _Digit:
+    """One digit of a combination's number: how many values it counts, and those values
+    (one array per column it stands for, indexed by the digit)."""
+
+    size: int
+    values: list[pa.Array]
 
 
-_FIRST_ROW = pa.array([0], pa.uint64())
-_NEXT_ROW = pa.scalar(1, pa.uint64())
+def _product(digits: list[_Digit]) -> int:
+    product = 1
+    for digit in digits:
+        product *= digit.size
+    return product
 
 
-def _first_rows(codes: pa.Array) -> pa.Array:
-    """The row where each code first appears, code by code, for codes numbered in order of
-    first appearance (as ``dictionary_encode`` numbers them): row 0, and each row whose
-    code is above every earlier one."""
-    highest = pc.cumulative_max(codes)
-    rising = pc.greater(codes.slice(1), highest.slice(0, len(codes) - 1))
-    later = pc.add(pc.indices_nonzero(rising), _NEXT_ROW)
-    return pa.concat_arrays([_FIRST_ROW, later])
+def _distinct(key: pa.Array, digits: list[_Digit]) -> tuple[pa.Array, list[pa.Array]]:
+    """The keys numbered anew 0, 1, ... in order of first appearance, and the values of each
+    of those numbers (one array per column)."""
+    encoded = pc.dictionary_encode(key)
+    return pc.cast(encoded.indices, pa.int64()), _decoded(encoded.dictionary, digits)
+
+
+def _decoded(keys: pa.Array, digits: list[_Digit]) -> list[pa.Array]:
+    """The values each key stands for, one array per column (see :func:`_per_combination`)."""
+    decoded: list[list[pa.Array]] = []
+    for digit in reversed(digits):
+        base = pa.scalar(digit.size, pa.int64())
+        higher = pc.divide(keys, base)  # integer division: the keys are not negative
+        own = pc.subtract(keys, pc.multiply(higher, base))
+        decoded.append([values.take(own) for values in digit.values])
+        keys = higher
+    return [values for digit_values in reversed(decoded) for values in digit_values]
+
+
+_BOOLEANS = pa.array([False, True, None], pa.bool_())
+_NULL_CODE = pa.scalar(2, pa.int64())
 
 
 def _plain(values: pa.Array) -> pa.Array:
     return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
+
+
+def _codes(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """A number for each row (64-bit) and the plain values they stand for, in an array the
+    numbers index: the numbers are equal where the values are (nulls included)."""
+    if pa.types.is_dictionary(column.type):
+        size = len(column.dictionary)
+        indices = pc.fill_null(column.indices, pa.scalar(size, column.type.index_type))
+        distinct = pa.concat_arrays([column.dictionary, pa.nulls(1, column.dictionary.type)])
+        return pc.cast(indices, pa.int64()), distinct
+    if pa.types.is_boolean(column.type):
+        return pc.fill_null(pc.cast(column, pa.int64()), _NULL_CODE), _BOOLEANS
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    return pc.cast(encoded.indices, pa.int64()), encoded.dictionary
 
 
 _MONEY = pa.decimal64(18, 6)  # micros read as units with six decimals: "1.250000"
@@ -495,7 +547,7 @@ def _fits_money(micros: pa.Array) -> bool:
 def _site_domains(referrers: pa.Array, domains: _Memo) -> pa.Array:
     """:func:`site_domain` of each referrer, computed once per distinct referrer (a day of
     clicks comes from far fewer pages than clicks); null where there is no referrer."""
-    encoded = pc.dictionary_encode(_plain(referrers))
+    encoded = pc.dictionary_encode(referrers)
     hosts = pa.array([domains[r] for r in encoded.dictionary.to_pylist()], pa.string())
     return hosts.take(encoded.indices)
 
@@ -564,8 +616,11 @@ def _jsonl_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
         _JSON_START,
         _utc_texts(ts),
         _per_combination(tuple(ids), _json_ids),
-        _per_combination((_charged_cost(ancost_used, cost), revenue, pricing), _json_amounts),
-        _per_combination((referrer,), lambda r: _json_site(_site_domains(r, domains))),
+        _per_combination((_charged_cost(ancost_used, cost),), _json_cost),
+        _per_combination(
+            (revenue, pricing, referrer),
+            lambda revenues, types, pages: _json_revenues(revenues, types, pages, domains),
+        ),
         _json_texts(cachebuster),
         _per_combination((agent, invalid), _json_ends),
         _NOTHING,
@@ -591,26 +646,26 @@ _JSON_ID_KEYS = tuple(
 )
 
 
-def _json_amounts(cost: pa.Array, revenue: pa.Array, pricing: pa.Array) -> pa.Array:
-    """``,"media_buy_cost":"1.000000","revenue_value":"2.000000","pricing_type":"cpc"``
-    (the cost null where none was charged)."""
+def _json_cost(cost: pa.Array) -> pa.Array:
+    """``,"media_buy_cost":"1.000000"`` (null where none was charged)."""
     charged = pc.binary_join_element_wise(_JSON_QUOTE, _money_texts(cost), _JSON_QUOTE, _NOTHING)
     return pc.binary_join_element_wise(
-        _text(',"media_buy_cost":'),
-        pc.fill_null(charged, _JSON_NULL),
+        _text(',"media_buy_cost":'), pc.fill_null(charged, _JSON_NULL), _NOTHING
+    )
+
+
+def _json_revenues(
+    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: _Memo
+) -> pa.Array:
+    """``,"revenue_value":"2.000000","pricing_type":"cpc","site_domain":"example.com",``
+    ``"cachebuster":`` (the domain ``""`` when there is none)."""
+    return pc.binary_join_element_wise(
         _text(',"revenue_value":"'),
         _money_texts(revenue),
         _text('","pricing_type":'),
         _json_texts(pricing),
-        _NOTHING,
-    )
-
-
-def _json_site(domains: pa.Array) -> pa.Array:
-    """``,"site_domain":"example.com","cachebuster":`` (the domain ``""`` when none)."""
-    return pc.binary_join_element_wise(
         _text(',"site_domain":'),
-        _json_texts(pc.fill_null(domains, _NOTHING)),
+        _json_texts(pc.fill_null(_site_domains(referrer, domains), _NOTHING)),
         _text(',"cachebuster":'),
         _NOTHING,
     )
