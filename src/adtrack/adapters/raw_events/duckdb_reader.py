@@ -180,11 +180,13 @@ def _sorted_file_batches(
     columns = [name for name in RAW_EVENT_SCHEMA.names if name in wanted]
     ts_type = RAW_EVENT_SCHEMA.field("ts").type
     low, high = pa.scalar(aware(start), ts_type), pa.scalar(aware(end), ts_type)
+    # Typed scalars: pyarrow would infer a bare int's type anew for every batch.
+    kind = pa.scalar(imp_type, RAW_EVENT_SCHEMA.field("imp_type").type)
     for batch in source.iter_batches(batch_size=batch_rows, columns=columns):
         ts = batch.column("ts")
         keep = pc.and_(pc.greater_equal(ts, low), pc.less(ts, high))
         if imp_type is not None:
-            keep = pc.and_(keep, pc.equal(batch.column("imp_type"), imp_type))
+            keep = pc.and_(keep, pc.equal(batch.column("imp_type"), kind))
         # Most batches match whole (the feed's window covers the hour; a click file's rows
         # are mostly clicks): no copy then.
         matching = (batch if pc.all(keep).as_py() else batch.filter(keep)).select(names)
