@@ -26,12 +26,12 @@ from adtrack.services.feeds import (
     _jsonl_lines,
     _Memo,
     _objects,
-    _per_combination,
     _python_rows,
     parse_feed_request,
     site_domain,
     stream_feed,
 )
+from adtrack.services.per_combination import per_combination
 from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA
 from tests.reporting_support import TRACKERS, RawEvent, load_events, migrated_engine
 
@@ -176,7 +176,7 @@ def test_per_combination_equals_formatting_every_row(
         return pc.binary_join_element_wise(*(pc.fill_null(a, "-") for a in plain), "|")
 
     expected = cells(*(a.dictionary_decode() for a in arrays))
-    assert _per_combination(arrays, cells).equals(expected)
+    assert per_combination(arrays, cells).equals(expected)
 
 
 def test_a_compacted_day_streams_as_row_by_row(tmp_path: Path) -> None:

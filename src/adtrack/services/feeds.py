@@ -4,8 +4,9 @@ extension), read from the raw-event archive and streamed as CSV or JSON lines.
 A feed covers at most 24 hours and must start within the raw-event retention period. Rows are
 read from the archive (a :class:`~adtrack.services.raw_event_archive.RawEventReader` the caller
 passes in) in batches and written out chunk by chunk, so a day of millions of clicks never sits
-in memory. The CSV is formatted a batch at a time by Arrow's kernels; the JSON lines and the
-row iterators build one Python object per row.
+in memory. The CSV and the JSON lines are formatted a batch at a time by Arrow's kernels, what
+repeats from row to row once per distinct combination; the row iterators build one Python
+object per row.
 
 Columns (the original click-tracker feed's, where they apply):
 ``datetime`` (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff`` like the original feed, with microseconds),
@@ -33,6 +34,7 @@ import pyarrow.compute as pc
 from adtrack.config import Settings
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
+from adtrack.services.per_combination import per_combination
 from adtrack.services.raw_event_archive import RawEventReader
 from adtrack.services.report_query import parse_instant, parse_timezone
 
@@ -333,11 +335,12 @@ def _csv_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
     """The CSV lines of ``records`` (:data:`SOURCE_COLUMNS`), byte for byte what
     :func:`_csv_line` gives for each row, built column by column with Arrow kernels. What
     repeats from row to row is formatted once per distinct combination
-    (:func:`_per_combination`): the ids; the media buy cost; the revenue, pricing type and
-    site domain; the user agent and invalid flag. The timestamp and the cachebuster are
-    formatted for every row. The six pieces of a row are joined with commas, and the lines,
-    one after the other in one buffer, are the output. Amounts a decimal cannot show the way
-    :func:`_money` does (negative, or 19 digits) take the row-by-row path."""
+    (:func:`~adtrack.services.per_combination.per_combination`): the ids; the media buy
+    cost; the revenue, pricing type and site domain; the user agent and invalid flag. The
+    timestamp and the cachebuster are formatted for every row. The six pieces of a row are
+    joined with commas, and the lines, one after the other in one buffer, are the output.
+    Amounts a decimal cannot show the way :func:`_money` does (negative, or 19 digits) take
+    the row-by-row path."""
     if not records.num_rows:
         return b""
     ts, *ids, ancost_used, cost, revenue, pricing, referrer, cachebuster, agent, invalid = (
@@ -347,14 +350,14 @@ def _csv_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
         return _csv_lines_row_by_row(records, domains)
     lines = pc.binary_join_element_wise(
         _utc_texts(ts),
-        _per_combination(tuple(ids), _csv_ids),
-        _per_combination((_charged_cost(ancost_used, cost),), _csv_cost),
-        _per_combination(
+        per_combination(tuple(ids), _csv_ids),
+        per_combination((_charged_cost(ancost_used, cost),), _csv_cost),
+        per_combination(
             (revenue, pricing, referrer),
             lambda revenues, types, pages: _csv_revenues(revenues, types, pages, domains),
         ),
         _text_cells(cachebuster),
-        _per_combination((agent, invalid), _csv_ends),
+        per_combination((agent, invalid), _csv_ends),
         _COMMA,
     )
     return _joined_bytes(lines)
@@ -399,98 +402,8 @@ def _charged_cost(ancost_used: pa.Array, cost: pa.Array) -> pa.Array:
     return pc.if_else(ancost_used, cost, pa.scalar(None, cost.type))
 
 
-# Combination keys stay below this: products of numbers of distinct values, in 64 bits.
-_KEY_LIMIT = 2**62
-# Keys 0, 1, 2, ...: every combination of a few distinct values is formatted when there are
-# at most a quarter as many as rows (no hashing of the rows' keys then).
-_EVERY_KEY = pa.array(range(CHUNK_ROWS), pa.int64())
-
-
-def _per_combination(columns: tuple[pa.Array, ...], cells: Callable[..., pa.Array]) -> pa.Array:
-    """``cells(*columns)`` computed once per distinct combination of the columns' values
-    (null one value more) and taken for each row: ids, amounts, pages and browsers repeat
-    heavily in a day of clicks, and numbering them and taking a formatted piece costs less
-    than formatting and joining every cell of every row. ``cells`` gets plain arrays (no
-    dictionaries), one row per combination.
-
-    Each column's values are numbered (:func:`_codes`) and a row's combination is the number
-    ``(c0 * n1 + c1) * n2 + c2 ...`` of its values' numbers, a digit per column; the values
-    of a combination come back from its number by division. When there are few possible
-    combinations, every one is formatted; else the rows' combinations are numbered anew in
-    order of appearance (a hash of one 64-bit number a row), and the distinct ones are."""
-    key, distinct = _codes(columns[0])
-    digits = [_Digit(len(distinct), [distinct])]
-    for column in columns[1:]:
-        codes, distinct = _codes(column)
-        if _product(digits) * len(distinct) >= _KEY_LIMIT:
-            key, so_far = _distinct(key, digits)
-            digits = [_Digit(len(so_far[0]), so_far)]
-        key = pc.add(pc.multiply(key, pa.scalar(len(distinct), pa.int64())), codes)
-        digits.append(_Digit(len(distinct), [distinct]))
-    combinations = _product(digits)
-    if combinations * 4 <= min(len(key), len(_EVERY_KEY)) or (
-        len(digits) == 1 and combinations <= len(key)
-    ):
-        return cells(*_decoded(_EVERY_KEY.slice(0, combinations), digits)).take(key)
-    numbers, distinct_values = _distinct(key, digits)
-    return cells(*distinct_values).take(numbers)
-
-
-@dataclass(frozen=True, slots=True)
-class _Digit:
-    """One digit of a combination's number: how many values it counts, and those values
-    (one array per column it stands for, indexed by the digit)."""
-
-    size: int
-    values: list[pa.Array]
-
-
-def _product(digits: list[_Digit]) -> int:
-    product = 1
-    for digit in digits:
-        product *= digit.size
-    return product
-
-
-def _distinct(key: pa.Array, digits: list[_Digit]) -> tuple[pa.Array, list[pa.Array]]:
-    """The keys numbered anew 0, 1, ... in order of first appearance, and the values of each
-    of those numbers (one array per column)."""
-    encoded = pc.dictionary_encode(key)
-    return pc.cast(encoded.indices, pa.int64()), _decoded(encoded.dictionary, digits)
-
-
-def _decoded(keys: pa.Array, digits: list[_Digit]) -> list[pa.Array]:
-    """The values each key stands for, one array per column (see :func:`_per_combination`)."""
-    decoded: list[list[pa.Array]] = []
-    for digit in reversed(digits):
-        base = pa.scalar(digit.size, pa.int64())
-        higher = pc.divide(keys, base)  # integer division: the keys are not negative
-        own = pc.subtract(keys, pc.multiply(higher, base))
-        decoded.append([values.take(own) for values in digit.values])
-        keys = higher
-    return [values for digit_values in reversed(decoded) for values in digit_values]
-
-
-_BOOLEANS = pa.array([False, True, None], pa.bool_())
-_NULL_CODE = pa.scalar(2, pa.int64())
-
-
 def _plain(values: pa.Array) -> pa.Array:
     return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
-
-
-def _codes(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """A number for each row (64-bit) and the plain values they stand for, in an array the
-    numbers index: the numbers are equal where the values are (nulls included)."""
-    if pa.types.is_dictionary(column.type):
-        size = len(column.dictionary)
-        indices = pc.fill_null(column.indices, pa.scalar(size, column.type.index_type))
-        distinct = pa.concat_arrays([column.dictionary, pa.nulls(1, column.dictionary.type)])
-        return pc.cast(indices, pa.int64()), distinct
-    if pa.types.is_boolean(column.type):
-        return pc.fill_null(pc.cast(column, pa.int64()), _NULL_CODE), _BOOLEANS
-    encoded = pc.dictionary_encode(column, null_encoding="encode")
-    return pc.cast(encoded.indices, pa.int64()), encoded.dictionary
 
 
 _MONEY = pa.decimal64(18, 6)  # micros read as units with six decimals: "1.250000"
@@ -615,14 +528,14 @@ def _jsonl_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
     lines = pc.binary_join_element_wise(
         _JSON_START,
         _utc_texts(ts),
-        _per_combination(tuple(ids), _json_ids),
-        _per_combination((_charged_cost(ancost_used, cost),), _json_cost),
-        _per_combination(
+        per_combination(tuple(ids), _json_ids),
+        per_combination((_charged_cost(ancost_used, cost),), _json_cost),
+        per_combination(
             (revenue, pricing, referrer),
             lambda revenues, types, pages: _json_revenues(revenues, types, pages, domains),
         ),
         _json_texts(cachebuster),
-        _per_combination((agent, invalid), _json_ends),
+        per_combination((agent, invalid), _json_ends),
         _NOTHING,
     )
     return _joined_bytes(lines)
