@@ -152,9 +152,8 @@ def test_a_batch_of_repeated_values_formats_each_row() -> None:
     columns=st.lists(
         st.tuples(
             st.lists(st.one_of(st.none(), st.integers(0, 69_999)), min_size=30, max_size=30),
-            st.one_of(
-                st.integers(1, 4), st.integers(60_000, 70_000)
-            ),  # dictionary sizes: 4 of 60,000 overflow 62 bits
+            # Dictionary sizes: four of 60,000 or more overflow a 62-bit combination number.
+            st.one_of(st.integers(1, 4), st.integers(60_000, 70_000)),
         ),
         min_size=1,
         max_size=5,
