@@ -4,8 +4,9 @@ extension), read from the raw-event archive and streamed as CSV or JSON lines.
 A feed covers at most 24 hours and must start within the raw-event retention period. Rows are
 read from the archive (a :class:`~adtrack.services.raw_event_archive.RawEventReader` the caller
 passes in) in batches and written out chunk by chunk, so a day of millions of clicks never sits
-in memory. The CSV is formatted a batch at a time by Arrow's kernels; the JSON lines and the
-row iterators build one Python object per row.
+in memory. The CSV and the JSON lines are formatted a batch at a time by Arrow's kernels, what
+repeats from row to row once per distinct combination; the row iterators build one Python
+object per row.
 
 Columns (the original click-tracker feed's, where they apply):
 ``datetime`` (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff`` like the original feed, with microseconds),
@@ -33,6 +34,7 @@ import pyarrow.compute as pc
 from adtrack.config import Settings
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
+from adtrack.services.per_combination import per_combination
 from adtrack.services.raw_event_archive import RawEventReader
 from adtrack.services.report_query import parse_instant, parse_timezone
 
@@ -315,49 +317,93 @@ def _csv_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int) -
 _QUOTE_TRIGGERS = (b'"', b",", b"\n", b"\r")
 
 
+def _text(value: str) -> pa.StringScalar:
+    # Constants go to the kernels as typed scalars: a bare Python value makes pyarrow infer
+    # its type on every call, which costs more than formatting a small batch.
+    return pa.scalar(value, pa.string())
+
+
+_NOTHING, _COMMA = _text(""), _text(",")
+_NO_TAG = pa.scalar(0, pa.int64())  # the tag of a tracker without a placement
+_CSV_VALID, _CSV_INVALID = _text("0\r\n"), _text("1\r\n")
+_JSON_START, _JSON_NULL = _text('{"datetime":"'), _text("null")
+_JSON_QUOTE = _text('"')
+_JSON_VALID, _JSON_INVALID = _text(',"invalid":false}\n'), _text(',"invalid":true}\n')
+
+
 def _csv_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
     """The CSV lines of ``records`` (:data:`SOURCE_COLUMNS`), byte for byte what
-    :func:`_csv_line` gives for each row, built column by column with Arrow kernels: each
-    column becomes its cells as text (the timestamp as its UTC wall time, amounts as decimals
-    with six places, free text through :func:`_csv_text` once per distinct value that needs
-    quotes), the cells of a row are joined with commas, and the lines, one after the other in
-    one buffer, are the output. Amounts a decimal cannot show the way :func:`_money` does
-    (negative, or 19 digits) take the row-by-row path."""
-    (
-        ts,
-        tracker,
-        advertiser,
-        line_item,
-        publisher,
-        placement,
-        ancost_used,
-        cost,
-        revenue,
-        pricing,
-        referrer,
-        cachebuster,
-        user_agent,
-        invalid,
-    ) = records.columns
+    :func:`_csv_line` gives for each row, built column by column with Arrow kernels. What
+    repeats from row to row is formatted once per distinct combination
+    (:func:`~adtrack.services.per_combination.per_combination`): the ids; the media buy
+    cost; the revenue, pricing type and site domain; the user agent and invalid flag. The
+    timestamp and the cachebuster are formatted for every row. The six pieces of a row are
+    joined with commas, and the lines, one after the other in one buffer, are the output.
+    Amounts a decimal cannot show the way :func:`_money` does (negative, or 19 digits) take
+    the row-by-row path."""
+    if not records.num_rows:
+        return b""
+    ts, *ids, ancost_used, cost, revenue, pricing, referrer, cachebuster, agent, invalid = (
+        records.columns
+    )
     if not (_fits_money(cost) and _fits_money(revenue)):
         return _csv_lines_row_by_row(records, domains)
     lines = pc.binary_join_element_wise(
         _utc_texts(ts),
-        pc.cast(tracker, pa.string()),
-        pc.cast(advertiser, pa.string()),
-        pc.cast(line_item, pa.string()),
-        pc.cast(publisher, pa.string()),
-        pc.cast(pc.fill_null(placement, 0), pa.string()),
-        pc.if_else(ancost_used, _money_texts(cost), ""),
+        per_combination(tuple(ids), _csv_ids),
+        per_combination((_charged_cost(ancost_used, cost),), _csv_cost),
+        per_combination(
+            (revenue, pricing, referrer),
+            lambda revenues, types, pages: _csv_revenues(revenues, types, pages, domains),
+        ),
+        _text_cells(cachebuster),
+        per_combination((agent, invalid), _csv_ends),
+        _COMMA,
+    )
+    return _joined_bytes(lines)
+
+
+def _csv_ids(*ids: pa.Array) -> pa.Array:
+    """``tracker,advertiser,line item,publisher,tag`` (the tag 0 without a placement)."""
+    return pc.binary_join_element_wise(*_id_texts(ids), _COMMA)
+
+
+def _id_texts(ids: tuple[pa.Array, ...]) -> list[pa.Array]:
+    *named, placement = ids
+    return [pc.cast(column, pa.string()) for column in (*named, pc.fill_null(placement, _NO_TAG))]
+
+
+def _csv_cost(cost: pa.Array) -> pa.Array:
+    """The media buy cost (nothing where none was charged)."""
+    return pc.fill_null(_money_texts(cost), _NOTHING)
+
+
+def _csv_revenues(
+    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: _Memo
+) -> pa.Array:
+    """``revenue,pricing type,site domain``."""
+    return pc.binary_join_element_wise(
         _money_texts(revenue),
         _text_cells(pricing),
         _text_cells(_site_domains(referrer, domains)),
-        _text_cells(cachebuster),
-        _text_cells(user_agent),
-        pc.if_else(invalid, "1\r\n", "0\r\n"),
-        ",",
+        _COMMA,
     )
-    return _joined_bytes(lines)
+
+
+def _csv_ends(agent: pa.Array, invalid: pa.Array) -> pa.Array:
+    """``user agent,invalid`` and the line break."""
+    return pc.binary_join_element_wise(
+        _text_cells(agent), pc.if_else(invalid, _CSV_INVALID, _CSV_VALID), _COMMA
+    )
+
+
+def _charged_cost(ancost_used: pa.Array, cost: pa.Array) -> pa.Array:
+    """The media cost where the event carried one, null elsewhere (the feed shows none)."""
+    return pc.if_else(ancost_used, cost, pa.scalar(None, cost.type))
+
+
+def _plain(values: pa.Array) -> pa.Array:
+    return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
 
 
 _MONEY = pa.decimal64(18, 6)  # micros read as units with six decimals: "1.250000"
@@ -386,11 +432,12 @@ def _holds(values: pa.Array, needles: tuple[bytes, ...]) -> bool:
 def _text_cells(values: pa.Array) -> pa.Array:
     """:func:`_csv_text` of each value (nothing for null), computed once per distinct value,
     and only when some value may need quotes."""
+    values = _plain(values)
     if not _holds(values, _QUOTE_TRIGGERS):
-        return pc.fill_null(values, "")
+        return pc.fill_null(values, _NOTHING)
     encoded = pc.dictionary_encode(values)
     cells = pa.array([_csv_text(v) for v in encoded.dictionary.to_pylist()], pa.string())
-    return pc.fill_null(cells.take(encoded.indices), "")
+    return pc.fill_null(cells.take(encoded.indices), _NOTHING)
 
 
 def _joined_bytes(lines: pa.Array) -> bytes:
@@ -463,62 +510,88 @@ def _jsonl_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int)
 
 def _jsonl_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
     """The JSON lines of ``records``, byte for byte what ``orjson.dumps`` gives for each
-    row's object (:func:`_feed_objects`): the keys and punctuation are constant pieces, the
-    values cells built per column (text escaped by orjson itself, once per distinct value
-    that needs escaping), joined in one kernel. Amounts a decimal cannot show the way
-    :func:`_money` does take the row-by-row path."""
-    (
-        ts,
-        tracker,
-        advertiser,
-        line_item,
-        publisher,
-        placement,
-        ancost_used,
-        cost,
-        revenue,
-        pricing,
-        referrer,
-        cachebuster,
-        user_agent,
-        invalid,
-    ) = records.columns
+    row's object (:func:`_feed_objects`), built like the CSV (:func:`_csv_lines`): the keys
+    and punctuation are constant parts of the pieces, which are formatted once per distinct
+    combination except the timestamp and the cachebuster (text escaped by orjson itself,
+    once per distinct value that needs escaping), and joined in one kernel. Amounts a
+    decimal cannot show the way :func:`_money` does take the row-by-row path."""
+    if not records.num_rows:
+        return b""
+    ts, *ids, ancost_used, cost, revenue, pricing, referrer, cachebuster, agent, invalid = (
+        records.columns
+    )
     if not (_fits_money(cost) and _fits_money(revenue)):
         return b"".join(
             orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
             for obj in _objects(_python_rows(records), domains)
         )
-    money_cost = pc.binary_join_element_wise('"', _money_texts(cost), '"', "")
     lines = pc.binary_join_element_wise(
-        '{"datetime":"',
+        _JSON_START,
         _utc_texts(ts),
-        '","tracker_id":',
-        pc.cast(tracker, pa.string()),
-        ',"advertiser_id":',
-        pc.cast(advertiser, pa.string()),
-        ',"line_item_id":',
-        pc.cast(line_item, pa.string()),
-        ',"publisher_id":',
-        pc.cast(publisher, pa.string()),
-        ',"tag_id":',
-        pc.cast(pc.fill_null(placement, 0), pa.string()),
-        ',"media_buy_cost":',
-        pc.if_else(ancost_used, money_cost, "null"),
-        ',"revenue_value":"',
-        _money_texts(revenue),
-        '","pricing_type":',
-        _json_texts(pricing),
-        ',"site_domain":',
-        _json_texts(pc.fill_null(_site_domains(referrer, domains), "")),
-        ',"cachebuster":',
+        per_combination(tuple(ids), _json_ids),
+        per_combination((_charged_cost(ancost_used, cost),), _json_cost),
+        per_combination(
+            (revenue, pricing, referrer),
+            lambda revenues, types, pages: _json_revenues(revenues, types, pages, domains),
+        ),
         _json_texts(cachebuster),
-        ',"user_agent":',
-        _json_texts(user_agent),
-        ',"invalid":',
-        pc.if_else(invalid, "true}\n", "false}\n"),
-        "",
+        per_combination((agent, invalid), _json_ends),
+        _NOTHING,
     )
     return _joined_bytes(lines)
+
+
+def _json_ids(*ids: pa.Array) -> pa.Array:
+    """The end of the datetime and the ids: ``","tracker_id":1,...,"tag_id":0``."""
+    parts: list[pa.Array | pa.Scalar] = []
+    for key, texts in zip(_JSON_ID_KEYS, _id_texts(ids), strict=True):
+        parts += [key, texts]
+    return pc.binary_join_element_wise(*parts, _NOTHING)
+
+
+_JSON_ID_KEYS = tuple(
+    _text(f'{before}"{name}":')
+    for before, name in zip(
+        ('",', ",", ",", ",", ","),
+        ("tracker_id", "advertiser_id", "line_item_id", "publisher_id", "tag_id"),
+        strict=True,
+    )
+)
+
+
+def _json_cost(cost: pa.Array) -> pa.Array:
+    """``,"media_buy_cost":"1.000000"`` (null where none was charged)."""
+    charged = pc.binary_join_element_wise(_JSON_QUOTE, _money_texts(cost), _JSON_QUOTE, _NOTHING)
+    return pc.binary_join_element_wise(
+        _text(',"media_buy_cost":'), pc.fill_null(charged, _JSON_NULL), _NOTHING
+    )
+
+
+def _json_revenues(
+    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: _Memo
+) -> pa.Array:
+    """``,"revenue_value":"2.000000","pricing_type":"cpc","site_domain":"example.com",``
+    ``"cachebuster":`` (the domain ``""`` when there is none)."""
+    return pc.binary_join_element_wise(
+        _text(',"revenue_value":"'),
+        _money_texts(revenue),
+        _text('","pricing_type":'),
+        _json_texts(pricing),
+        _text(',"site_domain":'),
+        _json_texts(pc.fill_null(_site_domains(referrer, domains), _NOTHING)),
+        _text(',"cachebuster":'),
+        _NOTHING,
+    )
+
+
+def _json_ends(agent: pa.Array, invalid: pa.Array) -> pa.Array:
+    """``,"user_agent":"...","invalid":false}`` and the line break."""
+    return pc.binary_join_element_wise(
+        _text(',"user_agent":'),
+        _json_texts(agent),
+        pc.if_else(invalid, _JSON_INVALID, _JSON_VALID),
+        _NOTHING,
+    )
 
 
 # What orjson escapes in a string: the quote, the backslash and control characters.
@@ -528,9 +601,11 @@ _JSON_ESCAPED = re.compile(rb'["\\\x00-\x1f]')
 def _json_texts(values: pa.Array) -> pa.Array:
     """Each value as JSON (``null`` for null): in quotes as it is when nothing in the column
     needs escaping, else through orjson once per distinct value."""
+    values = _plain(values)
     data = values.buffers()[2]
     if data is not None and _JSON_ESCAPED.search(data.to_pybytes()):
         encoded = pc.dictionary_encode(values)
         texts = [orjson.dumps(v).decode() for v in encoded.dictionary.to_pylist()]
-        return pc.fill_null(pa.array(texts, pa.string()).take(encoded.indices), "null")
-    return pc.fill_null(pc.binary_join_element_wise('"', values, '"', ""), "null")
+        return pc.fill_null(pa.array(texts, pa.string()).take(encoded.indices), _JSON_NULL)
+    quoted = pc.binary_join_element_wise(_JSON_QUOTE, values, _JSON_QUOTE, _NOTHING)
+    return pc.fill_null(quoted, _JSON_NULL)

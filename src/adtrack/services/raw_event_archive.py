@@ -123,8 +123,9 @@ class RawEventReader(Protocol):
     ) -> Iterator[pa.RecordBatch]:
         """Committed events from ``start`` (inclusive) to ``end`` (exclusive), of ``imp_type``
         when given, as Arrow record batches of at most ``batch_rows`` rows holding ``columns``
-        (:class:`Event` field names; ``ts`` a UTC timestamp), in ``(ts, event_id)`` order.
-        Lazily, with bounded memory: a batch is read when it is asked for."""
+        (:class:`Event` field names; ``ts`` a UTC timestamp; a text column either strings or
+        a dictionary of strings), in ``(ts, event_id)`` order. Lazily, with bounded memory: a
+        batch is read when it is asked for."""
         ...
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select
 
 from adtrack.adapters.raw_events.duckdb_session import open_duckdb
 from adtrack.adapters.raw_events.manifest import hour_index, hour_start
-from adtrack.adapters.raw_events.parquet_archive import is_sorted
+from adtrack.adapters.raw_events.parquet_archive import REPEATED_TEXT, is_sorted
 from adtrack.adapters.sql import tables as t
 from adtrack.config import Settings
 from adtrack.domain.model import ImpType
@@ -125,7 +125,9 @@ class DuckDBRawEventReader:
                         break
                     if is_sorted(paths):
                         try:
-                            source = pq.ParquetFile(self.root / paths[0])
+                            source = pq.ParquetFile(
+                                self.root / paths[0], read_dictionary=REPEATED_TEXT
+                            )
                         except FileNotFoundError:
                             if attempt:
                                 raise
@@ -172,16 +174,20 @@ def _sorted_file_batches(
     batch_rows: int,
 ) -> Iterator[pa.RecordBatch]:
     """The matching rows of a file that is sorted already, in file order: read straight
-    with Arrow (no sort to do, and three times as fast as through DuckDB)."""
+    with Arrow (no sort to do, and three times as fast as through DuckDB). The text columns
+    written with a dictionary come as Arrow dictionaries, as they are stored: decoding them
+    into plain strings would cost more than reading everything else."""
     wanted = set(names) | {"ts"} | ({"imp_type"} if imp_type is not None else set())
     columns = [name for name in RAW_EVENT_SCHEMA.names if name in wanted]
     ts_type = RAW_EVENT_SCHEMA.field("ts").type
     low, high = pa.scalar(as_utc(start), ts_type), pa.scalar(as_utc(end), ts_type)
+    # Typed scalars: pyarrow would infer a bare int's type anew for every batch.
+    kind = pa.scalar(imp_type, RAW_EVENT_SCHEMA.field("imp_type").type)
     for batch in source.iter_batches(batch_size=batch_rows, columns=columns):
         ts = batch.column("ts")
         keep = pc.and_(pc.greater_equal(ts, low), pc.less(ts, high))
         if imp_type is not None:
-            keep = pc.and_(keep, pc.equal(batch.column("imp_type"), imp_type))
+            keep = pc.and_(keep, pc.equal(batch.column("imp_type"), kind))
         # Most batches match whole (the feed's window covers the hour; a click file's rows
         # are mostly clicks): no copy then.
         matching = (batch if pc.all(keep).as_py() else batch.filter(keep)).select(names)

@@ -44,6 +44,7 @@ from adtrack.domain.utc import as_utc
 from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, RawFile, epoch_hour_indices
 
 __all__ = [
+    "REPEATED_TEXT",
     "ParquetRawEventArchive",
     "hour_directory",
     "is_sorted",
@@ -69,6 +70,13 @@ _WRITE_OPTIONS: dict[str, object] = {
     "use_dictionary": [name for name in RAW_EVENT_SCHEMA.names if name not in _UNIQUE],
     "write_statistics": ["ts", "imp_type"],
 }
+# The text columns written with a dictionary: readers get them as Arrow dictionaries, which
+# costs a fraction of decoding every value (and lets the feeds format each value once).
+REPEATED_TEXT = [
+    field.name
+    for field in RAW_EVENT_SCHEMA
+    if field.name not in _UNIQUE and pa.types.is_string(field.type)
+]
 _ROW_GROUP = 128 * 1024
 _MAX_MERGE = 500  # files merged at once (and paths per manifest statement)
 
