@@ -6,7 +6,7 @@
    the aggregator drains it into SQLite and into PostgreSQL (raw events into the Parquet
    archive + hourly and daily rollups + log positions, the production path), in batches of
    ``--batch`` events (the default of ``ADTRACK_AGGREGATOR_BATCH_EVENTS``).
-3. report: ``services.reports.summary`` latency over the rollups of a large number of events
+3. report: ``reporting.summary.summary`` latency over the rollups of a large number of events
    (rollups built with the aggregator's own fold and upserts; no raw events needed).
 
     python bench/aggregation.py                      # defaults: about two minutes
@@ -47,9 +47,11 @@ from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.aggregator.rollup import RollupDelta, fold
 from adtrack.aggregator.runner import Aggregator
 from adtrack.aggregator.sql_sink import SqlSink
+from adtrack.bootstrap import build_report_engine
 from adtrack.config import Settings
 from adtrack.domain.events import Event
-from adtrack.services.reports import summary
+from adtrack.reporting.engine import ReportEngine
+from adtrack.reporting.summary import summary
 
 PG_SERVER = os.environ.get(
     "ADTRACK_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/"
@@ -308,7 +310,7 @@ def bench_report(backends: list[str], events: int, trackers: int, days: int) -> 
     fold(chunk, into=delta)
     print(f"folded in {time.perf_counter() - t0:.1f} s: {len(delta.rows):,} hourly rollup rows")
     end = START + timedelta(days=days)
-    queries: list[tuple[str, Callable[[Engine], Any]]] = [
+    queries: list[tuple[str, Callable[[ReportEngine], Any]]] = [
         ("totals, whole range", lambda e: summary(e, START, end)),
         ("by day, whole range", lambda e: summary(e, START, end, ["day"])),
         ("by tracker, whole range", lambda e: summary(e, START, end, ["tracker"])),
@@ -331,12 +333,13 @@ def bench_report(backends: list[str], events: int, trackers: int, days: int) -> 
                 for i in range(0, len(items), 20_000):
                     sink.add_rollups(RollupDelta(rows=dict(items[i : i + 20_000])))
                 print(f"{backend}: rollups loaded in {time.perf_counter() - t0:.1f} s")
+                reports = build_report_engine(engine)
                 for label, run in queries:
-                    run(engine)  # warm the cache
+                    run(reports)  # warm the cache
                     times = []
                     for _ in range(5):
                         t0 = time.perf_counter()
-                        result = run(engine)
+                        result = run(reports)
                         times.append(time.perf_counter() - t0)
                     print(
                         f"  {label:<34} median {statistics.median(times) * 1000:8.1f} ms"

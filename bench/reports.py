@@ -6,7 +6,7 @@
    count drawn around the tracker's share (Zipf-like popularity) times a day/night curve; 2 %
    invalid; CPM costs and revenues. Only (tracker, hour) cells with events get a row. Hourly
    rows go to ``rollup_hourly`` and their UTC-day sums to ``rollup_daily``.
-2. Times ``run_report`` (the same call the API makes) for a 90-day report grouped by line item
+2. Times ``ReportEngine.run`` (the same call the API makes) for a 90-day report grouped by line item
    and day -- in UTC (the default) and in America/New_York -- plus a cumulative report by
    tracker and an hourly report over one day, ``--repeat`` times each (median and best), and
    for the 90-day reports the JSON answer built from the result (``json_*``).
@@ -51,11 +51,13 @@ from adtrack.adapters.raw_events.manifest import register_files
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
+from adtrack.bootstrap import build_report_engine
 from adtrack.domain.events import Event
-from adtrack.services.feeds import parse_feed_request, stream_feed
+from adtrack.reporting.feed_stream import stream_feed
+from adtrack.reporting.feeds import parse_feed_request
+from adtrack.reporting.formats import to_json
+from adtrack.reporting.request import parse_report_request
 from adtrack.services.raw_event_archive import events_to_table
-from adtrack.services.report_formats import to_json
-from adtrack.services.report_query import parse_report_request, run_report
 
 N_ADVERTISERS, N_LINE_ITEMS, N_PUBLISHERS, N_PLACEMENTS = 50, 200, 100, 300
 N_IMPRESSION_TRACKERS, N_CLICK_TRACKERS = 700, 300
@@ -507,6 +509,7 @@ def main() -> int:
             },
         }
         reports: dict[str, Any] = {}
+        report_engine = build_report_engine(engine)
         # As the API process does once it has started (web/app.py): what is loaded by now
         # stays, out of the cycle collector's way.
         gc.collect()
@@ -514,9 +517,9 @@ def main() -> int:
         for name, extra in cases.items():
             params = {"start": day_start, "end": day_end, "interval": "day", **extra}
             request = parse_report_request(params)
-            run_report(engine, request)  # warm the cache like a running server would be
+            report_engine.run(request)  # warm the cache like a running server would be
             times, cpu, report = timed(
-                lambda request=request: run_report(engine, request), args.repeat
+                lambda request=request: report_engine.run(request), args.repeat
             )
             # What the API adds for a JSON answer (web/downloads.py).
             json_times, json_cpu, _ = timed(lambda report=report: to_json(report), args.repeat)
@@ -541,7 +544,7 @@ def main() -> int:
                 "group_by": "line_item",
             }
         )
-        times, cpu, report = timed(lambda: run_report(engine, one_day), args.repeat)
+        times, cpu, report = timed(lambda: report_engine.run(one_day), args.repeat)
         reports["1d_line_item_by_hour_utc"] = {
             "median_ms": round(statistics.median(times), 1),
             "best_ms": round(min(times), 1),

@@ -15,7 +15,10 @@ from sqlalchemy import Engine
 
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
+from adtrack.bootstrap import build_report_engine
 from adtrack.domain.events import Event
+from adtrack.reporting.request import ReportRequest
+from adtrack.reporting.results import Report
 from tests.support import postgres
 from tests.support.raw_events import seed_raw_events
 
@@ -27,6 +30,11 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 ]
+
+
+def run_report(engine: Engine, request: ReportRequest) -> Report:
+    """``request`` run as the API runs it: by the report engine bootstrap builds on ``engine``."""
+    return build_report_engine(engine).run(request)
 
 
 @contextmanager

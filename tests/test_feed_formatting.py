@@ -19,19 +19,21 @@ from sqlalchemy import Engine
 
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
-from adtrack.services.feeds import (
-    SOURCE_COLUMNS,
-    _csv_lines,
-    _csv_lines_row_by_row,
-    _jsonl_lines,
-    _Memo,
-    _objects,
-    _python_rows,
-    parse_feed_request,
-    site_domain,
+from adtrack.reporting.feed_stream import (
+    csv_lines,
+    csv_lines_row_by_row,
+    jsonl_lines,
     stream_feed,
 )
-from adtrack.services.per_combination import per_combination
+from adtrack.reporting.feeds import (
+    SOURCE_COLUMNS,
+    Memo,
+    parse_feed_request,
+    python_rows,
+    row_objects,
+    site_domain,
+)
+from adtrack.reporting.per_combination import per_combination
 from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA
 from tests.reporting_support import TRACKERS, RawEvent, load_events, migrated_engine
 
@@ -97,7 +99,7 @@ def batch_of(values: list[tuple[Any, ...]], as_dictionaries: frozenset[str]) -> 
 def row_by_row_jsonl(records: pa.RecordBatch) -> bytes:
     return b"".join(
         orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
-        for obj in _objects(_python_rows(records), _Memo(site_domain))
+        for obj in row_objects(python_rows(records), Memo(site_domain))
     )
 
 
@@ -112,9 +114,9 @@ def test_a_batch_formats_as_row_by_row(
 ) -> None:
     # A slice too: the archive's batches are often slices of what was read.
     records = batch_of(values, as_dictionaries).slice(min(offset, len(values) - 1))
-    expected = _csv_lines_row_by_row(records, _Memo(site_domain))
-    assert _csv_lines(records, _Memo(site_domain)) == expected
-    assert _jsonl_lines(records, _Memo(site_domain)) == row_by_row_jsonl(records)
+    expected = csv_lines_row_by_row(records, Memo(site_domain))
+    assert csv_lines(records, Memo(site_domain)) == expected
+    assert jsonl_lines(records, Memo(site_domain)) == row_by_row_jsonl(records)
 
 
 def test_a_batch_of_repeated_values_formats_each_row() -> None:
@@ -139,7 +141,7 @@ def test_a_batch_of_repeated_values_formats_each_row() -> None:
         for i in range(3)
     ]
     records = batch_of(values, frozenset({"user_agent"}))
-    assert _csv_lines(records, _Memo(site_domain)).decode().splitlines() == [
+    assert csv_lines(records, Memo(site_domain)).decode().splitlines() == [
         '2026-03-09 00:00:00.000000,9,2,5,3,4,,999999999999.999999,cpc,a.example,c0,"say ""hi""",0',
         "2026-03-09 00:00:00.500000,9,2,5,3,0,1.500000,999999999999.999999,cpc,a.example,c1,"
         '"say ""hi""",0',
@@ -207,6 +209,6 @@ def test_a_compacted_day_streams_as_row_by_row(tmp_path: Path) -> None:
         (read,) = list(reader.read(request.start, request.end, columns=SOURCE_COLUMNS))
         assert pa.types.is_dictionary(read.schema.field("user_agent").type)
         csv = b"".join(stream_feed(reader, request, "csv", chunk_rows=64))
-        assert csv.partition(b"\r\n")[2] == _csv_lines_row_by_row(read, _Memo(site_domain))
+        assert csv.partition(b"\r\n")[2] == csv_lines_row_by_row(read, Memo(site_domain))
         jsonl = b"".join(stream_feed(reader, request, "jsonl", chunk_rows=64))
         assert jsonl == row_by_row_jsonl(read)

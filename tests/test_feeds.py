@@ -20,17 +20,18 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
+from adtrack.adapters.raw_events.parquet_archive import ArchiveRetention, ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t
+from adtrack.bootstrap import build_raw_event_retention
 from adtrack.config import Settings
 from adtrack.domain.errors import ValidationError
-from adtrack.services.feeds import (
+from adtrack.reporting.feed_stream import stream_feed
+from adtrack.reporting.feeds import (
     FEED_COLUMNS,
     FeedKind,
     iter_feed_rows,
     parse_feed_request,
     site_domain,
-    stream_feed,
 )
 from adtrack.services.raw_event_archive import events_to_table
 from adtrack.services.retention import purge_periodically, purge_raw_events
@@ -406,14 +407,15 @@ def test_retention_purges_old_raw_events_and_keeps_rollups(engine: Engine, root:
             select(func.count()).select_from(t.rollup_hourly)
         ).scalar()
     archive = ParquetRawEventArchive(root)
-    assert purge_raw_events(engine, archive, retention_days=30, now=NOW) == len(old)
+    retention = ArchiveRetention(archive, engine)
+    assert purge_raw_events(retention, retention_days=30, now=NOW) == len(old)
     with engine.connect() as conn:
         rollup_rows_after = conn.execute(select(func.count()).select_from(t.rollup_hourly)).scalar()
     assert archived_count(engine, root) == len(fresh)
     oldest = min(row["ts"] for row in archived_events(engine, root))
     assert oldest == to_event(fresh[0], "x").ts
     assert rollup_rows_after == rollup_rows_before
-    assert purge_raw_events(engine, archive, retention_days=30, now=NOW) == 0
+    assert purge_raw_events(retention, retention_days=30, now=NOW) == 0
 
 
 def test_the_periodic_purge_runs_until_cancelled(engine: Engine, root: Path, tmp_path: Any) -> None:
@@ -423,11 +425,15 @@ def test_the_periodic_purge_runs_until_cancelled(engine: Engine, root: Path, tmp
         {"ADTRACK_DATA_DIR": str(tmp_path), "ADTRACK_RAW_EVENT_RETENTION_DAYS": "30"}
     )
     assert settings.raw_events_dir == root
-    archive = ParquetRawEventArchive(settings.raw_events_dir)
+    retention = build_raw_event_retention(settings, engine)
 
     async def run() -> int:
         task = asyncio.create_task(
-            purge_periodically(engine, archive, settings, interval_seconds=0.05)
+            purge_periodically(
+                retention,
+                retention_days=settings.raw_event_retention_days,
+                interval_seconds=0.05,
+            )
         )
         try:
             for _ in range(100):

@@ -9,8 +9,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from adtrack.services.report_query import parse_report_request, run_report
-from tests.reporting_support import BACKENDS, TRACKERS, RawEvent, load_rollups, migrated_engine
+from adtrack.reporting.request import parse_report_request
+from tests.reporting_support import (
+    BACKENDS,
+    TRACKERS,
+    RawEvent,
+    load_rollups,
+    migrated_engine,
+    run_report,
+)
 
 IMP_TRACKER = TRACKERS[0]
 

@@ -15,17 +15,10 @@ from sqlalchemy import Engine
 from adtrack.aggregator.rollup import fold
 from adtrack.aggregator.sql_sink import PositionConflict, SqlSink
 from adtrack.domain.errors import ValidationError
-from adtrack.services.report_query import (
-    DAY,
-    DIMENSIONS,
-    HOUR,
-    Bucket,
-    Counters,
-    Interval,
-    parse_report_request,
-    plan_sources,
-    run_report,
-)
+from adtrack.domain.rollup_counters import Counters
+from adtrack.reporting.plan import Bucket, plan_sources
+from adtrack.reporting.request import DIMENSIONS, Interval, parse_report_request
+from adtrack.reporting.time_grid import DAY, HOUR
 from tests.reporting_support import (
     BACKENDS,
     NAMES,
@@ -34,6 +27,7 @@ from tests.reporting_support import (
     clear_reporting_tables,
     load_rollups,
     migrated_engine,
+    run_report,
     to_event,
 )
 
@@ -289,7 +283,7 @@ def test_local_days_read_few_hourly_rows() -> None:
     request = parse_report_request(
         {"start": "2026-01-05", "end": "2026-01-06", "timezone": "America/New_York"}
     )
-    from adtrack.services.report_query import plan_buckets
+    from adtrack.reporting.plan import plan_buckets
 
     plan = plan_sources(plan_buckets(request))
     assert list(plan.day_terms) == [datetime(2026, 1, 5, tzinfo=UTC)]

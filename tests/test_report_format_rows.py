@@ -11,15 +11,10 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from adtrack.services.report_formats import to_csv, to_json, to_table
-from adtrack.services.report_query import (
-    Counters,
-    DimensionValue,
-    Interval,
-    Report,
-    ReportRequest,
-    ReportRow,
-)
+from adtrack.domain.rollup_counters import Counters
+from adtrack.reporting.formats import to_csv, to_json, to_table
+from adtrack.reporting.request import Interval, ReportRequest
+from adtrack.reporting.results import DimensionValue, Report, ReportRow
 
 NY = ZoneInfo("America/New_York")
 FIRST_ONE = datetime(2026, 11, 1, 1, tzinfo=NY)  # 01:00 EDT

@@ -1,4 +1,4 @@
-"""The reporting summary (``services/reports.summary`` and ``GET /api/v1/reports/summary``) on
+"""The reporting summary (``reporting/summary.summary`` and ``GET /api/v1/reports/summary``) on
 SQLite and PostgreSQL: totals, every grouping, filters, hour rounding, names, refusals."""
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from sqlalchemy import Engine
 from adtrack.adapters.sql import tables as t
 from adtrack.aggregator.rollup import fold
 from adtrack.aggregator.sql_sink import SqlSink
+from adtrack.bootstrap import build_report_engine
 from adtrack.domain.errors import ValidationError
-from adtrack.services.reports import summary
+from adtrack.reporting.engine import ReportEngine
+from adtrack.reporting.summary import summary
 from tests._api_fixtures import (
     API,
     ApiTestbed,
@@ -61,6 +63,11 @@ def seed_catalogue(engine: Engine) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
+def reports(engine: Engine) -> ReportEngine:
+    return build_report_engine(engine)
+
+
+@pytest.fixture
 def seeded(engine: Engine) -> dict[str, dict[str, Any]]:
     trackers = seed_catalogue(engine)
     imp, click = trackers["imp"], trackers["click"]
@@ -83,8 +90,8 @@ def seeded(engine: Engine) -> dict[str, dict[str, Any]]:
     return trackers
 
 
-def test_totals_and_money_as_decimal_strings(engine: Engine, seeded: Any) -> None:
-    result = summary(engine, T0.date(), T0.date() + timedelta(days=2))
+def test_totals_and_money_as_decimal_strings(reports: ReportEngine, seeded: Any) -> None:
+    result = summary(reports, T0.date(), T0.date() + timedelta(days=2))
     assert result["totals"] == {
         "imps": 3,
         "clicks": 1,
@@ -97,9 +104,9 @@ def test_totals_and_money_as_decimal_strings(engine: Engine, seeded: Any) -> Non
     assert (result["start"], result["end"]) == ("2026-05-04T00:00:00Z", "2026-05-06T00:00:00Z")
 
 
-def test_group_by_catalogue_dimensions_with_names(engine: Engine, seeded: Any) -> None:
+def test_group_by_catalogue_dimensions_with_names(reports: ReportEngine, seeded: Any) -> None:
     result = summary(
-        engine,
+        reports,
         T0.date(),
         T0.date() + timedelta(days=2),
         ["imp_type", "tracker", "advertiser", "placement", "payment_rule"],
@@ -118,13 +125,13 @@ def test_group_by_catalogue_dimensions_with_names(engine: Engine, seeded: Any) -
     )
 
 
-def test_group_by_hour_and_day_in_utc(engine: Engine, seeded: Any) -> None:
-    by_day = summary(engine, T0.date(), T0.date() + timedelta(days=2), ["day"])
+def test_group_by_hour_and_day_in_utc(reports: ReportEngine, seeded: Any) -> None:
+    by_day = summary(reports, T0.date(), T0.date() + timedelta(days=2), ["day"])
     assert [(r["day"], r["imps"], r["clicks"]) for r in by_day["rows"]] == [
         ("2026-05-04", 2, 1),
         ("2026-05-05", 1, 0),
     ]
-    by_hour = summary(engine, T0.date(), T0.date() + timedelta(days=2), ["hour", "imp_type"])
+    by_hour = summary(reports, T0.date(), T0.date() + timedelta(days=2), ["hour", "imp_type"])
     assert [(r["hour"], r["imp_type"], r["imps"] + r["clicks"]) for r in by_hour["rows"]] == [
         ("2026-05-04T22:00:00Z", 9, 2),
         ("2026-05-04T22:00:00Z", 10, 1),
@@ -132,11 +139,11 @@ def test_group_by_hour_and_day_in_utc(engine: Engine, seeded: Any) -> None:
     ]
 
 
-def test_daily_and_hourly_rollups_give_the_same_numbers(engine: Engine, seeded: Any) -> None:
+def test_daily_and_hourly_rollups_give_the_same_numbers(reports: ReportEngine, seeded: Any) -> None:
     span = (T0.date(), T0.date() + timedelta(days=2))  # whole days: read from rollup_daily
-    daily = summary(engine, *span, ["tracker"])["rows"]
+    daily = summary(reports, *span, ["tracker"])["rows"]
     hourly: dict[int, dict[str, int]] = {}  # grouped by hour: read from rollup_hourly
-    for row in summary(engine, *span, ["tracker", "hour"])["rows"]:
+    for row in summary(reports, *span, ["tracker", "hour"])["rows"]:
         sums = hourly.setdefault(row["tracker_id"], {"imps": 0, "clicks": 0, "invalid_imps": 0})
         for name in sums:
             sums[name] += row[name]
@@ -145,28 +152,28 @@ def test_daily_and_hourly_rollups_give_the_same_numbers(engine: Engine, seeded: 
     } == hourly
 
 
-def test_range_is_whole_hours_and_end_is_exclusive(engine: Engine, seeded: Any) -> None:
+def test_range_is_whole_hours_and_end_is_exclusive(reports: ReportEngine, seeded: Any) -> None:
     # 22:40 - 23:10 covers the whole 22:00 and 23:00 hours.
-    result = summary(engine, T0 + timedelta(minutes=25), T0 + timedelta(minutes=55))
+    result = summary(reports, T0 + timedelta(minutes=25), T0 + timedelta(minutes=55))
     assert (result["start"], result["end"]) == ("2026-05-04T22:00:00Z", "2026-05-05T00:00:00Z")
     assert result["totals"]["imps"] == 2
-    just_before = summary(engine, T0 - timedelta(hours=3), T0.replace(minute=0))
+    just_before = summary(reports, T0 - timedelta(hours=3), T0.replace(minute=0))
     assert just_before["totals"]["imps"] == 0
-    naive = summary(engine, datetime(2026, 5, 5), datetime(2026, 5, 6))  # naive = UTC
+    naive = summary(reports, datetime(2026, 5, 5), datetime(2026, 5, 6))  # naive = UTC
     assert naive["totals"]["imps"] == 1
 
 
-def test_filters(engine: Engine, seeded: Any) -> None:
+def test_filters(reports: ReportEngine, seeded: Any) -> None:
     span = (T0.date(), T0.date() + timedelta(days=2))
-    assert summary(engine, *span, filters={"tracker": [7]})["totals"]["clicks"] == 1
-    assert summary(engine, *span, filters={"tracker": [7]})["totals"]["imps"] == 0
-    assert summary(engine, *span, filters={"imp_type": [9]})["totals"]["imps"] == 3
-    assert summary(engine, *span, filters={"payment_rule": [0]})["totals"]["clicks"] == 1
-    assert summary(engine, *span, filters={"advertiser": [999]})["totals"]["imps"] == 0
-    assert summary(engine, *span, filters={"advertiser": []})["totals"]["imps"] == 3
+    assert summary(reports, *span, filters={"tracker": [7]})["totals"]["clicks"] == 1
+    assert summary(reports, *span, filters={"tracker": [7]})["totals"]["imps"] == 0
+    assert summary(reports, *span, filters={"imp_type": [9]})["totals"]["imps"] == 3
+    assert summary(reports, *span, filters={"payment_rule": [0]})["totals"]["clicks"] == 1
+    assert summary(reports, *span, filters={"advertiser": [999]})["totals"]["imps"] == 0
+    assert summary(reports, *span, filters={"advertiser": []})["totals"]["imps"] == 3
 
 
-def test_refusals_name_the_field(engine: Engine) -> None:
+def test_refusals_name_the_field(reports: ReportEngine) -> None:
     day = date(2026, 5, 4)
     cases: list[tuple[dict[str, Any], str]] = [
         ({"start": day, "end": day}, "end"),
@@ -178,7 +185,7 @@ def test_refusals_name_the_field(engine: Engine) -> None:
     ]
     for kwargs, field in cases:
         with pytest.raises(ValidationError) as caught:
-            summary(engine, **kwargs)
+            summary(reports, **kwargs)
         assert caught.value.field == field, kwargs
 
 

@@ -16,9 +16,11 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine
 
 from adtrack.adapters.smtp import SmtpMailer
+from adtrack.adapters.sql.saved_report_store import SqlSavedReportStore
+from adtrack.bootstrap import build_report_engine
 from adtrack.domain.errors import NotFound, PermissionDenied, ValidationError
 from adtrack.domain.model import Role
-from adtrack.services.saved_reports import (
+from adtrack.reporting.saved_reports import (
     Actor,
     SavedReportService,
     deliver_scheduled_reports,
@@ -57,11 +59,14 @@ def engine(tmp_path: Any) -> Iterator[Engine]:
         yield eng
 
 
+def saved_reports(engine: Engine, **options: Any) -> SavedReportService:
+    """The service on ``engine``, with the SQL store and report engine bootstrap gives it."""
+    return SavedReportService(SqlSavedReportStore(engine), build_report_engine(engine), **options)
+
+
 def service(engine: Engine, smtp: SmtpServer | None, now: datetime) -> SavedReportService:
     mailer = SmtpMailer.from_url(smtp.url, "reports@example.com") if smtp else None
-    return SavedReportService(
-        engine, default_timezone="Europe/Berlin", mailer=mailer, clock=lambda: now
-    )
+    return saved_reports(engine, default_timezone="Europe/Berlin", mailer=mailer, clock=lambda: now)
 
 
 def test_daily_schedule_sends_once_per_day_with_a_csv_attachment(
@@ -121,7 +126,7 @@ def test_weekly_schedule_with_an_xlsx_attachment(engine: Engine, smtp_server: Sm
             "attachment_format": "xlsx",
         },
     )
-    scheduler = SavedReportService(engine, mailer=svc._mailer)
+    scheduler = saved_reports(engine, mailer=svc._mailer)
     monday = datetime(2026, 3, 9, 12, tzinfo=UTC)
     assert scheduler.run_due_schedules(monday) == []  # last Tuesday predates it
     tuesday = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -228,7 +233,7 @@ def api(sqlite_url: str, tmp_path: Any, smtp_server: SmtpServer) -> Iterator[Api
         state = state_of(testbed.app)
         state.services = replace(
             state.services,
-            saved_reports=SavedReportService(
+            saved_reports=saved_reports(
                 testbed.engine,
                 mailer=SmtpMailer.from_url(smtp_server.url, "reports@example.com"),
             ),
@@ -295,9 +300,7 @@ def test_the_scheduler_loop_delivers_due_reports(engine: Engine, smtp_server: Sm
 
     async def run() -> None:
         task = asyncio.create_task(
-            deliver_scheduled_reports(
-                SavedReportService(engine, mailer=mailer), interval_seconds=0.05
-            )
+            deliver_scheduled_reports(saved_reports(engine, mailer=mailer), interval_seconds=0.05)
         )
         try:
             await asyncio.to_thread(smtp_server.wait_for_messages, 1, 10)

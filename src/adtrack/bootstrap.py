@@ -28,6 +28,8 @@ from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.config import Settings
 from adtrack.domain.errors import DomainError
+from adtrack.reporting.engine import ReportEngine
+from adtrack.reporting.feeds import FeedRules
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.mailer import Mailer
 from adtrack.services.sign_in_throttle import SignInPolicy, SignInThrottle
@@ -37,11 +39,11 @@ if TYPE_CHECKING:
     from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
     from adtrack.aggregator.runner import Aggregator
     from adtrack.collector.tracker_cache import TrackerCache
+    from adtrack.reporting.saved_reports import SavedReportService
     from adtrack.services.event_log import EventLogWriter
     from adtrack.services.export_delivery import ExportDelivery, ExportDeliveryWorker
     from adtrack.services.exports import ExportService, RetryPolicy
-    from adtrack.services.raw_event_archive import RawEventReader
-    from adtrack.services.saved_reports import SavedReportService
+    from adtrack.services.raw_event_archive import RawEventReader, RawEventRetention
 
 __all__ = [
     "Services",
@@ -49,9 +51,12 @@ __all__ = [
     "build_catalogue",
     "build_event_writer",
     "build_exports",
+    "build_feed_rules",
     "build_mailer",
     "build_raw_event_archive",
     "build_raw_event_reader",
+    "build_raw_event_retention",
+    "build_report_engine",
     "build_saved_reports",
     "build_sign_in_throttle",
     "build_tracker_cache",
@@ -83,8 +88,10 @@ class Services:
     exports: ExportService
     export_delivery: ExportDelivery | None
     export_worker: ExportDeliveryWorker | None
+    reports: ReportEngine
     saved_reports: SavedReportService
     raw_events: RawEventReader
+    feed_rules: FeedRules
     owns_engine: bool = False
 
     def close(self) -> None:
@@ -104,6 +111,7 @@ def bootstrap(settings: Settings, *, engine: Engine | None = None) -> Services:
     catalogue = build_catalogue(settings, db_engine)
     mailer = build_mailer(settings)
     exports, delivery = build_exports(settings, db_engine, catalogue, mailer)
+    reports = build_report_engine(db_engine)
     return Services(
         settings=settings,
         engine=db_engine,
@@ -114,8 +122,10 @@ def bootstrap(settings: Settings, *, engine: Engine | None = None) -> Services:
         exports=exports,
         export_delivery=delivery,
         export_worker=ExportDeliveryWorker(delivery) if delivery is not None else None,
-        saved_reports=build_saved_reports(settings, db_engine, mailer),
+        reports=reports,
+        saved_reports=build_saved_reports(settings, db_engine, reports, mailer),
         raw_events=build_raw_event_reader(settings, db_engine),
+        feed_rules=build_feed_rules(settings),
         owns_engine=owns_engine,
     )
 
@@ -197,12 +207,22 @@ def build_exports(
     return service, (ExportDelivery(service, mailer) if mailer is not None else None)
 
 
-def build_saved_reports(
-    settings: Settings, engine: Engine, mailer: Mailer | None
-) -> SavedReportService:
-    from adtrack.services.saved_reports import SavedReportService
+def build_report_engine(engine: Engine) -> ReportEngine:
+    """The report engine, reading the rollups of ``engine``."""
+    from adtrack.adapters.sql.rollup_reads import SqlRollupReads
 
-    return SavedReportService(engine, default_timezone=settings.timezone, mailer=mailer)
+    return ReportEngine(SqlRollupReads(engine))
+
+
+def build_saved_reports(
+    settings: Settings, engine: Engine, reports: ReportEngine, mailer: Mailer | None
+) -> SavedReportService:
+    from adtrack.adapters.sql.saved_report_store import SqlSavedReportStore
+    from adtrack.reporting.saved_reports import SavedReportService
+
+    return SavedReportService(
+        SqlSavedReportStore(engine), reports, default_timezone=settings.timezone, mailer=mailer
+    )
 
 
 def build_raw_event_reader(settings: Settings, engine: Engine) -> RawEventReader:
@@ -212,11 +232,23 @@ def build_raw_event_reader(settings: Settings, engine: Engine) -> RawEventReader
     return DuckDBRawEventReader.for_settings(settings, engine)
 
 
+def build_feed_rules(settings: Settings) -> FeedRules:
+    """The feeds' window rules: the raw-event retention and the deployment's time zone."""
+    return FeedRules(retention_days=settings.raw_event_retention_days, timezone=settings.timezone)
+
+
 def build_raw_event_archive(settings: Settings) -> ParquetRawEventArchive:
     """The raw-event archive's writer side (``ADTRACK_RAW_EVENTS_DIR``)."""
     from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 
     return ParquetRawEventArchive(settings.raw_events_dir)
+
+
+def build_raw_event_retention(settings: Settings, engine: Engine) -> RawEventRetention:
+    """The raw-event archive's retention purge (its manifest in ``engine``)."""
+    from adtrack.adapters.raw_events.parquet_archive import ArchiveRetention
+
+    return ArchiveRetention(build_raw_event_archive(settings), engine)
 
 
 # ---- the tracking side -------------------------------------------------------------------------

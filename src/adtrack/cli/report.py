@@ -21,15 +21,11 @@ import typer
 
 from adtrack import bootstrap
 from adtrack.cli.database import open_database
-from adtrack.services import report_formats
-from adtrack.services.feeds import (
-    FeedFormat,
-    FeedKind,
-    parse_deployment_feed_request,
-    stream_feed,
-)
-from adtrack.services.report_query import parse_report_request, run_report
-from adtrack.services.retention import purge_expired_events
+from adtrack.reporting import formats
+from adtrack.reporting.feed_stream import stream_feed
+from adtrack.reporting.feeds import FeedFormat, FeedKind
+from adtrack.reporting.request import ReportParameters, parse_report_request
+from adtrack.services.retention import purge_raw_events
 
 __all__ = ["register"]
 
@@ -70,34 +66,34 @@ def report(
         raise typer.Exit(code=1)
     with open_database() as database:
         request = parse_report_request(
-            {
-                "start": start,
-                "end": end,
-                "range": range_,
-                "interval": interval,
-                "group_by": group_by,
-                "timezone": timezone,
-                "metrics": metrics,
-                "advertiser_id": advertiser_id,
-                "line_item_id": line_item_id,
-                "publisher_id": publisher_id,
-                "placement_id": placement_id,
-                "payment_rule_id": payment_rule_id,
-                "tracker_id": tracker_id,
-                "imp_type": imp_type,
-            },
+            ReportParameters(
+                start=start,
+                end=end,
+                range=range_,
+                interval=interval,
+                group_by=group_by,
+                timezone=timezone,
+                metrics=metrics,
+                advertiser_id=advertiser_id,
+                line_item_id=line_item_id,
+                publisher_id=publisher_id,
+                placement_id=placement_id,
+                payment_rule_id=payment_rule_id,
+                tracker_id=tracker_id,
+                imp_type=imp_type,
+            ),
             default_timezone=database.settings.timezone,
         )
-        result = run_report(database.engine, request)
+        result = bootstrap.build_report_engine(database.engine).run(request)
     data: bytes
     if format == "xlsx":
-        data = report_formats.to_xlsx(result)
+        data = formats.to_xlsx(result)
     elif format == "csv":
-        data = report_formats.to_csv(result).encode()
+        data = formats.to_csv(result).encode()
     elif format == "json":
-        data = report_formats.to_json(result) + b"\n"
+        data = formats.to_json(result) + b"\n"
     else:
-        data = report_formats.to_table(result).encode()
+        data = formats.to_table(result).encode()
     if output is not None:
         output.write_bytes(data)
     else:
@@ -122,7 +118,8 @@ def _feed_command(kind: FeedKind) -> Callable[..., None]:
             typer.echo("error: format: must be csv or jsonl", err=True)
             raise typer.Exit(code=1)
         with open_database() as database:
-            request = parse_deployment_feed_request(database.settings, kind, start, end, timezone)
+            rules = bootstrap.build_feed_rules(database.settings)
+            request = rules.request(kind, start, end, timezone)
             sink = output.open("wb") if output is not None else sys.stdout.buffer
             try:
                 reader = bootstrap.build_raw_event_reader(database.settings, database.engine)
@@ -142,8 +139,8 @@ def purge() -> None:
     """Delete raw events older than the retention period (rollups are kept)."""
     with open_database() as database:
         settings = database.settings
-        archive = bootstrap.build_raw_event_archive(settings)
-        deleted = purge_expired_events(database.engine, archive, settings)
+        retention = bootstrap.build_raw_event_retention(settings, database.engine)
+        deleted = purge_raw_events(retention, retention_days=settings.raw_event_retention_days)
     typer.echo(f"deleted {deleted} raw events older than {settings.raw_event_retention_days} days")
 
 

@@ -35,7 +35,7 @@ from adtrack.collector.core import TrackingCore
 from adtrack.collector.pool import CollectorPool
 from adtrack.collector.server import start_collector
 from adtrack.config import Settings
-from adtrack.services.saved_reports import deliver_scheduled_reports
+from adtrack.reporting.saved_reports import deliver_scheduled_reports
 from adtrack.services.users import FirstAdmin
 from adtrack.supervisor import ChildStartError
 from adtrack.web.app import create_app

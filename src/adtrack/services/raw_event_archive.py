@@ -20,7 +20,6 @@ from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Engine
 
 from adtrack.domain.epoch_hours import HOUR_MICROS
 from adtrack.domain.events import Event
@@ -132,7 +131,7 @@ class RawEventReader(Protocol):
 class RawEventRetention(Protocol):
     """Deleting what is past the raw-event retention."""
 
-    def purge(self, engine: Engine, before: datetime) -> int:
+    def purge(self, before: datetime) -> int:
         """Remove the events of every UTC hour that ends at or before ``before`` (files and
         manifest rows); returns how many events were removed."""
         ...

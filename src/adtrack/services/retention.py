@@ -5,8 +5,9 @@ The archive keeps raw events in hourly files, so retention works an hour at a ti
 events go once the whole hour is past the cutoff (they are kept up to an hour longer than the
 period, never shorter).
 
-``purge_expired_events`` is what the runtime calls periodically (see
-:data:`PURGE_INTERVAL_SECONDS`) and what ``adtrack retention purge`` runs.
+``purge_raw_events`` is what ``adtrack retention purge`` runs and what the runtime calls
+periodically (:func:`purge_periodically`, every :data:`PURGE_INTERVAL_SECONDS`), with the
+deployment's ``raw_event_retention_days``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
-
-from adtrack.config import Settings
 from adtrack.services.raw_event_archive import RawEventRetention
 
 log = logging.getLogger(__name__)
@@ -31,7 +29,6 @@ def retention_cutoff(now: datetime, retention_days: int) -> datetime:
 
 
 def purge_raw_events(
-    engine: Engine,
     archive: RawEventRetention,
     *,
     retention_days: int,
@@ -41,32 +38,23 @@ def purge_raw_events(
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
     cutoff = retention_cutoff(now or datetime.now(UTC), retention_days)
-    deleted = archive.purge(engine, cutoff)
+    deleted = archive.purge(cutoff)
     if deleted:
         log.info("purged %d raw events older than %s", deleted, cutoff.isoformat())
     return deleted
 
 
-def purge_expired_events(
-    engine: Engine, archive: RawEventRetention, settings: Settings, now: datetime | None = None
-) -> int:
-    """The periodic job: purge with the deployment's retention setting."""
-    return purge_raw_events(
-        engine, archive, retention_days=settings.raw_event_retention_days, now=now
-    )
-
-
 async def purge_periodically(
-    engine: Engine,
     archive: RawEventRetention,
-    settings: Settings,
+    *,
+    retention_days: int,
     interval_seconds: float = PURGE_INTERVAL_SECONDS,
 ) -> None:
-    """Run :func:`purge_expired_events` now and then every ``interval_seconds``, in a worker
+    """Run :func:`purge_raw_events` now and then every ``interval_seconds``, in a worker
     thread, until cancelled (the runtime starts it with ``asyncio.create_task``)."""
     while True:
         try:
-            await asyncio.to_thread(purge_expired_events, engine, archive, settings)
+            await asyncio.to_thread(purge_raw_events, archive, retention_days=retention_days)
         except Exception:  # a failed purge is retried next time; it must not stop the loop
             log.exception("raw-event purge failed")
         await asyncio.sleep(interval_seconds)

@@ -23,7 +23,15 @@ from adtrack.bootstrap import Services
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
 from adtrack.collector.control import CollectorChannels
 from adtrack.collector.hits import RecentHits
-from adtrack.web.api import catalogue, exports, reporting, reports, users
+from adtrack.web.api import (
+    catalogue,
+    exports,
+    feeds,
+    network_report,
+    saved_reports,
+    summary,
+    users,
+)
 from adtrack.web.api.errors import ERROR_RESPONSES, install_error_handlers
 from adtrack.web.api_docs import add_api_docs
 from adtrack.web.console import mount_console
@@ -110,12 +118,19 @@ def create_app(
         return PlainTextResponse(f"not ready: {reason}\n", status_code=503)
 
     # Every API operation documents the shared error answers (errors.ERROR_RESPONSES).
-    for router in (catalogue.router, users.router, exports.router, reporting.router):
+    for router in (
+        catalogue.router,
+        users.router,
+        exports.router,
+        network_report.router,
+        feeds.router,
+        saved_reports.router,
+    ):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     # The web console (/login, /impression-trackers, ...) and /static
     console = mount_console(app, settings)
     # GET /reports/summary
-    app.include_router(reports.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(summary.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     local_hits = tracking.core.hits if tracking is not None else RecentHits()
     recent_hits: HitSource = (
         local_hits if collectors is None else MergedHits([local_hits, collectors])

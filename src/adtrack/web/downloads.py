@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from fastapi.responses import Response, StreamingResponse
 
-from adtrack.services import report_formats
-from adtrack.services.feeds import FeedFormat, FeedRequest, stream_feed
+from adtrack.domain.errors import ValidationError
+from adtrack.reporting import formats
+from adtrack.reporting.feed_stream import stream_feed
+from adtrack.reporting.feeds import FeedFormat, FeedRequest
+from adtrack.reporting.results import Report
 from adtrack.services.raw_event_archive import RawEventReader
-from adtrack.services.report_query import Report
 
-__all__ = ["XLSX_TYPE", "feed_response", "report_response"]
+__all__ = ["XLSX_TYPE", "check_format", "feed_response", "report_response"]
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def check_format(fmt: str, allowed: tuple[str, ...]) -> str:
+    """The requested ``format`` in lower case (the first of ``allowed`` when empty)."""
+    value = (fmt or allowed[0]).lower()
+    if value not in allowed:
+        raise ValidationError("format", f"must be one of {', '.join(allowed)}")
+    return value
 
 
 def report_response(report: Report, fmt: str, filename: str) -> Response:
@@ -19,17 +29,17 @@ def report_response(report: Report, fmt: str, filename: str) -> Response:
     named ``<filename>.<fmt>``."""
     if fmt == "csv":
         return Response(
-            report_formats.to_csv(report),
+            formats.to_csv(report),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
         )
     if fmt == "xlsx":
         return Response(
-            report_formats.to_xlsx(report),
+            formats.to_xlsx(report),
             media_type=XLSX_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
         )
-    return Response(report_formats.to_json(report), media_type="application/json")
+    return Response(formats.to_json(report), media_type="application/json")
 
 
 def feed_response(

@@ -375,3 +375,15 @@ def _remove_if_empty(directory: Path) -> None:
     about to create its file there makes it again (see ``_temporary``)."""
     with contextlib.suppress(OSError):
         directory.rmdir()  # fails (and is left) unless empty
+
+
+@dataclass(frozen=True)
+class ArchiveRetention:
+    """The archive's retention purge, with its manifest in ``engine``
+    (:class:`~adtrack.services.raw_event_archive.RawEventRetention`)."""
+
+    archive: ParquetRawEventArchive
+    engine: Engine
+
+    def purge(self, before: datetime) -> int:
+        return self.archive.purge(self.engine, before)

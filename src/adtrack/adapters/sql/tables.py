@@ -312,7 +312,7 @@ rollup_invalid_hourly = Table(
 # Daily rollups: the same key and sums as ``rollup_hourly`` with ``day`` = the hour truncated to
 # UTC midnight. The aggregator adds every hourly increment here too, in the same transaction.
 # Reports read whole UTC days from here and only the few edge hours of local days from the
-# hourly table (see services/report_query.py), which keeps 90-day reports fast.
+# hourly table (see reporting/plan.py), which keeps 90-day reports fast.
 rollup_daily = Table(
     "rollup_daily",
     metadata,

@@ -1,7 +1,7 @@
 """**Reports**: dates, interval, group-by and filters; a table with totals; a chart of imps and
 clicks over time by impression type; CSV / XLSX download; the click-tracker feed download.
 
-The numbers come from the report engine (``services/report_query.py``), the same as
+The numbers come from the report engine (``reporting/engine.py``), the same as
 ``GET /api/v1/reports``. Dates on this page are whole days in the deployment's time zone and
 the *To* date is inclusive (the engine's end is exclusive: the page adds a day).
 """
@@ -17,19 +17,18 @@ from starlette.responses import Response
 from adtrack.domain.errors import DomainError, ValidationError
 from adtrack.domain.model import ImpType
 from adtrack.domain.parsing import parse_date
-from adtrack.services import report_formats
-from adtrack.services.catalogue import MAX_PAGE_SIZE
-from adtrack.services.feeds import FeedFormat, FeedKind, parse_deployment_feed_request
-from adtrack.services.report_query import (
+from adtrack.reporting import formats
+from adtrack.reporting.feeds import FeedFormat, FeedKind
+from adtrack.reporting.plan import plan_buckets
+from adtrack.reporting.request import (
     DIMENSIONS,
     MONEY_METRICS,
     Interval,
-    Report,
     ReportRequest,
     parse_report_request,
-    plan_buckets,
-    run_report,
 )
+from adtrack.reporting.results import Report
+from adtrack.services.catalogue import MAX_PAGE_SIZE
 from adtrack.web.api.deps import get_catalogue
 from adtrack.web.console.access import ViewerDep, check_csrf
 from adtrack.web.console.console_route import ConsoleRoute
@@ -138,7 +137,7 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, Any]:
 
 
 def cell_text(metric: str, value: Any) -> str:
-    """A metric (as :func:`report_formats.metric_values` gives it) as the page shows it: money
+    """A metric (as :func:`formats.metric_values` gives it) as the page shows it: money
     without trailing zeros (at least 2 decimals), CTR in percent. Downloads keep the exact
     six-decimal values."""
     if value is None:
@@ -154,7 +153,7 @@ def _table(report: Report) -> dict[str, Any]:
     request = report.request
     rows = []
     for row in report.rows:
-        data = report_formats.metric_values(row.counters, request.metrics)
+        data = formats.metric_values(row.counters, request.metrics)
         rows.append(
             {
                 "interval": _bucket_label(row.interval_start, request.interval)
@@ -166,7 +165,7 @@ def _table(report: Report) -> dict[str, Any]:
                 "metrics": [cell_text(m, data.get(m)) for m in request.metrics],
             }
         )
-    totals = report_formats.metric_values(report.totals, request.metrics)
+    totals = formats.metric_values(report.totals, request.metrics)
     return {
         "dimensions": [DIMENSION_LABELS.get(g, g) for g in request.group_by],
         "metrics": [(m, METRIC_LABELS.get(m, m)) for m in request.metrics],
@@ -206,10 +205,9 @@ def reports_page(request: Request, viewer: ViewerDep) -> Response:
     try:
         params = _report_params(values, state.settings.timezone)
         report_request = parse_report_request(params, default_timezone=state.settings.timezone)
-        engine = services(request).engine
-        report = run_report(engine, report_request)
-        by_type = run_report(
-            engine,
+        reports = services(request).reports
+        report = reports.run(report_request)
+        by_type = reports.run(
             ReportRequest(
                 start=report_request.start,
                 end=report_request.end,
@@ -246,7 +244,7 @@ def reports_download(request: Request, viewer: ViewerDep, format: str = "csv") -
         raise ValidationError("format", "must be csv or xlsx")
     params = _report_params(_form(request), state.settings.timezone)
     report_request = parse_report_request(params, default_timezone=state.settings.timezone)
-    report = run_report(services(request).engine, report_request)
+    report = services(request).reports.run(report_request)
     last_day = (report_request.end - timedelta(days=1)).date()
     name = f"report-{report_request.start.date()}-{last_day}"
     return report_response(report, format, name)
@@ -263,7 +261,5 @@ def reports_feed(
 ) -> Response:
     feed_kind = FeedKind.IMPRESSION if kind == "impression" else FeedKind.CLICK
     feed_format = FeedFormat.JSONL if format == "jsonl" else FeedFormat.CSV
-    feed_request = parse_deployment_feed_request(
-        console_state(request).settings, feed_kind, start, end
-    )
+    feed_request = services(request).feed_rules.request(feed_kind, start, end)
     return feed_response(services(request).raw_events, feed_request, feed_format)

@@ -1,9 +1,9 @@
 """The reporting summary: tracked totals from the rollups, enough to check counts.
 
-``summary(engine, start, end, group_by, filters)`` totals the rollups over whole UTC hours
+``summary(reports, start, end, group_by, filters)`` totals the rollups over whole UTC hours
 ``[start, end)`` (``start`` is rounded down and ``end`` up to the hour, since rollups are
 hourly), grouped by any of :data:`SUMMARY_DIMENSIONS`. It is a view of the report engine
-(:mod:`adtrack.services.report_query`), in UTC: one cumulative bucket, or UTC hours / UTC days
+(:mod:`adtrack.reporting.engine`), in UTC: one cumulative bucket, or UTC hours / UTC days
 when grouped by ``hour`` / ``day``. Money is summed in integer micro-units and returned as
 decimal strings in currency units (``"12.345000"``). Invalid traffic is reported apart:
 ``imps``, ``clicks`` and the money count valid events only; ``invalid_imps`` /
@@ -17,23 +17,20 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
 from adtrack.domain.rollup_counters import Counters
-from adtrack.services.report_formats import metric_texts
-from adtrack.services.report_query import (
+from adtrack.reporting.engine import ReportEngine
+from adtrack.reporting.formats import metric_texts
+from adtrack.reporting.request import (
     DIMENSIONS,
     MAX_REPORT_DAYS,
     Interval,
     ReportRequest,
-    ReportRow,
-    ceil_hour,
-    floor_hour,
     parse_instant,
-    run_report,
 )
+from adtrack.reporting.results import ReportRow
+from adtrack.reporting.time_grid import ceil_hour, floor_hour
 
 __all__ = ["FILTER_DIMENSIONS", "SUMMARY_DIMENSIONS", "SUMMARY_METRICS", "summary"]
 
@@ -61,7 +58,7 @@ _UTC = ZoneInfo("UTC")
 
 
 def summary(
-    engine: Engine,
+    reports: ReportEngine,
     start: datetime | date,
     end: datetime | date,
     group_by: Sequence[str] = (),
@@ -83,8 +80,7 @@ def summary(
     if hi - lo > timedelta(days=MAX_REPORT_DAYS):
         raise ValidationError("end", f"a summary covers at most {MAX_REPORT_DAYS} days")
     dims = _check_group_by(group_by)
-    report = run_report(
-        engine,
+    report = reports.run(
         ReportRequest(
             start=lo,
             end=hi,

@@ -8,7 +8,7 @@ line_item, publisher, placement, payment_rule, hour, day), and optional filters
 
 Answer: ``{"start", "end", "group_by", "rows": [...], "totals": {imps, clicks, invalid_imps,
 invalid_clicks, media_cost, booked_revenue}}``, money as decimal strings in currency units.
-See ``services/reports.py``.
+See ``reporting/summary.py``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from adtrack.domain.parsing import parse_id_list, parse_local_datetime
-from adtrack.services import reports
+from adtrack.reporting.engine import ReportEngine
+from adtrack.reporting.summary import summary
 from adtrack.web.api.deps import read_access
 from adtrack.web.api.jsonio import ApiJSONResponse
 from adtrack.web.state import services
@@ -42,9 +42,8 @@ _FILTER_PARAMS = {
 _ID_LIST = Annotated[list[str] | None, Query()]
 
 
-def _engine(request: Request) -> Engine:
-    engine = services(request).engine
-    return engine
+def _reports(request: Request) -> ReportEngine:
+    return services(request).reports
 
 
 def _instant(value: str | None, field: str) -> datetime:
@@ -61,7 +60,7 @@ def _split(values: list[str] | None) -> list[str]:
     dependencies=[Depends(read_access)],
 )
 async def get_summary(
-    engine: Annotated[Engine, Depends(_engine)],
+    reports: Annotated[ReportEngine, Depends(_reports)],
     start: Annotated[str | None, Query(description="YYYY-MM-DD or ISO 8601; UTC")] = None,
     end: Annotated[str | None, Query(description="exclusive; rounded up to the hour")] = None,
     group_by: Annotated[list[str] | None, Query(description="comma-separated")] = None,
@@ -90,6 +89,6 @@ async def get_summary(
     start_at = _instant(start, "start")
     end_at = _instant(end, "end")
     result: dict[str, Any] = await run_in_threadpool(
-        reports.summary, engine, start_at, end_at, _split(group_by), filters
+        summary, reports, start_at, end_at, _split(group_by), filters
     )
     return result

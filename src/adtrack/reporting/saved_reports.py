@@ -29,23 +29,26 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-from sqlalchemy import Engine, and_, or_, select, update
-from sqlalchemy.engine import RowMapping
-
-from adtrack.adapters.sql import tables as t
 from adtrack.domain.errors import DomainError, NotFound, PermissionDenied, ValidationError
 from adtrack.domain.model import Role
 from adtrack.domain.money import format_micros
-from adtrack.domain.utc import as_utc, utc_now
-from adtrack.services import report_formats
+from adtrack.domain.utc import utc_now
+from adtrack.reporting import formats
+from adtrack.reporting.engine import ReportEngine
+from adtrack.reporting.request import parse_report_request, parse_timezone
+from adtrack.reporting.results import Report
 from adtrack.services.mailer import Attachment, MailDeliveryError, Mailer, MailMessage
-from adtrack.services.report_query import (
-    Report,
-    parse_report_request,
-    parse_timezone,
-    run_report,
-)
+from adtrack.services.ports import SavedReport, SavedReportStore
+
+__all__ = [
+    "Actor",
+    "DeliveryResult",
+    "SavedReport",
+    "SavedReportService",
+    "build_message",
+    "deliver_scheduled_reports",
+    "latest_occurrence",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,25 +62,6 @@ _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 
 
 @dataclass(frozen=True)
-class SavedReport:
-    id: int
-    name: str
-    owner_id: int | None
-    definition: dict[str, Any]
-    schedule: str
-    weekday: int | None
-    hour: int
-    timezone: str
-    recipients: tuple[str, ...]
-    attachment_format: str
-    last_sent_at: datetime | None
-    last_status: str | None
-    last_error: str | None
-    created_at: datetime
-    last_modified: datetime
-
-
-@dataclass(frozen=True)
 class Actor:
     """Who is asking: the user's id and role (``None`` for the system, e.g. the scheduler)."""
 
@@ -87,26 +71,6 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return self.role is not None and Role(self.role) is Role.ADMIN
-
-
-def _from_row(row: RowMapping) -> SavedReport:
-    return SavedReport(
-        id=row["id"],
-        name=row["name"],
-        owner_id=row["owner_id"],
-        definition=orjson.loads(row["definition"]),
-        schedule=row["schedule"],
-        weekday=row["weekday"],
-        hour=row["hour"],
-        timezone=row["timezone"],
-        recipients=tuple(orjson.loads(row["recipients"])),
-        attachment_format=row["attachment_format"],
-        last_sent_at=as_utc(row["last_sent_at"]),
-        last_status=row["last_status"],
-        last_error=row["last_error"],
-        created_at=as_utc(row["created_at"]) or utc_now(),
-        last_modified=as_utc(row["last_modified"]) or utc_now(),
-    )
 
 
 def latest_occurrence(
@@ -132,7 +96,8 @@ def latest_occurrence(
 
 
 def _validate(data: Mapping[str, Any], default_timezone: str, partial: bool) -> dict[str, Any]:
-    """Check the fields of a create (``partial=False``) or update; returns column values."""
+    """Check the fields of a create (``partial=False``) or update; returns the values to store
+    (``definition`` as given, ``recipients`` cleaned)."""
     out: dict[str, Any] = {}
     known = {
         "name",
@@ -162,7 +127,7 @@ def _validate(data: Mapping[str, Any], default_timezone: str, partial: bool) -> 
             parse_report_request(definition, default_timezone=default_timezone)
         except DomainError as exc:
             raise ValidationError(f"definition.{exc.field}", exc.message) from exc
-        out["definition"] = orjson.dumps(definition).decode()
+        out["definition"] = definition
     if "schedule" in data or not partial:
         schedule = data.get("schedule", "none") or "none"
         if schedule not in SCHEDULES:
@@ -196,7 +161,7 @@ def _validate(data: Mapping[str, Any], default_timezone: str, partial: bool) -> 
                 cleaned.append(address)
         if len(cleaned) > MAX_RECIPIENTS:
             raise ValidationError("recipients", f"at most {MAX_RECIPIENTS} addresses")
-        out["recipients"] = orjson.dumps(cleaned).decode()
+        out["recipients"] = cleaned
     if "attachment_format" in data or not partial:
         fmt = data.get("attachment_format") or "csv"
         if fmt not in ATTACHMENT_FORMATS:
@@ -222,13 +187,15 @@ class DeliveryResult:
 class SavedReportService:
     def __init__(
         self,
-        engine: Engine,
+        store: SavedReportStore,
+        reports: ReportEngine,
         *,
         default_timezone: str = "UTC",
         mailer: Mailer | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._engine = engine
+        self._store = store
+        self._reports = reports
         self._default_timezone = default_timezone
         self._mailer = mailer
         self._clock = clock
@@ -238,31 +205,21 @@ class SavedReportService:
     def create(self, actor: Actor, data: Mapping[str, Any]) -> SavedReport:
         values = _validate(data, self._default_timezone, partial=False)
         values.setdefault("weekday", None)
-        _check_schedule(values["schedule"], values["weekday"], orjson.loads(values["recipients"]))
+        _check_schedule(values["schedule"], values["weekday"], values["recipients"])
         now = self._clock()
-        with self._engine.begin() as conn:
-            new_id = conn.execute(
-                t.saved_reports.insert().values(
-                    **values, owner_id=actor.user_id, created_at=now, last_modified=now
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-        return self.get(int(new_id))
+        new_id = self._store.insert(
+            {**values, "owner_id": actor.user_id, "created_at": now, "last_modified": now}
+        )
+        return self.get(new_id)
 
     def get(self, report_id: int) -> SavedReport:
-        with self._engine.connect() as conn:
-            row = (
-                conn.execute(select(t.saved_reports).where(t.saved_reports.c.id == report_id))
-                .mappings()
-                .first()
-            )
-        if row is None:
+        saved = self._store.get(report_id)
+        if saved is None:
             raise NotFound("id", f"saved report {report_id} does not exist")
-        return _from_row(row)
+        return saved
 
     def list_all(self) -> list[SavedReport]:
-        with self._engine.connect() as conn:
-            rows = conn.execute(select(t.saved_reports).order_by(t.saved_reports.c.id)).mappings()
-            return [_from_row(row) for row in rows]
+        return self._store.list_all()
 
     def _check_may_change(self, actor: Actor, report: SavedReport) -> None:
         if actor.is_admin or (actor.user_id is not None and actor.user_id == report.owner_id):
@@ -276,20 +233,16 @@ class SavedReportService:
         _check_schedule(
             values.get("schedule", current.schedule),
             values.get("weekday", current.weekday),
-            orjson.loads(values["recipients"]) if "recipients" in values else current.recipients,
+            values.get("recipients", current.recipients),
         )
         values["last_modified"] = self._clock()
-        with self._engine.begin() as conn:
-            conn.execute(
-                update(t.saved_reports).where(t.saved_reports.c.id == report_id).values(**values)
-            )
+        self._store.update(report_id, values)
         return self.get(report_id)
 
     def delete(self, actor: Actor, report_id: int) -> None:
         current = self.get(report_id)
         self._check_may_change(actor, current)
-        with self._engine.begin() as conn:
-            conn.execute(t.saved_reports.delete().where(t.saved_reports.c.id == report_id))
+        self._store.delete(report_id)
 
     # -- running and delivering ------------------------------------------------------------
 
@@ -299,7 +252,7 @@ class SavedReportService:
         request = parse_report_request(
             saved.definition, default_timezone=self._default_timezone, now=now or self._clock()
         )
-        return run_report(self._engine, request)
+        return self._reports.run(request)
 
     def send_now(self, report_id: int) -> DeliveryResult:
         """Deliver the report at once to its recipients (no schedule needed)."""
@@ -309,12 +262,7 @@ class SavedReportService:
         if self._mailer is None:
             raise ValidationError("email", "email is not configured (set ADTRACK_SMTP_URL)")
         now = self._clock()
-        with self._engine.begin() as conn:
-            conn.execute(
-                update(t.saved_reports)
-                .where(t.saved_reports.c.id == report_id)
-                .values(last_sent_at=now)
-            )
+        self._store.set_sent(report_id, now)
         return self._deliver(saved, now)
 
     def run_due_schedules(self, now: datetime | None = None) -> list[DeliveryResult]:
@@ -331,23 +279,10 @@ class SavedReportService:
                 continue
             if saved.last_sent_at is not None and saved.last_sent_at >= occurrence:
                 continue
-            if not self._claim(saved.id, occurrence, now):
+            if not self._store.claim(saved.id, occurrence, now):
                 continue  # another process took it
             results.append(self._deliver(saved, now))
         return results
-
-    def _claim(self, report_id: int, occurrence: datetime, now: datetime) -> bool:
-        c = t.saved_reports.c
-        with self._engine.begin() as conn:
-            result = conn.execute(
-                update(t.saved_reports)
-                .where(
-                    c.id == report_id,
-                    or_(c.last_sent_at.is_(None), and_(c.last_sent_at < occurrence)),
-                )
-                .values(last_sent_at=now)
-            )
-        return (result.rowcount or 0) == 1
 
     def _deliver(self, saved: SavedReport, now: datetime) -> DeliveryResult:
         assert self._mailer is not None
@@ -355,7 +290,7 @@ class SavedReportService:
             request = parse_report_request(
                 saved.definition, default_timezone=self._default_timezone, now=now
             )
-            report = run_report(self._engine, request)
+            report = self._reports.run(request)
             message = build_message(saved, report)
             self._mailer.send(message)
             result = DeliveryResult(saved.id, "sent")
@@ -366,12 +301,7 @@ class SavedReportService:
         except Exception as exc:  # a scheduler must record the failure and go on
             log.exception("saved report %s failed", saved.id)
             result = DeliveryResult(saved.id, "failed", f"{type(exc).__name__}: {exc}")
-        with self._engine.begin() as conn:
-            conn.execute(
-                update(t.saved_reports)
-                .where(t.saved_reports.c.id == saved.id)
-                .values(last_status=result.status, last_error=result.error)
-            )
+        self._store.set_status(saved.id, result.status, result.error)
         return result
 
 
@@ -386,9 +316,9 @@ def build_message(saved: SavedReport, report: Report) -> MailMessage:
     start, end = request.start.date().isoformat(), request.end.date().isoformat()
     fmt = saved.attachment_format
     if fmt == "xlsx":
-        data = report_formats.to_xlsx(report, sheet_title=saved.name)
+        data = formats.to_xlsx(report, sheet_title=saved.name)
     else:
-        data = report_formats.to_csv(report).encode()
+        data = formats.to_csv(report).encode()
     totals = report.totals
     body = "\n".join(
         [

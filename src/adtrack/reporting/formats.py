@@ -24,12 +24,8 @@ import orjson
 
 from adtrack.domain.money import format_micros, from_micros
 from adtrack.domain.rollup_counters import Counters
-from adtrack.services.report_query import (
-    MONEY_METRICS,
-    DimensionValue,
-    Report,
-    ReportRow,
-)
+from adtrack.reporting.request import MONEY_METRICS
+from adtrack.reporting.results import DimensionValue, Report, ReportRow
 
 TOTALS_LABEL = "Totals"
 

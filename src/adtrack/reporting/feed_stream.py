@@ -1,284 +1,40 @@
-"""Log-level feeds: one row per tracked click (the click-tracker feed) or impression (our
-extension), read from the raw-event archive and streamed as CSV or JSON lines.
+"""A feed as bytes: CSV or JSON lines, streamed chunk by chunk (``feeds.py`` says what the rows
+hold).
 
-A feed covers at most 24 hours and must start within the raw-event retention period. Rows are
-read from the archive (a :class:`~adtrack.services.raw_event_archive.RawEventReader` the caller
-passes in) in batches and written out chunk by chunk, so a day of millions of clicks never sits
-in memory. The CSV and the JSON lines are formatted a batch at a time by Arrow's kernels, what
-repeats from row to row once per distinct combination; the row iterators build one Python
-object per row.
-
-Columns (the original click-tracker feed's, where they apply):
-``datetime`` (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff`` like the original feed, with microseconds),
-``tracker_id``, ``advertiser_id``, ``line_item_id``,
-``publisher_id``, ``tag_id`` (placement, 0 if none), ``media_buy_cost`` (the ``ancost`` the
-event carried; empty when the media cost came from a payment rule), ``revenue_value`` (the
-event's booked revenue), ``pricing_type`` (the line item's revenue type when the event was
-recorded), ``site_domain`` (host of the referrer), ``cachebuster``, ``user_agent``, ``invalid``.
-Money is a decimal string with six places.
+Each chunk is one batch of rows read from the archive, formatted column by column by Arrow's
+kernels, what repeats from row to row once per distinct combination
+(:func:`~adtrack.reporting.per_combination.per_combination`). The row-by-row formatting stays as
+the path for amounts Arrow's decimals cannot show, and as the reference the tests hold the
+kernels to.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adtrack.config import Settings
-from adtrack.domain.errors import ValidationError
-from adtrack.domain.model import ImpType
-from adtrack.services.per_combination import per_combination
+from adtrack.reporting.feeds import (
+    CHUNK_ROWS,
+    FEED_COLUMNS,
+    FeedFormat,
+    FeedRequest,
+    Memo,
+    money_text,
+    python_rows,
+    record_batches,
+    row_objects,
+    site_domain,
+    utc_texts,
+)
+from adtrack.reporting.per_combination import per_combination
 from adtrack.services.raw_event_archive import RawEventReader
-from adtrack.services.report_query import parse_instant, parse_timezone
 
-MAX_FEED_WINDOW = timedelta(hours=24)
-FETCH_BATCH = 5_000  # rows read from the archive at a time
-CHUNK_ROWS = 16_384  # rows per chunk of output bytes (and per archive read when streaming)
-
-FEED_COLUMNS: tuple[str, ...] = (
-    "datetime",
-    "tracker_id",
-    "advertiser_id",
-    "line_item_id",
-    "publisher_id",
-    "tag_id",
-    "media_buy_cost",
-    "revenue_value",
-    "pricing_type",
-    "site_domain",
-    "cachebuster",
-    "user_agent",
-    "invalid",
-)
-
-
-class FeedKind(StrEnum):
-    CLICK = "click"
-    IMPRESSION = "impression"
-
-    @property
-    def imp_type(self) -> int:
-        return int(
-            ImpType.EXTERNAL_CLICK if self is FeedKind.CLICK else ImpType.EXTERNAL_IMPRESSION
-        )
-
-
-class FeedFormat(StrEnum):
-    CSV = "csv"
-    JSONL = "jsonl"
-
-    @property
-    def media_type(self) -> str:
-        return "text/csv; charset=utf-8" if self is FeedFormat.CSV else "application/x-ndjson"
-
-
-@dataclass(frozen=True)
-class FeedRequest:
-    kind: FeedKind
-    start: datetime  # aware UTC, inclusive
-    end: datetime  # aware UTC, exclusive
-
-
-def parse_feed_request(
-    kind: FeedKind | str,
-    start: object,
-    end: object,
-    *,
-    retention_days: int,
-    timezone: str = "UTC",
-    now: datetime | None = None,
-) -> FeedRequest:
-    """Validate a feed window: ``end`` after ``start``, at most 24 hours, ``start`` within the
-    retention period. Dates and datetimes without an offset are read in ``timezone``."""
-    tz = parse_timezone(timezone)
-    start_at = parse_instant(start, tz, "start").astimezone(UTC)
-    end_at = parse_instant(end, tz, "end").astimezone(UTC)
-    if end_at <= start_at:
-        raise ValidationError("end", "must be after start")
-    if end_at - start_at > MAX_FEED_WINDOW:
-        raise ValidationError("end", "a feed covers at most 24 hours after start")
-    oldest = (now or datetime.now(UTC)) - timedelta(days=retention_days)
-    if start_at < oldest:
-        raise ValidationError(
-            "start",
-            f"must be within the last {retention_days} days (raw events are kept that long)",
-        )
-    return FeedRequest(kind=FeedKind(kind), start=start_at, end=end_at)
-
-
-def parse_deployment_feed_request(
-    settings: Settings,
-    kind: FeedKind | str,
-    start: object,
-    end: object,
-    timezone: str | None = None,
-) -> FeedRequest:
-    """:func:`parse_feed_request` within the deployment's raw-event retention, reading times
-    without an offset in ``timezone`` (default: the deployment's time zone)."""
-    return parse_feed_request(
-        kind,
-        start,
-        end,
-        retention_days=settings.raw_event_retention_days,
-        timezone=timezone or settings.timezone,
-    )
-
-
-_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/?#]*@)?(\[[^\]/?#]*\]|[^:/?#]*)")
-
-
-def site_domain(referrer: str | None) -> str:
-    """The host of a referrer URL, lower-cased (``""`` when there is none)."""
-    if not referrer:
-        return ""
-    match = _HOST.match(referrer)
-    return match.group(1).lower() if match else ""
-
-
-def _money(micros: int) -> str:
-    # Event amounts are never negative; this is format_micros without its sign handling.
-    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
-
-
-class _Memo(dict[Any, str]):
-    """A bounded cache for one feed run: the same referrer pages and amounts come back again
-    and again in a day of traffic, and a dict lookup is cheaper than formatting them anew."""
-
-    def __init__(self, compute: Callable[[Any], str], limit: int = 65_536) -> None:
-        super().__init__()
-        self.compute = compute
-        self.limit = limit
-
-    def __missing__(self, key: Any) -> str:
-        if len(self) >= self.limit:
-            self.clear()
-        value = self[key] = self.compute(key)
-        return value
-
-
-# The raw-event columns a feed row is made of, in the order the formatting below reads them.
-SOURCE_COLUMNS: tuple[str, ...] = (
-    "ts",
-    "tracker_id",
-    "advertiser_id",
-    "line_item_id",
-    "publisher_id",
-    "placement_id",
-    "ancost_used",
-    "media_cost_micros",
-    "booked_revenue_micros",
-    "revenue_type",
-    "referrer",
-    "cachebuster",
-    "user_agent",
-    "invalid",
-)
-
-
-def _record_batches(
-    reader: RawEventReader, request: FeedRequest, batch: int
-) -> Iterator[pa.RecordBatch]:
-    """The feed's events as the archive returns them, ``batch`` rows at a time, lazily."""
-    return reader.read(
-        request.start,
-        request.end,
-        imp_type=request.kind.imp_type,
-        columns=SOURCE_COLUMNS,
-        batch_rows=batch,
-    )
-
-
-def _utc_texts(ts: pa.Array) -> pa.Array:
-    """Timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC): the UTC wall time without a zone,
-    which Arrow prints with the six decimals of a microsecond timestamp."""
-    return pc.cast(pc.cast(ts, pa.timestamp("us")), pa.string())
-
-
-def _raw_batches(reader: RawEventReader, request: FeedRequest, batch: int) -> Iterator[list[Any]]:
-    """The feed's events as tuples of :data:`SOURCE_COLUMNS` values (the timestamp already
-    as text), ``batch`` at a time, lazily."""
-    for records in _record_batches(reader, request, batch):
-        yield _python_rows(records)
-
-
-def _python_rows(records: pa.RecordBatch) -> list[tuple[Any, ...]]:
-    columns = [_utc_texts(records.column(0)).to_pylist()]
-    columns.extend(records.column(i).to_pylist() for i in range(1, records.num_columns))
-    return list(zip(*columns, strict=True))
-
-
-def _feed_objects(
-    reader: RawEventReader, request: FeedRequest, batch: int
-) -> Iterator[list[dict[str, Any]]]:
-    """The feed rows as objects keyed by :data:`FEED_COLUMNS` (null for nothing, ``invalid`` a
-    boolean), ``batch`` at a time: what the JSON lines hold and :func:`iter_feed_batches` lists.
-    Built in one pass straight from the archive's rows."""
-    domain = _Memo(site_domain)
-    for rows in _raw_batches(reader, request, batch):
-        yield _objects(rows, domain)
-
-
-def _objects(rows: list[tuple[Any, ...]], domain: _Memo) -> list[dict[str, Any]]:
-    """The feed objects of rows of :data:`SOURCE_COLUMNS` (see :func:`_feed_objects`)."""
-    money = _Memo(_money)
-    return [
-        {
-            "datetime": ts,
-            "tracker_id": tracker_id,
-            "advertiser_id": advertiser_id,
-            "line_item_id": line_item_id,
-            "publisher_id": publisher_id,
-            "tag_id": placement_id or 0,
-            "media_buy_cost": money[media_cost] if ancost_used else None,
-            "revenue_value": money[revenue],
-            "pricing_type": revenue_type,
-            "site_domain": domain[referrer],
-            "cachebuster": cachebuster,
-            "user_agent": user_agent,
-            "invalid": bool(invalid),
-        }
-        for (
-            ts,
-            tracker_id,
-            advertiser_id,
-            line_item_id,
-            publisher_id,
-            placement_id,
-            ancost_used,
-            media_cost,
-            revenue,
-            revenue_type,
-            referrer,
-            cachebuster,
-            user_agent,
-            invalid,
-        ) in rows
-    ]
-
-
-def iter_feed_batches(
-    reader: RawEventReader, request: FeedRequest, batch: int = FETCH_BATCH
-) -> Iterator[list[tuple[Any, ...]]]:
-    """Feed rows in batches of up to ``batch`` tuples (:data:`FEED_COLUMNS` order), oldest
-    first. Lazily: one batch is read from the archive per step; the read stays open until the
-    iterator is exhausted or closed."""
-    for objects in _feed_objects(reader, request, batch):
-        yield [tuple(row.values()) for row in objects]
-
-
-def iter_feed_rows(
-    reader: RawEventReader, request: FeedRequest, batch: int = FETCH_BATCH
-) -> Iterator[tuple[Any, ...]]:
-    """Feed rows one by one (see :func:`iter_feed_batches`)."""
-    for rows in iter_feed_batches(reader, request, batch):
-        yield from rows
+__all__ = ["csv_lines", "csv_lines_row_by_row", "jsonl_lines", "stream_feed"]
 
 
 def stream_feed(
@@ -307,11 +63,11 @@ def _csv_text(value: str | None) -> str:
 
 def _csv_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:
     """CSV lines, a batch of rows at a time, formatted column by column in Arrow (the hot
-    loop of the feed; :func:`_csv_lines` says how)."""
-    domains = _Memo(site_domain)
+    loop of the feed; :func:`csv_lines` says how)."""
+    domains = Memo(site_domain)
     yield (",".join(FEED_COLUMNS) + "\r\n").encode()
-    for records in _record_batches(reader, request, chunk_rows):
-        yield _csv_lines(records, domains)
+    for records in record_batches(reader, request, chunk_rows):
+        yield csv_lines(records, domains)
 
 
 _QUOTE_TRIGGERS = (b'"', b",", b"\n", b"\r")
@@ -331,15 +87,15 @@ _JSON_QUOTE = _text('"')
 _JSON_VALID, _JSON_INVALID = _text(',"invalid":false}\n'), _text(',"invalid":true}\n')
 
 
-def _csv_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
+def csv_lines(records: pa.RecordBatch, domains: Memo) -> bytes:
     """The CSV lines of ``records`` (:data:`SOURCE_COLUMNS`), byte for byte what
     :func:`_csv_line` gives for each row, built column by column with Arrow kernels. What
     repeats from row to row is formatted once per distinct combination
-    (:func:`~adtrack.services.per_combination.per_combination`): the ids; the media buy
+    (:func:`~adtrack.reporting.per_combination.per_combination`): the ids; the media buy
     cost; the revenue, pricing type and site domain; the user agent and invalid flag. The
     timestamp and the cachebuster are formatted for every row. The six pieces of a row are
     joined with commas, and the lines, one after the other in one buffer, are the output.
-    Amounts a decimal cannot show the way :func:`_money` does (negative, or 19 digits) take
+    Amounts a decimal cannot show the way :func:`money_text` does (negative, or 19 digits) take
     the row-by-row path."""
     if not records.num_rows:
         return b""
@@ -347,9 +103,9 @@ def _csv_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
         records.columns
     )
     if not (_fits_money(cost) and _fits_money(revenue)):
-        return _csv_lines_row_by_row(records, domains)
+        return csv_lines_row_by_row(records, domains)
     lines = pc.binary_join_element_wise(
-        _utc_texts(ts),
+        utc_texts(ts),
         per_combination(tuple(ids), _csv_ids),
         per_combination((_charged_cost(ancost_used, cost),), _csv_cost),
         per_combination(
@@ -379,7 +135,7 @@ def _csv_cost(cost: pa.Array) -> pa.Array:
 
 
 def _csv_revenues(
-    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: _Memo
+    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: Memo
 ) -> pa.Array:
     """``revenue,pricing type,site domain``."""
     return pc.binary_join_element_wise(
@@ -411,7 +167,7 @@ _MAX_MONEY_MICROS = 10**18  # what 18 digits hold
 
 
 def _money_texts(micros: pa.Array) -> pa.Array:
-    """:func:`_money` of each amount (from 0 to 10**18 - 1 micros): the same 64-bit integers
+    """:func:`money_text` of each amount (from 0 to 10**18 - 1 micros): the same 64-bit integers
     read as decimals with six places (no copy), printed."""
     as_money = pa.Array.from_buffers(
         _MONEY, len(micros), micros.buffers()[:2], offset=micros.offset
@@ -457,7 +213,7 @@ def _fits_money(micros: pa.Array) -> bool:
     return low.as_py() is None or (low.as_py() >= 0 and high.as_py() < _MAX_MONEY_MICROS)
 
 
-def _site_domains(referrers: pa.Array, domains: _Memo) -> pa.Array:
+def _site_domains(referrers: pa.Array, domains: Memo) -> pa.Array:
     """:func:`site_domain` of each referrer, computed once per distinct referrer (a day of
     clicks comes from far fewer pages than clicks); null where there is no referrer."""
     encoded = pc.dictionary_encode(referrers)
@@ -465,13 +221,13 @@ def _site_domains(referrers: pa.Array, domains: _Memo) -> pa.Array:
     return hosts.take(encoded.indices)
 
 
-def _csv_lines_row_by_row(records: pa.RecordBatch, domains: _Memo) -> bytes:
-    columns = [_utc_texts(records.column(0)).to_pylist()]
+def csv_lines_row_by_row(records: pa.RecordBatch, domains: Memo) -> bytes:
+    columns = [utc_texts(records.column(0)).to_pylist()]
     columns.extend(records.column(i).to_pylist() for i in range(1, records.num_columns))
     return "".join([_csv_line(row, domains) for row in zip(*columns, strict=True)]).encode()
 
 
-def _csv_line(row: tuple[Any, ...], domains: _Memo) -> str:
+def _csv_line(row: tuple[Any, ...], domains: Memo) -> str:
     """One CSV line from one row of :data:`SOURCE_COLUMNS` (the timestamp already as text):
     numbers and our own formatted values never need quoting; free text goes through
     :func:`_csv_text`."""
@@ -494,7 +250,7 @@ def _csv_line(row: tuple[Any, ...], domains: _Memo) -> str:
     cell = _csv_text
     return (
         f"{ts},{tracker},{advertiser},{line_item},{publisher},{tag or 0},"
-        f"{_money(cost) if ancost_used else ''},{_money(revenue)},{cell(pricing)},"
+        f"{money_text(cost) if ancost_used else ''},{money_text(revenue)},{cell(pricing)},"
         f"{cell(domains[referrer])},{cell(cachebuster)},{cell(user_agent)},"
         f"{1 if invalid else 0}\r\n"
     )
@@ -502,19 +258,19 @@ def _csv_line(row: tuple[Any, ...], domains: _Memo) -> str:
 
 def _jsonl_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int) -> Iterator[bytes]:
     """JSON lines, a batch of rows at a time, built column by column in Arrow like the CSV
-    (:func:`_jsonl_lines`)."""
-    domains = _Memo(site_domain)
-    for records in _record_batches(reader, request, chunk_rows):
-        yield _jsonl_lines(records, domains)
+    (:func:`jsonl_lines`)."""
+    domains = Memo(site_domain)
+    for records in record_batches(reader, request, chunk_rows):
+        yield jsonl_lines(records, domains)
 
 
-def _jsonl_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
+def jsonl_lines(records: pa.RecordBatch, domains: Memo) -> bytes:
     """The JSON lines of ``records``, byte for byte what ``orjson.dumps`` gives for each
-    row's object (:func:`_feed_objects`), built like the CSV (:func:`_csv_lines`): the keys
+    row's object (:func:`_feed_objects`), built like the CSV (:func:`csv_lines`): the keys
     and punctuation are constant parts of the pieces, which are formatted once per distinct
     combination except the timestamp and the cachebuster (text escaped by orjson itself,
     once per distinct value that needs escaping), and joined in one kernel. Amounts a
-    decimal cannot show the way :func:`_money` does take the row-by-row path."""
+    decimal cannot show the way :func:`money_text` does take the row-by-row path."""
     if not records.num_rows:
         return b""
     ts, *ids, ancost_used, cost, revenue, pricing, referrer, cachebuster, agent, invalid = (
@@ -523,11 +279,11 @@ def _jsonl_lines(records: pa.RecordBatch, domains: _Memo) -> bytes:
     if not (_fits_money(cost) and _fits_money(revenue)):
         return b"".join(
             orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
-            for obj in _objects(_python_rows(records), domains)
+            for obj in row_objects(python_rows(records), domains)
         )
     lines = pc.binary_join_element_wise(
         _JSON_START,
-        _utc_texts(ts),
+        utc_texts(ts),
         per_combination(tuple(ids), _json_ids),
         per_combination((_charged_cost(ancost_used, cost),), _json_cost),
         per_combination(
@@ -568,7 +324,7 @@ def _json_cost(cost: pa.Array) -> pa.Array:
 
 
 def _json_revenues(
-    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: _Memo
+    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: Memo
 ) -> pa.Array:
     """``,"revenue_value":"2.000000","pricing_type":"cpc","site_domain":"example.com",``
     ``"cachebuster":`` (the domain ``""`` when there is none)."""
