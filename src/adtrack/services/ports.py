@@ -1,4 +1,5 @@
-"""The interfaces adapters implement, for the code that must not import them (the collector).
+"""The interfaces adapters implement, for the code that must not import them (the collector,
+the reporting read side).
 
 Each Protocol names what its user needs from storage and nothing else; the adapter behind it is
 chosen by the composition root (``bootstrap.py``).

@@ -24,6 +24,7 @@ from adtrack.reporting.request import (
     DIMENSIONS,
     MONEY_METRICS,
     Interval,
+    ReportParameters,
     ReportRequest,
     parse_report_request,
 )
@@ -78,20 +79,17 @@ def _form(request: Request) -> dict[str, Any]:
     return values
 
 
-def _report_params(values: dict[str, Any], tz: str) -> dict[str, Any]:
+def _report_params(values: dict[str, Any], tz: str) -> ReportParameters:
     # The page asks for the last day shown; reports take an exclusive end.
     end_exclusive = (parse_date(values["end"], "end") + timedelta(days=1)).isoformat()
-    params: dict[str, Any] = {
-        "start": values["start"],
-        "end": end_exclusive,
-        "interval": values["interval"],
-        "timezone": tz,
-        "group_by": [g for g in values["group_by"] if g],
-    }
-    for name in FILTERS:
-        if values.get(name):
-            params[name] = values[name]
-    return params
+    return ReportParameters(
+        start=values["start"],
+        end=end_exclusive,
+        interval=values["interval"],
+        timezone=tz,
+        group_by=[g for g in values["group_by"] if g],
+        **{name: values[name] for name in FILTERS if values.get(name)},
+    )
 
 
 def _bucket_label(when: datetime, interval: Interval) -> str:
