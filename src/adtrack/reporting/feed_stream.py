@@ -266,11 +266,12 @@ def _jsonl_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int)
 
 def jsonl_lines(records: pa.RecordBatch, domains: Memo) -> bytes:
     """The JSON lines of ``records``, byte for byte what ``orjson.dumps`` gives for each
-    row's object (:func:`_feed_objects`), built like the CSV (:func:`csv_lines`): the keys
-    and punctuation are constant parts of the pieces, which are formatted once per distinct
-    combination except the timestamp and the cachebuster (text escaped by orjson itself,
-    once per distinct value that needs escaping), and joined in one kernel. Amounts a
-    decimal cannot show the way :func:`money_text` does take the row-by-row path."""
+    row's object (:func:`~adtrack.reporting.feeds.row_objects`), built like the CSV
+    (:func:`csv_lines`): the keys and punctuation are constant parts of the pieces, which are
+    formatted once per distinct combination except the timestamp and the cachebuster (text
+    escaped by orjson itself, once per distinct value that needs escaping), and joined in one
+    kernel. Amounts a decimal cannot show the way :func:`money_text` does take the row-by-row
+    path."""
     if not records.num_rows:
         return b""
     ts, *ids, ancost_used, cost, revenue, pricing, referrer, cachebuster, agent, invalid = (
