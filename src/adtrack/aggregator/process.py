@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 
 from adtrack import bootstrap
 from adtrack.adapters.raw_events.legacy_events import carry_over_legacy_events
-from adtrack.adapters.raw_events.parquet_archive import ArchiveRetention, ParquetRawEventArchive
+from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.aggregator.runner import Aggregator
 from adtrack.config import Settings
 from adtrack.services.retention import purge_periodically
@@ -77,7 +77,7 @@ async def aggregate(
     async with bootstrap.open_aggregator(settings, engine, archive, consumer) as aggregator:
         jobs = [asyncio.create_task(_report_progress(aggregator, stop))]
         if maintenance:
-            retention = ArchiveRetention(archive, engine)
+            retention = bootstrap.build_raw_event_retention(settings, engine)
             jobs.append(
                 asyncio.create_task(
                     purge_periodically(retention, retention_days=settings.raw_event_retention_days)
