@@ -14,9 +14,11 @@ import pytest
 from sqlalchemy import Engine
 
 from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector.core import RequestView, TrackingCore
 from adtrack.collector.responses import PIXEL_GIF
-from adtrack.collector.tracker_cache import CachedTracker, LookupKey, TrackerCache
+from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.collector.tracker_tables import CachedTracker, LookupKey
 from tests.collector_support import (
     Basic,
     Catalogue,
@@ -177,7 +179,7 @@ def test_unknown_ids_are_looked_up_rate_limited_and_negatively_cached(
     for n in range(40):
         request(collector.port, f"/imptr?id={900_000 + n}")
     assert cache.lookups - before <= 12  # 5/s budget over ~1-2 s of requests, plus the burst
-    assert len(cache._negative) <= cache._negative_max
+    assert len(cache.unknown_ids) <= cache.unknown_ids.max_entries
 
 
 def test_the_negative_cache_is_bounded(cat: Catalogue, start: CollectorFactory) -> None:
@@ -185,7 +187,7 @@ def test_the_negative_cache_is_bounded(cat: Catalogue, start: CollectorFactory) 
     collector = start(poll_interval=3600.0, negative_max_entries=3, lookups_per_second=1000.0)
     for n in range(10):
         request(collector.port, f"/imptr?id={800_000 + n}")
-    assert len(collector.cache._negative) <= 3
+    assert len(collector.cache.unknown_ids) <= 3
 
 
 def test_a_looked_up_tracker_the_cache_does_not_keep_still_counts(
@@ -195,7 +197,7 @@ def test_a_looked_up_tracker_the_cache_does_not_keep_still_counts(
     or an applied change overlaps that lookup, the cache does not keep the copy it read (it may
     predate the change); the request is still decided with that copy, never as unknown."""
     basic = basic_catalogue(cat)
-    cache = TrackerCache(engine)
+    cache = TrackerCache(SqlTrackerCatalogue(engine))
     cache.load()
     fresh = cat.tracker(
         "impression", basic.advertiser, basic.line_item, basic.publisher, code="fresh"
