@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -219,3 +221,34 @@ def test_a_looked_up_tracker_the_cache_does_not_keep_still_counts(
         assert outcome.record is not None and outcome.event is not None
         assert outcome.event.tracker_id == fresh
         assert core._tag_plans == {}  # no plan kept from a copy the cache does not hold
+
+
+# The process entry points reach the store through bootstrap; every other module of the
+# collector reads the catalogue through services.ports only.
+_ENTRY_POINTS = ("adtrack.collector.server", "adtrack.collector.__main__")
+_IMPORT_THE_COLLECTOR = """
+import importlib, pkgutil, sys
+import adtrack.collector
+for info in pkgutil.iter_modules(adtrack.collector.__path__):
+    name = f"adtrack.collector.{info.name}"
+    if name not in sys.argv[1:]:
+        importlib.import_module(name)
+print(sorted(m for m in sys.modules if m.startswith("adtrack.collector.")))
+print(sorted(m for m in sys.modules if m.split(".")[0] == "sqlalchemy"))
+print(sorted(m for m in sys.modules if m.startswith("adtrack.adapters")))
+"""
+
+
+def test_the_collector_modules_import_no_sql() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORT_THE_COLLECTOR, *_ENTRY_POINTS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    collector, sql, adapters = result.stdout.splitlines()
+    for module in ("core", "http_server", "asgi", "tracker_cache", "unknown_ids", "pool"):
+        assert f"'adtrack.collector.{module}'" in collector
+    assert "adtrack.collector.server" not in collector
+    assert (sql, adapters) == ("[]", "[]")
