@@ -122,11 +122,13 @@ class TrackerCache:
             self._updates += 1
             with _no_cyclic_gc():  # 100,000s of new objects, none of them garbage
                 loaded = self._catalogue.load()
-                tables = TrackerTables(compile_trackers(loaded.inputs))
-            self._rule_publishers = loaded.rule_publishers
-        version = loaded.version
+                version, self._rule_publishers = loaded.version, loaded.rule_publishers
+                trackers = compile_trackers(loaded.inputs)
+                del loaded  # the rows go before the tables grow: less memory kept after
+                tables = TrackerTables(trackers)
+                del trackers
         self._tables = tables
-        del tables, loaded
+        del tables
         if self._freeze:
             # Move the new cache out of the cycle collector's sight: a full collection walks
             # every tracked object, and with 100,000 trackers that stalls every thread (the hot
