@@ -25,7 +25,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -87,13 +87,16 @@ class TrackerCache:
         self._updates = 0
         self._reload_lock = threading.Lock()
         self._poller = CataloguePoller(self.refresh_if_changed, poll_interval)
+        self._lookup_timeout = lookup_timeout
+        self._inflight: dict[LookupKey, asyncio.Future[CachedTracker | None]] = {}
         self.unknown_ids = UnknownIds(
+            self._inflight,
             lookups_per_second=lookups_per_second,
             negative_ttl=negative_ttl,
             max_entries=negative_max_entries,
         )
-        self._lookup_timeout = lookup_timeout
-        self._inflight: dict[LookupKey, asyncio.Future[CachedTracker | None]] = {}
+        # whether an unknown key should be looked up now: the hot path calls it directly
+        self.may_lookup: Callable[[LookupKey], bool] = self.unknown_ids.may_look_up
         self._executor: ThreadPoolExecutor | None = None
         self.reloads = 0
         self.lookups = 0
@@ -201,11 +204,6 @@ class TrackerCache:
             self._executor = None
 
     # ---- unknown keys ----
-
-    def may_lookup(self, key: LookupKey) -> bool:
-        """Whether an unknown key should be looked up in the store now (see
-        :class:`UnknownIds`). Cheap."""
-        return self.unknown_ids.may_look_up(key, in_flight=key in self._inflight)
 
     def _fetch(self, key: LookupKey) -> CachedTracker | None:
         inputs: TrackerInputs

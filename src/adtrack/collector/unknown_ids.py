@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Container
 
 from adtrack.collector.tracker_tables import LookupKey
 
@@ -15,7 +16,15 @@ __all__ = ["UnknownIds"]
 class UnknownIds:
     """The lookup budget and the remembered misses. Called on the event loop only."""
 
-    def __init__(self, *, lookups_per_second: float, negative_ttl: float, max_entries: int) -> None:
+    def __init__(
+        self,
+        in_flight: Container[LookupKey],
+        *,
+        lookups_per_second: float,
+        negative_ttl: float,
+        max_entries: int,
+    ) -> None:
+        self._in_flight = in_flight  # the keys being looked up now
         self._rate = lookups_per_second
         self._tokens = lookups_per_second
         self._tokens_at = time.monotonic()
@@ -27,9 +36,10 @@ class UnknownIds:
         """How many misses are remembered."""
         return len(self._negative)
 
-    def may_look_up(self, key: LookupKey, *, in_flight: bool) -> bool:
-        """False when ``key`` missed a moment ago or the budget is spent; a lookup already in
-        flight is joined without spending it. Cheap."""
+    def may_look_up(self, key: LookupKey) -> bool:
+        """Whether an unknown key should be looked up in the store now: False when it missed a
+        moment ago or the budget is spent; a lookup already in flight is joined without
+        spending it. Cheap (the hot path calls it for every unknown key)."""
         now = time.monotonic()
         negative = self._negative
         expires = negative.get(key)
@@ -37,7 +47,7 @@ class UnknownIds:
             if expires > now:
                 return False
             negative.pop(key, None)
-        if in_flight:
+        if key in self._in_flight:
             return True
         self._tokens = min(self._rate, self._tokens + (now - self._tokens_at) * self._rate)
         self._tokens_at = now
