@@ -252,3 +252,18 @@ def test_the_collector_modules_import_no_sql() -> None:
         assert f"'adtrack.collector.{module}'" in collector
     assert "adtrack.collector.server" not in collector
     assert (sql, adapters) == ("[]", "[]")
+
+
+def test_a_rule_the_mapping_refuses_is_left_out_and_the_rest_is_priced(
+    cat: Catalogue, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored value no enum knows (written around the service) costs that row only."""
+    b = basic_catalogue(cat)
+    odd = cat.payment_rule(b.publisher, pricing_type="barter", priority=10)
+    conditional = cat.payment_rule(b.publisher, pricing_type="cpm", cost_cpm_micros=1_000_000)
+    cache = TrackerCache(SqlTrackerCatalogue(engine))
+    cache.load()
+    tracker = cache.by_id(b.imp)
+    assert tracker is not None
+    assert tracker.plan.candidate_rule_ids == (conditional, b.base_rule)
+    assert f"payment rule {odd} cannot be read" in caplog.text
