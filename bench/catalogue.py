@@ -64,6 +64,7 @@ from _support import (
 )
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.services.catalogue import CatalogueService
@@ -253,7 +254,7 @@ def apply_costs(engine: Engine, ids: dict[str, int], repeat: int = 5) -> dict[st
     """Milliseconds of CPU a collector's cache spends on one change of each kind (median of
     ``repeat``), and on a full load: measured in this process, on this thread's CPU clock, so
     other work on the machine hardly shows."""
-    cache = TrackerCache(engine)
+    cache = TrackerCache(SqlTrackerCatalogue(engine))
     cache.load()
     trafficker = Trafficker(engine, ids, recorded=True)
     costs: dict[str, list[float]] = {kind: [] for kind in CHANGE_KINDS}

@@ -33,6 +33,7 @@ import uvloop
 import adtrack
 from _support import BROWSER_UA
 from adtrack.adapters.sql import db
+from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
 from adtrack.collector.http_server import HttpCollector
@@ -117,7 +118,7 @@ async def main(args: argparse.Namespace) -> None:
         url = f"sqlite:///{Path(tmp) / 'adtrack.db'}"
         ids = make_catalogue(url)
         engine = db.make_engine(url)
-        cache = TrackerCache(engine)
+        cache = TrackerCache(SqlTrackerCatalogue(engine))
         cache.load()
         core = TrackingCore(cache, hits=RecentHits())
         servers: dict[str, Any] = {"this": HttpCollector(core, NullWriter())}  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
 from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
 from adtrack.collector.server import CollectorServer, start_collector
@@ -337,7 +338,7 @@ def start_thread_collector(
     loop = uvloop.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="test-collector", daemon=True)
     thread.start()
-    cache = TrackerCache(engine, poll_interval=poll_interval, **cache_options)
+    cache = TrackerCache(SqlTrackerCatalogue(engine), poll_interval=poll_interval, **cache_options)
     cache.load()
     cache.start()
 

@@ -20,8 +20,10 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
-from adtrack.collector.tracker_cache import CachedTracker, TrackerCache
+from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.collector.tracker_tables import CachedTracker
 from adtrack.services.catalogue import CatalogueService
 from tests.collector_support import ThreadCollector, request, settings_for, start_thread_collector
 from tests.support.prometheus import metric_total
@@ -244,7 +246,7 @@ def test_a_repriced_tracker_is_served_its_new_price(
 def test_a_collector_that_missed_trimmed_changes_reloads_everything(engine: Engine) -> None:
     service = CatalogueService(partial(SqlUnitOfWork, engine, changes_kept=2))
     w = make_world(service)
-    cache = TrackerCache(engine)
+    cache = TrackerCache(SqlTrackerCatalogue(engine))
     cache.load()
     service.trackers.update(w.imp, {"name": "one"})
     assert cache.refresh_if_changed() and cache.reloads == 1  # caught up from the log
@@ -259,7 +261,7 @@ def test_a_write_that_recorded_no_changes_makes_the_collector_reload(
     engine: Engine, service: CatalogueService
 ) -> None:
     w = make_world(service)
-    cache = TrackerCache(engine)
+    cache = TrackerCache(SqlTrackerCatalogue(engine))
     cache.load()
     with engine.begin() as conn:  # a write outside the catalogue service: no change rows
         conn.execute(update(t.trackers).where(t.trackers.c.id == w.imp).values(state="inactive"))
@@ -379,7 +381,7 @@ def test_after_random_edits_the_incremental_cache_equals_a_full_load(
     rng = random.Random(seed)
     w = make_world(service)
     made = [w.imp, w.click]
-    cache = TrackerCache(engine)
+    cache = TrackerCache(SqlTrackerCatalogue(engine))
     cache.load()
     now_us = int(time.time() * 1e6)
     at_us = [now_us + d * 86_400_000_000 for d in (-3, -1, 0, 1, 3)]
@@ -388,7 +390,7 @@ def test_after_random_edits_the_incremental_cache_equals_a_full_load(
         for _ in range(rng.randrange(1, 5)):
             random_edit(rng, service, w, made)
         moved += cache.refresh_if_changed()
-        fresh = TrackerCache(engine)
+        fresh = TrackerCache(SqlTrackerCatalogue(engine))
         fresh.load()
         assert cache.version == fresh.version
         assert snapshot(cache, at_us) == snapshot(fresh, at_us)
@@ -410,14 +412,15 @@ def test_a_collector_process_freezes_its_loaded_cache_out_of_the_cycle_collector
 
     w = make_world(service)
     gc.unfreeze()
-    cache = TrackerCache(engine, freeze_after_load=True)
+    cache = TrackerCache(SqlTrackerCatalogue(engine), freeze_after_load=True)
     try:
         cache.load()
         assert gc.get_freeze_count() > 0
         assert not tracked_by_gc(cache.by_id(w.imp))
     finally:
         gc.unfreeze()
-    plain = TrackerCache(engine)  # the default (tests, the API process) leaves gc alone
+    # the default (tests, the API process) leaves gc alone
+    plain = TrackerCache(SqlTrackerCatalogue(engine))
     plain.load()
     assert gc.get_freeze_count() == 0
     assert tracked_by_gc(plain.by_id(w.imp))

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from adtrack.adapters.eventlog.local import LocalEventLogWriter
 from adtrack.adapters.sql import db
+from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
@@ -39,7 +40,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     db.upgrade(url)
     engine = db.make_engine(url)
     basic = basic_catalogue(Catalogue(engine))
-    cache = TrackerCache(engine)
+    cache = TrackerCache(SqlTrackerCatalogue(engine))
     cache.load()
     log_dir = tmp_path / "eventlog"
     writer = LocalEventLogWriter(log_dir, fsync="always")

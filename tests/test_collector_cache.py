@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,9 +16,11 @@ import pytest
 from sqlalchemy import Engine
 
 from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector.core import RequestView, TrackingCore
 from adtrack.collector.responses import PIXEL_GIF
-from adtrack.collector.tracker_cache import CachedTracker, LookupKey, TrackerCache
+from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.collector.tracker_tables import CachedTracker, LookupKey
 from tests.collector_support import (
     Basic,
     Catalogue,
@@ -177,7 +181,7 @@ def test_unknown_ids_are_looked_up_rate_limited_and_negatively_cached(
     for n in range(40):
         request(collector.port, f"/imptr?id={900_000 + n}")
     assert cache.lookups - before <= 12  # 5/s budget over ~1-2 s of requests, plus the burst
-    assert len(cache._negative) <= cache._negative_max
+    assert len(cache.unknown_ids) <= cache.unknown_ids.max_entries
 
 
 def test_the_negative_cache_is_bounded(cat: Catalogue, start: CollectorFactory) -> None:
@@ -185,7 +189,7 @@ def test_the_negative_cache_is_bounded(cat: Catalogue, start: CollectorFactory) 
     collector = start(poll_interval=3600.0, negative_max_entries=3, lookups_per_second=1000.0)
     for n in range(10):
         request(collector.port, f"/imptr?id={800_000 + n}")
-    assert len(collector.cache._negative) <= 3
+    assert len(collector.cache.unknown_ids) <= 3
 
 
 def test_a_looked_up_tracker_the_cache_does_not_keep_still_counts(
@@ -195,7 +199,7 @@ def test_a_looked_up_tracker_the_cache_does_not_keep_still_counts(
     or an applied change overlaps that lookup, the cache does not keep the copy it read (it may
     predate the change); the request is still decided with that copy, never as unknown."""
     basic = basic_catalogue(cat)
-    cache = TrackerCache(engine)
+    cache = TrackerCache(SqlTrackerCatalogue(engine))
     cache.load()
     fresh = cat.tracker(
         "impression", basic.advertiser, basic.line_item, basic.publisher, code="fresh"
@@ -217,3 +221,49 @@ def test_a_looked_up_tracker_the_cache_does_not_keep_still_counts(
         assert outcome.record is not None and outcome.event is not None
         assert outcome.event.tracker_id == fresh
         assert core._tag_plans == {}  # no plan kept from a copy the cache does not hold
+
+
+# The process entry points reach the store through bootstrap; every other module of the
+# collector reads the catalogue through services.ports only.
+_ENTRY_POINTS = ("adtrack.collector.server", "adtrack.collector.__main__")
+_IMPORT_THE_COLLECTOR = """
+import importlib, pkgutil, sys
+import adtrack.collector
+for info in pkgutil.iter_modules(adtrack.collector.__path__):
+    name = f"adtrack.collector.{info.name}"
+    if name not in sys.argv[1:]:
+        importlib.import_module(name)
+print(sorted(m for m in sys.modules if m.startswith("adtrack.collector.")))
+print(sorted(m for m in sys.modules if m.split(".")[0] == "sqlalchemy"))
+print(sorted(m for m in sys.modules if m.startswith("adtrack.adapters")))
+"""
+
+
+def test_the_collector_modules_import_no_sql() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORT_THE_COLLECTOR, *_ENTRY_POINTS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    collector, sql, adapters = result.stdout.splitlines()
+    for module in ("core", "http_server", "asgi", "tracker_cache", "unknown_ids", "pool"):
+        assert f"'adtrack.collector.{module}'" in collector
+    assert "adtrack.collector.server" not in collector
+    assert (sql, adapters) == ("[]", "[]")
+
+
+def test_a_rule_the_mapping_refuses_is_left_out_and_the_rest_is_priced(
+    cat: Catalogue, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored value no enum knows (written around the service) costs that row only."""
+    b = basic_catalogue(cat)
+    odd = cat.payment_rule(b.publisher, pricing_type="barter", priority=10)
+    conditional = cat.payment_rule(b.publisher, pricing_type="cpm", cost_cpm_micros=1_000_000)
+    cache = TrackerCache(SqlTrackerCatalogue(engine))
+    cache.load()
+    tracker = cache.by_id(b.imp)
+    assert tracker is not None
+    assert tracker.plan.candidate_rule_ids == (conditional, b.base_rule)
+    assert f"payment rule {odd} cannot be read" in caplog.text

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector.control import (
     CollectorChannels,
     ControlError,
@@ -37,7 +38,7 @@ class Collector:
 
 @pytest.fixture
 def collectors(engine: Engine, tmp_path: Path) -> Iterator[list[Collector]]:
-    cache = TrackerCache(engine)
+    cache = TrackerCache(SqlTrackerCatalogue(engine))
     cache.load()
     directory = tmp_path / "control"
     directory.mkdir(mode=0o700)

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from adtrack.adapters.eventlog.local import LocalEventLogWriter
 from adtrack.adapters.sql import db
+from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.bootstrap import bootstrap
 from adtrack.collector.asgi import TrackingASGIApp
 from adtrack.collector.core import TrackingCore
@@ -514,7 +515,7 @@ def serving(app: Any) -> Iterator[str]:
 
 
 def test_the_main_port_is_ready_while_its_event_log_takes_writes(env: Env) -> None:
-    cache = TrackerCache(env.engine)
+    cache = TrackerCache(SqlTrackerCatalogue(env.engine))
     cache.load()
     log_dir = env.tmp / "main-eventlog"
     writer = LocalEventLogWriter(log_dir, fsync="always")

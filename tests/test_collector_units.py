@@ -35,7 +35,7 @@ from adtrack.collector.query import (
 )
 from adtrack.collector.records import MAX_REFERRER_BYTES, RecordFragments, tracker_fragment
 from adtrack.collector.responses import PIXEL_GIF, Kind, RawResponses, asgi_parts
-from adtrack.collector.tracker_cache import CachedTracker
+from adtrack.collector.tracker_tables import CachedTracker
 from adtrack.domain.events import Event
 from adtrack.domain.model import LineItem, PaymentRule, PricingType, RevenueType
 from adtrack.domain.pricing import PricingPlan, epoch_micros

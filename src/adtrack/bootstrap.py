@@ -255,10 +255,12 @@ def build_raw_event_retention(settings: Settings, engine: Engine) -> RawEventRet
 
 
 def build_tracker_cache(engine: Engine, *, freeze_after_load: bool = False) -> TrackerCache:
-    """The collector's in-memory tracker cache (the caller loads and starts it)."""
+    """The collector's in-memory tracker cache, reading the catalogue from ``engine`` (the
+    caller loads and starts it)."""
+    from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
     from adtrack.collector.tracker_cache import TrackerCache
 
-    return TrackerCache(engine, freeze_after_load=freeze_after_load)
+    return TrackerCache(SqlTrackerCatalogue(engine), freeze_after_load=freeze_after_load)
 
 
 async def build_event_writer(settings: Settings, writer_id: str | None = None) -> EventLogWriter:

@@ -60,7 +60,8 @@ from adtrack.collector.records import (
 )
 from adtrack.collector.redirect_policy import NO_OVERRIDE, TRACKERS, check_policy, refusal
 from adtrack.collector.responses import Kind
-from adtrack.collector.tracker_cache import CachedTracker, LookupKey, TrackerCache
+from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.collector.tracker_tables import CachedTracker, LookupKey
 from adtrack.domain.events import (
     INVALID_BOT,
     INVALID_DUPLICATE_CLICK,

@@ -6,7 +6,7 @@ All of them work on one ``Connection`` inside the unit of work's transaction.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -81,34 +81,39 @@ class _SqlRepository(Generic[E]):
     # Columns a list may be filtered on (exact match), besides ``state``.
     filterable: tuple[str, ...] = ()
     _conversions: _Conversions
+    _fields: tuple[str, ...]  # the entity's attributes that are columns of the table
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._conversions = _Conversions.of(cls.entity)
+        cls._fields = tuple(
+            f.name
+            for f in dataclasses.fields(cls.entity)  # type: ignore[arg-type]
+            if f.name in cls.table.c
+        )
 
     def __init__(self, conn: Connection, changes: SqlCatalogueVersionRepository) -> None:
         self._conn = conn
         self._changes = changes  # every write is recorded in the catalogue change log
-        self._fields = [
-            f.name
-            for f in dataclasses.fields(self.entity)  # type: ignore[arg-type]
-            if f.name in self.table.c
-        ]
 
     # -- mapping ----------------------------------------------------------------------------
 
-    def _to_entity(self, row: Row[Any]) -> E:
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> E:
+        """The entity of a row of ``table`` (one holding at least the entity's columns).
+
+        Raises ValueError for a stored value the entity's enums do not know."""
         values: dict[str, Any] = {}
         mapping = row._mapping
-        enums, datetimes = self._conversions.enums, self._conversions.datetimes
-        for name in self._fields:
+        enums, datetimes = cls._conversions.enums, cls._conversions.datetimes
+        for name in cls._fields:
             value = mapping[name]
             if name in enums:
                 value = None if value is None else enums[name](value)
             elif name in datetimes:
                 value = as_utc(value)
             values[name] = value
-        return self.entity(**values)
+        return cls.entity(**values)
 
     def _to_row(self, entity: E) -> dict[str, Any]:
         row: dict[str, Any] = {}
@@ -124,7 +129,7 @@ class _SqlRepository(Generic[E]):
         return row
 
     def _load(self, rows: Iterable[Row[Any]]) -> list[E]:
-        return [self._to_entity(row) for row in rows]
+        return [self.from_row(row) for row in rows]
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -197,8 +202,9 @@ class SqlAdvertiserRepository(_SqlRepository[Advertiser]):
     entity = Advertiser
 
     # landing_domains: a tuple in the entity, a JSON list in the row
-    def _to_entity(self, row: Row[Any]) -> Advertiser:
-        advertiser = super()._to_entity(row)
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Advertiser:
+        advertiser = super().from_row(row)
         advertiser.landing_domains = tuple(advertiser.landing_domains or ())
         return advertiser
 
@@ -239,6 +245,29 @@ _FILTER_KINDS: dict[FilterKind, str] = {
 }
 
 
+def with_filter_members(
+    rules: list[PaymentRule], members: Iterable[Sequence[Any]]
+) -> list[PaymentRule]:
+    """``rules`` with their filter members from ``payment_rule_filters`` rows (payment rule id,
+    kind, object id); rows of other rules, or of a kind no filter has, are ignored."""
+    by_rule: dict[int, dict[str, set[int]]] = {
+        r.id: {attribute: set() for attribute in _FILTER_KINDS.values()} for r in rules
+    }
+    for rule_id, kind, object_id in members:
+        attribute = _FILTER_KINDS.get(kind)
+        found = by_rule.get(rule_id)
+        if attribute is not None and found is not None:
+            found[attribute].add(object_id)
+    return [
+        dataclasses.replace(
+            r,
+            advertiser_ids=frozenset(by_rule[r.id]["advertiser_ids"]),
+            line_item_ids=frozenset(by_rule[r.id]["line_item_ids"]),
+        )
+        for r in rules
+    ]
+
+
 class SqlPaymentRuleRepository(_SqlRepository[PaymentRule]):
     """Payment rules, with their filter members in ``payment_rule_filters``."""
 
@@ -247,29 +276,16 @@ class SqlPaymentRuleRepository(_SqlRepository[PaymentRule]):
     filterable = ("publisher_id", "pricing_type", "is_base")
 
     def _load(self, rows: Iterable[Row[Any]]) -> list[PaymentRule]:
-        rules = [self._to_entity(row) for row in rows]
+        rules = [self.from_row(row) for row in rows]
         if not rules:
             return rules
-        members: dict[int, dict[str, set[int]]] = {
-            r.id: {attribute: set() for attribute in _FILTER_KINDS.values()} for r in rules
-        }
         f = tables.payment_rule_filters
-        for rule_id, kind, object_id in self._conn.execute(
+        members = self._conn.execute(
             select(f.c.payment_rule_id, f.c.kind, f.c.object_id).where(
-                f.c.payment_rule_id.in_(list(members))
+                f.c.payment_rule_id.in_([r.id for r in rules])
             )
-        ):
-            attribute = _FILTER_KINDS.get(kind)
-            if attribute is not None:
-                members[rule_id][attribute].add(object_id)
-        return [
-            dataclasses.replace(
-                r,
-                advertiser_ids=frozenset(members[r.id]["advertiser_ids"]),
-                line_item_ids=frozenset(members[r.id]["line_item_ids"]),
-            )
-            for r in rules
-        ]
+        )
+        return with_filter_members(rules, members)
 
     def _write_filters(self, rule: PaymentRule) -> None:
         f = tables.payment_rule_filters

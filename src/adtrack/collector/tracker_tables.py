@@ -1,0 +1,77 @@
+"""The collector's in-memory trackers: what the hot path reads, by id and by code.
+
+A :class:`TrackerTables` is one consistent generation of the lookup tables. The tracker cache
+builds a new one for a full load and swaps it in with one assignment, so the hot path never
+sees a half-built table and never takes a lock; incremental changes replace single trackers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from adtrack.collector.redirect_policy import NO_OVERRIDE, AdvertiserRedirects
+from adtrack.domain.pricing import PricingPlan
+
+__all__ = ["CachedTracker", "LookupKey", "TrackerTables"]
+
+
+@dataclass(slots=True, eq=False)
+class CachedTracker:
+    """What the hot path needs to know about one tracker.
+
+    Treat it as read-only: only the cache sets ``retired``, when a newer copy replaced it.
+    """
+
+    id: int
+    imp_type: int  # 9 impression tracker, 10 click tracker
+    code: str | None
+    active: bool
+    advertiser_id: int
+    line_item_id: int
+    publisher_id: int
+    placement_id: int | None
+    landing_page: bytes | None  # a safe Location value (click trackers), or None
+    plan: PricingPlan
+    record_fragment: bytes  # this tracker's ids, pre-encoded for the event record
+    # its advertiser's redirect policy override and landing domains
+    redirects: AdvertiserRedirects = NO_OVERRIDE
+    # set once a newer copy replaced this one in the cache: anything derived from it is stale
+    retired: bool = False
+
+
+# Lookup keys: ("id", 123) or (imp_type, "code").
+LookupKey = tuple[Any, Any]
+
+
+class TrackerTables:
+    """One consistent generation of the lookup tables (swapped as a whole)."""
+
+    __slots__ = ("by_id", "by_code")
+
+    def __init__(self, trackers: Iterable[CachedTracker] = ()) -> None:
+        self.by_id: dict[int, CachedTracker] = {}
+        self.by_code: dict[tuple[int, str], CachedTracker] = {}
+        for tracker in trackers:
+            self.add(tracker)
+
+    def add(self, tracker: CachedTracker) -> None:
+        """Add or replace ``tracker``; the copy it replaces is retired."""
+        old = self.by_id.get(tracker.id)
+        self.by_id[tracker.id] = tracker
+        if old is not None and old is not tracker:
+            self._drop_code(old)
+            old.retired = True
+        if tracker.code:
+            self.by_code[(tracker.imp_type, tracker.code)] = tracker
+
+    def remove(self, tracker_id: int) -> None:
+        old = self.by_id.pop(tracker_id, None)
+        if old is not None:
+            self._drop_code(old)
+            old.retired = True
+
+    def _drop_code(self, old: CachedTracker) -> None:
+        if old.code and self.by_code.get((old.imp_type, old.code)) is old:
+            del self.by_code[(old.imp_type, old.code)]
