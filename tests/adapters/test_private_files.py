@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from adtrack.adapters.private_files import make_private_dir, touch_private_file
-from tests._api_fixtures import create_chain
+from tests.support.api_fixtures import create_chain
 from tests.support.server import AdtrackServer
 
 

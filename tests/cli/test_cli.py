@@ -21,7 +21,7 @@ from adtrack.adapters.sql.db import current_revision, make_engine
 from adtrack.bootstrap import build_users
 from adtrack.cli.main import app
 from adtrack.domain.model import Role
-from tests._api_fixtures import create_chain
+from tests.support.api_fixtures import create_chain
 from tests.support.server import AdtrackServer, adtrack_command
 
 runner = CliRunner()

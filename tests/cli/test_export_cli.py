@@ -15,7 +15,7 @@ from adtrack.adapters.sql import db
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.cli.main import app
 from adtrack.services.catalogue import CatalogueService
-from tests.export_support import ExportWorld, make_world
+from tests.support.exports import ExportWorld, make_world
 from tests.support.smtp import PERMANENT_REFUSAL, SmtpServer
 
 

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine
 from adtrack.cli.main import app
-from tests.reporting_support import TRACKERS, RawEvent, load_events, load_rollups, migrated_engine
 from tests.support.raw_events import archived_count
+from tests.support.reporting import TRACKERS, RawEvent, load_events, load_rollups, migrated_engine
 
 runner = CliRunner()
 

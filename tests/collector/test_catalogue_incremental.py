@@ -23,7 +23,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.collector.tracker_cache import CachedTracker, TrackerCache
 from adtrack.services.catalogue import CatalogueService
-from tests.collector_support import ThreadCollector, request, settings_for, start_thread_collector
+from tests.support.collector import ThreadCollector, request, settings_for, start_thread_collector
 from tests.support.prometheus import metric_total
 
 IMPRESSION, CLICK = 9, 10

@@ -22,7 +22,7 @@ from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
 from adtrack.collector.responses import PIXEL_GIF, TRACKING_SCRIPT
 from adtrack.collector.tracker_cache import TrackerCache
-from tests.collector_support import BROWSER, Basic, Catalogue, basic_catalogue, read_events
+from tests.support.collector import BROWSER, Basic, Catalogue, basic_catalogue, read_events
 from tests.support.net import LOOPBACK, free_port, wait_for_port
 
 

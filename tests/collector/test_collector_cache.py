@@ -17,7 +17,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.collector.core import RequestView, TrackingCore
 from adtrack.collector.responses import PIXEL_GIF
 from adtrack.collector.tracker_cache import CachedTracker, LookupKey, TrackerCache
-from tests.collector_support import (
+from tests.support.collector import (
     Basic,
     Catalogue,
     ThreadCollector,

@@ -14,7 +14,7 @@ import pytest
 
 from adtrack.adapters.sql import db
 from adtrack.collector.responses import PIXEL_GIF
-from tests.collector_support import (
+from tests.support.collector import (
     BROWSER,
     Catalogue,
     CollectorProcess,

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from adtrack.adapters.sql import db
 from adtrack.collector.responses import CLICK_PAGE_HTML, PIXEL_GIF, TRACKING_SCRIPT
-from tests.collector_support import (
+from tests.support.collector import (
     BROWSER,
     BROWSER_UA,
     Basic,

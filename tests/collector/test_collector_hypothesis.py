@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from adtrack.adapters.eventlog.local import LocalEventLogReader
 from adtrack.adapters.sql import db
-from tests.collector_support import (
+from tests.support.collector import (
     BROWSER_UA,
     Basic,
     Catalogue,

@@ -33,7 +33,7 @@ from adtrack.collector.responses import PIXEL_GIF
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.fd_limits import raise_fd_limit
 from adtrack.web.app import create_app
-from tests.collector_support import (
+from tests.support.collector import (
     BROWSER_UA,
     Basic,
     Catalogue,

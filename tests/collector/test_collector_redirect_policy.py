@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
 from adtrack.collector.responses import PIXEL_GIF
-from tests.collector_support import (
+from tests.support.collector import (
     Catalogue,
     RawResponse,
     ThreadCollector,

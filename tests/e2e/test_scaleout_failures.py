@@ -4,7 +4,7 @@ processes on PostgreSQL and NATS JetStream, with parts stopped or killed under t
 Every request carries a unique cachebuster, so the tests can check per request: each one answered
 2xx/3xx is stored exactly once (raw events) and counted once (rollups); nothing is stored that was
 not sent. The PostgreSQL and NATS servers that get stopped are the tests' own (``initdb``/``pg_ctl``
-and ``nats-server -js`` on free ports, see ``tests/scaleout_support.py``).
+and ``nats-server -js`` on free ports, see ``tests/support/scaleout.py``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ from sqlalchemy import Engine, func, select
 from adtrack.adapters.eventlog.nats import NatsEventLogWriter, StreamSpec
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
-from tests.collector_support import Catalogue, basic_catalogue, event_record
-from tests.scaleout_support import (
+from tests.support import nats as nats_support
+from tests.support.collector import Catalogue, basic_catalogue, event_record
+from tests.support.raw_events import archived_count
+from tests.support.rollup_counts import counted_events
+from tests.support.scaleout import (
     AdtrackProcess,
     Closing,
     Load,
@@ -39,9 +42,6 @@ from tests.scaleout_support import (
     wait_for_report,
     wait_until,
 )
-from tests.support import nats as nats_support
-from tests.support.raw_events import archived_count
-from tests.support.rollup_counts import counted_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.postgres, pytest.mark.nats]
 

@@ -13,9 +13,10 @@ import pytest
 
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
-from tests.collector_support import Catalogue, basic_catalogue
 from tests.conftest import ServerFactory
-from tests.scaleout_support import (
+from tests.support.collector import Catalogue, basic_catalogue
+from tests.support.net import LOOPBACK
+from tests.support.scaleout import (
     AdtrackProcess,
     Closing,
     Load,
@@ -29,7 +30,6 @@ from tests.scaleout_support import (
     wait_for_report,
     wait_until,
 )
-from tests.support.net import LOOPBACK
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]  # timing and load: run alone
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests._api_fixtures import create_chain
 from tests.conftest import ServerFactory
+from tests.support.api_fixtures import create_chain
 from tests.support.server import AdtrackServer, adtrack_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]  # timing and load: run alone

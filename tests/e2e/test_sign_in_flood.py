@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from adtrack.web.password_work import PasswordWork, PasswordWorkBusy
-from tests._api_fixtures import create_chain
 from tests.conftest import ServerFactory
+from tests.support.api_fixtures import create_chain
 from tests.support.server import AdtrackServer
 
 # Measures timing or load: run alone (the serial part of `make test`).

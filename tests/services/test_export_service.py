@@ -30,7 +30,7 @@ from adtrack.services.exports import (
     RetryPolicy,
 )
 from adtrack.services.tag_sheets import SheetKind, render_sheet, to_csv, to_text, to_xlsx
-from tests.export_support import ExportWorld, make_world
+from tests.support.exports import ExportWorld, make_world
 from tests.support.net import free_port
 from tests.support.smtp import PERMANENT_REFUSAL, SmtpServer
 

@@ -33,7 +33,7 @@ from adtrack.services.feeds import (
 )
 from adtrack.services.per_combination import per_combination
 from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA
-from tests.reporting_support import TRACKERS, RawEvent, load_events, migrated_engine
+from tests.support.reporting import TRACKERS, RawEvent, load_events, migrated_engine
 
 TEXT = st.text(alphabet=st.sampled_from(list('ab,"\r\n xY\u00e9\u0130\\\t\x01/')), max_size=8)
 REFERRER = st.one_of(

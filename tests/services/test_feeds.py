@@ -34,7 +34,8 @@ from adtrack.services.feeds import (
 )
 from adtrack.services.raw_event_archive import events_to_table
 from adtrack.services.retention import purge_periodically, purge_raw_events
-from tests.reporting_support import (
+from tests.support.raw_events import archived_count, archived_events
+from tests.support.reporting import (
     BACKENDS,
     TRACKERS,
     RawEvent,
@@ -43,7 +44,6 @@ from tests.reporting_support import (
     migrated_engine,
     to_event,
 )
-from tests.support.raw_events import archived_count, archived_events
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 DAY_START = datetime(2026, 3, 9, tzinfo=UTC)

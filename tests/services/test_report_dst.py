@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from adtrack.services.report_query import parse_report_request, run_report
-from tests.reporting_support import BACKENDS, TRACKERS, RawEvent, load_rollups, migrated_engine
+from tests.support.reporting import BACKENDS, TRACKERS, RawEvent, load_rollups, migrated_engine
 
 IMP_TRACKER = TRACKERS[0]
 

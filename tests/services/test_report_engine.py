@@ -26,7 +26,7 @@ from adtrack.services.report_query import (
     plan_sources,
     run_report,
 )
-from tests.reporting_support import (
+from tests.support.reporting import (
     BACKENDS,
     NAMES,
     TRACKERS,

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.rollup_counters import Counters
 from adtrack.services.report_query import parse_report_request, run_report
-from tests.reporting_support import BACKENDS, TRACKERS, clear_reporting_tables, migrated_engine
+from tests.support.reporting import BACKENDS, TRACKERS, clear_reporting_tables, migrated_engine
 
 DAY = datetime(2026, 1, 5, tzinfo=UTC)
 # Trackers 5 and 6 both serve line item 3, so a report by line item adds their rows.

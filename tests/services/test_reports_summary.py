@@ -16,7 +16,7 @@ from adtrack.aggregator.rollup import fold
 from adtrack.aggregator.sql_sink import SqlSink
 from adtrack.domain.errors import ValidationError
 from adtrack.services.reports import summary
-from tests._api_fixtures import (
+from tests.support.api_fixtures import (
     API,
     ApiTestbed,
     create_chain,

@@ -25,8 +25,14 @@ from adtrack.services.saved_reports import (
     latest_occurrence,
 )
 from adtrack.web.state import state_of
-from tests._api_fixtures import API, ApiTestbed, error_fields, fast_user_service, make_testbed
-from tests.reporting_support import TRACKERS, RawEvent, load_rollups, migrated_engine
+from tests.support.api_fixtures import (
+    API,
+    ApiTestbed,
+    error_fields,
+    fast_user_service,
+    make_testbed,
+)
+from tests.support.reporting import TRACKERS, RawEvent, load_rollups, migrated_engine
 from tests.support.smtp import SmtpServer
 
 OWNER = Actor(1, Role.REPORTER)

@@ -20,7 +20,7 @@ from adtrack.services.sign_in_throttle import (
     sign_in,
 )
 from adtrack.services.users import UserService
-from tests._api_fixtures import FAST_HASHER
+from tests.support.api_fixtures import FAST_HASHER
 
 PASSWORD = "correct horse battery"
 POLICY = SignInPolicy(

@@ -19,7 +19,7 @@ from adtrack.domain.errors import Conflict, NotFound, ValidationError
 from adtrack.domain.model import Role, State
 from adtrack.runtime.serve import ensure_first_admin
 from adtrack.services.users import UserService
-from tests._api_fixtures import FAST_HASHER, fast_user_service
+from tests.support.api_fixtures import FAST_HASHER, fast_user_service
 
 
 class Clock:

@@ -26,7 +26,7 @@ from adtrack.services.catalogue import CatalogueService
 from adtrack.services.users import UserService
 from adtrack.web.app import create_app
 from adtrack.web.state import state_of
-from tests._api_fixtures import fast_user_service
+from tests.support.api_fixtures import fast_user_service
 
 PASSWORD = "correct horse battery"
 HTMX = {"HX-Request": "true"}

@@ -27,7 +27,7 @@ import psycopg
 from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.sql import tables as t
-from tests.collector_support import BROWSER_UA
+from tests.support.collector import BROWSER_UA
 from tests.support.net import LOOPBACK, free_port, port_is_open, wait_for_port
 from tests.support.process import stop_process
 from tests.support.raw_events import archived_values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.console_support import console_bed
+from tests.support.console import console_bed
 
 
 def test_docs_page_uses_vendored_assets_under_the_csp(tmp_path: Path) -> None:

@@ -34,11 +34,11 @@ from adtrack.adapters.sql.aggregator_members import SqlAggregatorMembers
 from adtrack.aggregator.runner import Aggregator
 from adtrack.config import Settings
 from adtrack.services.event_log import Batch, EventLogUnavailable
-from tests.collector_support import event_record
-from tests.scaleout_support import PrivateNats
+from tests.support.collector import event_record
 from tests.support.nats_reading import records_of, stream_info
 from tests.support.net import free_port
 from tests.support.rollup_counts import counted_events
+from tests.support.scaleout import PrivateNats
 
 T = TypeVar("T")
 

@@ -30,17 +30,17 @@ from adtrack.adapters.sql import db
 from adtrack.aggregator.runner import Aggregator
 from adtrack.config import Settings, default_nats_subject
 from adtrack.services.event_log import Batch
-from tests.collector_support import Catalogue, basic_catalogue, event_record
-from tests.scaleout_support import (
+from tests.support import nats as nats_support
+from tests.support.collector import Catalogue, basic_catalogue, event_record
+from tests.support.nats_reading import records_of, stream_info
+from tests.support.rollup_counts import counted_events
+from tests.support.scaleout import (
     PrivateNats,
     processes,
     scaleout_env,
     start_collector,
     wait_until,
 )
-from tests.support import nats as nats_support
-from tests.support.nats_reading import records_of, stream_info
-from tests.support.rollup_counts import counted_events
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from adtrack.adapters.eventlog.nats_format import (
     encode_messages,
 )
 from adtrack.adapters.eventlog.segment_format import encode_frame, scan_frames
-from tests.collector_support import event_record
+from tests.support.collector import event_record
 
 
 def event(i: int) -> bytes:

@@ -22,9 +22,9 @@ from adtrack.aggregator import process as aggregator_process
 from adtrack.config import Settings
 from adtrack.domain.events import Event
 from adtrack.services.raw_event_archive import events_to_table
-from tests.reporting_support import BACKENDS, migrated_engine
 from tests.support.events import AN_IMPRESSION
 from tests.support.raw_events import archived_count, archived_events, manifest_paths
+from tests.support.reporting import BACKENDS, migrated_engine
 
 HOUR = AN_IMPRESSION.ts // HOUR_MICROS  # 2026-01-01T00
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adtrack.domain.model import Role
-from tests._api_fixtures import API, ApiTestbed, bearer, create_chain, created, make_testbed
+from tests.support.api_fixtures import API, ApiTestbed, bearer, create_chain, created, make_testbed
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from adtrack.services import schemas
-from tests._api_fixtures import API, ApiTestbed, create_chain, created, make_testbed
+from tests.support.api_fixtures import API, ApiTestbed, create_chain, created, make_testbed
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from adtrack.bootstrap import bootstrap
 from adtrack.config import Settings
 from adtrack.domain.model import Role
 from adtrack.web.app import create_app
-from tests._api_fixtures import ApiTestbed, bearer, create_chain, make_testbed
+from tests.support.api_fixtures import ApiTestbed, bearer, create_chain, make_testbed
 
 # Runs alone (the serial part of `make test`): schemathesis generates its cases per operation.
 pytestmark = pytest.mark.serial

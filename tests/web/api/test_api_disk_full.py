@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from adtrack.adapters.sql.db import storage_unavailable
 from adtrack.domain.model import Role
 from adtrack.web.api.errors import STORAGE_RETRY_AFTER_SECONDS
-from tests._api_fixtures import API, ApiTestbed, bearer, make_testbed
+from tests.support.api_fixtures import API, ApiTestbed, bearer, make_testbed
 from tests.support.disks import tmpfs
 
 TMPFS_SIZE = "4m"

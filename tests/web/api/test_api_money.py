@@ -18,7 +18,14 @@ from adtrack.domain.money import from_micros
 from adtrack.domain.validation import MONEY_MAX_MICROS
 from adtrack.services.exact_json import dumps
 from adtrack.services.schemas import from_domain, to_domain
-from tests._api_fixtures import API, ApiTestbed, create_chain, created, error_fields, make_testbed
+from tests.support.api_fixtures import (
+    API,
+    ApiTestbed,
+    create_chain,
+    created,
+    error_fields,
+    make_testbed,
+)
 
 
 # Every test creates objects of its own and reads them back by id: one database per module.

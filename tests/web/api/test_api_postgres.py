@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests._api_fixtures import API, ApiTestbed, create_chain, created, error_fields, make_testbed
+from tests.support.api_fixtures import (
+    API,
+    ApiTestbed,
+    create_chain,
+    created,
+    error_fields,
+    make_testbed,
+)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from adtrack.web.state import state_of
-from tests._api_fixtures import (
+from tests.support.api_fixtures import (
     API,
     ApiTestbed,
     create_chain,

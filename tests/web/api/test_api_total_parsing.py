@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adtrack.domain.model import Role
-from tests._api_fixtures import API, ApiTestbed, bearer, error_fields, make_testbed
+from tests.support.api_fixtures import API, ApiTestbed, bearer, error_fields, make_testbed
 
 WINDOW = {"start": "2026-01-01", "end": "2026-01-02"}
 SUPERSCRIPT_TWO = "\u00b2"  # "²": str.isdigit() is true, int() refuses it

@@ -20,7 +20,7 @@ from adtrack.config import Settings
 from adtrack.domain.model import Role
 from adtrack.web.app import create_app
 from adtrack.web.state import state_of
-from tests.export_support import ExportWorld, make_world
+from tests.support.exports import ExportWorld, make_world
 from tests.support.smtp import PERMANENT_REFUSAL, SmtpServer
 
 EXPORT = "/api/v1/trackers/export"

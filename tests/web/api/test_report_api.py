@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 from adtrack.aggregator.rollup import fold
 from adtrack.aggregator.sql_sink import SqlSink
 from adtrack.web.state import state_of
-from tests._api_fixtures import (
+from tests.support.api_fixtures import (
     API,
     ApiTestbed,
     create_chain,

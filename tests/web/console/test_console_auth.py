@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from adtrack.domain.model import Role
 from adtrack.web.console.auth import COOKIE_NAME, ConsoleSession, SessionCodec
 from adtrack.web.state import state_of
-from tests.console_support import PASSWORD, ConsoleBed, console_bed, csrf, field_errors
+from tests.support.console import PASSWORD, ConsoleBed, console_bed, csrf, field_errors
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from adtrack.domain.model import PricingType, RedirectPolicy, RevenueType, Role, State
-from tests.console_support import ConsoleBed, console_bed, field_errors, seed_chain
+from tests.support.console import ConsoleBed, console_bed, field_errors, seed_chain
 
 
 @pytest.fixture

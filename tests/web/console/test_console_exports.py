@@ -15,7 +15,7 @@ import pytest
 from adtrack.domain.macro_presets import Macro
 from adtrack.domain.model import Role
 from adtrack.domain.tags import TagFormat, TagOptions, TrackerTagData, render_tag
-from tests.console_support import HTMX, ConsoleBed, console_bed, field_errors, seed_chain
+from tests.support.console import HTMX, ConsoleBed, console_bed, field_errors, seed_chain
 from tests.support.smtp import SmtpServer
 
 PUBLIC_URL = "https://track.example.com"

@@ -14,8 +14,8 @@ import pytest
 
 from adtrack.domain.model import Role
 from adtrack.web.state import state_of
-from tests.console_support import ConsoleBed, console_bed, field_errors
-from tests.reporting_support import TRACKERS, RawEvent, load_events, load_rollups, seed_catalogue
+from tests.support.console import ConsoleBed, console_bed, field_errors
+from tests.support.reporting import TRACKERS, RawEvent, load_events, load_rollups, seed_catalogue
 
 # A fixed window well inside the raw-event retention: yesterday and the day before, UTC.
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

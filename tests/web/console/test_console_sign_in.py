@@ -17,8 +17,8 @@ from adtrack.domain.model import Role
 from adtrack.web.console.auth import COOKIE_NAME
 from adtrack.web.metrics import API_REGISTRY
 from adtrack.web.state import state_of
-from tests._api_fixtures import API, bearer
-from tests.console_support import PASSWORD, ConsoleBed, console_bed, csrf, field_errors
+from tests.support.api_fixtures import API, bearer
+from tests.support.console import PASSWORD, ConsoleBed, console_bed, csrf, field_errors
 
 THROTTLE_ENV = {
     "ADTRACK_LOGIN_MAX_FAILURES": "5",

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adtrack.domain.model import Role
-from tests.console_support import ConsoleBed, console_bed, field_errors, seed_chain
+from tests.support.console import ConsoleBed, console_bed, field_errors, seed_chain
 
 SUPERSCRIPT_TWO = "\u00b2"
 BEYOND_INT64 = "99999999999999999999"

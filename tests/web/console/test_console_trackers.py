@@ -12,7 +12,7 @@ import pytest
 from adtrack.collector.hits import RecentHit, RecentHits
 from adtrack.domain.model import Role, State, TrackerType
 from adtrack.web.state import state_of
-from tests.console_support import HTMX, ConsoleBed, console_bed, field_errors, seed_chain
+from tests.support.console import HTMX, ConsoleBed, console_bed, field_errors, seed_chain
 
 
 @pytest.fixture
