@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
 from adtrack.domain.model import Role
-from tests.support.api_fixtures import API, ApiTestbed, bearer, create_chain, created, make_testbed
-
-
-@pytest.fixture
-def api(sqlite_url: str, tmp_path: Path) -> Iterator[ApiTestbed]:
-    """The API on a fresh SQLite file, with one user and token per role."""
-    yield from make_testbed(sqlite_url, tmp_path)
-
+from tests.support.api_fixtures import API, ApiTestbed, bearer, create_chain, created
 
 RESOURCES = [
     "advertisers",

@@ -3,21 +3,12 @@ change, list (search, state, filters, pages) and delete, on a real SQLite databa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adtrack.services import schemas
-from tests.support.api_fixtures import API, ApiTestbed, create_chain, created, make_testbed
-
-
-@pytest.fixture
-def api(sqlite_url: str, tmp_path: Path) -> Iterator[ApiTestbed]:
-    """The API on a fresh SQLite file, with one user and token per role."""
-    yield from make_testbed(sqlite_url, tmp_path)
-
+from tests.support.api_fixtures import API, ApiTestbed, create_chain, created
 
 OUT_MODELS: dict[str, type[schemas.ApiModel]] = {
     "advertisers": schemas.AdvertiserOut,

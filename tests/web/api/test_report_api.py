@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,15 +22,9 @@ from tests.support.api_fixtures import (
     ApiTestbed,
     create_chain,
     error_fields,
-    make_testbed,
     tracked_event,
 )
 from tests.support.raw_events import seed_raw_events
-
-
-@pytest.fixture
-def api(sqlite_url: str, tmp_path: Any) -> Iterator[ApiTestbed]:
-    yield from make_testbed(sqlite_url, tmp_path)
 
 
 @pytest.fixture

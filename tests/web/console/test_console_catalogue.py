@@ -11,13 +11,6 @@ from tests.support.console import ConsoleBed, console_bed, field_errors, seed_ch
 
 
 @pytest.fixture
-def bed(tmp_path: Path):
-    with console_bed(tmp_path) as bed:
-        bed.sign_in(bed.add_user(Role.TRAFFICKER))
-        yield bed
-
-
-@pytest.fixture
 def bed_on_each_backend(tmp_path: Path, db_url: str):
     """Like ``bed``, once on SQLite and once on PostgreSQL."""
     with console_bed(tmp_path, url=db_url) as bed:

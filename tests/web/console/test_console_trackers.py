@@ -7,19 +7,10 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
 from adtrack.collector.hits import RecentHit, RecentHits
 from adtrack.domain.model import Role, State, TrackerType
 from adtrack.web.state import state_of
-from tests.support.console import HTMX, ConsoleBed, console_bed, field_errors, seed_chain
-
-
-@pytest.fixture
-def bed(tmp_path: Path):
-    with console_bed(tmp_path) as bed:
-        bed.sign_in(bed.add_user(Role.TRAFFICKER))
-        yield bed
+from tests.support.console import HTMX, ConsoleBed, field_errors, seed_chain
 
 
 def test_an_advertiser_is_picked_first_and_remembered(bed: ConsoleBed) -> None:
