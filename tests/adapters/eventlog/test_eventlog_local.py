@@ -647,7 +647,7 @@ def test_factory_picks_the_local_log_and_names_the_unimplemented_one(tmp_path: P
     nats = Settings.from_env(
         {"ADTRACK_DATA_DIR": str(tmp_path), "ADTRACK_EVENT_LOG": "nats://x:4222"}
     )
-    # JetStream parts (tests/test_eventlog_nats.py) connect lazily: opening needs no server
+    # JetStream parts (test_eventlog_nats.py) connect lazily: opening needs no server
     assert not factory.is_local(nats)
     assert type(factory.open_writer(nats)).__name__ == "NatsEventLogWriter"
     assert type(factory.open_reader(nats, consumer="aggregator")).__name__ == "NatsEventLogReader"
