@@ -6,7 +6,6 @@ import asyncio
 import os
 import stat
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,15 +23,8 @@ from adtrack.domain.events import Event
 from adtrack.services.raw_event_archive import events_to_table
 from tests.support.events import AN_IMPRESSION
 from tests.support.raw_events import archived_count, archived_events, manifest_paths
-from tests.support.reporting import BACKENDS, migrated_engine
 
 HOUR = AN_IMPRESSION.ts // HOUR_MICROS  # 2026-01-01T00
-
-
-@pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    with migrated_engine(request.param, tmp_path) as eng:
-        yield eng
 
 
 @pytest.fixture

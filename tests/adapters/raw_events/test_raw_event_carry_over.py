@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,16 +20,10 @@ from adtrack.cli.main import app
 from adtrack.services.feeds import parse_feed_request, stream_feed
 from adtrack.services.raw_event_archive import RawFile
 from tests.support.raw_events import archived_count, archived_events, manifest_paths
-from tests.support.reporting import BACKENDS, TRACKERS, RawEvent, load_events, migrated_engine
+from tests.support.reporting import TRACKERS, RawEvent, load_events, migrated_engine
 
 DAY = datetime(2026, 3, 9, tzinfo=UTC)
 NOW = DAY + timedelta(days=1, hours=12)
-
-
-@pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    with migrated_engine(request.param, tmp_path) as eng:
-        yield eng
 
 
 def legacy_events() -> list[RawEvent]:
