@@ -1,9 +1,10 @@
 """Shared fixtures. Everything here is real: files, PostgreSQL, NATS JetStream, an SMTP server,
 a running ``adtrack serve``. ``make test`` starts the services first (scripts/ensure_services.sh).
 
-Markers (registered below, applied automatically by the fixtures a test uses):
-``postgres`` (PostgreSQL), ``nats`` (NATS JetStream); set by hand: ``browser`` (Playwright +
-chromium), ``slow``. Select with e.g. ``make test PYTEST_ARGS="-m 'not slow'"``.
+Markers (registered below): by the fixtures a test uses, ``postgres`` (PostgreSQL) and ``nats``
+(NATS JetStream); by the folder a test lives in, one per top folder (``domain``, ``services``,
+``reporting``, ``collector``, ..., ``e2e``, ``browser``: Playwright + chromium); by hand: ``slow``,
+``serial``. Select with e.g. ``make test PYTEST_ARGS="-m 'not slow'"`` or ``-m domain``.
 """
 
 from __future__ import annotations
@@ -20,14 +21,29 @@ from tests.support import postgres
 from tests.support.server import AdtrackServer, start_adtrack_server, stop_all_servers
 from tests.support.smtp import PERMANENT_REFUSAL, SmtpServer
 
+# The top folders of tests/, each mirroring a part of src/adtrack (or a kind of test): every test
+# in one carries the folder's name as a marker, so `-m domain` or `-m "not e2e"` picks a layer.
+FOLDER_MARKERS = {
+    "domain": "tests of adtrack.domain (the rules)",
+    "services": "tests of adtrack.services (the use cases) on real stores",
+    "reporting": "tests of adtrack.reporting (reports, feeds, saved reports) on real stores",
+    "collector": "tests of adtrack.collector (the tracking port)",
+    "aggregator": "tests of adtrack.aggregator (event log to rollups)",
+    "adapters": "tests of adtrack.adapters (SQL, event logs, raw-event archive, files)",
+    "web": "tests of adtrack.web (management API and console) through its ASGI app",
+    "cli": "tests of adtrack.cli (the `adtrack` commands)",
+    "e2e": "start a real `adtrack serve` (or several processes) and cross every layer",
+    "browser": "drives Debian's chromium with Playwright",
+}
 MARKERS = {
     "postgres": "needs the local PostgreSQL server (127.0.0.1:5432)",
     "nats": "needs the local NATS JetStream server (127.0.0.1:4222)",
-    "browser": "drives Debian's chromium with Playwright",
     "slow": "takes more than a few seconds",
     "serial": "measures timing or load, or drives a browser: `make test` runs these alone, "
     "after the rest has run on two workers",
+    **FOLDER_MARKERS,
 }
+TESTS_DIR = Path(__file__).parent
 # Fixtures whose use marks a test, so `-m "not postgres"` etc. select the right tests.
 FIXTURE_MARKERS = {
     "pg_url": "postgres",
@@ -47,6 +63,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if item.path.is_relative_to(TESTS_DIR):
+            folder = item.path.relative_to(TESTS_DIR).parts[0]
+            if folder in FOLDER_MARKERS:
+                item.add_marker(folder)
         used = set(getattr(item, "fixturenames", ()))
         for fixture_name, marker in FIXTURE_MARKERS.items():
             if fixture_name in used:

@@ -21,9 +21,9 @@ from playwright.sync_api import Page, expect
 from adtrack.collector.hits import RecentHit, RecentHits
 from adtrack.domain.model import Role
 from adtrack.web.state import state_of
-from tests.console_support import PASSWORD, ConsoleBed, console_bed
-from tests.reporting_support import TRACKERS, RawEvent, load_events, load_rollups, seed_catalogue
+from tests.support.console import PASSWORD, ConsoleBed, console_bed
 from tests.support.net import free_port, wait_for_port
+from tests.support.reporting import TRACKERS, RawEvent, load_events, load_rollups, seed_catalogue
 
 pytestmark = [pytest.mark.browser]
 

@@ -1,0 +1,156 @@
+"""Never lose an answered event: ``kill -9`` of a real collector process under load, and 503
+(never a pixel) while the event store cannot take writes, with recovery when it is back."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from adtrack.adapters.sql import db
+from adtrack.collector.responses import PIXEL_GIF
+from tests.support.collector import (
+    BROWSER,
+    Catalogue,
+    CollectorProcess,
+    RawClient,
+    basic_catalogue,
+    read_events,
+    request,
+    settings_for,
+    start_thread_collector,
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fsync", ["interval", "always"])
+def test_kill_9_loses_no_answered_event(tmp_path: Path, fsync: str) -> None:
+    url = f"sqlite:///{tmp_path / 'data' / 'adtrack.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    basic = basic_catalogue(Catalogue(engine))
+    engine.dispose()
+    env = {
+        "ADTRACK_DATA_DIR": str(tmp_path / "data"),
+        "ADTRACK_DATABASE_URL": url,
+        "ADTRACK_FSYNC": fsync,
+    }
+    log_dir = tmp_path / "data" / "eventlog"
+    collector = CollectorProcess(env, tmp_path / "collector.log").start()
+    answered: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(worker: int) -> None:
+        n = 0
+        try:
+            with RawClient(collector.port, timeout=5) as conn:
+                while not stop.is_set():
+                    n += 1
+                    cb = f"w{worker}-{n}"
+                    path = "/imptr" if n % 2 else "/clktrb"
+                    tracker = basic.imp if n % 2 else basic.click
+                    resp = conn.get(f"{path}?id={tracker}&cachebuster={cb}")
+                    if resp.status in (200, 302):
+                        with lock:
+                            answered.append(cb)
+        except (OSError, ConnectionError):
+            return  # the server died under us: that request was never answered
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(answered) < 500 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    collector.kill()  # SIGKILL mid-traffic
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(answered) >= 500, collector.output()
+
+    # restart: the new process serves, and every answered event is in the log exactly once
+    restarted = CollectorProcess(env, tmp_path / "collector2.log").start()
+    try:
+        assert request(restarted.port, f"/imptr?id={basic.imp}&cachebuster=after").status == 200
+    finally:
+        restarted.stop()
+    events = read_events(log_dir)
+    by_cb = Counter(e["cachebuster"] for e in events)
+    missing = [cb for cb in answered if by_cb[cb] == 0]
+    assert missing == [], f"{len(missing)} answered events lost, e.g. {missing[:5]}"
+    assert all(by_cb[cb] == 1 for cb in answered)
+    assert by_cb["after"] == 1
+    assert len({e["event_id"] for e in events}) == len(events)
+
+
+def test_503_while_the_store_cannot_write_then_recovery(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'adtrack.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    basic = basic_catalogue(Catalogue(engine))
+    collector = start_thread_collector(settings_for(tmp_path, url), engine, fsync="always")
+    log_dir = collector.log_dir
+    try:
+        port = collector.port
+        assert request(port, f"/imptr?id={basic.imp}&cachebuster=ok1").body == PIXEL_GIF
+        before = [e["cachebuster"] for e in read_events(log_dir)]
+        assert before == ["ok1"]
+
+        # the store goes away: its folder is removed and a file stands in its place
+        shutil.rmtree(log_dir)
+        log_dir.write_text("not a folder")
+        statuses = []
+        for n in range(5):
+            resp = request(port, f"/imptr?id={basic.imp}&cachebuster=lost{n}")
+            statuses.append(resp.status)
+            assert resp.body != PIXEL_GIF
+            assert resp.headers.get("retry-after") == "1"
+        click = request(port, f"/clktrb?id={basic.click}&cachebuster=retry-me")
+        assert statuses == [503] * 5 and click.status == 503
+        # what records nothing still answers normally
+        assert request(port, f"/imptr?id={basic.imp}", method="HEAD").status == 200
+        assert request(port, "/imptr?id=9999").status == 200
+        assert request(port, "/healthz").status == 200
+
+        # the store is back: the collector recovers by itself
+        log_dir.unlink()
+        deadline = time.monotonic() + 10
+        while request(port, f"/imptr?id={basic.imp}&cachebuster=probe").status != 200:
+            assert time.monotonic() < deadline, "no recovery"
+            time.sleep(0.1)
+        assert request(port, f"/imptr?id={basic.imp}&cachebuster=ok2").status == 200
+        # the click that got a 503 is retried: not a duplicate
+        assert request(port, f"/clktrb?id={basic.click}&cachebuster=retry-me").status == 302
+        events = read_events(log_dir)
+        cbs = [e["cachebuster"] for e in events]
+        assert "ok2" in cbs and "retry-me" in cbs
+        assert not any(cb.startswith("lost") for cb in cbs)
+        (retry,) = [e for e in events if e["cachebuster"] == "retry-me"]
+        assert retry["invalid"] is False
+        metrics = request(port, "/metrics").body.decode()
+        unavailable = re.search(r"^adtrack_collector_unavailable_total (\S+)$", metrics, re.M)
+        assert unavailable is not None and float(unavailable.group(1)) >= 6
+    finally:
+        collector.stop()
+        engine.dispose()
+
+
+def test_pending_answers_are_written_before_a_clean_shutdown(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'adtrack.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    basic = basic_catalogue(Catalogue(engine))
+    collector = start_thread_collector(settings_for(tmp_path, url), engine)
+    with RawClient(collector.port) as conn:
+        resp = conn.get(f"/imptr?id={basic.imp}&cachebuster=last", headers=BROWSER)
+        assert resp.status == 200
+    collector.stop()
+    engine.dispose()
+    assert [e["cachebuster"] for e in read_events(collector.log_dir)] == ["last"]

@@ -1,0 +1,132 @@
+"""The Reports screen: table with totals, chart data by impression type, downloads, the feed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from adtrack.domain.model import Role
+from adtrack.web.state import state_of
+from tests.support.console import ConsoleBed, console_bed, field_errors
+from tests.support.reporting import TRACKERS, RawEvent, load_events, load_rollups, seed_catalogue
+
+# A fixed window well inside the raw-event retention: yesterday and the day before, UTC.
+TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+DAY1 = TODAY - timedelta(days=2)
+DAY2 = TODAY - timedelta(days=1)
+IMP = TRACKERS[0]  # impression tracker 1 (line item 1, publisher 1)
+CLICK = TRACKERS[1]  # click tracker 2 (line item 1, publisher 1)
+
+
+@pytest.fixture
+def bed(tmp_path: Path):
+    with console_bed(tmp_path) as bed:
+        seed_catalogue(bed.engine)
+        events = [
+            RawEvent(DAY1 + timedelta(hours=3), IMP, 1_200, 2_500, False),
+            RawEvent(DAY1 + timedelta(hours=4), IMP, 1_200, 2_500, False),
+            RawEvent(DAY1 + timedelta(hours=5), IMP, 0, 0, True),
+            RawEvent(DAY2 + timedelta(hours=9), IMP, 1_200, 2_500, False),
+            RawEvent(
+                DAY2 + timedelta(hours=9, minutes=5),
+                CLICK,
+                100_000,
+                0,
+                False,
+                referrer="https://news.example.com/a",
+            ),
+        ]
+        load_rollups(bed.engine, events)
+        load_events(bed.engine, events, state_of(bed.app).services.settings.raw_events_dir)
+        bed.sign_in(bed.add_user(Role.REPORTER))
+        yield bed
+
+
+def query(**extra: str) -> str:
+    params = {
+        "start": DAY1.date().isoformat(),
+        "end": DAY2.date().isoformat(),
+        "interval": "day",
+        **extra,
+    }
+    return "&".join(f"{k}={v}" for k, v in params.items())
+
+
+def table_rows(html: str) -> list[list[str]]:
+    body = html.split('<table id="report-table">')[1].split("</table>")[0]
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        rows.append([c.strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)])
+    return rows
+
+
+def test_report_table_totals_and_chart(bed: ConsoleBed) -> None:
+    page = bed.client.get("/reports?" + query() + "&group_by=imp_type")
+    assert page.status_code == 200
+    rows = table_rows(page.text)
+    header, body, totals = rows[0], rows[1:-1], rows[-1]
+    assert header[:4] == ["Interval", "Impression type", "Imps", "Clicks"]
+    assert [r[:4] for r in body] == [
+        [DAY1.date().isoformat(), "9 External Impression", "2", "0"],
+        [DAY2.date().isoformat(), "9 External Impression", "1", "0"],
+        [DAY2.date().isoformat(), "10 External Click", "0", "1"],
+    ]
+    assert totals[:4] == ["Totals", "", "3", "1"]
+    assert body[0][4] == "1"  # invalid imps are counted apart
+    assert header[6:8] == ["CTR", "Media cost"]
+    assert body[0][6:8] == ["0.00 %", "0.0024"]  # money without trailing zeros
+    assert body[2][6] == ""  # no imps, no CTR
+    assert totals[6:8] == ["33.33 %", "0.1036"]
+    chart = json.loads(re.search(r'id="chart-data">(.*?)</script>', page.text, re.S).group(1))  # type: ignore[union-attr]
+    assert chart["labels"] == [DAY1.date().isoformat(), DAY2.date().isoformat()]
+    assert chart["series"] == [
+        {"label": "9 External Impression: imps", "values": [2, 1]},
+        {"label": "10 External Click: clicks", "values": [0, 1]},
+    ]
+    assert '<canvas id="report-chart"' in page.text and "chart.umd.min.js" in page.text
+
+
+def test_defaults_filters_and_grouping(bed: ConsoleBed) -> None:
+    default = bed.client.get("/reports")
+    assert default.status_code == 200 and "9 External Impression" in default.text
+    by_line_item = bed.client.get(
+        "/reports?" + query(interval="cumulative") + "&group_by=line_item&imp_type=10"
+    )
+    rows = table_rows(by_line_item.text)
+    assert rows[0][:3] == ["Interval", "Line item", "Imps"]
+    assert rows[1][:4] == ["All", "Spring sale", "0", "1"]
+    bad = bed.client.get("/reports?start=2026-02-10&end=2026-02-01")
+    assert bad.status_code == 422 and "must be after start" in bad.text
+    wrong_interval = bed.client.get("/reports?" + query(interval="fortnight"))
+    assert "interval" in field_errors(wrong_interval.text)
+
+
+def test_downloads(bed: ConsoleBed) -> None:
+    answer = bed.client.get("/reports/download?" + query(format="csv") + "&group_by=imp_type")
+    assert answer.status_code == 200 and "attachment" in answer.headers["content-disposition"]
+    lines = list(csv.reader(io.StringIO(answer.text)))
+    assert lines[0][:4] == ["interval_start", "imp_type_id", "imp_type", "imps"]
+    assert lines[-1][0] == "Totals" and lines[-1][3] == "3"
+    xlsx = bed.client.get("/reports/download?" + query(format="xlsx"))
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet.cell(1, 1).value == "interval_start"
+
+
+def test_click_tracker_feed_download(bed: ConsoleBed) -> None:
+    start = DAY2.strftime("%Y-%m-%dT%H:%M")
+    end = (DAY2 + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M")
+    answer = bed.client.get(f"/reports/feed?kind=click&start={start}&end={end}")
+    assert answer.status_code == 200
+    [row] = list(csv.DictReader(io.StringIO(answer.text)))
+    assert row["tracker_id"] == "2" and row["site_domain"] == "news.example.com"
+    too_long = bed.client.get(
+        f"/reports/feed?kind=click&start={start}&end={(DAY2 + timedelta(hours=30)):%Y-%m-%dT%H:%M}"
+    )
+    assert too_long.status_code == 422 and "24 hours" in too_long.text
