@@ -1,4 +1,5 @@
-"""``adtrack db upgrade``: the database schema."""
+"""``adtrack db upgrade``: the database schema (opening the database for the other commands is
+``cli/database.py``)."""
 
 from __future__ import annotations
 
