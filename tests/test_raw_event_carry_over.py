@@ -18,7 +18,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine
 from adtrack.cli.main import app
 from adtrack.services.feeds import parse_feed_request, stream_feed
-from adtrack.services.raw_event_archive import RawFile
+from adtrack.services.ports import RawFile
 from tests.reporting_support import BACKENDS, TRACKERS, RawEvent, load_events, migrated_engine
 from tests.support.raw_events import archived_count, archived_events, manifest_paths
 

@@ -29,18 +29,22 @@ from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.config import Settings
 from adtrack.domain.errors import DomainError
 from adtrack.services.catalogue import CatalogueService
-from adtrack.services.mailer import Mailer
+from adtrack.services.ports import Mailer
 from adtrack.services.sign_in_throttle import SignInPolicy, SignInThrottle
 from adtrack.services.users import UserService
 
 if TYPE_CHECKING:
-    from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
     from adtrack.aggregator.runner import Aggregator
     from adtrack.collector.tracker_cache import TrackerCache
-    from adtrack.services.event_log import EventLogWriter
     from adtrack.services.export_delivery import ExportDelivery, ExportDeliveryWorker
     from adtrack.services.exports import ExportService, RetryPolicy
-    from adtrack.services.raw_event_archive import RawEventReader
+    from adtrack.services.ports import (
+        EventLogWriter,
+        RawEventArchive,
+        RawEventReader,
+        RawEventStore,
+        StorageFailure,
+    )
     from adtrack.services.saved_reports import SavedReportService
 
 __all__ = [
@@ -56,6 +60,7 @@ __all__ = [
     "build_sign_in_throttle",
     "build_tracker_cache",
     "build_users",
+    "carry_over_legacy_events",
     "migrate",
     "open_aggregator",
     "open_engine",
@@ -85,6 +90,8 @@ class Services:
     export_worker: ExportDeliveryWorker | None
     saved_reports: SavedReportService
     raw_events: RawEventReader
+    # tells a full or failing database from other errors (the web app answers 503)
+    storage_failure: StorageFailure
     owns_engine: bool = False
 
     def close(self) -> None:
@@ -116,6 +123,7 @@ def bootstrap(settings: Settings, *, engine: Engine | None = None) -> Services:
         export_worker=ExportDeliveryWorker(delivery) if delivery is not None else None,
         saved_reports=build_saved_reports(settings, db_engine, mailer),
         raw_events=build_raw_event_reader(settings, db_engine),
+        storage_failure=db.storage_unavailable,
         owns_engine=owns_engine,
     )
 
@@ -212,11 +220,19 @@ def build_raw_event_reader(settings: Settings, engine: Engine) -> RawEventReader
     return DuckDBRawEventReader.for_settings(settings, engine)
 
 
-def build_raw_event_archive(settings: Settings) -> ParquetRawEventArchive:
+def build_raw_event_archive(settings: Settings) -> RawEventStore:
     """The raw-event archive's writer side (``ADTRACK_RAW_EVENTS_DIR``)."""
     from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 
     return ParquetRawEventArchive(settings.raw_events_dir)
+
+
+def carry_over_legacy_events(engine: Engine, archive: RawEventArchive) -> int:
+    """Move the raw events an earlier version left in the ``events`` table into ``archive``;
+    returns how many were moved (0 once the table is empty)."""
+    from adtrack.adapters.raw_events import legacy_events
+
+    return legacy_events.carry_over_legacy_events(engine, archive)
 
 
 # ---- the tracking side -------------------------------------------------------------------------
@@ -247,15 +263,16 @@ async def build_event_writer(settings: Settings, writer_id: str | None = None) -
 
 @contextlib.asynccontextmanager
 async def open_aggregator(
-    settings: Settings, engine: Engine, archive: ParquetRawEventArchive, consumer: str
+    settings: Settings, engine: Engine, archive: RawEventArchive, consumer: str
 ) -> AsyncIterator[Aggregator]:
     """The aggregator of this deployment: the event log's consumer ``consumer`` into the
-    reporting tables of ``engine`` and the raw-event ``archive`` (its reader is closed on the
-    way out)."""
+    reporting tables of ``engine`` (one SQL rollup sink, which also gives the reader the
+    committed positions) and the raw-event ``archive`` (its reader is closed on the way
+    out)."""
     from adtrack.adapters.eventlog.factory import is_local, open_reader
     from adtrack.adapters.sql.aggregator_members import SqlAggregatorMembers
+    from adtrack.adapters.sql.rollup_sink import SqlRollupSink
     from adtrack.aggregator.runner import Aggregator
-    from adtrack.aggregator.sql_sink import SqlSink
 
     membership = None
     if not is_local(settings):
@@ -266,13 +283,14 @@ async def open_aggregator(
             group=f"nats:{settings.nats_stream}",
             ttl_seconds=settings.aggregator_member_ttl_seconds,
         )
+    sink = SqlRollupSink(engine)
     reader = open_reader(
         settings,
         consumer=consumer,
         membership=membership,
-        committed_positions=SqlSink(engine).load_checkpoints,
+        committed_positions=sink.load_checkpoints,
     )
     try:
-        yield Aggregator(reader, engine, archive=archive, consumer=consumer)
+        yield Aggregator(reader, sink, archive=archive, consumer=consumer)
     finally:
         await reader.close()

@@ -26,7 +26,7 @@ from datetime import datetime
 from adtrack.domain.errors import DomainError
 from adtrack.domain.utc import utc_now
 from adtrack.services.exports import ExportRecord, ExportService, ExportStatus
-from adtrack.services.mailer import MailDeliveryError, Mailer
+from adtrack.services.ports import MailDeliveryError, Mailer
 
 __all__ = ["ExportDelivery", "ExportDeliveryWorker"]
 

@@ -47,7 +47,7 @@ from adtrack.domain.tags import (
 from adtrack.domain.utc import utc_now
 from adtrack.domain.validation import ID_MAX
 from adtrack.services.catalogue import CatalogueService
-from adtrack.services.mailer import Attachment, MailMessage
+from adtrack.services.ports import Attachment, MailMessage
 from adtrack.services.tag_sheets import SheetKind, TagRow, render_sheet, to_text
 
 __all__ = [

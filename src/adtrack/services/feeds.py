@@ -35,7 +35,7 @@ from adtrack.config import Settings
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
 from adtrack.services.per_combination import per_combination
-from adtrack.services.raw_event_archive import RawEventReader
+from adtrack.services.ports import RawEventReader
 from adtrack.services.report_query import parse_instant, parse_timezone
 
 MAX_FEED_WINDOW = timedelta(hours=24)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from adtrack.config import Settings
-from adtrack.services.raw_event_archive import RawEventRetention
+from adtrack.services.ports import RawEventRetention
 
 log = logging.getLogger(__name__)
 

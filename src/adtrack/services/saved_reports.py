@@ -39,7 +39,7 @@ from adtrack.domain.model import Role
 from adtrack.domain.money import format_micros
 from adtrack.domain.utc import as_utc, utc_now
 from adtrack.services import report_formats
-from adtrack.services.mailer import Attachment, MailDeliveryError, Mailer, MailMessage
+from adtrack.services.ports import Attachment, MailDeliveryError, Mailer, MailMessage
 from adtrack.services.report_query import (
     Report,
     parse_report_request,

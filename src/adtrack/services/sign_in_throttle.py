@@ -28,7 +28,7 @@ from typing import Literal, Protocol
 
 from adtrack.domain.errors import Conflict, ValidationError
 from adtrack.domain.utc import utc_now
-from adtrack.services.unit_of_work import Transaction
+from adtrack.services.ports import Transaction
 from adtrack.services.users import User, UserService, normalise_email
 
 __all__ = [

@@ -37,7 +37,7 @@ from adtrack.services.password_policy import (
     MIN_PASSWORD_LENGTH,
     check_new_password,
 )
-from adtrack.services.unit_of_work import Transaction
+from adtrack.services.ports import Transaction
 
 __all__ = [
     "ApiToken",

@@ -6,7 +6,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from adtrack.services import report_formats
 from adtrack.services.feeds import FeedFormat, FeedRequest, stream_feed
-from adtrack.services.raw_event_archive import RawEventReader
+from adtrack.services.ports import RawEventReader
 from adtrack.services.report_query import Report
 
 __all__ = ["XLSX_TYPE", "feed_response", "report_response"]

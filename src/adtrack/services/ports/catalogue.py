@@ -1,7 +1,6 @@
-"""The interfaces adapters implement, for the code that must not import them (the collector).
+"""The collector's read-only view of the tracker catalogue, and the records it loads.
 
-Each Protocol names what its user needs from storage and nothing else; the adapter behind it is
-chosen by the composition root (``bootstrap.py``).
+Adapter: ``adapters/sql/tracker_catalogue.py``.
 """
 
 from __future__ import annotations
