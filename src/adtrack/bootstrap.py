@@ -28,9 +28,10 @@ from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.config import Settings
 from adtrack.domain.errors import DomainError
+from adtrack.domain.sign_in_lockout import SignInPolicy
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.ports import Mailer
-from adtrack.services.sign_in_throttle import SignInPolicy, SignInThrottle
+from adtrack.services.sign_in_throttle import SignInThrottle
 from adtrack.services.users import UserService
 
 if TYPE_CHECKING:

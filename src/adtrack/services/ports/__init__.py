@@ -43,6 +43,7 @@ from adtrack.services.ports.event_log import (
     RestorableReader,
     SynchronousEventLogWriter,
 )
+from adtrack.services.ports.exports import ExportRecord, ExportStatus, ExportStore
 from adtrack.services.ports.mail import Attachment, MailDeliveryError, Mailer, MailMessage
 from adtrack.services.ports.raw_events import (
     RawEventArchive,
@@ -59,11 +60,14 @@ from adtrack.services.ports.rollups import (
     RollupKey,
     RollupSink,
 )
+from adtrack.services.ports.sign_in import ThrottleStore, ThrottleUnitOfWork
 from adtrack.services.ports.storage import StorageFailure
+from adtrack.services.ports.users import ApiToken, User, UserRepository, UserUnitOfWork
 
 __all__ = [
     "AdvertiserRepository",
     "AggregatorMembership",
+    "ApiToken",
     "Attachment",
     "Batch",
     "CatalogueVersion",
@@ -71,6 +75,9 @@ __all__ = [
     "EventLogReader",
     "EventLogUnavailable",
     "EventLogWriter",
+    "ExportRecord",
+    "ExportStatus",
+    "ExportStore",
     "FilterKind",
     "FilterValue",
     "InvalidKey",
@@ -98,6 +105,8 @@ __all__ = [
     "RollupSink",
     "StorageFailure",
     "SynchronousEventLogWriter",
+    "ThrottleStore",
+    "ThrottleUnitOfWork",
     "TrackerCatalogue",
     "TrackerCatalogueChanges",
     "TrackerCatalogueLoad",
@@ -107,4 +116,7 @@ __all__ = [
     "TrackerRow",
     "Transaction",
     "UnitOfWork",
+    "User",
+    "UserRepository",
+    "UserUnitOfWork",
 ]

@@ -23,9 +23,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.validation import ID_MAX
 from adtrack.services.feeds import FeedFormat, FeedKind, parse_deployment_feed_request
+from adtrack.services.ports import User
 from adtrack.services.report_query import parse_report_request, run_report
 from adtrack.services.saved_reports import Actor, SavedReport, SavedReportService
-from adtrack.services.users import User
 from adtrack.web.api.deps import authenticated
 from adtrack.web.downloads import feed_response, report_response
 from adtrack.web.state import services
