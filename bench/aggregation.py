@@ -44,14 +44,15 @@ from adtrack.adapters.eventlog.segment_format import encode_frame
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
-from adtrack.aggregator.rollup import RollupDelta, fold
+from adtrack.adapters.sql.rollup_sink import SqlRollupSink
+from adtrack.aggregator.rollup import fold
 from adtrack.aggregator.runner import Aggregator
-from adtrack.aggregator.sql_sink import SqlSink
 from adtrack.bootstrap import build_report_engine
 from adtrack.config import Settings
 from adtrack.domain.events import Event
 from adtrack.reporting.engine import ReportEngine
 from adtrack.reporting.summary import summary
+from adtrack.services.ports import RollupDelta
 
 PG_SERVER = os.environ.get(
     "ADTRACK_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/"
@@ -232,7 +233,9 @@ def bench_aggregation(
                     # the production path: rollups + log positions in SQL, raw events archived
                     archive = ParquetRawEventArchive(Path(tmp) / f"raw-{backend}-{round_}")
                     aggregator = Aggregator(
-                        LocalEventLogReader(log_dir, consumer=backend), engine, archive=archive
+                        LocalEventLogReader(log_dir, consumer=backend),
+                        SqlRollupSink(engine),
+                        archive=archive,
                     )
 
                     async def drain(agg: Aggregator = aggregator) -> int:
@@ -328,7 +331,7 @@ def bench_report(backends: list[str], events: int, trackers: int, days: int) -> 
         for backend in backends:
             with database(backend, Path(tmp)) as engine:
                 t0 = time.perf_counter()
-                sink = SqlSink(engine)
+                sink = SqlRollupSink(engine)
                 items = list(delta.rows.items())
                 for i in range(0, len(items), 20_000):
                     sink.add_rollups(RollupDelta(rows=dict(items[i : i + 20_000])))

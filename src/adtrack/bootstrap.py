@@ -28,22 +28,28 @@ from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.config import Settings
 from adtrack.domain.errors import DomainError
+from adtrack.domain.sign_in_lockout import SignInPolicy
 from adtrack.reporting.engine import ReportEngine
 from adtrack.reporting.feeds import FeedRules
 from adtrack.services.catalogue import CatalogueService
-from adtrack.services.mailer import Mailer
-from adtrack.services.sign_in_throttle import SignInPolicy, SignInThrottle
+from adtrack.services.ports import Mailer
+from adtrack.services.sign_in_throttle import SignInThrottle
 from adtrack.services.users import UserService
 
 if TYPE_CHECKING:
-    from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
     from adtrack.aggregator.runner import Aggregator
     from adtrack.collector.tracker_cache import TrackerCache
     from adtrack.reporting.saved_reports import SavedReportService
-    from adtrack.services.event_log import EventLogWriter
     from adtrack.services.export_delivery import ExportDelivery, ExportDeliveryWorker
     from adtrack.services.exports import ExportService, RetryPolicy
-    from adtrack.services.raw_event_archive import RawEventReader, RawEventRetention
+    from adtrack.services.ports import (
+        EventLogWriter,
+        RawEventArchive,
+        RawEventReader,
+        RawEventRetention,
+        RawEventStore,
+        StorageFailure,
+    )
 
 __all__ = [
     "Services",
@@ -61,6 +67,7 @@ __all__ = [
     "build_sign_in_throttle",
     "build_tracker_cache",
     "build_users",
+    "carry_over_legacy_events",
     "migrate",
     "open_aggregator",
     "open_engine",
@@ -92,6 +99,8 @@ class Services:
     saved_reports: SavedReportService
     raw_events: RawEventReader
     feed_rules: FeedRules
+    # tells a full or failing database from other errors (the web app answers 503)
+    storage_failure: StorageFailure
     owns_engine: bool = False
 
     def close(self) -> None:
@@ -126,6 +135,7 @@ def bootstrap(settings: Settings, *, engine: Engine | None = None) -> Services:
         saved_reports=build_saved_reports(settings, db_engine, reports, mailer),
         raw_events=build_raw_event_reader(settings, db_engine),
         feed_rules=build_feed_rules(settings),
+        storage_failure=db.storage_unavailable,
         owns_engine=owns_engine,
     )
 
@@ -237,7 +247,7 @@ def build_feed_rules(settings: Settings) -> FeedRules:
     return FeedRules(retention_days=settings.raw_event_retention_days, timezone=settings.timezone)
 
 
-def build_raw_event_archive(settings: Settings) -> ParquetRawEventArchive:
+def build_raw_event_archive(settings: Settings) -> RawEventStore:
     """The raw-event archive's writer side (``ADTRACK_RAW_EVENTS_DIR``)."""
     from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 
@@ -246,9 +256,20 @@ def build_raw_event_archive(settings: Settings) -> ParquetRawEventArchive:
 
 def build_raw_event_retention(settings: Settings, engine: Engine) -> RawEventRetention:
     """The raw-event archive's retention purge (its manifest in ``engine``)."""
-    from adtrack.adapters.raw_events.parquet_archive import ArchiveRetention
+    from adtrack.adapters.raw_events.parquet_archive import (
+        ArchiveRetention,
+        ParquetRawEventArchive,
+    )
 
-    return ArchiveRetention(build_raw_event_archive(settings), engine)
+    return ArchiveRetention(ParquetRawEventArchive(settings.raw_events_dir), engine)
+
+
+def carry_over_legacy_events(engine: Engine, archive: RawEventArchive) -> int:
+    """Move the raw events an earlier version left in the ``events`` table into ``archive``;
+    returns how many were moved (0 once the table is empty)."""
+    from adtrack.adapters.raw_events import legacy_events
+
+    return legacy_events.carry_over_legacy_events(engine, archive)
 
 
 # ---- the tracking side -------------------------------------------------------------------------
@@ -279,15 +300,16 @@ async def build_event_writer(settings: Settings, writer_id: str | None = None) -
 
 @contextlib.asynccontextmanager
 async def open_aggregator(
-    settings: Settings, engine: Engine, archive: ParquetRawEventArchive, consumer: str
+    settings: Settings, engine: Engine, archive: RawEventArchive, consumer: str
 ) -> AsyncIterator[Aggregator]:
     """The aggregator of this deployment: the event log's consumer ``consumer`` into the
-    reporting tables of ``engine`` and the raw-event ``archive`` (its reader is closed on the
-    way out)."""
+    reporting tables of ``engine`` (one SQL rollup sink, which also gives the reader the
+    committed positions) and the raw-event ``archive`` (its reader is closed on the way
+    out)."""
     from adtrack.adapters.eventlog.factory import is_local, open_reader
     from adtrack.adapters.sql.aggregator_members import SqlAggregatorMembers
+    from adtrack.adapters.sql.rollup_sink import SqlRollupSink
     from adtrack.aggregator.runner import Aggregator
-    from adtrack.aggregator.sql_sink import SqlSink
 
     membership = None
     if not is_local(settings):
@@ -298,13 +320,14 @@ async def open_aggregator(
             group=f"nats:{settings.nats_stream}",
             ttl_seconds=settings.aggregator_member_ttl_seconds,
         )
+    sink = SqlRollupSink(engine)
     reader = open_reader(
         settings,
         consumer=consumer,
         membership=membership,
-        committed_positions=SqlSink(engine).load_checkpoints,
+        committed_positions=sink.load_checkpoints,
     )
     try:
-        yield Aggregator(reader, engine, archive=archive, consumer=consumer)
+        yield Aggregator(reader, sink, archive=archive, consumer=consumer)
     finally:
         await reader.close()

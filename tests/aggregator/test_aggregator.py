@@ -23,10 +23,11 @@ from sqlalchemy import Engine, func, select, text
 from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
-from adtrack.aggregator.rollup import InvalidKey, RollupKey, fold
+from adtrack.adapters.sql.rollup_sink import SqlRollupSink
+from adtrack.aggregator.rollup import fold
 from adtrack.aggregator.runner import Aggregator
-from adtrack.aggregator.sql_sink import PositionConflict, SqlSink
 from adtrack.domain.events import INVALID_BOT, INVALID_PREFETCH, Event, MalformedEvent
+from adtrack.services.ports import InvalidKey, PositionConflict, RollupKey
 from tests.support import postgres
 from tests.support.events import AN_IMPRESSION, record_with
 
@@ -125,7 +126,7 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "hourly": sorted(tuple(r) for r in conn.execute(select(t.rollup_hourly))),
             "daily": sorted(tuple(r) for r in conn.execute(select(t.rollup_daily))),
             "invalid": sorted(tuple(r) for r in conn.execute(select(t.rollup_invalid_hourly))),
-            "positions": SqlSink(engine).load_checkpoints(),
+            "positions": SqlRollupSink(engine).load_checkpoints(),
         }
 
 
@@ -209,7 +210,7 @@ def test_records_are_checked_before_they_reach_the_database() -> None:
 
 
 def test_sink_writes_hourly_daily_invalid_and_commits_a_log_range_once(engine: Engine) -> None:
-    sink = SqlSink(engine)
+    sink = SqlRollupSink(engine)
     late = T0 + timedelta(hours=2, minutes=30)  # next UTC day (T0 is 22:00)
     batch = [
         make_event(0),
@@ -254,7 +255,9 @@ def test_a_failed_transaction_leaves_nothing_and_the_batch_is_retried(
 ) -> None:
     events = [make_event(i % 4) for i in range(40)]
     asyncio.run(write_log(tmp_path, [events[:20], events[20:]]))
-    aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
+    aggregator = Aggregator(
+        LocalEventLogReader(tmp_path, consumer="agg"), SqlRollupSink(engine), archive=None
+    )
     # A real failure inside the database, after the positions and the hourly rollups were
     # written in the same transaction: the daily rollups' write is refused.
     with engine.begin() as conn:
@@ -305,7 +308,9 @@ def test_log_to_rollups_with_checkpoints_at_the_end_of_every_segment(
         for b in range(0, 300, 30)
     ]
     asyncio.run(write_log(tmp_path, batches, segment_bytes=20_000))
-    aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
+    aggregator = Aggregator(
+        LocalEventLogReader(tmp_path, consumer="agg"), SqlRollupSink(engine), archive=None
+    )
     assert asyncio.run(drain(aggregator, max_records=70)) == 300
     events = [e for b in batches for e in b]
     imps = sum(1 for e in events if e.imp_type == 9)
@@ -319,7 +324,7 @@ def test_log_to_rollups_with_checkpoints_at_the_end_of_every_segment(
     )
     segments = {p.name: p.stat().st_size for p in tmp_path.glob("*.seg")}
     assert len(segments) > 1
-    assert SqlSink(engine).load_checkpoints() == segments
+    assert SqlRollupSink(engine).load_checkpoints() == segments
 
 
 def test_replaying_the_whole_log_changes_nothing(engine: Engine, tmp_path: Path) -> None:
@@ -334,7 +339,9 @@ def test_replaying_the_whole_log_changes_nothing(engine: Engine, tmp_path: Path)
     asyncio.run(write_log(tmp_path, [events[i : i + 25] for i in range(0, 500, 25)]))
 
     async def scenario() -> None:
-        aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
+        aggregator = Aggregator(
+            LocalEventLogReader(tmp_path, consumer="agg"), SqlRollupSink(engine), archive=None
+        )
         assert await drain(aggregator) == 500
         before = snapshot(engine)
         await aggregator.reset()  # read the log again from its first byte
@@ -342,7 +349,9 @@ def test_replaying_the_whole_log_changes_nothing(engine: Engine, tmp_path: Path)
         assert snapshot(engine) == before
         assert aggregator.stats.records == 500 and aggregator.stats.conflicts == 1
         # Also a brand-new reader that starts from nothing (positions not handed over).
-        fresh = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
+        fresh = Aggregator(
+            LocalEventLogReader(tmp_path, consumer="agg"), SqlRollupSink(engine), archive=None
+        )
         await fresh.reset()
         await drain(fresh)
         assert fresh.stats.records == 0 and fresh.stats.conflicts >= 1
@@ -356,11 +365,15 @@ def test_a_restart_resumes_right_after_the_last_commit(engine: Engine, tmp_path:
     asyncio.run(write_log(tmp_path, [events[i : i + 10] for i in range(0, 200, 10)]))
 
     async def scenario() -> None:
-        first = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
+        first = Aggregator(
+            LocalEventLogReader(tmp_path, consumer="agg"), SqlRollupSink(engine), archive=None
+        )
         assert await first.run_once(50) == 50
         assert await first.run_once(50) == 50
         # "Restart": a new reader knows nothing; the positions come from the database.
-        second = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
+        second = Aggregator(
+            LocalEventLogReader(tmp_path, consumer="agg"), SqlRollupSink(engine), archive=None
+        )
         assert await drain(second, 50) == 100
         assert second.stats.conflicts == 0  # resumed, not replayed
         assert sum(totals(engine)[:4]) == 200
@@ -377,7 +390,9 @@ def test_a_malformed_record_is_skipped_without_blocking_the_rest(
             [make_event(0).to_bytes(), b'{"event_id": 5}', make_event(1).to_bytes()]
         )
         await writer.close()
-        aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
+        aggregator = Aggregator(
+            LocalEventLogReader(tmp_path, consumer="agg"), SqlRollupSink(engine), archive=None
+        )
         assert await drain(aggregator) == 3
         assert aggregator.stats.malformed == 1 and sum(totals(engine)[:4]) == 2
 
@@ -387,7 +402,9 @@ def test_a_malformed_record_is_skipped_without_blocking_the_rest(
 def test_events_reach_the_rollups_within_two_seconds(engine: Engine, tmp_path: Path) -> None:
     async def scenario() -> list[float]:
         writer = LocalEventLogWriter(tmp_path, fsync="interval")
-        aggregator = Aggregator(LocalEventLogReader(tmp_path, consumer="agg"), engine, archive=None)
+        aggregator = Aggregator(
+            LocalEventLogReader(tmp_path, consumer="agg"), SqlRollupSink(engine), archive=None
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(aggregator.run_forever(stop, poll_interval=0.2))
         lags = []
@@ -419,7 +436,7 @@ def test_consumed_segments_are_pruned(engine: Engine, tmp_path: Path) -> None:
     async def scenario() -> None:
         aggregator = Aggregator(
             LocalEventLogReader(tmp_path, consumer="agg"),
-            engine,
+            SqlRollupSink(engine),
             archive=None,
             segment_retention_seconds=0,
             prune_every_seconds=0,
@@ -430,7 +447,7 @@ def test_consumed_segments_are_pruned(engine: Engine, tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     remaining = list(tmp_path.glob("*.seg"))
-    assert SqlSink(engine).load_checkpoints().keys() <= {p.name for p in remaining}
+    assert SqlRollupSink(engine).load_checkpoints().keys() <= {p.name for p in remaining}
     assert sum(totals(engine)[:4]) == 200
 
 
@@ -440,7 +457,11 @@ def test_two_aggregators_on_one_log_count_each_event_once(engine: Engine, tmp_pa
 
     async def scenario() -> None:
         aggregators = [
-            Aggregator(LocalEventLogReader(tmp_path, consumer=f"agg{i}"), engine, archive=None)
+            Aggregator(
+                LocalEventLogReader(tmp_path, consumer=f"agg{i}"),
+                SqlRollupSink(engine),
+                archive=None,
+            )
             for i in range(2)
         ]
         await asyncio.gather(*(drain(a, 100) for a in aggregators))
@@ -531,7 +552,7 @@ def test_rollups_equal_a_fold_over_the_log(
     positions, and ranges that overlap the next batch): the rollups equal one fold over the
     log."""
     clear(store)
-    sink = SqlSink(store)
+    sink = SqlRollupSink(store)
     bounds = sorted({0, len(events), *(min(c, len(events)) for c in cuts)})
     for lo, hi in zip(bounds, bounds[1:], strict=False):
         sink.write(fold(events[lo:hi]), starts={"log": lo}, positions={"log": hi})

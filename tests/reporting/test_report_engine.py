@@ -12,13 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from adtrack.adapters.sql.rollup_sink import SqlRollupSink
 from adtrack.aggregator.rollup import fold
-from adtrack.aggregator.sql_sink import PositionConflict, SqlSink
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.rollup_counters import Counters
 from adtrack.reporting.plan import Bucket, plan_sources
 from adtrack.reporting.request import DIMENSIONS, Interval, parse_report_request
 from adtrack.reporting.time_grid import DAY, HOUR
+from adtrack.services.ports import PositionConflict
 from tests.support.reporting import (
     BACKENDS,
     NAMES,
@@ -205,7 +206,7 @@ def test_report_equals_raw_events_written_by_the_aggregator(
     base, events = stream
     clear_reporting_tables(engine)
     batch = [to_event(ev, f"ev-{i}") for i, ev in enumerate(events)]
-    sink = SqlSink(engine)
+    sink = SqlRollupSink(engine)
     half = len(batch) // 2
     sink.write(fold(batch[:half]), starts={}, positions={"log": half})
     sink.write(fold(batch[half:]), starts={"log": half}, positions={"log": len(batch)})

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine
 
 from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.rollup_sink import SqlRollupSink
 from adtrack.aggregator.rollup import fold
-from adtrack.aggregator.sql_sink import SqlSink
 from adtrack.bootstrap import build_report_engine
 from adtrack.domain.errors import ValidationError
 from adtrack.reporting.engine import ReportEngine
@@ -71,7 +71,7 @@ def reports(engine: Engine) -> ReportEngine:
 def seeded(engine: Engine) -> dict[str, dict[str, Any]]:
     trackers = seed_catalogue(engine)
     imp, click = trackers["imp"], trackers["click"]
-    SqlSink(engine).write(
+    SqlRollupSink(engine).write(
         fold(
             [
                 tracked_event(imp, 9, T0, cost=1_250, revenue=2_500),
@@ -200,7 +200,7 @@ def api(migrated_db_url: str, tmp_path: Path) -> Iterator[ApiTestbed]:
 def test_summary_over_http(api: ApiTestbed) -> None:
     chain = create_chain(api.admin)
     imp, click = chain["impression_tracker"], chain["click_tracker"]
-    SqlSink(api.engine).write(
+    SqlRollupSink(api.engine).write(
         fold(
             [
                 tracked_event(imp, 9, T0, cost=1_250, revenue=2_500),

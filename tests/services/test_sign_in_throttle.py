@@ -13,12 +13,8 @@ from sqlalchemy import Engine, func, select
 from adtrack.adapters.sql import tables
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.domain.model import Role
-from adtrack.services.sign_in_throttle import (
-    FailureRecord,
-    SignInPolicy,
-    SignInThrottle,
-    sign_in,
-)
+from adtrack.domain.sign_in_lockout import FailureRecord, SignInPolicy
+from adtrack.services.sign_in_throttle import SignInThrottle, sign_in
 from adtrack.services.users import UserService
 from tests.support.api_fixtures import FAST_HASHER
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import nats
 from nats.js import api
 
-from adtrack.services.event_log import Batch
+from adtrack.services.ports import Batch
 
 __all__ = ["records_of", "stream_info"]
 

@@ -31,10 +31,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from adtrack import bootstrap
-from adtrack.adapters.raw_events.legacy_events import carry_over_legacy_events
-from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.aggregator.runner import Aggregator
 from adtrack.config import Settings
+from adtrack.services.ports import RawEventStore
 from adtrack.services.retention import purge_periodically
 from adtrack.supervisor import (
     STARTUP_TIMEOUT,
@@ -88,7 +87,7 @@ async def aggregate(
             if on_ready is not None:
                 on_ready()
             try:  # in a thread: it may take a while after an upgrade
-                await asyncio.to_thread(carry_over_legacy_events, engine, archive)
+                await asyncio.to_thread(bootstrap.carry_over_legacy_events, engine, archive)
             except Exception:  # retried at the next start (or by `adtrack events archive`)
                 log.exception("carrying raw events over from the events table failed")
             await aggregator.run_forever(
@@ -112,9 +111,7 @@ COMPACT_AFTER = timedelta(minutes=10)
 ORPHAN_GRACE_SECONDS = 600.0
 
 
-async def _maintain_archive(
-    engine: Engine, archive: ParquetRawEventArchive, settings: Settings
-) -> None:
+async def _maintain_archive(engine: Engine, archive: RawEventStore, settings: Settings) -> None:
     """Every ``ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS``: merge each closed hour's files into one
     (sorted, so feeds read it without sorting) and delete files no batch committed."""
     while True:

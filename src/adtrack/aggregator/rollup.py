@@ -6,14 +6,13 @@ placement or 0, payment rule or 0). Valid events add to ``imps`` (imp_type 9) or
 ``invalid_imps`` / ``invalid_clicks`` and, by reason, to the invalid-traffic rollup.
 
 The fold runs on a batch's Arrow table (``event_batch.py``): the per-event work is vectorised
-(a hash aggregation in Arrow's C++), and only the distinct keys reach Python.
+(a hash aggregation in Arrow's C++), and only the distinct keys reach Python. The delta and its
+keys are the rollup sink's records (``services/ports/rollups.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,51 +20,14 @@ import pyarrow.compute as pc
 from adtrack.domain.events import Event
 from adtrack.domain.model import ImpType
 from adtrack.domain.rollup_counters import Counters
+from adtrack.services.ports import InvalidKey, RollupDelta, RollupKey
 from adtrack.services.raw_event_archive import epoch_hour_indices, events_to_table
 
-__all__ = [
-    "InvalidKey",
-    "RollupDelta",
-    "RollupKey",
-    "UNSPECIFIED_REASON",
-    "fold",
-    "fold_table",
-]
+__all__ = ["UNSPECIFIED_REASON", "fold", "fold_table"]
 
 UNSPECIFIED_REASON = "unspecified"  # an invalid event that carries no reason
 
 _CLICK = int(ImpType.EXTERNAL_CLICK)
-
-
-# Keys hold the hour as an index (epoch hours): the SQL sink turns each distinct one into a
-# datetime once.
-class RollupKey(NamedTuple):
-    hour: int
-    imp_type: int
-    tracker_id: int
-    advertiser_id: int
-    line_item_id: int
-    publisher_id: int
-    placement_id: int  # 0 = none
-    payment_rule_id: int  # 0 = none
-
-
-class InvalidKey(NamedTuple):
-    hour: int
-    imp_type: int
-    tracker_id: int
-    reason: str
-
-
-@dataclass
-class RollupDelta:
-    """What a set of events adds to the rollup tables."""
-
-    rows: dict[RollupKey, Counters] = field(default_factory=dict)
-    invalid: dict[InvalidKey, int] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.rows or self.invalid)
 
 
 def fold(events: Sequence[Event], into: RollupDelta | None = None) -> RollupDelta:

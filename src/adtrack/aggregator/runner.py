@@ -1,9 +1,10 @@
 """The aggregator loop: event log -> rollups, raw-event archive and log positions.
 
-``Aggregator(reader, engine, archive=...)`` works with any :class:`EventLogReader`. For each
-batch it writes the raw events to the archive (files named after the log range, so a retry
-rewrites the same files), then commits the rollups, the archive's files and the log positions
-in one transaction, by compare-and-set from where the batch started (see ``sql_sink.py``). On
+``Aggregator(reader, sink, archive=...)`` works with any :class:`EventLogReader` and
+:class:`RollupSink` (the ports; ``bootstrap.open_aggregator`` builds them). For each batch it
+writes the raw events to the archive (files named after the log range, so a retry rewrites the
+same files), then commits the rollups, the archive's files and the log positions in one
+transaction, by compare-and-set from where the batch started (see ``RollupSink.write``). On
 start, and whenever a commit finds a position moved by someone else, the committed positions
 are handed to the reader's ``restore(positions)``: a replay from any committed position adds
 nothing, and a restart resumes exactly after the last committed batch. The reader's ``ack`` is
@@ -18,34 +19,25 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
-from sqlalchemy import Engine
 
 from adtrack.aggregator.event_batch import decode_batch
 from adtrack.aggregator.rollup import fold_table
-from adtrack.aggregator.sql_sink import PositionConflict, SqlSink
-from adtrack.services.event_log import Batch, EventLogReader
-from adtrack.services.raw_event_archive import RawEventArchive, RawFile
+from adtrack.services.ports import (
+    Batch,
+    EventLogReader,
+    PositionConflict,
+    PrunableReader,
+    RawEventArchive,
+    RawFile,
+    RestorableReader,
+    RollupSink,
+)
 
-__all__ = ["Aggregator", "AggregatorStats", "PrunableReader", "RestorableReader"]
+__all__ = ["Aggregator", "AggregatorStats"]
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class RestorableReader(Protocol):
-    """A reader that can resume from positions the aggregator committed."""
-
-    def restore(self, positions: Mapping[str, int]) -> None: ...
-
-
-@runtime_checkable
-class PrunableReader(Protocol):
-    """A reader whose consumed data can be deleted (the local log's old segments)."""
-
-    def prune(self, min_age_seconds: float) -> list[str]: ...
 
 
 @dataclass
@@ -60,8 +52,8 @@ class AggregatorStats:
 
 
 class Aggregator:
-    """Consumes ``reader`` into the reporting tables of ``engine`` and into ``archive`` (None:
-    raw events are not kept, for benchmarks and tests of the rollups alone).
+    """Consumes ``reader`` into the rollups and log positions of ``sink`` and into ``archive``
+    (None: raw events are not kept, for benchmarks and tests of the rollups alone).
 
     ``consumer`` names this aggregator in logs (default: the reader's ``consumer`` attribute);
     positions are shared by every aggregator on the database. Segments of the local log that are
@@ -72,7 +64,7 @@ class Aggregator:
     def __init__(
         self,
         reader: EventLogReader,
-        engine: Engine,
+        sink: RollupSink,
         *,
         archive: RawEventArchive | None,
         consumer: str | None = None,
@@ -80,7 +72,7 @@ class Aggregator:
         prune_every_seconds: float = 60.0,
     ) -> None:
         self._reader = reader
-        self._sink = SqlSink(engine)
+        self._sink = sink
         self._archive = archive
         self.consumer = consumer or str(getattr(reader, "consumer", "aggregator"))
         self._retention = segment_retention_seconds

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from adtrack.collector.core import HEADER_FIELDS, TRACKING_PATHS, RequestView, TrackingCore
 from adtrack.collector.responses import Kind, asgi_parts
-from adtrack.services.event_log import EventLogUnavailable, EventLogWriter
+from adtrack.services.ports import EventLogUnavailable, EventLogWriter
 
 __all__ = ["TrackingASGIApp", "tracking_routes"]
 

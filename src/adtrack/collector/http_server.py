@@ -53,11 +53,7 @@ from adtrack.collector.responses import (
 )
 from adtrack.config import Settings
 from adtrack.fd_limits import DEFAULT_MAX_CONNECTIONS, connection_cap
-from adtrack.services.event_log import (
-    EventLogUnavailable,
-    EventLogWriter,
-    SynchronousEventLogWriter,
-)
+from adtrack.services.ports import EventLogUnavailable, EventLogWriter, SynchronousEventLogWriter
 
 __all__ = ["CollectorProtocol", "ConnectionLimits", "EventBatcher", "HttpCollector"]
 

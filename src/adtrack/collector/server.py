@@ -30,7 +30,7 @@ from adtrack.collector.core import TrackingCore
 from adtrack.collector.http_server import ConnectionLimits, HttpCollector
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
-from adtrack.services.event_log import EventLogWriter
+from adtrack.services.ports import EventLogWriter
 
 __all__ = [
     "CollectorOptions",

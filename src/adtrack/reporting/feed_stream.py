@@ -32,7 +32,7 @@ from adtrack.reporting.feeds import (
     utc_texts,
 )
 from adtrack.reporting.per_combination import per_combination
-from adtrack.services.raw_event_archive import RawEventReader
+from adtrack.services.ports import RawEventReader
 
 __all__ = ["csv_lines", "csv_lines_row_by_row", "jsonl_lines", "stream_feed"]
 

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
 from adtrack.reporting.request import parse_instant, parse_timezone
-from adtrack.services.raw_event_archive import RawEventReader
+from adtrack.services.ports import RawEventReader
 
 MAX_FEED_WINDOW = timedelta(hours=24)
 FETCH_BATCH = 5_000  # rows read from the archive at a time

@@ -37,8 +37,14 @@ from adtrack.reporting import formats
 from adtrack.reporting.engine import ReportEngine
 from adtrack.reporting.request import parse_report_request, parse_timezone
 from adtrack.reporting.results import Report
-from adtrack.services.mailer import Attachment, MailDeliveryError, Mailer, MailMessage
-from adtrack.services.ports import SavedReport, SavedReportStore
+from adtrack.services.ports import (
+    Attachment,
+    MailDeliveryError,
+    Mailer,
+    MailMessage,
+    SavedReport,
+    SavedReportStore,
+)
 
 __all__ = [
     "Actor",

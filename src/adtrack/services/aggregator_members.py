@@ -4,8 +4,8 @@ Several aggregators on one database read one JetStream stream. Correctness never
 who reads which partition (a batch commits only if the stored position still equals its
 start), but work does: two aggregators reading the same partition each read every message and
 one of them throws its batches away. So each aggregator records that it is alive
-(:meth:`AggregatorMembership.heartbeat`), and partition ``i`` of the sorted partition list goes
-to member ``i % n`` of the sorted live members (:func:`assigned_partitions`). Every member
+(``AggregatorMembership.heartbeat``, a port), and partition ``i`` of the sorted partition list
+goes to member ``i % n`` of the sorted live members (:func:`assigned_partitions`). Every member
 computes the same answer from the same list, without talking to the others.
 
 The adapter is ``adapters/sql/aggregator_members.py`` (a table in the aggregators' database,
@@ -15,22 +15,8 @@ with the database's clock deciding who is alive, so hosts' clocks need not agree
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
-__all__ = ["AggregatorMembership", "assigned_partitions"]
-
-
-class AggregatorMembership(Protocol):
-    """The live members of one group of aggregators (blocking calls: run them in a thread)."""
-
-    def heartbeat(self, member: str) -> list[str]:
-        """Record that ``member`` is alive now; the group's live members, sorted (``member``
-        among them)."""
-        ...
-
-    def leave(self, member: str) -> None:
-        """``member`` stops: its partitions go to the others at their next heartbeat."""
-        ...
+__all__ = ["assigned_partitions"]
 
 
 def assigned_partitions(

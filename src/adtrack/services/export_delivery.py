@@ -25,8 +25,8 @@ from datetime import datetime
 
 from adtrack.domain.errors import DomainError
 from adtrack.domain.utc import utc_now
-from adtrack.services.exports import ExportRecord, ExportService, ExportStatus
-from adtrack.services.mailer import MailDeliveryError, Mailer
+from adtrack.services.exports import ExportService
+from adtrack.services.ports import ExportRecord, ExportStatus, MailDeliveryError, Mailer
 
 __all__ = ["ExportDelivery", "ExportDeliveryWorker"]
 

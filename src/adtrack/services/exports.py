@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from adtrack.domain.errors import NotFound, ValidationError
 from adtrack.domain.macro_presets import Macro, Preset, get_preset
@@ -47,19 +47,16 @@ from adtrack.domain.tags import (
 from adtrack.domain.utc import utc_now
 from adtrack.domain.validation import ID_MAX
 from adtrack.services.catalogue import CatalogueService
-from adtrack.services.mailer import Attachment, MailMessage
+from adtrack.services.ports import Attachment, ExportRecord, ExportStatus, ExportStore, MailMessage
 from adtrack.services.tag_sheets import SheetKind, TagRow, render_sheet, to_text
 
 __all__ = [
     "MAX_RECIPIENTS",
     "MAX_TRACKERS",
     "Delivery",
-    "ExportRecord",
     "ExportRequest",
     "ExportResult",
     "ExportService",
-    "ExportStatus",
-    "ExportStore",
     "QueuedExport",
     "RetryPolicy",
     "parse_emails",
@@ -92,13 +89,6 @@ _KNOWN_FIELDS = frozenset(
 class Delivery(StrEnum):
     NOW = "now"
     EMAIL = "email"
-
-
-class ExportStatus(StrEnum):
-    QUEUED = "queued"  # waiting for its first or next attempt
-    SENDING = "sending"  # a worker holds it
-    SENT = "sent"
-    FAILED = "failed"  # for good; ``error`` says why
 
 
 # --- the request ---------------------------------------------------------------------------------
@@ -264,66 +254,10 @@ class ExportResult:
 # --- stored email exports -----------------------------------------------------------------------
 
 
-@dataclass
-class ExportRecord:
-    id: str
-    status: ExportStatus
-    recipients: list[str]
-    request: dict[str, Any]
-    attempts: int
-    error: str | None
-    created_by: int | None
-    created_at: datetime
-    updated_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "export_id": self.id,
-            "status": self.status.value,
-            "recipients": list(self.recipients),
-            "attempts": self.attempts,
-            "error": self.error,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
-
 @dataclass(frozen=True)
 class QueuedExport:
     record: ExportRecord
     warnings: list[str]
-
-
-class ExportStore(Protocol):
-    """Where email exports live (SQL: ``adapters/sql/export_store.py``)."""
-
-    def add(self, record: ExportRecord) -> None: ...
-
-    def get(self, export_id: str) -> ExportRecord | None: ...
-
-    def queued(self, limit: int) -> list[ExportRecord]:
-        """Exports with status ``queued``, oldest first."""
-        ...
-
-    def claim(self, export_id: str, at: datetime) -> bool:
-        """``queued`` -> ``sending`` if it is still queued; False when another worker won."""
-        ...
-
-    def finish(
-        self,
-        export_id: str,
-        status: ExportStatus,
-        attempts: int,
-        error: str | None,
-        at: datetime,
-    ) -> None:
-        """Record the outcome of an attempt (``queued`` again to retry later)."""
-        ...
-
-    def requeue_stale(self, older_than: datetime, at: datetime) -> int:
-        """Put ``sending`` exports untouched since ``older_than`` back to ``queued`` (a worker
-        died mid-send); returns how many."""
-        ...
 
 
 @dataclass(frozen=True)

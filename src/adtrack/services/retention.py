@@ -16,7 +16,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from adtrack.services.raw_event_archive import RawEventRetention
+from adtrack.services.ports import RawEventRetention
 
 log = logging.getLogger(__name__)
 

@@ -23,111 +23,30 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from datetime import datetime
 
 from adtrack.domain.errors import Conflict, ValidationError
+from adtrack.domain.sign_in_lockout import FailureRecord, Scope, SignInPolicy
 from adtrack.domain.utc import utc_now
-from adtrack.services.unit_of_work import Transaction
-from adtrack.services.users import User, UserService, normalise_email
+from adtrack.services.ports import ThrottleUnitOfWork, User
+from adtrack.services.users import UserService, normalise_email
 
 __all__ = [
-    "FailureRecord",
     "Refusal",
-    "SCOPES",
-    "Scope",
     "SignInOutcome",
-    "SignInPolicy",
     "SignInThrottle",
-    "ThrottleStore",
-    "ThrottleUnitOfWork",
     "account_key",
     "sign_in",
 ]
 
 log = logging.getLogger(__name__)
 
-Scope = Literal["account", "address"]
-SCOPES: tuple[Scope, ...] = ("account", "address")
 # Addresses are at most 45 characters (IPv6); keep stored subjects bounded anyway.
 MAX_SUBJECT_LENGTH = 320
 
 
-@dataclass(frozen=True)
-class SignInPolicy:
-    """How many failures lock a subject, within which window, and for how long.
-
-    A limit of 0 turns that scope's throttling off.
-    """
-
-    max_failures_per_account: int = 5
-    max_failures_per_address: int = 20
-    window: timedelta = timedelta(minutes=15)
-    lockout: timedelta = timedelta(minutes=15)
-    max_lockout: timedelta = timedelta(hours=24)
-
-    def limit(self, scope: Scope) -> int:
-        return (
-            self.max_failures_per_account if scope == "account" else self.max_failures_per_address
-        )
-
-
-@dataclass(frozen=True)
-class FailureRecord:
-    """One subject's state: ``failures`` since ``window_start``; locked until ``locked_until``;
-    ``lockouts`` so far (each doubles the next)."""
-
-    failures: int
-    window_start: datetime
-    locked_until: datetime | None = None
-    lockouts: int = 0
-
-    def expires_at(self, policy: SignInPolicy) -> datetime:
-        """After this the record says nothing any more (and may be deleted)."""
-        end = self.window_start + policy.window
-        if self.locked_until is not None:
-            end = max(end, self.locked_until + policy.window)
-        return end
-
-    def locked_for(self, now: datetime) -> float:
-        """Seconds the subject stays locked (0 when it is not)."""
-        if self.locked_until is None or self.locked_until <= now:
-            return 0.0
-        return (self.locked_until - now).total_seconds()
-
-    def after_failure(self, now: datetime, limit: int, policy: SignInPolicy) -> FailureRecord:
-        """This record with one more failure at ``now`` (a lockout once ``limit`` is reached)."""
-        failures, window_start = self.failures, self.window_start
-        if now >= window_start + policy.window:
-            failures, window_start = 0, now
-        failures += 1
-        if limit <= 0 or failures < limit:
-            return FailureRecord(failures, window_start, self.locked_until, self.lockouts)
-        lockout = min(policy.lockout * (2 ** min(self.lockouts, 30)), policy.max_lockout)
-        return FailureRecord(0, now, now + lockout, self.lockouts + 1)
-
-
 def fresh_record(now: datetime) -> FailureRecord:
     return FailureRecord(0, now)
-
-
-class ThrottleStore(Protocol):
-    def get(
-        self, scope: Scope, subject: str, *, for_update: bool = False
-    ) -> FailureRecord | None: ...
-
-    def put(self, scope: Scope, subject: str, record: FailureRecord, expires_at: datetime) -> None:
-        """Insert or replace the record; may raise ``Conflict`` when a concurrent insert won."""
-        ...
-
-    def delete(self, scope: Scope, subject: str) -> None: ...
-
-    def delete_expired(self, now: datetime) -> None: ...
-
-
-class ThrottleUnitOfWork(Transaction, Protocol):
-    @property
-    def sign_in_failures(self) -> ThrottleStore: ...
 
 
 @dataclass(frozen=True)

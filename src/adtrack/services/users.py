@@ -12,8 +12,8 @@
   API tokens are separate credentials: revoking sessions leaves them alone (deactivation
   disables them too, through ``authenticate``).
 
-Storage goes through the small ``UserUnitOfWork`` protocol below; the SQL adapter is
-``adapters/sql/users.py``.
+Storage goes through the ``UserUnitOfWork`` port (``services/ports/users.py``); the SQL adapter
+is ``adapters/sql/users.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -37,20 +37,16 @@ from adtrack.services.password_policy import (
     MIN_PASSWORD_LENGTH,
     check_new_password,
 )
-from adtrack.services.unit_of_work import Transaction
+from adtrack.services.ports import ApiToken, User, UserUnitOfWork
 
 __all__ = [
-    "ApiToken",
     "FirstAdmin",
     "IssuedToken",
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
     "NewUser",
     "PasswordCheck",
-    "User",
-    "UserRepository",
     "UserService",
-    "UserUnitOfWork",
     "check_password",
     "generate_password",
     "hash_token",
@@ -67,32 +63,6 @@ MAX_TOKEN_LENGTH = 256
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
-
-
-@dataclass
-class User:
-    id: int
-    email: str
-    role: Role
-    state: State = State.ACTIVE
-    created_at: datetime | None = None
-    last_modified: datetime | None = None
-
-    @property
-    def is_active(self) -> bool:
-        return self.state is State.ACTIVE
-
-
-@dataclass
-class ApiToken:
-    """A token's record (never its secret)."""
-
-    id: int
-    user_id: int
-    name: str | None = None
-    created_at: datetime | None = None
-    last_used_at: datetime | None = None
-    revoked_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -127,63 +97,6 @@ class FirstAdmin:
     user: User
     password: str
     token: str
-
-
-class UserRepository(Protocol):
-    def count(self) -> int: ...
-
-    def count_active_admins(self) -> int: ...
-
-    def get(self, id: int) -> User | None: ...
-
-    def get_by_email(self, email: str) -> User | None: ...
-
-    def password_hash(self, user_id: int) -> str | None: ...
-
-    def list_all(self) -> list[User]: ...
-
-    def add(self, user: User, password_hash: str) -> User:
-        """Store a user (``id`` 0); raise ``Conflict("email", ...)`` if the email is taken."""
-        ...
-
-    def update(self, user: User, password_hash: str | None = None) -> None:
-        """Save role/state/last_modified, and the password hash when given."""
-        ...
-
-    def add_token(self, token: ApiToken, token_hash: str) -> ApiToken: ...
-
-    def token_by_hash(self, token_hash: str) -> ApiToken | None: ...
-
-    def get_token(self, token_id: int) -> ApiToken | None: ...
-
-    def list_tokens(self, user_id: int) -> list[ApiToken]: ...
-
-    def touch_token(self, token_id: int, at: datetime) -> None: ...
-
-    def revoke_token(self, token_id: int, at: datetime) -> None: ...
-
-    def add_session(
-        self, user_id: int, session_hash: str, created_at: datetime, expires_at: datetime
-    ) -> None: ...
-
-    def session_owner(self, session_hash: str, now: datetime) -> int | None:
-        """The user id of the unexpired session with this hash, or ``None``."""
-        ...
-
-    def delete_session(self, session_hash: str) -> None: ...
-
-    def delete_sessions_of(self, user_id: int) -> int:
-        """End every session of the user; returns how many there were."""
-        ...
-
-    def delete_expired_sessions(self, now: datetime) -> None: ...
-
-
-class UserUnitOfWork(Transaction, Protocol):
-    """The user repository in one transaction."""
-
-    @property
-    def users(self) -> UserRepository: ...
 
 
 def hash_token(secret: str) -> str:

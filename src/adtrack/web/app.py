@@ -97,7 +97,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, services.storage_failure)
     app.add_middleware(SecurityHeadersMiddleware)
     add_api_docs(app)
 

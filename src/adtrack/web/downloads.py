@@ -9,7 +9,7 @@ from adtrack.reporting import formats
 from adtrack.reporting.feed_stream import stream_feed
 from adtrack.reporting.feeds import FeedFormat, FeedRequest
 from adtrack.reporting.results import Report
-from adtrack.services.raw_event_archive import RawEventReader
+from adtrack.services.ports import RawEventReader
 
 __all__ = ["XLSX_TYPE", "check_format", "feed_response", "report_response"]
 

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 from prometheus_client import Counter
 from starlette.requests import Request
 
-from adtrack.services.sign_in_throttle import SCOPES, SignInOutcome, sign_in
+from adtrack.domain.sign_in_lockout import SCOPES
+from adtrack.services.sign_in_throttle import SignInOutcome, sign_in
 from adtrack.web.metrics import API_REGISTRY
 from adtrack.web.password_work import PasswordWork, PasswordWorkBusy
 from adtrack.web.state import services, web_state

@@ -29,7 +29,7 @@ from adtrack.adapters.eventlog.segment_format import (
     scan_frames,
 )
 from adtrack.config import Settings
-from adtrack.services.event_log import Batch, EventLogUnavailable
+from adtrack.services.ports import Batch, EventLogUnavailable
 from tests.support.disks import tmpfs
 
 

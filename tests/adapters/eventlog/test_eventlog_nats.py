@@ -31,9 +31,10 @@ from adtrack.adapters.eventlog.nats_reader import NatsEventLogReader, partition_
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.aggregator_members import SqlAggregatorMembers
+from adtrack.adapters.sql.rollup_sink import SqlRollupSink
 from adtrack.aggregator.runner import Aggregator
 from adtrack.config import Settings
-from adtrack.services.event_log import Batch, EventLogUnavailable
+from adtrack.services.ports import Batch, EventLogUnavailable
 from tests.support.collector import event_record
 from tests.support.nats_reading import records_of, stream_info
 from tests.support.net import free_port
@@ -633,7 +634,7 @@ def test_the_aggregator_consumes_the_stream_exactly_once(
             await writer.close()
         reader = NatsEventLogReader(spec)
         try:
-            aggregator = Aggregator(reader, engine, archive=None)
+            aggregator = Aggregator(reader, SqlRollupSink(engine), archive=None)
             while await aggregator.run_once(max_records=120):
                 pass
             positions = reader.positions
@@ -641,7 +642,7 @@ def test_the_aggregator_consumes_the_stream_exactly_once(
             await reader.close()
         replay = NatsEventLogReader(spec)
         try:
-            aggregator = Aggregator(replay, engine, archive=None)
+            aggregator = Aggregator(replay, SqlRollupSink(engine), archive=None)
             await aggregator.reset()  # from the stream's start, whatever is committed
             for _ in range(10):
                 await aggregator.run_once(max_records=120)

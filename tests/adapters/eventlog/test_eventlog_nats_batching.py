@@ -27,9 +27,10 @@ from adtrack.adapters.eventlog.nats import (
 from adtrack.adapters.eventlog.nats_format import encode_messages
 from adtrack.adapters.eventlog.nats_reader import NatsEventLogReader
 from adtrack.adapters.sql import db
+from adtrack.adapters.sql.rollup_sink import SqlRollupSink
 from adtrack.aggregator.runner import Aggregator
 from adtrack.config import Settings, default_nats_subject
-from adtrack.services.event_log import Batch
+from adtrack.services.ports import Batch
 from tests.support import nats as nats_support
 from tests.support.collector import Catalogue, basic_catalogue, event_record
 from tests.support.nats_reading import records_of, stream_info
@@ -162,7 +163,7 @@ def test_a_stream_written_by_the_previous_version_is_still_read(
             await writer.close()
         got = records_of(await read_all(NatsEventLogReader(spec)))
         reader = NatsEventLogReader(spec)
-        aggregator = Aggregator(reader, engine, archive=None)
+        aggregator = Aggregator(reader, SqlRollupSink(engine), archive=None)
         try:
             while await aggregator.run_once(max_records=4):
                 pass
@@ -202,9 +203,9 @@ def test_a_batch_read_again_by_a_second_aggregator_counts_each_event_once(
         first = NatsEventLogReader(spec, fetch_wait=0.2)
         second = NatsEventLogReader(spec, fetch_wait=0.2)
         try:
-            late = Aggregator(second, engine, archive=None)
+            late = Aggregator(second, SqlRollupSink(engine), archive=None)
             await late.reset()  # reads from the start, whatever gets committed meanwhile
-            early = Aggregator(first, engine, archive=None)
+            early = Aggregator(first, SqlRollupSink(engine), archive=None)
             committed_first = await early.run_once(max_records=1000)
             for _ in range(5):
                 await late.run_once(max_records=1000)

@@ -19,7 +19,7 @@ from adtrack.adapters.sql.db import make_engine
 from adtrack.cli.main import app
 from adtrack.reporting.feed_stream import stream_feed
 from adtrack.reporting.feeds import parse_feed_request
-from adtrack.services.raw_event_archive import RawFile
+from adtrack.services.ports import RawFile
 from tests.support.raw_events import archived_count, archived_events, manifest_paths
 from tests.support.reporting import TRACKERS, RawEvent, load_events, migrated_engine
 

@@ -14,8 +14,8 @@ import orjson
 import pytest
 from openpyxl import load_workbook
 
+from adtrack.adapters.sql.rollup_sink import SqlRollupSink
 from adtrack.aggregator.rollup import fold
-from adtrack.aggregator.sql_sink import SqlSink
 from adtrack.web.state import state_of
 from tests.support.api_fixtures import (
     API,
@@ -48,7 +48,7 @@ def loaded(api: ApiTestbed) -> dict[str, Any]:
         ),
         tracked_event(clk, 10, base + timedelta(hours=1, minutes=5), invalid=True),
     ]
-    SqlSink(api.engine).write(fold(events), starts={}, positions=None)
+    SqlRollupSink(api.engine).write(fold(events), starts={}, positions=None)
     # The feeds read raw events from the archive: committed there as the aggregator does.
     seed_raw_events(api.engine, state_of(api.app).services.settings.raw_events_dir, events)
     return {"chain": chain, "base": base}

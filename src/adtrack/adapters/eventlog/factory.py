@@ -10,8 +10,7 @@ from collections.abc import Callable, Mapping
 
 from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
 from adtrack.config import Settings
-from adtrack.services.aggregator_members import AggregatorMembership
-from adtrack.services.event_log import EventLogReader, EventLogWriter
+from adtrack.services.ports import AggregatorMembership, EventLogReader, EventLogWriter
 
 __all__ = ["is_local", "open_reader", "open_writer"]
 

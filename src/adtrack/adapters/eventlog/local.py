@@ -64,7 +64,7 @@ from adtrack.adapters.private_files import (
     fsync_directory,
     make_private_dir,
 )
-from adtrack.services.event_log import Batch, EventLogUnavailable
+from adtrack.services.ports import Batch, EventLogUnavailable
 
 __all__ = [
     "DEFAULT_SEGMENT_BYTES",

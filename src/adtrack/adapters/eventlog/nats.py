@@ -59,7 +59,7 @@ from nats.js.client import JetStreamContext
 
 from adtrack.adapters.eventlog.nats_format import encode_messages, event_id_of
 from adtrack.config import Settings, default_nats_subject
-from adtrack.services.event_log import EventLogUnavailable
+from adtrack.services.ports import EventLogUnavailable
 
 __all__ = [
     "NatsEventLogWriter",

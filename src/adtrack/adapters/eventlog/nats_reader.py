@@ -57,8 +57,8 @@ from nats.js import api
 from adtrack.adapters.eventlog.nats import StreamSpec, _Connection, partition_number
 from adtrack.adapters.eventlog.nats_format import FutureFormat, MalformedMessage, decode_message
 from adtrack.config import Settings
-from adtrack.services.aggregator_members import AggregatorMembership, assigned_partitions
-from adtrack.services.event_log import Batch, EventLogUnavailable
+from adtrack.services.aggregator_members import assigned_partitions
+from adtrack.services.ports import AggregatorMembership, Batch, EventLogUnavailable
 
 __all__ = [
     "NatsEventLogReader",

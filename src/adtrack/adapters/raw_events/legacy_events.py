@@ -22,7 +22,8 @@ from adtrack.adapters.raw_events.manifest import register_files
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.events import Event
 from adtrack.domain.utc import as_utc
-from adtrack.services.raw_event_archive import RawEventArchive, events_to_table
+from adtrack.services.ports import RawEventArchive
+from adtrack.services.raw_event_archive import events_to_table
 
 __all__ = ["CARRY_OVER_CHUNK_ROWS", "carry_over_legacy_events"]
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.epoch_hours import EPOCH, HOUR_MICROS, hour_start
 from adtrack.domain.utc import as_utc
-from adtrack.services.raw_event_archive import RawFile
+from adtrack.services.ports import RawFile
 
 __all__ = [
     "HOUR_MICROS",

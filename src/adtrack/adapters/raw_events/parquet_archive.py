@@ -41,7 +41,8 @@ from adtrack.adapters.raw_events.manifest import (
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.model import ImpType
 from adtrack.domain.utc import as_utc
-from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, RawFile, epoch_hour_indices
+from adtrack.services.ports import RawFile
+from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, epoch_hour_indices
 
 __all__ = [
     "REPEATED_TEXT",
@@ -380,7 +381,7 @@ def _remove_if_empty(directory: Path) -> None:
 @dataclass(frozen=True)
 class ArchiveRetention:
     """The archive's retention purge, with its manifest in ``engine``
-    (:class:`~adtrack.services.raw_event_archive.RawEventRetention`)."""
+    (:class:`~adtrack.services.ports.RawEventRetention`)."""
 
     archive: ParquetRawEventArchive
     engine: Engine

@@ -14,7 +14,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
 
 from adtrack.adapters.smtp.config import SmtpConfig, parse_smtp_url
-from adtrack.services.mailer import MailDeliveryError, MailMessage
+from adtrack.services.ports import MailDeliveryError, MailMessage
 
 _ACCEPTED_RCPT = (250, 251)
 

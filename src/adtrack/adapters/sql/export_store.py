@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select, update
 
 from adtrack.adapters.sql.tables import exports
 from adtrack.domain.utc import as_utc
-from adtrack.services.exports import ExportRecord, ExportStatus
+from adtrack.services.ports import ExportRecord, ExportStatus
 
 
 def _record(row: Any) -> ExportRecord:

@@ -40,7 +40,7 @@ from adtrack.domain.model import (
 )
 from adtrack.domain.utc import as_utc
 from adtrack.domain.validation import ID_MAX
-from adtrack.services.unit_of_work import FilterKind, ListQuery, Page, TrackerReference
+from adtrack.services.ports import FilterKind, ListQuery, Page, TrackerReference
 
 E = TypeVar("E")
 

@@ -348,7 +348,7 @@ raw_event_files = Table(
 
 # How far the reporting tables hold each event-log source (a local segment, a JetStream
 # partition): the position after the last committed batch, moved by compare-and-set in the same
-# transaction as the rollups (see aggregator/sql_sink.py). Shared by every aggregator writing to
+# transaction as the rollups (see rollup_sink.py). Shared by every aggregator writing to
 # this database, which is what keeps two of them from counting an event twice.
 eventlog_checkpoints = Table(
     "eventlog_checkpoints",

@@ -1,4 +1,4 @@
-"""One connection and one transaction for a unit of work (``services.unit_of_work.Transaction``).
+"""One connection and one transaction for a unit of work (the ``Transaction`` port).
 
 Subclasses attach their repositories to the connection in :meth:`SqlTransaction._open`.
 """

@@ -13,9 +13,9 @@ from adtrack.adapters.sql.tables import api_tokens, console_sessions, sign_in_fa
 from adtrack.adapters.sql.transaction import SqlTransaction
 from adtrack.domain.errors import Conflict
 from adtrack.domain.model import Role, State
+from adtrack.domain.sign_in_lockout import FailureRecord, Scope
 from adtrack.domain.utc import as_utc
-from adtrack.services.sign_in_throttle import FailureRecord, Scope
-from adtrack.services.users import ApiToken, User
+from adtrack.services.ports import ApiToken, User
 
 __all__ = ["SqlSignInFailures", "SqlUserRepository", "SqlUserUnitOfWork"]
 

@@ -32,7 +32,7 @@ from adtrack.services.catalogue.kind_catalogue import MAX_PAGE_SIZE, KindCatalog
 from adtrack.services.catalogue.publishers import BASE_RULE_NAME, PublisherCatalogue
 from adtrack.services.catalogue.service import CatalogueService
 from adtrack.services.catalogue.trackers import TrackerCatalogue
-from adtrack.services.unit_of_work import Page
+from adtrack.services.ports import Page
 
 __all__ = [
     "BASE_RULE_NAME",

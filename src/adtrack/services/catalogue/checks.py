@@ -18,7 +18,7 @@ from adtrack.domain.model import (
     Publisher,
     Tracker,
 )
-from adtrack.services.unit_of_work import UnitOfWork
+from adtrack.services.ports import UnitOfWork
 
 __all__ = [
     "advertiser_delete_check",

@@ -43,7 +43,7 @@ from adtrack.domain.validation import (
     clean_ppm,
     clean_priority,
 )
-from adtrack.services.unit_of_work import Repository, UnitOfWork
+from adtrack.services.ports import Repository, UnitOfWork
 
 __all__ = [
     "ADVERTISER",

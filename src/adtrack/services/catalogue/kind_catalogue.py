@@ -18,7 +18,7 @@ from adtrack.domain.model import State
 from adtrack.domain.utc import as_utc
 from adtrack.domain.validation import ID_MAX, clean_enum
 from adtrack.services.catalogue.entity_specs import EntitySpec
-from adtrack.services.unit_of_work import ListQuery, Page, UnitOfWork
+from adtrack.services.ports import ListQuery, Page, UnitOfWork
 
 __all__ = ["MAX_PAGE_SIZE", "Check", "DeleteCheck", "KindCatalogue", "is_id"]
 

@@ -12,7 +12,7 @@ from adtrack.domain.model import PaymentRule, Publisher
 from adtrack.services.catalogue.checks import check_payment_rule
 from adtrack.services.catalogue.entity_specs import BASE_RULE
 from adtrack.services.catalogue.kind_catalogue import KindCatalogue
-from adtrack.services.unit_of_work import UnitOfWork
+from adtrack.services.ports import UnitOfWork
 
 __all__ = ["BASE_RULE_NAME", "PublisherCatalogue"]
 

@@ -23,7 +23,7 @@ from adtrack.services.catalogue.entity_specs import (
 from adtrack.services.catalogue.kind_catalogue import KindCatalogue
 from adtrack.services.catalogue.publishers import PublisherCatalogue
 from adtrack.services.catalogue.trackers import TrackerCatalogue
-from adtrack.services.unit_of_work import UnitOfWork
+from adtrack.services.ports import UnitOfWork
 
 __all__ = ["CatalogueService"]
 

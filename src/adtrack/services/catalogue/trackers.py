@@ -16,7 +16,7 @@ from adtrack.domain.validation import clean_enum
 from adtrack.services.catalogue.checks import check_tracker
 from adtrack.services.catalogue.entity_specs import TRACKER
 from adtrack.services.catalogue.kind_catalogue import KindCatalogue, is_id
-from adtrack.services.unit_of_work import Page, UnitOfWork
+from adtrack.services.ports import Page, UnitOfWork
 
 __all__ = ["TrackerCatalogue"]
 

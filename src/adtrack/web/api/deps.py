@@ -19,7 +19,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from adtrack.domain.errors import PermissionDenied
 from adtrack.domain.model import Role
 from adtrack.services.catalogue import CatalogueService
-from adtrack.services.users import User, UserService
+from adtrack.services.ports import User
+from adtrack.services.users import UserService
 from adtrack.web.state import services
 
 __all__ = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import logging
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,8 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match
 
-from adtrack.adapters.sql.db import storage_unavailable
 from adtrack.domain.errors import DomainError, InUse
+from adtrack.services.ports import StorageFailure
 from adtrack.services.schemas import ErrorOut
 from adtrack.services.validation_messages import validation_errors
 
@@ -132,10 +133,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(None, "internal server error"), status_code=500)
 
 
-async def _storage_error(request: Request, exc: Exception) -> Response:
-    """Database and OS errors: 503 with the reason when the disk is full or failing, else the
-    same 500 as any other fault."""
-    reason = storage_unavailable(exc)
+async def _storage_error(
+    storage_failure: StorageFailure, request: Request, exc: Exception
+) -> Response:
+    """Database and OS errors: 503 with the reason when the disk is full or failing (as
+    ``storage_failure`` tells), else the same 500 as any other fault."""
+    reason = storage_failure(exc)
     if reason is None:
         return await _unexpected_error(request, exc)
     log.error(
@@ -151,11 +154,14 @@ async def _storage_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, storage_failure: StorageFailure) -> None:
+    """The error answers above; ``storage_failure`` tells a full or failing store (the
+    adapter's classifier, handed over by the composition root)."""
+    storage_error = partial(_storage_error, storage_failure)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # Handled by their class (not the catch-all below) so a full disk is an answer, not a crash.
-    app.add_exception_handler(SQLAlchemyError, _storage_error)
-    app.add_exception_handler(OSError, _storage_error)
+    app.add_exception_handler(SQLAlchemyError, storage_error)
+    app.add_exception_handler(OSError, storage_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -24,8 +24,8 @@ from fastapi.responses import JSONResponse, Response
 from adtrack.domain.errors import PermissionDenied, ValidationError
 from adtrack.domain.model import Role
 from adtrack.services.exports import Delivery, ExportRequest, ExportService
+from adtrack.services.ports import User
 from adtrack.services.tag_sheets import SheetKind, render_sheet
-from adtrack.services.users import User
 from adtrack.web.api.deps import authenticated, require_role
 from adtrack.web.state import services
 

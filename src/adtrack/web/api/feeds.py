@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from adtrack.reporting.feeds import FeedFormat, FeedKind
-from adtrack.services.users import User
+from adtrack.services.ports import User
 from adtrack.web.api.deps import authenticated
 from adtrack.web.downloads import check_format, feed_response
 from adtrack.web.state import services

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from adtrack.reporting.request import ReportParameters, parse_report_request
-from adtrack.services.users import User
+from adtrack.services.ports import User
 from adtrack.web.api.deps import authenticated
 from adtrack.web.downloads import check_format, report_response
 from adtrack.web.state import services

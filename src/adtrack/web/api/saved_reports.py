@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from adtrack.domain.validation import ID_MAX
 from adtrack.reporting.saved_reports import Actor, SavedReport, SavedReportService
-from adtrack.services.users import User
+from adtrack.services.ports import User
 from adtrack.web.api.deps import authenticated
 from adtrack.web.downloads import check_format, report_response
 from adtrack.web.state import services

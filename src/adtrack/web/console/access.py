@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 
 from adtrack.domain.errors import PermissionDenied
 from adtrack.domain.model import Role
-from adtrack.services.users import User
+from adtrack.services.ports import User
 from adtrack.web.api.deps import get_users
 from adtrack.web.console.auth import ConsoleSession
 from adtrack.web.console.console_state import console_state

@@ -13,9 +13,9 @@ a second aggregator) commits once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class EventLogUnavailable(Exception):
@@ -73,3 +73,17 @@ class EventLogReader(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class RestorableReader(Protocol):
+    """A reader that can resume from positions the aggregator committed."""
+
+    def restore(self, positions: Mapping[str, int]) -> None: ...
+
+
+@runtime_checkable
+class PrunableReader(Protocol):
+    """A reader whose consumed data can be deleted (the local log's old segments)."""
+
+    def prune(self, min_age_seconds: float) -> list[str]: ...

@@ -1,4 +1,5 @@
-"""One batch of events into SQL, exactly once by log position.
+"""The rollup sink in SQL (the ``RollupSink`` port): one batch of events, exactly once by log
+position.
 
 Everything for a batch happens in ONE transaction:
 
@@ -8,8 +9,8 @@ Everything for a batch happens in ONE transaction:
    committed). If any source's position is not where the batch started, another commit got
    there first (a replay, a redelivery, a second aggregator): the transaction is rolled back
    and :class:`PositionConflict` raised, so nothing is counted twice;
-2. the batch's deltas (folded in memory, see ``rollup.py``), added to the hourly and daily
-   rollups and the invalid-traffic rollup with multi-row upserts (``imps = imps +
+2. the batch's deltas (folded in memory, see ``aggregator/rollup.py``), added to the hourly and
+   daily rollups and the invalid-traffic rollup with multi-row upserts (``imps = imps +
    excluded.imps``);
 3. the raw-event archive files the batch was written to, listed in ``raw_event_files``.
 
@@ -36,19 +37,13 @@ from adtrack.adapters.sql.tables import (
     rollup_hourly,
     rollup_invalid_hourly,
 )
-from adtrack.aggregator.rollup import RollupDelta, RollupKey
 from adtrack.domain.epoch_hours import EPOCH
 from adtrack.domain.rollup_counters import Counters
-from adtrack.services.raw_event_archive import RawFile
+from adtrack.services.ports import PositionConflict, RawFile, RollupDelta, RollupKey
 
-__all__ = ["PositionConflict", "SqlSink"]
+__all__ = ["SqlRollupSink"]
 
 _SQLITE_MAX_PARAMETERS = 32_766
-
-
-class PositionConflict(Exception):
-    """A source's committed position is not where the batch starts: it was committed already
-    (in part or whole). Nothing of the batch was written; re-read from the committed positions."""
 
 
 class _Upsert:
@@ -112,7 +107,7 @@ class _Upsert:
         return sql
 
 
-class SqlSink:
+class SqlRollupSink:
     """Writes batches of decoded events to the reporting tables of ``engine``."""
 
     def __init__(self, engine: Engine) -> None:
