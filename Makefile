@@ -68,6 +68,7 @@ test: $(STAMP_TEST) ## start the services, then lint, type-check and run the who
 	step "ruff check"        $(BIN)/ruff check --output-format concise src tests bench
 	step "ruff format"       $(BIN)/ruff format --check --output-format concise src tests bench
 	step "mypy"              $(BIN)/mypy
+	step "import contracts"  $(BIN)/lint-imports --no-cache
 	mkdir -p $(ARTIFACTS)
 	rm -f $(ARTIFACTS)/junit-*.xml
 	# Two parts: the tests that measure timing or load (marked serial) run alone, after the
@@ -78,7 +79,7 @@ test: $(STAMP_TEST) ## start the services, then lint, type-check and run the who
 	step "pytest serial"     $(BIN)/pytest -m serial --junitxml=$(ARTIFACTS)/junit-serial.xml $(PYTEST_ARGS)
 	if [[ $${results[-1]} == "FAILED (exit 5)" ]]; then results[-1]="ok (none selected)"; fi
 	printf '\n==> summary\n'
-	for i in "$${!names[@]}"; do printf '  %-14s %s\n' "$${names[$$i]}" "$${results[$$i]}"; done
+	for i in "$${!names[@]}"; do printf '  %-17s %s\n' "$${names[$$i]}" "$${results[$$i]}"; done
 	# One closing line with the counts, read from pytest's JUnit reports.
 	reports=($$(ls $(ARTIFACTS)/junit-*.xml 2>/dev/null || true))
 	if (($${#reports[@]})); then
