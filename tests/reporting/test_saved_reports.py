@@ -206,6 +206,10 @@ def test_owner_or_admin_change_and_delete(engine: Engine) -> None:
             {"name": "x", "definition": BERLIN_DEFINITION, "attachment_format": "pdf"},
             "attachment_format",
         ),
+        (
+            {"name": "x", "definition": BERLIN_DEFINITION, "attachment_format": ["csv"]},
+            "attachment_format",
+        ),
         ({"name": "x", "definition": BERLIN_DEFINITION, "colour": "red"}, "colour"),
     ],
 )

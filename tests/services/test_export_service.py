@@ -22,7 +22,8 @@ from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.domain.errors import DomainError, NotFound, ValidationError
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.export_delivery import ExportDelivery, ExportDeliveryWorker
-from adtrack.services.exports import Delivery, ExportRequest, ExportService, RetryPolicy
+from adtrack.services.export_request import Delivery, ExportRequest
+from adtrack.services.exports import ExportService, RetryPolicy
 from adtrack.services.ports import ExportStatus
 from adtrack.services.tag_sheets import SheetKind, render_sheet, to_csv, to_text, to_xlsx
 from tests.support.exports import ExportWorld, make_world

@@ -17,6 +17,7 @@ from adtrack.domain.model import State
 from adtrack.services import schemas
 from adtrack.services.catalogue_resources import RESOURCES, Resource
 from adtrack.services.exact_json import dumps
+from adtrack.services.json_fields import to_domain
 from adtrack.services.validation_messages import validation_errors
 
 __all__ = ["register"]
@@ -65,7 +66,7 @@ def _create_command(resource: Resource) -> Callable[..., None]:
         with open_database() as database:
             catalogue = bootstrap.build_catalogue(database.settings, database.engine)
             entity = resource.objects(catalogue).create(
-                schemas.to_domain(body.model_dump(exclude_unset=True))
+                to_domain(body.model_dump(exclude_unset=True))
             )
         typer.echo(dumps(resource.to_json(entity)).decode())
 

@@ -19,7 +19,7 @@ from adtrack import bootstrap
 from adtrack.cli.database import fail, open_database
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.parsing import parse_id
-from adtrack.services.exports import ExportRequest
+from adtrack.services.export_request import ExportRequest
 from adtrack.services.ports import ExportStatus
 from adtrack.services.tag_sheets import SheetKind, render_sheet, to_text
 

@@ -212,7 +212,7 @@ def render_tag(tracker: TrackerTagData, options: TagOptions) -> str:
     )
 
 
-def parse_macros(values: Iterable[str]) -> frozenset[Macro]:
+def parse_macros(values: Iterable[object]) -> frozenset[Macro]:
     """Macro names (case-insensitive) to ``Macro``s; ``ValidationError`` on ``macros``."""
     macros: set[Macro] = set()
     for value in values:

@@ -23,10 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from adtrack.domain.errors import DomainError, NotFound, PermissionDenied, ValidationError
@@ -35,8 +34,9 @@ from adtrack.domain.money import format_micros
 from adtrack.domain.utc import utc_now
 from adtrack.reporting import formats
 from adtrack.reporting.engine import ReportEngine
-from adtrack.reporting.request import parse_report_request, parse_timezone
+from adtrack.reporting.request import parse_report_request
 from adtrack.reporting.results import Report
+from adtrack.reporting.saved_report_fields import ATTACHMENT_FORMATS, check_fields, check_schedule
 from adtrack.services.ports import (
     Attachment,
     MailDeliveryError,
@@ -57,14 +57,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-SCHEDULES = ("none", "daily", "weekly")
-ATTACHMENT_FORMATS = {
-    "csv": "text/csv",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-MAX_RECIPIENTS = 10
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 
 
 @dataclass(frozen=True)
@@ -101,88 +93,6 @@ def latest_occurrence(
     return None
 
 
-def _validate(data: Mapping[str, Any], default_timezone: str, partial: bool) -> dict[str, Any]:
-    """Check the fields of a create (``partial=False``) or update; returns the values to store
-    (``definition`` as given, ``recipients`` cleaned)."""
-    out: dict[str, Any] = {}
-    known = {
-        "name",
-        "definition",
-        "schedule",
-        "weekday",
-        "hour",
-        "timezone",
-        "recipients",
-        "attachment_format",
-    }
-    for key in data:
-        if key not in known:
-            raise ValidationError(key, "is not a known field here")
-    if "name" in data or not partial:
-        name = data.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise ValidationError("name", "is required")
-        if len(name) > 255:
-            raise ValidationError("name", "must be at most 255 characters")
-        out["name"] = name.strip()
-    if "definition" in data or not partial:
-        definition = data.get("definition")
-        if not isinstance(definition, dict):
-            raise ValidationError("definition", "must be an object of report parameters")
-        try:
-            parse_report_request(definition, default_timezone=default_timezone)
-        except DomainError as exc:
-            raise ValidationError(f"definition.{exc.field}", exc.message) from exc
-        out["definition"] = definition
-    if "schedule" in data or not partial:
-        schedule = data.get("schedule", "none") or "none"
-        if schedule not in SCHEDULES:
-            raise ValidationError("schedule", "must be none, daily or weekly")
-        out["schedule"] = schedule
-    if "weekday" in data:
-        weekday = data["weekday"]
-        if weekday is not None and (
-            isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6
-        ):
-            raise ValidationError("weekday", "must be 0 (Monday) to 6 (Sunday)")
-        out["weekday"] = weekday
-    if "hour" in data or not partial:
-        hour = data.get("hour", 6)
-        if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
-            raise ValidationError("hour", "must be an hour from 0 to 23")
-        out["hour"] = hour
-    if "timezone" in data or not partial:
-        tz_name = data.get("timezone") or default_timezone
-        out["timezone"] = parse_timezone(tz_name).key
-    if "recipients" in data or not partial:
-        recipients = data.get("recipients") or []
-        if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
-            raise ValidationError("recipients", "must be a list of email addresses")
-        cleaned: list[str] = []
-        for i, address in enumerate(recipients):
-            address = address.strip()
-            if not _EMAIL.match(address):
-                raise ValidationError(f"recipients[{i}]", "is not an email address")
-            if address.lower() not in (c.lower() for c in cleaned):
-                cleaned.append(address)
-        if len(cleaned) > MAX_RECIPIENTS:
-            raise ValidationError("recipients", f"at most {MAX_RECIPIENTS} addresses")
-        out["recipients"] = cleaned
-    if "attachment_format" in data or not partial:
-        fmt = data.get("attachment_format") or "csv"
-        if fmt not in ATTACHMENT_FORMATS:
-            raise ValidationError("attachment_format", "must be csv or xlsx")
-        out["attachment_format"] = fmt
-    return out
-
-
-def _check_schedule(schedule: str, weekday: int | None, recipients: Sequence[str]) -> None:
-    if schedule == "weekly" and weekday is None:
-        raise ValidationError("weekday", "is required for a weekly schedule")
-    if schedule != "none" and not recipients:
-        raise ValidationError("recipients", "a scheduled report needs at least one address")
-
-
 @dataclass(frozen=True)
 class DeliveryResult:
     report_id: int
@@ -208,10 +118,10 @@ class SavedReportService:
 
     # -- CRUD ------------------------------------------------------------------------------
 
-    def create(self, actor: Actor, data: Mapping[str, Any]) -> SavedReport:
-        values = _validate(data, self._default_timezone, partial=False)
+    def create(self, actor: Actor, data: Mapping[str, object]) -> SavedReport:
+        values = check_fields(data, self._default_timezone, partial=False)
         values.setdefault("weekday", None)
-        _check_schedule(values["schedule"], values["weekday"], values["recipients"])
+        check_schedule(values["schedule"], values["weekday"], values["recipients"])
         now = self._clock()
         new_id = self._store.insert(
             {**values, "owner_id": actor.user_id, "created_at": now, "last_modified": now}
@@ -232,11 +142,11 @@ class SavedReportService:
             return
         raise PermissionDenied("id", "only the report's owner or an admin may change it")
 
-    def update(self, actor: Actor, report_id: int, changes: Mapping[str, Any]) -> SavedReport:
+    def update(self, actor: Actor, report_id: int, changes: Mapping[str, object]) -> SavedReport:
         current = self.get(report_id)
         self._check_may_change(actor, current)
-        values = _validate(changes, self._default_timezone, partial=True)
-        _check_schedule(
+        values = check_fields(changes, self._default_timezone, partial=True)
+        check_schedule(
             values.get("schedule", current.schedule),
             values.get("weekday", current.weekday),
             values.get("recipients", current.recipients),

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adtrack.services import schemas
 from adtrack.services.catalogue import CatalogueService, KindCatalogue
+from adtrack.services.json_fields import ApiModel, from_domain
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = ["RESOURCES", "Resource"]
 
@@ -20,15 +24,15 @@ __all__ = ["RESOURCES", "Resource"]
 class Resource:
     path: str  # "line-items"
     label: str  # "line item"
-    create_model: type[schemas.ApiModel]
-    update_model: type[schemas.ApiModel]
-    out_model: type[schemas.ApiModel]
+    create_model: type[ApiModel]
+    update_model: type[ApiModel]
+    out_model: type[ApiModel]
     params_model: type[schemas.ListParams]
     objects: Callable[[CatalogueService], KindCatalogue[Any]]  # the service's catalogue of it
     hidden: frozenset[str] = frozenset()  # entity attributes this resource does not show
 
-    def to_json(self, entity: Any) -> dict[str, Any]:
-        shown = schemas.from_domain(entity)
+    def to_json(self, entity: DataclassInstance) -> dict[str, Any]:
+        shown = from_domain(entity)
         for name in self.hidden:
             shown.pop(name, None)
         return shown

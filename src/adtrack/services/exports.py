@@ -1,10 +1,11 @@
 """Exporting trackers as tags: choose trackers and options, get tag rows now or by email.
 
-``ExportService.build`` checks a request against the catalogue and renders one ``TagRow`` per
-tracker. ``ExportService.queue_email`` checks it the same way, then stores an export (status
-``queued``) that the background delivery worker (``export_delivery.py``) sends; its status is
-read back with ``get_export``. A queued export is rendered again when it is sent, from the stored
-request, so the mail shows the catalogue as it is then.
+``ExportService.build`` checks a request (``export_request.py``) against the catalogue and
+renders one ``TagRow`` per tracker. ``ExportService.queue_email`` checks it the same way, then
+stores an export (status ``queued``) that the background delivery worker
+(``export_delivery.py``) sends; its status is read back with ``get_export``. A queued export is
+rendered again when it is sent, from the stored request, so the mail shows the catalogue as it
+is then.
 
 Format per tracker type (the request's ``format`` applies where it fits):
 
@@ -21,209 +22,29 @@ none                      ``pixel``                  ``url``
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any
+from typing import Protocol
 
 from adtrack.domain.errors import NotFound, ValidationError
 from adtrack.domain.macro_presets import Macro, Preset, get_preset
 from adtrack.domain.model import Tracker, TrackerType
 from adtrack.domain.tags import (
-    TagFormat,
-    TagOptions,
     TrackerTagData,
     effective_format,
     is_local_public_url,
     normalise_public_url,
-    parse_format,
-    parse_macros,
-    parse_preset,
     render_tag,
 )
 from adtrack.domain.utc import utc_now
-from adtrack.domain.validation import ID_MAX
 from adtrack.services.catalogue import CatalogueService
+from adtrack.services.export_request import Delivery, ExportRequest
 from adtrack.services.ports import Attachment, ExportRecord, ExportStatus, ExportStore, MailMessage
 from adtrack.services.tag_sheets import SheetKind, TagRow, render_sheet, to_text
 
-__all__ = [
-    "MAX_RECIPIENTS",
-    "MAX_TRACKERS",
-    "Delivery",
-    "ExportRequest",
-    "ExportResult",
-    "ExportService",
-    "QueuedExport",
-    "RetryPolicy",
-    "parse_emails",
-]
-
-MAX_RECIPIENTS = 10  # as the original platform allows for its pixel exports
-MAX_TRACKERS = 5000  # per export, both types together
-MAX_EMAIL_LENGTH = 254
-# ASCII addresses only: mail goes out without SMTPUTF8, which many relays do not offer.
-_EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
-    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
-_KNOWN_FIELDS = frozenset(
-    {
-        "impression_tracker_ids",
-        "click_tracker_ids",
-        "format",
-        "macros",
-        "preset",
-        "use_code",
-        "secure",
-        "delivery",
-        "emails",
-    }
-)
-
-
-class Delivery(StrEnum):
-    NOW = "now"
-    EMAIL = "email"
-
-
-# --- the request ---------------------------------------------------------------------------------
-
-
-def _ids(data: Mapping[str, Any], name: str) -> tuple[int, ...]:
-    value = data.get(name)
-    if value is None:
-        return ()
-    if not isinstance(value, list | tuple):
-        raise ValidationError(name, "must be a list of tracker ids")
-    seen: dict[int, None] = {}
-    for i, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= ID_MAX:
-            raise ValidationError(
-                f"{name}[{i}]", f"must be a tracker id (1 to {ID_MAX}), got {item!r}"
-            )
-        seen.setdefault(item, None)
-    return tuple(seen)
-
-
-def _flag(data: Mapping[str, Any], name: str) -> bool:
-    value = data.get(name, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ValidationError(name, "must be true or false")
-    return value
-
-
-def parse_emails(values: object) -> tuple[str, ...]:
-    """Recipient addresses: a list of at most ``MAX_RECIPIENTS`` valid, distinct addresses."""
-    if values is None:
-        return ()
-    if not isinstance(values, list | tuple):
-        raise ValidationError("emails", "must be a list of email addresses")
-    out: dict[str, str] = {}
-    for i, value in enumerate(values):
-        if not isinstance(value, str):
-            raise ValidationError(f"emails[{i}]", "must be an email address (a string)")
-        address = value.strip()
-        if len(address) > MAX_EMAIL_LENGTH or not _EMAIL_RE.match(address):
-            raise ValidationError(
-                f"emails[{i}]", f"{value!r} is not a valid email address (name@example.com)"
-            )
-        out.setdefault(address.lower(), address)
-    if len(out) > MAX_RECIPIENTS:
-        raise ValidationError("emails", f"at most {MAX_RECIPIENTS} recipients, got {len(out)}")
-    return tuple(out.values())
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    """What to export and how. Build it with ``from_mapping`` (the API's JSON body)."""
-
-    impression_tracker_ids: tuple[int, ...] = ()
-    click_tracker_ids: tuple[int, ...] = ()
-    format: TagFormat | None = None
-    macros: frozenset[Macro] = frozenset()
-    preset: Preset = Preset.GENERIC
-    use_code: bool = False
-    secure: bool = False
-    delivery: Delivery = Delivery.NOW
-    emails: tuple[str, ...] = ()
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> ExportRequest:
-        """Parse and check the request body; ``ValidationError`` names the field at fault."""
-        if not isinstance(data, Mapping):
-            raise ValidationError("body", "must be a JSON object")
-        unknown = sorted(set(data) - _KNOWN_FIELDS)
-        if unknown:
-            raise ValidationError(unknown[0], "is not a known field here")
-        macros_value = data.get("macros") or []
-        if not isinstance(macros_value, list | tuple):
-            raise ValidationError("macros", "must be a list of macro names")
-        for name in ("format", "preset", "delivery"):
-            if data.get(name) is not None and not isinstance(data[name], str):
-                raise ValidationError(name, "must be a string")
-        delivery_value = data.get("delivery") or Delivery.NOW.value
-        try:
-            delivery = Delivery(delivery_value.strip().lower())
-        except ValueError:
-            raise ValidationError("delivery", "must be 'now' or 'email'") from None
-        request = cls(
-            impression_tracker_ids=_ids(data, "impression_tracker_ids"),
-            click_tracker_ids=_ids(data, "click_tracker_ids"),
-            format=parse_format(data.get("format")),
-            macros=parse_macros(macros_value),
-            preset=parse_preset(data.get("preset")),
-            use_code=_flag(data, "use_code"),
-            secure=_flag(data, "secure"),
-            delivery=delivery,
-            emails=parse_emails(data.get("emails")),
-        )
-        request.check()
-        return request
-
-    def check(self) -> None:
-        """Rules that need the whole request (selection size, recipients for email)."""
-        count = len(self.impression_tracker_ids) + len(self.click_tracker_ids)
-        if count == 0:
-            raise ValidationError(
-                "impression_tracker_ids",
-                "select at least one tracker (impression_tracker_ids or click_tracker_ids)",
-            )
-        if count > MAX_TRACKERS:
-            raise ValidationError(
-                "impression_tracker_ids", f"at most {MAX_TRACKERS} trackers per export, got {count}"
-            )
-        if self.delivery is Delivery.EMAIL and not self.emails:
-            raise ValidationError("emails", "delivery 'email' needs at least one address")
-
-    def options(self, public_url: str) -> TagOptions:
-        return TagOptions(
-            public_url=public_url,
-            format=self.format,
-            macros=self.macros,
-            preset=self.preset,
-            use_code=self.use_code,
-            secure=self.secure,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "impression_tracker_ids": list(self.impression_tracker_ids),
-            "click_tracker_ids": list(self.click_tracker_ids),
-            "format": self.format.value if self.format else None,
-            "macros": [m.value for m in Macro if m in self.macros],
-            "preset": self.preset.value,
-            "use_code": self.use_code,
-            "secure": self.secure,
-            "delivery": self.delivery.value,
-            "emails": list(self.emails),
-        }
+__all__ = ["ExportResult", "ExportService", "QueuedExport", "RetryPolicy"]
 
 
 @dataclass
@@ -231,7 +52,7 @@ class ExportResult:
     rows: list[TagRow]
     warnings: list[str] = field(default_factory=list)
 
-    def tags_json(self) -> list[dict[str, Any]]:
+    def tags_json(self) -> list[dict[str, str | int | None]]:
         """The API's ``tags`` list."""
         return [
             {
@@ -485,6 +306,11 @@ class ExportService:
         )
 
 
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
 class _NameCache:
     """Names of line items, publishers and placements, fetched once per export."""
 
@@ -492,11 +318,11 @@ class _NameCache:
         self._catalogue = catalogue
         self._cache: dict[tuple[str, int], str] = {}
 
-    def _get(self, kind: str, object_id: int, fetch: Callable[[int], Any]) -> str:
+    def _get(self, kind: str, object_id: int, fetch: Callable[[int], _Named]) -> str:
         key = (kind, object_id)
         if key not in self._cache:
             try:
-                self._cache[key] = str(fetch(object_id).name)
+                self._cache[key] = fetch(object_id).name
             except NotFound:
                 self._cache[key] = ""  # deleted since: the id column still says which
         return self._cache[key]

@@ -1,15 +1,9 @@
-"""The management API's JSON shapes, and their exact conversion to and from the domain.
+"""The management API's JSON shapes for the catalogue (shared with the CLI).
 
 Input models forbid unknown fields (the refusal names the field). In an ``...Update`` model
 (PATCH) every field is optional; a field that cannot be empty (``name``, ``state``...) refuses
-``null``, an optional one (``code``, ``placement_id``, dates...) is cleared by ``null``.
-
-Money is exchanged in currency units with at most 6 decimals: JSON numbers (or decimal
-strings) in, JSON numbers out (e.g. ``"cost_cpm": 2.5``). The domain keeps integer micros; the
-conversion here is exact (``domain/money.py``), never through a binary float. ``revshare`` is
-a fraction 0..1 (also 6 decimals), stored in parts per million. Dates accept an ISO date
-(``2024-05-01`` = 00:00 UTC) or date-time (no offset = UTC) and are returned as ISO date-times
-in UTC.
+``null``, an optional one (``code``, ``placement_id``, dates...) is cleared by ``null``. The
+field types and the conversion to and from the domain are in ``json_fields.py``.
 
 The rules themselves (empty names, references, ranges...) are the domain's; these models only
 make sure the values have the right JSON types.
@@ -17,27 +11,11 @@ make sure the values have the right JSON types.
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Mapping
-from dataclasses import fields
 from datetime import datetime
-from decimal import Decimal
-from enum import Enum
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    Strict,
-    StrictBool,
-    StrictInt,
-    WithJsonSchema,
-)
+from pydantic import Field, StrictBool, StrictInt
 
-from adtrack.domain.errors import ValidationError
 from adtrack.domain.landing_domains import LANDING_DOMAINS_MAX
 from adtrack.domain.model import (
     FilterAction,
@@ -47,132 +25,28 @@ from adtrack.domain.model import (
     State,
     TrackerType,
 )
-from adtrack.domain.money import MoneyError, from_micros, to_micros
-from adtrack.domain.parsing import check_supported_instant
-from adtrack.domain.utc import as_utc
-from adtrack.domain.validation import ID_MAX, MONEY_MAX_MICROS
+from adtrack.domain.validation import ID_MAX
 from adtrack.services.catalogue import MAX_PAGE_SIZE
+from adtrack.services.json_fields import (
+    ApiModel,
+    DateTimeIn,
+    Id,
+    Money,
+    MoneyOut,
+    NotNull,
+    SearchText,
+    Share,
+    ShareOut,
+)
 
-__all__ = [
-    "MAX_OFFSET",
-    "MAX_PAGE_SIZE",
-    "ApiModel",
-    "ErrorOut",
-    "PageOut",
-    "from_domain",
-    "to_domain",
-]
+__all__ = ["MAX_OFFSET", "MAX_PAGE_SIZE", "ListParams"]
 
 MAX_OFFSET = 2**31 - 1
-# API money field -> domain attribute. revshare uses the same 10^6 scale as micros (ppm).
-MONEY_ATTRIBUTES = {
-    "revenue_value": "revenue_value_micros",
-    "cost_cpm": "cost_cpm_micros",
-    "cost_cpc": "cost_cpc_micros",
-    "revshare": "revshare_ppm",
-}
-API_NAMES = {attribute: name for name, attribute in MONEY_ATTRIBUTES.items()}
-# Anything beyond this cannot be a valid amount or share; checked before exact arithmetic so an
-# absurd exponent (1e999999) is refused instead of overflowing the decimal context.
-_DECIMAL_GUARD_DIGITS = 15
 
 
 # ---------------------------------------------------------------------------------------------
-# Field types
+# Lists
 # ---------------------------------------------------------------------------------------------
-
-
-def _exact_units(value: Decimal) -> Decimal:
-    # ``adjusted()`` reads the exponent without arithmetic, which could overflow.
-    if value != 0 and value.adjusted() >= _DECIMAL_GUARD_DIGITS:
-        raise ValueError(f"must be at most {from_micros(MONEY_MAX_MICROS)}")
-    try:
-        to_micros(value)
-    except MoneyError as exc:
-        raise ValueError(str(exc)) from None
-    return value
-
-
-def _as_utc(value: datetime) -> datetime:
-    # The range first: converting 9999-12-31T23:00-05:00 to UTC would overflow.
-    try:
-        check_supported_instant(value, "date")
-    except ValidationError as exc:
-        raise ValueError(exc.message) from None
-    return as_utc(value)
-
-
-def _not_null(value: object) -> object:
-    if value is None:
-        raise ValueError("must not be null")
-    return value
-
-
-# On an optional (PATCH) field that may be left out but not set to null.
-NotNull = BeforeValidator(_not_null)
-
-
-def _printable(value: str) -> str:
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-_DECIMAL_IN_SCHEMA = {
-    "anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^-?\d+(\.\d{1,6})?$"}],
-}
-Money = Annotated[
-    Decimal,
-    AfterValidator(_exact_units),
-    WithJsonSchema(
-        {**_DECIMAL_IN_SCHEMA, "description": "Currency units, at most 6 decimals (e.g. 2.5)."}
-    ),
-]
-Share = Annotated[
-    Decimal,
-    AfterValidator(_exact_units),
-    WithJsonSchema(
-        {**_DECIMAL_IN_SCHEMA, "description": "A fraction from 0 to 1, at most 6 decimals."}
-    ),
-]
-MoneyOut = Annotated[
-    Decimal,
-    WithJsonSchema({"type": "number", "description": "Currency units, at most 6 decimals."}),
-]
-ShareOut = Annotated[
-    Decimal, WithJsonSchema({"type": "number", "description": "A fraction from 0 to 1."})
-]
-Id = Annotated[int, Strict(), Field(ge=1, le=ID_MAX)]
-DateTimeIn = Annotated[
-    datetime,
-    AfterValidator(_as_utc),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "description": "ISO 8601 date (00:00 UTC) or date-time (UTC when no offset).",
-            "examples": ["2024-05-01", "2024-05-01T12:00:00Z"],
-        }
-    ),
-]
-SearchText = Annotated[str, Field(max_length=255), AfterValidator(_printable)]
-
-
-class ApiModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-# ---------------------------------------------------------------------------------------------
-# Lists and errors
-# ---------------------------------------------------------------------------------------------
-
-T = TypeVar("T")
-
-
-class PageOut(BaseModel, Generic[T]):
-    items: list[T]
-    total: int = Field(description="How many objects match in all.")
-    offset: int
-    limit: int
 
 
 class ListParams(ApiModel):
@@ -190,18 +64,6 @@ class ListParams(ApiModel):
 
 
 QueryId = Annotated[int, Field(ge=1, le=ID_MAX)]
-
-
-class ErrorItem(BaseModel):
-    field: str | None = Field(description="The field at fault, as named in the request.")
-    message: str
-
-
-class ErrorOut(BaseModel):
-    detail: list[ErrorItem]
-    blockers: list[dict[str, Any]] | None = Field(
-        default=None, description="On a refused delete (409): the objects still using it."
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,40 +361,3 @@ class TrackerListParams(ListParams):
     publisher_id: QueryId | None = None
     placement_id: QueryId | None = None
     payment_rule_id: QueryId | None = None
-
-
-# ---------------------------------------------------------------------------------------------
-# Conversion
-# ---------------------------------------------------------------------------------------------
-
-
-def to_domain(values: Mapping[str, Any]) -> dict[str, Any]:
-    """API values (as validated above) -> the service's input: money to exact micros,
-    revshare to ppm; nested objects (a publisher's ``base_rule``) likewise."""
-    converted: dict[str, Any] = {}
-    for name, value in values.items():
-        if name in MONEY_ATTRIBUTES:
-            converted[MONEY_ATTRIBUTES[name]] = None if value is None else to_micros(value)
-        elif isinstance(value, Mapping):
-            converted[name] = to_domain(value)
-        else:
-            converted[name] = value
-    return converted
-
-
-def from_domain(entity: Any) -> dict[str, Any]:
-    """A domain entity (dataclass) -> its JSON-ready API representation."""
-    out: dict[str, Any] = {}
-    for field in fields(entity):
-        value = getattr(entity, field.name)
-        name = API_NAMES.get(field.name, field.name)
-        if field.name in API_NAMES:
-            value = from_micros(value)
-        elif isinstance(value, frozenset | set):
-            value = sorted(value)
-        elif isinstance(value, Enum):
-            value = value.value
-        elif isinstance(value, datetime):
-            value = _as_utc(value)
-        out[name] = value
-    return out

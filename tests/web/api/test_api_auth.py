@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -82,6 +84,52 @@ def test_the_openapi_document_describes_the_api(api: ApiTestbed) -> None:
     assert "landing_page_url" not in components["ImpressionTrackerCreate"]["properties"]
     filters = {p["name"] for p in paths[f"{API}/impression-trackers"]["get"]["parameters"]}
     assert {"q", "state", "offset", "limit", "advertiser_id", "placement_id"} <= filters
+
+
+def test_the_openapi_document_shows_the_export_and_saved_report_bodies(api: ApiTestbed) -> None:
+    spec = api.anonymous.get(f"{API}/openapi.json").json()
+    paths, components = spec["paths"], spec["components"]["schemas"]
+
+    def body(path: str, method: str) -> dict[str, Any]:
+        ref = paths[f"{API}{path}"][method]["requestBody"]["content"]["application/json"]
+        schema: dict[str, Any] = components[ref["schema"]["$ref"].rsplit("/", 1)[1]]
+        return schema
+
+    export = body("/trackers/export", "post")
+    assert export["additionalProperties"] is False and export["examples"]
+    ids = export["properties"]["impression_tracker_ids"]
+    assert ids["anyOf"][0]["items"]["type"] == "integer" and ids["description"] and ids["examples"]
+    assert export["properties"]["delivery"]["anyOf"][0]["enum"] == ["now", "email"]
+    assert set(export["properties"]) == {
+        "impression_tracker_ids",
+        "click_tracker_ids",
+        "format",
+        "macros",
+        "preset",
+        "use_code",
+        "secure",
+        "delivery",
+        "emails",
+    }
+    create = body("/saved-reports", "post")
+    change = body("/saved-reports/{report_id}", "patch")
+    assert create["required"] == ["name", "definition"] and "required" not in change
+    assert (
+        set(create["properties"])
+        == set(change["properties"])
+        == {
+            "name",
+            "definition",
+            "schedule",
+            "weekday",
+            "hour",
+            "timezone",
+            "recipients",
+            "attachment_format",
+        }
+    )
+    assert create["properties"]["hour"]["type"] == "integer"
+    assert all(field["description"] for field in create["properties"].values())
 
 
 def test_reporter_reads_but_cannot_write(api: ApiTestbed) -> None:

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from adtrack.services import schemas
+from adtrack.services.json_fields import ApiModel
 from tests.support.api_fixtures import API, ApiTestbed, create_chain, created
 
-OUT_MODELS: dict[str, type[schemas.ApiModel]] = {
+OUT_MODELS: dict[str, type[ApiModel]] = {
     "advertisers": schemas.AdvertiserOut,
     "line-items": schemas.LineItemOut,
     "publishers": schemas.PublisherOut,

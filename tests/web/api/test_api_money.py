@@ -17,7 +17,7 @@ from adtrack.domain.model import LineItem
 from adtrack.domain.money import from_micros
 from adtrack.domain.validation import MONEY_MAX_MICROS
 from adtrack.services.exact_json import dumps
-from adtrack.services.schemas import from_domain, to_domain
+from adtrack.services.json_fields import from_domain, to_domain
 from tests.support.api_fixtures import (
     API,
     ApiTestbed,

@@ -20,6 +20,8 @@ from adtrack.domain.validation import ID_MAX
 from adtrack.services import schemas
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.catalogue_resources import RESOURCES, Resource
+from adtrack.services.json_fields import ApiModel, to_domain
+from adtrack.web.api.answers import ErrorOut, PageOut
 from adtrack.web.api.deps import get_catalogue, read_access, write_access
 from adtrack.web.api.jsonio import ApiJSONResponse, DecimalJSONRoute
 
@@ -30,7 +32,7 @@ ObjectId = Annotated[int, Path(ge=1, le=ID_MAX, description="The object's id.")]
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": schemas.ErrorOut, "description": description}
+    status: {"model": ErrorOut, "description": description}
     for status, description in (
         (401, "No valid API token."),
         (403, "The caller's role may not do this."),
@@ -76,15 +78,13 @@ def add_resource_routes(router: APIRouter, resource: Resource) -> None:
         operation_id=f"create_{resource.path}",
     )
     @_with_types(body=resource.create_model)
-    def create(body: schemas.ApiModel, catalogue: Catalogue) -> Response:
-        entity = resource.objects(catalogue).create(
-            schemas.to_domain(body.model_dump(exclude_unset=True))
-        )
+    def create(body: ApiModel, catalogue: Catalogue) -> Response:
+        entity = resource.objects(catalogue).create(to_domain(body.model_dump(exclude_unset=True)))
         return ApiJSONResponse(resource.to_json(entity), status_code=201)
 
     @router.get(
         collection,
-        response_model=schemas.PageOut[resource.out_model],  # type: ignore[name-defined]
+        response_model=PageOut[resource.out_model],  # type: ignore[name-defined]
         dependencies=[Depends(read_access)],
         responses=_ERRORS,
         summary=f"List {resource.label}s",
@@ -131,8 +131,8 @@ def add_resource_routes(router: APIRouter, resource: Resource) -> None:
         operation_id=f"update_{resource.path}",
     )
     @_with_types(body=resource.update_model)
-    def update(id: ObjectId, body: schemas.ApiModel, catalogue: Catalogue) -> Response:
-        changes = schemas.to_domain(body.model_dump(exclude_unset=True))
+    def update(id: ObjectId, body: ApiModel, catalogue: Catalogue) -> Response:
+        changes = to_domain(body.model_dump(exclude_unset=True))
         return ApiJSONResponse(resource.to_json(resource.objects(catalogue).update(id, changes)))
 
     @router.delete(

@@ -28,8 +28,8 @@ from starlette.routing import Match
 
 from adtrack.domain.errors import DomainError, InUse
 from adtrack.services.ports import StorageFailure
-from adtrack.services.schemas import ErrorOut
 from adtrack.services.validation_messages import validation_errors
+from adtrack.web.api.answers import ErrorOut
 
 __all__ = [
     "ERROR_RESPONSES",

@@ -1,8 +1,9 @@
 """Tag export endpoints.
 
-- ``POST /api/v1/trackers/export`` — body as in ``services/exports.py``. ``delivery=now``
-  answers 200 ``{"tags": [...], "warnings": [...]}``, or with ``?download=txt|csv|xlsx`` the tag
-  sheet as a file (``Content-Disposition: attachment``). ``delivery=email`` answers 202
+- ``POST /api/v1/trackers/export`` — body ``ExportBody`` (``services/export_request.py``).
+  ``delivery=now`` answers 200 ``{"tags": [...], "warnings": [...]}``, or with
+  ``?download=txt|csv|xlsx`` the tag sheet as a file (``Content-Disposition: attachment``).
+  ``delivery=email`` answers 202
   ``{"export_id", "status", "warnings"}`` with a ``Location`` to poll.
 - ``GET /api/v1/exports/{export_id}`` — an email export's status: ``queued``, ``sending``,
   ``sent`` or ``failed`` (with the mail server's reason in ``error``).
@@ -16,14 +17,15 @@ The ``ExportService`` and its delivery worker come from the app's services
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from adtrack.domain.errors import PermissionDenied, ValidationError
 from adtrack.domain.model import Role
-from adtrack.services.exports import Delivery, ExportRequest, ExportService
+from adtrack.services.export_request import Delivery, ExportBody, ExportRequest
+from adtrack.services.exports import ExportService
 from adtrack.services.ports import User
 from adtrack.services.tag_sheets import SheetKind, render_sheet
 from adtrack.web.api.deps import authenticated, require_role
@@ -40,25 +42,6 @@ def get_exports(request: Request) -> ExportService:
     return services(request).exports
 
 
-ExportBody = Annotated[
-    dict[str, Any],
-    Body(
-        examples=[
-            {
-                "impression_tracker_ids": [531],
-                "click_tracker_ids": [21378],
-                "format": "pixel",
-                "macros": ["CACHEBUSTER", "ANCOST", "REDIRECT_URL"],
-                "preset": "generic",
-                "use_code": False,
-                "delivery": "now",
-                "emails": [],
-            }
-        ]
-    ),
-]
-
-
 @router.post("/trackers/export", summary="Export trackers as tags (now, download, or email)")
 def export_trackers(
     payload: ExportBody,
@@ -67,7 +50,7 @@ def export_trackers(
     request: Request,
     download: Annotated[SheetKind | None, Query(description="txt, csv or xlsx")] = None,
 ) -> Response:
-    export = ExportRequest.from_mapping(payload)
+    export = ExportRequest.from_mapping(payload.given())
     if export.delivery is Delivery.EMAIL:
         if download is not None:
             raise ValidationError("download", "only applies to delivery 'now'")

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from adtrack.domain.validation import ID_MAX
+from adtrack.reporting.saved_report_fields import SavedReportChange, SavedReportCreate
 from adtrack.reporting.saved_reports import Actor, SavedReport, SavedReportService
 from adtrack.services.ports import User
 from adtrack.web.api.deps import authenticated
@@ -32,26 +33,6 @@ def get_saved_reports(request: Request) -> SavedReportService:
 
 
 Service = Annotated[SavedReportService, Depends(get_saved_reports)]
-SavedBody = Annotated[
-    dict[str, Any],
-    Body(
-        examples=[
-            {
-                "name": "Yesterday by line item",
-                "definition": {
-                    "range": "yesterday",
-                    "interval": "day",
-                    "group_by": ["line_item", "imp_type"],
-                },
-                "schedule": "daily",
-                "hour": 7,
-                "timezone": "Europe/Berlin",
-                "recipients": ["sales@example.com"],
-                "attachment_format": "xlsx",
-            }
-        ]
-    ),
-]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -88,8 +69,8 @@ def list_saved_reports(_user: Caller, service: Service) -> dict[str, Any]:
 
 
 @router.post("/saved-reports", status_code=201, summary="Save a report definition")
-def create_saved_report(user: Caller, service: Service, body: SavedBody) -> JSONResponse:
-    saved = service.create(_actor(user), body)
+def create_saved_report(user: Caller, service: Service, body: SavedReportCreate) -> JSONResponse:
+    saved = service.create(_actor(user), body.given())
     return JSONResponse(
         saved_report_json(saved),
         status_code=201,
@@ -104,9 +85,9 @@ def get_saved_report(report_id: ReportId, _user: Caller, service: Service) -> di
 
 @router.patch("/saved-reports/{report_id}", summary="Change a saved report (owner or admin)")
 def update_saved_report(
-    report_id: ReportId, user: Caller, service: Service, body: SavedBody
+    report_id: ReportId, user: Caller, service: Service, body: SavedReportChange
 ) -> dict[str, Any]:
-    return saved_report_json(service.update(_actor(user), report_id, body))
+    return saved_report_json(service.update(_actor(user), report_id, body.given()))
 
 
 @router.delete(

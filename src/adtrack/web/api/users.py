@@ -18,9 +18,10 @@ from starlette.responses import Response
 
 from adtrack.domain.model import Role, State
 from adtrack.domain.validation import ID_MAX
+from adtrack.services.json_fields import ApiModel, NotNull
 from adtrack.services.ports import ApiToken, User
-from adtrack.services.schemas import ApiModel, ErrorOut, NotNull
 from adtrack.services.users import UserService
+from adtrack.web.api.answers import ErrorOut
 from adtrack.web.api.deps import CurrentUser, admin_access, get_users
 from adtrack.web.api.jsonio import ApiJSONResponse, DecimalJSONRoute
 from adtrack.web.sign_in import PasswordWorkBusy, run_password_work

@@ -24,7 +24,7 @@ from adtrack.domain.errors import DomainError, PermissionDenied
 from adtrack.domain.macro_presets import Macro, Preset, get_preset
 from adtrack.domain.model import TrackerType
 from adtrack.domain.parsing import parse_id_list
-from adtrack.services.exports import Delivery, ExportRequest
+from adtrack.services.export_request import Delivery, ExportRequest
 from adtrack.services.ports import ExportStatus
 from adtrack.services.tag_sheets import SheetKind, render_sheet
 from adtrack.web.api.exports import get_exports

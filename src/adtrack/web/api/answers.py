@@ -1,0 +1,30 @@
+"""The API's answer shapes shared by every endpoint: a page of a list and an error."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+__all__ = ["ErrorItem", "ErrorOut", "PageOut"]
+
+T = TypeVar("T")
+
+
+class PageOut(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="How many objects match in all.")
+    offset: int
+    limit: int
+
+
+class ErrorItem(BaseModel):
+    field: str | None = Field(description="The field at fault, as named in the request.")
+    message: str
+
+
+class ErrorOut(BaseModel):
+    detail: list[ErrorItem]
+    blockers: list[dict[str, Any]] | None = Field(
+        default=None, description="On a refused delete (409): the objects still using it."
+    )
