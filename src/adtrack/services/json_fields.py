@@ -33,6 +33,7 @@ from pydantic import (
     JsonValue,
     Strict,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -175,6 +176,14 @@ class LooseBody(BaseModel):
     says there are none."""
 
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: object) -> object:
+        # Refused in the words of any JSON-object body, without the model's class name.
+        if not isinstance(data, dict):
+            raise ValueError("Input should be a valid dictionary")
+        return data
 
     @classmethod
     def __get_pydantic_json_schema__(
