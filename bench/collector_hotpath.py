@@ -6,10 +6,10 @@ that keeps nothing.
 What it measures is the HTTP layer and the tracking core (``data_received``, the httptools
 callbacks, ``on_message_complete``, the batcher) and nothing the kernel or other processes do,
 so it compares two revisions on a busy machine far better than req/s does. ``--against FILE``
-loads another version of ``adtrack/collector/http_server.py`` (e.g. ``git show
-REV:src/adtrack/collector/http_server.py > old.py``) next to this one, on the same tracking core,
-and alternates the two run by run in this one process, which takes most of a shared machine's
-noise out of the comparison.
+loads another version of ``adtrack/collector/http_protocol.py`` (e.g. ``git show
+REV:src/adtrack/collector/http_protocol.py > old.py``; named ``http_server.py`` in older
+revisions) next to this one, on the same tracking core, and alternates the two run by run in this
+one process, which takes most of a shared machine's noise out of the comparison.
 
 Usage::
 
@@ -36,7 +36,7 @@ from adtrack.adapters.sql import db
 from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
-from adtrack.collector.http_server import HttpCollector
+from adtrack.collector.http_protocol import HttpCollector
 from adtrack.collector.tracker_cache import TrackerCache
 from tracking import make_catalogue
 
@@ -90,8 +90,8 @@ def request_bytes(target: str) -> bytes:
 
 
 def load_other(path: str) -> Any:
-    """Another version of ``adtrack.collector.http_server`` as a module of its own."""
-    spec = importlib.util.spec_from_file_location("other_http_server", path)
+    """Another version of ``adtrack.collector.http_protocol`` as a module of its own."""
+    spec = importlib.util.spec_from_file_location("other_http_protocol", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -151,5 +151,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--against", help="another version of collector/http_server.py")
+    parser.add_argument("--against", help="another version of collector/http_protocol.py")
     uvloop.run(main(parser.parse_args()))

@@ -225,7 +225,7 @@ def test_a_looked_up_tracker_the_cache_does_not_keep_still_counts(
 
 # The process entry points reach the store through bootstrap; every other module of the
 # collector reads the catalogue through services.ports only.
-_ENTRY_POINTS = ("adtrack.collector.server", "adtrack.collector.__main__")
+_ENTRY_POINTS = ("adtrack.collector.listener", "adtrack.collector.__main__")
 _IMPORT_THE_COLLECTOR = """
 import importlib, pkgutil, sys
 import adtrack.collector
@@ -248,9 +248,9 @@ def test_the_collector_modules_import_no_sql() -> None:
         check=True,
     )
     collector, sql, adapters = result.stdout.splitlines()
-    for module in ("core", "http_server", "asgi", "tracker_cache", "unknown_ids", "pool"):
+    for module in ("core", "http_protocol", "asgi", "tracker_cache", "unknown_ids", "pool"):
         assert f"'adtrack.collector.{module}'" in collector
-    assert "adtrack.collector.server" not in collector
+    assert "adtrack.collector.listener" not in collector
     assert (sql, adapters) == ("[]", "[]")
 
 

@@ -19,7 +19,7 @@ from adtrack.collector import core as core_module
 from adtrack.collector.ancost import ANCOST_MAX_MICROS, parse_ancost
 from adtrack.collector.core import EventIds, RequestView, TrackingCore
 from adtrack.collector.hits import HitInfo, RecentHit, RecentHits, default_hits, recent_hits
-from adtrack.collector.http_server import EventBatcher, _Slot
+from adtrack.collector.http_protocol import EventBatcher, _Slot
 from adtrack.collector.invalid_traffic import (
     BotDetector,
     DuplicateClicks,
@@ -34,7 +34,7 @@ from adtrack.collector.query import (
     safe_redirect_target,
 )
 from adtrack.collector.records import MAX_REFERRER_BYTES, RecordFragments, tracker_fragment
-from adtrack.collector.responses import PIXEL_GIF, Kind, RawResponses, asgi_parts
+from adtrack.collector.responses import PIXEL_GIF, AnswerKind, RawResponses, asgi_parts
 from adtrack.collector.tracker_tables import CachedTracker
 from adtrack.domain.events import Event
 from adtrack.domain.model import LineItem, PaymentRule, PricingType, RevenueType
@@ -326,7 +326,7 @@ def test_duplicate_clicks_window_memory_and_macros() -> None:
 
 def test_raw_answers_carry_no_cache_headers_and_right_lengths() -> None:
     responses = RawResponses()
-    pixel = responses.get(Kind.PIXEL)
+    pixel = responses.get(AnswerKind.PIXEL)
     head, _, body = pixel.partition(b"\r\n\r\n")
     assert body == PIXEL_GIF and len(PIXEL_GIF) == 43
     assert b"Content-Type: image/gif" in head
@@ -335,24 +335,24 @@ def test_raw_answers_carry_no_cache_headers_and_right_lengths() -> None:
     assert b"Expires: Thu, 01 Jan 1970 00:00:00 GMT" in head
     assert b"Content-Length: 43" in head
     assert b"Date: " in head
-    head_only = responses.get(Kind.PIXEL, head_only=True)
+    head_only = responses.get(AnswerKind.PIXEL, head_only=True)
     assert head_only == head + b"\r\n\r\n"
     redirect = responses.redirect(b"https://a.example/x?y=1")
     assert redirect.startswith(b"HTTP/1.1 302 Found\r\n")
     assert b"Location: https://a.example/x?y=1\r\n" in redirect
     assert b"Content-Length: 0" in redirect
-    unavailable = responses.get(Kind.UNAVAILABLE)
+    unavailable = responses.get(AnswerKind.UNAVAILABLE)
     assert unavailable.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in unavailable
-    status, headers, body = asgi_parts(Kind.REDIRECT, b"https://a.example/")
+    status, headers, body = asgi_parts(AnswerKind.REDIRECT, b"https://a.example/")
     assert status == 302 and (b"location", b"https://a.example/") in headers
 
 
 def test_date_header_follows_the_clock() -> None:
     responses = RawResponses()
     responses.tick(0)
-    assert b"Date: Thu, 01 Jan 1970 00:00:00 GMT" in responses.get(Kind.PIXEL)
+    assert b"Date: Thu, 01 Jan 1970 00:00:00 GMT" in responses.get(AnswerKind.PIXEL)
     responses.tick(86_400)
-    assert b"Date: Fri, 02 Jan 1970 00:00:00 GMT" in responses.get(Kind.PIXEL)
+    assert b"Date: Fri, 02 Jan 1970 00:00:00 GMT" in responses.get(AnswerKind.PIXEL)
 
 
 # ---- live hits, event ids ----

@@ -27,7 +27,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
-from adtrack.collector.server import CollectorServer, start_collector
+from adtrack.collector.listener import CollectorServer, start_collector
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
 from tests.support.events import AN_IMPRESSION, record_fields

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from adtrack.collector.server import CollectorOptions, run_collector
+from adtrack.collector.listener import CollectorOptions, run_collector
 from adtrack.config import Settings
 
 

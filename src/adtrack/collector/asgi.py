@@ -20,7 +20,7 @@ from typing import Any
 from starlette.routing import Route
 
 from adtrack.collector.core import HEADER_FIELDS, TRACKING_PATHS, RequestView, TrackingCore
-from adtrack.collector.responses import Kind, asgi_parts
+from adtrack.collector.responses import AnswerKind, asgi_parts
 from adtrack.services.ports import EventLogUnavailable, EventLogWriter
 
 __all__ = ["TrackingASGIApp", "tracking_routes"]
@@ -74,11 +74,11 @@ class TrackingASGIApp:
             except EventLogUnavailable as exc:
                 log.warning("event log unavailable, answering 503: %s", exc)
                 core.failed([outcome])
-                kind = Kind.UNAVAILABLE
+                kind = AnswerKind.UNAVAILABLE
             except Exception:
                 log.exception("event log append failed, answering 503")
                 core.failed([outcome])
-                kind = Kind.UNAVAILABLE
+                kind = AnswerKind.UNAVAILABLE
             else:
                 core.committed([outcome])
         status, headers, body = asgi_parts(kind, outcome.location)

@@ -1,6 +1,6 @@
 """The tracking endpoints' one implementation, independent of any HTTP server.
 
-A transport (the bare collector server in ``http_server.py``, the ASGI app in ``asgi.py``) hands
+A transport (the bare collector server in ``http_protocol.py``, the ASGI app in ``asgi.py``) hands
 :meth:`TrackingCore.handle` a request view (anything with the attributes of
 :class:`RequestView`), makes the returned event record durable (``EventLogWriter.append``) and
 only then sends the answer — or a 503 when the store cannot take writes — and reports the
@@ -59,7 +59,7 @@ from adtrack.collector.records import (
     RecordFragments,
 )
 from adtrack.collector.redirect_policy import NO_OVERRIDE, TRACKERS, check_policy, refusal
-from adtrack.collector.responses import Kind
+from adtrack.collector.responses import AnswerKind
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.collector.tracker_tables import CachedTracker, LookupKey
 from adtrack.domain.events import (
@@ -92,13 +92,13 @@ CLICK: Final = int(ImpType.EXTERNAL_CLICK)
 TRACKING_PATHS: Final = {"/imptr": IMPRESSION, "/clktrb": CLICK, "/clktr": CLICK}
 
 # enum members as plain module constants (attribute access on an Enum class is not free)
-_PIXEL: Final = Kind.PIXEL
-_SCRIPT: Final = Kind.SCRIPT
-_REDIRECT: Final = Kind.REDIRECT
-_CLICK_PAGE: Final = Kind.CLICK_PAGE
-_NOT_FOUND: Final = Kind.NOT_FOUND
-_BAD_REQUEST: Final = Kind.BAD_REQUEST
-_METHOD_NOT_ALLOWED: Final = Kind.METHOD_NOT_ALLOWED
+_PIXEL: Final = AnswerKind.PIXEL
+_SCRIPT: Final = AnswerKind.SCRIPT
+_REDIRECT: Final = AnswerKind.REDIRECT
+_CLICK_PAGE: Final = AnswerKind.CLICK_PAGE
+_NOT_FOUND: Final = AnswerKind.NOT_FOUND
+_BAD_REQUEST: Final = AnswerKind.BAD_REQUEST
+_METHOD_NOT_ALLOWED: Final = AnswerKind.METHOD_NOT_ALLOWED
 _REDIR_OK: Final = RedirStatus.OK
 _REDIR_ABSENT: Final = RedirStatus.ABSENT
 _dumps = orjson.dumps
@@ -195,8 +195,8 @@ class Outcome(NamedTuple):
     ``HEAD``); only a ``GET`` can carry a record.
     """
 
-    kind: int  # a responses.Kind
-    location: bytes | None = None  # for Kind.REDIRECT
+    kind: int  # a responses.AnswerKind
+    location: bytes | None = None  # for AnswerKind.REDIRECT
     record: bytes | None = None  # the event log record to append before answering
     event: HitInfo | None = None  # what metrics and live hits keep of the event
     lookup: LookupKey | None = None  # set: look this key up in the store, then handle again

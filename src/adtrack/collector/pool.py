@@ -195,7 +195,7 @@ class CollectorPool:
 
 
 async def _run_worker(args: argparse.Namespace) -> None:
-    from adtrack.collector.server import CollectorOptions, serve_collector_in_background
+    from adtrack.collector.listener import CollectorOptions, serve_collector_in_background
     from adtrack.config import Settings
 
     stop = asyncio.Event()

@@ -20,7 +20,7 @@ __all__ = [
     "NO_CACHE_HEADERS",
     "PIXEL_GIF",
     "TRACKING_SCRIPT",
-    "Kind",
+    "AnswerKind",
     "RawResponses",
     "asgi_parts",
 ]
@@ -43,7 +43,7 @@ NO_CACHE_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
 )
 
 
-class Kind:
+class AnswerKind:
     """The answers the collector gives (plain ints: they are dict keys on the hot path, where
     an Enum's hashing is measurably slower)."""
 
@@ -66,43 +66,43 @@ class Kind:
 
 
 _STATUS: Final[dict[int, tuple[int, bytes]]] = {
-    Kind.PIXEL: (200, b"OK"),
-    Kind.SCRIPT: (200, b"OK"),
-    Kind.REDIRECT: (302, b"Found"),
-    Kind.CLICK_PAGE: (200, b"OK"),
-    Kind.UNAVAILABLE: (503, b"Service Unavailable"),
-    Kind.NOT_FOUND: (404, b"Not Found"),
-    Kind.METHOD_NOT_ALLOWED: (405, b"Method Not Allowed"),
-    Kind.BAD_REQUEST: (400, b"Bad Request"),
-    Kind.URI_TOO_LONG: (414, b"URI Too Long"),
-    Kind.HEALTHY: (200, b"OK"),
-    Kind.HEADER_TOO_LARGE: (431, b"Request Header Fields Too Large"),
-    Kind.BODY_TOO_LARGE: (413, b"Content Too Large"),
-    Kind.REQUEST_TIMEOUT: (408, b"Request Timeout"),
-    Kind.READY: (200, b"OK"),
+    AnswerKind.PIXEL: (200, b"OK"),
+    AnswerKind.SCRIPT: (200, b"OK"),
+    AnswerKind.REDIRECT: (302, b"Found"),
+    AnswerKind.CLICK_PAGE: (200, b"OK"),
+    AnswerKind.UNAVAILABLE: (503, b"Service Unavailable"),
+    AnswerKind.NOT_FOUND: (404, b"Not Found"),
+    AnswerKind.METHOD_NOT_ALLOWED: (405, b"Method Not Allowed"),
+    AnswerKind.BAD_REQUEST: (400, b"Bad Request"),
+    AnswerKind.URI_TOO_LONG: (414, b"URI Too Long"),
+    AnswerKind.HEALTHY: (200, b"OK"),
+    AnswerKind.HEADER_TOO_LARGE: (431, b"Request Header Fields Too Large"),
+    AnswerKind.BODY_TOO_LARGE: (413, b"Content Too Large"),
+    AnswerKind.REQUEST_TIMEOUT: (408, b"Request Timeout"),
+    AnswerKind.READY: (200, b"OK"),
 }
 
 _TEXT = b"text/plain; charset=utf-8"
 _BODY: Final[dict[int, tuple[bytes, bytes]]] = {
-    Kind.PIXEL: (b"image/gif", PIXEL_GIF),
-    Kind.SCRIPT: (b"application/javascript; charset=utf-8", TRACKING_SCRIPT),
-    Kind.REDIRECT: (b"", b""),
-    Kind.CLICK_PAGE: (b"text/html; charset=utf-8", CLICK_PAGE_HTML),
-    Kind.UNAVAILABLE: (_TEXT, b"event store unavailable, retry later\n"),
-    Kind.NOT_FOUND: (_TEXT, b"not found\n"),
-    Kind.METHOD_NOT_ALLOWED: (_TEXT, b"method not allowed\n"),
-    Kind.BAD_REQUEST: (_TEXT, b"bad request\n"),
-    Kind.URI_TOO_LONG: (_TEXT, b"uri too long\n"),
-    Kind.HEALTHY: (_TEXT, b"ok\n"),
-    Kind.HEADER_TOO_LARGE: (_TEXT, b"request header fields too large\n"),
-    Kind.BODY_TOO_LARGE: (_TEXT, b"request body too large\n"),
-    Kind.REQUEST_TIMEOUT: (_TEXT, b"request timeout\n"),
-    Kind.READY: (_TEXT, b"ready\n"),
+    AnswerKind.PIXEL: (b"image/gif", PIXEL_GIF),
+    AnswerKind.SCRIPT: (b"application/javascript; charset=utf-8", TRACKING_SCRIPT),
+    AnswerKind.REDIRECT: (b"", b""),
+    AnswerKind.CLICK_PAGE: (b"text/html; charset=utf-8", CLICK_PAGE_HTML),
+    AnswerKind.UNAVAILABLE: (_TEXT, b"event store unavailable, retry later\n"),
+    AnswerKind.NOT_FOUND: (_TEXT, b"not found\n"),
+    AnswerKind.METHOD_NOT_ALLOWED: (_TEXT, b"method not allowed\n"),
+    AnswerKind.BAD_REQUEST: (_TEXT, b"bad request\n"),
+    AnswerKind.URI_TOO_LONG: (_TEXT, b"uri too long\n"),
+    AnswerKind.HEALTHY: (_TEXT, b"ok\n"),
+    AnswerKind.HEADER_TOO_LARGE: (_TEXT, b"request header fields too large\n"),
+    AnswerKind.BODY_TOO_LARGE: (_TEXT, b"request body too large\n"),
+    AnswerKind.REQUEST_TIMEOUT: (_TEXT, b"request timeout\n"),
+    AnswerKind.READY: (_TEXT, b"ready\n"),
 }
 
 _EXTRA: Final[dict[int, tuple[tuple[bytes, bytes], ...]]] = {
-    Kind.UNAVAILABLE: ((b"Retry-After", b"1"),),
-    Kind.METHOD_NOT_ALLOWED: ((b"Allow", b"GET, HEAD"),),
+    AnswerKind.UNAVAILABLE: ((b"Retry-After", b"1"),),
+    AnswerKind.METHOD_NOT_ALLOWED: ((b"Allow", b"GET, HEAD"),),
 }
 
 
@@ -114,7 +114,7 @@ def asgi_parts(
     content_type, body = _BODY[kind]
     headers = [(name.lower(), value) for name, value in NO_CACHE_HEADERS]
     headers.extend((name.lower(), value) for name, value in _EXTRA.get(kind, ()))
-    if kind == Kind.REDIRECT and location is not None:
+    if kind == AnswerKind.REDIRECT and location is not None:
         headers.append((b"location", location))
     if content_type:
         headers.append((b"content-type", content_type))
@@ -143,7 +143,7 @@ def _head(kind: int) -> bytes:
     return b"".join(lines)
 
 
-_HEADS: Final = {kind: _head(kind) for kind in Kind.ALL}
+_HEADS: Final = {kind: _head(kind) for kind in AnswerKind.ALL}
 _CACHE_MAX = 4096  # distinct answers kept (redirect targets make them many)
 
 
@@ -177,14 +177,14 @@ class RawResponses:
         connection: int = KEEP_ALIVE_DEFAULT,
         location: bytes | None = None,
     ) -> bytes:
-        """An answer as bytes; ``location`` is required for :attr:`Kind.REDIRECT` (already
+        """An answer as bytes; ``location`` is required for :attr:`AnswerKind.REDIRECT` (already
         checked and safe to put in a header). Cached until the next second."""
         key = (kind, head_only, connection, location)
         try:
             return self.cache[key]
         except KeyError:
             pass
-        if kind == Kind.REDIRECT:
+        if kind == AnswerKind.REDIRECT:
             if location is None:
                 raise ValueError("a redirect needs a location")
             head = (
@@ -206,7 +206,7 @@ class RawResponses:
 
     def redirect(self, location: bytes, connection: int = KEEP_ALIVE_DEFAULT) -> bytes:
         """A 302 to ``location`` (already checked and safe to put in a header)."""
-        return self.get(Kind.REDIRECT, False, connection, location)
+        return self.get(AnswerKind.REDIRECT, False, connection, location)
 
     def custom(
         self,

@@ -10,8 +10,8 @@ import threading
 
 import uvloop
 
+from adtrack.collector.listener import CollectorOptions, serve_collector_in_background
 from adtrack.collector.pool import CollectorPool, reserve_port
-from adtrack.collector.server import CollectorOptions, serve_collector_in_background
 from adtrack.config import Settings
 from adtrack.supervisor import ChildStartError
 

@@ -32,8 +32,8 @@ from adtrack.bootstrap import Services
 from adtrack.collector.asgi import TrackingASGIApp
 from adtrack.collector.control import CollectorChannels
 from adtrack.collector.core import TrackingCore
+from adtrack.collector.listener import start_collector
 from adtrack.collector.pool import CollectorPool
-from adtrack.collector.server import start_collector
 from adtrack.config import Settings
 from adtrack.reporting.saved_reports import deliver_scheduled_reports
 from adtrack.services.users import FirstAdmin

@@ -48,7 +48,7 @@ from adtrack.collector.responses import (
     CLOSE,
     KEEP_ALIVE_DEFAULT,
     KEEP_ALIVE_EXPLICIT,
-    Kind,
+    AnswerKind,
     RawResponses,
 )
 from adtrack.config import Settings
@@ -146,7 +146,7 @@ class ConnectionLimits:
         )
 
 
-_UNAVAILABLE: Final = Kind.UNAVAILABLE
+_UNAVAILABLE: Final = AnswerKind.UNAVAILABLE
 _OUTCOME_OF: Final = operator.attrgetter("outcome")
 
 
@@ -406,11 +406,11 @@ class HttpCollector:
     def special(self, path: str, head_only: bool, connection: int) -> bytes | None:
         """Answers of the non-tracking paths served on this port (None: not one of them)."""
         if path == "/healthz":
-            return self.responses.get(Kind.HEALTHY, head_only, connection)
+            return self.responses.get(AnswerKind.HEALTHY, head_only, connection)
         if path == "/readyz":
             reason = self.writer.readiness()
             if reason is None:
-                return self.responses.get(Kind.READY, head_only, connection)
+                return self.responses.get(AnswerKind.READY, head_only, connection)
             body = f"not ready: {reason}\n".encode("utf-8", "replace")
             return self.responses.custom(
                 b"503 Service Unavailable", _TEXT, body, head_only, connection
@@ -534,9 +534,9 @@ class CollectorProtocol(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._fail(Kind.BAD_REQUEST)
+            self._fail(AnswerKind.BAD_REQUEST)
         except httptools.HttpParserError:
-            self._fail(Kind.BAD_REQUEST)
+            self._fail(AnswerKind.BAD_REQUEST)
         if received > self._max_head and self._head_bytes and not self._done:
             self._refuse_too_large()  # (no request completed in this read: it is all one head)
 
@@ -607,7 +607,7 @@ class CollectorProtocol(asyncio.Protocol):
                 view = RequestView.copy_of(self)  # handled again later, after a store lookup
         except Exception:
             log.exception("tracking request failed: %r", url[:200])
-            self._answer(self._responses.get(Kind.BAD_REQUEST, False, CLOSE), True)
+            self._answer(self._responses.get(AnswerKind.BAD_REQUEST, False, CLOSE), True)
             return
         finally:
             # ready for the next request on this connection
@@ -638,10 +638,10 @@ class CollectorProtocol(asyncio.Protocol):
             slot = _Slot(None, connection == CLOSE, connection, self)
             self._reserve(slot)
             asyncio.get_running_loop().create_task(self._after_lookup(view, outcome, slot))
-        elif outcome.kind == Kind.NOT_FOUND and (method == "GET" or head_only):
+        elif outcome.kind == AnswerKind.NOT_FOUND and (method == "GET" or head_only):
             special = self._server.special(path, head_only, connection)
             if special is None:
-                special = self._responses.get(Kind.NOT_FOUND, head_only, connection)
+                special = self._responses.get(AnswerKind.NOT_FOUND, head_only, connection)
             self._answer(special, connection == CLOSE)
         else:
             self._answer(
@@ -659,7 +659,7 @@ class CollectorProtocol(asyncio.Protocol):
             outcome = self._core.handle(view, False, found)
         except Exception:
             log.exception("tracking request failed after lookup")
-            slot.data, slot.close = self._responses.get(Kind.BAD_REQUEST, False, CLOSE), True
+            slot.data, slot.close = self._responses.get(AnswerKind.BAD_REQUEST, False, CLOSE), True
             self.drain()
             return
         head_only = view.method == "HEAD"
@@ -738,11 +738,11 @@ class CollectorProtocol(asyncio.Protocol):
         """The request is over ``max_head_bytes``: 414 if its target alone is, 413 if headers
         within the limit announced a body, else 431; then close."""
         if len(self._url) > self._max_head:
-            kind, reason = Kind.URI_TOO_LONG, "uri_too_long"
+            kind, reason = AnswerKind.URI_TOO_LONG, "uri_too_long"
         elif self.body_header is not None and len(self._url) + self._head_size <= self._max_head:
-            kind, reason = Kind.BODY_TOO_LARGE, "body_too_large"
+            kind, reason = AnswerKind.BODY_TOO_LARGE, "body_too_large"
         else:
-            kind, reason = Kind.HEADER_TOO_LARGE, "header_too_large"
+            kind, reason = AnswerKind.HEADER_TOO_LARGE, "header_too_large"
         self._server.refused(reason)
         self._url = b""
         self._fail(kind)
@@ -751,7 +751,7 @@ class CollectorProtocol(asyncio.Protocol):
         """The request head did not arrive in time: 408 if part of it came, then close."""
         self._server.refused("head_timeout")
         if self._head_bytes > 0 and not self._done:
-            self._fail(Kind.REQUEST_TIMEOUT)
+            self._fail(AnswerKind.REQUEST_TIMEOUT)
         else:
             self.close()
 

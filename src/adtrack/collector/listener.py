@@ -1,4 +1,5 @@
-"""Starting and running a collector (the fast tracking listener).
+"""Starting and running a collector (the fast tracking listener); the HTTP it speaks per
+connection is :mod:`adtrack.collector.http_protocol`.
 
 * :func:`start_collector` — start listening on the running event loop with a given event-log
   writer and tracker cache (used by ``adtrack serve``, which runs it next to the API, and by
@@ -27,7 +28,7 @@ import uvloop
 from adtrack import bootstrap
 from adtrack.collector.control import ControlServer, start_control_server
 from adtrack.collector.core import TrackingCore
-from adtrack.collector.http_server import ConnectionLimits, HttpCollector
+from adtrack.collector.http_protocol import ConnectionLimits, HttpCollector
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
 from adtrack.services.ports import EventLogWriter
