@@ -39,7 +39,8 @@ import psycopg
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
-from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
+from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
+from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.eventlog.segment_format import encode_frame
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t

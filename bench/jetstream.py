@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from _support import HOST, free_port, socket_errors, wrk_summary
-from adtrack.adapters.eventlog.nats import StreamSpec
 from adtrack.adapters.eventlog.nats_reader import NatsEventLogReader
+from adtrack.adapters.eventlog.nats_stream import StreamSpec
 from tracking import (
     ENDPOINTS,
     WRK_SCRIPT,

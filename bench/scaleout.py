@@ -149,8 +149,8 @@ class StreamEvents:
         return self.counted
 
     async def _read(self) -> None:
-        from adtrack.adapters.eventlog.nats import StreamSpec
         from adtrack.adapters.eventlog.nats_reader import NatsEventLogReader
+        from adtrack.adapters.eventlog.nats_stream import StreamSpec
 
         spec = StreamSpec(servers=(NATS_URL,), stream=self.stream, subject=self.subject)
         reader = NatsEventLogReader(spec, consumer="bench-count", fetch_wait=0.3)
@@ -463,7 +463,8 @@ def run(args: argparse.Namespace) -> Result:
 def drain(args: argparse.Namespace) -> int:
     """``--backlog N``: N events already in the stream, then ``--aggregators`` aggregator
     processes start; how fast do they empty it into PostgreSQL?"""
-    from adtrack.adapters.eventlog.nats import NatsEventLogWriter, StreamSpec
+    from adtrack.adapters.eventlog.nats_stream import StreamSpec
+    from adtrack.adapters.eventlog.nats_writer import NatsEventLogWriter
 
     with bench("adtrack-bench-drain-", keep_logs=False) as b:
         engine, load_tracker = b.engine, b.load_tracker

@@ -61,7 +61,7 @@ from _support import (
     stop_process,
     wrk_summary,
 )
-from adtrack.adapters.eventlog.local import LocalEventLogReader
+from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
 

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text
 
-from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
+from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
+from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.adapters.sql.rollup_sink import SqlRollupSink

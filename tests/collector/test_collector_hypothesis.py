@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adtrack.adapters.eventlog.local import LocalEventLogReader
+from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
 from adtrack.adapters.sql import db
 from tests.support.collector import (
     BROWSER_UA,

@@ -23,7 +23,7 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine
 
-from adtrack.adapters.eventlog.local import LocalEventLogWriter
+from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.bootstrap import bootstrap

@@ -14,7 +14,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pytest import MonkeyPatch
 
-from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
+from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
+from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.collector import core as core_module
 from adtrack.collector.ancost import ANCOST_MAX_MICROS, parse_ancost
 from adtrack.collector.core import EventIds, RequestView, TrackingCore

@@ -20,7 +20,8 @@ import nats
 import pytest
 from sqlalchemy import Engine, func, select
 
-from adtrack.adapters.eventlog.nats import NatsEventLogWriter, StreamSpec
+from adtrack.adapters.eventlog.nats_stream import StreamSpec
+from adtrack.adapters.eventlog.nats_writer import NatsEventLogWriter
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
 from tests.support import nats as nats_support

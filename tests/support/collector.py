@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 import uvloop
 from sqlalchemy import Engine, insert, select, update
 
-from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
+from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
+from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector.core import TrackingCore

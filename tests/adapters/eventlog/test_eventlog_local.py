@@ -19,7 +19,8 @@ import orjson
 import pytest
 
 from adtrack.adapters.eventlog import factory
-from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
+from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
+from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.eventlog.segment_files import WriterIdInUse, list_segments
 from adtrack.adapters.eventlog.segment_format import (
     FRAME_HEAD_SIZE,
@@ -543,7 +544,7 @@ _CHILD = textwrap.dedent(
     """
     import asyncio, sys
     import orjson
-    from adtrack.adapters.eventlog.local import LocalEventLogWriter
+    from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 
     async def main(directory, policy):
         writer = LocalEventLogWriter(directory, fsync=policy, segment_bytes=1 << 20)

@@ -21,13 +21,10 @@ from nats.js import api
 from sqlalchemy import select
 
 from adtrack.adapters.eventlog import factory
-from adtrack.adapters.eventlog.nats import (
-    NatsEventLogWriter,
-    StreamSpec,
-    event_id_of,
-    subject_matches,
-)
+from adtrack.adapters.eventlog.nats_format import event_id_of
 from adtrack.adapters.eventlog.nats_reader import NatsEventLogReader, partition_source
+from adtrack.adapters.eventlog.nats_stream import StreamSpec, subject_matches
+from adtrack.adapters.eventlog.nats_writer import NatsEventLogWriter
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.aggregator_members import SqlAggregatorMembers

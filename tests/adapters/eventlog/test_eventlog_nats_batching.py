@@ -18,14 +18,10 @@ import nats
 import pytest
 import uvloop
 
-from adtrack.adapters.eventlog.nats import (
-    HEADER_ROOM,
-    NatsEventLogWriter,
-    StreamSetupError,
-    StreamSpec,
-)
 from adtrack.adapters.eventlog.nats_format import encode_messages
 from adtrack.adapters.eventlog.nats_reader import NatsEventLogReader
+from adtrack.adapters.eventlog.nats_stream import StreamSetupError, StreamSpec
+from adtrack.adapters.eventlog.nats_writer import HEADER_ROOM, NatsEventLogWriter
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql.rollup_sink import SqlRollupSink
 from adtrack.aggregator.runner import Aggregator
@@ -300,7 +296,7 @@ def test_a_subject_taken_by_another_stream_is_reported_with_the_settings_to_chan
         finally:
             await writer.close()
 
-    caplog.set_level(logging.WARNING, logger="adtrack.adapters.eventlog.nats")
+    caplog.set_level(logging.WARNING, logger="adtrack.adapters.eventlog.nats_connection")
     try:
         reason, readiness = run(scenario())
     finally:
@@ -421,7 +417,9 @@ def test_a_collector_shows_the_subject_conflict_on_readyz_and_recovers(
             ]
             # once by the event log (however often it retried), once by the collector's first 503
             assert len(reported) == 2, reported
-            assert sum("adtrack.adapters.eventlog.nats" in line for line in reported) == 1
+            assert (
+                sum("adtrack.adapters.eventlog.nats_connection" in line for line in reported) == 1
+            )
 
             nats_support.delete_stream(owner, nats_url)
             assert wait_until(lambda: _get(port, "/readyz")[0] == 200, 10), collector.output()

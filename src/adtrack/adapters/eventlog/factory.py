@@ -1,14 +1,17 @@
 """Choose the event log from ``Settings.event_log_url`` (``ADTRACK_EVENT_LOG``).
 
-- ``local`` (the default): segment files under ``Settings.event_log_dir``, see ``local.py``.
-- ``nats://host:port``: NATS JetStream, see ``nats.py``.
+- ``local`` (the default): segment files under ``Settings.event_log_dir``, see
+  ``local_writer.py`` and ``local_reader.py``.
+- ``nats://host:port``: NATS JetStream, see ``nats_stream.py``, ``nats_writer.py`` and
+  ``nats_reader.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from adtrack.adapters.eventlog.local import LocalEventLogReader, LocalEventLogWriter
+from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
+from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.config import Settings
 from adtrack.services.ports import AggregatorMembership, EventLogReader, EventLogWriter
 
@@ -43,10 +46,11 @@ def open_writer(settings: Settings, *, writer_id: str | None = None) -> EventLog
             fsync_interval_ms=settings.fsync_interval_ms,
         )
     if _is_nats(settings):
-        # JetStream (nats.py): append() publishes the records to the stream settings.nats_stream
-        # and returns once every publish is acknowledged (the stream's file storage makes them
-        # durable); any failure -> EventLogUnavailable. Connects in the background.
-        from adtrack.adapters.eventlog.nats import open_nats_writer
+        # JetStream (nats_writer.py): append() publishes the records to the stream
+        # settings.nats_stream and returns once every publish is acknowledged (the stream's file
+        # storage makes them durable); any failure -> EventLogUnavailable. Connects in the
+        # background.
+        from adtrack.adapters.eventlog.nats_writer import open_nats_writer
 
         return open_nats_writer(settings, writer_id=writer_id)
     raise _unknown(settings)

@@ -1,7 +1,7 @@
 """The JetStream event log's reader: partitions read by stream sequence, positions kept in SQL.
 
 Each partition subject of the stream (``<subject>.<n>``, and the bare ``<subject>`` of versions
-before partitions, see ``nats.py``) is one source, named ``nats:<stream>:<subject>``; its
+before partitions, see ``nats_stream.py``) is one source, named ``nats:<stream>:<subject>``; its
 position is the stream sequence of the last message handed out from it. A :class:`Batch` gives,
 for every partition it read, ``starts`` (the position before it: the one the previous batch
 ended at, or the one restored, 0 for none) and ``position`` (the sequence of its last message).
@@ -12,15 +12,8 @@ The reader reads on after handing out a batch (the aggregator's commit and the n
 wait for each other's round trips), and ``restore(positions)`` rewinds every partition to the
 committed positions (after a failed compare-and-set, on start).
 
-How: one ephemeral pull consumer per partition read, with a filter subject, delivery from the
-position + 1 (``by_start_sequence``), in-memory state and no acks (``AckPolicy.NONE``): the
-position lives in SQL, so JetStream need not remember anything, and a consumer that goes missing
-(server restart, idle too long) is simply made again from the position. Pulls ask JetStream to
-push many messages per request and are sent to all partitions at once, so one read costs about
-one round trip however many partitions it covers. (Direct gets would need a request per message
-on this server version — no batch get before 2.11 — and the stream's ``allow_direct``.) Rewinding
-makes new consumers; the old ones are deleted, and their late deliveries, which arrive on a
-subject naming an older generation, are dropped.
+How: one ephemeral pull consumer per partition read, delivering from the position + 1, made again
+from the position whenever it goes missing or the partition is rewound (``nats_consumers.py``).
 
 Several aggregators: given an :class:`AggregatorMembership`, the reader records a heartbeat every
 ``heartbeat_seconds`` (on ``read``), and reads the partitions assigned to it among the live
@@ -38,24 +31,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import secrets
 import socket
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import nats.errors
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-from nats.js import api
 
-from adtrack.adapters.eventlog.nats import StreamSpec, _Connection, partition_number
+from adtrack.adapters.eventlog.nats_connection import NatsConnection
+from adtrack.adapters.eventlog.nats_consumers import Partition, PartitionConsumers, stream_sequence
 from adtrack.adapters.eventlog.nats_format import FutureFormat, MalformedMessage, decode_message
+from adtrack.adapters.eventlog.nats_stream import StreamSpec, partition_number
 from adtrack.config import Settings
 from adtrack.services.aggregator_members import assigned_partitions
 from adtrack.services.ports import AggregatorMembership, Batch, EventLogUnavailable
@@ -71,9 +61,6 @@ log = logging.getLogger(__name__)
 
 FETCH_WAIT_SECONDS = 0.5  # an idle read waits this long for new messages
 INITIAL_RECORDS_PER_MESSAGE = 1000  # a reader's first guess of the events in one message
-CONSUMER_IDLE_SECONDS = 300.0  # JetStream deletes a partition consumer nobody pulled from
-ANSWER_GRACE_SECONDS = 1.0  # beyond a pull's wait: no answer by then, the consumer is gone
-_NO_RESPONDERS = "503"
 
 
 def partition_source(stream: str, subject: str) -> str:
@@ -91,21 +78,6 @@ class NatsReaderStats:
     heartbeats: int = 0
     heartbeat_failures: int = 0
     rewinds: int = 0  # partitions read again from a committed position (restore, gained)
-
-
-@dataclass(eq=False)
-class _Partition:
-    index: int  # in the reader's partition list (and in its consumers' names)
-    subject: str
-    source: str
-    position: int = 0  # stream sequence of the last message handed out (or restored)
-    consumer: str = ""  # "": to be made, delivering from position + 1
-    subscription: Subscription | None = None  # to the current consumer's deliveries
-    generation: int = 0  # bumped whenever the consumer is replaced: older deliveries are dropped
-    queue: deque[Msg] = field(default_factory=deque)  # deliveries and status messages, in order
-    waiting_until: float = 0.0  # an open waiting pull request lasts until then
-    arrived: asyncio.Event | None = None  # set when a delivery is queued (a pull waits on it)
-    stopped: str | None = None  # why this partition is not read (a message of a later format)
 
 
 class NatsEventLogReader:
@@ -141,19 +113,18 @@ class NatsEventLogReader:
         self.members: list[str] = []  # the live members at the last heartbeat
         self.stats = NatsReaderStats()
         self._committed_positions = committed_positions
-        self._connection = _Connection(spec, name=f"adtrack-aggregator-{consumer}")
-        self._names = f"{consumer}-{secrets.token_hex(4)}"  # prefix of this reader's consumers
+        self._connection = NatsConnection(spec, name=f"adtrack-aggregator-{consumer}")
+        self._consumers = PartitionConsumers(
+            spec, self._connection, prefix=f"{consumer}-{secrets.token_hex(4)}", stats=self.stats
+        )
         self._restored: dict[str, int] = {}  # the positions last restored (source -> position)
-        self._partitions: dict[str, _Partition] = {}  # by subject
+        self._partitions: dict[str, Partition] = {}  # by subject
         for subject in spec.partition_subjects + [spec.subject]:
             self._add_partition(subject)
         # what is read now: every partition without a membership, else the assigned ones
-        self._reading: list[_Partition] = [] if membership else self._ordered()
+        self._reading: list[Partition] = [] if membership else self._ordered()
         self._next_heartbeat = 0.0
         self._last_heartbeat_ok = time.monotonic()
-        self._stale: list[str] = []  # consumers replaced, to delete
-        self._stale_subscriptions: list[Subscription] = []  # their deliveries, to unsubscribe
-        self._arrived: asyncio.Event | None = None
         # events per message, as seen in the last pulls: how many messages to ask for. It errs
         # on the high side (a pull of too few messages costs one more round trip, one of too
         # many an oversized batch), so it starts high and falls by halves.
@@ -181,20 +152,20 @@ class NatsEventLogReader:
         """Partitions not read because of a message this version cannot read: source -> why."""
         return {p.source: p.stopped for p in self._ordered() if p.stopped}
 
-    def _add_partition(self, subject: str) -> _Partition:
+    def _add_partition(self, subject: str) -> Partition:
         partition = self._partitions.get(subject)
         if partition is None:
-            partition = _Partition(
+            partition = Partition(
                 len(self._partitions), subject, partition_source(self.spec.stream, subject)
             )
             partition.position = self._restored.get(partition.source, 0)
             self._partitions[subject] = partition
         return partition
 
-    def _ordered(self) -> list[_Partition]:
+    def _ordered(self) -> list[Partition]:
         """Numbered partitions in order, then the bare subject: the same list on every member."""
 
-        def key(p: _Partition) -> tuple[int, int]:
+        def key(p: Partition) -> tuple[int, int]:
             n = partition_number(self.spec.subject, p.subject)
             return (1, 0) if n is None else (0, n)
 
@@ -219,22 +190,11 @@ class NatsEventLogReader:
         for partition in self._partitions.values():
             self._rewind(partition, self._restored.get(partition.source, 0))
 
-    def _rewind(self, partition: _Partition, position: int) -> None:
+    def _rewind(self, partition: Partition, position: int) -> None:
         self.stats.rewinds += 1
         partition.position = position
         partition.stopped = None
-        self._drop_consumer(partition)
-
-    def _drop_consumer(self, partition: _Partition) -> None:
-        partition.generation += 1
-        if partition.consumer:
-            self._stale.append(partition.consumer)
-        if partition.subscription is not None:
-            self._stale_subscriptions.append(partition.subscription)
-            partition.subscription = None
-        partition.consumer = ""
-        partition.queue.clear()
-        partition.waiting_until = 0.0
+        self._consumers.drop(partition)
 
     async def ack(self, batch: Batch) -> None:
         """Nothing to do: the aggregator committed the positions with the rows."""
@@ -260,15 +220,17 @@ class NatsEventLogReader:
         starts: dict[str, int] = {}
         ends: dict[str, int] = {}
         try:
-            await self._delete_stale(client)
-            await self._ensure_consumers(client, active)
+            await self._consumers.delete_stale(client)
+            await self._consumers.ensure(client, active)
             pulling = active
             while pulling and len(records) < wanted:
                 # as many messages as should hold the records still wanted, by the sizes seen,
                 # shared between the partitions still pulled from
                 messages_wanted = -(-(wanted - len(records)) // self._records_per_message)
                 ask = max(1, -(-messages_wanted // len(pulling)))
-                pulled = await asyncio.gather(*(self._pull(client, p, ask) for p in pulling))
+                pulled = await asyncio.gather(
+                    *(self._consumers.pull(client, p, ask) for p in pulling)
+                )
                 more = []
                 got = 0
                 count = 0
@@ -285,15 +247,17 @@ class NatsEventLogReader:
                     )
                 pulling = more
             if not records:
-                await self._wait(client, active)
+                ask = max(1, -(-1000 // self._records_per_message))
+                await self._consumers.wait(client, active, self.fetch_wait, ask)
                 for partition in active:
-                    self._take(partition, self._queued(partition, None), records, starts, ends)
+                    queued = self._consumers.queued(partition, None)
+                    self._take(partition, queued, records, starts, ends)
         except BaseException as exc:
             # what this read took is not handed out: read it again next time
             for partition in active:
                 if partition.source in starts:
                     partition.position = starts[partition.source]
-                    self._drop_consumer(partition)
+                    self._consumers.drop(partition)
             if isinstance(exc, nats.errors.Error | OSError):
                 raise EventLogUnavailable(f"reading {self.spec.where} failed: {exc!r}") from exc
             raise
@@ -303,7 +267,7 @@ class NatsEventLogReader:
 
     def _take(
         self,
-        partition: _Partition,
+        partition: Partition,
         messages: list[Msg],
         records: list[bytes],
         starts: dict[str, int],
@@ -313,7 +277,7 @@ class NatsEventLogReader:
         partition's start and end into ``starts`` and ``ends``. Returns the records added."""
         added = 0
         for message in messages:
-            sequence = _stream_sequence(message.reply)
+            sequence = stream_sequence(message.reply)
             if sequence <= partition.position:
                 if sequence == 0:
                     self._log_once("no-seq", f"a delivery without a stream sequence: {message!r}")
@@ -329,7 +293,7 @@ class NatsEventLogReader:
                     f"sequence {sequence}: {exc}; upgrade the aggregators (events after it in "
                     "this partition wait for an aggregator that can read it)",
                 )
-                self._drop_consumer(partition)
+                self._consumers.drop(partition)
                 break
             except MalformedMessage as exc:
                 # Counting it is impossible and reading it again would not help: the aggregator
@@ -344,146 +308,6 @@ class NatsEventLogReader:
             self.stats.messages += 1
         self.stats.records += added
         return added
-
-    def _queued(self, partition: _Partition, limit: int | None) -> list[Msg]:
-        """Deliveries already queued for ``partition`` (status messages dropped)."""
-        messages: list[Msg] = []
-        queue = partition.queue
-        while queue and (limit is None or len(messages) < limit):
-            message = queue.popleft()
-            if _status(message) is None:
-                messages.append(message)
-        return messages
-
-    async def _pull(self, client: NatsClient, partition: _Partition, batch: int) -> list[Msg]:
-        """Up to ``batch`` messages of ``partition`` available now: queued ones first, then one
-        ``no_wait`` pull request."""
-        messages = self._queued(partition, batch)
-        if len(messages) >= batch or partition.subscription is None:
-            return messages
-        await self._request(client, partition, {"batch": batch - len(messages), "no_wait": True})
-        deadline = time.monotonic() + ANSWER_GRACE_SECONDS
-        queue = partition.queue
-        generation = partition.generation
-        while len(messages) < batch:
-            if not queue:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    # JetStream always answers a pull (messages, 404 or 408) unless the
-                    # consumer is gone: make it again (from the position) next time
-                    self._drop_consumer(partition)
-                    return messages
-                arrived = partition.arrived = asyncio.Event()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(remaining):
-                        await arrived.wait()
-                if partition.generation != generation:
-                    return messages
-                continue
-            message = queue.popleft()
-            status = _status(message)
-            if status is None:
-                messages.append(message)
-                continue
-            if status in ("404", "408"):  # no (more) messages for this request
-                break
-            if status in ("409", _NO_RESPONDERS):
-                # e.g. "Consumer Deleted", or no stream at all: set them up again
-                log.warning("pull from %s: %s %s", self.spec.where, status, message.header)
-                self._drop_consumer(partition)
-                self._connection.stream_ready = False
-                break
-            # 100: heartbeat or flow control, nothing to hand out
-        return messages
-
-    async def _request(
-        self, client: NatsClient, partition: _Partition, request: dict[str, object]
-    ) -> None:
-        """Ask the partition's consumer for messages (a pull request)."""
-        subscription = partition.subscription
-        assert subscription is not None
-        await client.publish(
-            f"$JS.API.CONSUMER.MSG.NEXT.{self.spec.stream}.{partition.consumer}",
-            json.dumps(request).encode(),
-            reply=subscription.subject,
-        )
-
-    async def _wait(self, client: NatsClient, partitions: list[_Partition]) -> None:
-        """Nothing was available: wait up to ``fetch_wait`` for a message in any partition
-        (one waiting pull request per partition, left open until it expires)."""
-        now = time.monotonic()
-        expires = int(self.fetch_wait * 1e9)
-        ask = max(1, -(-1000 // self._records_per_message))
-        for partition in partitions:
-            if partition.waiting_until <= now and partition.subscription is not None:
-                await self._request(client, partition, {"batch": ask, "expires": expires})
-                partition.waiting_until = now + self.fetch_wait
-        deadline = now + self.fetch_wait
-        while not any(_has_message(p.queue) for p in partitions):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            arrived = self._arrived = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await arrived.wait()
-
-    def _deliveries(self, partition: _Partition) -> Callable[[Msg], Awaitable[None]]:
-        """The callback of one consumer's deliveries: queued, unless the consumer was replaced
-        since (a late delivery of an old consumer, before it was deleted)."""
-        generation = partition.generation
-
-        async def deliver(message: Msg) -> None:
-            if partition.generation != generation or partition.stopped:
-                return
-            partition.queue.append(message)
-            for arrived in (partition.arrived, self._arrived):
-                if arrived is not None:
-                    arrived.set()
-
-        return deliver
-
-    async def _ensure_consumers(self, client: NatsClient, partitions: list[_Partition]) -> None:
-        missing = [p for p in partitions if not p.consumer]
-        if missing:
-            await asyncio.gather(*(self._make_consumer(client, p) for p in missing))
-
-    async def _make_consumer(self, client: NatsClient, partition: _Partition) -> None:
-        name = f"{self._names}-{partition.index}-{partition.generation}"
-        config = api.ConsumerConfig(
-            name=name,
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=partition.position + 1,
-            ack_policy=api.AckPolicy.NONE,
-            filter_subject=partition.subject,
-            replay_policy=api.ReplayPolicy.INSTANT,
-            inactive_threshold=CONSUMER_IDLE_SECONDS,
-            num_replicas=1,
-            mem_storage=True,  # nothing to keep: the position is in SQL
-        )
-        # subscribed first: the consumer delivers nothing before the first pull anyway
-        partition.subscription = await client.subscribe(
-            client.new_inbox(), cb=self._deliveries(partition)
-        )
-        try:
-            await client.jetstream(timeout=5.0).add_consumer(self.spec.stream, config=config)
-        except (nats.errors.Error, OSError, TimeoutError) as exc:
-            raise EventLogUnavailable(
-                f"cannot set up a consumer of {partition.subject} on {self.spec.where}: {exc!r}"
-            ) from exc
-        self.stats.consumers_created += 1
-        partition.consumer = name
-
-    async def _delete_stale(self, client: NatsClient) -> None:
-        """Delete replaced consumers, without waiting for the answers (JetStream would delete
-        them anyway once idle)."""
-        stale, self._stale = self._stale, []
-        for name in stale:
-            await client.publish(f"$JS.API.CONSUMER.DELETE.{self.spec.stream}.{name}", b"")
-        subscriptions, self._stale_subscriptions = self._stale_subscriptions, []
-        for subscription in subscriptions:
-            with contextlib.suppress(nats.errors.Error):
-                await subscription.unsubscribe()
 
     # ---- sharing the partitions ----------------------------------------------------------------
 
@@ -513,10 +337,10 @@ class NatsEventLogReader:
         mine = set(assigned_partitions([p.source for p in ordered], members, self.member))
         await self._assign([p for p in ordered if p.source in mine])
 
-    async def _assign(self, partitions: list[_Partition]) -> None:
+    async def _assign(self, partitions: list[Partition]) -> None:
         before = set(self._reading)
         for partition in before.difference(partitions):  # another member reads it now
-            self._drop_consumer(partition)
+            self._consumers.drop(partition)
         gained = [p for p in partitions if p not in before]
         if gained:
             try:
@@ -562,34 +386,11 @@ class NatsEventLogReader:
         client = self._connection.client
         if client is not None and client.is_connected:
             for partition in self._partitions.values():
-                self._drop_consumer(partition)
+                self._consumers.drop(partition)
             with contextlib.suppress(Exception):
-                await self._delete_stale(client)
+                await self._consumers.delete_stale(client)
                 await client.flush(timeout=2)
         await self._connection.close()
-
-
-def _status(message: Msg) -> str | None:
-    """The status code of a JetStream status message (None: an event)."""
-    headers = message.headers
-    return headers.get("Status") if headers else None
-
-
-def _has_message(queue: deque[Msg]) -> bool:
-    return any(_status(message) is None for message in queue)
-
-
-def _stream_sequence(reply: str) -> int:
-    """The stream sequence in a JetStream delivery's reply subject (0 if it is not one):
-    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...`` (9 tokens), or with a domain and
-    an account hash after ``$JS.ACK`` (12 tokens or more). Deliveries carry it even without
-    acks."""
-    tokens = reply.split(".")
-    index = 5 if len(tokens) == 9 else 7 if len(tokens) >= 12 else -1
-    try:
-        return int(tokens[index]) if index > 0 else 0
-    except ValueError:
-        return 0
 
 
 def open_nats_reader(

@@ -1,4 +1,4 @@
-"""Naming, listing and liveness of the local event log's segment files.
+"""Naming, listing, creation and liveness of the local event log's segment files.
 
 Each writer (one per process) owns the files ``<writer_id>-<seq:08d>.seg`` and holds an
 exclusive ``flock`` on the one it is appending to. A segment is *final* (nothing will ever be
@@ -16,7 +16,11 @@ import os
 import re
 from pathlib import Path
 
+from adtrack.adapters.eventlog.segment_format import SEGMENT_HEADER
+from adtrack.adapters.private_files import PRIVATE_FILE_MODE, fsync_directory
+
 SEGMENT_SUFFIX = ".seg"
+_TEMP_SUFFIX = ".tmp"
 _WRITER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SEGMENT_NAME = re.compile(r"^(?P<writer>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})-(?P<seq>\d{8,})\.seg$")
 
@@ -42,7 +46,7 @@ def parse_segment_name(name: str) -> tuple[str, int] | None:
 
 def temp_name(name: str) -> str:
     """Where a segment is prepared (and locked) before it appears under its real name."""
-    return f".{name}.tmp"
+    return f".{name}{_TEMP_SUFFIX}"
 
 
 def list_segments(directory: Path) -> dict[str, list[tuple[int, str]]]:
@@ -78,6 +82,60 @@ def is_held_by_writer(path: Path) -> bool:
     finally:
         os.close(fd)  # also drops our shared lock at once
     return False
+
+
+def write_all(fd: int, data: bytes) -> int:
+    """Write ``data`` fully; on an error, ``OSError.written`` says how much got in."""
+    written = 0
+    view = memoryview(data)
+    try:
+        while written < len(data):
+            written += os.write(fd, view[written:])
+    except OSError as exc:
+        exc.written = written  # type: ignore[attr-defined]
+        raise
+    return written
+
+
+def create_segment(directory: Path, name: str, *, sync_directory: bool) -> int:
+    """Create the segment file ``name`` holding just its header; returns its descriptor, which
+    holds the writer's lock. ``sync_directory``: fsync the folder so the name survives a power
+    loss."""
+    final_path = directory / name
+    temp_path = directory / temp_name(name)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp_path)  # left by a crashed process with the same explicit id
+    # Created and locked under a hidden name, then renamed: a reader never sees a segment
+    # file that is not yet locked by its writer (it would think it final).
+    fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        write_all(fd, SEGMENT_HEADER)
+        os.rename(temp_path, final_path)
+        if sync_directory:
+            fsync_directory(directory)
+    except BaseException:
+        close_quietly(fd)  # if it was renamed, it is now a final, empty segment
+        with contextlib.suppress(OSError):
+            os.unlink(temp_path)
+        raise
+    return fd
+
+
+def remove_stale_temp_files(directory: Path, now: float, min_age_seconds: float) -> None:
+    """Delete segments that never got their real name (their writer died while creating
+    them), once untouched for ``min_age_seconds`` and no longer locked."""
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            if not (
+                entry.name.startswith(".") and entry.name.endswith(SEGMENT_SUFFIX + _TEMP_SUFFIX)
+            ):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if now - entry.stat().st_mtime >= min_age_seconds and not is_held_by_writer(
+                    Path(entry.path)
+                ):
+                    os.unlink(entry.path)
 
 
 class WriterIdInUse(RuntimeError):

@@ -1,5 +1,6 @@
-"""The event log's interfaces. Adapters: ``adapters/eventlog/local.py`` (embedded, default) and
-``adapters/eventlog/nats.py`` (JetStream, for many collectors).
+"""The event log's interfaces. Adapters: ``adapters/eventlog/local_writer.py`` and
+``local_reader.py`` (embedded, default), ``adapters/eventlog/nats_writer.py`` and
+``nats_reader.py`` (JetStream, for many collectors).
 
 Writers are used by collectors: ``append`` returns only when the records are as durable as the
 configured policy promises, so the collector may answer the requests that produced them.

@@ -1,22 +1,15 @@
-"""The embedded event log: append-only segment files in a local directory.
+"""The embedded event log's writer: appends to this process's own segment files.
 
-Collectors write through :class:`LocalEventLogWriter`, the aggregator reads through
-:class:`LocalEventLogReader`. The file format is in ``segment_format.py``, the naming and
+Collectors write through :class:`LocalEventLogWriter`; the aggregator reads the files with
+``local_reader.py``. The file format is in ``segment_format.py``, the naming, creation and
 liveness rules in ``segment_files.py``; the guarantees are spelled out in ``docs/durability.md``.
 
-Writer, in short: every ``append`` is ONE ``os.write`` of one CRC-checked frame into the writer's
-own segment file (so it survives ``kill -9``: the page cache has it), then the fsync policy:
-``always`` waits for an ``fdatasync`` (run in a helper thread; concurrent appends share one),
-``interval`` leaves it to a background ``fdatasync`` every ``fsync_interval_ms``, ``never``
-leaves it to the OS. Any ``OSError`` turns into :class:`EventLogUnavailable` (the collector
-answers 503); the writer then refuses appends for a short back-off and retries on a new segment.
-
-Reader, in short: reads every writer's segments in order and hands out whole frames; a frame
-that is torn (or fails its CRC) is skipped only once its segment is final, i.e. its writer has
-moved on or is gone. ``Batch.position`` maps segment names to the offset after the batch and
-``Batch.starts`` to the offset it began at; the aggregator moves the stored offsets from one to
-the other in the same SQL transaction as the rollups and hands them back through
-:meth:`LocalEventLogReader.restore` after a restart.
+Every ``append`` is ONE ``os.write`` of one CRC-checked frame into the writer's own segment file
+(so it survives ``kill -9``: the page cache has it), then the fsync policy: ``always`` waits for
+an ``fdatasync`` (run in a helper thread; concurrent appends share one), ``interval`` leaves it
+to a background ``fdatasync`` every ``fsync_interval_ms``, ``never`` leaves it to the OS. Any
+``OSError`` turns into :class:`EventLogUnavailable` (the collector answers 503); the writer then
+refuses appends for a short back-off and retries on a new segment.
 """
 
 from __future__ import annotations
@@ -24,52 +17,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import secrets
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from adtrack.adapters.eventlog.local_fsync import FsyncPolicy, sync_files
 from adtrack.adapters.eventlog.segment_files import (
     check_writer_id,
     close_quietly,
+    create_segment,
     highest_seq,
-    is_held_by_writer,
-    list_segments,
     lock_writer_id,
     read_seq_counter,
     segment_name,
-    temp_name,
+    write_all,
     write_seq_counter,
 )
-from adtrack.adapters.eventlog.segment_format import (
-    HEADER_SIZE,
-    SEGMENT_HEADER,
-    ScanStop,
-    encode_frame,
-    frame_length_at,
-    header_is_valid,
-    scan_frames,
-)
-from adtrack.adapters.private_files import (
-    PRIVATE_DIR_MODE,
-    PRIVATE_FILE_MODE,
-    fsync_directory,
-    make_private_dir,
-)
-from adtrack.services.ports import Batch, EventLogUnavailable
+from adtrack.adapters.eventlog.segment_format import HEADER_SIZE, encode_frame
+from adtrack.adapters.private_files import PRIVATE_DIR_MODE, make_private_dir
+from adtrack.services.ports import EventLogUnavailable
 
 __all__ = [
     "DEFAULT_SEGMENT_BYTES",
-    "FsyncPolicy",
-    "LocalEventLogReader",
     "LocalEventLogWriter",
     "WriterStats",
 ]
@@ -78,12 +54,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 _T = TypeVar("_T")
-
-
-class FsyncPolicy(StrEnum):
-    ALWAYS = "always"  # fdatasync before append returns: survives power loss
-    INTERVAL = "interval"  # background fdatasync: power loss may lose the last interval
-    NEVER = "never"  # the OS flushes when it likes: survives process crashes only
 
 
 @dataclass
@@ -116,39 +86,6 @@ def _disable_inherited_writers() -> None:
 
 
 os.register_at_fork(after_in_child=_disable_inherited_writers)
-
-
-def _write_all(fd: int, data: bytes) -> int:
-    """Write ``data`` fully; on an error, ``OSError.written`` says how much got in."""
-    written = 0
-    view = memoryview(data)
-    try:
-        while written < len(data):
-            written += os.write(fd, view[written:])
-    except OSError as exc:
-        exc.written = written  # type: ignore[attr-defined]
-        raise
-    return written
-
-
-def _sync_files(retired: list[tuple[int, bool]], current: int | None) -> None:
-    """fdatasync (and close) the retired segments, then fdatasync the current one. Runs in the
-    writer's fsync thread. ``retired`` holds ``(fd, must_succeed)`` pairs."""
-    first_error: OSError | None = None
-    for fd, must_succeed in retired:
-        try:
-            os.fdatasync(fd)
-        except OSError as exc:
-            if must_succeed:
-                first_error = first_error or exc
-        finally:
-            close_quietly(fd)
-    if current is not None:
-        os.fdatasync(current)
-        if os.fstat(current).st_nlink == 0:
-            raise FileNotFoundError(errno.ENOENT, "the segment file was removed")
-    if first_error is not None:
-        raise first_error
 
 
 class LocalEventLogWriter:
@@ -321,7 +258,7 @@ class LocalEventLogWriter:
             else:
                 try:
                     await self._in_fsync_thread(
-                        _sync_files, [(s.fd, not s.abandoned) for s in segments], None
+                        sync_files, [(s.fd, not s.abandoned) for s in segments], None
                     )
                 except OSError as exc:
                     log.error("event log: final fsync failed: %s", exc)
@@ -363,33 +300,14 @@ class LocalEventLogWriter:
         if self._id_lock_fd is not None:
             write_seq_counter(self._id_lock_fd, seq)
         name = segment_name(self.writer_id, seq)
-        final_path = self._dir / name
-        temp_path = self._dir / temp_name(name)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_path)  # left by a crashed process with the same explicit id
-        # Created and locked under a hidden name, then renamed: a reader never sees a segment
-        # file that is not yet locked by its writer (it would think it final).
-        fd = os.open(
-            temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE_MODE
-        )
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _write_all(fd, SEGMENT_HEADER)
-            os.rename(temp_path, final_path)
-            if self._policy is not FsyncPolicy.NEVER:
-                fsync_directory(self._dir)
-        except BaseException:
-            close_quietly(fd)  # if it was renamed, it is now a final, empty segment
-            with contextlib.suppress(OSError):
-                os.unlink(temp_path)
-            raise
+        fd = create_segment(self._dir, name, sync_directory=self._policy is not FsyncPolicy.NEVER)
         self.stats.segments_opened += 1
         return _OpenSegment(name=name, fd=fd, size=HEADER_SIZE)
 
     def _write_frame(self, segment: _OpenSegment, frame: bytes) -> None:
         start = segment.size
         try:
-            _write_all(segment.fd, frame)
+            write_all(segment.fd, frame)
         except OSError as exc:
             self._abandon(segment, start, getattr(exc, "written", 0), exc)
             raise EventLogUnavailable(f"event log unavailable: {self._failure}") from exc
@@ -457,7 +375,7 @@ class LocalEventLogWriter:
             current = self._segment
             try:
                 await self._in_fsync_thread(
-                    _sync_files,
+                    sync_files,
                     [(s.fd, not s.abandoned) for s in retired],
                     current.fd if current else None,
                 )
@@ -512,179 +430,3 @@ class LocalEventLogWriter:
             segment.abandoned = True
             self._retire(segment)
             self._record_failure(error)
-
-
-class LocalEventLogReader:
-    """Reads every writer's segments under ``directory`` for the consumer ``consumer``.
-
-    Positions live in memory; the aggregator persists them (``Batch.position``, a mapping of
-    segment name to byte offset) and calls :meth:`restore` when it starts.
-    """
-
-    def __init__(
-        self, directory: Path | str, *, consumer: str, read_chunk_bytes: int = 1 << 20
-    ) -> None:
-        self.consumer = consumer
-        self._dir = Path(directory)
-        self._chunk = read_chunk_bytes
-        self._next: dict[str, int] = {}  # next offset to read, per segment
-        self._acked: dict[str, int] = {}  # offset committed downstream, per segment
-        self._finished: set[str] = set()  # final and read to its end
-        self._turn = 0  # which writer is read first, so a backlog cannot starve the others
-        self.skipped_bytes = 0  # torn or corrupt bytes skipped at the end of final segments
-
-    def restore(self, positions: Mapping[str, int]) -> None:
-        """Resume from committed positions (segment name -> byte offset)."""
-        self._next = dict(positions)
-        self._acked = dict(positions)
-        self._finished.clear()
-
-    async def read(self, max_records: int) -> Batch:
-        if max_records < 1:
-            raise ValueError("max_records must be at least 1")
-        return await asyncio.to_thread(self.read_now, max_records)
-
-    async def ack(self, batch: Batch) -> None:
-        if isinstance(batch.position, Mapping):
-            for name, offset in batch.position.items():
-                self._acked[name] = max(self._acked.get(name, 0), offset)
-
-    async def close(self) -> None:
-        return None
-
-    def read_now(self, max_records: int) -> Batch:
-        """The blocking body of :meth:`read`."""
-        listing = list_segments(self._dir)
-        writers = sorted(listing)
-        if writers:
-            first = self._turn % len(writers)
-            writers = writers[first:] + writers[:first]
-            self._turn += 1
-        records: list[bytes] = []
-        positions: dict[str, int] = {}
-        starts: dict[str, int] = {}
-        for writer in writers:
-            segments = listing[writer]
-            for index, (_seq, name) in enumerate(segments):
-                if name in self._finished:
-                    continue
-                final = index + 1 < len(segments) or not is_held_by_writer(self._dir / name)
-                done = self._read_segment(name, final, max_records, records, positions, starts)
-                if not done:
-                    break  # the rest of this writer's data comes later
-            if len(records) >= max_records:
-                break
-        return Batch(records=records, position=positions, starts=starts, source="local")
-
-    def _read_segment(
-        self,
-        name: str,
-        final: bool,
-        max_records: int,
-        records: list[bytes],
-        positions: dict[str, int],
-        starts: dict[str, int],
-    ) -> bool:
-        """Read frames of one segment into ``records``; True if it is final and fully read.
-
-        ``final`` is decided before reading: once final, the file no longer changes, so whatever
-        does not parse at its end is a torn or corrupt tail and is skipped.
-        """
-        start = self._next.get(name, 0)
-        try:
-            fd = os.open(self._dir / name, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            self._finished.add(name)
-            return True
-        try:
-            size = os.fstat(fd).st_size
-            offset = start
-            stop = ScanStop.END
-            if offset < HEADER_SIZE:
-                if header_is_valid(os.pread(fd, HEADER_SIZE, 0)):
-                    offset = HEADER_SIZE
-                else:
-                    stop = ScanStop.CORRUPT
-            if stop is ScanStop.END:
-                offset, stop = self._scan(fd, offset, size, max_records, records)
-        finally:
-            os.close(fd)
-        if stop in (ScanStop.INCOMPLETE, ScanStop.CORRUPT) and final:
-            skipped = size - offset
-            self.skipped_bytes += skipped
-            log.warning(
-                "event log: skipped %d %s bytes at the end of %s (an append that never completed)",
-                skipped,
-                stop.value,
-                name,
-            )
-            offset, stop = size, ScanStop.END
-        if offset != start:
-            self._next[name] = offset
-            positions[name] = offset
-            starts[name] = start
-        if stop is ScanStop.END and final:
-            self._finished.add(name)
-            return True
-        return False
-
-    def _scan(
-        self, fd: int, offset: int, size: int, max_records: int, records: list[bytes]
-    ) -> tuple[int, ScanStop]:
-        chunk = self._chunk
-        while offset < size:
-            if len(records) >= max_records:
-                return offset, ScanStop.LIMIT
-            remaining = size - offset
-            data = os.pread(fd, min(remaining, chunk), offset)
-            if not data:
-                return offset, ScanStop.INCOMPLETE
-            scan = scan_frames(data, offset, max_records, already=len(records))
-            records.extend(scan.records)
-            offset = scan.next_offset
-            if scan.stop is ScanStop.INCOMPLETE and len(data) < remaining:
-                # Our chunk ended inside a frame, the file did not: read on, a whole frame at least.
-                if scan.frames == 0:
-                    need = frame_length_at(data)
-                    if need is None:
-                        return offset, ScanStop.CORRUPT
-                    chunk = max(chunk, need)
-                continue
-            if scan.stop is not ScanStop.END:
-                return offset, scan.stop
-        return offset, ScanStop.END
-
-    def prune(self, min_age_seconds: float) -> list[str]:
-        """Delete segments that are final, fully read AND acked, and untouched for
-        ``min_age_seconds``. Only for a single consumer: others reading the same folder would
-        lose them. Returns the names removed."""
-        removed: list[str] = []
-        now = time.time()
-        for name in sorted(self._finished):
-            path = self._dir / name
-            try:
-                stat = os.stat(path)
-            except FileNotFoundError:
-                self._finished.discard(name)
-                continue
-            if self._acked.get(name, -1) < stat.st_size or now - stat.st_mtime < min_age_seconds:
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            removed.append(name)
-            self._finished.discard(name)
-            self._next.pop(name, None)
-            self._acked.pop(name, None)
-        self._prune_stale_temp_files(now, min_age_seconds)
-        return removed
-
-    def _prune_stale_temp_files(self, now: float, min_age_seconds: float) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(self._dir):
-                if not (entry.name.startswith(".") and entry.name.endswith(".seg.tmp")):
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    if now - entry.stat().st_mtime >= min_age_seconds and not is_held_by_writer(
-                        Path(entry.path)
-                    ):
-                        os.unlink(entry.path)
