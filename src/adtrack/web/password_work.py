@@ -13,11 +13,12 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar, TypeVarTuple, Unpack
 
 __all__ = ["PasswordWork", "PasswordWorkBusy"]
 
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 
 class PasswordWorkBusy(Exception):
@@ -43,7 +44,7 @@ class PasswordWork:
         with self._lock:
             self._pending -= 1
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+    def submit(self, fn: Callable[[Unpack[Args]], T], *args: *Args) -> Future[T]:
         """Start ``fn(*args)`` on a password thread, or raise ``PasswordWorkBusy``."""
         with self._lock:
             if self._pending >= self.capacity:
@@ -66,5 +67,5 @@ class PasswordWork:
         future.add_done_callback(lambda done: self._release() if done.cancelled() else None)
         return future
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[[Unpack[Args]], T], *args: *Args) -> T:
         return await asyncio.wrap_future(self.submit(fn, *args))

@@ -18,7 +18,7 @@ the per-address limit room for that, or set it to 0).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar, TypeVarTuple, Unpack
 
 from prometheus_client import Counter
 from starlette.requests import Request
@@ -72,6 +72,7 @@ for _scope in SCOPES:
     LOGIN_LOCKOUTS.labels(scope=_scope)
 
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 
 def password_work(request: Request) -> PasswordWork:
@@ -82,7 +83,7 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def run_password_work(request: Request, fn: Callable[..., T], *args: Any) -> T:
+async def run_password_work(request: Request, fn: Callable[[Unpack[Args]], T], *args: *Args) -> T:
     """``fn(*args)`` on a password thread (for anything that hashes a password)."""
     try:
         return await password_work(request).run(fn, *args)

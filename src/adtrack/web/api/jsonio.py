@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Any
 
 from fastapi.routing import APIRoute
 from starlette.requests import Request
@@ -23,12 +22,12 @@ from adtrack.services.exact_json import dumps
 
 
 class ApiJSONResponse(JSONResponse):
-    def render(self, content: Any) -> bytes:
+    def render(self, content: object) -> bytes:
         return dumps(content)
 
 
 class DecimalJSONRequest(Request):
-    async def json(self) -> Any:
+    async def json(self) -> object:
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
@@ -43,7 +42,7 @@ class DecimalJSONRequest(Request):
 
 
 class DecimalJSONRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[object, object, Response]]:
         handler = super().get_route_handler()
 
         async def decimal_json_handler(request: Request) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, TypeVarTuple, Unpack
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, Field
@@ -45,9 +45,10 @@ _HASHING_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 
-async def _hashing(request: Request, fn: Callable[..., T], *args: Any) -> T:
+async def _hashing(request: Request, fn: Callable[[Unpack[Args]], T], *args: *Args) -> T:
     """``fn(*args)`` (which hashes a password) on the password threads; 503 when saturated."""
     try:
         return await run_password_work(request, fn, *args)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Coroutine
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
@@ -32,7 +31,7 @@ from adtrack.web.console.rendering import is_htmx, redirect, render, safe_next
 
 __all__ = ["ConsoleRoute"]
 
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Handler = Callable[[Request], Coroutine[object, object, Response]]
 
 
 class ConsoleRoute(APIRoute):
