@@ -12,7 +12,7 @@ from typing import Any
 from adtrack.domain.catalogue_rules import BASE_RULE_CONDITIONAL_ONLY
 from adtrack.domain.model import LineItem, PaymentRule, PricingType, RevenueType
 from adtrack.services.catalogue import CatalogueService, KindCatalogue
-from adtrack.web.console.forms import FormField, FormValues
+from adtrack.web.console.forms import FormField, FormValue, FormValues
 from adtrack.web.console.rendering import money_text
 
 __all__ = [
@@ -65,7 +65,7 @@ class CatalogueScreen:
     objects: Callable[[CatalogueService], KindCatalogue[Any]]  # the service's catalogue of it
     parent: str | None = None  # list filter and create default: "advertiser_id"
     defaults: Mapping[str, str] = field(default_factory=dict)  # a new object's form values
-    skip: Callable[[FormField, Any, FormValues], bool] | None = None
+    skip: Callable[[FormField, FormValue | None, FormValues], bool] | None = None
     hidden_fields: Callable[[Any | None], frozenset[str]] = field(
         default=lambda entity: frozenset()
     )
@@ -83,7 +83,7 @@ _COMMON_SORTS: dict[str, Callable[[Any], Any]] = {
 def _skip_amounts(type_field: str, amounts: Mapping[str, str]) -> Callable[..., bool]:
     """Only the amount of the chosen pricing/revenue type is sent (the rules refuse others)."""
 
-    def skip(field: FormField, raw: Any, values: FormValues) -> bool:
+    def skip(field: FormField, raw: FormValue | None, values: FormValues) -> bool:
         prefix = field.name.rsplit(".", 1)[0] + "." if "." in field.name else ""
         if field.name.removeprefix(prefix) not in amounts.values():
             return False
@@ -93,11 +93,11 @@ def _skip_amounts(type_field: str, amounts: Mapping[str, str]) -> Callable[..., 
     return skip
 
 
-def _skip_payment_rule(field: FormField, raw: Any, values: FormValues) -> bool:
+def _skip_payment_rule(field: FormField, raw: FormValue | None, values: FormValues) -> bool:
     return _skip_amounts("pricing_type", _PRICING_AMOUNT)(field, raw, values)
 
 
-def _skip_line_item(field: FormField, raw: Any, values: FormValues) -> bool:
+def _skip_line_item(field: FormField, raw: FormValue | None, values: FormValues) -> bool:
     if field.name == "revenue_value":
         return values.get("revenue_type") in ("", "none", None) and not str(raw or "").strip()
     return False

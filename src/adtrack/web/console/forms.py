@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,13 +28,15 @@ from adtrack.domain.parsing import (
 
 __all__ = [
     "FormField",
+    "FormValue",
     "FormValues",
     "parse_form",
     "entity_values",
     "error_field",
 ]
 
-FormValues = dict[str, Any]  # what a form shows: text, or a list of texts for multi-selects
+FormValue = str | list[str]
+FormValues = dict[str, FormValue]  # what a form shows: text, or a list of texts for multi-selects
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def error_field(field: str) -> str:
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
-def parse_value(field: FormField, raw: Any, zone: ZoneInfo) -> Any:
+def parse_value(field: FormField, raw: FormValue | None, zone: ZoneInfo) -> Any:
     """One field's form text as service data; ``ValueError`` says what is wrong."""
     try:
         return _parse_value(field, raw, zone)
@@ -80,7 +82,7 @@ def parse_value(field: FormField, raw: Any, zone: ZoneInfo) -> Any:
         raise ValueError(exc.message) from None
 
 
-def _parse_value(field: FormField, raw: Any, zone: ZoneInfo) -> Any:
+def _parse_value(field: FormField, raw: FormValue | None, zone: ZoneInfo) -> Any:
     if field.widget == "ids":
         values = raw if isinstance(raw, list) else ([raw] if raw else [])
         return list(parse_id_list(values, field.name))
@@ -131,7 +133,7 @@ def parse_form(
     fields: Sequence[FormField],
     zone: ZoneInfo,
     *,
-    skip: Callable[[FormField, Any], bool] | None = None,
+    skip: Callable[[FormField, FormValue | None], bool] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Service data and per-field errors from the form values. ``skip`` leaves fields out."""
     data: dict[str, Any] = {}
@@ -173,7 +175,7 @@ def entity_values(entity: Any, fields: Sequence[FormField], zone: ZoneInfo) -> F
     return values
 
 
-def show_value(field: FormField, value: Any, zone: ZoneInfo) -> Any:
+def show_value(field: FormField, value: Any, zone: ZoneInfo) -> FormValue:
     if value is None:
         return [] if field.widget == "ids" else ""
     if field.widget == "money":
@@ -181,7 +183,8 @@ def show_value(field: FormField, value: Any, zone: ZoneInfo) -> Any:
     if field.widget == "ratio":
         return _trim(str(Decimal(int(value)) / PPM))
     if field.widget == "date":
-        return value.astimezone(zone).date().isoformat()
+        day: date = value.astimezone(zone).date()
+        return day.isoformat()
     if field.widget == "ids":
         return [str(v) for v in sorted(value)]
     if field.widget == "lines":

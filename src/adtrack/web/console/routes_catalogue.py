@@ -34,6 +34,7 @@ from adtrack.web.console.console_route import ConsoleRoute
 from adtrack.web.console.console_state import console_state
 from adtrack.web.console.forms import (
     FormField,
+    FormValue,
     FormValues,
     entity_values,
     error_field,
@@ -173,7 +174,7 @@ async def _save(request: Request, screen: CatalogueScreen, entity: Any | None) -
     if screen.skip is not None:
         screen_skip = screen.skip
 
-        def skip(field: FormField, raw: Any) -> bool:
+        def skip(field: FormField, raw: FormValue | None) -> bool:
             return screen_skip(field, raw, values)
 
     data, errors = parse_form(values, fields, zone, skip=skip)
