@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +22,14 @@ from starlette.responses import Response
 
 from adtrack.domain.errors import DomainError, ValidationError
 from adtrack.domain.macro_presets import Macro
-from adtrack.domain.model import State, Tracker, TrackerType
+from adtrack.domain.model import (
+    Advertiser,
+    PaymentRule,
+    Placement,
+    State,
+    Tracker,
+    TrackerType,
+)
 from adtrack.domain.parsing import parse_id, parse_id_list, parse_optional_id
 from adtrack.domain.tags import TagFormat, TagOptions, TrackerTagData, tracker_url
 from adtrack.services.catalogue import MAX_PAGE_SIZE, CatalogueService
@@ -42,11 +49,14 @@ router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
 ADVERTISER_COOKIE = "adtrack_advertiser"
 PICKER_LIMIT = 50
 
+# A view built per tracker screen: FastAPI reads its parameters; it answers a page.
+Endpoint = Callable[..., Response | Awaitable[Response]]
+
 
 # --- the advertiser in use ----------------------------------------------------------------
 
 
-def _chosen_advertiser(request: Request, svc: CatalogueService) -> Any | None:
+def _chosen_advertiser(request: Request, svc: CatalogueService) -> Advertiser | None:
     raw = request.query_params.get("advertiser_id") or (
         None if request.query_params.get("choose") else request.cookies.get(ADVERTISER_COOKIE)
     )
@@ -97,7 +107,7 @@ def _list_view(screen: TrackerScreen, request: Request, viewer: ViewerDep) -> Re
             {"screen": screen, "advertisers": advertisers, "q": q or "", "section": "creative"},
         )
     names = CatalogueNames(svc, missing="#{id} (deleted)")
-    sort_keys: dict[str, Callable[[Tracker], Any]] = {
+    sort_keys: dict[str, Callable[[Tracker], object]] = {
         "id": lambda t: t.id,
         "name": lambda t: t.name,
         "code": lambda t: t.code,
@@ -128,7 +138,7 @@ def _list_view(screen: TrackerScreen, request: Request, viewer: ViewerDep) -> Re
     return _remember_advertiser(request, response, advertiser.id)
 
 
-def _bulk_view(screen: TrackerScreen) -> Callable[..., Any]:
+def _bulk_view(screen: TrackerScreen) -> Endpoint:
     async def bulk(request: Request, viewer: EditorDep) -> Response:
         svc = get_catalogue(request)
         form = await request.form()
@@ -220,7 +230,7 @@ def _parse_tracker_form(
 
 def _options_for_publisher(
     svc: CatalogueService, publisher_id: int | None
-) -> tuple[list[Any], list[Any]]:
+) -> tuple[list[Placement], list[PaymentRule]]:
     if publisher_id is None:
         return [], []
     placements = svc.placements.list(publisher_id=publisher_id, limit=MAX_PAGE_SIZE).items
@@ -280,7 +290,7 @@ def _dialog(
     return render(request, template, context, status_code=status_code)
 
 
-def _new_view(screen: TrackerScreen) -> Callable[..., Any]:
+def _new_view(screen: TrackerScreen) -> Endpoint:
     def new(request: Request, viewer: EditorDep) -> Response:
         svc = get_catalogue(request)
         advertiser = _chosen_advertiser(request, svc)
@@ -322,14 +332,14 @@ async def _save(request: Request, screen: TrackerScreen, tracker: Tracker | None
     return _dialog(request, screen, advertiser_id, tracker, values, errors, status_code=422)
 
 
-def _create_view(screen: TrackerScreen) -> Callable[..., Any]:
+def _create_view(screen: TrackerScreen) -> Endpoint:
     async def create(request: Request, viewer: EditorDep) -> Response:
         return await _save(request, screen, None)
 
     return create
 
 
-def _update_view(screen: TrackerScreen) -> Callable[..., Any]:
+def _update_view(screen: TrackerScreen) -> Endpoint:
     async def update(tracker_id: int, request: Request, viewer: EditorDep) -> Response:
         tracker = screen.objects(get_catalogue(request)).get(tracker_id)
         return await _save(request, screen, tracker)
@@ -337,7 +347,7 @@ def _update_view(screen: TrackerScreen) -> Callable[..., Any]:
     return update
 
 
-def _list_route(screen: TrackerScreen) -> Callable[..., Any]:
+def _list_route(screen: TrackerScreen) -> Endpoint:
     def list_view(request: Request, viewer: ViewerDep) -> Response:
         return _list_view(screen, request, viewer)
 
@@ -353,7 +363,7 @@ def _field_for(exc: DomainError) -> str:
     return "form"
 
 
-def _edit_view(screen: TrackerScreen) -> Callable[..., Any]:
+def _edit_view(screen: TrackerScreen) -> Endpoint:
     def edit(tracker_id: int, request: Request, viewer: EditorDep) -> Response:
         tracker = screen.objects(get_catalogue(request)).get(tracker_id)
         return _dialog(
@@ -463,7 +473,7 @@ def tracker_hits(tracker_id: int, request: Request, viewer: ViewerDep) -> Respon
 def _register() -> None:
     for screen in TRACKER_SCREENS.values():
         slug = screen.slug
-        routes: list[tuple[str, Callable[..., Any], str]] = [
+        routes: list[tuple[str, Endpoint, str]] = [
             (f"/{slug}", _list_route(screen), "GET"),
             (f"/{slug}/new", _new_view(screen), "GET"),
             (f"/{slug}", _create_view(screen), "POST"),
