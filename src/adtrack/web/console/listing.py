@@ -32,10 +32,10 @@ class Listing(Generic[E]):
     limit: int
     sort: str
     direction: str  # "asc" | "desc"
-    query: dict[str, Any]  # the list's current query parameters (for links)
+    query: dict[str, object]  # the list's current query parameters (for links)
     sorted_in_memory: bool = True
     note: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def number(self) -> int:
@@ -46,7 +46,7 @@ class Listing(Generic[E]):
         return max(1, math.ceil(self.total / self.limit))
 
 
-def _int(value: Any, default: int, low: int, high: int) -> int:
+def _int(value: object, default: int, low: int, high: int) -> int:
     """A page number or size from the URL: ``default`` when absent or not a whole number
     (links are ours; a mangled one still shows a page), else clamped to ``low..high``."""
     try:
@@ -56,7 +56,7 @@ def _int(value: Any, default: int, low: int, high: int) -> int:
     return min(max(number, low), high)
 
 
-def _sort_value(value: Any) -> tuple[int, Any]:
+def _sort_value(value: object) -> tuple[int, Any]:
     """None last; text case-insensitively."""
     if value is None or value == "":
         return (1, "")
@@ -69,10 +69,10 @@ def _sort_value(value: Any) -> tuple[int, Any]:
 
 def list_rows(
     fetch: Callable[..., Page[E]],
-    params: Mapping[str, Any],
-    sort_keys: Mapping[str, Callable[[E], Any]],
+    params: Mapping[str, object],
+    sort_keys: Mapping[str, Callable[[E], object]],
     *,
-    filters: Mapping[str, Any] | None = None,
+    filters: Mapping[str, object] | None = None,
     default_sort: str = "id",
     default_direction: str = "desc",
 ) -> Listing[E]:
@@ -86,7 +86,7 @@ def list_rows(
     direction = str(params["dir"]) if params.get("dir") in ("asc", "desc") else default_direction
     per_page = _int(params.get("per_page"), DEFAULT_PER_PAGE, 1, 100)
     page = _int(params.get("page"), 1, 1, 1_000_000)
-    query: dict[str, Any] = {
+    query: dict[str, object] = {
         "q": q,
         "state": state,
         "sort": sort,

@@ -58,7 +58,7 @@ def money_text(micros: int | None) -> str:
     return f"{whole}.{frac.ljust(2, '0')}"
 
 
-def query_string(base: Mapping[str, Any], **changes: Any) -> str:
+def query_string(base: Mapping[str, object], **changes: object) -> str:
     """``base`` with ``changes`` applied, as ``?a=1&b=2`` (``None`` values dropped)."""
     merged = {**base, **changes}
     pairs: list[tuple[str, str]] = []
@@ -85,7 +85,7 @@ def local_date(value: datetime | None, zone: ZoneInfo) -> str:
 def render(
     request: Request,
     template: str,
-    context: Mapping[str, Any] | None = None,
+    context: Mapping[str, object] | None = None,
     *,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
@@ -94,7 +94,7 @@ def render(
     zone = state.zone
     viewer = getattr(request.state, "viewer", None)
     flash = state.codec.read_flash(request)
-    full: dict[str, Any] = {
+    full: dict[str, object] = {
         "viewer": viewer,
         "user": viewer.user if viewer else None,
         "csrf_token": csrf_for(request),
