@@ -5,14 +5,13 @@ threads, off the event loop."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from adtrack.domain.errors import DomainError
 from adtrack.domain.model import Role
+from adtrack.services.users import NewUser
 from adtrack.web.api.deps import get_users
 from adtrack.web.console.access import AdminDep, check_csrf
 from adtrack.web.console.console_route import ConsoleRoute
@@ -33,9 +32,9 @@ ROLE_OPTIONS = (
 
 def _page(
     request: Request,
-    values: dict[str, Any] | None = None,
+    values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
-    created: Any = None,
+    created: NewUser | None = None,
     status_code: int = 200,
 ) -> Response:
     return render(
@@ -78,7 +77,7 @@ async def create_user(request: Request, viewer: AdminDep) -> Response:
 @router.post("/users/{user_id:int}", include_in_schema=False)
 async def update_user(user_id: int, request: Request, viewer: AdminDep) -> Response:
     form = await request.form()
-    changes: dict[str, Any] = {}
+    changes: dict[str, str] = {}
     for name in ("role", "state", "password"):
         value = str(form.get(name) or "")
         if value:
