@@ -13,7 +13,7 @@ the export and shows its delivery status until it is sent or failed. Everything 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TypedDict
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -43,11 +43,25 @@ FORMATS = {
 _SPLIT = re.compile(r"[\s,;]+")
 
 
-def _tracker_type(value: Any) -> TrackerType:
+class ExportValues(TypedDict):
+    """What the export dialog shows (and sends on): the user's choices."""
+
+    format: str
+    delivery: str
+    emails: str  # as typed: addresses separated by spaces, commas or semicolons
+    macros: list[str]
+    preset: str
+    use_code: bool
+    secure: bool
+
+
+def _tracker_type(value: object) -> TrackerType:
     return TrackerType.CLICK if str(value or "") == "click" else TrackerType.IMPRESSION
 
 
-def _options_context(request: Request, tracker_type: TrackerType, ids: list[int]) -> dict[str, Any]:
+def _options_context(
+    request: Request, tracker_type: TrackerType, ids: list[int]
+) -> dict[str, object]:
     exports = get_exports(request)
     public_url = services(request).settings.public_url
     return {
@@ -61,10 +75,9 @@ def _options_context(request: Request, tracker_type: TrackerType, ids: list[int]
     }
 
 
-def _values_from(form: FormData | dict[str, Any], tracker_type: TrackerType) -> dict[str, Any]:
-    getlist = getattr(form, "getlist", None)
-    raw_macros: Any = getlist("macros") if getlist else form.get("macros") or []
-    macros = list(raw_macros)
+def _values_from(form: FormData, tracker_type: TrackerType) -> ExportValues:
+    """The dialog's values from a posted ``form`` (an empty one gives the defaults)."""
+    macros = form.getlist("macros")
     default_format = FORMATS[tracker_type][0][0]
     return {
         "format": str(form.get("format") or default_format),
@@ -82,8 +95,8 @@ def _ids(form: FormData) -> list[int]:
 
 
 def _request_body(
-    tracker_type: TrackerType, ids: list[int], values: dict[str, Any]
-) -> dict[str, Any]:
+    tracker_type: TrackerType, ids: list[int], values: ExportValues
+) -> dict[str, object]:
     impression = tracker_type is TrackerType.IMPRESSION
     key = "impression_tracker_ids" if impression else "click_tracker_ids"
     emails = [e for e in _SPLIT.split(values["emails"]) if e]
@@ -103,7 +116,7 @@ def _options_dialog(
     request: Request,
     tracker_type: TrackerType,
     ids: list[int],
-    values: dict[str, Any],
+    values: ExportValues,
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Response:
@@ -119,7 +132,7 @@ def _options_dialog(
 def export_dialog(request: Request, viewer: ViewerDep) -> Response:
     tracker_type = _tracker_type(request.query_params.get("tracker_type"))
     ids = list(parse_id_list(request.query_params.getlist("ids"), "ids"))
-    values = _values_from({}, tracker_type)
+    values = _values_from(FormData(), tracker_type)
     values["macros"] = [m.value for m in Macro]  # the seed pages' example uses all three
     values["secure"] = services(request).settings.public_url.startswith("https://")
     errors = {} if ids else {"form": "Select at least one tracker (the checkbox to its left)."}
