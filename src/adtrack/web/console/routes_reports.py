@@ -8,8 +8,10 @@ the *To* date is inclusive (the engine's end is exclusive: the page adds a day).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -100,7 +102,7 @@ def _bucket_label(when: datetime, interval: Interval) -> str:
     return when.strftime("%Y-%m-%d")
 
 
-def chart_data(report: Report, request: ReportRequest) -> dict[str, Any]:
+def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
     """Labels (every bucket, empty ones too) and one series per impression type: imps of
     External Impressions, clicks of External Clicks. ``report`` is grouped by imp_type."""
     buckets = plan_buckets(request)
@@ -147,7 +149,7 @@ def cell_text(metric: str, value: Any) -> str:
     return str(value)
 
 
-def _table(report: Report) -> dict[str, Any]:
+def _table(report: Report) -> dict[str, object]:
     request = report.request
     rows = []
     for row in report.rows:
@@ -172,10 +174,17 @@ def _table(report: Report) -> dict[str, Any]:
     }
 
 
-def _choices(request: Request) -> dict[str, Any]:
+class _Named(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+
+
+def _choices(request: Request) -> dict[str, list[tuple[str, str]]]:
     svc = get_catalogue(request)
 
-    def options(items: Any) -> list[tuple[str, str]]:
+    def options(items: Iterable[_Named]) -> list[tuple[str, str]]:
         return [(str(i.id), f"{i.name} ({i.id})") for i in items]
 
     return {
@@ -191,7 +200,7 @@ def reports_page(request: Request, viewer: ViewerDep) -> Response:
     state = console_state(request)
     values = _form(request)
     errors: dict[str, str] = {}
-    context: dict[str, Any] = {
+    context: dict[str, object] = {
         "values": values,
         "errors": errors,
         "section": "reports",
@@ -229,7 +238,7 @@ def reports_page(request: Request, viewer: ViewerDep) -> Response:
     return render(request, "reports.html", context)
 
 
-def _feed_defaults(zone: Any) -> dict[str, str]:
+def _feed_defaults(zone: ZoneInfo) -> dict[str, str]:
     now = datetime.now(zone).replace(minute=0, second=0, microsecond=0)
     start = now - timedelta(hours=23)
     return {"start": f"{start:%Y-%m-%dT%H:%M}", "end": f"{now + timedelta(hours=1):%Y-%m-%dT%H:%M}"}
