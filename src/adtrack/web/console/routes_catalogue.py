@@ -10,7 +10,7 @@ Readers (the reporter role) see the same pages read-only.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -18,9 +18,9 @@ from starlette.responses import Response
 from adtrack.domain.errors import DomainError, InUse
 from adtrack.domain.model import LineItem
 from adtrack.domain.parsing import parse_optional_id
-from adtrack.services.catalogue import MAX_PAGE_SIZE, CatalogueService
+from adtrack.services.catalogue import MAX_PAGE_SIZE, CatalogueService, Page
 from adtrack.web.api.deps import get_catalogue
-from adtrack.web.console.access import EditorDep, ViewerDep, check_csrf
+from adtrack.web.console.access import EditorDep, Viewer, ViewerDep, check_csrf
 from adtrack.web.console.catalogue_names import CatalogueNames
 from adtrack.web.console.catalogue_screens import (
     LINE_ITEMS,
@@ -49,14 +49,17 @@ router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
 # --- options of selects that come from the catalogue ------------------------------------------
 
 
-def _all(fetch: Callable[..., Any]) -> list[Any]:
+E = TypeVar("E")
+
+
+def _all(fetch: Callable[..., Page[E]]) -> list[E]:
     return list(fetch(limit=MAX_PAGE_SIZE).items)
 
 
 def dynamic_options(
     svc: CatalogueService, screen: CatalogueScreen, values: FormValues
-) -> dict[str, Any]:
-    options: dict[str, Any] = {}
+) -> dict[str, list[tuple[str, str]]]:
+    options: dict[str, list[tuple[str, str]]] = {}
     names = {f.name for f in screen.fields}
     if "advertiser_id" in names or "advertiser_ids" in names:
         advertisers = [(str(a.id), f"{a.name} ({a.id})") for a in _all(svc.advertisers.list)]
@@ -94,16 +97,16 @@ def _visible_fields(screen: CatalogueScreen, entity: Any | None) -> list[FormFie
 # --- pages ------------------------------------------------------------------------------------
 
 
-def _list_page(request: Request, screen: CatalogueScreen, viewer: Any) -> Response:
+def _list_page(request: Request, screen: CatalogueScreen, viewer: Viewer) -> Response:
     svc = get_catalogue(request)
     params = dict(request.query_params)
-    filters: dict[str, Any] = {}
+    filters: dict[str, object] = {}
     if screen.parent:
         parent_id = parse_optional_id(params.get(screen.parent), screen.parent)
         if parent_id is not None:
             filters[screen.parent] = parent_id
     listing = list_rows(screen.objects(svc).list, params, screen.sort_keys, filters=filters)
-    context: dict[str, Any] = {
+    context: dict[str, object] = {
         "screen": screen,
         "listing": listing,
         "section": screen.section,
@@ -127,10 +130,10 @@ def _form_page(
     errors: Mapping[str, str],
     *,
     status_code: int = 200,
-    blockers: list[dict[str, Any]] | None = None,
+    blockers: list[dict[str, object]] | None = None,
 ) -> Response:
     svc = get_catalogue(request)
-    context: dict[str, Any] = {
+    context: dict[str, object] = {
         "screen": screen,
         "entity": entity,
         "fields": _visible_fields(screen, entity),
