@@ -4,15 +4,26 @@ tracker.publisher_id)`` in a template), fetched once per id per request."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
 from adtrack.domain.errors import DomainError
-from adtrack.services.catalogue import CatalogueService, KindCatalogue
+from adtrack.services.catalogue import CatalogueService
 
 __all__ = ["CatalogueNames"]
 
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class _NamedObjects(Protocol):
+    """A kind's catalogue, as far as names are concerned."""
+
+    def get(self, id: int, /) -> _Named: ...
+
+
 # The words templates name a kind by.
-_CATALOGUE_OF: dict[str, Callable[[CatalogueService], KindCatalogue[Any]]] = {
+_CATALOGUE_OF: dict[str, Callable[[CatalogueService], _NamedObjects]] = {
     "advertiser": lambda catalogue: catalogue.advertisers,
     "line_item": lambda catalogue: catalogue.line_items,
     "publisher": lambda catalogue: catalogue.publishers,
