@@ -11,6 +11,7 @@ from adtrack.services.catalogue import CatalogueService
 
 __all__ = ["CatalogueNames"]
 
+
 class _Named(Protocol):
     @property
     def name(self) -> str: ...

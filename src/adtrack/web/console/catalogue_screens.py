@@ -45,7 +45,7 @@ _PRICING_AMOUNT = {"revshare": "revshare", "cpm": "cost_cpm", "cpc": "cost_cpc"}
 @dataclass(frozen=True)
 class Column:
     header: str
-    cell: Callable[[Any], Any]
+    cell: Callable[[Any], object]
     sort: str | None = None
     link: Callable[[Any], str] | None = None
     cell_type: str = "text"  # text | num | state | advertiser | revenue | pricing
@@ -61,17 +61,15 @@ class CatalogueScreen:
     section: str
     fields: tuple[FormField, ...]
     columns: tuple[Column, ...]
-    sort_keys: Mapping[str, Callable[[Any], Any]]
+    sort_keys: Mapping[str, Callable[[Any], object]]
     objects: Callable[[CatalogueService], KindCatalogue[Any]]  # the service's catalogue of it
     parent: str | None = None  # list filter and create default: "advertiser_id"
     defaults: Mapping[str, str] = field(default_factory=dict)  # a new object's form values
     skip: Callable[[FormField, FormValue | None, FormValues], bool] | None = None
-    hidden_fields: Callable[[Any | None], frozenset[str]] = field(
-        default=lambda entity: frozenset()
-    )
+    hidden_fields: Callable[[object], frozenset[str]] = field(default=lambda entity: frozenset())
 
 
-_COMMON_SORTS: dict[str, Callable[[Any], Any]] = {
+_COMMON_SORTS: dict[str, Callable[[Any], object]] = {
     "id": lambda e: e.id,
     "name": lambda e: e.name,
     "code": lambda e: e.code,
@@ -107,7 +105,7 @@ def _skip_line_item(field: FormField, raw: FormValue | None, values: FormValues)
 _BASE_RULE_HIDDEN = frozenset({"state", "publisher_id", *BASE_RULE_CONDITIONAL_ONLY})
 
 
-def _base_rule_hidden(entity: Any) -> frozenset[str]:
+def _base_rule_hidden(entity: object) -> frozenset[str]:
     if isinstance(entity, PaymentRule) and entity.is_base:
         return _BASE_RULE_HIDDEN
     return frozenset()
