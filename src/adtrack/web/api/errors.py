@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 STORAGE_RETRY_AFTER_SECONDS = 60
 
 
-def _documented(description: str, **extra: Any) -> dict[str, Any]:
+def _documented(description: str, **extra: object) -> dict[str, Any]:
     return {"model": ErrorOut, "description": description, **extra}
 
 
@@ -71,7 +71,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_body(field: str | None, message: str, **extra: Any) -> dict[str, Any]:
+def error_body(field: str | None, message: str, **extra: object) -> dict[str, object]:
     return {"detail": [{"field": field, "message": message}], **extra}
 
 
@@ -81,7 +81,7 @@ def _is_api(request: Request) -> bool:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    extra: dict[str, Any] = {}
+    extra: dict[str, object] = {}
     if isinstance(exc, InUse):
         extra["blockers"] = exc.blockers
     return JSONResponse(error_body(exc.field, exc.message, **extra), status_code=exc.status)
@@ -121,7 +121,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if not _is_api(request):
         return await http_exception_handler(request, exc)
     if isinstance(exc.detail, list):
-        body: dict[str, Any] = {"detail": exc.detail}
+        body: dict[str, object] = {"detail": exc.detail}
     else:
         body = error_body(None, str(exc.detail))
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
