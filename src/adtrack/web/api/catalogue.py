@@ -11,6 +11,7 @@ Seven resources share one shape (see ``services/catalogue_resources.py``): ``POS
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -43,10 +44,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
+EndpointT = TypeVar("EndpointT", bound=Callable[..., object])
 
 
-def _with_types(**annotations: Any) -> Callable[[EndpointT], EndpointT]:
+def _with_types(**annotations: object) -> Callable[[EndpointT], EndpointT]:
     """Give FastAPI this resource's own model classes for the named parameters.
 
     The endpoints below are written once for all resources, with the common base classes in
@@ -63,7 +64,7 @@ def _with_types(**annotations: Any) -> Callable[[EndpointT], EndpointT]:
 
 def add_resource_routes(router: APIRouter, resource: Resource) -> None:
     """Register the five endpoints of one resource on ``router``."""
-    tags: list[str | Any] = [resource.path]
+    tags: list[str | Enum] = [resource.path]
     collection = f"/{resource.path}"
     item = f"/{resource.path}/{{id}}"
 

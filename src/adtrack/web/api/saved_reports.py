@@ -39,7 +39,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
 
-def saved_report_json(saved: SavedReport) -> dict[str, Any]:
+def saved_report_json(saved: SavedReport) -> dict[str, object]:
     return {
         "id": saved.id,
         "name": saved.name,

@@ -126,7 +126,7 @@ class IssuedTokenOut(TokenOut):
     token: str = Field(description="The secret to send as `Authorization: Bearer <token>`.")
 
 
-def user_json(user: User) -> dict[str, Any]:
+def user_json(user: User) -> dict[str, object]:
     return {
         "id": user.id,
         "email": user.email,
@@ -137,7 +137,7 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-def token_json(token: ApiToken) -> dict[str, Any]:
+def token_json(token: ApiToken) -> dict[str, object]:
     return {
         "id": token.id,
         "user_id": token.user_id,
