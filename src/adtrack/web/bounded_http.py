@@ -37,8 +37,10 @@ from typing import Any, ClassVar
 
 import httptools
 from prometheus_client import Counter
+from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from adtrack.config import Settings
 from adtrack.fd_limits import connection_cap
@@ -128,8 +130,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     limits: ClassVar[MainPortLimits]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],  # uvicorn's own type
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
         self._in_head = True  # the parser is reading a head (or waiting for one)
         self._head_bytes = 0  # bytes of the current head fed so far
         self._head_tail = b""  # its last bytes, to find a blank line split over two reads

@@ -166,7 +166,7 @@ def _set(data: dict[str, Any], key: str, value: Any) -> None:
         data[key] = value
 
 
-def entity_values(entity: Any, fields: Sequence[FormField], zone: ZoneInfo) -> FormValues:
+def entity_values(entity: object, fields: Sequence[FormField], zone: ZoneInfo) -> FormValues:
     """The form values that show ``entity`` for editing."""
     values: FormValues = {}
     for field in fields:

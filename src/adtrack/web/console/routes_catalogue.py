@@ -83,7 +83,7 @@ def _defaults(screen: CatalogueScreen, request: Request) -> FormValues:
     return values
 
 
-def _visible_fields(screen: CatalogueScreen, entity: Any | None) -> list[FormField]:
+def _visible_fields(screen: CatalogueScreen, entity: object) -> list[FormField]:
     hidden = screen.hidden_fields(entity)
     return [
         f
