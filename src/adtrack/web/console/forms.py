@@ -38,6 +38,9 @@ __all__ = [
 FormValue = str | list[str]
 FormValues = dict[str, FormValue]  # what a form shows: text, or a list of texts for multi-selects
 
+# One field's value as the services take it (ids, micros, ppm, datetimes, texts).
+FieldData = str | int | datetime | list[int] | list[str] | None
+
 
 @dataclass(frozen=True)
 class FormField:
@@ -74,7 +77,7 @@ def error_field(field: str) -> str:
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
-def parse_value(field: FormField, raw: FormValue | None, zone: ZoneInfo) -> Any:
+def parse_value(field: FormField, raw: FormValue | None, zone: ZoneInfo) -> FieldData:
     """One field's form text as service data; ``ValueError`` says what is wrong."""
     try:
         return _parse_value(field, raw, zone)
@@ -82,7 +85,7 @@ def parse_value(field: FormField, raw: FormValue | None, zone: ZoneInfo) -> Any:
         raise ValueError(exc.message) from None
 
 
-def _parse_value(field: FormField, raw: FormValue | None, zone: ZoneInfo) -> Any:
+def _parse_value(field: FormField, raw: FormValue | None, zone: ZoneInfo) -> FieldData:
     if field.widget == "ids":
         values = raw if isinstance(raw, list) else ([raw] if raw else [])
         return list(parse_id_list(values, field.name))
@@ -156,7 +159,7 @@ def parse_form(
     return data, errors
 
 
-def _set(data: dict[str, Any], key: str, value: Any) -> None:
+def _set(data: dict[str, Any], key: str, value: FieldData) -> None:
     """``base_rule.revshare_ppm`` goes into ``data["base_rule"]["revshare_ppm"]``."""
     if "." in key:
         head, rest = key.split(".", 1)
