@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -146,16 +146,19 @@ def money_text(micros: int) -> str:
     return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
 
-class Memo(dict[Any, str]):
+_K = TypeVar("_K")
+
+
+class Memo(dict[_K, str]):
     """A bounded cache for one feed run: the same referrer pages and amounts come back again
     and again in a day of traffic, and a dict lookup is cheaper than formatting them anew."""
 
-    def __init__(self, compute: Callable[[Any], str], limit: int = 65_536) -> None:
+    def __init__(self, compute: Callable[[_K], str], limit: int = 65_536) -> None:
         super().__init__()
         self.compute = compute
         self.limit = limit
 
-    def __missing__(self, key: Any) -> str:
+    def __missing__(self, key: _K) -> str:
         if len(self) >= self.limit:
             self.clear()
         value = self[key] = self.compute(key)
@@ -224,7 +227,7 @@ def _feed_objects(
         yield row_objects(rows, domain)
 
 
-def row_objects(rows: list[tuple[Any, ...]], domain: Memo) -> list[dict[str, Any]]:
+def row_objects(rows: list[tuple[Any, ...]], domain: Memo[str | None]) -> list[dict[str, Any]]:
     """The feed objects of rows of :data:`SOURCE_COLUMNS` (see :func:`_feed_objects`)."""
     money = Memo(money_text)
     return [

@@ -120,7 +120,7 @@ class KindCatalogue(Generic[E]):
         state: str | None = None,
         offset: int = 0,
         limit: int = 50,
-        **filters: Any,
+        **filters: object,
     ) -> Page[E]:
         """A page of live objects: ``q`` searches name, code or id; ``filters`` are the kind's
         list filters (``None`` values are ignored)."""

@@ -75,7 +75,7 @@ class TrackerCatalogue(KindCatalogue[Tracker]):
         state: str | None = None,
         offset: int = 0,
         limit: int = 50,
-        **filters: Any,
+        **filters: object,
     ) -> Page[Tracker]:
         """Filters: ``tracker_type``, ``advertiser_id``, ``line_item_id``, ``publisher_id``,
         ``placement_id``, ``payment_rule_id``."""

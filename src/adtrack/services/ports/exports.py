@@ -33,7 +33,7 @@ class ExportRecord:
     created_at: datetime
     updated_at: datetime
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "export_id": self.id,
             "status": self.status.value,

@@ -68,7 +68,7 @@ class SavedReportStore(Protocol):
     """Where saved reports are kept. ``values`` hold checked fields by name (``definition`` a
     JSON object, ``recipients`` a list of addresses, the rest as in :class:`SavedReport`)."""
 
-    def insert(self, values: Mapping[str, Any]) -> int:
+    def insert(self, values: Mapping[str, object]) -> int:
         """Store a new saved report; returns its id."""
         ...
 
@@ -78,7 +78,7 @@ class SavedReportStore(Protocol):
         """Every saved report, by id."""
         ...
 
-    def update(self, report_id: int, values: Mapping[str, Any]) -> None: ...
+    def update(self, report_id: int, values: Mapping[str, object]) -> None: ...
 
     def delete(self, report_id: int) -> None: ...
 
