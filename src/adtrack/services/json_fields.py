@@ -219,9 +219,9 @@ def to_domain(values: Mapping[str, Any]) -> dict[str, Any]:
     return converted
 
 
-def from_domain(entity: DataclassInstance) -> dict[str, Any]:
+def from_domain(entity: DataclassInstance) -> dict[str, object]:
     """A domain entity (dataclass) -> its JSON-ready API representation."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for field in fields(entity):
         value = getattr(entity, field.name)
         name = API_NAMES.get(field.name, field.name)
