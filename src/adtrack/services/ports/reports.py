@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 __all__ = ["BucketSums", "RollupReads", "SavedReport", "SavedReportStore", "Terms"]
 
@@ -50,7 +50,7 @@ class SavedReport:
     id: int
     name: str
     owner_id: int | None
-    definition: dict[str, Any]
+    definition: dict[str, object]
     schedule: str
     weekday: int | None
     hour: int
