@@ -218,7 +218,7 @@ def python_rows(records: pa.RecordBatch) -> list[tuple[Any, ...]]:
 
 def _feed_objects(
     reader: RawEventReader, request: FeedRequest, batch: int
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[dict[str, object]]]:
     """The feed rows as objects keyed by :data:`FEED_COLUMNS` (null for nothing, ``invalid`` a
     boolean), ``batch`` at a time: what the JSON lines hold and :func:`iter_feed_batches` lists.
     Built in one pass straight from the archive's rows."""
@@ -227,7 +227,7 @@ def _feed_objects(
         yield row_objects(rows, domain)
 
 
-def row_objects(rows: list[tuple[Any, ...]], domain: Memo[str | None]) -> list[dict[str, Any]]:
+def row_objects(rows: list[tuple[Any, ...]], domain: Memo[str | None]) -> list[dict[str, object]]:
     """The feed objects of rows of :data:`SOURCE_COLUMNS` (see :func:`_feed_objects`)."""
     money = Memo(money_text)
     return [
@@ -267,7 +267,7 @@ def row_objects(rows: list[tuple[Any, ...]], domain: Memo[str | None]) -> list[d
 
 def iter_feed_batches(
     reader: RawEventReader, request: FeedRequest, batch: int = FETCH_BATCH
-) -> Iterator[list[tuple[Any, ...]]]:
+) -> Iterator[list[tuple[object, ...]]]:
     """Feed rows in batches of up to ``batch`` tuples (:data:`FEED_COLUMNS` order), oldest
     first. Lazily: one batch is read from the archive per step; the read stays open until the
     iterator is exhausted or closed."""
@@ -277,7 +277,7 @@ def iter_feed_batches(
 
 def iter_feed_rows(
     reader: RawEventReader, request: FeedRequest, batch: int = FETCH_BATCH
-) -> Iterator[tuple[Any, ...]]:
+) -> Iterator[tuple[object, ...]]:
     """Feed rows one by one (see :func:`iter_feed_batches`)."""
     for rows in iter_feed_batches(reader, request, batch):
         yield from rows
