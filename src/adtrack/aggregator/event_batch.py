@@ -125,7 +125,7 @@ def _decode_one_by_one(records: Sequence[bytes]) -> DecodedBatch:
     return DecodedBatch(table=events_to_table(rows), malformed=malformed)
 
 
-def _table(columns: list[list[Any]]) -> pa.Table:
+def _table(columns: list[list[object]]) -> pa.Table:
     arrays = [
         pa.array(column, type=pa.int64() if field.name == "ts" else field.type)
         for column, field in zip(columns, RAW_EVENT_SCHEMA, strict=True)

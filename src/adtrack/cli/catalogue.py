@@ -40,7 +40,10 @@ def _list_command(resource: Resource) -> Callable[..., None]:
                 typer.echo(dumps(obj).decode())
             return
         table(
-            [[str(o["id"]), o["state"], o["name"], o.get("code") or ""] for o in objects],
+            [
+                [str(o["id"]), str(o["state"]), str(o["name"]), str(o.get("code") or "")]
+                for o in objects
+            ],
             ["id", "state", "name", "code"],
         )
         typer.echo(f"({len(objects)} of {page.total})", err=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -80,7 +80,7 @@ def export_command(
     ] = None,
 ) -> None:
     """Export impression and click trackers as tags (shown, saved as a sheet, or emailed)."""
-    body: dict[str, Any] = {
+    body: dict[str, object] = {
         "impression_tracker_ids": _id_list(impression_ids, "--impression-ids"),
         "click_tracker_ids": _id_list(click_ids, "--click-ids"),
         "format": tag_format,

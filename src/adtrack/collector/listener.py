@@ -21,7 +21,6 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import uvloop
 
@@ -70,7 +69,7 @@ class CollectorServer:
         self.core: TrackingCore = http.core
 
     @property
-    def sockets(self) -> tuple[Any, ...]:
+    def sockets(self) -> tuple[socket.socket, ...]:
         return tuple(self.server.sockets)
 
     @property

@@ -87,7 +87,7 @@ _JSON_QUOTE = _text('"')
 _JSON_VALID, _JSON_INVALID = _text(',"invalid":false}\n'), _text(',"invalid":true}\n')
 
 
-def csv_lines(records: pa.RecordBatch, domains: Memo) -> bytes:
+def csv_lines(records: pa.RecordBatch, domains: Memo[str | None]) -> bytes:
     """The CSV lines of ``records`` (:data:`SOURCE_COLUMNS`), byte for byte what
     :func:`_csv_line` gives for each row, built column by column with Arrow kernels. What
     repeats from row to row is formatted once per distinct combination
@@ -135,7 +135,7 @@ def _csv_cost(cost: pa.Array) -> pa.Array:
 
 
 def _csv_revenues(
-    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: Memo
+    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: Memo[str | None]
 ) -> pa.Array:
     """``revenue,pricing type,site domain``."""
     return pc.binary_join_element_wise(
@@ -213,7 +213,7 @@ def _fits_money(micros: pa.Array) -> bool:
     return low.as_py() is None or (low.as_py() >= 0 and high.as_py() < _MAX_MONEY_MICROS)
 
 
-def _site_domains(referrers: pa.Array, domains: Memo) -> pa.Array:
+def _site_domains(referrers: pa.Array, domains: Memo[str | None]) -> pa.Array:
     """:func:`site_domain` of each referrer, computed once per distinct referrer (a day of
     clicks comes from far fewer pages than clicks); null where there is no referrer."""
     encoded = pc.dictionary_encode(referrers)
@@ -221,13 +221,13 @@ def _site_domains(referrers: pa.Array, domains: Memo) -> pa.Array:
     return hosts.take(encoded.indices)
 
 
-def csv_lines_row_by_row(records: pa.RecordBatch, domains: Memo) -> bytes:
+def csv_lines_row_by_row(records: pa.RecordBatch, domains: Memo[str | None]) -> bytes:
     columns = [utc_texts(records.column(0)).to_pylist()]
     columns.extend(records.column(i).to_pylist() for i in range(1, records.num_columns))
     return "".join([_csv_line(row, domains) for row in zip(*columns, strict=True)]).encode()
 
 
-def _csv_line(row: tuple[Any, ...], domains: Memo) -> str:
+def _csv_line(row: tuple[Any, ...], domains: Memo[str | None]) -> str:
     """One CSV line from one row of :data:`SOURCE_COLUMNS` (the timestamp already as text):
     numbers and our own formatted values never need quoting; free text goes through
     :func:`_csv_text`."""
@@ -264,7 +264,7 @@ def _jsonl_chunks(reader: RawEventReader, request: FeedRequest, chunk_rows: int)
         yield jsonl_lines(records, domains)
 
 
-def jsonl_lines(records: pa.RecordBatch, domains: Memo) -> bytes:
+def jsonl_lines(records: pa.RecordBatch, domains: Memo[str | None]) -> bytes:
     """The JSON lines of ``records``, byte for byte what ``orjson.dumps`` gives for each
     row's object (:func:`~adtrack.reporting.feeds.row_objects`), built like the CSV
     (:func:`csv_lines`): the keys and punctuation are constant parts of the pieces, which are
@@ -325,7 +325,7 @@ def _json_cost(cost: pa.Array) -> pa.Array:
 
 
 def _json_revenues(
-    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: Memo
+    revenue: pa.Array, pricing: pa.Array, referrer: pa.Array, domains: Memo[str | None]
 ) -> pa.Array:
     """``,"revenue_value":"2.000000","pricing_type":"cpc","site_domain":"example.com",``
     ``"cachebuster":`` (the domain ``""`` when there is none)."""

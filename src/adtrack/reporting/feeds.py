@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -146,16 +146,19 @@ def money_text(micros: int) -> str:
     return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
 
-class Memo(dict[Any, str]):
+_K = TypeVar("_K")
+
+
+class Memo(dict[_K, str]):
     """A bounded cache for one feed run: the same referrer pages and amounts come back again
     and again in a day of traffic, and a dict lookup is cheaper than formatting them anew."""
 
-    def __init__(self, compute: Callable[[Any], str], limit: int = 65_536) -> None:
+    def __init__(self, compute: Callable[[_K], str], limit: int = 65_536) -> None:
         super().__init__()
         self.compute = compute
         self.limit = limit
 
-    def __missing__(self, key: Any) -> str:
+    def __missing__(self, key: _K) -> str:
         if len(self) >= self.limit:
             self.clear()
         value = self[key] = self.compute(key)
@@ -215,7 +218,7 @@ def python_rows(records: pa.RecordBatch) -> list[tuple[Any, ...]]:
 
 def _feed_objects(
     reader: RawEventReader, request: FeedRequest, batch: int
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[dict[str, object]]]:
     """The feed rows as objects keyed by :data:`FEED_COLUMNS` (null for nothing, ``invalid`` a
     boolean), ``batch`` at a time: what the JSON lines hold and :func:`iter_feed_batches` lists.
     Built in one pass straight from the archive's rows."""
@@ -224,7 +227,7 @@ def _feed_objects(
         yield row_objects(rows, domain)
 
 
-def row_objects(rows: list[tuple[Any, ...]], domain: Memo) -> list[dict[str, Any]]:
+def row_objects(rows: list[tuple[Any, ...]], domain: Memo[str | None]) -> list[dict[str, object]]:
     """The feed objects of rows of :data:`SOURCE_COLUMNS` (see :func:`_feed_objects`)."""
     money = Memo(money_text)
     return [
@@ -264,7 +267,7 @@ def row_objects(rows: list[tuple[Any, ...]], domain: Memo) -> list[dict[str, Any
 
 def iter_feed_batches(
     reader: RawEventReader, request: FeedRequest, batch: int = FETCH_BATCH
-) -> Iterator[list[tuple[Any, ...]]]:
+) -> Iterator[list[tuple[object, ...]]]:
     """Feed rows in batches of up to ``batch`` tuples (:data:`FEED_COLUMNS` order), oldest
     first. Lazily: one batch is read from the archive per step; the read stays open until the
     iterator is exhausted or closed."""
@@ -274,7 +277,7 @@ def iter_feed_batches(
 
 def iter_feed_rows(
     reader: RawEventReader, request: FeedRequest, batch: int = FETCH_BATCH
-) -> Iterator[tuple[Any, ...]]:
+) -> Iterator[tuple[object, ...]]:
     """Feed rows one by one (see :func:`iter_feed_batches`)."""
     for rows in iter_feed_batches(reader, request, batch):
         yield from rows

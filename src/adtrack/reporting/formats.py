@@ -29,6 +29,11 @@ from adtrack.reporting.results import DimensionValue, Report, ReportRow
 
 TOTALS_LABEL = "Totals"
 
+# A value in a JSON-ready row: a count or id, a decimal string or a label, or None for none.
+JsonScalar = int | str | None
+# A metric's exact value: an int (counts, micros), a Decimal (ctr), or None for none.
+MetricValue = int | Decimal | None
+
 
 def columns(report: Report) -> list[str]:
     cols = ["interval_start"]
@@ -51,12 +56,12 @@ _METRIC_ATTRIBUTES = {
 }
 
 
-def metric_values(counters: Counters, metrics: Sequence[str]) -> dict[str, Any]:
+def metric_values(counters: Counters, metrics: Sequence[str]) -> dict[str, MetricValue]:
     """Metrics of a row as exact values: ints for counts, Decimal for ctr, micros for money."""
     return {m: getattr(counters, _METRIC_ATTRIBUTES[m]) for m in metrics if m in _METRIC_ATTRIBUTES}
 
 
-def _metric_text(metric: str) -> Callable[[Counters], Any]:
+def _metric_text(metric: str) -> Callable[[Counters], JsonScalar]:
     """How one metric of a row becomes a JSON-ready value (see :func:`metric_texts`)."""
     value = attrgetter(_METRIC_ATTRIBUTES[metric])
     if metric in MONEY_METRICS:
@@ -66,7 +71,7 @@ def _metric_text(metric: str) -> Callable[[Counters], Any]:
     return value
 
 
-def metric_texts(counters: Counters, metrics: Sequence[str]) -> dict[str, Any]:
+def metric_texts(counters: Counters, metrics: Sequence[str]) -> dict[str, JsonScalar]:
     """Metrics of a row as JSON-ready values: ints for counts, decimal strings for money and
     ctr, None where there is no value."""
     return {m: _metric_text(m)(counters) for m in metrics if m in _METRIC_ATTRIBUTES}
@@ -89,9 +94,9 @@ class _RowDicts:
         ]
         # Keyed with ``fold``: the two 01:00 of a DST change compare equal but read differently.
         self._intervals: dict[tuple[datetime, int], str] = {}
-        self._dimensions: dict[tuple[DimensionValue, ...], dict[str, Any]] = {}
+        self._dimensions: dict[tuple[DimensionValue, ...], dict[str, JsonScalar]] = {}
 
-    def __call__(self, row: ReportRow) -> dict[str, Any]:
+    def __call__(self, row: ReportRow) -> dict[str, JsonScalar]:
         start = row.interval_start
         key = (start, start.fold)
         text = self._intervals.get(key)
@@ -110,7 +115,7 @@ class _RowDicts:
         return out
 
 
-def to_dict(report: Report) -> dict[str, Any]:
+def to_dict(report: Report) -> dict[str, object]:
     """``{"rows": [...], "totals": {...}}`` as documented in docs/reporting.md."""
     return {
         "rows": list(map(_RowDicts(report), report.rows)),
@@ -158,7 +163,7 @@ def to_xlsx(report: Report, sheet_title: str = "Report") -> bytes:
         header.append(cell)
     ws.append(header)
 
-    def cells(values: dict[str, Any], bold: bool = False) -> list[Any]:
+    def cells(values: dict[str, Any], bold: bool = False) -> list[WriteOnlyCell]:
         out = []
         for c in cols:
             v = values.get(c)
@@ -198,7 +203,7 @@ def to_table(report: Report) -> str:
     row_dict = _RowDicts(report)
     for row in report.rows:
         d = row_dict(row)
-        cells = [d["interval_start"]]
+        cells = [interval_text(row)]
         for dv in row.dimensions:
             if dv.dimension == "imp_type":
                 cells.append(dv.label or str(dv.id))

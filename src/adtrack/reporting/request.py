@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from adtrack.domain.errors import ValidationError
@@ -95,7 +94,7 @@ class ReportParameters:
     tracker_id: object = None
 
     @classmethod
-    def of(cls, params: Mapping[str, Any]) -> ReportParameters:
+    def of(cls, params: Mapping[str, object]) -> ReportParameters:
         """The parameters a mapping holds (a saved definition); other keys are ignored."""
         return cls(**{name: params.get(name) for name in _PARAMETER_NAMES})
 
@@ -170,7 +169,7 @@ def relative_range(name: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, da
 
 
 def parse_report_request(
-    given: ReportParameters | Mapping[str, Any],
+    given: ReportParameters | Mapping[str, object],
     *,
     default_timezone: str = "UTC",
     now: datetime | None = None,

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import ImpType
 from adtrack.domain.rollup_counters import Counters
 from adtrack.reporting.engine import ReportEngine
-from adtrack.reporting.formats import metric_texts
+from adtrack.reporting.formats import JsonScalar, metric_texts
 from adtrack.reporting.request import (
     DIMENSIONS,
     MAX_REPORT_DAYS,
@@ -63,7 +62,7 @@ def summary(
     end: datetime | date,
     group_by: Sequence[str] = (),
     filters: Mapping[str, Iterable[int]] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Totals over ``[start, end)``, one row per combination of the ``group_by`` values.
 
     Naive datetimes and dates are read as UTC. Returns ``{"start", "end", "group_by", "rows",
@@ -139,7 +138,7 @@ def _interval(dims: Sequence[str]) -> Interval:
     return Interval.CUMULATIVE
 
 
-def _sort_key(dims: Sequence[str], row: ReportRow) -> tuple[Any, ...]:
+def _sort_key(dims: Sequence[str], row: ReportRow) -> tuple[datetime | date | int, ...]:
     ids = {value.dimension: value.id for value in row.dimensions}
     when = row.interval_start
     return tuple(
@@ -147,9 +146,9 @@ def _sort_key(dims: Sequence[str], row: ReportRow) -> tuple[Any, ...]:
     )
 
 
-def _dimension_fields(dims: Sequence[str], row: ReportRow) -> dict[str, Any]:
+def _dimension_fields(dims: Sequence[str], row: ReportRow) -> dict[str, JsonScalar]:
     values = {value.dimension: value for value in row.dimensions}
-    fields: dict[str, Any] = {}
+    fields: dict[str, JsonScalar] = {}
     for dim in dims:
         if dim == "hour":
             fields["hour"] = _iso(row.interval_start)
@@ -172,7 +171,7 @@ def _imp_type_name(imp_type: int) -> str | None:
         return None
 
 
-def _metrics(counters: Counters) -> dict[str, Any]:
+def _metrics(counters: Counters) -> dict[str, JsonScalar]:
     return metric_texts(counters, SUMMARY_METRICS)
 
 

@@ -31,7 +31,7 @@ class Resource:
     objects: Callable[[CatalogueService], KindCatalogue[Any]]  # the service's catalogue of it
     hidden: frozenset[str] = frozenset()  # entity attributes this resource does not show
 
-    def to_json(self, entity: DataclassInstance) -> dict[str, Any]:
+    def to_json(self, entity: DataclassInstance) -> dict[str, object]:
         shown = from_domain(entity)
         for name in self.hidden:
             shown.pop(name, None)

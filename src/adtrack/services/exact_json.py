@@ -6,7 +6,6 @@ the API's responses and the CLI's ``--json`` output.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import orjson
 
@@ -19,6 +18,6 @@ def _decimal_fragment(value: object) -> orjson.Fragment:
     raise TypeError(f"cannot serialise {type(value).__name__} as JSON")
 
 
-def dumps(content: Any) -> bytes:
+def dumps(content: object) -> bytes:
     """JSON bytes with exact decimals."""
     return orjson.dumps(content, default=_decimal_fragment)

@@ -205,10 +205,10 @@ class LooseBody(BaseModel):
 # ---------------------------------------------------------------------------------------------
 
 
-def to_domain(values: Mapping[str, Any]) -> dict[str, Any]:
+def to_domain(values: Mapping[str, Any]) -> dict[str, object]:
     """API values (as validated above) -> the service's input: money to exact micros,
     revshare to ppm; nested objects (a publisher's ``base_rule``) likewise."""
-    converted: dict[str, Any] = {}
+    converted: dict[str, object] = {}
     for name, value in values.items():
         if name in MONEY_ATTRIBUTES:
             converted[MONEY_ATTRIBUTES[name]] = None if value is None else to_micros(value)
@@ -219,9 +219,9 @@ def to_domain(values: Mapping[str, Any]) -> dict[str, Any]:
     return converted
 
 
-def from_domain(entity: DataclassInstance) -> dict[str, Any]:
+def from_domain(entity: DataclassInstance) -> dict[str, object]:
     """A domain entity (dataclass) -> its JSON-ready API representation."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for field in fields(entity):
         value = getattr(entity, field.name)
         name = API_NAMES.get(field.name, field.name)

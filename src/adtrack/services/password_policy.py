@@ -12,8 +12,8 @@ a weak prefix padded with more characters is judged on the prefix, which errs on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import TypedDict
 
 from zxcvbn import zxcvbn
 
@@ -63,7 +63,14 @@ def _words_of(value: str) -> list[str]:
     return parts
 
 
-def _weakness_message(feedback: Mapping[str, Any]) -> str:
+class _Feedback(TypedDict):
+    """The part of zxcvbn's result this module reads (its stubs keep their own name private)."""
+
+    warning: str
+    suggestions: list[str]
+
+
+def _weakness_message(feedback: _Feedback) -> str:
     """zxcvbn's warning and suggestions as one sentence after "password ..."."""
     message = "is too easy to guess"
     warning = feedback.get("warning")

@@ -12,7 +12,7 @@ make sure the values have the right JSON types.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, StrictBool, StrictInt
 
@@ -58,7 +58,7 @@ class ListParams(ApiModel):
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
 
-    def filters(self) -> dict[str, Any]:
+    def filters(self) -> dict[str, object]:
         """The resource-specific filters that were given."""
         return self.model_dump(exclude={"q", "state", "offset", "limit"}, exclude_none=True)
 

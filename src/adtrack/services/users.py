@@ -24,7 +24,6 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -214,7 +213,7 @@ class UserService:
         with self._uow_factory() as uow:
             return uow.users.list_all()
 
-    def update_user(self, user_id: int, changes: Mapping[str, Any]) -> User:
+    def update_user(self, user_id: int, changes: Mapping[str, object]) -> User:
         """Change ``role``, ``state`` and/or ``password``.
 
         The last active admin cannot be demoted or deactivated: nobody could manage users then.

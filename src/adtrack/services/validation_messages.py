@@ -41,7 +41,7 @@ def _message(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
-def validation_errors(errors: Sequence[Any]) -> tuple[int, list[dict[str, Any]]]:
+def validation_errors(errors: Sequence[Any]) -> tuple[int, list[dict[str, str]]]:
     """Pydantic/FastAPI errors -> (status, detail list). Malformed JSON is a 400."""
     status = 422
     detail = []

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, RowMapping, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from adtrack.adapters.raw_events.manifest import register_files
@@ -80,7 +79,7 @@ def carry_over_legacy_events(
     return moved
 
 
-def _event(row: Any) -> Event:
+def _event(row: RowMapping) -> Event:
     values = dict(row)
     values["ts"] = (as_utc(values["ts"]) - _EPOCH) // _MICROSECOND
     return Event(**values)

@@ -115,8 +115,8 @@ class _SqlRepository(Generic[E]):
             values[name] = value
         return cls.entity(**values)
 
-    def _to_row(self, entity: E) -> dict[str, Any]:
-        row: dict[str, Any] = {}
+    def _to_row(self, entity: E) -> dict[str, object]:
+        row: dict[str, object] = {}
         enums, datetimes = self._conversions.enums, self._conversions.datetimes
         for name in self._fields:
             value = getattr(entity, name)
@@ -208,7 +208,7 @@ class SqlAdvertiserRepository(_SqlRepository[Advertiser]):
         advertiser.landing_domains = tuple(advertiser.landing_domains or ())
         return advertiser
 
-    def _to_row(self, entity: Advertiser) -> dict[str, Any]:
+    def _to_row(self, entity: Advertiser) -> dict[str, object]:
         row = super()._to_row(entity)
         row["landing_domains"] = list(entity.landing_domains)
         return row

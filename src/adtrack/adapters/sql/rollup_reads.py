@@ -31,6 +31,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Executable
 
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.utc import as_utc
@@ -110,8 +111,13 @@ class SqlRollupReads:
 # the time column as that text and looks it up directly, skipping a datetime per row.
 _SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
+# A row's time as selected: SQLite text, PostgreSQL epoch seconds, else the datetime.
+TimeKey = str | int | datetime
 
-def _time_key_sql(dialect: str, time_col: ColumnElement[datetime]) -> ColumnElement[Any]:
+
+def _time_key_sql(
+    dialect: str, time_col: ColumnElement[datetime]
+) -> ColumnElement[str] | ColumnElement[int] | ColumnElement[datetime]:
     """How a row's time is selected: a value that is cheap to fetch and to look up.
 
     SQLite: the stored text. PostgreSQL: epoch seconds; an aware ``datetime`` costs its
@@ -124,7 +130,7 @@ def _time_key_sql(dialect: str, time_col: ColumnElement[datetime]) -> ColumnElem
     return time_col
 
 
-def _time_key(dialect: str, when: datetime) -> Any:
+def _time_key(dialect: str, when: datetime) -> TimeKey:
     """The value :func:`_time_key_sql` selects for the stored time ``when`` (UTC)."""
     if dialect == "sqlite":
         return when.strftime(_SQLITE_TIME_FORMAT)
@@ -142,10 +148,10 @@ class _TimeKeys:
     dialect: str
 
     def __post_init__(self) -> None:
-        self.lookup: dict[Any, list[tuple[int, int]]] = dict(self.terms)
+        self.lookup: dict[TimeKey, list[tuple[int, int]]] = dict(self.terms.items())
         self.lookup.update((_time_key(self.dialect, when), v) for when, v in self.terms.items())
 
-    def contributions(self, raw: Any) -> list[tuple[int, int]] | None:
+    def contributions(self, raw: TimeKey | None) -> list[tuple[int, int]] | None:
         """The slow path for a value not in ``lookup`` (another text form, or a time that is
         not on the boundary); remembered in ``lookup``."""
         if raw is None:
@@ -265,7 +271,7 @@ def _sums(dialect: str, table: Table) -> list[ColumnElement[int]]:
     return [aggregate(table.c[c], type_=BigInteger).label(c) for c in COUNTER_COLUMNS]
 
 
-def _fetch_all(conn: Connection, stmt: Any) -> list[tuple[Any, ...]]:
+def _fetch_all(conn: Connection, stmt: Executable) -> list[tuple[Any, ...]]:
     """All rows as the driver returns them. The selected values are plain already (times as
     text on SQLite, sums cast to integers), and skipping the result layer's row objects keeps
     big reports cheap."""
@@ -290,7 +296,9 @@ def _hours_by_day(terms: Terms) -> dict[date, list[tuple[int, int]]] | None:
     return by_day if max(hours_per_day.values(), default=0) > 1 else None
 
 
-def _utc_date(conn: Connection, time_col: ColumnElement[datetime]) -> ColumnElement[Any]:
+def _utc_date(
+    conn: Connection, time_col: ColumnElement[datetime]
+) -> ColumnElement[date] | ColumnElement[str]:
     """The UTC calendar date of a stored timestamp, as SQL."""
     if conn.dialect.name == "postgresql":
         return cast(func.timezone("UTC", time_col), Date)
@@ -301,10 +309,10 @@ class _DayKeys:
     """Rows grouped by UTC date (``date`` on PostgreSQL, ``"YYYY-MM-DD"`` on SQLite)."""
 
     def __init__(self, by_day: dict[date, list[tuple[int, int]]]) -> None:
-        self.lookup: dict[Any, list[tuple[int, int]]] = dict(by_day)
+        self.lookup: dict[date | str, list[tuple[int, int]]] = dict(by_day.items())
         self.lookup.update((day.isoformat(), value) for day, value in by_day.items())
 
-    def contributions(self, raw: Any) -> list[tuple[int, int]] | None:
+    def contributions(self, raw: object) -> list[tuple[int, int]] | None:
         return None  # the lookup has every planned date
 
 
@@ -312,9 +320,9 @@ class _BucketKeys:
     """Rows already grouped by bucket index (see :func:`_bucket_case`)."""
 
     def __init__(self) -> None:
-        self.lookup: dict[Any, list[tuple[int, int]]] = {}
+        self.lookup: dict[int, list[tuple[int, int]]] = {}
 
-    def contributions(self, raw: Any) -> list[tuple[int, int]]:
+    def contributions(self, raw: int) -> list[tuple[int, int]]:
         found = self.lookup[raw] = [(int(raw), 1)]
         return found
 

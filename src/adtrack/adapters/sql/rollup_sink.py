@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -58,7 +57,7 @@ class _Upsert:
     ) -> None:
         dialect = engine.dialect
         self._columns = (*key, *sums)
-        self._time_bind: Callable[[Any], Any] | None = None
+        self._time_bind: Callable[[object], object] | None = None
         quote = dialect.identifier_preparer.quote
         name = quote(table.name)
         head = f"INSERT INTO {name} ({', '.join(map(quote, self._columns))}) "
@@ -80,7 +79,7 @@ class _Upsert:
         self._page = _SQLITE_MAX_PARAMETERS // len(self._columns)
         self._sqlite_sql: dict[int, str] = {}
 
-    def execute(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    def execute(self, conn: Connection, rows: Sequence[tuple[object, ...]]) -> None:
         """Add ``rows`` (tuples in column order, keys unique, time first as a datetime)."""
         if not rows:
             return
@@ -91,7 +90,7 @@ class _Upsert:
         bind = self._time_bind
         for start in range(0, len(rows), self._page):
             page = rows[start : start + self._page]
-            params: list[Any] = []
+            params: list[object] = []
             for row in page:
                 params.append(bind(row[0]) if bind is not None else row[0])
                 params.extend(row[1:])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import orjson
 from sqlalchemy import Engine, and_, or_, select, update
@@ -42,7 +41,7 @@ def _from_row(row: RowMapping) -> SavedReport:
     )
 
 
-def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
+def _columns(values: Mapping[str, object]) -> dict[str, object]:
     return {
         name: orjson.dumps(value).decode() if name in _JSON_FIELDS else value
         for name, value in values.items()
@@ -53,7 +52,7 @@ class SqlSavedReportStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def insert(self, values: Mapping[str, Any]) -> int:
+    def insert(self, values: Mapping[str, object]) -> int:
         with self._engine.begin() as conn:
             new_id = conn.execute(
                 t.saved_reports.insert().values(**_columns(values))
@@ -74,7 +73,7 @@ class SqlSavedReportStore:
             rows = conn.execute(select(t.saved_reports).order_by(t.saved_reports.c.id)).mappings()
             return [_from_row(row) for row in rows]
 
-    def update(self, report_id: int, values: Mapping[str, Any]) -> None:
+    def update(self, report_id: int, values: Mapping[str, object]) -> None:
         with self._engine.begin() as conn:
             conn.execute(
                 update(t.saved_reports)

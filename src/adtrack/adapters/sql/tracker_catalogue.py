@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy import ColumnElement, Engine, Row, select
 from sqlalchemy.engine import Connection
 
 from adtrack.adapters.sql import tables as t
@@ -67,7 +67,7 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[start : start + _CHUNK]
 
 
-def _line_items(rows: Iterable[Any]) -> dict[int, LineItem]:
+def _line_items(rows: Iterable[Row[Any]]) -> dict[int, LineItem]:
     out: dict[int, LineItem] = {}
     for row in rows:
         try:
@@ -79,7 +79,7 @@ def _line_items(rows: Iterable[Any]) -> dict[int, LineItem]:
     return out
 
 
-def _payment_rules(rows: Iterable[Any], members: Iterable[Any]) -> list[PaymentRule]:
+def _payment_rules(rows: Iterable[Row[Any]], members: Iterable[Sequence[Any]]) -> list[PaymentRule]:
     rules: list[PaymentRule] = []
     for row in rows:
         try:
@@ -185,7 +185,7 @@ class SqlTrackerCatalogue:
             tracker_ids = ids.get(t.trackers.name, set())
             rule_ids = ids.get(t.payment_rules.name, set())
             # the trackers that depend on what changed, by column
-            wanted: list[tuple[Any, set[int]]] = [(t.trackers.c.id, tracker_ids)]
+            wanted: list[tuple[ColumnElement[int], set[int]]] = [(t.trackers.c.id, tracker_ids)]
             wanted.extend((column, ids[kind]) for kind, column in _FAN_OUT.items() if kind in ids)
             rules_now = _rule_publishers(conn, rule_ids) if rule_ids else {}
             if rule_ids:

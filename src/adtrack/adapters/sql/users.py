@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adtrack.adapters.sql.tables import api_tokens, console_sessions, sign_in_failures, users
@@ -194,7 +194,7 @@ class SqlUserRepository:
         self._conn.execute(delete(console_sessions).where(console_sessions.c.expires_at <= now))
 
 
-def _failure_record(row: Any) -> FailureRecord:
+def _failure_record(row: Row[Any]) -> FailureRecord:
     window_start = as_utc(row.window_start)
     assert window_start is not None
     return FailureRecord(
@@ -211,7 +211,7 @@ class SqlSignInFailures:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def _key(self, scope: Scope, subject: str) -> Any:
+    def _key(self, scope: Scope, subject: str) -> ColumnElement[bool]:
         return and_(sign_in_failures.c.scope == scope, sign_in_failures.c.subject == subject)
 
     def get(self, scope: Scope, subject: str, *, for_update: bool = False) -> FailureRecord | None:

@@ -74,7 +74,7 @@ class EntitySpec(Generic[E]):
     required: tuple[str, ...]  # attributes a create must give
     list_filters: Mapping[str, Cleaner]  # list filter -> cleaner
     # Placeholders a create starts from for attributes the check fills in.
-    placeholders: Mapping[str, Any] = dataclass_field(default_factory=dict)
+    placeholders: Mapping[str, object] = dataclass_field(default_factory=dict)
 
     def clean(self, data: object, *, creating: bool) -> dict[str, Any]:
         """The request's attributes, each cleaned; unknown, read-only and missing required

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from adtrack.domain.errors import NotFound, ValidationError
 from adtrack.domain.model import State
@@ -67,7 +67,7 @@ class KindCatalogue(Generic[E]):
         self._check = check
         self._delete_check = delete_check
 
-    def create(self, data: Mapping[str, Any]) -> E:
+    def create(self, data: Mapping[str, object]) -> E:
         spec = self.spec
         values = spec.clean(data, creating=True)
         given = frozenset(values)
@@ -86,7 +86,7 @@ class KindCatalogue(Generic[E]):
         with self._uow_factory() as uow:
             return self._load(uow, id)
 
-    def update(self, id: int, changes: Mapping[str, Any]) -> E:
+    def update(self, id: int, changes: Mapping[str, object]) -> E:
         """Change the attributes given; an update that changes nothing writes nothing."""
         values = self.spec.clean(changes, creating=False)
         given = frozenset(values)
@@ -120,7 +120,7 @@ class KindCatalogue(Generic[E]):
         state: str | None = None,
         offset: int = 0,
         limit: int = 50,
-        **filters: Any,
+        **filters: object,
     ) -> Page[E]:
         """A page of live objects: ``q`` searches name, code or id; ``filters`` are the kind's
         list filters (``None`` values are ignored)."""

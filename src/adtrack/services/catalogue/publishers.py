@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from adtrack.domain.errors import DomainError, ValidationError
 from adtrack.domain.model import PaymentRule, Publisher
@@ -23,7 +22,7 @@ class PublisherCatalogue(KindCatalogue[Publisher]):
     """A publisher's base rule is made by its create and soft-deleted by its delete; it is
     never deleted on its own."""
 
-    def create(self, data: Mapping[str, Any]) -> Publisher:
+    def create(self, data: Mapping[str, object]) -> Publisher:
         """Create a publisher and its base payment rule (revshare 0 unless ``data["base_rule"]``
         gives ``name``, ``code``, ``description``, ``pricing_type``, ``revshare_ppm``,
         ``cost_cpm_micros`` or ``cost_cpc_micros``). Errors about the base rule name

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 from adtrack.domain.errors import NotFound
 from adtrack.domain.model import Tracker, TrackerType
@@ -43,7 +42,7 @@ class TrackerCatalogue(KindCatalogue[Tracker]):
         wanted = clean_enum(TrackerType, tracker_type, "tracker_type")
         return TrackerCatalogue(self._uow_factory, self._clock, wanted)
 
-    def create(self, data: Mapping[str, Any]) -> Tracker:
+    def create(self, data: Mapping[str, object]) -> Tracker:
         if self.tracker_type is not None:
             data = {**data, "tracker_type": self.tracker_type}
         return super().create(data)
@@ -56,7 +55,7 @@ class TrackerCatalogue(KindCatalogue[Tracker]):
     def update(
         self,
         id: int,
-        changes: Mapping[str, Any],
+        changes: Mapping[str, object],
         tracker_type: TrackerType | str | None = None,
     ) -> Tracker:
         if tracker_type is not None:
@@ -75,7 +74,7 @@ class TrackerCatalogue(KindCatalogue[Tracker]):
         state: str | None = None,
         offset: int = 0,
         limit: int = 50,
-        **filters: Any,
+        **filters: object,
     ) -> Page[Tracker]:
         """Filters: ``tracker_type``, ``advertiser_id``, ``line_item_id``, ``publisher_id``,
         ``placement_id``, ``payment_rule_id``."""

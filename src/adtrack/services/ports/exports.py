@@ -6,10 +6,11 @@ Adapter: ``adapters/sql/export_store.py``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 __all__ = ["ExportRecord", "ExportStatus", "ExportStore"]
 
@@ -26,14 +27,14 @@ class ExportRecord:
     id: str
     status: ExportStatus
     recipients: list[str]
-    request: dict[str, Any]
+    request: Mapping[str, object]
     attempts: int
     error: str | None
     created_by: int | None
     created_at: datetime
     updated_at: datetime
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "export_id": self.id,
             "status": self.status.value,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 __all__ = ["BucketSums", "RollupReads", "SavedReport", "SavedReportStore", "Terms"]
 
@@ -50,7 +50,7 @@ class SavedReport:
     id: int
     name: str
     owner_id: int | None
-    definition: dict[str, Any]
+    definition: dict[str, object]
     schedule: str
     weekday: int | None
     hour: int
@@ -68,7 +68,7 @@ class SavedReportStore(Protocol):
     """Where saved reports are kept. ``values`` hold checked fields by name (``definition`` a
     JSON object, ``recipients`` a list of addresses, the rest as in :class:`SavedReport`)."""
 
-    def insert(self, values: Mapping[str, Any]) -> int:
+    def insert(self, values: Mapping[str, object]) -> int:
         """Store a new saved report; returns its id."""
         ...
 
@@ -78,7 +78,7 @@ class SavedReportStore(Protocol):
         """Every saved report, by id."""
         ...
 
-    def update(self, report_id: int, values: Mapping[str, Any]) -> None: ...
+    def update(self, report_id: int, values: Mapping[str, object]) -> None: ...
 
     def delete(self, report_id: int) -> None: ...
 
