@@ -92,7 +92,9 @@ def render(
     state = console_state(request)
     zone = state.zone
     viewer = getattr(request.state, "viewer", None)
-    flash = state.codec.read_flash(request)
+    # Only a full page shows (and so uses up) the flash: an htmx request in flight while the
+    # browser follows a redirect (a picker's delayed search, a poll) would otherwise take it.
+    flash = None if is_htmx(request) else state.codec.read_flash(request)
     full: dict[str, object] = {
         "viewer": viewer,
         "user": viewer.user if viewer else None,
