@@ -33,7 +33,7 @@ from adtrack.domain.events import (
     Event,
     MalformedEvent,
 )
-from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, events_to_table
+from adtrack.services.raw_event_archive import columns_to_batch, events_to_table
 
 __all__ = ["DecodedBatch", "decode_batch"]
 
@@ -99,7 +99,9 @@ def decode_batch(records: Sequence[bytes]) -> DecodedBatch:
             if len(decoded) == len(records):
                 columns = [list(map(getter, decoded)) for getter in _GETTERS]
                 if IMP_TYPES.issuperset(columns[_IMP_TYPE]):
-                    return DecodedBatch(table=_table(columns), malformed=[])
+                    return DecodedBatch(
+                        table=pa.Table.from_batches([columns_to_batch(columns)]), malformed=[]
+                    )
     return _decode_one_by_one(records)
 
 
@@ -125,14 +127,4 @@ def _decode_one_by_one(records: Sequence[bytes]) -> DecodedBatch:
     return DecodedBatch(table=events_to_table(rows), malformed=malformed)
 
 
-def _table(columns: list[list[object]]) -> pa.Table:
-    arrays = [
-        pa.array(column, type=pa.int64() if field.name == "ts" else field.type)
-        for column, field in zip(columns, RAW_EVENT_SCHEMA, strict=True)
-    ]
-    arrays[_TS] = arrays[_TS].cast(RAW_EVENT_SCHEMA.field("ts").type)  # the same 64-bit values
-    return pa.Table.from_arrays(arrays, schema=RAW_EVENT_SCHEMA)
-
-
-_TS = Event._fields.index("ts")
 _IMP_TYPE = Event._fields.index("imp_type")

@@ -4,7 +4,7 @@ writes, and the conversion of events to it (the archive's ports: ``services/port
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,6 +14,7 @@ from adtrack.domain.events import Event
 
 __all__ = [
     "RAW_EVENT_SCHEMA",
+    "columns_to_batch",
     "epoch_hour_indices",
     "events_to_table",
 ]
@@ -47,6 +48,8 @@ RAW_EVENT_SCHEMA = pa.schema(
 if tuple(RAW_EVENT_SCHEMA.names) != Event._fields:
     raise RuntimeError("RAW_EVENT_SCHEMA must list Event's fields, in order")
 _BLOCK = 2048  # events turned into columns at a time
+_TS = RAW_EVENT_SCHEMA.names.index("ts")
+_BUILD_TYPES = [pa.int64() if i == _TS else f.type for i, f in enumerate(RAW_EVENT_SCHEMA)]
 
 
 def epoch_hour_indices(ts: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -57,16 +60,21 @@ def epoch_hour_indices(ts: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.divide(shifted, HOUR_MICROS)
 
 
+def columns_to_batch(columns: Iterable[Sequence[object]]) -> pa.RecordBatch:
+    """Events given column by column (Event's fields, in its order) as one record batch."""
+    arrays = [pa.array(values, type=_BUILD_TYPES[i]) for i, values in enumerate(columns)]
+    # Times are built as plain 64-bit integers, then relabelled: a timestamp column built from
+    # Python ints directly costs the aggregator a fifth more per event.
+    arrays[_TS] = arrays[_TS].cast(RAW_EVENT_SCHEMA.field("ts").type)
+    return pa.RecordBatch.from_arrays(arrays, schema=RAW_EVENT_SCHEMA)
+
+
 def events_to_table(events: Sequence[Event]) -> pa.Table:
     """The events as an Arrow table, built column by column (one C loop per column) a block
     of events at a time: turning rows into columns over a few thousand tuples stays in the CPU
     cache, over a whole large batch it does not (it then costs twice as much per event)."""
-    batches = []
-    for start in range(0, len(events), _BLOCK):
-        columns = zip(*events[start : start + _BLOCK], strict=True)
-        arrays = [
-            pa.array(values, type=field.type)
-            for values, field in zip(columns, RAW_EVENT_SCHEMA, strict=True)
-        ]
-        batches.append(pa.RecordBatch.from_arrays(arrays, schema=RAW_EVENT_SCHEMA))
+    batches = [
+        columns_to_batch(zip(*events[start : start + _BLOCK], strict=True))
+        for start in range(0, len(events), _BLOCK)
+    ]
     return pa.Table.from_batches(batches, schema=RAW_EVENT_SCHEMA)
