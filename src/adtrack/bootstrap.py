@@ -284,18 +284,11 @@ def build_tracker_cache(engine: Engine, *, freeze_after_load: bool = False) -> T
     return TrackerCache(SqlTrackerCatalogue(engine), freeze_after_load=freeze_after_load)
 
 
-async def build_event_writer(settings: Settings, writer_id: str | None = None) -> EventLogWriter:
+def build_event_writer(settings: Settings, writer_id: str | None = None) -> EventLogWriter:
     """The event-log writer configured by ``settings`` (``ADTRACK_EVENT_LOG``)."""
-    import inspect
-    from typing import Any
-
     from adtrack.adapters.eventlog.factory import open_writer
 
-    writer: Any = open_writer(settings, writer_id=writer_id)
-    if inspect.isawaitable(writer):
-        writer = await writer
-    result: EventLogWriter = writer
-    return result
+    return open_writer(settings, writer_id=writer_id)
 
 
 @contextlib.asynccontextmanager

@@ -169,7 +169,7 @@ async def serve_collector(
     cache = bootstrap.build_tracker_cache(engine, freeze_after_load=True)
     await asyncio.to_thread(_load_cache_until_ready, cache)
     cache.start()
-    writer = await bootstrap.build_event_writer(settings, options.writer_id)
+    writer = bootstrap.build_event_writer(settings, options.writer_id)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -137,7 +137,7 @@ async def _serve(
     cache = bootstrap.build_tracker_cache(engine)
     await asyncio.to_thread(cache.load)
     cache.start()
-    writer = await bootstrap.build_event_writer(settings)
+    writer = bootstrap.build_event_writer(settings)
     core = TrackingCore(
         cache,
         honour_privacy_signals=settings.honour_privacy_signals,
