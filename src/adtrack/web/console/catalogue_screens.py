@@ -137,6 +137,20 @@ REDIRECT_POLICY = FormField(
     "ADTRACK_REDIRECT_POLICY.",
 )
 
+
+# The columns every catalogue list starts with.
+def _id_and_name(slug: str) -> tuple[Column, Column]:
+    """The id, and the name linking to the object's page (``/<slug>/<id>``)."""
+    return (
+        Column("ID", lambda e: e.id, "id", cell_type="num"),
+        Column("Name", lambda e: e.name, "name", link=lambda e: f"/{slug}/{e.id}"),
+    )
+
+
+_CODE = Column("Code", lambda e: e.code or "", "code")
+_STATE = Column("State", lambda e: e.state, "state", cell_type="state")
+
+
 ADVERTISERS = CatalogueScreen(
     slug="advertisers",
     label="advertiser",
@@ -144,10 +158,9 @@ ADVERTISERS = CatalogueScreen(
     section="advertisers",
     fields=(NAME, CODE, STATE, LANDING_DOMAINS, REDIRECT_POLICY),
     columns=(
-        Column("ID", lambda e: e.id, "id", cell_type="num"),
-        Column("Name", lambda e: e.name, "name", link=lambda e: f"/advertisers/{e.id}"),
-        Column("Code", lambda e: e.code or "", "code"),
-        Column("State", lambda e: e.state, "state", cell_type="state"),
+        *_id_and_name("advertisers"),
+        _CODE,
+        _STATE,
         Column(
             "Line items",
             lambda e: "Line items",
@@ -185,12 +198,11 @@ LINE_ITEMS = CatalogueScreen(
         FormField("end_date", "End date", "date", hint="Optional, exclusive."),
     ),
     columns=(
-        Column("ID", lambda e: e.id, "id", cell_type="num"),
-        Column("Name", lambda e: e.name, "name", link=lambda e: f"/line-items/{e.id}"),
-        Column("Code", lambda e: e.code or "", "code"),
+        *_id_and_name("line-items"),
+        _CODE,
         Column("Advertiser", lambda e: e.advertiser_id, "advertiser_id", cell_type="advertiser"),
         Column("Revenue", lambda e: e, "revenue_type", cell_type="revenue"),
-        Column("State", lambda e: e.state, "state", cell_type="state"),
+        _STATE,
     ),
     sort_keys={
         **_COMMON_SORTS,
@@ -242,10 +254,9 @@ PUBLISHERS = CatalogueScreen(
     section="publishers",
     fields=(NAME, CODE, STATE, *_BASE_RULE_FIELDS),
     columns=(
-        Column("ID", lambda e: e.id, "id", cell_type="num"),
-        Column("Name", lambda e: e.name, "name", link=lambda e: f"/publishers/{e.id}"),
-        Column("Code", lambda e: e.code or "", "code"),
-        Column("State", lambda e: e.state, "state", cell_type="state"),
+        *_id_and_name("publishers"),
+        _CODE,
+        _STATE,
         Column(
             "Placements & rules",
             lambda e: "Placements & payment rules",
@@ -265,10 +276,9 @@ PLACEMENTS = CatalogueScreen(
     section="publishers",
     fields=(FormField("publisher_id", "Publisher", "id", required=True), NAME, CODE, STATE),
     columns=(
-        Column("ID", lambda e: e.id, "id", cell_type="num"),
-        Column("Name", lambda e: e.name, "name", link=lambda e: f"/placements/{e.id}"),
-        Column("Code", lambda e: e.code or "", "code"),
-        Column("State", lambda e: e.state, "state", cell_type="state"),
+        *_id_and_name("placements"),
+        _CODE,
+        _STATE,
     ),
     sort_keys=_COMMON_SORTS,
     objects=lambda catalogue: catalogue.placements,
@@ -304,11 +314,10 @@ PAYMENT_RULES = CatalogueScreen(
         FormField("line_item_ids", "Line items", "ids"),
     ),
     columns=(
-        Column("ID", lambda e: e.id, "id", cell_type="num"),
-        Column("Name", lambda e: e.name, "name", link=lambda e: f"/payment-rules/{e.id}"),
+        *_id_and_name("payment-rules"),
         Column("Pricing", lambda e: e, "pricing_type", cell_type="pricing"),
         Column("Priority", lambda e: "base" if e.is_base else e.priority, "priority"),
-        Column("State", lambda e: e.state, "state", cell_type="state"),
+        _STATE,
     ),
     sort_keys={
         **_COMMON_SORTS,
