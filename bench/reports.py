@@ -57,7 +57,7 @@ from adtrack.reporting.feed_stream import stream_feed
 from adtrack.reporting.feeds import parse_feed_request
 from adtrack.reporting.formats import to_json
 from adtrack.reporting.request import parse_report_request
-from adtrack.services.raw_event_archive import events_to_table
+from adtrack.services.raw_event_columns import events_to_table
 
 N_ADVERTISERS, N_LINE_ITEMS, N_PUBLISHERS, N_PLACEMENTS = 50, 200, 100, 300
 N_IMPRESSION_TRACKERS, N_CLICK_TRACKERS = 700, 300

@@ -17,7 +17,7 @@ from adtrack.aggregator.rollup import fold
 from adtrack.domain.epoch_hours import HOUR_MICROS
 from adtrack.domain.events import TS_MAX, TS_MIN, Event, MalformedEvent
 from adtrack.services.ports import InvalidKey, RollupKey
-from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, events_to_table
+from adtrack.services.raw_event_columns import RAW_EVENT_SCHEMA, events_to_table
 from tests.support.events import AN_IMPRESSION
 
 

@@ -34,7 +34,7 @@ from adtrack.reporting.feeds import (
     site_domain,
 )
 from adtrack.reporting.per_combination import per_combination
-from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA
+from adtrack.services.raw_event_columns import RAW_EVENT_SCHEMA
 from tests.support.reporting import TRACKERS, RawEvent, load_events, migrated_engine
 
 TEXT = st.text(alphabet=st.sampled_from(list('ab,"\r\n xY\u00e9\u0130\\\t\x01/')), max_size=8)

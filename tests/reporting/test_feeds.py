@@ -33,7 +33,7 @@ from adtrack.reporting.feeds import (
     parse_feed_request,
     site_domain,
 )
-from adtrack.services.raw_event_archive import events_to_table
+from adtrack.services.raw_event_columns import events_to_table
 from adtrack.services.retention import purge_periodically, purge_raw_events
 from tests.support.raw_events import archived_count, archived_events
 from tests.support.reporting import (

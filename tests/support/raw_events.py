@@ -17,7 +17,7 @@ from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t
 from adtrack.domain.events import Event
 from adtrack.services.ports import RawFile
-from adtrack.services.raw_event_archive import events_to_table
+from adtrack.services.raw_event_columns import events_to_table
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Far enough apart to hold every event a test stores.

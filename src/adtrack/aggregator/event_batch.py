@@ -33,7 +33,7 @@ from adtrack.domain.events import (
     Event,
     MalformedEvent,
 )
-from adtrack.services.raw_event_archive import columns_to_batch, events_to_table
+from adtrack.services.raw_event_columns import columns_to_batch, events_to_table
 
 __all__ = ["DecodedBatch", "decode_batch"]
 

@@ -21,7 +21,7 @@ from adtrack.domain.events import Event
 from adtrack.domain.model import ImpType
 from adtrack.domain.rollup_counters import Counters
 from adtrack.services.ports import InvalidKey, RollupDelta, RollupKey
-from adtrack.services.raw_event_archive import epoch_hour_indices, events_to_table
+from adtrack.services.raw_event_columns import epoch_hour_indices, events_to_table
 
 __all__ = ["UNSPECIFIED_REASON", "fold", "fold_table"]
 

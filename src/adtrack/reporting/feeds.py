@@ -2,7 +2,7 @@
 extension), read from the raw-event archive; what a feed request is and what its rows hold.
 
 A feed covers at most 24 hours and must start within the raw-event retention period. Rows are
-read from the archive (a :class:`~adtrack.services.raw_event_archive.RawEventReader` the caller
+read from the archive (a :class:`~adtrack.services.ports.RawEventReader` the caller
 passes in) in batches, so a day of millions of clicks never sits in memory. The row iterators
 here build one Python object per row; the CSV and JSON lines served are formatted a batch at a
 time by Arrow's kernels (``feed_stream.py``).

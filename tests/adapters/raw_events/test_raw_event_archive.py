@@ -20,7 +20,7 @@ from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.aggregator import process as aggregator_process
 from adtrack.config import Settings
 from adtrack.domain.events import Event
-from adtrack.services.raw_event_archive import events_to_table
+from adtrack.services.raw_event_columns import events_to_table
 from tests.support.events import AN_IMPRESSION
 from tests.support.raw_events import archived_count, archived_events, manifest_paths
 

@@ -28,7 +28,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.config import Settings
 from adtrack.domain.model import ImpType
 from adtrack.domain.utc import as_utc
-from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA
+from adtrack.services.raw_event_columns import RAW_EVENT_SCHEMA
 
 __all__ = ["DuckDBRawEventReader"]
 

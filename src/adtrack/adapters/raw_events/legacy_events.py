@@ -22,7 +22,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.domain.events import Event
 from adtrack.domain.utc import as_utc
 from adtrack.services.ports import RawEventArchive
-from adtrack.services.raw_event_archive import events_to_table
+from adtrack.services.raw_event_columns import events_to_table
 
 __all__ = ["CARRY_OVER_CHUNK_ROWS", "carry_over_legacy_events"]
 

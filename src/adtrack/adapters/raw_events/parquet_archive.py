@@ -42,7 +42,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.domain.model import ImpType
 from adtrack.domain.utc import as_utc
 from adtrack.services.ports import RawFile
-from adtrack.services.raw_event_archive import RAW_EVENT_SCHEMA, epoch_hour_indices
+from adtrack.services.raw_event_columns import RAW_EVENT_SCHEMA, epoch_hour_indices
 
 __all__ = [
     "REPEATED_TEXT",
