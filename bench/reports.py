@@ -454,17 +454,22 @@ def main() -> int:
         started = time.perf_counter()
         if reuse:
             with engine.connect() as conn:
+                # int(): PostgreSQL's sum() of bigints is a numeric (a Decimal), which the JSON
+                # results file cannot hold
                 volume = {
-                    "events": conn.execute(
-                        select(
-                            func.sum(
-                                t.rollup_daily.c.imps
-                                + t.rollup_daily.c.clicks
-                                + t.rollup_daily.c.invalid_imps
-                                + t.rollup_daily.c.invalid_clicks
+                    "events": int(
+                        conn.execute(
+                            select(
+                                func.sum(
+                                    t.rollup_daily.c.imps
+                                    + t.rollup_daily.c.clicks
+                                    + t.rollup_daily.c.invalid_imps
+                                    + t.rollup_daily.c.invalid_clicks
+                                )
                             )
-                        )
-                    ).scalar(),
+                        ).scalar()
+                        or 0
+                    ),
                     "hourly_rows": conn.execute(
                         select(func.count()).select_from(t.rollup_hourly)
                     ).scalar(),
