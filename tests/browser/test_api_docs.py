@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request
 
 from tests.support.server import AdtrackServer
-
-pytestmark = [pytest.mark.browser]
 
 
 def test_swagger_ui_loads_from_adtrack_only_and_lists_the_operations(

@@ -25,8 +25,6 @@ from tests.support.console import PASSWORD, ConsoleBed, console_bed
 from tests.support.net import free_port, wait_for_port
 from tests.support.reporting import TRACKERS, RawEvent, load_events, load_rollups, seed_catalogue
 
-pytestmark = [pytest.mark.browser]
-
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 

@@ -11,8 +11,6 @@ from playwright.sync_api import Page, expect
 
 from tests.support.server import AdtrackServer
 
-pytestmark = [pytest.mark.browser]
-
 
 @pytest.fixture
 def server(adtrack_server_factory: Callable[..., AdtrackServer]) -> AdtrackServer:

@@ -21,7 +21,7 @@ from playwright.sync_api import Page, expect
 from tests.support.net import free_port
 from tests.support.server import AdtrackServer
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 BROWSER_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
