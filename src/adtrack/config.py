@@ -94,6 +94,8 @@ class Settings:
     aggregator_batch_events: int = 20_000
     raw_event_maintenance_seconds: float = 300.0
     aggregator_nice: int = 5
+    # The most items one batch request of the API may hold (docs/limits.md, "Batches").
+    batch_max_items: int = 10_000
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -169,6 +171,7 @@ class Settings:
                 env.get("ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS", "300")
             ),
             aggregator_nice=int(env.get("ADTRACK_AGGREGATOR_NICE", "5")),
+            batch_max_items=int(env.get("ADTRACK_BATCH_MAX_ITEMS", "10000")),
         )
 
     @property
