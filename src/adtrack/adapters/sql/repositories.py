@@ -175,6 +175,18 @@ class _SqlRepository(Generic[E]):
             found.update((getattr(e, "id"), e) for e in self._load(rows))  # noqa: B009
         return found
 
+    def live_with_original_ids(self, original_ids: Iterable[int]) -> list[E]:
+        """The live rows imported with one of these original ids (in chunks)."""
+        wanted = sorted(set(original_ids))
+        found: list[E] = []
+        for start in range(0, len(wanted), _ID_CHUNK):
+            chunk = wanted[start : start + _ID_CHUNK]
+            rows = self._conn.execute(
+                self._select().where(self._live(), self.table.c.original_id.in_(chunk))
+            )
+            found.extend(self._load(rows))
+        return found
+
     def taken_ids(self, ids: Iterable[int]) -> set[int]:
         """Those of ``ids`` that a row has, deleted or not (an id is never used twice)."""
         wanted = sorted(set(ids))

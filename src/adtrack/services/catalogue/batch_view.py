@@ -82,6 +82,9 @@ class _CachedRepository(Generic[E]):
         self.prime(wanted)
         return {i: e for i in wanted if (e := self.get(i)) is not None}
 
+    def live_with_original_ids(self, original_ids: Iterable[int]) -> list[E]:
+        return cast(list[E], self._inner.live_with_original_ids(original_ids))
+
     def taken_ids(self, ids: Iterable[int]) -> set[int]:
         return cast(set[int], self._inner.taken_ids(ids))
 

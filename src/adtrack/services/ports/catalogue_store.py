@@ -76,6 +76,10 @@ class Repository(Protocol[E]):
         """The largest id of any row, deleted or not (0 when there is none)."""
         ...
 
+    def live_with_original_ids(self, original_ids: Iterable[int]) -> list[E]:
+        """The live objects imported with one of these original ids."""
+        ...
+
     def add(self, entity: E) -> E: ...
 
     def add_many(self, entities: Sequence[E]) -> None:
