@@ -221,9 +221,9 @@ def plural(kind: str) -> str:
     return kind + "s"
 
 
-def pages(kind: str, objects: list[dict[str, Any]], page_size: int = PAGE_SIZE) -> Iterator[
-    tuple[str, bytes]
-]:
+def pages(
+    kind: str, objects: list[dict[str, Any]], page_size: int = PAGE_SIZE
+) -> Iterator[tuple[str, bytes]]:
     """The responses of ``GET /<kind>?start_element=N`` for every page: (file name, JSON)."""
     for start in range(0, max(len(objects), 1), page_size):
         page = objects[start : start + page_size]

@@ -36,12 +36,16 @@ EnumT = TypeVar("EnumT", bound=StrEnum)
 def _has_control_char(text: str) -> bool:
     # Cc: C0/C1 controls (CR, LF, TAB, NUL...); Cs: lone surrogates (not encodable as UTF-8).
     # Cf (zero-width joiners...) stays allowed in names: emoji sequences need it.
+    if text.isascii() and text.isprintable():  # the usual case, without a loop in Python
+        return False
     return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
 
 
 def _has_format_char(text: str) -> bool:
     # Invisible formatting (zero-width spaces, bidi overrides): codes are typed and compared
     # exactly, so an invisible character would make two equal-looking codes differ.
+    if text.isascii():  # no ASCII character is a format character
+        return False
     return any(unicodedata.category(ch) == "Cf" for ch in text)
 
 

@@ -289,13 +289,14 @@ class CatalogueImport:
             if not refused:
                 self._apply(view, items, now)
                 refused = any(item.entry.action == "refused" for item in items)
+            changes = any(item.entry.action in ("create", "update") for item in items)
             report = ImportReport(
                 dry_run=dry_run,
                 applied=not dry_run and not refused,
                 entries=[item.entry for item in items],
                 warnings=warnings,
             )
-            if report.applied:
+            if report.applied and changes:  # nothing changed: not even the version moves
                 uow.commit()
         if refused and not dry_run:
             raise ImportRefused(report)
