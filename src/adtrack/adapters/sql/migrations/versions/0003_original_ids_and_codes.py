@@ -29,7 +29,11 @@ CATALOGUE_TABLES = (
 
 
 def upgrade() -> None:
+    inspector = sa.inspect(op.get_bind())
     for table in CATALOGUE_TABLES:
+        # A 0001 regenerated from tables.py (scripts/regen_initial_migration.py) has them already.
+        if "original_id" in {column["name"] for column in inspector.get_columns(table)}:
+            continue
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("original_id", sa.BigInteger(), nullable=True))
             batch_op.add_column(sa.Column("original_code", sa.String(length=100), nullable=True))
