@@ -192,9 +192,10 @@ def test_keep_ids_uses_free_ids_and_gives_taken_ones_new_ids(
     # the next single create continues after them (PostgreSQL: the sequence was moved)
     after = service.impression_trackers.create({"name": "After", **base})
     assert after.id > max(ids)
-    # without keep_ids an id in an item is ignored
-    plain = service.impression_trackers.create_many([{"id": 5, "name": "x", **base}])
-    assert plain[0].id == after.id + 1
+    # without keep_ids an id is set by the server, as on a single create
+    with pytest.raises(BatchRefused) as refused:
+        service.impression_trackers.create_many([{"id": 5, "name": "x", **base}])
+    assert [(r.item, r.field) for r in refused.value.refusals] == [(0, "id")]
 
 
 def test_publishers_in_bulk_come_with_their_base_rules(service: CatalogueService) -> None:

@@ -386,3 +386,44 @@ def test_a_report_serialises(importer: CatalogueImport) -> None:
     assert body["counts"]["imptracker"]["create"] == len(build_catalogue().objects["imptracker"])
     first = body["objects"][0]
     assert set(first) >= {"kind", "file", "object", "original_id", "action", "id", "id_kept"}
+
+
+def test_a_payment_rule_whose_publisher_the_dump_does_not_say_is_refused(
+    importer: CatalogueImport, engine: Engine
+) -> None:
+    source = build_catalogue()
+    lonely = {
+        **next(r for r in source.objects["payment-rule"] if r["code"] == "cpm_rule_0"),
+        "id": 777_001,
+        "code": "lonely",
+    }
+    source.objects["payment-rule"].append(lonely)
+    error = refused(importer, read_uploads(dump_files(source)))
+    entry = error.report.refused()[0]
+    assert (entry.original_id, entry.refused_field) == (777_001, "publisher_id")
+    assert "publisher is unknown" in (entry.refusal or "")
+    # with its publisher_id (as payment-rule?publisher_id=... dumps give it) it is imported
+    lonely["publisher_id"] = source.objects["publisher"][1]["id"]
+    report = importer.run(read_uploads(dump_files(source)), dry_run=False)
+    assert not report.refused()
+
+
+def test_missing_pages_and_duplicates_are_warned_about(
+    importer: CatalogueImport, catalogue: CatalogueService
+) -> None:
+    source = build_catalogue()
+    files = dump_files(source, page_size=10)
+    tracker_pages = [f for f in files if f[0].startswith("imptracker")]
+    assert len(tracker_pages) > 1
+    dropped = tracker_pages[-1]
+    files = [f for f in files if f is not dropped]
+    # the same tracker twice: the copy modified last wins
+    first = copy.deepcopy(source.objects["imptracker"][0])
+    older = {**first, "name": "Older name", "last_modified": "2020-01-01 00:00:00"}
+    newer = {**first, "name": "Newer name", "last_modified": "2026-02-21 00:00:00"}
+    files.append(("extra-1.json", singular_response("imptracker", newer)))
+    files.append(("extra-2.json", singular_response("imptracker", older)))
+    report = importer.run(read_uploads(files), dry_run=False)
+    assert any("a page missing" in w and "imptracker" in w for w in report.warnings)
+    assert any("more than once" in w for w in report.warnings)
+    assert catalogue.impression_trackers.get(first["id"]).name == "Newer name"

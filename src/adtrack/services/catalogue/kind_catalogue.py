@@ -167,9 +167,11 @@ class KindCatalogue(Generic[E]):
             wanted: int | None = None
             try:
                 data = self._creating(data)
-                if keep_ids and data.get("id") is not None:
-                    wanted = clean_id(data["id"], "id")
-                values = spec.clean({k: v for k, v in data.items() if k != "id"}, creating=True)
+                if keep_ids:  # else an "id" is refused like any field set by the server
+                    if data.get("id") is not None:
+                        wanted = clean_id(data["id"], "id")
+                    data = {k: v for k, v in data.items() if k != "id"}
+                values = spec.clean(data, creating=True)
             except DomainError as exc:
                 refusals.add(index, wanted, exc)
                 continue

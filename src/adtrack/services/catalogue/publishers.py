@@ -91,11 +91,11 @@ class PublisherCatalogue(KindCatalogue[Publisher]):
             wanted: int | None = None
             try:
                 with _prefixed_errors("base_rule."):
-                    if keep_ids and base.get("id") is not None:
-                        wanted = clean_id(base["id"], "id")
-                    values = BASE_RULE.clean(
-                        {k: v for k, v in base.items() if k != "id"}, creating=True
-                    )
+                    if keep_ids:
+                        if base.get("id") is not None:
+                            wanted = clean_id(base["id"], "id")
+                        base = {k: v for k, v in base.items() if k != "id"}
+                    values = BASE_RULE.clean(base, creating=True)
             except DomainError as exc:
                 refusals.add(index, publishers[index].id, exc)
                 continue

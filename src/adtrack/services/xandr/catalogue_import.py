@@ -343,11 +343,14 @@ def _write(
         write([{"id": item.entry.id, **item.values} for item in items])
     except BatchRefused as exc:
         for refusal in exc.refusals:
-            field = refusal.field
+            field, message = platform_field(kind, refusal.field), refusal.message
             prefix = "base_rule."
-            if field.startswith(prefix):  # a publisher's base rule (the payment-rule object)
-                field = "base_payment_rule_id: " + field.removeprefix(prefix)
-            items[refusal.item].entry.refuse(platform_field(kind, field), refusal.message)
+            if refusal.field.startswith(prefix):  # the base rule made with a new publisher
+                attribute = refusal.field.removeprefix(prefix)
+                field = "base_payment_rule_id"
+                rule_field = platform_field(XandrKind.PAYMENT_RULE, attribute)
+                message = f"its base rule's {rule_field} {message}"
+            items[refusal.item].entry.refuse(field, message)
         return False
     return True
 
