@@ -126,6 +126,12 @@ async def import_xandr(
         bool, Query(description="Only say what the import would do; write nothing.")
     ] = False,
 ) -> Response:
+    """Upload the JSON responses of the platform's API (`advertiser`, `line-item`, `publisher`,
+    `placement`, `payment-rule`, `imptracker`, `clicktracker`; singular or plural, any page, any
+    order) or zips of them as `files`. Objects keep their original ids where free and record
+    them (`original_id`, `original_code`); a re-run changes nothing, a newer dump updates what
+    changed. All or nothing: one refused object (422, naming its file, object and field)
+    imports nothing. The answer lists every object with what it became."""
     files = await read_upload(request)
     limits = dump_limits(services(request).settings)
     importer = services(request).xandr_import
