@@ -192,6 +192,13 @@ class _SqlRepository(Generic[E]):
         wanted = sorted(set(ids))
         taken = {i for i in wanted if not 1 <= i <= ID_MAX}
         wanted = [i for i in wanted if i not in taken]
+        if len(wanted) > _ID_CHUNK:
+            # many ids: one range scan of the primary key, cheaper than many IN lists (which
+            # PostgreSQL plans badly right after a bulk insert, before its statistics catch up)
+            id = self.table.c.id
+            rows = self._conn.execute(select(id).where(id >= wanted[0], id <= wanted[-1]))
+            taken.update(set(wanted).intersection(int(row[0]) for row in rows))
+            return taken
         for start in range(0, len(wanted), _ID_CHUNK):
             chunk = wanted[start : start + _ID_CHUNK]
             rows = self._conn.execute(select(self.table.c.id).where(self.table.c.id.in_(chunk)))
