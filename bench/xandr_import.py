@@ -7,7 +7,7 @@ item and placement; paged responses of 100 objects, the services in reverse depe
 writes it to a temporary folder, and imports it with ``CatalogueImport`` (the code the CLI, the
 API and the console run) into a fresh SQLite database and a throw-away PostgreSQL one. For each
 it prints the time to read the dump, to import it, and to run it again (every object
-unchanged), with objects per second.
+unchanged), with objects per second, and the process's peak memory so far.
 
     .venv/bin/python bench/xandr_import.py                  # about 100,000 objects
     .venv/bin/python bench/xandr_import.py --objects 20000 --backends sqlite
@@ -18,6 +18,7 @@ PostgreSQL: a throw-away database on the local server (user postgres), dropped a
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -93,7 +94,8 @@ def run(backend: str, dump_folder: Path, total: int, work: Path) -> None:
         f"{backend:10s} objects {count:7d}  read {read:6.2f} s  "
         f"import {imported:6.2f} s = {count / imported:8.0f} objects/s  "
         f"(read + import {count / (read + imported):8.0f}/s)  "
-        f"re-run (unchanged) {rerun:6.2f} s = {count / rerun:8.0f} objects/s",
+        f"re-run (unchanged) {rerun:6.2f} s = {count / rerun:8.0f} objects/s  "
+        f"peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB",
         flush=True,
     )
 

@@ -99,7 +99,7 @@ class Settings:
     # A catalogue dump imported from the original platform (docs/limits.md, "Imports"): its
     # bytes in all (uploaded, or a zip's members unpacked) and its objects.
     import_max_bytes: int = 512 * 1024 * 1024
-    import_max_objects: int = 500_000
+    import_max_objects: int = 250_000
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -177,7 +177,7 @@ class Settings:
             aggregator_nice=int(env.get("ADTRACK_AGGREGATOR_NICE", "5")),
             batch_max_items=int(env.get("ADTRACK_BATCH_MAX_ITEMS", "10000")),
             import_max_bytes=int(env.get("ADTRACK_IMPORT_MAX_BYTES", str(512 * 1024 * 1024))),
-            import_max_objects=int(env.get("ADTRACK_IMPORT_MAX_OBJECTS", "500000")),
+            import_max_objects=int(env.get("ADTRACK_IMPORT_MAX_OBJECTS", "250000")),
         )
 
     @property

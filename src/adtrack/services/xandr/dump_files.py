@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024  # ADTRACK_IMPORT_MAX_BYTES
-DEFAULT_MAX_OBJECTS = 500_000  # ADTRACK_IMPORT_MAX_OBJECTS
+DEFAULT_MAX_OBJECTS = 250_000  # ADTRACK_IMPORT_MAX_OBJECTS
 
 # Keys of a response that are not objects: paging, status, the platform's debugging.
 _RESPONSE_KEYS = frozenset(
