@@ -427,3 +427,24 @@ def test_missing_pages_and_duplicates_are_warned_about(
     assert any("a page missing" in w and "imptracker" in w for w in report.warnings)
     assert any("more than once" in w for w in report.warnings)
     assert catalogue.impression_trackers.get(first["id"]).name == "Newer name"
+
+
+def test_a_dump_in_parts_finds_what_earlier_parts_imported(
+    importer: CatalogueImport, catalogue: CatalogueService
+) -> None:
+    source = build_catalogue()
+    files = dump_files(source)
+    first = [f for f in files if f[0].startswith(("advertiser", "line-item"))]
+    rest = [f for f in files if f not in first]
+    # an advertiser whose original id is taken here, so references must be translated
+    catalogue.advertisers.create_many(
+        [{"id": source.objects["line-item"][0]["id"], "name": "Ours"}], keep_ids=True
+    )
+    importer.run(read_uploads(first), dry_run=False)
+    report = importer.run(read_uploads(rest), dry_run=False)
+    assert not report.refused()
+    tracker = source.objects["imptracker"][0]
+    stored = catalogue.impression_trackers.get(tracker["id"])
+    line_item = catalogue.line_items.list(original_id=tracker["line_item"]["id"]).items[0]
+    assert stored.line_item_id == line_item.id
+    assert stored.placement_id == tracker["tag"][0]["id"]

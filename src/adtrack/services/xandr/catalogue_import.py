@@ -485,6 +485,7 @@ class _Planner:
     def plan(self) -> None:
         self.match()
         self.choose_ids()
+        self.find_referenced()
         for item in self.items:
             if item.entry.action == "refused":
                 continue
@@ -562,6 +563,27 @@ class _Planner:
             if extra:
                 for publisher, id in zip(defaults, ids[len(items) :], strict=True):
                     self.default_base_rule[publisher.original_id] = id
+
+    def find_referenced(self) -> None:
+        """The objects the dump refers to without holding them, imported before (a dump in
+        parts, or a newer dump of some services only): found by their original ids."""
+        wanted: dict[XandrKind, set[int]] = {}
+        for item in self.items:
+            mapped = item.mapped
+            assert mapped is not None
+            for attribute, ref in mapped.references.items():
+                kind = _REFERENCE_KIND[attribute]
+                if ref is not None and (kind, ref) not in self.ids:
+                    wanted.setdefault(kind, set()).add(ref)
+            for attribute, ids in mapped.id_sets.items():
+                kind = _REFERENCE_KIND[attribute]
+                wanted.setdefault(kind, set()).update(i for i in ids if (kind, i) not in self.ids)
+        for kind, originals in wanted.items():
+            if not originals:
+                continue
+            found = self.repository(kind).live_with_original_ids(originals)
+            for entity in sorted(found, key=lambda e: -e.id):  # the lowest id wins
+                self.ids[(kind, entity.original_id)] = entity.id
 
     def translate(self, item: _Item, attribute: str, kind: XandrKind, original: int) -> int:
         found = self.ids.get((kind, original))
