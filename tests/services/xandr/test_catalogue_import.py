@@ -448,3 +448,31 @@ def test_a_dump_in_parts_finds_what_earlier_parts_imported(
     line_item = catalogue.line_items.list(original_id=tracker["line_item"]["id"]).items[0]
     assert stored.line_item_id == line_item.id
     assert stored.placement_id == tracker["tag"][0]["id"]
+
+
+def test_an_original_id_beyond_adtracks_ids_is_kept_as_original_id_only(
+    importer: CatalogueImport, catalogue: CatalogueService
+) -> None:
+    source = build_catalogue()
+    big = 55_000_000_001  # a 64-bit id on the platform; adtrack's ids are 32-bit
+    old = source.objects["advertiser"][0]["id"]
+    source.objects["advertiser"][0]["id"] = big
+    for line_item in source.objects["line-item"]:
+        if line_item["advertiser_id"] == old:
+            line_item["advertiser_id"] = big
+            line_item["advertiser"]["id"] = big
+    for tracker in source.objects["imptracker"] + source.objects["clicktracker"]:
+        if tracker["advertiser_id"] == old:
+            tracker["advertiser_id"] = big
+    for rule in source.objects["payment-rule"]:
+        for member in rule.get("filtered_advertisers") or []:
+            if member["id"] == old:
+                member["id"] = big
+    report = importer.run(read_uploads(dump_files(source)), dry_run=False)
+    entry = next(e for e in report.entries if e.original_id == big)
+    assert entry.id_kept is False and entry.id is not None and entry.id < 2**31
+    advertiser = catalogue.advertisers.list(original_id=big).items[0]
+    assert advertiser.id == entry.id
+    assert catalogue.line_items.list(advertiser_id=advertiser.id).total == 2
+    again = importer.run(read_uploads(dump_files(source)), dry_run=False)
+    assert {e.action for e in again.entries} == {"unchanged"}
