@@ -29,12 +29,15 @@ from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.config import Settings
 from adtrack.domain.errors import DomainError
 from adtrack.domain.sign_in_lockout import SignInPolicy
+from adtrack.domain.utc import utc_now
 from adtrack.reporting.engine import ReportEngine
 from adtrack.reporting.feeds import FeedRules
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.ports import Mailer
 from adtrack.services.sign_in_throttle import SignInThrottle
 from adtrack.services.users import UserService
+from adtrack.services.xandr.catalogue_import import CatalogueImport
+from adtrack.services.xandr.dump_files import DumpLimits
 
 if TYPE_CHECKING:
     from adtrack.aggregator.runner import Aggregator
@@ -89,6 +92,8 @@ class Services:
     settings: Settings
     engine: Engine
     catalogue: CatalogueService
+    # the catalogue import of dumps of the original platform (Microsoft Invest/Xandr)
+    xandr_import: CatalogueImport
     users: UserService
     sign_in_throttle: SignInThrottle
     mailer: Mailer | None
@@ -125,6 +130,7 @@ def bootstrap(settings: Settings, *, engine: Engine | None = None) -> Services:
         settings=settings,
         engine=db_engine,
         catalogue=catalogue,
+        xandr_import=build_xandr_import(settings, db_engine, catalogue),
         users=build_users(db_engine),
         sign_in_throttle=build_sign_in_throttle(settings, db_engine),
         mailer=mailer,
@@ -180,6 +186,17 @@ def build_catalogue(settings: Settings, engine: Engine) -> CatalogueService:
     return CatalogueService(
         partial(SqlUnitOfWork, engine, changes_kept=settings.catalogue_changes_kept)
     )
+
+
+def build_xandr_import(
+    settings: Settings, engine: Engine, catalogue: CatalogueService
+) -> CatalogueImport:
+    uow_factory = partial(SqlUnitOfWork, engine, changes_kept=settings.catalogue_changes_kept)
+    return CatalogueImport(catalogue, uow_factory, utc_now)
+
+
+def dump_limits(settings: Settings) -> DumpLimits:
+    return DumpLimits(max_bytes=settings.import_max_bytes, max_objects=settings.import_max_objects)
 
 
 def build_mailer(settings: Settings) -> Mailer | None:

@@ -94,6 +94,12 @@ class Settings:
     aggregator_batch_events: int = 20_000
     raw_event_maintenance_seconds: float = 300.0
     aggregator_nice: int = 5
+    # The most items one batch request of the API may hold (docs/limits.md, "Batches").
+    batch_max_items: int = 10_000
+    # A catalogue dump imported from the original platform (docs/limits.md, "Imports"): its
+    # bytes in all (uploaded, or a zip's members unpacked) and its objects.
+    import_max_bytes: int = 512 * 1024 * 1024
+    import_max_objects: int = 250_000
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -169,6 +175,9 @@ class Settings:
                 env.get("ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS", "300")
             ),
             aggregator_nice=int(env.get("ADTRACK_AGGREGATOR_NICE", "5")),
+            batch_max_items=int(env.get("ADTRACK_BATCH_MAX_ITEMS", "10000")),
+            import_max_bytes=int(env.get("ADTRACK_IMPORT_MAX_BYTES", str(512 * 1024 * 1024))),
+            import_max_objects=int(env.get("ADTRACK_IMPORT_MAX_OBJECTS", "250000")),
         )
 
     @property

@@ -52,3 +52,18 @@ def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
     assert current_revision(db_url) == head_revision(db_url)
     assert table_names(db_url) == before
     assert schema_differences(db_url) == []
+
+
+def test_0003_original_ids_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+
+    upgrade(db_url)
+    command.downgrade(alembic_config(db_url), "0002")
+    engine = make_engine(db_url)
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("trackers")}
+    finally:
+        engine.dispose()
+    assert "original_id" not in columns and "original_code" not in columns
+    upgrade(db_url)
+    assert schema_differences(db_url) == []
