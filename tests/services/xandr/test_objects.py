@@ -89,11 +89,13 @@ def test_imptracker_maps_to_tracker_values_with_its_references_and_original_id()
 
 
 def test_tracker_values_are_what_the_catalogue_accepts() -> None:
-    mapped = from_xandr("clicktracker", doc.clicktracker(), keep_original=False)
+    mapped = from_xandr("clicktracker", {**doc.clicktracker(), "code": "clk_582"})
     values = mapped.catalogue_values()
 
     cleaned = TRACKER.clean({**values, "tracker_type": "click"}, creating=True)
 
+    assert (cleaned["original_id"], cleaned["original_code"]) == (582, "clk_582")
+    assert cleaned["code"] == "clk_582"
     assert cleaned["landing_page_url"] == "https://test-landing-page.com"
     assert cleaned["line_item_id"] == 31189
     assert cleaned["publisher_id"] == 89287
@@ -130,6 +132,22 @@ def test_the_original_code_becomes_the_code_too() -> None:
     assert mapped.original_code == "FR-300x250"
     assert mapped.values["code"] == "FR-300x250"
     assert mapped.values["original_code"] == "FR-300x250"
+
+
+def test_a_code_with_spaces_is_kept_as_the_original_code_only() -> None:
+    mapped = from_xandr("imptracker", {**doc.imptracker(), "code": "FR 300x250"})
+
+    assert mapped.values["code"] is None
+    assert mapped.values["original_code"] == "FR 300x250"
+    assert "FR 300x250" in _note(mapped, "code").reason
+    assert TRACKER.clean({**mapped.values, "tracker_type": "impression"}, creating=False)
+
+
+def test_original_ids_beyond_adtracks_own_are_kept() -> None:
+    mapped = from_xandr("imptracker", {**doc.imptracker(), "id": 2**40})
+
+    assert mapped.original_id == 2**40
+    assert TRACKER.clean({"original_id": mapped.values["original_id"]}, creating=False)
 
 
 def test_advertiser_id_comes_from_the_query_string_when_the_object_has_none() -> None:
@@ -236,7 +254,7 @@ def test_advertiser_keeps_name_code_state_and_lists_the_rest() -> None:
         "code": None,
         "state": State.ACTIVE,
     }
-    assert ADVERTISER.clean(_without_original(mapped.catalogue_values()), creating=True)
+    assert ADVERTISER.clean(mapped.catalogue_values(), creating=True)
     note = _note(mapped, OTHER_FIELDS)
     assert "legal_entity_name" in note.reason
     assert "billing_city" in note.reason
@@ -253,7 +271,7 @@ def test_publisher_gives_its_base_payment_rule_and_notes_its_time_zone() -> None
 
     assert mapped.base_payment_rule_id == 161
     assert mapped.values["name"] == "New Publisher"
-    assert PUBLISHER.clean(_without_original(mapped.catalogue_values()), creating=True)
+    assert PUBLISHER.clean(mapped.catalogue_values(), creating=True)
     assert "EST5EDT" in _note(mapped, "timezone").reason
     other = _note(mapped, OTHER_FIELDS).reason
     assert "allow_cpm_managed" in other
@@ -270,7 +288,7 @@ def test_placement_belongs_to_its_publisher_and_its_site_is_noted() -> None:
     mapped = from_xandr("placement", doc.placement())
 
     assert mapped.references == {"publisher_id": 88888}
-    assert PLACEMENT.clean(_without_original(mapped.catalogue_values()), creating=True)
+    assert PLACEMENT.clean(mapped.catalogue_values(), creating=True)
     assert "188040" in _note(mapped, "site_id").reason
     other = _note(mapped, OTHER_FIELDS).reason
     assert "width" in other
@@ -303,7 +321,7 @@ def test_line_item_books_revenue_and_reads_dates_in_its_time_zone() -> None:
     assert mapped.values["end_date"] == datetime(2012, 5, 1, 4, 0, 1, tzinfo=UTC)
     assert mapped.references == {"advertiser_id": 35081}
     assert mapped.notes == ()
-    assert LINE_ITEM.clean(_without_original(mapped.catalogue_values()), creating=True)
+    assert LINE_ITEM.clean(mapped.catalogue_values(), creating=True)
 
 
 def test_line_item_without_time_zone_uses_the_advertisers_then_the_platform_default() -> None:
@@ -419,7 +437,7 @@ def test_cpm_rule_keeps_its_price_priority_and_dates_and_notes_its_profile() -> 
     assert values["end_date"] == datetime(2010, 3, 31, 16, 0, tzinfo=UTC)  # 11:59:59 EDT + 1 s
     assert mapped.references == {"publisher_id": 65103}
     assert "12345" in _note(mapped, "profile_id").reason
-    assert PAYMENT_RULE.clean(_without_original(mapped.catalogue_values()), creating=True)
+    assert PAYMENT_RULE.clean(mapped.catalogue_values(), creating=True)
 
 
 def test_revshare_base_rule() -> None:
@@ -661,7 +679,8 @@ def _names_of(obj: dict[str, Any]) -> dict[tuple[XandrKind, int], str]:
 
 
 def _entity_values(mapped: MappedObject) -> dict[str, Any]:
-    values = _without_original(mapped.catalogue_values())
+    values = mapped.catalogue_values()
+    assert values["original_id"] == mapped.original_id
     return {"id": mapped.original_id, "last_modified": mapped.last_modified, **values}
 
 

@@ -49,11 +49,12 @@ from adtrack.domain.model import (
     TrackerType,
 )
 from adtrack.domain.money import MoneyError, from_micros, to_micros
-from adtrack.domain.parsing import parse_id, parse_local_datetime
+from adtrack.domain.parsing import parse_int, parse_local_datetime
 from adtrack.domain.utc import as_utc
 from adtrack.domain.validation import (
     DEFAULT_PRIORITY,
     MONEY_MAX_MICROS,
+    ORIGINAL_ID_MAX,
     PRIORITY_MAX,
     PRIORITY_MIN,
 )
@@ -223,10 +224,11 @@ def _zone(name: object, field: str) -> ZoneInfo:
 
 
 def _id(value: object, field: str) -> int:
+    """An id on the platform (up to 64 bits: adtrack keeps it where its own ids reach)."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise XandrRefusal(field, "must be a positive integer id")
     try:
-        return parse_id(value, field)
+        return parse_int(value, field, low=1, high=ORIGINAL_ID_MAX)
     except ValidationError as exc:
         raise XandrRefusal(field, exc.message) from None
 
@@ -377,12 +379,19 @@ def _read_common(reader: _Reader, *, keep_original: bool, original_id: int | Non
         if not isinstance(name, str) or not name.strip():
             raise XandrRefusal("name", "is required: the object has no name")
         reader.values["name"] = name
-    code = reader.get("code")
-    if code is not None and not isinstance(code, str):
+    raw_code = reader.get("code")
+    if raw_code is not None and not isinstance(raw_code, str):
         raise XandrRefusal("code", "must be a text")
-    code = (code.strip() or None) if isinstance(code, str) else None
+    code = (raw_code.strip() or None) if isinstance(raw_code, str) else None
     if reader.wanted("code"):
-        reader.values["code"] = code
+        if code is not None and any(ch.isspace() for ch in code):
+            reader.note(
+                "code",
+                f"adtrack codes have no spaces: {code!r} is kept as the original code only",
+            )
+            reader.values["code"] = None
+        else:
+            reader.values["code"] = code
     state = reader.get("state")
     if reader.wanted("state"):
         if state is None:
