@@ -16,6 +16,8 @@ from sqlalchemy import select, update
 
 from adtrack.adapters.sql.tables import console_sessions
 from adtrack.domain.model import Role
+from adtrack.services.xandr.objects import XandrKind, from_xandr
+from tests.services.xandr import documented_objects as doc
 from tests.support.api_fixtures import ApiTestbed, create_chain, created, make_testbed
 
 X = "/xandr"
@@ -476,3 +478,75 @@ def test_catalogue_services_read_in_the_platforms_json(
     assert got_rule["filtered_advertisers"] == [{"id": advertiser["id"], "name": "Acme"}]
     all_rules = _ok(client.get(f"{X}/payment-rule?publisher_id={publisher['id']}"))
     assert all_rules["count"] == 3  # the base rule, the chain's and the one made above
+
+
+def test_tracker_filters_and_id_lists(api: ApiTestbed, chain: dict[str, dict[str, Any]]) -> None:
+    client = _auth(api, Role.REPORTER)
+    other = create_chain(api.trafficker, "-b")
+    mine = chain["impression_tracker"]["id"]
+
+    for name in ("line_item_id", "publisher_id"):
+        key = name.removesuffix("_id")
+        listed = _ok(client.get(f"{X}/imptracker?{name}={chain[key]['id']}"))["imptrackers"]
+        assert [t["id"] for t in listed] == [mine]
+    assert _ok(client.get(f"{X}/imptracker"))["count"] == 2
+    assert other["impression_tracker"]["id"] != mine
+    too_many = ",".join(str(n) for n in range(1, 102))
+    assert "at most 100" in _error(client.get(f"{X}/imptracker?id={too_many}"), 400, "SYNTAX")
+
+
+def test_objects_mapped_from_the_platform_come_back_with_the_same_fields(
+    api: ApiTestbed,
+) -> None:
+    """Import -> compatible API: the documentation's objects, written to the catalogue through
+    the one mapping, read back through /xandr/ give the same fields (ids translated)."""
+    catalogue = api.app.state.web.services.catalogue
+    ids: dict[tuple[XandrKind, int], int] = {}
+
+    def translate(kind: XandrKind, id: int) -> int:
+        return ids[(kind, id)]
+
+    def load(kind: str, obj: dict[str, Any], kind_catalogue: Any, **context: Any) -> None:
+        mapped = from_xandr(kind, obj, **context)
+        entity = kind_catalogue.create(mapped.catalogue_values(translate))
+        ids[(mapped.kind, obj["id"])] = entity.id
+
+    tracker = doc.imptracker_with_tag()
+    load(
+        "advertiser",
+        {"id": tracker["advertiser_id"], "name": "Advertiser B"},
+        catalogue.advertisers,
+    )
+    load(
+        "line-item",
+        {**tracker["line_item"], "advertiser_id": tracker["advertiser_id"]},
+        catalogue.line_items,
+    )
+    load("publisher", {**tracker["publisher"], "state": "active"}, catalogue.publishers)
+    load(
+        "placement",
+        {**tracker["tag"], "publisher_id": tracker["publisher"]["id"]},
+        catalogue.placements,
+    )
+    load("imptracker", {**tracker, "code": "imp_1425"}, catalogue.impression_trackers)
+
+    client = _auth(api, Role.REPORTER)
+    own_id = ids[(XandrKind.IMPTRACKER, tracker["id"])]
+    back = _ok(client.get(f"{X}/imptracker?id={own_id}"))["imptracker"]
+
+    assert set(back) == set(tracker)
+    assert back["id"] == own_id
+    assert back["advertiser_id"] == ids[(XandrKind.ADVERTISER, tracker["advertiser_id"])]
+    assert (back["name"], back["code"], back["state"]) == (
+        tracker["name"],
+        "imp_1425",
+        tracker["state"],
+    )
+    for key, kind in (("publisher", XandrKind.PUBLISHER), ("line_item", XandrKind.LINE_ITEM)):
+        assert back[key] == {"id": ids[(kind, tracker[key]["id"])], "name": tracker[key]["name"]}
+    assert back["tag"] == [
+        {"id": ids[(XandrKind.PLACEMENT, tracker["tag"]["id"])], "name": tracker["tag"]["name"]}
+    ]
+    assert back["payment_rule"] is None
+    own = api.reporter.get(f"/api/v1/impression-trackers/{own_id}").json()
+    assert (own["original_id"], own["original_code"]) == (tracker["id"], "imp_1425")

@@ -66,7 +66,7 @@ def _endpoint(service: resources.Service) -> Endpoint:
                 service,
                 catalogue,
                 settings,
-                ids_param(request),
+                ids_param(request, settings.xandr_max_elements),
                 filters,
                 paging(request, settings.xandr_max_elements),
             )
@@ -79,7 +79,7 @@ def _endpoint(service: resources.Service) -> Endpoint:
                 resources.create, service, catalogue, settings, obj, advertiser_id
             )
         else:
-            id = _one_id(request)
+            id = _one_id(request, settings.xandr_max_elements)
             if method == "PUT":
                 obj = json_object(await request.body(), service.kind.value)
                 answer = await run_in_threadpool(
@@ -93,8 +93,8 @@ def _endpoint(service: resources.Service) -> Endpoint:
     return endpoint
 
 
-def _one_id(request: Request) -> int:
-    ids = ids_param(request)
+def _one_id(request: Request, most: int) -> int:
+    ids = ids_param(request, most)
     if len(ids) != 1:
         raise XandrError("SYNTAX", "id: give the id of one object in the query string (?id=N)")
     return ids[0]

@@ -39,13 +39,17 @@ def _syntax(exc: ValidationError) -> XandrError:
     return XandrError("SYNTAX", f"{exc.field}: {exc.message}")
 
 
-def ids_param(request: Request, name: str = "id") -> tuple[int, ...]:
-    """``?id=5`` or ``?id=1,2,3`` (also repeated), sorted without duplicates; () if absent."""
+def ids_param(request: Request, most: int, name: str = "id") -> tuple[int, ...]:
+    """``?id=5`` or ``?id=1,2,3`` (also repeated), sorted without duplicates, at most ``most``
+    of them (each is a look-up); () if absent."""
     values = request.query_params.getlist(name)
     try:
-        return parse_id_list(values, name)
+        ids = parse_id_list(values, name)
     except ValidationError as exc:
         raise _syntax(exc) from None
+    if len(ids) > most:
+        raise XandrError("SYNTAX", f"{name}: at most {most} ids in one call (got {len(ids)})")
+    return ids
 
 
 def optional_id_param(request: Request, name: str) -> int | None:
