@@ -397,6 +397,16 @@ def test_refusals_name_the_field_in_the_platforms_error_shape(
     assert "line_item" in _error(
         client.post(f"{X}/imptracker", json=unknown_line_item), 400, "SYNTAX"
     )
+    bad_url = {
+        "clicktracker": {**_new_imptracker(chain)["imptracker"], "click_url": "ftp://files.example"}
+    }
+    assert _error(client.post(f"{X}/clicktracker", json=bad_url), 400, "SYNTAX").startswith(
+        "click_url:"
+    )
+    other_publisher = create_chain(api.trafficker, "-b")["placement"]["id"]
+    wrong_tag = _new_imptracker(chain)
+    wrong_tag["imptracker"]["tag"] = [{"id": other_publisher}]
+    assert _error(client.post(f"{X}/imptracker", json=wrong_tag), 400, "SYNTAX").startswith("tag:")
     _error(client.post(f"{X}/imptracker", content=b"{nope"), 400, "SYNTAX")
     _error(client.post(f"{X}/imptracker", json={"clicktracker": {}}), 400, "SYNTAX")
     _error(client.get(f"{X}/imptracker?id=abc"), 400, "SYNTAX")

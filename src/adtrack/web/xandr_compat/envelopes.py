@@ -110,9 +110,20 @@ def error_answer(request: Request, error: XandrError) -> Response:
     )
 
 
+# adtrack's attribute -> the tracker field it came from (the catalogue names its own; only
+# tracker writes reach the catalogue here).
+_PLATFORM_FIELDS: Mapping[str, str] = {
+    "landing_page_url": "click_url",
+    "placement_id": "tag",
+    "payment_rule_id": "payment_rule",
+    "line_item_id": "line_item",
+    "publisher_id": "publisher",
+}
+
+
 def domain_error(exc: DomainError) -> XandrError:
     """A refusal of adtrack's services in the platform's terms."""
-    text = f"{exc.field}: {exc.message}"
+    text = f"{_PLATFORM_FIELDS.get(exc.field, exc.field)}: {exc.message}"
     if isinstance(exc, NotFound):
         return XandrError("NOTFOUND", text)
     if isinstance(exc, PermissionDenied):
