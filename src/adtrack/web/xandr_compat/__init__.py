@@ -33,7 +33,7 @@ from adtrack.web.state import services
 from adtrack.web.xandr_compat import resources
 from adtrack.web.xandr_compat.auth import caller, sign_in, writer
 from adtrack.web.xandr_compat.envelopes import XandrError, domain_error, error_answer, ok
-from adtrack.web.xandr_compat.requests import (
+from adtrack.web.xandr_compat.request_input import (
     ids_param,
     json_object,
     optional_id_param,

@@ -22,7 +22,7 @@ from adtrack.web.password_work import PasswordWorkBusy
 from adtrack.web.sign_in import attempt_sign_in
 from adtrack.web.state import services
 from adtrack.web.xandr_compat.envelopes import XandrError, ok
-from adtrack.web.xandr_compat.requests import json_object
+from adtrack.web.xandr_compat.request_input import json_object
 
 __all__ = ["TOKEN_COOKIE", "caller", "sign_in", "writer"]
 

@@ -36,7 +36,7 @@ from adtrack.services.xandr.objects import (
     publisher_to_xandr,
     tracker_to_xandr,
 )
-from adtrack.web.xandr_compat.requests import Paging
+from adtrack.web.xandr_compat.request_input import Paging
 
 __all__ = ["SERVICES", "Answer", "Service", "create", "delete", "read", "update"]
 
