@@ -20,6 +20,19 @@ def default_nats_subject(stream: str) -> str:
     return f"{DEFAULT_NATS_SUBJECT}.{stream}"
 
 
+COMPAT_APIS = ("xandr",)
+
+
+def _compat_api(value: str) -> str:
+    """ADTRACK_COMPAT_API: empty or "off" (no compatible API), or one of ``COMPAT_APIS``."""
+    cleaned = value.strip().lower()
+    if cleaned in ("", "off", "0", "false", "no"):
+        return ""
+    if cleaned not in COMPAT_APIS:
+        raise ValueError(f"ADTRACK_COMPAT_API must be empty or one of {', '.join(COMPAT_APIS)}")
+    return cleaned
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -100,6 +113,13 @@ class Settings:
     # bytes in all (uploaded, or a zip's members unpacked) and its objects.
     import_max_bytes: int = 512 * 1024 * 1024
     import_max_objects: int = 250_000
+    # The original platform's API under /xandr/ (docs/xandr-api.md): "" (off) or "xandr";
+    # the member_id its JSON shows, how long one of its tokens lives after the last call, and
+    # its page size (default and maximum of num_elements, 100 as on the platform).
+    compat_api: str = ""
+    xandr_member_id: int = 1
+    xandr_token_idle_seconds: float = 7200.0
+    xandr_max_elements: int = 100
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -178,6 +198,10 @@ class Settings:
             batch_max_items=int(env.get("ADTRACK_BATCH_MAX_ITEMS", "10000")),
             import_max_bytes=int(env.get("ADTRACK_IMPORT_MAX_BYTES", str(512 * 1024 * 1024))),
             import_max_objects=int(env.get("ADTRACK_IMPORT_MAX_OBJECTS", "250000")),
+            compat_api=_compat_api(env.get("ADTRACK_COMPAT_API", "")),
+            xandr_member_id=int(env.get("ADTRACK_XANDR_MEMBER_ID", "1")),
+            xandr_token_idle_seconds=float(env.get("ADTRACK_XANDR_TOKEN_IDLE_SECONDS", "7200")),
+            xandr_max_elements=int(env.get("ADTRACK_XANDR_MAX_ELEMENTS", "100")),
         )
 
     @property

@@ -304,3 +304,75 @@ def test_sessions_expire(engine: Engine) -> None:
     with engine.connect() as conn:
         count = conn.execute(select(func.count()).select_from(tables.console_sessions))
         assert count.scalar_one() == 1
+
+
+def test_api_sessions_lapse_after_idle_time_from_the_last_call(engine: Engine) -> None:
+    clock = Clock()
+    users = UserService(partial(SqlUserUnitOfWork, engine), hasher=FAST_HASHER, clock=clock)
+    user = users.create_user("api@example.com", Role.TRAFFICKER, "a long passphrase").user
+    idle = timedelta(hours=2)
+    token = users.open_api_session(user.id, idle)
+    with engine.connect() as conn:
+        stored = conn.execute(select(tables.console_sessions.c.session_hash)).scalar_one()
+    assert token not in stored
+
+    # Each call moves the end to two hours after it.
+    for _ in range(3):
+        clock.now += timedelta(hours=1, minutes=59)
+        assert users.api_session_user(token, idle) == user
+    clock.now += timedelta(hours=2)
+    assert users.api_session_user(token, idle) is None
+    assert users.api_session_user(None, idle) is None
+    assert users.api_session_user("x" * 300, idle) is None
+
+
+def test_api_session_expiry_is_written_at_most_once_a_minute(engine: Engine) -> None:
+    clock = Clock()
+    users = UserService(partial(SqlUserUnitOfWork, engine), hasher=FAST_HASHER, clock=clock)
+    user = users.create_user("calm@example.com", Role.REPORTER, "a long passphrase").user
+    token = users.open_api_session(user.id, timedelta(hours=2))
+
+    def stored_expiry() -> datetime:
+        with engine.connect() as conn:
+            value = conn.execute(select(tables.console_sessions.c.expires_at)).scalar_one()
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    opened = stored_expiry()
+    clock.now += timedelta(seconds=30)
+    assert users.api_session_user(token, timedelta(hours=2)) == user
+    assert stored_expiry() == opened
+    clock.now += timedelta(seconds=31)
+    assert users.api_session_user(token, timedelta(hours=2)) == user
+    assert stored_expiry() == clock.now + timedelta(hours=2)
+
+
+def test_api_sessions_and_console_sessions_do_not_stand_in_for_each_other(
+    users: UserService,
+) -> None:
+    user = users.create_user("both@example.com", Role.REPORTER, "a long passphrase").user
+    token = users.open_api_session(user.id, timedelta(hours=2))
+    users.open_session(user.id, "console-secret", timedelta(hours=2))
+
+    assert users.session_user(user.id, token) is None
+    assert users.api_session_user("console-secret", timedelta(hours=2)) is None
+    assert users.authenticate(token) is None  # not an API token either
+
+
+def test_api_sessions_end_with_revocation_deactivation_and_a_new_password(
+    users: UserService,
+) -> None:
+    idle = timedelta(hours=2)
+    user = users.create_user("ends@example.com", Role.TRAFFICKER, "a long passphrase").user
+    users.create_user("admin2@example.com", Role.ADMIN, "a long passphrase")
+
+    revoked = users.open_api_session(user.id, idle)
+    users.revoke_sessions(user.id)
+    assert users.api_session_user(revoked, idle) is None
+
+    reset = users.open_api_session(user.id, idle)
+    users.update_user(user.id, {"password": "another long passphrase"})
+    assert users.api_session_user(reset, idle) is None
+
+    deactivated = users.open_api_session(user.id, idle)
+    users.update_user(user.id, {"state": "inactive"})
+    assert users.api_session_user(deactivated, idle) is None

@@ -55,13 +55,16 @@ class ApiTestbed:
         return TestClient(self.app, headers=bearer(token))
 
 
-def make_testbed(url: str, data_dir: Any) -> Iterator[ApiTestbed]:
-    """Migrate ``url``, create one user per role and yield clients for each."""
+def make_testbed(
+    url: str, data_dir: Any, env: Mapping[str, str] | None = None
+) -> Iterator[ApiTestbed]:
+    """Migrate ``url``, create one user per role and yield clients for each; ``env`` adds
+    settings (``ADTRACK_...`` variables)."""
     upgrade(url)
     engine = make_engine(url)
     try:
         settings = Settings.from_env(
-            {"ADTRACK_DATA_DIR": str(data_dir), "ADTRACK_DATABASE_URL": url}
+            {"ADTRACK_DATA_DIR": str(data_dir), "ADTRACK_DATABASE_URL": url, **(env or {})}
         )
         app = create_app(bootstrap(settings, engine=engine))
         users = fast_user_service(engine)

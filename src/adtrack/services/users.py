@@ -151,6 +151,12 @@ def hash_session(secret: str) -> str:
     return hashlib.sha256(b"session:" + secret.encode("utf-8")).hexdigest()
 
 
+def hash_api_session(secret: str) -> str:
+    """The stored form of an API session's token (``open_api_session``): SHA-256, hex, apart
+    from console sessions' so neither secret works as the other."""
+    return hashlib.sha256(b"api-session:" + secret.encode("utf-8")).hexdigest()
+
+
 def check_token_name(name: object) -> str | None:
     if name is None:
         return None
@@ -313,6 +319,35 @@ class UserService:
             ended = uow.users.delete_sessions_of(user_id)
             uow.commit()
         return ended
+
+    # -- API sessions ------------------------------------------------------------------------
+    # Tokens that a sign-in over an API hands out (the compatible API's ``POST /xandr/auth``)
+    # and that lapse after ``idle`` without a call. They live with the console sessions, so
+    # signing out everywhere, deactivation and a new password end them too.
+
+    def open_api_session(self, user_id: int, idle: timedelta) -> str:
+        """A new API session of ``user_id``; returns its token (shown only this once)."""
+        secret = new_token_secret()
+        now = self._clock()
+        with self._uow_factory() as uow:
+            uow.users.delete_expired_sessions(now)
+            uow.users.add_session(user_id, hash_api_session(secret), now, now + idle)
+            uow.commit()
+        return secret
+
+    def api_session_user(self, secret: str | None, idle: timedelta) -> User | None:
+        """The active user owning this live API session, whose expiry moves to ``idle`` from
+        now; or ``None``."""
+        if not secret or len(secret) > MAX_TOKEN_LENGTH:
+            return None
+        now = self._clock()
+        with self._uow_factory() as uow:
+            owner = uow.users.renew_session(hash_api_session(secret), now, now + idle)
+            user = uow.users.get(owner) if owner is not None else None
+            if user is None or not user.is_active:
+                return None
+            uow.commit()
+        return user
 
     # -- tokens ------------------------------------------------------------------------------
 

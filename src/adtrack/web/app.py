@@ -41,6 +41,7 @@ from adtrack.web.metrics_route import collector_metrics, metrics_route
 from adtrack.web.password_work import PasswordWork
 from adtrack.web.security_headers import SecurityHeadersMiddleware
 from adtrack.web.state import WebState
+from adtrack.web.xandr_compat import XANDR_PREFIX, create_xandr_app
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -137,6 +138,10 @@ def create_app(
     recent_hits: HitSource = (
         local_hits if collectors is None else MergedHits([local_hits, collectors])
     )
+    # The original platform's API under /xandr/ (ADTRACK_COMPAT_API=xandr, docs/xandr-api.md).
+    xandr_app = create_xandr_app() if settings.compat_api == "xandr" else None
+    if xandr_app is not None:
+        app.mount(XANDR_PREFIX, xandr_app)
     app.state.web = WebState(
         services=services,
         password_work=PasswordWork(settings.password_hash_threads, settings.password_hash_queue),
@@ -146,6 +151,8 @@ def create_app(
             collector_metrics, tracking.core.metrics if tracking is not None else None, collectors
         ),
     )
+    if xandr_app is not None:
+        xandr_app.state.web = app.state.web
     app.router.routes.append(metrics_route())
     if tracking is not None:
         app.router.routes.extend(tracking_routes(tracking))

@@ -187,6 +187,13 @@ def test_a_tracker_that_cannot_be_used_is_refused_naming_the_field(
     assert refused.value.field == field
 
 
+def test_a_service_the_mapping_does_not_know_is_refused() -> None:
+    with pytest.raises(XandrRefusal) as refused:
+        from_xandr("creative", {"id": 1, "name": "Banner"})
+
+    assert refused.value.field == "kind"
+
+
 def test_a_tracker_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(XandrRefusal) as refused:
         from_xandr("clicktracker", ["not", "an", "object"])

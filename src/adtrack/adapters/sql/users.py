@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, and_, delete, func, insert, select, update
@@ -16,6 +16,9 @@ from adtrack.domain.model import Role, State
 from adtrack.domain.sign_in_lockout import FailureRecord, Scope
 from adtrack.domain.utc import as_utc
 from adtrack.services.ports import ApiToken, User
+
+# How stale a session's stored expiry may get before a renewal writes the new one.
+SESSION_RENEW_INTERVAL = timedelta(minutes=1)
 
 __all__ = ["SqlSignInFailures", "SqlUserRepository", "SqlUserUnitOfWork"]
 
@@ -178,6 +181,23 @@ class SqlUserRepository:
         )
         owner = self._conn.execute(query).scalar_one_or_none()
         return int(owner) if owner is not None else None
+
+    def renew_session(self, session_hash: str, now: datetime, expires_at: datetime) -> int | None:
+        query = select(console_sessions.c.user_id, console_sessions.c.expires_at).where(
+            console_sessions.c.session_hash == session_hash,
+            console_sessions.c.expires_at > now,
+        )
+        row = self._conn.execute(query).one_or_none()
+        if row is None:
+            return None
+        # Moving the expiry on every call would make each read a write; a minute is plenty.
+        if as_utc(row.expires_at) < expires_at - SESSION_RENEW_INTERVAL:
+            self._conn.execute(
+                update(console_sessions)
+                .where(console_sessions.c.session_hash == session_hash)
+                .values(expires_at=expires_at)
+            )
+        return int(row.user_id)
 
     def delete_session(self, session_hash: str) -> None:
         self._conn.execute(

@@ -83,6 +83,11 @@ class UserRepository(Protocol):
         """The user id of the unexpired session with this hash, or ``None``."""
         ...
 
+    def renew_session(self, session_hash: str, now: datetime, expires_at: datetime) -> int | None:
+        """The user id of the unexpired session with this hash, its expiry moved to
+        ``expires_at`` when that is over a minute later than the stored one; or ``None``."""
+        ...
+
     def delete_session(self, session_hash: str) -> None: ...
 
     def delete_sessions_of(self, user_id: int) -> int:

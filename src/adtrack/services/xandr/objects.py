@@ -334,7 +334,10 @@ def from_xandr(
     says so on the publisher: ``base_payment_rule_id``). ``timezone``: the time zone of a line
     item's dates when it gives none (its advertiser's; default ``EST5EDT``).
     """
-    kind = XandrKind(kind)
+    try:
+        kind = XandrKind(kind)
+    except ValueError:
+        raise XandrRefusal("kind", f"is not a service adtrack maps ({str(kind)[:40]})") from None
     if not isinstance(obj, Mapping):
         raise XandrRefusal(kind.value, "must be an object")
     reader = _Reader(kind, obj, partial)

@@ -1,0 +1,274 @@
+"""The platform's services on adtrack's catalogue: ``imptracker`` and ``clicktracker`` (read
+and write), ``advertiser``, ``line-item``, ``publisher``, ``placement`` and ``payment-rule``
+(read). Every read and write goes through ``CatalogueService``; the JSON both ways is
+``services/xandr/objects.py``'s.
+
+Blocking work (the database) runs in these synchronous functions, which the routes call on a
+worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adtrack.config import Settings
+from adtrack.domain.errors import DomainError, NotFound
+from adtrack.domain.model import (
+    Advertiser,
+    LineItem,
+    PaymentRule,
+    Placement,
+    Publisher,
+    Tracker,
+)
+from adtrack.services.catalogue import CatalogueService, KindCatalogue
+from adtrack.services.xandr.objects import (
+    FieldNote,
+    Names,
+    XandrKind,
+    advertiser_to_xandr,
+    from_xandr,
+    line_item_to_xandr,
+    payment_rule_to_xandr,
+    placement_to_xandr,
+    publisher_to_xandr,
+    tracker_to_xandr,
+)
+from adtrack.web.xandr_compat.request_input import Paging
+
+__all__ = ["SERVICES", "Answer", "Service", "create", "delete", "read", "update"]
+
+# Renders a list of entities as the platform's objects (the names they show fetched once).
+Render = Callable[[CatalogueService, Settings, Sequence[Any]], list[dict[str, object]]]
+
+
+@dataclass(frozen=True)
+class Service:
+    kind: XandrKind
+    catalogue: Callable[[CatalogueService], KindCatalogue[Any]]
+    render: Render
+    # Query parameters that filter a list (the catalogue's list filter of the same name).
+    filters: tuple[str, ...] = ()
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The fields of a successful answer, and the notes of a write (as ``warnings``)."""
+
+    body: dict[str, object]
+    notes: tuple[FieldNote, ...] = ()
+
+
+_CATALOGUES: Mapping[XandrKind, Callable[[CatalogueService], KindCatalogue[Any]]] = {
+    XandrKind.ADVERTISER: lambda catalogue: catalogue.advertisers,
+    XandrKind.LINE_ITEM: lambda catalogue: catalogue.line_items,
+    XandrKind.PUBLISHER: lambda catalogue: catalogue.publishers,
+    XandrKind.PLACEMENT: lambda catalogue: catalogue.placements,
+    XandrKind.PAYMENT_RULE: lambda catalogue: catalogue.payment_rules,
+    XandrKind.IMPTRACKER: lambda catalogue: catalogue.impression_trackers,
+    XandrKind.CLICKTRACKER: lambda catalogue: catalogue.click_trackers,
+}
+
+
+def _names(catalogue: CatalogueService, wanted: Iterable[tuple[XandrKind, int | None]]) -> Names:
+    """The names of the objects ``wanted`` (a deleted one has none: shown as null)."""
+    names: dict[tuple[XandrKind, int], str] = {}
+    for kind, id in set(wanted):
+        if id is None:
+            continue
+        try:
+            names[(kind, id)] = _CATALOGUES[kind](catalogue).get(id).name
+        except DomainError:
+            continue
+    return names
+
+
+def _render_trackers(
+    catalogue: CatalogueService, settings: Settings, trackers: Sequence[Tracker]
+) -> list[dict[str, object]]:
+    names = _names(
+        catalogue,
+        (
+            pair
+            for t in trackers
+            for pair in (
+                (XandrKind.PUBLISHER, t.publisher_id),
+                (XandrKind.LINE_ITEM, t.line_item_id),
+                (XandrKind.PLACEMENT, t.placement_id),
+                (XandrKind.PAYMENT_RULE, t.payment_rule_id),
+            )
+        ),
+    )
+    return [tracker_to_xandr(t, names, member_id=settings.xandr_member_id) for t in trackers]
+
+
+def _render_advertisers(
+    catalogue: CatalogueService, settings: Settings, advertisers: Sequence[Advertiser]
+) -> list[dict[str, object]]:
+    return [advertiser_to_xandr(a) for a in advertisers]
+
+
+def _render_line_items(
+    catalogue: CatalogueService, settings: Settings, line_items: Sequence[LineItem]
+) -> list[dict[str, object]]:
+    names = _names(catalogue, ((XandrKind.ADVERTISER, li.advertiser_id) for li in line_items))
+    return [line_item_to_xandr(li, names) for li in line_items]
+
+
+def _render_publishers(
+    catalogue: CatalogueService, settings: Settings, publishers: Sequence[Publisher]
+) -> list[dict[str, object]]:
+    out = []
+    for publisher in publishers:
+        base = catalogue.payment_rules.list(publisher_id=publisher.id, is_base=True, limit=1)
+        base_id = base.items[0].id if base.items else None
+        out.append(publisher_to_xandr(publisher, base_payment_rule_id=base_id))
+    return out
+
+
+def _render_placements(
+    catalogue: CatalogueService, settings: Settings, placements: Sequence[Placement]
+) -> list[dict[str, object]]:
+    names = _names(catalogue, ((XandrKind.PUBLISHER, p.publisher_id) for p in placements))
+    return [placement_to_xandr(p, names) for p in placements]
+
+
+def _render_payment_rules(
+    catalogue: CatalogueService, settings: Settings, rules: Sequence[PaymentRule]
+) -> list[dict[str, object]]:
+    names = _names(
+        catalogue,
+        [(XandrKind.ADVERTISER, id) for rule in rules for id in rule.advertiser_ids]
+        + [(XandrKind.LINE_ITEM, id) for rule in rules for id in rule.line_item_ids],
+    )
+    return [payment_rule_to_xandr(rule, names) for rule in rules]
+
+
+SERVICES: tuple[Service, ...] = (
+    Service(
+        XandrKind.IMPTRACKER,
+        _CATALOGUES[XandrKind.IMPTRACKER],
+        _render_trackers,
+        filters=("advertiser_id", "line_item_id", "publisher_id"),
+        writable=True,
+    ),
+    Service(
+        XandrKind.CLICKTRACKER,
+        _CATALOGUES[XandrKind.CLICKTRACKER],
+        _render_trackers,
+        filters=("advertiser_id", "line_item_id", "publisher_id"),
+        writable=True,
+    ),
+    Service(XandrKind.ADVERTISER, _CATALOGUES[XandrKind.ADVERTISER], _render_advertisers),
+    Service(
+        XandrKind.LINE_ITEM,
+        _CATALOGUES[XandrKind.LINE_ITEM],
+        _render_line_items,
+        filters=("advertiser_id",),
+    ),
+    Service(XandrKind.PUBLISHER, _CATALOGUES[XandrKind.PUBLISHER], _render_publishers),
+    Service(
+        XandrKind.PLACEMENT,
+        _CATALOGUES[XandrKind.PLACEMENT],
+        _render_placements,
+        filters=("publisher_id",),
+    ),
+    Service(
+        XandrKind.PAYMENT_RULE,
+        _CATALOGUES[XandrKind.PAYMENT_RULE],
+        _render_payment_rules,
+        filters=("publisher_id",),
+    ),
+)
+
+
+def _one(
+    service: Service, catalogue: CatalogueService, settings: Settings, entity: Any, paging: int
+) -> dict[str, object]:
+    (rendered,) = service.render(catalogue, settings, [entity])
+    return {
+        "count": 1,
+        "id": entity.id,
+        "start_element": 0,
+        "num_elements": paging,
+        service.kind.value: rendered,
+    }
+
+
+def read(
+    service: Service,
+    catalogue: CatalogueService,
+    settings: Settings,
+    ids: tuple[int, ...],
+    filters: Mapping[str, int],
+    paging: Paging,
+) -> Answer:
+    """One object (``?id=N``: NOTFOUND when there is none), several (``?id=1,2,3``: those that
+    exist) or a page of a list (with the service's filters)."""
+    kind_catalogue = service.catalogue(catalogue)
+    if len(ids) == 1:
+        entity = kind_catalogue.get(ids[0])
+        body = _one(service, catalogue, settings, entity, paging.num_elements)
+        del body["id"]  # the platform's GET answer has no top-level id
+        return Answer(body)
+    if ids:
+        found = []
+        for id in ids:
+            try:
+                found.append(kind_catalogue.get(id))
+            except NotFound:
+                continue
+        count = len(found)
+        window = found[paging.start_element : paging.start_element + paging.num_elements]
+    else:
+        # The filters are the service's own names (never q or state).
+        page = kind_catalogue.list(
+            offset=paging.start_element,
+            limit=paging.num_elements,
+            **filters,  # type: ignore[arg-type]
+        )
+        count, window = page.total, page.items
+    return Answer(
+        {
+            "count": count,
+            "start_element": paging.start_element,
+            "num_elements": paging.num_elements,
+            service.kind.plural: service.render(catalogue, settings, window),
+        }
+    )
+
+
+def create(
+    service: Service,
+    catalogue: CatalogueService,
+    settings: Settings,
+    obj: Mapping[str, Any],
+    advertiser_id: int | None,
+) -> Answer:
+    mapped = from_xandr(service.kind, obj, keep_original=False, advertiser_id=advertiser_id)
+    entity = service.catalogue(catalogue).create(mapped.catalogue_values())
+    return Answer(
+        _one(service, catalogue, settings, entity, settings.xandr_max_elements), mapped.notes
+    )
+
+
+def update(
+    service: Service,
+    catalogue: CatalogueService,
+    settings: Settings,
+    id: int,
+    obj: Mapping[str, Any],
+) -> Answer:
+    mapped = from_xandr(service.kind, obj, partial=True, keep_original=False)
+    entity = service.catalogue(catalogue).update(id, mapped.catalogue_values())
+    return Answer(
+        _one(service, catalogue, settings, entity, settings.xandr_max_elements), mapped.notes
+    )
+
+
+def delete(service: Service, catalogue: CatalogueService, id: int) -> Answer:
+    service.catalogue(catalogue).delete(id)
+    return Answer({})
