@@ -35,6 +35,7 @@ from adtrack.services.catalogue import CatalogueService
 from adtrack.services.ports import Mailer
 from adtrack.services.sign_in_throttle import SignInThrottle
 from adtrack.services.users import UserService
+from adtrack.services.xandr.report_history import ReportHistoryService
 
 if TYPE_CHECKING:
     from adtrack.aggregator.runner import Aggregator
@@ -99,6 +100,7 @@ class Services:
     saved_reports: SavedReportService
     raw_events: RawEventReader
     feed_rules: FeedRules
+    report_history: ReportHistoryService
     # tells a full or failing database from other errors (the web app answers 503)
     storage_failure: StorageFailure
     owns_engine: bool = False
@@ -135,6 +137,7 @@ def bootstrap(settings: Settings, *, engine: Engine | None = None) -> Services:
         saved_reports=build_saved_reports(settings, db_engine, reports, mailer),
         raw_events=build_raw_event_reader(settings, db_engine),
         feed_rules=build_feed_rules(settings),
+        report_history=build_report_history(settings, db_engine),
         storage_failure=db.storage_unavailable,
         owns_engine=owns_engine,
     )
@@ -222,6 +225,17 @@ def build_report_engine(engine: Engine) -> ReportEngine:
     from adtrack.adapters.sql.rollup_reads import SqlRollupReads
 
     return ReportEngine(SqlRollupReads(engine))
+
+
+def build_report_history(settings: Settings, engine: Engine) -> ReportHistoryService:
+    """Imports of the original platform's report history into the rollups of ``engine``."""
+    from adtrack.adapters.sql.report_history_store import SqlReportHistoryStore
+
+    return ReportHistoryService(
+        SqlReportHistoryStore(engine),
+        max_bytes=settings.report_history_max_bytes,
+        max_rows=settings.report_history_max_rows,
+    )
 
 
 def build_saved_reports(

@@ -53,6 +53,16 @@ from adtrack.services.ports.raw_events import (
     RawEventStore,
     RawFile,
 )
+from adtrack.services.ports.report_history import (
+    HistoryImport,
+    HistoryKey,
+    HistoryRowRecord,
+    HistorySpan,
+    ImportedLineItem,
+    ImportedPlacement,
+    NewHistoryImport,
+    ReportHistoryStore,
+)
 from adtrack.services.ports.reports import (
     BucketSums,
     RollupReads,
@@ -72,6 +82,14 @@ from adtrack.services.ports.storage import StorageFailure
 from adtrack.services.ports.users import ApiToken, User, UserRepository, UserUnitOfWork
 
 __all__ = [
+    "HistoryImport",
+    "HistoryKey",
+    "HistoryRowRecord",
+    "HistorySpan",
+    "ImportedLineItem",
+    "ImportedPlacement",
+    "NewHistoryImport",
+    "ReportHistoryStore",
     "BucketSums",
     "RollupReads",
     "SavedReport",

@@ -1,0 +1,244 @@
+"""Imported report history in SQL (the ``ReportHistoryStore`` port): catalogue lookups by the
+original platform's ids, the import records, and their rows added to (or taken out of) the
+hourly and daily rollups through the rollup sink's upsert, in one transaction.
+
+Imported counts sit in the rollups with ``tracker_id`` 0; ``report_history_rows`` keeps what each
+import added, so undoing one subtracts exactly that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, and_, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.rollup_sink import SqlRollupSink
+from adtrack.domain.epoch_hours import EPOCH
+from adtrack.domain.errors import Conflict, NotFound
+from adtrack.domain.rollup_counters import Counters
+from adtrack.services.ports import (
+    HistoryImport,
+    HistoryKey,
+    HistoryRowRecord,
+    HistorySpan,
+    ImportedLineItem,
+    ImportedPlacement,
+    NewHistoryImport,
+    RollupDelta,
+    RollupKey,
+)
+
+__all__ = ["SqlReportHistoryStore"]
+
+_SUMS = Counters._fields
+_KEY_COLUMNS = tuple(name for name in HistoryKey._fields if name != "hour")
+# Ids per IN list (below SQLite's bound-parameter limit).
+_CHUNK = 5000
+_NO_TRACKER = 0
+
+
+def _chunks(ids: Collection[int]) -> list[list[int]]:
+    ordered = sorted(ids)
+    return [ordered[i : i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class SqlReportHistoryStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sink = SqlRollupSink(engine)
+
+    # --- the catalogue, by the original platform's ids ------------------------------------------
+
+    def line_items(self, original_ids: Collection[int]) -> Mapping[int, ImportedLineItem]:
+        li = t.line_items.c
+        found: dict[int, ImportedLineItem] = {}
+        with self._engine.connect() as conn:
+            for chunk in _chunks(original_ids):
+                for row in conn.execute(select(li.id, li.advertiser_id).where(li.id.in_(chunk))):
+                    found[row.id] = ImportedLineItem(row.id, row.advertiser_id, row.advertiser_id)
+        return found
+
+    def publishers(self, original_ids: Collection[int]) -> Mapping[int, int]:
+        pub = t.publishers.c
+        found: dict[int, int] = {}
+        with self._engine.connect() as conn:
+            for chunk in _chunks(original_ids):
+                for row in conn.execute(select(pub.id).where(pub.id.in_(chunk))):
+                    found[row.id] = row.id
+        return found
+
+    def placements(self, original_ids: Collection[int]) -> Mapping[int, ImportedPlacement]:
+        pl = t.placements.c
+        found: dict[int, ImportedPlacement] = {}
+        with self._engine.connect() as conn:
+            for chunk in _chunks(original_ids):
+                for row in conn.execute(select(pl.id, pl.publisher_id).where(pl.id.in_(chunk))):
+                    found[row.id] = ImportedPlacement(row.id, row.publisher_id)
+        return found
+
+    # --- imports ---------------------------------------------------------------------------------
+
+    def find_by_hash(self, sha256: str) -> HistoryImport | None:
+        imports = t.report_history_imports
+        with self._engine.connect() as conn:
+            row = conn.execute(select(imports).where(imports.c.sha256 == sha256)).first()
+        return _import_of(row) if row is not None else None
+
+    def spans_between(
+        self, start: datetime, end: datetime, line_item_ids: Collection[int]
+    ) -> list[HistorySpan]:
+        rows = t.report_history_rows.c
+        spans: list[HistorySpan] = []
+        with self._engine.connect() as conn:
+            for chunk in _chunks(line_item_ids):
+                query = select(
+                    rows.import_id, rows.hour, *(rows[c] for c in _KEY_COLUMNS), rows.covers_until
+                ).where(rows.line_item_id.in_(chunk), rows.hour >= start, rows.hour < end)
+                for row in conn.execute(query):
+                    key = HistoryKey(_aware(row.hour), *(row._mapping[c] for c in _KEY_COLUMNS))
+                    spans.append(HistorySpan(row.import_id, key, _aware(row.covers_until)))
+        return spans
+
+    def add(self, new: NewHistoryImport, rows: Sequence[HistoryRowRecord]) -> HistoryImport:
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            "file_name": new.file_name,
+            "sha256": new.sha256,
+            "timezone": new.timezone,
+            "granularity": new.granularity,
+            "lines": new.lines,
+            "first_hour": new.first_hour,
+            "last_hour": new.last_hour,
+            **new.totals._asdict(),
+            "imported_by": new.imported_by,
+            "created_at": now,
+        }
+        try:
+            with self._engine.begin() as conn:
+                import_id = conn.execute(
+                    insert(t.report_history_imports).returning(t.report_history_imports.c.id),
+                    values,
+                ).scalar_one()
+                conn.execute(
+                    insert(t.report_history_rows),
+                    [
+                        {
+                            "import_id": import_id,
+                            **row.key._asdict(),
+                            "covers_until": row.covers_until,
+                            **row.counters._asdict(),
+                        }
+                        for row in rows
+                    ],
+                )
+                self._sink.add_rollups_in(conn, _delta(rows, sign=1))
+        except IntegrityError:
+            raise Conflict("file", "this file was imported already (at the same time)") from None
+        return HistoryImport(**_fields_of(new), id=import_id, created_at=now)
+
+    def imports(self) -> list[HistoryImport]:
+        imports = t.report_history_imports
+        with self._engine.connect() as conn:
+            return [
+                _import_of(row)
+                for row in conn.execute(select(imports).order_by(imports.c.id.desc()))
+            ]
+
+    def remove(self, import_id: int) -> HistoryImport:
+        imports, rows = t.report_history_imports, t.report_history_rows
+        with self._engine.begin() as conn:
+            found = conn.execute(
+                select(imports).where(imports.c.id == import_id).with_for_update()
+            ).first()
+            if found is None:
+                raise NotFound("id", f"no report history import has the id {import_id}")
+            held = [
+                HistoryRowRecord(
+                    HistoryKey(_aware(row.hour), *(row._mapping[c] for c in _KEY_COLUMNS)),
+                    _aware(row.covers_until),
+                    Counters.of([row._mapping[s] for s in _SUMS]),
+                )
+                for row in conn.execute(select(rows).where(rows.c.import_id == import_id))
+            ]
+            self._sink.add_rollups_in(conn, _delta(held, sign=-1))
+            if held:
+                self._drop_empty_rollups(conn, held)
+            conn.execute(delete(rows).where(rows.c.import_id == import_id))
+            conn.execute(delete(imports).where(imports.c.id == import_id))
+        return _import_of(found)
+
+    @staticmethod
+    def _drop_empty_rollups(conn: Connection, held: Sequence[HistoryRowRecord]) -> None:
+        """Rollup rows of imported history that are all zero now (only that import made
+        them) go, so the tables do not keep empty keys."""
+        first = min(row.key.hour for row in held)
+        last = max(row.key.hour for row in held)
+        for table, column, lo, hi in (
+            (t.rollup_hourly, t.rollup_hourly.c.hour, first, last + timedelta(hours=1)),
+            (
+                t.rollup_daily,
+                t.rollup_daily.c.day,
+                first.replace(hour=0),
+                last.replace(hour=0) + timedelta(days=1),
+            ),
+        ):
+            conn.execute(
+                delete(table).where(
+                    and_(
+                        table.c.tracker_id == _NO_TRACKER,
+                        column >= lo,
+                        column < hi,
+                        *(table.c[s] == 0 for s in _SUMS),
+                    )
+                )
+            )
+
+
+def _fields_of(new: NewHistoryImport) -> dict[str, Any]:
+    return {name: getattr(new, name) for name in NewHistoryImport.__dataclass_fields__}
+
+
+def _delta(rows: Sequence[HistoryRowRecord], *, sign: int) -> RollupDelta:
+    delta = RollupDelta()
+    for row in rows:
+        key = row.key
+        hour = (key.hour - EPOCH) // timedelta(hours=1)
+        rollup_key = RollupKey(
+            hour,
+            key.imp_type,
+            _NO_TRACKER,
+            key.advertiser_id,
+            key.line_item_id,
+            key.publisher_id,
+            key.placement_id,
+            key.payment_rule_id,
+        )
+        counters = row.counters if sign > 0 else Counters.of([-value for value in row.counters])
+        held = delta.rows.get(rollup_key)
+        delta.rows[rollup_key] = counters if held is None else held.plus(counters)
+    return delta
+
+
+def _import_of(row: Row[Any]) -> HistoryImport:
+    m = row._mapping
+    return HistoryImport(
+        file_name=m["file_name"],
+        sha256=m["sha256"],
+        timezone=m["timezone"],
+        granularity=m["granularity"],
+        lines=m["lines"],
+        first_hour=_aware(m["first_hour"]) if m["first_hour"] is not None else None,
+        last_hour=_aware(m["last_hour"]) if m["last_hour"] is not None else None,
+        totals=Counters.of([m[s] for s in _SUMS]),
+        imported_by=m["imported_by"],
+        id=m["id"],
+        created_at=_aware(m["created_at"]),
+    )

@@ -1,0 +1,1 @@
+"""Moving over from Microsoft Invest / Xandr: its catalogue, tags and report history."""
