@@ -27,6 +27,7 @@ from adtrack.web.api import (
     catalogue,
     exports,
     feeds,
+    history_imports,
     network_report,
     saved_reports,
     summary,
@@ -125,6 +126,7 @@ def create_app(
         network_report.router,
         feeds.router,
         saved_reports.router,
+        history_imports.router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     # The web console (/login, /impression-trackers, ...) and /static

@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adtrack.domain.errors import Conflict, ValidationError
+from adtrack.domain.money import format_micros
 from adtrack.domain.rollup_counters import Counters
 from adtrack.services.ports import (
     HistoryImport,
@@ -52,6 +53,7 @@ __all__ = [
     "HistoryImportResult",
     "ReportHistoryService",
     "ReportHistoryRefused",
+    "import_json",
 ]
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -76,6 +78,55 @@ class HistoryImportResult:
     totals: Counters = field(default_factory=Counters)
     refused: list[LineRefusal] = field(default_factory=list)
     imported: HistoryImport | None = None  # the import recorded (not in a dry run)
+
+    def as_json(self) -> dict[str, object]:
+        """The JSON the API answers and the CLI prints (money as decimal strings)."""
+        return {
+            "file_name": self.file_name,
+            "sha256": self.sha256,
+            "timezone": self.timezone,
+            "granularity": self.granularity,
+            "dry_run": self.dry_run,
+            "rows": self.lines,
+            "rollup_rows": self.rollup_rows,
+            "first_day": self.first_day.isoformat() if self.first_day else None,
+            "last_day": self.last_day.isoformat() if self.last_day else None,
+            "totals": totals_json(self.totals),
+            "refused": [
+                {"line": r.line, "field": r.field, "message": r.message} for r in self.refused
+            ],
+            "import": import_json(self.imported) if self.imported is not None else None,
+        }
+
+
+def totals_json(totals: Counters) -> dict[str, object]:
+    return {
+        "imps": totals.imps,
+        "clicks": totals.clicks,
+        "media_cost": format_micros(totals.media_cost_micros),
+        "booked_revenue": format_micros(totals.booked_revenue_micros),
+    }
+
+
+def import_json(done: HistoryImport) -> dict[str, object]:
+    """A recorded import as the API lists it."""
+
+    def when(value: datetime | None) -> str | None:
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+    return {
+        "id": done.id,
+        "file_name": done.file_name,
+        "sha256": done.sha256,
+        "timezone": done.timezone,
+        "granularity": done.granularity,
+        "rows": done.lines,
+        "first_hour": when(done.first_hour),
+        "last_hour": when(done.last_hour),
+        "totals": totals_json(done.totals),
+        "imported_by": done.imported_by,
+        "created_at": when(done.created_at),
+    }
 
 
 class ReportHistoryRefused(ValidationError):
