@@ -20,18 +20,9 @@ from adtrack.reporting.request import Interval, ReportRequest
 from adtrack.reporting.summary import summary
 from adtrack.services.xandr.report_history import ReportHistoryRefused, ReportHistoryService
 from tests.support.api_fixtures import tracked_event
+from tests.support.report_history import API_DAILY, NOW, seed_catalogue
 
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LIVE = datetime(2026, 3, 2, 10, 15, tzinfo=UTC)  # the first days on adtrack, after the move
-
-# The API's column names, daily, as the report service writes them (money in currency units).
-API_DAILY = """\
-day,imp_type_id,advertiser_id,line_item_id,publisher_id,placement_id,imps,clicks,media_cost,\
-booked_revenue
-2026-02-27,9,1,2,3,4,1000,0,1.250000,2.500000
-2026-02-27,10,1,2,3,4,0,7,0.000000,0.000000
-2026-02-28,9,1,2,3,0,500,0,0.625000,1.250000
-"""
 
 
 @pytest.fixture
@@ -39,34 +30,6 @@ def history(engine: Engine, tmp_path: Any) -> ReportHistoryService:
     seed_catalogue(engine)
     settings = Settings.from_env({"ADTRACK_DATA_DIR": str(tmp_path)})
     return build_report_history(settings, engine)
-
-
-def seed_catalogue(engine: Engine) -> None:
-    audit = {"created_at": NOW, "last_modified": NOW}
-    with engine.begin() as conn:
-        conn.execute(t.advertisers.insert(), [{"id": 1, "name": "Acme", **audit}])
-        conn.execute(
-            t.line_items.insert(), [{"id": 2, "advertiser_id": 1, "name": "Spring", **audit}]
-        )
-        conn.execute(
-            t.publishers.insert(),
-            [{"id": 3, "name": "Daily News", **audit}, {"id": 30, "name": "Other", **audit}],
-        )
-        conn.execute(
-            t.placements.insert(),
-            [
-                {"id": 4, "publisher_id": 3, "name": "Top banner", **audit},
-                {"id": 40, "publisher_id": 30, "name": "Elsewhere", **audit},
-            ],
-        )
-        chain = {"advertiser_id": 1, "line_item_id": 2, "publisher_id": 3, "placement_id": 4}
-        conn.execute(
-            t.trackers.insert(),
-            [
-                {"id": 6, "tracker_type": "impression", "name": "Imps", **chain, **audit},
-                {"id": 7, "tracker_type": "click", "name": "Clicks", **chain, **audit},
-            ],
-        )
 
 
 def track_live(engine: Engine) -> None:
@@ -295,3 +258,26 @@ def test_undo_takes_the_import_out_again(engine: Engine, history: ReportHistoryS
         history.undo(result.imported.id)
     # Once undone, the same file can be imported again.
     assert import_text(history, API_DAILY).imported is not None
+
+
+def test_ids_are_the_original_platforms_first(
+    engine: Engine, history: ReportHistoryService
+) -> None:
+    """Objects imported under another id (theirs was taken) are found by their original id."""
+    audit = {"created_at": NOW, "last_modified": NOW}
+    with engine.begin() as conn:
+        conn.execute(t.advertisers.update().values(original_id=1001))
+        conn.execute(
+            t.line_items.insert(),
+            [{"id": 50, "advertiser_id": 1, "name": "Moved", "original_id": 2, **audit}],
+        )
+    text = "day,imp_type_id,advertiser_id,line_item_id,publisher_id,imps\n2026-02-27,9,1001,2,3,5\n"
+    import_text(history, text)
+    report = build_report_engine(engine).run(
+        ReportRequest(
+            start=datetime(2026, 2, 27, tzinfo=UTC),
+            end=datetime(2026, 2, 28, tzinfo=UTC),
+            group_by=("line_item",),
+        )
+    )
+    assert [(row.dimensions[0].id, row.counters.imps) for row in report.rows] == [(50, 5)]

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, delete, insert, select
+from sqlalchemy import Connection, Engine, Row, Table, and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from adtrack.adapters.sql import tables as t
@@ -56,33 +56,51 @@ class SqlReportHistoryStore:
         self._sink = SqlRollupSink(engine)
 
     # --- the catalogue, by the original platform's ids ------------------------------------------
+    # An id is looked up as an original id first (an object imported from the platform, kept
+    # under another id because its own was taken), then as an adtrack id (ids kept on import,
+    # or objects created here with the same ids).
+
+    def _by_original_id(
+        self, table: Table, original_ids: Collection[int], *columns: str
+    ) -> dict[int, Row[Any]]:
+        c = table.c
+        selected = (c.id, c.original_id, *(c[name] for name in columns))
+        found: dict[int, Row[Any]] = {}
+        with self._engine.connect() as conn:
+            for chunk in _chunks(original_ids):
+                for row in conn.execute(select(*selected).where(c.original_id.in_(chunk))):
+                    found.setdefault(int(row.original_id), row)
+            rest = [i for i in original_ids if i not in found]
+            for chunk in _chunks(rest):
+                for row in conn.execute(select(*selected).where(c.id.in_(chunk))):
+                    found.setdefault(int(row.id), row)
+        return found
 
     def line_items(self, original_ids: Collection[int]) -> Mapping[int, ImportedLineItem]:
-        li = t.line_items.c
-        found: dict[int, ImportedLineItem] = {}
+        rows = self._by_original_id(t.line_items, original_ids, "advertiser_id")
+        advertisers = t.advertisers.c
+        ids = {row.advertiser_id for row in rows.values()}
         with self._engine.connect() as conn:
-            for chunk in _chunks(original_ids):
-                for row in conn.execute(select(li.id, li.advertiser_id).where(li.id.in_(chunk))):
-                    found[row.id] = ImportedLineItem(row.id, row.advertiser_id, row.advertiser_id)
-        return found
+            advertiser_original = {
+                row.id: int(row.original_id if row.original_id is not None else row.id)
+                for chunk in _chunks(ids)
+                for row in conn.execute(
+                    select(advertisers.id, advertisers.original_id).where(advertisers.id.in_(chunk))
+                )
+            }
+        return {
+            key: ImportedLineItem(row.id, row.advertiser_id, advertiser_original[row.advertiser_id])
+            for key, row in rows.items()
+        }
 
     def publishers(self, original_ids: Collection[int]) -> Mapping[int, int]:
-        pub = t.publishers.c
-        found: dict[int, int] = {}
-        with self._engine.connect() as conn:
-            for chunk in _chunks(original_ids):
-                for row in conn.execute(select(pub.id).where(pub.id.in_(chunk))):
-                    found[row.id] = row.id
-        return found
+        return {
+            key: row.id for key, row in self._by_original_id(t.publishers, original_ids).items()
+        }
 
     def placements(self, original_ids: Collection[int]) -> Mapping[int, ImportedPlacement]:
-        pl = t.placements.c
-        found: dict[int, ImportedPlacement] = {}
-        with self._engine.connect() as conn:
-            for chunk in _chunks(original_ids):
-                for row in conn.execute(select(pl.id, pl.publisher_id).where(pl.id.in_(chunk))):
-                    found[row.id] = ImportedPlacement(row.id, row.publisher_id)
-        return found
+        rows = self._by_original_id(t.placements, original_ids, "publisher_id")
+        return {key: ImportedPlacement(row.id, row.publisher_id) for key, row in rows.items()}
 
     # --- imports ---------------------------------------------------------------------------------
 
