@@ -100,6 +100,8 @@ class Settings:
     report_history_max_rows: int = 1_000_000
     tag_file_max_bytes: int = 20 * 1024 * 1024
     tag_file_max_trackers: int = 100_000
+    # The most items one batch request of the API may hold (docs/limits.md, "Batches").
+    batch_max_items: int = 10_000
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -181,6 +183,7 @@ class Settings:
             report_history_max_rows=int(env.get("ADTRACK_REPORT_HISTORY_MAX_ROWS", "1000000")),
             tag_file_max_bytes=int(env.get("ADTRACK_TAG_FILE_MAX_BYTES", str(20 * 1024 * 1024))),
             tag_file_max_trackers=int(env.get("ADTRACK_TAG_FILE_MAX_TRACKERS", "100000")),
+            batch_max_items=int(env.get("ADTRACK_BATCH_MAX_ITEMS", "10000")),
         )
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class DomainError(Exception):
     """Base class: a request the domain refuses. ``field`` names the offending input."""
@@ -42,3 +44,32 @@ class PermissionDenied(DomainError):
     """The caller's role does not allow the action."""
 
     status = 403
+
+
+@dataclass(frozen=True)
+class ItemRefusal:
+    """Why one item of a batch was refused: its position, its id (when it has one), the field
+    at fault and the message."""
+
+    item: int
+    id: int | None
+    field: str
+    message: str
+
+
+class BatchRefused(ValidationError):
+    """A batch (bulk write) of which some items break the rules: nothing of it was written.
+    ``refusals`` lists each refused item (up to ``MAX_REFUSALS`` of them)."""
+
+    MAX_REFUSALS = 100
+
+    def __init__(self, refusals: list[ItemRefusal], total: int) -> None:
+        first = refusals[0]
+        where = f"item {first.item}" + ("" if first.id is None else f" (id {first.id})")
+        more = "" if total == 1 else f" and {total - 1} more refused"
+        super().__init__(
+            "items",
+            f"{where}: {first.field}: {first.message}{more}; nothing was written",
+        )
+        self.refusals = refusals
+        self.total = total

@@ -1,6 +1,7 @@
 """The seven kinds of catalogue object as one table (``RESOURCES``): for each, its path and
 label, its JSON models (``services/schemas.py``) and which ``KindCatalogue`` of the
-``CatalogueService`` creates, reads, changes, deletes and lists it. The API's routes and the
+``CatalogueService`` creates, reads, changes, deletes and lists it (and, for trackers, writes
+it in batches). The API's routes and the
 CLI's commands are both generated from it.
 """
 
@@ -30,6 +31,9 @@ class Resource:
     params_model: type[schemas.ListParams]
     objects: Callable[[CatalogueService], KindCatalogue[Any]]  # the service's catalogue of it
     hidden: frozenset[str] = frozenset()  # entity attributes this resource does not show
+    # The bodies of batch create and batch update (``schemas.batch_models``), for the
+    # resources that have the batch endpoints.
+    batch: tuple[type[ApiModel], type[ApiModel]] | None = None
 
     def to_json(self, entity: DataclassInstance) -> dict[str, object]:
         shown = from_domain(entity)
@@ -93,6 +97,9 @@ RESOURCES: tuple[Resource, ...] = (
         schemas.TrackerListParams,
         lambda catalogue: catalogue.impression_trackers,
         hidden=frozenset({"landing_page_url"}),
+        batch=schemas.batch_models(
+            "impression tracker", schemas.ImpressionTrackerCreate, schemas.ImpressionTrackerUpdate
+        ),
     ),
     Resource(
         "click-trackers",
@@ -102,5 +109,8 @@ RESOURCES: tuple[Resource, ...] = (
         schemas.ClickTrackerOut,
         schemas.TrackerListParams,
         lambda catalogue: catalogue.click_trackers,
+        batch=schemas.batch_models(
+            "click tracker", schemas.ClickTrackerCreate, schemas.ClickTrackerUpdate
+        ),
     ),
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt, create_model
 
 from adtrack.domain.landing_domains import LANDING_DOMAINS_MAX
 from adtrack.domain.model import (
@@ -376,3 +376,39 @@ class TrackerListParams(ListParams):
     publisher_id: QueryId | None = None
     placement_id: QueryId | None = None
     payment_rule_id: QueryId | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches (bulk writes): {"items": [...]} of the resource's own models
+# ---------------------------------------------------------------------------------------------
+
+
+class BatchDeactivate(ApiModel):
+    ids: list[Id] = Field(min_length=1, description="The objects to set inactive.")
+
+
+def batch_models(
+    label: str, create: type[ApiModel], update: type[ApiModel]
+) -> tuple[type[ApiModel], type[ApiModel]]:
+    """The bodies of a resource's batch create and batch update: ``{"items": [...]}`` of its
+    create model, and of its update model with the ``id`` of each object to change."""
+    name = create.__name__.removesuffix("Create")
+    update_item = create_model(
+        f"{name}BatchUpdateItem",
+        __base__=update,
+        id=(Id, Field(description=f"The {label} to change.")),
+    )
+    batch_create = create_model(
+        f"{name}BatchCreate",
+        __base__=ApiModel,
+        items=(list[create], Field(min_length=1, description=f"The {label}s to create.")),  # type: ignore[valid-type]
+    )
+    batch_update = create_model(
+        f"{name}BatchUpdate",
+        __base__=ApiModel,
+        items=(
+            list[update_item],  # type: ignore[valid-type]
+            Field(min_length=1, description=f"The {label}s to change (only the fields given)."),
+        ),
+    )
+    return batch_create, batch_update

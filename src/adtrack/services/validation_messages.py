@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["validation_errors"]
+__all__ = ["batch_item_errors", "validation_errors"]
 
 _REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie"})
 
@@ -54,3 +54,23 @@ def validation_errors(errors: Sequence[Any]) -> tuple[int, list[dict[str, str]]]
             field = _field_name(loc)
         detail.append({"field": field, "message": _message(error)})
     return status, detail
+
+
+# Where a batch body lists its items: ``{"items": [...]}`` or ``{"ids": [...]}``.
+_BATCH_LISTS = {"items": None, "ids": "id"}
+
+
+def batch_item_errors(errors: Sequence[Any]) -> list[dict[str, object]]:
+    """The errors about one item of a batch body (``("body", "items", 3, "name")``) as the
+    batch refusals list them: ``{"item": 3, "id": null, "field": "name", "message": ...}``."""
+    items: list[dict[str, object]] = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        if loc[:1] == ["body"]:
+            loc = loc[1:]
+        if len(loc) < 2 or loc[0] not in _BATCH_LISTS or not isinstance(loc[1], int):
+            continue
+        rest = loc[2:]
+        field = _field_name(rest) if rest else (_BATCH_LISTS[loc[0]] or "item")
+        items.append({"item": loc[1], "id": None, "field": field, "message": _message(error)})
+    return items

@@ -19,11 +19,13 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,6 +47,8 @@ from adtrack.services.ports import FilterKind, ListQuery, Page, TrackerReference
 E = TypeVar("E")
 
 CATALOGUE_VERSION_ROW = 1
+# Ids per IN (...) list: well under every database's bound-parameter limit.
+_ID_CHUNK = 500
 # Every catalogue table may be listed by the id its rows had on the platform they came from.
 _ORIGIN_FILTERABLE = ("original_id",)
 
@@ -158,6 +162,72 @@ class _SqlRepository(Generic[E]):
             where = and_(where, self._live())
         row = self._conn.execute(self._select().where(where)).first()
         return None if row is None else self._load([row])[0]
+
+    def get_many(self, ids: Iterable[int]) -> dict[int, E]:
+        """The live objects among ``ids``, by id (one query per few hundred ids)."""
+        wanted = sorted({i for i in ids if 1 <= i <= ID_MAX})
+        found: dict[int, E] = {}
+        for start in range(0, len(wanted), _ID_CHUNK):
+            chunk = wanted[start : start + _ID_CHUNK]
+            rows = self._conn.execute(
+                self._select().where(self._live(), self.table.c.id.in_(chunk))
+            )
+            found.update((getattr(e, "id"), e) for e in self._load(rows))  # noqa: B009
+        return found
+
+    def taken_ids(self, ids: Iterable[int]) -> set[int]:
+        """Those of ``ids`` that a row has, deleted or not (an id is never used twice)."""
+        wanted = sorted(set(ids))
+        taken = {i for i in wanted if not 1 <= i <= ID_MAX}
+        wanted = [i for i in wanted if i not in taken]
+        for start in range(0, len(wanted), _ID_CHUNK):
+            chunk = wanted[start : start + _ID_CHUNK]
+            rows = self._conn.execute(select(self.table.c.id).where(self.table.c.id.in_(chunk)))
+            taken.update(int(row[0]) for row in rows)
+        return taken
+
+    def max_id(self) -> int:
+        """The largest id any row has (0 for an empty table). Inside a catalogue write (which
+        holds the catalogue version's lock) the ids above it are free."""
+        return int(self._conn.execute(select(func.max(self.table.c.id))).scalar() or 0)
+
+    def add_many(self, entities: Sequence[E]) -> None:
+        """Insert ``entities`` with the ids they carry (free ones: see ``max_id`` and
+        ``taken_ids``) in one executemany, and move PostgreSQL's id sequence past them."""
+        if not entities:
+            return
+        ids: list[int] = [getattr(entity, "id") for entity in entities]  # noqa: B009
+        rows = [{**self._to_row(e), "id": i} for e, i in zip(entities, ids, strict=True)]
+        self._conn.execute(insert(self.table), rows)
+        self._changes.record_many(self.table.name, ids)
+        if self._conn.dialect.name == "postgresql":
+            # the next single insert takes its id from the sequence: past every id now used
+            self._conn.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence(:table, 'id'), "
+                    f"(SELECT max(id) FROM {self.table.name}))"
+                ),
+                {"table": self.table.name},
+            )
+
+    def update_many(self, entities: Sequence[E]) -> None:
+        """Store the new versions of ``entities`` (each by its id) in one executemany."""
+        if not entities:
+            return
+        ids: list[int] = [getattr(entity, "id") for entity in entities]  # noqa: B009
+        # bound names differ from the column names (SQLAlchemy reserves those for SET)
+        rows = [
+            {"row_id": i, **{f"v_{k}": v for k, v in self._to_row(e).items()}}
+            for e, i in zip(entities, ids, strict=True)
+        ]
+        columns = list(self._to_row(entities[0]))
+        statement = (
+            update(self.table)
+            .where(self.table.c.id == bindparam("row_id"))
+            .values({name: bindparam(f"v_{name}") for name in columns})
+        )
+        self._conn.execute(statement, rows)
+        self._changes.record_many(self.table.name, ids)
 
     def add(self, entity: E) -> E:
         new_id = self._conn.execute(
@@ -311,6 +381,30 @@ class SqlPaymentRuleRepository(_SqlRepository[PaymentRule]):
         self._write_filters(rule)
         return rule
 
+    def add_many(self, entities: Sequence[PaymentRule]) -> None:
+        super().add_many(entities)
+        self._write_many_filters(entities, replacing=False)
+
+    def update_many(self, entities: Sequence[PaymentRule]) -> None:
+        super().update_many(entities)
+        self._write_many_filters(entities, replacing=True)
+
+    def _write_many_filters(self, rules: Sequence[PaymentRule], *, replacing: bool) -> None:
+        f = tables.payment_rule_filters
+        if replacing:
+            ids = sorted(rule.id for rule in rules)
+            for start in range(0, len(ids), _ID_CHUNK):
+                chunk = ids[start : start + _ID_CHUNK]
+                self._conn.execute(delete(f).where(f.c.payment_rule_id.in_(chunk)))
+        rows = [
+            {"payment_rule_id": rule.id, "kind": kind, "object_id": object_id}
+            for rule in rules
+            for kind, attribute in _FILTER_KINDS.items()
+            for object_id in sorted(getattr(rule, attribute))
+        ]
+        if rows:
+            self._conn.execute(insert(f), rows)
+
     def update(self, entity: PaymentRule) -> None:
         super().update(entity)
         self._write_filters(entity)
@@ -374,6 +468,10 @@ class SqlTrackerRepository(_SqlRepository[Tracker]):
 
 # Catalogue changes kept for collectors to catch up from (ADTRACK_CATALOGUE_CHANGES_KEPT).
 DEFAULT_CHANGES_KEPT = 100_000
+# Above this many changed rows in one transaction (a bulk write, an import) none is logged and
+# collectors reload the catalogue: below the collectors' own limit for applying changes one by
+# one (collector/tracker_cache.py, 20,000), above which they would reload anyway.
+MAX_RECORDED_CHANGES = 10_000
 
 
 class SqlCatalogueVersionRepository:
@@ -391,6 +489,7 @@ class SqlCatalogueVersionRepository:
         self._changes_kept = max(1, changes_kept)
         self._version: int | None = None  # bumped in this transaction
         self._recorded: set[tuple[str, int]] = set()
+        self._unrecorded = False  # too many changes: collectors reload everything
 
     def bump(self, at: datetime) -> int:
         t = tables.catalogue_version
@@ -408,15 +507,44 @@ class SqlCatalogueVersionRepository:
         version = int(bumped[0])
         self._version = version
         self._recorded.clear()
+        self._unrecorded = False
         self._trim(version - self._changes_kept)
         return version
+
+    def record_many(self, kind: str, entity_ids: Sequence[int]) -> None:
+        """Log that these rows of table ``kind`` changed in this transaction (one executemany).
+
+        A transaction that changes more than ``MAX_RECORDED_CHANGES`` rows records none: its
+        version then has no rows, and collectors reload the whole catalogue, which is cheaper
+        for them than applying that many changes (and spares the write)."""
+        if self._version is None:
+            self.bump(datetime.now(UTC))
+        if self._unrecorded:
+            return
+        new = [(kind, i) for i in dict.fromkeys(entity_ids) if (kind, i) not in self._recorded]
+        if len(self._recorded) + len(new) > MAX_RECORDED_CHANGES:
+            c = tables.catalogue_changes
+            self._conn.execute(delete(c).where(c.c.version == self._version))
+            self._unrecorded = True
+            self._recorded.clear()
+            return
+        if not new:
+            return
+        self._recorded.update(new)
+        self._conn.execute(
+            insert(tables.catalogue_changes),
+            [{"version": self._version, "kind": k, "entity_id": i} for k, i in new],
+        )
 
     def record(self, kind: str, entity_id: int) -> None:
         """Log that row ``entity_id`` of table ``kind`` changed in this transaction."""
         if self._version is None:
             self.bump(datetime.now(UTC))
         key = (kind, entity_id)
-        if key in self._recorded:
+        if key in self._recorded or self._unrecorded:
+            return
+        if len(self._recorded) >= MAX_RECORDED_CHANGES:
+            self.record_many(kind, [entity_id])  # past the limit: the version records none
             return
         self._recorded.add(key)
         self._conn.execute(

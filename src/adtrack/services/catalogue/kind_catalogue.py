@@ -1,22 +1,29 @@
 """``KindCatalogue[E]``: create, get, update, (soft-)delete and list one kind of catalogue object.
 
 Each write runs in one transaction that first bumps the catalogue version (collectors poll it),
-then loads what the rules need, checks them on the merged result and stores. What differs per
+then loads what the rules need, checks them on the merged result and stores. The bulk writes
+(``create_many``, ``update_many``, ``deactivate_many``) do the same for many objects in one
+transaction and one version: every item is checked as a single write would be (seeing the
+items before it), and one refused item refuses the batch (``BatchRefused``, naming each
+refused item and its field); the ``..._in`` forms run inside a caller's transaction (an import
+of several kinds). What differs per
 kind is data (its ``EntitySpec``) and two functions: the check run before a create or update
 stores, and the check run before a delete (``checks.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from adtrack.domain.errors import NotFound, ValidationError
+from adtrack.domain.errors import DomainError, NotFound, ValidationError
 from adtrack.domain.model import State
 from adtrack.domain.utc import as_utc
-from adtrack.domain.validation import ID_MAX, clean_enum
+from adtrack.domain.validation import ID_MAX, clean_enum, clean_id
+from adtrack.services.catalogue.batch_view import BatchView
+from adtrack.services.catalogue.batches import Refusals, allocate_ids, prime_references
 from adtrack.services.catalogue.entity_specs import EntitySpec
 from adtrack.services.ports import ListQuery, Page, UnitOfWork
 
@@ -113,6 +120,121 @@ class KindCatalogue(Generic[E]):
             self._also_delete(uow, id, now)
             uow.commit()
 
+    # --- bulk writes ----------------------------------------------------------------------------
+
+    def create_many(
+        self, items: Sequence[Mapping[str, object]], *, keep_ids: bool = False
+    ) -> list[E]:
+        """Create every item (each as ``create`` takes it) or none. With ``keep_ids`` an
+        item's ``id`` is used when no object has it (else it gets a new one, as items without
+        an ``id`` do)."""
+        now = self._now()
+        with self._uow_factory() as uow:
+            uow.catalogue_version.bump(now)
+            created = self.create_many_in(BatchView(uow), items, keep_ids=keep_ids, now=now)
+            uow.commit()
+        return created
+
+    def update_many(self, items: Sequence[Mapping[str, object]]) -> list[E]:
+        """Apply each item's changes (``{"id": N, ...}``, as ``update`` takes them) or none;
+        returns the objects as they are now, in the items' order."""
+        now = self._now()
+        with self._uow_factory() as uow:
+            uow.catalogue_version.bump(now)
+            updated = self.update_many_in(BatchView(uow), items, now=now)
+            uow.commit()
+        return updated
+
+    def deactivate_many(self, ids: Sequence[object]) -> list[E]:
+        """Set each object's state to inactive (all or none)."""
+        return self.update_many(
+            [{"id": id, "state": State.INACTIVE} for id in ids]  # the refusals' item = position
+        )
+
+    def create_many_in(
+        self,
+        view: BatchView,
+        items: Sequence[Mapping[str, object]],
+        *,
+        keep_ids: bool,
+        now: datetime,
+    ) -> list[E]:
+        """``create_many`` inside the caller's open transaction (bumped, not committed)."""
+        spec = self.spec
+        refusals = Refusals()
+        cleaned: list[tuple[int, int | None, dict[str, Any]]] = []
+        for index, data in enumerate(items):
+            wanted: int | None = None
+            try:
+                data = self._creating(data)
+                if keep_ids and data.get("id") is not None:
+                    wanted = clean_id(data["id"], "id")
+                values = spec.clean({k: v for k, v in data.items() if k != "id"}, creating=True)
+            except DomainError as exc:
+                refusals.add(index, wanted, exc)
+                continue
+            cleaned.append((index, wanted, values))
+        prime_references(view, (values for _, _, values in cleaned))
+        cache = view.cache_of(spec.repository(view))
+        ids = allocate_ids(spec.repository(view), [wanted for _, wanted, _ in cleaned])
+        created: list[E] = []
+        for (index, wanted, values), id in zip(cleaned, ids, strict=True):
+            start = {**spec.placeholders, **values}
+            entity = spec.entity(id=id, created_at=now, last_modified=now, **start)
+            try:
+                entity = self._check(view, entity, frozenset(values), None)
+            except DomainError as exc:
+                refusals.add(index, wanted, exc)
+                continue
+            cache.stage(entity)
+            created.append(entity)
+        refusals.raise_if_any()
+        spec.repository(view).add_many(created)
+        return created
+
+    def update_many_in(
+        self, view: BatchView, items: Sequence[Mapping[str, object]], *, now: datetime
+    ) -> list[E]:
+        """``update_many`` inside the caller's open transaction (bumped, not committed)."""
+        spec = self.spec
+        refusals = Refusals()
+        parsed: list[tuple[int, int, dict[str, Any]]] = []
+        seen: set[int] = set()
+        for index, data in enumerate(items):
+            id: int | None = None
+            try:
+                if not isinstance(data, Mapping):
+                    raise ValidationError("item", "must be an object")
+                id = clean_id(data.get("id"), "id")
+                if id in seen:
+                    raise ValidationError("id", f"{id} is in more than one item")
+                seen.add(id)
+                values = spec.clean({k: v for k, v in data.items() if k != "id"}, creating=False)
+            except DomainError as exc:
+                refusals.add(index, id, exc)
+                continue
+            parsed.append((index, id, values))
+        cache = view.cache_of(spec.repository(view))
+        cache.prime(id for _, id, _ in parsed)
+        prime_references(view, (values for _, _, values in parsed))
+        results: list[E] = []
+        changed: list[E] = []
+        for index, id, values in parsed:
+            try:
+                before = self._load(view, id)
+                after = self._check(view, replace(before, **values), frozenset(values), before)  # type: ignore[type-var]
+            except DomainError as exc:
+                refusals.add(index, id, exc)
+                continue
+            if after != before:
+                after = replace(after, last_modified=now)  # type: ignore[type-var]
+                cache.stage(after)
+                changed.append(after)
+            results.append(after)
+        refusals.raise_if_any()
+        spec.repository(view).update_many(changed)
+        return results
+
     def list(
         self,
         *,
@@ -155,6 +277,12 @@ class KindCatalogue(Generic[E]):
         if entity is None:
             raise NotFound("id", f"{self.spec.label} {id} does not exist")
         return entity
+
+    def _creating(self, data: object) -> Mapping[str, object]:
+        """An item of ``create_many`` as this catalogue creates it (a kind may add to it)."""
+        if not isinstance(data, Mapping):
+            raise ValidationError("item", "must be an object")
+        return data
 
     def _also_delete(self, uow: UnitOfWork, id: int, at: datetime) -> None:
         """What goes with the object when it is deleted (nothing unless a kind says so)."""

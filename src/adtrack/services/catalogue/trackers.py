@@ -47,6 +47,12 @@ class TrackerCatalogue(KindCatalogue[Tracker]):
             data = {**data, "tracker_type": self.tracker_type}
         return super().create(data)
 
+    def _creating(self, data: object) -> Mapping[str, object]:
+        data = super()._creating(data)
+        if self.tracker_type is not None:
+            data = {**data, "tracker_type": self.tracker_type}
+        return data
+
     def get(self, id: int, tracker_type: TrackerType | str | None = None) -> Tracker:
         if tracker_type is not None:
             return self.of_type(tracker_type).get(id)

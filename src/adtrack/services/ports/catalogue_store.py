@@ -7,12 +7,13 @@ Conventions shared by all repositories:
 - "live" means not soft-deleted (``deleted_at`` is NULL); ``get`` returns live rows only unless
   ``include_deleted`` is set, and lists never show deleted rows;
 - ``add`` receives an entity whose ``id`` is ``0`` and returns it with the id the store chose;
+  ``add_many`` (bulk) stores entities with the ids the service chose;
 - datetimes come back timezone-aware UTC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -63,7 +64,28 @@ class ListQuery:
 class Repository(Protocol[E]):
     def get(self, id: int, *, include_deleted: bool = False) -> E | None: ...
 
+    def get_many(self, ids: Iterable[int]) -> dict[int, E]:
+        """The live objects among ``ids``, by id."""
+        ...
+
+    def taken_ids(self, ids: Iterable[int]) -> set[int]:
+        """Those of ``ids`` some row has, deleted or not (or that no row could have)."""
+        ...
+
+    def max_id(self) -> int:
+        """The largest id of any row, deleted or not (0 when there is none)."""
+        ...
+
     def add(self, entity: E) -> E: ...
+
+    def add_many(self, entities: Sequence[E]) -> None:
+        """Store new objects with the ids they carry (free ids: above ``max_id`` or not
+        ``taken_ids``, found in the same transaction after the catalogue version's bump)."""
+        ...
+
+    def update_many(self, entities: Sequence[E]) -> None:
+        """Store new versions of objects, each by its id."""
+        ...
 
     def update(self, entity: E) -> None: ...
 

@@ -6,7 +6,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ErrorItem", "ErrorOut", "PageOut"]
+__all__ = ["BatchErrorItem", "ErrorItem", "ErrorOut", "PageOut"]
 
 T = TypeVar("T")
 
@@ -23,8 +23,22 @@ class ErrorItem(BaseModel):
     message: str
 
 
+class BatchErrorItem(BaseModel):
+    item: int = Field(description="The refused item's position in the request (from 0).")
+    id: int | None = Field(description="Its id, when it has one.")
+    field: str = Field(description="The field at fault, as named in the item.")
+    message: str
+
+
 class ErrorOut(BaseModel):
     detail: list[ErrorItem]
     blockers: list[dict[str, Any]] | None = Field(
         default=None, description="On a refused delete (409): the objects still using it."
+    )
+    errors: list[BatchErrorItem] | None = Field(
+        default=None,
+        description="On a refused batch (422): each refused item (nothing was written).",
+    )
+    refused: int | None = Field(
+        default=None, description="On a refused batch: how many items were refused in all."
     )

@@ -9,12 +9,15 @@ missing or bad token, and ``null`` when no field is at fault (an unknown URL). A
 database cannot store because its disk is full or failing answers 503 with the reason and
 ``Retry-After`` (not a 500: the request was fine, the server cannot take it now). A refused
 delete (409) also lists what is in the way: ``"blockers": [{"type": "tracker", "id": 7, ...}]``.
+A refused batch (bulk write, 422) also lists each refused item: ``"errors": [{"item": 3,
+"id": null, "field": "line_item_id", "message": ...}]`` and how many were refused (``refused``).
 """
 
 from __future__ import annotations
 
 import html
 import logging
+from dataclasses import asdict
 from functools import partial
 from typing import Any
 
@@ -26,9 +29,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match
 
-from adtrack.domain.errors import DomainError, InUse
+from adtrack.domain.errors import BatchRefused, DomainError, InUse
 from adtrack.services.ports import StorageFailure
-from adtrack.services.validation_messages import validation_errors
+from adtrack.services.validation_messages import batch_item_errors, validation_errors
 from adtrack.web.api.answers import ErrorOut
 
 __all__ = [
@@ -84,13 +87,20 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     extra: dict[str, object] = {}
     if isinstance(exc, InUse):
         extra["blockers"] = exc.blockers
+    if isinstance(exc, BatchRefused):
+        extra["errors"] = [asdict(refusal) for refusal in exc.refusals]
+        extra["refused"] = exc.total
     return JSONResponse(error_body(exc.field, exc.message, **extra), status_code=exc.status)
 
 
 async def _request_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     status, detail = validation_errors(exc.errors())
-    return JSONResponse({"detail": detail}, status_code=status)
+    body: dict[str, object] = {"detail": detail}
+    items = batch_item_errors(exc.errors())
+    if items:
+        body["errors"] = items
+    return JSONResponse(body, status_code=status)
 
 
 _METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
