@@ -36,6 +36,7 @@ from adtrack.services.ports import Mailer
 from adtrack.services.sign_in_throttle import SignInThrottle
 from adtrack.services.users import UserService
 from adtrack.services.xandr.report_history import ReportHistoryService
+from adtrack.services.xandr.tag_recovery import TagRecoveryService
 
 if TYPE_CHECKING:
     from adtrack.aggregator.runner import Aggregator
@@ -101,6 +102,7 @@ class Services:
     raw_events: RawEventReader
     feed_rules: FeedRules
     report_history: ReportHistoryService
+    tag_recovery: TagRecoveryService
     # tells a full or failing database from other errors (the web app answers 503)
     storage_failure: StorageFailure
     owns_engine: bool = False
@@ -138,6 +140,7 @@ def bootstrap(settings: Settings, *, engine: Engine | None = None) -> Services:
         raw_events=build_raw_event_reader(settings, db_engine),
         feed_rules=build_feed_rules(settings),
         report_history=build_report_history(settings, db_engine),
+        tag_recovery=build_tag_recovery(settings, db_engine, catalogue),
         storage_failure=db.storage_unavailable,
         owns_engine=owns_engine,
     )
@@ -235,6 +238,20 @@ def build_report_history(settings: Settings, engine: Engine) -> ReportHistorySer
         SqlReportHistoryStore(engine),
         max_bytes=settings.report_history_max_bytes,
         max_rows=settings.report_history_max_rows,
+    )
+
+
+def build_tag_recovery(
+    settings: Settings, engine: Engine, catalogue: CatalogueService
+) -> TagRecoveryService:
+    """Trackers recovered from exported tag files, created through ``catalogue``."""
+    from adtrack.adapters.sql.tracker_ids import SqlTrackerIds
+
+    return TagRecoveryService(
+        catalogue,
+        SqlTrackerIds(engine),
+        max_bytes=settings.tag_file_max_bytes,
+        max_trackers=settings.tag_file_max_trackers,
     )
 
 

@@ -65,3 +65,26 @@ def test_refused_rows_are_printed_by_line(env: dict[str, str], tmp_path: Path) -
     assert "1 row refused; nothing was imported" in result.output
     missing_zone = runner.invoke(app, ["import", "report-history", str(report)], env=env)
     assert missing_zone.exit_code == 2  # --timezone is required
+
+
+def test_xandr_tags_from_a_folder(env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "tags"
+    folder.mkdir()
+    (folder / "imps.html").write_text(
+        '<!-- Imp Tracker - Spring sale - DO NOT MODIFY --><img src="https://ib.adnxs.com/imptr?'
+        'id=531&cachebuster=[CACHEBUSTER]" width="1" height="1" /><!-- End of Imp Tracker -->\n'
+    )
+    (folder / "clicks.txt").write_text("http://ib.adnxs.com/clktrb?id=21378&redir=[REDIRECT_URL]\n")
+    args = ["import", "xandr-tags", str(folder), "--line-item", "2", "--publisher", "3"]
+    dry = runner.invoke(app, [*args, "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "would create 2 trackers" in dry.output
+    assert "impression 531 'Spring sale' (image; imps.html line 1)" in dry.output
+    assert "no name in the file: named 'Click Tracker 21378'" in dry.output
+    done = runner.invoke(app, [*args, "--placement", "4", "--json"], env=env)
+    assert done.exit_code == 0, done.output
+    assert sorted(c["id"] for c in json.loads(done.output)["created"]) == [531, 21378]
+    again = runner.invoke(app, args, env=env)
+    assert "created 0 trackers; 2 already there" in again.output
+    unknown = runner.invoke(app, [*args[:4], "99", "--publisher", "3"], env=env)
+    assert unknown.exit_code == 1 and "line_item_id" in unknown.output

@@ -1,5 +1,6 @@
 """``adtrack import report-history`` (and ``report-history-list``, ``report-history-undo``):
-the original platform's report history into adtrack's reports, on the ``import`` group.
+the original platform's report history into adtrack's reports; ``adtrack import xandr-tags``:
+trackers recovered from its exported tag files. On the ``import`` group.
 
 Refused rows are printed one a line as ``line N: field: message`` on stderr, with exit code 1
 (nothing imported unless ``--skip-refused``). ``--json`` prints the result as the API answers it.
@@ -22,6 +23,7 @@ from adtrack.services.xandr.report_history import (
     ReportHistoryRefused,
     import_json,
 )
+from adtrack.services.xandr.tag_recovery import TagAssignment, TagRecoveryResult, taken_message
 
 __all__ = ["register"]
 
@@ -139,8 +141,68 @@ def report_history_undo_command(
     typer.echo(f"undone: import {done.id} ({done.file_name}, {done.lines} rows)")
 
 
+def _tag_files(path: Path, max_bytes: int) -> list[tuple[str, bytes]]:
+    """``path`` itself, or every file under the folder ``path``."""
+    if path.is_dir():
+        paths = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    elif path.is_file():
+        paths = [path]
+    else:
+        raise fail(f"{path}: no such file or folder")
+    total = sum(p.stat().st_size for p in paths)
+    if total > max_bytes:
+        raise fail(f"{path}: larger than {max_bytes} bytes (ADTRACK_TAG_FILE_MAX_BYTES)")
+    return [(str(p.relative_to(path)) if path.is_dir() else p.name, p.read_bytes()) for p in paths]
+
+
+def _print_tags(result: TagRecoveryResult, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2))
+        return
+    verb = "would create" if result.dry_run else "created"
+    typer.echo(
+        f"{verb} {len(result.to_create)} trackers; {len(result.unchanged)} already there; "
+        f"{len(result.taken)} ids taken"
+    )
+    for c in result.to_create:
+        kind = "javascript" if c.javascript else c.form
+        typer.echo(f"  {c.tracker_type.value} {c.id} {c.name!r} ({kind}; {c.file} line {c.line})")
+    for c, held in result.taken:
+        typer.echo(f"{c.file} line {c.line}: {taken_message(c, held)}", err=True)
+    for note in result.notes:
+        typer.echo(f"{note.file} line {note.line}: {note.message}", err=True)
+
+
+def xandr_tags_command(
+    path: Annotated[Path, typer.Argument(help="A tag file, or a folder of them")],
+    line_item: Annotated[int, typer.Option("--line-item", help="Line item id of the trackers")],
+    publisher: Annotated[int, typer.Option("--publisher", help="Publisher id of the trackers")],
+    placement: Annotated[int | None, typer.Option("--placement", help="Placement id")] = None,
+    payment_rule: Annotated[
+        int | None, typer.Option("--payment-rule", help="Payment rule id")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be created; write nothing")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Recover trackers from exported tag files, keeping the ids their tags carry."""
+    with open_database() as database:
+        service = bootstrap.build_tag_recovery(
+            database.settings,
+            database.engine,
+            bootstrap.build_catalogue(database.settings, database.engine),
+        )
+        files = _tag_files(path, service.max_bytes)
+        result = service.recover(
+            files, TagAssignment(line_item, publisher, placement, payment_rule), dry_run=dry_run
+        )
+    _print_tags(result, as_json)
+
+
 def register(app: typer.Typer) -> None:
     """Adds the commands to the ``import`` group (which ``imports.register`` puts on ``app``)."""
     import_app.command("report-history")(report_history_command)
     import_app.command("report-history-list")(report_history_list_command)
     import_app.command("report-history-undo")(report_history_undo_command)
+    import_app.command("xandr-tags")(xandr_tags_command)

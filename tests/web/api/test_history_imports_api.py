@@ -113,3 +113,59 @@ def test_the_size_limit(api: ApiTestbed) -> None:
     too_big = post(api, b"day,imp_type_id,line_item_id,publisher_id\n" + b"x" * 100)
     assert too_big.status_code == 422
     assert "ADTRACK_REPORT_HISTORY_MAX_BYTES" in too_big.json()["detail"][0]["message"]
+
+
+TAG_FILE = (
+    b'<!-- Imp Tracker - Spring sale - DO NOT MODIFY --><img src="https://ib.adnxs.com/imptr?'
+    b'id=531&cachebuster=[CACHEBUSTER]&ancost=[ANCOST]" width="1" height="1" />'
+    b"<!-- End of Imp Tracker -->\n"
+    b"<!-- Click Tracker - CLIK TRAX -->\n"
+    b'<a href="http://ib.adnxs.com/clktrb?id=21378&cachebuster=[CACHEBUSTER]&ancost=[ANCOST]'
+    b'&redir=[REDIRECT_URL]">YOUR TEXT HERE</a>\n<!-- End of Click Tracker -->\n'
+)
+
+
+def post_tags(api: ApiTestbed, chain: dict[str, dict[str, Any]], **params: Any) -> Any:
+    params.setdefault("line_item_id", chain["line_item"]["id"])
+    params.setdefault("publisher_id", chain["publisher"]["id"])
+    return api.admin.post(
+        f"{API}/imports/xandr-tags",
+        params=params,
+        content=params.pop("body", TAG_FILE),
+        headers={"Content-Type": "text/html"},
+    )
+
+
+def test_trackers_recovered_from_a_tag_file(api: ApiTestbed) -> None:
+    chain = create_chain(api.admin)
+    dry = post_tags(api, chain, dry_run="true")
+    assert dry.status_code == 200, dry.text
+    assert [c["id"] for c in dry.json()["to_create"]] == [531, 21378]
+    done = post_tags(api, chain, placement_id=chain["placement"]["id"], file_name="tags.html")
+    assert done.status_code == 201, done.text
+    assert {(c["id"], c["tracker_type"], c["name"]) for c in done.json()["created"]} == {
+        (531, "impression", "Spring sale"),
+        (21378, "click", "CLIK TRAX"),
+    }
+    tracker = api.admin.get(f"{API}/impression-trackers/531").json()
+    assert tracker["original_id"] == 531 and tracker["placement_id"] == chain["placement"]["id"]
+    again = post_tags(api, chain)
+    assert again.status_code == 201 and len(again.json()["unchanged"]) == 2
+    assert again.json()["created"] == []
+
+
+def test_tag_refusals_name_the_field(api: ApiTestbed) -> None:
+    chain = create_chain(api.admin)
+    unknown = post_tags(api, chain, line_item_id=424242)
+    assert unknown.status_code in (404, 422), unknown.text
+    assert unknown.json()["detail"][0]["field"] == "line_item_id"
+    empty = post_tags(api, chain, body=b"no tags here")
+    assert (empty.status_code, empty.json()["detail"][0]["field"]) == (422, "file")
+    missing = api.admin.post(f"{API}/imports/xandr-tags", content=TAG_FILE)
+    assert missing.status_code == 422
+    reporter = api.reporter.post(
+        f"{API}/imports/xandr-tags",
+        params={"line_item_id": 1, "publisher_id": 1},
+        content=TAG_FILE,
+    )
+    assert reporter.status_code == 403

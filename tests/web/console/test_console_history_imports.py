@@ -62,3 +62,33 @@ def test_reporters_see_the_list_but_cannot_import(bed: ConsoleBed) -> None:
         files={"file": ("r.csv", API_DAILY.encode(), "text/csv")},
     )
     assert refused.status_code == 403
+
+
+TAGS_PAGE = "/console/imports/tags"
+TAG_FILE = (
+    b'<!-- Imp Tracker - Spring sale - DO NOT MODIFY --><img src="https://ib.adnxs.com/imptr?'
+    b'id=531&cachebuster=[CACHEBUSTER]" width="1" height="1" /><!-- End of Imp Tracker -->\n'
+    b"https://ib.adnxs.com/imptr?id=532&t=1\n"
+)
+
+
+def test_tags_page_checks_and_creates(bed: ConsoleBed) -> None:
+    seed_catalogue(bed.engine)
+    assert bed.client.get(TAGS_PAGE).status_code == 200
+
+    def send(action: str, **fields: str) -> Any:
+        return bed.client.post(
+            TAGS_PAGE,
+            data={"csrf_token": bed.token(page=TAGS_PAGE), "action": action, **fields},
+            files=[("files", ("tags.html", TAG_FILE, "text/html"))],
+        )
+
+    checked = send("check", line_item_id="2", publisher_id="3")
+    assert checked.status_code == 200, checked.text
+    assert "Would create 2" in checked.text and "Imp Tracker 532" in checked.text
+    assert "JavaScript" in checked.text
+    created = send("create", line_item_id="2", publisher_id="3", placement_id="4")
+    assert created.status_code == 200 and "Created 2" in created.text
+    assert bed.catalogue.trackers.get(531).name == "Spring sale"
+    refused = send("create", line_item_id="", publisher_id="3")
+    assert refused.status_code == 422 and "line_item_id" in refused.text

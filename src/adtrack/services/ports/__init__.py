@@ -79,9 +79,12 @@ from adtrack.services.ports.rollups import (
 )
 from adtrack.services.ports.sign_in import ThrottleStore, ThrottleUnitOfWork
 from adtrack.services.ports.storage import StorageFailure
+from adtrack.services.ports.tracker_ids import TakenTrackerId, TrackerIds
 from adtrack.services.ports.users import ApiToken, User, UserRepository, UserUnitOfWork
 
 __all__ = [
+    "TakenTrackerId",
+    "TrackerIds",
     "HistoryImport",
     "HistoryKey",
     "HistoryRowRecord",

@@ -7,6 +7,10 @@ catalogue: its report history, and trackers recovered from its exported tag file
   (``[{"line", "field", "message"}]``) and nothing is imported; a file imported before, 409.
 - ``GET /imports/report-history``: the imports made, newest first.
 - ``DELETE /imports/report-history/{id}``: undo one (its counts leave the reports).
+- ``POST /imports/xandr-tags?line_item_id=L&publisher_id=P[&placement_id=][&payment_rule_id=]
+  [&dry_run=true][&file_name=N]`` with an exported tag file as the body (HTML, text or a CSV
+  tag sheet): the trackers its tags name, created under their ids (201; 200 for a dry run),
+  with the ids already taken and the notes (duplicates, names missing) listed.
 
 Writes need the admin or trafficker role; the list, any role.
 """
@@ -27,6 +31,7 @@ from adtrack.services.xandr.report_history import (
     ReportHistoryService,
     import_json,
 )
+from adtrack.services.xandr.tag_recovery import TagAssignment, TagRecoveryService
 from adtrack.web.api.deps import read_access, write_access
 from adtrack.web.api.errors import error_body
 from adtrack.web.api.jsonio import ApiJSONResponse
@@ -122,3 +127,42 @@ def undo_report_history(
     import_id: ImportId, history: Annotated[ReportHistoryService, Depends(_history)]
 ) -> dict[str, Any]:
     return import_json(history.undo(import_id))
+
+
+def _tags(request: Request) -> TagRecoveryService:
+    return services(request).tag_recovery
+
+
+ObjectId = Annotated[int, Query(ge=1, le=ID_MAX)]
+
+
+@router.post(
+    "/imports/xandr-tags",
+    summary="Recover trackers from a tag file the original platform exported (body)",
+    status_code=201,
+    dependencies=[Depends(write_access)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/plain": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def import_xandr_tags(
+    request: Request,
+    tags: Annotated[TagRecoveryService, Depends(_tags)],
+    line_item_id: ObjectId,
+    publisher_id: ObjectId,
+    placement_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+    payment_rule_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+    dry_run: Annotated[bool, Query(description="check only; write nothing")] = False,
+    file_name: Annotated[str, Query(max_length=255)] = "tags.txt",
+) -> Any:
+    data = await read_body(request, tags.max_bytes, "ADTRACK_TAG_FILE_MAX_BYTES")
+    result = await run_in_threadpool(
+        tags.recover,
+        [(file_name, data)],
+        TagAssignment(line_item_id, publisher_id, placement_id, payment_rule_id),
+        dry_run=dry_run,
+    )
+    return ApiJSONResponse(result.as_json(), status_code=200 if dry_run else 201)

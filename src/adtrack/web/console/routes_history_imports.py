@@ -3,7 +3,9 @@
 - ``/console/imports/report-history``: upload the network analytics report (CSV) with its time
   zone, check it (a dry run: what would be added, refused rows by line) or import it; the
   imports made, each with an Undo button (editors);
-- ``/console/imports/tags``: recover trackers from exported tag files (``routes_tag_imports``).
+- ``/console/imports/tags``: recover trackers from exported tag files: upload them, pick the
+  line item and publisher (placement and payment rule optional), check (what would be created,
+  ids taken, names missing) or create.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from adtrack.domain.errors import DomainError
+from adtrack.domain.parsing import parse_id, parse_optional_id
 from adtrack.services.xandr.report_history import (
     HistoryImportResult,
     ReportHistoryRefused,
     ReportHistoryService,
     import_json,
 )
+from adtrack.services.xandr.tag_recovery import TagAssignment, TagRecoveryResult
 from adtrack.web.console.access import EditorDep, ViewerDep, check_csrf
 from adtrack.web.console.console_route import ConsoleRoute
 from adtrack.web.console.rendering import redirect, render
@@ -30,6 +34,7 @@ __all__ = ["read_upload", "router"]
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
 
 PAGE = "/console/imports/report-history"
+TAGS_PAGE = "/console/imports/tags"
 
 
 def _history(request: Request) -> ReportHistoryService:
@@ -133,3 +138,65 @@ def undo_report_history(import_id: int, request: Request, viewer: EditorDep) -> 
     return redirect(
         request, PAGE, flash=f"Undone: import {done.id} ({done.file_name}, {done.lines} rows)."
     )
+
+
+def _tags_page(
+    request: Request,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    result: TagRecoveryResult | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "tag_import.html",
+        {
+            "values": values or {},
+            "errors": errors or {},
+            "result": result.as_json() if result is not None else None,
+            "max_bytes": services(request).tag_recovery.max_bytes,
+            "section": "imports",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get(TAGS_PAGE, include_in_schema=False)
+def tags_page(request: Request, viewer: EditorDep) -> Response:
+    return _tags_page(request)
+
+
+@router.post(TAGS_PAGE, include_in_schema=False)
+async def import_tags(request: Request, viewer: EditorDep) -> Response:
+    form = await request.form()
+    names = ("line_item_id", "publisher_id", "placement_id", "payment_rule_id")
+    values = {name: str(form.get(name) or "").strip() for name in names}
+    dry_run = form.get("action") != "create"
+    service = services(request).tag_recovery
+    try:
+        files: list[tuple[str, bytes]] = []
+        budget = service.max_bytes
+        for upload in form.getlist("files"):
+            if isinstance(upload, UploadFile) and upload.filename:
+                name, data = await read_upload(upload, budget, "ADTRACK_TAG_FILE_MAX_BYTES")
+                budget -= len(data)
+                files.append((name, data))
+        assignment = TagAssignment(
+            line_item_id=parse_id(values["line_item_id"], "line_item_id"),
+            publisher_id=parse_id(values["publisher_id"], "publisher_id"),
+            placement_id=parse_optional_id(values["placement_id"], "placement_id"),
+            payment_rule_id=parse_optional_id(values["payment_rule_id"], "payment_rule_id"),
+        )
+        if not files:
+            raise _Refused("files", "choose at least one tag file")
+        result = await run_in_threadpool(service.recover, files, assignment, dry_run=dry_run)
+    except _Refused as refused:
+        field = "files" if refused.field == "file" else refused.field
+        return _tags_page(request, values=values, errors={field: refused.message}, status_code=422)
+    except DomainError as exc:
+        field = "files" if exc.field == "file" else exc.field
+        return _tags_page(
+            request, values=values, errors={field: exc.message}, status_code=exc.status
+        )
+    return _tags_page(request, values=values, result=result)
