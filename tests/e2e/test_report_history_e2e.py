@@ -98,3 +98,50 @@ def test_reports_span_imported_and_live_days(adtrack_server_factory: Any, db_url
         undone = api.delete(f"/api/v1/imports/report-history/{imported.json()['import']['id']}")
         assert undone.status_code == 200, undone.text
         assert by_day(api, days[0], days[2] + "T23:59:59Z") == [(days[2], 3, 0)]
+
+        # A tracker recovered from its old tag keeps the tag's id: a hit on that id counts for
+        # the line item, publisher and placement picked.
+        tag = (
+            '<!-- Imp Tracker - Old banner - DO NOT MODIFY --><img src="https://ib.adnxs.com/'
+            'imptr?id=90531&cachebuster=[CACHEBUSTER]&ancost=[ANCOST]" width="1" height="1" />'
+            "<!-- End of Imp Tracker -->"
+        )
+        recovered = api.post(
+            "/api/v1/imports/xandr-tags",
+            params={
+                "line_item_id": line_item,
+                "publisher_id": publisher,
+                "placement_id": placement,
+            },
+            content=tag.encode(),
+        )
+        assert recovered.status_code == 201, recovered.text
+        assert [c["id"] for c in recovered.json()["created"]] == [90531]
+        deadline = time.monotonic() + 10
+        while True:  # the collector picks the new tracker up within its poll interval
+            hit = browser.get(
+                f"http://127.0.0.1:{tracking_port}/imptr?id=90531&cachebuster=x&t=2",
+                headers={"User-Agent": BROWSER_UA, "Accept": "*/*"},
+            )
+            if hit.status_code == 200:  # 404 while the collector does not know the id yet
+                break
+            assert time.monotonic() < deadline, hit.status_code
+            time.sleep(0.3)
+        deadline = time.monotonic() + 20
+        while True:
+            answer = api.get(
+                "/api/v1/reports/summary",
+                params={
+                    "start": days[2],
+                    "end": days[2] + "T23:59:59Z",
+                    "group_by": "tracker,line_item,placement",
+                },
+            )
+            rows = {r["tracker_id"]: r for r in answer.json()["rows"]}
+            if 90531 in rows:
+                break
+            assert time.monotonic() < deadline, rows
+            time.sleep(0.2)
+        row = rows[90531]
+        assert (row["tracker_name"], row["imps"]) == ("Old banner", 1)
+        assert (row["line_item_id"], row["placement_id"]) == (line_item, placement)
