@@ -281,3 +281,15 @@ def test_ids_are_the_original_platforms_first(
         )
     )
     assert [(row.dimensions[0].id, row.counters.imps) for row in report.rows] == [(50, 5)]
+
+
+def test_clock_changes_and_half_hour_zones(engine: Engine, history: ReportHistoryService) -> None:
+    header = "hour,imp_type_id,line_item_id,publisher_id,imps\n"
+    # 02:00 does not exist in New York on 8 March 2026 (clocks jump to 03:00).
+    with pytest.raises(ReportHistoryRefused) as refused:
+        import_text(history, header + "2026-03-08 02:00:00,9,2,3,1\n", timezone="America/New_York")
+    assert [(r.line, r.field) for r in refused.value.result.refused] == [(2, "hour")]
+    # Kolkata is UTC+5:30: local 10:00-11:00 is counted from the UTC hour starting in it (05:00).
+    import_text(history, header + "2026-02-27 10:00:00,9,2,3,7\n", timezone="Asia/Kolkata")
+    rows = summary(build_report_engine(engine), date(2026, 2, 27), date(2026, 2, 28), ["hour"])
+    assert [(r["hour"], r["imps"]) for r in rows["rows"]] == [("2026-02-27T05:00:00Z", 7)]  # type: ignore[union-attr]

@@ -196,9 +196,19 @@ class ReportHistoryService:
             dry_run=dry_run,
             refused=list(parsed.refusals),
         )
-        placed = [
-            p for p in (_placed(line, tz, parsed.granularity, result) for line in parsed.lines) if p
-        ]
+        spans: dict[datetime, tuple[datetime, datetime] | None] = {}  # rows share their hours
+        placed: list[_Placed] = []
+        for line in parsed.lines:
+            if line.local not in spans:
+                spans[line.local] = _span(line.local, tz, parsed.granularity)
+            span = spans[line.local]
+            if span is None:
+                _refuser(result, line.line)(
+                    "hour",
+                    f"{line.local:%Y-%m-%d %H:00} does not exist in {tz.key} (clock change)",
+                )
+            else:
+                placed.append(_Placed(line, *span))
         records = self._resolve(placed, result)
         records = self._without_overlaps(records, result)
         result.refused.sort(key=lambda refusal: refusal.line)
@@ -373,23 +383,16 @@ def _utc_hour_starting_in(local: datetime, tz: ZoneInfo) -> datetime | None:
     return floor if floor == instant else floor + _HOUR
 
 
-def _placed(
-    line: ReportLine, tz: ZoneInfo, granularity: str, result: HistoryImportResult
-) -> _Placed | None:
-    """Where a row's counts land (module docstring); None (refused) for a local hour that does
-    not exist in the report's time zone."""
+def _span(local: datetime, tz: ZoneInfo, granularity: str) -> tuple[datetime, datetime] | None:
+    """Where a row starting at ``local`` lands and until when it counts (module docstring);
+    None for a local hour that does not exist in ``tz``."""
     if granularity == "hour":
-        start = _utc_hour_starting_in(line.local, tz)
+        start = _utc_hour_starting_in(local, tz)
         if start is None:
-            _refuser(result, line.line)(
-                "hour", f"{line.local:%Y-%m-%d %H:00} does not exist in {tz.key} (clock change)"
-            )
             return None
-        end = _utc_hour_starting_in(line.local + _HOUR, tz) or start + _HOUR
-        return _Placed(line, start, max(end, start + _HOUR))
-    start = _first_utc_hour_of(line.local, tz)
-    end = _first_utc_hour_of(line.local + _DAY, tz)
-    return _Placed(line, start, end)
+        end = _utc_hour_starting_in(local + _HOUR, tz) or start + _HOUR
+        return start, max(end, start + _HOUR)
+    return _first_utc_hour_of(local, tz), _first_utc_hour_of(local + _DAY, tz)
 
 
 def _first_utc_hour_of(midnight: datetime, tz: ZoneInfo) -> datetime:

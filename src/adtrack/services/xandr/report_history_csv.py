@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.money import MoneyError, to_micros
-from adtrack.domain.parsing import parse_date, parse_decimal, parse_id
+from adtrack.domain.parsing import ID_MAX, parse_date, parse_decimal, parse_id
 
 __all__ = [
     "EXTERNAL_CLICK",
@@ -69,6 +69,7 @@ _NAME_WITH_ID = re.compile(r".*\((\d+)\)\s*", re.DOTALL)
 _HOUR = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2})(?::00(?::00)?)?")
 _US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _GROUPED = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+_PLAIN_MONEY = re.compile(r"(-?)([0-9]{1,15})(?:\.([0-9]{0,6}))?", re.ASCII)
 _MAX_COUNT = 2**53  # far beyond any report; keeps sums far from bigint overflow
 _NONE_VALUES = frozenset({"", "0", "--", "-", "none", "n/a"})
 
@@ -248,6 +249,8 @@ def _imp_type(text: str) -> int:
 
 def _original_id(text: str, field: str) -> int:
     """An id, or the id in "Name (123)"."""
+    if text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= ID_MAX:
+        return int(text)  # the usual case, without the general parser's checks
     name = _NAME_WITH_ID.fullmatch(text)
     if name is not None:
         text = name.group(1)
@@ -276,6 +279,11 @@ def _count(text: str, field: str) -> int:
 
 def _money(text: str, field: str) -> int:
     """An amount in currency units ("12.5", "$1,234.50", "-0.25" for an adjustment)."""
+    plain_number = _PLAIN_MONEY.fullmatch(text)
+    if plain_number is not None:  # the usual case: exact micros from the digits
+        sign, whole, fraction = plain_number.groups()
+        micros = int(whole or "0") * 1_000_000 + int((fraction or "").ljust(6, "0"))
+        return -micros if sign else micros
     negative = text.startswith("-")
     plain = text[1:] if negative else text
     plain = ("-" if negative else "") + plain.removeprefix("$")
