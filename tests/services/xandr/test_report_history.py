@@ -293,3 +293,21 @@ def test_clock_changes_and_half_hour_zones(engine: Engine, history: ReportHistor
     import_text(history, header + "2026-02-27 10:00:00,9,2,3,7\n", timezone="Asia/Kolkata")
     rows = summary(build_report_engine(engine), date(2026, 2, 27), date(2026, 2, 28), ["hour"])
     assert [(r["hour"], r["imps"]) for r in rows["rows"]] == [("2026-02-27T05:00:00Z", 7)]  # type: ignore[union-attr]
+
+
+def test_hourly_reports_give_days_for_old_data(
+    engine: Engine, history: ReportHistoryService
+) -> None:
+    """Past 100 days the platform's hourly reports hold a day in the hour column."""
+    text = (
+        "hour,imp_type_id,line_item_id,publisher_id,imps\n"
+        "2025-10-01,9,2,3,240\n"
+        "2026-02-27 06:00:00,9,2,3,5\n"
+    )
+    result = import_text(history, text, timezone="Europe/Berlin")
+    assert result.refused == [] and result.granularity == "hour"
+    rows = summary(build_report_engine(engine), date(2025, 9, 30), date(2026, 2, 28), ["hour"])
+    assert [(r["hour"], r["imps"]) for r in rows["rows"]] == [  # type: ignore[union-attr]
+        ("2025-09-30T22:00:00Z", 240),  # the local day's first hour (CEST, UTC+2)
+        ("2026-02-27T05:00:00Z", 5),
+    ]

@@ -196,12 +196,14 @@ class ReportHistoryService:
             dry_run=dry_run,
             refused=list(parsed.refusals),
         )
-        spans: dict[datetime, tuple[datetime, datetime] | None] = {}  # rows share their hours
+        # rows share their hours: each is placed once
+        spans: dict[tuple[datetime, bool], tuple[datetime, datetime] | None] = {}
         placed: list[_Placed] = []
         for line in parsed.lines:
-            if line.local not in spans:
-                spans[line.local] = _span(line.local, tz, parsed.granularity)
-            span = spans[line.local]
+            when = (line.local, line.whole_day)
+            if when not in spans:
+                spans[when] = _span(line.local, tz, whole_day=line.whole_day)
+            span = spans[when]
             if span is None:
                 _refuser(result, line.line)(
                     "hour",
@@ -325,7 +327,7 @@ class ReportHistoryService:
                 kept.append(record)
             else:
                 _refuser(result, record.line.line)(
-                    "day" if result.granularity == "day" else "hour",
+                    "day" if record.line.whole_day and result.granularity == "day" else "hour",
                     f"import {clash} already holds this time for this line item, publisher, "
                     "placement and imp type",
                 )
@@ -383,10 +385,10 @@ def _utc_hour_starting_in(local: datetime, tz: ZoneInfo) -> datetime | None:
     return floor if floor == instant else floor + _HOUR
 
 
-def _span(local: datetime, tz: ZoneInfo, granularity: str) -> tuple[datetime, datetime] | None:
+def _span(local: datetime, tz: ZoneInfo, *, whole_day: bool) -> tuple[datetime, datetime] | None:
     """Where a row starting at ``local`` lands and until when it counts (module docstring);
     None for a local hour that does not exist in ``tz``."""
-    if granularity == "hour":
+    if not whole_day:
         start = _utc_hour_starting_in(local, tz)
         if start is None:
             return None

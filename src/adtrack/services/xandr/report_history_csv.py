@@ -67,6 +67,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
 _REQUIRED = ("imp_type", "line_item", "publisher")
 _NAME_WITH_ID = re.compile(r".*\((\d+)\)\s*", re.DOTALL)
 _HOUR = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2})(?::00(?::00)?)?")
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _GROUPED = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 _PLAIN_MONEY = re.compile(r"(-?)([0-9]{1,15})(?:\.([0-9]{0,6}))?", re.ASCII)
@@ -95,6 +96,7 @@ class ReportLine:
 
     line: int
     local: datetime
+    whole_day: bool  # a day's counts (a daily report, or an hourly one's rows past 100 days)
     imp_type: int
     line_item: int
     publisher: int
@@ -190,9 +192,11 @@ def _is_totals(row: list[str]) -> bool:
 
 
 def _line(number: int, cells: Mapping[str, str], granularity: str) -> ReportLine:
+    local, whole_day = _local_start(cells, granularity)
     return ReportLine(
         line=number,
-        local=_local_start(cells, granularity),
+        local=local,
+        whole_day=whole_day,
         imp_type=_imp_type(cells["imp_type"]),
         line_item=_original_id(cells["line_item"], "line_item_id"),
         publisher=_original_id(cells["publisher"], "publisher_id"),
@@ -205,21 +209,26 @@ def _line(number: int, cells: Mapping[str, str], granularity: str) -> ReportLine
     )
 
 
-def _local_start(cells: Mapping[str, str], granularity: str) -> datetime:
+def _local_start(cells: Mapping[str, str], granularity: str) -> tuple[datetime, bool]:
+    """The row's local start, and whether it counts a whole day. The platform's hourly reports
+    give a day instead of an hour for data older than 100 days: such rows count their day."""
     if granularity == Granularity.HOUR:
         text = cells["hour"]
         match = _HOUR.fullmatch(text)
         if match is None:
+            if _DATE_ONLY.fullmatch(text):
+                day = parse_date(text, "hour")
+                return datetime(day.year, day.month, day.day), True
             raise ValidationError(
-                "hour", f"must be a whole hour like 2026-01-31 06:00:00 ({text!r})"
+                "hour", f"must be a whole hour like 2026-01-31 06:00:00 (got {text[:40]!r})"
             )
         day = parse_date(match.group(1), "hour")
         hour = int(match.group(2))
         if hour > 23:
             raise ValidationError("hour", f"has no hour {hour}")
-        return datetime(day.year, day.month, day.day, hour)
+        return datetime(day.year, day.month, day.day, hour), False
     day = _day(cells["day"])
-    return datetime(day.year, day.month, day.day)
+    return datetime(day.year, day.month, day.day), True
 
 
 def _day(text: str) -> date:
