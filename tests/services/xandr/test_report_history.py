@@ -86,6 +86,16 @@ def test_a_report_spans_imported_and_live_days(
     )
     rows = {row.dimensions[1].id: row.counters.imps for row in report.rows}
     assert rows == {0: 1500, 6: 2, 7: 0}
+    labels = {row.dimensions[1].id: row.dimensions[1].label for row in report.rows}
+    assert labels[0] == "Imported history (no tracker)" and labels[6] == "Imps"
+    by_tracker = summary(
+        build_report_engine(engine), date(2026, 2, 27), date(2026, 3, 3), ["tracker"]
+    )["rows"]
+    assert [(r["tracker_id"], r["tracker_name"], r["imps"]) for r in by_tracker] == [  # type: ignore[union-attr]
+        (None, "Imported history (no tracker)", 1500),
+        (6, "Imps", 2),
+        (7, "Clicks", 0),
+    ]
     assert report.rows[0].dimensions[0].label == "Spring"
 
 

@@ -19,6 +19,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.rollup_sink import SqlRollupSink
 from adtrack.domain.epoch_hours import EPOCH
 from adtrack.domain.errors import Conflict, NotFound
+from adtrack.domain.imported_history import IMPORTED_HISTORY_TRACKER
 from adtrack.domain.rollup_counters import Counters
 from adtrack.services.ports import (
     HistoryImport,
@@ -38,7 +39,6 @@ _SUMS = Counters._fields
 _KEY_COLUMNS = tuple(name for name in HistoryKey._fields if name != "hour")
 # Ids per IN list (below SQLite's bound-parameter limit).
 _CHUNK = 5000
-_NO_TRACKER = 0
 
 
 def _chunks(ids: Collection[int]) -> list[list[int]]:
@@ -211,7 +211,7 @@ class SqlReportHistoryStore:
             conn.execute(
                 delete(table).where(
                     and_(
-                        table.c.tracker_id == _NO_TRACKER,
+                        table.c.tracker_id == IMPORTED_HISTORY_TRACKER,
                         column >= lo,
                         column < hi,
                         *(table.c[s] == 0 for s in _SUMS),
@@ -232,7 +232,7 @@ def _delta(rows: Sequence[HistoryRowRecord], *, sign: int) -> RollupDelta:
         rollup_key = RollupKey(
             hour,
             key.imp_type,
-            _NO_TRACKER,
+            IMPORTED_HISTORY_TRACKER,
             key.advertiser_id,
             key.line_item_id,
             key.publisher_id,
