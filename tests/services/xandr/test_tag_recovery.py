@@ -92,6 +92,9 @@ def test_refusals_name_the_field(world: Any) -> None:
     with pytest.raises(DomainError) as unknown:
         service.recover([("t.txt", TAGS)], TagAssignment(999, ids["publisher"]))
     assert unknown.value.field == "line_item_id"
+    with pytest.raises(DomainError) as no_placement:
+        service.recover([("t.txt", TAGS)], TagAssignment(ids["line_item"], ids["publisher"], 999))
+    assert (no_placement.value.field, no_placement.value.status) == ("placement_id", 404)
     with pytest.raises(DomainError) as elsewhere:
         service.recover(
             [("t.txt", TAGS)], TagAssignment(ids["line_item"], ids["publisher"], ids["elsewhere"])

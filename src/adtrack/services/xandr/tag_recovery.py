@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from adtrack.domain.errors import BatchRefused, ValidationError
+from adtrack.domain.errors import BatchRefused, NotFound, ValidationError
 from adtrack.domain.model import Tracker, TrackerType
 from adtrack.services.catalogue import CatalogueService
+from adtrack.services.catalogue.kind_catalogue import KindCatalogue
 from adtrack.services.ports import TakenTrackerId, TrackerIds
 from adtrack.services.xandr.tag_files import TagCandidate, TagNote, scan_tag_files
 
@@ -166,23 +168,24 @@ class TagRecoveryService:
         return result
 
     def _check_assignment(self, assignment: TagAssignment) -> None:
-        """Unknown objects are refused before anything is read (``NotFound`` naming the
-        field); the catalogue's own rules (a placement of another publisher...) are checked by
-        the create itself."""
-        for field_name, value, kind in (
-            ("line_item_id", assignment.line_item_id, self._catalogue.line_items),
-            ("publisher_id", assignment.publisher_id, self._catalogue.publishers),
-        ):
+        """Unknown objects are refused before anything is read, naming the field; the
+        catalogue's own rules (a placement of another publisher...) are checked by the create
+        itself."""
+        catalogue = self._catalogue
+        kinds: tuple[tuple[str, int | None, KindCatalogue[Any]], ...] = (
+            ("line_item_id", assignment.line_item_id, catalogue.line_items),
+            ("publisher_id", assignment.publisher_id, catalogue.publishers),
+            ("placement_id", assignment.placement_id, catalogue.placements),
+            ("payment_rule_id", assignment.payment_rule_id, catalogue.payment_rules),
+        )
+        for field_name, value, kind in kinds:
+            if value is None:
+                continue
             try:
                 kind.get(value)
-            except Exception as exc:
-                raise ValidationError(
-                    field_name, f"no {field_name[:-3].replace('_', ' ')} has the id {value}"
-                ) from exc
-        if assignment.placement_id is not None:
-            self._catalogue.placements.get(assignment.placement_id)
-        if assignment.payment_rule_id is not None:
-            self._catalogue.payment_rules.get(assignment.payment_rule_id)
+            except NotFound:
+                label = field_name.removesuffix("_id").replace("_", " ")
+                raise NotFound(field_name, f"no {label} has the id {value}") from None
 
     def _create(
         self, candidates: Sequence[TagCandidate], assignment: TagAssignment
