@@ -16,8 +16,10 @@ from adtrack.aggregator.rollup import fold
 from adtrack.bootstrap import build_report_engine, build_report_history
 from adtrack.config import Settings
 from adtrack.domain.errors import Conflict, NotFound, ValidationError
+from adtrack.domain.rollup_counters import Counters
 from adtrack.reporting.request import Interval, ReportRequest
 from adtrack.reporting.summary import summary
+from adtrack.services.ports import HistoryKey, HistoryRowRecord, NewHistoryImport
 from adtrack.services.xandr.report_history import ReportHistoryRefused, ReportHistoryService
 from tests.support.api_fixtures import tracked_event
 from tests.support.report_history import API_DAILY, NOW, seed_catalogue
@@ -321,3 +323,53 @@ def test_hourly_reports_give_days_for_old_data(
         ("2025-09-30T22:00:00Z", 240),  # the local day's first hour (CEST, UTC+2)
         ("2026-02-27T05:00:00Z", 5),
     ]
+
+
+def test_an_overlapping_import_made_meanwhile_is_refused_in_the_transaction(
+    engine: Engine, history: ReportHistoryService
+) -> None:
+    """Two imports of the same days checked at the same moment: the store refuses the second
+    inside its transaction (the service's own check saw nothing yet)."""
+    other = API_DAILY.replace("1000,0,1.250000", "999,0,1.250000").encode()
+    first = history.import_csv(
+        API_DAILY.encode(), file_name="a.csv", timezone="UTC", imported_by="a", dry_run=True
+    )
+    second = history.import_csv(
+        other, file_name="b.csv", timezone="UTC", imported_by="b", dry_run=True
+    )
+    assert first.refused == [] and second.refused == []  # both checked before either is added
+    import_text(history, API_DAILY)
+    store = history._store  # noqa: SLF001 - the add a second, concurrent import would make
+    done = history.imports()[0]
+    with engine.connect() as conn:
+        rows = list(conn.execute(select(t.report_history_rows)))
+    assert rows
+
+    def aware(value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    again = [
+        HistoryRowRecord(
+            HistoryKey(
+                aware(r.hour),
+                r.imp_type,
+                r.advertiser_id,
+                r.line_item_id,
+                r.publisher_id,
+                r.placement_id,
+                r.payment_rule_id,
+            ),
+            aware(r.covers_until),
+            Counters(imps=1),
+        )
+        for r in rows
+    ]
+    new = NewHistoryImport("b.csv", "0" * 64, "UTC", "day", 1, None, None, Counters(imps=1), "b")
+    with pytest.raises(Conflict, match=f"import {done.id}, made meanwhile"):
+        store.add(new, again)
+    assert [i.id for i in history.imports()] == [done.id]
+    assert by_day(engine, date(2026, 2, 27), date(2026, 3, 1))[0][1] == 1000
+
+
+def aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

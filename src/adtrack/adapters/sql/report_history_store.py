@@ -22,6 +22,7 @@ from adtrack.domain.errors import Conflict, NotFound
 from adtrack.domain.imported_history import IMPORTED_HISTORY_TRACKER
 from adtrack.domain.rollup_counters import Counters
 from adtrack.services.ports import (
+    SPAN_MARGIN,
     HistoryImport,
     HistoryKey,
     HistoryRowRecord,
@@ -31,6 +32,7 @@ from adtrack.services.ports import (
     NewHistoryImport,
     RollupDelta,
     RollupKey,
+    earlier_imports,
 )
 
 __all__ = ["SqlReportHistoryStore"]
@@ -113,17 +115,8 @@ class SqlReportHistoryStore:
     def spans_between(
         self, start: datetime, end: datetime, line_item_ids: Collection[int]
     ) -> list[HistorySpan]:
-        rows = t.report_history_rows.c
-        spans: list[HistorySpan] = []
         with self._engine.connect() as conn:
-            for chunk in _chunks(line_item_ids):
-                query = select(
-                    rows.import_id, rows.hour, *(rows[c] for c in _KEY_COLUMNS), rows.covers_until
-                ).where(rows.line_item_id.in_(chunk), rows.hour >= start, rows.hour < end)
-                for row in conn.execute(query):
-                    key = HistoryKey(_aware(row.hour), *(row._mapping[c] for c in _KEY_COLUMNS))
-                    spans.append(HistorySpan(row.import_id, key, _aware(row.covers_until)))
-        return spans
+            return _spans(conn, start, end, line_item_ids)
 
     def add(self, new: NewHistoryImport, rows: Sequence[HistoryRowRecord]) -> HistoryImport:
         now = datetime.now(UTC)
@@ -141,10 +134,18 @@ class SqlReportHistoryStore:
         }
         try:
             with self._engine.begin() as conn:
+                # One import at a time from here to the commit, so that two imports of the same
+                # days cannot both pass the overlap check: on PostgreSQL a table lock that
+                # imports take in turn; on SQLite the first write takes the database's lock.
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(
+                        "LOCK TABLE report_history_imports IN SHARE ROW EXCLUSIVE MODE"
+                    )
                 import_id = conn.execute(
                     insert(t.report_history_imports).returning(t.report_history_imports.c.id),
                     values,
                 ).scalar_one()
+                _refuse_overlaps(conn, rows)
                 conn.execute(
                     insert(t.report_history_rows),
                     [
@@ -218,6 +219,38 @@ class SqlReportHistoryStore:
                     )
                 )
             )
+
+
+def _spans(
+    conn: Connection, start: datetime, end: datetime, line_item_ids: Collection[int]
+) -> list[HistorySpan]:
+    rows = t.report_history_rows.c
+    spans: list[HistorySpan] = []
+    for chunk in _chunks(line_item_ids):
+        query = select(
+            rows.import_id, rows.hour, *(rows[c] for c in _KEY_COLUMNS), rows.covers_until
+        ).where(rows.line_item_id.in_(chunk), rows.hour >= start, rows.hour < end)
+        for row in conn.execute(query):
+            key = HistoryKey(_aware(row.hour), *(row._mapping[c] for c in _KEY_COLUMNS))
+            spans.append(HistorySpan(row.import_id, key, _aware(row.covers_until)))
+    return spans
+
+
+def _refuse_overlaps(conn: Connection, rows: Sequence[HistoryRowRecord]) -> None:
+    """The service checked before; an import of the same days that committed since is
+    refused here, inside the transaction."""
+    start = min(row.key.hour for row in rows) - SPAN_MARGIN
+    end = max(row.covers_until for row in rows) + SPAN_MARGIN
+    spans = _spans(conn, start, end, {row.key.line_item_id for row in rows})
+    clash = next(
+        (i for i in earlier_imports([(r.key, r.covers_until) for r in rows], spans) if i), None
+    )
+    if clash is not None:
+        raise Conflict(
+            "file",
+            f"import {clash}, made meanwhile, already holds some of this time; "
+            "check the file again (a dry run lists the rows)",
+        )
 
 
 def _fields_of(new: NewHistoryImport) -> dict[str, Any]:

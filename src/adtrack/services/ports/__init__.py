@@ -54,6 +54,7 @@ from adtrack.services.ports.raw_events import (
     RawFile,
 )
 from adtrack.services.ports.report_history import (
+    SPAN_MARGIN,
     HistoryImport,
     HistoryKey,
     HistoryRowRecord,
@@ -62,6 +63,7 @@ from adtrack.services.ports.report_history import (
     ImportedPlacement,
     NewHistoryImport,
     ReportHistoryStore,
+    earlier_imports,
 )
 from adtrack.services.ports.reports import (
     BucketSums,
@@ -93,6 +95,8 @@ __all__ = [
     "ImportedPlacement",
     "NewHistoryImport",
     "ReportHistoryStore",
+    "SPAN_MARGIN",
+    "earlier_imports",
     "BucketSums",
     "RollupReads",
     "SavedReport",

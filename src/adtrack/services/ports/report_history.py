@@ -7,9 +7,9 @@ Adapter: ``adapters/sql/report_history_store.py``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from adtrack.domain.rollup_counters import Counters
@@ -23,7 +23,13 @@ __all__ = [
     "ImportedPlacement",
     "NewHistoryImport",
     "ReportHistoryStore",
+    "SPAN_MARGIN",
+    "earlier_imports",
 ]
+
+# A stored row covers at most a local day (25 hours), so an earlier import's rows that can
+# overlap rows in [start, end) all start in [start - SPAN_MARGIN, end).
+SPAN_MARGIN = timedelta(days=2)
 
 
 class HistoryKey(NamedTuple):
@@ -124,3 +130,28 @@ class ReportHistoryStore(Protocol):
         """Take an import's rows out of the rollups and forget it, in one transaction. Raises
         ``NotFound``."""
         ...
+
+
+def earlier_imports(
+    rows: Sequence[tuple[HistoryKey, datetime]], spans: Iterable[HistorySpan]
+) -> list[int | None]:
+    """For each row (its key and the end of the time it covers), the id of an earlier import
+    holding part of that time under the same key but the hour, or None. The one definition of
+    "the same history imported twice", which the service reports by line and the store checks
+    again inside its transaction."""
+    by_key: dict[tuple[int, ...], list[tuple[datetime, datetime, int]]] = {}
+    for span in spans:
+        by_key.setdefault(tuple(span.key[1:]), []).append(
+            (span.key.hour, span.covers_until, span.import_id)
+        )
+    return [
+        next(
+            (
+                import_id
+                for lo, hi, import_id in by_key.get(tuple(key[1:]), ())
+                if lo < covers_until and key.hour < hi
+            ),
+            None,
+        )
+        for key, covers_until in rows
+    ]

@@ -34,11 +34,13 @@ from adtrack.domain.errors import Conflict, ValidationError
 from adtrack.domain.money import format_micros
 from adtrack.domain.rollup_counters import Counters
 from adtrack.services.ports import (
+    SPAN_MARGIN,
     HistoryImport,
     HistoryKey,
     HistoryRowRecord,
     NewHistoryImport,
     ReportHistoryStore,
+    earlier_imports,
 )
 from adtrack.services.xandr.report_history_csv import (
     LineRefusal,
@@ -305,24 +307,12 @@ class ReportHistoryService:
         line item, publisher, placement and imp type (a second export of the same days)."""
         if not records:
             return records
-        start = min(r.key.hour for r in records) - 2 * _DAY
-        end = max(r.covers_until for r in records) + 2 * _DAY
+        start = min(r.key.hour for r in records) - SPAN_MARGIN
+        end = max(r.covers_until for r in records) + SPAN_MARGIN
         spans = self._store.spans_between(start, end, {r.key.line_item_id for r in records})
-        by_key: dict[tuple[int, ...], list[tuple[datetime, datetime, int]]] = {}
-        for span in spans:
-            by_key.setdefault(tuple(span.key[1:]), []).append(
-                (span.key.hour, span.covers_until, span.import_id)
-            )
+        clashes = earlier_imports([(r.key, r.covers_until) for r in records], spans)
         kept: list[_Record] = []
-        for record in records:
-            clash = next(
-                (
-                    import_id
-                    for lo, hi, import_id in by_key.get(tuple(record.key[1:]), ())
-                    if lo < record.covers_until and record.key.hour < hi
-                ),
-                None,
-            )
+        for record, clash in zip(records, clashes, strict=True):
             if clash is None:
                 kept.append(record)
             else:
