@@ -373,3 +373,19 @@ def test_an_overlapping_import_made_meanwhile_is_refused_in_the_transaction(
 
 def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def test_rows_of_one_key_are_summed_but_a_repeated_row_is_refused(
+    engine: Engine, history: ReportHistoryService
+) -> None:
+    by_country = (
+        "day,imp_type_id,line_item_id,publisher_id,geo_country,imps\n"
+        "2026-02-27,9,2,3,DE,10\n"
+        "2026-02-27,9,2,3,FR,5\n"
+    )
+    with pytest.raises(ReportHistoryRefused) as refused:
+        import_text(history, by_country + "2026-02-27,9,2,3,DE,10\n")
+    [repeated] = refused.value.result.refused
+    assert (repeated.line, repeated.field) == (4, "file") and "repeats line 2" in repeated.message
+    result = import_text(history, by_country)
+    assert (result.lines, result.rollup_rows, result.totals.imps) == (2, 1, 15)

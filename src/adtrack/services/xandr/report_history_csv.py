@@ -166,6 +166,7 @@ def parse_report_csv(text: str, *, max_rows: int) -> ParsedReport:
         raise ReportFileError("file", f"needs the columns {names}")
     lines: list[ReportLine] = []
     refusals: list[LineRefusal] = []
+    seen: dict[tuple[str, ...], int] = {}
     for row in reader:
         if not any(cell.strip() for cell in row) or _is_totals(row):
             continue
@@ -173,6 +174,18 @@ def parse_report_csv(text: str, *, max_rows: int) -> ParsedReport:
             raise ReportFileError(
                 "file", f"has more than {max_rows} rows (ADTRACK_REPORT_HISTORY_MAX_ROWS)"
             )
+        # Rows of one key are summed (a report broken down by more than adtrack keeps differs
+        # in those columns), but a row identical in every cell is the same data twice (two
+        # exports pasted together), not a second breakdown.
+        whole = tuple(cell.strip() for cell in row)
+        first = seen.setdefault(whole, reader.line_num)
+        if first != reader.line_num:
+            refusals.append(
+                LineRefusal(
+                    reader.line_num, "file", f"repeats line {first} exactly: the same data twice"
+                )
+            )
+            continue
         cells = {column: _cell(row, index) for column, index in positions.items()}
         try:
             lines.append(_line(reader.line_num, cells, granularity))
