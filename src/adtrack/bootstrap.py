@@ -38,6 +38,8 @@ from adtrack.services.sign_in_throttle import SignInThrottle
 from adtrack.services.users import UserService
 from adtrack.services.xandr.catalogue_import import CatalogueImport
 from adtrack.services.xandr.dump_files import DumpLimits
+from adtrack.services.xandr.report_history import ReportHistoryService
+from adtrack.services.xandr.tag_recovery import TagRecoveryService
 
 if TYPE_CHECKING:
     from adtrack.aggregator.runner import Aggregator
@@ -104,6 +106,8 @@ class Services:
     saved_reports: SavedReportService
     raw_events: RawEventReader
     feed_rules: FeedRules
+    report_history: ReportHistoryService
+    tag_recovery: TagRecoveryService
     # tells a full or failing database from other errors (the web app answers 503)
     storage_failure: StorageFailure
     owns_engine: bool = False
@@ -141,6 +145,8 @@ def bootstrap(settings: Settings, *, engine: Engine | None = None) -> Services:
         saved_reports=build_saved_reports(settings, db_engine, reports, mailer),
         raw_events=build_raw_event_reader(settings, db_engine),
         feed_rules=build_feed_rules(settings),
+        report_history=build_report_history(settings, db_engine),
+        tag_recovery=build_tag_recovery(settings, db_engine, catalogue),
         storage_failure=db.storage_unavailable,
         owns_engine=owns_engine,
     )
@@ -239,6 +245,31 @@ def build_report_engine(engine: Engine) -> ReportEngine:
     from adtrack.adapters.sql.rollup_reads import SqlRollupReads
 
     return ReportEngine(SqlRollupReads(engine))
+
+
+def build_report_history(settings: Settings, engine: Engine) -> ReportHistoryService:
+    """Imports of the original platform's report history into the rollups of ``engine``."""
+    from adtrack.adapters.sql.report_history_store import SqlReportHistoryStore
+
+    return ReportHistoryService(
+        SqlReportHistoryStore(engine),
+        max_bytes=settings.report_history_max_bytes,
+        max_rows=settings.report_history_max_rows,
+    )
+
+
+def build_tag_recovery(
+    settings: Settings, engine: Engine, catalogue: CatalogueService
+) -> TagRecoveryService:
+    """Trackers recovered from exported tag files, created through ``catalogue``."""
+    from adtrack.adapters.sql.tracker_ids import SqlTrackerIds
+
+    return TagRecoveryService(
+        catalogue,
+        SqlTrackerIds(engine),
+        max_bytes=settings.tag_file_max_bytes,
+        max_trackers=settings.tag_file_max_trackers,
+    )
 
 
 def build_saved_reports(

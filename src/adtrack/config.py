@@ -107,6 +107,12 @@ class Settings:
     aggregator_batch_events: int = 20_000
     raw_event_maintenance_seconds: float = 300.0
     aggregator_nice: int = 5
+    # Imports from the platform adtrack replaces (docs/limits.md, "Imports"): the largest
+    # report-history CSV and its most rows; the largest tag file and its most trackers.
+    report_history_max_bytes: int = 100 * 1024 * 1024
+    report_history_max_rows: int = 1_000_000
+    tag_file_max_bytes: int = 20 * 1024 * 1024
+    tag_file_max_trackers: int = 100_000
     # The most items one batch request of the API may hold (docs/limits.md, "Batches").
     batch_max_items: int = 10_000
     # A catalogue dump imported from the original platform (docs/limits.md, "Imports"): its
@@ -195,6 +201,12 @@ class Settings:
                 env.get("ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS", "300")
             ),
             aggregator_nice=int(env.get("ADTRACK_AGGREGATOR_NICE", "5")),
+            report_history_max_bytes=int(
+                env.get("ADTRACK_REPORT_HISTORY_MAX_BYTES", str(100 * 1024 * 1024))
+            ),
+            report_history_max_rows=int(env.get("ADTRACK_REPORT_HISTORY_MAX_ROWS", "1000000")),
+            tag_file_max_bytes=int(env.get("ADTRACK_TAG_FILE_MAX_BYTES", str(20 * 1024 * 1024))),
+            tag_file_max_trackers=int(env.get("ADTRACK_TAG_FILE_MAX_TRACKERS", "100000")),
             batch_max_items=int(env.get("ADTRACK_BATCH_MAX_ITEMS", "10000")),
             import_max_bytes=int(env.get("ADTRACK_IMPORT_MAX_BYTES", str(512 * 1024 * 1024))),
             import_max_objects=int(env.get("ADTRACK_IMPORT_MAX_OBJECTS", "250000")),

@@ -14,6 +14,7 @@ from adtrack.cli import (
     catalogue,
     events,
     export,
+    history_imports,
     imports,
     report,
     scaleout,
@@ -33,6 +34,8 @@ app = typer.Typer(
 
 for group in (serve, schema, users, catalogue, events, export, report, scaleout, imports):
     group.register(app)
+# Commands on the `import` group.
+history_imports.register(app)
 
 if __name__ == "__main__":  # pragma: no cover - the console script calls ``app`` directly
     app(prog_name="adtrack")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 
+from adtrack.domain.imported_history import IMPORTED_HISTORY_LABEL, IMPORTED_HISTORY_TRACKER
 from adtrack.domain.rollup_counters import Counters
 from adtrack.reporting.plan import plan_buckets, plan_sources
 from adtrack.reporting.request import DIMENSIONS, Dimension, ReportRequest
@@ -93,4 +94,6 @@ class ReportEngine:
                 names[dim.name] = {i: label for i, label in labels.items() if label}
             else:
                 names[dim.name] = self._rollups.names(dim.column, ids) if ids else {}
+            if dim.name == "tracker" and IMPORTED_HISTORY_TRACKER in ids_by_dim.get(dim.name, ()):
+                names[dim.name][IMPORTED_HISTORY_TRACKER] = IMPORTED_HISTORY_LABEL
         return names

@@ -158,9 +158,10 @@ def _dimension_fields(dims: Sequence[str], row: ReportRow) -> dict[str, JsonScal
             fields["imp_type"] = values[dim].id
             fields["imp_type_name"] = _imp_type_name(values[dim].id)
         else:
-            object_id = values[dim].id or None  # placement / payment rule 0 means "none"
+            # placement / payment rule 0 means "none"; tracker 0, imported history (labelled)
+            object_id = values[dim].id or None
             fields[f"{dim}_id"] = object_id
-            fields[f"{dim}_name"] = values[dim].label if object_id else None
+            fields[f"{dim}_name"] = values[dim].label
     return fields
 
 

@@ -27,6 +27,7 @@ from adtrack.web.api import (
     catalogue,
     exports,
     feeds,
+    history_imports,
     imports,
     network_report,
     saved_reports,
@@ -128,6 +129,7 @@ def create_app(
         feeds.router,
         saved_reports.router,
         imports.router,
+        history_imports.router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     # The web console (/login, /impression-trackers, ...) and /static

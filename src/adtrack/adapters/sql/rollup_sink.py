@@ -170,6 +170,11 @@ class SqlRollupSink:
         with self._engine.begin() as conn:
             self._add_rollups(conn, delta)
 
+    def add_rollups_in(self, conn: Connection, delta: RollupDelta) -> None:
+        """Add a delta within the caller's transaction (imported report history, which records
+        its import in the same transaction). Negative counters take a delta out again."""
+        self._add_rollups(conn, delta)
+
     def _advance_positions(
         self, conn: Connection, starts: Mapping[str, int], positions: Mapping[str, int]
     ) -> None:

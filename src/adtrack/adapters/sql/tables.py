@@ -420,3 +420,52 @@ saved_reports = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_modified", DateTime(timezone=True), nullable=False),
 )
+
+# Report history imported from the platform adtrack replaces (its network analytics report):
+# one row per import, so an import can be listed and undone and the same file (same SHA-256) is
+# never counted twice. The imported counts themselves go into ``rollup_hourly`` and
+# ``rollup_daily`` with ``tracker_id`` 0 ("imported history, no tracker"; live events always
+# carry their tracker), where every report, the summary and the charts read them.
+report_history_imports = Table(
+    "report_history_imports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("file_name", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("timezone", String(64), nullable=False),
+    Column("granularity", String(8), nullable=False),  # "hour" | "day"
+    Column("lines", Integer, nullable=False),  # the file's rows that were imported
+    Column("first_hour", DateTime(timezone=True), nullable=True),
+    Column("last_hour", DateTime(timezone=True), nullable=True),
+    *(Column(name, BigInteger, nullable=False, default=0) for name in ROLLUP_SUMS),
+    Column("imported_by", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# What one import added to the rollups, by rollup key (tracker_id is always 0 there): undoing
+# the import subtracts exactly these rows. ``hour`` is where the counts were put; the counts
+# cover ``[hour, covers_until)`` (a whole local day for a daily report), which is how a later
+# import of the same days is refused instead of being counted twice.
+report_history_rows = Table(
+    "report_history_rows",
+    metadata,
+    Column(
+        "import_id",
+        Integer,
+        ForeignKey("report_history_imports.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    *(
+        Column(name, SmallInteger if name == "imp_type" else Integer, primary_key=True)
+        for name in ROLLUP_DIMENSIONS
+        if name != "tracker_id"
+    ),
+    Column("covers_until", DateTime(timezone=True), nullable=False),
+    *(Column(name, BigInteger, nullable=False, default=0) for name in ROLLUP_SUMS),
+)
+Index(
+    "ix_report_history_rows_line_item_hour",
+    report_history_rows.c.line_item_id,
+    report_history_rows.c.hour,
+)

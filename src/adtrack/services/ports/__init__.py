@@ -53,6 +53,18 @@ from adtrack.services.ports.raw_events import (
     RawEventStore,
     RawFile,
 )
+from adtrack.services.ports.report_history import (
+    SPAN_MARGIN,
+    HistoryImport,
+    HistoryKey,
+    HistoryRowRecord,
+    HistorySpan,
+    ImportedLineItem,
+    ImportedPlacement,
+    NewHistoryImport,
+    ReportHistoryStore,
+    earlier_imports,
+)
 from adtrack.services.ports.reports import (
     BucketSums,
     RollupReads,
@@ -69,9 +81,22 @@ from adtrack.services.ports.rollups import (
 )
 from adtrack.services.ports.sign_in import ThrottleStore, ThrottleUnitOfWork
 from adtrack.services.ports.storage import StorageFailure
+from adtrack.services.ports.tracker_ids import TakenTrackerId, TrackerIds
 from adtrack.services.ports.users import ApiToken, User, UserRepository, UserUnitOfWork
 
 __all__ = [
+    "TakenTrackerId",
+    "TrackerIds",
+    "HistoryImport",
+    "HistoryKey",
+    "HistoryRowRecord",
+    "HistorySpan",
+    "ImportedLineItem",
+    "ImportedPlacement",
+    "NewHistoryImport",
+    "ReportHistoryStore",
+    "SPAN_MARGIN",
+    "earlier_imports",
     "BucketSums",
     "RollupReads",
     "SavedReport",

@@ -29,6 +29,7 @@ def mount_console(app: FastAPI, settings: Settings) -> ConsoleState:
         routes_auth,
         routes_catalogue,
         routes_exports,
+        routes_history_imports,
         routes_imports,
         routes_reports,
         routes_trackers,
@@ -55,6 +56,7 @@ def mount_console(app: FastAPI, settings: Settings) -> ConsoleState:
         routes_reports,
         routes_users,
         routes_catalogue,
+        routes_history_imports,
     ):
         app.include_router(module.router)
     return console
