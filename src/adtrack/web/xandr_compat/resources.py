@@ -1,7 +1,7 @@
 """The platform's services on adtrack's catalogue: ``imptracker`` and ``clicktracker`` (read
 and write), ``advertiser``, ``line-item``, ``publisher``, ``placement`` and ``payment-rule``
 (read). Every read and write goes through ``CatalogueService``; the JSON both ways is
-``services/xandr/objects.py``'s.
+the ``services/xandr/objects`` package's.
 
 Blocking work (the database) runs in these synchronous functions, which the routes call on a
 worker thread.

@@ -1,267 +1,38 @@
-"""The one two-way mapping between the original platform's API JSON objects (Microsoft Invest /
-Xandr / AppNexus: ``advertiser``, ``line-item``, ``publisher``, ``placement``, ``payment-rule``,
-``imptracker``, ``clicktracker``) and adtrack's catalogue. Pure: no I/O, no lookups; the names
-of referenced objects are passed in.
-
-Platform -> adtrack (``from_xandr``): the values a ``KindCatalogue`` create or update accepts
+"""Platform -> adtrack (``from_xandr``): the values a ``KindCatalogue`` create or update accepts
 (attribute names of ``entity_specs``: money in integer micros, revshare in ppm, dates as aware
 UTC datetimes), the object's original id and code, the ids it references (on the platform's
 side: the import translates them, the compatible API uses adtrack's ids as they are), and a
 note per field that cannot map faithfully, with the reason. What makes an object unusable (no
 name, no publisher on a tracker, a price that is not a number...) raises ``XandrRefusal``
 naming the platform's field.
-
-adtrack -> platform (``*_to_xandr``): the platform's JSON for an entity, with the field names,
-nested objects (``publisher {id, name}``, ``tag [{id, name}]``, ``payment_rule {id, name}``,
-``line_item {id, name}``) and formats (``"YYYY-MM-DD HH:MM:SS"``) of its documentation.
-
-Time: the platform writes timestamps as ``YYYY-MM-DD HH:MM:SS`` in UTC unless noted
-(``last_modified``); a line item's ``start_date``/``end_date`` are in its ``timezone`` (the
-advertiser's when it has none) and a payment rule's in its own ``timezone`` (default
-``EST5EDT``, the platform's default). Its end dates are inclusive to the second (an end of
-``2024-05-04 23:59:59`` runs through May 4th); adtrack's are exclusive, so an end date maps to
-the instant one second later, and back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Decimal
-from enum import StrEnum
+from collections.abc import Mapping
+from datetime import tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from adtrack.domain.errors import ValidationError
-from adtrack.domain.model import (
-    PPM,
-    Advertiser,
-    FilterAction,
-    LineItem,
-    PaymentRule,
-    Placement,
-    PricingType,
-    Publisher,
-    RevenueType,
-    State,
-    Tracker,
-    TrackerType,
+from adtrack.domain.model import PPM, FilterAction, PricingType, RevenueType, State
+from adtrack.domain.validation import DEFAULT_PRIORITY, PRIORITY_MAX, PRIORITY_MIN
+from adtrack.services.xandr.objects.conventions import (
+    DEFAULT_TIMEZONE,
+    ONE_SECOND,
+    XandrKind,
+    XandrRefusal,
+    parse_timestamp,
+    read_id,
+    read_micros,
+    read_zone,
 )
-from adtrack.domain.money import MoneyError, from_micros, to_micros
-from adtrack.domain.parsing import parse_int, parse_local_datetime
-from adtrack.domain.utc import as_utc
-from adtrack.domain.validation import (
-    DEFAULT_PRIORITY,
-    MONEY_MAX_MICROS,
-    ORIGINAL_ID_MAX,
-    PRIORITY_MAX,
-    PRIORITY_MIN,
-)
+from adtrack.services.xandr.objects.mapped import OTHER_FIELDS, FieldNote, MappedObject
 
-__all__ = [
-    "DEFAULT_TIMEZONE",
-    "OTHER_FIELDS",
-    "OUTPUT_TIMEZONE",
-    "REFERENCE_KINDS",
-    "TIMESTAMP_FORMAT",
-    "FieldNote",
-    "MappedObject",
-    "Names",
-    "XandrKind",
-    "XandrRefusal",
-    "advertiser_to_xandr",
-    "format_timestamp",
-    "from_xandr",
-    "line_item_to_xandr",
-    "parse_timestamp",
-    "payment_rule_to_xandr",
-    "placement_to_xandr",
-    "publisher_to_xandr",
-    "tracker_kind",
-    "tracker_to_xandr",
-]
-
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
-# The platform's default time zone for members, advertisers, line items and payment rules.
-DEFAULT_TIMEZONE = "EST5EDT"
-# The JSON adtrack writes gives its dates in UTC (what it stores) and says so.
-OUTPUT_TIMEZONE = "UTC"
-_ONE_SECOND = timedelta(seconds=1)
-# The field of the note that lists the fields with no equivalent at all.
-OTHER_FIELDS = "(other fields)"
-
-
-class XandrKind(StrEnum):
-    """The platform's services, by the path and object key they use."""
-
-    ADVERTISER = "advertiser"
-    LINE_ITEM = "line-item"
-    PUBLISHER = "publisher"
-    PLACEMENT = "placement"
-    PAYMENT_RULE = "payment-rule"
-    IMPTRACKER = "imptracker"
-    CLICKTRACKER = "clicktracker"
-
-    @property
-    def plural(self) -> str:
-        """The key of a list in a response (``"imptrackers"``, ``"payment-rules"``)."""
-        return self.value + "s"
-
-    @property
-    def tracker_type(self) -> TrackerType | None:
-        return _TRACKER_TYPES.get(self)
-
-
-_TRACKER_TYPES = {
-    XandrKind.IMPTRACKER: TrackerType.IMPRESSION,
-    XandrKind.CLICKTRACKER: TrackerType.CLICK,
-}
-
-
-def tracker_kind(tracker_type: TrackerType) -> XandrKind:
-    """The platform's service for a tracker type."""
-    return (
-        XandrKind.IMPTRACKER if tracker_type is TrackerType.IMPRESSION else XandrKind.CLICKTRACKER
-    )
-
-
-class XandrRefusal(ValidationError):
-    """An object that cannot become a catalogue object; ``field`` is the platform's field
-    (``publisher.id``, ``revenue_value``...)."""
-
-
-@dataclass(frozen=True)
-class FieldNote:
-    """A field whose value adtrack does not keep as it was, and why."""
-
-    field: str
-    reason: str
-
-
-# Referencing attribute (adtrack's name) -> the kind it refers to.
-REFERENCE_KINDS: Mapping[str, XandrKind] = {
-    "advertiser_id": XandrKind.ADVERTISER,
-    "line_item_id": XandrKind.LINE_ITEM,
-    "publisher_id": XandrKind.PUBLISHER,
-    "placement_id": XandrKind.PLACEMENT,
-    "payment_rule_id": XandrKind.PAYMENT_RULE,
-    "advertiser_ids": XandrKind.ADVERTISER,
-    "line_item_ids": XandrKind.LINE_ITEM,
-}
-
-# Translates a referenced object's id (kind, id on the platform) into adtrack's id.
-IdTranslation = Callable[[XandrKind, int], int]
-
-
-@dataclass(frozen=True)
-class MappedObject:
-    """One platform object as adtrack's catalogue takes it.
-
-    ``values``: the catalogue's attributes (no references), with ``original_id`` and
-    ``original_code`` when the object came with an id. ``references``: referencing attribute
-    (``line_item_id``...) -> the referenced object's id as the JSON gave it (None: cleared).
-    ``id_sets``: a payment rule's filtered ``advertiser_ids`` / ``line_item_ids``.
-    """
-
-    kind: XandrKind
-    original_id: int | None
-    original_code: str | None
-    values: Mapping[str, object]
-    references: Mapping[str, int | None] = field(default_factory=dict)
-    id_sets: Mapping[str, frozenset[int]] = field(default_factory=dict)
-    notes: tuple[FieldNote, ...] = ()
-    last_modified: datetime | None = None
-    # A publisher's base_payment_rule_id (the catalogue makes the base rule with the publisher).
-    base_payment_rule_id: int | None = None
-
-    def catalogue_values(self, translate: IdTranslation | None = None) -> dict[str, object]:
-        """``values`` with the references, translated by ``translate`` (unchanged without)."""
-
-        def adtrack_id(attribute: str, id: int) -> int:
-            return id if translate is None else translate(REFERENCE_KINDS[attribute], id)
-
-        merged: dict[str, object] = dict(self.values)
-        for attribute, ref in self.references.items():
-            merged[attribute] = None if ref is None else adtrack_id(attribute, ref)
-        for attribute, ids in self.id_sets.items():
-            merged[attribute] = frozenset(adtrack_id(attribute, id) for id in ids)
-        return merged
-
-
-# ---------------------------------------------------------------------------------------------
-# Values
-# ---------------------------------------------------------------------------------------------
-
-
-def parse_timestamp(value: object, field: str, tz: tzinfo = UTC) -> datetime | None:
-    """A platform timestamp (``YYYY-MM-DD HH:MM:SS``, or a date) read in ``tz``, as aware
-    UTC; None or blank is None."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str):
-        raise XandrRefusal(field, "must be a timestamp (YYYY-MM-DD HH:MM:SS)")
-    try:
-        return parse_local_datetime(value, field, tz=tz).astimezone(UTC)
-    except ValidationError as exc:
-        raise XandrRefusal(field, exc.message) from None
-
-
-def format_timestamp(value: datetime | None, tz: tzinfo = UTC) -> str | None:
-    """An instant as the platform writes it, in ``tz``."""
-    if value is None:
-        return None
-    return as_utc(value).astimezone(tz).strftime(TIMESTAMP_FORMAT)
-
-
-def _zone(name: object, field: str) -> ZoneInfo:
-    if not isinstance(name, str) or not name.strip():
-        raise XandrRefusal(field, "must be a time zone name (e.g. EST5EDT)")
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        raise XandrRefusal(field, f"is not a known time zone ({name[:60]})") from None
-
-
-def _id(value: object, field: str) -> int:
-    """An id on the platform (up to 64 bits: adtrack keeps it where its own ids reach)."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise XandrRefusal(field, "must be a positive integer id")
-    try:
-        return parse_int(value, field, low=1, high=ORIGINAL_ID_MAX)
-    except ValidationError as exc:
-        raise XandrRefusal(field, exc.message) from None
-
-
-def _micros(value: object, field: str) -> int:
-    """A decimal amount (number or decimal text) in micros, 0..999999.999999."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise XandrRefusal(field, "must be a number")
-    try:
-        micros = to_micros(value.strip() if isinstance(value, str) else value)
-    except MoneyError as exc:
-        raise XandrRefusal(field, str(exc)) from None
-    if micros < 0:
-        raise XandrRefusal(field, "must not be negative")
-    if micros > MONEY_MAX_MICROS:
-        raise XandrRefusal(field, "must be at most 999999.999999")
-    return micros
-
-
-def _decimal_out(micros: int) -> float:
-    # The platform's JSON has plain numbers (``"cost_cpm": 0.4``). An amount has at most 12
-    # significant digits (999999.999999), so the float's shortest repr is that exact decimal.
-    return float(from_micros(micros))
+__all__ = ["from_xandr"]
 
 
 def _meaningful(value: object) -> bool:
     """Whether a field the mapping does not use carries something a note should mention."""
     return value not in (None, "", [], {}, False)
-
-
-# ---------------------------------------------------------------------------------------------
-# Platform -> adtrack
-# ---------------------------------------------------------------------------------------------
 
 
 class _Reader:
@@ -341,7 +112,7 @@ def from_xandr(
     if not isinstance(obj, Mapping):
         raise XandrRefusal(kind.value, "must be an object")
     reader = _Reader(kind, obj, partial)
-    original_id = _id(obj["id"], "id") if obj.get("id") is not None else None
+    original_id = read_id(obj["id"], "id") if obj.get("id") is not None else None
     reader.used.add("id")
     original_code = _read_common(reader, keep_original=keep_original, original_id=original_id)
     last_modified = parse_timestamp(reader.get("last_modified"), "last_modified")
@@ -354,7 +125,7 @@ def from_xandr(
         quiet = _read_publisher(reader)
         raw_base = reader.get("base_payment_rule_id")
         if raw_base is not None:
-            base_payment_rule_id = _id(raw_base, "base_payment_rule_id")
+            base_payment_rule_id = read_id(raw_base, "base_payment_rule_id")
     elif kind is XandrKind.PLACEMENT:
         quiet = _read_placement(reader, publisher_id)
     elif kind is XandrKind.PAYMENT_RULE:
@@ -430,7 +201,7 @@ def _nested_id(reader: _Reader, key: str) -> int | None:
     if len(items) > 1:
         extra = ", ".join(str(item.get("id")) for item in items[1:] if isinstance(item, Mapping))
         reader.note(key, f"adtrack keeps one {key} per tracker: the first is kept, not {extra}")
-    return _id(first["id"], f"{key}.id")
+    return read_id(first["id"], f"{key}.id")
 
 
 def _read_advertiser(reader: _Reader) -> frozenset[str]:
@@ -453,18 +224,18 @@ def _read_line_item(
         _set_reference(
             reader,
             "advertiser_id",
-            None if raw is None else _id(raw, "advertiser_id"),
+            None if raw is None else read_id(raw, "advertiser_id"),
             "advertiser_id",
         )
     zone_name = reader.get("timezone") or timezone or DEFAULT_TIMEZONE
-    tz = _zone(zone_name, "timezone")
+    tz = read_zone(zone_name, "timezone")
     _read_dates(reader, tz)
     if reader.wanted("revenue_type"):
         _read_revenue(reader)
     elif reader.given("revenue_value"):  # an update of the value alone
         value = reader.get("revenue_value")
         reader.values["revenue_value_micros"] = (
-            0 if value is None else _micros(value, "revenue_value")
+            0 if value is None else read_micros(value, "revenue_value")
         )
     # Read-only names of related objects, and the line item type (trackers count whatever it is).
     return frozenset({"advertiser", "line_item_type"})
@@ -479,7 +250,7 @@ def _read_revenue(reader: _Reader) -> None:
         if revenue_value is None:
             raise XandrRefusal("revenue_value", f"is required with revenue_type {revenue_type}")
         reader.values["revenue_type"] = RevenueType(revenue_type)
-        reader.values["revenue_value_micros"] = _micros(revenue_value, "revenue_value")
+        reader.values["revenue_value_micros"] = read_micros(revenue_value, "revenue_value")
         return
     reader.values["revenue_type"] = RevenueType.NONE
     reader.values["revenue_value_micros"] = 0
@@ -499,7 +270,7 @@ def _read_dates(reader: _Reader, tz: tzinfo) -> None:
     if reader.wanted("end_date"):
         end = parse_timestamp(reader.get("end_date"), "end_date", tz)
         # Inclusive on the platform, exclusive in adtrack.
-        reader.values["end_date"] = None if end is None else end + _ONE_SECOND
+        reader.values["end_date"] = None if end is None else end + ONE_SECOND
     if (
         reader.values.get("start_date") is not None
         and reader.values.get("end_date") is not None
@@ -528,7 +299,7 @@ def _read_placement(reader: _Reader, publisher_id: int | None) -> frozenset[str]
         _set_reference(
             reader,
             "publisher_id",
-            None if raw is None else _id(raw, "publisher_id"),
+            None if raw is None else read_id(raw, "publisher_id"),
             "publisher_id",
         )
     site = reader.obj.get("site_id")
@@ -552,7 +323,7 @@ def _read_payment_rule(
         _set_reference(
             reader,
             "publisher_id",
-            None if raw is None else _id(raw, "publisher_id"),
+            None if raw is None else read_id(raw, "publisher_id"),
             "publisher_id",
         )
     if is_base is not None:
@@ -563,7 +334,7 @@ def _read_payment_rule(
             raise XandrRefusal("description", "must be a text")
         reader.values["description"] = description or None
     zone_name = reader.get("timezone") or DEFAULT_TIMEZONE
-    _read_dates(reader, _zone(zone_name, "timezone"))
+    _read_dates(reader, read_zone(zone_name, "timezone"))
     if reader.wanted("priority"):
         priority = reader.get("priority")
         if priority is None:
@@ -581,7 +352,7 @@ def _read_payment_rule(
         if reader.given("revshare") and reader.obj["revshare"] is not None:
             reader.values["revshare_ppm"] = _share(reader.get("revshare"))
         if reader.given("cost_cpm") and reader.obj["cost_cpm"] is not None:
-            reader.values["cost_cpm_micros"] = _micros(reader.get("cost_cpm"), "cost_cpm")
+            reader.values["cost_cpm_micros"] = read_micros(reader.get("cost_cpm"), "cost_cpm")
     if reader.wanted("demand_filter_action") or any(
         reader.given(key) for key in ("filtered_advertisers", "filtered_line_items")
     ):
@@ -612,7 +383,7 @@ def _read_pricing(reader: _Reader) -> None:
         if cost_cpm is None:
             raise XandrRefusal("cost_cpm", "is required with pricing_type cpm")
         reader.values["pricing_type"] = PricingType.CPM
-        reader.values["cost_cpm_micros"] = _micros(cost_cpm, "cost_cpm")
+        reader.values["cost_cpm_micros"] = read_micros(cost_cpm, "cost_cpm")
         reader.values["revshare_ppm"] = 0
         return
     if pricing not in ("revshare", "dynamic"):
@@ -637,7 +408,7 @@ def _read_pricing(reader: _Reader) -> None:
 
 
 def _share(value: object) -> int:
-    ppm = _micros(value, "revshare")  # a share 0..1 has the same 10^6 scale as micros
+    ppm = read_micros(value, "revshare")  # a share 0..1 has the same 10^6 scale as micros
     if ppm > PPM:
         raise XandrRefusal("revshare", "must be between 0 and 1")
     return ppm
@@ -653,7 +424,7 @@ def _filter_ids(reader: _Reader, key: str) -> frozenset[int]:
     for index, item in enumerate(items):
         if not isinstance(item, Mapping) or item.get("id") is None:
             raise XandrRefusal(f"{key}[{index}].id", "is required")
-        ids.add(_id(item["id"], f"{key}[{index}].id"))
+        ids.add(read_id(item["id"], f"{key}[{index}].id"))
     return frozenset(ids)
 
 
@@ -697,7 +468,7 @@ def _read_tracker(reader: _Reader, advertiser_id: int | None) -> frozenset[str]:
         if raw is None:
             raw = advertiser_id
         # Optional in adtrack: the line item's advertiser when not given.
-        reader.references["advertiser_id"] = None if raw is None else _id(raw, "advertiser_id")
+        reader.references["advertiser_id"] = None if raw is None else read_id(raw, "advertiser_id")
     for key, attribute in (("publisher", "publisher_id"), ("line_item", "line_item_id")):
         if reader.wanted(key):
             _set_reference(reader, attribute, _nested_id(reader, key), f"{key}.id")
@@ -711,138 +482,3 @@ def _read_tracker(reader: _Reader, advertiser_id: int | None) -> frozenset[str]:
         reader.values["landing_page_url"] = url or None
     # An impression tracker's "clicktracker" is "not currently in use" on the platform.
     return frozenset({"clicktracker"})
-
-
-# ---------------------------------------------------------------------------------------------
-# adtrack -> platform
-# ---------------------------------------------------------------------------------------------
-
-# Names of referenced objects: (kind, id) -> name. A missing name is written as null.
-Names = Mapping[tuple[XandrKind, int], str]
-
-
-def _named(kind: XandrKind, id: int | None, names: Names) -> dict[str, object] | None:
-    if id is None:
-        return None
-    return {"id": id, "name": names.get((kind, id))}
-
-
-def _common(
-    entity: Advertiser | LineItem | Publisher | Placement | PaymentRule | Tracker,
-) -> dict[str, object]:
-    return {"id": entity.id, "code": entity.code, "name": entity.name, "state": entity.state.value}
-
-
-def _end_out(end: datetime | None, tz: tzinfo) -> str | None:
-    return None if end is None else format_timestamp(end - _ONE_SECOND, tz)
-
-
-def advertiser_to_xandr(advertiser: Advertiser) -> dict[str, object]:
-    return {
-        **_common(advertiser),
-        "timezone": OUTPUT_TIMEZONE,
-        "last_modified": format_timestamp(advertiser.last_modified),
-    }
-
-
-def line_item_to_xandr(
-    line_item: LineItem, names: Names, *, timezone: str = OUTPUT_TIMEZONE
-) -> dict[str, object]:
-    """``timezone``: the one its dates are written in (and which the JSON names)."""
-    tz = ZoneInfo(timezone)
-    revenue_type = line_item.revenue_type
-    return {
-        **_common(line_item),
-        "advertiser_id": line_item.advertiser_id,
-        "advertiser": _named(XandrKind.ADVERTISER, line_item.advertiser_id, names),
-        "start_date": format_timestamp(line_item.start_date, tz),
-        "end_date": _end_out(line_item.end_date, tz),
-        "timezone": timezone,
-        "revenue_type": revenue_type.value,
-        "revenue_value": None
-        if revenue_type is RevenueType.NONE
-        else _decimal_out(line_item.revenue_value_micros),
-        "last_modified": format_timestamp(line_item.last_modified),
-    }
-
-
-def publisher_to_xandr(
-    publisher: Publisher, *, base_payment_rule_id: int | None
-) -> dict[str, object]:
-    return {
-        **_common(publisher),
-        "timezone": OUTPUT_TIMEZONE,
-        "base_payment_rule_id": base_payment_rule_id,
-        "last_modified": format_timestamp(publisher.last_modified),
-    }
-
-
-def placement_to_xandr(placement: Placement, names: Names) -> dict[str, object]:
-    return {
-        **_common(placement),
-        "publisher_id": placement.publisher_id,
-        "publisher_name": names.get((XandrKind.PUBLISHER, placement.publisher_id)),
-        "last_modified": format_timestamp(placement.last_modified),
-    }
-
-
-def payment_rule_to_xandr(
-    rule: PaymentRule, names: Names, *, timezone: str = OUTPUT_TIMEZONE
-) -> dict[str, object]:
-    """adtrack's ``cpc`` pricing (its own extension) is written as ``"pricing_type": "cpc"`` with
-    ``cost_cpc``. The platform has one filter action for advertisers and line items; a rule
-    whose two actions differ is written with the advertisers' action."""
-    tz = ZoneInfo(timezone)
-    action = rule.advertiser_filter or rule.line_item_filter
-    out: dict[str, object] = {
-        **_common(rule),
-        "description": rule.description or "",
-        "pricing_type": rule.pricing_type.value,
-        "cost_cpm": _decimal_out(rule.cost_cpm_micros)
-        if rule.pricing_type is PricingType.CPM
-        else None,
-        "revshare": _decimal_out(rule.revshare_ppm)
-        if rule.pricing_type is PricingType.REVSHARE
-        else None,
-        "start_date": format_timestamp(rule.start_date, tz),
-        "end_date": _end_out(rule.end_date, tz),
-        "timezone": timezone,
-        "priority": rule.priority,
-        "demand_filter_action": "default" if action is None else action.value,
-        "filtered_advertisers": [
-            {"id": id, "name": names.get((XandrKind.ADVERTISER, id))}
-            for id in sorted(rule.advertiser_ids)
-        ]
-        or None,
-        "filtered_line_items": [
-            {"id": id, "name": names.get((XandrKind.LINE_ITEM, id))}
-            for id in sorted(rule.line_item_ids)
-        ]
-        or None,
-        "last_modified": format_timestamp(rule.last_modified),
-    }
-    if rule.pricing_type is PricingType.CPC:
-        out["cost_cpc"] = _decimal_out(rule.cost_cpc_micros)
-    return out
-
-
-def tracker_to_xandr(tracker: Tracker, names: Names, *, member_id: int) -> dict[str, object]:
-    """An ``imptracker`` or ``clicktracker`` (by the tracker's type). ``member_id``: the
-    platform's account id, read only (adtrack is one member)."""
-    tag = _named(XandrKind.PLACEMENT, tracker.placement_id, names)
-    out: dict[str, object] = {
-        "id": tracker.id,
-        "member_id": member_id,
-        "advertiser_id": tracker.advertiser_id,
-        "name": tracker.name,
-        "code": tracker.code,
-        "state": tracker.state.value,
-        "publisher": _named(XandrKind.PUBLISHER, tracker.publisher_id, names),
-        "tag": None if tag is None else [tag],
-        "payment_rule": _named(XandrKind.PAYMENT_RULE, tracker.payment_rule_id, names),
-        "line_item": _named(XandrKind.LINE_ITEM, tracker.line_item_id, names),
-        "last_modified": format_timestamp(tracker.last_modified),
-    }
-    if tracker.tracker_type is TrackerType.CLICK:
-        out["click_url"] = tracker.landing_page_url
-    return out
