@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from adtrack.adapters.sql import tables as t
-from adtrack.adapters.sql.repositories import MAX_RECORDED_CHANGES
+from adtrack.adapters.sql.catalogue_version import MAX_RECORDED_CHANGES
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.domain.errors import BatchRefused
 from adtrack.domain.model import State, TrackerType

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine
 
-from adtrack.adapters.sql.repositories import (
+from adtrack.adapters.sql.catalogue_version import (
     DEFAULT_CHANGES_KEPT,
-    SqlAdvertiserRepository,
     SqlCatalogueVersionRepository,
+)
+from adtrack.adapters.sql.repositories import (
+    SqlAdvertiserRepository,
     SqlLineItemRepository,
     SqlPaymentRuleRepository,
     SqlPlacementRepository,
