@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from adtrack.domain.errors import DomainError, ValidationError
-from adtrack.domain.model import PaymentRule, Publisher
+from adtrack.domain.model import Publisher
 from adtrack.services.catalogue.checks import check_payment_rule
 from adtrack.services.catalogue.entity_specs import BASE_RULE
 from adtrack.services.catalogue.kind_catalogue import KindCatalogue
@@ -40,10 +40,10 @@ class PublisherCatalogue(KindCatalogue[Publisher]):
         with self._uow_factory() as uow:
             uow.catalogue_version.bump(now)
             publisher = uow.publishers.add(
-                Publisher(id=0, **values, created_at=now, last_modified=now)
+                self.spec.entity(id=0, **values, created_at=now, last_modified=now)
             )
             base_values.setdefault("name", BASE_RULE_NAME)
-            base = PaymentRule(
+            base = BASE_RULE.entity(
                 id=0,
                 publisher_id=publisher.id,
                 is_base=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -25,6 +25,6 @@ class ErrorItem(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: list[ErrorItem]
-    blockers: list[dict[str, Any]] | None = Field(
+    blockers: list[dict[str, object]] | None = Field(
         default=None, description="On a refused delete (409): the objects still using it."
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
@@ -20,10 +20,11 @@ from starlette.responses import Response
 from adtrack.domain.validation import ID_MAX
 from adtrack.services import schemas
 from adtrack.services.catalogue import CatalogueService
-from adtrack.services.catalogue_resources import RESOURCES, Resource
+from adtrack.services.catalogue_resources import RESOURCES, KindResource
 from adtrack.services.json_fields import ApiModel, to_domain
 from adtrack.web.api.answers import ErrorOut, PageOut
 from adtrack.web.api.deps import get_catalogue, read_access, write_access
+from adtrack.web.api.errors import OpenApiResponses
 from adtrack.web.api.jsonio import ApiJSONResponse, DecimalJSONRoute
 
 __all__ = ["router"]
@@ -32,7 +33,7 @@ Catalogue = Annotated[CatalogueService, Depends(get_catalogue)]
 ObjectId = Annotated[int, Path(ge=1, le=ID_MAX, description="The object's id.")]
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+_ERRORS: OpenApiResponses = {
     status: {"model": ErrorOut, "description": description}
     for status, description in (
         (401, "No valid API token."),
@@ -62,7 +63,7 @@ def _with_types(**annotations: object) -> Callable[[EndpointT], EndpointT]:
     return apply
 
 
-def add_resource_routes(router: APIRouter, resource: Resource) -> None:
+def add_resource_routes(router: APIRouter, resource: KindResource) -> None:
     """Register the five endpoints of one resource on ``router``."""
     tags: list[str | Enum] = [resource.path]
     collection = f"/{resource.path}"

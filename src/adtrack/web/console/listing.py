@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.parsing import parse_int
@@ -56,7 +56,7 @@ def _int(value: object, default: int, low: int, high: int) -> int:
     return min(max(number, low), high)
 
 
-def _sort_value(value: object) -> tuple[int, Any]:
+def _sort_value(value: object) -> tuple[int, object]:
     """None last; text case-insensitively."""
     if value is None or value == "":
         return (1, "")
