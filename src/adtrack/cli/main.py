@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import typer
 
-from adtrack.cli import catalogue, events, export, report, scaleout, schema, serve, users
+from adtrack.cli import (
+    catalogue,
+    events,
+    export,
+    imports,
+    report,
+    scaleout,
+    schema,
+    serve,
+    users,
+)
 
 __all__ = ["app"]
 
@@ -21,7 +31,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for group in (serve, schema, users, catalogue, events, export, report, scaleout):
+for group in (serve, schema, users, catalogue, events, export, report, scaleout, imports):
     group.register(app)
 
 if __name__ == "__main__":  # pragma: no cover - the console script calls ``app`` directly

@@ -92,6 +92,9 @@ class Advertiser:
     redirect_policy: RedirectPolicy | None = None  # None: the server's ADTRACK_REDIRECT_POLICY
     created_at: datetime | None = None
     last_modified: datetime | None = None
+    # id and code on the platform it was imported from (Microsoft Invest/Xandr), if any
+    original_id: int | None = None
+    original_code: str | None = None
 
 
 @dataclass
@@ -107,6 +110,9 @@ class LineItem:
     end_date: datetime | None = None  # exclusive
     created_at: datetime | None = None
     last_modified: datetime | None = None
+    # id and code on the platform it was imported from (Microsoft Invest/Xandr), if any
+    original_id: int | None = None
+    original_code: str | None = None
 
 
 @dataclass
@@ -117,6 +123,9 @@ class Publisher:
     state: State = State.ACTIVE
     created_at: datetime | None = None
     last_modified: datetime | None = None
+    # id and code on the platform it was imported from (Microsoft Invest/Xandr), if any
+    original_id: int | None = None
+    original_code: str | None = None
 
 
 @dataclass
@@ -128,6 +137,9 @@ class Placement:
     state: State = State.ACTIVE
     created_at: datetime | None = None
     last_modified: datetime | None = None
+    # id and code on the platform it was imported from (Microsoft Invest/Xandr), if any
+    original_id: int | None = None
+    original_code: str | None = None
 
 
 @dataclass
@@ -152,6 +164,9 @@ class PaymentRule:
     description: str | None = None
     created_at: datetime | None = None
     last_modified: datetime | None = None
+    # id and code on the platform it was imported from (Microsoft Invest/Xandr), if any
+    original_id: int | None = None
+    original_code: str | None = None
 
 
 @dataclass
@@ -171,3 +186,6 @@ class Tracker:
     landing_page_url: str | None = None  # click trackers only
     created_at: datetime | None = None
     last_modified: datetime | None = None
+    # id and code on the platform it was imported from (Microsoft Invest/Xandr), if any
+    original_id: int | None = None
+    original_code: str | None = None

@@ -27,6 +27,8 @@ MONEY_MAX_MICROS = 999_999_999_999
 PRIORITY_MIN = 1
 PRIORITY_MAX = 10
 DEFAULT_PRIORITY = 5
+# An id on the platform an object was imported from: a BigInteger column.
+ORIGINAL_ID_MAX = 2**63 - 1
 
 EnumT = TypeVar("EnumT", bound=StrEnum)
 
@@ -75,6 +77,33 @@ def clean_code(value: object, field: str = "code") -> str | None:
         raise ValidationError(field, f"must be at most {CODE_MAX} characters (got {len(code)})")
     if _has_whitespace(code) or _has_control_char(code) or _has_format_char(code):
         raise ValidationError(field, "must not contain spaces, control or invisible characters")
+    return code
+
+
+def clean_original_id(value: object, field: str = "original_id") -> int | None:
+    """The id an imported object had on the platform it came from: a positive integer."""
+    if value is None:
+        return None
+    number = _clean_int(value, field)
+    if not 1 <= number <= ORIGINAL_ID_MAX:
+        raise ValidationError(field, f"must be a positive id (got {number})")
+    return number
+
+
+def clean_original_code(value: object, field: str = "original_code") -> str | None:
+    """The code an imported object had on the platform it came from, kept as it was there
+    (spaces allowed), trimmed; at most 100 characters, no control characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a text")
+    code = value.strip()
+    if not code:
+        return None
+    if len(code) > CODE_MAX:
+        raise ValidationError(field, f"must be at most {CODE_MAX} characters (got {len(code)})")
+    if _has_control_char(code):
+        raise ValidationError(field, "must not contain control characters or line breaks")
     return code
 
 

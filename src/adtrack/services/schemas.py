@@ -25,7 +25,7 @@ from adtrack.domain.model import (
     State,
     TrackerType,
 )
-from adtrack.domain.validation import ID_MAX
+from adtrack.domain.validation import ID_MAX, ORIGINAL_ID_MAX
 from adtrack.services.catalogue import MAX_PAGE_SIZE
 from adtrack.services.json_fields import (
     ApiModel,
@@ -52,11 +52,17 @@ MAX_OFFSET = 2**31 - 1
 class ListParams(ApiModel):
     q: SearchText | None = Field(
         default=None,
-        description="Search: a case-insensitive part of the name or code, or an exact id.",
+        description=(
+            "Search: a case-insensitive part of the name, code or original code, or an exact "
+            "id or original id."
+        ),
     )
     state: State | None = None
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
+    original_id: Annotated[int, Field(ge=1, le=ORIGINAL_ID_MAX)] | None = Field(
+        default=None, description="Objects imported with this id on the original platform."
+    )
 
     def filters(self) -> dict[str, object]:
         """The resource-specific filters that were given."""
@@ -64,6 +70,15 @@ class ListParams(ApiModel):
 
 
 QueryId = Annotated[int, Field(ge=1, le=ID_MAX)]
+
+
+class OriginOut(ApiModel):
+    """Where an imported object came from (read-only: set by imports, null otherwise)."""
+
+    original_id: int | None = Field(
+        description="Its id on the platform it was imported from (Microsoft Invest/Xandr)."
+    )
+    original_code: str | None = Field(description="Its code on the platform it was imported from.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,7 +110,7 @@ class NamedUpdate(ApiModel):
     state: Annotated[State | None, NotNull] = Field(default=None, description=_STATE)
 
 
-class NamedOut(ApiModel):
+class NamedOut(OriginOut):
     id: int
     name: str
     code: str | None
@@ -151,7 +166,7 @@ class LineItemCreate(LineItemUpdate):
     name: str = Field(description=_NAME)
 
 
-class LineItemOut(ApiModel):
+class LineItemOut(OriginOut):
     id: int
     advertiser_id: int
     name: str
@@ -225,7 +240,7 @@ class PaymentRuleCreate(PaymentRuleUpdate):
     name: str = Field(description=_NAME)
 
 
-class PaymentRuleOut(ApiModel):
+class PaymentRuleOut(OriginOut):
     id: int
     publisher_id: int
     name: str
@@ -336,7 +351,7 @@ class ClickTrackerCreate(ImpressionTrackerCreate):
     landing_page_url: str | None = Field(default=None, description=_LANDING_PAGE)
 
 
-class ImpressionTrackerOut(ApiModel):
+class ImpressionTrackerOut(OriginOut):
     id: int
     tracker_type: TrackerType
     name: str

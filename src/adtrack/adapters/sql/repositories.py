@@ -38,12 +38,14 @@ from adtrack.domain.model import (
     TrackerType,
 )
 from adtrack.domain.utc import as_utc
-from adtrack.domain.validation import ID_MAX
+from adtrack.domain.validation import ID_MAX, ORIGINAL_ID_MAX
 from adtrack.services.ports import FilterKind, ListQuery, Page, TrackerReference
 
 E = TypeVar("E")
 
 CATALOGUE_VERSION_ROW = 1
+# Every catalogue table may be listed by the id its rows had on the platform they came from.
+_ORIGIN_FILTERABLE = ("original_id",)
 
 
 def _like_pattern(text: str) -> str:
@@ -182,14 +184,20 @@ class _SqlRepository(Generic[E]):
         q = (query.q or "").strip()
         if q:
             pattern = _like_pattern(q)
-            match = or_(t.c.name.ilike(pattern, escape="\\"), t.c.code.ilike(pattern, escape="\\"))
+            match = or_(
+                t.c.name.ilike(pattern, escape="\\"),
+                t.c.code.ilike(pattern, escape="\\"),
+                t.c.original_code.ilike(pattern, escape="\\"),
+            )
             if q.isdecimal() and 1 <= int(q) <= ID_MAX:
                 match = or_(match, t.c.id == int(q))
+            if q.isdecimal() and 1 <= int(q) <= ORIGINAL_ID_MAX:
+                match = or_(match, t.c.original_id == int(q))
             conditions.append(match)
         if query.state is not None:
             conditions.append(t.c.state == query.state.value)
         for name, value in query.filters.items():
-            if name not in self.filterable:
+            if name not in self.filterable and name not in _ORIGIN_FILTERABLE:
                 raise ValueError(f"cannot filter {t.name} on {name!r}")
             conditions.append(t.c[name] == value)
         items, total = self._page(and_(*conditions), query.offset, query.limit)

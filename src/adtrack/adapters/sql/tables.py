@@ -46,6 +46,15 @@ def _audit() -> list[Column[object]]:
     ]
 
 
+def _origin() -> list[Column[object]]:
+    """Where an imported row came from: its id and code on the platform it was exported from
+    (Microsoft Invest/Xandr), so a re-import finds it again and users can search by them."""
+    return [
+        Column("original_id", BigInteger, nullable=True, index=True),
+        Column("original_code", String(100), nullable=True),
+    ]
+
+
 def _no_domains() -> list[str]:
     return []
 
@@ -62,6 +71,7 @@ advertisers = Table(
     Column("landing_domains", JSON, nullable=False, default=_no_domains),
     # "trackers" | "allow-list" | "open", or NULL: the server's ADTRACK_REDIRECT_POLICY
     Column("redirect_policy", String(16), nullable=True),
+    *_origin(),
     *_audit(),
 )
 
@@ -77,6 +87,7 @@ line_items = Table(
     Column("revenue_value_micros", BigInteger, nullable=False, default=0),
     Column("start_date", DateTime(timezone=True), nullable=True),
     Column("end_date", DateTime(timezone=True), nullable=True),
+    *_origin(),
     *_audit(),
 )
 
@@ -87,6 +98,7 @@ publishers = Table(
     Column("name", String(255), nullable=False),
     Column("code", String(100), nullable=True),
     Column("state", String(16), nullable=False, default="active"),
+    *_origin(),
     *_audit(),
 )
 
@@ -98,6 +110,7 @@ placements = Table(
     Column("name", String(255), nullable=False),
     Column("code", String(100), nullable=True),
     Column("state", String(16), nullable=False, default="active"),
+    *_origin(),
     *_audit(),
 )
 
@@ -120,6 +133,7 @@ payment_rules = Table(
     Column("end_date", DateTime(timezone=True), nullable=True),
     Column("advertiser_filter", String(8), nullable=True),  # include | exclude | NULL
     Column("line_item_filter", String(8), nullable=True),
+    *_origin(),
     *_audit(),
 )
 
@@ -151,6 +165,7 @@ trackers = Table(
     Column("placement_id", Integer, ForeignKey("placements.id"), nullable=True, index=True),
     Column("payment_rule_id", Integer, ForeignKey("payment_rules.id"), nullable=True, index=True),
     Column("landing_page_url", Text, nullable=True),
+    *_origin(),
     *_audit(),
 )
 # A code is unique among live trackers of one type; enforced by the domain service (soft

@@ -40,6 +40,8 @@ from adtrack.domain.validation import (
     clean_name,
     clean_optional_enum,
     clean_optional_id,
+    clean_original_code,
+    clean_original_id,
     clean_ppm,
     clean_priority,
 )
@@ -117,6 +119,23 @@ _COMMON: dict[str, Cleaner] = {
     "name": clean_name,
     "code": clean_code,
     "state": partial(clean_enum, State, field="state"),
+    # Set by imports (read-only in the API, whose models do not take them).
+    "original_id": clean_original_id,
+    "original_code": clean_original_code,
+}
+
+
+def _original_id_filter(value: object) -> int:
+    # A list never cleans a None filter (it means "no filter"), so there is always an id.
+    original_id = clean_original_id(value)
+    if original_id is None:
+        raise ValidationError("original_id", "must be a positive integer")
+    return original_id
+
+
+# Every kind's list may be filtered by the id an object had on the platform it came from.
+_ORIGIN_FILTERS: dict[str, FilterCleaner] = {
+    "original_id": _original_id_filter,
 }
 
 ADVERTISER = EntitySpec(
@@ -129,7 +148,7 @@ ADVERTISER = EntitySpec(
         "redirect_policy": partial(clean_optional_enum, RedirectPolicy, field="redirect_policy"),
     },
     required=("name",),
-    list_filters={},
+    list_filters=_ORIGIN_FILTERS,
 )
 
 LINE_ITEM = EntitySpec(
@@ -146,6 +165,7 @@ LINE_ITEM = EntitySpec(
     },
     required=("name", "advertiser_id"),
     list_filters={
+        **_ORIGIN_FILTERS,
         "advertiser_id": partial(clean_id, field="advertiser_id"),
         "revenue_type": lambda v: clean_enum(RevenueType, v, "revenue_type").value,
     },
@@ -157,7 +177,7 @@ PUBLISHER = EntitySpec(
     repository=lambda uow: uow.publishers,
     fields=_COMMON,
     required=("name",),
-    list_filters={},
+    list_filters=_ORIGIN_FILTERS,
 )
 
 PLACEMENT = EntitySpec(
@@ -166,7 +186,7 @@ PLACEMENT = EntitySpec(
     repository=lambda uow: uow.placements,
     fields={**_COMMON, "publisher_id": _ref("publisher_id")},
     required=("name", "publisher_id"),
-    list_filters={"publisher_id": partial(clean_id, field="publisher_id")},
+    list_filters={**_ORIGIN_FILTERS, "publisher_id": partial(clean_id, field="publisher_id")},
 )
 
 _PAYMENT_RULE_FIELDS: dict[str, Cleaner] = {
@@ -194,6 +214,7 @@ PAYMENT_RULE = EntitySpec(
     fields=_PAYMENT_RULE_FIELDS,
     required=("name", "publisher_id"),
     list_filters={
+        **_ORIGIN_FILTERS,
         "publisher_id": partial(clean_id, field="publisher_id"),
         "pricing_type": lambda v: clean_enum(PricingType, v, "pricing_type").value,
         "is_base": partial(_clean_bool, field="is_base"),
@@ -211,7 +232,7 @@ BASE_RULE = EntitySpec(
         if key not in ("publisher_id", "is_base", "state")
     },
     required=(),
-    list_filters={},
+    list_filters=_ORIGIN_FILTERS,
 )
 
 TRACKER = EntitySpec(
@@ -230,6 +251,7 @@ TRACKER = EntitySpec(
     },
     required=("name", "tracker_type", "line_item_id", "publisher_id"),
     list_filters={
+        **_ORIGIN_FILTERS,
         "tracker_type": lambda v: clean_enum(TrackerType, v, "tracker_type").value,
         "advertiser_id": partial(clean_id, field="advertiser_id"),
         "line_item_id": partial(clean_id, field="line_item_id"),

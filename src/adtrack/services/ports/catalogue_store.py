@@ -49,7 +49,8 @@ class Page(Generic[E]):
 class ListQuery:
     """What to list: a search text, a state, exact-match filters, and a window.
 
-    ``q`` matches name or code as a case-insensitive substring, or the id when it is a number.
+    ``q`` matches name, code or original code (an imported object's code on the platform it
+    came from) as a case-insensitive substring, or the id or original id when it is a number.
     """
 
     q: str | None = None
