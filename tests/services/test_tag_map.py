@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.domain.errors import NotFound, ValidationError
-from adtrack.domain.model import Tracker
+from adtrack.domain.model import Tracker, TrackerType
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.export_request import ExportRequest
 from adtrack.services.exports import ExportService
@@ -96,7 +96,7 @@ def test_old_tags_are_the_original_platforms_exports_and_new_tags_adtracks(
     ]
     pixel = rows[(imp, "pixel")]
     assert pixel.original_id == 531 and pixel.name == "NAME"
-    assert pixel.tracker_type == "impression"
+    assert pixel.tracker_type is TrackerType.IMPRESSION
     # The platform's own export ("Export Trackers", secure pixel, all three macros).
     assert pixel.old_tag == (
         "<!-- Imp Tracker - NAME - DO NOT MODIFY -->"

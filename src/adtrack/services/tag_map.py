@@ -23,7 +23,7 @@ from datetime import datetime
 
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.macro_presets import Preset
-from adtrack.domain.model import Tracker
+from adtrack.domain.model import Tracker, TrackerType
 from adtrack.domain.tags import (
     FORMATS_BY_TYPE,
     TagFormat,
@@ -63,7 +63,7 @@ class TagMapRow:
     """One tracker in one tag format: the tag to find and the tag to put in its place."""
 
     tracker_id: int
-    tracker_type: str
+    tracker_type: TrackerType
     name: str
     original_id: int | None
     format: TagFormat
@@ -73,7 +73,7 @@ class TagMapRow:
     def cells(self) -> list[object]:
         return [
             self.tracker_id,
-            self.tracker_type,
+            self.tracker_type.value,
             self.name,
             "" if self.original_id is None else self.original_id,
             self.format.value,
@@ -122,7 +122,7 @@ def tag_map_rows(
             rows.append(
                 TagMapRow(
                     tracker_id=tracker.id,
-                    tracker_type=tracker.tracker_type.value,
+                    tracker_type=tracker.tracker_type,
                     name=tracker.name,
                     original_id=tracker.original_id,
                     format=fmt,
