@@ -9,7 +9,7 @@ Readers (the reporter role) see the same pages read-only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -18,7 +18,7 @@ from starlette.responses import Response
 from adtrack.domain.errors import DomainError, InUse
 from adtrack.domain.model import LineItem, PaymentRule, Placement, Publisher
 from adtrack.domain.parsing import parse_optional_id
-from adtrack.services.catalogue import MAX_PAGE_SIZE, CatalogueService, Page
+from adtrack.services.catalogue import MAX_PAGE_SIZE, CatalogueService
 from adtrack.web.api.deps import get_catalogue
 from adtrack.web.console.access import EditorDep, Viewer, ViewerDep, check_csrf
 from adtrack.web.console.catalogue_names import CatalogueNames
@@ -42,7 +42,7 @@ from adtrack.web.console.forms import (
     form_values,
     parse_form,
 )
-from adtrack.web.console.listing import PER_PAGE_CHOICES, list_rows
+from adtrack.web.console.listing import PER_PAGE_CHOICES, ListFetch, list_rows
 from adtrack.web.console.rendering import redirect, render
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
@@ -54,7 +54,7 @@ T = TypeVar("T")
 E = TypeVar("E", bound=CatalogueEntity)
 
 
-def _all(fetch: Callable[..., Page[T]]) -> list[T]:
+def _all(fetch: ListFetch[T]) -> list[T]:
     return list(fetch(limit=MAX_PAGE_SIZE).items)
 
 
