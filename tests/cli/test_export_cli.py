@@ -86,6 +86,64 @@ def test_writes_csv_and_xlsx_sheets(
     assert str(sheet.cell(3, 11).value).startswith("https://track.example.com/clktrb?id=")
 
 
+def test_writes_the_tag_map(env: dict[str, str], world: ExportWorld, tmp_path: Path) -> None:
+    url = env["ADTRACK_DATABASE_URL"]
+    engine = db.make_engine(url)
+    try:  # as an import leaves it: the tracker's id on the original platform, recorded
+        imported = CatalogueService(partial(SqlUnitOfWork, engine)).trackers.create(
+            {
+                "tracker_type": "click",
+                "name": "Spring click",
+                "line_item_id": world.line_item_id,
+                "publisher_id": world.publisher_id,
+                "original_id": 21378,
+            }
+        )
+    finally:
+        engine.dispose()
+    tag_map = tmp_path / "tag-map.csv"
+    code, _, err = run(
+        env,
+        "--click-ids",
+        str(imported.id),
+        "--macros",
+        "CACHEBUSTER,ANCOST,REDIRECT_URL",
+        "--download",
+        "tag-map",
+        "--old-host",
+        "http://ib.adnxs.com",
+        "-o",
+        str(tag_map),
+    )
+    assert code == 0, err
+    assert f"wrote 2 tag map row(s) to {tag_map}" in err
+    rows = list(csv.DictReader(io.StringIO(tag_map.read_text(encoding="utf-8-sig"))))
+    assert [(r["format"], r["original_id"]) for r in rows] == [
+        ("url", "21378"),
+        ("anchor", "21378"),
+    ]
+    # The platform's exported click tracker, as its "create a click tracker" page shows it.
+    assert rows[1]["old_tag"] == (
+        '<!-- Click Tracker - Spring click --><a href="http://ib.adnxs.com/clktrb?id=21378'
+        '&cachebuster=[CACHEBUSTER]&ancost=[ANCOST]&redir=[REDIRECT_URL]">YOUR TEXT HERE</a>'
+        "<!-- End of Click Tracker -->"
+    )
+    assert rows[0]["new_tag"] == (
+        f"https://track.example.com/clktrb?id={imported.id}"
+        "&cachebuster=[CACHEBUSTER]&ancost=[ANCOST]&redir=[REDIRECT_URL]"
+    )
+    # To stdout without -o; a tracker made here warns that its old tag uses its own id.
+    code, out, err = run(env, "--click-ids", str(world.click_bare.id), "--download", "tag-map")
+    assert code == 0 and out.startswith("\ufefftracker_id,tracker_type,name,original_id,")
+    assert f"without an original id: their old tag uses their own id: {world.click_bare.id}" in err
+    code, _, err = run(env, "--click-ids", str(imported.id), "--old-host", "ib.adnxs.com")
+    assert code == 1 and "--old-host only applies to --download tag-map" in err
+    code, _, err = run(
+        env, "--click-ids", str(imported.id), "--download", "tag-map", "--old-host", "ftp://x"
+    )
+    assert code == 1 and "old_host" in err
+
+
 def test_refusals_exit_1_naming_the_field(env: dict[str, str], world: ExportWorld) -> None:
     code, _, err = run(env, "--impression-ids", "424242")
     assert code == 1 and "impression_tracker_ids" in err and "424242" in err

@@ -15,7 +15,7 @@ from adtrack import bootstrap
 from adtrack.cli.database import fail, open_database, table
 from adtrack.domain.model import State
 from adtrack.services import schemas
-from adtrack.services.catalogue_resources import RESOURCES, Resource
+from adtrack.services.catalogue_resources import RESOURCES, KindResource
 from adtrack.services.exact_json import dumps
 from adtrack.services.json_fields import to_domain
 from adtrack.services.validation_messages import validation_errors
@@ -23,7 +23,7 @@ from adtrack.services.validation_messages import validation_errors
 __all__ = ["register"]
 
 
-def _list_command(resource: Resource) -> Callable[..., None]:
+def _list_command(resource: KindResource) -> Callable[..., None]:
     def list_objects(
         q: Annotated[str | None, typer.Option(help="Search name or code, or an exact id.")] = None,
         state: Annotated[State | None, typer.Option(help="active or inactive.")] = None,
@@ -52,7 +52,7 @@ def _list_command(resource: Resource) -> Callable[..., None]:
     return list_objects
 
 
-def _create_command(resource: Resource) -> Callable[..., None]:
+def _create_command(resource: KindResource) -> Callable[..., None]:
     def create_object(
         data: Annotated[
             str, typer.Argument(help="The object as JSON, with the API's field names.")

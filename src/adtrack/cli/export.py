@@ -1,8 +1,10 @@
 """``adtrack export``: trackers as tags from the command line.
 
 Prints the tags (a text sheet) by default; ``--download txt|csv|xlsx`` with ``-o FILE`` writes a
-tag sheet; ``--email ADDRESS`` (repeatable, up to 10) sends them through ``ADTRACK_SMTP_URL`` and
-waits for the outcome (retrying temporary failures like the server's background worker does).
+tag sheet; ``--download tag-map`` writes the tag map, each tracker's old tag on the original
+platform (``--old-host``, ``secure.adnxs.com`` by default) next to its new tag;
+``--email ADDRESS`` (repeatable, up to 10) sends them through ``ADTRACK_SMTP_URL`` and waits for
+the outcome (retrying temporary failures like the server's background worker does).
 Warnings go to stderr. Exit code 1 on refused input or a failed email.
 """
 
@@ -21,7 +23,7 @@ from adtrack.domain.errors import ValidationError
 from adtrack.domain.parsing import parse_id
 from adtrack.services.export_request import ExportRequest
 from adtrack.services.ports import ExportStatus
-from adtrack.services.tag_sheets import SheetKind, render_sheet, to_text
+from adtrack.services.tag_sheets import SheetKind, to_text
 
 __all__ = ["register"]
 
@@ -69,7 +71,19 @@ def export_command(
         bool, typer.Option("--secure", help="Always https, whatever ADTRACK_PUBLIC_URL says")
     ] = False,
     download: Annotated[
-        SheetKind | None, typer.Option("--download", help="Write a tag sheet: txt | csv | xlsx")
+        SheetKind | None,
+        typer.Option(
+            "--download",
+            help="Write a tag sheet (txt | csv | xlsx) or the tag map (tag-map: a CSV of old "
+            "tag -> new tag per tracker and format, every format unless --format is given)",
+        ),
+    ] = None,
+    old_host: Annotated[
+        str | None,
+        typer.Option(
+            "--old-host",
+            help="With --download tag-map: the host of the old tags (default secure.adnxs.com)",
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="File to write (default: stdout)")
@@ -98,6 +112,8 @@ def export_command(
         raise fail("--download/-o and --email cannot be combined")
     if download is SheetKind.XLSX and output is None:
         raise fail("an XLSX sheet needs -o FILE")
+    if old_host is not None and download is not SheetKind.TAG_MAP:
+        raise fail("--old-host only applies to --download tag-map")
 
     with open_database() as database:
         catalogue = bootstrap.build_catalogue(database.settings, database.engine)
@@ -120,19 +136,25 @@ def export_command(
                 typer.echo(f"export {final.id} sent ({final.attempts} attempt(s))")
                 return
             raise fail(f"export {final.id} failed: {final.error}")
-        result = service.build(request)
-        for warning in result.warnings:
-            typer.echo(f"warning: {warning}", err=True)
         if download is None:
+            result = service.build(request)
+            _warn(result.warnings)
             typer.echo(to_text(result.rows), nl=False)
             return
-        sheet = render_sheet(result.rows, download, service.clock())
+        downloaded = service.download(request, download, old_host=old_host)
+        _warn(downloaded.warnings)
         if output is None:
-            sys.stdout.buffer.write(sheet.data)
+            sys.stdout.buffer.write(downloaded.sheet.data)
             sys.stdout.buffer.flush()
         else:
-            output.write_bytes(sheet.data)
-            typer.echo(f"wrote {len(result.rows)} tag(s) to {output}", err=True)
+            output.write_bytes(downloaded.sheet.data)
+            what = "tag map row(s)" if download is SheetKind.TAG_MAP else "tag(s)"
+            typer.echo(f"wrote {downloaded.rows} {what} to {output}", err=True)
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def register(app: typer.Typer) -> None:

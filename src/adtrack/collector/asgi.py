@@ -27,6 +27,7 @@ __all__ = ["TrackingASGIApp", "tracking_routes"]
 
 log = logging.getLogger(__name__)
 
+# Any: the ASGI spec's scope and message (as Starlette and uvicorn type them).
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

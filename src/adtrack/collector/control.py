@@ -74,6 +74,7 @@ def encode_hits(hits: list[RecentHit]) -> bytes:
 
 
 def decode_hits(data: bytes) -> list[RecentHit]:
+    # Any: JSON from our own encode_hits above, converted field by field below.
     rows: list[list[Any]] = json.loads(data)
     return [
         RecentHit(

@@ -207,12 +207,13 @@ class TrackerCache:
 
     def _fetch(self, key: LookupKey) -> CachedTracker | None:
         inputs: TrackerInputs
-        if key[0] == "id":
-            inputs = self._catalogue.find_by_id(key[1])
-        else:
-            click = key[0] == int(ImpType.EXTERNAL_CLICK)
-            tracker_type = TrackerType.CLICK if click else TrackerType.IMPRESSION
-            inputs = self._catalogue.find_by_code(tracker_type, key[1])
+        match key:
+            case (str(), int(tracker_id)):  # ("id", 123)
+                inputs = self._catalogue.find_by_id(tracker_id)
+            case (int(imp_type), str(code)):
+                click = imp_type == int(ImpType.EXTERNAL_CLICK)
+                tracker_type = TrackerType.CLICK if click else TrackerType.IMPRESSION
+                inputs = self._catalogue.find_by_code(tracker_type, code)
         built = compile_trackers(inputs)
         return built[0] if built else None
 

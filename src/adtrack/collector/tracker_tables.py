@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from adtrack.collector.redirect_policy import NO_OVERRIDE, AdvertiserRedirects
 from adtrack.domain.pricing import PricingPlan
@@ -42,7 +41,7 @@ class CachedTracker:
 
 
 # Lookup keys: ("id", 123) or (imp_type, "code").
-LookupKey = tuple[Any, Any]
+LookupKey = tuple[str, int] | tuple[int, str]
 
 
 class TrackerTables:

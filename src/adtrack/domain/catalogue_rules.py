@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Literal, Protocol, TypedDict
 
 from adtrack.domain.errors import Conflict, InUse, ValidationError
 from adtrack.domain.model import (
@@ -38,7 +38,25 @@ API_FIELD: dict[str, str] = {
 # How many blocking objects an ``InUse`` error lists, per kind.
 MAX_BLOCKERS = 100
 
-_PRICING_FIELD: dict[PricingType, str] = {
+PricingAmount = Literal["revshare_ppm", "cost_cpm_micros", "cost_cpc_micros"]
+FilterActionAttribute = Literal["advertiser_filter", "line_item_filter"]
+FilterIdsAttribute = Literal["advertiser_ids", "line_item_ids"]
+
+
+class _PricingReset(TypedDict, total=False):
+    revshare_ppm: int
+    cost_cpm_micros: int
+    cost_cpc_micros: int
+
+
+class _FilterReset(TypedDict, total=False):
+    advertiser_filter: FilterAction | None
+    advertiser_ids: frozenset[int]
+    line_item_filter: FilterAction | None
+    line_item_ids: frozenset[int]
+
+
+_PRICING_FIELD: dict[PricingType, PricingAmount] = {
     PricingType.REVSHARE: "revshare_ppm",
     PricingType.CPM: "cost_cpm_micros",
     PricingType.CPC: "cost_cpc_micros",
@@ -143,7 +161,7 @@ def _normalise_pricing(
     rule: PaymentRule, given: frozenset[str], before: PaymentRule | None
 ) -> PaymentRule:
     applicable = _PRICING_FIELD[rule.pricing_type]
-    resets: dict[str, Any] = {}
+    resets: _PricingReset = {}
     for pricing_type, attribute in _PRICING_FIELD.items():
         if attribute == applicable or getattr(rule, attribute) == 0:
             continue
@@ -165,16 +183,22 @@ def _normalise_pricing(
 
 
 def _normalise_filter(
-    rule: PaymentRule, given: frozenset[str], action_attr: str, ids_attr: str, label: str
+    rule: PaymentRule,
+    given: frozenset[str],
+    action_attr: FilterActionAttribute,
+    ids_attr: FilterIdsAttribute,
+    label: str,
 ) -> PaymentRule:
     action: FilterAction | None = getattr(rule, action_attr)
     ids: frozenset[int] = getattr(rule, ids_attr)
     # Clearing one half of a filter clears the other unless the request set it too.
     if action is None and ids and ids_attr not in given:
-        cleared: dict[str, Any] = {ids_attr: frozenset()}
+        cleared: _FilterReset = {}
+        cleared[ids_attr] = frozenset()
         return replace(rule, **cleared)
     if action is not None and not ids and action_attr not in given:
-        cleared = {action_attr: None}
+        cleared = {}
+        cleared[action_attr] = None
         return replace(rule, **cleared)
     if action is None and ids:
         raise ValidationError(

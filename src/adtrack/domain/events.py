@@ -73,6 +73,12 @@ class MalformedEvent(ValueError):
     """A log record that is not a valid event."""
 
 
+# Any: a record as orjson decodes it, before the checks below give each value its type (the
+# checks test the exact types, so the values stay as decoded until then).
+DecodedRecord = Mapping[str, Any]
+DecodedValues = list[Any]
+
+
 class Event(NamedTuple):
     event_id: str
     ts: int  # epoch microseconds, UTC
@@ -121,14 +127,14 @@ class Event(NamedTuple):
         return cls.from_dict(data)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Event:
+    def from_dict(cls, data: DecodedRecord) -> Event:
         """Check a record's values; raises :class:`MalformedEvent` naming the bad field.
 
         A reader must never get stuck on one record, so what can be kept is: text longer than
         its field allows is cut (and NUL characters, which no database text holds, dropped),
         a missing ``revenue_type`` is ``"none"``, and the flags are read as booleans.
         """
-        values: list[Any] = list(map(data.get, _FIELDS))
+        values: DecodedValues = list(map(data.get, _FIELDS))
         event_id = values[0]
         if (
             type(event_id) is not str
@@ -176,7 +182,7 @@ _BOOLS = tuple(_INDEX[name] for name in FLAG_FIELDS)
 _INT64 = 1 << 63
 
 
-def _explain_ints(values: list[Any]) -> None:
+def _explain_ints(values: DecodedValues) -> None:
     for i in _REQUIRED_INTS:
         _check_int(values[i], i)
     if not TS_MIN <= values[_TS] <= TS_MAX:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -21,6 +20,7 @@ import pyarrow.compute as pc
 from adtrack.reporting.feeds import (
     CHUNK_ROWS,
     FEED_COLUMNS,
+    ArrowRow,
     FeedFormat,
     FeedRequest,
     Memo,
@@ -227,7 +227,7 @@ def csv_lines_row_by_row(records: pa.RecordBatch, domains: Memo[str | None]) -> 
     return "".join([_csv_line(row, domains) for row in zip(*columns, strict=True)]).encode()
 
 
-def _csv_line(row: tuple[Any, ...], domains: Memo[str | None]) -> str:
+def _csv_line(row: ArrowRow, domains: Memo[str | None]) -> str:
     """One CSV line from one row of :data:`SOURCE_COLUMNS` (the timestamp already as text):
     numbers and our own formatted values never need quoting; free text goes through
     :func:`_csv_text`."""

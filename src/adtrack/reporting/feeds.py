@@ -203,14 +203,20 @@ def utc_texts(ts: pa.Array) -> pa.Array:
     return pc.cast(pc.cast(ts, pa.timestamp("us")), pa.string())
 
 
-def _raw_batches(reader: RawEventReader, request: FeedRequest, batch: int) -> Iterator[list[Any]]:
+# Any: one event as pyarrow's ``to_pylist()`` gives its columns' values (pyarrow is untyped).
+ArrowRow = tuple[Any, ...]
+
+
+def _raw_batches(
+    reader: RawEventReader, request: FeedRequest, batch: int
+) -> Iterator[list[ArrowRow]]:
     """The feed's events as tuples of :data:`SOURCE_COLUMNS` values (the timestamp already
     as text), ``batch`` at a time, lazily."""
     for records in record_batches(reader, request, batch):
         yield python_rows(records)
 
 
-def python_rows(records: pa.RecordBatch) -> list[tuple[Any, ...]]:
+def python_rows(records: pa.RecordBatch) -> list[ArrowRow]:
     columns = [utc_texts(records.column(0)).to_pylist()]
     columns.extend(records.column(i).to_pylist() for i in range(1, records.num_columns))
     return list(zip(*columns, strict=True))
@@ -227,7 +233,7 @@ def _feed_objects(
         yield row_objects(rows, domain)
 
 
-def row_objects(rows: list[tuple[Any, ...]], domain: Memo[str | None]) -> list[dict[str, object]]:
+def row_objects(rows: list[ArrowRow], domain: Memo[str | None]) -> list[dict[str, object]]:
     """The feed objects of rows of :data:`SOURCE_COLUMNS` (see :func:`_feed_objects`)."""
     money = Memo(money_text)
     return [

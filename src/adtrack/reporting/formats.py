@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any
 
 import orjson
 
@@ -33,6 +32,8 @@ TOTALS_LABEL = "Totals"
 JsonScalar = int | str | None
 # A metric's exact value: an int (counts, micros), a Decimal (ctr), or None for none.
 MetricValue = int | Decimal | None
+# A cell of the spreadsheet: a metric, a dimension's id or label, or the interval's text.
+XlsxValue = int | Decimal | str | None
 
 
 def columns(report: Report) -> list[str]:
@@ -163,12 +164,12 @@ def to_xlsx(report: Report, sheet_title: str = "Report") -> bytes:
         header.append(cell)
     ws.append(header)
 
-    def cells(values: dict[str, Any], bold: bool = False) -> list[WriteOnlyCell]:
+    def cells(values: Mapping[str, XlsxValue], bold: bool = False) -> list[WriteOnlyCell]:
         out = []
         for c in cols:
             v = values.get(c)
             cell = WriteOnlyCell(ws, value=v)
-            if c in MONEY_METRICS and v is not None:
+            if c in MONEY_METRICS and isinstance(v, int):
                 cell.value = from_micros(v)
                 cell.number_format = "#,##0.00####"
             elif c == "ctr" and v is not None:
@@ -181,13 +182,13 @@ def to_xlsx(report: Report, sheet_title: str = "Report") -> bytes:
 
     metrics = report.request.metrics
     for row in report.rows:
-        values: dict[str, Any] = {"interval_start": interval_text(row)}
+        values: dict[str, XlsxValue] = {"interval_start": interval_text(row)}
         for dv in row.dimensions:
             values[f"{dv.dimension}_id"] = dv.id
             values[dv.dimension] = dv.label
         values.update(metric_values(row.counters, metrics))
         ws.append(cells(values))
-    totals: dict[str, Any] = {"interval_start": TOTALS_LABEL}
+    totals: dict[str, XlsxValue] = {"interval_start": TOTALS_LABEL}
     totals.update(metric_values(report.totals, metrics))
     ws.append(cells(totals, bold=True))
     buf = io.BytesIO()

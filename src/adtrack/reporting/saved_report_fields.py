@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, TypedDict
 
 from pydantic import ConfigDict, Field, WithJsonSchema
 
@@ -117,12 +117,25 @@ class SavedReportCreate(SavedReportChange):
 _KNOWN_FIELDS = frozenset(SavedReportChange.model_fields)
 
 
+class SavedReportValues(TypedDict, total=False):
+    """A saved report's checked fields, as stored (an update holds only those it changes)."""
+
+    name: str
+    definition: dict[str, object]
+    schedule: str
+    weekday: int | None
+    hour: int
+    timezone: str
+    recipients: list[str]
+    attachment_format: str
+
+
 def check_fields(
     data: Mapping[str, object], default_timezone: str, partial: bool
-) -> dict[str, Any]:
+) -> SavedReportValues:
     """Check the fields of a create (``partial=False``) or update; returns the values to store
     (``definition`` as given, ``recipients`` cleaned)."""
-    out: dict[str, Any] = {}
+    out: SavedReportValues = {}
     for key in data:
         if key not in _KNOWN_FIELDS:
             raise ValidationError(key, "is not a known field here")

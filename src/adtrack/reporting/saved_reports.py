@@ -151,8 +151,7 @@ class SavedReportService:
             values.get("weekday", current.weekday),
             values.get("recipients", current.recipients),
         )
-        values["last_modified"] = self._clock()
-        self._store.update(report_id, values)
+        self._store.update(report_id, {**values, "last_modified": self._clock()})
         return self.get(report_id)
 
     def delete(self, actor: Actor, report_id: int) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Generic, TypeVar
 
+from adtrack.domain.model import Advertiser, LineItem, PaymentRule, Placement, Publisher, Tracker
 from adtrack.services import schemas
 from adtrack.services.catalogue import CatalogueService, KindCatalogue
 from adtrack.services.json_fields import ApiModel, from_domain
@@ -18,18 +19,22 @@ from adtrack.services.json_fields import ApiModel, from_domain
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-__all__ = ["RESOURCES", "Resource"]
+__all__ = ["RESOURCES", "KindResource", "Resource"]
+
+E = TypeVar("E")
 
 
 @dataclass(frozen=True)
-class Resource:
+class Resource(Generic[E]):
+    """One kind of object (entity type ``E``) as the API and the CLI serve it."""
+
     path: str  # "line-items"
     label: str  # "line item"
     create_model: type[ApiModel]
     update_model: type[ApiModel]
     out_model: type[ApiModel]
     params_model: type[schemas.ListParams]
-    objects: Callable[[CatalogueService], KindCatalogue[Any]]  # the service's catalogue of it
+    objects: Callable[[CatalogueService], KindCatalogue[E]]  # the service's catalogue of it
     hidden: frozenset[str] = frozenset()  # entity attributes this resource does not show
     # The bodies of batch create and batch update (``schemas.batch_models``), for the
     # resources that have the batch endpoints.
@@ -42,7 +47,17 @@ class Resource:
         return shown
 
 
-RESOURCES: tuple[Resource, ...] = (
+# The routes and commands are built by one loop over all kinds; each kind keeps its own type.
+KindResource = (
+    Resource[Advertiser]
+    | Resource[LineItem]
+    | Resource[Publisher]
+    | Resource[Placement]
+    | Resource[PaymentRule]
+    | Resource[Tracker]
+)
+
+RESOURCES: tuple[KindResource, ...] = (
     Resource(
         "advertisers",
         "advertiser",

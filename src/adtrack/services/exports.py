@@ -7,6 +7,10 @@ stores an export (status ``queued``) that the background delivery worker
 rendered again when it is sent, from the stored request, so the mail shows the catalogue as it
 is then.
 
+``ExportService.download`` gives an export as a file: a tag sheet (TXT, CSV, XLSX) or the tag
+map, each tracker's tag on the original platform next to the tag that replaces it
+(``tag_map.py``).
+
 Format per tracker type (the request's ``format`` applies where it fits):
 
 ========================  =========================  ========================
@@ -42,9 +46,17 @@ from adtrack.domain.utc import utc_now
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.export_request import Delivery, ExportRequest
 from adtrack.services.ports import Attachment, ExportRecord, ExportStatus, ExportStore, MailMessage
-from adtrack.services.tag_sheets import SheetKind, TagRow, render_sheet, to_text
+from adtrack.services.tag_map import TagMapRow, parse_old_host, render_tag_map, tag_map_rows
+from adtrack.services.tag_sheets import RenderedSheet, SheetKind, TagRow, render_sheet, to_text
 
-__all__ = ["ExportResult", "ExportService", "QueuedExport", "RetryPolicy"]
+__all__ = [
+    "DownloadedSheet",
+    "ExportResult",
+    "ExportService",
+    "QueuedExport",
+    "RetryPolicy",
+    "TagMapResult",
+]
 
 
 @dataclass
@@ -70,6 +82,21 @@ class ExportResult:
             }
             for r in self.rows
         ]
+
+
+@dataclass
+class TagMapResult:
+    rows: list[TagMapRow]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DownloadedSheet:
+    """An export as a file, with how many rows it holds and what to check before using it."""
+
+    sheet: RenderedSheet
+    rows: int
+    warnings: list[str]
 
 
 # --- stored email exports -----------------------------------------------------------------------
@@ -158,6 +185,40 @@ class ExportService:
                 )
             )
         return ExportResult(rows=rows, warnings=self._warnings(request, [*impressions, *clicks]))
+
+    def tag_map(self, request: ExportRequest, old_host: str | None = None) -> TagMapResult:
+        """Each selected tracker's old tag (as the original platform exported it from
+        ``old_host``, ``secure.adnxs.com`` by default) next to its new tag; checked like
+        ``build``. One row per tracker and format (``tag_map.py``)."""
+        request.check()
+        old_base_url = parse_old_host(old_host)
+        options = request.options(normalise_public_url(self.public_url))
+        trackers = [
+            *self._trackers(request.impression_tracker_ids, TrackerType.IMPRESSION),
+            *self._trackers(request.click_tracker_ids, TrackerType.CLICK),
+        ]
+        warnings = self._warnings(request, trackers)
+        no_original = [t.id for t in trackers if t.original_id is None]
+        if no_original:
+            warnings.append(
+                "tracker(s) without an original id: their old tag uses their own id: "
+                + ", ".join(str(i) for i in no_original)
+            )
+        return TagMapResult(tag_map_rows(trackers, options, old_base_url), warnings)
+
+    def download(
+        self, request: ExportRequest, kind: SheetKind, *, old_host: str | None = None
+    ) -> DownloadedSheet:
+        """The export as a file of ``kind``; ``old_host`` applies to the tag map only."""
+        if kind is SheetKind.TAG_MAP:
+            tag_map = self.tag_map(request, old_host)
+            sheet = render_tag_map(tag_map.rows, self.clock())
+            return DownloadedSheet(sheet, len(tag_map.rows), tag_map.warnings)
+        if old_host is not None:
+            raise ValidationError("old_host", "only applies to the tag map (download 'tag-map')")
+        result = self.build(request)
+        sheet = render_sheet(result.rows, kind, self.clock())
+        return DownloadedSheet(sheet, len(result.rows), result.warnings)
 
     def _trackers(self, ids: Sequence[int], tracker_type: TrackerType) -> list[Tracker]:
         found: list[Tracker] = []

@@ -21,7 +21,7 @@ from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import (
     AfterValidator,
@@ -205,12 +205,14 @@ class LooseBody(BaseModel):
 # ---------------------------------------------------------------------------------------------
 
 
-def to_domain(values: Mapping[str, Any]) -> dict[str, object]:
+def to_domain(values: Mapping[str, object]) -> dict[str, object]:
     """API values (as validated above) -> the service's input: money to exact micros,
     revshare to ppm; nested objects (a publisher's ``base_rule``) likewise."""
     converted: dict[str, object] = {}
     for name, value in values.items():
         if name in MONEY_ATTRIBUTES:
+            if value is not None and not isinstance(value, (Decimal, int, str, float)):
+                raise TypeError(f"{name}: not an amount: {value!r}")  # the models above check it
             converted[MONEY_ATTRIBUTES[name]] = None if value is None else to_micros(value)
         elif isinstance(value, Mapping):
             converted[name] = to_domain(value)

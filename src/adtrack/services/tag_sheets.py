@@ -1,4 +1,5 @@
-"""Tag sheets: exported tags as a text file, CSV or XLSX, one row per tracker."""
+"""Tag sheets: exported tags as a text file, CSV or XLSX, one row per tracker. (The fourth
+download, the tag map of old tag -> new tag, is ``tag_map.py``.)"""
 
 from __future__ import annotations
 
@@ -17,15 +18,19 @@ from adtrack.domain.model import TrackerType
 
 
 class SheetKind(StrEnum):
+    """The files an export downloads as."""
+
     TXT = "txt"
     CSV = "csv"
     XLSX = "xlsx"
+    TAG_MAP = "tag-map"  # CSV: each tracker's old tag (original platform) -> new tag
 
 
 MEDIA_TYPES: dict[SheetKind, str] = {
     SheetKind.TXT: "text/plain; charset=utf-8",
     SheetKind.CSV: "text/csv; charset=utf-8",
     SheetKind.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    SheetKind.TAG_MAP: "text/csv; charset=utf-8",
 }
 
 
@@ -105,7 +110,7 @@ def _cells(row: TagRow) -> list[object]:
     return ["" if d[c] is None else d[c] for c in COLUMNS]
 
 
-def _csv_safe(value: object) -> object:
+def csv_safe(value: object) -> object:
     # Prefix text that a spreadsheet would run as a formula with an apostrophe (OWASP advice);
     # numbers and tags (which start with "<" or "http") are untouched.
     if isinstance(value, str) and value.startswith(_FORMULA_START):
@@ -136,7 +141,7 @@ def to_csv(rows: Sequence[TagRow]) -> bytes:
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow([_csv_safe(v) for v in _cells(row)])
+        writer.writerow([csv_safe(v) for v in _cells(row)])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -170,7 +175,10 @@ def to_xlsx(rows: Sequence[TagRow]) -> bytes:
 
 
 def render_sheet(rows: Sequence[TagRow], kind: SheetKind, at: datetime) -> RenderedSheet:
-    """The sheet of ``kind`` with a dated file name, e.g. ``adtrack-tags-20250101-120000.csv``."""
+    """The sheet of ``kind`` with a dated file name, e.g. ``adtrack-tags-20250101-120000.csv``.
+    The tag map has rows of its own (``tag_map.render_tag_map``)."""
+    if kind is SheetKind.TAG_MAP:
+        raise ValueError("the tag map is rendered from tag map rows (tag_map.render_tag_map)")
     stem = f"adtrack-tags-{at.strftime('%Y%m%d-%H%M%S')}"
     if kind is SheetKind.TXT:
         data = to_text(rows).encode("utf-8")

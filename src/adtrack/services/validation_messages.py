@@ -6,7 +6,8 @@ words. Shared by the API, the console and the CLI.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+
+from pydantic_core import ErrorDetails
 
 __all__ = ["batch_item_errors", "validation_errors"]
 
@@ -27,7 +28,7 @@ def _field_name(loc: Sequence[str | int]) -> str:
     return name or "body"
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         return "is not a known field here"
@@ -41,7 +42,7 @@ def _message(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
-def validation_errors(errors: Sequence[Any]) -> tuple[int, list[dict[str, str]]]:
+def validation_errors(errors: Sequence[ErrorDetails]) -> tuple[int, list[dict[str, str]]]:
     """Pydantic/FastAPI errors -> (status, detail list). Malformed JSON is a 400."""
     status = 422
     detail = []
@@ -60,7 +61,7 @@ def validation_errors(errors: Sequence[Any]) -> tuple[int, list[dict[str, str]]]
 _BATCH_LISTS = {"items": None, "ids": "id"}
 
 
-def batch_item_errors(errors: Sequence[Any]) -> list[dict[str, object]]:
+def batch_item_errors(errors: Sequence[ErrorDetails]) -> list[dict[str, object]]:
     """The errors about one item of a batch body (``("body", "items", 3, "name")``) as the
     batch refusals list them: ``{"item": 3, "id": null, "field": "name", "message": ...}``."""
     items: list[dict[str, object]] = []

@@ -134,7 +134,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self,
         config: Config,
         server_state: ServerState,
-        app_state: dict[str, Any],  # uvicorn's own type
+        app_state: dict[str, Any],  # Any: uvicorn's own type of it
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)

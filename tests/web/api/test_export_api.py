@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from adtrack.bootstrap import bootstrap
 from adtrack.config import Settings
 from adtrack.domain.model import Role
+from adtrack.services.catalogue import CatalogueService
 from adtrack.web.app import create_app
 from adtrack.web.state import state_of
 from tests.support.exports import ExportWorld, make_world
@@ -27,10 +28,17 @@ EXPORT = "/api/v1/trackers/export"
 
 
 class Api:
-    def __init__(self, client: TestClient, tokens: dict[Role, str], world: ExportWorld) -> None:
+    def __init__(
+        self,
+        client: TestClient,
+        tokens: dict[Role, str],
+        world: ExportWorld,
+        catalogue: CatalogueService,
+    ) -> None:
         self.client = client
         self.tokens = tokens
         self.world = world
+        self.catalogue = catalogue
 
     def post(self, body: Any, role: Role = Role.TRAFFICKER, **params: str) -> Any:  # httpx.Response
         return self.client.post(
@@ -91,7 +99,7 @@ def make_api(
             user = users.create_user(f"{role.value}@agency.example", role).user
             tokens[role] = users.create_token(user.id).secret
         catalogue = state_of(app).services.catalogue
-        yield Api(client, tokens, make_world(catalogue))
+        yield Api(client, tokens, make_world(catalogue), catalogue)
 
 
 @pytest.fixture
@@ -149,6 +157,77 @@ def test_download_answers_a_tag_sheet(api: Api, kind: str) -> None:
         values = [[c.value for c in r] for r in book["Tags"].iter_rows()]
         assert [v[-1] for v in values[1:]] == tags
         assert values[1][0] == api.world.imp_coded.id
+
+
+def test_download_tag_map_pairs_old_and_new_tags(api: Api) -> None:
+    world = api.world
+    # As an import leaves it: the id the tracker had on the original platform, recorded.
+    imported = api.catalogue.trackers.create(
+        {
+            "tracker_type": "impression",
+            "name": "Homepage",
+            "line_item_id": world.line_item_id,
+            "publisher_id": world.publisher_id,
+            "original_id": 1425,
+        }
+    )
+    body = {
+        "impression_tracker_ids": [imported.id],
+        "click_tracker_ids": [world.click_bare.id],
+        "macros": ["CACHEBUSTER"],
+    }
+    answer = api.post(body, role=Role.REPORTER, download="tag-map")  # reading: any role
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/csv")
+    disposition = answer.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="adtrack-tag-map-')
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert [(r["tracker_id"], r["format"]) for r in rows] == [
+        (str(imported.id), "javascript"),
+        (str(imported.id), "pixel"),
+        (str(imported.id), "url"),
+        (str(world.click_bare.id), "url"),
+        (str(world.click_bare.id), "anchor"),
+    ]
+    url = rows[2]
+    assert url["original_id"] == "1425" and url["name"] == "Homepage"
+    assert url["old_tag"] == "https://secure.adnxs.com/imptr?id=1425&cachebuster=[CACHEBUSTER]&t=2"
+    assert url["new_tag"] == (
+        f"https://track.example.com/imptr?id={imported.id}&cachebuster=[CACHEBUSTER]&t=2"
+    )
+    click = rows[3]
+    assert click["original_id"] == "" and click["tracker_type"] == "click"
+    assert click["old_tag"] == (
+        f"https://secure.adnxs.com/clktrb?id={world.click_bare.id}&cachebuster=[CACHEBUSTER]"
+    )
+    # A format and the old host narrow and move the old tags.
+    pixel_only = api.post(
+        {**body, "format": "pixel", "click_tracker_ids": []},
+        download="tag-map",
+        old_host="ib.adnxs.com",
+    )
+    [row] = list(csv.DictReader(io.StringIO(pixel_only.content.decode("utf-8-sig"))))
+    assert row["format"] == "pixel"
+    assert (
+        'src="https://ib.adnxs.com/imptr?id=1425&cachebuster=[CACHEBUSTER]&t=2"' in row["old_tag"]
+    )
+
+
+def test_tag_map_refusals_name_the_field(api: Api) -> None:
+    body = api.body()
+    for params in (
+        {"download": "tag-map", "old_host": "ftp://secure.adnxs.com"},
+        {"download": "csv", "old_host": "secure.adnxs.com"},
+        {"old_host": "secure.adnxs.com"},
+    ):
+        answer = api.post(body, **params)
+        assert answer.status_code == 422, (params, answer.text)
+        assert answer.json()["detail"][0]["field"] == "old_host", params
+    email = api.post(api.body(delivery="email", emails=["a@x.example"]), download="tag-map")
+    assert email.status_code == 422 and email.json()["detail"][0]["field"] == "download"
+    missing = api.post(api.body(click_tracker_ids=[987654]), download="tag-map")
+    assert missing.status_code == 404
+    assert missing.json()["detail"][0]["field"] == "click_tracker_ids"
 
 
 BAD_INPUT: list[tuple[dict[str, Any], int, str]] = [

@@ -128,6 +128,62 @@ def test_click_tags_and_downloads(bed: ConsoleBed) -> None:
     assert "https://track.example.com/clktrb?id=2&cachebuster=" in txt.text
 
 
+def test_the_tag_map_download_pairs_old_and_new_tags(bed: ConsoleBed) -> None:
+    pixel = bed.catalogue.trackers.get(1)
+    imported = bed.catalogue.trackers.create(  # as an import leaves it: its original id kept
+        {
+            "tracker_type": "impression",
+            "name": "Imported pixel",
+            "line_item_id": pixel.line_item_id,
+            "publisher_id": pixel.publisher_id,
+            "original_id": 531,
+        }
+    )
+    body = {
+        "tracker_type": "impression",
+        "ids": ["1", str(imported.id)],
+        "format": "javascript",
+        "macros": ["CACHEBUSTER", "ANCOST"],
+        "preset": "generic",
+        "delivery": "now",
+    }
+    shown = bed.post("/export", body, htmx=True)
+    assert 'name="download" value="tag-map"' in shown.text and 'name="old_host"' in shown.text
+    answer = bed.post("/export/download", {**body, "download": "tag-map", "old_host": ""})
+    assert answer.status_code == 200
+    assert answer.headers["content-disposition"].startswith(
+        'attachment; filename="adtrack-tag-map-'
+    )
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    # Every format of each tracker, whatever the dialog's format: an ad server may hold any.
+    assert [(r["tracker_id"], r["format"]) for r in rows] == [
+        (tracker_id, fmt)
+        for tracker_id in ("1", str(imported.id))
+        for fmt in ("javascript", "pixel", "url")
+    ]
+    old_pixel = rows[4]["old_tag"]
+    assert old_pixel == (
+        "<!-- Imp Tracker - Imported pixel - DO NOT MODIFY -->"
+        '<img src="https://secure.adnxs.com/imptr?id=531&cachebuster=[CACHEBUSTER]'
+        '&ancost=[ANCOST]&t=2" width="1" height="1" /><!-- End of Imp Tracker -->'
+    )
+    assert rows[4]["new_tag"] == old_pixel.replace(
+        "https://secure.adnxs.com/imptr?id=531", f"{PUBLIC_URL}/imptr?id={imported.id}"
+    )
+    assert rows[0]["original_id"] == "" and rows[0]["old_tag"].startswith(
+        "<!-- Imp Tracker - Homepage pixel - DO NOT MODIFY -->"
+        '<script src="https://secure.adnxs.com/imptr?id=1&'
+    )
+    moved = bed.post(
+        "/export/download", {**body, "download": "tag-map", "old_host": "ib.adnxs.com"}
+    )
+    assert "https://ib.adnxs.com/imptr?id=531&" in moved.text
+    refused = bed.post("/export/download", {**body, "download": "tag-map", "old_host": "ftp://x"})
+    assert refused.status_code == 422 and "old_host" in unescape(refused.text)
+    unknown = bed.post("/export/download", {**body, "download": "pdf"})
+    assert unknown.status_code == 422 and "download" in unescape(unknown.text)
+
+
 def test_email_delivery_shows_its_status_until_sent(
     bed: ConsoleBed, smtp_server: SmtpServer
 ) -> None:

@@ -22,11 +22,11 @@ import os
 import secrets
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from adtrack.adapters.eventlog.local_fsync import FsyncPolicy, sync_files
 from adtrack.adapters.eventlog.segment_files import (
@@ -137,7 +137,7 @@ class LocalEventLogWriter:
         self._sync_failed_through = 0  # appends whose fsync failed: they must not succeed
         self._sync_lock = asyncio.Lock()
         self._fsync_thread = ThreadPoolExecutor(1, thread_name_prefix="eventlog-fsync")
-        self._in_thread: set[asyncio.Future[Any]] = set()
+        self._in_thread: set[Awaitable[object]] = set()
         self._background: asyncio.Task[None] | None = None
         self._stop_background = asyncio.Event()
 

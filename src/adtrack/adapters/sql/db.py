@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -18,7 +17,7 @@ from adtrack.adapters.private_files import make_private_dir, touch_private_file
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, **kwargs: object) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
 
     The SQLite file (0600) and its folder (0700) are created if missing, so a fresh

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Engine, Row, select, update
+from sqlalchemy import Engine, select, update
 
+from adtrack.adapters.sql.rows import SqlRow
 from adtrack.adapters.sql.tables import exports
 from adtrack.domain.utc import as_utc
 from adtrack.services.ports import ExportRecord, ExportStatus
 
 
-def _record(row: Row[Any]) -> ExportRecord:
+def _record(row: SqlRow) -> ExportRecord:
     return ExportRecord(
         id=row.id,
         status=ExportStatus(row.status),

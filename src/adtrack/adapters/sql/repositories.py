@@ -10,13 +10,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, Generic, TypeVar, get_args, get_type_hints
+from typing import Generic, TypeVar, get_args, get_type_hints
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Row,
-    Select,
     Table,
     and_,
     bindparam,
@@ -31,6 +29,7 @@ from sqlalchemy import (
 
 from adtrack.adapters.sql import tables
 from adtrack.adapters.sql.catalogue_version import SqlCatalogueVersionRepository
+from adtrack.adapters.sql.rows import SqlRow, SqlSelect, SqlValues
 from adtrack.domain.model import (
     Advertiser,
     LineItem,
@@ -88,7 +87,7 @@ class _SqlRepository(Generic[E]):
     _conversions: _Conversions
     _fields: tuple[str, ...]  # the entity's attributes that are columns of the table
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls._conversions = _Conversions.of(cls.entity)
         cls._fields = tuple(
@@ -104,11 +103,11 @@ class _SqlRepository(Generic[E]):
     # -- mapping ----------------------------------------------------------------------------
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> E:
+    def from_row(cls, row: SqlRow) -> E:
         """The entity of a row of ``table`` (one holding at least the entity's columns).
 
         Raises ValueError for a stored value the entity's enums do not know."""
-        values: dict[str, Any] = {}
+        values: dict[str, object] = {}
         mapping = row._mapping
         enums, datetimes = cls._conversions.enums, cls._conversions.datetimes
         for name in cls._fields:
@@ -133,7 +132,7 @@ class _SqlRepository(Generic[E]):
         row.pop("id", None)
         return row
 
-    def _load(self, rows: Iterable[Row[Any]]) -> list[E]:
+    def _load(self, rows: Iterable[SqlRow]) -> list[E]:
         return [self.from_row(row) for row in rows]
 
     # -- queries ----------------------------------------------------------------------------
@@ -141,7 +140,7 @@ class _SqlRepository(Generic[E]):
     def _live(self) -> ColumnElement[bool]:
         return self.table.c.deleted_at.is_(None)
 
-    def _select(self) -> Select[Any]:
+    def _select(self) -> SqlSelect:
         return select(*(self.table.c[name] for name in self._fields))
 
     def _page(self, where: ColumnElement[bool], offset: int, limit: int) -> tuple[list[E], int]:
@@ -299,7 +298,7 @@ class SqlAdvertiserRepository(_SqlRepository[Advertiser]):
 
     # landing_domains: a tuple in the entity, a JSON list in the row
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Advertiser:
+    def from_row(cls, row: SqlRow) -> Advertiser:
         advertiser = super().from_row(row)
         advertiser.landing_domains = tuple(advertiser.landing_domains or ())
         return advertiser
@@ -342,7 +341,7 @@ _FILTER_KINDS: dict[FilterKind, str] = {
 
 
 def with_filter_members(
-    rules: list[PaymentRule], members: Iterable[Sequence[Any]]
+    rules: list[PaymentRule], members: Iterable[SqlValues]
 ) -> list[PaymentRule]:
     """``rules`` with their filter members from ``payment_rule_filters`` rows (payment rule id,
     kind, object id); rows of other rules, or of a kind no filter has, are ignored."""
@@ -371,7 +370,7 @@ class SqlPaymentRuleRepository(_SqlRepository[PaymentRule]):
     entity = PaymentRule
     filterable = ("publisher_id", "pricing_type", "is_base")
 
-    def _load(self, rows: Iterable[Row[Any]]) -> list[PaymentRule]:
+    def _load(self, rows: Iterable[SqlRow]) -> list[PaymentRule]:
         rules = [self.from_row(row) for row in rows]
         if not rules:
             return rules

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -34,6 +33,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Executable
 
 from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.rows import DriverTuple
 from adtrack.domain.utc import as_utc
 from adtrack.reporting.time_grid import DAY, HOUR, floor_day, floor_hour
 from adtrack.services.ports import BucketSums, Terms
@@ -271,7 +271,7 @@ def _sums(dialect: str, table: Table) -> list[ColumnElement[int]]:
     return [aggregate(table.c[c], type_=BigInteger).label(c) for c in COUNTER_COLUMNS]
 
 
-def _fetch_all(conn: Connection, stmt: Executable) -> list[tuple[Any, ...]]:
+def _fetch_all(conn: Connection, stmt: Executable) -> list[DriverTuple]:
     """All rows as the driver returns them. The selected values are plain already (times as
     text on SQLite, sums cast to integers), and skipping the result layer's row objects keeps
     big reports cheap."""
@@ -328,7 +328,7 @@ class _BucketKeys:
 
 
 def _fold(
-    rows: Iterable[tuple[Any, ...]],
+    rows: Iterable[DriverTuple],
     keys: _TimeKeys | _BucketKeys | _DayKeys,
     width: int,
     acc: BucketSums,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import ColumnElement, Engine, Row, select
+from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.engine import Connection
 
 from adtrack.adapters.sql import tables as t
@@ -21,6 +21,7 @@ from adtrack.adapters.sql.repositories import (
     SqlPaymentRuleRepository,
     with_filter_members,
 )
+from adtrack.adapters.sql.rows import SqlRow, SqlValues
 from adtrack.domain.model import LineItem, PaymentRule, TrackerType
 from adtrack.services.ports import (
     CatalogueVersion,
@@ -67,7 +68,7 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[start : start + _CHUNK]
 
 
-def _line_items(rows: Iterable[Row[Any]]) -> dict[int, LineItem]:
+def _line_items(rows: Iterable[SqlRow]) -> dict[int, LineItem]:
     out: dict[int, LineItem] = {}
     for row in rows:
         try:
@@ -79,7 +80,7 @@ def _line_items(rows: Iterable[Row[Any]]) -> dict[int, LineItem]:
     return out
 
 
-def _payment_rules(rows: Iterable[Row[Any]], members: Iterable[Sequence[Any]]) -> list[PaymentRule]:
+def _payment_rules(rows: Iterable[SqlRow], members: Iterable[SqlValues]) -> list[PaymentRule]:
     rules: list[PaymentRule] = []
     for row in rows:
         try:
@@ -89,7 +90,7 @@ def _payment_rules(rows: Iterable[Row[Any]], members: Iterable[Sequence[Any]]) -
     return with_filter_members(rules, members)
 
 
-def _inputs(conn: Connection, tracker_rows: Sequence[Any], *, all_rows: bool) -> TrackerInputs:
+def _inputs(conn: Connection, tracker_rows: Sequence[SqlRow], *, all_rows: bool) -> TrackerInputs:
     """The trackers with their line items, their publishers' and own rules and their advertisers'
     redirect settings: those of the rows (or every live one when ``all_rows``: cheaper for many
     trackers than lists of ids)."""
@@ -193,7 +194,7 @@ class SqlTrackerCatalogue:
                 publishers.update(rule_publishers[r] for r in rule_ids if r in rule_publishers)
                 wanted.append((t.trackers.c.payment_rule_id, rule_ids))
                 wanted.append((t.trackers.c.publisher_id, publishers))
-            unique: dict[int, Any] = {}
+            unique: dict[int, SqlRow] = {}
             for column, values in wanted:
                 for chunk in _chunks(sorted(values)):
                     for row in conn.execute(_LIVE_TRACKERS.where(column.in_(chunk))):

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from adtrack.adapters.sql.rows import SqlRow
 from adtrack.adapters.sql.tables import api_tokens, console_sessions, sign_in_failures, users
 from adtrack.adapters.sql.transaction import SqlTransaction
 from adtrack.domain.errors import Conflict
@@ -23,7 +23,7 @@ SESSION_RENEW_INTERVAL = timedelta(minutes=1)
 __all__ = ["SqlSignInFailures", "SqlUserRepository", "SqlUserUnitOfWork"]
 
 
-def _user(row: Any) -> User:
+def _user(row: SqlRow) -> User:
     return User(
         id=row.id,
         email=row.email,
@@ -34,7 +34,7 @@ def _user(row: Any) -> User:
     )
 
 
-def _token(row: Any) -> ApiToken:
+def _token(row: SqlRow) -> ApiToken:
     return ApiToken(
         id=row.id,
         user_id=row.user_id,
@@ -214,7 +214,7 @@ class SqlUserRepository:
         self._conn.execute(delete(console_sessions).where(console_sessions.c.expires_at <= now))
 
 
-def _failure_record(row: Row[Any]) -> FailureRecord:
+def _failure_record(row: SqlRow) -> FailureRecord:
     window_start = as_utc(row.window_start)
     assert window_start is not None
     return FailureRecord(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from adtrack.domain import catalogue_rules as rules
 from adtrack.domain.errors import ValidationError
@@ -60,7 +60,11 @@ __all__ = [
 
 E = TypeVar("E")
 
-Cleaner = Callable[[object], Any]
+# A cleaner checks one request value and returns what the entity stores (its type differs per
+# attribute; ``EntitySpec.entity`` builds the entity from the cleaned values by name).
+Cleaner = Callable[[object], object]
+# A list filter's cleaner returns what the repository compares with: an id or an enum's value.
+FilterCleaner = Callable[[object], int | str]
 
 _READ_ONLY = frozenset({"id", "created_at", "last_modified", "deleted_at"})
 
@@ -74,16 +78,16 @@ class EntitySpec(Generic[E]):
     repository: Callable[[UnitOfWork], Repository[E]]
     fields: Mapping[str, Cleaner]  # writable attribute -> cleaner
     required: tuple[str, ...]  # attributes a create must give
-    list_filters: Mapping[str, Cleaner]  # list filter -> cleaner
+    list_filters: Mapping[str, FilterCleaner]  # list filter -> cleaner
     # Placeholders a create starts from for attributes the check fills in.
     placeholders: Mapping[str, object] = dataclass_field(default_factory=dict)
 
-    def clean(self, data: object, *, creating: bool) -> dict[str, Any]:
+    def clean(self, data: object, *, creating: bool) -> dict[str, object]:
         """The request's attributes, each cleaned; unknown, read-only and missing required
         attributes are refused."""
         if not isinstance(data, Mapping):
             raise ValidationError("body", "must be an object")
-        values: dict[str, Any] = {}
+        values: dict[str, object] = {}
         for key, value in data.items():
             cleaner = self.fields.get(key) if isinstance(key, str) else None
             if cleaner is None:
@@ -119,9 +123,19 @@ _COMMON: dict[str, Cleaner] = {
     "original_id": clean_original_id,
     "original_code": clean_original_code,
 }
+
+
+def _original_id_filter(value: object) -> int:
+    # A list never cleans a None filter (it means "no filter"), so there is always an id.
+    original_id = clean_original_id(value)
+    if original_id is None:
+        raise ValidationError("original_id", "must be a positive integer")
+    return original_id
+
+
 # Every kind's list may be filtered by the id an object had on the platform it came from.
-_ORIGIN_FILTERS: dict[str, Cleaner] = {
-    "original_id": clean_original_id,
+_ORIGIN_FILTERS: dict[str, FilterCleaner] = {
+    "original_id": _original_id_filter,
 }
 
 ADVERTISER = EntitySpec(

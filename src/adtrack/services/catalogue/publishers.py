@@ -44,10 +44,10 @@ class PublisherCatalogue(KindCatalogue[Publisher]):
         with self._uow_factory() as uow:
             uow.catalogue_version.bump(now)
             publisher = uow.publishers.add(
-                Publisher(id=0, **values, created_at=now, last_modified=now)
+                self.spec.entity(id=0, **values, created_at=now, last_modified=now)
             )
             base_values.setdefault("name", BASE_RULE_NAME)
-            base = PaymentRule(
+            base = BASE_RULE.entity(
                 id=0,
                 publisher_id=publisher.id,
                 is_base=True,
@@ -107,7 +107,7 @@ class PublisherCatalogue(KindCatalogue[Publisher]):
         rules: list[PaymentRule] = []
         for (index, _, values), id in zip(cleaned, ids, strict=True):
             publisher = publishers[index]
-            rule = PaymentRule(
+            rule = BASE_RULE.entity(
                 id=id,
                 publisher_id=publisher.id,
                 is_base=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -32,7 +32,7 @@ class BatchErrorItem(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: list[ErrorItem]
-    blockers: list[dict[str, Any]] | None = Field(
+    blockers: list[dict[str, object]] | None = Field(
         default=None, description="On a refused delete (409): the objects still using it."
     )
     errors: list[BatchErrorItem] | None = Field(

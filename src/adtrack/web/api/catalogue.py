@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import create_model
@@ -26,10 +26,11 @@ from adtrack.domain.errors import ValidationError
 from adtrack.domain.validation import ID_MAX
 from adtrack.services import schemas
 from adtrack.services.catalogue import CatalogueService
-from adtrack.services.catalogue_resources import RESOURCES, Resource
+from adtrack.services.catalogue_resources import RESOURCES, KindResource
 from adtrack.services.json_fields import ApiModel, to_domain
 from adtrack.web.api.answers import ErrorOut, PageOut
 from adtrack.web.api.deps import get_catalogue, read_access, write_access
+from adtrack.web.api.errors import OpenApiResponses
 from adtrack.web.api.jsonio import ApiJSONResponse, DecimalJSONRoute
 from adtrack.web.state import services
 
@@ -39,7 +40,7 @@ Catalogue = Annotated[CatalogueService, Depends(get_catalogue)]
 ObjectId = Annotated[int, Path(ge=1, le=ID_MAX, description="The object's id.")]
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+_ERRORS: OpenApiResponses = {
     status: {"model": ErrorOut, "description": description}
     for status, description in (
         (401, "No valid API token."),
@@ -69,7 +70,7 @@ def _with_types(**annotations: object) -> Callable[[EndpointT], EndpointT]:
     return apply
 
 
-def add_resource_routes(router: APIRouter, resource: Resource) -> None:
+def add_resource_routes(router: APIRouter, resource: KindResource) -> None:
     """Register the five endpoints of one resource on ``router``."""
     tags: list[str | Enum] = [resource.path]
     collection = f"/{resource.path}"
@@ -173,7 +174,7 @@ def _batch_size(request: Request, count: int) -> None:
 
 def add_batch_routes(
     router: APIRouter,
-    resource: Resource,
+    resource: KindResource,
     create_model: type[ApiModel],
     update_model: type[ApiModel],
 ) -> None:
@@ -240,7 +241,7 @@ def _items(body: ApiModel) -> list[ApiModel]:
     return items
 
 
-def _batch_out(resource: Resource) -> type[ApiModel]:
+def _batch_out(resource: KindResource) -> type[ApiModel]:
     """``{"items": [<the resource's out model>]}``, documented."""
     name = resource.out_model.__name__.removesuffix("Out")
     return create_model(

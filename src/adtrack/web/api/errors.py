@@ -36,6 +36,7 @@ from adtrack.web.api.answers import ErrorOut
 
 __all__ = [
     "ERROR_RESPONSES",
+    "OpenApiResponses",
     "STORAGE_RETRY_AFTER_SECONDS",
     "allowed_methods",
     "error_body",
@@ -48,14 +49,18 @@ log = logging.getLogger(__name__)
 STORAGE_RETRY_AFTER_SECONDS = 60
 
 
-def _documented(description: str, **extra: object) -> dict[str, Any]:
+# Any: FastAPI's own type of an operation's ``responses=`` (status -> OpenAPI response object).
+OpenApiResponses = dict[int | str, dict[str, Any]]
+
+
+def _documented(description: str, **extra: object) -> dict[str, object]:
     return {"model": ErrorOut, "description": description, **extra}
 
 
 # The error answers of every operation under /api/v1, documented once (the OpenAPI spec's
 # ``responses``; an operation may override a description with its own). All share the body
 # ``{"detail": [{"field": ..., "message": ...}]}`` (``ErrorOut``), 409 adds ``blockers``.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: OpenApiResponses = {
     400: _documented("Malformed request body (not JSON, or not UTF-8); `field` is `body`."),
     401: _documented("No valid API token; `field` is `authorization`."),
     403: _documented("The token's role may not do this; `field` is `role`."),

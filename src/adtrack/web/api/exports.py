@@ -2,7 +2,10 @@
 
 - ``POST /api/v1/trackers/export`` — body ``ExportBody`` (``services/export_request.py``).
   ``delivery=now`` answers 200 ``{"tags": [...], "warnings": [...]}``, or with
-  ``?download=txt|csv|xlsx`` the tag sheet as a file (``Content-Disposition: attachment``).
+  ``?download=txt|csv|xlsx`` the tag sheet as a file (``Content-Disposition: attachment``), or
+  with ``?download=tag-map`` the tag map: a CSV of each tracker's old tag (as the original
+  platform exported it, from ``?old_host=``, ``secure.adnxs.com`` by default) and the tag that
+  replaces it, for the ad servers' bulk tools (``services/tag_map.py``).
   ``delivery=email`` answers 202
   ``{"export_id", "status", "warnings"}`` with a ``Location`` to poll.
 - ``GET /api/v1/exports/{export_id}`` — an email export's status: ``queued``, ``sending``,
@@ -27,7 +30,7 @@ from adtrack.domain.model import Role
 from adtrack.services.export_request import Delivery, ExportBody, ExportRequest
 from adtrack.services.exports import ExportService
 from adtrack.services.ports import User
-from adtrack.services.tag_sheets import SheetKind, render_sheet
+from adtrack.services.tag_sheets import SheetKind
 from adtrack.web.api.deps import authenticated, require_role
 from adtrack.web.state import services
 
@@ -48,9 +51,26 @@ def export_trackers(
     user: Annotated[User, Depends(authenticated)],
     exports: Annotated[ExportService, Depends(get_exports)],
     request: Request,
-    download: Annotated[SheetKind | None, Query(description="txt, csv or xlsx")] = None,
+    download: Annotated[
+        SheetKind | None,
+        Query(
+            description="txt, csv or xlsx: the tag sheet as a file; tag-map: a CSV of each "
+            "tracker's old tag (original platform) and new tag, one row per tracker and format "
+            "(every format of its type unless the body gives one)"
+        ),
+    ] = None,
+    old_host: Annotated[
+        str | None,
+        Query(
+            description="With download=tag-map: the host of the old tags (a host name or an "
+            "http(s) URL); secure.adnxs.com by default.",
+            examples=["secure.adnxs.com"],
+        ),
+    ] = None,
 ) -> Response:
     export = ExportRequest.from_mapping(payload.given())
+    if old_host is not None and download is not SheetKind.TAG_MAP:
+        raise ValidationError("old_host", "only applies to download 'tag-map'")
     if export.delivery is Delivery.EMAIL:
         if download is not None:
             raise ValidationError("download", "only applies to delivery 'now'")
@@ -68,10 +88,10 @@ def export_trackers(
             status_code=202,
             headers={"Location": f"/api/v1/exports/{record.id}"},
         )
-    result = exports.build(export)
     if download is None:
+        result = exports.build(export)
         return JSONResponse({"tags": result.tags_json(), "warnings": result.warnings})
-    sheet = render_sheet(result.rows, download, exports.clock())
+    sheet = exports.download(export, download, old_host=old_host).sheet
     return Response(
         content=sheet.data,
         media_type=sheet.media_type,

@@ -7,7 +7,7 @@ saved report is for its owner and admins.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -64,7 +64,7 @@ def _actor(user: User) -> Actor:
 
 
 @router.get("/saved-reports", summary="List saved reports")
-def list_saved_reports(_user: Caller, service: Service) -> dict[str, Any]:
+def list_saved_reports(_user: Caller, service: Service) -> dict[str, object]:
     return {"items": [saved_report_json(s) for s in service.list_all()]}
 
 
@@ -79,14 +79,14 @@ def create_saved_report(user: Caller, service: Service, body: SavedReportCreate)
 
 
 @router.get("/saved-reports/{report_id}", summary="A saved report")
-def get_saved_report(report_id: ReportId, _user: Caller, service: Service) -> dict[str, Any]:
+def get_saved_report(report_id: ReportId, _user: Caller, service: Service) -> dict[str, object]:
     return saved_report_json(service.get(report_id))
 
 
 @router.patch("/saved-reports/{report_id}", summary="Change a saved report (owner or admin)")
 def update_saved_report(
     report_id: ReportId, user: Caller, service: Service, body: SavedReportChange
-) -> dict[str, Any]:
+) -> dict[str, object]:
     return saved_report_json(service.update(_actor(user), report_id, body.given()))
 
 

@@ -14,7 +14,7 @@ See ``reporting/summary.py``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -71,7 +71,7 @@ async def get_summary(
     publisher_id: _ID_LIST = None,
     placement_id: _ID_LIST = None,
     payment_rule_id: _ID_LIST = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     given = {
         "imp_type": imp_type,
         "tracker_id": tracker_id,
@@ -88,7 +88,7 @@ async def get_summary(
     }
     start_at = _instant(start, "start")
     end_at = _instant(end, "end")
-    result: dict[str, Any] = await run_in_threadpool(
+    result: dict[str, object] = await run_in_threadpool(
         summary, reports, start_at, end_at, _split(group_by), filters
     )
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar, TypeVarTuple, Unpack
+from typing import Annotated, TypeVar, TypeVarTuple, Unpack
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, Field
@@ -23,6 +23,7 @@ from adtrack.services.ports import ApiToken, User
 from adtrack.services.users import UserService
 from adtrack.web.api.answers import ErrorOut
 from adtrack.web.api.deps import CurrentUser, admin_access, get_users
+from adtrack.web.api.errors import OpenApiResponses
 from adtrack.web.api.jsonio import ApiJSONResponse, DecimalJSONRoute
 from adtrack.web.sign_in import PasswordWorkBusy, run_password_work
 
@@ -32,14 +33,14 @@ Users = Annotated[UserService, Depends(get_users)]
 UserId = Annotated[int, Path(ge=1, le=ID_MAX, description="The user's id.")]
 TokenId = Annotated[int, Path(ge=1, le=ID_MAX, description="The token's id.")]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+_ERRORS: OpenApiResponses = {
     401: {"model": ErrorOut, "description": "No valid API token."},
     403: {"model": ErrorOut, "description": "Only admins manage users."},
     404: {"model": ErrorOut, "description": "No such user or token."},
     409: {"model": ErrorOut, "description": "Email taken, or the last admin would be lost."},
     422: {"model": ErrorOut, "description": "Invalid input; `field` names the culprit."},
 }
-_HASHING_ERRORS: dict[int | str, dict[str, Any]] = {
+_HASHING_ERRORS: OpenApiResponses = {
     **_ERRORS,
     503: {"model": ErrorOut, "description": "Every password-hashing thread is busy; retry."},
 }

@@ -7,10 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from adtrack.domain.catalogue_rules import BASE_RULE_CONDITIONAL_ONLY
-from adtrack.domain.model import LineItem, PaymentRule, PricingType, RevenueType
+from adtrack.domain.model import (
+    Advertiser,
+    LineItem,
+    PaymentRule,
+    Placement,
+    PricingType,
+    Publisher,
+    RevenueType,
+    State,
+)
 from adtrack.services.catalogue import CatalogueService, KindCatalogue
 from adtrack.web.console.forms import FormField, FormValue, FormValues
 from adtrack.web.console.rendering import money_text
@@ -21,7 +31,7 @@ __all__ = [
     "PAYMENT_RULES",
     "PLACEMENTS",
     "PUBLISHERS",
-    "SCREENS",
+    "CatalogueEntity",
     "CatalogueScreen",
     "Column",
     "describe_pricing",
@@ -42,34 +52,56 @@ _PRICING_AMOUNT = {"revshare": "revshare", "cpm": "cost_cpm", "cpc": "cost_cpc"}
 # --- what differs per kind -----------------------------------------------------------------
 
 
+class CatalogueEntity(Protocol):
+    """What every catalogue list shows of an object (the columns and sorts all kinds share)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def code(self) -> str | None: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def last_modified(self) -> datetime | None: ...
+
+
+E = TypeVar("E", bound=CatalogueEntity)
+# Whether a form field is left out of what the form sends (given its raw value and the form's).
+Skip = Callable[[FormField, FormValue | None, FormValues], bool]
+# A column reads an entity; one that reads only what all kinds have serves every screen.
+E_contra = TypeVar("E_contra", bound=CatalogueEntity, contravariant=True)
+
+
 @dataclass(frozen=True)
-class Column:
+class Column(Generic[E_contra]):
     header: str
-    cell: Callable[[Any], object]
+    cell: Callable[[E_contra], object]
     sort: str | None = None
-    link: Callable[[Any], str] | None = None
+    link: Callable[[E_contra], str] | None = None
     cell_type: str = "text"  # text | num | state | advertiser | revenue | pricing
 
 
 @dataclass(frozen=True)
-class CatalogueScreen:
-    """The list and form pages of one kind of catalogue object."""
+class CatalogueScreen(Generic[E]):
+    """The list and form pages of one kind of catalogue object (entity type ``E``)."""
 
     slug: str  # URL segment: "line-items"
     label: str  # "line item"
     title: str  # "Line Items"
     section: str
     fields: tuple[FormField, ...]
-    columns: tuple[Column, ...]
-    sort_keys: Mapping[str, Callable[[Any], object]]
-    objects: Callable[[CatalogueService], KindCatalogue[Any]]  # the service's catalogue of it
+    columns: tuple[Column[E], ...]
+    sort_keys: Mapping[str, Callable[[E], object]]
+    objects: Callable[[CatalogueService], KindCatalogue[E]]  # the service's catalogue of it
     parent: str | None = None  # list filter and create default: "advertiser_id"
     defaults: Mapping[str, str] = field(default_factory=dict)  # a new object's form values
-    skip: Callable[[FormField, FormValue | None, FormValues], bool] | None = None
+    skip: Skip | None = None
     hidden_fields: Callable[[object], frozenset[str]] = field(default=lambda entity: frozenset())
 
 
-_COMMON_SORTS: dict[str, Callable[[Any], object]] = {
+_COMMON_SORTS: Mapping[str, Callable[[CatalogueEntity], object]] = {
     "id": lambda e: e.id,
     "name": lambda e: e.name,
     "code": lambda e: e.code,
@@ -78,7 +110,7 @@ _COMMON_SORTS: dict[str, Callable[[Any], object]] = {
 }
 
 
-def _skip_amounts(type_field: str, amounts: Mapping[str, str]) -> Callable[..., bool]:
+def _skip_amounts(type_field: str, amounts: Mapping[str, str]) -> Skip:
     """Only the amount of the chosen pricing/revenue type is sent (the rules refuse others)."""
 
     def skip(field: FormField, raw: FormValue | None, values: FormValues) -> bool:
@@ -139,7 +171,7 @@ REDIRECT_POLICY = FormField(
 
 
 # The columns every catalogue list starts with.
-def _id_and_name(slug: str) -> tuple[Column, Column]:
+def _id_and_name(slug: str) -> tuple[Column[CatalogueEntity], Column[CatalogueEntity]]:
     """The id, and the name linking to the object's page (``/<slug>/<id>``)."""
     return (
         Column("ID", lambda e: e.id, "id", cell_type="num"),
@@ -147,11 +179,11 @@ def _id_and_name(slug: str) -> tuple[Column, Column]:
     )
 
 
-_CODE = Column("Code", lambda e: e.code or "", "code")
-_STATE = Column("State", lambda e: e.state, "state", cell_type="state")
+_CODE: Column[CatalogueEntity] = Column("Code", lambda e: e.code or "", "code")
+_STATE: Column[CatalogueEntity] = Column("State", lambda e: e.state, "state", cell_type="state")
 
 
-ADVERTISERS = CatalogueScreen(
+ADVERTISERS = CatalogueScreen[Advertiser](
     slug="advertisers",
     label="advertiser",
     title="Advertisers",
@@ -161,12 +193,12 @@ ADVERTISERS = CatalogueScreen(
         *_id_and_name("advertisers"),
         _CODE,
         _STATE,
-        Column(
+        Column[CatalogueEntity](
             "Line items",
             lambda e: "Line items",
             link=lambda e: f"/line-items?advertiser_id={e.id}",
         ),
-        Column(
+        Column[CatalogueEntity](
             "Trackers",
             lambda e: "Impression trackers",
             link=lambda e: f"/impression-trackers?advertiser_id={e.id}",
@@ -176,7 +208,7 @@ ADVERTISERS = CatalogueScreen(
     objects=lambda catalogue: catalogue.advertisers,
 )
 
-LINE_ITEMS = CatalogueScreen(
+LINE_ITEMS = CatalogueScreen[LineItem](
     slug="line-items",
     label="line item",
     title="Line Items",
@@ -247,7 +279,7 @@ _BASE_RULE_FIELDS = (
     ),
 )
 
-PUBLISHERS = CatalogueScreen(
+PUBLISHERS = CatalogueScreen[Publisher](
     slug="publishers",
     label="publisher",
     title="Publishers",
@@ -257,7 +289,7 @@ PUBLISHERS = CatalogueScreen(
         *_id_and_name("publishers"),
         _CODE,
         _STATE,
-        Column(
+        Column[CatalogueEntity](
             "Placements & rules",
             lambda e: "Placements & payment rules",
             link=lambda e: f"/publishers/{e.id}#placements",
@@ -266,10 +298,10 @@ PUBLISHERS = CatalogueScreen(
     sort_keys=_COMMON_SORTS,
     objects=lambda catalogue: catalogue.publishers,
     defaults={"base_rule.pricing_type": "revshare", "base_rule.revshare": "0"},
-    skip=lambda f, raw, values: _skip_amounts("pricing_type", _PRICING_AMOUNT)(f, raw, values),
+    skip=_skip_amounts("pricing_type", _PRICING_AMOUNT),
 )
 
-PLACEMENTS = CatalogueScreen(
+PLACEMENTS = CatalogueScreen[Placement](
     slug="placements",
     label="placement",
     title="Placements",
@@ -285,7 +317,7 @@ PLACEMENTS = CatalogueScreen(
     parent="publisher_id",
 )
 
-PAYMENT_RULES = CatalogueScreen(
+PAYMENT_RULES = CatalogueScreen[PaymentRule](
     slug="payment-rules",
     label="payment rule",
     title="Payment Rules",
@@ -330,8 +362,6 @@ PAYMENT_RULES = CatalogueScreen(
     skip=_skip_payment_rule,
     hidden_fields=_base_rule_hidden,
 )
-
-SCREENS = {s.slug: s for s in (ADVERTISERS, LINE_ITEMS, PUBLISHERS, PLACEMENTS, PAYMENT_RULES)}
 
 
 def describe_revenue(item: LineItem) -> str:

@@ -8,12 +8,14 @@ deployment's time zone (midnight local; end dates are exclusive like everywhere 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from enum import Enum
 from zoneinfo import ZoneInfo
+
+from starlette.datastructures import FormData
 
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.model import PPM
@@ -118,13 +120,12 @@ def _parse_value(field: FormField, raw: FormValue | None, zone: ZoneInfo) -> Fie
     raise AssertionError(f"unknown widget {field.widget}")
 
 
-def form_values(form: Mapping[str, Any], fields: Sequence[FormField]) -> FormValues:
+def form_values(form: FormData, fields: Sequence[FormField]) -> FormValues:
     """What the user typed, to show again (nothing typed is lost on an error)."""
     values: FormValues = {}
     for field in fields:
         if field.widget == "ids":
-            getter = getattr(form, "getlist", None)
-            values[field.name] = list(getter(field.name)) if getter else form.get(field.name, [])
+            values[field.name] = [v for v in form.getlist(field.name) if isinstance(v, str)]
         else:
             raw = form.get(field.name)
             values[field.name] = raw if isinstance(raw, str) else ""
@@ -137,9 +138,9 @@ def parse_form(
     zone: ZoneInfo,
     *,
     skip: Callable[[FormField, FormValue | None], bool] | None = None,
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> tuple[dict[str, object], dict[str, str]]:
     """Service data and per-field errors from the form values. ``skip`` leaves fields out."""
-    data: dict[str, Any] = {}
+    data: dict[str, object] = {}
     errors: dict[str, str] = {}
     for field in fields:
         raw = values.get(field.name)
@@ -159,11 +160,13 @@ def parse_form(
     return data, errors
 
 
-def _set(data: dict[str, Any], key: str, value: FieldData) -> None:
+def _set(data: dict[str, object], key: str, value: FieldData) -> None:
     """``base_rule.revshare_ppm`` goes into ``data["base_rule"]["revshare_ppm"]``."""
     if "." in key:
         head, rest = key.split(".", 1)
-        nested = data.setdefault(head, {})
+        existing = data.get(head)
+        nested: dict[str, object] = existing if isinstance(existing, dict) else {}
+        data[head] = nested
         _set(nested, rest, value)
     else:
         data[key] = value
@@ -178,21 +181,21 @@ def entity_values(entity: object, fields: Sequence[FormField], zone: ZoneInfo) -
     return values
 
 
-def show_value(field: FormField, value: Any, zone: ZoneInfo) -> FormValue:
+def show_value(field: FormField, value: object, zone: ZoneInfo) -> FormValue:
     if value is None:
         return [] if field.widget == "ids" else ""
-    if field.widget == "money":
-        return _trim(format_micros(int(value)))
-    if field.widget == "ratio":
-        return _trim(str(Decimal(int(value)) / PPM))
-    if field.widget == "date":
+    if field.widget == "money" and isinstance(value, int):
+        return _trim(format_micros(value))
+    if field.widget == "ratio" and isinstance(value, int):
+        return _trim(str(Decimal(value) / PPM))
+    if field.widget == "date" and isinstance(value, datetime):
         day: date = value.astimezone(zone).date()
         return day.isoformat()
-    if field.widget == "ids":
+    if field.widget == "ids" and isinstance(value, frozenset):
         return [str(v) for v in sorted(value)]
-    if field.widget == "lines":
+    if field.widget == "lines" and isinstance(value, (tuple, list)):
         return "\n".join(str(v) for v in value)
-    if hasattr(value, "value"):  # enums
+    if isinstance(value, Enum):
         return str(value.value)
     return str(value)
 

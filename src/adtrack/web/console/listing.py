@@ -10,15 +10,30 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.parsing import parse_int
 from adtrack.services.catalogue import MAX_PAGE_SIZE, Page
 
-__all__ = ["Listing", "PER_PAGE_CHOICES", "list_rows"]
+__all__ = ["ListFetch", "Listing", "PER_PAGE_CHOICES", "list_rows"]
 
 E = TypeVar("E")
+
+
+class ListFetch(Protocol[E]):
+    """A catalogue's ``list`` (``KindCatalogue.list``): one page of live objects."""
+
+    def __call__(
+        self,
+        *,
+        q: str | None = None,
+        state: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        **filters: object,
+    ) -> Page[E]: ...
+
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
 DEFAULT_PER_PAGE = 25
@@ -56,7 +71,7 @@ def _int(value: object, default: int, low: int, high: int) -> int:
     return min(max(number, low), high)
 
 
-def _sort_value(value: object) -> tuple[int, Any]:
+def _sort_value(value: object) -> tuple[int, object]:
     """None last; text case-insensitively."""
     if value is None or value == "":
         return (1, "")
@@ -68,7 +83,7 @@ def _sort_value(value: object) -> tuple[int, Any]:
 
 
 def list_rows(
-    fetch: Callable[..., Page[E]],
+    fetch: ListFetch[E],
     params: Mapping[str, object],
     sort_keys: Mapping[str, Callable[[E], object]],
     *,
@@ -79,7 +94,8 @@ def list_rows(
     """One page of ``fetch`` (a ``CatalogueService.list_*`` method) for the query ``params``
     (``q``, ``state``, ``sort``, ``dir``, ``page``, ``per_page``); ``filters`` are passed on."""
     q = str(params.get("q") or "").strip() or None
-    state = params.get("state") if params.get("state") in ("active", "inactive") else None
+    given_state = params.get("state")
+    state = given_state if given_state in ("active", "inactive") else None
     sort = str(params.get("sort") or default_sort)
     if sort not in sort_keys:
         sort = default_sort

@@ -9,25 +9,26 @@ Readers (the reporter role) see the same pages read-only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from adtrack.domain.errors import DomainError, InUse
-from adtrack.domain.model import LineItem
+from adtrack.domain.model import LineItem, PaymentRule, Placement, Publisher
 from adtrack.domain.parsing import parse_optional_id
-from adtrack.services.catalogue import MAX_PAGE_SIZE, CatalogueService, Page
+from adtrack.services.catalogue import MAX_PAGE_SIZE, CatalogueService
 from adtrack.web.api.deps import get_catalogue
 from adtrack.web.console.access import EditorDep, Viewer, ViewerDep, check_csrf
 from adtrack.web.console.catalogue_names import CatalogueNames
 from adtrack.web.console.catalogue_screens import (
+    ADVERTISERS,
     LINE_ITEMS,
     PAYMENT_RULES,
     PLACEMENTS,
     PUBLISHERS,
-    SCREENS,
+    CatalogueEntity,
     CatalogueScreen,
 )
 from adtrack.web.console.console_route import ConsoleRoute
@@ -41,7 +42,7 @@ from adtrack.web.console.forms import (
     form_values,
     parse_form,
 )
-from adtrack.web.console.listing import PER_PAGE_CHOICES, list_rows
+from adtrack.web.console.listing import PER_PAGE_CHOICES, ListFetch, list_rows
 from adtrack.web.console.rendering import redirect, render
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
@@ -49,15 +50,16 @@ router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
 # --- options of selects that come from the catalogue ------------------------------------------
 
 
-E = TypeVar("E")
+T = TypeVar("T")
+E = TypeVar("E", bound=CatalogueEntity)
 
 
-def _all(fetch: Callable[..., Page[E]]) -> list[E]:
+def _all(fetch: ListFetch[T]) -> list[T]:
     return list(fetch(limit=MAX_PAGE_SIZE).items)
 
 
 def dynamic_options(
-    svc: CatalogueService, screen: CatalogueScreen, values: FormValues
+    svc: CatalogueService, screen: CatalogueScreen[E], values: FormValues
 ) -> dict[str, list[tuple[str, str]]]:
     options: dict[str, list[tuple[str, str]]] = {}
     names = {f.name for f in screen.fields}
@@ -75,7 +77,7 @@ def dynamic_options(
     return options
 
 
-def _defaults(screen: CatalogueScreen, request: Request) -> FormValues:
+def _defaults(screen: CatalogueScreen[E], request: Request) -> FormValues:
     values: FormValues = {"state": "active"}
     if screen.parent and request.query_params.get(screen.parent):
         values[screen.parent] = request.query_params[screen.parent]
@@ -83,7 +85,7 @@ def _defaults(screen: CatalogueScreen, request: Request) -> FormValues:
     return values
 
 
-def _visible_fields(screen: CatalogueScreen, entity: object) -> list[FormField]:
+def _visible_fields(screen: CatalogueScreen[E], entity: object) -> list[FormField]:
     hidden = screen.hidden_fields(entity)
     return [
         f
@@ -97,7 +99,7 @@ def _visible_fields(screen: CatalogueScreen, entity: object) -> list[FormField]:
 # --- pages ------------------------------------------------------------------------------------
 
 
-def _list_page(request: Request, screen: CatalogueScreen, viewer: Viewer) -> Response:
+def _list_page(request: Request, screen: CatalogueScreen[E], viewer: Viewer) -> Response:
     svc = get_catalogue(request)
     params = dict(request.query_params)
     filters: dict[str, object] = {}
@@ -124,8 +126,8 @@ def _list_page(request: Request, screen: CatalogueScreen, viewer: Viewer) -> Res
 
 def _form_page(
     request: Request,
-    screen: CatalogueScreen,
-    entity: Any | None,
+    screen: CatalogueScreen[E],
+    entity: E | None,
     values: FormValues,
     errors: Mapping[str, str],
     *,
@@ -152,8 +154,12 @@ def _form_page(
             svc.payment_rules.list(publisher_id=entity.id, limit=MAX_PAGE_SIZE).items,
             key=lambda r: (not r.is_base, -r.priority, r.id),
         )
-    if screen in (PLACEMENTS, PAYMENT_RULES):
-        publisher_id = entity.publisher_id if entity is not None else values.get("publisher_id")
+    if screen.parent == "publisher_id":  # placements and payment rules
+        publisher_id = (
+            entity.publisher_id
+            if isinstance(entity, (Placement, PaymentRule))
+            else values.get("publisher_id")
+        )
         context["back"] = f"/publishers/{publisher_id}" if publisher_id else "/publishers"
     else:
         context["back"] = f"/{screen.slug}"
@@ -167,7 +173,7 @@ def _errors_from(exc: DomainError, fields: list[FormField]) -> dict[str, str]:
     return {name: exc.message}
 
 
-async def _save(request: Request, screen: CatalogueScreen, entity: Any | None) -> Response:
+async def _save(request: Request, screen: CatalogueScreen[E], entity: E | None) -> Response:
     svc = get_catalogue(request)
     zone = console_state(request).zone
     fields = _visible_fields(screen, entity)
@@ -198,17 +204,17 @@ async def _save(request: Request, screen: CatalogueScreen, entity: Any | None) -
     return _form_page(request, screen, entity, values, errors, status_code=422)
 
 
-def _after_save(screen: CatalogueScreen, saved: Any) -> str:
-    if screen in (PLACEMENTS, PAYMENT_RULES):
+def _after_save(screen: CatalogueScreen[E], saved: E) -> str:
+    if isinstance(saved, (Placement, PaymentRule)):
         return f"/publishers/{saved.publisher_id}#{screen.slug}"
-    if screen is PUBLISHERS:
+    if isinstance(saved, Publisher):
         return f"/publishers/{saved.id}"
-    if screen is LINE_ITEMS:
+    if isinstance(saved, LineItem):
         return f"/line-items?advertiser_id={saved.advertiser_id}"
     return f"/{screen.slug}"
 
 
-def _register(screen: CatalogueScreen) -> None:
+def _register(screen: CatalogueScreen[E]) -> None:
     slug = screen.slug
 
     def list_view(request: Request, viewer: ViewerDep) -> Response:
@@ -270,14 +276,18 @@ def _register(screen: CatalogueScreen) -> None:
     )
 
 
-def _after_delete(screen: CatalogueScreen, entity: Any) -> str:
-    if screen in (PLACEMENTS, PAYMENT_RULES):
+def _after_delete(screen: CatalogueScreen[E], entity: E) -> str:
+    if isinstance(entity, (Placement, PaymentRule)):
         return f"/publishers/{entity.publisher_id}"
     return f"/{screen.slug}"
 
 
-for _screen in SCREENS.values():
-    _register(_screen)
+# One call per kind: each screen has its own entity type.
+_register(ADVERTISERS)
+_register(LINE_ITEMS)
+_register(PUBLISHERS)
+_register(PLACEMENTS)
+_register(PAYMENT_RULES)
 
 
 __all__ = ["router"]

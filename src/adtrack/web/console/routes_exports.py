@@ -5,7 +5,9 @@
 *Advanced Options*: the ``CACHEBUSTER`` / ``ANCOST`` / ``REDIRECT_URL`` macros, the ad-server
 preset that spells them, the tracker code instead of the id, https for every URL.
 
-"Now" shows each tag with a copy button and offers TXT / CSV / XLSX downloads; "email" queues
+"Now" shows each tag with a copy button and offers TXT / CSV / XLSX downloads and the tag map
+(a CSV of each tracker's old tag on the original platform next to its new tag, in every format
+of its type, for the ad servers' bulk tools); "email" queues
 the export and shows its delivery status until it is sent or failed. Everything goes through
 ``ExportService`` (the same checks and tags as ``POST /api/v1/trackers/export``).
 """
@@ -20,13 +22,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from adtrack.domain.errors import DomainError, PermissionDenied
+from adtrack.domain.errors import DomainError, PermissionDenied, ValidationError
 from adtrack.domain.macro_presets import Macro, Preset, get_preset
 from adtrack.domain.model import TrackerType
 from adtrack.domain.parsing import parse_id_list
 from adtrack.services.export_request import Delivery, ExportRequest
 from adtrack.services.ports import ExportStatus
-from adtrack.services.tag_sheets import SheetKind, render_sheet
+from adtrack.services.tag_sheets import SheetKind
 from adtrack.web.api.exports import get_exports
 from adtrack.web.console.access import WRITE_ROLES, Viewer, ViewerDep, check_csrf
 from adtrack.web.console.console_route import ConsoleRoute
@@ -202,12 +204,17 @@ def _export_download(request: Request, form: FormData) -> Response:
     tracker_type = _tracker_type(form.get("tracker_type"))
     values = _values_from(form, tracker_type)
     values["delivery"] = Delivery.NOW.value
-    kind = SheetKind(str(form.get("download") or "txt"))
+    try:
+        kind = SheetKind(str(form.get("download") or "txt"))
+    except ValueError:
+        raise ValidationError("download", "must be txt, csv, xlsx or tag-map") from None
+    body = _request_body(tracker_type, _ids(form), values)
+    old_host = None
+    if kind is SheetKind.TAG_MAP:
+        body["format"] = None  # the map lists every format: an ad server may hold any of them
+        old_host = str(form.get("old_host") or "").strip() or None
     exports = get_exports(request)
-    result = exports.build(
-        ExportRequest.from_mapping(_request_body(tracker_type, _ids(form), values))
-    )
-    sheet = render_sheet(result.rows, kind, exports.clock())
+    sheet = exports.download(ExportRequest.from_mapping(body), kind, old_host=old_host).sheet
     return Response(
         content=sheet.data,
         media_type=sheet.media_type,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
@@ -66,11 +66,15 @@ FILTERS = ("imp_type", "advertiser_id", "line_item_id", "publisher_id", "tracker
 INTERVALS = (("hour", "Hour"), ("day", "Day"), ("month", "Month"), ("cumulative", "Cumulative"))
 
 
-def _form(request: Request) -> dict[str, Any]:
+# The report page's inputs by name: texts, and the list of group-by dimensions.
+ReportForm = dict[str, str | list[str]]
+
+
+def _form(request: Request) -> ReportForm:
     """The page's inputs, with defaults: the last 7 days by day, grouped by impression type."""
     q = request.query_params
     today = datetime.now(console_state(request).zone).date()
-    values: dict[str, Any] = {
+    values: ReportForm = {
         "start": q.get("start") or (today - timedelta(days=6)).isoformat(),
         "end": q.get("end") or today.isoformat(),
         "interval": q.get("interval") or "day",
@@ -81,7 +85,7 @@ def _form(request: Request) -> dict[str, Any]:
     return values
 
 
-def _report_params(values: dict[str, Any], tz: str) -> ReportParameters:
+def _report_params(values: ReportForm, tz: str) -> ReportParameters:
     # The page asks for the last day shown; reports take an exclusive end.
     end_exclusive = (parse_date(values["end"], "end") + timedelta(days=1)).isoformat()
     return ReportParameters(
@@ -136,13 +140,13 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
     }
 
 
-def cell_text(metric: str, value: Any) -> str:
+def cell_text(metric: str, value: formats.MetricValue) -> str:
     """A metric (as :func:`formats.metric_values` gives it) as the page shows it: money
     without trailing zeros (at least 2 decimals), CTR in percent. Downloads keep the exact
     six-decimal values."""
     if value is None:
         return ""
-    if metric in MONEY_METRICS:
+    if metric in MONEY_METRICS and isinstance(value, int):  # micros
         return money_text(value)
     if metric == "ctr":
         return f"{value * 100:.2f} %"

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
@@ -203,8 +202,8 @@ def _tracker_values(tracker: Tracker) -> dict[str, str]:
 
 def _parse_tracker_form(
     screen: TrackerScreen, values: dict[str, str]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    data: dict[str, Any] = {}
+) -> tuple[dict[str, object], dict[str, str]]:
+    data: dict[str, object] = {}
     errors: dict[str, str] = {}
     for name in ("name", "code", "state"):
         data[name] = values.get(name, "").strip()
