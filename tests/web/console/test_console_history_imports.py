@@ -8,7 +8,7 @@ from adtrack.domain.model import Role
 from tests.support.console import ConsoleBed
 from tests.support.report_history import API_DAILY, seed_catalogue
 
-PAGE = "/console/imports/report-history"
+PAGE = "/imports/report-history"
 
 
 def upload(bed: ConsoleBed, text: str, action: str, **fields: str) -> Any:
@@ -64,7 +64,7 @@ def test_reporters_see_the_list_but_cannot_import(bed: ConsoleBed) -> None:
     assert refused.status_code == 403
 
 
-TAGS_PAGE = "/console/imports/tags"
+TAGS_PAGE = "/imports/tags"
 TAG_FILE = (
     b'<!-- Imp Tracker - Spring sale - DO NOT MODIFY --><img src="https://ib.adnxs.com/imptr?'
     b'id=531&cachebuster=[CACHEBUSTER]" width="1" height="1" /><!-- End of Imp Tracker -->\n'

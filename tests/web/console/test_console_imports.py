@@ -14,16 +14,16 @@ from tests.support.xandr_dump import build_catalogue, dump_files, zip_bytes
 
 
 def upload(bed: ConsoleBed, files: list[tuple[str, bytes]]) -> object:
-    token = bed.token(page="/console/imports")
+    token = bed.token(page="/imports")
     return bed.client.post(
-        "/console/imports",
+        "/imports",
         data={"csrf_token": token},
         files=[("files", (name, data, "application/octet-stream")) for name, data in files],
     )
 
 
 def test_upload_shows_the_plan_then_applies_it(bed: ConsoleBed) -> None:
-    page = bed.client.get("/console/imports")
+    page = bed.client.get("/imports")
     assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
     source = build_catalogue()
     # an id already taken by an object of ours: the plan says it gets a new one
@@ -45,16 +45,16 @@ def test_upload_shows_the_plan_then_applies_it(bed: ConsoleBed) -> None:
     assert len(stored) == 1 and stored[0].stat().st_mode & 0o077 == 0
 
     applied = bed.client.post(
-        "/console/imports/apply",
-        data={"csrf_token": bed.token(page="/console/imports"), "upload": upload_token.group(1)},
+        "/imports/apply",
+        data={"csrf_token": bed.token(page="/imports"), "upload": upload_token.group(1)},
     )
     assert applied.status_code == 200 and "Imported" in applied.text
     assert bed.catalogue.impression_trackers.list().total == imps
     assert not stored[0].exists()
     # applying the same upload twice: it is gone
     again = bed.client.post(
-        "/console/imports/apply",
-        data={"csrf_token": bed.token(page="/console/imports"), "upload": upload_token.group(1)},
+        "/imports/apply",
+        data={"csrf_token": bed.token(page="/imports"), "upload": upload_token.group(1)},
     )
     assert again.status_code == 422 and "upload the dump again" in again.text
 
@@ -76,5 +76,5 @@ def test_refused_objects_and_unreadable_files_are_shown(bed: ConsoleBed) -> None
 def test_reporters_cannot_import(tmp_path: Path) -> None:
     with console_bed(tmp_path) as bed:
         bed.sign_in(bed.add_user(Role.REPORTER))
-        assert bed.client.get("/console/imports").status_code == 403
-        assert "/console/imports" not in bed.client.get("/advertisers").text
+        assert bed.client.get("/imports").status_code == 403
+        assert "/imports" not in bed.client.get("/advertisers").text

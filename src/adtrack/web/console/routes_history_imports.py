@@ -1,9 +1,9 @@
 """Console pages for what the original platform left besides its catalogue (``docs/console.md``):
 
-- ``/console/imports/report-history``: upload the network analytics report (CSV) with its time
+- ``/imports/report-history``: upload the network analytics report (CSV) with its time
   zone, check it (a dry run: what would be added, refused rows by line) or import it; the
   imports made, each with an Undo button (editors);
-- ``/console/imports/tags``: recover trackers from exported tag files: upload them, pick the
+- ``/imports/tags``: recover trackers from exported tag files: upload them, pick the
   line item and publisher (placement and payment rule optional), check (what would be created,
   ids taken, names missing) or create.
 """
@@ -33,8 +33,8 @@ __all__ = ["read_upload", "router"]
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
 
-PAGE = "/console/imports/report-history"
-TAGS_PAGE = "/console/imports/tags"
+PAGE = "/imports/report-history"
+TAGS_PAGE = "/imports/tags"
 
 
 def _history(request: Request) -> ReportHistoryService:

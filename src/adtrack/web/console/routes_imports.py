@@ -1,4 +1,4 @@
-"""**Imports** (``/console/imports``): upload a catalogue dump of Microsoft Invest/Xandr (JSON
+"""**Imports** (``/imports``): upload a catalogue dump of Microsoft Invest/Xandr (JSON
 responses of its API, or zips of them), see the dry run's plan (what would be created,
 updated, left alone or refused, the objects that get a new id, and the fields adtrack cannot
 keep), then apply it. Traffickers and admins.
@@ -39,7 +39,7 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
 
-PAGE = "/console/imports"
+PAGE = "/imports"
 # Objects with something to say (refused, a new id, notes) listed on the page; the counts
 # cover all of them.
 _SHOWN = 500
