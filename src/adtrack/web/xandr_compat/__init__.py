@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -157,7 +156,7 @@ def create_xandr_app() -> Starlette:
     for service in resources.SERVICES:
         methods = ["GET", "POST", "PUT", "DELETE"] if service.writable else ["GET"]
         routes.append(Route(f"/{service.kind.value}", _endpoint(service), methods=methods))
-    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    handlers: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
         XandrError: _xandr_error,
         DomainError: _domain_error,
         HTTPException: _http_error,
