@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _endpoint(service: resources.Service) -> Endpoint:
+def _endpoint(service: resources.XandrService) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         user = await caller(request)
         container = services(request)
@@ -61,8 +61,7 @@ def _endpoint(service: resources.Service) -> Endpoint:
                 if (value := optional_id_param(request, name)) is not None
             }
             answer = await run_in_threadpool(
-                resources.read,
-                service,
+                service.read,
                 catalogue,
                 settings,
                 ids_param(request, settings.xandr_max_elements),
@@ -75,17 +74,15 @@ def _endpoint(service: resources.Service) -> Endpoint:
             obj = json_object(await request.body(), service.kind.value)
             advertiser_id = optional_id_param(request, "advertiser_id")
             answer = await run_in_threadpool(
-                resources.create, service, catalogue, settings, obj, advertiser_id
+                service.create, catalogue, settings, obj, advertiser_id
             )
         else:
             id = _one_id(request, settings.xandr_max_elements)
             if method == "PUT":
                 obj = json_object(await request.body(), service.kind.value)
-                answer = await run_in_threadpool(
-                    resources.update, service, catalogue, settings, id, obj
-                )
+                answer = await run_in_threadpool(service.update, catalogue, settings, id, obj)
             else:
-                answer = await run_in_threadpool(resources.delete, service, catalogue, id)
+                answer = await run_in_threadpool(service.delete, catalogue, id)
         warnings = [f"{note.field}: {note.reason}" for note in answer.notes]
         return ok(request, answer.body, warnings=warnings)
 
