@@ -63,12 +63,12 @@ def map_objects(objects: Sequence[DumpObject]) -> list[ImportItem]:
     items: list[ImportItem] = []
     for dump_object in objects:
         obj = dump_object.obj
-        name, id = obj.get("name"), obj.get("id")
+        name, raw_id = obj.get("name"), obj.get("id")
         entry = ImportEntry(
             kind=dump_object.kind,
             source=dump_object.source,
             position=dump_object.position,
-            original_id=id if isinstance(id, int) else None,
+            original_id=raw_id if isinstance(raw_id, int) else None,
             name=name if isinstance(name, str) else None,
         )
         item = ImportItem(entry)
