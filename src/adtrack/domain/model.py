@@ -189,3 +189,7 @@ class Tracker:
     # id and code on the platform it was imported from (Microsoft Invest/Xandr), if any
     original_id: int | None = None
     original_code: str | None = None
+
+
+# Any one object of the catalogue (what an import or the compatible API handles kind by kind).
+CatalogueEntity = Advertiser | LineItem | Publisher | Placement | PaymentRule | Tracker

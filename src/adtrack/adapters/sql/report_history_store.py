@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, and_, delete, insert, select
+from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.rollup_sink import SqlRollupSink
+from adtrack.adapters.sql.rows import SqlRow
 from adtrack.domain.epoch_hours import EPOCH
 from adtrack.domain.errors import Conflict, NotFound
 from adtrack.domain.imported_history import IMPORTED_HISTORY_TRACKER
@@ -64,10 +64,10 @@ class SqlReportHistoryStore:
 
     def _by_original_id(
         self, table: Table, original_ids: Collection[int], *columns: str
-    ) -> dict[int, Row[Any]]:
+    ) -> dict[int, SqlRow]:
         c = table.c
         selected = (c.id, c.original_id, *(c[name] for name in columns))
-        found: dict[int, Row[Any]] = {}
+        found: dict[int, SqlRow] = {}
         with self._engine.connect() as conn:
             for chunk in _chunks(original_ids):
                 for row in conn.execute(select(*selected).where(c.original_id.in_(chunk))):
@@ -120,7 +120,7 @@ class SqlReportHistoryStore:
 
     def add(self, new: NewHistoryImport, rows: Sequence[HistoryRowRecord]) -> HistoryImport:
         now = datetime.now(UTC)
-        values: dict[str, Any] = {
+        values: dict[str, object] = {
             "file_name": new.file_name,
             "sha256": new.sha256,
             "timezone": new.timezone,
@@ -161,7 +161,7 @@ class SqlReportHistoryStore:
                 self._sink.add_rollups_in(conn, _delta(rows, sign=1))
         except IntegrityError:
             raise Conflict("file", "this file was imported already (at the same time)") from None
-        return HistoryImport(**_fields_of(new), id=import_id, created_at=now)
+        return _recorded(new, id=import_id, created_at=now)
 
     def imports(self) -> list[HistoryImport]:
         imports = t.report_history_imports
@@ -253,8 +253,20 @@ def _refuse_overlaps(conn: Connection, rows: Sequence[HistoryRowRecord]) -> None
         )
 
 
-def _fields_of(new: NewHistoryImport) -> dict[str, Any]:
-    return {name: getattr(new, name) for name in NewHistoryImport.__dataclass_fields__}
+def _recorded(new: NewHistoryImport, *, id: int, created_at: datetime) -> HistoryImport:
+    return HistoryImport(
+        file_name=new.file_name,
+        sha256=new.sha256,
+        timezone=new.timezone,
+        granularity=new.granularity,
+        lines=new.lines,
+        first_hour=new.first_hour,
+        last_hour=new.last_hour,
+        totals=new.totals,
+        imported_by=new.imported_by,
+        id=id,
+        created_at=created_at,
+    )
 
 
 def _delta(rows: Sequence[HistoryRowRecord], *, sign: int) -> RollupDelta:
@@ -278,7 +290,7 @@ def _delta(rows: Sequence[HistoryRowRecord], *, sign: int) -> RollupDelta:
     return delta
 
 
-def _import_of(row: Row[Any]) -> HistoryImport:
+def _import_of(row: SqlRow) -> HistoryImport:
     m = row._mapping
     return HistoryImport(
         file_name=m["file_name"],

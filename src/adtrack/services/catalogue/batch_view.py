@@ -10,10 +10,10 @@ version of one changed earlier in the batch. Writes go to the real unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, cast
+from typing import Generic, Self, TypeVar, cast
 
 from adtrack.domain.model import (
     Advertiser,
@@ -34,6 +34,7 @@ from adtrack.services.ports import (
     PaymentRuleRepository,
     PlacementRepository,
     PublisherRepository,
+    Repository,
     TrackerReference,
     TrackerRepository,
     UnitOfWork,
@@ -47,10 +48,11 @@ E = TypeVar("E")
 class _CachedRepository(Generic[E]):
     """One kind's repository with ``get`` cached and the batch's staged objects on top.
 
-    Every query method of the kinds' repository protocols is here (the view stands in for all
-    of them); those the cache does not cover go to the real repository."""
+    Every method of ``Repository`` is here; those the cache does not cover go to the real
+    repository. The kinds' own queries are in the subclasses below (the view stands in for all
+    of the kinds' repository protocols)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Repository[E]) -> None:
         self._inner = inner
         self._found: dict[int, E | None] = {}
         self._staged: dict[int, E] = {}
@@ -58,7 +60,7 @@ class _CachedRepository(Generic[E]):
     def prime(self, ids: Iterable[int]) -> None:
         missing = {i for i in ids if i not in self._found}
         if missing:
-            found: dict[int, E] = self._inner.get_many(missing)
+            found = self._inner.get_many(missing)
             for i in missing:
                 self._found[i] = found.get(i)
 
@@ -70,7 +72,7 @@ class _CachedRepository(Generic[E]):
 
     def get(self, id: int, *, include_deleted: bool = False) -> E | None:
         if include_deleted:
-            return cast(E | None, self._inner.get(id, include_deleted=True))
+            return self._inner.get(id, include_deleted=True)
         if id in self._staged:
             return self._staged[id]
         if id not in self._found:
@@ -83,16 +85,16 @@ class _CachedRepository(Generic[E]):
         return {i: e for i in wanted if (e := self.get(i)) is not None}
 
     def live_with_original_ids(self, original_ids: Iterable[int]) -> list[E]:
-        return cast(list[E], self._inner.live_with_original_ids(original_ids))
+        return self._inner.live_with_original_ids(original_ids)
 
     def taken_ids(self, ids: Iterable[int]) -> set[int]:
-        return cast(set[int], self._inner.taken_ids(ids))
+        return self._inner.taken_ids(ids)
 
     def max_id(self) -> int:
-        return cast(int, self._inner.max_id())
+        return self._inner.max_id()
 
     def add(self, entity: E) -> E:
-        return cast(E, self._inner.add(entity))
+        return self._inner.add(entity)
 
     def add_many(self, entities: Sequence[E]) -> None:
         self._inner.add_many(entities)
@@ -106,10 +108,8 @@ class _CachedRepository(Generic[E]):
     def soft_delete(self, id: int, at: datetime) -> None:
         self._inner.soft_delete(id, at)
 
-    # --- the kinds' own queries ----------------------------------------------------------------
-
     def _with_staged(
-        self, found: tuple[list[E], int], keep: Any, limit: int
+        self, found: tuple[list[E], int], keep: Callable[[E], bool], limit: int
     ) -> tuple[list[E], int]:
         """A query's answer with the staged versions in place of the stored ones."""
         items, total = found
@@ -121,45 +121,74 @@ class _CachedRepository(Generic[E]):
         total += len(kept) - len(items) + len(added)
         return (kept + added)[:limit], total
 
-    def live_for_advertiser(self, advertiser_id: int, limit: int) -> tuple[list[E], int]:
+    # last: below here ``list`` would name this method, not the type
+    def list(self, query: ListQuery) -> Page[E]:
+        return self._inner.list(query)
+
+
+class _CachedLineItems(_CachedRepository[LineItem]):
+    def __init__(self, inner: LineItemRepository) -> None:
+        super().__init__(inner)
+        self._queries = inner
+
+    def live_for_advertiser(self, advertiser_id: int, limit: int) -> tuple[list[LineItem], int]:
         return self._with_staged(
-            self._inner.live_for_advertiser(advertiser_id, limit),
+            self._queries.live_for_advertiser(advertiser_id, limit),
             lambda e: e.advertiser_id == advertiser_id,
             limit,
         )
 
-    def live_for_publisher(self, publisher_id: int, limit: int) -> tuple[list[E], int]:
+
+class _CachedPlacements(_CachedRepository[Placement]):
+    def __init__(self, inner: PlacementRepository) -> None:
+        super().__init__(inner)
+        self._queries = inner
+
+    def live_for_publisher(self, publisher_id: int, limit: int) -> tuple[list[Placement], int]:
         return self._with_staged(
-            self._inner.live_for_publisher(publisher_id, limit),
+            self._queries.live_for_publisher(publisher_id, limit),
             lambda e: e.publisher_id == publisher_id,
             limit,
         )
 
-    def base_for_publisher(self, publisher_id: int) -> E | None:
-        for rule in self._staged.values():
-            if getattr(rule, "publisher_id") == publisher_id and getattr(rule, "is_base"):  # noqa: B009
-                return rule
-        return cast(E | None, self._inner.base_for_publisher(publisher_id))
 
-    def live_conditional_for_publisher(self, publisher_id: int, limit: int) -> tuple[list[E], int]:
+class _CachedPaymentRules(_CachedRepository[PaymentRule]):
+    def __init__(self, inner: PaymentRuleRepository) -> None:
+        super().__init__(inner)
+        self._queries = inner
+
+    def base_for_publisher(self, publisher_id: int) -> PaymentRule | None:
+        for rule in self._staged.values():
+            if rule.publisher_id == publisher_id and rule.is_base:
+                return rule
+        return self._queries.base_for_publisher(publisher_id)
+
+    def live_conditional_for_publisher(
+        self, publisher_id: int, limit: int
+    ) -> tuple[list[PaymentRule], int]:
         return self._with_staged(
-            self._inner.live_conditional_for_publisher(publisher_id, limit),
+            self._queries.live_conditional_for_publisher(publisher_id, limit),
             lambda e: e.publisher_id == publisher_id and not e.is_base,
             limit,
         )
 
     def live_filtering_on(
         self, kind: FilterKind, object_id: int, limit: int
-    ) -> tuple[list[E], int]:
-        attribute = "advertiser_ids" if kind == "advertiser" else "line_item_ids"
+    ) -> tuple[list[PaymentRule], int]:
         return self._with_staged(
-            self._inner.live_filtering_on(kind, object_id, limit),
-            lambda e: object_id in getattr(e, attribute),
+            self._queries.live_filtering_on(kind, object_id, limit),
+            lambda e: object_id in (e.advertiser_ids if kind == "advertiser" else e.line_item_ids),
             limit,
         )
 
-    def live_with_code(self, tracker_type: TrackerType, code: str) -> list[E]:
-        found: list[E] = self._inner.live_with_code(tracker_type, code)
+
+class _CachedTrackers(_CachedRepository[Tracker]):
+    def __init__(self, inner: TrackerRepository) -> None:
+        super().__init__(inner)
+        self._queries = inner
+
+    def live_with_code(self, tracker_type: TrackerType, code: str) -> list[Tracker]:
+        found = self._queries.live_with_code(tracker_type, code)
         items, _ = self._with_staged(
             (found, len(found)),
             lambda e: e.code == code and e.tracker_type is tracker_type,
@@ -169,16 +198,12 @@ class _CachedRepository(Generic[E]):
 
     def live_using(
         self, reference: TrackerReference, object_id: int, limit: int
-    ) -> tuple[list[E], int]:
+    ) -> tuple[list[Tracker], int]:
         return self._with_staged(
-            self._inner.live_using(reference, object_id, limit),
-            lambda e: getattr(e, reference) == object_id,
+            self._queries.live_using(reference, object_id, limit),
+            lambda e: bool(getattr(e, reference) == object_id),
             limit,
         )
-
-    # last: below here ``list`` would name this method, not the type
-    def list(self, query: ListQuery) -> Page[E]:
-        return cast(Page[E], self._inner.list(query))
 
 
 class BatchView:
@@ -189,11 +214,11 @@ class BatchView:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
         self.advertisers_cache = _CachedRepository[Advertiser](uow.advertisers)
-        self.line_items_cache = _CachedRepository[LineItem](uow.line_items)
+        self.line_items_cache = _CachedLineItems(uow.line_items)
         self.publishers_cache = _CachedRepository[Publisher](uow.publishers)
-        self.placements_cache = _CachedRepository[Placement](uow.placements)
-        self.payment_rules_cache = _CachedRepository[PaymentRule](uow.payment_rules)
-        self.trackers_cache = _CachedRepository[Tracker](uow.trackers)
+        self.placements_cache = _CachedPlacements(uow.placements)
+        self.payment_rules_cache = _CachedPaymentRules(uow.payment_rules)
+        self.trackers_cache = _CachedTrackers(uow.trackers)
 
     def __enter__(self) -> Self:
         return self
@@ -237,16 +262,17 @@ class BatchView:
     def catalogue_version(self) -> CatalogueVersionRepository:
         return self._uow.catalogue_version
 
-    def cache_of(self, repository: object) -> _CachedRepository[Any]:
+    def cache_of(self, repository: Repository[E]) -> _CachedRepository[E]:
         """The cache standing for ``repository`` (one of this view's properties)."""
-        for cache in (
+        caches: tuple[object, ...] = (
             self.advertisers_cache,
             self.line_items_cache,
             self.publishers_cache,
             self.placements_cache,
             self.payment_rules_cache,
             self.trackers_cache,
-        ):
-            if cache is repository:
-                return cache
+        )
+        for cache in caches:
+            if cache is repository:  # so it holds the same kind: E
+                return cast("_CachedRepository[E]", cache)
         raise ValueError("not a repository of this view")

@@ -5,12 +5,11 @@ objects, and loading what the items refer to a few hundred ids at a time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Protocol
 
 from adtrack.domain.errors import BatchRefused, DomainError, ItemRefusal
 from adtrack.domain.validation import ID_MAX
 from adtrack.services.catalogue.batch_view import BatchView
-from adtrack.services.ports import Repository
 
 __all__ = ["Refusals", "allocate_ids", "prime_references"]
 
@@ -35,7 +34,15 @@ class Refusals:
             raise BatchRefused(sorted(self.items, key=lambda r: r.item), self.total)
 
 
-def allocate_ids(repository: Repository[Any], wanted: Sequence[int | None]) -> list[int]:
+class IdSpace(Protocol):
+    """What choosing ids asks of a kind's repository (every ``Repository`` answers it)."""
+
+    def taken_ids(self, ids: Iterable[int]) -> set[int]: ...
+
+    def max_id(self) -> int: ...
+
+
+def allocate_ids(repository: IdSpace, wanted: Sequence[int | None]) -> list[int]:
     """An id for each new object: the one it wants when no row has it (nor an earlier item of
     the batch), else a fresh one above every id in use. Only inside a catalogue write, after
     the version's bump: its lock keeps other writers from taking the same ids meanwhile."""

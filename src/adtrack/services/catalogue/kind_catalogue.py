@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from adtrack.domain.errors import DomainError, NotFound, ValidationError
 from adtrack.domain.model import State
@@ -162,7 +162,7 @@ class KindCatalogue(Generic[E]):
         """``create_many`` inside the caller's open transaction (bumped, not committed)."""
         spec = self.spec
         refusals = Refusals()
-        cleaned: list[tuple[int, int | None, dict[str, Any]]] = []
+        cleaned: list[tuple[int, int | None, dict[str, object]]] = []
         for index, data in enumerate(items):
             wanted: int | None = None
             try:
@@ -200,7 +200,7 @@ class KindCatalogue(Generic[E]):
         """``update_many`` inside the caller's open transaction (bumped, not committed)."""
         spec = self.spec
         refusals = Refusals()
-        parsed: list[tuple[int, int, dict[str, Any]]] = []
+        parsed: list[tuple[int, int, dict[str, object]]] = []
         seen: set[int] = set()
         for index, data in enumerate(items):
             id: int | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from adtrack.domain.errors import DomainError, ValidationError
 from adtrack.domain.model import PaymentRule, Publisher
@@ -86,7 +85,7 @@ class PublisherCatalogue(KindCatalogue[Publisher]):
             base_items.append(base)
         refusals.raise_if_any()
         publishers = super().create_many_in(view, publisher_items, keep_ids=keep_ids, now=now)
-        cleaned: list[tuple[int, int | None, dict[str, Any]]] = []
+        cleaned: list[tuple[int, int | None, dict[str, object]]] = []
         for index, base in enumerate(base_items):
             wanted: int | None = None
             try:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import orjson
 
 from adtrack.domain.errors import ValidationError
+from adtrack.domain.json_values import JsonObject
 from adtrack.services.xandr.objects import XandrKind
 
 __all__ = [
@@ -68,7 +68,7 @@ class DumpObject:
     the response (``imptrackers[3]``)."""
 
     kind: XandrKind
-    obj: Mapping[str, Any]
+    obj: JsonObject
     source: str
     position: str
 
@@ -159,7 +159,7 @@ class _Reader:
                 name,
                 'is not a response of the platform\'s API: expected {"response": {...}}',
             )
-        response: dict[str, Any] = document["response"]
+        response: JsonObject = document["response"]
         status = response.get("status")
         if "error" in response or "error_id" in response or status != "OK":
             error = response.get("error") or response.get("error_id") or status

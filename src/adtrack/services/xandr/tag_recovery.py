@@ -13,14 +13,12 @@ they point at its tracking host.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from adtrack.domain.errors import BatchRefused, NotFound, ValidationError
 from adtrack.domain.model import Tracker, TrackerType
 from adtrack.services.catalogue import CatalogueService
-from adtrack.services.catalogue.kind_catalogue import KindCatalogue
 from adtrack.services.ports import TakenTrackerId, TrackerIds
 from adtrack.services.xandr.tag_files import TagCandidate, TagNote, scan_tag_files
 
@@ -172,17 +170,17 @@ class TagRecoveryService:
         catalogue's own rules (a placement of another publisher...) are checked by the create
         itself."""
         catalogue = self._catalogue
-        kinds: tuple[tuple[str, int | None, KindCatalogue[Any]], ...] = (
-            ("line_item_id", assignment.line_item_id, catalogue.line_items),
-            ("publisher_id", assignment.publisher_id, catalogue.publishers),
-            ("placement_id", assignment.placement_id, catalogue.placements),
-            ("payment_rule_id", assignment.payment_rule_id, catalogue.payment_rules),
+        kinds: tuple[tuple[str, int | None, Callable[[int], object]], ...] = (
+            ("line_item_id", assignment.line_item_id, catalogue.line_items.get),
+            ("publisher_id", assignment.publisher_id, catalogue.publishers.get),
+            ("placement_id", assignment.placement_id, catalogue.placements.get),
+            ("payment_rule_id", assignment.payment_rule_id, catalogue.payment_rules.get),
         )
-        for field_name, value, kind in kinds:
+        for field_name, value, get in kinds:
             if value is None:
                 continue
             try:
-                kind.get(value)
+                get(value)
             except NotFound:
                 label = field_name.removesuffix("_id").replace("_", " ")
                 raise NotFound(field_name, f"no {label} has the id {value}") from None

@@ -36,6 +36,7 @@ from adtrack.web.api.answers import ErrorOut
 
 __all__ = [
     "ERROR_RESPONSES",
+    "OpenApiExtra",
     "OpenApiResponses",
     "STORAGE_RETRY_AFTER_SECONDS",
     "allowed_methods",
@@ -51,6 +52,8 @@ STORAGE_RETRY_AFTER_SECONDS = 60
 
 # Any: FastAPI's own type of an operation's ``responses=`` (status -> OpenAPI response object).
 OpenApiResponses = dict[int | str, dict[str, Any]]
+# Any: FastAPI's own type of an operation's ``openapi_extra=`` (merged into its OpenAPI object).
+OpenApiExtra = dict[str, Any]
 
 
 def _documented(description: str, **extra: object) -> dict[str, object]:

@@ -17,10 +17,10 @@ Writes need the admin or trafficker role; the list, any role.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from adtrack.domain.errors import ValidationError
@@ -87,7 +87,7 @@ async def import_report_history(
         bool, Query(description="import the good rows and report the refused ones")
     ] = False,
     file_name: Annotated[str, Query(max_length=255)] = "report.csv",
-) -> Any:
+) -> Response:
     data = await read_body(request, history.max_bytes, "ADTRACK_REPORT_HISTORY_MAX_BYTES")
     try:
         result = await run_in_threadpool(
@@ -114,7 +114,7 @@ async def import_report_history(
 )
 def list_report_history(
     history: Annotated[ReportHistoryService, Depends(_history)],
-) -> dict[str, Any]:
+) -> dict[str, object]:
     return {"items": [import_json(done) for done in history.imports()]}
 
 
@@ -125,7 +125,7 @@ def list_report_history(
 )
 def undo_report_history(
     import_id: ImportId, history: Annotated[ReportHistoryService, Depends(_history)]
-) -> dict[str, Any]:
+) -> dict[str, object]:
     return import_json(history.undo(import_id))
 
 
@@ -157,7 +157,7 @@ async def import_xandr_tags(
     payment_rule_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     dry_run: Annotated[bool, Query(description="check only; write nothing")] = False,
     file_name: Annotated[str, Query(max_length=255)] = "tags.txt",
-) -> Any:
+) -> Response:
     data = await read_body(request, tags.max_bytes, "ADTRACK_TAG_FILE_MAX_BYTES")
     result = await run_in_threadpool(
         tags.recover,

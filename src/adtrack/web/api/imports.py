@@ -15,7 +15,7 @@ before anything is read. Writing needs the admin or trafficker role.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +27,7 @@ from adtrack.domain.errors import ValidationError
 from adtrack.services.xandr.catalogue_import import ImportRefused, ImportReport
 from adtrack.services.xandr.dump_files import Dump, read_uploads
 from adtrack.web.api.deps import write_access
-from adtrack.web.api.errors import error_body
+from adtrack.web.api.errors import OpenApiExtra, error_body
 from adtrack.web.api.jsonio import ApiJSONResponse
 from adtrack.web.state import services
 
@@ -38,7 +38,7 @@ router = APIRouter(tags=["imports"])  # included under /api/v1
 # Room for the multipart framing around the files themselves.
 _MULTIPART_OVERHEAD = 64 * 1024
 
-_UPLOAD_BODY: dict[str, Any] = {
+_UPLOAD_BODY: OpenApiExtra = {
     "requestBody": {
         "required": True,
         "content": {

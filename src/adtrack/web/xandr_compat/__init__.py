@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -49,7 +48,7 @@ log = logging.getLogger(__name__)
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _endpoint(service: resources.Service) -> Endpoint:
+def _endpoint(service: resources.XandrService) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         user = await caller(request)
         container = services(request)
@@ -62,8 +61,7 @@ def _endpoint(service: resources.Service) -> Endpoint:
                 if (value := optional_id_param(request, name)) is not None
             }
             answer = await run_in_threadpool(
-                resources.read,
-                service,
+                service.read,
                 catalogue,
                 settings,
                 ids_param(request, settings.xandr_max_elements),
@@ -76,17 +74,15 @@ def _endpoint(service: resources.Service) -> Endpoint:
             obj = json_object(await request.body(), service.kind.value)
             advertiser_id = optional_id_param(request, "advertiser_id")
             answer = await run_in_threadpool(
-                resources.create, service, catalogue, settings, obj, advertiser_id
+                service.create, catalogue, settings, obj, advertiser_id
             )
         else:
             id = _one_id(request, settings.xandr_max_elements)
             if method == "PUT":
                 obj = json_object(await request.body(), service.kind.value)
-                answer = await run_in_threadpool(
-                    resources.update, service, catalogue, settings, id, obj
-                )
+                answer = await run_in_threadpool(service.update, catalogue, settings, id, obj)
             else:
-                answer = await run_in_threadpool(resources.delete, service, catalogue, id)
+                answer = await run_in_threadpool(service.delete, catalogue, id)
         warnings = [f"{note.field}: {note.reason}" for note in answer.notes]
         return ok(request, answer.body, warnings=warnings)
 
@@ -157,7 +153,7 @@ def create_xandr_app() -> Starlette:
     for service in resources.SERVICES:
         methods = ["GET", "POST", "PUT", "DELETE"] if service.writable else ["GET"]
         routes.append(Route(f"/{service.kind.value}", _endpoint(service), methods=methods))
-    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    handlers: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
         XandrError: _xandr_error,
         DomainError: _domain_error,
         HTTPException: _http_error,

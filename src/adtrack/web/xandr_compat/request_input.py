@@ -5,14 +5,13 @@ malformed is a SYNTAX error naming the parameter."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from starlette.requests import Request
 
 from adtrack.domain.errors import ValidationError
+from adtrack.domain.json_values import JsonObject
 from adtrack.domain.parsing import parse_id, parse_id_list, parse_int
 from adtrack.web.xandr_compat.envelopes import XandrError
 
@@ -22,7 +21,7 @@ __all__ = ["Paging", "ids_param", "json_object", "optional_id_param", "paging"]
 _MAX_START = 2**31 - 1
 
 
-def json_object(body: bytes, key: str) -> Mapping[str, Any]:
+def json_object(body: bytes, key: str) -> JsonObject:
     """The object under ``key`` in a JSON body ``{"<key>": {...}}``. Numbers with a fraction
     are read as exact decimals (money never passes through a binary float)."""
     try:
@@ -31,7 +30,7 @@ def json_object(body: bytes, key: str) -> Mapping[str, Any]:
         raise XandrError("SYNTAX", "the request body is not valid JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get(key), dict):
         raise XandrError("SYNTAX", f'the request body must be {{"{key}": {{...}}}}')
-    found: Mapping[str, Any] = data[key]
+    found: JsonObject = data[key]
     return found
 
 

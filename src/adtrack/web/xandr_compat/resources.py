@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, Protocol, TypeVar
 
 from adtrack.config import Settings
 from adtrack.domain.errors import DomainError, NotFound
+from adtrack.domain.json_values import JsonObject
 from adtrack.domain.model import (
     Advertiser,
+    CatalogueEntity,
     LineItem,
     PaymentRule,
     Placement,
@@ -38,20 +40,12 @@ from adtrack.services.xandr.objects import (
 )
 from adtrack.web.xandr_compat.request_input import Paging
 
-__all__ = ["SERVICES", "Answer", "Service", "create", "delete", "read", "update"]
+__all__ = ["SERVICES", "Answer", "Service", "XandrService"]
+
+E = TypeVar("E", bound=CatalogueEntity)
 
 # Renders a list of entities as the platform's objects (the names they show fetched once).
-Render = Callable[[CatalogueService, Settings, Sequence[Any]], list[dict[str, object]]]
-
-
-@dataclass(frozen=True)
-class Service:
-    kind: XandrKind
-    catalogue: Callable[[CatalogueService], KindCatalogue[Any]]
-    render: Render
-    # Query parameters that filter a list (the catalogue's list filter of the same name).
-    filters: tuple[str, ...] = ()
-    writable: bool = False
+Render = Callable[[CatalogueService, Settings, Sequence[E]], list[dict[str, object]]]
 
 
 @dataclass(frozen=True)
@@ -62,14 +56,145 @@ class Answer:
     notes: tuple[FieldNote, ...] = ()
 
 
-_CATALOGUES: Mapping[XandrKind, Callable[[CatalogueService], KindCatalogue[Any]]] = {
-    XandrKind.ADVERTISER: lambda catalogue: catalogue.advertisers,
-    XandrKind.LINE_ITEM: lambda catalogue: catalogue.line_items,
-    XandrKind.PUBLISHER: lambda catalogue: catalogue.publishers,
-    XandrKind.PLACEMENT: lambda catalogue: catalogue.placements,
-    XandrKind.PAYMENT_RULE: lambda catalogue: catalogue.payment_rules,
-    XandrKind.IMPTRACKER: lambda catalogue: catalogue.impression_trackers,
-    XandrKind.CLICKTRACKER: lambda catalogue: catalogue.click_trackers,
+@dataclass(frozen=True)
+class Service(Generic[E]):
+    """One of the platform's services on one kind of catalogue object. The routes call its
+    operations through ``XandrService`` (the services of every kind, one type)."""
+
+    kind: XandrKind
+    catalogue: Callable[[CatalogueService], KindCatalogue[E]]
+    render: Render[E]
+    # Query parameters that filter a list (the catalogue's list filter of the same name).
+    filters: tuple[str, ...] = ()
+    writable: bool = False
+
+    def _one(
+        self, catalogue: CatalogueService, settings: Settings, entity: E, paging: int
+    ) -> dict[str, object]:
+        (rendered,) = self.render(catalogue, settings, [entity])
+        return {
+            "count": 1,
+            "id": entity.id,
+            "start_element": 0,
+            "num_elements": paging,
+            self.kind.value: rendered,
+        }
+
+    def read(
+        self,
+        catalogue: CatalogueService,
+        settings: Settings,
+        ids: tuple[int, ...],
+        filters: Mapping[str, int],
+        paging: Paging,
+    ) -> Answer:
+        """One object (``?id=N``: NOTFOUND when there is none), several (``?id=1,2,3``: those
+        that exist) or a page of a list (with the service's filters)."""
+        kind_catalogue = self.catalogue(catalogue)
+        window: Sequence[E]
+        if len(ids) == 1:
+            entity = kind_catalogue.get(ids[0])
+            body = self._one(catalogue, settings, entity, paging.num_elements)
+            del body["id"]  # the platform's GET answer has no top-level id
+            return Answer(body)
+        if ids:
+            found: list[E] = []
+            for id in ids:
+                try:
+                    found.append(kind_catalogue.get(id))
+                except NotFound:
+                    continue
+            count = len(found)
+            window = found[paging.start_element : paging.start_element + paging.num_elements]
+        else:
+            # The filters are the service's own names (never q or state).
+            page = kind_catalogue.list(
+                offset=paging.start_element,
+                limit=paging.num_elements,
+                **filters,  # type: ignore[arg-type]
+            )
+            count, window = page.total, page.items
+        return Answer(
+            {
+                "count": count,
+                "start_element": paging.start_element,
+                "num_elements": paging.num_elements,
+                self.kind.plural: self.render(catalogue, settings, window),
+            }
+        )
+
+    def create(
+        self,
+        catalogue: CatalogueService,
+        settings: Settings,
+        obj: JsonObject,
+        advertiser_id: int | None,
+    ) -> Answer:
+        mapped = from_xandr(self.kind, obj, keep_original=False, advertiser_id=advertiser_id)
+        entity = self.catalogue(catalogue).create(mapped.catalogue_values())
+        return Answer(
+            self._one(catalogue, settings, entity, settings.xandr_max_elements), mapped.notes
+        )
+
+    def update(
+        self, catalogue: CatalogueService, settings: Settings, id: int, obj: JsonObject
+    ) -> Answer:
+        mapped = from_xandr(self.kind, obj, partial=True, keep_original=False)
+        entity = self.catalogue(catalogue).update(id, mapped.catalogue_values())
+        return Answer(
+            self._one(catalogue, settings, entity, settings.xandr_max_elements), mapped.notes
+        )
+
+    def delete(self, catalogue: CatalogueService, id: int) -> Answer:
+        self.catalogue(catalogue).delete(id)
+        return Answer({})
+
+
+class XandrService(Protocol):
+    """A ``Service`` of any kind, as the routes use it."""
+
+    @property
+    def kind(self) -> XandrKind: ...
+
+    @property
+    def filters(self) -> tuple[str, ...]: ...
+
+    @property
+    def writable(self) -> bool: ...
+
+    def read(
+        self,
+        catalogue: CatalogueService,
+        settings: Settings,
+        ids: tuple[int, ...],
+        filters: Mapping[str, int],
+        paging: Paging,
+    ) -> Answer: ...
+
+    def create(
+        self,
+        catalogue: CatalogueService,
+        settings: Settings,
+        obj: JsonObject,
+        advertiser_id: int | None,
+    ) -> Answer: ...
+
+    def update(
+        self, catalogue: CatalogueService, settings: Settings, id: int, obj: JsonObject
+    ) -> Answer: ...
+
+    def delete(self, catalogue: CatalogueService, id: int) -> Answer: ...
+
+
+# Each kind's live object by id (NotFound when there is none), for the names rendered.
+_GET: Mapping[XandrKind, Callable[[CatalogueService, int], CatalogueEntity]] = {
+    XandrKind.ADVERTISER: lambda catalogue, id: catalogue.advertisers.get(id),
+    XandrKind.LINE_ITEM: lambda catalogue, id: catalogue.line_items.get(id),
+    XandrKind.PUBLISHER: lambda catalogue, id: catalogue.publishers.get(id),
+    XandrKind.PLACEMENT: lambda catalogue, id: catalogue.placements.get(id),
+    XandrKind.PAYMENT_RULE: lambda catalogue, id: catalogue.payment_rules.get(id),
+    XandrKind.IMPTRACKER: lambda catalogue, id: catalogue.impression_trackers.get(id),
+    XandrKind.CLICKTRACKER: lambda catalogue, id: catalogue.click_trackers.get(id),
 }
 
 
@@ -80,7 +205,7 @@ def _names(catalogue: CatalogueService, wanted: Iterable[tuple[XandrKind, int | 
         if id is None:
             continue
         try:
-            names[(kind, id)] = _CATALOGUES[kind](catalogue).get(id).name
+            names[(kind, id)] = _GET[kind](catalogue, id).name
         except DomainError:
             continue
     return names
@@ -147,128 +272,39 @@ def _render_payment_rules(
     return [payment_rule_to_xandr(rule, names) for rule in rules]
 
 
-SERVICES: tuple[Service, ...] = (
+SERVICES: tuple[XandrService, ...] = (
     Service(
         XandrKind.IMPTRACKER,
-        _CATALOGUES[XandrKind.IMPTRACKER],
+        lambda catalogue: catalogue.impression_trackers,
         _render_trackers,
         filters=("advertiser_id", "line_item_id", "publisher_id"),
         writable=True,
     ),
     Service(
         XandrKind.CLICKTRACKER,
-        _CATALOGUES[XandrKind.CLICKTRACKER],
+        lambda catalogue: catalogue.click_trackers,
         _render_trackers,
         filters=("advertiser_id", "line_item_id", "publisher_id"),
         writable=True,
     ),
-    Service(XandrKind.ADVERTISER, _CATALOGUES[XandrKind.ADVERTISER], _render_advertisers),
+    Service(XandrKind.ADVERTISER, lambda catalogue: catalogue.advertisers, _render_advertisers),
     Service(
         XandrKind.LINE_ITEM,
-        _CATALOGUES[XandrKind.LINE_ITEM],
+        lambda catalogue: catalogue.line_items,
         _render_line_items,
         filters=("advertiser_id",),
     ),
-    Service(XandrKind.PUBLISHER, _CATALOGUES[XandrKind.PUBLISHER], _render_publishers),
+    Service(XandrKind.PUBLISHER, lambda catalogue: catalogue.publishers, _render_publishers),
     Service(
         XandrKind.PLACEMENT,
-        _CATALOGUES[XandrKind.PLACEMENT],
+        lambda catalogue: catalogue.placements,
         _render_placements,
         filters=("publisher_id",),
     ),
     Service(
         XandrKind.PAYMENT_RULE,
-        _CATALOGUES[XandrKind.PAYMENT_RULE],
+        lambda catalogue: catalogue.payment_rules,
         _render_payment_rules,
         filters=("publisher_id",),
     ),
 )
-
-
-def _one(
-    service: Service, catalogue: CatalogueService, settings: Settings, entity: Any, paging: int
-) -> dict[str, object]:
-    (rendered,) = service.render(catalogue, settings, [entity])
-    return {
-        "count": 1,
-        "id": entity.id,
-        "start_element": 0,
-        "num_elements": paging,
-        service.kind.value: rendered,
-    }
-
-
-def read(
-    service: Service,
-    catalogue: CatalogueService,
-    settings: Settings,
-    ids: tuple[int, ...],
-    filters: Mapping[str, int],
-    paging: Paging,
-) -> Answer:
-    """One object (``?id=N``: NOTFOUND when there is none), several (``?id=1,2,3``: those that
-    exist) or a page of a list (with the service's filters)."""
-    kind_catalogue = service.catalogue(catalogue)
-    if len(ids) == 1:
-        entity = kind_catalogue.get(ids[0])
-        body = _one(service, catalogue, settings, entity, paging.num_elements)
-        del body["id"]  # the platform's GET answer has no top-level id
-        return Answer(body)
-    if ids:
-        found = []
-        for id in ids:
-            try:
-                found.append(kind_catalogue.get(id))
-            except NotFound:
-                continue
-        count = len(found)
-        window = found[paging.start_element : paging.start_element + paging.num_elements]
-    else:
-        # The filters are the service's own names (never q or state).
-        page = kind_catalogue.list(
-            offset=paging.start_element,
-            limit=paging.num_elements,
-            **filters,  # type: ignore[arg-type]
-        )
-        count, window = page.total, page.items
-    return Answer(
-        {
-            "count": count,
-            "start_element": paging.start_element,
-            "num_elements": paging.num_elements,
-            service.kind.plural: service.render(catalogue, settings, window),
-        }
-    )
-
-
-def create(
-    service: Service,
-    catalogue: CatalogueService,
-    settings: Settings,
-    obj: Mapping[str, Any],
-    advertiser_id: int | None,
-) -> Answer:
-    mapped = from_xandr(service.kind, obj, keep_original=False, advertiser_id=advertiser_id)
-    entity = service.catalogue(catalogue).create(mapped.catalogue_values())
-    return Answer(
-        _one(service, catalogue, settings, entity, settings.xandr_max_elements), mapped.notes
-    )
-
-
-def update(
-    service: Service,
-    catalogue: CatalogueService,
-    settings: Settings,
-    id: int,
-    obj: Mapping[str, Any],
-) -> Answer:
-    mapped = from_xandr(service.kind, obj, partial=True, keep_original=False)
-    entity = service.catalogue(catalogue).update(id, mapped.catalogue_values())
-    return Answer(
-        _one(service, catalogue, settings, entity, settings.xandr_max_elements), mapped.notes
-    )
-
-
-def delete(service: Service, catalogue: CatalogueService, id: int) -> Answer:
-    service.catalogue(catalogue).delete(id)
-    return Answer({})

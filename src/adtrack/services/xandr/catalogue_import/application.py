@@ -5,14 +5,14 @@ run does all of it and rolls back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Protocol
 
 from adtrack.domain.errors import BatchRefused
 from adtrack.domain.utc import as_utc
-from adtrack.services.catalogue import CatalogueService, KindCatalogue
+from adtrack.services.catalogue import CatalogueService
 from adtrack.services.catalogue.batch_view import BatchView
 from adtrack.services.ports import UnitOfWork
 from adtrack.services.xandr.catalogue_import.mapping import latest_copies, map_objects
@@ -33,6 +33,23 @@ IMPORT_ORDER = (
     XandrKind.IMPTRACKER,
     XandrKind.CLICKTRACKER,
 )
+
+
+class _BulkWrites(Protocol):
+    """The bulk writes the import makes in its own transaction (every kind's catalogue)."""
+
+    def create_many_in(
+        self,
+        view: BatchView,
+        items: Sequence[Mapping[str, object]],
+        *,
+        keep_ids: bool,
+        now: datetime,
+    ) -> Sequence[object]: ...
+
+    def update_many_in(
+        self, view: BatchView, items: Sequence[Mapping[str, object]], *, now: datetime
+    ) -> Sequence[object]: ...
 
 
 class CatalogueImport:
@@ -83,7 +100,7 @@ class CatalogueImport:
         by_kind: dict[XandrKind, list[ImportItem]] = {kind: [] for kind in IMPORT_ORDER}
         for item in items:
             by_kind[item.entry.kind].append(item)
-        catalogues: dict[XandrKind, KindCatalogue[Any]] = {
+        catalogues: dict[XandrKind, _BulkWrites] = {
             XandrKind.ADVERTISER: c.advertisers,
             XandrKind.PUBLISHER: c.publishers,
             XandrKind.LINE_ITEM: c.line_items,

@@ -50,8 +50,9 @@ def map_objects(objects: Sequence[DumpObject]) -> list[ImportItem]:
     rule_publishers: dict[object, set[object]] = {}
     for dumped in objects:
         obj = dumped.obj
-        if dumped.kind is XandrKind.ADVERTISER and isinstance(obj.get("timezone"), str):
-            advertiser_zones[obj.get("id")] = obj["timezone"]
+        zone = obj.get("timezone")
+        if dumped.kind is XandrKind.ADVERTISER and isinstance(zone, str):
+            advertiser_zones[obj.get("id")] = zone
         elif dumped.kind is XandrKind.PUBLISHER and obj.get("base_payment_rule_id") is not None:
             base_rule_publisher[obj["base_payment_rule_id"]] = obj.get("id")
         elif dumped.kind.tracker_type is not None:
@@ -62,12 +63,12 @@ def map_objects(objects: Sequence[DumpObject]) -> list[ImportItem]:
     items: list[ImportItem] = []
     for dump_object in objects:
         obj = dump_object.obj
-        name = obj.get("name")
+        name, raw_id = obj.get("name"), obj.get("id")
         entry = ImportEntry(
             kind=dump_object.kind,
             source=dump_object.source,
             position=dump_object.position,
-            original_id=obj.get("id") if isinstance(obj.get("id"), int) else None,
+            original_id=raw_id if isinstance(raw_id, int) else None,
             name=name if isinstance(name, str) else None,
         )
         item = ImportItem(entry)

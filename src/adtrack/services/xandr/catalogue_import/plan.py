@@ -5,18 +5,17 @@ changes of an update)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 from adtrack.domain.catalogue_rules import BASE_RULE_CONDITIONAL_ONLY
 from adtrack.domain.errors import DomainError, ValidationError
-from adtrack.domain.model import PaymentRule, State, Tracker, TrackerType
+from adtrack.domain.model import CatalogueEntity, PaymentRule, State, Tracker, TrackerType
 from adtrack.domain.validation import ID_MAX, clean_code
 from adtrack.services.catalogue.batch_view import BatchView
 from adtrack.services.catalogue.batches import allocate_ids
 from adtrack.services.catalogue.publishers import BASE_RULE_NAME
-from adtrack.services.ports import Repository
 from adtrack.services.xandr.catalogue_import.report import ImportEntry
 from adtrack.services.xandr.objects import (
     REFERENCE_KINDS,
@@ -69,6 +68,12 @@ _PLATFORM_FIELD[XandrKind.CLICKTRACKER] = {
 }
 
 
+class _ImportedLookup(Protocol):
+    """What the planner asks of each kind's repository (all of them answer it)."""
+
+    def live_with_original_ids(self, original_ids: Iterable[int]) -> Sequence[CatalogueEntity]: ...
+
+
 def platform_field(kind: XandrKind, attribute: str) -> str:
     return _PLATFORM_FIELD.get(kind, {}).get(attribute, attribute)
 
@@ -79,8 +84,8 @@ class ImportItem:
 
     entry: ImportEntry
     mapped: MappedObject | None = None
-    existing: Any = None  # the entity imported before (update / unchanged)
-    values: dict[str, Any] = field(default_factory=dict)
+    existing: CatalogueEntity | None = None  # the entity imported before (update / unchanged)
+    values: dict[str, object] = field(default_factory=dict)
 
     @property
     def original_id(self) -> int:
@@ -106,9 +111,9 @@ class ImportPlanner:
         # new publisher's original id -> the id of the default base rule made with it
         self.default_base_rule: dict[int, int] = {}
 
-    def repository(self, kind: XandrKind) -> Repository[Any]:
+    def repository(self, kind: XandrKind) -> _ImportedLookup:
         table = _TABLE[kind]
-        repository: Repository[Any] = getattr(self.view, table)
+        repository: _ImportedLookup = getattr(self.view, table)
         return repository
 
     def plan(self) -> None:
@@ -130,11 +135,12 @@ class ImportPlanner:
         for kind, items in by_kind.items():
             found = self.repository(kind).live_with_original_ids(i.original_id for i in items)
             tracker_type = kind.tracker_type
-            existing: dict[int, Any] = {}
+            existing: dict[int, CatalogueEntity] = {}
             for entity in sorted(found, key=lambda e: e.id):
-                if tracker_type is not None and entity.tracker_type is not tracker_type:
+                if isinstance(entity, Tracker) and entity.tracker_type is not tracker_type:
                     continue
-                existing.setdefault(entity.original_id, entity)
+                if entity.original_id is not None:  # always: found by its original id
+                    existing.setdefault(entity.original_id, entity)
             for item in items:
                 match = existing.get(item.original_id)
                 if match is not None:
@@ -212,7 +218,8 @@ class ImportPlanner:
                 continue
             found = self.repository(kind).live_with_original_ids(originals)
             for entity in sorted(found, key=lambda e: -e.id):  # the lowest id wins
-                self.ids[(kind, entity.original_id)] = entity.id
+                if entity.original_id is not None:  # always: found by its original id
+                    self.ids[(kind, entity.original_id)] = entity.id
 
     def translate(self, item: ImportItem, attribute: str, kind: XandrKind, original: int) -> int:
         found = self.ids.get((kind, original))
@@ -229,7 +236,7 @@ class ImportPlanner:
         mapped = item.mapped
         assert mapped is not None
         kind = item.entry.kind
-        values: dict[str, Any] = dict(mapped.values)
+        values: dict[str, object] = dict(mapped.values)
         for attribute, ref in mapped.references.items():
             if ref is None:
                 if attribute == "advertiser_id":
@@ -252,7 +259,7 @@ class ImportPlanner:
         item.entry.action = "update" if item.values else "unchanged"
         item.entry.changes = tuple(sorted(item.values))
 
-    def publisher_base_rule(self, item: ImportItem, values: dict[str, Any]) -> None:
+    def publisher_base_rule(self, item: ImportItem, values: dict[str, object]) -> None:
         """A new publisher is created with its base rule: the dump's (with its id), or the
         default one when the dump has none."""
         if item.existing is not None:
@@ -272,7 +279,7 @@ class ImportPlanner:
                 )
             return
         assert rule.mapped is not None
-        base: dict[str, Any] = {
+        base: dict[str, object] = {
             k: v
             for k, v in rule.mapped.values.items()
             if k not in ("is_base", "state", "publisher_id", *BASE_RULE_CONDITIONAL_ONLY)
@@ -282,7 +289,7 @@ class ImportPlanner:
         values["base_rule"] = base
 
 
-def _adtrack_code(item: ImportItem, values: dict[str, Any]) -> None:
+def _adtrack_code(item: ImportItem, values: dict[str, object]) -> None:
     """A code adtrack's rules refuse (spaces...) is kept as the original code only."""
     code = values.get("code")
     if code is None:
@@ -299,7 +306,7 @@ def _adtrack_code(item: ImportItem, values: dict[str, Any]) -> None:
         )
 
 
-def _base_rule_values(item: ImportItem, values: dict[str, Any]) -> None:
+def _base_rule_values(item: ImportItem, values: dict[str, object]) -> None:
     """A base rule applies whenever no other rule does: it has no priority, dates or filters in
     adtrack, and is always active (notes say what was dropped)."""
     defaults = PaymentRule(id=0, publisher_id=0, name="")
@@ -318,9 +325,11 @@ def _base_rule_values(item: ImportItem, values: dict[str, Any]) -> None:
             )
 
 
-def _changes(existing: Any, kind: XandrKind, values: Mapping[str, Any]) -> dict[str, Any]:
+def _changes(
+    existing: CatalogueEntity, kind: XandrKind, values: Mapping[str, object]
+) -> dict[str, object]:
     """The values that differ from the stored object (compared as the catalogue stores them)."""
-    changes: dict[str, Any] = {}
+    changes: dict[str, object] = {}
     for attribute, value in values.items():
         if attribute in ("is_base", "base_rule"):
             continue

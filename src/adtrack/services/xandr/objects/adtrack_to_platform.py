@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from adtrack.domain.model import (
     Advertiser,
+    CatalogueEntity,
     LineItem,
     PaymentRule,
     Placement,
@@ -48,9 +49,7 @@ def _named(kind: XandrKind, id: int | None, names: Names) -> dict[str, object] |
     return {"id": id, "name": names.get((kind, id))}
 
 
-def _common(
-    entity: Advertiser | LineItem | Publisher | Placement | PaymentRule | Tracker,
-) -> dict[str, object]:
+def _common(entity: CatalogueEntity) -> dict[str, object]:
     return {"id": entity.id, "code": entity.code, "name": entity.name, "state": entity.state.value}
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import tzinfo
-from typing import Any
 
+from adtrack.domain.json_values import JsonObject
 from adtrack.domain.model import PPM, FilterAction, PricingType, RevenueType, State
 from adtrack.domain.validation import DEFAULT_PRIORITY, PRIORITY_MAX, PRIORITY_MIN
 from adtrack.services.xandr.objects.conventions import (
@@ -38,7 +38,7 @@ def _meaningful(value: object) -> bool:
 class _Reader:
     """One object being read: the fields used, the notes made."""
 
-    def __init__(self, kind: XandrKind, obj: Mapping[str, Any], partial: bool) -> None:
+    def __init__(self, kind: XandrKind, obj: JsonObject, partial: bool) -> None:
         self.kind = kind
         self.obj = obj
         self.partial = partial
@@ -51,7 +51,7 @@ class _Reader:
     def given(self, key: str) -> bool:
         return key in self.obj
 
-    def get(self, key: str) -> Any:
+    def get(self, key: str) -> object:
         self.used.add(key)
         return self.obj.get(key)
 
