@@ -33,7 +33,7 @@ def test_dry_run_import_list_and_undo(env: dict[str, str], tmp_path: Path) -> No
     args = ["import", "report-history", str(report), "--timezone", "UTC"]
     dry = runner.invoke(app, [*args, "--dry-run"], env=env)
     assert dry.exit_code == 0, dry.output
-    assert "would import 3 rows" in dry.output and "1500 imps, 7 clicks" in dry.output
+    assert "would import 3 rows (by day, UTC," in dry.output and "1500 imps, 7 clicks" in dry.output
 
     done = runner.invoke(app, [*args, "--json"], env=env)
     assert done.exit_code == 0, done.output

@@ -52,7 +52,7 @@ def _print_result(result: HistoryImportResult, as_json: bool) -> None:
     totals = result.as_json()["totals"]
     assert isinstance(totals, dict)
     typer.echo(
-        f"{verb} {result.lines} rows ({result.granularity}ly, {result.timezone}, {span}): "
+        f"{verb} {result.lines} rows (by {result.granularity}, {result.timezone}, {span}): "
         f"{totals['imps']} imps, {totals['clicks']} clicks, media cost "
         f"{totals['media_cost']}, booked revenue {totals['booked_revenue']}"
     )
