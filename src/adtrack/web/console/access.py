@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from adtrack.domain.errors import PermissionDenied
+from adtrack.domain.errors import DomainError, PermissionDenied
 from adtrack.domain.model import Role
 from adtrack.services.ports import User
 from adtrack.web.api.deps import get_users
@@ -25,6 +25,7 @@ from adtrack.web.console.csrf import (
     request_token,
     tokens_match,
 )
+from adtrack.web.state import services
 
 __all__ = [
     "WRITE_ROLES",
@@ -81,6 +82,42 @@ def ensure_setup_done(request: Request) -> None:
         state.has_users = True
 
 
+class UploadRefused(DomainError):
+    """A file upload the console will not read (see ``refuse_unbounded_upload``)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__("file", message)
+        self.status = status
+
+
+# Room for a multipart body's boundaries, part headers and other fields around its files.
+_MULTIPART_OVERHEAD = 1024 * 1024
+
+
+def refuse_unbounded_upload(request: Request, session: ConsoleSession) -> None:
+    """A file upload (a multipart form) is read whole, its files spooled to disk, before its
+    route runs, so check first: only a signed-in user may send one, with a ``Content-Length``
+    (browsers always give it) no larger than the largest upload a console page takes."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return
+    if session.user_id is None:
+        raise LoginRequired()
+    settings = services(request).settings
+    largest = max(
+        settings.import_max_bytes, settings.report_history_max_bytes, settings.tag_file_max_bytes
+    )
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():
+        raise UploadRefused(411, "a file upload must say its length (Content-Length)")
+    if int(length) > largest + _MULTIPART_OVERHEAD:
+        raise UploadRefused(
+            413,
+            f"the upload is {int(length)} bytes; the largest file a console page takes is "
+            f"{largest} bytes (ADTRACK_IMPORT_MAX_BYTES, ADTRACK_REPORT_HISTORY_MAX_BYTES, "
+            "ADTRACK_TAG_FILE_MAX_BYTES)",
+        )
+
+
 async def check_csrf(request: Request) -> None:
     """Router dependency: refuse state-changing requests without the session's token."""
     if request.method in SAFE_METHODS:
@@ -88,6 +125,7 @@ async def check_csrf(request: Request) -> None:
     expected = csrf_for(request)
     if getattr(request.state, "new_console_session", None) is not None:
         raise CsrfError("no session cookie came with the request")
+    refuse_unbounded_upload(request, session_of(request))
     if not tokens_match(expected, await request_token(request)):
         raise CsrfError("the form's security token is missing or out of date")
 
