@@ -1,11 +1,12 @@
 """The live aggregators of a group, in the ``aggregator_members`` table
 (:class:`adtrack.services.aggregator_members.AggregatorMembership`).
 
-A heartbeat is one upsert of the member's ``seen_at`` and one select of the members seen within
-the TTL, both timed by the database's clock: the members may run on hosts whose clocks disagree,
-and a member that one host thinks alive and another dead would leave partitions unread (or read
-twice) until the clocks agree. Rows of members gone for long are deleted by the heartbeats of
-the others, so the table holds about one row per running aggregator.
+A heartbeat reads the database's clock once, then upserts the member's ``seen_at`` with it and
+selects the members seen within the TTL of it. The database's clock, because the members may run
+on hosts whose clocks disagree, and a member that one host thinks alive and another dead would
+leave partitions unread (or read twice) until the clocks agree. Rows of members gone for long
+are deleted by the heartbeats of the others, so the table holds about one row per running
+aggregator.
 """
 
 from __future__ import annotations
@@ -54,34 +55,35 @@ class SqlAggregatorMembers:
 
     def heartbeat(self, member: str) -> list[str]:
         table = aggregator_members
-        values = {"member_group": self.group, "member": member, "seen_at": self._now()}
-        upsert: Executable
-        if self._postgres:
-            pg = postgresql.insert(table).values(values)
-            upsert = pg.on_conflict_do_update(
-                index_elements=[table.c.member_group, table.c.member],
-                set_={"seen_at": pg.excluded.seen_at},
-            )
-        else:
-            lite = sqlite.insert(table).values(values)
-            upsert = lite.on_conflict_do_update(
-                index_elements=[table.c.member_group, table.c.member],
-                set_={"seen_at": lite.excluded.seen_at},
-            )
         in_group = table.c.member_group == self.group
         with self._engine.begin() as conn:
+            # One reading of the database's clock for the whole heartbeat: the member is seen
+            # at that instant and the others are judged against it, so a heartbeat that stalls
+            # (a busy database) between its statements never finds its own member gone.
+            now = float(conn.execute(select(self._now())).scalar_one())
+            values = {"member_group": self.group, "member": member, "seen_at": now}
+            upsert: Executable
+            if self._postgres:
+                pg = postgresql.insert(table).values(values)
+                upsert = pg.on_conflict_do_update(
+                    index_elements=[table.c.member_group, table.c.member],
+                    set_={"seen_at": pg.excluded.seen_at},
+                )
+            else:
+                lite = sqlite.insert(table).values(values)
+                upsert = lite.on_conflict_do_update(
+                    index_elements=[table.c.member_group, table.c.member],
+                    set_={"seen_at": lite.excluded.seen_at},
+                )
             conn.execute(upsert)
             conn.execute(
                 delete(table).where(
-                    and_(
-                        in_group,
-                        table.c.seen_at < self._now() - self.ttl_seconds * FORGET_AFTER_TTLS,
-                    )
+                    and_(in_group, table.c.seen_at < now - self.ttl_seconds * FORGET_AFTER_TTLS)
                 )
             )
             live = conn.execute(
                 select(table.c.member)
-                .where(and_(in_group, table.c.seen_at >= self._now() - self.ttl_seconds))
+                .where(and_(in_group, table.c.seen_at >= now - self.ttl_seconds))
                 .order_by(table.c.member)
             )
             return [row.member for row in live]
