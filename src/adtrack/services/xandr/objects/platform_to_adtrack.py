@@ -291,17 +291,20 @@ def _read_publisher(reader: _Reader) -> frozenset[str]:
     return frozenset({"placements", "default_site_id", "base_payment_rule_id"})
 
 
+def _read_owning_publisher(reader: _Reader, publisher_id: int | None) -> None:
+    """A placement's or payment rule's publisher: its own ``publisher_id``, else the one the
+    caller knows (the query string it was listed with)."""
+    if not reader.wanted("publisher_id"):
+        return
+    raw = reader.get("publisher_id")
+    if raw is None:
+        raw = publisher_id
+    given = None if raw is None else read_id(raw, "publisher_id")
+    _set_reference(reader, "publisher_id", given, "publisher_id")
+
+
 def _read_placement(reader: _Reader, publisher_id: int | None) -> frozenset[str]:
-    if reader.wanted("publisher_id"):
-        raw = reader.get("publisher_id")
-        if raw is None:
-            raw = publisher_id
-        _set_reference(
-            reader,
-            "publisher_id",
-            None if raw is None else read_id(raw, "publisher_id"),
-            "publisher_id",
-        )
+    _read_owning_publisher(reader, publisher_id)
     site = reader.obj.get("site_id")
     if site is not None:
         reader.used.add("site_id")
@@ -316,16 +319,7 @@ def _read_payment_rule(
     reader: _Reader, publisher_id: int | None, is_base: bool | None
 ) -> frozenset[str]:
     obj = reader.obj
-    if reader.wanted("publisher_id"):
-        raw = reader.get("publisher_id")
-        if raw is None:
-            raw = publisher_id
-        _set_reference(
-            reader,
-            "publisher_id",
-            None if raw is None else read_id(raw, "publisher_id"),
-            "publisher_id",
-        )
+    _read_owning_publisher(reader, publisher_id)
     if is_base is not None:
         reader.values["is_base"] = is_base
     if reader.wanted("description"):
