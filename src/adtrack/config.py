@@ -126,6 +126,15 @@ class Settings:
     xandr_member_id: int = 1
     xandr_token_idle_seconds: float = 7200.0
     xandr_max_elements: int = 100
+    # Collectors (docs/tracking.md, "What is stored"): a newer MaxMind DB (.mmdb) file to take
+    # countries from instead of the bundled registry data; whether the client address is the
+    # last X-Forwarded-For entry (behind a trusted load balancer only; the same as the
+    # collector's --trust-forwarded-for); and the entries of the per-address and per-user-agent
+    # caches of what an event records about the visitor (docs/limits.md, "Tracking port").
+    geoip_db: Path | None = None
+    trust_forwarded_for: bool = False
+    address_cache_entries: int = 32_768
+    user_agent_cache_entries: int = 50_000
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -214,6 +223,13 @@ class Settings:
             xandr_member_id=int(env.get("ADTRACK_XANDR_MEMBER_ID", "1")),
             xandr_token_idle_seconds=float(env.get("ADTRACK_XANDR_TOKEN_IDLE_SECONDS", "7200")),
             xandr_max_elements=int(env.get("ADTRACK_XANDR_MAX_ELEMENTS", "100")),
+            geoip_db=Path(env["ADTRACK_GEOIP_DB"]).expanduser().resolve()
+            if env.get("ADTRACK_GEOIP_DB")
+            else None,
+            trust_forwarded_for=env.get("ADTRACK_TRUST_FORWARDED_FOR", "0").strip().lower()
+            in ("1", "true", "yes", "on"),
+            address_cache_entries=int(env.get("ADTRACK_ADDRESS_CACHE_ENTRIES", "32768")),
+            user_agent_cache_entries=int(env.get("ADTRACK_USER_AGENT_CACHE_ENTRIES", "50000")),
         )
 
     @property

@@ -62,6 +62,7 @@ from adtrack.collector.redirect_policy import NO_OVERRIDE, TRACKERS, check_polic
 from adtrack.collector.responses import AnswerKind
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.collector.tracker_tables import CachedTracker, LookupKey
+from adtrack.collector.visitor import VisitorFragments
 from adtrack.domain.events import (
     INVALID_BOT,
     INVALID_DUPLICATE_CLICK,
@@ -325,6 +326,7 @@ class TrackingCore:
         event_ids: EventIds | None = None,
         max_tag_plans: int = 4096,
         redirect_policy: str = TRACKERS,
+        visitor: VisitorFragments | None = None,
     ) -> None:
         self.cache = cache
         # the server's redirect policy; an advertiser may override it (see redirect_policy.py)
@@ -337,6 +339,8 @@ class TrackingCore:
         self.duplicates = duplicates or DuplicateClicks()
         self.next_event_id = (event_ids or EventIds()).next
         self.fragments = RecordFragments()
+        # the visitor's pieces of the record: per address (country) and per user agent (device)
+        self.visitor = visitor if visitor is not None else VisitorFragments()
         self._tag_plans: dict[tuple[int, bytes, bytes, bytes], TagPlan] = {}
         self._max_tag_plans = max_tag_plans  # 0: every hit takes the general path
         self.metrics.gauge(
