@@ -80,6 +80,7 @@ def test_mmdb_file_replaces_the_bundled_data(tmp_path: Path) -> None:
             "2001:4860::/32": {"country": {"iso_code": "CA"}},
             "1.0.16.0/20": {"country": {"iso_code": "not a code"}},
             "1.1.1.0/24": {"city": {"names": {"en": "Sydney"}}},
+            "9.9.9.0/24": {"country": {"iso_code": "ZZ"}},  # "unknown"
         },
     )
     countries = open_country_database(path)
@@ -90,7 +91,8 @@ def test_mmdb_file_replaces_the_bundled_data(tmp_path: Path) -> None:
     assert countries.country("2001:4860:4860::8888") == "CA"
     assert countries.country("1.0.16.1") is None  # not two letters: ignored
     assert countries.country("1.1.1.1") is None  # no country in the record
-    assert countries.country("9.9.9.9") is None  # not in the file
+    assert countries.country("9.9.9.9") is None  # ZZ: no country
+    assert countries.country("8.8.4.4") is None  # not in the file
     assert "Test-Country" in countries.source
 
 

@@ -61,13 +61,13 @@ def test_device_pieces_with_and_without_privacy_signal() -> None:
     visitor = VisitorFragments()
     raw = IPHONE.encode()
     full, coarse, info = visitor.device(raw, IPHONE)
-    assert _values(full) == [IPHONE, "mobile", "iOS", "Mobile Safari"]
-    assert _values(coarse) == [None, "mobile", None, None]
+    assert _values(full) == ["mobile", "iOS", "Mobile Safari"]
+    assert _values(coarse) == ["mobile", None, None]
     assert info == DeviceInfo("mobile", "iOS", "Mobile Safari")
     assert visitor.device(raw, IPHONE)[0] is full
     assert visitor.user_agents[raw][0] is full
-    assert _values(visitor.device(None, None)[0]) == [None, None, None, None]
-    assert _values(visitor.device(b"", None)[1]) == [None, None, None, None]
+    assert _values(visitor.device(None, None)[0]) == [None, None, None]
+    assert _values(visitor.device(b"", None)[1]) == [None, None, None]
 
 
 def test_user_agent_cache_is_bounded() -> None:

@@ -4,8 +4,10 @@ agent, so that a known address or agent costs one dict lookup on the hot path.
 * Per client address (the full one, before truncation): the ``ip, country`` fields (the
   truncated address and the country looked up from the full one), and the ``null, country``
   fields kept when the visitor sent a privacy signal (``Sec-GPC: 1``, ``DNT: 1``).
-* Per user agent (the raw header): the ``user_agent, device_type, os, browser`` fields, and the
-  ``null, device_type, null, null`` fields of a visitor who sent a privacy signal.
+* Per user agent (the raw header): the ``device_type, os, browser`` fields, and the
+  ``device_type, null, null`` fields of a visitor who sent a privacy signal. (The
+  ``user_agent`` field before them is the invalid-traffic check's, cached per agent too; this
+  cache holds no copy of the agent's text.)
 
 Each cache holds a bounded number of entries and starts afresh when full (a clear is cheaper
 than evicting one entry per miss, and most entries of a busy cache are seen again within
@@ -14,6 +16,7 @@ moments).
 
 from __future__ import annotations
 
+from sys import intern
 from typing import Final
 
 import orjson
@@ -35,7 +38,7 @@ DEFAULT_MAX_USER_AGENTS: Final = 50_000
 
 # (fields with the address, fields without it (privacy signal), country)
 AddressFacts = tuple[bytes, bytes, str | None]
-# (fields with the agent, OS and browser, fields without them (privacy signal), what was found)
+# (fields with OS and browser, fields without them (privacy signal), what was found)
 DeviceFacts = tuple[bytes, bytes, DeviceInfo]
 
 _dumps = orjson.dumps
@@ -47,8 +50,8 @@ def _fields(*values: object) -> bytes:
 
 
 _NO_DEVICE: Final[DeviceFacts] = (
-    _fields(None, None, None, None),
-    _fields(None, None, None, None),
+    _fields(None, None, None),
+    _fields(None, None, None),
     DeviceInfo(None, None, None),
 )
 
@@ -93,12 +96,14 @@ class VisitorFragments:
         if facts is None:
             if not user_agent:
                 return _NO_DEVICE
-            info = describe_user_agent(user_agent)
-            facts = (
-                _fields(user_agent, *info),
-                _fields(None, info.device_type, None, None),
-                info,
+            device_type, os, browser = describe_user_agent(user_agent)
+            # (a few dozen names shared by every entry, not a copy each)
+            info = DeviceInfo(
+                device_type and intern(device_type),
+                os and intern(os),
+                browser and intern(browser),
             )
+            facts = (_fields(*info), _fields(info.device_type, None, None), info)
             if len(self.user_agents) >= self._max_user_agents:
                 self.user_agents.clear()
             self.user_agents[raw] = facts
