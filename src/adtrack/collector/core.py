@@ -49,11 +49,10 @@ from adtrack.collector.invalid_traffic import (
     usable_cachebuster,
 )
 from adtrack.collector.metrics import CollectorMetrics
-from adtrack.collector.privacy import anonymise_ip, opted_out
+from adtrack.collector.privacy import opted_out
 from adtrack.collector.query import MAX_TEXT, RedirStatus, parameter_text, parse_query
 from adtrack.collector.records import (
     INVALID_FRAGMENTS,
-    NO_IP,
     NO_REFERRER,
     NO_USER_AGENT,
     RecordFragments,
@@ -465,24 +464,30 @@ class TrackingCore:
         ):
             invalid_reason = INVALID_DUPLICATE_CLICK
 
-        # ---- what we keep about the visitor
+        # ---- what we keep about the visitor: its address's and agent's record pieces, each
+        # cached (visitor.py), with and without what a privacy signal leaves out
+        client_ip = req.client_ip
+        if req.forwarded_for and self.trust_forwarded_for:
+            client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
+        visitor = self.visitor
+        address = visitor.addresses.get(client_ip)
+        if address is None:
+            address = visitor.address(client_ip)
+        raw_user_agent = req.user_agent
+        device = visitor.user_agents.get(raw_user_agent)
+        if device is None:
+            device = visitor.device(raw_user_agent, user_agent)
         if (
             (req.sec_gpc is not None or req.dnt is not None)
             and self.honour_privacy_signals
             and opted_out(req.sec_gpc, req.dnt)
         ):
+            # country and device type stay: coarse, and what audience reports count
             referrer = user_agent = None
-            ip_fragment, ua_fragment, referrer_fragment = NO_IP, NO_USER_AGENT, NO_REFERRER
+            ip_fragment, device_fragment = address[1], device[1]
+            ua_fragment, referrer_fragment = NO_USER_AGENT, NO_REFERRER
         else:
-            client_ip = req.client_ip
-            if req.forwarded_for and self.trust_forwarded_for:
-                client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
-            ip_cache = self.fragments.ip_cache
-            known_ip = ip_cache.get(client_ip)
-            if known_ip is None:
-                known_ip = self.fragments.ip(anonymise_ip(client_ip) if client_ip else None)
-                ip_cache[client_ip] = known_ip  # also by the full address
-            ip_fragment = known_ip
+            ip_fragment, device_fragment = address[0], device[0]
             raw_referrer = req.referrer
             if raw_referrer:
                 known_referrer = self.fragments.referrer_cache.get(raw_referrer)
@@ -502,8 +507,9 @@ class TrackingCore:
                 str(now_us).encode(),
                 record_head,
                 _dumps(cachebuster),
-                ip_fragment,
-                ua_fragment,
+                ip_fragment,  # ip, country
+                ua_fragment,  # user_agent
+                device_fragment,  # device_type, os, browser
                 referrer_fragment,
                 INVALID_FRAGMENTS[invalid_reason],
                 plan.redirect_fragment,
@@ -524,6 +530,8 @@ class TrackingCore:
                 user_agent,
                 referrer,
                 plan.redir_metric,
+                address[2],  # country
+                device[2][0],  # device_type
             ),
         )
         return _new_tuple(Outcome, (plan.kind, location, record, info, None))

@@ -2,10 +2,11 @@
 
 The record is the JSON array of :class:`adtrack.domain.events.Event` (the same bytes as
 ``Event.to_bytes``: the record format's number, then the fields in order). Most of it repeats
-from hit to hit — the tracker's ids, the pricing, the user agent, the truncated IP, the redirect
-target — so those parts are encoded once and cached, and a hit only encodes what is new (event
-id, timestamp, cachebuster, referrer) and joins the pieces: about a third of the cost of
-building and serialising the event per hit.
+from hit to hit — the tracker's ids, the pricing, the user agent, the truncated IP and country,
+the device, the redirect target — so those parts are encoded once and cached (the visitor's in
+``visitor.py``), and a hit only encodes what is new (event id, timestamp, cachebuster,
+referrer) and joins the pieces: about a third of the cost of building and serialising the event
+per hit.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ INVALID_FRAGMENTS: Final[dict[str | None, bytes]] = {
     for reason in (None, INVALID_BOT, INVALID_PREFETCH, INVALID_DUPLICATE_CLICK)
 }
 NO_USER_AGENT: Final = b",null"
-NO_IP: Final = b",null"
 NO_REFERRER: Final = b",null"
 NO_REDIRECT: Final = b",null"
 MAX_REFERRER_BYTES: Final = 2048  # longer referrers are cut (stored) here
@@ -65,14 +65,13 @@ def user_agent_fragment(user_agent: str | None) -> bytes:
 
 
 class RecordFragments:
-    """Caches of the pieces that repeat: pricing, truncated IP, referrer, redirect target
-    (bounded)."""
+    """Caches of the pieces that repeat: pricing, referrer, redirect target (bounded; the
+    visitor's address and device are :mod:`adtrack.collector.visitor`'s)."""
 
-    __slots__ = ("priced_cache", "ip_cache", "referrer_cache", "redirect_cache")
+    __slots__ = ("priced_cache", "referrer_cache", "redirect_cache")
 
     def __init__(self) -> None:
         self.priced_cache: dict[PricedEvent, bytes] = {}
-        self.ip_cache: dict[str | None, bytes] = {None: NO_IP}
         # raw header -> (text, fragment): the pages a tag runs on repeat from hit to hit
         self.referrer_cache: dict[bytes, tuple[str, bytes]] = {}
         self.redirect_cache: dict[bytes | None, bytes] = {None: NO_REDIRECT}
@@ -96,13 +95,6 @@ class RecordFragments:
                 priced.ancost_used,
             )
             self._store(self.priced_cache, priced, fragment)
-        return fragment
-
-    def ip(self, ip: str | None) -> bytes:
-        """``ip`` (already truncated)."""
-        fragment = self.ip_cache.get(ip)
-        if fragment is None:
-            fragment = self._store(self.ip_cache, ip, _fields(ip))
         return fragment
 
     def referrer(self, raw: bytes) -> tuple[str, bytes]:
