@@ -19,6 +19,7 @@ from adtrack.domain.events import INVALID_BOT, INVALID_DUPLICATE_CLICK, INVALID_
 from adtrack.domain.pricing import PricedEvent
 
 __all__ = [
+    "HIT_END",
     "INVALID_FRAGMENTS",
     "RecordFragments",
     "tracker_fragment",
@@ -42,9 +43,13 @@ INVALID_FRAGMENTS: Final[dict[str | None, bytes]] = {
     reason: _fields(reason is not None, reason)
     for reason in (None, INVALID_BOT, INVALID_PREFETCH, INVALID_DUPLICATE_CLICK)
 }
+# ``user_agent`` alone: the fields derived from it (``device_type``, ``os``, ``browser``) follow
+# it from the per-agent cache of visitor.py, as ``country`` follows ``ip`` from its per-address one.
 NO_USER_AGENT: Final = b",null"
 NO_REFERRER: Final = b",null"
 NO_REDIRECT: Final = b",null"
+# ``view_state`` and ``impression_event_id`` of a tracking hit, and the record's end
+HIT_END: Final = b",null,null]"
 MAX_REFERRER_BYTES: Final = 2048  # longer referrers are cut (stored) here
 
 
@@ -61,6 +66,7 @@ def tracker_fragment(
 
 
 def user_agent_fragment(user_agent: str | None) -> bytes:
+    """``user_agent`` (``device_type``, ``os`` and ``browser`` follow it from visitor.py)."""
     return _fields(user_agent)
 
 
