@@ -193,6 +193,10 @@ async def _serve(
             # then stop draining; errors still reach stderr.
             access_log=False,
             log_level="info",
+            # The client is the connection's peer: uvicorn would otherwise take it from
+            # X-Forwarded-For sent from 127.0.0.1. The tracking paths take it from there only
+            # with ADTRACK_TRUST_FORWARDED_FOR; sign-in never (docs/limits.md, "Sign-in").
+            proxy_headers=False,
             http=bounded_protocol(settings),
             timeout_keep_alive=settings.keepalive_timeout_seconds,  # type: ignore[arg-type]
         )
