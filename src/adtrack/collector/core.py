@@ -339,8 +339,11 @@ class TrackingCore:
         self.duplicates = duplicates or DuplicateClicks()
         self.next_event_id = (event_ids or EventIds()).next
         self.fragments = RecordFragments()
-        # the visitor's pieces of the record: per address (country) and per user agent (device)
+        # the visitor's pieces of the record: per address (country) and per user agent (device);
+        # the hot path calls its caches' bound .get (the dicts are only ever cleared in place)
         self.visitor = visitor if visitor is not None else VisitorFragments()
+        self._known_address = self.visitor.addresses.get
+        self._known_device = self.visitor.user_agents.get
         self._tag_plans: dict[tuple[int, bytes, bytes, bytes], TagPlan] = {}
         self._max_tag_plans = max_tag_plans  # 0: every hit takes the general path
         self.metrics.gauge(
@@ -470,14 +473,13 @@ class TrackingCore:
         client_ip = req.client_ip
         if req.forwarded_for and self.trust_forwarded_for:
             client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
-        visitor = self.visitor
-        address = visitor.addresses.get(client_ip)
+        address = self._known_address(client_ip)
         if address is None:
-            address = visitor.address(client_ip)
+            address = self.visitor.address(client_ip)
         raw_user_agent = req.user_agent
-        device = visitor.user_agents.get(raw_user_agent)
+        device = self._known_device(raw_user_agent)
         if device is None:
-            device = visitor.device(raw_user_agent, user_agent)
+            device = self.visitor.device(raw_user_agent, user_agent)
         if (
             (req.sec_gpc is not None or req.dnt is not None)
             and self.honour_privacy_signals

@@ -69,7 +69,8 @@ class VisitorFragments:
         max_user_agents: int = DEFAULT_MAX_USER_AGENTS,
     ) -> None:
         self.countries = countries if countries is not None else BundledCountries()
-        # read directly by the hot path: .get(key), and the method below on a miss
+        # read directly by the hot path: .get(key), and the method below on a miss; never
+        # replaced, only cleared in place (the hot path keeps their bound .get)
         self.addresses: dict[str | None, AddressFacts] = {}
         self.user_agents: dict[bytes | None, DeviceFacts] = {}
         self._max_addresses = max(1, max_addresses)
