@@ -34,11 +34,12 @@ from typing import Final, NamedTuple
 
 import ua_parser
 
+from adtrack.domain.events import DEVICE_TYPES, TEXT_LIMITS
+
 __all__ = [
     "CTV",
     "DESKTOP",
     "DEVICE_TYPES",
-    "MAX_FAMILY_CHARS",
     "MOBILE",
     "OTHER",
     "TABLET",
@@ -46,13 +47,10 @@ __all__ = [
     "describe_user_agent",
 ]
 
-DESKTOP: Final = "desktop"
-MOBILE: Final = "mobile"
-TABLET: Final = "tablet"
-CTV: Final = "ctv"
-OTHER: Final = "other"
-DEVICE_TYPES: Final = (DESKTOP, MOBILE, TABLET, CTV, OTHER)
-MAX_FAMILY_CHARS: Final = 64  # the stored width of os and browser
+# (the event's names, in domain/events.py's order)
+DESKTOP, MOBILE, TABLET, CTV, OTHER = DEVICE_TYPES
+_OS_CHARS: Final = TEXT_LIMITS["os"]  # the stored widths
+_BROWSER_CHARS: Final = TEXT_LIMITS["browser"]
 
 _CTV: Final = re.compile(
     r"smart-?tv|smart tv|googletv|google tv|android ?tv|\bapple ?tv|\btvos\b|\broku"
@@ -148,6 +146,6 @@ def describe_user_agent(user_agent: str | None) -> DeviceInfo:
     )
     return DeviceInfo(
         device_type,
-        parsed.os.family[:MAX_FAMILY_CHARS],
-        parsed.user_agent.family[:MAX_FAMILY_CHARS],
+        parsed.os.family[:_OS_CHARS],
+        parsed.user_agent.family[:_BROWSER_CHARS],
     )
