@@ -91,7 +91,27 @@ CASES = [
         "Silk/120.3.1 like Chrome/120.0.6099.230 Safari/537.36",
         ("tablet", "Android", "Amazon Silk"),
     ),
+    (  # an iPad's in-app browser: a Mac's agent, but with Mobile/
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.4 Mobile/15E148 Safari/604.1",
+        ("tablet", "Mac OS X", "Safari"),
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 12; BAH4-W09) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/114.0 Safari/537.36",
+        ("tablet", "Android", "Chrome"),
+    ),
     # TVs, TV devices and home consoles
+    (  # Chromecast with Google TV: Android, with "Mobile"
+        "Mozilla/5.0 (Linux; Android 12; Chromecast Build/STTE.230319.008; wv) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Version/4.0 Chrome/124.0 Mobile Safari/537.36",
+        ("ctv", "Android", "Chrome"),
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 9; MiTV-MSSP1) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/86.0 Safari/537.36",
+        ("ctv", "Android", "Chrome"),
+    ),
     (
         "Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) "
         "85.0.4183.93/6.0 TV Safari/537.36",
@@ -137,6 +157,16 @@ CASES = [
         ("ctv", "Windows", "Edge"),
     ),
     # the rest
+    (
+        "Mozilla/5.0 (Linux; Android 12; Quest 3) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "OculusBrowser/31.0 Chrome/124.0 Mobile VR Safari/537.36",
+        ("other", "Android", "Oculus Browser"),
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 13; Galaxy Watch6) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/110.0 Mobile Safari/537.36",
+        ("other", "Android", "Chrome"),
+    ),
     (
         "Mozilla/5.0 (PlayStation Vita 3.74) AppleWebKit/537.73 (KHTML, like Gecko) Silk/3.2",
         ("other", "Other", "NetFront NX"),

@@ -5,13 +5,15 @@ accelerator: about 0.1-0.5 ms for a new agent instead of 1-15 ms in pure Python)
 names a device's family, brand and model but not its *type*, so the type is derived here, in
 this order (the first rule that matches wins):
 
-1. ``other``: a spider (ua-parser's device family ``Spider``).
+1. ``other``: a spider (ua-parser's device family ``Spider``), a VR headset (Quest, Pico) or a
+   watch.
 2. ``ctv``: a television or a box or console played on one: smart TVs (``SMART-TV``, Tizen TV,
-   webOS/NetCast, BRAVIA, VIERA, AQUOS, VIDAA, Philips, HbbTV, Opera TV, Android TV, Google TV),
-   streaming devices (Roku, Apple TV/tvOS, Fire TV ``AFT...``, Chromecast ``CrKey``, SHIELD TV),
+   webOS/NetCast, BRAVIA, VIERA, AQUOS, VIDAA, Philips, Mi TV, HbbTV, Opera TV, Android TV,
+   Google TV), streaming devices (Roku, Apple TV/tvOS, Fire TV ``AFT...``, Chromecast, SHIELD TV),
    set-top boxes, and home game consoles (PlayStation 3/4/5, Xbox, Wii, Switch), which the
    industry counts as connected TV.
-3. ``tablet``: iPad; Kindle and Fire tablets (``KF...``, Silk); Android without ``Mobile``
+3. ``tablet``: iPad (also its in-app browsers that send a Mac's agent with ``Mobile/``); Kindle
+   and Fire tablets (``KF...``, Silk); Android without ``Mobile``
    (Chrome's and Firefox's convention: phones send ``Mobile``, tablets do not); anything saying
    ``Tablet`` (but not Windows' ``Tablet PC``, which desktops send) or PlayBook.
 4. ``mobile``: iPhone, iPod, other iOS clients (an app's ``CFNetwork``), Android with
@@ -54,9 +56,14 @@ _BROWSER_CHARS: Final = TEXT_LIMITS["browser"]
 
 _CTV: Final = re.compile(
     r"smart-?tv|smart tv|googletv|google tv|android ?tv|\bapple ?tv|\btvos\b|\broku"
-    r"|\bcrkey\b|hbbtv|web0s|webos\.tv|netcast|\bbravia\b|\bviera\b|\baquos\b|vidaa|philipstv"
-    r"|\bnettv\b|opera tv|\bdtv\b|\bstb\b|set-top|\baft[a-z]{1,5}\b|\bfire ?tv\b|shield android tv"
+    r"|\bcrkey\b|\bchromecast\b|hbbtv|web0s|webos\.tv|netcast|\bbravia\b|\bviera\b|\baquos\b"
+    r"|vidaa|philipstv|\bnettv\b|opera tv|\bdtv\b|\bstb\b|set-top|\btv ?box\b|\bmitv\b|\bmibox\b"
+    r"|\baft[a-z]{1,5}\b|\bfire ?tv\b|shield android tv"
     r"|playstation [345]|\bxbox\b|nintendo (?:wii|switch)"
+)
+# Headsets and watches: browsers, but neither a phone nor a screen of the kinds above.
+_OTHER: Final = re.compile(
+    r"oculusbrowser|\bquest \d|\bpico (?:neo|\d)|\bmobile vr\b|\bwatch\d*\b|wear ?os"
 )
 _TABLET: Final = re.compile(
     r"\bipad\b|\bkindle\b|\bsilk/|\bkf[a-z]{2,6}\b|tablet(?! pc)|playbook|\bsm-[tx]\d"
@@ -113,6 +120,8 @@ NO_DEVICE: Final = DeviceInfo(None, None, None)
 def _device_type(lowered: str, os_family: str, device_family: str, device_brand: str) -> str:
     if device_family == "Spider":
         return OTHER
+    if _OTHER.search(lowered):
+        return OTHER
     if _CTV.search(lowered) or device_brand == "Generic_Inettv":
         return CTV
     if "playstation" in lowered or "nintendo" in lowered:
@@ -121,7 +130,11 @@ def _device_type(lowered: str, os_family: str, device_family: str, device_brand:
         if _TABLET.search(lowered) or device_brand == "Generic_Android_Tablet":
             return TABLET
         return MOBILE if _ANDROID_PHONE.search(lowered) else TABLET
-    if device_family == "iPad" or _TABLET.search(lowered):
+    if (
+        device_family == "iPad"
+        or _TABLET.search(lowered)
+        or ("macintosh" in lowered and "mobile/" in lowered)  # an iPad's in-app browser
+    ):
         return TABLET
     if (
         device_family in _MOBILE_DEVICE_FAMILIES
