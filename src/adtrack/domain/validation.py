@@ -192,6 +192,19 @@ def clean_ppm(value: object, field: str = "revshare") -> int:
     return ppm
 
 
+def clean_whole_number(value: object, field: str, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high`` (a count of minutes...)."""
+    number = _clean_int(value, field)
+    if not low <= number <= high:
+        raise ValidationError(field, f"must be between {low} and {high} (got {number})")
+    return number
+
+
+def clean_optional_whole_number(value: object, field: str, low: int, high: int) -> int | None:
+    """``clean_whole_number``, or ``None`` (which the field means something by)."""
+    return None if value is None else clean_whole_number(value, field, low, high)
+
+
 def clean_priority(value: object, field: str = "priority") -> int:
     priority = _clean_int(value, field)
     if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
