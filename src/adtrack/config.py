@@ -126,6 +126,10 @@ class Settings:
     xandr_member_id: int = 1
     xandr_token_idle_seconds: float = 7200.0
     xandr_max_elements: int = 100
+    # The secret click tokens (docs/conversions.md) are signed with; None: the one kept in
+    # <data dir>/token_secret (created on first use). Every process of a deployment needs the
+    # same one.
+    token_secret: str | None = None
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -214,6 +218,7 @@ class Settings:
             xandr_member_id=int(env.get("ADTRACK_XANDR_MEMBER_ID", "1")),
             xandr_token_idle_seconds=float(env.get("ADTRACK_XANDR_TOKEN_IDLE_SECONDS", "7200")),
             xandr_max_elements=int(env.get("ADTRACK_XANDR_MAX_ELEMENTS", "100")),
+            token_secret=env.get("ADTRACK_TOKEN_SECRET") or None,
         )
 
     @property

@@ -26,6 +26,7 @@ from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
 from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
+from adtrack.bootstrap import build_click_tokens
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
 from adtrack.collector.listener import CollectorServer, start_collector
@@ -353,6 +354,7 @@ def start_thread_collector(
             honour_privacy_signals=settings.honour_privacy_signals,
             hits=RecentHits(),
             redirect_policy=settings.redirect_policy,
+            click_tokens=build_click_tokens(settings),
         )
         server = await start_collector(settings, LOOPBACK, 0, writer=writer, cache=cache, core=core)
         return server, writer

@@ -120,6 +120,7 @@ async def start_collector(
             honour_privacy_signals=settings.honour_privacy_signals,
             trust_forwarded_for=trust_forwarded_for,
             redirect_policy=settings.redirect_policy,
+            click_tokens=bootstrap.build_click_tokens(settings),
         )
     http = HttpCollector(
         core,

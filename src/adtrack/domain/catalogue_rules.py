@@ -323,6 +323,8 @@ def check_tracker(
     """
     if tracker.landing_page_url is not None and tracker.tracker_type is not TrackerType.CLICK:
         raise ValidationError("landing_page_url", "only click trackers have a landing page")
+    if tracker.ssp_data_param is not None and tracker.tracker_type is not TrackerType.CLICK:
+        raise ValidationError("ssp_data_param", "only click trackers pass on a click token")
     if line_item.advertiser_id != tracker.advertiser_id:
         raise ValidationError(
             "line_item_id",

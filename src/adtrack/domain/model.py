@@ -206,6 +206,8 @@ class Tracker:
     placement_id: int | None = None
     payment_rule_id: int | None = None
     landing_page_url: str | None = None  # click trackers only
+    # click trackers only: the query parameter the redirect target gets the click token in
+    ssp_data_param: str | None = None
     created_at: datetime | None = None
     last_modified: datetime | None = None
     # id and code on the platform it was imported from (Microsoft Invest/Xandr), if any

@@ -273,6 +273,29 @@ def clean_landing_page_url(value: object, field: str = "landing_page_url") -> st
     return url
 
 
+QUERY_PARAMETER_MAX = 64
+_QUERY_PARAMETER_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-."
+)
+
+
+def clean_query_parameter_name(value: object, field: str) -> str | None:
+    """An optional query parameter name: 1 to 64 ASCII letters, digits, ``_``, ``-`` or ``.``
+    (nothing that would need encoding in a URL). Empty or ``None`` means none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a text")
+    name = value.strip()
+    if not name:
+        return None
+    if len(name) > QUERY_PARAMETER_MAX:
+        raise ValidationError(field, f"must be at most {QUERY_PARAMETER_MAX} characters")
+    if not set(name) <= _QUERY_PARAMETER_CHARS:
+        raise ValidationError(field, "may hold only letters, digits, '_', '-' and '.'")
+    return name
+
+
 def check_date_range(start: datetime | None, end: datetime | None) -> None:
     """Start is inclusive and end exclusive, so an empty or reversed window is refused."""
     if start is not None and end is not None and not start < end:

@@ -142,6 +142,7 @@ async def _serve(
         cache,
         honour_privacy_signals=settings.honour_privacy_signals,
         redirect_policy=settings.redirect_policy,
+        click_tokens=bootstrap.build_click_tokens(settings),
     )
     stop = asyncio.Event()
     background: list[asyncio.Task[None]] = []

@@ -120,7 +120,7 @@ RESOURCES: tuple[KindResource, ...] = (
         schemas.ImpressionTrackerOut,
         schemas.TrackerListParams,
         lambda catalogue: catalogue.impression_trackers,
-        hidden=frozenset({"landing_page_url"}),
+        hidden=frozenset({"landing_page_url", "ssp_data_param"}),
         batch=schemas.batch_models(
             "impression tracker", schemas.ImpressionTrackerCreate, schemas.ImpressionTrackerUpdate
         ),

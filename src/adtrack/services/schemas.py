@@ -347,15 +347,25 @@ class ImpressionTrackerCreate(ImpressionTrackerUpdate):
     publisher_id: Id = Field(description="Required.")
 
 
-_LANDING_PAGE = "Optional http(s) URL the click redirects to."
+_LANDING_PAGE = (
+    "Optional http(s) URL the click redirects to. ${SSP_DATA} or [SSP_DATA] in it (or in a "
+    "tag's redir) is replaced with the click's token (docs/conversions.md)."
+)
+_SSP_DATA_PARAM = (
+    "Optional query parameter (1 to 64 letters, digits, '_', '-', '.') appended to every "
+    "redirect target of this tracker with the click's token as its value, e.g. sspdata; null "
+    "turns it off (docs/conversions.md)."
+)
 
 
 class ClickTrackerUpdate(ImpressionTrackerUpdate):
     landing_page_url: str | None = Field(default=None, description=_LANDING_PAGE)
+    ssp_data_param: str | None = Field(default=None, description=_SSP_DATA_PARAM)
 
 
 class ClickTrackerCreate(ImpressionTrackerCreate):
     landing_page_url: str | None = Field(default=None, description=_LANDING_PAGE)
+    ssp_data_param: str | None = Field(default=None, description=_SSP_DATA_PARAM)
 
 
 class ImpressionTrackerOut(OriginOut):
@@ -374,7 +384,8 @@ class ImpressionTrackerOut(OriginOut):
 
 
 class ClickTrackerOut(ImpressionTrackerOut):
-    landing_page_url: str | None
+    landing_page_url: str | None = Field(description=_LANDING_PAGE)
+    ssp_data_param: str | None = Field(description=_SSP_DATA_PARAM)
 
 
 class TrackerListParams(ListParams):

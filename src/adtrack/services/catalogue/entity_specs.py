@@ -51,6 +51,7 @@ from adtrack.domain.validation import (
     clean_original_id,
     clean_ppm,
     clean_priority,
+    clean_query_parameter_name,
     clean_whole_number,
 )
 from adtrack.services.ports import Repository, UnitOfWork
@@ -257,6 +258,7 @@ TRACKER = EntitySpec(
         "placement_id": _ref("placement_id"),
         "payment_rule_id": _ref("payment_rule_id"),
         "landing_page_url": clean_landing_page_url,
+        "ssp_data_param": partial(clean_query_parameter_name, field="ssp_data_param"),
     },
     required=("name", "tracker_type", "line_item_id", "publisher_id"),
     list_filters={
