@@ -651,11 +651,11 @@ class TrackingCore:
         else:
             kind = _CLICK_PAGE
 
-        if req.method == "HEAD" or reject is not None:
-            if location is not None:
-                location = without_token(location)  # no click recorded: no token to pass on
-            if req.method == "HEAD":
-                return Outcome(kind, location)
+        head = req.method == "HEAD"
+        if (head or reject is not None) and location is not None and imp_type == CLICK:
+            location = without_token(location)  # no click recorded: no token to pass on
+        if head:
+            return Outcome(kind, location)
         if reject is not None:
             metrics.rejected[reject] = metrics.rejected.get(reject, 0) + 1
             if tracker is not None:
