@@ -9,7 +9,7 @@ Payload (big-endian), sealed (encrypted and authenticated: ``sealed_tokens.py``,
 
     format (1 byte: 1) | flags (1 byte: 1 = an invalid click) | time (8: epoch microseconds)
     | tracker, advertiser, line item, publisher, placement, payment rule (4 each; 0 = none)
-    | event id (the rest: ASCII, 1 to 64 bytes)
+    | event id (the rest: ASCII, 1 to 40 bytes, as events hold it)
 
 Everything a conversion is attributed to is in the token itself, so reading one needs neither
 the event log nor the catalogue as it was at the time of the click.
@@ -21,6 +21,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
+from adtrack.domain.events import MAX_EVENT_ID_LENGTH
 from adtrack.domain.model import POST_CLICK_WINDOW_MAX_MINUTES
 from adtrack.domain.sealed_tokens import FORGED, MALFORMED, TokenRefused, TokenSealer
 
@@ -47,7 +48,6 @@ MAX_AGE_MICROS: Final = POST_CLICK_WINDOW_MAX_MINUTES * 60 * 1_000_000
 # A token dated later than now by more than this was not made by a collector of ours (whose
 # clocks may differ a little).
 MAX_CLOCK_SKEW_MICROS: Final = 5 * 60 * 1_000_000
-MAX_EVENT_ID_BYTES: Final = 64
 _HEAD: Final = struct.Struct(">BBq")  # format, flags, time
 _IDS: Final = struct.Struct(">6I")  # tracker, advertiser, line item, publisher, placement, rule
 _FIXED: Final = _HEAD.size + _IDS.size
@@ -77,7 +77,7 @@ class ClickTokens:
     __slots__ = ("_seal", "_sealer")
 
     def __init__(self, secret: bytes) -> None:
-        self._sealer = TokenSealer(secret, _PURPOSE, max_payload_bytes=_FIXED + MAX_EVENT_ID_BYTES)
+        self._sealer = TokenSealer(secret, _PURPOSE, max_payload_bytes=_FIXED + MAX_EVENT_ID_LENGTH)
         self._seal = self._sealer.seal
 
     @staticmethod
@@ -109,7 +109,7 @@ class ClickTokens:
         or ``expired``) for anything else. Whether the click is within a pixel's own window is
         the caller's check."""
         payload = self._sealer.open(token)
-        if len(payload) <= _FIXED or len(payload) > _FIXED + MAX_EVENT_ID_BYTES:
+        if len(payload) <= _FIXED or len(payload) > _FIXED + MAX_EVENT_ID_LENGTH:
             raise ClickTokenRefused(MALFORMED)
         version, flags, ts_us = _HEAD.unpack_from(payload)
         if version != FORMAT or flags & ~FLAG_INVALID:
