@@ -135,6 +135,10 @@ class Settings:
     trust_forwarded_for: bool = False
     address_cache_entries: int = 32_768
     user_agent_cache_entries: int = 50_000
+    # The secret click tokens (docs/conversions.md) are signed with; None: the one kept in
+    # <data dir>/token_secret (created on first use). Every process of a deployment needs the
+    # same one.
+    token_secret: str | None = None
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -230,6 +234,7 @@ class Settings:
             in ("1", "true", "yes", "on"),
             address_cache_entries=int(env.get("ADTRACK_ADDRESS_CACHE_ENTRIES", "32768")),
             user_agent_cache_entries=int(env.get("ADTRACK_USER_AGENT_CACHE_ENTRIES", "50000")),
+            token_secret=env.get("ADTRACK_TOKEN_SECRET") or None,
         )
 
     @property

@@ -24,6 +24,10 @@ Behaviour (issue "Tracking endpoints"):
   counted by reason.
 * Invalid traffic (bot, prefetch, duplicate click) is recorded with ``invalid`` set, never billed
   downstream.
+* A recorded click whose redirect target has the ``${SSP_DATA}`` / ``[SSP_DATA]`` macro, or whose
+  tracker names a parameter for it, is sent there with its click token
+  (``click_token_targets.py``, ``domain/click_tokens.py``); the event keeps the target as
+  configured. An answer that records no click removes the macro.
 
 This runs for every hit, so it is written for speed: plain locals, few objects, no per-request
 framework. Measured with the benchmark in ``bench/tracking.py``.
@@ -34,6 +38,7 @@ from __future__ import annotations
 import itertools
 import operator
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from typing import Final, NamedTuple, Protocol
@@ -41,6 +46,7 @@ from typing import Final, NamedTuple, Protocol
 import orjson
 
 from adtrack.collector.ancost import parse_ancost
+from adtrack.collector.click_token_targets import token_parts, without_token
 from adtrack.collector.hits import HitInfo, RecentHit, RecentHits, default_hits
 from adtrack.collector.invalid_traffic import (
     BotDetector,
@@ -63,6 +69,7 @@ from adtrack.collector.responses import AnswerKind
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.collector.tracker_tables import CachedTracker, LookupKey
 from adtrack.collector.visitor import VisitorFragments
+from adtrack.domain.click_tokens import ClickTokens
 from adtrack.domain.events import (
     INVALID_BOT,
     INVALID_DUPLICATE_CLICK,
@@ -96,6 +103,7 @@ TRACKING_PATHS: Final = {"/imptr": IMPRESSION, "/clktrb": CLICK, "/clktr": CLICK
 _PIXEL: Final = AnswerKind.PIXEL
 _SCRIPT: Final = AnswerKind.SCRIPT
 _REDIRECT: Final = AnswerKind.REDIRECT
+_TOKEN_REDIRECT: Final = AnswerKind.TOKEN_REDIRECT
 _CLICK_PAGE: Final = AnswerKind.CLICK_PAGE
 _NOT_FOUND: Final = AnswerKind.NOT_FOUND
 _BAD_REQUEST: Final = AnswerKind.BAD_REQUEST
@@ -259,6 +267,8 @@ class TagPlan:
         "priced_from",
         "priced_until",
         "record_head",
+        "token_parts",
+        "token_ids",
         "_fragments",
     )
 
@@ -273,6 +283,7 @@ class TagPlan:
         redir_metric: str | None,
         fragments: RecordFragments,
         cachebuster: str | None,
+        token_parts: tuple[bytes, ...] | None = None,
     ) -> None:
         self.generation = generation
         self.tracker = tracker
@@ -289,6 +300,10 @@ class TagPlan:
         self.priced = _NOT_PRICED_YET
         self.priced_from = self.priced_until = 0
         self.record_head = b""
+        # where the click token goes in ``location`` (None: it takes none), and the click's ids
+        # as the token packs them (its payment rule depends on the price: kept with it)
+        self.token_parts = token_parts
+        self.token_ids = b""
 
     def reprice(self, imp_type: int, now_us: int) -> PricedEvent:
         """Price a hit at ``now_us`` afresh, and keep the price for as long as it holds."""
@@ -299,6 +314,16 @@ class TagPlan:
             self.record_head = _join(
                 (self.tracker.record_fragment, self._fragments.priced(priced), b",")
             )
+            if self.token_parts is not None:
+                tracker = self.tracker
+                self.token_ids = ClickTokens.click_ids(
+                    tracker.id,
+                    tracker.advertiser_id,
+                    tracker.line_item_id,
+                    tracker.publisher_id,
+                    tracker.placement_id,
+                    priced.payment_rule_id,
+                )
             self.priced = priced
         return priced
 
@@ -327,6 +352,7 @@ class TrackingCore:
         max_tag_plans: int = 4096,
         redirect_policy: str = TRACKERS,
         visitor: VisitorFragments | None = None,
+        click_tokens: ClickTokens | None = None,
     ) -> None:
         self.cache = cache
         # the server's redirect policy; an advertiser may override it (see redirect_policy.py)
@@ -338,6 +364,8 @@ class TrackingCore:
         self.bots = bots or BotDetector()
         self.duplicates = duplicates or DuplicateClicks()
         self.next_event_id = (event_ids or EventIds()).next
+        # None only where no token is ever read back (tests): a secret of this process alone
+        self.make_click_token = (click_tokens or ClickTokens(secrets.token_bytes(32))).make
         self.fragments = RecordFragments()
         # the visitor's pieces of the record: per address (country) and per user agent (device);
         # the hot path calls its caches' bound .get (the dicts are only ever cleared in place)
@@ -502,10 +530,18 @@ class TrackingCore:
 
         # ---- the record: Event's JSON array, from pre-encoded pieces (see records.py)
         event_id = self.next_event_id()
+        raw_event_id = event_id.encode()
+        kind = plan.kind
+        token_parts = plan.token_parts
+        if token_parts is not None:  # the redirect target takes the click's token
+            kind = _TOKEN_REDIRECT
+            location = self.make_click_token(
+                now_us, invalid_reason is not None, plan.token_ids, raw_event_id
+            ).join(token_parts)
         record = _join(
             (
                 _RECORD_START,
-                event_id.encode(),
+                raw_event_id,
                 b'",',
                 str(now_us).encode(),
                 record_head,
@@ -537,7 +573,7 @@ class TrackingCore:
                 device[2][0],  # device_type
             ),
         )
-        return _new_tuple(Outcome, (plan.kind, location, record, info, None))
+        return _new_tuple(Outcome, (kind, location, record, info, None))
 
     def _resolve(
         self,
@@ -629,7 +665,10 @@ class TrackingCore:
         else:
             kind = _CLICK_PAGE
 
-        if req.method == "HEAD":
+        head = req.method == "HEAD"
+        if (head or reject is not None) and location is not None and imp_type == CLICK:
+            location = without_token(location)  # no click recorded: no token to pass on
+        if head:
             return Outcome(kind, location)
         if reject is not None:
             metrics.rejected[reject] = metrics.rejected.get(reject, 0) + 1
@@ -637,6 +676,9 @@ class TrackingCore:
                 self._remember_rejected(tracker.id, reject, location, redir_metric, req)
             return Outcome(kind, location)
         assert tracker is not None
+        parts = None
+        if location is not None and imp_type == CLICK:
+            parts = token_parts(location, tracker.token_param)
 
         raw_ancost = query.ancost
         ancost_micros = parse_ancost(raw_ancost) if raw_ancost else None
@@ -650,6 +692,7 @@ class TrackingCore:
             redir_metric,
             self.fragments,
             query.cachebuster,
+            parts,
         )
 
     def _remember_rejected(

@@ -125,6 +125,7 @@ def build_core(
         redirect_policy=settings.redirect_policy,
         hits=hits,
         visitor=visitor,
+        click_tokens=bootstrap.build_click_tokens(settings),
     )
 
 

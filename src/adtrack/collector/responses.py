@@ -61,8 +61,11 @@ class AnswerKind:
     BODY_TOO_LARGE: Final = 11  # the tracking endpoints read no body: only a small one passes
     REQUEST_TIMEOUT: Final = 12  # the request head did not arrive in time
     READY: Final = 13  # /readyz: the event log takes writes
+    # a 302 whose Location carries a click token: one of a kind, so never cached
+    TOKEN_REDIRECT: Final = 14
 
-    ALL: Final = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
+    ALL: Final = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
+    REDIRECTS: Final = (2, 14)
 
 
 _STATUS: Final[dict[int, tuple[int, bytes]]] = {
@@ -80,6 +83,7 @@ _STATUS: Final[dict[int, tuple[int, bytes]]] = {
     AnswerKind.BODY_TOO_LARGE: (413, b"Content Too Large"),
     AnswerKind.REQUEST_TIMEOUT: (408, b"Request Timeout"),
     AnswerKind.READY: (200, b"OK"),
+    AnswerKind.TOKEN_REDIRECT: (302, b"Found"),
 }
 
 _TEXT = b"text/plain; charset=utf-8"
@@ -98,6 +102,7 @@ _BODY: Final[dict[int, tuple[bytes, bytes]]] = {
     AnswerKind.BODY_TOO_LARGE: (_TEXT, b"request body too large\n"),
     AnswerKind.REQUEST_TIMEOUT: (_TEXT, b"request timeout\n"),
     AnswerKind.READY: (_TEXT, b"ready\n"),
+    AnswerKind.TOKEN_REDIRECT: (b"", b""),
 }
 
 _EXTRA: Final[dict[int, tuple[tuple[bytes, bytes], ...]]] = {
@@ -114,7 +119,7 @@ def asgi_parts(
     content_type, body = _BODY[kind]
     headers = [(name.lower(), value) for name, value in NO_CACHE_HEADERS]
     headers.extend((name.lower(), value) for name, value in _EXTRA.get(kind, ()))
-    if kind == AnswerKind.REDIRECT and location is not None:
+    if kind in AnswerKind.REDIRECTS and location is not None:
         headers.append((b"location", location))
     if content_type:
         headers.append((b"content-type", content_type))
@@ -179,12 +184,22 @@ class RawResponses:
     ) -> bytes:
         """An answer as bytes; ``location`` is required for :attr:`AnswerKind.REDIRECT` (already
         checked and safe to put in a header). Cached until the next second."""
+        if kind == AnswerKind.TOKEN_REDIRECT:
+            # its Location is never sent again: not looked up, not kept (it would only evict)
+            return self._build(kind, head_only, connection, location)
         key = (kind, head_only, connection, location)
         try:
             return self.cache[key]
         except KeyError:
             pass
-        if kind == AnswerKind.REDIRECT:
+        data = self._build(kind, head_only, connection, location)
+        if len(self.cache) >= _CACHE_MAX:
+            self.cache = {}
+        self.cache[key] = data
+        return data
+
+    def _build(self, kind: int, head_only: bool, connection: int, location: bytes | None) -> bytes:
+        if kind in AnswerKind.REDIRECTS:
             if location is None:
                 raise ValueError("a redirect needs a location")
             head = (
@@ -198,11 +213,7 @@ class RawResponses:
             )
         else:
             head = _HEADS[kind] + self._date_line + _CONNECTION_LINE[connection] + b"\r\n"
-        data = head if head_only else head + _BODY[kind][1]
-        if len(self.cache) >= _CACHE_MAX:
-            self.cache = {}
-        self.cache[key] = data
-        return data
+        return head if head_only else head + _BODY[kind][1]
 
     def redirect(self, location: bytes, connection: int = KEEP_ALIVE_DEFAULT) -> bytes:
         """A 302 to ``location`` (already checked and safe to put in a header)."""

@@ -165,12 +165,35 @@ trackers = Table(
     Column("placement_id", Integer, ForeignKey("placements.id"), nullable=True, index=True),
     Column("payment_rule_id", Integer, ForeignKey("payment_rules.id"), nullable=True, index=True),
     Column("landing_page_url", Text, nullable=True),
+    # click trackers: the query parameter their redirect target gets the click token in
+    Column("ssp_data_param", String(64), nullable=True),
     *_origin(),
     *_audit(),
 )
 # A code is unique among live trackers of one type; enforced by the domain service (soft
 # deletes make a plain unique constraint wrong) and backed by this index for lookups.
 Index("ix_trackers_type_code", trackers.c.tracker_type, trackers.c.code)
+
+# What an advertiser counts as a conversion (docs/conversions.md). A code is unique among live
+# pixels (checked by the service, like trackers' codes).
+conversion_pixels = Table(
+    "conversion_pixels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("advertiser_id", Integer, ForeignKey("advertisers.id"), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("code", String(100), nullable=True, index=True),
+    Column("state", String(16), nullable=False, default="active"),
+    Column("trigger_type", String(8), nullable=False, default="click"),  # view | click | hybrid
+    Column("post_click_window_minutes", Integer, nullable=False),
+    Column("post_view_window_minutes", Integer, nullable=False),
+    Column("min_minutes_per_conversion", SmallInteger, nullable=True),  # NULL: one per click
+    Column("post_click_revenue_micros", BigInteger, nullable=False, default=0),
+    Column("post_view_revenue_micros", BigInteger, nullable=False, default=0),
+    Column("event_type", String(16), nullable=False, default="other"),
+    *_origin(),
+    *_audit(),
+)
 
 # Bumped by every catalogue write, so collectors can poll one row to know when to reload.
 catalogue_version = Table(

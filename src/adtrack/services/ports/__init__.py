@@ -20,6 +20,7 @@ from adtrack.services.ports.catalogue import (
 from adtrack.services.ports.catalogue_store import (
     AdvertiserRepository,
     CatalogueVersionRepository,
+    ConversionPixelRepository,
     FilterKind,
     FilterValue,
     LineItemRepository,
@@ -117,6 +118,7 @@ __all__ = [
     "ExportStore",
     "FilterKind",
     "FilterValue",
+    "ConversionPixelRepository",
     "InvalidKey",
     "LineItemRepository",
     "ListQuery",
