@@ -198,7 +198,7 @@ def test_records_are_checked_before_they_reach_the_database() -> None:
         record_with(good, event_id=""),
         record_with(good, event_id="x" * 41),
         record_with(good, tracker_id="7"),
-        record_with(good, imp_type=11),
+        record_with(good, imp_type=12),
         record_with(good, media_cost_micros=2**63),
         record_with(good, media_cost_micros=2**70),
         record_with(good, user_agent=5),

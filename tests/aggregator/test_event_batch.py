@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from adtrack.aggregator.event_batch import decode_batch
 from adtrack.aggregator.rollup import fold
 from adtrack.domain.epoch_hours import HOUR_MICROS
-from adtrack.domain.events import TS_MAX, TS_MIN, Event, MalformedEvent
+from adtrack.domain.events import ADDED_IN_FORMAT_3, TS_MAX, TS_MIN, Event, MalformedEvent
 from adtrack.services.ports import InvalidKey, RollupKey
 from adtrack.services.raw_event_columns import RAW_EVENT_SCHEMA, events_to_table
 from tests.support.events import AN_IMPRESSION
@@ -24,7 +24,8 @@ from tests.support.events import AN_IMPRESSION
 
 def rows(table: pa.Table) -> list[Event]:
     columns = [table[name].to_pylist() for name in Event._fields]
-    columns[1] = table["ts"].cast(pa.int64()).to_pylist()
+    for name in ("ts", "source_ts"):  # times as epoch micros, as events hold them
+        columns[Event._fields.index(name)] = table[name].cast(pa.int64()).to_pylist()
     return [Event._make(values) for values in zip(*columns, strict=True)]
 
 
@@ -108,13 +109,70 @@ def test_a_record_is_its_format_number_then_the_fields_in_order() -> None:
     seen = AN_IMPRESSION._replace(
         country="NL", device_type="mobile", os="Android", browser="Chrome Mobile"
     )
-    assert orjson.loads(seen.to_bytes()) == [2, *seen]
+    assert orjson.loads(seen.to_bytes()) == [3, *seen]
     assert Event.from_bytes(seen.to_bytes()) == seen
     assert rows(decode_batch([seen.to_bytes()]).table) == [seen]
 
 
-# The fields format 2 added; records written before it hold none of them.
-FORMAT_2_FIELDS = ("country", "device_type", "os", "browser", "view_state", "impression_event_id")
+A_CONVERSION = AN_IMPRESSION._replace(
+    event_id="conv-1",
+    imp_type=11,
+    cachebuster=None,
+    conversion_pixel_id=4,
+    order_id="order-77",
+    attribution="post_click",
+    source_event_id="click-9",
+    source_ts=AN_IMPRESSION.ts - 60_000_000,
+)
+
+
+def hit_record(event: Event) -> bytes:
+    """``event`` as the collector writes a hit: format 2, without the conversion fields."""
+    return orjson.dumps([2, *event[: -len(ADDED_IN_FORMAT_3)]])
+
+
+def test_hits_of_format_2_and_conversions_of_format_3_decode_together() -> None:
+    hits = [AN_IMPRESSION._replace(event_id=f"h{i}") for i in range(3)]
+    records = [hit_record(hits[0]), A_CONVERSION.to_bytes(), hit_record(hits[1])]
+    records.append(hits[2].to_bytes())  # a hit in format 3 (Event.to_bytes) is read too
+    expected = [hits[0], A_CONVERSION, hits[1], hits[2]]
+    assert [Event.from_bytes(r) for r in records] == expected
+    decoded = decode_batch(records)
+    assert rows(decoded.table) == expected and decoded.malformed == []
+    # only hits: the conversion columns are all null
+    only_hits = decode_batch([hit_record(h) for h in hits]).table
+    assert only_hits["conversion_pixel_id"].null_count == 3
+    assert rows(only_hits) == hits
+    # a batch the fast decoder refuses as a whole still reads each conversion field
+    with_nul = [hit_record(hits[0]._replace(ip="a\x00b")), A_CONVERSION.to_bytes()]
+    assert rows(decode_batch(with_nul).table) == [hits[0]._replace(ip="ab"), A_CONVERSION]
+
+
+def test_a_record_of_format_2_with_the_conversion_fields_is_malformed() -> None:
+    with pytest.raises(MalformedEvent):
+        Event.from_bytes(b"[2" + A_CONVERSION.to_bytes()[2:])
+    with pytest.raises(MalformedEvent):
+        Event.from_bytes(hit_record(A_CONVERSION).replace(b"[2", b"[3", 1))
+    decoded = decode_batch([b"[2" + A_CONVERSION.to_bytes()[2:], A_CONVERSION.to_bytes()])
+    assert rows(decoded.table) == [A_CONVERSION] and len(decoded.malformed) == 1
+
+
+def test_conversions_are_not_folded_as_impressions() -> None:
+    delta = fold([A_CONVERSION, AN_IMPRESSION])
+    assert [key.imp_type for key in delta.rows] == [9]
+    assert sum(c.imps for c in delta.rows.values()) == 1
+
+
+# The fields format 2 added; records written before it hold none of them (nor format 3's).
+FORMAT_2_FIELDS = (
+    "country",
+    "device_type",
+    "os",
+    "browser",
+    "view_state",
+    "impression_event_id",
+    *ADDED_IN_FORMAT_3,
+)
 
 
 def test_records_of_earlier_formats_are_read_with_the_fields_they_lack_as_none() -> None:

@@ -223,6 +223,41 @@ def test_each_kind_of_change_reaches_a_running_collector_incrementally(
     assert applies == cache.incremental_applies
 
 
+def test_conversion_pixels_reach_a_running_collector_incrementally(
+    service: CatalogueService, start: Callable[[], ThreadCollector]
+) -> None:
+    w = make_world(service)
+    collector = start()
+    cache = collector.cache
+    reloads = cache.reloads
+    pixel = service.conversion_pixels.create(
+        {
+            "advertiser_id": w.advertiser,
+            "name": "Buy",
+            "code": "buy",
+            "post_click_revenue_micros": 2_000_000,
+        }
+    ).id
+    within_two_seconds(lambda: cache.pixel_by_code("buy") is not None)
+    cached = cache.pixel_by_id(pixel)
+    assert cached is not None and cached.post_click_revenue_micros == 2_000_000
+    assert cached.takes_post_click and cached.post_click_window_micros == 43_200 * 60_000_000
+    service.conversion_pixels.update(
+        pixel, {"code": "sale", "trigger_type": "view", "post_click_window_minutes": 5}
+    )
+    within_two_seconds(lambda: cache.pixel_by_code("sale") is not None)
+    assert cache.pixel_by_code("buy") is None
+    changed = cache.pixel_by_id(pixel)
+    assert changed is not None and not changed.takes_post_click
+    assert changed.post_click_window_micros == 5 * 60_000_000
+    service.conversion_pixels.update(pixel, {"state": "inactive"})
+    within_two_seconds(lambda: not cache.pixel_by_id(pixel).active)  # type: ignore[union-attr]
+    service.conversion_pixels.delete(pixel)
+    within_two_seconds(lambda: cache.pixel_by_id(pixel) is None)
+    assert cache.pixel_by_code("sale") is None
+    assert cache.reloads == reloads and cache.incremental_applies > 0
+
+
 def test_a_repriced_tracker_is_served_its_new_price(
     service: CatalogueService, start: Callable[[], ThreadCollector]
 ) -> None:

@@ -181,6 +181,23 @@ class Catalogue:
             },
         )
 
+    def conversion_pixel(self, advertiser_id: int, **kw: Any) -> int:
+        return self._insert(
+            t.conversion_pixels,
+            {
+                "advertiser_id": advertiser_id,
+                "name": "Pixel",
+                "state": "active",
+                "trigger_type": "click",
+                "post_click_window_minutes": 43_200,
+                "post_view_window_minutes": 1_440,
+                "post_click_revenue_micros": 0,
+                "post_view_revenue_micros": 0,
+                "event_type": "other",
+                **kw,
+            },
+        )
+
 
 @dataclass
 class Basic:

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from adtrack.domain.events import RECORD_FORMAT, Event
+from adtrack.domain.events import ADDED_IN_FORMAT_3, HIT_RECORD_FORMAT, RECORD_FORMAT, Event
 
 # A valid impression (imp_type 9) of tracker 1 of advertiser/line item/publisher 1, priced by no
 # rule, at 2026-01-01T00:00:00Z; money in micros.
@@ -43,9 +43,12 @@ AN_IMPRESSION = Event(
 
 def record_fields(record: bytes) -> dict[str, Any]:
     """A log record's fields by name, exactly as written (``Event.from_bytes`` would also cut,
-    coerce and fill in): the record format's number, then every field of Event in order."""
+    coerce and fill in): the record format's number, then every field of Event in order (a hit's
+    record, of format 2, has no conversion fields: they read as None)."""
     values = orjson.loads(record)
-    assert type(values) is list and values[0] == RECORD_FORMAT, record[:40]
+    assert type(values) is list and values[0] in (HIT_RECORD_FORMAT, RECORD_FORMAT), record[:40]
+    if values[0] == HIT_RECORD_FORMAT:
+        values.extend([None] * len(ADDED_IN_FORMAT_3))
     return dict(zip(Event._fields, values[1:], strict=True))
 
 

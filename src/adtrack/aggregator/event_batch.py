@@ -3,8 +3,9 @@
 The aggregator's cost per event is mostly decoding, so a batch's records are decoded as one JSON
 array by a compiled, typed decoder (msgspec) into structs the cycle collector does not track
 (20,000 tracked tuples a batch cost the aggregator a third more time in collections), read
-column by column. The decoder accepts exactly the records (format 1, ``[1, <Event's
-fields>...]``) that ``Event.from_bytes`` would keep unchanged; a batch holding anything else (a
+column by column. The decoder accepts exactly the records (format 3, ``[3, <Event's
+fields>...]``, and format 2, the collector's impressions and clicks, without the conversion
+fields) that ``Event.from_bytes`` would keep unchanged; a batch holding anything else (a
 text to cut, a NUL to drop, a flag that is not a JSON boolean, a record of the earlier keyed
 layout, a malformed record) is decoded record by record, and the records the decoder refuses go
 through ``Event.from_bytes``, the one definition of the rules.
@@ -15,13 +16,15 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 import pyarrow as pa
 
 from adtrack.domain.events import (
+    ADDED_IN_FORMAT_3,
     FLAG_FIELDS,
+    HIT_RECORD_FORMAT,
     IMP_TYPES,
     MAX_EVENT_ID_LENGTH,
     OPTIONAL_INT_FIELDS,
@@ -60,18 +63,33 @@ def _field_type(name: str) -> Any:
     return text | None
 
 
-# The fast decoder's record, derived from Event and its rules (one definition of both).
+# The fast decoder's records, derived from Event and its rules (one definition of both): format
+# 2 (impressions and clicks) and format 3 (its fields and the conversion ones), told apart by
+# the first element of the array (msgspec's tag of an array-like struct).
+_FORMAT_2_FIELDS = Event._fields[: -len(ADDED_IN_FORMAT_3)]
 _Record = msgspec.defstruct(
     "_Record",
-    [("record_format", Literal[RECORD_FORMAT])]
-    + [(name, _field_type(name)) for name in Event._fields],
+    [(name, _field_type(name)) for name in _FORMAT_2_FIELDS],
     array_like=True,  # [format, event_id, ts, ...]
     forbid_unknown_fields=True,  # (an array too long is not a record)
     gc=False,  # flat records of primitives: no reference cycles to track
+    tag=HIT_RECORD_FORMAT,
 )
-_decode_records = msgspec.json.Decoder(list[_Record]).decode  # type: ignore[valid-type]
-_decode_record = msgspec.json.Decoder(_Record).decode
-_GETTERS = [operator.attrgetter(name) for name in Event._fields]
+_ConversionRecord = msgspec.defstruct(
+    "_ConversionRecord",
+    [(name, _field_type(name)) for name in ADDED_IN_FORMAT_3],
+    bases=(_Record,),
+    array_like=True,
+    forbid_unknown_fields=True,
+    gc=False,
+    tag=RECORD_FORMAT,
+)
+_AnyRecord: Any = _Record | _ConversionRecord
+_decode_records = msgspec.json.Decoder(list[_AnyRecord]).decode
+_decode_record = msgspec.json.Decoder(_AnyRecord).decode
+_GETTERS = [operator.attrgetter(name) for name in _FORMAT_2_FIELDS]
+_CONVERSION_GETTERS = [operator.attrgetter(name) for name in ADDED_IN_FORMAT_3]
+_NO_CONVERSION_FIELDS = (None,) * len(ADDED_IN_FORMAT_3)
 _astuple = msgspec.structs.astuple
 _NUL = b"\\u0000"  # JSON's spelling of NUL, which from_bytes drops from texts
 
@@ -99,6 +117,7 @@ def decode_batch(records: Sequence[bytes]) -> DecodedBatch:
             # one struct per record (a record holding two would shift the count)
             if len(decoded) == len(records):
                 columns = [list(map(getter, decoded)) for getter in _GETTERS]
+                columns.extend(_conversion_columns(decoded))
                 if IMP_TYPES.issuperset(columns[_IMP_TYPE]):
                     return DecodedBatch(
                         table=pa.Table.from_batches([columns_to_batch(columns)]), malformed=[]
@@ -114,18 +133,33 @@ def _decode_one_by_one(records: Sequence[bytes]) -> DecodedBatch:
     for raw in records:
         if _NUL not in raw:
             try:
-                row = _astuple(_decode_record(raw))
+                record = _decode_record(raw)
             except msgspec.DecodeError:
                 pass
             else:
-                if row[1 + _IMP_TYPE] in IMP_TYPES:
-                    rows.append(Event._make(row[1:]))
+                row = _astuple(record)
+                if row[_IMP_TYPE] in IMP_TYPES:
+                    if type(record) is _Record:
+                        row += _NO_CONVERSION_FIELDS
+                    rows.append(Event._make(row))
                     continue
         try:
             rows.append(Event.from_bytes(raw))
         except MalformedEvent as exc:
             malformed.append((raw, exc))
     return DecodedBatch(table=events_to_table(rows), malformed=malformed)
+
+
+def _conversion_columns(decoded: list[Any]) -> list[list[object]]:
+    """The conversion fields' columns: None for the records of format 2 (most batches hold
+    nothing else: then no record is looked at)."""
+    n = len(decoded)
+    if _ConversionRecord not in set(map(type, decoded)):  # (in C: no Python loop per record)
+        return [[None] * n for _ in ADDED_IN_FORMAT_3]
+    return [
+        [getter(r) if type(r) is _ConversionRecord else None for r in decoded]
+        for getter in _CONVERSION_GETTERS
+    ]
 
 
 _IMP_TYPE = Event._fields.index("imp_type")

@@ -28,6 +28,7 @@ __all__ = ["UNSPECIFIED_REASON", "fold", "fold_table"]
 UNSPECIFIED_REASON = "unspecified"  # an invalid event that carries no reason
 
 _CLICK = int(ImpType.EXTERNAL_CLICK)
+_CONVERSION = int(ImpType.CONVERSION)
 
 
 def fold(events: Sequence[Event], into: RollupDelta | None = None) -> RollupDelta:
@@ -38,6 +39,9 @@ def fold(events: Sequence[Event], into: RollupDelta | None = None) -> RollupDelt
 def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
     """Add the events of ``table`` (``RAW_EVENT_SCHEMA``) to ``into`` and return it."""
     delta = into if into is not None else RollupDelta()
+    conversion = pc.equal(table["imp_type"], _CONVERSION)
+    if pc.any(conversion).as_py():
+        table = table.filter(pc.invert(conversion))  # not impressions (their own counters)
     if table.num_rows == 0:
         return delta
     hour = epoch_hour_indices(table["ts"])

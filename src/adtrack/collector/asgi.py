@@ -19,6 +19,7 @@ from typing import Any
 
 from starlette.routing import Route
 
+from adtrack.collector.conversions import CONVERSION_PATHS
 from adtrack.collector.core import HEADER_FIELDS, TRACKING_PATHS, RequestView, TrackingCore
 from adtrack.collector.responses import AnswerKind, asgi_parts
 from adtrack.services.ports import EventLogUnavailable, EventLogWriter
@@ -53,7 +54,8 @@ def request_view(scope: Scope) -> RequestView:
 
 
 class TrackingASGIApp:
-    """ASGI app answering ``/imptr``, ``/clktrb`` and ``/clktr`` through the shared core."""
+    """ASGI app answering ``/imptr``, ``/clktrb``, ``/clktr`` and ``/sspx`` through the shared
+    core."""
 
     def __init__(self, core: TrackingCore, writer: EventLogWriter) -> None:
         self.core = core
@@ -89,4 +91,4 @@ class TrackingASGIApp:
 
 def tracking_routes(app: TrackingASGIApp) -> list[Route]:
     """Starlette routes for the tracking paths (GET and HEAD; others get 405 from the core)."""
-    return [Route(path, app, methods=None) for path in TRACKING_PATHS]
+    return [Route(path, app, methods=None) for path in (*TRACKING_PATHS, *CONVERSION_PATHS)]

@@ -15,6 +15,8 @@ Behaviour (issue "Tracking endpoints"):
   ``redir`` (which wins over ``t``). Clicks answer a 302 to ``redir``, else to the tracker's
   landing page, else a small 200 page. A refused or ignored ``redir`` is as if absent.
 * ``HEAD`` answers exactly like ``GET`` and records nothing. Other methods get 405.
+* ``/sspx`` records a conversion (``conversions.py``): its own path, decided before anything of
+  the impressions' and clicks'.
 * Unknown, deleted, inactive or wrong-kind trackers (and a missing id) record nothing; they are
   counted in metrics by reason. Impressions still get their pixel; an inactive click tracker
   sends the visitor to its landing page; a click with an unknown or wrong-kind id is answered
@@ -47,6 +49,7 @@ import orjson
 
 from adtrack.collector.ancost import parse_ancost
 from adtrack.collector.click_token_targets import token_parts, without_token
+from adtrack.collector.conversions import CONVERSION_PATHS, ConversionPostbacks
 from adtrack.collector.hits import HitInfo, RecentHit, RecentHits, default_hits
 from adtrack.collector.invalid_traffic import (
     BotDetector,
@@ -71,10 +74,10 @@ from adtrack.collector.tracker_tables import CachedTracker, LookupKey
 from adtrack.collector.visitor import VisitorFragments
 from adtrack.domain.click_tokens import ClickTokens
 from adtrack.domain.events import (
+    HIT_RECORD_FORMAT,
     INVALID_BOT,
     INVALID_DUPLICATE_CLICK,
     INVALID_PREFETCH,
-    RECORD_FORMAT,
     REJECT_INACTIVE_TRACKER,
     REJECT_MISSING_ID,
     REJECT_UNKNOWN_TRACKER,
@@ -114,7 +117,7 @@ _dumps = orjson.dumps
 _VERDICT_KEY = operator.itemgetter(2, 4)  # HitInfo -> (imp_type, invalid_reason): metrics key
 _EVENT_OF = operator.attrgetter("event")  # Outcome -> HitInfo | None
 _join = b"".join
-_RECORD_START: Final = b'[%d,"' % RECORD_FORMAT  # then the event id
+_RECORD_START: Final = b'[%d,"' % HIT_RECORD_FORMAT  # then the event id
 _time_ns = time.time_ns
 
 
@@ -365,7 +368,9 @@ class TrackingCore:
         self.duplicates = duplicates or DuplicateClicks()
         self.next_event_id = (event_ids or EventIds()).next
         # None only where no token is ever read back (tests): a secret of this process alone
-        self.make_click_token = (click_tokens or ClickTokens(secrets.token_bytes(32))).make
+        tokens = click_tokens or ClickTokens(secrets.token_bytes(32))
+        self.make_click_token = tokens.make
+        self.conversions = ConversionPostbacks(cache, tokens, self.metrics.rejected)
         self.fragments = RecordFragments()
         # the visitor's pieces of the record: per address (country) and per user agent (device);
         # the hot path calls its caches' bound .get (the dicts are only ever cleared in place)
@@ -416,6 +421,8 @@ class TrackingCore:
         path = req.path
         imp_type = TRACKING_PATHS.get(path)
         if imp_type is None:
+            if path in CONVERSION_PATHS:
+                return self._conversion(req)
             return Outcome(_NOT_FOUND)
         metrics = self.metrics
         if allow_lookup:
@@ -574,6 +581,14 @@ class TrackingCore:
             ),
         )
         return _new_tuple(Outcome, (kind, location, record, info, None))
+
+    def _conversion(self, req: RequestLike) -> Outcome:
+        """``/sspx``: a conversion (``conversions.py``), off the path of impressions and
+        clicks."""
+        requests = self.metrics.requests
+        requests[req.path] = requests.get(req.path, 0) + 1
+        kind, record = self.conversions.handle(req.method, req.query, self.next_event_id())
+        return Outcome(kind, None, record)
 
     def _resolve(
         self,

@@ -110,7 +110,8 @@ _KNOWN_SPELLINGS: Final[dict[bytes, str | None]] = {
 _MAX_JOINED_HEADER = 8192  # repeated wanted headers are joined up to this length
 _METHODS: Final = {b"GET": "GET", b"HEAD": "HEAD"}
 _PATHS: Final = {
-    p.encode(): p for p in ("/imptr", "/clktrb", "/clktr", "/healthz", "/readyz", "/metrics")
+    p.encode(): p
+    for p in ("/imptr", "/clktrb", "/clktr", "/sspx", "/healthz", "/readyz", "/metrics")
 }
 _TEXT: Final = b"text/plain; charset=utf-8"
 

@@ -1,7 +1,8 @@
 """The event record the collector appends to the event log, built from pre-encoded pieces.
 
-The record is the JSON array of :class:`adtrack.domain.events.Event` (the same bytes as
-``Event.to_bytes``: the record format's number, then the fields in order). Most of it repeats
+The record is the JSON array of :class:`adtrack.domain.events.Event` in record format 2
+(``HIT_RECORD_FORMAT``: the format's number, then the fields in order, without the conversion
+fields, which a hit never has). Most of it repeats
 from hit to hit — the tracker's ids, the pricing, the user agent, the truncated IP and country,
 the device, the redirect target — so those parts are encoded once and cached (the visitor's in
 ``visitor.py``), and a hit only encodes what is new (event id, timestamp, cachebuster,

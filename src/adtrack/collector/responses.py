@@ -63,8 +63,13 @@ class AnswerKind:
     READY: Final = 13  # /readyz: the event log takes writes
     # a 302 whose Location carries a click token: one of a kind, so never cached
     TOKEN_REDIRECT: Final = 14
+    # /sspx: a conversion recorded, and its refusals naming the parameter
+    CONVERSION: Final = 15
+    NO_PIXEL: Final = 16
+    BAD_ORDER_ID: Final = 17
+    BAD_VALUE: Final = 18
 
-    ALL: Final = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
+    ALL: Final = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
     REDIRECTS: Final = (2, 14)
 
 
@@ -84,6 +89,10 @@ _STATUS: Final[dict[int, tuple[int, bytes]]] = {
     AnswerKind.REQUEST_TIMEOUT: (408, b"Request Timeout"),
     AnswerKind.READY: (200, b"OK"),
     AnswerKind.TOKEN_REDIRECT: (302, b"Found"),
+    AnswerKind.CONVERSION: (200, b"OK"),
+    AnswerKind.NO_PIXEL: (400, b"Bad Request"),
+    AnswerKind.BAD_ORDER_ID: (400, b"Bad Request"),
+    AnswerKind.BAD_VALUE: (400, b"Bad Request"),
 }
 
 _TEXT = b"text/plain; charset=utf-8"
@@ -103,6 +112,13 @@ _BODY: Final[dict[int, tuple[bytes, bytes]]] = {
     AnswerKind.REQUEST_TIMEOUT: (_TEXT, b"request timeout\n"),
     AnswerKind.READY: (_TEXT, b"ready\n"),
     AnswerKind.TOKEN_REDIRECT: (b"", b""),
+    AnswerKind.CONVERSION: (_TEXT, b"conversion recorded\n"),
+    AnswerKind.NO_PIXEL: (_TEXT, b"id or code: a conversion pixel is required\n"),
+    AnswerKind.BAD_ORDER_ID: (_TEXT, b"order_id: at most 100 characters\n"),
+    AnswerKind.BAD_VALUE: (
+        _TEXT,
+        b"value: a decimal from 0 to 999999.999999 with at most 6 decimal places\n",
+    ),
 }
 
 _EXTRA: Final[dict[int, tuple[tuple[bytes, bytes], ...]]] = {

@@ -1,5 +1,5 @@
-"""The collector's in-memory view of the catalogue: trackers with their compiled pricing, kept
-fresh from a :class:`~adtrack.services.ports.TrackerCatalogue`.
+"""The collector's in-memory view of the catalogue: trackers with their compiled pricing, and
+the conversion pixels, kept fresh from a :class:`~adtrack.services.ports.TrackerCatalogue`.
 
 * :meth:`TrackerCache.load` reads the whole live catalogue and swaps in new lookup tables
   (:class:`TrackerTables`) in one assignment, so the hot path never sees a half-built cache and
@@ -31,7 +31,7 @@ from contextlib import contextmanager
 
 from adtrack.collector.catalogue_poller import CataloguePoller
 from adtrack.collector.tracker_compile import compile_trackers
-from adtrack.collector.tracker_tables import CachedTracker, LookupKey, TrackerTables
+from adtrack.collector.tracker_tables import CachedPixel, CachedTracker, LookupKey, TrackerTables
 from adtrack.collector.unknown_ids import UnknownIds
 from adtrack.domain.model import ImpType, TrackerType
 from adtrack.services.ports import TrackerCatalogue, TrackerInputs
@@ -109,6 +109,12 @@ class TrackerCache:
     def by_code(self, imp_type: int, code: str) -> CachedTracker | None:
         return self._tables.by_code.get((imp_type, code))
 
+    def pixel_by_id(self, pixel_id: int) -> CachedPixel | None:
+        return self._tables.pixels_by_id.get(pixel_id)
+
+    def pixel_by_code(self, code: str) -> CachedPixel | None:
+        return self._tables.pixels_by_code.get(code)
+
     def __len__(self) -> int:
         return len(self._tables.by_id)
 
@@ -127,8 +133,9 @@ class TrackerCache:
                 loaded = self._catalogue.load()
                 version, self._rule_publishers = loaded.version, loaded.rule_publishers
                 trackers = compile_trackers(loaded.inputs)
+                pixels = [CachedPixel.of(pixel) for pixel in loaded.pixels]
                 del loaded  # the rows go before the tables grow: less memory kept after
-                tables = TrackerTables(trackers)
+                tables = TrackerTables(trackers, pixels)
                 del trackers
         self._tables = tables
         del tables
@@ -182,6 +189,10 @@ class TrackerCache:
             tables.add(tracker)  # retires the copy it replaces: its tag plans are rebuilt
         for gone in changes.tracker_ids - {tracker.id for tracker in built}:
             tables.remove(gone)  # deleted (or never live)
+        for pixel in changes.pixels:
+            tables.add_pixel(CachedPixel.of(pixel))
+        for gone in changes.pixel_ids - {pixel.id for pixel in changes.pixels}:
+            tables.remove_pixel(gone)
         for rule_id in changes.rule_ids:
             if rule_id in changes.rule_publishers:
                 self._rule_publishers[rule_id] = changes.rule_publishers[rule_id]

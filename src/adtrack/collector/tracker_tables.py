@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from adtrack.collector.redirect_policy import NO_OVERRIDE, AdvertiserRedirects
+from adtrack.domain.model import ConversionPixel, ConversionTrigger, State
 from adtrack.domain.pricing import PricingPlan
 
-__all__ = ["CachedTracker", "LookupKey", "TrackerTables"]
+__all__ = ["CachedPixel", "CachedTracker", "LookupKey", "TrackerTables"]
 
 
 @dataclass(slots=True, eq=False)
@@ -42,6 +43,31 @@ class CachedTracker:
     retired: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class CachedPixel:
+    """What a conversion (``/sspx``) needs to know about its conversion pixel."""
+
+    id: int
+    code: str | None
+    active: bool
+    advertiser_id: int
+    takes_post_click: bool  # its trigger type is click or hybrid
+    post_click_window_micros: int
+    post_click_revenue_micros: int
+
+    @classmethod
+    def of(cls, pixel: ConversionPixel) -> CachedPixel:
+        return cls(
+            pixel.id,
+            pixel.code,
+            pixel.state is State.ACTIVE,
+            pixel.advertiser_id,
+            pixel.trigger_type is not ConversionTrigger.VIEW,
+            pixel.post_click_window_minutes * 60_000_000,
+            pixel.post_click_revenue_micros,
+        )
+
+
 # Lookup keys: ("id", 123) or (imp_type, "code").
 LookupKey = tuple[str, int] | tuple[int, str]
 
@@ -49,13 +75,31 @@ LookupKey = tuple[str, int] | tuple[int, str]
 class TrackerTables:
     """One consistent generation of the lookup tables (swapped as a whole)."""
 
-    __slots__ = ("by_id", "by_code")
+    __slots__ = ("by_id", "by_code", "pixels_by_id", "pixels_by_code")
 
-    def __init__(self, trackers: Iterable[CachedTracker] = ()) -> None:
+    def __init__(
+        self, trackers: Iterable[CachedTracker] = (), pixels: Iterable[CachedPixel] = ()
+    ) -> None:
         self.by_id: dict[int, CachedTracker] = {}
         self.by_code: dict[tuple[int, str], CachedTracker] = {}
+        self.pixels_by_id: dict[int, CachedPixel] = {}
+        self.pixels_by_code: dict[str, CachedPixel] = {}
         for tracker in trackers:
             self.add(tracker)
+        for pixel in pixels:
+            self.add_pixel(pixel)
+
+    def add_pixel(self, pixel: CachedPixel) -> None:
+        """Add or replace ``pixel``."""
+        self.remove_pixel(pixel.id)
+        self.pixels_by_id[pixel.id] = pixel
+        if pixel.code:
+            self.pixels_by_code[pixel.code] = pixel
+
+    def remove_pixel(self, pixel_id: int) -> None:
+        old = self.pixels_by_id.pop(pixel_id, None)
+        if old is not None and old.code and self.pixels_by_code.get(old.code) is old:
+            del self.pixels_by_code[old.code]
 
     def add(self, tracker: CachedTracker) -> None:
         """Add or replace ``tracker``; the copy it replaces is retired."""

@@ -2,11 +2,14 @@
 
 The collector builds one per accepted request; the aggregator rolls them up. The wire form (one
 per log record) is a JSON array: the record format's number, then the fields below in order
-(``[2,"<event_id>",<ts>,...]``; ``ts`` is epoch microseconds, UTC). Positions rather than keys
+(``[3,"<event_id>",<ts>,...]``; ``ts`` is epoch microseconds, UTC). Positions rather than keys
 halve the record (the keys were most of its bytes), and a flat array of primitives lets the
 collector write it from pre-encoded pieces without building an object on the hot path. Records
-of earlier layouts are still read, the fields they lack being None: format 1 (the array without
-the audience and viewability fields) and, before it, a JSON object keyed by field name.
+of earlier layouts are still read, the fields they lack being None: format 2 (the array without
+the conversion fields), format 1 (without the audience and viewability fields either) and,
+before it, a JSON object keyed by field name. The collector still writes impressions and clicks
+in format 2 (:data:`HIT_RECORD_FORMAT`): their conversion fields are always None, and leaving
+them out keeps their records, and the hot path that writes them, as they were.
 
 :class:`Event` is a named tuple whose fields are also the columns of the raw-event archive
 (``aggregator/event_batch.py``). :meth:`Event.from_bytes` holds the rules for log records: the
@@ -43,7 +46,37 @@ VIEW_MEASURED = "measured"
 VIEW_VIEWABLE = "viewable"
 VIEW_STATES = (VIEW_MEASURED, VIEW_VIEWABLE)
 
-RECORD_FORMAT = 2  # the first element of a record; a new layout takes a new number
+# Why a conversion is not attributed (``attribution_reason``; ``attribution`` is then None).
+# Decided by the collector from the conversion alone:
+CONVERSION_NO_TOKEN = "no_token"  # no click token (``sspdata``) was given
+CONVERSION_MALFORMED = "malformed"  # the token is not one (see domain/click_tokens.py)
+CONVERSION_FORGED = "forged"  # the token does not authenticate
+CONVERSION_EXPIRED = "expired"  # older than the longest post-click window, or from the future
+CONVERSION_OUT_OF_WINDOW = "out_of_window"  # older than the pixel's post-click window
+CONVERSION_WRONG_ADVERTISER = "wrong_advertiser"  # a click of another advertiser's tracker
+CONVERSION_TRIGGER_TYPE = "trigger_type"  # a ``view`` pixel takes no post-click conversion
+# ... and by the aggregator, from what it counted before (state shared by every collector):
+CONVERSION_DUPLICATE_ORDER = "duplicate_order"  # the pixel counted this order_id already
+CONVERSION_TOO_SOON = "too_soon"  # min_minutes_per_conversion since the click's last one
+CONVERSION_REASONS = (
+    CONVERSION_NO_TOKEN,
+    CONVERSION_MALFORMED,
+    CONVERSION_FORGED,
+    CONVERSION_EXPIRED,
+    CONVERSION_OUT_OF_WINDOW,
+    CONVERSION_WRONG_ADVERTISER,
+    CONVERSION_TRIGGER_TYPE,
+    CONVERSION_DUPLICATE_ORDER,
+    CONVERSION_TOO_SOON,
+)
+# How a conversion is attributed (``attribution``).
+POST_CLICK = "post_click"
+POST_VIEW = "post_view"
+ATTRIBUTIONS = (POST_CLICK, POST_VIEW)
+MAX_ORDER_ID_LENGTH = 100
+
+RECORD_FORMAT = 3  # the first element of a record; a new layout takes a new number
+HIT_RECORD_FORMAT = 2  # what the collector writes impressions and clicks in (see above)
 MAX_EVENT_ID_LENGTH = 40
 # The times an event may carry (epoch microseconds): the days that dates can hold (years 1 to
 # 9999, a day of margin at each end), so that its hour and day always exist. A record outside
@@ -65,6 +98,10 @@ TEXT_LIMITS: Mapping[str, int | None] = {
     "redirect_url": None,
     "view_state": 16,
     "impression_event_id": MAX_EVENT_ID_LENGTH,
+    "order_id": MAX_ORDER_ID_LENGTH,
+    "attribution": 16,
+    "attribution_reason": 32,
+    "source_event_id": MAX_EVENT_ID_LENGTH,
 }
 
 
@@ -79,7 +116,7 @@ REQUIRED_INT_FIELDS = (
     "media_cost_micros",
     "booked_revenue_micros",
 )
-OPTIONAL_INT_FIELDS = ("placement_id", "payment_rule_id")
+OPTIONAL_INT_FIELDS = ("placement_id", "payment_rule_id", "conversion_pixel_id", "source_ts")
 FLAG_FIELDS = ("ancost_used", "invalid")  # read as booleans
 IMP_TYPES = frozenset(int(t) for t in ImpType)
 
@@ -97,7 +134,7 @@ DecodedValues = list[Any]
 class Event(NamedTuple):
     event_id: str
     ts: int  # epoch microseconds, UTC
-    imp_type: int  # 9 External Impression, 10 External Click
+    imp_type: int  # 9 External Impression, 10 External Click, 11 Conversion (ImpType)
     tracker_id: int
     advertiser_id: int
     line_item_id: int
@@ -121,6 +158,15 @@ class Event(NamedTuple):
     redirect_url: str | None
     view_state: str | None  # a viewability beacon's state (VIEW_STATES); None for a hit
     impression_event_id: str | None  # a beacon's impression
+    # a conversion's (None for every other event): its pixel, the advertiser's order id, how it
+    # is attributed (ATTRIBUTIONS) or why not (CONVERSION_REASONS), and the click it is
+    # attributed to (or whose token it came with): its event id and time (epoch microseconds)
+    conversion_pixel_id: int | None = None
+    order_id: str | None = None
+    attribution: str | None = None
+    attribution_reason: str | None = None
+    source_event_id: str | None = None
+    source_ts: int | None = None
 
     @property
     def timestamp(self) -> datetime:
@@ -201,11 +247,24 @@ _ADDED_IN_FORMAT_2 = (
     "view_state",
     "impression_event_id",
 )
+# (the last fields of Event)
+ADDED_IN_FORMAT_3 = (
+    "conversion_pixel_id",
+    "order_id",
+    "attribution",
+    "attribution_reason",
+    "source_event_id",
+    "source_ts",
+)
+_FORMAT_2 = _FIELDS[: -len(ADDED_IN_FORMAT_3)]
 # The fields of each record format, in the order its arrays hold them.
 _LAYOUTS: Mapping[int, tuple[str, ...]] = {
-    1: tuple(name for name in _FIELDS if name not in _ADDED_IN_FORMAT_2),
+    1: tuple(name for name in _FORMAT_2 if name not in _ADDED_IN_FORMAT_2),
+    HIT_RECORD_FORMAT: _FORMAT_2,
     RECORD_FORMAT: _FIELDS,
 }
+if _FIELDS[len(_FORMAT_2) :] != ADDED_IN_FORMAT_3:
+    raise RuntimeError("the fields of record format 3 must be Event's last ones")
 _INDEX = {name: i for i, name in enumerate(_FIELDS)}
 _IMP_TYPE = _INDEX["imp_type"]
 _TS = _INDEX["ts"]
@@ -222,7 +281,7 @@ def _explain_ints(values: DecodedValues) -> None:
         _check_int(values[i], i)
     if not TS_MIN <= values[_TS] <= TS_MAX:
         raise MalformedEvent(f"ts {values[_TS]} is not a time between the years 1 and 9999")
-    raise MalformedEvent(f"imp_type {values[_IMP_TYPE]!r} is not 9 or 10")
+    raise MalformedEvent(f"imp_type {values[_IMP_TYPE]!r} is not 9, 10 or 11")
 
 
 def _check_int(value: object, index: int) -> None:

@@ -47,16 +47,26 @@ class ImpType(IntEnum):
 
     EXTERNAL_IMPRESSION = 9
     EXTERNAL_CLICK = 10
+    # adtrack's own: a conversion reported to a conversion pixel (``/sspx``), neither an
+    # impression nor a click (the original platform's types stop at 10)
+    CONVERSION = 11
 
     @property
     def label(self) -> str:
-        return "External Impression" if self is ImpType.EXTERNAL_IMPRESSION else "External Click"
+        return _IMP_TYPE_LABELS[self]
 
     @classmethod
     def for_tracker(cls, tracker_type: TrackerType) -> ImpType:
         if tracker_type is TrackerType.IMPRESSION:
             return cls.EXTERNAL_IMPRESSION
         return cls.EXTERNAL_CLICK
+
+
+_IMP_TYPE_LABELS = {
+    ImpType.EXTERNAL_IMPRESSION: "External Impression",
+    ImpType.EXTERNAL_CLICK: "External Click",
+    ImpType.CONVERSION: "Conversion",
+}
 
 
 class RedirectPolicy(StrEnum):

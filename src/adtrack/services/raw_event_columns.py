@@ -50,13 +50,20 @@ RAW_EVENT_SCHEMA = pa.schema(
         ("redirect_url", pa.string()),
         ("view_state", pa.string()),
         ("impression_event_id", pa.string()),
+        ("conversion_pixel_id", pa.int64()),
+        ("order_id", pa.string()),
+        ("attribution", pa.string()),
+        ("attribution_reason", pa.string()),
+        ("source_event_id", pa.string()),
+        ("source_ts", pa.timestamp("us", tz="UTC")),
     ]
 )
 if tuple(RAW_EVENT_SCHEMA.names) != Event._fields:
     raise RuntimeError("RAW_EVENT_SCHEMA must list Event's fields, in order")
 _BLOCK = 2048  # events turned into columns at a time
-_TS = RAW_EVENT_SCHEMA.names.index("ts")
-_BUILD_TYPES = [pa.int64() if i == _TS else f.type for i, f in enumerate(RAW_EVENT_SCHEMA)]
+# the times: built as plain 64-bit integers, then relabelled (see columns_to_batch)
+_TIMES = tuple(RAW_EVENT_SCHEMA.names.index(name) for name in ("ts", "source_ts"))
+_BUILD_TYPES = [pa.int64() if i in _TIMES else f.type for i, f in enumerate(RAW_EVENT_SCHEMA)]
 
 
 def epoch_hour_indices(ts: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -91,7 +98,8 @@ def columns_to_batch(columns: Iterable[Sequence[object]]) -> pa.RecordBatch:
     arrays = [pa.array(values, type=_BUILD_TYPES[i]) for i, values in enumerate(columns)]
     # Times are built as plain 64-bit integers, then relabelled: a timestamp column built from
     # Python ints directly costs the aggregator a fifth more per event.
-    arrays[_TS] = arrays[_TS].cast(RAW_EVENT_SCHEMA.field("ts").type)
+    for i in _TIMES:
+        arrays[i] = arrays[i].cast(RAW_EVENT_SCHEMA.field(i).type)
     return pa.RecordBatch.from_arrays(arrays, schema=RAW_EVENT_SCHEMA)
 
 

@@ -17,12 +17,13 @@ from sqlalchemy.engine import Connection
 
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.repositories import (
+    SqlConversionPixelRepository,
     SqlLineItemRepository,
     SqlPaymentRuleRepository,
     with_filter_members,
 )
 from adtrack.adapters.sql.rows import SqlRow, SqlValues
-from adtrack.domain.model import LineItem, PaymentRule, TrackerType
+from adtrack.domain.model import ConversionPixel, LineItem, PaymentRule, TrackerType
 from adtrack.services.ports import (
     CatalogueVersion,
     TrackerCatalogueChanges,
@@ -58,6 +59,7 @@ _TRACKER_COLUMNS = tuple(
     )
 )
 _LIVE_TRACKERS = select(*_TRACKER_COLUMNS).where(t.trackers.c.deleted_at.is_(None))
+_LIVE_PIXELS = select(t.conversion_pixels).where(t.conversion_pixels.c.deleted_at.is_(None))
 # Ids per IN (...) list: well under every database's bound-parameter limit.
 _CHUNK = 500
 
@@ -144,6 +146,16 @@ def _rule_publishers(conn: Connection, rule_ids: set[int] | None) -> dict[int, i
     return out
 
 
+def _pixels(rows: Iterable[SqlRow]) -> list[ConversionPixel]:
+    out: list[ConversionPixel] = []
+    for row in rows:
+        try:
+            out.append(SqlConversionPixelRepository.from_row(row))
+        except ValueError as exc:
+            log.warning("conversion pixel %s cannot be read (%s); ignored", row.id, exc)
+    return out
+
+
 def _version(conn: Connection) -> CatalogueVersion:
     cv = t.catalogue_version
     row = conn.execute(select(cv.c.version, cv.c.trimmed_through).where(cv.c.id == 1)).first()
@@ -165,7 +177,8 @@ class SqlTrackerCatalogue:
             version = _version(conn).version  # read first: a later write is applied later
             rows = conn.execute(_LIVE_TRACKERS).all()
             inputs = _inputs(conn, rows, all_rows=True)
-            return TrackerCatalogueLoad(version, inputs, _rule_publishers(conn, None))
+            pixels = _pixels(conn.execute(_LIVE_PIXELS))
+            return TrackerCatalogueLoad(version, inputs, _rule_publishers(conn, None), pixels)
 
     def changes(
         self, after: int, through: int, *, max_changes: int, rule_publishers: Mapping[int, int]
@@ -203,8 +216,19 @@ class SqlTrackerCatalogue:
             # many trackers (a publisher's base rule): read their pricing inputs whole, not by id
             rows = list(unique.values())
             inputs = _inputs(conn, rows, all_rows=len(rows) > _CHUNK)
+            pixel_ids = ids.get(t.conversion_pixels.name, set())
+            pixels: list[ConversionPixel] = []
+            for chunk in _chunks(sorted(pixel_ids)):
+                pixels.extend(
+                    _pixels(conn.execute(_LIVE_PIXELS.where(t.conversion_pixels.c.id.in_(chunk))))
+                )
         return TrackerCatalogueChanges(
-            inputs, frozenset(tracker_ids), frozenset(rule_ids), rules_now
+            inputs,
+            frozenset(tracker_ids),
+            frozenset(rule_ids),
+            rules_now,
+            frozenset(pixel_ids),
+            pixels,
         )
 
     def find_by_id(self, tracker_id: int) -> TrackerInputs:

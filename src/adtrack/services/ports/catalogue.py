@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from adtrack.domain.model import LineItem, PaymentRule, TrackerType
+from adtrack.domain.model import ConversionPixel, LineItem, PaymentRule, TrackerType
 
 # One live tracker as stored: (id, tracker type value, code, state value, advertiser id, line item
 # id, publisher id, placement id, own payment rule id, landing page URL, click token parameter).
@@ -43,6 +43,7 @@ class TrackerCatalogueLoad:
     version: int  # read before the rest: a write after it is applied later
     inputs: TrackerInputs
     rule_publishers: dict[int, int]  # every live payment rule's publisher
+    pixels: Sequence[ConversionPixel] = ()  # every live conversion pixel (``/sspx``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,8 @@ class TrackerCatalogueChanges:
     tracker_ids: frozenset[int]  # changed trackers; those not in ``inputs`` are gone
     rule_ids: frozenset[int]  # changed payment rules
     rule_publishers: Mapping[int, int]  # the publisher of each changed rule that is still live
+    pixel_ids: frozenset[int] = frozenset()  # changed conversion pixels
+    pixels: Sequence[ConversionPixel] = ()  # those still live, as they are now
 
 
 class TrackerCatalogue(Protocol):
@@ -69,7 +72,7 @@ class TrackerCatalogue(Protocol):
         """The trackers changed in versions (after, through]: a changed tracker itself; every
         tracker of a changed line item, advertiser, publisher or placement; every tracker priced
         by a changed payment rule (its own rule, or one of its publisher's, where the publisher
-        is the rule's now or the one in ``rule_publishers``).
+        is the rule's now or the one in ``rule_publishers``); and the changed conversion pixels.
 
         None when the change log cannot say (trimmed meanwhile, a version without change rows)
         or holds more than ``max_changes`` rows (one full load is then cheaper)."""

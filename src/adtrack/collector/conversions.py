@@ -1,0 +1,227 @@
+"""Conversions reported to a conversion pixel: ``GET /sspx`` (server-side postbacks).
+
+``/sspx?id=<pixel id>`` (or ``code=<pixel code>``) ``&sspdata=<click token>`` and optional
+``order_id`` (at most 100 characters) and ``value`` (a decimal like ``ancost``: what the
+conversion books instead of the pixel's revenue). A conversion is an event of its own type
+(``ImpType.CONVERSION``, record format 3) that goes through the event log like impressions and
+clicks: answered 200 only once the log holds it, 503 when it cannot.
+
+What one conversion decides alone is decided here, with the pixel as the collector knows it:
+whether its click token reads (``malformed``, ``forged``, ``expired``), is of the pixel's
+advertiser, may count post-click (the pixel's trigger type) and is within the pixel's post-click
+window. Such a conversion is attributed post-click to the token's click (its tracker, line item,
+publisher, placement and payment rule); any other is recorded unattributed with its reason. What
+depends on conversions counted before (the same ``order_id``, ``min_minutes_per_conversion``) is
+the aggregator's call, where every collector's conversions meet.
+
+A postback comes from the advertiser's server, not the visitor's browser: its address, agent and
+referrer say nothing about the visitor, so the record keeps none of them, and the bot and
+prefetch rules (about browsers) do not apply. A conversion whose click was invalid traffic is
+invalid too (``invalid_click``). None of this is on the path of impressions and clicks.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+from urllib.parse import unquote
+
+from adtrack.collector.ancost import parse_ancost
+from adtrack.collector.responses import AnswerKind
+from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.collector.tracker_tables import CachedPixel
+from adtrack.domain.click_tokens import ClickTokenRefused, ClickTokens
+from adtrack.domain.events import (
+    CONVERSION_NO_TOKEN,
+    CONVERSION_OUT_OF_WINDOW,
+    CONVERSION_TRIGGER_TYPE,
+    CONVERSION_WRONG_ADVERTISER,
+    MAX_ORDER_ID_LENGTH,
+    POST_CLICK,
+    Event,
+)
+from adtrack.domain.model import ImpType
+
+__all__ = [
+    "CONVERSION_PATHS",
+    "INVALID_CLICK",
+    "ConversionPostbacks",
+    "ConversionQuery",
+    "parse_conversion_query",
+]
+
+CONVERSION_PATHS: Final = ("/sspx",)
+CONVERSION: Final = int(ImpType.CONVERSION)
+# why a conversion is invalid traffic: the click its token names was
+INVALID_CLICK: Final = "invalid_click"
+REJECT_UNKNOWN_PIXEL: Final = "unknown_conversion_pixel"
+REJECT_INACTIVE_PIXEL: Final = "inactive_conversion_pixel"
+REJECT_MISSING_PIXEL: Final = "missing_conversion_pixel"
+_MAX_RAW_PARAMETER = 3 * 256  # bytes of one parameter read at most (a token is under 140)
+_time_ns = time.time_ns  # (tests move the clock here)
+
+
+class ConversionQuery:
+    """The parameters of ``/sspx`` (first occurrence wins; names are case-sensitive)."""
+
+    __slots__ = ("id", "code", "sspdata", "order_id", "value")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.code: str | None = None
+        self.sspdata: str | None = None
+        self.order_id: str | None = None
+        self.value: str | None = None
+
+
+def _text(raw: bytes) -> str:
+    text = raw[:_MAX_RAW_PARAMETER].decode("latin-1")
+    if "%" in text or "+" in text:
+        return unquote(text.replace("+", " "), encoding="utf-8", errors="replace")
+    return raw[:_MAX_RAW_PARAMETER].decode("utf-8", "replace")
+
+
+def parse_conversion_query(query: bytes) -> ConversionQuery:
+    parsed = ConversionQuery()
+    for pair in query.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        field = name.decode("latin-1")
+        if field in ConversionQuery.__slots__ and getattr(parsed, field) is None:
+            setattr(parsed, field, _text(value))
+    return parsed
+
+
+def _pixel_id(raw: str) -> int | None:
+    raw = raw.strip()
+    if not raw or len(raw) > 12 or not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)
+
+
+class ConversionPostbacks:
+    """Decides the answer and the event record of one ``/sspx`` request (no I/O)."""
+
+    def __init__(
+        self,
+        cache: TrackerCache,
+        click_tokens: ClickTokens,
+        rejected: dict[str, int],
+    ) -> None:
+        self.cache = cache
+        self.click_tokens = click_tokens
+        self.rejected = rejected  # the collector's rejections by reason (its metrics)
+
+    def _reject(self, reason: str, kind: int) -> tuple[int, bytes | None]:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        return kind, None
+
+    def pixel(self, query: ConversionQuery) -> CachedPixel | None:
+        if query.id:
+            pixel_id = _pixel_id(query.id)
+            return None if pixel_id is None else self.cache.pixel_by_id(pixel_id)
+        return self.cache.pixel_by_code(query.code) if query.code else None
+
+    def handle(self, method: str, raw_query: bytes, event_id: str) -> tuple[int, bytes | None]:
+        """The answer's kind and the record to make durable before answering (None: answer
+        at once, nothing recorded)."""
+        if method != "GET" and method != "HEAD":
+            return AnswerKind.METHOD_NOT_ALLOWED, None
+        query = parse_conversion_query(raw_query)
+        if not query.id and not query.code:
+            return self._reject(REJECT_MISSING_PIXEL, AnswerKind.NO_PIXEL)
+        pixel = self.pixel(query)
+        if pixel is None:
+            return self._reject(REJECT_UNKNOWN_PIXEL, AnswerKind.NOT_FOUND)
+        if not pixel.active:  # counts nothing
+            return self._reject(REJECT_INACTIVE_PIXEL, AnswerKind.NOT_FOUND)
+        order_id = query.order_id or None
+        if order_id is not None and len(order_id) > MAX_ORDER_ID_LENGTH:
+            return AnswerKind.BAD_ORDER_ID, None
+        value_micros: int | None = None
+        if query.value:
+            value_micros = parse_ancost(query.value)
+            if value_micros is None:
+                return AnswerKind.BAD_VALUE, None
+        if method == "HEAD":
+            return AnswerKind.CONVERSION, None
+        return AnswerKind.CONVERSION, self.record(
+            pixel, query.sspdata, order_id, value_micros, event_id, _time_ns() // 1000
+        )
+
+    def record(
+        self,
+        pixel: CachedPixel,
+        token: str | None,
+        order_id: str | None,
+        value_micros: int | None,
+        event_id: str,
+        now_us: int,
+    ) -> bytes:
+        """The conversion's event record, attributed post-click where its token allows."""
+        tracker_id = line_item_id = publisher_id = 0
+        placement_id = payment_rule_id = None
+        attribution: str | None = None
+        reason: str | None = None
+        source_event_id: str | None = None
+        source_ts: int | None = None
+        invalid = False
+        if not token:
+            reason = CONVERSION_NO_TOKEN
+        else:
+            try:
+                click = self.click_tokens.read(token, now_us)
+            except ClickTokenRefused as refused:
+                reason = refused.reason
+            else:
+                source_event_id, source_ts, invalid = click.event_id, click.ts_us, click.invalid
+                if click.advertiser_id != pixel.advertiser_id:
+                    reason = CONVERSION_WRONG_ADVERTISER
+                elif not pixel.takes_post_click:
+                    reason = CONVERSION_TRIGGER_TYPE
+                elif now_us - click.ts_us > pixel.post_click_window_micros:
+                    reason = CONVERSION_OUT_OF_WINDOW
+                else:
+                    attribution = POST_CLICK
+                    tracker_id, line_item_id = click.tracker_id, click.line_item_id
+                    publisher_id = click.publisher_id
+                    placement_id, payment_rule_id = click.placement_id, click.payment_rule_id
+        if value_micros is not None:
+            revenue = value_micros
+        elif attribution == POST_CLICK:
+            revenue = pixel.post_click_revenue_micros
+        else:
+            revenue = 0
+        return Event(
+            event_id=event_id,
+            ts=now_us,
+            imp_type=CONVERSION,
+            tracker_id=tracker_id,
+            advertiser_id=pixel.advertiser_id,
+            line_item_id=line_item_id,
+            publisher_id=publisher_id,
+            placement_id=placement_id,
+            payment_rule_id=payment_rule_id,
+            media_cost_micros=0,
+            booked_revenue_micros=revenue,
+            revenue_type="none",
+            ancost_used=value_micros is not None,
+            cachebuster=None,
+            ip=None,
+            country=None,
+            user_agent=None,
+            device_type=None,
+            os=None,
+            browser=None,
+            referrer=None,
+            invalid=invalid,
+            invalid_reason=INVALID_CLICK if invalid else None,
+            redirect_url=None,
+            view_state=None,
+            impression_event_id=None,
+            conversion_pixel_id=pixel.id,
+            order_id=order_id,
+            attribution=attribution,
+            attribution_reason=reason,
+            source_event_id=source_event_id,
+            source_ts=source_ts,
+        ).to_bytes()

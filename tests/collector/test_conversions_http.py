@@ -1,0 +1,319 @@
+"""Server-side postbacks (``GET /sspx``) over real HTTP, on the tracking port (the bare
+collector) and on the main port (the ASGI transport under uvicorn): a click whose landing page
+has ``${SSP_DATA}`` hands out a token, a postback with it records a conversion attributed to
+that click; tokens that do not read, another advertiser's click, a view pixel and a click out of
+the pixel's window are recorded unattributed with their reason; refusals name the parameter and
+record nothing; a conversion the log cannot hold is answered 503."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+
+from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
+from adtrack.adapters.sql import db
+from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
+from adtrack.collector import conversions as conversions_module
+from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
+from adtrack.collector.core import TrackingCore
+from adtrack.collector.hits import RecentHits
+from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.domain.click_tokens import ClickTokens
+from tests.support.collector import (
+    BROWSER,
+    Basic,
+    Catalogue,
+    basic_catalogue,
+    read_events,
+    settings_for,
+    start_thread_collector,
+)
+from tests.support.net import LOOPBACK, free_port, wait_for_port
+
+SECRET = "a secret of the conversion tests, at least 32 characters"
+LANDING = "https://shop.example/thanks?sspdata=${SSP_DATA}"
+DAY_MICROS = 86_400_000_000
+_cb = itertools.count(1)
+
+
+@dataclass
+class Env:
+    url: str
+    log_dir: Path
+    cat: Catalogue
+    basic: Basic
+    click: int  # a click tracker with the macro in its landing page, placement and rule
+    rule: int
+    pixel: int  # click pixel, code "buy", revenue 25
+    view_pixel: int  # trigger type view
+    short_pixel: int  # post-click window of 1 minute
+    other_pixel: int  # another advertiser's
+    other_advertiser: int
+
+    def get(self, target: str, method: str = "GET") -> httpx.Response:
+        with httpx.Client(base_url=self.url, headers=BROWSER) as client:
+            return client.request(method, target)
+
+    def token(self) -> tuple[str, dict[str, Any]]:
+        """A click's token and the click's event."""
+        cachebuster = f"c{next(_cb)}"
+        answer = self.get(f"/clktrb?id={self.click}&cachebuster={cachebuster}")
+        assert answer.status_code == 302
+        [token] = parse_qs(urlsplit(answer.headers["location"]).query)["sspdata"]
+        [event] = [e for e in self.events() if e["cachebuster"] == cachebuster]
+        return token, event
+
+    def events(self) -> list[dict[str, Any]]:
+        return read_events(self.log_dir)
+
+    def conversions(self) -> list[dict[str, Any]]:
+        return [e for e in self.events() if e["imp_type"] == 11]
+
+    def convert(self, query: str) -> tuple[httpx.Response, dict[str, Any] | None]:
+        """One postback: its answer and the conversion it recorded (None: none)."""
+        before = len(self.conversions())
+        answer = self.get("/sspx?" + query)
+        after = self.conversions()
+        assert len(after) - before in (0, 1)
+        return answer, (after[-1] if len(after) > before else None)
+
+
+def _catalogue(engine: Engine) -> dict[str, Any]:
+    cat = Catalogue(engine)
+    basic = basic_catalogue(cat)
+    rule = cat.payment_rule(basic.publisher, pricing_type="cpc", cost_cpc_micros=100_000)
+    click = cat.tracker(
+        "click",
+        basic.advertiser,
+        basic.line_item,
+        basic.publisher,
+        placement_id=basic.placement,
+        payment_rule_id=rule,
+        landing_page_url=LANDING,
+    )
+    other = cat.advertiser("Other")
+    return {
+        "cat": cat,
+        "basic": basic,
+        "click": click,
+        "rule": rule,
+        "pixel": cat.conversion_pixel(
+            basic.advertiser, code="buy", post_click_revenue_micros=25_000_000
+        ),
+        "view_pixel": cat.conversion_pixel(basic.advertiser, trigger_type="view"),
+        "short_pixel": cat.conversion_pixel(basic.advertiser, post_click_window_minutes=1),
+        "other_pixel": cat.conversion_pixel(other),
+        "other_advertiser": other,
+    }
+
+
+def _collector_env(tmp: Path) -> Iterator[Env]:
+    url = f"sqlite:///{tmp / 'adtrack.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    parts = _catalogue(engine)
+    settings = settings_for(tmp, url, ADTRACK_TOKEN_SECRET=SECRET)
+    collector = start_thread_collector(settings, engine, fsync="always")
+    try:
+        yield Env(collector.url, collector.log_dir, **parts)
+    finally:
+        collector.stop()
+        engine.dispose()
+
+
+def _asgi_env(tmp: Path) -> Iterator[Env]:
+    url = f"sqlite:///{tmp / 'adtrack.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    parts = _catalogue(engine)
+    cache = TrackerCache(SqlTrackerCatalogue(engine), poll_interval=0.2)
+    cache.load()
+    cache.start()
+    log_dir = tmp / "eventlog"
+    writer = LocalEventLogWriter(log_dir, fsync="always")
+    tokens = ClickTokens(SECRET.encode())
+    core = TrackingCore(cache, hits=RecentHits(), click_tokens=tokens)
+    app = Starlette(routes=tracking_routes(TrackingASGIApp(core, writer)))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert wait_for_port(LOOPBACK, port, 15)
+    try:
+        yield Env(f"http://{LOOPBACK}:{port}", log_dir, **parts)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        cache.stop()
+        engine.dispose()
+
+
+@pytest.fixture(params=["collector", "main_port"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
+    make = _collector_env if request.param == "collector" else _asgi_env
+    yield from make(tmp_path)
+
+
+def test_a_postback_with_a_click_token_is_attributed_post_click_to_that_click(env: Env) -> None:
+    token, click = env.token()
+    answer, conversion = env.convert(f"id={env.pixel}&sspdata={token}&order_id=o-1")
+    assert answer.status_code == 200 and answer.text == "conversion recorded\n"
+    assert answer.headers["cache-control"] == "no-cache, no-store, must-revalidate"
+    assert conversion is not None
+    assert conversion["conversion_pixel_id"] == env.pixel
+    assert conversion["order_id"] == "o-1"
+    assert (conversion["attribution"], conversion["attribution_reason"]) == ("post_click", None)
+    assert conversion["source_event_id"] == click["event_id"]
+    assert conversion["source_ts"] == click["ts"] <= conversion["ts"]
+    ids = ("tracker_id", "advertiser_id", "line_item_id", "publisher_id", "placement_id")
+    assert [conversion[k] for k in ids] == [click[k] for k in ids]
+    assert conversion["payment_rule_id"] == click["payment_rule_id"] == env.rule
+    assert conversion["booked_revenue_micros"] == 25_000_000  # the pixel's post-click revenue
+    assert conversion["media_cost_micros"] == 0 and conversion["invalid"] is False
+    assert conversion["ip"] is None and conversion["user_agent"] is None
+    assert conversion["event_id"] != click["event_id"]
+
+
+def test_code_names_the_pixel_and_value_overrides_its_revenue(env: Env) -> None:
+    token, _ = env.token()
+    answer, conversion = env.convert(f"code=buy&sspdata={token}&value=12.5&order_id=o%202")
+    assert answer.status_code == 200 and conversion is not None
+    assert conversion["conversion_pixel_id"] == env.pixel
+    assert conversion["booked_revenue_micros"] == 12_500_000
+    assert conversion["order_id"] == "o 2"
+    assert conversion["ancost_used"] is True  # the revenue is the postback's
+
+
+@pytest.mark.parametrize(
+    ("sspdata", "reason"),
+    [
+        ("", "no_token"),
+        ("${SSP_DATA}", "malformed"),
+        ("A" * 110, "forged"),
+    ],
+)
+def test_tokens_that_do_not_read_are_recorded_unattributed(
+    env: Env, sspdata: str, reason: str
+) -> None:
+    answer, conversion = env.convert(f"id={env.pixel}&sspdata={sspdata}&value=3")
+    assert answer.status_code == 200 and conversion is not None
+    assert (conversion["attribution"], conversion["attribution_reason"]) == (None, reason)
+    assert conversion["tracker_id"] == conversion["line_item_id"] == 0
+    assert conversion["placement_id"] is None and conversion["source_event_id"] is None
+    assert conversion["advertiser_id"] == env.basic.advertiser  # the pixel's
+    assert conversion["booked_revenue_micros"] == 3_000_000
+
+
+def test_a_changed_token_is_forged_and_no_sspdata_is_no_token(env: Env) -> None:
+    token, _ = env.token()
+    changed = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    _, forged = env.convert(f"id={env.pixel}&sspdata={changed}")
+    _, without = env.convert(f"id={env.pixel}&order_id=x")
+    assert forged is not None and forged["attribution_reason"] == "forged"
+    assert without is not None and without["attribution_reason"] == "no_token"
+    assert without["booked_revenue_micros"] == 0  # no revenue without attribution or value
+
+
+def test_the_clock_decides_expired_and_out_of_window(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, click = env.token()
+    now_ns = time.time_ns()
+    # two minutes later: out of a 1-minute window, in the 30-day one
+    monkeypatch.setattr(conversions_module, "_time_ns", lambda: now_ns + 120 * 10**9)
+    _, late = env.convert(f"id={env.short_pixel}&sspdata={token}")
+    _, in_time = env.convert(f"id={env.pixel}&sspdata={token}")
+    assert late is not None and late["attribution_reason"] == "out_of_window"
+    assert late["source_event_id"] == click["event_id"] and late["tracker_id"] == 0
+    assert in_time is not None and in_time["attribution"] == "post_click"
+    # 91 days later: older than the longest window there is
+    monkeypatch.setattr(conversions_module, "_time_ns", lambda: now_ns + 91 * DAY_MICROS * 1000)
+    _, expired = env.convert(f"id={env.pixel}&sspdata={token}")
+    assert expired is not None
+    assert (expired["attribution"], expired["attribution_reason"]) == (None, "expired")
+
+
+def test_another_advertisers_click_and_a_view_pixel_are_not_post_click(env: Env) -> None:
+    token, _ = env.token()
+    _, other = env.convert(f"id={env.other_pixel}&sspdata={token}")
+    _, view = env.convert(f"id={env.view_pixel}&sspdata={token}")
+    assert other is not None and other["attribution_reason"] == "wrong_advertiser"
+    assert other["advertiser_id"] == env.other_advertiser and other["line_item_id"] == 0
+    assert view is not None and view["attribution_reason"] == "trigger_type"
+
+
+def test_refusals_name_the_parameter_and_record_nothing(env: Env) -> None:
+    token, _ = env.token()
+    refusals = {
+        f"id=999999&sspdata={token}": (404, "not found\n"),
+        "code=nope": (404, "not found\n"),
+        "id=abc": (404, "not found\n"),
+        f"sspdata={token}": (400, "id or code: a conversion pixel is required\n"),
+        f"id={env.pixel}&order_id={'x' * 101}": (400, "order_id: at most 100 characters\n"),
+        f"id={env.pixel}&value=1e3": (400, "value: a decimal"),
+        f"id={env.pixel}&value=-1": (400, "value: a decimal"),
+        f"id={env.pixel}&value=0.0000001": (400, "value: a decimal"),
+    }
+    before = len(env.conversions())
+    for query, (status, body) in refusals.items():
+        answer = env.get("/sspx?" + query)
+        assert (answer.status_code, answer.text[: len(body)]) == (status, body), query
+    assert env.get(f"/sspx?id={env.pixel}&sspdata={token}", method="HEAD").status_code == 200
+    assert env.get(f"/sspx?id={env.pixel}", method="POST").status_code == 405
+    answer, at_limit = env.convert(f"id={env.pixel}&order_id={'x' * 100}")
+    assert answer.status_code == 200 and at_limit is not None
+    assert len(env.conversions()) == before + 1
+
+
+def test_an_inactive_or_deleted_pixel_counts_nothing(env: Env) -> None:
+    env.cat.update(t.conversion_pixels, env.short_pixel, state="inactive")
+    env.cat.update(t.conversion_pixels, env.other_pixel, deleted_at=datetime.now(UTC))
+    deadline = time.monotonic() + 10
+    while env.get(f"/sspx?id={env.short_pixel}").status_code != 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    before = len(env.conversions())
+    assert env.get(f"/sspx?id={env.short_pixel}").status_code == 404
+    assert env.get(f"/sspx?id={env.other_pixel}").status_code == 404
+    assert len(env.conversions()) == before
+
+
+def test_a_new_pixel_is_known_within_the_poll(env: Env) -> None:
+    pixel = env.cat.conversion_pixel(env.basic.advertiser, code="lead")
+    deadline = time.monotonic() + 10
+    while (answer := env.get("/sspx?code=lead")).status_code == 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert answer.status_code == 200
+    assert env.conversions()[-1]["conversion_pixel_id"] == pixel
+
+
+def test_503_when_the_log_cannot_hold_the_conversion(env: Env) -> None:
+    shutil.rmtree(env.log_dir)
+    env.log_dir.write_text("in the way")
+    try:
+        failed = env.get(f"/sspx?id={env.pixel}&order_id=lost")
+        assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
+    finally:
+        env.log_dir.unlink()
+    deadline = time.monotonic() + 10
+    while env.get(f"/sspx?id={env.pixel}&order_id=back").status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    orders = [e["order_id"] for e in env.conversions()]
+    assert "back" in orders and "lost" not in orders
