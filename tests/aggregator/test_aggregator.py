@@ -137,9 +137,20 @@ def snapshot(engine: Engine) -> dict[str, Any]:
         }
 
 
+HIT_SUMS = (
+    "imps",
+    "clicks",
+    "invalid_imps",
+    "invalid_clicks",
+    "media_cost_micros",
+    "booked_revenue_micros",
+)
+
+
 def totals(engine: Engine) -> tuple[int, ...]:
+    """The impressions' and clicks' sums over every hourly rollup row."""
     r = t.rollup_hourly
-    sums = [func.coalesce(func.sum(r.c[c]), 0) for c in t.ROLLUP_SUMS]
+    sums = [func.coalesce(func.sum(r.c[c]), 0) for c in HIT_SUMS]
     with engine.connect() as conn:
         return tuple(int(v) for v in conn.execute(select(*sums)).one())
 
@@ -498,8 +509,9 @@ event_strategy = st.builds(
 
 def expected_rollups(events: list[Event]) -> dict[str, Any]:
     """An independent, deliberately plain computation of what the tables must hold."""
-    hourly: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * 6)
-    daily: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * 6)
+    # (the other sums, the conversions', stay 0: these events are impressions and clicks)
+    hourly: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(t.ROLLUP_SUMS))
+    daily: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(t.ROLLUP_SUMS))
     invalid: dict[tuple[Any, ...], int] = defaultdict(int)
     for e in events:
         when = datetime.fromtimestamp(e.ts / 1e6, UTC).replace(minute=0, second=0, microsecond=0)

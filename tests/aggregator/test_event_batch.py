@@ -157,10 +157,23 @@ def test_a_record_of_format_2_with_the_conversion_fields_is_malformed() -> None:
     assert rows(decoded.table) == [A_CONVERSION] and len(decoded.malformed) == 1
 
 
-def test_conversions_are_not_folded_as_impressions() -> None:
-    delta = fold([A_CONVERSION, AN_IMPRESSION])
-    assert [key.imp_type for key in delta.rows] == [9]
-    assert sum(c.imps for c in delta.rows.values()) == 1
+def test_conversions_fold_into_their_own_counters_never_as_impressions() -> None:
+    unattributed = A_CONVERSION._replace(
+        event_id="conv-2", attribution=None, attribution_reason="forged"
+    )
+    invalid = A_CONVERSION._replace(event_id="conv-3", invalid=True, invalid_reason="invalid_click")
+    view = A_CONVERSION._replace(event_id="conv-4", attribution="post_view")
+    delta = fold([A_CONVERSION, AN_IMPRESSION, unattributed, invalid, view])
+    assert sorted(key.imp_type for key in delta.rows) == [9, 11]
+    [(key, counted)] = [(k, c) for k, c in delta.rows.items() if k.imp_type == 11]
+    assert key.tracker_id == A_CONVERSION.tracker_id
+    assert counted.conversions == 2 and counted.conversion_revenue_micros == 2 * 2_500
+    assert (counted.post_click_conversions, counted.post_view_conversions) == (1, 1)
+    assert (counted.imps, counted.invalid_imps, counted.booked_revenue_micros) == (0, 0, 0)
+    assert counted.media_cost_micros == 0
+    [impression] = [c for k, c in delta.rows.items() if k.imp_type == 9]
+    assert impression.conversions == 0 and impression.imps == 1
+    assert delta.invalid == {InvalidKey(key.hour, 11, key.tracker_id, "invalid_click"): 1}
 
 
 # The fields format 2 added; records written before it hold none of them (nor format 3's).

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import threading
@@ -11,9 +12,15 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
+from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
 from adtrack.adapters.sql import db
+from adtrack.adapters.sql import tables as t
+from adtrack.adapters.sql.rollup_sink import SqlRollupSink
+from adtrack.aggregator.runner import Aggregator
 from adtrack.collector.responses import PIXEL_GIF
+from adtrack.domain.click_tokens import ClickTokens
 from tests.support.collector import (
     BROWSER,
     Catalogue,
@@ -154,3 +161,79 @@ def test_pending_answers_are_written_before_a_clean_shutdown(tmp_path: Path) -> 
     collector.stop()
     engine.dispose()
     assert [e["cachebuster"] for e in read_events(collector.log_dir)] == ["last"]
+
+
+@pytest.mark.slow
+def test_kill_9_loses_no_answered_conversion_and_each_counts_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'data' / 'adtrack.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    cat = Catalogue(engine)
+    basic = basic_catalogue(cat)
+    pixel = cat.conversion_pixel(basic.advertiser, min_minutes_per_conversion=0)
+    secret = "the secret of the conversion durability test, 32+ characters"
+    env = {
+        "ADTRACK_DATA_DIR": str(tmp_path / "data"),
+        "ADTRACK_DATABASE_URL": url,
+        "ADTRACK_FSYNC": "interval",
+        "ADTRACK_TOKEN_SECRET": secret,
+    }
+    tokens = ClickTokens(secret.encode())
+    ids = ClickTokens.click_ids(
+        basic.click, basic.advertiser, basic.line_item, basic.publisher, None, None
+    )
+    token = tokens.make(time.time_ns() // 1000, False, ids, b"the-click").decode()
+    log_dir = tmp_path / "data" / "eventlog"
+    collector = CollectorProcess(env, tmp_path / "collector.log").start()
+    answered: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(worker: int) -> None:
+        n = 0
+        try:
+            with RawClient(collector.port, timeout=5) as conn:
+                while not stop.is_set():
+                    n += 1
+                    order = f"w{worker}-{n}"
+                    resp = conn.get(f"/sspx?id={pixel}&sspdata={token}&order_id={order}")
+                    if resp.status == 200:
+                        with lock:
+                            answered.append(order)
+        except (OSError, ConnectionError):
+            return  # the server died under us: that request was never answered
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(answered) < 300 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    collector.kill()  # SIGKILL mid-traffic
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(answered) >= 300, collector.output()
+
+    conversions = [e for e in read_events(log_dir) if e["imp_type"] == 11]
+    by_order = Counter(e["order_id"] for e in conversions)
+    assert [o for o in answered if by_order[o] != 1] == []
+    assert all(e["attribution"] == "post_click" for e in conversions)
+
+    # each is counted once, also when the log is read again from its start
+    async def aggregate() -> None:
+        aggregator = Aggregator(
+            LocalEventLogReader(log_dir, consumer="agg"), SqlRollupSink(engine), archive=None
+        )
+        while await aggregator.run_once(max_records=100):
+            pass
+        await aggregator.reset()
+        while await aggregator.run_once(max_records=64):
+            pass
+
+    asyncio.run(aggregate())
+    with engine.connect() as conn:
+        total = conn.execute(select(func.sum(t.rollup_hourly.c.conversions))).scalar()
+    engine.dispose()
+    assert total == len(conversions) >= len(answered)

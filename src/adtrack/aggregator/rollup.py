@@ -4,6 +4,10 @@ A rollup row is keyed by (hour UTC, imp_type, tracker, advertiser, line item, pu
 placement or 0, payment rule or 0). Valid events add to ``imps`` (imp_type 9) or ``clicks``
 (imp_type 10) and to media cost and booked revenue; invalid events add only to
 ``invalid_imps`` / ``invalid_clicks`` and, by reason, to the invalid-traffic rollup.
+Attributed conversions (imp_type 11, keyed by the click they are attributed to) add to the
+conversion counters when valid, and by reason to the invalid-traffic rollup when not;
+unattributed ones (and those the aggregator found duplicates, see ``conversion_verdicts.py``)
+are kept in the raw-event archive only.
 
 The fold runs on a batch's Arrow table (``event_batch.py``): the per-event work is vectorised
 (a hash aggregation in Arrow's C++), and only the distinct keys reach Python. The delta and its
@@ -17,7 +21,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adtrack.domain.events import Event
+from adtrack.domain.events import POST_CLICK, POST_VIEW, Event
 from adtrack.domain.model import ImpType
 from adtrack.domain.rollup_counters import Counters
 from adtrack.services.ports import InvalidKey, RollupDelta, RollupKey
@@ -29,6 +33,7 @@ UNSPECIFIED_REASON = "unspecified"  # an invalid event that carries no reason
 
 _CLICK = int(ImpType.EXTERNAL_CLICK)
 _CONVERSION = int(ImpType.CONVERSION)
+_IMPRESSION = int(ImpType.EXTERNAL_IMPRESSION)
 
 
 def fold(events: Sequence[Event], into: RollupDelta | None = None) -> RollupDelta:
@@ -40,16 +45,24 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
     """Add the events of ``table`` (``RAW_EVENT_SCHEMA``) to ``into`` and return it."""
     delta = into if into is not None else RollupDelta()
     conversion = pc.equal(table["imp_type"], _CONVERSION)
-    if pc.any(conversion).as_py():
-        table = table.filter(pc.invert(conversion))  # not impressions (their own counters)
+    has_conversions = pc.any(conversion).as_py()
+    if has_conversions:
+        # an unattributed conversion is in the archive only: it has nothing to count by
+        attributed = pc.is_valid(table["attribution"])
+        table = table.filter(pc.or_(pc.invert(conversion), attributed))
+        conversion = pc.equal(table["imp_type"], _CONVERSION)
     if table.num_rows == 0:
         return delta
     hour = epoch_hour_indices(table["ts"])
     invalid = table["invalid"]
     valid = pc.invert(invalid)
     click = pc.equal(table["imp_type"], _CLICK)
-    impression = pc.invert(click)
+    impression = pc.equal(table["imp_type"], _IMPRESSION)
     zero = pa.scalar(0, pa.int64())
+    hit_money = pc.and_(valid, pc.invert(conversion)) if has_conversions else valid
+    counted = pc.and_(valid, conversion)
+    attribution = table["attribution"]
+    none = pa.repeat(zero, table.num_rows)  # the conversion counters of a batch without any
     parts = pa.table(
         {
             "hour": hour,
@@ -64,8 +77,16 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
             "clicks": pc.and_(valid, click).cast(pa.int64()),
             "invalid_imps": pc.and_(invalid, impression).cast(pa.int64()),
             "invalid_clicks": pc.and_(invalid, click).cast(pa.int64()),
-            "media_cost_micros": pc.if_else(valid, table["media_cost_micros"], zero),
-            "booked_revenue_micros": pc.if_else(valid, table["booked_revenue_micros"], zero),
+            "media_cost_micros": pc.if_else(hit_money, table["media_cost_micros"], zero),
+            "booked_revenue_micros": pc.if_else(hit_money, table["booked_revenue_micros"], zero),
+            "conversions": counted.cast(pa.int64()) if has_conversions else none,
+            "post_click_conversions": _count_of(counted, attribution, POST_CLICK, none),
+            "post_view_conversions": _count_of(counted, attribution, POST_VIEW, none),
+            "conversion_revenue_micros": (
+                pc.if_else(counted, table["booked_revenue_micros"], zero)
+                if has_conversions
+                else none
+            ),
         }
     )
     sums = parts.group_by(list(RollupKey._fields), use_threads=False).aggregate(
@@ -83,6 +104,15 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
     if pc.any(invalid).as_py():
         _fold_invalid(parts.filter(invalid), table["invalid_reason"].filter(invalid), delta)
     return delta
+
+
+def _count_of(
+    counted: pa.ChunkedArray, attribution: pa.ChunkedArray, kind: str, none: pa.Array
+) -> pa.ChunkedArray | pa.Array:
+    """1 for each counted conversion attributed ``kind``; ``none`` when none is."""
+    if not pc.any(counted).as_py():
+        return none
+    return pc.fill_null(pc.and_(counted, pc.equal(attribution, kind)), False).cast(pa.int64())
 
 
 def _fold_invalid(parts: pa.Table, reasons: pa.ChunkedArray, delta: RollupDelta) -> None:

@@ -22,10 +22,16 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from adtrack.aggregator.conversion_verdicts import (
+    apply_verdicts,
+    conversion_candidates,
+    judge,
+)
 from adtrack.aggregator.event_batch import decode_batch
 from adtrack.aggregator.rollup import fold_table
 from adtrack.services.ports import (
     Batch,
+    ConversionVerdicts,
     EventLogReader,
     PositionConflict,
     PrunableReader,
@@ -122,12 +128,25 @@ class Aggregator:
             # Counting it is impossible and retrying would block everything behind it.
             log.error("aggregator: skipped a malformed record (%s): %.200r", exc, raw)
         table = decoded.table
+        # which attributed conversions count, before the archive keeps the batch (the verdicts
+        # of a batch read again are those it got the first time: see conversion_verdicts.py)
+        verdicts: ConversionVerdicts | None = None
+        candidates = conversion_candidates(table)
+        if candidates:
+            verdicts = judge(candidates, self._sink.conversion_history(candidates))
+            table = apply_verdicts(table, verdicts.reasons)
         positions = batch.position if isinstance(batch.position, Mapping) else None
         raw_files: list[RawFile] = []
         if self._archive is not None and table.num_rows:
             raw_files = self._archive.stage(table, _batch_key(batch, positions, table))
         delta = fold_table(table)
-        self._sink.write(delta, starts=batch.starts, positions=positions, raw_files=raw_files)
+        self._sink.write(
+            delta,
+            starts=batch.starts,
+            positions=positions,
+            raw_files=raw_files,
+            conversions=verdicts,
+        )
         self.stats.malformed += len(decoded.malformed)
 
     async def run_forever(

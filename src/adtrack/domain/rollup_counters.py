@@ -18,7 +18,10 @@ class Counters(NamedTuple):
     """Summed counters of a rollup row (or of a report's row or totals).
 
     Valid events add to ``imps`` (imp_type 9) or ``clicks`` (10) and to the money; invalid ones
-    only to ``invalid_imps`` / ``invalid_clicks``. Money in integer micro-units.
+    only to ``invalid_imps`` / ``invalid_clicks``. Conversions (11) that are attributed, valid
+    and counted (not a duplicate) add to ``conversions``, to ``post_click_conversions`` or
+    ``post_view_conversions``, and their revenue to ``conversion_revenue_micros`` (not to the
+    booked revenue of the impressions and clicks). Money in integer micro-units.
     """
 
     imps: int = 0
@@ -27,6 +30,10 @@ class Counters(NamedTuple):
     invalid_clicks: int = 0
     media_cost_micros: int = 0
     booked_revenue_micros: int = 0
+    conversions: int = 0
+    post_click_conversions: int = 0
+    post_view_conversions: int = 0
+    conversion_revenue_micros: int = 0
 
     @property
     def profit_micros(self) -> int:
@@ -53,14 +60,7 @@ class Counters(NamedTuple):
         return cls(*values)
 
     def is_zero(self) -> bool:
-        return not (
-            self.imps
-            or self.clicks
-            or self.invalid_imps
-            or self.invalid_clicks
-            or self.media_cost_micros
-            or self.booked_revenue_micros
-        )
+        return not any(self)
 
     def plus(self, other: tuple[int, ...]) -> Counters:
         """These counters and ``other`` (in the same order) added up."""

@@ -12,7 +12,10 @@ Everything for a batch happens in ONE transaction:
 2. the batch's deltas (folded in memory, see ``aggregator/rollup.py``), added to the hourly and
    daily rollups and the invalid-traffic rollup with multi-row upserts (``imps = imps +
    excluded.imps``);
-3. the raw-event archive files the batch was written to, listed in ``raw_event_files``.
+3. the raw-event archive files the batch was written to, listed in ``raw_event_files``;
+4. the verdicts of the batch's attributed conversions decided now (``conversion_verdicts``)
+   and the order ids they counted (``conversion_orders``, whose key stops two aggregators
+   counting one order: the later commit fails and its batch is decided again).
 
 No per-event row or index is written: raw events live in the archive's columnar files. Works on
 SQLite (3.35+) and PostgreSQL. Rows are written in key order so concurrent aggregators on
@@ -30,6 +33,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from adtrack.adapters.sql.tables import (
     ROLLUP_DIMENSIONS,
     ROLLUP_SUMS,
+    conversion_orders,
+    conversion_pixels,
+    conversion_verdicts,
     eventlog_checkpoints,
     raw_event_files,
     rollup_daily,
@@ -38,11 +44,20 @@ from adtrack.adapters.sql.tables import (
 )
 from adtrack.domain.epoch_hours import EPOCH
 from adtrack.domain.rollup_counters import Counters
-from adtrack.services.ports import PositionConflict, RawFile, RollupDelta, RollupKey
+from adtrack.services.ports import (
+    ConversionCandidate,
+    ConversionHistory,
+    ConversionVerdicts,
+    PositionConflict,
+    RawFile,
+    RollupDelta,
+    RollupKey,
+)
 
 __all__ = ["SqlRollupSink"]
 
 _SQLITE_MAX_PARAMETERS = 32_766
+_CHUNK = 500  # values per IN (...) list
 
 
 class _Upsert:
@@ -154,16 +169,83 @@ class SqlRollupSink:
         starts: Mapping[str, int],
         positions: Mapping[str, int] | None,
         raw_files: Sequence[RawFile] = (),
+        conversions: ConversionVerdicts | None = None,
     ) -> None:
-        """Commit a batch: positions (compare-and-set from ``starts``), its rollup ``delta``
-        and the archive files that hold its raw events, atomically. ``positions`` None: a
-        reader that keeps no positions (at-least-once). Raises :class:`PositionConflict`."""
+        """Commit a batch: positions (compare-and-set from ``starts``), its rollup ``delta``,
+        the archive files that hold its raw events and its new conversion verdicts,
+        atomically. ``positions`` None: a reader that keeps no positions (at-least-once).
+        Raises :class:`PositionConflict`."""
         with self._engine.begin() as conn:
             if positions:
                 self._advance_positions(conn, starts, positions)
             self._add_rollups(conn, delta)
             if raw_files:
                 self._register_files(conn, raw_files)
+            if conversions is not None and conversions.new:
+                self._keep_verdicts(conn, conversions)
+
+    def conversion_history(self, candidates: Sequence[ConversionCandidate]) -> ConversionHistory:
+        v, o, p = conversion_verdicts.c, conversion_orders.c, conversion_pixels.c
+        event_ids = sorted({c.event_id for c in candidates})
+        pixels = sorted({c.conversion_pixel_id for c in candidates})
+        orders = sorted({(c.conversion_pixel_id, c.order_id) for c in candidates if c.order_id})
+        clicks = sorted(
+            {(c.conversion_pixel_id, c.source_event_id) for c in candidates if c.source_event_id}
+        )
+        verdicts: dict[str, str | None] = {}
+        min_minutes: dict[int, int | None] = {}
+        claimed: dict[tuple[int, str], str] = {}
+        counted: dict[tuple[int, str], list[tuple[int, str]]] = {}
+        with self._engine.connect() as conn:
+            for chunk in _chunks(event_ids):
+                query = select(v.event_id, v.reason).where(v.event_id.in_(chunk))
+                verdicts.update((row.event_id, row.reason) for row in conn.execute(query))
+            for chunk in _chunks(pixels):
+                query = select(p.id, p.min_minutes_per_conversion).where(p.id.in_(chunk))
+                min_minutes.update((int(row[0]), row[1]) for row in conn.execute(query))
+            for pixel, order_ids in _grouped(orders).items():
+                for chunk in _chunks(order_ids):
+                    query = select(o.order_id, o.event_id).where(
+                        o.conversion_pixel_id == pixel, o.order_id.in_(chunk)
+                    )
+                    claimed.update(((pixel, row[0]), row[1]) for row in conn.execute(query))
+            for pixel, click_ids in _grouped(clicks).items():
+                for chunk in _chunks(click_ids):
+                    query = select(v.source_event_id, v.ts, v.event_id).where(
+                        v.conversion_pixel_id == pixel,
+                        v.source_event_id.in_(chunk),
+                        v.reason.is_(None),
+                    )
+                    for row in conn.execute(query):
+                        counted.setdefault((pixel, row[0]), []).append((int(row[1]), row[2]))
+        return ConversionHistory(verdicts, min_minutes, claimed, counted)
+
+    def _keep_verdicts(self, conn: Connection, conversions: ConversionVerdicts) -> None:
+        reasons = conversions.reasons
+        conn.execute(
+            insert(conversion_verdicts),
+            [
+                {
+                    "event_id": c.event_id,
+                    "conversion_pixel_id": c.conversion_pixel_id,
+                    "source_event_id": c.source_event_id,
+                    "ts": c.ts,
+                    "reason": reasons[c.event_id],
+                }
+                for c in conversions.new
+            ],
+        )
+        orders = [
+            {
+                "conversion_pixel_id": c.conversion_pixel_id,
+                "order_id": c.order_id,
+                "event_id": c.event_id,
+            }
+            for c in conversions.new
+            if c.order_id is not None and reasons[c.event_id] is None
+        ]
+        if orders:
+            conn.execute(insert(conversion_orders), orders)
 
     def add_rollups(self, delta: RollupDelta) -> None:
         """Add a precomputed delta without positions or raw events (bulk loads, benchmarks)."""
@@ -239,6 +321,18 @@ class SqlRollupSink:
                 for f in files
             ],
         )
+
+
+def _chunks(values: Sequence[str] | Sequence[int]) -> list[Sequence[object]]:
+    return [values[start : start + _CHUNK] for start in range(0, len(values), _CHUNK)]
+
+
+def _grouped(pairs: Sequence[tuple[int, str]]) -> dict[int, list[str]]:
+    """Pairs (pixel, text) as each pixel's texts."""
+    out: dict[int, list[str]] = {}
+    for pixel, text in pairs:
+        out.setdefault(pixel, []).append(text)
+    return out
 
 
 def _by_day(rows: Mapping[RollupKey, Counters]) -> dict[RollupKey, Counters]:

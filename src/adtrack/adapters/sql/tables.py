@@ -368,6 +368,35 @@ Index(
     *(rollup_daily.c[name] for name in ROLLUP_SUMS),
 )
 
+# What the aggregator decided of each conversion the collector attributed (see
+# aggregator/conversion_verdicts.py): counted (``reason`` NULL) or not (``duplicate_order``,
+# ``too_soon``). Read back for the batch's conversions, so a batch read again gets the verdicts
+# it got the first time; and for the counted conversions of a click
+# (``min_minutes_per_conversion``).
+conversion_verdicts = Table(
+    "conversion_verdicts",
+    metadata,
+    Column("event_id", String(40), primary_key=True),
+    Column("conversion_pixel_id", Integer, nullable=False),
+    Column("source_event_id", String(40), nullable=True),
+    Column("ts", BigInteger, nullable=False),  # epoch microseconds
+    Column("reason", String(32), nullable=True),
+)
+Index(
+    "ix_conversion_verdicts_pixel_click",
+    conversion_verdicts.c.conversion_pixel_id,
+    conversion_verdicts.c.source_event_id,
+)
+# The order ids each pixel counted, and the conversion that counted it: the primary key is what
+# stops two aggregators counting one order in batches committed at the same time.
+conversion_orders = Table(
+    "conversion_orders",
+    metadata,
+    Column("conversion_pixel_id", Integer, primary_key=True),
+    Column("order_id", String(100), primary_key=True),
+    Column("event_id", String(40), nullable=False),
+)
+
 # The raw-event archive's manifest: the columnar (Parquet) files that hold raw events, one row
 # per file, registered in the same transaction as the rollups of the same events. A file that is
 # not listed here (written by a batch that never committed) is invisible to readers and is

@@ -74,6 +74,9 @@ from adtrack.services.ports.reports import (
     Terms,
 )
 from adtrack.services.ports.rollups import (
+    ConversionCandidate,
+    ConversionHistory,
+    ConversionVerdicts,
     InvalidKey,
     PositionConflict,
     RollupDelta,
@@ -119,6 +122,9 @@ __all__ = [
     "FilterKind",
     "FilterValue",
     "ConversionPixelRepository",
+    "ConversionCandidate",
+    "ConversionHistory",
+    "ConversionVerdicts",
     "InvalidKey",
     "LineItemRepository",
     "ListQuery",
