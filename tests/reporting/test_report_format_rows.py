@@ -25,7 +25,10 @@ OTHER = (DimensionValue("line_item", 4, None),)
 
 def autumn_report() -> Report:
     rows = [
-        ReportRow(FIRST_ONE, LINE_ITEM, Counters(1000, 10, 1, 0, 2_500_000, 4_000_000)),
+        # 3 conversions (2 post-click, 1 post-view) booking 7.00 for 2.50 of media cost
+        ReportRow(
+            FIRST_ONE, LINE_ITEM, Counters(1000, 10, 1, 0, 2_500_000, 4_000_000, 3, 2, 1, 7_000_000)
+        ),
         ReportRow(FIRST_ONE, OTHER, Counters(0, 3, 0, 1, 150_000, 100_000)),
         ReportRow(SECOND_ONE, LINE_ITEM, Counters(2000, 0, 0, 0, 1, 0)),
     ]
@@ -56,6 +59,13 @@ def test_json_rows_keep_both_autumn_hours_and_their_own_values() -> None:
             "booked_revenue": "4.000000",
             "profit": "1.500000",
             "cpm": "2.500000",
+            "conversions": 3,
+            "post_click_conversions": 2,
+            "post_view_conversions": 1,
+            "conversion_revenue": "7.000000",
+            "cpa": "0.833333",  # 2.50 / 3, to the micro
+            "conversion_rate": "0.300000",  # 3 / 10 clicks
+            "roas": "2.800000",  # 7.00 / 2.50
         },
         {
             "interval_start": "2026-11-01T01:00:00-04:00",
@@ -70,6 +80,13 @@ def test_json_rows_keep_both_autumn_hours_and_their_own_values() -> None:
             "booked_revenue": "0.100000",
             "profit": "-0.050000",
             "cpm": None,
+            "conversions": 0,
+            "post_click_conversions": 0,
+            "post_view_conversions": 0,
+            "conversion_revenue": "0.000000",
+            "cpa": None,  # no conversions
+            "conversion_rate": "0.000000",
+            "roas": "0.000000",
         },
         {
             "interval_start": "2026-11-01T01:00:00-05:00",
@@ -84,6 +101,13 @@ def test_json_rows_keep_both_autumn_hours_and_their_own_values() -> None:
             "booked_revenue": "0.000000",
             "profit": "-0.000001",
             "cpm": "0.000001",
+            "conversions": 0,
+            "post_click_conversions": 0,
+            "post_view_conversions": 0,
+            "conversion_revenue": "0.000000",
+            "cpa": None,
+            "conversion_rate": None,  # no clicks
+            "roas": "0.000000",
         },
     ]
 

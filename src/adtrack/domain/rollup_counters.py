@@ -42,11 +42,7 @@ class Counters(NamedTuple):
     @property
     def ctr(self) -> Decimal | None:
         """clicks / imps, rounded to 6 decimal places; None without impressions."""
-        if self.imps <= 0:
-            return None
-        return (Decimal(self.clicks) / Decimal(self.imps)).quantize(
-            _CTR_PLACES, rounding=ROUND_HALF_EVEN
-        )
+        return _ratio(self.clicks, self.imps)
 
     @property
     def cpm_micros(self) -> int | None:
@@ -54,6 +50,23 @@ class Counters(NamedTuple):
         if self.imps <= 0:
             return None
         return mul_ratio(self.media_cost_micros, 1000, self.imps)
+
+    @property
+    def cpa_micros(self) -> int | None:
+        """Media cost per conversion (micros, rounded half-up); None without conversions."""
+        if self.conversions <= 0:
+            return None
+        return mul_ratio(self.media_cost_micros, 1, self.conversions)
+
+    @property
+    def conversion_rate(self) -> Decimal | None:
+        """conversions / clicks, rounded to 6 decimal places; None without clicks."""
+        return _ratio(self.conversions, self.clicks)
+
+    @property
+    def roas(self) -> Decimal | None:
+        """Conversion revenue / media cost, rounded to 6 decimal places; None without cost."""
+        return _ratio(self.conversion_revenue_micros, self.media_cost_micros)
 
     @classmethod
     def of(cls, values: Sequence[int]) -> Counters:
@@ -65,3 +78,11 @@ class Counters(NamedTuple):
     def plus(self, other: tuple[int, ...]) -> Counters:
         """These counters and ``other`` (in the same order) added up."""
         return Counters(*[a + b for a, b in zip(self, other, strict=True)])
+
+
+def _ratio(part: int, whole: int) -> Decimal | None:
+    """``part / whole`` exactly, rounded half-even to 6 decimal places; None when ``whole`` is
+    not positive."""
+    if whole <= 0:
+        return None
+    return (Decimal(part) / Decimal(whole)).quantize(_CTR_PLACES, rounding=ROUND_HALF_EVEN)

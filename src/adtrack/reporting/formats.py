@@ -4,7 +4,9 @@ This is the edge where integer micro-units become decimal text:
 - JSON and CSV carry money as decimal strings with six places (``"12.500000"``), exact;
 - XLSX carries money as numbers (spreadsheets sum them), rounded to the micro;
 - ``ctr`` is a ratio (clicks / imps) with six places; ``ctr`` and ``cpm`` are empty (null)
-  when a row has no impressions.
+  when a row has no impressions. So are ``conversion_rate`` (conversions / clicks) and ``roas``
+  (conversion revenue / media cost), empty without clicks / cost; ``cpa`` (media cost per
+  conversion) is money, empty without conversions.
 
 Columns: ``interval_start``, then for each grouped dimension ``<dim>_id`` and ``<dim>`` (its
 name; ``imp_type`` reads ``9 External Impression`` / ``10 External Click``), then the metrics.
@@ -23,7 +25,7 @@ import orjson
 
 from adtrack.domain.money import format_micros, from_micros
 from adtrack.domain.rollup_counters import Counters
-from adtrack.reporting.request import MONEY_METRICS
+from adtrack.reporting.request import MONEY_METRICS, RATIO_METRICS
 from adtrack.reporting.results import DimensionValue, Report, ReportRow
 
 TOTALS_LABEL = "Totals"
@@ -54,6 +56,13 @@ _METRIC_ATTRIBUTES = {
     "booked_revenue": "booked_revenue_micros",
     "profit": "profit_micros",
     "cpm": "cpm_micros",
+    "conversions": "conversions",
+    "post_click_conversions": "post_click_conversions",
+    "post_view_conversions": "post_view_conversions",
+    "conversion_revenue": "conversion_revenue_micros",
+    "cpa": "cpa_micros",
+    "conversion_rate": "conversion_rate",
+    "roas": "roas",
 }
 
 
@@ -67,7 +76,7 @@ def _metric_text(metric: str) -> Callable[[Counters], JsonScalar]:
     value = attrgetter(_METRIC_ATTRIBUTES[metric])
     if metric in MONEY_METRICS:
         return lambda counters: None if (v := value(counters)) is None else format_micros(v)
-    if metric == "ctr":
+    if metric in RATIO_METRICS:
         return lambda counters: None if (v := value(counters)) is None else str(v)
     return value
 
@@ -172,9 +181,9 @@ def to_xlsx(report: Report, sheet_title: str = "Report") -> bytes:
             if c in MONEY_METRICS and isinstance(v, int):
                 cell.value = from_micros(v)
                 cell.number_format = "#,##0.00####"
-            elif c == "ctr" and v is not None:
+            elif c in RATIO_METRICS and v is not None:
                 cell.value = Decimal(v)
-                cell.number_format = "0.00####%"
+                cell.number_format = "0.######" if c == "roas" else "0.00####%"
             if bold:
                 cell.font = Font(bold=True)
             out.append(cell)

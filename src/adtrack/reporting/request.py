@@ -58,8 +58,20 @@ METRICS: tuple[str, ...] = (
     "booked_revenue",
     "profit",
     "cpm",
+    "conversions",
+    "post_click_conversions",
+    "post_view_conversions",
+    "conversion_revenue",
+    "cpa",
+    "conversion_rate",
+    "roas",
 )
-MONEY_METRICS = frozenset({"media_cost", "booked_revenue", "profit", "cpm"})
+MONEY_METRICS = frozenset(
+    {"media_cost", "booked_revenue", "profit", "cpm", "conversion_revenue", "cpa"}
+)
+# Metrics that are ratios (exact decimals with six places): clicks / imps, conversions / clicks,
+# conversion revenue / media cost.
+RATIO_METRICS = frozenset({"ctr", "conversion_rate", "roas"})
 
 
 RELATIVE_RANGES = (

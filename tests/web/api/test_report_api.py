@@ -92,6 +92,13 @@ def test_report_json_with_names_totals_and_exact_money(
             "booked_revenue": "0.020000",
             "profit": "0.010000",
             "cpm": "1.250000",
+            "conversions": 0,
+            "post_click_conversions": 0,
+            "post_view_conversions": 0,
+            "conversion_revenue": "0.000000",
+            "cpa": None,
+            "conversion_rate": None,
+            "roas": "0.000000",
         },
         {
             "interval_start": loaded["base"].isoformat(),
@@ -108,6 +115,13 @@ def test_report_json_with_names_totals_and_exact_money(
             "booked_revenue": "0.000000",
             "profit": "-0.300000",
             "cpm": None,
+            "conversions": 0,
+            "post_click_conversions": 0,
+            "post_view_conversions": 0,
+            "conversion_revenue": "0.000000",
+            "cpa": None,
+            "conversion_rate": "0.000000",
+            "roas": "0.000000",
         },
     ]
     assert body["totals"] == {
@@ -120,6 +134,13 @@ def test_report_json_with_names_totals_and_exact_money(
         "booked_revenue": "0.020000",
         "profit": "-0.290000",
         "cpm": "38.750000",
+        "conversions": 0,
+        "post_click_conversions": 0,
+        "post_view_conversions": 0,
+        "conversion_revenue": "0.000000",
+        "cpa": None,
+        "conversion_rate": "0.000000",
+        "roas": "0.000000",
     }
 
 

@@ -61,6 +61,13 @@ METRIC_LABELS = {
     "booked_revenue": "Booked revenue",
     "profit": "Profit",
     "cpm": "CPM",
+    "conversions": "Conversions",
+    "post_click_conversions": "Post-click conversions",
+    "post_view_conversions": "Post-view conversions",
+    "conversion_revenue": "Conversion revenue",
+    "cpa": "CPA",
+    "conversion_rate": "Conversion rate",
+    "roas": "ROAS",
 }
 FILTERS = ("imp_type", "advertiser_id", "line_item_id", "publisher_id", "tracker_id")
 INTERVALS = (("hour", "Hour"), ("day", "Day"), ("month", "Month"), ("cumulative", "Cumulative"))
@@ -148,7 +155,7 @@ def cell_text(metric: str, value: formats.MetricValue) -> str:
         return ""
     if metric in MONEY_METRICS and isinstance(value, int):  # micros
         return money_text(value)
-    if metric == "ctr":
+    if metric == "ctr" or metric == "conversion_rate":
         return f"{value * 100:.2f} %"
     return str(value)
 
