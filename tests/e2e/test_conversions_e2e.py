@@ -6,6 +6,9 @@ and a forged token count nothing; a postback's value overrides the pixel's reven
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -96,6 +99,7 @@ def test_a_postback_counts_once_for_the_clicks_line_item_and_placement(
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
             first, second = click(1), click(2)
+            clicked = datetime.now(UTC)
             answers = [
                 postback(f"id={pixel_id}&sspdata={first}&order_id=A-1"),
                 postback(f"id={pixel_id}&sspdata={second}&order_id=A-1"),  # the same order
@@ -128,3 +132,31 @@ def test_a_postback_counts_once_for_the_clicks_line_item_and_placement(
         assert totals["cpa"] == str((cost / 2).quantize(MICRO, rounding=ROUND_HALF_UP))
         expected_roas = None if not cost else str((Decimal("65.5") / cost).quantize(MICRO))
         assert totals["roas"] == expected_roas
+
+        # the conversions feed: every conversion, counted or not, with its click and delay
+        window = {
+            "start": (clicked - timedelta(hours=1)).isoformat(),
+            "end": (clicked + timedelta(hours=1)).isoformat(),
+        }
+        feed = api.get("/api/v1/feeds/conversions", params={**window, "format": "jsonl"})
+        assert feed.status_code == 200, feed.text
+        listed = [json.loads(line) for line in feed.text.splitlines()]
+        assert sorted(row["order_id"] for row in listed) == ["A-1", "A-1", "A-2", "A-3", "probe"]
+        rows = {(row["order_id"], row["attribution_reason"]): row for row in listed}
+        counted_a1 = rows["A-1", None]
+        assert rows["A-1", "duplicate_order"]["attribution"] is None
+        assert counted_a1["attribution"] == "post_click"
+        assert counted_a1["tag_id"] == chain["placement"]["id"]
+        assert counted_a1["line_item_id"] == chain["line_item"]["id"]
+        assert counted_a1["click_event_id"] and float(counted_a1["delay_seconds"]) >= 0
+        rows = {row["order_id"]: row for row in listed if row["order_id"] != "A-1"}
+        assert rows["A-2"]["attribution_reason"] == "forged"
+        assert rows["probe"]["attribution_reason"] == "no_token"
+        assert (rows["A-3"]["revenue_value"], rows["A-3"]["value_given"]) == ("40.500000", True)
+        csv_feed = api.get("/api/v1/feeds/conversions", params=window)
+        assert csv_feed.status_code == 200
+        lines = list(csv.DictReader(io.StringIO(csv_feed.text)))
+        assert sorted(r["attribution_reason"] for r in lines) == sorted(
+            ["", "duplicate_order", "forged", "no_token", ""]
+        )
+        assert 'filename="conversions-' in csv_feed.headers["content-disposition"]

@@ -131,7 +131,7 @@ def _feed_command(kind: FeedKind) -> Callable[..., None]:
                 else:
                     sys.stdout.flush()
 
-    feed.__doc__ = f"One row per tracked {kind.value} (a window of at most 24 hours)."
+    feed.__doc__ = f"One row per {kind.value} (a window of at most 24 hours)."
     return feed
 
 
@@ -149,6 +149,7 @@ def register(app: typer.Typer) -> None:
     feed_app = typer.Typer(help="Log-level feeds (one row per event).", no_args_is_help=True)
     feed_app.command("clicks")(_feed_command(FeedKind.CLICK))
     feed_app.command("impressions")(_feed_command(FeedKind.IMPRESSION))
+    feed_app.command("conversions")(_feed_command(FeedKind.CONVERSION))
     app.add_typer(feed_app, name="feed")
     retention_app = typer.Typer(help="Raw-event retention.", no_args_is_help=True)
     retention_app.command("purge")(purge)

@@ -17,11 +17,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from adtrack.reporting.conversion_feed import stream_conversion_feed
 from adtrack.reporting.feeds import (
     CHUNK_ROWS,
     FEED_COLUMNS,
     ArrowRow,
     FeedFormat,
+    FeedKind,
     FeedRequest,
     Memo,
     money_text,
@@ -46,7 +48,9 @@ def stream_feed(
     """The feed as chunks of bytes, one chunk per ``chunk_rows`` rows: CSV (header first;
     empty cells for nothing, ``invalid`` as 0/1) or JSON lines (one object per row; null for
     nothing, ``invalid`` as a boolean)."""
-    if FeedFormat(fmt) is FeedFormat.JSONL:
+    if request.kind is FeedKind.CONVERSION:
+        yield from stream_conversion_feed(reader, request, fmt)
+    elif FeedFormat(fmt) is FeedFormat.JSONL:
         yield from _jsonl_chunks(reader, request, chunk_rows)
     else:
         yield from _csv_chunks(reader, request, chunk_rows)

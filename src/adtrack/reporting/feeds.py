@@ -1,5 +1,6 @@
 """Log-level feeds: one row per tracked click (the click-tracker feed) or impression (our
 extension), read from the raw-event archive; what a feed request is and what its rows hold.
+(The conversions feed has columns of its own: ``conversion_feed.py``.)
 
 A feed covers at most 24 hours and must start within the raw-event retention period. Rows are
 read from the archive (a :class:`~adtrack.services.ports.RawEventReader` the caller
@@ -58,12 +59,18 @@ FEED_COLUMNS: tuple[str, ...] = (
 class FeedKind(StrEnum):
     CLICK = "click"
     IMPRESSION = "impression"
+    CONVERSION = "conversion"  # columns of its own: conversion_feed.py
 
     @property
     def imp_type(self) -> int:
-        return int(
-            ImpType.EXTERNAL_CLICK if self is FeedKind.CLICK else ImpType.EXTERNAL_IMPRESSION
-        )
+        return int(_FEED_IMP_TYPES[self])
+
+
+_FEED_IMP_TYPES = {
+    FeedKind.CLICK: ImpType.EXTERNAL_CLICK,
+    FeedKind.IMPRESSION: ImpType.EXTERNAL_IMPRESSION,
+    FeedKind.CONVERSION: ImpType.CONVERSION,
+}
 
 
 class FeedFormat(StrEnum):

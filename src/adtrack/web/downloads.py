@@ -7,7 +7,7 @@ from fastapi.responses import Response, StreamingResponse
 from adtrack.domain.errors import ValidationError
 from adtrack.reporting import formats
 from adtrack.reporting.feed_stream import stream_feed
-from adtrack.reporting.feeds import FeedFormat, FeedRequest
+from adtrack.reporting.feeds import FeedFormat, FeedKind, FeedRequest
 from adtrack.reporting.results import Report
 from adtrack.services.ports import RawEventReader
 
@@ -47,8 +47,9 @@ def feed_response(
 ) -> StreamingResponse:
     """The feed streamed as an attachment named after its kind and start
     (``click-trackers-20260309T000000Z.csv``)."""
-    kind, start = feed_request.kind.value, f"{feed_request.start:%Y%m%dT%H%M%SZ}"
-    filename = f"{kind}-trackers-{start}.{feed_format.value}"
+    kind, start = feed_request.kind, f"{feed_request.start:%Y%m%dT%H%M%SZ}"
+    name = "conversions" if kind is FeedKind.CONVERSION else f"{kind.value}-trackers"
+    filename = f"{name}-{start}.{feed_format.value}"
     return StreamingResponse(
         stream_feed(raw_events, feed_request, feed_format),
         media_type=feed_format.media_type,

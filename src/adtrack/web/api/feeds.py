@@ -1,7 +1,8 @@
-"""``GET /api/v1/feeds/click-trackers`` and ``/api/v1/feeds/impression-trackers``: one row per
-event, ``start``/``end`` at most 24 hours apart and within the raw-event retention, streamed as
-``format=csv`` (default) or ``jsonl`` (``reporting/feeds.py``). Any signed-in role (no token ->
-401).
+"""``GET /api/v1/feeds/click-trackers``, ``/api/v1/feeds/impression-trackers`` and
+``/api/v1/feeds/conversions``: one row per event (``reporting/conversion_feed.py`` for the
+conversions' columns), ``start``/``end`` at most 24 hours apart and within the raw-event
+retention, streamed as ``format=csv`` (default) or ``jsonl`` (``reporting/feeds.py``). Any
+signed-in role (no token -> 401).
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ def _feed_endpoint(kind: FeedKind) -> Callable[..., StreamingResponse]:
         feed_request = services(request).feed_rules.request(kind, start, end, timezone)
         return feed_response(services(request).raw_events, feed_request, feed_format)
 
-    feed.__name__ = f"{kind.value}_tracker_feed"  # the OpenAPI operation id
+    # the OpenAPI operation id
+    feed.__name__ = (
+        "conversion_feed" if kind is FeedKind.CONVERSION else f"{kind.value}_tracker_feed"
+    )
     return feed
 
 
@@ -61,4 +65,10 @@ router.add_api_route(
     _feed_endpoint(FeedKind.IMPRESSION),
     methods=["GET"],
     summary="Impression-tracker feed: one row per imp",
+)
+router.add_api_route(
+    "/feeds/conversions",
+    _feed_endpoint(FeedKind.CONVERSION),
+    methods=["GET"],
+    summary="Conversions feed: one row per conversion, with its click and the delay",
 )
