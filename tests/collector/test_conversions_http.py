@@ -3,7 +3,8 @@ collector) and on the main port (the ASGI transport under uvicorn): a click whos
 has ``${SSP_DATA}`` hands out a token, a postback with it records a conversion attributed to
 that click; tokens that do not read, another advertiser's click, a view pixel and a click out of
 the pixel's window are recorded unattributed with their reason; refusals name the parameter and
-record nothing; a conversion the log cannot hold is answered 503."""
+record nothing; a conversion the log cannot hold is answered 503. The browser pixel (``/px``)
+attributes the same way and always answers its image or script."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from adtrack.collector import conversions as conversions_module
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
+from adtrack.collector.responses import PIXEL_GIF, TRACKING_SCRIPT
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.domain.click_tokens import ClickTokens
 from tests.support.collector import (
@@ -317,3 +319,36 @@ def test_503_when_the_log_cannot_hold_the_conversion(env: Env) -> None:
         time.sleep(0.1)
     orders = [e["order_id"] for e in env.conversions()]
     assert "back" in orders and "lost" not in orders
+
+
+def test_the_browser_pixel_attributes_post_click_and_always_answers_its_image(
+    env: Env,
+) -> None:
+    token, click = env.token()
+    before = len(env.conversions())
+    image = env.get(f"/px?id={env.pixel}&sspdata={token}&order_id=web-1")
+    assert image.status_code == 200 and image.content == PIXEL_GIF
+    script = env.get(f"/px?code=buy&t=1&sspdata={token}&value=abc")  # a bad value: ignored
+    assert script.status_code == 200 and script.content == TRACKING_SCRIPT
+    web, scripted = env.conversions()[before:]
+    assert (web["attribution"], web["order_id"]) == ("post_click", "web-1")
+    assert web["source_event_id"] == click["event_id"]
+    assert web["line_item_id"] == click["line_item_id"]
+    assert web["placement_id"] == click["placement_id"]
+    assert scripted["booked_revenue_micros"] == 25_000_000  # the pixel's revenue applied
+    assert web["user_agent"] is None and web["invalid"] is False
+    # nothing to record: the page still gets its image
+    for query in ("id=999999", "", f"id={env.pixel}&order_id={'x' * 101}"):
+        answer = env.get(f"/px?{query}")
+        assert (answer.status_code, answer.content) == (200, PIXEL_GIF), query
+    assert env.get(f"/px?id={env.pixel}", method="HEAD").status_code == 200
+    assert len(env.conversions()) == before + 2
+
+
+def test_a_bots_browser_conversion_is_invalid(env: Env) -> None:
+    token, _ = env.token()
+    with httpx.Client(base_url=env.url, headers={"User-Agent": "curl/8.5.0"}) as client:
+        assert client.get(f"/px?id={env.pixel}&sspdata={token}").status_code == 200
+    conversion = env.conversions()[-1]
+    assert (conversion["invalid"], conversion["invalid_reason"]) == (True, "bot")
+    assert conversion["attribution"] == "post_click"  # attributed, but never counted

@@ -1,4 +1,5 @@
-"""Conversions reported to a conversion pixel: ``GET /sspx`` (server-side postbacks).
+"""Conversions reported to a conversion pixel: ``GET /sspx`` (server-side postbacks) and
+``GET /px`` (the browser pixel on the advertiser's page).
 
 ``/sspx?id=<pixel id>`` (or ``code=<pixel code>``) ``&sspdata=<click token>`` and optional
 ``order_id`` (at most 100 characters) and ``value`` (a decimal like ``ancost``: what the
@@ -18,6 +19,11 @@ A postback comes from the advertiser's server, not the visitor's browser: its ad
 referrer say nothing about the visitor, so the record keeps none of them, and the bot and
 prefetch rules (about browsers) do not apply. A conversion whose click was invalid traffic is
 invalid too (``invalid_click``). None of this is on the path of impressions and clicks.
+
+The browser pixel ``/px`` takes the same parameters (and ``t=1`` for a script instead of the
+image); the landing page passes the click token on as ``sspdata``. It answers like an
+impression pixel, whatever becomes of the conversion, and a bot's conversion is invalid
+(``bot``); the visitor's address, agent and referrer are not recorded either.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from adtrack.domain.events import (
     CONVERSION_OUT_OF_WINDOW,
     CONVERSION_TRIGGER_TYPE,
     CONVERSION_WRONG_ADVERTISER,
+    INVALID_BOT,
     MAX_ORDER_ID_LENGTH,
     POST_CLICK,
     Event,
@@ -50,13 +57,16 @@ __all__ = [
     "parse_conversion_query",
 ]
 
-CONVERSION_PATHS: Final = ("/sspx",)
+POSTBACK_PATH: Final = "/sspx"
+BROWSER_PIXEL_PATH: Final = "/px"
+CONVERSION_PATHS: Final = (POSTBACK_PATH, BROWSER_PIXEL_PATH)
 CONVERSION: Final = int(ImpType.CONVERSION)
 # why a conversion is invalid traffic: the click its token names was
 INVALID_CLICK: Final = "invalid_click"
 REJECT_UNKNOWN_PIXEL: Final = "unknown_conversion_pixel"
 REJECT_INACTIVE_PIXEL: Final = "inactive_conversion_pixel"
 REJECT_MISSING_PIXEL: Final = "missing_conversion_pixel"
+REJECT_ORDER_ID: Final = "order_id_too_long"
 _MAX_RAW_PARAMETER = 3 * 256  # bytes of one parameter read at most (a token is under 140)
 _time_ns = time.time_ns  # (tests move the clock here)
 
@@ -64,7 +74,7 @@ _time_ns = time.time_ns  # (tests move the clock here)
 class ConversionQuery:
     """The parameters of ``/sspx`` (first occurrence wins; names are case-sensitive)."""
 
-    __slots__ = ("id", "code", "sspdata", "order_id", "value")
+    __slots__ = ("id", "code", "sspdata", "order_id", "value", "t")
 
     def __init__(self) -> None:
         self.id: str | None = None
@@ -72,6 +82,7 @@ class ConversionQuery:
         self.sspdata: str | None = None
         self.order_id: str | None = None
         self.value: str | None = None
+        self.t: str | None = None  # /px: "1" JavaScript, else the image
 
 
 def _text(raw: bytes) -> str:
@@ -121,6 +132,35 @@ class ConversionPostbacks:
             return None if pixel_id is None else self.cache.pixel_by_id(pixel_id)
         return self.cache.pixel_by_code(query.code) if query.code else None
 
+    def handle_browser(
+        self, method: str, raw_query: bytes, event_id: str, bot: bool
+    ) -> tuple[int, bytes | None]:
+        """``/px``, the browser pixel: the same conversion as a postback's, answered with an
+        image (``t=2``, the default) or a script (``t=1``) whatever becomes of it, so that a page
+        never breaks. A bad ``value`` is ignored (the pixel's revenue applies, as a bad ``ancost``
+        is ignored); a missing, unknown or inactive pixel or a too long ``order_id`` records
+        nothing. A bot's conversion (``bot``) is recorded invalid."""
+        if method != "GET" and method != "HEAD":
+            return AnswerKind.METHOD_NOT_ALLOWED, None
+        query = parse_conversion_query(raw_query)
+        answer = AnswerKind.SCRIPT if query.t == "1" else AnswerKind.PIXEL
+        if not query.id and not query.code:
+            return self._reject(REJECT_MISSING_PIXEL, answer)
+        pixel = self.pixel(query)
+        if pixel is None:
+            return self._reject(REJECT_UNKNOWN_PIXEL, answer)
+        if not pixel.active:
+            return self._reject(REJECT_INACTIVE_PIXEL, answer)
+        order_id = query.order_id or None
+        if order_id is not None and len(order_id) > MAX_ORDER_ID_LENGTH:
+            return self._reject(REJECT_ORDER_ID, answer)
+        value_micros = parse_ancost(query.value) if query.value else None
+        if method == "HEAD":
+            return answer, None
+        return answer, self.record(
+            pixel, query.sspdata, order_id, value_micros, event_id, _time_ns() // 1000, bot
+        )
+
     def handle(self, method: str, raw_query: bytes, event_id: str) -> tuple[int, bytes | None]:
         """The answer's kind and the record to make durable before answering (None: answer
         at once, nothing recorded)."""
@@ -156,8 +196,10 @@ class ConversionPostbacks:
         value_micros: int | None,
         event_id: str,
         now_us: int,
+        bot: bool = False,
     ) -> bytes:
-        """The conversion's event record, attributed post-click where its token allows."""
+        """The conversion's event record, attributed post-click where its token allows
+        (``bot``: a browser pixel loaded by a bot, recorded invalid)."""
         tracker_id = line_item_id = publisher_id = 0
         placement_id = payment_rule_id = None
         attribution: str | None = None
@@ -213,8 +255,8 @@ class ConversionPostbacks:
             os=None,
             browser=None,
             referrer=None,
-            invalid=invalid,
-            invalid_reason=INVALID_CLICK if invalid else None,
+            invalid=invalid or bot,
+            invalid_reason=INVALID_BOT if bot else INVALID_CLICK if invalid else None,
             redirect_url=None,
             view_state=None,
             impression_event_id=None,

@@ -15,8 +15,8 @@ Behaviour (issue "Tracking endpoints"):
   ``redir`` (which wins over ``t``). Clicks answer a 302 to ``redir``, else to the tracker's
   landing page, else a small 200 page. A refused or ignored ``redir`` is as if absent.
 * ``HEAD`` answers exactly like ``GET`` and records nothing. Other methods get 405.
-* ``/sspx`` records a conversion (``conversions.py``): its own path, decided before anything of
-  the impressions' and clicks'.
+* ``/sspx`` and ``/px`` record a conversion (``conversions.py``): their own path, decided before
+  anything of the impressions' and clicks'.
 * Unknown, deleted, inactive or wrong-kind trackers (and a missing id) record nothing; they are
   counted in metrics by reason. Impressions still get their pixel; an inactive click tracker
   sends the visitor to its landing page; a click with an unknown or wrong-kind id is answered
@@ -49,7 +49,11 @@ import orjson
 
 from adtrack.collector.ancost import parse_ancost
 from adtrack.collector.click_token_targets import token_parts, without_token
-from adtrack.collector.conversions import CONVERSION_PATHS, ConversionPostbacks
+from adtrack.collector.conversions import (
+    BROWSER_PIXEL_PATH,
+    CONVERSION_PATHS,
+    ConversionPostbacks,
+)
 from adtrack.collector.hits import HitInfo, RecentHit, RecentHits, default_hits
 from adtrack.collector.invalid_traffic import (
     BotDetector,
@@ -583,11 +587,17 @@ class TrackingCore:
         return _new_tuple(Outcome, (kind, location, record, info, None))
 
     def _conversion(self, req: RequestLike) -> Outcome:
-        """``/sspx``: a conversion (``conversions.py``), off the path of impressions and
-        clicks."""
+        """``/sspx`` and ``/px``: a conversion (``conversions.py``), off the path of
+        impressions and clicks."""
         requests = self.metrics.requests
         requests[req.path] = requests.get(req.path, 0) + 1
-        kind, record = self.conversions.handle(req.method, req.query, self.next_event_id())
+        if req.path == BROWSER_PIXEL_PATH:
+            bot = self.bots.classify(req.user_agent)[1]
+            kind, record = self.conversions.handle_browser(
+                req.method, req.query, self.next_event_id(), bot
+            )
+        else:
+            kind, record = self.conversions.handle(req.method, req.query, self.next_event_id())
         return Outcome(kind, None, record)
 
     def _resolve(

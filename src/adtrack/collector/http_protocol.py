@@ -111,7 +111,7 @@ _MAX_JOINED_HEADER = 8192  # repeated wanted headers are joined up to this lengt
 _METHODS: Final = {b"GET": "GET", b"HEAD": "HEAD"}
 _PATHS: Final = {
     p.encode(): p
-    for p in ("/imptr", "/clktrb", "/clktr", "/sspx", "/healthz", "/readyz", "/metrics")
+    for p in ("/imptr", "/clktrb", "/clktr", "/sspx", "/px", "/healthz", "/readyz", "/metrics")
 }
 _TEXT: Final = b"text/plain; charset=utf-8"
 
