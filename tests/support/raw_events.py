@@ -43,12 +43,14 @@ def archived_events(
     end: datetime = _LATEST,
     imp_type: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The committed raw events (every column, ``ts`` as epoch microseconds like
-    :class:`Event`), in ``(ts, event_id)`` order."""
+    """The committed raw events (every column, the times ``ts`` and ``source_ts`` as epoch
+    microseconds like :class:`Event`), in ``(ts, event_id)`` order."""
     rows: list[dict[str, Any]] = []
     for batch in DuckDBRawEventReader(root, engine).read(start, end, imp_type=imp_type):
         for row in batch.to_pylist():
             row["ts"] = (row["ts"] - _EPOCH) // timedelta(microseconds=1)
+            if row.get("source_ts") is not None:
+                row["source_ts"] = (row["source_ts"] - _EPOCH) // timedelta(microseconds=1)
             rows.append(row)
     return rows
 

@@ -19,7 +19,7 @@ from adtrack.adapters.raw_events.manifest import HOUR_MICROS, hour_start, regist
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.aggregator import process as aggregator_process
 from adtrack.config import Settings
-from adtrack.domain.events import Event
+from adtrack.domain.events import ADDED_IN_FORMAT_3, Event
 from adtrack.services.raw_event_columns import events_to_table
 from tests.support.events import AN_IMPRESSION
 from tests.support.raw_events import archived_count, archived_events, manifest_paths
@@ -267,8 +267,16 @@ def test_the_aggregators_maintenance_compacts_closed_hours_and_deletes_orphans(
     assert archived_count(engine, root) == 30
 
 
-# The columns record format 2 added; files archived before it lack them.
-FORMAT_2_COLUMNS = ["country", "device_type", "os", "browser", "view_state", "impression_event_id"]
+# The columns record formats 2 and 3 added; files archived before them lack them.
+FORMAT_2_COLUMNS = [
+    "country",
+    "device_type",
+    "os",
+    "browser",
+    "view_state",
+    "impression_event_id",
+    *ADDED_IN_FORMAT_3,
+]
 
 
 def test_files_written_before_a_column_existed_read_it_as_null(engine: Engine, root: Path) -> None:
@@ -291,6 +299,14 @@ def test_files_written_before_a_column_existed_read_it_as_null(engine: Engine, r
         e._replace(country="NL", device_type="tablet", os="iOS", browser="Mobile Safari")
         for e in events_in(HOUR, 10, "new")
     ]
+    new[0] = new[0]._replace(  # a conversion, with every column of format 3
+        imp_type=11,
+        conversion_pixel_id=3,
+        order_id="A-1",
+        attribution="post_click",
+        source_event_id="the-click",
+        source_ts=new[0].ts - 5_000_000,
+    )
     stage_and_register(engine, archive, new, "new-layout")
     assert archived_events(engine, root) == as_rows(old + new)  # old and new files together
     assert archive.compact(engine, closed_before_hour=hour_start(HOUR + 1)) == 2
