@@ -67,3 +67,37 @@ def test_0003_original_ids_down_and_up_again(db_url: str) -> None:
     assert "original_id" not in columns and "original_code" not in columns
     upgrade(db_url)
     assert schema_differences(db_url) == []
+
+
+def test_0008_conversion_counts_keep_the_rollups_and_go_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    command.upgrade(alembic_config(db_url), "0007")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:  # a rollup row from before the conversion counters
+            conn.execute(
+                text(
+                    "INSERT INTO rollup_daily (day, imp_type, tracker_id, advertiser_id,"
+                    " line_item_id, publisher_id, placement_id, payment_rule_id, imps, clicks,"
+                    " invalid_imps, invalid_clicks, media_cost_micros, booked_revenue_micros)"
+                    " VALUES ('2026-01-01 00:00:00+00:00', 9, 1, 1, 1, 1, 0, 0, 5, 0, 0, 0, 7, 9)"
+                )
+            )
+        upgrade(db_url)
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT imps, conversions, conversion_revenue_micros FROM rollup_daily")
+            ).one()
+        assert tuple(row) == (5, 0, 0)
+        assert schema_differences(db_url) == []
+        command.downgrade(alembic_config(db_url), "0007")
+        engine.dispose()
+        assert {"conversion_verdicts", "conversion_orders"}.isdisjoint(table_names(db_url))
+        columns = {c["name"] for c in inspect(engine).get_columns("rollup_daily")}
+        assert "conversions" not in columns
+        upgrade(db_url)
+        assert schema_differences(db_url) == []
+    finally:
+        engine.dispose()
