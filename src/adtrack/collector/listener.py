@@ -28,6 +28,7 @@ from adtrack import bootstrap
 from adtrack.collector.control import ControlServer, start_control_server
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.http_protocol import ConnectionLimits, HttpCollector
+from adtrack.collector.invalid_traffic import judges_for
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
 from adtrack.services.ports import EventLogWriter
@@ -115,11 +116,14 @@ async def start_collector(
     ``X-Forwarded-For`` entry (only behind a trusted load balancer).
     """
     if core is None:
+        bots, datacentres = judges_for(settings)
         core = TrackingCore(
             cache,
             honour_privacy_signals=settings.honour_privacy_signals,
             trust_forwarded_for=trust_forwarded_for,
             redirect_policy=settings.redirect_policy,
+            bots=bots,
+            datacentres=datacentres,
         )
     http = HttpCollector(
         core,

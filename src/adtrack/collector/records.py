@@ -14,7 +14,7 @@ from typing import Final, TypeVar
 
 import orjson
 
-from adtrack.domain.events import INVALID_BOT, INVALID_DUPLICATE_CLICK, INVALID_PREFETCH
+from adtrack.domain.events import INVALID_REASONS
 from adtrack.domain.pricing import PricedEvent
 
 __all__ = [
@@ -38,8 +38,7 @@ def _fields(*values: object) -> bytes:
 
 # ``invalid`` and ``invalid_reason`` by reason (None: a valid event)
 INVALID_FRAGMENTS: Final[dict[str | None, bytes]] = {
-    reason: _fields(reason is not None, reason)
-    for reason in (None, INVALID_BOT, INVALID_PREFETCH, INVALID_DUPLICATE_CLICK)
+    reason: _fields(reason is not None, reason) for reason in (None, *INVALID_REASONS)
 }
 NO_USER_AGENT: Final = b",null"
 NO_IP: Final = b",null"

@@ -32,6 +32,7 @@ from adtrack.bootstrap import Services
 from adtrack.collector.asgi import TrackingASGIApp
 from adtrack.collector.control import CollectorChannels
 from adtrack.collector.core import TrackingCore
+from adtrack.collector.invalid_traffic import judges_for
 from adtrack.collector.listener import start_collector
 from adtrack.collector.pool import CollectorPool
 from adtrack.config import Settings
@@ -138,10 +139,13 @@ async def _serve(
     await asyncio.to_thread(cache.load)
     cache.start()
     writer = bootstrap.build_event_writer(settings)
+    bots, datacentres = judges_for(settings)
     core = TrackingCore(
         cache,
         honour_privacy_signals=settings.honour_privacy_signals,
         redirect_policy=settings.redirect_policy,
+        bots=bots,
+        datacentres=datacentres,
     )
     stop = asyncio.Event()
     background: list[asyncio.Task[None]] = []
