@@ -23,14 +23,51 @@ HERE = Path(__file__).parent
 # uap-core test_ua.yaml families that are browsers or in-app browsers (web views) people use
 UAP_BROWSER_FAMILIES = frozenset(
     {
-        "Amazon Silk", "Android", "Avast Secure Browser", "Baidu Browser", "BlackBerry WebKit",
-        "Brave", "Chrome", "Chrome Mobile", "Chrome Mobile iOS", "Chrome Mobile WebView",
-        "Chromium", "Dolphin", "Edge", "Edge Mobile", "Facebook", "Firefox", "Firefox Beta",
-        "Firefox Mobile", "Firefox iOS", "Google", "Honor Browser", "IE", "IE Mobile", "Instagram",
-        "Mobile Safari", "Mobile Safari UI/WKWebView", "Nokia Browser", "Opera", "Opera Mini",
-        "Opera Mobile", "Opera Touch", "Pale Moon", "Pinterest", "Puffin", "QQ Browser",
-        "QQ Browser Mobile", "Safari", "Samsung Internet", "Seznam prohlížeč", "UC Browser",
-        "Vivaldi", "WeChat Browser", "Weibo", "Whale", "Yandex Browser",
+        "Amazon Silk",
+        "Android",
+        "Avast Secure Browser",
+        "Baidu Browser",
+        "BlackBerry WebKit",
+        "Brave",
+        "Chrome",
+        "Chrome Mobile",
+        "Chrome Mobile iOS",
+        "Chrome Mobile WebView",
+        "Chromium",
+        "Dolphin",
+        "Edge",
+        "Edge Mobile",
+        "Facebook",
+        "Firefox",
+        "Firefox Beta",
+        "Firefox Mobile",
+        "Firefox iOS",
+        "Google",
+        "Honor Browser",
+        "IE",
+        "IE Mobile",
+        "Instagram",
+        "Mobile Safari",
+        "Mobile Safari UI/WKWebView",
+        "Nokia Browser",
+        "Opera",
+        "Opera Mini",
+        "Opera Mobile",
+        "Opera Touch",
+        "Pale Moon",
+        "Pinterest",
+        "Puffin",
+        "QQ Browser",
+        "QQ Browser Mobile",
+        "Safari",
+        "Samsung Internet",
+        "Seznam prohlížeč",
+        "UC Browser",
+        "Vivaldi",
+        "WeChat Browser",
+        "Weibo",
+        "Whale",
+        "Yandex Browser",
     }
 )
 
@@ -79,10 +116,10 @@ def main(crawler_detect: Path, device_detector: Path, uap_core: Path) -> None:
         (uap_core / "test_resources/firefox_user_agent_strings.yaml").read_text(),
         Loader=yaml.CSafeLoader,
     )
+    browsers = [c for c in agents["test_cases"] if c["family"] in UAP_BROWSER_FAMILIES]
     _write(
         "uap-browsers.txt.gz",
-        [c["user_agent_string"] for c in agents["test_cases"] if c["family"] in UAP_BROWSER_FAMILIES]
-        + [c["user_agent_string"] for c in firefox["test_cases"]],
+        [c["user_agent_string"] for c in browsers + firefox["test_cases"]],
     )
 
 
