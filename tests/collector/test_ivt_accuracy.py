@@ -20,6 +20,8 @@ from tests.support.ivt_corpora import (
     verdicts,
 )
 
+pytestmark = pytest.mark.slow  # about 40 s of CPU: every agent judged afresh
+
 BOTS = [c for c in CORPORA if c.kind == "bots" and c.name != "matomo-libraries"]
 BROWSERS = [c for c in CORPORA if c.kind == "browsers"]
 

@@ -88,10 +88,6 @@ class BotDetector:
         self._remember(cache, user_agent, verdict)
         return verdict
 
-    def is_bot(self, user_agent: str | None) -> bool:
-        """Whether the user agent is invalid traffic (a bot or not a browser)."""
-        return self.reason(user_agent) is not None
-
     def _remember(self, cache: dict[_K, _V], key: _K, value: _V) -> None:
         """Cache ``value``, dropping the oldest entry first when full (only on a miss)."""
         if len(cache) >= self._max:
