@@ -14,13 +14,11 @@ import timeit
 from collections.abc import Callable
 from pathlib import Path
 
+from _support import BROWSER_UA
 from adtrack.collector.datacentre import DatacentreAddresses, datacentre_ranges
 from adtrack.collector.invalid_traffic import BotDetector
 
-BROWSER_UA = (
-    b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    b"Chrome/126.0.0.0 Safari/537.36"
-)
+BROWSER = BROWSER_UA.encode()
 CORPUS = Path(__file__).resolve().parents[1] / "tests/data/ivt/matomo-browsers.txt.gz"
 
 
@@ -36,11 +34,11 @@ def main() -> None:
     args = parser.parse_args()
     bots = BotDetector()
     addresses = DatacentreAddresses(datacentre_ranges())
-    bots.classify(BROWSER_UA)
+    bots.classify(BROWSER)
     addresses.is_datacentre("81.2.69.160")
     classify, is_datacentre = bots.classify, addresses.is_datacentre
     n, r = args.number, args.repeat
-    agent = _best_ns(lambda: classify(BROWSER_UA), n, r)
+    agent = _best_ns(lambda: classify(BROWSER), n, r)
     address = _best_ns(lambda: is_datacentre("81.2.69.160"), n, r)
     print(f"cached user agent verdict:  {agent:7.0f} ns")
     print(f"cached address verdict:     {address:7.0f} ns")

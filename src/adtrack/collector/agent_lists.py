@@ -9,7 +9,7 @@
   (``Dalvik/2.1.0 (Linux; U; Android 13; ...)``, ``CFNetwork ... Darwin``, ``AppleCoreMedia``,
   ``Roku/DVP``) are not non-browsers. An empty or missing user agent is one.
 
-Each new user agent costs about 2.5 ms here (most of it the two large regular expressions of
+Each new user agent costs about 1.5-3.5 ms here (most of it the two large regular expressions of
 the bot lists), so callers cache the verdict per user agent (see ``invalid_traffic.py``).
 """
 

@@ -8,7 +8,7 @@ and iCloud Private Relay egresses partly through Cloudflare), so they are not da
 traffic in the GIVT sense.
 
 The database holds about 130,000 overlapping ranges; they are merged once per process into a
-few thousand sorted, disjoint intervals (about 1.5 s), so a lookup is a binary search. Callers
+few thousand sorted, disjoint intervals (0.5-2 s), so a lookup is a binary search. Callers
 cache the verdict per address (:class:`DatacentreAddresses`).
 """
 
