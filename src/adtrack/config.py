@@ -71,6 +71,11 @@ class Settings:
     metrics: str = "tracking"
     # Which redir targets are followed: "trackers" (default), "allow-list" or "open".
     redirect_policy: str = "trackers"
+    # Invalid traffic (docs/invalid-traffic.md): verdicts cached per user agent and per client
+    # address (entries per collector process), and whether known data-centre addresses count.
+    ivt_user_agent_cache: int = 50_000
+    ivt_address_cache: int = 100_000
+    ivt_datacentre: bool = True
     # Sign-in protection (docs/limits.md, "Sign-in"): failed sign-ins per account and per
     # client address within a window lock that subject (429 + Retry-After), doubling up to a
     # maximum; 0 turns a scope off. Password hashing runs on a few threads with a bounded queue.
@@ -190,6 +195,10 @@ class Settings:
             max_connections=int(env.get("ADTRACK_MAX_CONNECTIONS", "0")),
             metrics=env.get("ADTRACK_METRICS", "tracking"),
             redirect_policy=env.get("ADTRACK_REDIRECT_POLICY", "trackers"),
+            ivt_user_agent_cache=int(env.get("ADTRACK_IVT_USER_AGENT_CACHE", "50000")),
+            ivt_address_cache=int(env.get("ADTRACK_IVT_ADDRESS_CACHE", "100000")),
+            ivt_datacentre=env.get("ADTRACK_IVT_DATACENTRE", "1").lower()
+            not in ("0", "false", "no", "off"),
             login_max_failures=int(env.get("ADTRACK_LOGIN_MAX_FAILURES", "5")),
             login_max_failures_per_address=int(
                 env.get("ADTRACK_LOGIN_MAX_FAILURES_PER_ADDRESS", "20")

@@ -22,8 +22,8 @@ Behaviour (issue "Tracking endpoints"):
 * Whether a ``redir`` is followed is the redirect policy's call (``redirect_policy.py``): by
   default only for an active tracker of the endpoint's kind; a refused one is as if absent and
   counted by reason.
-* Invalid traffic (bot, prefetch, duplicate click) is recorded with ``invalid`` set, never billed
-  downstream.
+* Invalid traffic (bot, non-browser, data-centre address, prefetch, duplicate click) is recorded
+  with ``invalid`` set and its reason, never billed downstream (``invalid_traffic.py``).
 * A recorded click whose redirect target has the ``${SSP_DATA}`` / ``[SSP_DATA]`` macro, or whose
   tracker names a parameter for it, is sent there with its click token
   (``click_token_targets.py``, ``domain/click_tokens.py``); the event keeps the target as
@@ -47,6 +47,7 @@ import orjson
 
 from adtrack.collector.ancost import parse_ancost
 from adtrack.collector.click_token_targets import token_parts, without_token
+from adtrack.collector.datacentre import DatacentreAddresses, datacentre_ranges
 from adtrack.collector.hits import HitInfo, RecentHit, RecentHits, default_hits
 from adtrack.collector.invalid_traffic import (
     BotDetector,
@@ -71,7 +72,7 @@ from adtrack.collector.tracker_tables import CachedTracker, LookupKey
 from adtrack.collector.visitor import VisitorFragments
 from adtrack.domain.click_tokens import ClickTokens
 from adtrack.domain.events import (
-    INVALID_BOT,
+    INVALID_DATACENTRE,
     INVALID_DUPLICATE_CLICK,
     INVALID_PREFETCH,
     RECORD_FORMAT,
@@ -348,6 +349,7 @@ class TrackingCore:
         hits: RecentHits | None = None,
         bots: BotDetector | None = None,
         duplicates: DuplicateClicks | None = None,
+        datacentres: DatacentreAddresses | None = None,
         event_ids: EventIds | None = None,
         max_tag_plans: int = 4096,
         redirect_policy: str = TRACKERS,
@@ -363,6 +365,7 @@ class TrackingCore:
         self.hits = hits if hits is not None else default_hits()
         self.bots = bots or BotDetector()
         self.duplicates = duplicates or DuplicateClicks()
+        self.datacentres = datacentres or DatacentreAddresses(datacentre_ranges())
         self.next_event_id = (event_ids or EventIds()).next
         # None only where no token is ever read back (tests): a secret of this process alone
         self.make_click_token = (click_tokens or ClickTokens(secrets.token_bytes(32))).make
@@ -482,25 +485,26 @@ class TrackingCore:
             priced = plan.reprice(imp_type, now_us)
         record_head = plan.record_head
 
-        # ---- judge
-        user_agent, invalid, ua_fragment = self.bots.classify(req.user_agent)
-        invalid_reason: str | None = None
-        if invalid:
-            invalid_reason = INVALID_BOT
-        elif req.purpose is not None and is_prefetch(req.purpose):
-            invalid_reason = INVALID_PREFETCH
-        elif (
-            imp_type == CLICK
-            and cachebuster
-            and self.duplicates.check_and_remember(tracker.id, cachebuster)
-        ):
-            invalid_reason = INVALID_DUPLICATE_CLICK
-
-        # ---- what we keep about the visitor: its address's and agent's record pieces, each
-        # cached (visitor.py), with and without what a privacy signal leaves out
+        # ---- judge (on the full client address, before it is truncated below)
         client_ip = req.client_ip
         if req.forwarded_for and self.trust_forwarded_for:
             client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
+        # (the user agent's verdict, bot or non_browser, comes first: its own reason)
+        user_agent, invalid_reason, ua_fragment = self.bots.classify(req.user_agent)
+        if invalid_reason is None:
+            if client_ip and self.datacentres.is_datacentre(client_ip):
+                invalid_reason = INVALID_DATACENTRE
+            elif req.purpose is not None and is_prefetch(req.purpose):
+                invalid_reason = INVALID_PREFETCH
+            elif (
+                imp_type == CLICK
+                and cachebuster
+                and self.duplicates.check_and_remember(tracker.id, cachebuster)
+            ):
+                invalid_reason = INVALID_DUPLICATE_CLICK
+
+        # ---- what we keep about the visitor: its address's and agent's record pieces, each
+        # cached (visitor.py), with and without what a privacy signal leaves out
         address = self._known_address(client_ip)
         if address is None:
             address = self.visitor.address(client_ip)
