@@ -255,6 +255,10 @@ def clear_reporting_tables(engine: Engine) -> None:
             t.rollup_hourly,
             t.rollup_daily,
             t.rollup_invalid_hourly,
+            t.rollup_geo_hourly,
+            t.rollup_geo_daily,
+            t.rollup_device_hourly,
+            t.rollup_device_daily,
             t.eventlog_checkpoints,
         ):
             conn.execute(table.delete())

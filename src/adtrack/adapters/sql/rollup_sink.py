@@ -10,8 +10,8 @@ Everything for a batch happens in ONE transaction:
    there first (a replay, a redelivery, a second aggregator): the transaction is rolled back
    and :class:`PositionConflict` raised, so nothing is counted twice;
 2. the batch's deltas (folded in memory, see ``aggregator/rollup.py``), added to the hourly and
-   daily rollups and the invalid-traffic rollup with multi-row upserts (``imps = imps +
-   excluded.imps``);
+   daily rollups, the audience rollups (geography, devices; hourly and daily) and the
+   invalid-traffic rollup with multi-row upserts (``imps = imps + excluded.imps``);
 3. the raw-event archive files the batch was written to, listed in ``raw_event_files``.
 
 No per-event row or index is written: raw events live in the archive's columnar files. Works on
@@ -23,22 +23,37 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adtrack.adapters.sql.tables import (
+    AUDIENCE_BASE,
+    DEVICE_DIMENSIONS,
+    GEO_DIMENSIONS,
     ROLLUP_DIMENSIONS,
     ROLLUP_SUMS,
     eventlog_checkpoints,
     raw_event_files,
     rollup_daily,
+    rollup_device_daily,
+    rollup_device_hourly,
+    rollup_geo_daily,
+    rollup_geo_hourly,
     rollup_hourly,
     rollup_invalid_hourly,
 )
 from adtrack.domain.epoch_hours import EPOCH
 from adtrack.domain.rollup_counters import Counters
-from adtrack.services.ports import PositionConflict, RawFile, RollupDelta, RollupKey
+from adtrack.services.ports import (
+    DeviceKey,
+    GeoKey,
+    PositionConflict,
+    RawFile,
+    RollupDelta,
+    RollupKey,
+)
 
 __all__ = ["SqlRollupSink"]
 
@@ -113,6 +128,14 @@ class SqlRollupSink:
         self._engine = engine
         self._hourly = _Upsert(engine, rollup_hourly, ("hour", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
         self._daily = _Upsert(engine, rollup_daily, ("day", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
+        geo_key = (*AUDIENCE_BASE, *GEO_DIMENSIONS)
+        device_key = (*AUDIENCE_BASE, *DEVICE_DIMENSIONS)
+        self._geo_hourly = _Upsert(engine, rollup_geo_hourly, ("hour", *geo_key), ROLLUP_SUMS)
+        self._geo_daily = _Upsert(engine, rollup_geo_daily, ("day", *geo_key), ROLLUP_SUMS)
+        self._device_hourly = _Upsert(
+            engine, rollup_device_hourly, ("hour", *device_key), ROLLUP_SUMS
+        )
+        self._device_daily = _Upsert(engine, rollup_device_daily, ("day", *device_key), ROLLUP_SUMS)
         self._invalid = _Upsert(
             engine,
             rollup_invalid_hourly,
@@ -217,6 +240,22 @@ class SqlRollupSink:
                     for key, counts in sorted(_by_day(delta.rows).items())
                 ],
             )
+        if delta.geo:
+            _add_by_hour_and_day(
+                conn,
+                sorted(delta.geo.items()),
+                sorted(_by_day(delta.geo).items()),
+                (self._geo_hourly, self._geo_daily),
+                hour,
+            )
+        if delta.devices:
+            _add_by_hour_and_day(
+                conn,
+                sorted(delta.devices.items()),
+                sorted(_by_day(delta.devices).items()),
+                (self._device_hourly, self._device_daily),
+                hour,
+            )
         if delta.invalid:
             self._invalid.execute(
                 conn,
@@ -241,9 +280,28 @@ class SqlRollupSink:
         )
 
 
-def _by_day(rows: Mapping[RollupKey, Counters]) -> dict[RollupKey, Counters]:
+_Key = TypeVar("_Key", RollupKey, GeoKey, DeviceKey)
+
+
+def _add_by_hour_and_day(
+    conn: Connection,
+    hours: Sequence[tuple[GeoKey | DeviceKey, Counters]],
+    days: Sequence[tuple[GeoKey | DeviceKey, Counters]],
+    tables: tuple[_Upsert, _Upsert],
+    hour: Callable[[int], datetime],
+) -> None:
+    """Add audience rows (keyed by epoch hour or day first, in key order) to their hourly and
+    daily tables."""
+    hourly, daily = tables
+    hourly.execute(conn, [(hour(key.hour), *key[1:], *counts) for key, counts in hours])
+    daily.execute(
+        conn, [(EPOCH + timedelta(days=key.hour), *key[1:], *counts) for key, counts in days]
+    )
+
+
+def _by_day(rows: Mapping[_Key, Counters]) -> dict[_Key, Counters]:
     """The hourly increments summed per UTC day (the key's ``hour`` holds the day index)."""
-    days: dict[RollupKey, Counters] = {}
+    days: dict[_Key, Counters] = {}
     for key, counts in rows.items():
         day_key = key._replace(hour=key.hour // 24)
         total = days.get(day_key)

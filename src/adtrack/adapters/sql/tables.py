@@ -345,6 +345,61 @@ Index(
     *(rollup_daily.c[name] for name in ROLLUP_SUMS),
 )
 
+# Audience rollups: who saw the ads. Two families, each hourly and daily like the rollups above
+# and written by the aggregator in the same transaction: geography (country) and devices
+# (device type, OS and browser). They are keyed by the audience columns and only the catalogue
+# dimensions listed in AUDIENCE_BASE (a tracker or publisher in the key would multiply the rows:
+# a 90-day report must read few of them, docs/benchmarks.md). Unknown values are stored as "".
+AUDIENCE_BASE = ("imp_type", "advertiser_id", "line_item_id")
+GEO_DIMENSIONS = ("country",)
+DEVICE_DIMENSIONS = ("device_type", "os", "browser")
+# The width of each text column (the event record's widths, domain/events.py).
+AUDIENCE_WIDTHS = {"country": 2, "device_type": 16, "os": 64, "browser": 64}
+
+
+def _audience_columns(text_columns: tuple[str, ...]) -> list[Column[object]]:
+    base: list[Column[object]] = [
+        Column(name, SmallInteger if name == "imp_type" else Integer, primary_key=True)
+        for name in AUDIENCE_BASE
+    ]
+    texts: list[Column[object]] = [
+        Column(name, String(AUDIENCE_WIDTHS[name]), primary_key=True) for name in text_columns
+    ]
+    sums: list[Column[object]] = [
+        Column(name, BigInteger, nullable=False, default=0) for name in ROLLUP_SUMS
+    ]
+    return [*base, *texts, *sums]
+
+
+rollup_geo_hourly = Table(
+    "rollup_geo_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    *_audience_columns(GEO_DIMENSIONS),
+    sqlite_with_rowid=False,
+)
+rollup_geo_daily = Table(
+    "rollup_geo_daily",
+    metadata,
+    Column("day", DateTime(timezone=True), primary_key=True),
+    *_audience_columns(GEO_DIMENSIONS),
+    sqlite_with_rowid=False,
+)
+rollup_device_hourly = Table(
+    "rollup_device_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    *_audience_columns(DEVICE_DIMENSIONS),
+    sqlite_with_rowid=False,
+)
+rollup_device_daily = Table(
+    "rollup_device_daily",
+    metadata,
+    Column("day", DateTime(timezone=True), primary_key=True),
+    *_audience_columns(DEVICE_DIMENSIONS),
+    sqlite_with_rowid=False,
+)
+
 # The raw-event archive's manifest: the columnar (Parquet) files that hold raw events, one row
 # per file, registered in the same transaction as the rollups of the same events. A file that is
 # not listed here (written by a batch that never committed) is invisible to readers and is

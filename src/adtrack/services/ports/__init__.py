@@ -73,6 +73,8 @@ from adtrack.services.ports.reports import (
     Terms,
 )
 from adtrack.services.ports.rollups import (
+    DeviceKey,
+    GeoKey,
     InvalidKey,
     PositionConflict,
     RollupDelta,
@@ -117,6 +119,8 @@ __all__ = [
     "ExportStore",
     "FilterKind",
     "FilterValue",
+    "DeviceKey",
+    "GeoKey",
     "InvalidKey",
     "LineItemRepository",
     "ListQuery",
