@@ -54,15 +54,23 @@ CATALOGUES: dict[str, Table] = {
     "payment_rule_id": t.payment_rules,
     "tracker_id": t.trackers,
 }
-# The rollup tables (daily, hourly) a report can read, with their key columns: the first whose
-# key holds every column a report groups or filters by serves it.
-ROLLUP_FAMILIES: tuple[tuple[frozenset[str], Table, Table], ...] = (
-    (frozenset(t.ROLLUP_DIMENSIONS), t.rollup_daily, t.rollup_hourly),
-    (frozenset((*t.AUDIENCE_BASE, *t.GEO_DIMENSIONS)), t.rollup_geo_daily, t.rollup_geo_hourly),
+# The audience rollups (daily, hourly) with their key columns, narrowest first: a report that
+# groups or filters by an audience column reads the first whose key holds every column it
+# uses; any other report reads rollup_daily / rollup_hourly (which alone hold imported history
+# and the events counted before the audience rollups existed).
+AUDIENCE_COLUMNS = frozenset((*t.GEO_DIMENSIONS, *t.DEVICE_DIMENSIONS))
+AUDIENCE_FAMILIES: tuple[tuple[frozenset[str], Table, Table], ...] = (
+    (frozenset(t.GEO_KEY), t.rollup_geo_daily, t.rollup_geo_hourly),
+    (frozenset(t.DEVICE_KEY), t.rollup_device_daily, t.rollup_device_hourly),
     (
-        frozenset((*t.AUDIENCE_BASE, *t.DEVICE_DIMENSIONS)),
-        t.rollup_device_daily,
-        t.rollup_device_hourly,
+        frozenset(t.GEO_LINE_ITEM_KEY),
+        t.rollup_geo_line_item_daily,
+        t.rollup_geo_line_item_hourly,
+    ),
+    (
+        frozenset(t.DEVICE_LINE_ITEM_KEY),
+        t.rollup_device_line_item_daily,
+        t.rollup_device_line_item_hourly,
     ),
 )
 # Ids per ``IN`` list when reading names (below SQLite's bound-parameter limit).
@@ -122,8 +130,10 @@ class SqlRollupReads:
 
 
 def _tables_for(columns: set[str]) -> tuple[Table, Table]:
-    """The daily and hourly rollups whose key holds ``columns``."""
-    for key, daily, hourly in ROLLUP_FAMILIES:
+    """The daily and hourly rollups a report using ``columns`` reads."""
+    if not columns & AUDIENCE_COLUMNS:
+        return t.rollup_daily, t.rollup_hourly
+    for key, daily, hourly in AUDIENCE_FAMILIES:
         if columns <= key:
             return daily, hourly
     raise ValueError(f"no rollup table holds all of {sorted(columns)}")

@@ -22,16 +22,17 @@ PostgreSQL take row locks in the same order and cannot deadlock each other.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adtrack.adapters.sql.tables import (
-    AUDIENCE_BASE,
-    DEVICE_DIMENSIONS,
-    GEO_DIMENSIONS,
+    DEVICE_KEY,
+    DEVICE_LINE_ITEM_KEY,
+    GEO_KEY,
+    GEO_LINE_ITEM_KEY,
     ROLLUP_DIMENSIONS,
     ROLLUP_SUMS,
     eventlog_checkpoints,
@@ -39,8 +40,12 @@ from adtrack.adapters.sql.tables import (
     rollup_daily,
     rollup_device_daily,
     rollup_device_hourly,
+    rollup_device_line_item_daily,
+    rollup_device_line_item_hourly,
     rollup_geo_daily,
     rollup_geo_hourly,
+    rollup_geo_line_item_daily,
+    rollup_geo_line_item_hourly,
     rollup_hourly,
     rollup_invalid_hourly,
 )
@@ -128,14 +133,26 @@ class SqlRollupSink:
         self._engine = engine
         self._hourly = _Upsert(engine, rollup_hourly, ("hour", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
         self._daily = _Upsert(engine, rollup_daily, ("day", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
-        geo_key = (*AUDIENCE_BASE, *GEO_DIMENSIONS)
-        device_key = (*AUDIENCE_BASE, *DEVICE_DIMENSIONS)
-        self._geo_hourly = _Upsert(engine, rollup_geo_hourly, ("hour", *geo_key), ROLLUP_SUMS)
-        self._geo_daily = _Upsert(engine, rollup_geo_daily, ("day", *geo_key), ROLLUP_SUMS)
-        self._device_hourly = _Upsert(
-            engine, rollup_device_hourly, ("hour", *device_key), ROLLUP_SUMS
-        )
-        self._device_daily = _Upsert(engine, rollup_device_daily, ("day", *device_key), ROLLUP_SUMS)
+        # Each audience key of the delta (GeoKey, DeviceKey) goes to its line-item tables and,
+        # summed without advertiser and line item, to its network tables.
+        self._geo = [
+            _AudienceLevel.of(engine, GeoKey._fields, key, hourly, daily)
+            for key, hourly, daily in (
+                (GEO_LINE_ITEM_KEY, rollup_geo_line_item_hourly, rollup_geo_line_item_daily),
+                (GEO_KEY, rollup_geo_hourly, rollup_geo_daily),
+            )
+        ]
+        self._devices = [
+            _AudienceLevel.of(engine, DeviceKey._fields, key, hourly, daily)
+            for key, hourly, daily in (
+                (
+                    DEVICE_LINE_ITEM_KEY,
+                    rollup_device_line_item_hourly,
+                    rollup_device_line_item_daily,
+                ),
+                (DEVICE_KEY, rollup_device_hourly, rollup_device_daily),
+            )
+        ]
         self._invalid = _Upsert(
             engine,
             rollup_invalid_hourly,
@@ -240,22 +257,10 @@ class SqlRollupSink:
                     for key, counts in sorted(_by_day(delta.rows).items())
                 ],
             )
-        if delta.geo:
-            _add_by_hour_and_day(
-                conn,
-                sorted(delta.geo.items()),
-                sorted(_by_day(delta.geo).items()),
-                (self._geo_hourly, self._geo_daily),
-                hour,
-            )
-        if delta.devices:
-            _add_by_hour_and_day(
-                conn,
-                sorted(delta.devices.items()),
-                sorted(_by_day(delta.devices).items()),
-                (self._device_hourly, self._device_daily),
-                hour,
-            )
+        for level in self._geo if delta.geo else ():
+            level.add(conn, delta.geo, hour)
+        for level in self._devices if delta.devices else ():
+            level.add(conn, delta.devices, hour)
         if delta.invalid:
             self._invalid.execute(
                 conn,
@@ -280,28 +285,61 @@ class SqlRollupSink:
         )
 
 
-_Key = TypeVar("_Key", RollupKey, GeoKey, DeviceKey)
+# An audience rollup key as the sink handles it: the epoch hour (or day) first, then ids and
+# texts.
+_AudienceKey = tuple[int | str, ...]
 
 
-def _add_by_hour_and_day(
-    conn: Connection,
-    hours: Sequence[tuple[GeoKey | DeviceKey, Counters]],
-    days: Sequence[tuple[GeoKey | DeviceKey, Counters]],
-    tables: tuple[_Upsert, _Upsert],
-    hour: Callable[[int], datetime],
-) -> None:
-    """Add audience rows (keyed by epoch hour or day first, in key order) to their hourly and
-    daily tables."""
-    hourly, daily = tables
-    hourly.execute(conn, [(hour(key.hour), *key[1:], *counts) for key, counts in hours])
-    daily.execute(
-        conn, [(EPOCH + timedelta(days=key.hour), *key[1:], *counts) for key, counts in days]
-    )
+@dataclass(frozen=True)
+class _AudienceLevel:
+    """One level of an audience family: which fields of the delta's key it keeps (the time
+    first), and its hourly and daily tables."""
+
+    kept: tuple[int, ...]
+    hourly: _Upsert
+    daily: _Upsert
+
+    @classmethod
+    def of(
+        cls,
+        engine: Engine,
+        delta_fields: Sequence[str],
+        key: Sequence[str],
+        hourly: Table,
+        daily: Table,
+    ) -> _AudienceLevel:
+        kept = (0, *(delta_fields.index(column) for column in key))
+        return cls(
+            kept,
+            _Upsert(engine, hourly, ("hour", *key), ROLLUP_SUMS),
+            _Upsert(engine, daily, ("day", *key), ROLLUP_SUMS),
+        )
+
+    def add(
+        self,
+        conn: Connection,
+        rows: Mapping[GeoKey, Counters] | Mapping[DeviceKey, Counters],
+        hour: Callable[[int], datetime],
+    ) -> None:
+        """Add ``rows`` (keyed by epoch hour) summed to this level, hourly and daily."""
+        hours: dict[_AudienceKey, Counters] = {}
+        days: dict[_AudienceKey, Counters] = {}
+        kept = self.kept
+        for key, counts in rows.items():
+            level_key = tuple([key[i] for i in kept])
+            for into, when in ((hours, level_key), (days, (key.hour // 24, *level_key[1:]))):
+                total = into.get(when)
+                into[when] = counts if total is None else total.plus(counts)
+        self.hourly.execute(conn, [(hour(int(k[0])), *k[1:], *c) for k, c in sorted(hours.items())])
+        self.daily.execute(
+            conn,
+            [(EPOCH + timedelta(days=int(k[0])), *k[1:], *c) for k, c in sorted(days.items())],
+        )
 
 
-def _by_day(rows: Mapping[_Key, Counters]) -> dict[_Key, Counters]:
+def _by_day(rows: Mapping[RollupKey, Counters]) -> dict[RollupKey, Counters]:
     """The hourly increments summed per UTC day (the key's ``hour`` holds the day index)."""
-    days: dict[_Key, Counters] = {}
+    days: dict[RollupKey, Counters] = {}
     for key, counts in rows.items():
         day_key = key._replace(hour=key.hour // 24)
         total = days.get(day_key)
