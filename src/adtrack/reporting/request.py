@@ -15,6 +15,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from adtrack.domain.errors import ValidationError
+from adtrack.domain.events import DEVICE_TYPES
 from adtrack.domain.parsing import parse_id_list, parse_local_datetime
 from adtrack.reporting.time_grid import DAY, local_midnight
 
@@ -40,7 +41,6 @@ class Audience(StrEnum):
 # How an unknown audience value (no country, an agent that was not parsed) reads in every
 # format; the same word, in any case, filters on it.
 UNKNOWN_LABEL = "Unknown"
-DEVICE_TYPES = ("desktop", "mobile", "tablet", "ctv", "other")
 # The widest OS or browser family name (the event record's width).
 MAX_FAMILY_LENGTH = 64
 _COUNTRY_CODE = re.compile(r"[A-Z]{2}")

@@ -19,13 +19,13 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from adtrack.domain.errors import DomainError, ValidationError
+from adtrack.domain.events import DEVICE_TYPES
 from adtrack.domain.model import ImpType
 from adtrack.domain.parsing import parse_date
 from adtrack.reporting import formats
 from adtrack.reporting.feeds import FeedFormat, FeedKind
 from adtrack.reporting.plan import plan_buckets
 from adtrack.reporting.request import (
-    DEVICE_TYPES,
     DIMENSIONS,
     MONEY_METRICS,
     UNKNOWN_LABEL,
