@@ -316,12 +316,10 @@ def run_on(
             load(engine, data)
             print(f"loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
             if kind == "postgresql":
-                raw = engine.raw_connection()
-                try:
-                    raw.autocommit = True  # type: ignore[attr-defined]
-                    raw.cursor().execute("VACUUM ANALYZE")
-                finally:
-                    raw.close()
+                with engine.connect() as conn:
+                    conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                        "VACUUM ANALYZE"
+                    )
             reports = build_report_engine(engine)
             gc.collect()
             gc.freeze()
