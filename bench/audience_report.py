@@ -170,7 +170,7 @@ def generate(
     def add(table: str, key: Row, imp_type: int, n: int) -> None:
         invalid = round(n * INVALID_SHARE)
         valid = n - invalid
-        slot = rows[table].setdefault(key, [0, 0, 0, 0, 0, 0])
+        slot = rows[table].setdefault(key, [0] * len(t.ROLLUP_SUMS))  # in Counters order
         if imp_type == 9:
             slot[0] += valid
             slot[2] += invalid

@@ -59,6 +59,7 @@ def test_filters_are_normalised_deduplicated_and_unknown_is_the_empty_value() ->
     [
         ({"country": "USA"}, "country", "two-letter"),
         ({"country": "U1"}, "country", "two-letter"),
+        ({"country": "\u00df"}, "country", "two-letter"),  # upper-cases to SS
         ({"device_type": "phone"}, "device_type", "desktop, mobile, tablet, ctv, other"),
         ({"os": "x" * 65}, "os", "64"),
         ({"browser": "Chrome\x00"}, "browser", "printable"),

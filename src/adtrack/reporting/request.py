@@ -48,7 +48,7 @@ _COUNTRY_CODE = re.compile(r"[A-Z]{2}")
 
 def _country(value: str) -> str:
     code = value.upper()
-    if not _COUNTRY_CODE.fullmatch(code):
+    if not (value.isascii() and _COUNTRY_CODE.fullmatch(code)):
         raise ValidationError(
             "country",
             f"must be two-letter country codes (ISO 3166-1 alpha-2, e.g. US,FR) or "

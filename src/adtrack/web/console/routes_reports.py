@@ -276,26 +276,25 @@ def reports_page(request: Request, viewer: ViewerDep) -> Response:
         reports = services(request).reports
         report = reports.run(report_request)
         audience = [d for d in report_request.group_by if DIMENSIONS[d].audience is not None]
-        by_type = reports.run(
-            ReportRequest(
-                start=report_request.start,
-                end=report_request.end,
-                interval=report_request.interval,
-                timezone=report_request.timezone,
-                group_by=("imp_type",),
-                filters=report_request.filters,
-                metrics=("imps", "clicks"),
-            ),
-        )
+        if audience:
+            chart = audience_chart_data(report, report_request, audience[0])
+        else:
+            by_type = reports.run(
+                ReportRequest(
+                    start=report_request.start,
+                    end=report_request.end,
+                    interval=report_request.interval,
+                    timezone=report_request.timezone,
+                    group_by=("imp_type",),
+                    filters=report_request.filters,
+                    metrics=("imps", "clicks"),
+                ),
+            )
+            chart = chart_data(by_type, report_request)
     except DomainError as exc:
         errors[exc.field] = exc.message
         return render(request, "reports.html", context, status_code=422)
     query = request.url.query
-    chart = (
-        audience_chart_data(report, report_request, audience[0])
-        if audience
-        else chart_data(by_type, report_request)
-    )
     context.update(
         table=_table(report),
         chart=chart,
