@@ -1,8 +1,10 @@
 """The fold of events into hourly rollup deltas (no I/O).
 
 A rollup row is keyed by (hour UTC, imp_type, tracker, advertiser, line item, publisher,
-placement or 0, payment rule or 0). Valid events add to ``imps`` (imp_type 9) or ``clicks``
-(imp_type 10) and to media cost and booked revenue; invalid events add only to
+placement or 0, payment rule or 0). The audience rollups add the same counters by (hour,
+imp_type, advertiser, line item) and country (``GeoKey``), or device type, OS and browser
+(``DeviceKey``), with "" for an unknown value. Valid events add to ``imps`` (imp_type 9) or
+``clicks`` (imp_type 10) and to media cost and booked revenue; invalid events add only to
 ``invalid_imps`` / ``invalid_clicks`` and, by reason, to the invalid-traffic rollup.
 
 The fold runs on a batch's Arrow table (``event_batch.py``): the per-event work is vectorised
@@ -12,7 +14,8 @@ keys are the rollup sink's records (``services/ports/rollups.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,7 +23,7 @@ import pyarrow.compute as pc
 from adtrack.domain.events import Event
 from adtrack.domain.model import ImpType
 from adtrack.domain.rollup_counters import Counters
-from adtrack.services.ports import InvalidKey, RollupDelta, RollupKey
+from adtrack.services.ports import DeviceKey, GeoKey, InvalidKey, RollupDelta, RollupKey
 from adtrack.services.raw_event_columns import epoch_hour_indices, events_to_table
 
 __all__ = ["UNSPECIFIED_REASON", "fold", "fold_table"]
@@ -28,6 +31,7 @@ __all__ = ["UNSPECIFIED_REASON", "fold", "fold_table"]
 UNSPECIFIED_REASON = "unspecified"  # an invalid event that carries no reason
 
 _CLICK = int(ImpType.EXTERNAL_CLICK)
+_Key = TypeVar("_Key", RollupKey, GeoKey, DeviceKey)
 
 
 def fold(events: Sequence[Event], into: RollupDelta | None = None) -> RollupDelta:
@@ -64,21 +68,37 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
             "booked_revenue_micros": pc.if_else(valid, table["booked_revenue_micros"], zero),
         }
     )
-    sums = parts.group_by(list(RollupKey._fields), use_threads=False).aggregate(
-        [(name, "sum") for name in _SUMS]
-    )
-    columns = sums.to_pydict()
-    rows = delta.rows
-    keys = zip(*(columns[name] for name in RollupKey._fields), strict=True)
-    values = zip(*(columns[f"{name}_sum"] for name in _SUMS), strict=True)
-    for key, sums_of_key in zip(keys, values, strict=True):
-        counts = rows.get(key)  # type: ignore[call-overload]
-        rows[RollupKey._make(key)] = (
-            Counters._make(sums_of_key) if counts is None else counts.plus(sums_of_key)
-        )
+    _sum_into(parts, RollupKey._fields, RollupKey._make, delta.rows)
+    audience = parts.select([*_AUDIENCE_BASE, *_SUMS])
+    for column in _AUDIENCE_TEXTS:
+        audience = audience.append_column(column, pc.fill_null(table[column], ""))
+    _sum_into(audience, GeoKey._fields, GeoKey._make, delta.geo)
+    _sum_into(audience, DeviceKey._fields, DeviceKey._make, delta.devices)
     if pc.any(invalid).as_py():
         _fold_invalid(parts.filter(invalid), table["invalid_reason"].filter(invalid), delta)
     return delta
+
+
+def _sum_into(
+    parts: pa.Table,
+    key_fields: Sequence[str],
+    make: Callable[[Iterable[object]], _Key],
+    rows: dict[_Key, Counters],
+) -> None:
+    """Add ``parts``' counters summed per distinct ``key_fields`` (a key NamedTuple's fields,
+    ``make`` its constructor) to ``rows``."""
+    columns = (
+        parts.group_by(list(key_fields), use_threads=False)
+        .aggregate([(name, "sum") for name in _SUMS])
+        .to_pydict()
+    )
+    keys = zip(*(columns[name] for name in key_fields), strict=True)
+    values = zip(*(columns[f"{name}_sum"] for name in _SUMS), strict=True)
+    for key, sums_of_key in zip(keys, values, strict=True):
+        counts = rows.get(key)  # type: ignore[call-overload]
+        rows[make(key)] = (
+            Counters._make(sums_of_key) if counts is None else counts.plus(sums_of_key)
+        )
 
 
 def _fold_invalid(parts: pa.Table, reasons: pa.ChunkedArray, delta: RollupDelta) -> None:
@@ -103,3 +123,5 @@ def _fold_invalid(parts: pa.Table, reasons: pa.ChunkedArray, delta: RollupDelta)
 
 
 _SUMS = Counters._fields
+_AUDIENCE_BASE = ("hour", "imp_type", "advertiser_id", "line_item_id")
+_AUDIENCE_TEXTS = ("country", "device_type", "os", "browser")

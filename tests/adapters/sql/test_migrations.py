@@ -67,3 +67,17 @@ def test_0003_original_ids_down_and_up_again(db_url: str) -> None:
     assert "original_id" not in columns and "original_code" not in columns
     upgrade(db_url)
     assert schema_differences(db_url) == []
+
+
+def test_0006_audience_rollups_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+
+    audience = {"rollup_geo_hourly", "rollup_geo_daily", "rollup_device_hourly"}
+    audience.add("rollup_device_daily")
+    upgrade(db_url)
+    assert audience <= table_names(db_url)
+    command.downgrade(alembic_config(db_url), "0004")
+    assert not audience & table_names(db_url)
+    upgrade(db_url)
+    assert audience <= table_names(db_url)
+    assert schema_differences(db_url) == []

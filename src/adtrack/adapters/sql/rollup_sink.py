@@ -10,8 +10,8 @@ Everything for a batch happens in ONE transaction:
    there first (a replay, a redelivery, a second aggregator): the transaction is rolled back
    and :class:`PositionConflict` raised, so nothing is counted twice;
 2. the batch's deltas (folded in memory, see ``aggregator/rollup.py``), added to the hourly and
-   daily rollups and the invalid-traffic rollup with multi-row upserts (``imps = imps +
-   excluded.imps``);
+   daily rollups, the audience rollups (geography, devices; hourly and daily) and the
+   invalid-traffic rollup with multi-row upserts (``imps = imps + excluded.imps``);
 3. the raw-event archive files the batch was written to, listed in ``raw_event_files``.
 
 No per-event row or index is written: raw events live in the archive's columnar files. Works on
@@ -22,23 +22,43 @@ PostgreSQL take row locks in the same order and cannot deadlock each other.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adtrack.adapters.sql.tables import (
+    DEVICE_KEY,
+    DEVICE_LINE_ITEM_KEY,
+    GEO_KEY,
+    GEO_LINE_ITEM_KEY,
     ROLLUP_DIMENSIONS,
     ROLLUP_SUMS,
     eventlog_checkpoints,
     raw_event_files,
     rollup_daily,
+    rollup_device_daily,
+    rollup_device_hourly,
+    rollup_device_line_item_daily,
+    rollup_device_line_item_hourly,
+    rollup_geo_daily,
+    rollup_geo_hourly,
+    rollup_geo_line_item_daily,
+    rollup_geo_line_item_hourly,
     rollup_hourly,
     rollup_invalid_hourly,
 )
 from adtrack.domain.epoch_hours import EPOCH
 from adtrack.domain.rollup_counters import Counters
-from adtrack.services.ports import PositionConflict, RawFile, RollupDelta, RollupKey
+from adtrack.services.ports import (
+    DeviceKey,
+    GeoKey,
+    PositionConflict,
+    RawFile,
+    RollupDelta,
+    RollupKey,
+)
 
 __all__ = ["SqlRollupSink"]
 
@@ -113,6 +133,26 @@ class SqlRollupSink:
         self._engine = engine
         self._hourly = _Upsert(engine, rollup_hourly, ("hour", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
         self._daily = _Upsert(engine, rollup_daily, ("day", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
+        # Each audience key of the delta (GeoKey, DeviceKey) goes to its line-item tables and,
+        # summed without advertiser and line item, to its network tables.
+        self._geo = [
+            _AudienceLevel.of(engine, GeoKey._fields, key, hourly, daily)
+            for key, hourly, daily in (
+                (GEO_LINE_ITEM_KEY, rollup_geo_line_item_hourly, rollup_geo_line_item_daily),
+                (GEO_KEY, rollup_geo_hourly, rollup_geo_daily),
+            )
+        ]
+        self._devices = [
+            _AudienceLevel.of(engine, DeviceKey._fields, key, hourly, daily)
+            for key, hourly, daily in (
+                (
+                    DEVICE_LINE_ITEM_KEY,
+                    rollup_device_line_item_hourly,
+                    rollup_device_line_item_daily,
+                ),
+                (DEVICE_KEY, rollup_device_hourly, rollup_device_daily),
+            )
+        ]
         self._invalid = _Upsert(
             engine,
             rollup_invalid_hourly,
@@ -217,6 +257,10 @@ class SqlRollupSink:
                     for key, counts in sorted(_by_day(delta.rows).items())
                 ],
             )
+        for level in self._geo if delta.geo else ():
+            level.add(conn, delta.geo, hour)
+        for level in self._devices if delta.devices else ():
+            level.add(conn, delta.devices, hour)
         if delta.invalid:
             self._invalid.execute(
                 conn,
@@ -238,6 +282,58 @@ class SqlRollupSink:
                 }
                 for f in files
             ],
+        )
+
+
+# An audience rollup key as the sink handles it: the epoch hour (or day) first, then ids and
+# texts.
+_AudienceKey = tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class _AudienceLevel:
+    """One level of an audience family: which fields of the delta's key it keeps (the time
+    first), and its hourly and daily tables."""
+
+    kept: tuple[int, ...]
+    hourly: _Upsert
+    daily: _Upsert
+
+    @classmethod
+    def of(
+        cls,
+        engine: Engine,
+        delta_fields: Sequence[str],
+        key: Sequence[str],
+        hourly: Table,
+        daily: Table,
+    ) -> _AudienceLevel:
+        kept = (0, *(delta_fields.index(column) for column in key))
+        return cls(
+            kept,
+            _Upsert(engine, hourly, ("hour", *key), ROLLUP_SUMS),
+            _Upsert(engine, daily, ("day", *key), ROLLUP_SUMS),
+        )
+
+    def add(
+        self,
+        conn: Connection,
+        rows: Mapping[GeoKey, Counters] | Mapping[DeviceKey, Counters],
+        hour: Callable[[int], datetime],
+    ) -> None:
+        """Add ``rows`` (keyed by epoch hour) summed to this level, hourly and daily."""
+        hours: dict[_AudienceKey, Counters] = {}
+        days: dict[_AudienceKey, Counters] = {}
+        kept = self.kept
+        for key, counts in rows.items():
+            level_key = tuple([key[i] for i in kept])
+            for into, when in ((hours, level_key), (days, (key.hour // 24, *level_key[1:]))):
+                total = into.get(when)
+                into[when] = counts if total is None else total.plus(counts)
+        self.hourly.execute(conn, [(hour(int(k[0])), *k[1:], *c) for k, c in sorted(hours.items())])
+        self.daily.execute(
+            conn,
+            [(EPOCH + timedelta(days=int(k[0])), *k[1:], *c) for k, c in sorted(days.items())],
         )
 
 

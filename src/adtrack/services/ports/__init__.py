@@ -74,6 +74,8 @@ from adtrack.services.ports.reports import (
     Terms,
 )
 from adtrack.services.ports.rollups import (
+    DeviceKey,
+    GeoKey,
     InvalidKey,
     PositionConflict,
     RollupDelta,
@@ -119,6 +121,8 @@ __all__ = [
     "FilterKind",
     "FilterValue",
     "ConversionPixelRepository",
+    "DeviceKey",
+    "GeoKey",
     "InvalidKey",
     "LineItemRepository",
     "ListQuery",

@@ -13,7 +13,15 @@ from typing import NamedTuple, Protocol
 from adtrack.domain.rollup_counters import Counters
 from adtrack.services.ports.raw_events import RawFile
 
-__all__ = ["InvalidKey", "PositionConflict", "RollupDelta", "RollupKey", "RollupSink"]
+__all__ = [
+    "DeviceKey",
+    "GeoKey",
+    "InvalidKey",
+    "PositionConflict",
+    "RollupDelta",
+    "RollupKey",
+    "RollupSink",
+]
 
 
 # Keys hold the hour as an index (epoch hours): the sink turns each distinct one into a datetime
@@ -29,6 +37,27 @@ class RollupKey(NamedTuple):
     payment_rule_id: int  # 0 = none
 
 
+# The audience rollups: who saw the ads (country; device type, OS and browser), keyed by the
+# few catalogue dimensions they combine with (imp type, advertiser, line item) so that a 90-day
+# report reads few rows. Text dimensions hold "" for unknown (the key must not be null).
+class GeoKey(NamedTuple):
+    hour: int
+    imp_type: int
+    advertiser_id: int
+    line_item_id: int
+    country: str  # ISO 3166-1 alpha-2, "" = unknown
+
+
+class DeviceKey(NamedTuple):
+    hour: int
+    imp_type: int
+    advertiser_id: int
+    line_item_id: int
+    device_type: str  # "" = unknown
+    os: str  # "" = unknown
+    browser: str  # "" = unknown
+
+
 class InvalidKey(NamedTuple):
     hour: int
     imp_type: int
@@ -42,9 +71,11 @@ class RollupDelta:
 
     rows: dict[RollupKey, Counters] = field(default_factory=dict)
     invalid: dict[InvalidKey, int] = field(default_factory=dict)
+    geo: dict[GeoKey, Counters] = field(default_factory=dict)
+    devices: dict[DeviceKey, Counters] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.invalid)
+        return bool(self.rows or self.invalid or self.geo or self.devices)
 
 
 class PositionConflict(Exception):
