@@ -21,10 +21,11 @@ from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
-from adtrack.collector.responses import PIXEL_GIF, TRACKING_SCRIPT
+from adtrack.collector.responses import PIXEL_GIF
 from adtrack.collector.tracker_cache import TrackerCache
 from tests.support.collector import BROWSER, Basic, Catalogue, basic_catalogue, read_events
 from tests.support.net import LOOPBACK, free_port, wait_for_port
+from tests.support.viewability import script_token, token_fields
 
 
 @dataclass
@@ -68,7 +69,8 @@ def test_same_answers_and_events_as_the_collector(served: Served) -> None:
         assert pixel.headers["pragma"] == "no-cache"
         assert pixel.headers["expires"] == "Thu, 01 Jan 1970 00:00:00 GMT"
         script = client.get(f"/imptr?id={b.imp}&cachebuster=a2&t=1")
-        assert script.content == TRACKING_SCRIPT
+        assert script.headers["cache-control"] == "no-cache, no-store, must-revalidate"
+        token = script_token(script.content)
         # the raw (un-encoded) redir reaches the app as sent
         redirect = client.get(
             httpx.URL(
@@ -98,6 +100,7 @@ def test_same_answers_and_events_as_the_collector(served: Served) -> None:
     assert events["a1"]["media_cost_micros"] == 500_000 and events["a1"]["ancost_used"]
     assert events["a3"]["redirect_url"] == "https://shop.example/x?y=1&z=2"
     assert events["a3"]["imp_type"] == 10 and events["a1"]["imp_type"] == 9
+    assert token_fields(token)[:2] == [events["a2"]["event_id"], events["a2"]["ts"]]
 
 
 def test_503_when_the_store_cannot_write(served: Served) -> None:

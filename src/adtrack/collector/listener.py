@@ -29,6 +29,7 @@ from adtrack.collector.control import ControlServer, start_control_server
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.http_protocol import ConnectionLimits, HttpCollector
 from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.collector.viewability import Viewability
 from adtrack.config import Settings
 from adtrack.services.ports import EventLogWriter
 
@@ -120,6 +121,7 @@ async def start_collector(
             honour_privacy_signals=settings.honour_privacy_signals,
             trust_forwarded_for=trust_forwarded_for,
             redirect_policy=settings.redirect_policy,
+            viewability=Viewability.from_settings(settings),
         )
     http = HttpCollector(
         core,

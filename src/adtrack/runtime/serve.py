@@ -34,6 +34,7 @@ from adtrack.collector.control import CollectorChannels
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.listener import start_collector
 from adtrack.collector.pool import CollectorPool
+from adtrack.collector.viewability import Viewability
 from adtrack.config import Settings
 from adtrack.reporting.saved_reports import deliver_scheduled_reports
 from adtrack.services.users import FirstAdmin
@@ -142,6 +143,7 @@ async def _serve(
         cache,
         honour_privacy_signals=settings.honour_privacy_signals,
         redirect_policy=settings.redirect_policy,
+        viewability=Viewability.from_settings(settings),
     )
     stop = asyncio.Event()
     background: list[asyncio.Task[None]] = []
