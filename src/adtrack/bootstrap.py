@@ -361,7 +361,7 @@ async def open_aggregator(
             group=f"nats:{settings.nats_stream}",
             ttl_seconds=settings.aggregator_member_ttl_seconds,
         )
-    sink = SqlRollupSink(engine)
+    sink = SqlRollupSink(engine, view_dedup_days=settings.view_dedup_days)
     reader = open_reader(
         settings,
         consumer=consumer,

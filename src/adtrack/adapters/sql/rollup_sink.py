@@ -12,7 +12,13 @@ Everything for a batch happens in ONE transaction:
 2. the batch's deltas (folded in memory, see ``aggregator/rollup.py``), added to the hourly and
    daily rollups and the invalid-traffic rollup with multi-row upserts (``imps = imps +
    excluded.imps``);
-3. the raw-event archive files the batch was written to, listed in ``raw_event_files``.
+3. the raw-event archive files the batch was written to, listed in ``raw_event_files``;
+4. the viewability states its beacons report (``RollupDelta.views``): inserted into
+   ``view_beacons_seen`` (``ON CONFLICT DO NOTHING``), and only those inserted now add to
+   ``viewable_imps`` / ``view_measured_imps``, so a repeated beacon, in this batch or any other,
+   counts once. States of impressions more than ``view_dedup_days`` days old (UTC days) are not
+   counted at all: their rows are purged (once a day, after a commit), and counting them could
+   count them twice.
 
 No per-event row or index is written: raw events live in the archive's columnar files. Works on
 SQLite (3.35+) and PostgreSQL. Rows are written in key order so concurrent aggregators on
@@ -21,6 +27,7 @@ PostgreSQL take row locks in the same order and cannot deadlock each other.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -35,14 +42,16 @@ from adtrack.adapters.sql.tables import (
     rollup_daily,
     rollup_hourly,
     rollup_invalid_hourly,
+    view_beacons_seen,
 )
 from adtrack.domain.epoch_hours import EPOCH
 from adtrack.domain.rollup_counters import Counters
-from adtrack.services.ports import PositionConflict, RawFile, RollupDelta, RollupKey
+from adtrack.services.ports import PositionConflict, RawFile, RollupDelta, RollupKey, ViewKey
 
 __all__ = ["SqlRollupSink"]
 
 _SQLITE_MAX_PARAMETERS = 32_766
+_DAY_SECONDS = 86_400
 
 
 class _Upsert:
@@ -109,8 +118,17 @@ class _Upsert:
 class SqlRollupSink:
     """Writes batches of decoded events to the reporting tables of ``engine``."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        view_dedup_days: int = 8,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._engine = engine
+        self._view_dedup_days = view_dedup_days  # ADTRACK_VIEW_DEDUP_DAYS
+        self._clock = clock
+        self._purged_day = -1  # the UTC day (epoch days) of the last purge of counted views
         self._hourly = _Upsert(engine, rollup_hourly, ("hour", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
         self._daily = _Upsert(engine, rollup_daily, ("day", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
         self._invalid = _Upsert(
@@ -130,6 +148,12 @@ class SqlRollupSink:
             dialect_insert(eventlog_checkpoints)
             .on_conflict_do_nothing()
             .returning(eventlog_checkpoints.c.source)  # rowcount is not reliable here on psycopg
+        )
+        seen = view_beacons_seen.c
+        self._see_views = (
+            dialect_insert(view_beacons_seen)
+            .on_conflict_do_nothing()
+            .returning(seen.impression_event_id, seen.view_state)  # the ones new
         )
 
     def load_checkpoints(self) -> dict[str, int]:
@@ -164,6 +188,8 @@ class SqlRollupSink:
             self._add_rollups(conn, delta)
             if raw_files:
                 self._register_files(conn, raw_files)
+        if delta.views:
+            self._purge_counted_views()
 
     def add_rollups(self, delta: RollupDelta) -> None:
         """Add a precomputed delta without positions or raw events (bulk loads, benchmarks)."""
@@ -196,8 +222,45 @@ class SqlRollupSink:
         values = {"source": source, "position": end, "updated_at": now}
         return conn.execute(self._first_position, values).first() is not None
 
+    def _oldest_counted_day(self) -> int:
+        """The first UTC day (epoch days) whose impressions' views are still counted."""
+        return int(self._clock() // _DAY_SECONDS) - self._view_dedup_days
+
+    def _count_views_once(
+        self, conn: Connection, views: Mapping[ViewKey, RollupKey]
+    ) -> list[ViewKey]:
+        """Record the views not counted before and return them (in key order: concurrent
+        aggregators on PostgreSQL lock the same rows in the same order)."""
+        oldest = self._oldest_counted_day()
+        rows = [
+            {
+                "impression_event_id": view.impression_event_id,
+                "view_state": view.view_state,
+                "impression_day": key.hour // 24,
+            }
+            for view, key in sorted(views.items())
+            if key.hour // 24 >= oldest
+        ]
+        if not rows:
+            return []
+        return [ViewKey(*row) for row in conn.execute(self._see_views, rows)]
+
+    def _purge_counted_views(self) -> None:
+        """Forget the views of impressions too old to be counted (at most once a day)."""
+        oldest = self._oldest_counted_day()
+        if oldest == self._purged_day:
+            return
+        with self._engine.begin() as conn:
+            conn.execute(
+                delete(view_beacons_seen).where(view_beacons_seen.c.impression_day < oldest)
+            )
+        self._purged_day = oldest
+
     def _add_rollups(self, conn: Connection, delta: RollupDelta) -> None:
         hours: dict[int, datetime] = {}
+        rows = delta.rows
+        if delta.views:
+            rows = delta.counted_views(self._count_views_once(conn, delta.views))
 
         def hour(index: int) -> datetime:
             value = hours.get(index)
@@ -205,16 +268,16 @@ class SqlRollupSink:
                 value = hours[index] = EPOCH + timedelta(hours=index)
             return value
 
-        if delta.rows:
+        if rows:
             self._hourly.execute(
                 conn,
-                [(hour(key.hour), *key[1:], *counts) for key, counts in sorted(delta.rows.items())],
+                [(hour(key.hour), *key[1:], *counts) for key, counts in sorted(rows.items())],
             )
             self._daily.execute(
                 conn,
                 [
                     (EPOCH + timedelta(days=key.hour), *key[1:], *counts)
-                    for key, counts in sorted(_by_day(delta.rows).items())
+                    for key, counts in sorted(_by_day(rows).items())
                 ],
             )
         if delta.invalid:

@@ -345,6 +345,18 @@ Index(
     *(rollup_daily.c[name] for name in ROLLUP_SUMS),
 )
 
+# Viewability beacons counted so far: each (impression, state) adds to the rollups once, however
+# often its beacon comes (rollup_sink.py inserts here in the same transaction as the rollups it
+# adds to). ``impression_day`` (days since the epoch, UTC) is what the purge of rows older than
+# ADTRACK_VIEW_DEDUP_DAYS reads.
+view_beacons_seen = Table(
+    "view_beacons_seen",
+    metadata,
+    Column("impression_event_id", String(40), primary_key=True),
+    Column("view_state", String(16), primary_key=True),
+    Column("impression_day", Integer, nullable=False, index=True),
+)
+
 # The raw-event archive's manifest: the columnar (Parquet) files that hold raw events, one row
 # per file, registered in the same transaction as the rollups of the same events. A file that is
 # not listed here (written by a batch that never committed) is invisible to readers and is

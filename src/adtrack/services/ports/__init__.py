@@ -78,6 +78,7 @@ from adtrack.services.ports.rollups import (
     RollupDelta,
     RollupKey,
     RollupSink,
+    ViewKey,
 )
 from adtrack.services.ports.sign_in import ThrottleStore, ThrottleUnitOfWork
 from adtrack.services.ports.storage import StorageFailure
@@ -139,6 +140,7 @@ __all__ = [
     "RestorableReader",
     "RollupDelta",
     "RollupKey",
+    "ViewKey",
     "RollupSink",
     "StorageFailure",
     "SynchronousEventLogWriter",

@@ -13,7 +13,14 @@ from typing import NamedTuple, Protocol
 from adtrack.domain.rollup_counters import Counters
 from adtrack.services.ports.raw_events import RawFile
 
-__all__ = ["InvalidKey", "PositionConflict", "RollupDelta", "RollupKey", "RollupSink"]
+__all__ = [
+    "InvalidKey",
+    "PositionConflict",
+    "RollupDelta",
+    "RollupKey",
+    "RollupSink",
+    "ViewKey",
+]
 
 
 # Keys hold the hour as an index (epoch hours): the sink turns each distinct one into a datetime
@@ -36,15 +43,42 @@ class InvalidKey(NamedTuple):
     reason: str
 
 
+class ViewKey(NamedTuple):
+    """One viewability state of one impression: counted once, however many beacons say it."""
+
+    impression_event_id: str
+    view_state: str  # "measured" | "viewable" (domain/view_tokens.py)
+
+
+# The counter each state adds one to.
+_VIEW_COUNTER = {"measured": "view_measured_imps", "viewable": "viewable_imps"}
+
+
 @dataclass
 class RollupDelta:
-    """What a set of events adds to the rollup tables."""
+    """What a set of events adds to the rollup tables.
+
+    ``views`` are the viewability states the events' beacons report (a viewable one also as
+    measured), each with its impression's rollup key: the sink adds to the rollups only those it
+    has not counted before (:meth:`counted_views`), in the same transaction.
+    """
 
     rows: dict[RollupKey, Counters] = field(default_factory=dict)
     invalid: dict[InvalidKey, int] = field(default_factory=dict)
+    views: dict[ViewKey, RollupKey] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.invalid)
+        return bool(self.rows or self.invalid or self.views)
+
+    def counted_views(self, new: Sequence[ViewKey]) -> dict[RollupKey, Counters]:
+        """``rows`` plus one for each of the ``new`` views (of ``views``) on its counter."""
+        rows = dict(self.rows)
+        for view in new:
+            key = self.views[view]
+            one = Counters(**{_VIEW_COUNTER[view.view_state]: 1})
+            total = rows.get(key)
+            rows[key] = one if total is None else total.plus(one)
+        return rows
 
 
 class PositionConflict(Exception):
