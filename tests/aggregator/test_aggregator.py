@@ -27,7 +27,13 @@ from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.adapters.sql.rollup_sink import SqlRollupSink
 from adtrack.aggregator.rollup import fold
 from adtrack.aggregator.runner import Aggregator
-from adtrack.domain.events import INVALID_BOT, INVALID_PREFETCH, Event, MalformedEvent
+from adtrack.domain.events import (
+    INVALID_BOT,
+    INVALID_PREFETCH,
+    RECORD_FORMAT,
+    Event,
+    MalformedEvent,
+)
 from adtrack.services.ports import InvalidKey, PositionConflict, RollupKey
 from tests.support import postgres
 from tests.support.events import AN_IMPRESSION, record_with
@@ -199,7 +205,7 @@ def test_records_are_checked_before_they_reach_the_database() -> None:
         record_with(good, ts=-(2**62)),  # no date holds its hour: would stop the aggregator
         record_with(good, ts=2**62),
         good.to_bytes()[:-1] + b",null]",  # a field too many
-        b"[2" + good.to_bytes()[2:],  # a later record format
+        b"[%d" % (RECORD_FORMAT + 1) + good.to_bytes()[2:],  # a later record format
     ):
         with pytest.raises(MalformedEvent):
             Event.from_bytes(broken)

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,11 +105,34 @@ def test_a_clean_batch_takes_the_fast_path_and_keeps_every_field() -> None:
 
 
 def test_a_record_is_its_format_number_then_the_fields_in_order() -> None:
-    assert orjson.loads(AN_IMPRESSION.to_bytes()) == [1, *AN_IMPRESSION]
-    assert Event.from_bytes(AN_IMPRESSION.to_bytes()) == AN_IMPRESSION
-    keyed = orjson.dumps(AN_IMPRESSION._asdict())  # as versions before format 1 wrote it
-    assert Event.from_bytes(keyed) == AN_IMPRESSION
-    assert rows(decode_batch([keyed, AN_IMPRESSION.to_bytes()]).table) == [AN_IMPRESSION] * 2
+    seen = AN_IMPRESSION._replace(
+        country="NL", device_type="mobile", os="Android", browser="Chrome Mobile"
+    )
+    assert orjson.loads(seen.to_bytes()) == [2, *seen]
+    assert Event.from_bytes(seen.to_bytes()) == seen
+    assert rows(decode_batch([seen.to_bytes()]).table) == [seen]
+
+
+# The fields format 2 added; records written before it hold none of them.
+FORMAT_2_FIELDS = ("country", "device_type", "os", "browser", "view_state", "impression_event_id")
+
+
+def test_records_of_earlier_formats_are_read_with_the_fields_they_lack_as_none() -> None:
+    old = AN_IMPRESSION._replace(user_agent="Mozilla/5.0", ip="203.0.113.0")
+    values = old._asdict()
+    format_1 = orjson.dumps(
+        [1, *(value for name, value in values.items() if name not in FORMAT_2_FIELDS)]
+    )
+    keyed = orjson.dumps(  # as versions before format 1 wrote it
+        {name: value for name, value in values.items() if name not in FORMAT_2_FIELDS}
+    )
+    assert all(getattr(old, name) is None for name in FORMAT_2_FIELDS)
+    assert Event.from_bytes(format_1) == old
+    assert Event.from_bytes(keyed) == old
+    decoded = decode_batch([format_1, keyed, old.to_bytes()])
+    assert rows(decoded.table) == [old] * 3 and decoded.malformed == []
+    with pytest.raises(MalformedEvent):  # format 1 with format 2's length
+        Event.from_bytes(b"[1" + old.to_bytes()[2:])
 
 
 def test_the_arrow_fold_equals_a_plain_sum() -> None:

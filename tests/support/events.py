@@ -27,11 +27,17 @@ AN_IMPRESSION = Event(
     ancost_used=False,
     cachebuster="123",
     ip=None,
+    country=None,
     user_agent=None,
+    device_type=None,
+    os=None,
+    browser=None,
     referrer=None,
     invalid=False,
     invalid_reason=None,
     redirect_url=None,
+    view_state=None,
+    impression_event_id=None,
 )
 
 

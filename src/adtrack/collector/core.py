@@ -56,6 +56,7 @@ from adtrack.collector.metrics import CollectorMetrics
 from adtrack.collector.privacy import anonymise_ip, opted_out
 from adtrack.collector.query import MAX_TEXT, RedirStatus, parameter_text, parse_query
 from adtrack.collector.records import (
+    HIT_END,
     INVALID_FRAGMENTS,
     NO_IP,
     NO_REFERRER,
@@ -296,7 +297,7 @@ class TagPlan:
         self.ancost_invalid = ancost_invalid  # an ancost was given but is not valid: count it
         self.redir_metric = redir_metric  # a redir status to count (refused, not last), or None
         self._fragments = fragments
-        self.redirect_fragment = fragments.redirect(location) + b"]"  # the record's last piece
+        self.redirect_fragment = fragments.redirect(location) + HIT_END  # the record's last piece
         self.cachebuster = cachebuster  # of the query it was made from (general path only)
         # the price and the record's pieces up to the cachebuster, kept for as long as the
         # price stays the same: [priced_from, priced_until) in epoch micros (empty until priced)

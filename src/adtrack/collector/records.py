@@ -18,6 +18,7 @@ from adtrack.domain.events import INVALID_BOT, INVALID_DUPLICATE_CLICK, INVALID_
 from adtrack.domain.pricing import PricedEvent
 
 __all__ = [
+    "HIT_END",
     "INVALID_FRAGMENTS",
     "RecordFragments",
     "tracker_fragment",
@@ -41,10 +42,14 @@ INVALID_FRAGMENTS: Final[dict[str | None, bytes]] = {
     reason: _fields(reason is not None, reason)
     for reason in (None, INVALID_BOT, INVALID_PREFETCH, INVALID_DUPLICATE_CLICK)
 }
-NO_USER_AGENT: Final = b",null"
-NO_IP: Final = b",null"
+# ``user_agent`` with the fields derived from it (``device_type``, ``os``, ``browser``), and ``ip``
+# with ``country``: the record's pieces that come from the same header or address.
+NO_USER_AGENT: Final = b",null,null,null,null"
+NO_IP: Final = b",null,null"
 NO_REFERRER: Final = b",null"
 NO_REDIRECT: Final = b",null"
+# ``view_state`` and ``impression_event_id`` of a tracking hit, and the record's end
+HIT_END: Final = b",null,null]"
 MAX_REFERRER_BYTES: Final = 2048  # longer referrers are cut (stored) here
 
 
@@ -61,7 +66,8 @@ def tracker_fragment(
 
 
 def user_agent_fragment(user_agent: str | None) -> bytes:
-    return _fields(user_agent)
+    """``user_agent`` to ``browser``."""
+    return _fields(user_agent, None, None, None)
 
 
 class RecordFragments:
@@ -99,10 +105,10 @@ class RecordFragments:
         return fragment
 
     def ip(self, ip: str | None) -> bytes:
-        """``ip`` (already truncated)."""
+        """``ip`` (already truncated) and ``country``."""
         fragment = self.ip_cache.get(ip)
         if fragment is None:
-            fragment = self._store(self.ip_cache, ip, _fields(ip))
+            fragment = self._store(self.ip_cache, ip, _fields(ip, None))
         return fragment
 
     def referrer(self, raw: bytes) -> tuple[str, bytes]:

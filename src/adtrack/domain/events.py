@@ -2,10 +2,11 @@
 
 The collector builds one per accepted request; the aggregator rolls them up. The wire form (one
 per log record) is a JSON array: the record format's number, then the fields below in order
-(``[1,"<event_id>",<ts>,...]``; ``ts`` is epoch microseconds, UTC). Positions rather than keys
+(``[2,"<event_id>",<ts>,...]``; ``ts`` is epoch microseconds, UTC). Positions rather than keys
 halve the record (the keys were most of its bytes), and a flat array of primitives lets the
 collector write it from pre-encoded pieces without building an object on the hot path. Records
-of versions before the format number (a JSON object keyed by field name) are still read.
+of earlier layouts are still read, the fields they lack being None: format 1 (the array without
+the audience and viewability fields) and, before it, a JSON object keyed by field name.
 
 :class:`Event` is a named tuple whose fields are also the columns of the raw-event archive
 (``aggregator/event_batch.py``). :meth:`Event.from_bytes` holds the rules for log records: the
@@ -34,7 +35,15 @@ REJECT_INACTIVE_TRACKER = "inactive_tracker"
 REJECT_MISSING_ID = "missing_id"
 REJECT_WRONG_TYPE = "wrong_tracker_type"
 
-RECORD_FORMAT = 1  # the first element of a record; a new layout takes a new number
+# What a device is, from its user agent (``device_type``).
+DEVICE_TYPES = ("desktop", "mobile", "tablet", "ctv", "other")
+# A viewability beacon's state (``view_state``): the impression could be measured, or it was
+# viewable (which implies measured).
+VIEW_MEASURED = "measured"
+VIEW_VIEWABLE = "viewable"
+VIEW_STATES = (VIEW_MEASURED, VIEW_VIEWABLE)
+
+RECORD_FORMAT = 2  # the first element of a record; a new layout takes a new number
 MAX_EVENT_ID_LENGTH = 40
 # The times an event may carry (epoch microseconds): the days that dates can hold (years 1 to
 # 9999, a day of margin at each end), so that its hour and day always exist. A record outside
@@ -46,10 +55,16 @@ TEXT_LIMITS: Mapping[str, int | None] = {
     "revenue_type": 8,
     "cachebuster": 255,
     "ip": 64,
+    "country": 2,
     "user_agent": None,
+    "device_type": 16,
+    "os": 64,
+    "browser": 64,
     "referrer": None,
     "invalid_reason": 32,
     "redirect_url": None,
+    "view_state": 16,
+    "impression_event_id": MAX_EVENT_ID_LENGTH,
 }
 
 
@@ -94,12 +109,18 @@ class Event(NamedTuple):
     revenue_type: str
     ancost_used: bool
     cachebuster: str | None
-    ip: str | None
+    ip: str | None  # truncated (see collector/privacy.py)
+    country: str | None  # ISO 3166-1 alpha-2, from the full address before truncation
     user_agent: str | None
+    device_type: str | None  # one of DEVICE_TYPES
+    os: str | None  # family
+    browser: str | None  # family
     referrer: str | None
     invalid: bool
     invalid_reason: str | None
     redirect_url: str | None
+    view_state: str | None  # a viewability beacon's state (VIEW_STATES); None for a hit
+    impression_event_id: str | None  # a beacon's impression
 
     @property
     def timestamp(self) -> datetime:
@@ -117,11 +138,12 @@ class Event(NamedTuple):
         except orjson.JSONDecodeError as exc:
             raise MalformedEvent(f"not JSON: {exc}") from None
         if type(data) is list:
-            if not data or type(data[0]) is not int or data[0] != RECORD_FORMAT:
-                raise MalformedEvent(f"not a record of format {RECORD_FORMAT}")
-            if len(data) != len(_FIELDS) + 1:
-                raise MalformedEvent(f"a record has {len(_FIELDS)} fields, not {len(data) - 1}")
-            return cls.from_dict(dict(zip(_FIELDS, data[1:], strict=True)))
+            layout = _LAYOUTS.get(data[0]) if data and type(data[0]) is int else None
+            if layout is None:
+                raise MalformedEvent(f"not a record of format {RECORD_FORMAT} or earlier")
+            if len(data) != len(layout) + 1:
+                raise MalformedEvent(f"a record has {len(layout)} fields, not {len(data) - 1}")
+            return cls.from_dict(dict(zip(layout, data[1:], strict=True)))
         if type(data) is not dict:
             raise MalformedEvent("not a JSON array or object")
         return cls.from_dict(data)
@@ -171,6 +193,19 @@ class Event(NamedTuple):
 
 
 _FIELDS: tuple[str, ...] = Event._fields
+_ADDED_IN_FORMAT_2 = (
+    "country",
+    "device_type",
+    "os",
+    "browser",
+    "view_state",
+    "impression_event_id",
+)
+# The fields of each record format, in the order its arrays hold them.
+_LAYOUTS: Mapping[int, tuple[str, ...]] = {
+    1: tuple(name for name in _FIELDS if name not in _ADDED_IN_FORMAT_2),
+    RECORD_FORMAT: _FIELDS,
+}
 _INDEX = {name: i for i, name in enumerate(_FIELDS)}
 _IMP_TYPE = _INDEX["imp_type"]
 _TS = _INDEX["ts"]

@@ -15,6 +15,7 @@ from adtrack.domain.events import Event
 __all__ = [
     "RAW_EVENT_SCHEMA",
     "columns_to_batch",
+    "conform_columns",
     "epoch_hour_indices",
     "events_to_table",
 ]
@@ -38,11 +39,17 @@ RAW_EVENT_SCHEMA = pa.schema(
         ("ancost_used", pa.bool_()),
         ("cachebuster", pa.string()),
         ("ip", pa.string()),
+        ("country", pa.string()),
         ("user_agent", pa.string()),
+        ("device_type", pa.string()),
+        ("os", pa.string()),
+        ("browser", pa.string()),
         ("referrer", pa.string()),
         ("invalid", pa.bool_()),
         ("invalid_reason", pa.string()),
         ("redirect_url", pa.string()),
+        ("view_state", pa.string()),
+        ("impression_event_id", pa.string()),
     ]
 )
 if tuple(RAW_EVENT_SCHEMA.names) != Event._fields:
@@ -58,6 +65,25 @@ def epoch_hour_indices(ts: pa.ChunkedArray) -> pa.ChunkedArray:
     micros = ts.cast(pa.int64())
     shifted = pc.subtract(micros, pc.if_else(pc.less(micros, 0), HOUR_MICROS - 1, 0))
     return pc.divide(shifted, HOUR_MICROS)
+
+
+def conform_columns(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBatch:
+    """``batch``'s columns ``names``, in that order; a column its file does not hold (written
+    before the column existed) comes as nulls of the column's type."""
+    present = set(batch.schema.names)
+    if present.issuperset(names):
+        return batch.select(names)
+    arrays = [
+        batch.column(name)
+        if name in present
+        else pa.nulls(batch.num_rows, RAW_EVENT_SCHEMA.field(name).type)
+        for name in names
+    ]
+    fields = [
+        batch.schema.field(name) if name in present else RAW_EVENT_SCHEMA.field(name)
+        for name in names
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def columns_to_batch(columns: Iterable[Sequence[object]]) -> pa.RecordBatch:

@@ -101,7 +101,8 @@ def assert_contiguous(batches: list[Batch], first: dict[str, int] | None = None)
 
 def test_event_id_is_read_from_the_start_of_the_record() -> None:
     assert event_id_of(event(7)) == "test-7"
-    assert event_id_of(b'[1,"x",1]') == "x"
+    assert event_id_of(b'[2,"y",1]') == "y"
+    assert event_id_of(b'[1,"x",1]') == "x"  # as records of format 1
     assert event_id_of(b'{"event_id":"k","ts":1}') == "k"  # as records before format 1
     assert event_id_of(b'{"ts":1,"event_id":"x"}') is None  # not first: no dedupe header
     assert event_id_of(b'{"event_id":""}') is None

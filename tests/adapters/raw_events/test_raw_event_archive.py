@@ -265,3 +265,35 @@ def test_the_aggregators_maintenance_compacts_closed_hours_and_deletes_orphans(
     (compacted,) = manifest_paths(engine)
     assert "/compacted-" in compacted
     assert archived_count(engine, root) == 30
+
+
+# The columns record format 2 added; files archived before it lack them.
+FORMAT_2_COLUMNS = ["country", "device_type", "os", "browser", "view_state", "impression_event_id"]
+
+
+def test_files_written_before_a_column_existed_read_it_as_null(engine: Engine, root: Path) -> None:
+    def as_an_earlier_version_wrote_it(path: str) -> None:
+        table = pq.read_table(root / path).drop_columns(FORMAT_2_COLUMNS)
+        pq.write_table(table, root / path)
+
+    archive = ParquetRawEventArchive(root)
+    old = events_in(HOUR, 20, "old")
+    (staged,) = archive.stage(events_to_table(old), "old-layout")
+    as_an_earlier_version_wrote_it(staged.path)
+    with engine.begin() as conn:
+        register_files(conn, [staged])
+    assert archived_events(engine, root) == as_rows(old)  # (through DuckDB)
+    assert archive.compact(engine, closed_before_hour=hour_start(HOUR + 1)) == 1
+    (compacted,) = manifest_paths(engine)
+    as_an_earlier_version_wrote_it(compacted)
+    assert archived_events(engine, root) == as_rows(old)  # (one sorted file: read by Arrow)
+    new = [
+        e._replace(country="NL", device_type="tablet", os="iOS", browser="Mobile Safari")
+        for e in events_in(HOUR, 10, "new")
+    ]
+    stage_and_register(engine, archive, new, "new-layout")
+    assert archived_events(engine, root) == as_rows(old + new)  # old and new files together
+    assert archive.compact(engine, closed_before_hour=hour_start(HOUR + 1)) == 2
+    (compacted,) = manifest_paths(engine)
+    assert set(FORMAT_2_COLUMNS) <= set(pq.read_schema(root / compacted).names)
+    assert archived_events(engine, root) == as_rows(old + new)

@@ -57,8 +57,12 @@ RECORD_OVERHEAD = 4  # the length in front of each record
 BATCH_OVERHEAD = FRAME_HEAD_SIZE
 _ADTRACK_MAGIC_PREFIX = b"ADT"
 _FRAME_HEAD = struct.Struct("<4sIII")
-# what a collector's record starts with, up to its event id (and before record format 1)
-_EVENT_ID_PREFIXES = (b'[%d,"' % RECORD_FORMAT, b'{"event_id":"')
+# what a collector's record starts with, up to its event id: in each record format, and before
+# record format 1
+_EVENT_ID_PREFIXES = (
+    *(b'[%d,"' % number for number in range(RECORD_FORMAT, 0, -1)),
+    b'{"event_id":"',
+)
 
 
 class FutureFormat(ValueError):

@@ -28,7 +28,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.config import Settings
 from adtrack.domain.model import ImpType
 from adtrack.domain.utc import as_utc
-from adtrack.services.raw_event_columns import RAW_EVENT_SCHEMA
+from adtrack.services.raw_event_columns import RAW_EVENT_SCHEMA, conform_columns
 
 __all__ = ["DuckDBRawEventReader"]
 
@@ -110,7 +110,10 @@ class DuckDBRawEventReader:
             return
         conn = open_duckdb(self.memory_limit, self.threads)
         try:
-            selected = ", ".join(f'"{name}"' for name in names)
+            # (the columns a file holds of these: one written before a column existed lacks
+            # it, and conform_columns fills it with nulls)
+            quoted = ", ".join("'" + name + "'" for name in names)
+            selected = f"COLUMNS(lambda c: c IN ({quoted}))"
             where = "ts >= $start AND ts < $end"
             params: dict[str, object] = {"start": as_utc(start), "end": as_utc(end)}
             if imp_type is not None:
@@ -125,9 +128,7 @@ class DuckDBRawEventReader:
                         break
                     if is_sorted(paths):
                         try:
-                            source = pq.ParquetFile(
-                                self.root / paths[0], read_dictionary=REPEATED_TEXT
-                            )
+                            source = _open_sorted(self.root / paths[0])
                         except FileNotFoundError:
                             if attempt:
                                 raise
@@ -141,7 +142,8 @@ class DuckDBRawEventReader:
                     try:
                         reader: pa.RecordBatchReader = conn.sql(
                             f"SELECT {selected} FROM read_parquet($files, "
-                            f"hive_partitioning = false) WHERE {where}{order}",
+                            f"hive_partitioning = false, union_by_name = true) "
+                            f"WHERE {where}{order}",
                             params=params,
                         ).to_arrow_reader(batch_rows)
                         first = reader.read_next_batch()
@@ -152,10 +154,10 @@ class DuckDBRawEventReader:
                             raise
                         continue  # replaced between listing and opening: list again
                     if first.num_rows:
-                        yield first
+                        yield conform_columns(first, names)
                     for batch in reader:
                         if batch.num_rows:
-                            yield batch
+                            yield conform_columns(batch, names)
                     break
         finally:
             conn.close()
@@ -163,6 +165,14 @@ class DuckDBRawEventReader:
     def _hour_files(self, hour: int, imp_type: int | None) -> list[str]:
         listed = self._files_by_hour(hour_start(hour), hour_start(hour + 1), imp_type)
         return listed[0][1] if listed else []
+
+
+def _open_sorted(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path, read_dictionary=REPEATED_TEXT)
+    except KeyError:  # written before one of these columns existed: the ones it holds
+        held = set(pq.read_schema(path).names)
+        return pq.ParquetFile(path, read_dictionary=[n for n in REPEATED_TEXT if n in held])
 
 
 def _sorted_file_batches(
@@ -178,7 +188,8 @@ def _sorted_file_batches(
     written with a dictionary come as Arrow dictionaries, as they are stored: decoding them
     into plain strings would cost more than reading everything else."""
     wanted = set(names) | {"ts"} | ({"imp_type"} if imp_type is not None else set())
-    columns = [name for name in RAW_EVENT_SCHEMA.names if name in wanted]
+    held = set(source.schema_arrow.names)
+    columns = [name for name in RAW_EVENT_SCHEMA.names if name in wanted and name in held]
     ts_type = RAW_EVENT_SCHEMA.field("ts").type
     low, high = pa.scalar(as_utc(start), ts_type), pa.scalar(as_utc(end), ts_type)
     # Typed scalars: pyarrow would infer a bare int's type anew for every batch.
@@ -190,6 +201,6 @@ def _sorted_file_batches(
             keep = pc.and_(keep, pc.equal(batch.column("imp_type"), kind))
         # Most batches match whole (the feed's window covers the hour; a click file's rows
         # are mostly clicks): no copy then.
-        matching = (batch if pc.all(keep).as_py() else batch.filter(keep)).select(names)
+        matching = batch if pc.all(keep).as_py() else batch.filter(keep)
         if matching.num_rows:
-            yield matching
+            yield conform_columns(matching, names)

@@ -79,7 +79,11 @@ def carry_over_legacy_events(
     return moved
 
 
+_TS = Event._fields.index("ts")
+
+
 def _event(row: RowMapping) -> Event:
-    values = dict(row)
-    values["ts"] = (as_utc(values["ts"]) - _EPOCH) // _MICROSECOND
-    return Event(**values)
+    # (the table predates the audience and viewability fields: they are None)
+    values = [row.get(name) for name in Event._fields]
+    values[_TS] = (as_utc(row["ts"]) - _EPOCH) // _MICROSECOND
+    return Event._make(values)

@@ -42,7 +42,11 @@ from adtrack.adapters.sql import tables as t
 from adtrack.domain.model import ImpType
 from adtrack.domain.utc import as_utc
 from adtrack.services.ports import RawFile
-from adtrack.services.raw_event_columns import RAW_EVENT_SCHEMA, epoch_hour_indices
+from adtrack.services.raw_event_columns import (
+    RAW_EVENT_SCHEMA,
+    conform_columns,
+    epoch_hour_indices,
+)
 
 __all__ = [
     "REPEATED_TEXT",
@@ -56,7 +60,6 @@ log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tmp-"
 _COMPACTED = "compacted-"
-_ALL_COLUMNS = ", ".join(f'"{name}"' for name in RAW_EVENT_SCHEMA.names)
 _SUFFIX = ".parquet"
 _CLICK = int(ImpType.EXTERNAL_CLICK)
 _TS = RAW_EVENT_SCHEMA.names.index("ts")
@@ -262,8 +265,10 @@ class ParquetRawEventArchive:
             duck = open_duckdb(self.sort_memory, self.sort_threads)
             try:
                 sorted_rows: pa.RecordBatchReader = duck.sql(
-                    f"SELECT {_ALL_COLUMNS} FROM read_parquet($files, hive_partitioning = false) "
-                    "ORDER BY ts, event_id",
+                    # (by name: files written before a column existed lack it; _conform
+                    # fills it with nulls)
+                    "SELECT * FROM read_parquet($files, hive_partitioning = false, "
+                    "union_by_name = true) ORDER BY ts, event_id",
                     params={"files": files},
                 ).to_arrow_reader(_ROW_GROUP)
                 with (
@@ -360,7 +365,10 @@ class ParquetRawEventArchive:
 
 
 def _conform(batches: list[pa.RecordBatch]) -> pa.Table:
-    return pa.Table.from_batches(batches).select(RAW_EVENT_SCHEMA.names).cast(RAW_EVENT_SCHEMA)
+    names = RAW_EVENT_SCHEMA.names
+    return pa.Table.from_batches([conform_columns(b, names) for b in batches]).cast(
+        RAW_EVENT_SCHEMA
+    )
 
 
 def _unlink(path: Path) -> int:
