@@ -22,10 +22,9 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adtrack.domain.events import Event
+from adtrack.domain.events import VIEW_MEASURED, VIEW_STATES, VIEW_VIEWABLE, Event
 from adtrack.domain.model import ImpType
 from adtrack.domain.rollup_counters import Counters
-from adtrack.domain.view_tokens import VIEW_MEASURED, VIEW_VIEWABLE
 from adtrack.services.ports import InvalidKey, RollupDelta, RollupKey, ViewKey
 from adtrack.services.raw_event_columns import epoch_hour_indices, events_to_table
 
@@ -47,14 +46,13 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
     if table.num_rows == 0:
         return delta
     hour = epoch_hour_indices(table["ts"])
-    if "view_state" in table.column_names:
-        beacon = pc.is_valid(table["view_state"])
-        if pc.any(beacon).as_py():
-            _fold_views(table.filter(beacon), hour.filter(beacon), delta)
-            hits = pc.invert(beacon)
-            table, hour = table.filter(hits), hour.filter(hits)
-            if table.num_rows == 0:
-                return delta
+    beacon = pc.is_valid(table["view_state"])
+    if pc.any(beacon).as_py():
+        _fold_views(table.filter(beacon), hour.filter(beacon), delta)
+        hits = pc.invert(beacon)
+        table, hour = table.filter(hits), hour.filter(hits)
+        if table.num_rows == 0:
+            return delta
     invalid = table["invalid"]
     valid = pc.invert(invalid)
     click = pc.equal(table["imp_type"], _CLICK)
@@ -128,7 +126,7 @@ def _fold_views(beacons: pa.Table, hour: pa.Array, delta: RollupDelta) -> None:
             views.setdefault(ViewKey(impression, VIEW_MEASURED), rollup_key)
 
 
-_VIEW_STATES = frozenset((VIEW_MEASURED, VIEW_VIEWABLE))
+_VIEW_STATES = frozenset(VIEW_STATES)
 
 
 def _fold_invalid(parts: pa.Table, reasons: pa.ChunkedArray, delta: RollupDelta) -> None:

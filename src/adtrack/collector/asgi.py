@@ -24,7 +24,7 @@ from adtrack.collector.responses import AnswerKind, asgi_parts
 from adtrack.collector.viewability import VIEW_BEACON_PATH, VIEW_SCRIPT_PATH, versioned_request
 from adtrack.services.ports import EventLogUnavailable, EventLogWriter
 
-__all__ = ["TrackingASGIApp", "tracking_routes"]
+__all__ = ["TrackingASGIApp", "ViewScriptApp", "tracking_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,15 @@ class TrackingASGIApp:
         await send({"type": "http.response.body", "body": b"" if view.method == "HEAD" else body})
 
 
-async def view_script(scope: Scope, receive: Receive, send: Send) -> None:
-    """``/v.js``: the viewability measurement script, cached long under its versioned URL."""
+class ViewScriptApp:
+    """``/v.js``: the viewability measurement script, cached long under its versioned URL (an
+    ASGI app: Starlette would take a plain function for a request handler)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _view_script(scope, send)
+
+
+async def _view_script(scope: Scope, send: Send) -> None:
     method = str(scope.get("method", "GET")).upper()
     if method not in ("GET", "HEAD"):
         kind = AnswerKind.METHOD_NOT_ALLOWED
@@ -109,5 +116,5 @@ def tracking_routes(app: TrackingASGIApp) -> list[Route]:
     core answers 405 to those it does not take)."""
     paths = (*TRACKING_PATHS, VIEW_BEACON_PATH)
     return [Route(path, app, methods=None) for path in paths] + [
-        Route(VIEW_SCRIPT_PATH, view_script, methods=None)
+        Route(VIEW_SCRIPT_PATH, ViewScriptApp(), methods=None)
     ]

@@ -27,9 +27,9 @@ from typing import Final
 
 from adtrack.config import Settings
 from adtrack.deployment_secret import load_deployment_secret
-from adtrack.domain.events import Event
+from adtrack.domain.events import VIEW_STATES, Event
 from adtrack.domain.model import ImpType
-from adtrack.domain.view_tokens import VIEW_STATES, ViewToken, ViewTokenSigner
+from adtrack.domain.view_tokens import ViewToken, ViewTokenSigner
 
 __all__ = [
     "VIEW_BEACON_PATH",
@@ -124,11 +124,17 @@ def beacon_record(event_id: str, token: ViewToken, state: str) -> bytes:
         ancost_used=False,
         cachebuster=None,
         ip=None,
+        country=None,
         user_agent=None,
+        device_type=None,
+        os=None,
+        browser=None,
         referrer=None,
         invalid=False,
         invalid_reason=None,
         redirect_url=None,
+        view_state=state,
+        impression_event_id=token.impression_event_id,
     ).to_bytes()
 
 

@@ -26,17 +26,11 @@ from adtrack.domain.events import MAX_EVENT_ID_LENGTH, TS_MAX, TS_MIN
 
 __all__ = [
     "MAX_TOKEN_BYTES",
-    "VIEW_MEASURED",
-    "VIEW_STATES",
-    "VIEW_VIEWABLE",
     "ViewToken",
     "ViewTokenSigner",
     "beacon_window_open",
 ]
 
-VIEW_MEASURED: Final = "measured"  # the script could observe the creative
-VIEW_VIEWABLE: Final = "viewable"  # MRC: enough of it in view, visible focused tab, 1 s
-VIEW_STATES: Final = (VIEW_MEASURED, VIEW_VIEWABLE)
 MAX_TOKEN_BYTES: Final = 512  # a real token is about 110 bytes; longer ones are not read
 
 _MAC_BYTES = 16  # 128 bits: forging one takes 2**128 tries

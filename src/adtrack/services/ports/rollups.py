@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from adtrack.domain.events import VIEW_MEASURED, VIEW_VIEWABLE
 from adtrack.domain.rollup_counters import Counters
 from adtrack.services.ports.raw_events import RawFile
 
@@ -51,7 +52,7 @@ class ViewKey(NamedTuple):
 
 
 # The counter each state adds one to.
-_VIEW_COUNTER = {"measured": "view_measured_imps", "viewable": "viewable_imps"}
+_VIEW_COUNTER = {VIEW_MEASURED: "view_measured_imps", VIEW_VIEWABLE: "viewable_imps"}
 
 
 @dataclass
