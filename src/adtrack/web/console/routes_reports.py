@@ -25,6 +25,7 @@ from adtrack.reporting.plan import plan_buckets
 from adtrack.reporting.request import (
     DIMENSIONS,
     MONEY_METRICS,
+    RATE_METRICS,
     Interval,
     ReportParameters,
     ReportRequest,
@@ -61,6 +62,10 @@ METRIC_LABELS = {
     "booked_revenue": "Booked revenue",
     "profit": "Profit",
     "cpm": "CPM",
+    "viewable_imps": "Viewable imps",
+    "view_measured_imps": "Measured imps",
+    "viewability_rate": "Viewability rate",
+    "view_measurement_rate": "Measurement rate",
 }
 FILTERS = ("imp_type", "advertiser_id", "line_item_id", "publisher_id", "tracker_id")
 INTERVALS = (("hour", "Hour"), ("day", "Day"), ("month", "Month"), ("cumulative", "Cumulative"))
@@ -108,7 +113,8 @@ def _bucket_label(when: datetime, interval: Interval) -> str:
 
 def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
     """Labels (every bucket, empty ones too) and one series per impression type: imps of
-    External Impressions, clicks of External Clicks. ``report`` is grouped by imp_type."""
+    External Impressions, clicks of External Clicks, and the viewable ones among the imps.
+    ``report`` is grouped by imp_type."""
     buckets = plan_buckets(request)
     if request.interval is Interval.CUMULATIVE:
         last_day = (request.end - timedelta(seconds=1)).astimezone(request.tz)
@@ -118,6 +124,7 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
     index = {label: i for i, label in enumerate(labels)}
     imps = [0] * len(labels)
     clicks = [0] * len(labels)
+    viewable = [0] * len(labels)
     for row in report.rows:
         if request.interval is Interval.CUMULATIVE:
             i = 0
@@ -129,6 +136,7 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
         imp_type = row.dimensions[0].id if row.dimensions else None
         if imp_type == ImpType.EXTERNAL_IMPRESSION:
             imps[i] += row.counters.imps
+            viewable[i] += row.counters.viewable_imps
         elif imp_type == ImpType.EXTERNAL_CLICK:
             clicks[i] += row.counters.clicks
     return {
@@ -136,6 +144,7 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
         "series": [
             {"label": "9 External Impression: imps", "values": imps},
             {"label": "10 External Click: clicks", "values": clicks},
+            {"label": "9 External Impression: viewable imps", "values": viewable},
         ],
     }
 
@@ -148,7 +157,7 @@ def cell_text(metric: str, value: formats.MetricValue) -> str:
         return ""
     if metric in MONEY_METRICS and isinstance(value, int):  # micros
         return money_text(value)
-    if metric == "ctr":
+    if metric in RATE_METRICS:
         return f"{value * 100:.2f} %"
     return str(value)
 
@@ -226,7 +235,7 @@ def reports_page(request: Request, viewer: ViewerDep) -> Response:
                 timezone=report_request.timezone,
                 group_by=("imp_type",),
                 filters=report_request.filters,
-                metrics=("imps", "clicks"),
+                metrics=("imps", "clicks", "viewable_imps"),
             ),
         )
     except DomainError as exc:
