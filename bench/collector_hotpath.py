@@ -128,6 +128,8 @@ async def main(args: argparse.Namespace) -> None:
         targets = {
             "imptr": f"/imptr?id={ids['imp']}{tail}",
             "clktrb": f"/clktrb?id={ids['click']}{tail}",
+            # the same click with a click token in its redirect target (docs/conversions.md)
+            "token": f"/clktrb?id={ids['click']}{tail}&s=[SSP_DATA]",
             "healthz": "/healthz",
         }
         print(f"adtrack from {Path(adtrack.__file__).parent}; other: {args.against or '-'}")

@@ -27,9 +27,11 @@ from adtrack.adapters.sql import db
 from adtrack.adapters.sql.unit_of_work import SqlUnitOfWork
 from adtrack.adapters.sql.users import SqlUserUnitOfWork
 from adtrack.config import Settings
+from adtrack.domain.click_tokens import ClickTokens
 from adtrack.domain.errors import DomainError
 from adtrack.domain.sign_in_lockout import SignInPolicy
 from adtrack.domain.utc import utc_now
+from adtrack.domain.view_tokens import ViewTokenSigner
 from adtrack.reporting.engine import ReportEngine
 from adtrack.reporting.feeds import FeedRules
 from adtrack.services.catalogue import CatalogueService
@@ -330,6 +332,36 @@ def build_tracker_cache(engine: Engine, *, freeze_after_load: bool = False) -> T
     from adtrack.collector.tracker_cache import TrackerCache
 
     return TrackerCache(SqlTrackerCatalogue(engine), freeze_after_load=freeze_after_load)
+
+
+TOKEN_SECRET_FILE = "token_secret"
+TOKEN_SECRET_MIN_CHARS = 32
+
+
+def token_secret(settings: Settings) -> bytes:
+    """The secret signed tokens use: ``ADTRACK_TOKEN_SECRET``, else the one kept in the data
+    directory (created on first use). A configured one shorter than 32 characters is refused:
+    a token is only as hard to forge as its secret is to guess."""
+    from adtrack.adapters.secret_files import load_or_create_secret
+
+    if settings.token_secret is not None:
+        if len(settings.token_secret) < TOKEN_SECRET_MIN_CHARS:
+            raise ValueError(
+                f"ADTRACK_TOKEN_SECRET must be at least {TOKEN_SECRET_MIN_CHARS} characters"
+            )
+        return settings.token_secret.encode()
+    return load_or_create_secret(settings.data_dir / TOKEN_SECRET_FILE).encode()
+
+
+def build_click_tokens(settings: Settings) -> ClickTokens:
+    """Click tokens (docs/conversions.md) signed with the deployment's token secret."""
+    return ClickTokens(token_secret(settings))
+
+
+def build_view_tokens(settings: Settings) -> ViewTokenSigner:
+    """Viewability tokens (docs/tracking.md, "Viewability") signed with a key derived from the
+    deployment's token secret."""
+    return ViewTokenSigner(token_secret(settings))
 
 
 def build_event_writer(settings: Settings, writer_id: str | None = None) -> EventLogWriter:

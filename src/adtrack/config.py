@@ -71,6 +71,11 @@ class Settings:
     metrics: str = "tracking"
     # Which redir targets are followed: "trackers" (default), "allow-list" or "open".
     redirect_policy: str = "trackers"
+    # Invalid traffic (docs/invalid-traffic.md): verdicts cached per user agent and per client
+    # address (entries per collector process), and whether known data-centre addresses count.
+    ivt_user_agent_cache: int = 50_000
+    ivt_address_cache: int = 100_000
+    ivt_datacentre: bool = True
     # Sign-in protection (docs/limits.md, "Sign-in"): failed sign-ins per account and per
     # client address within a window lock that subject (429 + Retry-After), doubling up to a
     # maximum; 0 turns a scope off. Password hashing runs on a few threads with a bounded queue.
@@ -126,6 +131,19 @@ class Settings:
     xandr_member_id: int = 1
     xandr_token_idle_seconds: float = 7200.0
     xandr_max_elements: int = 100
+    # Collectors (docs/tracking.md, "What is stored"): a newer MaxMind DB (.mmdb) file to take
+    # countries from instead of the bundled registry data; whether the client address is the
+    # last X-Forwarded-For entry (behind a trusted load balancer only; the same as the
+    # collector's --trust-forwarded-for); and the entries of the per-address and per-user-agent
+    # caches of what an event records about the visitor (docs/limits.md, "Tracking port").
+    geoip_db: Path | None = None
+    trust_forwarded_for: bool = False
+    address_cache_entries: int = 32_768
+    user_agent_cache_entries: int = 50_000
+    # The secret click tokens (docs/conversions.md) are signed with; None: the one kept in
+    # <data dir>/token_secret (created on first use). Every process of a deployment needs the
+    # same one.
+    token_secret: str | None = None
     # Viewability (docs/tracking.md, "Viewability"): a beacon is taken until the end of the UTC
     # day this many days after its impression's day; the aggregator remembers which
     # (impression, state) it counted for view_dedup_days days (a backlog that old still counts
@@ -191,6 +209,10 @@ class Settings:
             max_connections=int(env.get("ADTRACK_MAX_CONNECTIONS", "0")),
             metrics=env.get("ADTRACK_METRICS", "tracking"),
             redirect_policy=env.get("ADTRACK_REDIRECT_POLICY", "trackers"),
+            ivt_user_agent_cache=int(env.get("ADTRACK_IVT_USER_AGENT_CACHE", "50000")),
+            ivt_address_cache=int(env.get("ADTRACK_IVT_ADDRESS_CACHE", "100000")),
+            ivt_datacentre=env.get("ADTRACK_IVT_DATACENTRE", "1").lower()
+            not in ("0", "false", "no", "off"),
             login_max_failures=int(env.get("ADTRACK_LOGIN_MAX_FAILURES", "5")),
             login_max_failures_per_address=int(
                 env.get("ADTRACK_LOGIN_MAX_FAILURES_PER_ADDRESS", "20")
@@ -228,6 +250,14 @@ class Settings:
             xandr_member_id=int(env.get("ADTRACK_XANDR_MEMBER_ID", "1")),
             xandr_token_idle_seconds=float(env.get("ADTRACK_XANDR_TOKEN_IDLE_SECONDS", "7200")),
             xandr_max_elements=int(env.get("ADTRACK_XANDR_MAX_ELEMENTS", "100")),
+            geoip_db=Path(env["ADTRACK_GEOIP_DB"]).expanduser().resolve()
+            if env.get("ADTRACK_GEOIP_DB")
+            else None,
+            trust_forwarded_for=env.get("ADTRACK_TRUST_FORWARDED_FOR", "0").strip().lower()
+            in ("1", "true", "yes", "on"),
+            address_cache_entries=int(env.get("ADTRACK_ADDRESS_CACHE_ENTRIES", "32768")),
+            user_agent_cache_entries=int(env.get("ADTRACK_USER_AGENT_CACHE_ENTRIES", "50000")),
+            token_secret=env.get("ADTRACK_TOKEN_SECRET") or None,
             view_beacon_days=int(env.get("ADTRACK_VIEW_BEACON_DAYS", "1")),
             view_dedup_days=int(env.get("ADTRACK_VIEW_DEDUP_DAYS", "8")),
         )

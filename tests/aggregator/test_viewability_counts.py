@@ -61,6 +61,13 @@ def test_repeated_beacons_count_once_in_one_batch_and_across_batches(engine: Eng
     counts = totals(engine)
     assert (counts.imps, counts.view_measured_imps, counts.viewable_imps) == (3, 2, 1)
     assert totals(engine, "rollup_daily") == counts
+    for audience in (  # the audience rollups count them once too
+        "rollup_geo_hourly",
+        "rollup_geo_line_item_daily",
+        "rollup_device_daily",
+        "rollup_device_line_item_hourly",
+    ):
+        assert totals(engine, audience) == counts, audience
     # the beacons add no impressions, money or invalid traffic
     assert counts.media_cost_micros == 3 * AN_IMPRESSION.media_cost_micros
     assert (counts.invalid_imps, counts.clicks) == (0, 0)
@@ -74,10 +81,10 @@ def test_repeated_beacons_count_once_in_one_batch_and_across_batches(engine: Eng
     }
 
 
-def test_a_beacon_counts_on_its_impressions_row(engine: Engine) -> None:
+def test_a_beacon_counts_on_its_impressions_rows(engine: Engine) -> None:
     sink = SqlRollupSink(engine, clock=NOW.timestamp)
     earlier = impression("imp-early", NOW - timedelta(hours=5))._replace(
-        tracker_id=7, placement_id=3, payment_rule_id=4
+        tracker_id=7, placement_id=3, payment_rule_id=4, country="NL", device_type="tablet"
     )
     sink.write(
         fold([earlier, beacon(earlier, VIEW_VIEWABLE, "v")]), starts={}, positions={"log": 2}
@@ -88,6 +95,13 @@ def test_a_beacon_counts_on_its_impressions_row(engine: Engine) -> None:
             select(r.tracker_id, r.placement_id, r.payment_rule_id, r.imps, r.viewable_imps)
         ).all()
     assert [tuple(row) for row in rows] == [(7, 3, 4, 1, 1)]
+    g = t.rollup_geo_daily.c
+    d = t.rollup_device_hourly.c
+    with engine.connect() as conn:
+        geo = conn.execute(select(g.country, g.imps, g.viewable_imps)).all()
+        devices = conn.execute(select(d.device_type, d.imps, d.view_measured_imps)).all()
+    assert [tuple(row) for row in geo] == [("NL", 1, 1)]
+    assert [tuple(row) for row in devices] == [("tablet", 1, 1)]
 
 
 def test_views_of_impressions_past_the_window_are_not_counted_and_forgotten(

@@ -24,9 +24,12 @@ from adtrack.collector.hits import RecentHits
 from adtrack.collector.responses import PIXEL_GIF
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.collector.viewability import VIEW_SCRIPT, VIEW_SCRIPT_VERSION
+from adtrack.domain.click_tokens import ClickTokens
 from tests.support.collector import BROWSER, Basic, Catalogue, basic_catalogue, read_events
 from tests.support.net import LOOPBACK, free_port, wait_for_port
 from tests.support.viewability import script_token, token_fields
+
+CLICK_TOKENS = ClickTokens(b"a secret of these tests, 32 bytes")
 
 
 @dataclass
@@ -46,7 +49,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     cache.load()
     log_dir = tmp_path / "eventlog"
     writer = LocalEventLogWriter(log_dir, fsync="always")
-    core = TrackingCore(cache, hits=RecentHits())
+    core = TrackingCore(cache, hits=RecentHits(), click_tokens=CLICK_TOKENS)
     app = Starlette(routes=tracking_routes(TrackingASGIApp(core, writer)))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
@@ -133,3 +136,22 @@ def test_503_when_the_store_cannot_write(served: Served) -> None:
             time.sleep(0.1)
     cbs = [e["cachebuster"] for e in read_events(served.log_dir)]
     assert "back" in cbs and "lost" not in cbs
+
+
+def test_a_click_token_on_the_main_port(served: Served) -> None:
+    b = served.basic
+    with httpx.Client(base_url=served.url, headers=BROWSER) as client:
+        redirect = client.get(
+            httpx.URL(
+                served.url + f"/clktrb?id={b.click}&cachebuster=t1"
+                "&redir=https://shop.example/x?t=[SSP_DATA]"
+            )
+        )
+    assert redirect.status_code == 302
+    location = redirect.headers["location"]
+    assert location.startswith("https://shop.example/x?t=") and "SSP_DATA" not in location
+    token = location.removeprefix("https://shop.example/x?t=")
+    [event] = [e for e in read_events(served.log_dir) if e["cachebuster"] == "t1"]
+    click = CLICK_TOKENS.read(token, time.time_ns() // 1000)
+    assert (click.event_id, click.tracker_id) == (event["event_id"], b.click)
+    assert event["redirect_url"] == "https://shop.example/x?t=[SSP_DATA]"

@@ -70,8 +70,16 @@ def hit(ts: int, verdict: str = "valid") -> RecentHit:
 
 
 def test_hits_round_trip_through_json() -> None:
-    hits = [hit(1), RecentHit(2, "rejected:inactive_tracker", 0, True, "https://x/", None, "r")]
+    hits = [
+        hit(1),
+        RecentHit(2, "rejected:inactive_tracker", 0, True, "https://x/", None, "r"),
+        RecentHit(3, "valid", 0, False, None, None, None, "e3", None, "NL", "ctv"),
+    ]
     assert decode_hits(encode_hits(hits)) == hits
+    # a collector of the version before country and device type: both unknown
+    assert decode_hits(b'[[4,"valid",0,false,null,"agent",null,"e4"]]') == [
+        RecentHit(4, "valid", 0, False, None, "agent", None, "e4")
+    ]
 
 
 def test_live_hits_are_merged_newest_first_over_every_collector(

@@ -450,7 +450,7 @@ def test_empty_ancost_is_absent(env: Env) -> None:
     [
         ({"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"}, "bot"),
         ({"User-Agent": "curl/8.5.0"}, "bot"),
-        ({}, "bot"),  # no user agent at all
+        ({}, "non_browser"),  # no user agent at all
         ({**BROWSER, "Purpose": "prefetch"}, "prefetch"),
         ({**BROWSER, "Sec-Purpose": "prefetch;prerender"}, "prefetch"),
     ],

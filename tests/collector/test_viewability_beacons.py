@@ -101,8 +101,13 @@ def test_a_beacon_is_stored_as_an_event_of_its_impression(env: Env) -> None:
             "publisher_id",
             "placement_id",
             "payment_rule_id",
+            "country",
+            "device_type",
+            "os",
+            "browser",
         ):
             assert beacon[name] == impression[name], name
+        assert beacon["device_type"] == "desktop" and beacon["browser"] == "Chrome"
         assert beacon["media_cost_micros"] == beacon["booked_revenue_micros"] == 0
         assert beacon["ip"] is None and beacon["user_agent"] is None and not beacon["invalid"]
 

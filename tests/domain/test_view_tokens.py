@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import string
 
 import orjson
 import pytest
@@ -20,15 +21,18 @@ from adtrack.domain.view_tokens import (
 
 SECRET = b"a deployment secret of some length"
 SIGNER = ViewTokenSigner(SECRET)
-TOKEN = ViewToken("1a2b3c4d5e6f-17", 1_796_284_800_123_456, 12, 3, 4, 5, None, 7)
+TOKEN = ViewToken(
+    "1a2b3c4d5e6f-17", 1_796_284_800_123_456, 12, 3, 4, 5, None, 7, "US", "mobile", "iOS", "Safari"
+)
 DAY_US = 86_400_000_000
+FAMILY_NAME_CHARS = string.ascii_letters + string.digits + " ._-/"
 
 
 def test_a_signed_token_reads_back_exactly() -> None:
     text = SIGNER.sign(TOKEN)
     assert SIGNER.verify(text) == TOKEN
     assert text.isascii() and b'"' not in text and b"\\" not in text  # safe in JS and URLs
-    assert len(text) < 160
+    assert len(text) < 200
 
 
 @given(
@@ -39,6 +43,11 @@ def test_a_signed_token_reads_back_exactly() -> None:
         *(st.integers(0, 2**63 - 1) for _ in range(4)),
         st.one_of(st.none(), st.integers(0, 2**63 - 1)),
         st.one_of(st.none(), st.integers(0, 2**63 - 1)),
+        st.one_of(st.none(), st.text(max_size=2)),
+        st.one_of(st.none(), st.sampled_from(["desktop", "mobile", "ctv"])),
+        # (family names: short; a token stays within MAX_TOKEN_BYTES)
+        st.one_of(st.none(), st.text(alphabet=FAMILY_NAME_CHARS, max_size=40)),
+        st.one_of(st.none(), st.text(alphabet=FAMILY_NAME_CHARS, max_size=40)),
     )
 )
 def test_any_token_reads_back(token: ViewToken) -> None:
@@ -71,6 +80,8 @@ def test_well_signed_but_malformed_fields_read_as_nothing() -> None:
         ["", 0, 1, 1, 1, 1, None, None],
         ["id", 0, -1, 1, 1, 1, None, None],
         ["id", 0, 1, 1, 1, 1, "x", None],
+        ["id", 0, 1, 1, 1, 1, None, None, "USA", None, None, None],  # too long a country
+        ["id", 0, 1, 1, 1, 1, None, None, None, 7, None, None],
         {"impression_event_id": "id"},
     ):
         payload = base64.urlsafe_b64encode(orjson.dumps(fields)).rstrip(b"=")

@@ -26,9 +26,8 @@ from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
 from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
-from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
-from adtrack.collector.listener import CollectorServer, start_collector
+from adtrack.collector.listener import CollectorServer, build_core, start_collector
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.config import Settings
 from tests.support.events import AN_IMPRESSION, record_fields
@@ -334,6 +333,7 @@ def start_thread_collector(
     *,
     fsync: str = "interval",
     poll_interval: float = 0.5,
+    trust_forwarded_for: bool = False,
     **cache_options: Any,
 ) -> ThreadCollector:
     loop = uvloop.new_event_loop()
@@ -348,11 +348,8 @@ def start_thread_collector(
             settings.event_log_dir, fsync=fsync, fsync_interval_ms=settings.fsync_interval_ms
         )
         # its own live-hits ring: the process-wide one belongs to whatever else runs here
-        core = TrackingCore(
-            cache,
-            honour_privacy_signals=settings.honour_privacy_signals,
-            hits=RecentHits(),
-            redirect_policy=settings.redirect_policy,
+        core = build_core(
+            settings, cache, trust_forwarded_for=trust_forwarded_for, hits=RecentHits()
         )
         server = await start_collector(settings, LOOPBACK, 0, writer=writer, cache=cache, core=core)
         return server, writer

@@ -35,7 +35,7 @@ def collector(
         bool,
         typer.Option(
             help="Take the client IP from the last X-Forwarded-For entry "
-            "(only behind a load balancer that sets it)."
+            "(only behind a load balancer that sets it; ADTRACK_TRUST_FORWARDED_FOR=1 does too)."
         ),
     ] = False,
     reuse_port: Annotated[

@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--trust-forwarded-for",
         action="store_true",
-        help="take the client IP from X-Forwarded-For (behind a trusted load balancer only)",
+        help="take the client IP from X-Forwarded-For (behind a trusted load balancer only; "
+        "ADTRACK_TRUST_FORWARDED_FOR=1 does too)",
     )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)

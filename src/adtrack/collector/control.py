@@ -7,7 +7,7 @@ socket of its own (in a directory only the server's user can enter, the socket i
 
 * ``hits <tracker_id> <limit>\\n`` — the latest hits of a tracker, newest first, as a JSON array
   of ``[ts, verdict, media_cost_micros, ancost_used, redirect_url, user_agent, referrer,
-  event_id]``;
+  event_id, country, device_type]``;
 * ``metrics\\n`` — the collector's Prometheus metrics (text exposition format).
 
 Anything else is answered ``error ...`` and the connection is closed. The server side
@@ -66,6 +66,8 @@ def encode_hits(hits: list[RecentHit]) -> bytes:
                 h.user_agent,
                 h.referrer,
                 h.event_id,
+                h.country,
+                h.device_type,
             ]
             for h in hits
         ],
@@ -86,6 +88,8 @@ def decode_hits(data: bytes) -> list[RecentHit]:
             row[5],
             row[6],
             row[7],
+            None,
+            *row[8:10],  # (absent from a collector of an older version, in a rolling restart)
         )
         for row in rows
     ]

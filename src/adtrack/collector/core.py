@@ -22,8 +22,12 @@ Behaviour (issue "Tracking endpoints"):
 * Whether a ``redir`` is followed is the redirect policy's call (``redirect_policy.py``): by
   default only for an active tracker of the endpoint's kind; a refused one is as if absent and
   counted by reason.
-* Invalid traffic (bot, prefetch, duplicate click) is recorded with ``invalid`` set, never billed
-  downstream.
+* Invalid traffic (bot, non-browser, data-centre address, prefetch, duplicate click) is recorded
+  with ``invalid`` set and its reason, never billed downstream (``invalid_traffic.py``).
+* A recorded click whose redirect target has the ``${SSP_DATA}`` / ``[SSP_DATA]`` macro, or whose
+  tracker names a parameter for it, is sent there with its click token
+  (``click_token_targets.py``, ``domain/click_tokens.py``); the event keeps the target as
+  configured. An answer that records no click removes the macro.
 * Viewability (``viewability.py``): a valid ``t=1`` impression is answered a script holding a
   signed token of it, which loads the measurement script; ``/viewtr`` takes its beacons. A
   beacon with a good token is recorded as an event of the impression (``view_state`` and
@@ -38,6 +42,7 @@ from __future__ import annotations
 import itertools
 import operator
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final, NamedTuple, Protocol
@@ -45,6 +50,8 @@ from typing import Final, NamedTuple, Protocol
 import orjson
 
 from adtrack.collector.ancost import parse_ancost
+from adtrack.collector.click_token_targets import token_parts, without_token
+from adtrack.collector.datacentre import DatacentreAddresses, datacentre_ranges
 from adtrack.collector.hits import HitInfo, RecentHit, RecentHits, default_hits
 from adtrack.collector.invalid_traffic import (
     BotDetector,
@@ -53,12 +60,11 @@ from adtrack.collector.invalid_traffic import (
     usable_cachebuster,
 )
 from adtrack.collector.metrics import CollectorMetrics
-from adtrack.collector.privacy import anonymise_ip, opted_out
+from adtrack.collector.privacy import opted_out
 from adtrack.collector.query import MAX_TEXT, RedirStatus, parameter_text, parse_query
 from adtrack.collector.records import (
     HIT_END,
     INVALID_FRAGMENTS,
-    NO_IP,
     NO_REFERRER,
     NO_USER_AGENT,
     RecordFragments,
@@ -74,8 +80,10 @@ from adtrack.collector.viewability import (
     measuring_script,
     parse_beacon_query,
 )
+from adtrack.collector.visitor import VisitorFragments
+from adtrack.domain.click_tokens import ClickTokens
 from adtrack.domain.events import (
-    INVALID_BOT,
+    INVALID_DATACENTRE,
     INVALID_DUPLICATE_CLICK,
     INVALID_PREFETCH,
     RECORD_FORMAT,
@@ -108,6 +116,7 @@ TRACKING_PATHS: Final = {"/imptr": IMPRESSION, "/clktrb": CLICK, "/clktr": CLICK
 _PIXEL: Final = AnswerKind.PIXEL
 _SCRIPT: Final = AnswerKind.SCRIPT
 _REDIRECT: Final = AnswerKind.REDIRECT
+_TOKEN_REDIRECT: Final = AnswerKind.TOKEN_REDIRECT
 _CLICK_PAGE: Final = AnswerKind.CLICK_PAGE
 _NOT_FOUND: Final = AnswerKind.NOT_FOUND
 _BAD_REQUEST: Final = AnswerKind.BAD_REQUEST
@@ -274,6 +283,8 @@ class TagPlan:
         "priced_from",
         "priced_until",
         "record_head",
+        "token_parts",
+        "token_ids",
         "_fragments",
     )
 
@@ -288,6 +299,7 @@ class TagPlan:
         redir_metric: str | None,
         fragments: RecordFragments,
         cachebuster: str | None,
+        token_parts: tuple[bytes, ...] | None = None,
     ) -> None:
         self.generation = generation
         self.tracker = tracker
@@ -304,6 +316,10 @@ class TagPlan:
         self.priced = _NOT_PRICED_YET
         self.priced_from = self.priced_until = 0
         self.record_head = b""
+        # where the click token goes in ``location`` (None: it takes none), and the click's ids
+        # as the token packs them (its payment rule depends on the price: kept with it)
+        self.token_parts = token_parts
+        self.token_ids = b""
 
     def reprice(self, imp_type: int, now_us: int) -> PricedEvent:
         """Price a hit at ``now_us`` afresh, and keep the price for as long as it holds."""
@@ -314,6 +330,16 @@ class TagPlan:
             self.record_head = _join(
                 (self.tracker.record_fragment, self._fragments.priced(priced), b",")
             )
+            if self.token_parts is not None:
+                tracker = self.tracker
+                self.token_ids = ClickTokens.click_ids(
+                    tracker.id,
+                    tracker.advertiser_id,
+                    tracker.line_item_id,
+                    tracker.publisher_id,
+                    tracker.placement_id,
+                    priced.payment_rule_id,
+                )
             self.priced = priced
         return priced
 
@@ -338,13 +364,16 @@ class TrackingCore:
         hits: RecentHits | None = None,
         bots: BotDetector | None = None,
         duplicates: DuplicateClicks | None = None,
+        datacentres: DatacentreAddresses | None = None,
         event_ids: EventIds | None = None,
         max_tag_plans: int = 4096,
         redirect_policy: str = TRACKERS,
         viewability: Viewability | None = None,
+        visitor: VisitorFragments | None = None,
+        click_tokens: ClickTokens | None = None,
     ) -> None:
         self.cache = cache
-        # (processes of one deployment share the secret: Viewability.from_settings)
+        # (processes of one deployment share the secret: bootstrap.build_view_tokens)
         self.viewability = viewability or Viewability.ephemeral()
         # the server's redirect policy; an advertiser may override it (see redirect_policy.py)
         self.redirect_policy = check_policy(redirect_policy)
@@ -354,8 +383,16 @@ class TrackingCore:
         self.hits = hits if hits is not None else default_hits()
         self.bots = bots or BotDetector()
         self.duplicates = duplicates or DuplicateClicks()
+        self.datacentres = datacentres or DatacentreAddresses(datacentre_ranges())
         self.next_event_id = (event_ids or EventIds()).next
+        # None only where no token is ever read back (tests): a secret of this process alone
+        self.make_click_token = (click_tokens or ClickTokens(secrets.token_bytes(32))).make
         self.fragments = RecordFragments()
+        # the visitor's pieces of the record: per address (country) and per user agent (device);
+        # the hot path calls its caches' bound .get (the dicts are only ever cleared in place)
+        self.visitor = visitor if visitor is not None else VisitorFragments()
+        self._known_address = self.visitor.addresses.get
+        self._known_device = self.visitor.user_agents.get
         self._tag_plans: dict[tuple[int, bytes, bytes, bytes], TagPlan] = {}
         self._max_tag_plans = max_tag_plans  # 0: every hit takes the general path
         self.metrics.gauge(
@@ -468,38 +505,45 @@ class TrackingCore:
             priced = plan.reprice(imp_type, now_us)
         record_head = plan.record_head
 
-        # ---- judge
-        user_agent, invalid, ua_fragment = self.bots.classify(req.user_agent)
-        invalid_reason: str | None = None
-        if invalid:
-            invalid_reason = INVALID_BOT
-        elif req.purpose is not None and is_prefetch(req.purpose):
-            invalid_reason = INVALID_PREFETCH
-        elif (
-            imp_type == CLICK
-            and cachebuster
-            and self.duplicates.check_and_remember(tracker.id, cachebuster)
-        ):
-            invalid_reason = INVALID_DUPLICATE_CLICK
+        # ---- judge (on the full client address, before it is truncated below)
+        client_ip = req.client_ip
+        if req.forwarded_for and self.trust_forwarded_for:
+            client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
+        # (the user agent's verdict, bot or non_browser, comes first: its own reason)
+        user_agent, invalid_reason, ua_fragment = self.bots.classify(req.user_agent)
+        if invalid_reason is None:
+            if client_ip and self.datacentres.is_datacentre(client_ip):
+                invalid_reason = INVALID_DATACENTRE
+            elif req.purpose is not None and is_prefetch(req.purpose):
+                invalid_reason = INVALID_PREFETCH
+            elif (
+                imp_type == CLICK
+                and cachebuster
+                and self.duplicates.check_and_remember(tracker.id, cachebuster)
+            ):
+                invalid_reason = INVALID_DUPLICATE_CLICK
 
-        # ---- what we keep about the visitor
-        if (
+        # ---- what we keep about the visitor: its address's and agent's record pieces, each
+        # cached (visitor.py), with and without what a privacy signal leaves out
+        address = self._known_address(client_ip)
+        if address is None:
+            address = self.visitor.address(client_ip)
+        raw_user_agent = req.user_agent
+        device = self._known_device(raw_user_agent)
+        if device is None:
+            device = self.visitor.device(raw_user_agent, user_agent)
+        opted = (
             (req.sec_gpc is not None or req.dnt is not None)
             and self.honour_privacy_signals
             and opted_out(req.sec_gpc, req.dnt)
-        ):
+        )
+        if opted:
+            # country and device type stay: coarse, and what audience reports count
             referrer = user_agent = None
-            ip_fragment, ua_fragment, referrer_fragment = NO_IP, NO_USER_AGENT, NO_REFERRER
+            ip_fragment, device_fragment = address[1], device[1]
+            ua_fragment, referrer_fragment = NO_USER_AGENT, NO_REFERRER
         else:
-            client_ip = req.client_ip
-            if req.forwarded_for and self.trust_forwarded_for:
-                client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
-            ip_cache = self.fragments.ip_cache
-            known_ip = ip_cache.get(client_ip)
-            if known_ip is None:
-                known_ip = self.fragments.ip(anonymise_ip(client_ip) if client_ip else None)
-                ip_cache[client_ip] = known_ip  # also by the full address
-            ip_fragment = known_ip
+            ip_fragment, device_fragment = address[0], device[0]
             raw_referrer = req.referrer
             if raw_referrer:
                 known_referrer = self.fragments.referrer_cache.get(raw_referrer)
@@ -511,16 +555,25 @@ class TrackingCore:
 
         # ---- the record: Event's JSON array, from pre-encoded pieces (see records.py)
         event_id = self.next_event_id()
+        raw_event_id = event_id.encode()
+        kind = plan.kind
+        token_parts = plan.token_parts
+        if token_parts is not None:  # the redirect target takes the click's token
+            kind = _TOKEN_REDIRECT
+            location = self.make_click_token(
+                now_us, invalid_reason is not None, plan.token_ids, raw_event_id
+            ).join(token_parts)
         record = _join(
             (
                 _RECORD_START,
-                event_id.encode(),
+                raw_event_id,
                 b'",',
                 str(now_us).encode(),
                 record_head,
                 _dumps(cachebuster),
-                ip_fragment,
-                ua_fragment,
+                ip_fragment,  # ip, country
+                ua_fragment,  # user_agent
+                device_fragment,  # device_type, os, browser
                 referrer_fragment,
                 INVALID_FRAGMENTS[invalid_reason],
                 plan.redirect_fragment,
@@ -541,11 +594,14 @@ class TrackingCore:
                 user_agent,
                 referrer,
                 plan.redir_metric,
+                address[2],  # country
+                device[2][0],  # device_type
             ),
         )
         body: bytes | None = None
-        if plan.kind == _SCRIPT and invalid_reason is None:
+        if kind == _SCRIPT and invalid_reason is None:
             # the measurement script's token (invalid impressions are never measured)
+            info_of_device = device[2]
             body = measuring_script(
                 self.viewability.signer.sign(
                     ViewToken(
@@ -557,10 +613,14 @@ class TrackingCore:
                         tracker.publisher_id,
                         tracker.placement_id,
                         priced[0],
+                        address[2],
+                        info_of_device[0],
+                        None if opted else info_of_device[1],
+                        None if opted else info_of_device[2],
                     )
                 )
             )
-        return _new_tuple(Outcome, (plan.kind, location, record, info, None, body, None))
+        return _new_tuple(Outcome, (kind, location, record, info, None, body, None))
 
     def _beacon(self, req: RequestLike) -> Outcome:
         """A viewability beacon: the event of its impression's state, or only a count."""
@@ -683,7 +743,10 @@ class TrackingCore:
         else:
             kind = _CLICK_PAGE
 
-        if req.method == "HEAD":
+        head = req.method == "HEAD"
+        if (head or reject is not None) and location is not None and imp_type == CLICK:
+            location = without_token(location)  # no click recorded: no token to pass on
+        if head:
             return Outcome(kind, location)
         if reject is not None:
             metrics.rejected[reject] = metrics.rejected.get(reject, 0) + 1
@@ -691,6 +754,9 @@ class TrackingCore:
                 self._remember_rejected(tracker.id, reject, location, redir_metric, req)
             return Outcome(kind, location)
         assert tracker is not None
+        parts = None
+        if location is not None and imp_type == CLICK:
+            parts = token_parts(location, tracker.token_param)
 
         raw_ancost = query.ancost
         ancost_micros = parse_ancost(raw_ancost) if raw_ancost else None
@@ -704,6 +770,7 @@ class TrackingCore:
             redir_metric,
             self.fragments,
             query.cachebuster,
+            parts,
         )
 
     def _remember_rejected(

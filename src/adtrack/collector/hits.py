@@ -3,9 +3,9 @@
 Bounded twice: ``per_tracker`` hits for each tracker, and rings for at most ``max_trackers``
 trackers (the oldest ring is dropped first). Nothing here is durable or billable; it is a
 debugging aid. Entries carry the privacy-reduced data already (truncated IP; no IP, user agent or
-referrer when the visitor opted out). Adding a hit costs a dict lookup and a deque append: the
-collector's compact :class:`HitInfo` tuple is kept and turned into a :class:`RecentHit` only
-when read.
+referrer when the visitor opted out; country and device type either way). Adding a hit costs a
+dict lookup and a deque append: the collector's compact :class:`HitInfo` tuple is kept and
+turned into a :class:`RecentHit` only when read.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class HitInfo(NamedTuple):
     user_agent: str | None
     referrer: str | None
     redirect_refused: str | None = None  # why a redir was not followed (a metric reason)
+    country: str | None = None
+    device_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,8 @@ class RecentHit:
     referrer: str | None
     event_id: str | None = None
     redirect_refused: str | None = None  # why a redir was not followed (a metric reason)
+    country: str | None = None
+    device_type: str | None = None
 
     @property
     def timestamp(self) -> datetime:
@@ -67,6 +71,8 @@ class RecentHit:
             info.referrer,
             info.event_id,
             info.redirect_refused,
+            info.country,
+            info.device_type,
         )
 
 

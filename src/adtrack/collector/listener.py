@@ -1,6 +1,9 @@
 """Starting and running a collector (the fast tracking listener); the HTTP it speaks per
 connection is :mod:`adtrack.collector.http_protocol`.
 
+* :func:`build_core` — the tracking core a collector or the main port's tracking paths run,
+  from ``Settings`` (privacy signals, forwarded-for, redirect policy, the country database and
+  the visitor caches).
 * :func:`start_collector` — start listening on the running event loop with a given event-log
   writer and tracker cache (used by ``adtrack serve``, which runs it next to the API, and by
   tests). Returns a :class:`CollectorServer`.
@@ -27,15 +30,20 @@ import uvloop
 from adtrack import bootstrap
 from adtrack.collector.control import ControlServer, start_control_server
 from adtrack.collector.core import TrackingCore
+from adtrack.collector.countries import open_country_database
+from adtrack.collector.hits import RecentHits
 from adtrack.collector.http_protocol import ConnectionLimits, HttpCollector
+from adtrack.collector.invalid_traffic import judges_for
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.collector.viewability import Viewability
+from adtrack.collector.visitor import VisitorFragments
 from adtrack.config import Settings
 from adtrack.services.ports import EventLogWriter
 
 __all__ = [
     "CollectorOptions",
     "CollectorServer",
+    "build_core",
     "run_collector",
     "serve_collector_in_background",
     "start_collector",
@@ -96,6 +104,37 @@ class CollectorServer:
             await asyncio.wait_for(self.server.wait_closed(), 2.0)
 
 
+def build_core(
+    settings: Settings,
+    cache: TrackerCache,
+    *,
+    trust_forwarded_for: bool = False,
+    hits: RecentHits | None = None,
+) -> TrackingCore:
+    """The tracking core for ``settings``: the client address comes from ``X-Forwarded-For``
+    when ``trust_forwarded_for`` (the collector's flag) or ``ADTRACK_TRUST_FORWARDED_FOR`` says
+    so. Raises :class:`~adtrack.collector.countries.GeoDatabaseError` when
+    ``ADTRACK_GEOIP_DB`` names a file that cannot be read."""
+    bots, datacentres = judges_for(settings)
+    visitor = VisitorFragments(
+        open_country_database(settings.geoip_db),
+        max_addresses=settings.address_cache_entries,
+        max_user_agents=settings.user_agent_cache_entries,
+    )
+    return TrackingCore(
+        cache,
+        honour_privacy_signals=settings.honour_privacy_signals,
+        trust_forwarded_for=trust_forwarded_for or settings.trust_forwarded_for,
+        redirect_policy=settings.redirect_policy,
+        hits=hits,
+        visitor=visitor,
+        click_tokens=bootstrap.build_click_tokens(settings),
+        viewability=Viewability(bootstrap.build_view_tokens(settings), settings.view_beacon_days),
+        bots=bots,
+        datacentres=datacentres,
+    )
+
+
 async def start_collector(
     settings: Settings,
     host: str | None,
@@ -113,16 +152,11 @@ async def start_collector(
     The caller owns ``writer`` and ``cache`` (load the cache and start its polling first) and
     closes them after :meth:`CollectorServer.aclose`. ``reuse_port`` lets several processes
     share the port (``SO_REUSEPORT``); ``trust_forwarded_for`` takes the client IP from the last
-    ``X-Forwarded-For`` entry (only behind a trusted load balancer).
+    ``X-Forwarded-For`` entry (only behind a trusted load balancer; so does
+    ``ADTRACK_TRUST_FORWARDED_FOR``). Without ``core``, one is built from ``settings``.
     """
     if core is None:
-        core = TrackingCore(
-            cache,
-            honour_privacy_signals=settings.honour_privacy_signals,
-            trust_forwarded_for=trust_forwarded_for,
-            redirect_policy=settings.redirect_policy,
-            viewability=Viewability.from_settings(settings),
-        )
+        core = build_core(settings, cache, trust_forwarded_for=trust_forwarded_for)
     http = HttpCollector(
         core,
         writer,

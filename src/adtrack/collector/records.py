@@ -2,10 +2,11 @@
 
 The record is the JSON array of :class:`adtrack.domain.events.Event` (the same bytes as
 ``Event.to_bytes``: the record format's number, then the fields in order). Most of it repeats
-from hit to hit — the tracker's ids, the pricing, the user agent, the truncated IP, the redirect
-target — so those parts are encoded once and cached, and a hit only encodes what is new (event
-id, timestamp, cachebuster, referrer) and joins the pieces: about a third of the cost of
-building and serialising the event per hit.
+from hit to hit — the tracker's ids, the pricing, the user agent, the truncated IP and country,
+the device, the redirect target — so those parts are encoded once and cached (the visitor's in
+``visitor.py``), and a hit only encodes what is new (event id, timestamp, cachebuster,
+referrer) and joins the pieces: about a third of the cost of building and serialising the event
+per hit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Final, TypeVar
 
 import orjson
 
-from adtrack.domain.events import INVALID_BOT, INVALID_DUPLICATE_CLICK, INVALID_PREFETCH
+from adtrack.domain.events import INVALID_REASONS
 from adtrack.domain.pricing import PricedEvent
 
 __all__ = [
@@ -39,13 +40,11 @@ def _fields(*values: object) -> bytes:
 
 # ``invalid`` and ``invalid_reason`` by reason (None: a valid event)
 INVALID_FRAGMENTS: Final[dict[str | None, bytes]] = {
-    reason: _fields(reason is not None, reason)
-    for reason in (None, INVALID_BOT, INVALID_PREFETCH, INVALID_DUPLICATE_CLICK)
+    reason: _fields(reason is not None, reason) for reason in (None, *INVALID_REASONS)
 }
-# ``user_agent`` with the fields derived from it (``device_type``, ``os``, ``browser``), and ``ip``
-# with ``country``: the record's pieces that come from the same header or address.
-NO_USER_AGENT: Final = b",null,null,null,null"
-NO_IP: Final = b",null,null"
+# ``user_agent`` alone: the fields derived from it (``device_type``, ``os``, ``browser``) follow
+# it from the per-agent cache of visitor.py, as ``country`` follows ``ip`` from its per-address one.
+NO_USER_AGENT: Final = b",null"
 NO_REFERRER: Final = b",null"
 NO_REDIRECT: Final = b",null"
 # ``view_state`` and ``impression_event_id`` of a tracking hit, and the record's end
@@ -66,19 +65,18 @@ def tracker_fragment(
 
 
 def user_agent_fragment(user_agent: str | None) -> bytes:
-    """``user_agent`` to ``browser``."""
-    return _fields(user_agent, None, None, None)
+    """``user_agent`` (``device_type``, ``os`` and ``browser`` follow it from visitor.py)."""
+    return _fields(user_agent)
 
 
 class RecordFragments:
-    """Caches of the pieces that repeat: pricing, truncated IP, referrer, redirect target
-    (bounded)."""
+    """Caches of the pieces that repeat: pricing, referrer, redirect target (bounded; the
+    visitor's address and device are :mod:`adtrack.collector.visitor`'s)."""
 
-    __slots__ = ("priced_cache", "ip_cache", "referrer_cache", "redirect_cache")
+    __slots__ = ("priced_cache", "referrer_cache", "redirect_cache")
 
     def __init__(self) -> None:
         self.priced_cache: dict[PricedEvent, bytes] = {}
-        self.ip_cache: dict[str | None, bytes] = {None: NO_IP}
         # raw header -> (text, fragment): the pages a tag runs on repeat from hit to hit
         self.referrer_cache: dict[bytes, tuple[str, bytes]] = {}
         self.redirect_cache: dict[bytes | None, bytes] = {None: NO_REDIRECT}
@@ -102,13 +100,6 @@ class RecordFragments:
                 priced.ancost_used,
             )
             self._store(self.priced_cache, priced, fragment)
-        return fragment
-
-    def ip(self, ip: str | None) -> bytes:
-        """``ip`` (already truncated) and ``country``."""
-        fragment = self.ip_cache.get(ip)
-        if fragment is None:
-            fragment = self._store(self.ip_cache, ip, _fields(ip, None))
         return fragment
 
     def referrer(self, raw: bytes) -> tuple[str, bytes]:

@@ -64,11 +64,14 @@ class AnswerKind:
     BODY_TOO_LARGE: Final = 11  # the tracking endpoints read no body: only a small one passes
     REQUEST_TIMEOUT: Final = 12  # the request head did not arrive in time
     READY: Final = 13  # /readyz: the event log takes writes
-    NO_CONTENT: Final = 14  # a viewability beacon (stored, or refused and only counted)
-    VIEW_SCRIPT: Final = 15  # /v.js of the current version: cached for a year
-    VIEW_SCRIPT_UNVERSIONED: Final = 16  # /v.js without it: cached for five minutes
+    # a 302 whose Location carries a click token: one of a kind, so never cached
+    TOKEN_REDIRECT: Final = 14
+    NO_CONTENT: Final = 15  # a viewability beacon (stored, or refused and only counted)
+    VIEW_SCRIPT: Final = 16  # /v.js of the current version: cached for a year
+    VIEW_SCRIPT_UNVERSIONED: Final = 17  # /v.js without it: cached for five minutes
 
-    ALL: Final = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+    ALL: Final = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
+    REDIRECTS: Final = (2, 14)
 
 
 _STATUS: Final[dict[int, tuple[int, bytes]]] = {
@@ -86,6 +89,7 @@ _STATUS: Final[dict[int, tuple[int, bytes]]] = {
     AnswerKind.BODY_TOO_LARGE: (413, b"Content Too Large"),
     AnswerKind.REQUEST_TIMEOUT: (408, b"Request Timeout"),
     AnswerKind.READY: (200, b"OK"),
+    AnswerKind.TOKEN_REDIRECT: (302, b"Found"),
     AnswerKind.NO_CONTENT: (204, b"No Content"),
     AnswerKind.VIEW_SCRIPT: (200, b"OK"),
     AnswerKind.VIEW_SCRIPT_UNVERSIONED: (200, b"OK"),
@@ -108,6 +112,7 @@ _BODY: Final[dict[int, tuple[bytes, bytes]]] = {
     AnswerKind.BODY_TOO_LARGE: (_TEXT, b"request body too large\n"),
     AnswerKind.REQUEST_TIMEOUT: (_TEXT, b"request timeout\n"),
     AnswerKind.READY: (_TEXT, b"ready\n"),
+    AnswerKind.TOKEN_REDIRECT: (b"", b""),
     AnswerKind.NO_CONTENT: (b"", b""),
     AnswerKind.VIEW_SCRIPT: (_JAVASCRIPT, VIEW_SCRIPT),
     AnswerKind.VIEW_SCRIPT_UNVERSIONED: (_JAVASCRIPT, VIEW_SCRIPT),
@@ -136,7 +141,7 @@ def asgi_parts(
         body = fixed_body
     headers = [(name.lower(), value) for name, value in _CACHING.get(kind, NO_CACHE_HEADERS)]
     headers.extend((name.lower(), value) for name, value in _EXTRA.get(kind, ()))
-    if kind == AnswerKind.REDIRECT and location is not None:
+    if kind in AnswerKind.REDIRECTS and location is not None:
         headers.append((b"location", location))
     if content_type:
         headers.append((b"content-type", content_type))
@@ -216,12 +221,22 @@ class RawResponses:
     ) -> bytes:
         """An answer as bytes; ``location`` is required for :attr:`AnswerKind.REDIRECT` (already
         checked and safe to put in a header). Cached until the next second."""
+        if kind == AnswerKind.TOKEN_REDIRECT:
+            # its Location is never sent again: not looked up, not kept (it would only evict)
+            return self._build(kind, head_only, connection, location)
         key = (kind, head_only, connection, location)
         try:
             return self.cache[key]
         except KeyError:
             pass
-        if kind == AnswerKind.REDIRECT:
+        data = self._build(kind, head_only, connection, location)
+        if len(self.cache) >= _CACHE_MAX:
+            self.cache = {}
+        self.cache[key] = data
+        return data
+
+    def _build(self, kind: int, head_only: bool, connection: int, location: bytes | None) -> bytes:
+        if kind in AnswerKind.REDIRECTS:
             if location is None:
                 raise ValueError("a redirect needs a location")
             head = (
@@ -235,11 +250,7 @@ class RawResponses:
             )
         else:
             head = _HEADS[kind] + self._date_line + _CONNECTION_LINE[connection] + b"\r\n"
-        data = head if head_only else head + _BODY[kind][1]
-        if len(self.cache) >= _CACHE_MAX:
-            self.cache = {}
-        self.cache[key] = data
-        return data
+        return head if head_only else head + _BODY[kind][1]
 
     def script(self, body: bytes, connection: int = KEEP_ALIVE_DEFAULT) -> bytes:
         """The script answer of one ``t=1`` impression (``body`` differs for each: not cached)."""

@@ -37,7 +37,7 @@ def compile_trackers(inputs: TrackerInputs) -> list[CachedTracker]:
     plans: dict[tuple[int, int | None, int, int], PricingPlan] = {}
     for row in inputs.trackers:
         # plain tuple unpacking: attribute access on 100,000 rows is a large part of a load
-        (tid, tracker_type, code, state, adv, li, pub, placement, rule_id, landing_url) = row
+        (tid, tracker_type, code, state, adv, li, pub, placement, rule_id, landing_url, param) = row
         landing = None
         if landing_url:
             landing = safe_redirect_target(str(landing_url).strip().encode("utf-8"))
@@ -67,6 +67,7 @@ def compile_trackers(inputs: TrackerInputs) -> list[CachedTracker]:
                 plan,
                 tracker_fragment(imp_type, tid, adv, li, pub, placement),
                 redirects.get(adv, NO_OVERRIDE),
+                param.encode("ascii") if param and param.isascii() else None,
             )
         )
     return out

@@ -36,6 +36,8 @@ class CachedTracker:
     record_fragment: bytes  # this tracker's ids, pre-encoded for the event record
     # its advertiser's redirect policy override and landing domains
     redirects: AdvertiserRedirects = NO_OVERRIDE
+    # click trackers: the query parameter its redirects get the click token in (ASCII), or None
+    token_param: bytes | None = None
     # set once a newer copy replaced this one in the cache: anything derived from it is stale
     retired: bool = False
 

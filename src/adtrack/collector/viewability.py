@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
-from adtrack.config import Settings
-from adtrack.deployment_secret import load_deployment_secret
 from adtrack.domain.events import VIEW_STATES, Event
 from adtrack.domain.model import ImpType
 from adtrack.domain.view_tokens import ViewToken, ViewTokenSigner
@@ -105,9 +103,9 @@ _IMPRESSION: Final = int(ImpType.EXTERNAL_IMPRESSION)
 
 
 def beacon_record(event_id: str, token: ViewToken, state: str) -> bytes:
-    """The event log record of a beacon: an event of its impression's rollup key (time,
-    tracker, ids, payment rule, all from the token) that counts nothing but its state. Nothing
-    about the visitor is kept: the impression's event has it."""
+    """The event log record of a beacon: an event of its impression's rollup keys (time,
+    tracker, ids, payment rule, country and device, all from the token) that counts nothing but
+    its state. Nothing else about the visitor is kept: the impression's event has it."""
     return Event(
         event_id=event_id,
         ts=token.ts,
@@ -124,11 +122,11 @@ def beacon_record(event_id: str, token: ViewToken, state: str) -> bytes:
         ancost_used=False,
         cachebuster=None,
         ip=None,
-        country=None,
+        country=token.country,
         user_agent=None,
-        device_type=None,
-        os=None,
-        browser=None,
+        device_type=token.device_type,
+        os=token.os,
+        browser=token.browser,
         referrer=None,
         invalid=False,
         invalid_reason=None,
@@ -140,16 +138,12 @@ def beacon_record(event_id: str, token: ViewToken, state: str) -> bytes:
 
 @dataclass(frozen=True)
 class Viewability:
-    """What the collector needs for viewability: the token signer and how many days after its
-    impression's day a beacon is still taken (``ADTRACK_VIEW_BEACON_DAYS``)."""
+    """What the collector needs for viewability: the token signer (the deployment's token
+    secret, ``bootstrap.build_view_tokens``) and how many days after its impression's day a
+    beacon is still taken (``ADTRACK_VIEW_BEACON_DAYS``)."""
 
     signer: ViewTokenSigner
     beacon_days: int = 1
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Viewability:
-        secret = load_deployment_secret(settings).encode("utf-8")
-        return cls(ViewTokenSigner(secret), settings.view_beacon_days)
 
     @classmethod
     def ephemeral(cls) -> Viewability:

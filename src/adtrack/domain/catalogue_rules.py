@@ -15,6 +15,7 @@ from typing import Literal, Protocol, TypedDict
 
 from adtrack.domain.errors import Conflict, InUse, ValidationError
 from adtrack.domain.model import (
+    ConversionPixel,
     FilterAction,
     LineItem,
     PaymentRule,
@@ -33,6 +34,8 @@ API_FIELD: dict[str, str] = {
     "cost_cpm_micros": "cost_cpm",
     "cost_cpc_micros": "cost_cpc",
     "revshare_ppm": "revshare",
+    "post_click_revenue_micros": "post_click_revenue",
+    "post_view_revenue_micros": "post_view_revenue",
 }
 
 # How many blocking objects an ``InUse`` error lists, per kind.
@@ -320,6 +323,8 @@ def check_tracker(
     """
     if tracker.landing_page_url is not None and tracker.tracker_type is not TrackerType.CLICK:
         raise ValidationError("landing_page_url", "only click trackers have a landing page")
+    if tracker.ssp_data_param is not None and tracker.tracker_type is not TrackerType.CLICK:
+        raise ValidationError("ssp_data_param", "only click trackers pass on a click token")
     if line_item.advertiser_id != tracker.advertiser_id:
         raise ValidationError(
             "line_item_id",
@@ -359,6 +364,24 @@ def check_code_unique(tracker: Tracker, same_code: Iterable[Tracker]) -> None:
                 "code",
                 f"code '{tracker.code}' is already used by {tracker.tracker_type.value} "
                 f"tracker {other.id} ('{other.name}')",
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversion pixels
+# ---------------------------------------------------------------------------------------------
+
+
+def check_pixel_code_unique(pixel: ConversionPixel, same_code: Iterable[ConversionPixel]) -> None:
+    """A code is unique among live conversion pixels (``/sspx?code=`` finds a pixel by it)."""
+    if pixel.code is None:
+        return
+    for other in same_code:
+        if other.id != pixel.id:
+            raise Conflict(
+                "code",
+                f"code '{pixel.code}' is already used by conversion pixel {other.id} "
+                f"('{other.name}')",
             )
 
 

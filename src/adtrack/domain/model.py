@@ -72,6 +72,28 @@ class RedirectPolicy(StrEnum):
     OPEN = "open"
 
 
+class ConversionTrigger(StrEnum):
+    """Which events a conversion pixel counts conversions after: clicks only (``click``),
+    impressions only (``view``), or both, a click winning over an impression (``hybrid``)."""
+
+    VIEW = "view"
+    CLICK = "click"
+    HYBRID = "hybrid"
+
+
+class ConversionEventType(StrEnum):
+    """What a conversion pixel's conversion is (the original platform's conversion event
+    types, named in snake case)."""
+
+    LANDING_PAGE = "landing_page"
+    ITEM_VIEW = "item_view"
+    ADD_TO_CART = "add_to_cart"
+    CHECKOUT = "checkout"
+    PURCHASE = "purchase"
+    LEAD = "lead"
+    OTHER = "other"
+
+
 class Role(StrEnum):
     ADMIN = "admin"  # everything, manages users
     TRAFFICKER = "trafficker"  # manages catalogue and trackers
@@ -184,6 +206,43 @@ class Tracker:
     placement_id: int | None = None
     payment_rule_id: int | None = None
     landing_page_url: str | None = None  # click trackers only
+    # click trackers only: the query parameter the redirect target gets the click token in
+    ssp_data_param: str | None = None
+    created_at: datetime | None = None
+    last_modified: datetime | None = None
+    # id and code on the platform it was imported from (Microsoft Invest/Xandr), if any
+    original_id: int | None = None
+    original_code: str | None = None
+
+
+# Conversion windows: at most 90 days after a click, 30 days after an impression (minutes).
+POST_CLICK_WINDOW_MAX_MINUTES = 129_600
+POST_VIEW_WINDOW_MAX_MINUTES = 43_200
+DEFAULT_POST_CLICK_WINDOW_MINUTES = 43_200  # 30 days
+DEFAULT_POST_VIEW_WINDOW_MINUTES = 1_440  # 1 day
+MIN_MINUTES_PER_CONVERSION_MAX = 32_767
+
+
+@dataclass
+class ConversionPixel:
+    """What an advertiser counts as a conversion, and what one books.
+
+    ``min_minutes_per_conversion``: ``None`` counts one conversion per click (or user), ``0``
+    every one, ``n`` at most one per click (or user) every ``n`` minutes.
+    """
+
+    id: int
+    advertiser_id: int
+    name: str
+    code: str | None = None  # unique among live conversion pixels (``/sspx?code=``)
+    state: State = State.ACTIVE
+    trigger_type: ConversionTrigger = ConversionTrigger.CLICK
+    post_click_window_minutes: int = DEFAULT_POST_CLICK_WINDOW_MINUTES
+    post_view_window_minutes: int = DEFAULT_POST_VIEW_WINDOW_MINUTES
+    min_minutes_per_conversion: int | None = None
+    post_click_revenue_micros: int = 0  # booked per post-click conversion
+    post_view_revenue_micros: int = 0  # booked per post-view conversion
+    event_type: ConversionEventType = ConversionEventType.OTHER
     created_at: datetime | None = None
     last_modified: datetime | None = None
     # id and code on the platform it was imported from (Microsoft Invest/Xandr), if any

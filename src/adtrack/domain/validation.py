@@ -192,6 +192,19 @@ def clean_ppm(value: object, field: str = "revshare") -> int:
     return ppm
 
 
+def clean_whole_number(value: object, field: str, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high`` (a count of minutes...)."""
+    number = _clean_int(value, field)
+    if not low <= number <= high:
+        raise ValidationError(field, f"must be between {low} and {high} (got {number})")
+    return number
+
+
+def clean_optional_whole_number(value: object, field: str, low: int, high: int) -> int | None:
+    """``clean_whole_number``, or ``None`` (which the field means something by)."""
+    return None if value is None else clean_whole_number(value, field, low, high)
+
+
 def clean_priority(value: object, field: str = "priority") -> int:
     priority = _clean_int(value, field)
     if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
@@ -258,6 +271,29 @@ def clean_landing_page_url(value: object, field: str = "landing_page_url") -> st
     if port == 0:
         raise ValidationError(field, "is not a valid URL")
     return url
+
+
+QUERY_PARAMETER_MAX = 64
+_QUERY_PARAMETER_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-."
+)
+
+
+def clean_query_parameter_name(value: object, field: str) -> str | None:
+    """An optional query parameter name: 1 to 64 ASCII letters, digits, ``_``, ``-`` or ``.``
+    (nothing that would need encoding in a URL). Empty or ``None`` means none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a text")
+    name = value.strip()
+    if not name:
+        return None
+    if len(name) > QUERY_PARAMETER_MAX:
+        raise ValidationError(field, f"must be at most {QUERY_PARAMETER_MAX} characters")
+    if not set(name) <= _QUERY_PARAMETER_CHARS:
+        raise ValidationError(field, "may hold only letters, digits, '_', '-' and '.'")
+    return name
 
 
 def check_date_range(start: datetime | None, end: datetime | None) -> None:

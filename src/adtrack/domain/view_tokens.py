@@ -1,9 +1,10 @@
 """Viewability tokens: the signed reference to one impression that the JavaScript tag's
 measurement script sends back with each of its beacons (docs/tracking.md, "Viewability").
 
-A token names the impression (its event id) and everything its rollup row is keyed by (time,
-tracker, advertiser, line item, publisher, placement, payment rule), so a beacon is counted on
-exactly the impression's row without the collector or the aggregator looking the impression up.
+A token names the impression (its event id) and everything its rollup rows are keyed by (time,
+tracker, advertiser, line item, publisher, placement, payment rule; country, device type, OS and
+browser as its event recorded them), so a beacon is counted on exactly the impression's rows
+without the collector or the aggregator looking the impression up.
 It is ``<payload>.<mac>``, both base64url without padding: the payload is the JSON array of
 :class:`ViewToken`'s fields, the mac the first 16 bytes of its HMAC-SHA256 under a key derived
 from the deployment secret. Only the collector that signed a token (or one sharing its secret)
@@ -22,7 +23,7 @@ from typing import Final, NamedTuple
 
 import orjson
 
-from adtrack.domain.events import MAX_EVENT_ID_LENGTH, TS_MAX, TS_MIN
+from adtrack.domain.events import MAX_EVENT_ID_LENGTH, TEXT_LIMITS, TS_MAX, TS_MIN
 
 __all__ = [
     "MAX_TOKEN_BYTES",
@@ -50,6 +51,15 @@ class ViewToken(NamedTuple):
     publisher_id: int
     placement_id: int | None
     payment_rule_id: int | None
+    # the audience fields as the impression's event holds them (None: unknown, or left out for
+    # a privacy signal)
+    country: str | None = None
+    device_type: str | None = None
+    os: str | None = None
+    browser: str | None = None
+
+
+_AUDIENCE_WIDTHS = tuple(TEXT_LIMITS[name] for name in ("country", "device_type", "os", "browser"))
 
 
 def _b64(data: bytes) -> bytes:
@@ -69,6 +79,12 @@ def _is_id(value: object) -> bool:
 
 def _is_optional_id(value: object) -> bool:
     return value is None or _is_id(value)
+
+
+def _is_optional_text(value: object, width: int | None) -> bool:
+    return value is None or (
+        type(value) is str and (width is None or len(value) <= width) and "\x00" not in value
+    )
 
 
 class ViewTokenSigner:
@@ -107,7 +123,7 @@ class ViewTokenSigner:
             return None
         if type(fields) is not list or len(fields) != len(ViewToken._fields):
             return None
-        event_id, ts, *ids = fields
+        event_id, ts, *ids = fields[:8]
         if (
             type(event_id) is not str
             or not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH
@@ -115,6 +131,7 @@ class ViewTokenSigner:
             or not TS_MIN <= ts <= TS_MAX
             or not all(_is_id(value) for value in ids[:4])
             or not all(_is_optional_id(value) for value in ids[4:])
+            or not all(map(_is_optional_text, fields[8:], _AUDIENCE_WIDTHS))
         ):
             return None
         return ViewToken._make(fields)

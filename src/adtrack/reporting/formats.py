@@ -8,7 +8,9 @@ This is the edge where integer micro-units become decimal text:
   where their denominator is 0, as ``cpm`` is when a row has no impressions.
 
 Columns: ``interval_start``, then for each grouped dimension ``<dim>_id`` and ``<dim>`` (its
-name; ``imp_type`` reads ``9 External Impression`` / ``10 External Click``), then the metrics.
+name; ``imp_type`` reads ``9 External Impression`` / ``10 External Click``), or for an
+audience dimension (``country``, ``device_type``, ``os``, ``browser``) the one column ``<dim>``
+holding its value (``Unknown`` when there is none), then the metrics.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import orjson
 
 from adtrack.domain.money import format_micros, from_micros
 from adtrack.domain.rollup_counters import Counters
-from adtrack.reporting.request import MONEY_METRICS, RATE_METRICS
+from adtrack.reporting.request import DIMENSIONS, MONEY_METRICS, RATE_METRICS
 from adtrack.reporting.results import DimensionValue, Report, ReportRow
 
 TOTALS_LABEL = "Totals"
@@ -37,11 +39,28 @@ MetricValue = int | Decimal | None
 XlsxValue = int | Decimal | str | None
 
 
+def dimension_columns(dimension: str) -> list[str]:
+    """The columns of a grouped dimension: ``<dim>_id`` and ``<dim>``, or ``<dim>`` alone for
+    an audience dimension (its value is its label)."""
+    if DIMENSIONS[dimension].audience is not None:
+        return [dimension]
+    return [f"{dimension}_id", dimension]
+
+
 def columns(report: Report) -> list[str]:
     cols = ["interval_start"]
     for dim in report.request.group_by:
-        cols += [f"{dim}_id", dim]
+        cols += dimension_columns(dim)
     return cols + list(report.request.metrics)
+
+
+def _dimension_cells(value: DimensionValue, into: dict[str, JsonScalar]) -> None:
+    """The cells of one grouped dimension of a row (see :func:`dimension_columns`)."""
+    if isinstance(value.id, str):  # an audience dimension: its label is the value
+        into[value.dimension] = value.label
+        return
+    into[f"{value.dimension}_id"] = value.id
+    into[value.dimension] = value.label
 
 
 # The ``Counters`` attribute behind each metric.
@@ -112,8 +131,7 @@ class _RowDicts:
         if dimensions is None:
             dimensions = self._dimensions[row.dimensions] = {}
             for value in row.dimensions:
-                dimensions[f"{value.dimension}_id"] = value.id
-                dimensions[value.dimension] = value.label
+                _dimension_cells(value, dimensions)
         out = {"interval_start": text, **dimensions}
         counters = row.counters
         for metric, to_text in self._metrics:
@@ -140,7 +158,7 @@ def _text_rows(report: Report) -> Iterator[list[str]]:
         d = row_dict(row)
         yield ["" if d.get(c) is None else str(d[c]) for c in cols]
     totals = metric_texts(report.totals, report.request.metrics)
-    first = [TOTALS_LABEL] + [""] * (2 * len(report.request.group_by))
+    first = [TOTALS_LABEL] + [""] * (len(cols) - 1 - len(report.request.metrics))
     yield first + ["" if totals[m] is None else str(totals[m]) for m in report.request.metrics]
 
 
@@ -187,10 +205,10 @@ def to_xlsx(report: Report, sheet_title: str = "Report") -> bytes:
 
     metrics = report.request.metrics
     for row in report.rows:
-        values: dict[str, XlsxValue] = {"interval_start": interval_text(row)}
+        cells_of_row: dict[str, JsonScalar] = {}
         for dv in row.dimensions:
-            values[f"{dv.dimension}_id"] = dv.id
-            values[dv.dimension] = dv.label
+            _dimension_cells(dv, cells_of_row)
+        values: dict[str, XlsxValue] = {"interval_start": interval_text(row), **cells_of_row}
         values.update(metric_values(row.counters, metrics))
         ws.append(cells(values))
     totals: dict[str, XlsxValue] = {"interval_start": TOTALS_LABEL}
@@ -211,7 +229,7 @@ def to_table(report: Report) -> str:
         d = row_dict(row)
         cells = [interval_text(row)]
         for dv in row.dimensions:
-            if dv.dimension == "imp_type":
+            if dv.dimension == "imp_type" or isinstance(dv.id, str):
                 cells.append(dv.label or str(dv.id))
             else:
                 cells.append(f"{dv.id} {dv.label}" if dv.label else str(dv.id))

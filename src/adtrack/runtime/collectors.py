@@ -10,12 +10,23 @@ import threading
 
 import uvloop
 
+from adtrack.collector.countries import GeoDatabaseError, check_country_database
 from adtrack.collector.listener import CollectorOptions, serve_collector_in_background
 from adtrack.collector.pool import CollectorPool, reserve_port
 from adtrack.config import Settings
 from adtrack.supervisor import ChildStartError
 
-__all__ = ["run_collectors"]
+__all__ = ["check_settings_country_database", "run_collectors"]
+
+
+def check_settings_country_database(settings: Settings) -> None:
+    """Refuse to start ``adtrack serve`` or ``adtrack collector`` with an unreadable
+    ``ADTRACK_GEOIP_DB`` (before anything is printed or started)."""
+    try:
+        check_country_database(settings.geoip_db)
+    except GeoDatabaseError as exc:
+        print(f"adtrack: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 def run_collectors(
@@ -34,6 +45,7 @@ def run_collectors(
     only supervises them). Prints ``adtrack: collector listening on http://HOST:PORT (N
     workers)`` once every worker listens.
     """
+    check_settings_country_database(settings)
     if workers > 1:
         _run_pool(settings, host, port, workers, trust_forwarded_for)
         return
@@ -80,7 +92,7 @@ def _run_pool(
         port,
         workers,
         writer_prefix=f"c{os.getpid()}-",
-        trust_forwarded_for=trust_forwarded_for,
+        trust_forwarded_for=trust_forwarded_for or settings.trust_forwarded_for,
     )
     try:
         pool.start()

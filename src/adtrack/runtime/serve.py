@@ -31,12 +31,11 @@ from adtrack.aggregator.process import AggregatorProcess, aggregate
 from adtrack.bootstrap import Services
 from adtrack.collector.asgi import TrackingASGIApp
 from adtrack.collector.control import CollectorChannels
-from adtrack.collector.core import TrackingCore
-from adtrack.collector.listener import start_collector
+from adtrack.collector.listener import build_core, start_collector
 from adtrack.collector.pool import CollectorPool
-from adtrack.collector.viewability import Viewability
 from adtrack.config import Settings
 from adtrack.reporting.saved_reports import deliver_scheduled_reports
+from adtrack.runtime.collectors import check_settings_country_database
 from adtrack.services.users import FirstAdmin
 from adtrack.supervisor import ChildStartError
 from adtrack.web.app import create_app
@@ -92,6 +91,7 @@ def serve(
             flush=True,
         )
         raise SystemExit(2)
+    check_settings_country_database(settings)
     make_private_dir(settings.data_dir, tighten=True)
     bootstrap.migrate(settings)
     try:
@@ -139,12 +139,8 @@ async def _serve(
     await asyncio.to_thread(cache.load)
     cache.start()
     writer = bootstrap.build_event_writer(settings)
-    core = TrackingCore(
-        cache,
-        honour_privacy_signals=settings.honour_privacy_signals,
-        redirect_policy=settings.redirect_policy,
-        viewability=Viewability.from_settings(settings),
-    )
+    # (the tracking paths of the main port; ADTRACK_TRUST_FORWARDED_FOR applies to them too)
+    core = build_core(settings, cache)
     stop = asyncio.Event()
     background: list[asyncio.Task[None]] = []
     collector = None
@@ -169,6 +165,7 @@ async def _serve(
                 tracking_port,
                 workers,
                 writer_prefix=f"w{os.getpid()}-",
+                trust_forwarded_for=settings.trust_forwarded_for,
                 control_dir=control_dir,
             )
             aggregator = AggregatorProcess()
@@ -196,6 +193,10 @@ async def _serve(
             # then stop draining; errors still reach stderr.
             access_log=False,
             log_level="info",
+            # The client is the connection's peer: uvicorn would otherwise take it from
+            # X-Forwarded-For sent from 127.0.0.1. The tracking paths take it from there only
+            # with ADTRACK_TRUST_FORWARDED_FOR; sign-in never (docs/limits.md, "Sign-in").
+            proxy_headers=False,
             http=bounded_protocol(settings),
             timeout_keep_alive=settings.keepalive_timeout_seconds,  # type: ignore[arg-type]
         )

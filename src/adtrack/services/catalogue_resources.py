@@ -1,4 +1,4 @@
-"""The seven kinds of catalogue object as one table (``RESOURCES``): for each, its path and
+"""The eight kinds of catalogue object as one table (``RESOURCES``): for each, its path and
 label, its JSON models (``services/schemas.py``) and which ``KindCatalogue`` of the
 ``CatalogueService`` creates, reads, changes, deletes and lists it (and, for trackers, writes
 it in batches). The API's routes and the
@@ -11,7 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from adtrack.domain.model import Advertiser, LineItem, PaymentRule, Placement, Publisher, Tracker
+from adtrack.domain.model import (
+    Advertiser,
+    ConversionPixel,
+    LineItem,
+    PaymentRule,
+    Placement,
+    Publisher,
+    Tracker,
+)
 from adtrack.services import schemas
 from adtrack.services.catalogue import CatalogueService, KindCatalogue
 from adtrack.services.json_fields import ApiModel, from_domain
@@ -55,6 +63,7 @@ KindResource = (
     | Resource[Placement]
     | Resource[PaymentRule]
     | Resource[Tracker]
+    | Resource[ConversionPixel]
 )
 
 RESOURCES: tuple[KindResource, ...] = (
@@ -111,7 +120,7 @@ RESOURCES: tuple[KindResource, ...] = (
         schemas.ImpressionTrackerOut,
         schemas.TrackerListParams,
         lambda catalogue: catalogue.impression_trackers,
-        hidden=frozenset({"landing_page_url"}),
+        hidden=frozenset({"landing_page_url", "ssp_data_param"}),
         batch=schemas.batch_models(
             "impression tracker", schemas.ImpressionTrackerCreate, schemas.ImpressionTrackerUpdate
         ),
@@ -126,6 +135,18 @@ RESOURCES: tuple[KindResource, ...] = (
         lambda catalogue: catalogue.click_trackers,
         batch=schemas.batch_models(
             "click tracker", schemas.ClickTrackerCreate, schemas.ClickTrackerUpdate
+        ),
+    ),
+    Resource(
+        "conversion-pixels",
+        "conversion pixel",
+        schemas.ConversionPixelCreate,
+        schemas.ConversionPixelUpdate,
+        schemas.ConversionPixelOut,
+        schemas.ConversionPixelListParams,
+        lambda catalogue: catalogue.conversion_pixels,
+        batch=schemas.batch_models(
+            "conversion pixel", schemas.ConversionPixelCreate, schemas.ConversionPixelUpdate
         ),
     ),
 )

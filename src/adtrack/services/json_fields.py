@@ -69,6 +69,8 @@ MONEY_ATTRIBUTES = {
     "cost_cpm": "cost_cpm_micros",
     "cost_cpc": "cost_cpc_micros",
     "revshare": "revshare_ppm",
+    "post_click_revenue": "post_click_revenue_micros",
+    "post_view_revenue": "post_view_revenue_micros",
 }
 API_NAMES = {attribute: name for name, attribute in MONEY_ATTRIBUTES.items()}
 # Anything beyond this cannot be a valid amount or share; checked before exact arithmetic so an

@@ -18,6 +18,13 @@ from pydantic import Field, StrictBool, StrictInt, create_model
 
 from adtrack.domain.landing_domains import LANDING_DOMAINS_MAX
 from adtrack.domain.model import (
+    DEFAULT_POST_CLICK_WINDOW_MINUTES,
+    DEFAULT_POST_VIEW_WINDOW_MINUTES,
+    MIN_MINUTES_PER_CONVERSION_MAX,
+    POST_CLICK_WINDOW_MAX_MINUTES,
+    POST_VIEW_WINDOW_MAX_MINUTES,
+    ConversionEventType,
+    ConversionTrigger,
     FilterAction,
     PricingType,
     RedirectPolicy,
@@ -340,15 +347,25 @@ class ImpressionTrackerCreate(ImpressionTrackerUpdate):
     publisher_id: Id = Field(description="Required.")
 
 
-_LANDING_PAGE = "Optional http(s) URL the click redirects to."
+_LANDING_PAGE = (
+    "Optional http(s) URL the click redirects to. ${SSP_DATA} or [SSP_DATA] in it (or in a "
+    "tag's redir) is replaced with the click's token (docs/conversions.md)."
+)
+_SSP_DATA_PARAM = (
+    "Optional query parameter (1 to 64 letters, digits, '_', '-', '.') appended to every "
+    "redirect target of this tracker with the click's token as its value, e.g. sspdata; null "
+    "turns it off (docs/conversions.md)."
+)
 
 
 class ClickTrackerUpdate(ImpressionTrackerUpdate):
     landing_page_url: str | None = Field(default=None, description=_LANDING_PAGE)
+    ssp_data_param: str | None = Field(default=None, description=_SSP_DATA_PARAM)
 
 
 class ClickTrackerCreate(ImpressionTrackerCreate):
     landing_page_url: str | None = Field(default=None, description=_LANDING_PAGE)
+    ssp_data_param: str | None = Field(default=None, description=_SSP_DATA_PARAM)
 
 
 class ImpressionTrackerOut(OriginOut):
@@ -367,7 +384,8 @@ class ImpressionTrackerOut(OriginOut):
 
 
 class ClickTrackerOut(ImpressionTrackerOut):
-    landing_page_url: str | None
+    landing_page_url: str | None = Field(description=_LANDING_PAGE)
+    ssp_data_param: str | None = Field(description=_SSP_DATA_PARAM)
 
 
 class TrackerListParams(ListParams):
@@ -376,6 +394,92 @@ class TrackerListParams(ListParams):
     publisher_id: QueryId | None = None
     placement_id: QueryId | None = None
     payment_rule_id: QueryId | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversion pixels
+# ---------------------------------------------------------------------------------------------
+
+_TRIGGER = (
+    "What a conversion is counted after: click (default; a click of the advertiser's click "
+    "trackers), view (an impression), or hybrid (a click, else an impression)."
+)
+_POST_CLICK_WINDOW = (
+    f"Minutes after a click within which a conversion counts post-click: 1 to "
+    f"{POST_CLICK_WINDOW_MAX_MINUTES} (90 days); default {DEFAULT_POST_CLICK_WINDOW_MINUTES}."
+)
+_POST_VIEW_WINDOW = (
+    f"Minutes after an impression within which a conversion counts post-view: 1 to "
+    f"{POST_VIEW_WINDOW_MAX_MINUTES} (30 days); default {DEFAULT_POST_VIEW_WINDOW_MINUTES}."
+)
+_MIN_MINUTES = (
+    "null (default): one conversion per click or user; 0: count every one; 1 to "
+    f"{MIN_MINUTES_PER_CONVERSION_MAX}: at most one per click or user within that many minutes."
+)
+_EVENT_TYPE = (
+    "What the conversion is: landing_page, item_view, add_to_cart, checkout, purchase, lead "
+    "or other (default)."
+)
+_PIXEL_CODE = (
+    "Optional custom code (up to 100 characters, no spaces), unique among conversion pixels: "
+    "postbacks may name the pixel by it (code=); null clears it."
+)
+
+
+class ConversionPixelUpdate(ApiModel):
+    advertiser_id: Annotated[Id | None, NotNull] = Field(
+        default=None, description="The advertiser it belongs to."
+    )
+    name: Annotated[str | None, NotNull] = Field(default=None, description=_NAME)
+    code: str | None = Field(default=None, description=_PIXEL_CODE)
+    state: Annotated[State | None, NotNull] = Field(default=None, description=_STATE)
+    trigger_type: Annotated[ConversionTrigger | None, NotNull] = Field(
+        default=None, description=_TRIGGER
+    )
+    post_click_window_minutes: Annotated[StrictInt | None, NotNull] = Field(
+        default=None, description=_POST_CLICK_WINDOW
+    )
+    post_view_window_minutes: Annotated[StrictInt | None, NotNull] = Field(
+        default=None, description=_POST_VIEW_WINDOW
+    )
+    min_minutes_per_conversion: StrictInt | None = Field(default=None, description=_MIN_MINUTES)
+    post_click_revenue: Annotated[Money | None, NotNull] = Field(
+        default=None, description="Booked per post-click conversion (default 0)."
+    )
+    post_view_revenue: Annotated[Money | None, NotNull] = Field(
+        default=None, description="Booked per post-view conversion (default 0)."
+    )
+    event_type: Annotated[ConversionEventType | None, NotNull] = Field(
+        default=None, description=_EVENT_TYPE
+    )
+
+
+class ConversionPixelCreate(ConversionPixelUpdate):
+    advertiser_id: Id = Field(description="The advertiser it belongs to.")
+    name: str = Field(description=_NAME)
+
+
+class ConversionPixelOut(OriginOut):
+    id: int
+    advertiser_id: int
+    name: str
+    code: str | None
+    state: State
+    trigger_type: ConversionTrigger = Field(description=_TRIGGER)
+    post_click_window_minutes: int = Field(description=_POST_CLICK_WINDOW)
+    post_view_window_minutes: int = Field(description=_POST_VIEW_WINDOW)
+    min_minutes_per_conversion: int | None = Field(description=_MIN_MINUTES)
+    post_click_revenue: MoneyOut
+    post_view_revenue: MoneyOut
+    event_type: ConversionEventType = Field(description=_EVENT_TYPE)
+    created_at: datetime
+    last_modified: datetime
+
+
+class ConversionPixelListParams(ListParams):
+    advertiser_id: QueryId | None = None
+    trigger_type: ConversionTrigger | None = None
+    event_type: ConversionEventType | None = None
 
 
 # ---------------------------------------------------------------------------------------------

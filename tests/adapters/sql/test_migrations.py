@@ -77,7 +77,7 @@ def test_0005_viewability_down_and_up_again_keeps_the_rollups(db_url: str) -> No
     from alembic import command
     from sqlalchemy import text
 
-    command.upgrade(alembic_config(db_url), "0004")
+    command.upgrade(alembic_config(db_url), "0007")  # (0005 follows 0007)
     engine = make_engine(db_url)
     try:
         with engine.begin() as conn:
@@ -97,11 +97,27 @@ def test_0005_viewability_down_and_up_again_keeps_the_rollups(db_url: str) -> No
                 text("SELECT imps, viewable_imps, view_measured_imps FROM rollup_daily")
             ).one()
         assert tuple(row) == (5, 0, 0)
-        command.downgrade(alembic_config(db_url), "0004")
+        command.downgrade(alembic_config(db_url), "0007")
         columns = {c["name"] for c in inspect(engine).get_columns("rollup_daily")}
         assert "viewable_imps" not in columns and "view_measured_imps" not in columns
         assert "view_beacons_seen" not in table_names(db_url)
+        geo = {c["name"] for c in inspect(engine).get_columns("rollup_geo_daily")}
+        assert "viewable_imps" not in geo
     finally:
         engine.dispose()
     upgrade(db_url)
+    assert schema_differences(db_url) == []
+
+
+def test_0006_audience_rollups_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+
+    audience = {"rollup_geo_hourly", "rollup_geo_daily", "rollup_device_hourly"}
+    audience.add("rollup_device_daily")
+    upgrade(db_url)
+    assert audience <= table_names(db_url)
+    command.downgrade(alembic_config(db_url), "0004")
+    assert not audience & table_names(db_url)
+    upgrade(db_url)
+    assert audience <= table_names(db_url)
     assert schema_differences(db_url) == []

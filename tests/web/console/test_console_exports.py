@@ -71,6 +71,10 @@ def test_the_dialog_offers_the_seed_pages_options(bed: ConsoleBed) -> None:
     clicks = bed.client.get("/export?tracker_type=click&ids=2", headers=HTMX).text
     assert "Click URL" in clicks and "Anchor (&lt;a&gt; tag)" in clicks
     assert "JavaScript tag" not in clicks
+    # the click token: where the macro goes (docs/conversions.md), for click trackers only
+    assert "Click token (conversions)" in clicks and "${SSP_DATA}" in clicks
+    assert "Click token parameter" in clicks and "[SSP_DATA]" in clicks
+    assert "SSP_DATA" not in html
     nothing = bed.client.get("/export?tracker_type=impression", headers=HTMX).text
     assert "Select at least one tracker" in nothing
 

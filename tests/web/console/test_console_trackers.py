@@ -266,17 +266,21 @@ def test_tracker_page_shows_live_hits(bed: ConsoleBed) -> None:
             None,
             "e1",
             "userinfo",
+            "US",
+            "mobile",
         ),
     )
     hits = bed.client.get(f"/trackers/{tracker.id}/hits").text
     rows = hits.split("<tr>")[2:]
     assert "https://landing.example/" in rows[0]  # newest first
     assert "redir not followed: a user name in the target" in rows[0]
+    assert "US · mobile" in rows[0]  # the visitor's country and device type
     assert "rejected: inactive tracker" in rows[1]
     assert "invalid: duplicate click" in rows[2]
     assert "counted" in rows[3] and "0.050000" in rows[3] and ">yes<" in rows[3]
     assert "https://shop.example.com/" in rows[3] and "https://news.example.com/" in rows[3]
     assert "redir not followed" not in rows[3]
+    assert "US · mobile" not in rows[3] and "—" in rows[3]
 
 
 def test_reporters_see_trackers_but_cannot_change_them(bed: ConsoleBed, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from adtrack.adapters.sql.catalogue_version import SqlCatalogueVersionRepository
 from adtrack.adapters.sql.rows import SqlRow, SqlSelect, SqlValues
 from adtrack.domain.model import (
     Advertiser,
+    ConversionPixel,
     LineItem,
     PaymentRule,
     Placement,
@@ -480,4 +481,23 @@ class SqlTrackerRepository(_SqlRepository[Tracker]):
         self, reference: TrackerReference, object_id: int, limit: int
     ) -> tuple[list[Tracker], int]:
         where = and_(self._live(), self.table.c[reference] == object_id)
+        return self._page(where, 0, limit)
+
+
+class SqlConversionPixelRepository(_SqlRepository[ConversionPixel]):
+    table = tables.conversion_pixels
+    entity = ConversionPixel
+    filterable = ("advertiser_id", "trigger_type", "event_type")
+
+    def live_with_code(self, code: str) -> list[ConversionPixel]:
+        t = self.table
+        rows = self._conn.execute(
+            self._select().where(self._live(), t.c.code == code).order_by(t.c.id)
+        )
+        return self._load(rows)
+
+    def live_for_advertiser(
+        self, advertiser_id: int, limit: int
+    ) -> tuple[list[ConversionPixel], int]:
+        where = and_(self._live(), self.table.c.advertiser_id == advertiser_id)
         return self._page(where, 0, limit)

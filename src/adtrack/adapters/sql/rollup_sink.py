@@ -10,8 +10,8 @@ Everything for a batch happens in ONE transaction:
    there first (a replay, a redelivery, a second aggregator): the transaction is rolled back
    and :class:`PositionConflict` raised, so nothing is counted twice;
 2. the batch's deltas (folded in memory, see ``aggregator/rollup.py``), added to the hourly and
-   daily rollups and the invalid-traffic rollup with multi-row upserts (``imps = imps +
-   excluded.imps``);
+   daily rollups, the audience rollups (geography, devices; hourly and daily) and the
+   invalid-traffic rollup with multi-row upserts (``imps = imps + excluded.imps``);
 3. the raw-event archive files the batch was written to, listed in ``raw_event_files``;
 4. the viewability states its beacons report (``RollupDelta.views``): inserted into
    ``view_beacons_seen`` (``ON CONFLICT DO NOTHING``), and only those inserted now add to
@@ -29,24 +29,46 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adtrack.adapters.sql.tables import (
+    DEVICE_KEY,
+    DEVICE_LINE_ITEM_KEY,
+    GEO_KEY,
+    GEO_LINE_ITEM_KEY,
     ROLLUP_DIMENSIONS,
     ROLLUP_SUMS,
     eventlog_checkpoints,
     raw_event_files,
     rollup_daily,
+    rollup_device_daily,
+    rollup_device_hourly,
+    rollup_device_line_item_daily,
+    rollup_device_line_item_hourly,
+    rollup_geo_daily,
+    rollup_geo_hourly,
+    rollup_geo_line_item_daily,
+    rollup_geo_line_item_hourly,
     rollup_hourly,
     rollup_invalid_hourly,
     view_beacons_seen,
 )
 from adtrack.domain.epoch_hours import EPOCH
 from adtrack.domain.rollup_counters import Counters
-from adtrack.services.ports import PositionConflict, RawFile, RollupDelta, RollupKey, ViewKey
+from adtrack.services.ports import (
+    DeviceKey,
+    GeoKey,
+    PositionConflict,
+    RawFile,
+    RollupDelta,
+    RollupKey,
+    ViewKey,
+    ViewRows,
+)
 
 __all__ = ["SqlRollupSink"]
 
@@ -131,6 +153,26 @@ class SqlRollupSink:
         self._purged_day = -1  # the UTC day (epoch days) of the last purge of counted views
         self._hourly = _Upsert(engine, rollup_hourly, ("hour", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
         self._daily = _Upsert(engine, rollup_daily, ("day", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
+        # Each audience key of the delta (GeoKey, DeviceKey) goes to its line-item tables and,
+        # summed without advertiser and line item, to its network tables.
+        self._geo = [
+            _AudienceLevel.of(engine, GeoKey._fields, key, hourly, daily)
+            for key, hourly, daily in (
+                (GEO_LINE_ITEM_KEY, rollup_geo_line_item_hourly, rollup_geo_line_item_daily),
+                (GEO_KEY, rollup_geo_hourly, rollup_geo_daily),
+            )
+        ]
+        self._devices = [
+            _AudienceLevel.of(engine, DeviceKey._fields, key, hourly, daily)
+            for key, hourly, daily in (
+                (
+                    DEVICE_LINE_ITEM_KEY,
+                    rollup_device_line_item_hourly,
+                    rollup_device_line_item_daily,
+                ),
+                (DEVICE_KEY, rollup_device_hourly, rollup_device_daily),
+            )
+        ]
         self._invalid = _Upsert(
             engine,
             rollup_invalid_hourly,
@@ -227,23 +269,23 @@ class SqlRollupSink:
         return int(self._clock() // _DAY_SECONDS) - self._view_dedup_days
 
     def _count_views_once(
-        self, conn: Connection, views: Mapping[ViewKey, RollupKey]
+        self, conn: Connection, views: Mapping[ViewKey, ViewRows]
     ) -> list[ViewKey]:
         """Record the views not counted before and return them (in key order: concurrent
         aggregators on PostgreSQL lock the same rows in the same order)."""
         oldest = self._oldest_counted_day()
-        rows = [
+        seen = [
             {
                 "impression_event_id": view.impression_event_id,
                 "view_state": view.view_state,
-                "impression_day": key.hour // 24,
+                "impression_day": keys.rollup.hour // 24,
             }
-            for view, key in sorted(views.items())
-            if key.hour // 24 >= oldest
+            for view, keys in sorted(views.items())
+            if keys.rollup.hour // 24 >= oldest
         ]
-        if not rows:
+        if not seen:
             return []
-        return [ViewKey(*row) for row in conn.execute(self._see_views, rows)]
+        return [ViewKey(*row) for row in conn.execute(self._see_views, seen)]
 
     def _purge_counted_views(self) -> None:
         """Forget the views of impressions too old to be counted (at most once a day)."""
@@ -258,9 +300,9 @@ class SqlRollupSink:
 
     def _add_rollups(self, conn: Connection, delta: RollupDelta) -> None:
         hours: dict[int, datetime] = {}
-        rows = delta.rows
+        rows, geo, devices = delta.rows, delta.geo, delta.devices
         if delta.views:
-            rows = delta.counted_views(self._count_views_once(conn, delta.views))
+            rows, geo, devices = delta.counted_views(self._count_views_once(conn, delta.views))
 
         def hour(index: int) -> datetime:
             value = hours.get(index)
@@ -280,6 +322,10 @@ class SqlRollupSink:
                     for key, counts in sorted(_by_day(rows).items())
                 ],
             )
+        for level in self._geo if geo else ():
+            level.add(conn, geo, hour)
+        for level in self._devices if devices else ():
+            level.add(conn, devices, hour)
         if delta.invalid:
             self._invalid.execute(
                 conn,
@@ -301,6 +347,58 @@ class SqlRollupSink:
                 }
                 for f in files
             ],
+        )
+
+
+# An audience rollup key as the sink handles it: the epoch hour (or day) first, then ids and
+# texts.
+_AudienceKey = tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class _AudienceLevel:
+    """One level of an audience family: which fields of the delta's key it keeps (the time
+    first), and its hourly and daily tables."""
+
+    kept: tuple[int, ...]
+    hourly: _Upsert
+    daily: _Upsert
+
+    @classmethod
+    def of(
+        cls,
+        engine: Engine,
+        delta_fields: Sequence[str],
+        key: Sequence[str],
+        hourly: Table,
+        daily: Table,
+    ) -> _AudienceLevel:
+        kept = (0, *(delta_fields.index(column) for column in key))
+        return cls(
+            kept,
+            _Upsert(engine, hourly, ("hour", *key), ROLLUP_SUMS),
+            _Upsert(engine, daily, ("day", *key), ROLLUP_SUMS),
+        )
+
+    def add(
+        self,
+        conn: Connection,
+        rows: Mapping[GeoKey, Counters] | Mapping[DeviceKey, Counters],
+        hour: Callable[[int], datetime],
+    ) -> None:
+        """Add ``rows`` (keyed by epoch hour) summed to this level, hourly and daily."""
+        hours: dict[_AudienceKey, Counters] = {}
+        days: dict[_AudienceKey, Counters] = {}
+        kept = self.kept
+        for key, counts in rows.items():
+            level_key = tuple([key[i] for i in kept])
+            for into, when in ((hours, level_key), (days, (key.hour // 24, *level_key[1:]))):
+                total = into.get(when)
+                into[when] = counts if total is None else total.plus(counts)
+        self.hourly.execute(conn, [(hour(int(k[0])), *k[1:], *c) for k, c in sorted(hours.items())])
+        self.daily.execute(
+            conn,
+            [(EPOCH + timedelta(days=int(k[0])), *k[1:], *c) for k, c in sorted(days.items())],
         )
 
 

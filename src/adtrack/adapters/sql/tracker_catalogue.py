@@ -54,6 +54,7 @@ _TRACKER_COLUMNS = tuple(
         "placement_id",
         "payment_rule_id",
         "landing_page_url",
+        "ssp_data_param",
     )
 )
 _LIVE_TRACKERS = select(*_TRACKER_COLUMNS).where(t.trackers.c.deleted_at.is_(None))

@@ -13,6 +13,7 @@ from adtrack.adapters.sql.catalogue_version import (
 )
 from adtrack.adapters.sql.repositories import (
     SqlAdvertiserRepository,
+    SqlConversionPixelRepository,
     SqlLineItemRepository,
     SqlPaymentRuleRepository,
     SqlPlacementRepository,
@@ -32,6 +33,7 @@ class SqlUnitOfWork(SqlTransaction):
     placements: SqlPlacementRepository
     payment_rules: SqlPaymentRuleRepository
     trackers: SqlTrackerRepository
+    conversion_pixels: SqlConversionPixelRepository
     catalogue_version: SqlCatalogueVersionRepository
 
     def __init__(self, engine: Engine, *, changes_kept: int = DEFAULT_CHANGES_KEPT) -> None:
@@ -46,3 +48,4 @@ class SqlUnitOfWork(SqlTransaction):
         self.placements = SqlPlacementRepository(conn, versions)
         self.payment_rules = SqlPaymentRuleRepository(conn, versions)
         self.trackers = SqlTrackerRepository(conn, versions)
+        self.conversion_pixels = SqlConversionPixelRepository(conn, versions)

@@ -17,6 +17,7 @@ from typing import Generic, Self, TypeVar, cast
 
 from adtrack.domain.model import (
     Advertiser,
+    ConversionPixel,
     LineItem,
     PaymentRule,
     Placement,
@@ -27,6 +28,7 @@ from adtrack.domain.model import (
 from adtrack.services.ports import (
     AdvertiserRepository,
     CatalogueVersionRepository,
+    ConversionPixelRepository,
     FilterKind,
     LineItemRepository,
     ListQuery,
@@ -206,6 +208,28 @@ class _CachedTrackers(_CachedRepository[Tracker]):
         )
 
 
+class _CachedConversionPixels(_CachedRepository[ConversionPixel]):
+    def __init__(self, inner: ConversionPixelRepository) -> None:
+        super().__init__(inner)
+        self._queries = inner
+
+    def live_with_code(self, code: str) -> list[ConversionPixel]:
+        found = self._queries.live_with_code(code)
+        items, _ = self._with_staged(
+            (found, len(found)), lambda e: e.code == code, len(found) + len(self._staged)
+        )
+        return items
+
+    def live_for_advertiser(
+        self, advertiser_id: int, limit: int
+    ) -> tuple[list[ConversionPixel], int]:
+        return self._with_staged(
+            self._queries.live_for_advertiser(advertiser_id, limit),
+            lambda e: e.advertiser_id == advertiser_id,
+            limit,
+        )
+
+
 class BatchView:
     """The unit of work ``uow`` (open, in its transaction) with cached lookups; see the module.
 
@@ -219,6 +243,7 @@ class BatchView:
         self.placements_cache = _CachedPlacements(uow.placements)
         self.payment_rules_cache = _CachedPaymentRules(uow.payment_rules)
         self.trackers_cache = _CachedTrackers(uow.trackers)
+        self.conversion_pixels_cache = _CachedConversionPixels(uow.conversion_pixels)
 
     def __enter__(self) -> Self:
         return self
@@ -259,6 +284,10 @@ class BatchView:
         return self.trackers_cache
 
     @property
+    def conversion_pixels(self) -> ConversionPixelRepository:
+        return self.conversion_pixels_cache
+
+    @property
     def catalogue_version(self) -> CatalogueVersionRepository:
         return self._uow.catalogue_version
 
@@ -271,6 +300,7 @@ class BatchView:
             self.placements_cache,
             self.payment_rules_cache,
             self.trackers_cache,
+            self.conversion_pixels_cache,
         )
         for cache in caches:
             if cache is repository:  # so it holds the same kind: E

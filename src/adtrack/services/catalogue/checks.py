@@ -12,6 +12,7 @@ from dataclasses import replace
 from adtrack.domain import catalogue_rules as rules
 from adtrack.domain.model import (
     Advertiser,
+    ConversionPixel,
     LineItem,
     PaymentRule,
     Placement,
@@ -22,6 +23,7 @@ from adtrack.services.ports import UnitOfWork
 
 __all__ = [
     "advertiser_delete_check",
+    "check_conversion_pixel",
     "check_line_item",
     "check_payment_rule",
     "check_placement",
@@ -41,12 +43,17 @@ def advertiser_delete_check(uow: UnitOfWork, advertiser: Advertiser) -> None:
     trackers, total = uow.trackers.live_using("advertiser_id", id, rules.MAX_BLOCKERS)
     line_items, li_total = uow.line_items.live_for_advertiser(id, rules.MAX_BLOCKERS)
     filtering, f_total = uow.payment_rules.live_filtering_on("advertiser", id, rules.MAX_BLOCKERS)
+    pixels, px_total = uow.conversion_pixels.live_for_advertiser(id, rules.MAX_BLOCKERS)
     rules.check_not_in_use(
         "advertiser",
         id,
         trackers,
         total,
-        [("line_item", line_items, li_total), ("payment_rule", filtering, f_total)],
+        [
+            ("line_item", line_items, li_total),
+            ("payment_rule", filtering, f_total),
+            ("conversion_pixel", pixels, px_total),
+        ],
     )
 
 
@@ -197,3 +204,17 @@ def check_tracker(
             tracker, uow.trackers.live_with_code(tracker.tracker_type, tracker.code)
         )
     return tracker
+
+
+# --- conversion pixels ------------------------------------------------------------------------
+
+
+def check_conversion_pixel(
+    uow: UnitOfWork, pixel: ConversionPixel, given: frozenset[str], before: ConversionPixel | None
+) -> ConversionPixel:
+    rules.check_reference(
+        "advertiser_id", "advertiser", pixel.advertiser_id, uow.advertisers.get(pixel.advertiser_id)
+    )
+    if pixel.code is not None:
+        rules.check_pixel_code_unique(pixel, uow.conversion_pixels.live_with_code(pixel.code))
+    return pixel

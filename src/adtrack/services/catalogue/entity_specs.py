@@ -15,7 +15,13 @@ from adtrack.domain import catalogue_rules as rules
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.landing_domains import clean_landing_domains
 from adtrack.domain.model import (
+    MIN_MINUTES_PER_CONVERSION_MAX,
+    POST_CLICK_WINDOW_MAX_MINUTES,
+    POST_VIEW_WINDOW_MAX_MINUTES,
     Advertiser,
+    ConversionEventType,
+    ConversionPixel,
+    ConversionTrigger,
     FilterAction,
     LineItem,
     PaymentRule,
@@ -40,16 +46,20 @@ from adtrack.domain.validation import (
     clean_name,
     clean_optional_enum,
     clean_optional_id,
+    clean_optional_whole_number,
     clean_original_code,
     clean_original_id,
     clean_ppm,
     clean_priority,
+    clean_query_parameter_name,
+    clean_whole_number,
 )
 from adtrack.services.ports import Repository, UnitOfWork
 
 __all__ = [
     "ADVERTISER",
     "BASE_RULE",
+    "CONVERSION_PIXEL",
     "LINE_ITEM",
     "PAYMENT_RULE",
     "PLACEMENT",
@@ -248,6 +258,7 @@ TRACKER = EntitySpec(
         "placement_id": _ref("placement_id"),
         "payment_rule_id": _ref("payment_rule_id"),
         "landing_page_url": clean_landing_page_url,
+        "ssp_data_param": partial(clean_query_parameter_name, field="ssp_data_param"),
     },
     required=("name", "tracker_type", "line_item_id", "publisher_id"),
     list_filters={
@@ -261,4 +272,43 @@ TRACKER = EntitySpec(
     },
     # advertiser_id may be omitted: it is then the line item's advertiser.
     placeholders={"advertiser_id": None},
+)
+
+CONVERSION_PIXEL = EntitySpec(
+    label="conversion pixel",
+    entity=ConversionPixel,
+    repository=lambda uow: uow.conversion_pixels,
+    fields={
+        **_COMMON,
+        "advertiser_id": _ref("advertiser_id"),
+        "trigger_type": partial(clean_enum, ConversionTrigger, field="trigger_type"),
+        "post_click_window_minutes": partial(
+            clean_whole_number,
+            field="post_click_window_minutes",
+            low=1,
+            high=POST_CLICK_WINDOW_MAX_MINUTES,
+        ),
+        "post_view_window_minutes": partial(
+            clean_whole_number,
+            field="post_view_window_minutes",
+            low=1,
+            high=POST_VIEW_WINDOW_MAX_MINUTES,
+        ),
+        "min_minutes_per_conversion": partial(
+            clean_optional_whole_number,
+            field="min_minutes_per_conversion",
+            low=0,
+            high=MIN_MINUTES_PER_CONVERSION_MAX,
+        ),
+        "post_click_revenue_micros": partial(clean_money_micros, field="post_click_revenue"),
+        "post_view_revenue_micros": partial(clean_money_micros, field="post_view_revenue"),
+        "event_type": partial(clean_enum, ConversionEventType, field="event_type"),
+    },
+    required=("name", "advertiser_id"),
+    list_filters={
+        **_ORIGIN_FILTERS,
+        "advertiser_id": partial(clean_id, field="advertiser_id"),
+        "trigger_type": lambda v: clean_enum(ConversionTrigger, v, "trigger_type").value,
+        "event_type": lambda v: clean_enum(ConversionEventType, v, "event_type").value,
+    },
 )

@@ -10,11 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from adtrack.domain.model import Advertiser, LineItem, PaymentRule, Placement, TrackerType
+from adtrack.domain.model import (
+    Advertiser,
+    ConversionPixel,
+    LineItem,
+    PaymentRule,
+    Placement,
+    TrackerType,
+)
 from adtrack.domain.utc import utc_now
 from adtrack.services.catalogue import checks
 from adtrack.services.catalogue.entity_specs import (
     ADVERTISER,
+    CONVERSION_PIXEL,
     LINE_ITEM,
     PAYMENT_RULE,
     PLACEMENT,
@@ -70,6 +78,9 @@ class CatalogueService:
         self.trackers = TrackerCatalogue(uow_factory, clock)
         self.impression_trackers = self.trackers.of_type(TrackerType.IMPRESSION)
         self.click_trackers = self.trackers.of_type(TrackerType.CLICK)
+        self.conversion_pixels: KindCatalogue[ConversionPixel] = KindCatalogue(
+            CONVERSION_PIXEL, uow_factory, clock, check=checks.check_conversion_pixel
+        )
 
     def catalogue_version(self) -> int:
         """The number collectors poll: it grows with every catalogue write."""

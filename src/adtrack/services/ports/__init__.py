@@ -20,6 +20,7 @@ from adtrack.services.ports.catalogue import (
 from adtrack.services.ports.catalogue_store import (
     AdvertiserRepository,
     CatalogueVersionRepository,
+    ConversionPixelRepository,
     FilterKind,
     FilterValue,
     LineItemRepository,
@@ -73,12 +74,15 @@ from adtrack.services.ports.reports import (
     Terms,
 )
 from adtrack.services.ports.rollups import (
+    DeviceKey,
+    GeoKey,
     InvalidKey,
     PositionConflict,
     RollupDelta,
     RollupKey,
     RollupSink,
     ViewKey,
+    ViewRows,
 )
 from adtrack.services.ports.sign_in import ThrottleStore, ThrottleUnitOfWork
 from adtrack.services.ports.storage import StorageFailure
@@ -118,6 +122,9 @@ __all__ = [
     "ExportStore",
     "FilterKind",
     "FilterValue",
+    "ConversionPixelRepository",
+    "DeviceKey",
+    "GeoKey",
     "InvalidKey",
     "LineItemRepository",
     "ListQuery",
@@ -141,6 +148,7 @@ __all__ = [
     "RollupDelta",
     "RollupKey",
     "ViewKey",
+    "ViewRows",
     "RollupSink",
     "StorageFailure",
     "SynchronousEventLogWriter",

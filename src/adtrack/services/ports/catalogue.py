@@ -12,9 +12,11 @@ from typing import NamedTuple, Protocol
 from adtrack.domain.model import LineItem, PaymentRule, TrackerType
 
 # One live tracker as stored: (id, tracker type value, code, state value, advertiser id, line item
-# id, publisher id, placement id, own payment rule id, landing page URL). A plain tuple, not an
-# entity: unpacking 100,000 of them is a large part of a full load.
-TrackerRow = tuple[int, str, str | None, str, int, int, int, int | None, int | None, str | None]
+# id, publisher id, placement id, own payment rule id, landing page URL, click token parameter).
+# A plain tuple, not an entity: unpacking 100,000 of them is a large part of a full load.
+TrackerRow = tuple[
+    int, str, str | None, str, int, int, int, int | None, int | None, str | None, str | None
+]
 
 
 class CatalogueVersion(NamedTuple):

@@ -21,6 +21,7 @@ from typing import Generic, Literal, Protocol, Self, TypeVar
 
 from adtrack.domain.model import (
     Advertiser,
+    ConversionPixel,
     LineItem,
     PaymentRule,
     Placement,
@@ -157,6 +158,18 @@ class TrackerRepository(Repository[Tracker], Protocol):
         ...
 
 
+class ConversionPixelRepository(Repository[ConversionPixel], Protocol):
+    def live_with_code(self, code: str) -> list[ConversionPixel]:
+        """Live conversion pixels whose code is exactly ``code``."""
+        ...
+
+    def live_for_advertiser(
+        self, advertiser_id: int, limit: int
+    ) -> tuple[list[ConversionPixel], int]:
+        """Up to ``limit`` live pixels of the advertiser, and how many there are in all."""
+        ...
+
+
 class CatalogueVersionRepository(Protocol):
     def bump(self, at: datetime) -> int:
         """Add one to the catalogue version (creating the row if missing); return the new value.
@@ -207,6 +220,9 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def trackers(self) -> TrackerRepository: ...
+
+    @property
+    def conversion_pixels(self) -> ConversionPixelRepository: ...
 
     @property
     def catalogue_version(self) -> CatalogueVersionRepository: ...

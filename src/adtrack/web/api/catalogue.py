@@ -1,14 +1,14 @@
 """REST endpoints for the catalogue, under ``/api/v1``.
 
-Seven resources share one shape (see ``services/catalogue_resources.py``): ``POST /{path}``
+Eight resources share one shape (see ``services/catalogue_resources.py``): ``POST /{path}``
 (201 + the object), ``GET /{path}`` (a page: ``?q=``, ``?state=``, filters such as
 ``?advertiser_id=``, ``?offset=&limit=``), ``GET|PATCH|DELETE /{path}/{id}`` (DELETE answers
-204). Trackers also have batch writes: ``POST /{path}/batch`` ``{"items": [...]}`` (201),
-``PATCH /{path}/batch`` ``{"items": [{"id": N, ...}]}`` and ``POST /{path}/batch/deactivate``
-``{"ids": [...]}``: all or nothing, at most ``ADTRACK_BATCH_MAX_ITEMS`` items. Any role may
-read; writing needs the admin or trafficker role. The work is done by ``CatalogueService``;
-this module only converts JSON to its input and its entities back to JSON
-(``services/schemas.py``).
+204). Trackers and conversion pixels also have batch writes: ``POST /{path}/batch``
+``{"items": [...]}`` (201), ``PATCH /{path}/batch`` ``{"items": [{"id": N, ...}]}`` and
+``POST /{path}/batch/deactivate`` ``{"ids": [...]}``: all or nothing, at most
+``ADTRACK_BATCH_MAX_ITEMS`` items. Any role may read; writing needs the admin or trafficker
+role. The work is done by ``CatalogueService``; this module only converts JSON to its input and
+its entities back to JSON (``services/schemas.py``).
 """
 
 from __future__ import annotations

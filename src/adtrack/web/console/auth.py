@@ -14,23 +14,25 @@ signature makes it unforgeable and the timestamp lets it expire after ``SESSION_
 - Cookie attributes: ``HttpOnly``, ``SameSite=Lax``, ``Path=/`` and ``Secure`` unless
   ``ADTRACK_COOKIE_SECURE=0`` (for plain-http use on localhost).
 
-The secret is the deployment's (``deployment_secret.py``): ``ADTRACK_SESSION_SECRET`` when set
-(give every process of one deployment the same); otherwise one is generated on first use and
-kept in ``<data dir>/session_secret`` (mode 0600), so sessions survive restarts.
+The secret is ``ADTRACK_SESSION_SECRET`` when set (give every process of one deployment the
+same); otherwise one is generated on first use and kept in ``<data dir>/session_secret`` (mode
+0600), so sessions survive restarts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
 from adtrack.config import Settings
-from adtrack.deployment_secret import load_deployment_secret
 
 __all__ = [
     "COOKIE_NAME",
@@ -40,10 +42,13 @@ __all__ = [
     "load_session_secret",
 ]
 
+log = logging.getLogger(__name__)
 
 COOKIE_NAME = "adtrack_session"
 FLASH_COOKIE = "adtrack_flash"
 SESSION_MAX_AGE = 12 * 3600  # seconds: a working day, then sign in again
+SECRET_FILE = "session_secret"
+_MIN_SECRET_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,33 @@ class ConsoleSession:
 
 def load_session_secret(settings: Settings) -> str:
     """The configured secret, else the one kept in the data directory (created on first use)."""
-    return load_deployment_secret(settings)
+    if settings.session_secret:
+        if len(settings.session_secret) < _MIN_SECRET_LENGTH:
+            log.warning("ADTRACK_SESSION_SECRET is short; use at least 32 random characters")
+        return settings.session_secret
+    path = Path(settings.data_dir) / SECRET_FILE
+    try:
+        return path.read_text().strip() or _create_secret(path)
+    except FileNotFoundError:
+        return _create_secret(path)
+    except OSError as exc:
+        log.warning("cannot read %s (%s): console sessions end at restart", path, exc)
+        return secrets.token_urlsafe(48)
+
+
+def _create_secret(path: Path) -> str:
+    secret = secrets.token_urlsafe(48)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()  # another process won the race: use its secret
+    except OSError as exc:
+        log.warning("cannot write %s (%s): console sessions end at restart", path, exc)
+        return secret
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret
 
 
 class SessionCodec:

@@ -12,7 +12,10 @@ from typing import Generic, Protocol, TypeVar
 
 from adtrack.domain.catalogue_rules import BASE_RULE_CONDITIONAL_ONLY
 from adtrack.domain.model import (
+    DEFAULT_POST_CLICK_WINDOW_MINUTES,
+    DEFAULT_POST_VIEW_WINDOW_MINUTES,
     Advertiser,
+    ConversionPixel,
     LineItem,
     PaymentRule,
     Placement,
@@ -27,6 +30,7 @@ from adtrack.web.console.rendering import money_text
 
 __all__ = [
     "ADVERTISERS",
+    "CONVERSION_PIXELS",
     "LINE_ITEMS",
     "PAYMENT_RULES",
     "PLACEMENTS",
@@ -361,6 +365,95 @@ PAYMENT_RULES = CatalogueScreen[PaymentRule](
     defaults={"pricing_type": "revshare", "priority": "5"},
     skip=_skip_payment_rule,
     hidden_fields=_base_rule_hidden,
+)
+
+
+TRIGGER_OPTIONS = (
+    ("click", "Click: after a click"),
+    ("view", "View: after an impression"),
+    ("hybrid", "Hybrid: after a click, else an impression"),
+)
+EVENT_TYPE_OPTIONS = (
+    ("landing_page", "Landing page"),
+    ("item_view", "Item view"),
+    ("add_to_cart", "Add to cart"),
+    ("checkout", "Checkout"),
+    ("purchase", "Purchase"),
+    ("lead", "Lead"),
+    ("other", "Other"),
+)
+
+CONVERSION_PIXELS = CatalogueScreen[ConversionPixel](
+    slug="conversion-pixels",
+    label="conversion pixel",
+    title="Conversion Pixels",
+    section="conversion_pixels",
+    fields=(
+        FormField("advertiser_id", "Advertiser", "id", required=True),
+        NAME,
+        FormField(
+            "code",
+            "Code",
+            hint="Optional, unique among conversion pixels: postbacks may name the pixel by it.",
+        ),
+        STATE,
+        FormField("event_type", "Conversion event", "select", options=EVENT_TYPE_OPTIONS),
+        FormField("trigger_type", "Counted after", "select", options=TRIGGER_OPTIONS),
+        FormField(
+            "post_click_window_minutes",
+            "Post-click window (minutes)",
+            "int",
+            hint="Up to 129600 (90 days).",
+        ),
+        FormField(
+            "post_view_window_minutes",
+            "Post-view window (minutes)",
+            "int",
+            hint="Up to 43200 (30 days).",
+        ),
+        FormField(
+            "min_minutes_per_conversion",
+            "Minutes between conversions",
+            "int",
+            hint="Empty: one conversion per click or user; 0: count every one; up to 32767.",
+        ),
+        FormField(
+            "post_click_revenue",
+            "Post-click revenue",
+            "money",
+            attr="post_click_revenue_micros",
+            hint="What a post-click conversion books.",
+        ),
+        FormField(
+            "post_view_revenue",
+            "Post-view revenue",
+            "money",
+            attr="post_view_revenue_micros",
+            hint="What a post-view conversion books.",
+        ),
+    ),
+    columns=(
+        *_id_and_name("conversion-pixels"),
+        _CODE,
+        Column("Advertiser", lambda e: e.advertiser_id, "advertiser_id", cell_type="advertiser"),
+        Column("Event", lambda e: e.event_type.value.replace("_", " "), "event_type"),
+        Column("Counted after", lambda e: e.trigger_type.value, "trigger_type"),
+        _STATE,
+    ),
+    sort_keys={
+        **_COMMON_SORTS,
+        "advertiser_id": lambda e: e.advertiser_id,
+        "event_type": lambda e: e.event_type.value,
+        "trigger_type": lambda e: e.trigger_type.value,
+    },
+    objects=lambda catalogue: catalogue.conversion_pixels,
+    parent="advertiser_id",
+    defaults={
+        "trigger_type": "click",
+        "event_type": "other",
+        "post_click_window_minutes": str(DEFAULT_POST_CLICK_WINDOW_MINUTES),
+        "post_view_window_minutes": str(DEFAULT_POST_VIEW_WINDOW_MINUTES),
+    },
 )
 
 

@@ -53,6 +53,7 @@ class HitRow:
     redirect_note: str  # why a redir was not followed ("" when it was, or there was none)
     user_agent: str
     referrer: str
+    visitor: str  # country and device type ("US · mobile"), as far as known
 
 
 # the collector's reasons (adtrack_collector_redir_ignored_total) that need more than a label
@@ -99,6 +100,7 @@ def hit_rows(request: Request, tracker_id: int, zone: ZoneInfo) -> list[HitRow]:
                 redirect_note=redirect_note(hit.redirect_refused),
                 user_agent=hit.user_agent or "",
                 referrer=hit.referrer or "",
+                visitor=" · ".join(filter(None, (hit.country, hit.device_type))),
             )
         )
     return rows

@@ -1,6 +1,6 @@
 """Catalogue pages: advertisers, line items, publishers (with their placements and payment
-rules). Enough to set everything up from the browser before creating trackers. What each kind
-shows is its ``CatalogueScreen`` (``catalogue_screens.py``).
+rules), conversion pixels. Enough to set everything up from the browser before creating
+trackers. What each kind shows is its ``CatalogueScreen`` (``catalogue_screens.py``).
 
 Each kind has a list (search, state filter, sort, paging), a create page, an edit page (which
 also deletes) and, for publishers, the publisher's placements and payment rules on its page.
@@ -24,6 +24,7 @@ from adtrack.web.console.access import EditorDep, Viewer, ViewerDep, check_csrf
 from adtrack.web.console.catalogue_names import CatalogueNames
 from adtrack.web.console.catalogue_screens import (
     ADVERTISERS,
+    CONVERSION_PIXELS,
     LINE_ITEMS,
     PAYMENT_RULES,
     PLACEMENTS,
@@ -288,6 +289,7 @@ _register(LINE_ITEMS)
 _register(PUBLISHERS)
 _register(PLACEMENTS)
 _register(PAYMENT_RULES)
+_register(CONVERSION_PIXELS)
 
 
 __all__ = ["router"]

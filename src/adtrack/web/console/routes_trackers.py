@@ -181,6 +181,7 @@ FORM_FIELDS = (
     "name",
     "code",
     "landing_page_url",
+    "ssp_data_param",
     "state",
     "line_item_id",
     "publisher_id",
@@ -195,6 +196,7 @@ def _tracker_values(tracker: Tracker) -> dict[str, str]:
         "name": tracker.name,
         "code": tracker.code or "",
         "landing_page_url": tracker.landing_page_url or "",
+        "ssp_data_param": tracker.ssp_data_param or "",
         "state": tracker.state.value,
         **{f: str(getattr(tracker, f) or "") for f in _ID_FIELDS},
     }
@@ -209,6 +211,7 @@ def _parse_tracker_form(
         data[name] = values.get(name, "").strip()
     if not screen.is_impression:
         data["landing_page_url"] = values.get("landing_page_url", "").strip()
+        data["ssp_data_param"] = values.get("ssp_data_param", "").strip()
     for name in _ID_FIELDS:
         try:
             data[name] = parse_optional_id(values.get(name), name)
@@ -280,8 +283,10 @@ def _dialog(
         "advanced_open": bool(
             values.get("code")
             or values.get("landing_page_url")
+            or values.get("ssp_data_param")
             or errors.get("code")
             or errors.get("landing_page_url")
+            or errors.get("ssp_data_param")
         ),
         "section": "creative",
     }

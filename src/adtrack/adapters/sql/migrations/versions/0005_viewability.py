@@ -1,7 +1,10 @@
 """viewability: the rollups' viewable and measured impressions, and the beacons counted
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0007
+
+(It comes after 0006 and 0007, which were merged first: it adds its columns to their audience
+rollups too.)
 Create Date: 2026-12-03 08:00:00
 """
 
@@ -11,13 +14,26 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
 _COUNTERS = ("viewable_imps", "view_measured_imps")
 # Every table that carries the rollups' sums (tables.ROLLUP_SUMS).
-_TABLES = ("rollup_hourly", "rollup_daily", "report_history_imports", "report_history_rows")
+_TABLES = (
+    "rollup_hourly",
+    "rollup_daily",
+    "report_history_imports",
+    "report_history_rows",
+    "rollup_geo_hourly",
+    "rollup_geo_daily",
+    "rollup_geo_line_item_hourly",
+    "rollup_geo_line_item_daily",
+    "rollup_device_hourly",
+    "rollup_device_daily",
+    "rollup_device_line_item_hourly",
+    "rollup_device_line_item_daily",
+)
 _SUMS_BEFORE = (
     "imps",
     "clicks",
