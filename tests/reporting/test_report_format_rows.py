@@ -25,7 +25,7 @@ OTHER = (DimensionValue("line_item", 4, None),)
 
 def autumn_report() -> Report:
     rows = [
-        ReportRow(FIRST_ONE, LINE_ITEM, Counters(1000, 10, 1, 0, 2_500_000, 4_000_000)),
+        ReportRow(FIRST_ONE, LINE_ITEM, Counters(1000, 10, 1, 0, 2_500_000, 4_000_000, 600, 800)),
         ReportRow(FIRST_ONE, OTHER, Counters(0, 3, 0, 1, 150_000, 100_000)),
         ReportRow(SECOND_ONE, LINE_ITEM, Counters(2000, 0, 0, 0, 1, 0)),
     ]
@@ -56,6 +56,10 @@ def test_json_rows_keep_both_autumn_hours_and_their_own_values() -> None:
             "booked_revenue": "4.000000",
             "profit": "1.500000",
             "cpm": "2.500000",
+            "viewable_imps": 600,
+            "view_measured_imps": 800,
+            "viewability_rate": "0.750000",
+            "view_measurement_rate": "0.800000",
         },
         {
             "interval_start": "2026-11-01T01:00:00-04:00",
@@ -70,6 +74,10 @@ def test_json_rows_keep_both_autumn_hours_and_their_own_values() -> None:
             "booked_revenue": "0.100000",
             "profit": "-0.050000",
             "cpm": None,
+            "viewable_imps": 0,
+            "view_measured_imps": 0,
+            "viewability_rate": None,
+            "view_measurement_rate": None,
         },
         {
             "interval_start": "2026-11-01T01:00:00-05:00",
@@ -84,6 +92,10 @@ def test_json_rows_keep_both_autumn_hours_and_their_own_values() -> None:
             "booked_revenue": "0.000000",
             "profit": "-0.000001",
             "cpm": "0.000001",
+            "viewable_imps": 0,
+            "view_measured_imps": 0,  # pixels: not measured
+            "viewability_rate": None,
+            "view_measurement_rate": "0.000000",
         },
     ]
 

@@ -208,7 +208,7 @@ def rollup_rows(events: Iterable[RawEvent], daily: bool) -> list[dict[str, objec
             tr.placement_id or 0,
             tr.payment_rule_id or 0,
         )
-        slot = sums.setdefault(key, [0, 0, 0, 0, 0, 0])
+        slot = sums.setdefault(key, [0] * 8)  # (no viewability beacons here)
         is_imp = tr.imp_type == 9
         if ev.invalid:
             slot[2 if is_imp else 3] += 1

@@ -7,6 +7,11 @@ imp_type, advertiser, line item) and country (``GeoKey``), or device type, OS an
 ``clicks`` (imp_type 10) and to media cost and booked revenue; invalid events add only to
 ``invalid_imps`` / ``invalid_clicks`` and, by reason, to the invalid-traffic rollup.
 
+Viewability beacons (events with a ``view_state``) count nothing themselves: each becomes a view
+of its impression (``RollupDelta.views``, a viewable one also a measured one), keyed like the
+impression (the beacon carries its time and ids), which the sink counts once per impression and
+state.
+
 The fold runs on a batch's Arrow table (``event_batch.py``): the per-event work is vectorised
 (a hash aggregation in Arrow's C++), and only the distinct keys reach Python. The delta and its
 keys are the rollup sink's records (``services/ports/rollups.py``).
@@ -20,10 +25,18 @@ from typing import TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adtrack.domain.events import Event
+from adtrack.domain.events import VIEW_MEASURED, VIEW_STATES, VIEW_VIEWABLE, Event
 from adtrack.domain.model import ImpType
 from adtrack.domain.rollup_counters import Counters
-from adtrack.services.ports import DeviceKey, GeoKey, InvalidKey, RollupDelta, RollupKey
+from adtrack.services.ports import (
+    DeviceKey,
+    GeoKey,
+    InvalidKey,
+    RollupDelta,
+    RollupKey,
+    ViewKey,
+    ViewRows,
+)
 from adtrack.services.raw_event_columns import epoch_hour_indices, events_to_table
 
 __all__ = ["UNSPECIFIED_REASON", "fold", "fold_table"]
@@ -45,6 +58,13 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
     if table.num_rows == 0:
         return delta
     hour = epoch_hour_indices(table["ts"])
+    beacon = pc.is_valid(table["view_state"])
+    if pc.any(beacon).as_py():
+        _fold_views(table.filter(beacon), hour.filter(beacon), delta)
+        hits = pc.invert(beacon)
+        table, hour = table.filter(hits), hour.filter(hits)
+        if table.num_rows == 0:
+            return delta
     invalid = table["invalid"]
     valid = pc.invert(invalid)
     click = pc.equal(table["imp_type"], _CLICK)
@@ -79,6 +99,45 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
     return delta
 
 
+def _fold_views(beacons: pa.Table, hour: pa.Array, delta: RollupDelta) -> None:
+    """The views the beacons report, each with its impression's rows (few per batch: at most
+    two per measured impression, so a plain loop)."""
+    valid = pc.invert(beacons["invalid"])
+    columns = pa.table(
+        {
+            "hour": hour,
+            "imp_type": beacons["imp_type"],
+            "tracker_id": beacons["tracker_id"],
+            "advertiser_id": beacons["advertiser_id"],
+            "line_item_id": beacons["line_item_id"],
+            "publisher_id": beacons["publisher_id"],
+            "placement_id": pc.fill_null(beacons["placement_id"], 0),
+            "payment_rule_id": pc.fill_null(beacons["payment_rule_id"], 0),
+            **{name: pc.fill_null(beacons[name], "") for name in _AUDIENCE_TEXTS},
+            "impression_event_id": beacons["impression_event_id"],
+            "view_state": beacons["view_state"],
+        }
+    ).filter(valid)
+    data = columns.to_pydict()
+    views = delta.views
+    for i, (impression, state) in enumerate(
+        zip(data["impression_event_id"], data["view_state"], strict=True)
+    ):
+        if impression is None or state not in _VIEW_STATES:
+            continue  # (not a beacon the collector writes)
+        rows = ViewRows(
+            RollupKey._make(data[name][i] for name in RollupKey._fields),
+            GeoKey._make(data[name][i] for name in GeoKey._fields),
+            DeviceKey._make(data[name][i] for name in DeviceKey._fields),
+        )
+        views[ViewKey(impression, state)] = rows
+        if state == VIEW_VIEWABLE:  # viewable implies measured
+            views.setdefault(ViewKey(impression, VIEW_MEASURED), rows)
+
+
+_VIEW_STATES = frozenset(VIEW_STATES)
+
+
 def _sum_into(
     parts: pa.Table,
     key_fields: Sequence[str],
@@ -94,8 +153,9 @@ def _sum_into(
     )
     keys = zip(*(columns[name] for name in key_fields), strict=True)
     values = zip(*(columns[f"{name}_sum"] for name in _SUMS), strict=True)
-    for key, sums_of_key in zip(keys, values, strict=True):
+    for key, summed in zip(keys, values, strict=True):
         counts = rows.get(key)  # type: ignore[call-overload]
+        sums_of_key: tuple[int, ...] = tuple(summed) + _NOT_SUMMED_HERE
         rows[make(key)] = (
             Counters._make(sums_of_key) if counts is None else counts.plus(sums_of_key)
         )
@@ -122,6 +182,12 @@ def _fold_invalid(parts: pa.Table, reasons: pa.ChunkedArray, delta: RollupDelta)
         invalid[reason_key] = invalid.get(reason_key, 0) + count
 
 
-_SUMS = Counters._fields
+# The counters a hit adds to; the viewability counters come from beacons, counted once per
+# impression and state by the rollup sink (``RollupDelta.views``).
+_VIEW_COUNTERS: tuple[str, ...] = ("viewable_imps", "view_measured_imps")
+_SUMS: tuple[str, ...] = tuple(name for name in Counters._fields if name not in _VIEW_COUNTERS)
+_NOT_SUMMED_HERE: tuple[int, ...] = (0,) * len(_VIEW_COUNTERS)
+if Counters._fields != (*_SUMS, *_VIEW_COUNTERS):
+    raise RuntimeError("the viewability counters must be the last of Counters")
 _AUDIENCE_BASE = ("hour", "imp_type", "advertiser_id", "line_item_id")
 _AUDIENCE_TEXTS = ("country", "device_type", "os", "browser")

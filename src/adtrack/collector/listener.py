@@ -35,6 +35,7 @@ from adtrack.collector.hits import RecentHits
 from adtrack.collector.http_protocol import ConnectionLimits, HttpCollector
 from adtrack.collector.invalid_traffic import judges_for
 from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.collector.viewability import Viewability
 from adtrack.collector.visitor import VisitorFragments
 from adtrack.config import Settings
 from adtrack.services.ports import EventLogWriter
@@ -128,6 +129,7 @@ def build_core(
         hits=hits,
         visitor=visitor,
         click_tokens=bootstrap.build_click_tokens(settings),
+        viewability=Viewability(bootstrap.build_view_tokens(settings), settings.view_beacon_days),
         bots=bots,
         datacentres=datacentres,
     )

@@ -11,14 +11,23 @@ from adtrack.domain.money import mul_ratio
 
 __all__ = ["Counters"]
 
-_CTR_PLACES = Decimal("0.000001")
+_RATE_PLACES = Decimal("0.000001")  # ctr and the viewability rates: six decimal places
+
+
+def _rate(part: int, whole: int) -> Decimal | None:
+    """part / whole rounded half-even to six places; None when ``whole`` is not positive."""
+    if whole <= 0:
+        return None
+    return (Decimal(part) / Decimal(whole)).quantize(_RATE_PLACES, rounding=ROUND_HALF_EVEN)
 
 
 class Counters(NamedTuple):
     """Summed counters of a rollup row (or of a report's row or totals).
 
     Valid events add to ``imps`` (imp_type 9) or ``clicks`` (10) and to the money; invalid ones
-    only to ``invalid_imps`` / ``invalid_clicks``. Money in integer micro-units.
+    only to ``invalid_imps`` / ``invalid_clicks``. Money in integer micro-units. Viewability
+    beacons add each valid impression once to ``view_measured_imps`` (its script could observe
+    the creative) and once to ``viewable_imps`` (MRC viewable, which implies measured).
     """
 
     imps: int = 0
@@ -27,6 +36,8 @@ class Counters(NamedTuple):
     invalid_clicks: int = 0
     media_cost_micros: int = 0
     booked_revenue_micros: int = 0
+    viewable_imps: int = 0
+    view_measured_imps: int = 0
 
     @property
     def profit_micros(self) -> int:
@@ -35,11 +46,17 @@ class Counters(NamedTuple):
     @property
     def ctr(self) -> Decimal | None:
         """clicks / imps, rounded to 6 decimal places; None without impressions."""
-        if self.imps <= 0:
-            return None
-        return (Decimal(self.clicks) / Decimal(self.imps)).quantize(
-            _CTR_PLACES, rounding=ROUND_HALF_EVEN
-        )
+        return _rate(self.clicks, self.imps)
+
+    @property
+    def viewability_rate(self) -> Decimal | None:
+        """viewable_imps / view_measured_imps (6 places); None without measured impressions."""
+        return _rate(self.viewable_imps, self.view_measured_imps)
+
+    @property
+    def view_measurement_rate(self) -> Decimal | None:
+        """view_measured_imps / imps (6 places); None without impressions."""
+        return _rate(self.view_measured_imps, self.imps)
 
     @property
     def cpm_micros(self) -> int | None:
@@ -53,14 +70,7 @@ class Counters(NamedTuple):
         return cls(*values)
 
     def is_zero(self) -> bool:
-        return not (
-            self.imps
-            or self.clicks
-            or self.invalid_imps
-            or self.invalid_clicks
-            or self.media_cost_micros
-            or self.booked_revenue_micros
-        )
+        return not any(self)
 
     def plus(self, other: tuple[int, ...]) -> Counters:
         """These counters and ``other`` (in the same order) added up."""

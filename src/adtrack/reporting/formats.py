@@ -3,8 +3,9 @@
 This is the edge where integer micro-units become decimal text:
 - JSON and CSV carry money as decimal strings with six places (``"12.500000"``), exact;
 - XLSX carries money as numbers (spreadsheets sum them), rounded to the micro;
-- ``ctr`` is a ratio (clicks / imps) with six places; ``ctr`` and ``cpm`` are empty (null)
-  when a row has no impressions.
+- the rates (``ctr`` = clicks / imps, ``viewability_rate`` = viewable / measured imps,
+  ``view_measurement_rate`` = measured imps / imps) are ratios with six places, empty (null)
+  where their denominator is 0, as ``cpm`` is when a row has no impressions.
 
 Columns: ``interval_start``, then for each grouped dimension ``<dim>_id`` and ``<dim>`` (its
 name; ``imp_type`` reads ``9 External Impression`` / ``10 External Click``), or for an
@@ -25,14 +26,14 @@ import orjson
 
 from adtrack.domain.money import format_micros, from_micros
 from adtrack.domain.rollup_counters import Counters
-from adtrack.reporting.request import DIMENSIONS, MONEY_METRICS
+from adtrack.reporting.request import DIMENSIONS, MONEY_METRICS, RATE_METRICS
 from adtrack.reporting.results import DimensionValue, Report, ReportRow
 
 TOTALS_LABEL = "Totals"
 
 # A value in a JSON-ready row: a count or id, a decimal string or a label, or None for none.
 JsonScalar = int | str | None
-# A metric's exact value: an int (counts, micros), a Decimal (ctr), or None for none.
+# A metric's exact value: an int (counts, micros), a Decimal (a rate), or None for none.
 MetricValue = int | Decimal | None
 # A cell of the spreadsheet: a metric, a dimension's id or label, or the interval's text.
 XlsxValue = int | Decimal | str | None
@@ -73,11 +74,15 @@ _METRIC_ATTRIBUTES = {
     "booked_revenue": "booked_revenue_micros",
     "profit": "profit_micros",
     "cpm": "cpm_micros",
+    "viewable_imps": "viewable_imps",
+    "view_measured_imps": "view_measured_imps",
+    "viewability_rate": "viewability_rate",
+    "view_measurement_rate": "view_measurement_rate",
 }
 
 
 def metric_values(counters: Counters, metrics: Sequence[str]) -> dict[str, MetricValue]:
-    """Metrics of a row as exact values: ints for counts, Decimal for ctr, micros for money."""
+    """Metrics of a row as exact values: ints for counts, Decimal for rates, micros for money."""
     return {m: getattr(counters, _METRIC_ATTRIBUTES[m]) for m in metrics if m in _METRIC_ATTRIBUTES}
 
 
@@ -86,14 +91,14 @@ def _metric_text(metric: str) -> Callable[[Counters], JsonScalar]:
     value = attrgetter(_METRIC_ATTRIBUTES[metric])
     if metric in MONEY_METRICS:
         return lambda counters: None if (v := value(counters)) is None else format_micros(v)
-    if metric == "ctr":
+    if metric in RATE_METRICS:
         return lambda counters: None if (v := value(counters)) is None else str(v)
     return value
 
 
 def metric_texts(counters: Counters, metrics: Sequence[str]) -> dict[str, JsonScalar]:
     """Metrics of a row as JSON-ready values: ints for counts, decimal strings for money and
-    ctr, None where there is no value."""
+    rates, None where there is no value."""
     return {m: _metric_text(m)(counters) for m in metrics if m in _METRIC_ATTRIBUTES}
 
 
@@ -190,7 +195,7 @@ def to_xlsx(report: Report, sheet_title: str = "Report") -> bytes:
             if c in MONEY_METRICS and isinstance(v, int):
                 cell.value = from_micros(v)
                 cell.number_format = "#,##0.00####"
-            elif c == "ctr" and v is not None:
+            elif c in RATE_METRICS and v is not None:
                 cell.value = Decimal(v)
                 cell.number_format = "0.00####%"
             if bold:

@@ -119,8 +119,16 @@ METRICS: tuple[str, ...] = (
     "booked_revenue",
     "profit",
     "cpm",
+    # viewability (docs/reporting.md): impressions the JavaScript tag measured, those viewable
+    # (MRC), viewable / measured and measured / imps; pixel-only impressions are not measured
+    "viewable_imps",
+    "view_measured_imps",
+    "viewability_rate",
+    "view_measurement_rate",
 )
 MONEY_METRICS = frozenset({"media_cost", "booked_revenue", "profit", "cpm"})
+# Ratios, as decimals with six places (0.5 is 50 %), empty where their denominator is 0.
+RATE_METRICS = frozenset({"ctr", "viewability_rate", "view_measurement_rate"})
 
 
 RELATIVE_RANGES = (

@@ -92,6 +92,10 @@ def test_report_json_with_names_totals_and_exact_money(
             "booked_revenue": "0.020000",
             "profit": "0.010000",
             "cpm": "1.250000",
+            "viewable_imps": 0,
+            "view_measured_imps": 0,  # pixels: not measured
+            "viewability_rate": None,
+            "view_measurement_rate": "0.000000",
         },
         {
             "interval_start": loaded["base"].isoformat(),
@@ -108,6 +112,10 @@ def test_report_json_with_names_totals_and_exact_money(
             "booked_revenue": "0.000000",
             "profit": "-0.300000",
             "cpm": None,
+            "viewable_imps": 0,
+            "view_measured_imps": 0,
+            "viewability_rate": None,
+            "view_measurement_rate": None,
         },
     ]
     assert body["totals"] == {
@@ -120,6 +128,10 @@ def test_report_json_with_names_totals_and_exact_money(
         "booked_revenue": "0.020000",
         "profit": "-0.290000",
         "cpm": "38.750000",
+        "viewable_imps": 0,
+        "view_measured_imps": 0,
+        "viewability_rate": None,
+        "view_measurement_rate": "0.000000",
     }
 
 

@@ -104,7 +104,10 @@ def test_report_table_totals_and_chart(bed: ConsoleBed) -> None:
     assert chart["series"] == [
         {"label": "9 External Impression: imps", "values": [2, 1]},
         {"label": "10 External Click: clicks", "values": [0, 1]},
+        {"label": "9 External Impression: viewable imps", "values": [0, 0]},  # (pixels)
     ]
+    assert header[-4:] == ["Viewable imps", "Measured imps", "Viewability rate", "Measurement rate"]
+    assert body[0][-4:] == ["0", "0", "", "0.00 %"]  # nothing measured: no viewability rate
     assert '<canvas id="report-chart"' in page.text and "chart.umd.min.js" in page.text
 
 

@@ -12,7 +12,13 @@ Everything for a batch happens in ONE transaction:
 2. the batch's deltas (folded in memory, see ``aggregator/rollup.py``), added to the hourly and
    daily rollups, the audience rollups (geography, devices; hourly and daily) and the
    invalid-traffic rollup with multi-row upserts (``imps = imps + excluded.imps``);
-3. the raw-event archive files the batch was written to, listed in ``raw_event_files``.
+3. the raw-event archive files the batch was written to, listed in ``raw_event_files``;
+4. the viewability states its beacons report (``RollupDelta.views``): inserted into
+   ``view_beacons_seen`` (``ON CONFLICT DO NOTHING``), and only those inserted now add to
+   ``viewable_imps`` / ``view_measured_imps``, so a repeated beacon, in this batch or any other,
+   counts once. States of impressions more than ``view_dedup_days`` days old (UTC days) are not
+   counted at all: their rows are purged (once a day, after a commit), and counting them could
+   count them twice.
 
 No per-event row or index is written: raw events live in the archive's columnar files. Works on
 SQLite (3.35+) and PostgreSQL. Rows are written in key order so concurrent aggregators on
@@ -21,6 +27,7 @@ PostgreSQL take row locks in the same order and cannot deadlock each other.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,6 +55,7 @@ from adtrack.adapters.sql.tables import (
     rollup_geo_line_item_hourly,
     rollup_hourly,
     rollup_invalid_hourly,
+    view_beacons_seen,
 )
 from adtrack.domain.epoch_hours import EPOCH
 from adtrack.domain.rollup_counters import Counters
@@ -58,11 +66,14 @@ from adtrack.services.ports import (
     RawFile,
     RollupDelta,
     RollupKey,
+    ViewKey,
+    ViewRows,
 )
 
 __all__ = ["SqlRollupSink"]
 
 _SQLITE_MAX_PARAMETERS = 32_766
+_DAY_SECONDS = 86_400
 
 
 class _Upsert:
@@ -129,8 +140,17 @@ class _Upsert:
 class SqlRollupSink:
     """Writes batches of decoded events to the reporting tables of ``engine``."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        view_dedup_days: int = 8,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._engine = engine
+        self._view_dedup_days = view_dedup_days  # ADTRACK_VIEW_DEDUP_DAYS
+        self._clock = clock
+        self._purged_day = -1  # the UTC day (epoch days) of the last purge of counted views
         self._hourly = _Upsert(engine, rollup_hourly, ("hour", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
         self._daily = _Upsert(engine, rollup_daily, ("day", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
         # Each audience key of the delta (GeoKey, DeviceKey) goes to its line-item tables and,
@@ -171,6 +191,12 @@ class SqlRollupSink:
             .on_conflict_do_nothing()
             .returning(eventlog_checkpoints.c.source)  # rowcount is not reliable here on psycopg
         )
+        seen = view_beacons_seen.c
+        self._see_views = (
+            dialect_insert(view_beacons_seen)
+            .on_conflict_do_nothing()
+            .returning(seen.impression_event_id, seen.view_state)  # the ones new
+        )
 
     def load_checkpoints(self) -> dict[str, int]:
         """The committed positions (source -> position after the last committed batch)."""
@@ -204,6 +230,8 @@ class SqlRollupSink:
             self._add_rollups(conn, delta)
             if raw_files:
                 self._register_files(conn, raw_files)
+        if delta.views:
+            self._purge_counted_views()
 
     def add_rollups(self, delta: RollupDelta) -> None:
         """Add a precomputed delta without positions or raw events (bulk loads, benchmarks)."""
@@ -236,8 +264,45 @@ class SqlRollupSink:
         values = {"source": source, "position": end, "updated_at": now}
         return conn.execute(self._first_position, values).first() is not None
 
+    def _oldest_counted_day(self) -> int:
+        """The first UTC day (epoch days) whose impressions' views are still counted."""
+        return int(self._clock() // _DAY_SECONDS) - self._view_dedup_days
+
+    def _count_views_once(
+        self, conn: Connection, views: Mapping[ViewKey, ViewRows]
+    ) -> list[ViewKey]:
+        """Record the views not counted before and return them (in key order: concurrent
+        aggregators on PostgreSQL lock the same rows in the same order)."""
+        oldest = self._oldest_counted_day()
+        seen = [
+            {
+                "impression_event_id": view.impression_event_id,
+                "view_state": view.view_state,
+                "impression_day": keys.rollup.hour // 24,
+            }
+            for view, keys in sorted(views.items())
+            if keys.rollup.hour // 24 >= oldest
+        ]
+        if not seen:
+            return []
+        return [ViewKey(*row) for row in conn.execute(self._see_views, seen)]
+
+    def _purge_counted_views(self) -> None:
+        """Forget the views of impressions too old to be counted (at most once a day)."""
+        oldest = self._oldest_counted_day()
+        if oldest == self._purged_day:
+            return
+        with self._engine.begin() as conn:
+            conn.execute(
+                delete(view_beacons_seen).where(view_beacons_seen.c.impression_day < oldest)
+            )
+        self._purged_day = oldest
+
     def _add_rollups(self, conn: Connection, delta: RollupDelta) -> None:
         hours: dict[int, datetime] = {}
+        rows, geo, devices = delta.rows, delta.geo, delta.devices
+        if delta.views:
+            rows, geo, devices = delta.counted_views(self._count_views_once(conn, delta.views))
 
         def hour(index: int) -> datetime:
             value = hours.get(index)
@@ -245,22 +310,22 @@ class SqlRollupSink:
                 value = hours[index] = EPOCH + timedelta(hours=index)
             return value
 
-        if delta.rows:
+        if rows:
             self._hourly.execute(
                 conn,
-                [(hour(key.hour), *key[1:], *counts) for key, counts in sorted(delta.rows.items())],
+                [(hour(key.hour), *key[1:], *counts) for key, counts in sorted(rows.items())],
             )
             self._daily.execute(
                 conn,
                 [
                     (EPOCH + timedelta(days=key.hour), *key[1:], *counts)
-                    for key, counts in sorted(_by_day(delta.rows).items())
+                    for key, counts in sorted(_by_day(rows).items())
                 ],
             )
-        for level in self._geo if delta.geo else ():
-            level.add(conn, delta.geo, hour)
-        for level in self._devices if delta.devices else ():
-            level.add(conn, delta.devices, hour)
+        for level in self._geo if geo else ():
+            level.add(conn, geo, hour)
+        for level in self._devices if devices else ():
+            level.add(conn, devices, hour)
         if delta.invalid:
             self._invalid.execute(
                 conn,

@@ -368,6 +368,18 @@ Index(
     *(rollup_daily.c[name] for name in ROLLUP_SUMS),
 )
 
+# Viewability beacons counted so far: each (impression, state) adds to the rollups once, however
+# often its beacon comes (rollup_sink.py inserts here in the same transaction as the rollups it
+# adds to). ``impression_day`` (days since the epoch, UTC) is what the purge of rows older than
+# ADTRACK_VIEW_DEDUP_DAYS reads.
+view_beacons_seen = Table(
+    "view_beacons_seen",
+    metadata,
+    Column("impression_event_id", String(40), primary_key=True),
+    Column("view_state", String(16), primary_key=True),
+    Column("impression_day", Integer, nullable=False, index=True),
+)
+
 # Audience rollups: who saw the ads. Two families, geography (country) and devices (device
 # type, OS and browser), each hourly and daily like the rollups above and written by the
 # aggregator in the same transaction, at two levels: the network (imp type and the audience

@@ -81,6 +81,8 @@ from adtrack.services.ports.rollups import (
     RollupDelta,
     RollupKey,
     RollupSink,
+    ViewKey,
+    ViewRows,
 )
 from adtrack.services.ports.sign_in import ThrottleStore, ThrottleUnitOfWork
 from adtrack.services.ports.storage import StorageFailure
@@ -145,6 +147,8 @@ __all__ = [
     "RestorableReader",
     "RollupDelta",
     "RollupKey",
+    "ViewKey",
+    "ViewRows",
     "RollupSink",
     "StorageFailure",
     "SynchronousEventLogWriter",

@@ -28,6 +28,7 @@ from adtrack.reporting.plan import plan_buckets
 from adtrack.reporting.request import (
     DIMENSIONS,
     MONEY_METRICS,
+    RATE_METRICS,
     UNKNOWN_LABEL,
     Interval,
     ReportParameters,
@@ -69,6 +70,10 @@ METRIC_LABELS = {
     "booked_revenue": "Booked revenue",
     "profit": "Profit",
     "cpm": "CPM",
+    "viewable_imps": "Viewable imps",
+    "view_measured_imps": "Measured imps",
+    "viewability_rate": "Viewability rate",
+    "view_measurement_rate": "Measurement rate",
 }
 FILTERS = (
     "imp_type",
@@ -129,7 +134,8 @@ def _bucket_label(when: datetime, interval: Interval) -> str:
 
 def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
     """Labels (every bucket, empty ones too) and one series per impression type: imps of
-    External Impressions, clicks of External Clicks. ``report`` is grouped by imp_type."""
+    External Impressions, clicks of External Clicks, and the viewable ones among the imps.
+    ``report`` is grouped by imp_type."""
     buckets = plan_buckets(request)
     if request.interval is Interval.CUMULATIVE:
         last_day = (request.end - timedelta(seconds=1)).astimezone(request.tz)
@@ -139,6 +145,7 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
     index = {label: i for i, label in enumerate(labels)}
     imps = [0] * len(labels)
     clicks = [0] * len(labels)
+    viewable = [0] * len(labels)
     for row in report.rows:
         if request.interval is Interval.CUMULATIVE:
             i = 0
@@ -150,6 +157,7 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
         imp_type = row.dimensions[0].id if row.dimensions else None
         if imp_type == ImpType.EXTERNAL_IMPRESSION:
             imps[i] += row.counters.imps
+            viewable[i] += row.counters.viewable_imps
         elif imp_type == ImpType.EXTERNAL_CLICK:
             clicks[i] += row.counters.clicks
     return {
@@ -157,6 +165,7 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
         "series": [
             {"label": "9 External Impression: imps", "values": imps},
             {"label": "10 External Click: clicks", "values": clicks},
+            {"label": "9 External Impression: viewable imps", "values": viewable},
         ],
     }
 
@@ -204,7 +213,7 @@ def cell_text(metric: str, value: formats.MetricValue) -> str:
         return ""
     if metric in MONEY_METRICS and isinstance(value, int):  # micros
         return money_text(value)
-    if metric == "ctr":
+    if metric in RATE_METRICS:
         return f"{value * 100:.2f} %"
     return str(value)
 
@@ -287,7 +296,7 @@ def reports_page(request: Request, viewer: ViewerDep) -> Response:
                     timezone=report_request.timezone,
                     group_by=("imp_type",),
                     filters=report_request.filters,
-                    metrics=("imps", "clicks"),
+                    metrics=("imps", "clicks", "viewable_imps"),
                 ),
             )
             chart = chart_data(by_type, report_request)
@@ -301,7 +310,7 @@ def reports_page(request: Request, viewer: ViewerDep) -> Response:
         chart_title=(
             f"Imps over time, by {DIMENSION_LABELS[audience[0]].lower()}"
             if audience
-            else "Imps and clicks over time, by impression type"
+            else "Imps, viewable imps and clicks over time, by impression type"
         ),
         download_query=query,
         feed_defaults=_feed_defaults(state.zone),
