@@ -69,15 +69,15 @@ def test_0003_original_ids_down_and_up_again(db_url: str) -> None:
     assert schema_differences(db_url) == []
 
 
-def test_0005_viewability_down_and_up_again_keeps_the_rollups(db_url: str) -> None:
-    """Rows rolled up before 0005 read 0 viewable and measured after it; going down drops
+def test_0007_viewability_down_and_up_again_keeps_the_rollups(db_url: str) -> None:
+    """Rows rolled up before 0007 read 0 viewable and measured after it; going down drops
     the columns and the table, and up again matches the schema."""
     from datetime import UTC, datetime
 
     from alembic import command
     from sqlalchemy import text
 
-    command.upgrade(alembic_config(db_url), "0007")  # (0005 follows 0007)
+    command.upgrade(alembic_config(db_url), "0006")
     engine = make_engine(db_url)
     try:
         with engine.begin() as conn:
@@ -97,7 +97,7 @@ def test_0005_viewability_down_and_up_again_keeps_the_rollups(db_url: str) -> No
                 text("SELECT imps, viewable_imps, view_measured_imps FROM rollup_daily")
             ).one()
         assert tuple(row) == (5, 0, 0)
-        command.downgrade(alembic_config(db_url), "0007")
+        command.downgrade(alembic_config(db_url), "0006")
         columns = {c["name"] for c in inspect(engine).get_columns("rollup_daily")}
         assert "viewable_imps" not in columns and "view_measured_imps" not in columns
         assert "view_beacons_seen" not in table_names(db_url)
@@ -109,7 +109,7 @@ def test_0005_viewability_down_and_up_again_keeps_the_rollups(db_url: str) -> No
     assert schema_differences(db_url) == []
 
 
-def test_0006_audience_rollups_down_and_up_again(db_url: str) -> None:
+def test_0005_audience_rollups_down_and_up_again(db_url: str) -> None:
     from alembic import command
 
     audience = {"rollup_geo_hourly", "rollup_geo_daily", "rollup_device_hourly"}

@@ -1,10 +1,9 @@
 """viewability: the rollups' viewable and measured impressions, and the beacons counted
 
-Revision ID: 0005
-Revises: 0007
+Revision ID: 0007
+Revises: 0006
 
-(It comes after 0006 and 0007, which were merged first: it adds its columns to their audience
-rollups too.)
+(It adds its columns to the audience rollups of 0005 too.)
 Create Date: 2026-12-03 08:00:00
 """
 
@@ -13,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0007"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ network level (imp type and the audience columns) and by line item (imp type, ad
 item and the audience columns), so that a 90-day report reads few rows. Unknown values are
 stored as "" (the key cannot hold null). Events counted before this revision are not in them.
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-03 07:30:00
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
