@@ -31,6 +31,7 @@ from adtrack.domain.click_tokens import ClickTokens
 from adtrack.domain.errors import DomainError
 from adtrack.domain.sign_in_lockout import SignInPolicy
 from adtrack.domain.utc import utc_now
+from adtrack.domain.view_tokens import ViewTokenSigner
 from adtrack.reporting.engine import ReportEngine
 from adtrack.reporting.feeds import FeedRules
 from adtrack.services.catalogue import CatalogueService
@@ -357,6 +358,12 @@ def build_click_tokens(settings: Settings) -> ClickTokens:
     return ClickTokens(token_secret(settings))
 
 
+def build_view_tokens(settings: Settings) -> ViewTokenSigner:
+    """Viewability tokens (docs/tracking.md, "Viewability") signed with a key derived from the
+    deployment's token secret."""
+    return ViewTokenSigner(token_secret(settings))
+
+
 def build_event_writer(settings: Settings, writer_id: str | None = None) -> EventLogWriter:
     """The event-log writer configured by ``settings`` (``ADTRACK_EVENT_LOG``)."""
     from adtrack.adapters.eventlog.factory import open_writer
@@ -386,7 +393,7 @@ async def open_aggregator(
             group=f"nats:{settings.nats_stream}",
             ttl_seconds=settings.aggregator_member_ttl_seconds,
         )
-    sink = SqlRollupSink(engine)
+    sink = SqlRollupSink(engine, view_dedup_days=settings.view_dedup_days)
     reader = open_reader(
         settings,
         consumer=consumer,

@@ -71,6 +71,11 @@ class Settings:
     metrics: str = "tracking"
     # Which redir targets are followed: "trackers" (default), "allow-list" or "open".
     redirect_policy: str = "trackers"
+    # Invalid traffic (docs/invalid-traffic.md): verdicts cached per user agent and per client
+    # address (entries per collector process), and whether known data-centre addresses count.
+    ivt_user_agent_cache: int = 50_000
+    ivt_address_cache: int = 100_000
+    ivt_datacentre: bool = True
     # Sign-in protection (docs/limits.md, "Sign-in"): failed sign-ins per account and per
     # client address within a window lock that subject (429 + Retry-After), doubling up to a
     # maximum; 0 turns a scope off. Password hashing runs on a few threads with a bounded queue.
@@ -139,12 +144,26 @@ class Settings:
     # <data dir>/token_secret (created on first use). Every process of a deployment needs the
     # same one.
     token_secret: str | None = None
+    # Viewability (docs/tracking.md, "Viewability"): a beacon is taken until the end of the UTC
+    # day this many days after its impression's day; the aggregator remembers which
+    # (impression, state) it counted for view_dedup_days days (a backlog that old still counts
+    # each once; beacons of older impressions are not counted).
+    view_beacon_days: int = 1
+    view_dedup_days: int = 8
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
         # keeps it unless nats_subject="" is passed too
         if not self.nats_subject:
             object.__setattr__(self, "nats_subject", default_nats_subject(self.nats_stream))
+        if self.view_beacon_days < 0:
+            raise ValueError("ADTRACK_VIEW_BEACON_DAYS must be 0 or more")
+        if self.view_dedup_days <= self.view_beacon_days:
+            raise ValueError(
+                "ADTRACK_VIEW_DEDUP_DAYS must be more than ADTRACK_VIEW_BEACON_DAYS "
+                f"({self.view_beacon_days}): a beacon must not outlive the memory of its "
+                "impression's counted states"
+            )
 
     @property
     def raw_events_dir(self) -> Path:
@@ -190,6 +209,10 @@ class Settings:
             max_connections=int(env.get("ADTRACK_MAX_CONNECTIONS", "0")),
             metrics=env.get("ADTRACK_METRICS", "tracking"),
             redirect_policy=env.get("ADTRACK_REDIRECT_POLICY", "trackers"),
+            ivt_user_agent_cache=int(env.get("ADTRACK_IVT_USER_AGENT_CACHE", "50000")),
+            ivt_address_cache=int(env.get("ADTRACK_IVT_ADDRESS_CACHE", "100000")),
+            ivt_datacentre=env.get("ADTRACK_IVT_DATACENTRE", "1").lower()
+            not in ("0", "false", "no", "off"),
             login_max_failures=int(env.get("ADTRACK_LOGIN_MAX_FAILURES", "5")),
             login_max_failures_per_address=int(
                 env.get("ADTRACK_LOGIN_MAX_FAILURES_PER_ADDRESS", "20")
@@ -235,6 +258,8 @@ class Settings:
             address_cache_entries=int(env.get("ADTRACK_ADDRESS_CACHE_ENTRIES", "32768")),
             user_agent_cache_entries=int(env.get("ADTRACK_USER_AGENT_CACHE_ENTRIES", "50000")),
             token_secret=env.get("ADTRACK_TOKEN_SECRET") or None,
+            view_beacon_days=int(env.get("ADTRACK_VIEW_BEACON_DAYS", "1")),
+            view_dedup_days=int(env.get("ADTRACK_VIEW_DEDUP_DAYS", "8")),
         )
 
     @property

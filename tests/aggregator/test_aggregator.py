@@ -31,12 +31,26 @@ from adtrack.domain.events import (
     INVALID_BOT,
     INVALID_PREFETCH,
     RECORD_FORMAT,
+    VIEW_MEASURED,
+    VIEW_VIEWABLE,
     Event,
     MalformedEvent,
 )
 from adtrack.services.ports import InvalidKey, PositionConflict, RollupKey
 from tests.support import postgres
 from tests.support.events import AN_IMPRESSION, record_with
+
+# The audience rollups: (table, the key columns after the time), network and line-item levels.
+AUDIENCE_TABLES = (
+    t.rollup_geo_hourly,
+    t.rollup_geo_daily,
+    t.rollup_geo_line_item_hourly,
+    t.rollup_geo_line_item_daily,
+    t.rollup_device_hourly,
+    t.rollup_device_daily,
+    t.rollup_device_line_item_hourly,
+    t.rollup_device_line_item_daily,
+)
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -86,7 +100,9 @@ def clear(engine: Engine) -> None:
             t.rollup_hourly,
             t.rollup_daily,
             t.rollup_invalid_hourly,
+            *AUDIENCE_TABLES,
             t.eventlog_checkpoints,
+            t.view_beacons_seen,
         ):
             conn.execute(table.delete())
 
@@ -99,6 +115,7 @@ def make_event(
     revenue: int = 2_500,
     invalid_reason: str | None = None,
     event_id: str | None = None,
+    audience: tuple[str | None, str | None, str | None, str | None] = (None, None, None, None),
 ) -> Event:
     tid, imp_type, adv, li, pub, plc, rule = TRACKERS[tracker]
     return AN_IMPRESSION._replace(
@@ -118,6 +135,10 @@ def make_event(
         referrer="https://news.example/",
         invalid=invalid_reason is not None,
         invalid_reason=invalid_reason,
+        country=audience[0],
+        device_type=audience[1],
+        os=audience[2],
+        browser=audience[3],
     )
 
 
@@ -133,6 +154,10 @@ def snapshot(engine: Engine) -> dict[str, Any]:
             "hourly": sorted(tuple(r) for r in conn.execute(select(t.rollup_hourly))),
             "daily": sorted(tuple(r) for r in conn.execute(select(t.rollup_daily))),
             "invalid": sorted(tuple(r) for r in conn.execute(select(t.rollup_invalid_hourly))),
+            **{
+                table.name: sorted(tuple(r) for r in conn.execute(select(table)))
+                for table in AUDIENCE_TABLES
+            },
             "positions": SqlRollupSink(engine).load_checkpoints(),
         }
 
@@ -248,7 +273,7 @@ def test_sink_writes_hourly_daily_invalid_and_commits_a_log_range_once(engine: E
         sink.write(fold(batch), starts={"seg-b": 0, "seg-a": 0}, positions={"seg-a": 9, "seg-b": 9})
     assert snapshot(engine) == before
 
-    assert totals(engine) == (2, 1, 1, 0, 1_000 + 7 + 40, 2_500 + 8 + 50)
+    assert totals(engine) == (2, 1, 1, 0, 1_000 + 7 + 40, 2_500 + 8 + 50, 0, 0)
     with engine.connect() as conn:
         days = conn.execute(
             select(t.rollup_daily.c.day, func.sum(t.rollup_daily.c.imps)).group_by(
@@ -302,7 +327,7 @@ def test_a_failed_transaction_leaves_nothing_and_the_batch_is_retried(
     try:
         with pytest.raises(Exception, match="rollup refused"):
             asyncio.run(aggregator.run_once())
-        assert snapshot(engine)["positions"] == {} and totals(engine) == (0,) * 6
+        assert snapshot(engine)["positions"] == {} and totals(engine) == (0,) * len(t.ROLLUP_SUMS)
     finally:
         with engine.begin() as conn:
             if engine.dialect.name == "sqlite":
@@ -339,6 +364,8 @@ def test_log_to_rollups_with_checkpoints_at_the_end_of_every_segment(
         0,
         300 * 1_000,
         300 * 2_500,
+        0,  # no viewability beacons
+        0,
     )
     segments = {p.name: p.stat().st_size for p in tmp_path.glob("*.seg")}
     assert len(segments) > 1
@@ -492,19 +519,51 @@ def test_two_aggregators_on_one_log_count_each_event_once(engine: Engine, tmp_pa
 # --- property: rollups equal an independent sum ------------------------------------------------
 
 event_strategy = st.builds(
-    lambda tracker, minute, cost, revenue, reason: make_event(
+    lambda tracker, minute, cost, revenue, reason, audience: make_event(
         tracker,
         T0 + timedelta(minutes=minute),
         cost=cost,
         revenue=revenue,
         invalid_reason=reason,
+        audience=audience,
     ),
     st.integers(0, len(TRACKERS) - 1),
     st.integers(0, 60 * 50),  # a bit more than two days, across midnight
     st.integers(0, 10**9),
     st.integers(0, 10**9),
     st.one_of(st.none(), st.sampled_from([INVALID_BOT, INVALID_PREFETCH, "duplicate_click"])),
+    st.tuples(
+        st.sampled_from([None, "US", "NL"]),
+        st.sampled_from([None, "mobile", "desktop"]),
+        st.sampled_from([None, "iOS", "Windows"]),
+        st.sampled_from([None, "Mobile Safari", "Chrome"]),
+    ),
 )
+
+
+def make_beacon(impression: int, state: str) -> Event:
+    """A viewability beacon of impression number ``impression`` (0-5): the same impression is
+    always of the same tracker, time, country and device, as its token makes it."""
+    return make_event(impression % 2 * 2, T0 + timedelta(minutes=impression * 500))._replace(
+        country=("US", "FR", None)[impression % 3],
+        device_type=("desktop", "mobile")[impression % 2],
+        os=(None, "Android")[impression % 2],
+        browser="Chrome",
+        media_cost_micros=0,
+        booked_revenue_micros=0,
+        view_state=state,
+        impression_event_id=f"impression-{impression}",
+    )
+
+
+hit_or_beacon_strategy = st.one_of(
+    event_strategy,
+    st.builds(make_beacon, st.integers(0, 5), st.sampled_from([VIEW_MEASURED, VIEW_VIEWABLE])),
+)
+
+
+VIEWABLE = t.ROLLUP_SUMS.index("viewable_imps")
+MEASURED = t.ROLLUP_SUMS.index("view_measured_imps")
 
 
 def expected_rollups(events: list[Event]) -> dict[str, Any]:
@@ -513,6 +572,10 @@ def expected_rollups(events: list[Event]) -> dict[str, Any]:
     hourly: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(t.ROLLUP_SUMS))
     daily: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(t.ROLLUP_SUMS))
     invalid: dict[tuple[Any, ...], int] = defaultdict(int)
+    seen: set[tuple[str | None, str]] = set()  # (impression, state) counted
+    audience: dict[str, dict[tuple[Any, ...], list[int]]] = defaultdict(
+        lambda: defaultdict(lambda: [0] * len(t.ROLLUP_SUMS))
+    )
     for e in events:
         when = datetime.fromtimestamp(e.ts / 1e6, UTC).replace(minute=0, second=0, microsecond=0)
         dims = (
@@ -524,20 +587,47 @@ def expected_rollups(events: list[Event]) -> dict[str, Any]:
             e.placement_id or 0,
             e.payment_rule_id or 0,
         )
-        for table, key in ((hourly, (when, *dims)), (daily, (when.replace(hour=0), *dims))):
-            row = table[key]
-            if e.invalid:
+        # a beacon counts each state of its impression once (a viewable one also measured),
+        # on every row of its impression, and nothing else
+        new_states = []
+        if e.view_state is not None:
+            states = [e.view_state] + ([VIEW_MEASURED] if e.view_state == VIEW_VIEWABLE else [])
+            for state in states:
+                if (e.impression_event_id, state) not in seen:
+                    seen.add((e.impression_event_id, state))
+                    new_states.append(state)
+        rows = [hourly[(when, *dims)], daily[(when.replace(hour=0), *dims)]]
+        if e.view_state is None and e.invalid:
+            invalid[(when, e.imp_type, e.tracker_id, e.invalid_reason)] += 1
+        line_item = (e.advertiser_id, e.line_item_id)
+        geo = (e.country or "",)
+        device = (e.device_type or "", e.os or "", e.browser or "")
+        for name, key in (
+            ("rollup_geo", geo),
+            ("rollup_geo_line_item", (*line_item, *geo)),
+            ("rollup_device", device),
+            ("rollup_device_line_item", (*line_item, *device)),
+        ):
+            for suffix, bucket in (("hourly", when), ("daily", when.replace(hour=0))):
+                rows.append(audience[f"{name}_{suffix}"][(bucket, e.imp_type, *key)])
+        for row in rows:
+            if e.view_state is not None:
+                for state in new_states:
+                    row[VIEWABLE if state == VIEW_VIEWABLE else MEASURED] += 1
+            elif e.invalid:
                 row[2 if e.imp_type == 9 else 3] += 1
             else:
                 row[0 if e.imp_type == 9 else 1] += 1
                 row[4] += e.media_cost_micros
                 row[5] += e.booked_revenue_micros
-        if e.invalid:
-            invalid[(when, e.imp_type, e.tracker_id, e.invalid_reason)] += 1
     return {
         "hourly": sorted((*k, *v) for k, v in hourly.items()),
         "daily": sorted((*k, *v) for k, v in daily.items()),
         "invalid": sorted((*k, v) for k, v in invalid.items()),
+        **{
+            table.name: sorted((*k, *v) for k, v in audience[table.name].items())
+            for table in AUDIENCE_TABLES
+        },
     }
 
 
@@ -550,6 +640,10 @@ def stored_rollups(engine: Engine) -> dict[str, Any]:
             "hourly": sorted(utc(r) for r in conn.execute(select(t.rollup_hourly))),
             "daily": sorted(utc(r) for r in conn.execute(select(t.rollup_daily))),
             "invalid": sorted(utc(r) for r in conn.execute(select(t.rollup_invalid_hourly))),
+            **{
+                table.name: sorted(utc(r) for r in conn.execute(select(table)))
+                for table in AUDIENCE_TABLES
+            },
         }
 
 
@@ -559,7 +653,7 @@ def stored_rollups(engine: Engine) -> dict[str, Any]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    events=st.lists(event_strategy, max_size=60),
+    events=st.lists(hit_or_beacon_strategy, max_size=60),
     cuts=st.lists(st.integers(0, 60), max_size=5),
     replays=st.lists(st.tuples(st.integers(0, 60), st.integers(1, 20)), max_size=3),
 )
@@ -569,9 +663,10 @@ def test_rollups_equal_a_fold_over_the_log(
     """The log is ``events`` (position = index); it is committed in batches cut anywhere, and
     ranges of it are delivered again after every batch (replays from committed or older
     positions, and ranges that overlap the next batch): the rollups equal one fold over the
-    log."""
+    log, and each viewability state of an impression counts once however often its beacon
+    comes (a viewable one also counting it measured)."""
     clear(store)
-    sink = SqlRollupSink(store)
+    sink = SqlRollupSink(store, clock=T0.timestamp)
     bounds = sorted({0, len(events), *(min(c, len(events)) for c in cuts)})
     for lo, hi in zip(bounds, bounds[1:], strict=False):
         sink.write(fold(events[lo:hi]), starts={"log": lo}, positions={"log": hi})

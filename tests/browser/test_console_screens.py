@@ -84,6 +84,7 @@ def test_report_chart_is_drawn(live: LiveApp, page: Page, shot: Callable[..., An
     assert chart["type"] == "line" and len(chart["labels"]) == 7
     assert chart["series"][0] == ["9 External Impression: imps", [3, 4, 5, 6, 7, 8, 9]]
     assert chart["series"][1] == ["10 External Click: clicks", [0, 1, 2, 0, 1, 2, 0]]
+    assert chart["series"][2] == ["9 External Impression: viewable imps", [0] * 7]
     painted = page.evaluate(
         "(() => { const c = document.getElementById('report-chart');"
         " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"

@@ -292,6 +292,15 @@ def test_seed_pages_walk(page: Page, server: AdtrackServer, shot: Callable[..., 
     expect(page.get_by_role("link", name="Download CSV")).to_be_visible()
     expect(page.get_by_role("button", name="Download click-tracker feed")).to_be_visible()
     shot(page, "12-reports", full_page=True)
+    # By country: the hits came from the loopback address, which has no country.
+    page.locator('input[name="group_by"][value="imp_type"]').uncheck()
+    page.locator('input[name="group_by"][value="country"]').check()
+    page.get_by_role("button", name="Run report").click()
+    expect(page.get_by_role("heading", name="Imps over time, by country")).to_be_visible()
+    unknown = table.get_by_role("row", name=re.compile("Unknown"))
+    expect(unknown).to_have_count(1)
+    assert unknown.get_by_role("cell").all_inner_texts()[1:4] == ["Unknown", "1", "1"]
+    expect(page.locator("#report-chart")).to_be_visible()
 
     # --- Live hits on the tracker's page -----------------------------------------------------
     creative(page, "Impression Trackers")

@@ -15,9 +15,19 @@ from typer.testing import CliRunner
 
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine
+from adtrack.adapters.sql.rollup_sink import SqlRollupSink
+from adtrack.aggregator.rollup import fold
 from adtrack.cli.main import app
+from adtrack.services.ports import RollupDelta
 from tests.support.raw_events import archived_count
-from tests.support.reporting import TRACKERS, RawEvent, load_events, load_rollups, migrated_engine
+from tests.support.reporting import (
+    TRACKERS,
+    RawEvent,
+    load_events,
+    load_rollups,
+    migrated_engine,
+    to_event,
+)
 
 runner = CliRunner()
 
@@ -26,7 +36,17 @@ runner = CliRunner()
 def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     recent = [
-        RawEvent(now - timedelta(hours=2), TRACKERS[0], 1_500_000, 2_000_000, False),
+        RawEvent(
+            now - timedelta(hours=2),
+            TRACKERS[0],
+            1_500_000,
+            2_000_000,
+            False,
+            country="NL",
+            device_type="tablet",
+            os="iOS",
+            browser="Mobile Safari",
+        ),
         RawEvent(
             now - timedelta(hours=2),
             TRACKERS[1],
@@ -41,6 +61,8 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     with migrated_engine("sqlite", tmp_path) as engine:
         load_events(engine, recent + old, tmp_path / "raw-events")
         load_rollups(engine, recent + old)
+        audience = fold([to_event(ev, f"ev-{i}") for i, ev in enumerate(recent + old)])
+        SqlRollupSink(engine).add_rollups(RollupDelta(geo=audience.geo, devices=audience.devices))
     yield {
         "ADTRACK_DATA_DIR": str(tmp_path),
         "ADTRACK_DATABASE_URL": f"sqlite:///{tmp_path / 'reports.db'}",
@@ -75,6 +97,29 @@ def test_report_prints_a_table_and_csv(env: dict[str, str], tmp_path: Path) -> N
     assert xlsx.exit_code == 0, xlsx.output
     sheet = load_workbook(out).active
     assert list(sheet.iter_rows(values_only=True))[-1][0] == "Totals"
+
+
+def test_report_by_audience(env: dict[str, str]) -> None:
+    args = ["report", "--start", env["START"], "--end", env["END"], "--interval", "cumulative"]
+    by_country = runner.invoke(
+        app,
+        [*args, "--group-by", "country", "--metrics", "imps,clicks", "--format", "csv"],
+        env=env,
+    )
+    assert by_country.exit_code == 0, by_country.output
+    rows = list(csv.reader(io.StringIO(by_country.output)))
+    assert rows[0] == ["interval_start", "country", "imps", "clicks"]
+    assert sorted(row[1:] for row in rows[1:-1]) == [["NL", "1", "0"], ["Unknown", "0", "1"]]
+    tablets = runner.invoke(
+        app,
+        [*args, "--device-type", "tablet", "--os", "iOS", "--browser", "Mobile Safari"],
+        env=env,
+    )
+    assert tablets.exit_code == 0, tablets.output
+    assert tablets.output.splitlines()[-1].split()[:3] == ["Totals", "1", "0"]
+    refused = runner.invoke(app, [*args, "--country", "Netherlands"], env=env)
+    assert refused.exit_code == 1
+    assert "error: country: must be two-letter country codes" in refused.output
 
 
 def test_report_refusals_name_the_field(env: dict[str, str]) -> None:

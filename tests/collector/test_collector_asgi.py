@@ -21,11 +21,13 @@ from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
 from adtrack.collector.core import TrackingCore
 from adtrack.collector.hits import RecentHits
-from adtrack.collector.responses import PIXEL_GIF, TRACKING_SCRIPT
+from adtrack.collector.responses import PIXEL_GIF
 from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.collector.viewability import VIEW_SCRIPT, VIEW_SCRIPT_VERSION
 from adtrack.domain.click_tokens import ClickTokens
 from tests.support.collector import BROWSER, Basic, Catalogue, basic_catalogue, read_events
 from tests.support.net import LOOPBACK, free_port, wait_for_port
+from tests.support.viewability import script_token, token_fields
 
 CLICK_TOKENS = ClickTokens(b"a secret of these tests, 32 bytes")
 
@@ -71,7 +73,16 @@ def test_same_answers_and_events_as_the_collector(served: Served) -> None:
         assert pixel.headers["pragma"] == "no-cache"
         assert pixel.headers["expires"] == "Thu, 01 Jan 1970 00:00:00 GMT"
         script = client.get(f"/imptr?id={b.imp}&cachebuster=a2&t=1")
-        assert script.content == TRACKING_SCRIPT
+        assert script.headers["cache-control"] == "no-cache, no-store, must-revalidate"
+        token = script_token(script.content).decode()
+        # its beacons, and the measurement script, on this port too
+        assert client.get(f"/viewtr?state=measured&token={token}").status_code == 204
+        assert client.post(f"/viewtr?state=viewable&token={token}").status_code == 204
+        forged = client.get(f"/viewtr?state=viewable&token={token[:-2]}AA")
+        assert forged.status_code == 204
+        script_file = client.get(f"/v.js?v={VIEW_SCRIPT_VERSION.decode()}")
+        assert script_file.content == VIEW_SCRIPT
+        assert script_file.headers["cache-control"] == "public, max-age=31536000, immutable"
         # the raw (un-encoded) redir reaches the app as sent
         redirect = client.get(
             httpx.URL(
@@ -96,11 +107,18 @@ def test_same_answers_and_events_as_the_collector(served: Served) -> None:
         assert page.status_code == 302  # a redir with a user name: the landing page instead
         assert page.headers["location"] == "https://advertiser.example/landing?x=1"
         assert client.post(f"/imptr?id={b.imp}").status_code == 405
-    events = {e["cachebuster"]: e for e in read_events(served.log_dir)}
+    stored = read_events(served.log_dir)
+    events = {e["cachebuster"]: e for e in stored if e["view_state"] is None}
+    beacons = [e for e in stored if e["view_state"] is not None]
     assert sorted(events) == ["a1", "a2", "a3", "a4", "a6"]
     assert events["a1"]["media_cost_micros"] == 500_000 and events["a1"]["ancost_used"]
     assert events["a3"]["redirect_url"] == "https://shop.example/x?y=1&z=2"
     assert events["a3"]["imp_type"] == 10 and events["a1"]["imp_type"] == 9
+    assert token_fields(token.encode())[:2] == [events["a2"]["event_id"], events["a2"]["ts"]]
+    assert [(b["view_state"], b["impression_event_id"]) for b in beacons] == [
+        ("measured", events["a2"]["event_id"]),
+        ("viewable", events["a2"]["event_id"]),
+    ]
 
 
 def test_503_when_the_store_cannot_write(served: Served) -> None:

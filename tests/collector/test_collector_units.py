@@ -256,22 +256,22 @@ def test_privacy_signals() -> None:
 
 def test_bots_by_user_agent_with_cache() -> None:
     bots = BotDetector(max_entries=2)
-    assert bots.is_bot("Googlebot/2.1 (+http://www.google.com/bot.html)")
-    assert bots.is_bot("curl/8.5.0")
-    assert bots.is_bot("")
-    assert bots.is_bot(None)
+    assert bots.reason("Googlebot/2.1 (+http://www.google.com/bot.html)") == "bot"
+    assert bots.reason("curl/8.5.0") == "bot"
+    assert bots.reason("") == "non_browser"
+    assert bots.reason(None) == "non_browser"
     browser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
-    assert not bots.is_bot(browser)
-    assert bots.classify(browser.encode())[:2] == (browser, False)
+    assert bots.reason(browser) is None
+    assert bots.classify(browser.encode())[:2] == (browser, None)
     # the record's user_agent (the fields derived from it follow from collector/visitor.py)
     assert bots.classify(browser.encode())[2] == b"," + orjson.dumps(browser)
-    assert bots.classify(None)[:2] == (None, True)
+    assert bots.classify(None)[:2] == (None, "non_browser")
     for i in range(10):  # the cache stays bounded
         bots.classify(f"agent {i}".encode())
     assert len(bots._raw) <= 2 and len(bots._cache) <= 2
     # the oldest entries go first, and a forgotten user agent is judged again, the same way
     assert list(bots._raw) == [b"agent 8", b"agent 9"]
-    assert bots.classify(b"Googlebot/2.1")[:2] == ("Googlebot/2.1", True)
+    assert bots.classify(b"Googlebot/2.1")[:2] == ("Googlebot/2.1", "bot")
     assert list(bots._raw) == [b"agent 9", b"Googlebot/2.1"]
 
 
@@ -514,10 +514,9 @@ def test_the_record_is_the_json_of_an_event(
         assert event.user_agent == (user_agent.decode("utf-8", "replace") if user_agent else None)
         assert event.referrer == (referrer.decode("utf-8", "replace") if referrer else None)
     assert event.invalid is (event.invalid_reason is not None)
-    assert event.invalid_reason == (
-        None
-        if user_agent and not core.bots.is_bot(user_agent.decode("utf-8", "replace"))
-        else "bot"
+    # (the addresses drawn are in no data centre, and a hit is neither prefetch nor a click)
+    assert event.invalid_reason == core.bots.reason(
+        user_agent.decode("utf-8", "replace") if user_agent else None
     )
     expected_redirect = None if redir is None else safe_redirect_target(redir.encode())
     assert event.redirect_url == (None if expected_redirect is None else expected_redirect.decode())
@@ -552,11 +551,12 @@ _TAG_PIECES = st.sampled_from(
 
 
 def _comparable(outcome: object) -> tuple[object, ...]:
-    """An outcome without what differs from hit to hit anyway (event id and time)."""
-    kind, location, record, info, lookup = outcome  # type: ignore[misc]
+    """An outcome without what differs from hit to hit anyway (event id and time, and so the
+    t=1 script's token)."""
+    kind, location, record, info, lookup, body, view_state = outcome  # type: ignore[misc]
     data = None if record is None else {**record_fields(record), "event_id": 0, "ts": 0}
     hit = None if info is None else info._replace(event_id="", ts=0)
-    return kind, location, data, hit, lookup
+    return kind, location, data, hit, lookup, body is None, view_state
 
 
 @settings(max_examples=300, deadline=None)

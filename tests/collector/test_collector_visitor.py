@@ -265,7 +265,7 @@ def test_no_user_agent_no_device(trusting: Env) -> None:
     [event] = [e for e in trusting.collector.events() if e["cachebuster"] == cb]
     assert event["user_agent"] is None
     assert (event["device_type"], event["os"], event["browser"]) == (None, None, None)
-    assert event["invalid_reason"] == "bot"
+    assert event["invalid_reason"] == "non_browser"  # (no user agent: not a browser)
 
 
 # ---- privacy signals ----

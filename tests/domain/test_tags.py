@@ -6,6 +6,7 @@ import html
 import itertools
 import os
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -29,6 +30,7 @@ from adtrack.domain.tags import (
     parse_format,
     parse_macros,
     parse_preset,
+    parse_view_element,
     render_tag,
 )
 
@@ -90,10 +92,42 @@ def test_javascript_tag_has_the_original_form() -> None:
     tag = render_tag(tracker, options(TagFormat.JAVASCRIPT, Preset.GENERIC, ALL[:2], False))
     assert tag == (
         "<!-- Imp Tracker - NAME - DO NOT MODIFY -->"
+        "<!-- Viewability measured on this tag's parent element (the creative's container) -->"
         '<script src="http://track.example.com/imptr?id=531&cachebuster=[CACHEBUSTER]'
         '&ancost=[ANCOST]&t=1" type="text/javascript"></script>'
         "<!-- End of Imp Tracker -->"
     )
+
+
+def test_javascript_tag_names_the_element_it_measures() -> None:
+    tracker = TrackerTagData(531, TrackerType.IMPRESSION, "NAME")
+    opts = replace(
+        options(TagFormat.JAVASCRIPT, Preset.GENERIC, (), False), view_element="ad-slot_1:top.a"
+    )
+    tag = render_tag(tracker, opts)
+    assert tag == (
+        "<!-- Imp Tracker - NAME - DO NOT MODIFY -->"
+        '<!-- Viewability measured on the element with id="ad-slot_1:top.a" -->'
+        '<script src="http://track.example.com/imptr?id=531&t=1" type="text/javascript"'
+        ' data-view-element="ad-slot_1:top.a"></script>'
+        "<!-- End of Imp Tracker -->"
+    )
+    check_html(tag, tracker, TagFormat.JAVASCRIPT, opts)
+    # pixels cannot measure: the option changes nothing there
+    pixel = replace(opts, format=TagFormat.PIXEL)
+    assert render_tag(tracker, pixel) == render_tag(tracker, replace(pixel, view_element=None))
+
+
+@pytest.mark.parametrize("value", ["", "  ", None])
+def test_no_element_id_means_the_parent_element(value: str | None) -> None:
+    assert parse_view_element(value) is None
+
+
+@pytest.mark.parametrize("value", ["a b", 'x"y', "<script>", "x" * 101, "é", "a-->", "a\nb"])
+def test_an_element_id_outside_the_safe_characters_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_view_element(value)
+    assert refused.value.field == "view_element"
 
 
 def test_click_anchor_and_url_have_the_original_form() -> None:
@@ -342,7 +376,9 @@ def check_html(tag: str, tracker: TrackerTagData, fmt: TagFormat, opts: TagOptio
         assert parsed.end_tags == []
     elif fmt is TagFormat.JAVASCRIPT:
         assert element == "script"
-        assert attrs.keys() == {"src", "type"} and attrs["type"] == "text/javascript"
+        expected = {"src", "type"} | ({"data-view-element"} if opts.view_element else set())
+        assert attrs.keys() == expected and attrs["type"] == "text/javascript"
+        assert attrs.get("data-view-element") == opts.view_element
         url = attrs["src"]
         assert parsed.end_tags == ["script"] and "".join(parsed.text) == ""
     else:
@@ -351,8 +387,19 @@ def check_html(tag: str, tracker: TrackerTagData, fmt: TagFormat, opts: TagOptio
         assert parsed.end_tags == ["a"] and "".join(parsed.text) == "YOUR TEXT HERE"
     assert url is not None and url in tag  # no entity was needed: the raw text is the URL
     check_url(url, tracker, fmt, opts)
-    assert len(parsed.comments) == 2, parsed.comments
-    opening, closing = parsed.comments
+    comments = list(parsed.comments)
+    if fmt is TagFormat.JAVASCRIPT:
+        measured = comments.pop(1)
+        if opts.view_element:
+            assert (
+                measured == f' Viewability measured on the element with id="{opts.view_element}" '
+            )
+        else:
+            assert measured == (
+                " Viewability measured on this tag's parent element (the creative's container) "
+            )
+    assert len(comments) == 2, parsed.comments
+    opening, closing = comments
     if tracker.tracker_type is TrackerType.IMPRESSION:
         assert opening.startswith(" Imp Tracker - ") and opening.endswith(" - DO NOT MODIFY ")
         shown = opening[len(" Imp Tracker - ") : -len(" - DO NOT MODIFY ")]

@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.support.api_fixtures import create_chain
+from tests.support.collector import BROWSER_UA
 from tests.support.server import AdtrackServer, adtrack_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]  # timing and load: run alone
@@ -108,12 +109,13 @@ def console_client(server: AdtrackServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def pixel(url: str, tracker_id: int, user_agent: str) -> None:
-    """One impression on a fresh connection (so that hits spread over the workers)."""
+def pixel(url: str, tracker_id: int, marker: str) -> None:
+    """One impression of a browser on a fresh connection (so that hits spread over the
+    workers), ``marker`` ending its user agent."""
     answer = httpx.get(
         f"{url}/imptr",
-        params={"id": tracker_id, "cachebuster": user_agent},
-        headers={"User-Agent": user_agent, "Connection": "close"},
+        params={"id": tracker_id, "cachebuster": marker},
+        headers={"User-Agent": f"{BROWSER_UA} {marker}", "Connection": "close"},
         timeout=10.0,
     )
     assert answer.status_code == 200, answer.text

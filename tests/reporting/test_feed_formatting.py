@@ -77,13 +77,26 @@ def rows(money: st.SearchStrategy[int]) -> st.SearchStrategy[list[tuple[Any, ...
             st.one_of(st.none(), TEXT),
             st.one_of(st.none(), TEXT, st.sampled_from(["Mozilla/5.0 (X11)", "curl/8"])),
             st.booleans(),
+            st.one_of(st.none(), st.sampled_from(["US", "FR"])),
+            st.one_of(st.none(), st.sampled_from(["mobile", "desktop"])),
+            st.one_of(st.none(), TEXT, st.just("Mac OS X")),
+            st.one_of(st.none(), TEXT, st.just("Mobile Safari")),
         ),
         min_size=1,
         max_size=40,
     )
 
 
-TEXT_COLUMNS = ("revenue_type", "referrer", "cachebuster", "user_agent")
+TEXT_COLUMNS = (
+    "revenue_type",
+    "referrer",
+    "cachebuster",
+    "user_agent",
+    "country",
+    "device_type",
+    "os",
+    "browser",
+)
 
 
 def batch_of(values: list[tuple[Any, ...]], as_dictionaries: frozenset[str]) -> pa.RecordBatch:
@@ -137,15 +150,21 @@ def test_a_batch_of_repeated_values_formats_each_row() -> None:
             f"c{i}",
             'say "hi"',
             i == 2,
+            None if i == 1 else "US",
+            "mobile",
+            "iOS",
+            "Mobile Safari",
         )
         for i in range(3)
     ]
     records = batch_of(values, frozenset({"user_agent"}))
     assert csv_lines(records, Memo(site_domain)).decode().splitlines() == [
-        '2026-03-09 00:00:00.000000,9,2,5,3,4,,999999999999.999999,cpc,a.example,c0,"say ""hi""",0',
+        '2026-03-09 00:00:00.000000,9,2,5,3,4,,999999999999.999999,cpc,a.example,c0,"say ""hi""",0,'
+        "US,mobile,iOS,Mobile Safari",
         "2026-03-09 00:00:00.500000,9,2,5,3,0,1.500000,999999999999.999999,cpc,a.example,c1,"
-        '"say ""hi""",0',
-        '2026-03-09 00:00:01.000000,9,2,5,3,4,,999999999999.999999,cpc,a.example,c2,"say ""hi""",1',
+        '"say ""hi""",0,,mobile,iOS,Mobile Safari',
+        '2026-03-09 00:00:01.000000,9,2,5,3,4,,999999999999.999999,cpc,a.example,c2,"say ""hi""",1,'
+        "US,mobile,iOS,Mobile Safari",
     ]
 
 
@@ -197,6 +216,10 @@ def test_a_compacted_day_streams_as_row_by_row(tmp_path: Path) -> None:
             cachebuster=awkward[i % 5],
             user_agent=awkward[(i + 1) % 5],
             referrer=f"https://Site{i % 4}.example/{awkward[i % 5]}",
+            country=("US", "NL", None)[i % 3],
+            device_type=("mobile", "tv", None)[i % 3],
+            os=awkward[(i + 2) % 5],
+            browser=awkward[(i + 3) % 5],
         )
         for i in range(500)
     ]

@@ -83,6 +83,10 @@ def test_click_feed_rows_carry_the_original_columns(
             cachebuster="cb1",
             user_agent="Mozilla/5.0",
             referrer="https://News.Example.com:8443/a/b?c=d#e",
+            country="NL",
+            device_type="mobile",
+            os="Android",
+            browser="Chrome Mobile",
         ),
         RawEvent(DAY_START + timedelta(hours=2), CLICK, 7, 0, True, referrer=None),
         RawEvent(DAY_START + timedelta(hours=3), IMPRESSION, 1000, 2000, False),
@@ -107,6 +111,10 @@ def test_click_feed_rows_carry_the_original_columns(
             "cb1",
             "Mozilla/5.0",
             False,
+            "NL",
+            "mobile",
+            "Android",
+            "Chrome Mobile",
         ),
         (
             "2026-03-09 02:00:00.000000",
@@ -122,20 +130,25 @@ def test_click_feed_rows_carry_the_original_columns(
             None,
             None,
             True,
+            None,
+            None,
+            None,
+            None,
         ),
     ]
     csv_bytes = b"".join(stream_feed(reader, request, "csv"))
     assert csv_bytes == (
         b"datetime,tracker_id,advertiser_id,line_item_id,publisher_id,tag_id,media_buy_cost,"
-        b"revenue_value,pricing_type,site_domain,cachebuster,user_agent,invalid\r\n"
+        b"revenue_value,pricing_type,site_domain,cachebuster,user_agent,invalid,"
+        b"country,device_type,os,browser\r\n"
         b"2026-03-09 01:00:00.000250,2,1,1,1,1,1.250000,0.500000,cpc,news.example.com,cb1,"
-        b"Mozilla/5.0,0\r\n"
-        b"2026-03-09 02:00:00.000000,2,1,1,1,1,,0.000000,cpc,,,,1\r\n"
+        b"Mozilla/5.0,0,NL,mobile,Android,Chrome Mobile\r\n"
+        b"2026-03-09 02:00:00.000000,2,1,1,1,1,,0.000000,cpc,,,,1,,,,\r\n"
     )
     parsed = list(csv.reader(io.StringIO(csv_bytes.decode())))
     assert parsed[0] == list(FEED_COLUMNS)
-    assert parsed[1][6] == "1.250000" and parsed[1][-1] == "0"
-    assert parsed[2][6] == "" and parsed[2][-1] == "1"
+    assert parsed[1][6] == "1.250000" and parsed[1][12] == "0"
+    assert parsed[2][6] == "" and parsed[2][12] == "1"
     lines = b"".join(stream_feed(reader, request, "jsonl")).splitlines()
     assert [orjson.loads(line) for line in lines][1] == {
         "datetime": "2026-03-09 02:00:00.000000",
@@ -151,6 +164,10 @@ def test_click_feed_rows_carry_the_original_columns(
         "cachebuster": None,
         "user_agent": None,
         "invalid": True,
+        "country": None,
+        "device_type": None,
+        "os": None,
+        "browser": None,
     }
     imps = parse_feed_request("impression", "2026-03-09", "2026-03-10", retention_days=30, now=NOW)
     (imp_row,) = list(iter_feed_rows(reader, imps))
@@ -279,11 +296,11 @@ def _reference_csv_line(row: tuple[Any, ...]) -> str:
         return value
 
     (ts, tracker, advertiser, line_item, publisher, tag, cost, revenue, pricing, domain) = row[:10]
-    cachebuster, user_agent, invalid = row[10:]
+    cachebuster, user_agent, invalid, *audience = row[10:]
     return (
         f"{ts},{tracker},{advertiser},{line_item},{publisher},{tag},{cost or ''},{revenue},"
         f"{text(pricing)},{text(domain)},{text(cachebuster)},{text(user_agent)},"
-        f"{1 if invalid else 0}\r\n"
+        f"{1 if invalid else 0},{','.join(text(value) for value in audience)}\r\n"
     )
 
 
@@ -308,6 +325,8 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
             st.one_of(st.integers(-(10**7), 10**13), st.sampled_from([10**18, 2**63 - 1])),
             st.booleans(),
             st.booleans(),
+            st.one_of(st.none(), st.sampled_from(["US", "FR"])),
+            st.one_of(st.none(), TEXT),
         ),
         min_size=1,
         max_size=30,
@@ -330,8 +349,12 @@ def test_csv_and_json_lines_are_the_rows_formatted_cell_by_cell(
             cachebuster=cachebuster,
             user_agent=agent,
             referrer=referrer,
+            country=country,
+            device_type=family and "mobile",
+            os=family,
+            browser=family,
         )
-        for offset, referrer, cachebuster, agent, money, ancost, invalid in values
+        for offset, referrer, cachebuster, agent, money, ancost, invalid, country, family in values
     ]
     load_events(eng, events, root)
     request = parse_feed_request("click", "2026-03-09", "2026-03-10", retention_days=30, now=NOW)

@@ -25,9 +25,12 @@ OTHER = (DimensionValue("line_item", 4, None),)
 
 def autumn_report() -> Report:
     rows = [
-        # 3 conversions (2 post-click, 1 post-view) booking 7.00 for 2.50 of media cost
+        # 3 conversions (2 post-click, 1 post-view) booking 7.00 for 2.50 of media cost; 800
+        # impressions measured, 600 of them viewable
         ReportRow(
-            FIRST_ONE, LINE_ITEM, Counters(1000, 10, 1, 0, 2_500_000, 4_000_000, 3, 2, 1, 7_000_000)
+            FIRST_ONE,
+            LINE_ITEM,
+            Counters(1000, 10, 1, 0, 2_500_000, 4_000_000, 3, 2, 1, 7_000_000, 600, 800),
         ),
         ReportRow(FIRST_ONE, OTHER, Counters(0, 3, 0, 1, 150_000, 100_000)),
         ReportRow(SECOND_ONE, LINE_ITEM, Counters(2000, 0, 0, 0, 1, 0)),
@@ -59,6 +62,10 @@ def test_json_rows_keep_both_autumn_hours_and_their_own_values() -> None:
             "booked_revenue": "4.000000",
             "profit": "1.500000",
             "cpm": "2.500000",
+            "viewable_imps": 600,
+            "view_measured_imps": 800,
+            "viewability_rate": "0.750000",
+            "view_measurement_rate": "0.800000",
             "conversions": 3,
             "post_click_conversions": 2,
             "post_view_conversions": 1,
@@ -80,6 +87,10 @@ def test_json_rows_keep_both_autumn_hours_and_their_own_values() -> None:
             "booked_revenue": "0.100000",
             "profit": "-0.050000",
             "cpm": None,
+            "viewable_imps": 0,
+            "view_measured_imps": 0,
+            "viewability_rate": None,
+            "view_measurement_rate": None,
             "conversions": 0,
             "post_click_conversions": 0,
             "post_view_conversions": 0,
@@ -101,6 +112,10 @@ def test_json_rows_keep_both_autumn_hours_and_their_own_values() -> None:
             "booked_revenue": "0.000000",
             "profit": "-0.000001",
             "cpm": "0.000001",
+            "viewable_imps": 0,
+            "view_measured_imps": 0,  # pixels: not measured
+            "viewability_rate": None,
+            "view_measurement_rate": "0.000000",
             "conversions": 0,
             "post_click_conversions": 0,
             "post_view_conversions": 0,

@@ -185,6 +185,14 @@ def test_owner_or_admin_change_and_delete(engine: Engine) -> None:
         ({"definition": BERLIN_DEFINITION}, "name"),
         ({"name": "x", "definition": {"range": "forever"}}, "definition.range"),
         ({"name": "x", "definition": {"start": "2026-01-01"}}, "definition.end"),
+        (
+            {"name": "x", "definition": {"range": "yesterday", "country": "Germany"}},
+            "definition.country",
+        ),
+        (
+            {"name": "x", "definition": {"range": "yesterday", "group_by": ["os", "tracker"]}},
+            "definition.group_by",
+        ),
         ({"name": "x", "definition": BERLIN_DEFINITION, "schedule": "hourly"}, "schedule"),
         ({"name": "x", "definition": BERLIN_DEFINITION, "schedule": "daily"}, "recipients"),
         (
@@ -218,6 +226,13 @@ def test_bad_definitions_name_the_field(engine: Engine, data: dict[str, Any], fi
     with pytest.raises(ValidationError) as info:
         svc.create(OWNER, data)
     assert info.value.field == field
+
+
+def test_a_definition_by_audience_is_kept_as_given(engine: Engine) -> None:
+    svc = service(engine, None, datetime(2026, 3, 1, tzinfo=UTC))
+    definition = {"range": "yesterday", "group_by": ["country", "line_item"], "country": "us,fr"}
+    saved = svc.create(OWNER, {"name": "By country", "definition": definition})
+    assert svc.get(saved.id).definition == definition
 
 
 def test_occurrences_on_dst_days() -> None:

@@ -154,6 +154,10 @@ class RawEvent:
     cachebuster: str | None = None
     user_agent: str | None = None
     referrer: str | None = None
+    country: str | None = None
+    device_type: str | None = None
+    os: str | None = None
+    browser: str | None = None
 
     def row(self, event_id: str) -> dict[str, object]:
         tr = self.tracker
@@ -178,6 +182,10 @@ class RawEvent:
             "invalid": self.invalid,
             "invalid_reason": "bot" if self.invalid else None,
             "redirect_url": None,
+            "country": self.country,
+            "device_type": self.device_type,
+            "os": self.os,
+            "browser": self.browser,
         }
 
 
@@ -200,7 +208,7 @@ def rollup_rows(events: Iterable[RawEvent], daily: bool) -> list[dict[str, objec
             tr.placement_id or 0,
             tr.payment_rule_id or 0,
         )
-        slot = sums.setdefault(key, [0] * len(t.ROLLUP_SUMS))  # (no conversions here)
+        slot = sums.setdefault(key, [0] * len(t.ROLLUP_SUMS))  # (no beacons or conversions here)
         is_imp = tr.imp_type == 9
         if ev.invalid:
             slot[2 if is_imp else 3] += 1
@@ -255,6 +263,10 @@ def clear_reporting_tables(engine: Engine) -> None:
             t.rollup_hourly,
             t.rollup_daily,
             t.rollup_invalid_hourly,
+            t.rollup_geo_hourly,
+            t.rollup_geo_daily,
+            t.rollup_device_hourly,
+            t.rollup_device_daily,
             t.eventlog_checkpoints,
         ):
             conn.execute(table.delete())

@@ -1,13 +1,20 @@
 """The fold of events into hourly rollup deltas (no I/O).
 
 A rollup row is keyed by (hour UTC, imp_type, tracker, advertiser, line item, publisher,
-placement or 0, payment rule or 0). Valid events add to ``imps`` (imp_type 9) or ``clicks``
-(imp_type 10) and to media cost and booked revenue; invalid events add only to
+placement or 0, payment rule or 0). The audience rollups add the same counters by (hour,
+imp_type, advertiser, line item) and country (``GeoKey``), or device type, OS and browser
+(``DeviceKey``), with "" for an unknown value. Valid events add to ``imps`` (imp_type 9) or
+``clicks`` (imp_type 10) and to media cost and booked revenue; invalid events add only to
 ``invalid_imps`` / ``invalid_clicks`` and, by reason, to the invalid-traffic rollup.
 Attributed conversions (imp_type 11, keyed by the click they are attributed to) add to the
 conversion counters when valid, and by reason to the invalid-traffic rollup when not;
 unattributed ones (and those the aggregator found duplicates, see ``conversion_verdicts.py``)
 are kept in the raw-event archive only.
+
+Viewability beacons (events with a ``view_state``) count nothing themselves: each becomes a view
+of its impression (``RollupDelta.views``, a viewable one also a measured one), keyed like the
+impression (the beacon carries its time and ids), which the sink counts once per impression and
+state.
 
 The fold runs on a batch's Arrow table (``event_batch.py``): the per-event work is vectorised
 (a hash aggregation in Arrow's C++), and only the distinct keys reach Python. The delta and its
@@ -16,15 +23,31 @@ keys are the rollup sink's records (``services/ports/rollups.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adtrack.domain.events import POST_CLICK, POST_VIEW, Event
+from adtrack.domain.events import (
+    POST_CLICK,
+    POST_VIEW,
+    VIEW_MEASURED,
+    VIEW_STATES,
+    VIEW_VIEWABLE,
+    Event,
+)
 from adtrack.domain.model import ImpType
 from adtrack.domain.rollup_counters import Counters
-from adtrack.services.ports import InvalidKey, RollupDelta, RollupKey
+from adtrack.services.ports import (
+    DeviceKey,
+    GeoKey,
+    InvalidKey,
+    RollupDelta,
+    RollupKey,
+    ViewKey,
+    ViewRows,
+)
 from adtrack.services.raw_event_columns import epoch_hour_indices, events_to_table
 
 __all__ = ["UNSPECIFIED_REASON", "fold", "fold_table"]
@@ -34,6 +57,7 @@ UNSPECIFIED_REASON = "unspecified"  # an invalid event that carries no reason
 _CLICK = int(ImpType.EXTERNAL_CLICK)
 _CONVERSION = int(ImpType.CONVERSION)
 _IMPRESSION = int(ImpType.EXTERNAL_IMPRESSION)
+_Key = TypeVar("_Key", RollupKey, GeoKey, DeviceKey)
 
 
 def fold(events: Sequence[Event], into: RollupDelta | None = None) -> RollupDelta:
@@ -54,6 +78,13 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
     if table.num_rows == 0:
         return delta
     hour = epoch_hour_indices(table["ts"])
+    beacon = pc.is_valid(table["view_state"])
+    if pc.any(beacon).as_py():
+        _fold_views(table.filter(beacon), hour.filter(beacon), delta)
+        hits = pc.invert(beacon)
+        table, hour = table.filter(hits), hour.filter(hits)
+        if table.num_rows == 0:
+            return delta
     invalid = table["invalid"]
     valid = pc.invert(invalid)
     click = pc.equal(table["imp_type"], _CLICK)
@@ -89,18 +120,12 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
             ),
         }
     )
-    sums = parts.group_by(list(RollupKey._fields), use_threads=False).aggregate(
-        [(name, "sum") for name in _SUMS]
-    )
-    columns = sums.to_pydict()
-    rows = delta.rows
-    keys = zip(*(columns[name] for name in RollupKey._fields), strict=True)
-    values = zip(*(columns[f"{name}_sum"] for name in _SUMS), strict=True)
-    for key, sums_of_key in zip(keys, values, strict=True):
-        counts = rows.get(key)  # type: ignore[call-overload]
-        rows[RollupKey._make(key)] = (
-            Counters._make(sums_of_key) if counts is None else counts.plus(sums_of_key)
-        )
+    _sum_into(parts, RollupKey._fields, RollupKey._make, delta.rows)
+    audience = parts.select([*_AUDIENCE_BASE, *_SUMS])
+    for column in _AUDIENCE_TEXTS:
+        audience = audience.append_column(column, pc.fill_null(table[column], ""))
+    _sum_into(audience, GeoKey._fields, GeoKey._make, delta.geo)
+    _sum_into(audience, DeviceKey._fields, DeviceKey._make, delta.devices)
     if pc.any(invalid).as_py():
         _fold_invalid(parts.filter(invalid), table["invalid_reason"].filter(invalid), delta)
     return delta
@@ -113,6 +138,68 @@ def _count_of(
     if not pc.any(counted).as_py():
         return none
     return pc.fill_null(pc.and_(counted, pc.equal(attribution, kind)), False).cast(pa.int64())
+
+
+def _fold_views(beacons: pa.Table, hour: pa.Array, delta: RollupDelta) -> None:
+    """The views the beacons report, each with its impression's rows (few per batch: at most
+    two per measured impression, so a plain loop)."""
+    valid = pc.invert(beacons["invalid"])
+    columns = pa.table(
+        {
+            "hour": hour,
+            "imp_type": beacons["imp_type"],
+            "tracker_id": beacons["tracker_id"],
+            "advertiser_id": beacons["advertiser_id"],
+            "line_item_id": beacons["line_item_id"],
+            "publisher_id": beacons["publisher_id"],
+            "placement_id": pc.fill_null(beacons["placement_id"], 0),
+            "payment_rule_id": pc.fill_null(beacons["payment_rule_id"], 0),
+            **{name: pc.fill_null(beacons[name], "") for name in _AUDIENCE_TEXTS},
+            "impression_event_id": beacons["impression_event_id"],
+            "view_state": beacons["view_state"],
+        }
+    ).filter(valid)
+    data = columns.to_pydict()
+    views = delta.views
+    for i, (impression, state) in enumerate(
+        zip(data["impression_event_id"], data["view_state"], strict=True)
+    ):
+        if impression is None or state not in _VIEW_STATES:
+            continue  # (not a beacon the collector writes)
+        rows = ViewRows(
+            RollupKey._make(data[name][i] for name in RollupKey._fields),
+            GeoKey._make(data[name][i] for name in GeoKey._fields),
+            DeviceKey._make(data[name][i] for name in DeviceKey._fields),
+        )
+        views[ViewKey(impression, state)] = rows
+        if state == VIEW_VIEWABLE:  # viewable implies measured
+            views.setdefault(ViewKey(impression, VIEW_MEASURED), rows)
+
+
+_VIEW_STATES = frozenset(VIEW_STATES)
+
+
+def _sum_into(
+    parts: pa.Table,
+    key_fields: Sequence[str],
+    make: Callable[[Iterable[object]], _Key],
+    rows: dict[_Key, Counters],
+) -> None:
+    """Add ``parts``' counters summed per distinct ``key_fields`` (a key NamedTuple's fields,
+    ``make`` its constructor) to ``rows``."""
+    columns = (
+        parts.group_by(list(key_fields), use_threads=False)
+        .aggregate([(name, "sum") for name in _SUMS])
+        .to_pydict()
+    )
+    keys = zip(*(columns[name] for name in key_fields), strict=True)
+    values = zip(*(columns[f"{name}_sum"] for name in _SUMS), strict=True)
+    for key, summed in zip(keys, values, strict=True):
+        counts = rows.get(key)  # type: ignore[call-overload]
+        sums_of_key: tuple[int, ...] = tuple(summed) + _NOT_SUMMED_HERE
+        rows[make(key)] = (
+            Counters._make(sums_of_key) if counts is None else counts.plus(sums_of_key)
+        )
 
 
 def _fold_invalid(parts: pa.Table, reasons: pa.ChunkedArray, delta: RollupDelta) -> None:
@@ -136,4 +223,12 @@ def _fold_invalid(parts: pa.Table, reasons: pa.ChunkedArray, delta: RollupDelta)
         invalid[reason_key] = invalid.get(reason_key, 0) + count
 
 
-_SUMS = Counters._fields
+# The counters a hit adds to; the viewability counters come from beacons, counted once per
+# impression and state by the rollup sink (``RollupDelta.views``).
+_VIEW_COUNTERS: tuple[str, ...] = ("viewable_imps", "view_measured_imps")
+_SUMS: tuple[str, ...] = tuple(name for name in Counters._fields if name not in _VIEW_COUNTERS)
+_NOT_SUMMED_HERE: tuple[int, ...] = (0,) * len(_VIEW_COUNTERS)
+if Counters._fields != (*_SUMS, *_VIEW_COUNTERS):
+    raise RuntimeError("the viewability counters must be the last of Counters")
+_AUDIENCE_BASE = ("hour", "imp_type", "advertiser_id", "line_item_id")
+_AUDIENCE_TEXTS = ("country", "device_type", "os", "browser")

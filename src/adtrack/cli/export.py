@@ -70,6 +70,14 @@ def export_command(
     secure: Annotated[
         bool, typer.Option("--secure", help="Always https, whatever ADTRACK_PUBLIC_URL says")
     ] = False,
+    view_element: Annotated[
+        str | None,
+        typer.Option(
+            "--view-element",
+            help="JavaScript tags: the id of the element whose viewability they measure "
+            "(default: the tag's parent element)",
+        ),
+    ] = None,
     download: Annotated[
         SheetKind | None,
         typer.Option(
@@ -102,6 +110,7 @@ def export_command(
         "preset": preset,
         "use_code": use_code,
         "secure": secure,
+        "view_element": view_element,
         "delivery": "email" if email else "now",
         "emails": list(email or []),
     }

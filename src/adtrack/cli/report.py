@@ -52,6 +52,16 @@ def report(
     payment_rule_id: Annotated[str | None, typer.Option(help="Filter: ids.")] = None,
     tracker_id: Annotated[str | None, typer.Option(help="Filter: ids.")] = None,
     imp_type: Annotated[str | None, typer.Option(help="Filter: 9 and/or 10.")] = None,
+    country: Annotated[
+        str | None, typer.Option(help="Filter: country codes (US,FR), or Unknown.")
+    ] = None,
+    device_type: Annotated[
+        str | None, typer.Option(help="Filter: desktop, mobile, tablet, ctv, other, Unknown.")
+    ] = None,
+    os: Annotated[str | None, typer.Option(help="Filter: OS families (iOS,Windows).")] = None,
+    browser: Annotated[
+        str | None, typer.Option(help="Filter: browser families (Chrome,Firefox).")
+    ] = None,
     format: Annotated[str, typer.Option(help="table, csv, json or xlsx.")] = "table",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file.")
@@ -80,6 +90,10 @@ def report(
                 placement_id=placement_id,
                 payment_rule_id=payment_rule_id,
                 tracker_id=tracker_id,
+                country=country,
+                device_type=device_type,
+                os=os,
+                browser=browser,
                 imp_type=imp_type,
             ),
             default_timezone=database.settings.timezone,

@@ -22,9 +22,10 @@ from starlette.routing import Route
 from adtrack.collector.conversions import CONVERSION_PATHS
 from adtrack.collector.core import HEADER_FIELDS, TRACKING_PATHS, RequestView, TrackingCore
 from adtrack.collector.responses import AnswerKind, asgi_parts
+from adtrack.collector.viewability import VIEW_BEACON_PATH, VIEW_SCRIPT_PATH, versioned_request
 from adtrack.services.ports import EventLogUnavailable, EventLogWriter
 
-__all__ = ["TrackingASGIApp", "tracking_routes"]
+__all__ = ["TrackingASGIApp", "ViewScriptApp", "tracking_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ def request_view(scope: Scope) -> RequestView:
 
 
 class TrackingASGIApp:
-    """ASGI app answering ``/imptr``, ``/clktrb``, ``/clktr`` and ``/sspx`` through the shared
-    core."""
+    """ASGI app answering ``/imptr``, ``/clktrb``, ``/clktr``, the viewability beacons
+    (``/viewtr``) and the conversions (``/sspx``, ``/px``) through the shared core."""
 
     def __init__(self, core: TrackingCore, writer: EventLogWriter) -> None:
         self.core = core
@@ -84,11 +85,37 @@ class TrackingASGIApp:
                 kind = AnswerKind.UNAVAILABLE
             else:
                 core.committed([outcome])
-        status, headers, body = asgi_parts(kind, outcome.location)
+        body = outcome.body if kind != AnswerKind.UNAVAILABLE else None
+        status, headers, body = asgi_parts(kind, outcome.location, body)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if view.method == "HEAD" else body})
 
 
+class ViewScriptApp:
+    """``/v.js``: the viewability measurement script, cached long under its versioned URL (an
+    ASGI app: Starlette would take a plain function for a request handler)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _view_script(scope, send)
+
+
+async def _view_script(scope: Scope, send: Send) -> None:
+    method = str(scope.get("method", "GET")).upper()
+    if method not in ("GET", "HEAD"):
+        kind = AnswerKind.METHOD_NOT_ALLOWED
+    elif versioned_request(bytes(scope.get("query_string", b""))):
+        kind = AnswerKind.VIEW_SCRIPT
+    else:
+        kind = AnswerKind.VIEW_SCRIPT_UNVERSIONED
+    status, headers, body = asgi_parts(kind)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
 def tracking_routes(app: TrackingASGIApp) -> list[Route]:
-    """Starlette routes for the tracking paths (GET and HEAD; others get 405 from the core)."""
-    return [Route(path, app, methods=None) for path in (*TRACKING_PATHS, *CONVERSION_PATHS)]
+    """Starlette routes for the tracking paths and the measurement script (any method: the
+    core answers 405 to those it does not take)."""
+    paths = (*TRACKING_PATHS, VIEW_BEACON_PATH, *CONVERSION_PATHS)
+    return [Route(path, app, methods=None) for path in paths] + [
+        Route(VIEW_SCRIPT_PATH, ViewScriptApp(), methods=None)
+    ]

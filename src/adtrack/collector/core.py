@@ -24,12 +24,16 @@ Behaviour (issue "Tracking endpoints"):
 * Whether a ``redir`` is followed is the redirect policy's call (``redirect_policy.py``): by
   default only for an active tracker of the endpoint's kind; a refused one is as if absent and
   counted by reason.
-* Invalid traffic (bot, prefetch, duplicate click) is recorded with ``invalid`` set, never billed
-  downstream.
+* Invalid traffic (bot, non-browser, data-centre address, prefetch, duplicate click) is recorded
+  with ``invalid`` set and its reason, never billed downstream (``invalid_traffic.py``).
 * A recorded click whose redirect target has the ``${SSP_DATA}`` / ``[SSP_DATA]`` macro, or whose
   tracker names a parameter for it, is sent there with its click token
   (``click_token_targets.py``, ``domain/click_tokens.py``); the event keeps the target as
   configured. An answer that records no click removes the macro.
+* Viewability (``viewability.py``): a valid ``t=1`` impression is answered a script holding a
+  signed token of it, which loads the measurement script; ``/viewtr`` takes its beacons. A
+  beacon with a good token is recorded as an event of the impression (``view_state`` and
+  ``impression_event_id`` set); any other is counted by reason and answered 204 all the same.
 
 This runs for every hit, so it is written for speed: plain locals, few objects, no per-request
 framework. Measured with the benchmark in ``bench/tracking.py``.
@@ -42,7 +46,7 @@ import operator
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final, NamedTuple, Protocol
 
 import orjson
@@ -54,6 +58,7 @@ from adtrack.collector.conversions import (
     CONVERSION_PATHS,
     ConversionPostbacks,
 )
+from adtrack.collector.datacentre import DatacentreAddresses, datacentre_ranges
 from adtrack.collector.hits import HitInfo, RecentHit, RecentHits, default_hits
 from adtrack.collector.invalid_traffic import (
     BotDetector,
@@ -75,11 +80,18 @@ from adtrack.collector.redirect_policy import NO_OVERRIDE, TRACKERS, check_polic
 from adtrack.collector.responses import AnswerKind
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.collector.tracker_tables import CachedTracker, LookupKey
+from adtrack.collector.viewability import (
+    VIEW_BEACON_PATH,
+    Viewability,
+    beacon_record,
+    measuring_script,
+    parse_beacon_query,
+)
 from adtrack.collector.visitor import VisitorFragments
 from adtrack.domain.click_tokens import ClickTokens
 from adtrack.domain.events import (
     HIT_RECORD_FORMAT,
-    INVALID_BOT,
+    INVALID_DATACENTRE,
     INVALID_DUPLICATE_CLICK,
     INVALID_PREFETCH,
     REJECT_INACTIVE_TRACKER,
@@ -89,6 +101,7 @@ from adtrack.domain.events import (
 )
 from adtrack.domain.model import ImpType
 from adtrack.domain.pricing import PricedEvent
+from adtrack.domain.view_tokens import ViewToken, beacon_window_open
 
 __all__ = [
     "HEADER_FIELDS",
@@ -115,6 +128,7 @@ _CLICK_PAGE: Final = AnswerKind.CLICK_PAGE
 _NOT_FOUND: Final = AnswerKind.NOT_FOUND
 _BAD_REQUEST: Final = AnswerKind.BAD_REQUEST
 _METHOD_NOT_ALLOWED: Final = AnswerKind.METHOD_NOT_ALLOWED
+_NO_CONTENT: Final = AnswerKind.NO_CONTENT
 _REDIR_OK: Final = RedirStatus.OK
 _REDIR_ABSENT: Final = RedirStatus.ABSENT
 _dumps = orjson.dumps
@@ -216,6 +230,8 @@ class Outcome(NamedTuple):
     record: bytes | None = None  # the event log record to append before answering
     event: HitInfo | None = None  # what metrics and live hits keep of the event
     lookup: LookupKey | None = None  # set: look this key up in the store, then handle again
+    body: bytes | None = None  # the answer's body when it is this request's own (t=1 script)
+    view_state: str | None = None  # a viewability beacon's state (it has no HitInfo)
 
 
 # What a TagPlan holds before its first hit: never used as a price (its window is empty).
@@ -355,13 +371,17 @@ class TrackingCore:
         hits: RecentHits | None = None,
         bots: BotDetector | None = None,
         duplicates: DuplicateClicks | None = None,
+        datacentres: DatacentreAddresses | None = None,
         event_ids: EventIds | None = None,
         max_tag_plans: int = 4096,
         redirect_policy: str = TRACKERS,
+        viewability: Viewability | None = None,
         visitor: VisitorFragments | None = None,
         click_tokens: ClickTokens | None = None,
     ) -> None:
         self.cache = cache
+        # (processes of one deployment share the secret: bootstrap.build_view_tokens)
+        self.viewability = viewability or Viewability.ephemeral()
         # the server's redirect policy; an advertiser may override it (see redirect_policy.py)
         self.redirect_policy = check_policy(redirect_policy)
         self.honour_privacy_signals = honour_privacy_signals
@@ -370,6 +390,7 @@ class TrackingCore:
         self.hits = hits if hits is not None else default_hits()
         self.bots = bots or BotDetector()
         self.duplicates = duplicates or DuplicateClicks()
+        self.datacentres = datacentres or DatacentreAddresses(datacentre_ranges())
         self.next_event_id = (event_ids or EventIds()).next
         # None only where no token is ever read back (tests): a secret of this process alone
         tokens = click_tokens or ClickTokens(secrets.token_bytes(32))
@@ -427,6 +448,8 @@ class TrackingCore:
         if imp_type is None:
             if path in CONVERSION_PATHS:
                 return self._conversion(req)
+            if path == VIEW_BEACON_PATH:
+                return self._beacon(req)
             return Outcome(_NOT_FOUND)
         metrics = self.metrics
         if allow_lookup:
@@ -493,25 +516,26 @@ class TrackingCore:
             priced = plan.reprice(imp_type, now_us)
         record_head = plan.record_head
 
-        # ---- judge
-        user_agent, invalid, ua_fragment = self.bots.classify(req.user_agent)
-        invalid_reason: str | None = None
-        if invalid:
-            invalid_reason = INVALID_BOT
-        elif req.purpose is not None and is_prefetch(req.purpose):
-            invalid_reason = INVALID_PREFETCH
-        elif (
-            imp_type == CLICK
-            and cachebuster
-            and self.duplicates.check_and_remember(tracker.id, cachebuster)
-        ):
-            invalid_reason = INVALID_DUPLICATE_CLICK
-
-        # ---- what we keep about the visitor: its address's and agent's record pieces, each
-        # cached (visitor.py), with and without what a privacy signal leaves out
+        # ---- judge (on the full client address, before it is truncated below)
         client_ip = req.client_ip
         if req.forwarded_for and self.trust_forwarded_for:
             client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
+        # (the user agent's verdict, bot or non_browser, comes first: its own reason)
+        user_agent, invalid_reason, ua_fragment = self.bots.classify(req.user_agent)
+        if invalid_reason is None:
+            if client_ip and self.datacentres.is_datacentre(client_ip):
+                invalid_reason = INVALID_DATACENTRE
+            elif req.purpose is not None and is_prefetch(req.purpose):
+                invalid_reason = INVALID_PREFETCH
+            elif (
+                imp_type == CLICK
+                and cachebuster
+                and self.duplicates.check_and_remember(tracker.id, cachebuster)
+            ):
+                invalid_reason = INVALID_DUPLICATE_CLICK
+
+        # ---- what we keep about the visitor: its address's and agent's record pieces, each
+        # cached (visitor.py), with and without what a privacy signal leaves out
         address = self._known_address(client_ip)
         if address is None:
             address = self.visitor.address(client_ip)
@@ -519,11 +543,12 @@ class TrackingCore:
         device = self._known_device(raw_user_agent)
         if device is None:
             device = self.visitor.device(raw_user_agent, user_agent)
-        if (
+        opted = (
             (req.sec_gpc is not None or req.dnt is not None)
             and self.honour_privacy_signals
             and opted_out(req.sec_gpc, req.dnt)
-        ):
+        )
+        if opted:
             # country and device type stay: coarse, and what audience reports count
             referrer = user_agent = None
             ip_fragment, device_fragment = address[1], device[1]
@@ -584,7 +609,60 @@ class TrackingCore:
                 device[2][0],  # device_type
             ),
         )
-        return _new_tuple(Outcome, (kind, location, record, info, None))
+        body: bytes | None = None
+        if kind == _SCRIPT and invalid_reason is None:
+            # the measurement script's token (invalid impressions are never measured)
+            info_of_device = device[2]
+            body = measuring_script(
+                self.viewability.signer.sign(
+                    ViewToken(
+                        event_id,
+                        now_us,
+                        tracker.id,
+                        tracker.advertiser_id,
+                        tracker.line_item_id,
+                        tracker.publisher_id,
+                        tracker.placement_id,
+                        priced[0],
+                        address[2],
+                        info_of_device[0],
+                        None if opted else info_of_device[1],
+                        None if opted else info_of_device[2],
+                    )
+                )
+            )
+        return _new_tuple(Outcome, (kind, location, record, info, None, body, None))
+
+    def _beacon(self, req: RequestLike) -> Outcome:
+        """A viewability beacon: the event of its impression's state, or only a count."""
+        metrics = self.metrics
+        metrics.requests[VIEW_BEACON_PATH] = metrics.requests.get(VIEW_BEACON_PATH, 0) + 1
+        method = req.method
+        if method == "HEAD":
+            return Outcome(_NO_CONTENT)
+        if method != "GET" and method != "POST":
+            return Outcome(_METHOD_NOT_ALLOWED)
+        state, raw_token = parse_beacon_query(req.query)
+        refused: str | None = None
+        token: ViewToken | None = None
+        now_us = _time_ns() // 1000
+        if state is None:
+            refused = "bad_state"
+        elif raw_token is None:
+            refused = "no_token"
+        else:
+            token = self.viewability.signer.verify(raw_token)
+            if token is None:
+                refused = "bad_token"
+            elif not beacon_window_open(token.ts, now_us, self.viewability.beacon_days):
+                refused = "expired"
+        if refused is not None or token is None or state is None:
+            beacons = metrics.view_beacons
+            key = refused or "bad_token"
+            beacons[key] = beacons.get(key, 0) + 1
+            return Outcome(_NO_CONTENT)
+        record = beacon_record(self.next_event_id(), token, state)
+        return Outcome(_NO_CONTENT, None, record, None, None, None, state)
 
     def _conversion(self, req: RequestLike) -> Outcome:
         """``/sspx`` and ``/px``: a conversion (``conversions.py``), off the path of
@@ -592,7 +670,7 @@ class TrackingCore:
         requests = self.metrics.requests
         requests[req.path] = requests.get(req.path, 0) + 1
         if req.path == BROWSER_PIXEL_PATH:
-            bot = self.bots.classify(req.user_agent)[1]
+            bot = self.bots.classify(req.user_agent)[1] is not None
             kind, record = self.conversions.handle_browser(
                 req.method, req.query, self.next_event_id(), bot
             )
@@ -750,12 +828,17 @@ class TrackingCore:
 
     # ---- after the store answered ----
 
-    def committed(self, outcomes: Iterable[Outcome]) -> None:
+    def committed(self, outcomes: Sequence[Outcome]) -> None:
         """The events of these outcomes are durable and their answers went out: count them and
         keep them for the live hits (called per batch, after the answers are written)."""
         infos = list(filter(None, map(_EVENT_OF, outcomes)))  # (no Python-level loop per event)
         self.metrics.events.update(map(_VERDICT_KEY, infos))  # counted in C
         self.hits.add_stored(infos)
+        if len(infos) != len(outcomes):  # (some outcomes were beacons: no HitInfo)
+            beacons = self.metrics.view_beacons
+            for outcome in outcomes:
+                if outcome.view_state is not None:
+                    beacons[outcome.view_state] = beacons.get(outcome.view_state, 0) + 1
 
     def failed(self, outcomes: Iterable[Outcome]) -> None:
         """The store refused these events: they are answered 503 and must leave no trace.
@@ -768,6 +851,7 @@ class TrackingCore:
         for outcome in outcomes:
             info = outcome.event
             if info is None:
+                count += outcome.view_state is not None
                 continue
             count += 1
             if (

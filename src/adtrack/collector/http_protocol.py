@@ -9,7 +9,8 @@ pixel that would hide a lost event — and the next batch tries again (the write
 itself). Requests that record nothing (``HEAD``, rejected trackers, ``/healthz``,
 ``/metrics``) are answered at once unless earlier answers on the same connection are pending.
 
-Also served on this port: ``GET /healthz`` (liveness: 200 ``ok``), ``GET /readyz`` (readiness:
+Also served on this port: ``GET /v.js`` (the viewability measurement script, cached long; see
+``viewability.py``), ``GET /healthz`` (liveness: 200 ``ok``), ``GET /readyz`` (readiness:
 200 while the event log takes writes, else 503 with the reason) and ``GET /metrics`` (Prometheus;
 only when ``ADTRACK_METRICS=tracking``).
 
@@ -51,6 +52,7 @@ from adtrack.collector.responses import (
     AnswerKind,
     RawResponses,
 )
+from adtrack.collector.viewability import VIEW_SCRIPT_PATH, versioned_request
 from adtrack.config import Settings
 from adtrack.fd_limits import DEFAULT_MAX_CONNECTIONS, connection_cap
 from adtrack.services.ports import EventLogUnavailable, EventLogWriter, SynchronousEventLogWriter
@@ -108,10 +110,21 @@ _KNOWN_SPELLINGS: Final[dict[bytes, str | None]] = {
     ),
 }
 _MAX_JOINED_HEADER = 8192  # repeated wanted headers are joined up to this length
-_METHODS: Final = {b"GET": "GET", b"HEAD": "HEAD"}
+_METHODS: Final = {b"GET": "GET", b"HEAD": "HEAD", b"POST": "POST"}  # (POST: beacons)
 _PATHS: Final = {
     p.encode(): p
-    for p in ("/imptr", "/clktrb", "/clktr", "/sspx", "/px", "/healthz", "/readyz", "/metrics")
+    for p in (
+        "/imptr",
+        "/clktrb",
+        "/clktr",
+        "/viewtr",
+        "/sspx",
+        "/px",
+        VIEW_SCRIPT_PATH,
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    )
 }
 _TEXT: Final = b"text/plain; charset=utf-8"
 
@@ -404,8 +417,17 @@ class HttpCollector:
         for conn in list(self.connections):
             conn.close()
 
-    def special(self, path: str, head_only: bool, connection: int) -> bytes | None:
+    def special(
+        self, path: str, head_only: bool, connection: int, query: bytes = b""
+    ) -> bytes | None:
         """Answers of the non-tracking paths served on this port (None: not one of them)."""
+        if path == VIEW_SCRIPT_PATH:
+            kind = (
+                AnswerKind.VIEW_SCRIPT
+                if versioned_request(query)
+                else AnswerKind.VIEW_SCRIPT_UNVERSIONED
+            )
+            return self.responses.get(kind, head_only, connection)
         if path == "/healthz":
             return self.responses.get(AnswerKind.HEALTHY, head_only, connection)
         if path == "/readyz":
@@ -622,10 +644,14 @@ class CollectorProtocol(asyncio.Protocol):
         record = outcome.record
         if record is not None:
             # (the common case, inlined: answer from the cache, queue the slot, batch the record)
-            kind, location = outcome.kind, outcome.location
-            answer = self._responses.cache.get((kind, False, connection, location))
-            if answer is None:
-                answer = self._responses.get(kind, False, connection, location)
+            kind, location, body = outcome.kind, outcome.location, outcome.body
+            answer: bytes | None
+            if body is not None:  # (a t=1 impression's own script)
+                answer = self._responses.script(body, connection)
+            else:
+                answer = self._responses.cache.get((kind, False, connection, location))
+                if answer is None:
+                    answer = self._responses.get(kind, False, connection, location)
             close = connection == CLOSE
             slot = _Slot(answer, close, connection, self, outcome)
             slots = self._slots
@@ -640,7 +666,7 @@ class CollectorProtocol(asyncio.Protocol):
             self._reserve(slot)
             asyncio.get_running_loop().create_task(self._after_lookup(view, outcome, slot))
         elif outcome.kind == AnswerKind.NOT_FOUND and (method == "GET" or head_only):
-            special = self._server.special(path, head_only, connection)
+            special = self._server.special(path, head_only, connection, self.query)
             if special is None:
                 special = self._responses.get(AnswerKind.NOT_FOUND, head_only, connection)
             self._answer(special, connection == CLOSE)
@@ -664,7 +690,10 @@ class CollectorProtocol(asyncio.Protocol):
             self.drain()
             return
         head_only = view.method == "HEAD"
-        answer = self._responses.get(outcome.kind, head_only, connection, outcome.location)
+        if outcome.body is not None:
+            answer = self._responses.script(outcome.body, connection)
+        else:
+            answer = self._responses.get(outcome.kind, head_only, connection, outcome.location)
         if outcome.record is not None:
             slot.ok = answer
             slot.outcome = outcome

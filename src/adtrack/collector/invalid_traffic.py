@@ -1,8 +1,11 @@
-"""Invalid-traffic verdicts (IAB "general invalid traffic"), kept apart from billable events.
+"""Invalid-traffic verdicts (IAB/MRC "general invalid traffic"), kept apart from billable events.
 
-* ``bot``: a known bot, spider or non-browser client by user agent (``crawlerdetect``), or no
-  user agent at all. ``crawlerdetect`` runs a very large regular expression (about 0.3 ms per
-  new user agent), so verdicts are cached per user agent (bounded; see :class:`BotDetector`).
+* ``bot``: a known bot or spider by user agent, from three maintained lists; ``non_browser``:
+  a user agent that is not a recognisable browser, app web view or known SDK, or none at all
+  (both decided in ``agent_lists.py``). Judging a new user agent costs 1.5-3.5 ms, so
+  verdicts are cached per user agent (bounded; see :class:`BotDetector`).
+* ``datacentre``: a client address in a known cloud provider's published ranges
+  (``datacentre.py``), cached per address.
 * ``prefetch``: a prefetch/prerender/preview request (``Purpose``/``Sec-Purpose``/``X-Purpose``/
   ``X-Moz`` headers) — nobody saw the ad.
 * ``duplicate_click``: a click repeating the cachebuster of an earlier valid click on the same
@@ -18,40 +21,48 @@ from array import array
 from collections.abc import Callable
 from typing import Final, TypeVar
 
-from crawlerdetect import CrawlerDetect
-
+from adtrack.collector.agent_lists import AgentLists, agent_lists
+from adtrack.collector.datacentre import DatacentreAddresses, datacentre_ranges
 from adtrack.collector.records import user_agent_fragment
-from adtrack.domain.events import INVALID_BOT, INVALID_DUPLICATE_CLICK, INVALID_PREFETCH
+from adtrack.config import Settings
+from adtrack.domain.events import INVALID_NON_BROWSER
 
-__all__ = ["BotDetector", "DuplicateClicks", "is_prefetch", "usable_cachebuster"]
+__all__ = [
+    "BotDetector",
+    "DuplicateClicks",
+    "is_prefetch",
+    "judges_for",
+    "usable_cachebuster",
+]
 
 
 MAX_USER_AGENT_CHARS: Final = 1024  # longer user agents are cut (stored and judged) here
-_NO_USER_AGENT: Final = (None, True, user_agent_fragment(None))  # no user agent: not a browser
+# no user agent: not a browser
+_NO_USER_AGENT: Final = (None, INVALID_NON_BROWSER, user_agent_fragment(None))
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
 class BotDetector:
-    """``is_bot(user_agent)`` with a cache in front of ``crawlerdetect``.
+    """The user agent's verdict (``bot``, ``non_browser`` or None) with a cache in front of
+    the lists (:class:`~adtrack.collector.agent_lists.AgentLists`).
 
     The caches forget their oldest entries first when full (first in, first out): a hit is a
     plain dict lookup, with no reordering on the hot path. A busy user agent that is forgotten
     is judged again once, then cached again.
     """
 
-    __slots__ = ("_detector", "_cache", "_max", "_raw")
+    __slots__ = ("_lists", "_cache", "_max", "_raw")
 
-    def __init__(self, max_entries: int = 50_000) -> None:
-        self._detector = CrawlerDetect()
-        self._cache: dict[str, bool] = {}
-        self._raw: dict[bytes, tuple[str | None, bool, bytes]] = {}
-        self._max = max_entries
-        self._detector.is_crawler("warm-up")  # compiles the big regular expression now
+    def __init__(self, max_entries: int = 50_000, lists: AgentLists | None = None) -> None:
+        self._lists = lists or agent_lists()
+        self._cache: dict[str, str | None] = {}
+        self._raw: dict[bytes, tuple[str | None, str | None, bytes]] = {}
+        self._max = max(1, max_entries)
 
-    def classify(self, raw: bytes | None) -> tuple[str | None, bool, bytes]:
-        """The header value as text (cut to 1024 characters), whether it is a bot, and the
-        text pre-encoded for the event record.
+    def classify(self, raw: bytes | None) -> tuple[str | None, str | None, bytes]:
+        """The header value as text (cut to 1024 characters), its invalid-traffic reason
+        (None for a browser), and the text pre-encoded for the event record.
 
         Cached by the raw header bytes, so a known user agent costs one dict lookup.
         """
@@ -62,18 +73,18 @@ class BotDetector:
         if hit is not None:
             return hit
         text = raw[:MAX_USER_AGENT_CHARS].decode("utf-8", "replace")
-        result = (text, self.is_bot(text), user_agent_fragment(text))
+        result = (text, self.reason(text), user_agent_fragment(text))
         self._remember(cache, raw, result)
         return result
 
-    def is_bot(self, user_agent: str | None) -> bool:
-        if not user_agent or not user_agent.strip():
-            return True  # no user agent: not a browser
+    def reason(self, user_agent: str | None) -> str | None:
+        """``bot``, ``non_browser`` or None, cached per user agent."""
+        if not user_agent:
+            return INVALID_NON_BROWSER
         cache = self._cache
-        verdict = cache.get(user_agent)
-        if verdict is not None:
-            return verdict
-        verdict = bool(self._detector.is_crawler(user_agent))
+        if user_agent in cache:
+            return cache[user_agent]
+        verdict = self._lists.reason(user_agent)
         self._remember(cache, user_agent, verdict)
         return verdict
 
@@ -82,6 +93,15 @@ class BotDetector:
         if len(cache) >= self._max:
             del cache[next(iter(cache))]
         cache[key] = value
+
+
+def judges_for(settings: Settings) -> tuple[BotDetector, DatacentreAddresses]:
+    """The user-agent and address judges of a collector core, sized by ``settings``."""
+    ranges = datacentre_ranges() if settings.ivt_datacentre else None
+    return (
+        BotDetector(settings.ivt_user_agent_cache),
+        DatacentreAddresses(ranges, settings.ivt_address_cache),
+    )
 
 
 _PREFETCH_WORDS: Final = (b"prefetch", b"prerender", b"preview")
@@ -173,6 +193,3 @@ class DuplicateClicks:
             for entry in (i, i + 2):
                 if table[entry] == fingerprint:
                     table[entry] = table[entry + 1] = 0
-
-
-REASONS: Final = (INVALID_BOT, INVALID_PREFETCH, INVALID_DUPLICATE_CLICK)

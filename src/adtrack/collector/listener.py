@@ -33,7 +33,9 @@ from adtrack.collector.core import TrackingCore
 from adtrack.collector.countries import open_country_database
 from adtrack.collector.hits import RecentHits
 from adtrack.collector.http_protocol import ConnectionLimits, HttpCollector
+from adtrack.collector.invalid_traffic import judges_for
 from adtrack.collector.tracker_cache import TrackerCache
+from adtrack.collector.viewability import Viewability
 from adtrack.collector.visitor import VisitorFragments
 from adtrack.config import Settings
 from adtrack.services.ports import EventLogWriter
@@ -113,6 +115,7 @@ def build_core(
     when ``trust_forwarded_for`` (the collector's flag) or ``ADTRACK_TRUST_FORWARDED_FOR`` says
     so. Raises :class:`~adtrack.collector.countries.GeoDatabaseError` when
     ``ADTRACK_GEOIP_DB`` names a file that cannot be read."""
+    bots, datacentres = judges_for(settings)
     visitor = VisitorFragments(
         open_country_database(settings.geoip_db),
         max_addresses=settings.address_cache_entries,
@@ -126,6 +129,9 @@ def build_core(
         hits=hits,
         visitor=visitor,
         click_tokens=bootstrap.build_click_tokens(settings),
+        viewability=Viewability(bootstrap.build_view_tokens(settings), settings.view_beacon_days),
+        bots=bots,
+        datacentres=datacentres,
     )
 
 

@@ -42,6 +42,9 @@ class CollectorMetrics:
         self.connections = 0
         # requests and connections refused or closed by a limit (see docs/limits.md), by reason
         self.refused: dict[str, int] = {}
+        # viewability beacons: stored by state (measured, viewable), or refused by reason
+        # (bad_token, no_token, bad_state, expired); docs/tracking.md, "Viewability"
+        self.view_beacons: dict[str, int] = {}
         self._gauges: list[tuple[str, str, Callable[[], float]]] = []
         self.registry = CollectorRegistry(auto_describe=True)
         self.store_latency = Histogram(
@@ -117,6 +120,15 @@ class _Families(Collector):
             "Requests and connections refused or closed by a limit, by reason.",
             m.refused,
         )
+        family = CounterMetricFamily(
+            "adtrack_collector_view_beacons",
+            "Viewability beacons: stored (measured, viewable) or ignored (bad_token, no_token, "
+            "bad_state, expired).",
+            labels=["outcome"],
+        )
+        for outcome, value in sorted(m.view_beacons.items()):
+            family.add_metric([outcome], value)
+        yield family
         yield CounterMetricFamily(
             "adtrack_collector_invalid_ancost",
             "ancost values ignored as invalid (the payment rule applied).",

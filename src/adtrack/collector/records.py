@@ -16,7 +16,7 @@ from typing import Final, TypeVar
 
 import orjson
 
-from adtrack.domain.events import INVALID_BOT, INVALID_DUPLICATE_CLICK, INVALID_PREFETCH
+from adtrack.domain.events import INVALID_REASONS
 from adtrack.domain.pricing import PricedEvent
 
 __all__ = [
@@ -41,8 +41,7 @@ def _fields(*values: object) -> bytes:
 
 # ``invalid`` and ``invalid_reason`` by reason (None: a valid event)
 INVALID_FRAGMENTS: Final[dict[str | None, bytes]] = {
-    reason: _fields(reason is not None, reason)
-    for reason in (None, INVALID_BOT, INVALID_PREFETCH, INVALID_DUPLICATE_CLICK)
+    reason: _fields(reason is not None, reason) for reason in (None, *INVALID_REASONS)
 }
 # ``user_agent`` alone: the fields derived from it (``device_type``, ``os``, ``browser``) follow
 # it from the per-agent cache of visitor.py, as ``country`` follows ``ip`` from its per-address one.

@@ -2,7 +2,8 @@
 
 Every answer carries ``Cache-Control: no-cache, no-store, must-revalidate``, ``Pragma: no-cache``
 and an ``Expires`` in the past, so browsers and proxies never serve a cached pixel instead of
-asking us (which would lose the count).
+asking us (which would lose the count). The one exception is the viewability measurement script
+(``/v.js``), the same bytes for every impression: cached for a year under its versioned URL.
 
 Two renderings of the same answers: :class:`RawResponses` gives complete HTTP/1.1 byte strings
 for the bare collector server (cached, rebuilt once a second for the ``Date`` header), and
@@ -14,6 +15,8 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 from typing import Final
+
+from adtrack.collector.viewability import VIEW_SCRIPT
 
 __all__ = [
     "CLICK_PAGE_HTML",
@@ -63,13 +66,16 @@ class AnswerKind:
     READY: Final = 13  # /readyz: the event log takes writes
     # a 302 whose Location carries a click token: one of a kind, so never cached
     TOKEN_REDIRECT: Final = 14
-    # /sspx: a conversion recorded, and its refusals naming the parameter
-    CONVERSION: Final = 15
-    NO_PIXEL: Final = 16
-    BAD_ORDER_ID: Final = 17
-    BAD_VALUE: Final = 18
+    NO_CONTENT: Final = 15  # a viewability beacon (stored, or refused and only counted)
+    VIEW_SCRIPT: Final = 16  # /v.js of the current version: cached for a year
+    VIEW_SCRIPT_UNVERSIONED: Final = 17  # /v.js without it: cached for five minutes
+    # /sspx and /px: a conversion recorded, and its refusals naming the parameter
+    CONVERSION: Final = 18
+    NO_PIXEL: Final = 19
+    BAD_ORDER_ID: Final = 20
+    BAD_VALUE: Final = 21
 
-    ALL: Final = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+    ALL: Final = tuple(range(22))
     REDIRECTS: Final = (2, 14)
 
 
@@ -89,6 +95,9 @@ _STATUS: Final[dict[int, tuple[int, bytes]]] = {
     AnswerKind.REQUEST_TIMEOUT: (408, b"Request Timeout"),
     AnswerKind.READY: (200, b"OK"),
     AnswerKind.TOKEN_REDIRECT: (302, b"Found"),
+    AnswerKind.NO_CONTENT: (204, b"No Content"),
+    AnswerKind.VIEW_SCRIPT: (200, b"OK"),
+    AnswerKind.VIEW_SCRIPT_UNVERSIONED: (200, b"OK"),
     AnswerKind.CONVERSION: (200, b"OK"),
     AnswerKind.NO_PIXEL: (400, b"Bad Request"),
     AnswerKind.BAD_ORDER_ID: (400, b"Bad Request"),
@@ -96,9 +105,10 @@ _STATUS: Final[dict[int, tuple[int, bytes]]] = {
 }
 
 _TEXT = b"text/plain; charset=utf-8"
+_JAVASCRIPT = b"application/javascript; charset=utf-8"
 _BODY: Final[dict[int, tuple[bytes, bytes]]] = {
     AnswerKind.PIXEL: (b"image/gif", PIXEL_GIF),
-    AnswerKind.SCRIPT: (b"application/javascript; charset=utf-8", TRACKING_SCRIPT),
+    AnswerKind.SCRIPT: (_JAVASCRIPT, TRACKING_SCRIPT),
     AnswerKind.REDIRECT: (b"", b""),
     AnswerKind.CLICK_PAGE: (b"text/html; charset=utf-8", CLICK_PAGE_HTML),
     AnswerKind.UNAVAILABLE: (_TEXT, b"event store unavailable, retry later\n"),
@@ -112,6 +122,9 @@ _BODY: Final[dict[int, tuple[bytes, bytes]]] = {
     AnswerKind.REQUEST_TIMEOUT: (_TEXT, b"request timeout\n"),
     AnswerKind.READY: (_TEXT, b"ready\n"),
     AnswerKind.TOKEN_REDIRECT: (b"", b""),
+    AnswerKind.NO_CONTENT: (b"", b""),
+    AnswerKind.VIEW_SCRIPT: (_JAVASCRIPT, VIEW_SCRIPT),
+    AnswerKind.VIEW_SCRIPT_UNVERSIONED: (_JAVASCRIPT, VIEW_SCRIPT),
     AnswerKind.CONVERSION: (_TEXT, b"conversion recorded\n"),
     AnswerKind.NO_PIXEL: (_TEXT, b"id or code: a conversion pixel is required\n"),
     AnswerKind.BAD_ORDER_ID: (_TEXT, b"order_id: at most 100 characters\n"),
@@ -121,6 +134,12 @@ _BODY: Final[dict[int, tuple[bytes, bytes]]] = {
     ),
 }
 
+# How long an answer may be kept: never, but for the measurement script.
+_CACHING: Final[dict[int, tuple[tuple[bytes, bytes], ...]]] = {
+    AnswerKind.VIEW_SCRIPT: ((b"Cache-Control", b"public, max-age=31536000, immutable"),),
+    AnswerKind.VIEW_SCRIPT_UNVERSIONED: ((b"Cache-Control", b"public, max-age=300"),),
+}
+
 _EXTRA: Final[dict[int, tuple[tuple[bytes, bytes], ...]]] = {
     AnswerKind.UNAVAILABLE: ((b"Retry-After", b"1"),),
     AnswerKind.METHOD_NOT_ALLOWED: ((b"Allow", b"GET, HEAD"),),
@@ -128,18 +147,22 @@ _EXTRA: Final[dict[int, tuple[tuple[bytes, bytes], ...]]] = {
 
 
 def asgi_parts(
-    kind: int, location: bytes | None = None
+    kind: int, location: bytes | None = None, body: bytes | None = None
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Status, headers (lower-case names, as ASGI wants) and body of an answer."""
+    """Status, headers (lower-case names, as ASGI wants) and body of an answer; ``body``
+    replaces the kind's own (the script of a ``t=1`` impression)."""
     status = _STATUS[kind][0]
-    content_type, body = _BODY[kind]
-    headers = [(name.lower(), value) for name, value in NO_CACHE_HEADERS]
+    content_type, fixed_body = _BODY[kind]
+    if body is None:
+        body = fixed_body
+    headers = [(name.lower(), value) for name, value in _CACHING.get(kind, NO_CACHE_HEADERS)]
     headers.extend((name.lower(), value) for name, value in _EXTRA.get(kind, ()))
     if kind in AnswerKind.REDIRECTS and location is not None:
         headers.append((b"location", location))
     if content_type:
         headers.append((b"content-type", content_type))
-    headers.append((b"content-length", str(len(body)).encode()))
+    if kind != AnswerKind.NO_CONTENT:  # (a 204 has no Content-Length)
+        headers.append((b"content-length", str(len(body)).encode()))
     return status, headers, body
 
 
@@ -152,19 +175,33 @@ _CONNECTION_LINE = (b"", b"Connection: keep-alive\r\n", b"Connection: close\r\n"
 _COMMON = b"".join(name + b": " + value + b"\r\n" for name, value in NO_CACHE_HEADERS)
 
 
-def _head(kind: int) -> bytes:
-    """Status line and the fixed headers (no Date, Connection, Location)."""
+def _head_without_length(kind: int) -> bytes:
+    """Status line and the fixed headers but Content-Length (no Date, Connection, Location)."""
     code, reason = _STATUS[kind]
-    content_type, body = _BODY[kind]
-    lines = [b"HTTP/1.1 %d %s\r\n" % (code, reason), _COMMON]
+    content_type = _BODY[kind][0]
+    caching = _CACHING.get(kind)
+    lines = [
+        b"HTTP/1.1 %d %s\r\n" % (code, reason),
+        _COMMON
+        if caching is None
+        else b"".join(name + b": " + value + b"\r\n" for name, value in caching),
+    ]
     lines.extend(name + b": " + value + b"\r\n" for name, value in _EXTRA.get(kind, ()))
     if content_type:
         lines.append(b"Content-Type: " + content_type + b"\r\n")
-    lines.append(b"Content-Length: %d\r\n" % len(body))
     return b"".join(lines)
 
 
+def _head(kind: int) -> bytes:
+    """Status line and the fixed headers (no Date, Connection, Location)."""
+    body = _BODY[kind][1]
+    if kind == AnswerKind.NO_CONTENT:
+        return _head_without_length(kind)  # a 204 has no Content-Length
+    return _head_without_length(kind) + b"Content-Length: %d\r\n" % len(body)
+
+
 _HEADS: Final = {kind: _head(kind) for kind in AnswerKind.ALL}
+_SCRIPT_HEAD: Final = _head_without_length(AnswerKind.SCRIPT)
 _CACHE_MAX = 4096  # distinct answers kept (redirect targets make them many)
 
 
@@ -230,6 +267,19 @@ class RawResponses:
         else:
             head = _HEADS[kind] + self._date_line + _CONNECTION_LINE[connection] + b"\r\n"
         return head if head_only else head + _BODY[kind][1]
+
+    def script(self, body: bytes, connection: int = KEEP_ALIVE_DEFAULT) -> bytes:
+        """The script answer of one ``t=1`` impression (``body`` differs for each: not cached)."""
+        return b"".join(
+            (
+                _SCRIPT_HEAD,
+                b"Content-Length: %d\r\n" % len(body),
+                self._date_line,
+                _CONNECTION_LINE[connection],
+                b"\r\n",
+                body,
+            )
+        )
 
     def redirect(self, location: bytes, connection: int = KEEP_ALIVE_DEFAULT) -> bytes:
         """A 302 to ``location`` (already checked and safe to put in a header)."""

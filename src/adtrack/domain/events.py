@@ -29,8 +29,17 @@ from adtrack.domain.model import ImpType
 
 # Why an event is kept but not billed (invalid-traffic verdicts).
 INVALID_BOT = "bot"
+INVALID_NON_BROWSER = "non_browser"
+INVALID_DATACENTRE = "datacentre"
 INVALID_PREFETCH = "prefetch"
 INVALID_DUPLICATE_CLICK = "duplicate_click"
+INVALID_REASONS = (
+    INVALID_BOT,
+    INVALID_NON_BROWSER,
+    INVALID_DATACENTRE,
+    INVALID_PREFETCH,
+    INVALID_DUPLICATE_CLICK,
+)
 
 # Why a request was answered but recorded nothing billable (rejected, counted in metrics only).
 REJECT_UNKNOWN_TRACKER = "unknown_tracker"

@@ -11,17 +11,27 @@ from adtrack.domain.money import mul_ratio
 
 __all__ = ["Counters"]
 
-_CTR_PLACES = Decimal("0.000001")
+_RATE_PLACES = Decimal("0.000001")  # ctr, the viewability and conversion rates: six places
+
+
+def _rate(part: int, whole: int) -> Decimal | None:
+    """part / whole rounded half-even to six places; None when ``whole`` is not positive."""
+    if whole <= 0:
+        return None
+    return (Decimal(part) / Decimal(whole)).quantize(_RATE_PLACES, rounding=ROUND_HALF_EVEN)
 
 
 class Counters(NamedTuple):
     """Summed counters of a rollup row (or of a report's row or totals).
 
     Valid events add to ``imps`` (imp_type 9) or ``clicks`` (10) and to the money; invalid ones
-    only to ``invalid_imps`` / ``invalid_clicks``. Conversions (11) that are attributed, valid
-    and counted (not a duplicate) add to ``conversions``, to ``post_click_conversions`` or
-    ``post_view_conversions``, and their revenue to ``conversion_revenue_micros`` (not to the
-    booked revenue of the impressions and clicks). Money in integer micro-units.
+    only to ``invalid_imps`` / ``invalid_clicks``. Money in integer micro-units. Viewability
+    beacons add each valid impression once to ``view_measured_imps`` (its script could observe
+    the creative) and once to ``viewable_imps`` (MRC viewable, which implies measured).
+    Conversions (11) that are attributed, valid and counted (not a duplicate) add to
+    ``conversions``, to ``post_click_conversions`` or ``post_view_conversions``, and their
+    revenue to ``conversion_revenue_micros`` (not to the booked revenue of the impressions and
+    clicks).
     """
 
     imps: int = 0
@@ -34,6 +44,9 @@ class Counters(NamedTuple):
     post_click_conversions: int = 0
     post_view_conversions: int = 0
     conversion_revenue_micros: int = 0
+    # last: the fold sums the others, and the sink adds these from the beacons it counts
+    viewable_imps: int = 0
+    view_measured_imps: int = 0
 
     @property
     def profit_micros(self) -> int:
@@ -42,7 +55,17 @@ class Counters(NamedTuple):
     @property
     def ctr(self) -> Decimal | None:
         """clicks / imps, rounded to 6 decimal places; None without impressions."""
-        return _ratio(self.clicks, self.imps)
+        return _rate(self.clicks, self.imps)
+
+    @property
+    def viewability_rate(self) -> Decimal | None:
+        """viewable_imps / view_measured_imps (6 places); None without measured impressions."""
+        return _rate(self.viewable_imps, self.view_measured_imps)
+
+    @property
+    def view_measurement_rate(self) -> Decimal | None:
+        """view_measured_imps / imps (6 places); None without impressions."""
+        return _rate(self.view_measured_imps, self.imps)
 
     @property
     def cpm_micros(self) -> int | None:
@@ -61,12 +84,12 @@ class Counters(NamedTuple):
     @property
     def conversion_rate(self) -> Decimal | None:
         """conversions / clicks, rounded to 6 decimal places; None without clicks."""
-        return _ratio(self.conversions, self.clicks)
+        return _rate(self.conversions, self.clicks)
 
     @property
     def roas(self) -> Decimal | None:
         """Conversion revenue / media cost, rounded to 6 decimal places; None without cost."""
-        return _ratio(self.conversion_revenue_micros, self.media_cost_micros)
+        return _rate(self.conversion_revenue_micros, self.media_cost_micros)
 
     @classmethod
     def of(cls, values: Sequence[int]) -> Counters:
@@ -78,11 +101,3 @@ class Counters(NamedTuple):
     def plus(self, other: tuple[int, ...]) -> Counters:
         """These counters and ``other`` (in the same order) added up."""
         return Counters(*[a + b for a, b in zip(self, other, strict=True)])
-
-
-def _ratio(part: int, whole: int) -> Decimal | None:
-    """``part / whole`` exactly, rounded half-even to 6 decimal places; None when ``whole`` is
-    not positive."""
-    if whole <= 0:
-        return None
-    return (Decimal(part) / Decimal(whole)).quantize(_CTR_PLACES, rounding=ROUND_HALF_EVEN)

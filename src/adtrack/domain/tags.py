@@ -9,7 +9,10 @@ Pure string work, no I/O. The forms follow the original platform's export dialog
     Tracker -->
 
 - impression, ``javascript``: the same comments around
-  ``<script src="HOST/imptr?id=531&...&t=1" type="text/javascript"></script>``;
+  ``<script src="HOST/imptr?id=531&...&t=1" type="text/javascript"></script>``, with a comment
+  naming the element whose viewability it measures (docs/tracking.md, "Viewability"): the
+  tag's parent element (the creative's container), or the element with the id the export gave
+  (``view_element``), which the script tag then names in ``data-view-element``;
 - impression, ``url``: the bare pixel URL (``t=2``);
 - click, ``url``: the bare click URL ``HOST/clktrb?id=21378&...``;
 - click, ``anchor``::
@@ -68,6 +71,9 @@ IMPRESSION_PATH = "/imptr"
 CLICK_PATH = "/clktrb"
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
+# An element id the JavaScript tag measures: letters, digits and - _ : . (safe in an attribute
+# and a comment as they are); at most 100 characters.
+_ELEMENT_ID = re.compile(r"[A-Za-z0-9_:.-]{1,100}")
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 
 
@@ -95,6 +101,10 @@ class TagOptions:
     preset: Preset = Preset.GENERIC
     use_code: bool = False
     secure: bool = False
+    view_element: str | None = None  # JavaScript tags: the id of the element to measure
+    # False: the JavaScript tag as the original platform exported it, without the comment on
+    # viewability (the tag map's old tags, which ad servers' bulk tools search for)
+    viewability_comment: bool = True
 
 
 def effective_format(tracker_type: TrackerType, requested: TagFormat | None) -> TagFormat:
@@ -200,9 +210,20 @@ def render_tag(tracker: TrackerTagData, options: TagOptions) -> str:
             "<!-- End of Imp Tracker -->"
         )
     if fmt is TagFormat.JAVASCRIPT:
+        # (its own comment: the first one's text up to DO NOT MODIFY is the tracker's name)
+        element = options.view_element
+        if element is None:
+            measured, attribute = "this tag's parent element (the creative's container)", ""
+        else:
+            measured, attribute = (
+                f'the element with id="{element}"',
+                f' data-view-element="{element}"',
+            )
+        comment = f"<!-- Viewability measured on {measured} -->"
         return (
             f"<!-- Imp Tracker - {name} - DO NOT MODIFY -->"
-            f'<script src="{src}" type="text/javascript"></script>'
+            f"{comment if options.viewability_comment else ''}"
+            f'<script src="{src}" type="text/javascript"{attribute}></script>'
             "<!-- End of Imp Tracker -->"
         )
     return (
@@ -224,6 +245,21 @@ def parse_macros(values: Iterable[object]) -> frozenset[Macro]:
                 "macros", f"unknown macro {value!r}; allowed: {allowed}"
             ) from None
     return frozenset(macros)
+
+
+def parse_view_element(value: str | None) -> str | None:
+    """The element id a JavaScript tag measures (None or blank: the tag's parent element);
+    ``ValidationError`` on ``view_element``."""
+    if value is None or not value.strip():
+        return None
+    element = value.strip()
+    if not _ELEMENT_ID.fullmatch(element):
+        raise ValidationError(
+            "view_element",
+            f"{value!r} is not an element id adtrack takes: 1 to 100 letters, digits, "
+            "'-', '_', ':' or '.'",
+        )
+    return element
 
 
 def parse_format(value: str | None) -> TagFormat | None:

@@ -16,7 +16,7 @@ from functools import partial
 from adtrack.domain.imported_history import IMPORTED_HISTORY_LABEL, IMPORTED_HISTORY_TRACKER
 from adtrack.domain.rollup_counters import Counters
 from adtrack.reporting.plan import plan_buckets, plan_sources
-from adtrack.reporting.request import DIMENSIONS, Dimension, ReportRequest
+from adtrack.reporting.request import DIMENSIONS, UNKNOWN_LABEL, Dimension, ReportRequest
 from adtrack.reporting.results import DimensionValue, Report, ReportRow, imp_type_label
 from adtrack.services.ports import RollupReads
 
@@ -83,17 +83,23 @@ class ReportEngine:
         return Report(request=request, rows=rows, totals=Counters.of(totals))
 
     def _names(
-        self, dims: Sequence[Dimension], ids_by_dim: Mapping[str, set[int]]
-    ) -> dict[str, dict[int, str]]:
-        """Names for the ids of each dimension (imp_type's are labelled in code)."""
-        names: dict[str, dict[int, str]] = {}
+        self, dims: Sequence[Dimension], ids_by_dim: Mapping[str, set[int | str]]
+    ) -> dict[str, dict[int | str, str]]:
+        """Names for the ids of each dimension (imp_type's are labelled in code); an audience
+        value is its own label, and the unknown one ("") reads ``UNKNOWN_LABEL``."""
+        names: dict[str, dict[int | str, str]] = {}
         for dim in dims:
-            ids = sorted(i for i in ids_by_dim.get(dim.name, set()) if i)
+            if dim.audience is not None:
+                texts = {str(value) for value in ids_by_dim.get(dim.name, set())}
+                names[dim.name] = {text: text or UNKNOWN_LABEL for text in texts}
+                continue
+            ids = sorted(int(i) for i in ids_by_dim.get(dim.name, set()) if i)
             if dim.name == "imp_type":
                 labels = {i: imp_type_label(i) for i in ids}
                 names[dim.name] = {i: label for i, label in labels.items() if label}
             else:
-                names[dim.name] = self._rollups.names(dim.column, ids) if ids else {}
+                found = self._rollups.names(dim.column, ids) if ids else {}
+                names[dim.name] = {i: name for i, name in found.items()}
             if dim.name == "tracker" and IMPORTED_HISTORY_TRACKER in ids_by_dim.get(dim.name, ()):
                 names[dim.name][IMPORTED_HISTORY_TRACKER] = IMPORTED_HISTORY_LABEL
         return names

@@ -85,10 +85,12 @@ def _text(value: str) -> pa.StringScalar:
 
 _NOTHING, _COMMA = _text(""), _text(",")
 _NO_TAG = pa.scalar(0, pa.int64())  # the tag of a tracker without a placement
-_CSV_VALID, _CSV_INVALID = _text("0\r\n"), _text("1\r\n")
+_CSV_VALID, _CSV_INVALID, _CSV_END = _text("0"), _text("1"), _text("\r\n")
 _JSON_START, _JSON_NULL = _text('{"datetime":"'), _text("null")
 _JSON_QUOTE = _text('"')
-_JSON_VALID, _JSON_INVALID = _text(',"invalid":false}\n'), _text(',"invalid":true}\n')
+_JSON_VALID, _JSON_INVALID = _text(',"invalid":false'), _text(',"invalid":true')
+# Where the audience columns start in a batch of SOURCE_COLUMNS (they are the last ones).
+_AUDIENCE_START = -4
 
 
 def csv_lines(records: pa.RecordBatch, domains: Memo[str | None]) -> bytes:
@@ -104,8 +106,9 @@ def csv_lines(records: pa.RecordBatch, domains: Memo[str | None]) -> bytes:
     if not records.num_rows:
         return b""
     ts, *ids, ancost_used, cost, revenue, pricing, referrer, cachebuster, agent, invalid = (
-        records.columns
+        records.columns[:_AUDIENCE_START]
     )
+    audience = tuple(records.columns[_AUDIENCE_START:])
     if not (_fits_money(cost) and _fits_money(revenue)):
         return csv_lines_row_by_row(records, domains)
     lines = pc.binary_join_element_wise(
@@ -118,6 +121,7 @@ def csv_lines(records: pa.RecordBatch, domains: Memo[str | None]) -> bytes:
         ),
         _text_cells(cachebuster),
         per_combination((agent, invalid), _csv_ends),
+        per_combination(audience, _csv_audience),
         _COMMA,
     )
     return _joined_bytes(lines)
@@ -151,9 +155,17 @@ def _csv_revenues(
 
 
 def _csv_ends(agent: pa.Array, invalid: pa.Array) -> pa.Array:
-    """``user agent,invalid`` and the line break."""
+    """``user agent,invalid``."""
     return pc.binary_join_element_wise(
         _text_cells(agent), pc.if_else(invalid, _CSV_INVALID, _CSV_VALID), _COMMA
+    )
+
+
+def _csv_audience(*audience: pa.Array) -> pa.Array:
+    """``country,device type,os,browser`` and the line break."""
+    cells = [_text_cells(column) for column in audience]
+    return pc.binary_join_element_wise(
+        pc.binary_join_element_wise(*cells, _COMMA), _CSV_END, _NOTHING
     )
 
 
@@ -250,13 +262,17 @@ def _csv_line(row: ArrowRow, domains: Memo[str | None]) -> str:
         cachebuster,
         user_agent,
         invalid,
+        country,
+        device_type,
+        os,
+        browser,
     ) = row
     cell = _csv_text
     return (
         f"{ts},{tracker},{advertiser},{line_item},{publisher},{tag or 0},"
         f"{money_text(cost) if ancost_used else ''},{money_text(revenue)},{cell(pricing)},"
         f"{cell(domains[referrer])},{cell(cachebuster)},{cell(user_agent)},"
-        f"{1 if invalid else 0}\r\n"
+        f"{1 if invalid else 0},{cell(country)},{cell(device_type)},{cell(os)},{cell(browser)}\r\n"
     )
 
 
@@ -279,8 +295,9 @@ def jsonl_lines(records: pa.RecordBatch, domains: Memo[str | None]) -> bytes:
     if not records.num_rows:
         return b""
     ts, *ids, ancost_used, cost, revenue, pricing, referrer, cachebuster, agent, invalid = (
-        records.columns
+        records.columns[:_AUDIENCE_START]
     )
+    audience = tuple(records.columns[_AUDIENCE_START:])
     if not (_fits_money(cost) and _fits_money(revenue)):
         return b"".join(
             orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
@@ -297,6 +314,7 @@ def jsonl_lines(records: pa.RecordBatch, domains: Memo[str | None]) -> bytes:
         ),
         _json_texts(cachebuster),
         per_combination((agent, invalid), _json_ends),
+        per_combination(audience, _json_audience),
         _NOTHING,
     )
     return _joined_bytes(lines)
@@ -346,13 +364,28 @@ def _json_revenues(
 
 
 def _json_ends(agent: pa.Array, invalid: pa.Array) -> pa.Array:
-    """``,"user_agent":"...","invalid":false}`` and the line break."""
+    """``,"user_agent":"...","invalid":false``."""
     return pc.binary_join_element_wise(
         _text(',"user_agent":'),
         _json_texts(agent),
         pc.if_else(invalid, _JSON_INVALID, _JSON_VALID),
         _NOTHING,
     )
+
+
+_JSON_AUDIENCE_KEYS = tuple(
+    _text(f',"{name}":') for name in ("country", "device_type", "os", "browser")
+)
+_JSON_END = _text("}\n")
+
+
+def _json_audience(*audience: pa.Array) -> pa.Array:
+    """``,"country":"US","device_type":"mobile","os":"iOS","browser":null}`` and the line
+    break."""
+    parts: list[pa.Array | pa.Scalar] = []
+    for key, column in zip(_JSON_AUDIENCE_KEYS, audience, strict=True):
+        parts += [key, _json_texts(column)]
+    return pc.binary_join_element_wise(*parts, _JSON_END, _NOTHING)
 
 
 # What orjson escapes in a string: the quote, the backslash and control characters.

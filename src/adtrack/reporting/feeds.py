@@ -14,7 +14,9 @@ Columns (the original click-tracker feed's, where they apply):
 ``publisher_id``, ``tag_id`` (placement, 0 if none), ``media_buy_cost`` (the ``ancost`` the
 event carried; empty when the media cost came from a payment rule), ``revenue_value`` (the
 event's booked revenue), ``pricing_type`` (the line item's revenue type when the event was
-recorded), ``site_domain`` (host of the referrer), ``cachebuster``, ``user_agent``, ``invalid``.
+recorded), ``site_domain`` (host of the referrer), ``cachebuster``, ``user_agent``, ``invalid``,
+then the audience: ``country`` (ISO 3166-1 alpha-2), ``device_type``, ``os``, ``browser`` (empty
+in CSV, null in JSON, when unknown, as for events archived before they were recorded).
 Money is a decimal string with six places.
 """
 
@@ -53,6 +55,10 @@ FEED_COLUMNS: tuple[str, ...] = (
     "cachebuster",
     "user_agent",
     "invalid",
+    "country",
+    "device_type",
+    "os",
+    "browser",
 )
 
 
@@ -188,6 +194,10 @@ SOURCE_COLUMNS: tuple[str, ...] = (
     "cachebuster",
     "user_agent",
     "invalid",
+    "country",
+    "device_type",
+    "os",
+    "browser",
 )
 
 
@@ -258,6 +268,10 @@ def row_objects(rows: list[ArrowRow], domain: Memo[str | None]) -> list[dict[str
             "cachebuster": cachebuster,
             "user_agent": user_agent,
             "invalid": bool(invalid),
+            "country": country,
+            "device_type": device_type,
+            "os": os,
+            "browser": browser,
         }
         for (
             ts,
@@ -274,6 +288,10 @@ def row_objects(rows: list[ArrowRow], domain: Memo[str | None]) -> list[dict[str
             cachebuster,
             user_agent,
             invalid,
+            country,
+            device_type,
+            os,
+            browser,
         ) in rows
     ]
 

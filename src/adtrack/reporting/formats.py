@@ -3,13 +3,16 @@
 This is the edge where integer micro-units become decimal text:
 - JSON and CSV carry money as decimal strings with six places (``"12.500000"``), exact;
 - XLSX carries money as numbers (spreadsheets sum them), rounded to the micro;
-- ``ctr`` is a ratio (clicks / imps) with six places; ``ctr`` and ``cpm`` are empty (null)
-  when a row has no impressions. So are ``conversion_rate`` (conversions / clicks) and ``roas``
-  (conversion revenue / media cost), empty without clicks / cost; ``cpa`` (media cost per
-  conversion) is money, empty without conversions.
+- the rates (``ctr`` = clicks / imps, ``viewability_rate`` = viewable / measured imps,
+  ``view_measurement_rate`` = measured imps / imps, ``conversion_rate`` = conversions / clicks,
+  ``roas`` = conversion revenue / media cost) are ratios with six places, empty (null) where
+  their denominator is 0, as ``cpm`` is when a row has no impressions and ``cpa`` (media cost
+  per conversion, money) when it has no conversions.
 
 Columns: ``interval_start``, then for each grouped dimension ``<dim>_id`` and ``<dim>`` (its
-name; ``imp_type`` reads ``9 External Impression`` / ``10 External Click``), then the metrics.
+name; ``imp_type`` reads ``9 External Impression`` / ``10 External Click``), or for an
+audience dimension (``country``, ``device_type``, ``os``, ``browser``) the one column ``<dim>``
+holding its value (``Unknown`` when there is none), then the metrics.
 """
 
 from __future__ import annotations
@@ -25,24 +28,41 @@ import orjson
 
 from adtrack.domain.money import format_micros, from_micros
 from adtrack.domain.rollup_counters import Counters
-from adtrack.reporting.request import MONEY_METRICS, RATIO_METRICS
+from adtrack.reporting.request import DIMENSIONS, MONEY_METRICS, RATE_METRICS
 from adtrack.reporting.results import DimensionValue, Report, ReportRow
 
 TOTALS_LABEL = "Totals"
 
 # A value in a JSON-ready row: a count or id, a decimal string or a label, or None for none.
 JsonScalar = int | str | None
-# A metric's exact value: an int (counts, micros), a Decimal (ctr), or None for none.
+# A metric's exact value: an int (counts, micros), a Decimal (a rate), or None for none.
 MetricValue = int | Decimal | None
 # A cell of the spreadsheet: a metric, a dimension's id or label, or the interval's text.
 XlsxValue = int | Decimal | str | None
 
 
+def dimension_columns(dimension: str) -> list[str]:
+    """The columns of a grouped dimension: ``<dim>_id`` and ``<dim>``, or ``<dim>`` alone for
+    an audience dimension (its value is its label)."""
+    if DIMENSIONS[dimension].audience is not None:
+        return [dimension]
+    return [f"{dimension}_id", dimension]
+
+
 def columns(report: Report) -> list[str]:
     cols = ["interval_start"]
     for dim in report.request.group_by:
-        cols += [f"{dim}_id", dim]
+        cols += dimension_columns(dim)
     return cols + list(report.request.metrics)
+
+
+def _dimension_cells(value: DimensionValue, into: dict[str, JsonScalar]) -> None:
+    """The cells of one grouped dimension of a row (see :func:`dimension_columns`)."""
+    if isinstance(value.id, str):  # an audience dimension: its label is the value
+        into[value.dimension] = value.label
+        return
+    into[f"{value.dimension}_id"] = value.id
+    into[value.dimension] = value.label
 
 
 # The ``Counters`` attribute behind each metric.
@@ -56,6 +76,10 @@ _METRIC_ATTRIBUTES = {
     "booked_revenue": "booked_revenue_micros",
     "profit": "profit_micros",
     "cpm": "cpm_micros",
+    "viewable_imps": "viewable_imps",
+    "view_measured_imps": "view_measured_imps",
+    "viewability_rate": "viewability_rate",
+    "view_measurement_rate": "view_measurement_rate",
     "conversions": "conversions",
     "post_click_conversions": "post_click_conversions",
     "post_view_conversions": "post_view_conversions",
@@ -67,7 +91,7 @@ _METRIC_ATTRIBUTES = {
 
 
 def metric_values(counters: Counters, metrics: Sequence[str]) -> dict[str, MetricValue]:
-    """Metrics of a row as exact values: ints for counts, Decimal for ctr, micros for money."""
+    """Metrics of a row as exact values: ints for counts, Decimal for rates, micros for money."""
     return {m: getattr(counters, _METRIC_ATTRIBUTES[m]) for m in metrics if m in _METRIC_ATTRIBUTES}
 
 
@@ -76,14 +100,14 @@ def _metric_text(metric: str) -> Callable[[Counters], JsonScalar]:
     value = attrgetter(_METRIC_ATTRIBUTES[metric])
     if metric in MONEY_METRICS:
         return lambda counters: None if (v := value(counters)) is None else format_micros(v)
-    if metric in RATIO_METRICS:
+    if metric in RATE_METRICS:
         return lambda counters: None if (v := value(counters)) is None else str(v)
     return value
 
 
 def metric_texts(counters: Counters, metrics: Sequence[str]) -> dict[str, JsonScalar]:
     """Metrics of a row as JSON-ready values: ints for counts, decimal strings for money and
-    ctr, None where there is no value."""
+    rates, None where there is no value."""
     return {m: _metric_text(m)(counters) for m in metrics if m in _METRIC_ATTRIBUTES}
 
 
@@ -116,8 +140,7 @@ class _RowDicts:
         if dimensions is None:
             dimensions = self._dimensions[row.dimensions] = {}
             for value in row.dimensions:
-                dimensions[f"{value.dimension}_id"] = value.id
-                dimensions[value.dimension] = value.label
+                _dimension_cells(value, dimensions)
         out = {"interval_start": text, **dimensions}
         counters = row.counters
         for metric, to_text in self._metrics:
@@ -144,7 +167,7 @@ def _text_rows(report: Report) -> Iterator[list[str]]:
         d = row_dict(row)
         yield ["" if d.get(c) is None else str(d[c]) for c in cols]
     totals = metric_texts(report.totals, report.request.metrics)
-    first = [TOTALS_LABEL] + [""] * (2 * len(report.request.group_by))
+    first = [TOTALS_LABEL] + [""] * (len(cols) - 1 - len(report.request.metrics))
     yield first + ["" if totals[m] is None else str(totals[m]) for m in report.request.metrics]
 
 
@@ -181,7 +204,7 @@ def to_xlsx(report: Report, sheet_title: str = "Report") -> bytes:
             if c in MONEY_METRICS and isinstance(v, int):
                 cell.value = from_micros(v)
                 cell.number_format = "#,##0.00####"
-            elif c in RATIO_METRICS and v is not None:
+            elif c in RATE_METRICS and v is not None:
                 cell.value = Decimal(v)
                 cell.number_format = "0.######" if c == "roas" else "0.00####%"
             if bold:
@@ -191,10 +214,10 @@ def to_xlsx(report: Report, sheet_title: str = "Report") -> bytes:
 
     metrics = report.request.metrics
     for row in report.rows:
-        values: dict[str, XlsxValue] = {"interval_start": interval_text(row)}
+        cells_of_row: dict[str, JsonScalar] = {}
         for dv in row.dimensions:
-            values[f"{dv.dimension}_id"] = dv.id
-            values[dv.dimension] = dv.label
+            _dimension_cells(dv, cells_of_row)
+        values: dict[str, XlsxValue] = {"interval_start": interval_text(row), **cells_of_row}
         values.update(metric_values(row.counters, metrics))
         ws.append(cells(values))
     totals: dict[str, XlsxValue] = {"interval_start": TOTALS_LABEL}
@@ -215,7 +238,7 @@ def to_table(report: Report) -> str:
         d = row_dict(row)
         cells = [interval_text(row)]
         for dv in row.dimensions:
-            if dv.dimension == "imp_type":
+            if dv.dimension == "imp_type" or isinstance(dv.id, str):
                 cells.append(dv.label or str(dv.id))
             else:
                 cells.append(f"{dv.id} {dv.label}" if dv.label else str(dv.id))

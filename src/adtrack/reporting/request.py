@@ -7,13 +7,15 @@ turns them into a :class:`ReportRequest` or raises :class:`ValidationError` nami
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from adtrack.domain.errors import ValidationError
+from adtrack.domain.events import DEVICE_TYPES
 from adtrack.domain.parsing import parse_id_list, parse_local_datetime
 from adtrack.reporting.time_grid import DAY, local_midnight
 
@@ -29,10 +31,62 @@ class Interval(StrEnum):
     CUMULATIVE = "cumulative"
 
 
+class Audience(StrEnum):
+    """The audience rollups a text dimension is kept in (``adapters/sql/tables.py``)."""
+
+    GEO = "geo"
+    DEVICE = "device"
+
+
+# How an unknown audience value (no country, an agent that was not parsed) reads in every
+# format; the same word, in any case, filters on it.
+UNKNOWN_LABEL = "Unknown"
+# The widest OS or browser family name (the event record's width).
+MAX_FAMILY_LENGTH = 64
+_COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+
+
+def _country(value: str) -> str:
+    code = value.upper()
+    if not (value.isascii() and _COUNTRY_CODE.fullmatch(code)):
+        raise ValidationError(
+            "country",
+            f"must be two-letter country codes (ISO 3166-1 alpha-2, e.g. US,FR) or "
+            f"{UNKNOWN_LABEL}; got {value[:40]!r}",
+        )
+    return code
+
+
+def _device_type(value: str) -> str:
+    kind = value.lower()
+    if kind not in DEVICE_TYPES:
+        raise ValidationError(
+            "device_type",
+            f"must be one of {', '.join(DEVICE_TYPES)} or {UNKNOWN_LABEL}; got {value[:40]!r}",
+        )
+    return kind
+
+
+def _family(field_name: str) -> Callable[[str], str]:
+    def family(value: str) -> str:
+        if len(value) > MAX_FAMILY_LENGTH or not value.isprintable():
+            raise ValidationError(
+                field_name,
+                f"must be family names of at most {MAX_FAMILY_LENGTH} printable characters",
+            )
+        return value
+
+    return family
+
+
 @dataclass(frozen=True)
 class Dimension:
     name: str
     column: str  # the rollups' key column, and the name of the dimension's filter parameter
+    # Text dimensions (the audience): the rollups they are kept in and the check of one filter
+    # value (its stored form). Id dimensions: None, filters are ids.
+    audience: Audience | None = None
+    text_value: Callable[[str], str] | None = None
 
 
 DIMENSIONS: dict[str, Dimension] = {
@@ -45,8 +99,15 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("placement", "placement_id"),
         Dimension("payment_rule", "payment_rule_id"),
         Dimension("tracker", "tracker_id"),
+        Dimension("country", "country", Audience.GEO, _country),
+        Dimension("device_type", "device_type", Audience.DEVICE, _device_type),
+        Dimension("os", "os", Audience.DEVICE, _family("os")),
+        Dimension("browser", "browser", Audience.DEVICE, _family("browser")),
     )
 }
+# The dimensions the audience rollups also hold: the only ones a report grouped or filtered
+# by an audience dimension can use besides it (docs/reporting.md).
+AUDIENCE_COMPANIONS = ("imp_type", "advertiser", "line_item")
 
 METRICS: tuple[str, ...] = (
     "imps",
@@ -58,6 +119,13 @@ METRICS: tuple[str, ...] = (
     "booked_revenue",
     "profit",
     "cpm",
+    # viewability (docs/reporting.md): impressions the JavaScript tag measured, those viewable
+    # (MRC), viewable / measured and measured / imps; pixel-only impressions are not measured
+    "viewable_imps",
+    "view_measured_imps",
+    "viewability_rate",
+    "view_measurement_rate",
+    # conversions (docs/conversions.md)
     "conversions",
     "post_click_conversions",
     "post_view_conversions",
@@ -69,9 +137,12 @@ METRICS: tuple[str, ...] = (
 MONEY_METRICS = frozenset(
     {"media_cost", "booked_revenue", "profit", "cpm", "conversion_revenue", "cpa"}
 )
-# Metrics that are ratios (exact decimals with six places): clicks / imps, conversions / clicks,
+# Ratios, as decimals with six places (0.5 is 50 %), empty where their denominator is 0:
+# clicks / imps, viewable / measured imps, measured imps / imps, conversions / clicks,
 # conversion revenue / media cost.
-RATIO_METRICS = frozenset({"ctr", "conversion_rate", "roas"})
+RATE_METRICS = frozenset(
+    {"ctr", "viewability_rate", "view_measurement_rate", "conversion_rate", "roas"}
+)
 
 
 RELATIVE_RANGES = (
@@ -104,6 +175,11 @@ class ReportParameters:
     placement_id: object = None
     payment_rule_id: object = None
     tracker_id: object = None
+    # Audience filters: texts to keep (``country=US,FR``; ``Unknown`` for none).
+    country: object = None
+    device_type: object = None
+    os: object = None
+    browser: object = None
 
     @classmethod
     def of(cls, params: Mapping[str, object]) -> ReportParameters:
@@ -116,6 +192,10 @@ if not {d.column for d in DIMENSIONS.values()} <= set(_PARAMETER_NAMES):
     raise RuntimeError("ReportParameters must have a filter for every dimension")
 
 
+# A filter's values: ids, or the texts of an audience dimension ("" for unknown).
+FilterValues = tuple[int, ...] | tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class ReportRequest:
     """A validated report request. ``start``/``end`` are aware datetimes (``end`` exclusive)."""
@@ -125,7 +205,7 @@ class ReportRequest:
     interval: Interval = Interval.DAY
     timezone: str = "UTC"
     group_by: tuple[str, ...] = ()
-    filters: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    filters: Mapping[str, FilterValues] = field(default_factory=dict)
     metrics: tuple[str, ...] = METRICS
 
     @property
@@ -191,7 +271,8 @@ def parse_report_request(
 
     ``start``, ``end`` (or ``range``: one of :data:`RELATIVE_RANGES`), ``interval``,
     ``timezone``, ``group_by``, ``metrics``, and one filter per dimension named
-    ``<dimension>_id`` (e.g. ``line_item_id``) holding ids as a list or a comma-separated text.
+    ``<dimension>_id`` (e.g. ``line_item_id``) holding ids as a list or a comma-separated text,
+    or, for the audience dimensions, named after them (``country=US,FR``) holding texts.
     Raises :class:`ValidationError` naming the offending field.
     """
     params = given if isinstance(given, ReportParameters) else ReportParameters.of(given)
@@ -229,12 +310,17 @@ def parse_report_request(
         if name not in group_by:
             group_by.append(name)
 
-    filters: dict[str, tuple[int, ...]] = {}
+    filters: dict[str, FilterValues] = {}
     for name, dim in DIMENSIONS.items():
-        # 0 is a valid key: "no placement" / "no payment rule" in the rollups.
-        ids = parse_id_list(getattr(params, dim.column), dim.column, low=0)
-        if ids:
-            filters[name] = ids
+        values: FilterValues
+        if dim.text_value is not None:
+            values = parse_filter_texts(getattr(params, dim.column), dim.text_value)
+        else:
+            # 0 is a valid key: "no placement" / "no payment rule" in the rollups.
+            values = parse_id_list(getattr(params, dim.column), dim.column, low=0)
+        if values:
+            filters[name] = values
+    check_audience(group_by, filters)
 
     metrics_raw = _as_list(params.metrics)
     for m in metrics_raw:
@@ -251,6 +337,41 @@ def parse_report_request(
         filters=filters,
         metrics=metrics,
     )
+
+
+def parse_filter_texts(value: object, check: Callable[[str], str]) -> tuple[str, ...]:
+    """Comma-separated texts (a text or a list of them), each checked by ``check`` (a text
+    dimension's ``text_value``); ``Unknown`` (any case) stands for "" (none)."""
+    texts = {
+        "" if item.lower() == UNKNOWN_LABEL.lower() else check(item) for item in _as_list(value)
+    }
+    return tuple(sorted(texts))
+
+
+def check_audience(group_by: Sequence[str], filters: Mapping[str, FilterValues]) -> None:
+    """A report that groups or filters by an audience dimension reads its audience rollups,
+    which hold the companions (``AUDIENCE_COMPANIONS``) and that family's dimensions only."""
+    used = [*((name, "group_by") for name in group_by)]
+    used += [(name, DIMENSIONS[name].column) for name in filters]
+    audience = [(name, where) for name, where in used if DIMENSIONS[name].audience]
+    if not audience:
+        return
+    first = audience[0][0]
+    family = DIMENSIONS[first].audience
+    for name, where in used:
+        other = DIMENSIONS[name].audience
+        if other is not None and other is not family:
+            raise ValidationError(
+                where,
+                f"{name} cannot be combined with {first}: country is reported apart from "
+                f"device_type, os and browser",
+            )
+        if other is None and name not in AUDIENCE_COMPANIONS:
+            raise ValidationError(
+                where,
+                f"{name} cannot be combined with {first}: reports by country, device_type, "
+                f"os or browser group and filter only by {', '.join(AUDIENCE_COMPANIONS)}",
+            )
 
 
 def _dim_names() -> str:

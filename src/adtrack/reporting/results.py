@@ -22,8 +22,10 @@ __all__ = ["DimensionValue", "Report", "ReportRow", "imp_type_label"]
 # thousands of rows.
 class DimensionValue(NamedTuple):
     dimension: str
-    id: int
-    label: str | None  # the name (imp_type: "9 External Impression"); None if unknown / 0
+    id: int | str  # an id; the audience dimensions' text ("" for unknown)
+    # the name (imp_type: "9 External Impression"); None if unknown / 0. The audience
+    # dimensions: the text itself, or "Unknown".
+    label: str | None
 
 
 class ReportRow(NamedTuple):

@@ -24,8 +24,11 @@ from adtrack.reporting.formats import JsonScalar, metric_texts
 from adtrack.reporting.request import (
     DIMENSIONS,
     MAX_REPORT_DAYS,
+    FilterValues,
     Interval,
     ReportRequest,
+    check_audience,
+    parse_filter_texts,
     parse_instant,
 )
 from adtrack.reporting.results import ReportRow
@@ -41,10 +44,15 @@ SUMMARY_DIMENSIONS = (
     "publisher",
     "placement",
     "payment_rule",
+    "country",
+    "device_type",
+    "os",
+    "browser",
     "hour",
     "day",
 )
-FILTER_DIMENSIONS = SUMMARY_DIMENSIONS[:-2]  # ids to keep; 0 means "none" for placement/rule
+# Ids to keep (0 means "none" for placement/rule), or texts for the audience dimensions.
+FILTER_DIMENSIONS = SUMMARY_DIMENSIONS[:-2]
 SUMMARY_METRICS = (
     "imps",
     "clicks",
@@ -61,14 +69,15 @@ def summary(
     start: datetime | date,
     end: datetime | date,
     group_by: Sequence[str] = (),
-    filters: Mapping[str, Iterable[int]] | None = None,
+    filters: Mapping[str, Iterable[int | str]] | None = None,
 ) -> dict[str, object]:
     """Totals over ``[start, end)``, one row per combination of the ``group_by`` values.
 
     Naive datetimes and dates are read as UTC. Returns ``{"start", "end", "group_by", "rows",
     "totals"}``; each row holds its dimension values (``<dim>_id`` and ``<dim>_name`` for
     catalogue objects, ``imp_type`` and ``imp_type_name``, ``hour`` as ISO 8601, ``day`` as
-    ``YYYY-MM-DD``) and the metrics, rows ordered by the ``group_by`` values in that order.
+    ``YYYY-MM-DD``, the audience dimensions ``country``... as their value or ``Unknown``) and the
+    metrics, rows ordered by the ``group_by`` values in that order.
     Without grouping there is exactly one row (the totals). Raises :class:`ValidationError`
     naming the bad field.
     """
@@ -79,13 +88,16 @@ def summary(
     if hi - lo > timedelta(days=MAX_REPORT_DAYS):
         raise ValidationError("end", f"a summary covers at most {MAX_REPORT_DAYS} days")
     dims = _check_group_by(group_by)
+    grouped = tuple(dim for dim in dims if dim in DIMENSIONS)
+    checked = _check_filters(filters or {})
+    check_audience(grouped, checked)
     report = reports.run(
         ReportRequest(
             start=lo,
             end=hi,
             interval=_interval(dims),
-            group_by=tuple(dim for dim in dims if dim in DIMENSIONS),
-            filters=_check_filters(filters or {}),
+            group_by=grouped,
+            filters=checked,
         ),
     )
     totals = _metrics(report.totals)
@@ -115,18 +127,24 @@ def _check_group_by(group_by: Sequence[str]) -> list[str]:
     return dims
 
 
-def _check_filters(filters: Mapping[str, Iterable[int]]) -> dict[str, tuple[int, ...]]:
-    checked: dict[str, tuple[int, ...]] = {}
+def _check_filters(filters: Mapping[str, Iterable[int | str]]) -> dict[str, FilterValues]:
+    checked: dict[str, FilterValues] = {}
     for name, ids in filters.items():
         if name not in FILTER_DIMENSIONS:
             raise ValidationError(
                 name, f"cannot filter on {name!r}; use {', '.join(FILTER_DIMENSIONS)}"
             )
+        check_text = DIMENSIONS[name].text_value
+        if check_text is not None:
+            texts = parse_filter_texts([str(value) for value in ids], check_text)
+            if texts:
+                checked[name] = texts
+            continue
         values = set(ids)
         if any(type(value) is not int for value in values):
             raise ValidationError(name, "must be integer ids")
         if values:
-            checked[name] = tuple(sorted(values))
+            checked[name] = tuple(sorted(int(value) for value in values))
     return checked
 
 
@@ -138,7 +156,7 @@ def _interval(dims: Sequence[str]) -> Interval:
     return Interval.CUMULATIVE
 
 
-def _sort_key(dims: Sequence[str], row: ReportRow) -> tuple[datetime | date | int, ...]:
+def _sort_key(dims: Sequence[str], row: ReportRow) -> tuple[datetime | date | int | str, ...]:
     ids = {value.dimension: value.id for value in row.dimensions}
     when = row.interval_start
     return tuple(
@@ -154,9 +172,11 @@ def _dimension_fields(dims: Sequence[str], row: ReportRow) -> dict[str, JsonScal
             fields["hour"] = _iso(row.interval_start)
         elif dim == "day":
             fields["day"] = row.interval_start.date().isoformat()  # a UTC bucket: its UTC date
+        elif DIMENSIONS[dim].audience is not None:
+            fields[dim] = values[dim].label  # the value, or "Unknown"
         elif dim == "imp_type":
             fields["imp_type"] = values[dim].id
-            fields["imp_type_name"] = _imp_type_name(values[dim].id)
+            fields["imp_type_name"] = _imp_type_name(int(values[dim].id))
         else:
             # placement / payment rule 0 means "none"; tracker 0, imported history (labelled)
             object_id = values[dim].id or None

@@ -19,7 +19,14 @@ from pydantic import ConfigDict, Field, JsonValue
 
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.macro_presets import Macro, Preset
-from adtrack.domain.tags import TagFormat, TagOptions, parse_format, parse_macros, parse_preset
+from adtrack.domain.tags import (
+    TagFormat,
+    TagOptions,
+    parse_format,
+    parse_macros,
+    parse_preset,
+    parse_view_element,
+)
 from adtrack.domain.validation import ID_MAX
 from adtrack.services.json_fields import LooseBody, or_null
 
@@ -117,6 +124,14 @@ class ExportBody(LooseBody):
     secure: Annotated[object, _FLAG] = Field(
         default=None, description="Tags for https-only pages (false by default).", examples=[False]
     )
+    view_element: Annotated[
+        object, or_null({"type": "string", "pattern": "^[A-Za-z0-9_:.-]{1,100}$"})
+    ] = Field(
+        default=None,
+        description="JavaScript tags: the id of the element whose viewability the tag measures; "
+        "by default the tag's parent element (the creative's container).",
+        examples=["creative-300x250"],
+    )
     delivery: Annotated[object, or_null(_one_of(Delivery))] = Field(
         default=None,
         description="now (default): answer with the tags; email: send them to the emails "
@@ -209,6 +224,7 @@ class ExportRequest:
     preset: Preset = Preset.GENERIC
     use_code: bool = False
     secure: bool = False
+    view_element: str | None = None
     delivery: Delivery = Delivery.NOW
     emails: tuple[str, ...] = ()
 
@@ -223,8 +239,8 @@ class ExportRequest:
         macros_value = data.get("macros") or []
         if not isinstance(macros_value, list | tuple):
             raise ValidationError("macros", "must be a list of macro names")
-        format_value, preset_value, delivery_value = (
-            _text(data, name) for name in ("format", "preset", "delivery")
+        format_value, preset_value, delivery_value, element_value = (
+            _text(data, name) for name in ("format", "preset", "delivery", "view_element")
         )
         try:
             delivery = Delivery((delivery_value or Delivery.NOW.value).strip().lower())
@@ -238,6 +254,7 @@ class ExportRequest:
             preset=parse_preset(preset_value),
             use_code=_flag(data, "use_code"),
             secure=_flag(data, "secure"),
+            view_element=parse_view_element(element_value),
             delivery=delivery,
             emails=parse_emails(data.get("emails")),
         )
@@ -267,6 +284,7 @@ class ExportRequest:
             preset=self.preset,
             use_code=self.use_code,
             secure=self.secure,
+            view_element=self.view_element,
         )
 
     def to_json(self) -> dict[str, JsonValue]:
@@ -278,6 +296,7 @@ class ExportRequest:
             "preset": self.preset.value,
             "use_code": self.use_code,
             "secure": self.secure,
+            "view_element": self.view_element,
             "delivery": self.delivery.value,
             "emails": list(self.emails),
         }

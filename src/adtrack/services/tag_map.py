@@ -111,6 +111,7 @@ def tag_map_rows(
         macros=new.macros,
         preset=Preset.GENERIC,  # the platform's export wrote [CACHEBUSTER], [ANCOST], ...
         secure=new.secure,
+        viewability_comment=False,  # (adtrack's own addition)
     )
     rows: list[TagMapRow] = []
     for tracker in trackers:

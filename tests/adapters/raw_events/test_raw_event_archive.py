@@ -313,3 +313,30 @@ def test_files_written_before_a_column_existed_read_it_as_null(engine: Engine, r
     (compacted,) = manifest_paths(engine)
     assert set(FORMAT_2_COLUMNS) <= set(pq.read_schema(root / compacted).names)
     assert archived_events(engine, root) == as_rows(old + new)
+
+
+def test_reads_leave_viewability_beacons_out(engine: Engine, root: Path) -> None:
+    """Beacons are archived with the hits but are not hits: the feeds never list them, whether
+    their hour's files are read through DuckDB (several files) or straight (one sorted file)."""
+    archive = ParquetRawEventArchive(root)
+    hits = events_in(HOUR, 12, "hit")
+    beacons = [
+        hit._replace(
+            event_id=f"beacon-{i}", view_state="measured", impression_event_id=hit.event_id
+        )
+        for i, hit in enumerate(hits)
+        if hit.imp_type == 9
+    ]
+    stage_and_register(engine, archive, hits[:6] + beacons[:3], "first")
+    stage_and_register(engine, archive, hits[6:] + beacons[3:], "second")
+    reader = DuckDBRawEventReader(root, engine)
+    window = (hour_start(HOUR), hour_start(HOUR + 1))
+    expected = [row["event_id"] for row in as_rows(hits) if row["imp_type"] == 9]
+
+    def read() -> list[str]:
+        batches = reader.read(*window, imp_type=9, columns=["event_id"], batch_rows=4)
+        return [event_id for batch in batches for event_id in batch.column(0).to_pylist()]
+
+    assert read() == expected  # two files: through DuckDB
+    assert archive.compact(engine, closed_before_hour=hour_start(HOUR + 1)) == 2
+    assert read() == expected  # one sorted file: read straight

@@ -69,6 +69,60 @@ def test_0003_original_ids_down_and_up_again(db_url: str) -> None:
     assert schema_differences(db_url) == []
 
 
+def test_0007_viewability_down_and_up_again_keeps_the_rollups(db_url: str) -> None:
+    """Rows rolled up before 0007 read 0 viewable and measured after it; going down drops
+    the columns and the table, and up again matches the schema."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import text
+
+    command.upgrade(alembic_config(db_url), "0006")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO rollup_daily (day, imp_type, tracker_id, advertiser_id, "
+                    "line_item_id, publisher_id, placement_id, payment_rule_id, imps, clicks, "
+                    "invalid_imps, invalid_clicks, media_cost_micros, booked_revenue_micros) "
+                    "VALUES (:day, 9, 1, 1, 1, 1, 0, 0, 5, 0, 0, 0, 10, 20)"
+                ),
+                {"day": datetime(2026, 12, 1, tzinfo=UTC)},
+            )
+        upgrade(db_url)
+        assert schema_differences(db_url) == []
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT imps, viewable_imps, view_measured_imps FROM rollup_daily")
+            ).one()
+        assert tuple(row) == (5, 0, 0)
+        command.downgrade(alembic_config(db_url), "0006")
+        columns = {c["name"] for c in inspect(engine).get_columns("rollup_daily")}
+        assert "viewable_imps" not in columns and "view_measured_imps" not in columns
+        assert "view_beacons_seen" not in table_names(db_url)
+        geo = {c["name"] for c in inspect(engine).get_columns("rollup_geo_daily")}
+        assert "viewable_imps" not in geo
+    finally:
+        engine.dispose()
+    upgrade(db_url)
+    assert schema_differences(db_url) == []
+
+
+def test_0005_audience_rollups_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+
+    audience = {"rollup_geo_hourly", "rollup_geo_daily", "rollup_device_hourly"}
+    audience.add("rollup_device_daily")
+    upgrade(db_url)
+    assert audience <= table_names(db_url)
+    command.downgrade(alembic_config(db_url), "0004")
+    assert not audience & table_names(db_url)
+    upgrade(db_url)
+    assert audience <= table_names(db_url)
+    assert schema_differences(db_url) == []
+
+
 def test_0008_conversion_counts_keep_the_rollups_and_go_down_and_up_again(db_url: str) -> None:
     from alembic import command
     from sqlalchemy import text

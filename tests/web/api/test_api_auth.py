@@ -108,6 +108,7 @@ def test_the_openapi_document_shows_the_export_and_saved_report_bodies(api: ApiT
         "preset",
         "use_code",
         "secure",
+        "view_element",
         "delivery",
         "emails",
     }

@@ -119,6 +119,7 @@ def test_delivery_now_answers_the_tags(api: Api) -> None:
     assert imp["name"] == "Spring <banner> -->" and imp["code"] == "SPRING/1&co=é"
     assert imp["tag"] == (
         "<!-- Imp Tracker - Spring &lt;banner&gt; --&gt; - DO NOT MODIFY -->"
+        "<!-- Viewability measured on this tag's parent element (the creative's container) -->"
         f'<script src="https://track.example.com/imptr?id={api.world.imp_coded.id}'
         '&cachebuster=${CACHEBUSTER}&t=1&redir=${CLICK_URL}" type="text/javascript"></script>'
         "<!-- End of Imp Tracker -->"
@@ -240,8 +241,18 @@ BAD_INPUT: list[tuple[dict[str, Any], int, str]] = [
     ({"format": "iframe"}, 422, "format"),
     ({"preset": "dfp"}, 422, "preset"),
     ({"macros": ["CACHEBUSTER", "WHATEVER"]}, 422, "macros"),
+    ({"view_element": "ad slot"}, 422, "view_element"),
+    ({"view_element": 12}, 422, "view_element"),
     ({"unknown": 1}, 422, "unknown"),
 ]
+
+
+def test_the_javascript_tag_measures_the_element_given(api: Api) -> None:
+    answer = api.post(api.body(view_element="creative-300x250"))
+    assert answer.status_code == 200, answer.text
+    imp = answer.json()["tags"][0]
+    assert '<!-- Viewability measured on the element with id="creative-300x250" -->' in imp["tag"]
+    assert ' type="text/javascript" data-view-element="creative-300x250"></script>' in imp["tag"]
 
 
 def test_bad_input_is_a_4xx_naming_the_field(api: Api) -> None:

@@ -105,6 +105,24 @@ def test_generate_now_shows_the_same_tags_as_the_service(bed: ConsoleBed, fmt: s
         assert f'name="download" value="{kind}"' in answer.text
 
 
+def test_the_element_to_measure_is_an_advanced_option_of_impression_tags(
+    bed: ConsoleBed,
+) -> None:
+    dialog = bed.client.get("/export?tracker_type=impression&ids=1", headers=HTMX).text
+    assert 'name="view_element"' in dialog and "Viewability: element id to measure" in dialog
+    clicks = bed.client.get("/export?tracker_type=click&ids=2", headers=HTMX).text
+    assert 'name="view_element"' not in clicks
+    body = {"tracker_type": "impression", "ids": ["1"], "format": "javascript", "delivery": "now"}
+    answer = bed.post("/export", {**body, "view_element": "slot-top"}, htmx=True)
+    assert answer.status_code == 200, field_errors(answer.text)
+    assert 'data-view-element="slot-top"' in tags_in(answer.text)[1]
+    # the downloads carry the option on
+    assert 'name="view_element" value="slot-top"' in answer.text
+    refused = bed.post("/export", {**body, "view_element": "slot top"}, htmx=True)
+    assert refused.status_code == 422
+    assert "is not an element id" in field_errors(refused.text)["view_element"]
+
+
 def test_click_tags_and_downloads(bed: ConsoleBed) -> None:
     body = {
         "tracker_type": "click",

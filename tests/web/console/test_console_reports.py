@@ -12,10 +12,20 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from adtrack.adapters.sql.rollup_sink import SqlRollupSink
+from adtrack.aggregator.rollup import fold
 from adtrack.domain.model import Role
+from adtrack.services.ports import RollupDelta
 from adtrack.web.state import state_of
 from tests.support.console import ConsoleBed, console_bed, field_errors
-from tests.support.reporting import TRACKERS, RawEvent, load_events, load_rollups, seed_catalogue
+from tests.support.reporting import (
+    TRACKERS,
+    RawEvent,
+    load_events,
+    load_rollups,
+    seed_catalogue,
+    to_event,
+)
 
 # A fixed window well inside the raw-event retention: yesterday and the day before, UTC.
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -30,10 +40,10 @@ def bed(tmp_path: Path):
     with console_bed(tmp_path) as bed:
         seed_catalogue(bed.engine)
         events = [
-            RawEvent(DAY1 + timedelta(hours=3), IMP, 1_200, 2_500, False),
-            RawEvent(DAY1 + timedelta(hours=4), IMP, 1_200, 2_500, False),
+            RawEvent(DAY1 + timedelta(hours=3), IMP, 1_200, 2_500, False, country="US"),
+            RawEvent(DAY1 + timedelta(hours=4), IMP, 1_200, 2_500, False, device_type="mobile"),
             RawEvent(DAY1 + timedelta(hours=5), IMP, 0, 0, True),
-            RawEvent(DAY2 + timedelta(hours=9), IMP, 1_200, 2_500, False),
+            RawEvent(DAY2 + timedelta(hours=9), IMP, 1_200, 2_500, False, country="FR"),
             RawEvent(
                 DAY2 + timedelta(hours=9, minutes=5),
                 CLICK,
@@ -44,6 +54,11 @@ def bed(tmp_path: Path):
             ),
         ]
         load_rollups(bed.engine, events)
+        # The audience rollups, as the aggregator's fold writes them.
+        audience = fold([to_event(ev, f"ev-{i}") for i, ev in enumerate(events)])
+        SqlRollupSink(bed.engine).add_rollups(
+            RollupDelta(geo=audience.geo, devices=audience.devices)
+        )
         load_events(bed.engine, events, state_of(bed.app).services.settings.raw_events_dir)
         bed.sign_in(bed.add_user(Role.REPORTER))
         yield bed
@@ -89,7 +104,10 @@ def test_report_table_totals_and_chart(bed: ConsoleBed) -> None:
     assert chart["series"] == [
         {"label": "9 External Impression: imps", "values": [2, 1]},
         {"label": "10 External Click: clicks", "values": [0, 1]},
+        {"label": "9 External Impression: viewable imps", "values": [0, 0]},  # (pixels)
     ]
+    assert header[-4:] == ["Viewable imps", "Measured imps", "Viewability rate", "Measurement rate"]
+    assert body[0][-4:] == ["0", "0", "", "0.00 %"]  # nothing measured: no viewability rate
     assert '<canvas id="report-chart"' in page.text and "chart.umd.min.js" in page.text
 
 
@@ -106,6 +124,43 @@ def test_defaults_filters_and_grouping(bed: ConsoleBed) -> None:
     assert bad.status_code == 422 and "must be after start" in bad.text
     wrong_interval = bed.client.get("/reports?" + query(interval="fortnight"))
     assert "interval" in field_errors(wrong_interval.text)
+
+
+def test_audience_grouping_filters_chart_and_refusals(bed: ConsoleBed) -> None:
+    form = bed.client.get("/reports")
+    for name in ("country", "device_type", "os", "browser"):
+        assert f'name="{name}"' in form.text
+    page = bed.client.get("/reports?" + query() + "&group_by=country")
+    assert page.status_code == 200
+    rows = table_rows(page.text)
+    assert rows[0][:3] == ["Interval", "Country", "Imps"]
+    # Rows in order of the stored values, where the unknown one ("") comes first.
+    assert [r[:4] for r in rows[1:-1]] == [
+        [DAY1.date().isoformat(), "Unknown", "1", "0"],
+        [DAY1.date().isoformat(), "US", "1", "0"],
+        [DAY2.date().isoformat(), "Unknown", "0", "1"],
+        [DAY2.date().isoformat(), "FR", "1", "0"],
+    ]
+    chart = json.loads(re.search(r'id="chart-data">(.*?)</script>', page.text, re.S).group(1))  # type: ignore[union-attr]
+    assert "Imps over time, by country" in page.text
+    # Most imps first; ties by name.
+    assert chart["series"] == [
+        {"label": "FR: imps", "values": [0, 1]},
+        {"label": "US: imps", "values": [1, 0]},
+        {"label": "Unknown: imps", "values": [1, 0]},
+    ]
+    mobile = bed.client.get("/reports?" + query(interval="cumulative", device_type="mobile"))
+    assert table_rows(mobile.text)[-1][:4] == ["Totals", "", "1", "0"]  # grouped by imp type
+    bad = bed.client.get("/reports?" + query(country="France"))
+    assert bad.status_code == 422 and "two-letter" in field_errors(bad.text)["country"]
+    mixed = bed.client.get("/reports?" + query() + "&group_by=country&group_by=publisher")
+    assert mixed.status_code == 422 and "cannot be combined" in mixed.text
+    csv_answer = bed.client.get(
+        "/reports/download?" + query(format="csv", interval="cumulative") + "&group_by=country"
+    )
+    lines = list(csv.reader(io.StringIO(csv_answer.text)))
+    assert lines[0][:3] == ["interval_start", "country", "imps"]
+    assert sorted(line[1] for line in lines[1:-1]) == ["FR", "US", "Unknown"]
 
 
 def test_downloads(bed: ConsoleBed) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from itertools import groupby
+from itertools import chain, groupby
 from pathlib import Path
 
 import duckdb
@@ -108,11 +108,13 @@ class DuckDBRawEventReader:
         by_hour = self._files_by_hour(start, end, imp_type)
         if not by_hour:
             return
+        # viewability beacons are not hits: read their column too, to leave them out
+        read_names = names if _BEACON_STATE in names else [*names, _BEACON_STATE]
         conn = open_duckdb(self.memory_limit, self.threads)
         try:
             # (the columns a file holds of these: one written before a column existed lacks
             # it, and conform_columns fills it with nulls)
-            quoted = ", ".join("'" + name + "'" for name in names)
+            quoted = ", ".join("'" + name + "'" for name in read_names)
             selected = f"COLUMNS(lambda c: c IN ({quoted}))"
             where = "ts >= $start AND ts < $end"
             params: dict[str, object] = {"start": as_utc(start), "end": as_utc(end)}
@@ -133,9 +135,12 @@ class DuckDBRawEventReader:
                             if attempt:
                                 raise
                             continue
-                        yield from _sorted_file_batches(
-                            source, names, start, end, imp_type, batch_rows
-                        )
+                        for batch in _sorted_file_batches(
+                            source, read_names, start, end, imp_type, batch_rows
+                        ):
+                            hits = _hits_only(batch, read_names, names)
+                            if hits.num_rows:
+                                yield hits
                         break
                     params["files"] = [str(self.root / path) for path in paths]
                     order = " ORDER BY ts, event_id"
@@ -153,11 +158,10 @@ class DuckDBRawEventReader:
                         if attempt:  # still missing: a listed file is gone
                             raise
                         continue  # replaced between listing and opening: list again
-                    if first.num_rows:
-                        yield conform_columns(first, names)
-                    for batch in reader:
-                        if batch.num_rows:
-                            yield conform_columns(batch, names)
+                    for batch in chain((first,), reader):
+                        hits = _hits_only(batch, read_names, names)
+                        if hits.num_rows:
+                            yield hits
                     break
         finally:
             conn.close()
@@ -173,6 +177,19 @@ def _open_sorted(path: Path) -> pq.ParquetFile:
     except KeyError:  # written before one of these columns existed: the ones it holds
         held = set(pq.read_schema(path).names)
         return pq.ParquetFile(path, read_dictionary=[n for n in REPEATED_TEXT if n in held])
+
+
+_BEACON_STATE = "view_state"  # set on viewability beacons only
+
+
+def _hits_only(batch: pa.RecordBatch, read: Sequence[str], names: Sequence[str]) -> pa.RecordBatch:
+    """The tracking hits of ``batch`` (read with columns ``read``): its viewability beacons
+    left out, with columns ``names``."""
+    batch = conform_columns(batch, read)
+    beacon = pc.is_valid(batch.column(_BEACON_STATE))
+    if pc.any(beacon).as_py():
+        batch = batch.filter(pc.invert(beacon))
+    return batch.select(names)
 
 
 def _sorted_file_batches(

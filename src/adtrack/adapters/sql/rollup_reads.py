@@ -2,7 +2,9 @@
 
 Two SQL queries sum the counters per (UTC day or hour, grouped ids) -- money is summed as
 integer micro-units in SQL -- and Python folds them into the report's buckets with the plan's
-signs (``reporting/plan.py``). The shapes of the queries and the time keys they select are tuned
+signs (``reporting/plan.py``). A report that groups or filters by an audience column (country;
+device type, OS, browser) reads the audience rollups of that family instead, which have the
+same shape with fewer key columns. The shapes of the queries and the time keys they select are tuned
 for both databases (docs/benchmarks.md): keep them when changing this module.
 """
 
@@ -52,6 +54,25 @@ CATALOGUES: dict[str, Table] = {
     "payment_rule_id": t.payment_rules,
     "tracker_id": t.trackers,
 }
+# The audience rollups (daily, hourly) with their key columns, narrowest first: a report that
+# groups or filters by an audience column reads the first whose key holds every column it
+# uses; any other report reads rollup_daily / rollup_hourly (which alone hold imported history
+# and the events counted before the audience rollups existed).
+AUDIENCE_COLUMNS = frozenset((*t.GEO_DIMENSIONS, *t.DEVICE_DIMENSIONS))
+AUDIENCE_FAMILIES: tuple[tuple[frozenset[str], Table, Table], ...] = (
+    (frozenset(t.GEO_KEY), t.rollup_geo_daily, t.rollup_geo_hourly),
+    (frozenset(t.DEVICE_KEY), t.rollup_device_daily, t.rollup_device_hourly),
+    (
+        frozenset(t.GEO_LINE_ITEM_KEY),
+        t.rollup_geo_line_item_daily,
+        t.rollup_geo_line_item_hourly,
+    ),
+    (
+        frozenset(t.DEVICE_LINE_ITEM_KEY),
+        t.rollup_device_line_item_daily,
+        t.rollup_device_line_item_hourly,
+    ),
+)
 # Ids per ``IN`` list when reading names (below SQLite's bound-parameter limit).
 NAMES_CHUNK = 900
 
@@ -67,14 +88,15 @@ class SqlRollupReads:
         day_terms: Terms,
         hour_terms: Terms,
         group_by: Sequence[str],
-        filters: Mapping[str, Sequence[int]],
+        filters: Mapping[str, Sequence[int | str]],
     ) -> BucketSums:
+        daily, hourly = _tables_for({*group_by, *filters})
         acc: BucketSums = {}
         with self._engine.connect() as conn:
             dialect = conn.dialect.name
             _read(
                 conn,
-                t.rollup_daily,
+                daily,
                 "day",
                 day_terms,
                 _TimeKeys(day_terms, floor_day, dialect),
@@ -85,7 +107,7 @@ class SqlRollupReads:
             )
             _read(
                 conn,
-                t.rollup_hourly,
+                hourly,
                 "hour",
                 hour_terms,
                 _TimeKeys(hour_terms, floor_hour, dialect),
@@ -105,6 +127,16 @@ class SqlRollupReads:
                 stmt = select(catalogue.c.id, catalogue.c.name).where(catalogue.c.id.in_(chunk))
                 found.update({row[0]: row[1] for row in conn.execute(stmt)})
         return found
+
+
+def _tables_for(columns: set[str]) -> tuple[Table, Table]:
+    """The daily and hourly rollups a report using ``columns`` reads."""
+    if not columns & AUDIENCE_COLUMNS:
+        return t.rollup_daily, t.rollup_hourly
+    for key, daily, hourly in AUDIENCE_FAMILIES:
+        if columns <= key:
+            return daily, hourly
+    raise ValueError(f"no rollup table holds all of {sorted(columns)}")
 
 
 # SQLite stores DateTime as text in this form (SQLAlchemy's SQLite DATETIME); the engine reads
@@ -226,7 +258,7 @@ def _read(
     keys: _TimeKeys,
     step: timedelta,
     group_by: Sequence[str],
-    filters: Mapping[str, Sequence[int]],
+    filters: Mapping[str, Sequence[int | str]],
     acc: BucketSums,
 ) -> None:
     """Sum ``table`` over the planned times, grouped by time (or bucket) and the ``group_by``

@@ -10,10 +10,16 @@ Everything for a batch happens in ONE transaction:
    there first (a replay, a redelivery, a second aggregator): the transaction is rolled back
    and :class:`PositionConflict` raised, so nothing is counted twice;
 2. the batch's deltas (folded in memory, see ``aggregator/rollup.py``), added to the hourly and
-   daily rollups and the invalid-traffic rollup with multi-row upserts (``imps = imps +
-   excluded.imps``);
+   daily rollups, the audience rollups (geography, devices; hourly and daily) and the
+   invalid-traffic rollup with multi-row upserts (``imps = imps + excluded.imps``);
 3. the raw-event archive files the batch was written to, listed in ``raw_event_files``;
-4. the verdicts of the batch's attributed conversions decided now (``conversion_verdicts``)
+4. the viewability states its beacons report (``RollupDelta.views``): inserted into
+   ``view_beacons_seen`` (``ON CONFLICT DO NOTHING``), and only those inserted now add to
+   ``viewable_imps`` / ``view_measured_imps``, so a repeated beacon, in this batch or any other,
+   counts once. States of impressions more than ``view_dedup_days`` days old (UTC days) are not
+   counted at all: their rows are purged (once a day, after a commit), and counting them could
+   count them twice;
+5. the verdicts of the batch's attributed conversions decided now (``conversion_verdicts``)
    and the order ids they counted (``conversion_orders``, whose key stops two aggregators
    counting one order: the later commit fails and its batch is decided again).
 
@@ -24,13 +30,19 @@ PostgreSQL take row locks in the same order and cannot deadlock each other.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adtrack.adapters.sql.tables import (
+    DEVICE_KEY,
+    DEVICE_LINE_ITEM_KEY,
+    GEO_KEY,
+    GEO_LINE_ITEM_KEY,
     ROLLUP_DIMENSIONS,
     ROLLUP_SUMS,
     conversion_orders,
@@ -39,8 +51,17 @@ from adtrack.adapters.sql.tables import (
     eventlog_checkpoints,
     raw_event_files,
     rollup_daily,
+    rollup_device_daily,
+    rollup_device_hourly,
+    rollup_device_line_item_daily,
+    rollup_device_line_item_hourly,
+    rollup_geo_daily,
+    rollup_geo_hourly,
+    rollup_geo_line_item_daily,
+    rollup_geo_line_item_hourly,
     rollup_hourly,
     rollup_invalid_hourly,
+    view_beacons_seen,
 )
 from adtrack.domain.epoch_hours import EPOCH
 from adtrack.domain.rollup_counters import Counters
@@ -48,16 +69,21 @@ from adtrack.services.ports import (
     ConversionCandidate,
     ConversionHistory,
     ConversionVerdicts,
+    DeviceKey,
+    GeoKey,
     PositionConflict,
     RawFile,
     RollupDelta,
     RollupKey,
+    ViewKey,
+    ViewRows,
 )
 
 __all__ = ["SqlRollupSink"]
 
 _SQLITE_MAX_PARAMETERS = 32_766
 _CHUNK = 500  # values per IN (...) list
+_DAY_SECONDS = 86_400
 
 
 class _Upsert:
@@ -124,10 +150,39 @@ class _Upsert:
 class SqlRollupSink:
     """Writes batches of decoded events to the reporting tables of ``engine``."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        view_dedup_days: int = 8,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._engine = engine
+        self._view_dedup_days = view_dedup_days  # ADTRACK_VIEW_DEDUP_DAYS
+        self._clock = clock
+        self._purged_day = -1  # the UTC day (epoch days) of the last purge of counted views
         self._hourly = _Upsert(engine, rollup_hourly, ("hour", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
         self._daily = _Upsert(engine, rollup_daily, ("day", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
+        # Each audience key of the delta (GeoKey, DeviceKey) goes to its line-item tables and,
+        # summed without advertiser and line item, to its network tables.
+        self._geo = [
+            _AudienceLevel.of(engine, GeoKey._fields, key, hourly, daily)
+            for key, hourly, daily in (
+                (GEO_LINE_ITEM_KEY, rollup_geo_line_item_hourly, rollup_geo_line_item_daily),
+                (GEO_KEY, rollup_geo_hourly, rollup_geo_daily),
+            )
+        ]
+        self._devices = [
+            _AudienceLevel.of(engine, DeviceKey._fields, key, hourly, daily)
+            for key, hourly, daily in (
+                (
+                    DEVICE_LINE_ITEM_KEY,
+                    rollup_device_line_item_hourly,
+                    rollup_device_line_item_daily,
+                ),
+                (DEVICE_KEY, rollup_device_hourly, rollup_device_daily),
+            )
+        ]
         self._invalid = _Upsert(
             engine,
             rollup_invalid_hourly,
@@ -145,6 +200,12 @@ class SqlRollupSink:
             dialect_insert(eventlog_checkpoints)
             .on_conflict_do_nothing()
             .returning(eventlog_checkpoints.c.source)  # rowcount is not reliable here on psycopg
+        )
+        seen = view_beacons_seen.c
+        self._see_views = (
+            dialect_insert(view_beacons_seen)
+            .on_conflict_do_nothing()
+            .returning(seen.impression_event_id, seen.view_state)  # the ones new
         )
 
     def load_checkpoints(self) -> dict[str, int]:
@@ -183,6 +244,9 @@ class SqlRollupSink:
                 self._register_files(conn, raw_files)
             if conversions is not None and conversions.new:
                 self._keep_verdicts(conn, conversions)
+
+        if delta.views:
+            self._purge_counted_views()
 
     def conversion_history(self, candidates: Sequence[ConversionCandidate]) -> ConversionHistory:
         v, o, p = conversion_verdicts.c, conversion_orders.c, conversion_pixels.c
@@ -278,8 +342,45 @@ class SqlRollupSink:
         values = {"source": source, "position": end, "updated_at": now}
         return conn.execute(self._first_position, values).first() is not None
 
+    def _oldest_counted_day(self) -> int:
+        """The first UTC day (epoch days) whose impressions' views are still counted."""
+        return int(self._clock() // _DAY_SECONDS) - self._view_dedup_days
+
+    def _count_views_once(
+        self, conn: Connection, views: Mapping[ViewKey, ViewRows]
+    ) -> list[ViewKey]:
+        """Record the views not counted before and return them (in key order: concurrent
+        aggregators on PostgreSQL lock the same rows in the same order)."""
+        oldest = self._oldest_counted_day()
+        seen = [
+            {
+                "impression_event_id": view.impression_event_id,
+                "view_state": view.view_state,
+                "impression_day": keys.rollup.hour // 24,
+            }
+            for view, keys in sorted(views.items())
+            if keys.rollup.hour // 24 >= oldest
+        ]
+        if not seen:
+            return []
+        return [ViewKey(*row) for row in conn.execute(self._see_views, seen)]
+
+    def _purge_counted_views(self) -> None:
+        """Forget the views of impressions too old to be counted (at most once a day)."""
+        oldest = self._oldest_counted_day()
+        if oldest == self._purged_day:
+            return
+        with self._engine.begin() as conn:
+            conn.execute(
+                delete(view_beacons_seen).where(view_beacons_seen.c.impression_day < oldest)
+            )
+        self._purged_day = oldest
+
     def _add_rollups(self, conn: Connection, delta: RollupDelta) -> None:
         hours: dict[int, datetime] = {}
+        rows, geo, devices = delta.rows, delta.geo, delta.devices
+        if delta.views:
+            rows, geo, devices = delta.counted_views(self._count_views_once(conn, delta.views))
 
         def hour(index: int) -> datetime:
             value = hours.get(index)
@@ -287,18 +388,22 @@ class SqlRollupSink:
                 value = hours[index] = EPOCH + timedelta(hours=index)
             return value
 
-        if delta.rows:
+        if rows:
             self._hourly.execute(
                 conn,
-                [(hour(key.hour), *key[1:], *counts) for key, counts in sorted(delta.rows.items())],
+                [(hour(key.hour), *key[1:], *counts) for key, counts in sorted(rows.items())],
             )
             self._daily.execute(
                 conn,
                 [
                     (EPOCH + timedelta(days=key.hour), *key[1:], *counts)
-                    for key, counts in sorted(_by_day(delta.rows).items())
+                    for key, counts in sorted(_by_day(rows).items())
                 ],
             )
+        for level in self._geo if geo else ():
+            level.add(conn, geo, hour)
+        for level in self._devices if devices else ():
+            level.add(conn, devices, hour)
         if delta.invalid:
             self._invalid.execute(
                 conn,
@@ -333,6 +438,58 @@ def _grouped(pairs: Sequence[tuple[int, str]]) -> dict[int, list[str]]:
     for pixel, text in pairs:
         out.setdefault(pixel, []).append(text)
     return out
+
+
+# An audience rollup key as the sink handles it: the epoch hour (or day) first, then ids and
+# texts.
+_AudienceKey = tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class _AudienceLevel:
+    """One level of an audience family: which fields of the delta's key it keeps (the time
+    first), and its hourly and daily tables."""
+
+    kept: tuple[int, ...]
+    hourly: _Upsert
+    daily: _Upsert
+
+    @classmethod
+    def of(
+        cls,
+        engine: Engine,
+        delta_fields: Sequence[str],
+        key: Sequence[str],
+        hourly: Table,
+        daily: Table,
+    ) -> _AudienceLevel:
+        kept = (0, *(delta_fields.index(column) for column in key))
+        return cls(
+            kept,
+            _Upsert(engine, hourly, ("hour", *key), ROLLUP_SUMS),
+            _Upsert(engine, daily, ("day", *key), ROLLUP_SUMS),
+        )
+
+    def add(
+        self,
+        conn: Connection,
+        rows: Mapping[GeoKey, Counters] | Mapping[DeviceKey, Counters],
+        hour: Callable[[int], datetime],
+    ) -> None:
+        """Add ``rows`` (keyed by epoch hour) summed to this level, hourly and daily."""
+        hours: dict[_AudienceKey, Counters] = {}
+        days: dict[_AudienceKey, Counters] = {}
+        kept = self.kept
+        for key, counts in rows.items():
+            level_key = tuple([key[i] for i in kept])
+            for into, when in ((hours, level_key), (days, (key.hour // 24, *level_key[1:]))):
+                total = into.get(when)
+                into[when] = counts if total is None else total.plus(counts)
+        self.hourly.execute(conn, [(hour(int(k[0])), *k[1:], *c) for k, c in sorted(hours.items())])
+        self.daily.execute(
+            conn,
+            [(EPOCH + timedelta(days=int(k[0])), *k[1:], *c) for k, c in sorted(days.items())],
+        )
 
 
 def _by_day(rows: Mapping[RollupKey, Counters]) -> dict[RollupKey, Counters]:

@@ -368,6 +368,75 @@ Index(
     *(rollup_daily.c[name] for name in ROLLUP_SUMS),
 )
 
+# Viewability beacons counted so far: each (impression, state) adds to the rollups once, however
+# often its beacon comes (rollup_sink.py inserts here in the same transaction as the rollups it
+# adds to). ``impression_day`` (days since the epoch, UTC) is what the purge of rows older than
+# ADTRACK_VIEW_DEDUP_DAYS reads.
+view_beacons_seen = Table(
+    "view_beacons_seen",
+    metadata,
+    Column("impression_event_id", String(40), primary_key=True),
+    Column("view_state", String(16), primary_key=True),
+    Column("impression_day", Integer, nullable=False, index=True),
+)
+
+# Audience rollups: who saw the ads. Two families, geography (country) and devices (device
+# type, OS and browser), each hourly and daily like the rollups above and written by the
+# aggregator in the same transaction, at two levels: the network (imp type and the audience
+# columns: a report by country of everything reads a few hundred rows a day) and line items
+# (imp type, advertiser, line item and the audience columns). A tracker, publisher or placement
+# in the key would multiply the rows a 90-day report reads (docs/benchmarks.md). Unknown
+# values are stored as "" (the key cannot hold null).
+AUDIENCE_BASE = ("imp_type", "advertiser_id", "line_item_id")
+GEO_DIMENSIONS = ("country",)
+DEVICE_DIMENSIONS = ("device_type", "os", "browser")
+# The width of each text column (the event record's widths, domain/events.py).
+AUDIENCE_WIDTHS = {"country": 2, "device_type": 16, "os": 64, "browser": 64}
+
+
+def _audience_table(name: str, time_column: str, key: tuple[str, ...]) -> Table:
+    columns: list[Column[object]] = [Column(time_column, DateTime(timezone=True), primary_key=True)]
+    for column in key:
+        if column in AUDIENCE_WIDTHS:
+            columns.append(Column(column, String(AUDIENCE_WIDTHS[column]), primary_key=True))
+        else:
+            kind = SmallInteger if column == "imp_type" else Integer
+            columns.append(Column(column, kind, primary_key=True))
+    columns += [Column(total, BigInteger, nullable=False, default=0) for total in ROLLUP_SUMS]
+    # SQLite: rows clustered by the key, so a range of days is read sequentially.
+    return Table(name, metadata, *columns, sqlite_with_rowid=False)
+
+
+GEO_KEY = ("imp_type", *GEO_DIMENSIONS)
+GEO_LINE_ITEM_KEY = (*AUDIENCE_BASE, *GEO_DIMENSIONS)
+DEVICE_KEY = ("imp_type", *DEVICE_DIMENSIONS)
+DEVICE_LINE_ITEM_KEY = (*AUDIENCE_BASE, *DEVICE_DIMENSIONS)
+rollup_geo_hourly = _audience_table("rollup_geo_hourly", "hour", GEO_KEY)
+rollup_geo_daily = _audience_table("rollup_geo_daily", "day", GEO_KEY)
+rollup_geo_line_item_hourly = _audience_table(
+    "rollup_geo_line_item_hourly", "hour", GEO_LINE_ITEM_KEY
+)
+rollup_geo_line_item_daily = _audience_table("rollup_geo_line_item_daily", "day", GEO_LINE_ITEM_KEY)
+rollup_device_hourly = _audience_table("rollup_device_hourly", "hour", DEVICE_KEY)
+rollup_device_daily = _audience_table("rollup_device_daily", "day", DEVICE_KEY)
+rollup_device_line_item_hourly = _audience_table(
+    "rollup_device_line_item_hourly", "hour", DEVICE_LINE_ITEM_KEY
+)
+rollup_device_line_item_daily = _audience_table(
+    "rollup_device_line_item_daily", "day", DEVICE_LINE_ITEM_KEY
+)
+# A report of one line item over 90 days reads its rows only.
+Index(
+    "ix_rollup_geo_line_item_daily_line_item_day",
+    rollup_geo_line_item_daily.c.line_item_id,
+    rollup_geo_line_item_daily.c.day,
+)
+Index(
+    "ix_rollup_device_line_item_daily_line_item_day",
+    rollup_device_line_item_daily.c.line_item_id,
+    rollup_device_line_item_daily.c.day,
+)
+
 # What the aggregator decided of each conversion the collector attributed (see
 # aggregator/conversion_verdicts.py): counted (``reason`` NULL) or not (``duplicate_order``,
 # ``too_soon``). Read back for the batch's conversions, so a batch read again gets the verdicts

@@ -77,11 +77,15 @@ from adtrack.services.ports.rollups import (
     ConversionCandidate,
     ConversionHistory,
     ConversionVerdicts,
+    DeviceKey,
+    GeoKey,
     InvalidKey,
     PositionConflict,
     RollupDelta,
     RollupKey,
     RollupSink,
+    ViewKey,
+    ViewRows,
 )
 from adtrack.services.ports.sign_in import ThrottleStore, ThrottleUnitOfWork
 from adtrack.services.ports.storage import StorageFailure
@@ -125,6 +129,8 @@ __all__ = [
     "ConversionCandidate",
     "ConversionHistory",
     "ConversionVerdicts",
+    "DeviceKey",
+    "GeoKey",
     "InvalidKey",
     "LineItemRepository",
     "ListQuery",
@@ -147,6 +153,8 @@ __all__ = [
     "RestorableReader",
     "RollupDelta",
     "RollupKey",
+    "ViewKey",
+    "ViewRows",
     "RollupSink",
     "StorageFailure",
     "SynchronousEventLogWriter",

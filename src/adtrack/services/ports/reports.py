@@ -16,8 +16,9 @@ __all__ = ["BucketSums", "RollupReads", "SavedReport", "SavedReportStore", "Term
 # A UTC day (``rollup_daily.day``) or hour (``rollup_hourly.hour``), aware, -> how its rows add
 # into a report's buckets: ``[(bucket index, +1 or -1)]`` (see ``reporting/plan.py``).
 Terms = dict[datetime, list[tuple[int, int]]]
-# (bucket index, the grouped dimensions' ids) -> the summed counters, in ``Counters`` order.
-BucketSums = dict[tuple[int, tuple[int, ...]], tuple[int, ...]]
+# (bucket index, the grouped dimensions' values) -> the summed counters, in ``Counters`` order.
+# Values are ids, or texts for the audience columns ("" for unknown).
+BucketSums = dict[tuple[int, tuple[int | str, ...]], tuple[int, ...]]
 
 
 class RollupReads(Protocol):
@@ -28,13 +29,15 @@ class RollupReads(Protocol):
         day_terms: Terms,
         hour_terms: Terms,
         group_by: Sequence[str],
-        filters: Mapping[str, Sequence[int]],
+        filters: Mapping[str, Sequence[int | str]],
     ) -> BucketSums:
         """The counters of ``rollup_daily`` over the days of ``day_terms`` and of
         ``rollup_hourly`` over the hours of ``hour_terms``, added into buckets with the terms'
-        signs, per bucket and ids of the ``group_by`` key columns (e.g. ``line_item_id``);
-        only rows whose key column ``c`` is one of ``filters[c]``. Groups whose sums net to
-        zero may be present."""
+        signs, per bucket and values of the ``group_by`` key columns (e.g. ``line_item_id``,
+        ``country``); only rows whose key column ``c`` is one of ``filters[c]``. Columns of
+        the audience (country; device type, OS, browser) are read from the audience rollups
+        of their family, which hold imp type, advertiser and line item besides. Groups whose
+        sums net to zero may be present."""
         ...
 
     def names(self, column: str, ids: Sequence[int]) -> dict[int, str]:

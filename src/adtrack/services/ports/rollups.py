@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
+from adtrack.domain.events import VIEW_MEASURED, VIEW_VIEWABLE
 from adtrack.domain.rollup_counters import Counters
 from adtrack.services.ports.raw_events import RawFile
 
@@ -17,11 +18,15 @@ __all__ = [
     "ConversionCandidate",
     "ConversionHistory",
     "ConversionVerdicts",
+    "DeviceKey",
+    "GeoKey",
     "InvalidKey",
     "PositionConflict",
     "RollupDelta",
     "RollupKey",
     "RollupSink",
+    "ViewKey",
+    "ViewRows",
 ]
 
 
@@ -38,6 +43,27 @@ class RollupKey(NamedTuple):
     payment_rule_id: int  # 0 = none
 
 
+# The audience rollups: who saw the ads (country; device type, OS and browser), keyed by the
+# few catalogue dimensions they combine with (imp type, advertiser, line item) so that a 90-day
+# report reads few rows. Text dimensions hold "" for unknown (the key must not be null).
+class GeoKey(NamedTuple):
+    hour: int
+    imp_type: int
+    advertiser_id: int
+    line_item_id: int
+    country: str  # ISO 3166-1 alpha-2, "" = unknown
+
+
+class DeviceKey(NamedTuple):
+    hour: int
+    imp_type: int
+    advertiser_id: int
+    line_item_id: int
+    device_type: str  # "" = unknown
+    os: str  # "" = unknown
+    browser: str  # "" = unknown
+
+
 class InvalidKey(NamedTuple):
     hour: int
     imp_type: int
@@ -45,15 +71,64 @@ class InvalidKey(NamedTuple):
     reason: str
 
 
+class ViewKey(NamedTuple):
+    """One viewability state of one impression: counted once, however many beacons say it."""
+
+    impression_event_id: str
+    view_state: str  # "measured" | "viewable" (domain/view_tokens.py)
+
+
+class ViewRows(NamedTuple):
+    """The rows a view of an impression adds to: its impression's."""
+
+    rollup: RollupKey
+    geo: GeoKey
+    device: DeviceKey
+
+
+# The counter each state adds one to.
+_VIEW_COUNTER = {VIEW_MEASURED: "view_measured_imps", VIEW_VIEWABLE: "viewable_imps"}
+
+
 @dataclass
 class RollupDelta:
-    """What a set of events adds to the rollup tables."""
+    """What a set of events adds to the rollup tables.
+
+    ``views`` are the viewability states the events' beacons report (a viewable one also as
+    measured), each with its impression's rollup key: the sink adds to the rollups only those it
+    has not counted before (:meth:`counted_views`), in the same transaction.
+    """
 
     rows: dict[RollupKey, Counters] = field(default_factory=dict)
     invalid: dict[InvalidKey, int] = field(default_factory=dict)
+    geo: dict[GeoKey, Counters] = field(default_factory=dict)
+    devices: dict[DeviceKey, Counters] = field(default_factory=dict)
+    views: dict[ViewKey, ViewRows] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.invalid)
+        return bool(self.rows or self.invalid or self.geo or self.devices or self.views)
+
+    def counted_views(
+        self, new: Sequence[ViewKey]
+    ) -> tuple[dict[RollupKey, Counters], dict[GeoKey, Counters], dict[DeviceKey, Counters]]:
+        """``rows``, ``geo`` and ``devices`` plus one for each of the ``new`` views (of
+        ``views``) on its counter, in each of its impression's rows."""
+        rows, geo, devices = dict(self.rows), dict(self.geo), dict(self.devices)
+        for view in new:
+            keys = self.views[view]
+            one = Counters(**{_VIEW_COUNTER[view.view_state]: 1})
+            _add(rows, keys.rollup, one)
+            _add(geo, keys.geo, one)
+            _add(devices, keys.device, one)
+        return rows, geo, devices
+
+
+_K = TypeVar("_K", RollupKey, GeoKey, DeviceKey)
+
+
+def _add(counted: dict[_K, Counters], key: _K, one: Counters) -> None:
+    total = counted.get(key)
+    counted[key] = one if total is None else total.plus(one)
 
 
 class ConversionCandidate(NamedTuple):

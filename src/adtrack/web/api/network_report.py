@@ -2,7 +2,8 @@
 signed-in role, reporter included (no token -> 401).
 
 ``start``, ``end`` (or ``range``), ``interval``, ``timezone``, ``group_by``, ``metrics``, filters
-``<dimension>_id`` (repeat the parameter or separate ids with commas), and
+``<dimension>_id`` (repeat the parameter or separate ids with commas) and the audience filters
+``country``, ``device_type``, ``os``, ``browser`` (texts; ``Unknown`` for none), and
 ``format=json|csv|xlsx``.
 """
 
@@ -25,6 +26,18 @@ router = APIRouter(tags=["reports"])  # included under /api/v1
 
 Caller = Annotated[User, Depends(authenticated)]
 IdList = Annotated[list[str] | None, Query(description="ids, repeated or comma-separated")]
+Countries = Annotated[
+    list[str] | None,
+    Query(description="country codes (ISO 3166-1 alpha-2: US,FR) or Unknown; comma-separated"),
+]
+DeviceTypes = Annotated[
+    list[str] | None,
+    Query(description="desktop, mobile, tablet, ctv, other or Unknown; comma-separated"),
+]
+Families = Annotated[
+    list[str] | None,
+    Query(description="family names (at most 64 characters each) or Unknown; comma-separated"),
+]
 
 
 @router.get("/reports", summary="Network report: imps, clicks, cost, revenue by interval")
@@ -48,6 +61,10 @@ def get_report(
     placement_id: IdList = None,
     payment_rule_id: IdList = None,
     tracker_id: IdList = None,
+    country: Countries = None,
+    device_type: DeviceTypes = None,
+    os: Families = None,
+    browser: Families = None,
     format: Annotated[str, Query(description="json, csv or xlsx")] = "json",
 ) -> Response:
     fmt = check_format(format, ("json", "csv", "xlsx"))
@@ -66,6 +83,10 @@ def get_report(
         placement_id=placement_id,
         payment_rule_id=payment_rule_id,
         tracker_id=tracker_id,
+        country=country,
+        device_type=device_type,
+        os=os,
+        browser=browser,
     )
     report_request = parse_report_request(
         params, default_timezone=services(request).settings.timezone

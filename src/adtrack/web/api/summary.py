@@ -2,9 +2,10 @@
 
 Query parameters: ``start`` and ``end`` (a date ``YYYY-MM-DD`` or an ISO 8601 datetime; without
 an offset, UTC), ``group_by`` (comma-separated and/or repeated: imp_type, tracker, advertiser,
-line_item, publisher, placement, payment_rule, hour, day), and optional filters
-``imp_type``, ``tracker_id``, ``advertiser_id``, ``line_item_id``, ``publisher_id``,
-``placement_id``, ``payment_rule_id`` (ids, comma-separated and/or repeated).
+line_item, publisher, placement, payment_rule, country, device_type, os, browser, hour, day),
+and optional filters ``imp_type``, ``tracker_id``, ``advertiser_id``, ``line_item_id``,
+``publisher_id``, ``placement_id``, ``payment_rule_id`` (ids, comma-separated and/or
+repeated), ``country``, ``device_type``, ``os``, ``browser`` (texts; ``Unknown`` for none).
 
 Answer: ``{"start", "end", "group_by", "rows": [...], "totals": {imps, clicks, invalid_imps,
 invalid_clicks, media_cost, booked_revenue}}``, money as decimal strings in currency units.
@@ -40,6 +41,9 @@ _FILTER_PARAMS = {
     "payment_rule_id": "payment_rule",
 }
 _ID_LIST = Annotated[list[str] | None, Query()]
+_TEXT_LIST = Annotated[
+    list[str] | None, Query(description="comma-separated; Unknown for none (docs/reporting.md)")
+]
 
 
 def _reports(request: Request) -> ReportEngine:
@@ -71,6 +75,10 @@ async def get_summary(
     publisher_id: _ID_LIST = None,
     placement_id: _ID_LIST = None,
     payment_rule_id: _ID_LIST = None,
+    country: _TEXT_LIST = None,
+    device_type: _TEXT_LIST = None,
+    os: _TEXT_LIST = None,
+    browser: _TEXT_LIST = None,
 ) -> dict[str, object]:
     given = {
         "imp_type": imp_type,
@@ -81,11 +89,14 @@ async def get_summary(
         "placement_id": placement_id,
         "payment_rule_id": payment_rule_id,
     }
-    filters = {
+    filters: dict[str, list[int | str]] = {
         _FILTER_PARAMS[param]: list(parse_id_list(values, param, low=0))
         for param, values in given.items()
         if values is not None
     }
+    audience = {"country": country, "device_type": device_type, "os": os, "browser": browser}
+    # Texts are checked by the summary (the dimension's own check).
+    filters.update({name: list(values) for name, values in audience.items() if values})
     start_at = _instant(start, "start")
     end_at = _instant(end, "end")
     result: dict[str, object] = await run_in_threadpool(

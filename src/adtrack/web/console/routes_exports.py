@@ -3,7 +3,8 @@
 *Basic Options*: JavaScript tag or secure pixel (impression trackers), click URL or anchor
 (click trackers). *Delivery Options*: generate now, or email to up to 10 addresses.
 *Advanced Options*: the ``CACHEBUSTER`` / ``ANCOST`` / ``REDIRECT_URL`` macros, the ad-server
-preset that spells them, the tracker code instead of the id, https for every URL.
+preset that spells them, the tracker code instead of the id, https for every URL, and the id of
+the element a JavaScript tag measures the viewability of (by default its parent element).
 
 "Now" shows each tag with a copy button and offers TXT / CSV / XLSX downloads and the tag map
 (a CSV of each tracker's old tag on the original platform next to its new tag, in every format
@@ -55,6 +56,7 @@ class ExportValues(TypedDict):
     preset: str
     use_code: bool
     secure: bool
+    view_element: str  # as typed; empty: the tag's parent element
 
 
 def _tracker_type(value: object) -> TrackerType:
@@ -89,6 +91,7 @@ def _values_from(form: FormData, tracker_type: TrackerType) -> ExportValues:
         "preset": str(form.get("preset") or Preset.GENERIC.value),
         "use_code": bool(form.get("use_code")),
         "secure": bool(form.get("secure")),
+        "view_element": str(form.get("view_element") or ""),
     }
 
 
@@ -109,6 +112,7 @@ def _request_body(
         "preset": values["preset"],
         "use_code": values["use_code"],
         "secure": values["secure"],
+        "view_element": values["view_element"] if impression else None,
         "delivery": values["delivery"],
         "emails": emails if values["delivery"] == Delivery.EMAIL.value else [],
     }
@@ -143,7 +147,7 @@ def export_dialog(request: Request, viewer: ViewerDep) -> Response:
 
 def _error_of(exc: DomainError) -> tuple[str, str]:
     field = error_field(exc.field)
-    if field in ("format", "delivery", "emails", "macros", "preset"):
+    if field in ("format", "delivery", "emails", "macros", "preset", "view_element"):
         return field, exc.message
     return "form", exc.message
 

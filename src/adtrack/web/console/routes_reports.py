@@ -1,5 +1,7 @@
 """**Reports**: dates, interval, group-by and filters; a table with totals; a chart of imps and
-clicks over time by impression type; CSV / XLSX download; the click-tracker feed download.
+clicks over time by impression type (by the first audience dimension grouped by, when there is
+one: imps per country, device type, OS or browser); CSV / XLSX download; the click-tracker feed
+download.
 
 The numbers come from the report engine (``reporting/engine.py``), the same as
 ``GET /api/v1/reports``. Dates on this page are whole days in the deployment's time zone and
@@ -17,6 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from adtrack.domain.errors import DomainError, ValidationError
+from adtrack.domain.events import DEVICE_TYPES
 from adtrack.domain.model import ImpType
 from adtrack.domain.parsing import parse_date
 from adtrack.reporting import formats
@@ -25,6 +28,8 @@ from adtrack.reporting.plan import plan_buckets
 from adtrack.reporting.request import (
     DIMENSIONS,
     MONEY_METRICS,
+    RATE_METRICS,
+    UNKNOWN_LABEL,
     Interval,
     ReportParameters,
     ReportRequest,
@@ -50,6 +55,10 @@ DIMENSION_LABELS = {
     "placement": "Placement",
     "payment_rule": "Payment rule",
     "tracker": "Tracker",
+    "country": "Country",
+    "device_type": "Device type",
+    "os": "OS",
+    "browser": "Browser",
 }
 METRIC_LABELS = {
     "imps": "Imps",
@@ -61,6 +70,10 @@ METRIC_LABELS = {
     "booked_revenue": "Booked revenue",
     "profit": "Profit",
     "cpm": "CPM",
+    "viewable_imps": "Viewable imps",
+    "view_measured_imps": "Measured imps",
+    "viewability_rate": "Viewability rate",
+    "view_measurement_rate": "Measurement rate",
     "conversions": "Conversions",
     "post_click_conversions": "Post-click conversions",
     "post_view_conversions": "Post-view conversions",
@@ -69,7 +82,20 @@ METRIC_LABELS = {
     "conversion_rate": "Conversion rate",
     "roas": "ROAS",
 }
-FILTERS = ("imp_type", "advertiser_id", "line_item_id", "publisher_id", "tracker_id")
+FILTERS = (
+    "imp_type",
+    "advertiser_id",
+    "line_item_id",
+    "publisher_id",
+    "tracker_id",
+    "country",
+    "device_type",
+    "os",
+    "browser",
+)
+# The audience chart draws the values with the most imps, and the rest as one series.
+CHART_AUDIENCE_SERIES = 8
+OTHER_VALUES_LABEL = "All other values"
 INTERVALS = (("hour", "Hour"), ("day", "Day"), ("month", "Month"), ("cumulative", "Cumulative"))
 
 
@@ -115,7 +141,8 @@ def _bucket_label(when: datetime, interval: Interval) -> str:
 
 def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
     """Labels (every bucket, empty ones too) and one series per impression type: imps of
-    External Impressions, clicks of External Clicks. ``report`` is grouped by imp_type."""
+    External Impressions, clicks of External Clicks, and the viewable ones among the imps.
+    ``report`` is grouped by imp_type."""
     buckets = plan_buckets(request)
     if request.interval is Interval.CUMULATIVE:
         last_day = (request.end - timedelta(seconds=1)).astimezone(request.tz)
@@ -125,6 +152,7 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
     index = {label: i for i, label in enumerate(labels)}
     imps = [0] * len(labels)
     clicks = [0] * len(labels)
+    viewable = [0] * len(labels)
     for row in report.rows:
         if request.interval is Interval.CUMULATIVE:
             i = 0
@@ -136,6 +164,7 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
         imp_type = row.dimensions[0].id if row.dimensions else None
         if imp_type == ImpType.EXTERNAL_IMPRESSION:
             imps[i] += row.counters.imps
+            viewable[i] += row.counters.viewable_imps
         elif imp_type == ImpType.EXTERNAL_CLICK:
             clicks[i] += row.counters.clicks
     return {
@@ -143,8 +172,44 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
         "series": [
             {"label": "9 External Impression: imps", "values": imps},
             {"label": "10 External Click: clicks", "values": clicks},
+            {"label": "9 External Impression: viewable imps", "values": viewable},
         ],
     }
+
+
+def audience_chart_data(
+    report: Report, request: ReportRequest, dimension: str
+) -> dict[str, object]:
+    """Labels (every bucket) and one series of imps per value of the audience ``dimension``
+    the report is grouped by: the :data:`CHART_AUDIENCE_SERIES` values with the most imps, then
+    the others summed."""
+    buckets = plan_buckets(request)
+    cumulative = request.interval is Interval.CUMULATIVE
+    labels = ["All"] if cumulative else [_bucket_label(b.label, request.interval) for b in buckets]
+    index = {label: i for i, label in enumerate(labels)}
+    per_value: dict[str, list[int]] = {}
+    for row in report.rows:
+        i = (
+            0
+            if cumulative
+            else index.get(
+                _bucket_label(row.interval_start.astimezone(request.tz), request.interval)
+            )
+        )
+        if i is None:
+            continue
+        value = next(d.label or "" for d in row.dimensions if d.dimension == dimension)
+        per_value.setdefault(value, [0] * len(labels))[i] += row.counters.imps
+    ranked = sorted(per_value.items(), key=lambda item: (-sum(item[1]), item[0]))
+    series = [
+        {"label": f"{value}: imps", "values": values}
+        for value, values in ranked[:CHART_AUDIENCE_SERIES]
+    ]
+    rest = ranked[CHART_AUDIENCE_SERIES:]
+    if rest:
+        summed = [sum(column) for column in zip(*(values for _, values in rest), strict=True)]
+        series.append({"label": f"{OTHER_VALUES_LABEL}: imps", "values": summed})
+    return {"labels": labels, "series": series}
 
 
 def cell_text(metric: str, value: formats.MetricValue) -> str:
@@ -155,7 +220,7 @@ def cell_text(metric: str, value: formats.MetricValue) -> str:
         return ""
     if metric in MONEY_METRICS and isinstance(value, int):  # micros
         return money_text(value)
-    if metric == "ctr" or metric == "conversion_rate":
+    if metric in RATE_METRICS and metric != "roas":  # (roas reads as a multiple: 2.5)
         return f"{value * 100:.2f} %"
     return str(value)
 
@@ -203,6 +268,7 @@ def _choices(request: Request) -> dict[str, list[tuple[str, str]]]:
         "line_items": options(svc.line_items.list(limit=MAX_PAGE_SIZE).items),
         "publishers": options(svc.publishers.list(limit=MAX_PAGE_SIZE).items),
         "imp_types": [(str(int(t)), f"{int(t)} {t.label}") for t in ImpType],
+        "device_types": [(kind, kind) for kind in DEVICE_TYPES] + [("unknown", UNKNOWN_LABEL)],
     }
 
 
@@ -225,24 +291,34 @@ def reports_page(request: Request, viewer: ViewerDep) -> Response:
         report_request = parse_report_request(params, default_timezone=state.settings.timezone)
         reports = services(request).reports
         report = reports.run(report_request)
-        by_type = reports.run(
-            ReportRequest(
-                start=report_request.start,
-                end=report_request.end,
-                interval=report_request.interval,
-                timezone=report_request.timezone,
-                group_by=("imp_type",),
-                filters=report_request.filters,
-                metrics=("imps", "clicks"),
-            ),
-        )
+        audience = [d for d in report_request.group_by if DIMENSIONS[d].audience is not None]
+        if audience:
+            chart = audience_chart_data(report, report_request, audience[0])
+        else:
+            by_type = reports.run(
+                ReportRequest(
+                    start=report_request.start,
+                    end=report_request.end,
+                    interval=report_request.interval,
+                    timezone=report_request.timezone,
+                    group_by=("imp_type",),
+                    filters=report_request.filters,
+                    metrics=("imps", "clicks", "viewable_imps"),
+                ),
+            )
+            chart = chart_data(by_type, report_request)
     except DomainError as exc:
         errors[exc.field] = exc.message
         return render(request, "reports.html", context, status_code=422)
     query = request.url.query
     context.update(
         table=_table(report),
-        chart=chart_data(by_type, report_request),
+        chart=chart,
+        chart_title=(
+            f"Imps over time, by {DIMENSION_LABELS[audience[0]].lower()}"
+            if audience
+            else "Imps, viewable imps and clicks over time, by impression type"
+        ),
         download_query=query,
         feed_defaults=_feed_defaults(state.zone),
     )

@@ -238,7 +238,8 @@
           var colour = colours[i % colours.length];
           /* Distinct dashes and markers: series that overlap stay visible, also without colour. */
           return { label: s.label, data: s.values, borderColor: colour, backgroundColor: colour, tension: 0, fill: false,
-                   borderDash: i % 2 ? [6, 4] : [], pointStyle: i % 2 ? "rectRot" : "circle", pointRadius: 4, borderWidth: 2 };
+                   borderDash: [[], [6, 4], [2, 3]][i % 3], pointStyle: ["circle", "rectRot", "triangle"][i % 3],
+                   pointRadius: 4, borderWidth: 2 };
         })
       },
       options: {

@@ -1,0 +1,27 @@
+"""Settings read from the environment: the viewability windows and their check."""
+
+from __future__ import annotations
+
+import pytest
+
+from adtrack.config import Settings
+
+
+def test_viewability_windows_default_and_read_from_the_environment() -> None:
+    default = Settings.from_env({"ADTRACK_DATA_DIR": "/tmp/adtrack-test"})
+    assert (default.view_beacon_days, default.view_dedup_days) == (1, 8)
+    given = Settings.from_env({"ADTRACK_VIEW_BEACON_DAYS": "2", "ADTRACK_VIEW_DEDUP_DAYS": "30"})
+    assert (given.view_beacon_days, given.view_dedup_days) == (2, 30)
+
+
+@pytest.mark.parametrize(
+    ("beacon_days", "dedup_days", "named"),
+    [("3", "3", "ADTRACK_VIEW_DEDUP_DAYS"), ("-1", "8", "ADTRACK_VIEW_BEACON_DAYS")],
+)
+def test_a_beacon_window_the_dedup_would_not_cover_is_refused(
+    beacon_days: str, dedup_days: str, named: str
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        Settings.from_env(
+            {"ADTRACK_VIEW_BEACON_DAYS": beacon_days, "ADTRACK_VIEW_DEDUP_DAYS": dedup_days}
+        )
