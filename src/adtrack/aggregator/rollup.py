@@ -85,6 +85,7 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
         table, hour = table.filter(hits), hour.filter(hits)
         if table.num_rows == 0:
             return delta
+        conversion = pc.equal(table["imp_type"], _CONVERSION)
     invalid = table["invalid"]
     valid = pc.invert(invalid)
     click = pc.equal(table["imp_type"], _CLICK)
