@@ -250,28 +250,34 @@ def _window(
     return or_(*(and_(time_col >= lo, time_col < hi) for lo, hi in ranges))
 
 
-# Up to this many buckets, a plan where every time adds to one bucket is grouped by bucket in
-# SQL (a small CASE), so a cumulative or monthly report returns one row per group and bucket.
+# Up to this many buckets, a plan where every time adds to (or takes from) one bucket is grouped
+# by bucket in SQL (a small CASE), so a cumulative or monthly report returns one row per group
+# and bucket (and sign: the days a month's read takes off again).
 MAX_CASE_BUCKETS = 16
 
 
-def _bucket_case(time_col: ColumnElement[datetime], terms: Terms) -> ColumnElement[int] | None:
-    """``CASE WHEN t < b1 THEN 0 WHEN t < b2 THEN 1 ... END`` when the plan allows it."""
-    if not all(len(c) == 1 and c[0][1] == 1 for c in terms.values()):
+def _bucket_case(
+    time_col: ColumnElement[datetime], terms: Terms
+) -> tuple[ColumnElement[int], list[tuple[int, int]]] | None:
+    """``CASE WHEN t < b1 THEN 0 WHEN t < b2 THEN 1 ... END`` and the (bucket, sign) each
+    value stands for, when the plan allows it."""
+    if not all(len(c) == 1 for c in terms.values()):
         return None
     ordered = sorted(terms)
-    indexes = [terms[at][0][0] for at in ordered]
-    distinct = len(set(indexes))
-    if distinct == len(ordered) or distinct > MAX_CASE_BUCKETS:
+    contributions = [terms[at][0] for at in ordered]
+    distinct = list(dict.fromkeys(contributions))
+    if len(distinct) == len(ordered) or len(distinct) > MAX_CASE_BUCKETS:
         return None  # nothing to gain, or too many branches
-    # Buckets follow time order, so each change of bucket is one boundary.
+    code = {contribution: i for i, contribution in enumerate(distinct)}
+    # Buckets follow time order, so each change of bucket (or sign) is one boundary.
     whens: list[tuple[ColumnElement[bool], int]] = []
-    previous = indexes[0]
-    for at, index in zip(ordered, indexes, strict=True):
-        if index != previous:
-            whens.append((time_col < at, previous))
-            previous = index
-    return case(*whens, else_=previous) if whens else literal(previous)
+    previous = contributions[0]
+    for at, contribution in zip(ordered, contributions, strict=True):
+        if contribution != previous:
+            whens.append((time_col < at, code[previous]))
+            previous = contribution
+    value = case(*whens, else_=code[previous]) if whens else literal(code[previous])
+    return value, distinct
 
 
 def _read(
@@ -303,9 +309,9 @@ def _read(
     sums = _sums(conn.dialect.name, table)
     bucket = _bucket_case(time_col, terms)
     if bucket is not None:
-        label = bucket.label("bucket")
+        label = bucket[0].label("bucket")
         stmt = select(label, *dim_cols, *sums).where(*conditions).group_by(label, *dim_cols)
-        _fold(_fetch_all(conn, stmt), _BucketKeys(), len(dim_cols), acc)
+        _fold(_fetch_all(conn, stmt), _BucketKeys(bucket[1]), len(dim_cols), acc)
         return
     if step == HOUR:
         day_terms = _hours_by_day(terms)
@@ -378,14 +384,15 @@ class _DayKeys:
 
 
 class _BucketKeys:
-    """Rows already grouped by bucket index (see :func:`_bucket_case`)."""
+    """Rows already grouped by the codes of :func:`_bucket_case`: (bucket, sign) each."""
 
-    def __init__(self) -> None:
-        self.lookup: dict[int, list[tuple[int, int]]] = {}
+    def __init__(self, codes: list[tuple[int, int]]) -> None:
+        self.lookup: dict[int, list[tuple[int, int]]] = {
+            code: [contribution] for code, contribution in enumerate(codes)
+        }
 
-    def contributions(self, raw: int) -> list[tuple[int, int]]:
-        found = self.lookup[raw] = [(int(raw), 1)]
-        return found
+    def contributions(self, raw: object) -> list[tuple[int, int]] | None:
+        return None  # the lookup has every code
 
 
 def _fold(
