@@ -14,17 +14,20 @@ of 100 million events.
      the tail. So the busiest line items see every country and the small ones a few dozen,
      which is what makes the row counts (printed) realistic rather than a full cross product.
    Daily rows are written for every day; hourly rows for the first and last day (the edge hours
-   a report in another time zone reads; the others are never read by these reports).
+   a report in another time zone reads; the others are never read by these reports); monthly
+   line-item rows (UTC months) are the daily ones summed per month, as the aggregator writes
+   them.
 2. Times ``ReportEngine.run`` (what the API calls) ``--repeat`` times each, median and best:
    90 days by country (cumulative and by day), by device type, by device type x OS x browser,
    filtered (``country=US,FR``; ``device_type=mobile`` by browser), one line item by country,
-   every line item by country (the biggest read: the line-item table), and by country in
-   America/New_York.
+   every line item by country, device type, and OS x browser (the biggest reads: the line-item
+   tables, whole months from the monthly ones), and by country in America/New_York.
+   ``--line-items-only`` times the every-line-item reports only.
 
 Usage::
 
     .venv/bin/python bench/audience_report.py [--db sqlite|postgresql] [--events 100000000]
-        [--days 90] [--repeat 7] [--json results.json]
+        [--days 90] [--repeat 7] [--line-items-only] [--json results.json]
 
 SQLite runs on a temporary file; PostgreSQL on a throw-away database on 127.0.0.1:5432 (dropped
 afterwards). Target: the 90-day reports < 300 ms.
@@ -207,7 +210,19 @@ def generate(
             if d in (0, days - 1):
                 for h in range(24):
                     cells(day + timedelta(hours=h), per_day * shares[li] / 24, "hourly", li)
+    for family in ("rollup_geo_line_item", "rollup_device_line_item"):
+        rows[f"{family}_monthly"] = by_month(rows[f"{family}_daily"])
     return {name: [(*k, *v) for k, v in table.items()] for name, table in rows.items()}
+
+
+def by_month(daily: dict[Row, list[int]]) -> dict[Row, list[int]]:
+    """Daily rows summed per UTC month (keyed by the first of the month)."""
+    months: dict[Row, list[int]] = {}
+    for (day, *key), sums in daily.items():
+        slot = months.setdefault((day.replace(day=1), *key), [0] * len(sums))
+        for i, value in enumerate(sums):
+            slot[i] += value
+    return months
 
 
 def load(engine: Engine, data: dict[str, list[Row]]) -> None:
@@ -286,6 +301,9 @@ REPORTS: dict[str, dict[str, object]] = {
         "interval": "day",
     },  # noqa: E501
     "every line item by country": {"group_by": "line_item,country"},
+    "every line item by device type": {"group_by": "line_item,device_type"},
+    "every line item by OS x browser": {"group_by": "line_item,os,browser"},
+    "every line item by country x month": {"group_by": "line_item,country", "interval": "month"},
     "by country, America/New_York": {"group_by": "country", "timezone": "America/New_York"},
 }
 
@@ -305,9 +323,14 @@ def database(kind: str) -> Iterator[str]:
 
 
 def run_on(
-    kind: str, data: dict[str, list[Row]], first: date, last: date, repeat: int
+    kind: str,
+    data: dict[str, list[Row]],
+    first: date,
+    last: date,
+    repeat: int,
+    reports_to_run: dict[str, dict[str, object]],
 ) -> dict[str, Any]:
-    """Load ``data`` into a new database of ``kind`` and time :data:`REPORTS` there."""
+    """Load ``data`` into a new database of ``kind`` and time ``reports_to_run`` there."""
     with database(kind) as url:
         upgrade(url)
         engine = make_engine(url)
@@ -324,7 +347,7 @@ def run_on(
             gc.collect()
             gc.freeze()
             timings = {}
-            for label, params in REPORTS.items():
+            for label, params in reports_to_run.items():
                 request = parse_report_request(
                     {
                         "start": first.isoformat(),
@@ -364,8 +387,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument(
+        "--line-items-only", action="store_true", help="only the every-line-item reports"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    reports_to_run = {
+        label: params
+        for label, params in REPORTS.items()
+        if not args.line_items_only or label.startswith("every line item")
+    }
     rng = random.Random(17)
     started = time.perf_counter()
     data = generate(args.events, args.days, rng)
@@ -376,7 +407,7 @@ def main() -> None:
     results: dict[str, Any] = {"events": args.events, "rows": counts}
     for kind in args.db.split(","):
         print(f"-- {kind}")
-        results[kind] = run_on(kind, data, first, last, args.repeat)
+        results[kind] = run_on(kind, data, first, last, args.repeat, reports_to_run)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -46,10 +46,12 @@ AUDIENCE_TABLES = (
     t.rollup_geo_daily,
     t.rollup_geo_line_item_hourly,
     t.rollup_geo_line_item_daily,
+    t.rollup_geo_line_item_monthly,
     t.rollup_device_hourly,
     t.rollup_device_daily,
     t.rollup_device_line_item_hourly,
     t.rollup_device_line_item_daily,
+    t.rollup_device_line_item_monthly,
 )
 
 BACKENDS = [
@@ -531,7 +533,8 @@ event_strategy = st.builds(
         audience=audience,
     ),
     st.integers(0, len(TRACKERS) - 1),
-    st.integers(0, 60 * 50),  # a bit more than two days, across midnight
+    # from February 28 to a bit more than two days later: across midnights and a month's end
+    st.integers(-60 * 24, 60 * 50),
     st.integers(0, 10**9),
     st.integers(0, 10**9),
     st.one_of(st.none(), st.sampled_from([INVALID_BOT, INVALID_PREFETCH, "duplicate_click"])),
@@ -611,7 +614,13 @@ def expected_rollups(events: list[Event]) -> dict[str, Any]:
             ("rollup_device", device),
             ("rollup_device_line_item", (*line_item, *device)),
         ):
-            for suffix, bucket in (("hourly", when), ("daily", when.replace(hour=0))):
+            for suffix, bucket in (
+                ("hourly", when),
+                ("daily", when.replace(hour=0)),
+                ("monthly", when.replace(day=1, hour=0)),
+            ):
+                if suffix == "monthly" and "line_item" not in name:
+                    continue  # the network levels keep no months
                 rows.append(audience[f"{name}_{suffix}"][(bucket, e.imp_type, *key)])
         for row in rows:
             if e.view_state is not None:

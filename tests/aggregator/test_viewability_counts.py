@@ -66,6 +66,8 @@ def test_repeated_beacons_count_once_in_one_batch_and_across_batches(engine: Eng
         "rollup_geo_line_item_daily",
         "rollup_device_daily",
         "rollup_device_line_item_hourly",
+        "rollup_geo_line_item_monthly",
+        "rollup_device_line_item_monthly",
     ):
         assert totals(engine, audience) == counts, audience
     # the beacons add no impressions, money or invalid traffic

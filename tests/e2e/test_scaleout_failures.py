@@ -235,6 +235,8 @@ def test_aggregators_killed_mid_batch_lose_and_double_count_nothing(
                     t.rollup_geo_line_item_daily,
                     t.rollup_device_daily,
                     t.rollup_device_line_item_hourly,
+                    t.rollup_geo_line_item_monthly,
+                    t.rollup_device_line_item_monthly,
                 )
             }
         counted = stored()

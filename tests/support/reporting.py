@@ -267,6 +267,12 @@ def clear_reporting_tables(engine: Engine) -> None:
             t.rollup_geo_daily,
             t.rollup_device_hourly,
             t.rollup_device_daily,
+            t.rollup_geo_line_item_hourly,
+            t.rollup_geo_line_item_daily,
+            t.rollup_geo_line_item_monthly,
+            t.rollup_device_line_item_hourly,
+            t.rollup_device_line_item_daily,
+            t.rollup_device_line_item_monthly,
             t.eventlog_checkpoints,
         ):
             conn.execute(table.delete())

@@ -1,6 +1,7 @@
 """The report engine: tracked impressions, clicks, costs and revenue over the rollup tables.
 
-A report is planned (``plan.py``: buckets, and the UTC days and hours that make each of them),
+A report is planned (``plan.py``: buckets, and the UTC months, days and hours that make each of
+them),
 summed by the rollup reads (the :class:`~adtrack.services.ports.RollupReads` port: integer sums
 per bucket and group, money in micro-units; ``adapters/sql/rollup_reads.py``), and its rows are
 built here, named from the catalogue (soft-deleted objects keep their names).
@@ -43,6 +44,7 @@ class ReportEngine:
         buckets = plan_buckets(request)
         plan = plan_sources(buckets)
         acc = self._rollups.bucket_sums(
+            plan.month_terms,
             plan.day_terms,
             plan.hour_terms,
             [dim.column for dim in dims],

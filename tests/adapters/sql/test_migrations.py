@@ -155,3 +155,81 @@ def test_0008_conversion_counts_keep_the_rollups_and_go_down_and_up_again(db_url
         assert schema_differences(db_url) == []
     finally:
         engine.dispose()
+
+
+def test_0009_monthly_audience_rollups_are_filled_from_the_daily_rows(db_url: str) -> None:
+    """The monthly line-item rollups start as the sums of the daily rows per UTC month; going
+    down drops them, and up again matches the schema."""
+    from datetime import UTC, datetime, timedelta
+
+    from alembic import command
+    from sqlalchemy import select
+
+    from adtrack.domain.utc import as_utc
+
+    command.upgrade(alembic_config(db_url), "0008")
+    sums = dict.fromkeys(tables.ROLLUP_SUMS, 0)
+    geo = tables.rollup_geo_line_item_daily
+    device = tables.rollup_device_line_item_daily
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            for day, imps in ((31, 2), (32, 3), (37, 3)):  # January 31, February 1 and 6
+                conn.execute(
+                    geo.insert(),
+                    {
+                        "day": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day - 1),
+                        "imp_type": 9,
+                        "advertiser_id": 1,
+                        "line_item_id": 7,
+                        "country": "NL",
+                        **sums,
+                        "imps": imps,
+                        "media_cost_micros": 10 * imps,
+                    },
+                )
+            conn.execute(
+                device.insert(),
+                {
+                    "day": datetime(2026, 3, 4, tzinfo=UTC),
+                    "imp_type": 10,
+                    "advertiser_id": 1,
+                    "line_item_id": 7,
+                    "device_type": "mobile",
+                    "os": "iOS",
+                    "browser": "Mobile Safari",
+                    **sums,
+                    "clicks": 4,
+                },
+            )
+        upgrade(db_url)
+        assert schema_differences(db_url) == []
+        monthly_geo = tables.rollup_geo_line_item_monthly.c
+        monthly_device = tables.rollup_device_line_item_monthly.c
+        with engine.connect() as conn:
+            geo_rows = conn.execute(
+                select(
+                    monthly_geo.month,
+                    monthly_geo.line_item_id,
+                    monthly_geo.country,
+                    monthly_geo.imps,
+                    monthly_geo.media_cost_micros,
+                ).order_by(monthly_geo.month)
+            ).all()
+            device_rows = conn.execute(
+                select(monthly_device.month, monthly_device.os, monthly_device.clicks)
+            ).all()
+        assert [(as_utc(r[0]), *r[1:]) for r in geo_rows] == [
+            (datetime(2026, 1, 1, tzinfo=UTC), 7, "NL", 2, 20),
+            (datetime(2026, 2, 1, tzinfo=UTC), 7, "NL", 6, 60),
+        ]
+        assert [(as_utc(r[0]), *r[1:]) for r in device_rows] == [
+            (datetime(2026, 3, 1, tzinfo=UTC), "iOS", 4)
+        ]
+        command.downgrade(alembic_config(db_url), "0008")
+        monthly = {"rollup_geo_line_item_monthly", "rollup_device_line_item_monthly"}
+        assert not monthly & table_names(db_url)
+    finally:
+        engine.dispose()
+    upgrade(db_url)
+    assert schema_differences(db_url) == []

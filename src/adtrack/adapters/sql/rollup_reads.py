@@ -1,11 +1,12 @@
 """The report engine's reads of the rollup tables (:class:`~adtrack.services.ports.RollupReads`).
 
-Two SQL queries sum the counters per (UTC day or hour, grouped ids) -- money is summed as
+SQL queries sum the counters per (UTC month, day or hour, grouped ids) -- money is summed as
 integer micro-units in SQL -- and Python folds them into the report's buckets with the plan's
 signs (``reporting/plan.py``). A report that groups or filters by an audience column (country;
 device type, OS, browser) reads the audience rollups of that family instead, which have the
-same shape with fewer key columns. The shapes of the queries and the time keys they select are tuned
-for both databases (docs/benchmarks.md): keep them when changing this module.
+same shape with fewer key columns. Only the line-item audience rollups keep months; elsewhere
+the plan's months are read as their days. The shapes of the queries and the time keys they
+select are tuned for both databases (docs/benchmarks.md): keep them when changing this module.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from sqlalchemy.sql import Executable
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.rows import DriverTuple
 from adtrack.domain.utc import as_utc
-from adtrack.reporting.time_grid import DAY, HOUR, floor_day, floor_hour
+from adtrack.reporting.plan import months_as_days
+from adtrack.reporting.time_grid import DAY, HOUR, floor_day, floor_hour, floor_month
 from adtrack.services.ports import BucketSums, Terms
 
 __all__ = ["SqlRollupReads"]
@@ -54,23 +56,30 @@ CATALOGUES: dict[str, Table] = {
     "payment_rule_id": t.payment_rules,
     "tracker_id": t.trackers,
 }
-# The audience rollups (daily, hourly) with their key columns, narrowest first: a report that
-# groups or filters by an audience column reads the first whose key holds every column it
-# uses; any other report reads rollup_daily / rollup_hourly (which alone hold imported history
-# and the events counted before the audience rollups existed).
+# The audience rollups (monthly or None, daily, hourly) with their key columns, narrowest
+# first: a report that groups or filters by an audience column reads the first whose key holds
+# every column it uses; any other report reads rollup_daily / rollup_hourly (which alone hold
+# imported history and the events counted before the audience rollups existed).
 AUDIENCE_COLUMNS = frozenset((*t.GEO_DIMENSIONS, *t.DEVICE_DIMENSIONS))
-AUDIENCE_FAMILIES: tuple[tuple[frozenset[str], Table, Table], ...] = (
-    (frozenset(t.GEO_KEY), t.rollup_geo_daily, t.rollup_geo_hourly),
-    (frozenset(t.DEVICE_KEY), t.rollup_device_daily, t.rollup_device_hourly),
+_Levels = tuple[Table | None, Table, Table]
+AUDIENCE_FAMILIES: tuple[tuple[frozenset[str], _Levels], ...] = (
+    (frozenset(t.GEO_KEY), (None, t.rollup_geo_daily, t.rollup_geo_hourly)),
+    (frozenset(t.DEVICE_KEY), (None, t.rollup_device_daily, t.rollup_device_hourly)),
     (
         frozenset(t.GEO_LINE_ITEM_KEY),
-        t.rollup_geo_line_item_daily,
-        t.rollup_geo_line_item_hourly,
+        (
+            t.rollup_geo_line_item_monthly,
+            t.rollup_geo_line_item_daily,
+            t.rollup_geo_line_item_hourly,
+        ),
     ),
     (
         frozenset(t.DEVICE_LINE_ITEM_KEY),
-        t.rollup_device_line_item_daily,
-        t.rollup_device_line_item_hourly,
+        (
+            t.rollup_device_line_item_monthly,
+            t.rollup_device_line_item_daily,
+            t.rollup_device_line_item_hourly,
+        ),
     ),
 )
 # Ids per ``IN`` list when reading names (below SQLite's bound-parameter limit).
@@ -85,15 +94,30 @@ class SqlRollupReads:
 
     def bucket_sums(
         self,
+        month_terms: Terms,
         day_terms: Terms,
         hour_terms: Terms,
         group_by: Sequence[str],
         filters: Mapping[str, Sequence[int | str]],
     ) -> BucketSums:
-        daily, hourly = _tables_for({*group_by, *filters})
+        monthly, daily, hourly = _tables_for({*group_by, *filters})
+        if monthly is None and month_terms:
+            day_terms, month_terms = months_as_days(month_terms, day_terms), {}
         acc: BucketSums = {}
         with self._engine.connect() as conn:
             dialect = conn.dialect.name
+            if monthly is not None:
+                _read(
+                    conn,
+                    monthly,
+                    "month",
+                    month_terms,
+                    _TimeKeys(month_terms, floor_month, dialect),
+                    None,
+                    group_by,
+                    filters,
+                    acc,
+                )
             _read(
                 conn,
                 daily,
@@ -129,13 +153,13 @@ class SqlRollupReads:
         return found
 
 
-def _tables_for(columns: set[str]) -> tuple[Table, Table]:
-    """The daily and hourly rollups a report using ``columns`` reads."""
+def _tables_for(columns: set[str]) -> _Levels:
+    """The monthly (if any), daily and hourly rollups a report using ``columns`` reads."""
     if not columns & AUDIENCE_COLUMNS:
-        return t.rollup_daily, t.rollup_hourly
-    for key, daily, hourly in AUDIENCE_FAMILIES:
+        return None, t.rollup_daily, t.rollup_hourly
+    for key, levels in AUDIENCE_FAMILIES:
         if columns <= key:
-            return daily, hourly
+            return levels
     raise ValueError(f"no rollup table holds all of {sorted(columns)}")
 
 
@@ -226,28 +250,34 @@ def _window(
     return or_(*(and_(time_col >= lo, time_col < hi) for lo, hi in ranges))
 
 
-# Up to this many buckets, a plan where every time adds to one bucket is grouped by bucket in
-# SQL (a small CASE), so a cumulative or monthly report returns one row per group and bucket.
+# Up to this many buckets, a plan where every time adds to (or takes from) one bucket is grouped
+# by bucket in SQL (a small CASE), so a cumulative or monthly report returns one row per group
+# and bucket (and sign: the days a month's read takes off again).
 MAX_CASE_BUCKETS = 16
 
 
-def _bucket_case(time_col: ColumnElement[datetime], terms: Terms) -> ColumnElement[int] | None:
-    """``CASE WHEN t < b1 THEN 0 WHEN t < b2 THEN 1 ... END`` when the plan allows it."""
-    if not all(len(c) == 1 and c[0][1] == 1 for c in terms.values()):
+def _bucket_case(
+    time_col: ColumnElement[datetime], terms: Terms
+) -> tuple[ColumnElement[int], list[tuple[int, int]]] | None:
+    """``CASE WHEN t < b1 THEN 0 WHEN t < b2 THEN 1 ... END`` and the (bucket, sign) each
+    value stands for, when the plan allows it."""
+    if not all(len(c) == 1 for c in terms.values()):
         return None
     ordered = sorted(terms)
-    indexes = [terms[at][0][0] for at in ordered]
-    distinct = len(set(indexes))
-    if distinct == len(ordered) or distinct > MAX_CASE_BUCKETS:
+    contributions = [terms[at][0] for at in ordered]
+    distinct = list(dict.fromkeys(contributions))
+    if len(distinct) == len(ordered) or len(distinct) > MAX_CASE_BUCKETS:
         return None  # nothing to gain, or too many branches
-    # Buckets follow time order, so each change of bucket is one boundary.
+    code = {contribution: i for i, contribution in enumerate(distinct)}
+    # Buckets follow time order, so each change of bucket (or sign) is one boundary.
     whens: list[tuple[ColumnElement[bool], int]] = []
-    previous = indexes[0]
-    for at, index in zip(ordered, indexes, strict=True):
-        if index != previous:
-            whens.append((time_col < at, previous))
-            previous = index
-    return case(*whens, else_=previous) if whens else literal(previous)
+    previous = contributions[0]
+    for at, contribution in zip(ordered, contributions, strict=True):
+        if contribution != previous:
+            whens.append((time_col < at, code[previous]))
+            previous = contribution
+    value = case(*whens, else_=code[previous]) if whens else literal(code[previous])
+    return value, distinct
 
 
 def _read(
@@ -256,27 +286,32 @@ def _read(
     time_column: str,
     terms: Terms,
     keys: _TimeKeys,
-    step: timedelta,
+    step: timedelta | None,
     group_by: Sequence[str],
     filters: Mapping[str, Sequence[int | str]],
     acc: BucketSums,
 ) -> None:
-    """Sum ``table`` over the planned times, grouped by time (or bucket) and the ``group_by``
-    columns, and add the sums into ``acc`` with the plan's signs."""
-    ranges = _ranges(terms, step)
-    if not ranges:
+    """Sum ``table`` over the planned times (days or hours ``step`` apart, or months for
+    None), grouped by time (or bucket) and the ``group_by`` columns, and add the sums into
+    ``acc`` with the plan's signs."""
+    if not terms:
         return
     time_col = table.c[time_column]
-    conditions: list[ColumnElement[bool]] = [_window(time_col, ranges, step)]
+    window = (
+        time_col.in_(sorted(terms))  # a few months
+        if step is None
+        else _window(time_col, _ranges(terms, step), step)
+    )
+    conditions: list[ColumnElement[bool]] = [window]
     for column, ids in filters.items():
         conditions.append(table.c[column].in_(ids))
     dim_cols = [table.c[column] for column in group_by]
     sums = _sums(conn.dialect.name, table)
     bucket = _bucket_case(time_col, terms)
     if bucket is not None:
-        label = bucket.label("bucket")
+        label = bucket[0].label("bucket")
         stmt = select(label, *dim_cols, *sums).where(*conditions).group_by(label, *dim_cols)
-        _fold(_fetch_all(conn, stmt), _BucketKeys(), len(dim_cols), acc)
+        _fold(_fetch_all(conn, stmt), _BucketKeys(bucket[1]), len(dim_cols), acc)
         return
     if step == HOUR:
         day_terms = _hours_by_day(terms)
@@ -349,14 +384,15 @@ class _DayKeys:
 
 
 class _BucketKeys:
-    """Rows already grouped by bucket index (see :func:`_bucket_case`)."""
+    """Rows already grouped by the codes of :func:`_bucket_case`: (bucket, sign) each."""
 
-    def __init__(self) -> None:
-        self.lookup: dict[int, list[tuple[int, int]]] = {}
+    def __init__(self, codes: list[tuple[int, int]]) -> None:
+        self.lookup: dict[int, list[tuple[int, int]]] = {
+            code: [contribution] for code, contribution in enumerate(codes)
+        }
 
-    def contributions(self, raw: int) -> list[tuple[int, int]]:
-        found = self.lookup[raw] = [(int(raw), 1)]
-        return found
+    def contributions(self, raw: object) -> list[tuple[int, int]] | None:
+        return None  # the lookup has every code
 
 
 def _fold(

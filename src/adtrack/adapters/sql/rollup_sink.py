@@ -10,8 +10,9 @@ Everything for a batch happens in ONE transaction:
    there first (a replay, a redelivery, a second aggregator): the transaction is rolled back
    and :class:`PositionConflict` raised, so nothing is counted twice;
 2. the batch's deltas (folded in memory, see ``aggregator/rollup.py``), added to the hourly and
-   daily rollups, the audience rollups (geography, devices; hourly and daily) and the
-   invalid-traffic rollup with multi-row upserts (``imps = imps + excluded.imps``);
+   daily rollups, the audience rollups (geography, devices; hourly and daily, and by line item
+   also monthly) and the invalid-traffic rollup with multi-row upserts
+   (``imps = imps + excluded.imps``);
 3. the raw-event archive files the batch was written to, listed in ``raw_event_files``;
 4. the viewability states its beacons report (``RollupDelta.views``): inserted into
    ``view_beacons_seen`` (``ON CONFLICT DO NOTHING``), and only those inserted now add to
@@ -55,10 +56,12 @@ from adtrack.adapters.sql.tables import (
     rollup_device_hourly,
     rollup_device_line_item_daily,
     rollup_device_line_item_hourly,
+    rollup_device_line_item_monthly,
     rollup_geo_daily,
     rollup_geo_hourly,
     rollup_geo_line_item_daily,
     rollup_geo_line_item_hourly,
+    rollup_geo_line_item_monthly,
     rollup_hourly,
     rollup_invalid_hourly,
     view_beacons_seen,
@@ -164,23 +167,30 @@ class SqlRollupSink:
         self._hourly = _Upsert(engine, rollup_hourly, ("hour", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
         self._daily = _Upsert(engine, rollup_daily, ("day", *ROLLUP_DIMENSIONS), ROLLUP_SUMS)
         # Each audience key of the delta (GeoKey, DeviceKey) goes to its line-item tables and,
-        # summed without advertiser and line item, to its network tables.
+        # summed without advertiser and line item, to its network tables (line items also
+        # monthly).
         self._geo = [
-            _AudienceLevel.of(engine, GeoKey._fields, key, hourly, daily)
-            for key, hourly, daily in (
-                (GEO_LINE_ITEM_KEY, rollup_geo_line_item_hourly, rollup_geo_line_item_daily),
-                (GEO_KEY, rollup_geo_hourly, rollup_geo_daily),
+            _AudienceLevel.of(engine, GeoKey._fields, key, hourly, daily, monthly)
+            for key, hourly, daily, monthly in (
+                (
+                    GEO_LINE_ITEM_KEY,
+                    rollup_geo_line_item_hourly,
+                    rollup_geo_line_item_daily,
+                    rollup_geo_line_item_monthly,
+                ),
+                (GEO_KEY, rollup_geo_hourly, rollup_geo_daily, None),
             )
         ]
         self._devices = [
-            _AudienceLevel.of(engine, DeviceKey._fields, key, hourly, daily)
-            for key, hourly, daily in (
+            _AudienceLevel.of(engine, DeviceKey._fields, key, hourly, daily, monthly)
+            for key, hourly, daily, monthly in (
                 (
                     DEVICE_LINE_ITEM_KEY,
                     rollup_device_line_item_hourly,
                     rollup_device_line_item_daily,
+                    rollup_device_line_item_monthly,
                 ),
-                (DEVICE_KEY, rollup_device_hourly, rollup_device_daily),
+                (DEVICE_KEY, rollup_device_hourly, rollup_device_daily, None),
             )
         ]
         self._invalid = _Upsert(
@@ -448,11 +458,12 @@ _AudienceKey = tuple[int | str, ...]
 @dataclass(frozen=True)
 class _AudienceLevel:
     """One level of an audience family: which fields of the delta's key it keeps (the time
-    first), and its hourly and daily tables."""
+    first), and its hourly, daily and (if it has one) monthly tables."""
 
     kept: tuple[int, ...]
     hourly: _Upsert
     daily: _Upsert
+    monthly: _Upsert | None
 
     @classmethod
     def of(
@@ -462,12 +473,14 @@ class _AudienceLevel:
         key: Sequence[str],
         hourly: Table,
         daily: Table,
+        monthly: Table | None,
     ) -> _AudienceLevel:
         kept = (0, *(delta_fields.index(column) for column in key))
         return cls(
             kept,
             _Upsert(engine, hourly, ("hour", *key), ROLLUP_SUMS),
             _Upsert(engine, daily, ("day", *key), ROLLUP_SUMS),
+            None if monthly is None else _Upsert(engine, monthly, ("month", *key), ROLLUP_SUMS),
         )
 
     def add(
@@ -476,7 +489,7 @@ class _AudienceLevel:
         rows: Mapping[GeoKey, Counters] | Mapping[DeviceKey, Counters],
         hour: Callable[[int], datetime],
     ) -> None:
-        """Add ``rows`` (keyed by epoch hour) summed to this level, hourly and daily."""
+        """Add ``rows`` (keyed by epoch hour) summed to this level, hourly, daily and monthly."""
         hours: dict[_AudienceKey, Counters] = {}
         days: dict[_AudienceKey, Counters] = {}
         kept = self.kept
@@ -490,6 +503,24 @@ class _AudienceLevel:
             conn,
             [(EPOCH + timedelta(days=int(k[0])), *k[1:], *c) for k, c in sorted(days.items())],
         )
+        if self.monthly is not None:
+            self.monthly.execute(conn, _by_month(days))
+
+
+def _by_month(days: Mapping[_AudienceKey, Counters]) -> list[tuple[object, ...]]:
+    """The daily rows (keyed by epoch day) summed per UTC month, as rows of the monthly table
+    (the first of the month, 00:00 UTC), in key order."""
+    month_of: dict[int, datetime] = {}
+    months: dict[tuple[datetime | int | str, ...], Counters] = {}
+    for key, counts in days.items():
+        day = int(key[0])
+        month = month_of.get(day)
+        if month is None:
+            month = month_of[day] = (EPOCH + timedelta(days=day)).replace(day=1)
+        month_key = (month, *key[1:])
+        total = months.get(month_key)
+        months[month_key] = counts if total is None else total.plus(counts)
+    return [(*k, *c) for k, c in sorted(months.items())]
 
 
 def _by_day(rows: Mapping[RollupKey, Counters]) -> dict[RollupKey, Counters]:

@@ -381,12 +381,12 @@ view_beacons_seen = Table(
 )
 
 # Audience rollups: who saw the ads. Two families, geography (country) and devices (device
-# type, OS and browser), each hourly and daily like the rollups above and written by the
-# aggregator in the same transaction, at two levels: the network (imp type and the audience
-# columns: a report by country of everything reads a few hundred rows a day) and line items
-# (imp type, advertiser, line item and the audience columns). A tracker, publisher or placement
-# in the key would multiply the rows a 90-day report reads (docs/benchmarks.md). Unknown
-# values are stored as "" (the key cannot hold null).
+# type, OS and browser), each hourly and daily (line items also monthly) like the rollups
+# above and written by the aggregator in the same transaction, at two levels: the network (imp
+# type and the audience columns: a report by country of everything reads a few hundred rows a
+# day) and line items (imp type, advertiser, line item and the audience columns). A tracker,
+# publisher or placement in the key would multiply the rows a 90-day report reads
+# (docs/benchmarks.md). Unknown values are stored as "" (the key cannot hold null).
 AUDIENCE_BASE = ("imp_type", "advertiser_id", "line_item_id")
 GEO_DIMENSIONS = ("country",)
 DEVICE_DIMENSIONS = ("device_type", "os", "browser")
@@ -424,6 +424,14 @@ rollup_device_line_item_hourly = _audience_table(
 )
 rollup_device_line_item_daily = _audience_table(
     "rollup_device_line_item_daily", "day", DEVICE_LINE_ITEM_KEY
+)
+# The line-item levels also by UTC month (``month``: the first of the month, 00:00 UTC): a
+# report over months of every line item reads one row per key and month, not thirty.
+rollup_geo_line_item_monthly = _audience_table(
+    "rollup_geo_line_item_monthly", "month", GEO_LINE_ITEM_KEY
+)
+rollup_device_line_item_monthly = _audience_table(
+    "rollup_device_line_item_monthly", "month", DEVICE_LINE_ITEM_KEY
 )
 # A report of one line item over 90 days reads its rows only.
 Index(

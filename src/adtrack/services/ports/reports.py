@@ -13,8 +13,9 @@ from typing import Protocol
 
 __all__ = ["BucketSums", "RollupReads", "SavedReport", "SavedReportStore", "Terms"]
 
-# A UTC day (``rollup_daily.day``) or hour (``rollup_hourly.hour``), aware, -> how its rows add
-# into a report's buckets: ``[(bucket index, +1 or -1)]`` (see ``reporting/plan.py``).
+# A UTC month (its first day), day (``rollup_daily.day``) or hour (``rollup_hourly.hour``),
+# aware, -> how its rows add into a report's buckets: ``[(bucket index, +1 or -1)]`` (see
+# ``reporting/plan.py``).
 Terms = dict[datetime, list[tuple[int, int]]]
 # (bucket index, the grouped dimensions' values) -> the summed counters, in ``Counters`` order.
 # Values are ids, or texts for the audience columns ("" for unknown).
@@ -26,18 +27,20 @@ class RollupReads(Protocol):
 
     def bucket_sums(
         self,
+        month_terms: Terms,
         day_terms: Terms,
         hour_terms: Terms,
         group_by: Sequence[str],
         filters: Mapping[str, Sequence[int | str]],
     ) -> BucketSums:
         """The counters of ``rollup_daily`` over the days of ``day_terms`` and of
-        ``rollup_hourly`` over the hours of ``hour_terms``, added into buckets with the terms'
-        signs, per bucket and values of the ``group_by`` key columns (e.g. ``line_item_id``,
-        ``country``); only rows whose key column ``c`` is one of ``filters[c]``. Columns of
-        the audience (country; device type, OS, browser) are read from the audience rollups
-        of their family, which hold imp type, advertiser and line item besides. Groups whose
-        sums net to zero may be present."""
+        ``rollup_hourly`` over the hours of ``hour_terms`` (and over the months of
+        ``month_terms``: monthly rows where the rollups keep them, else the months' days),
+        added into buckets with the terms' signs, per bucket and values of the ``group_by``
+        key columns (e.g. ``line_item_id``, ``country``); only rows whose key column ``c`` is
+        one of ``filters[c]``. Columns of the audience (country; device type, OS, browser) are
+        read from the audience rollups of their family, which hold imp type, advertiser and
+        line item besides. Groups whose sums net to zero may be present."""
         ...
 
     def names(self, column: str, ids: Sequence[int]) -> dict[int, str]:
