@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,38 +50,12 @@ def test_kill_9_loses_no_answered_event(tmp_path: Path, fsync: str) -> None:
     }
     log_dir = tmp_path / "data" / "eventlog"
     collector = CollectorProcess(env, tmp_path / "collector.log").start()
-    answered: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
 
-    def client(worker: int) -> None:
-        n = 0
-        try:
-            with RawClient(collector.port, timeout=5) as conn:
-                while not stop.is_set():
-                    n += 1
-                    cb = f"w{worker}-{n}"
-                    path = "/imptr" if n % 2 else "/clktrb"
-                    tracker = basic.imp if n % 2 else basic.click
-                    resp = conn.get(f"{path}?id={tracker}&cachebuster={cb}")
-                    if resp.status in (200, 302):
-                        with lock:
-                            answered.append(cb)
-        except (OSError, ConnectionError):
-            return  # the server died under us: that request was never answered
+    def one_hit(conn: RawClient, key: str, n: int) -> bool:
+        path, tracker = ("/imptr", basic.imp) if n % 2 else ("/clktrb", basic.click)
+        return conn.get(f"{path}?id={tracker}&cachebuster={key}").status in (200, 302)
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 10
-    while len(answered) < 500 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    collector.kill()  # SIGKILL mid-traffic
-    stop.set()
-    for thread in threads:
-        thread.join(10)
-    assert len(answered) >= 500, collector.output()
+    answered = answered_until_killed(collector, one_hit, workers=6, wanted=500, settle=0.3)
 
     # restart: the new process serves, and every answered event is in the log exactly once
     restarted = CollectorProcess(env, tmp_path / "collector2.log").start()
@@ -185,36 +160,11 @@ def test_kill_9_loses_no_answered_conversion_and_each_counts_once(tmp_path: Path
     token = tokens.make(time.time_ns() // 1000, False, ids, b"the-click").decode()
     log_dir = tmp_path / "data" / "eventlog"
     collector = CollectorProcess(env, tmp_path / "collector.log").start()
-    answered: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
 
-    def client(worker: int) -> None:
-        n = 0
-        try:
-            with RawClient(collector.port, timeout=5) as conn:
-                while not stop.is_set():
-                    n += 1
-                    order = f"w{worker}-{n}"
-                    resp = conn.get(f"/sspx?id={pixel}&sspdata={token}&order_id={order}")
-                    if resp.status == 200:
-                        with lock:
-                            answered.append(order)
-        except (OSError, ConnectionError):
-            return  # the server died under us: that request was never answered
+    def one_order(conn: RawClient, order: str, n: int) -> bool:
+        return conn.get(f"/sspx?id={pixel}&sspdata={token}&order_id={order}").status == 200
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 10
-    while len(answered) < 300 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)
-    collector.kill()  # SIGKILL mid-traffic
-    stop.set()
-    for thread in threads:
-        thread.join(10)
-    assert len(answered) >= 300, collector.output()
+    answered = answered_until_killed(collector, one_order, workers=4, wanted=300, settle=0.2)
 
     conversions = [e for e in read_events(log_dir) if e["imp_type"] == 11]
     by_order = Counter(e["order_id"] for e in conversions)
@@ -237,3 +187,46 @@ def test_kill_9_loses_no_answered_conversion_and_each_counts_once(tmp_path: Path
         total = conn.execute(select(func.sum(t.rollup_hourly.c.conversions))).scalar()
     engine.dispose()
     assert total == len(conversions) >= len(answered)
+
+
+def answered_until_killed(
+    collector: CollectorProcess,
+    one: Callable[[RawClient, str, int], bool],
+    *,
+    workers: int,
+    wanted: int,
+    settle: float,
+) -> list[str]:
+    """Send requests from ``workers`` threads (``one(conn, key, n)``: whether the request with
+    the unique ``key`` was answered as recorded) until ``wanted`` were answered, then SIGKILL
+    the collector mid-traffic; the keys answered before it died."""
+    answered: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(worker: int) -> None:
+        n = 0
+        try:
+            with RawClient(collector.port, timeout=5) as conn:
+                while not stop.is_set():
+                    n += 1
+                    key = f"w{worker}-{n}"
+                    if one(conn, key, n):
+                        with lock:
+                            answered.append(key)
+        except (OSError, ConnectionError):
+            return  # the server died under us: that request was never answered
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(answered) < wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(settle)
+    collector.kill()  # SIGKILL mid-traffic
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(answered) >= wanted, collector.output()
+    return answered
