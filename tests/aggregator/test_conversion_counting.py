@@ -107,6 +107,29 @@ def counted(engine: Engine) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def by_pixel(engine: Engine) -> dict[int, tuple[int, int, int]]:
+    """Conversions, post-click conversions and revenue per pixel in the conversion pixel
+    rollups; the hourly and the daily tables hold the same."""
+    out = []
+    for table in (t.rollup_conversion_pixel_hourly, t.rollup_conversion_pixel_daily):
+        r = table.c
+        query = select(
+            r.conversion_pixel_id,
+            func.sum(r.conversions),
+            func.sum(r.post_click_conversions),
+            func.sum(r.conversion_revenue_micros),
+        ).group_by(r.conversion_pixel_id)
+        with engine.connect() as conn:
+            out.append(
+                {
+                    int(row[0]): (int(row[1]), int(row[2]), int(row[3]))
+                    for row in conn.execute(query)
+                }
+            )
+    assert out[0] == out[1]
+    return out[0]
+
+
 def archived(root: Path) -> dict[str, tuple[Any, Any]]:
     """Event id -> (attribution, reason) of every conversion in the archive's files."""
     out: dict[str, tuple[Any, Any]] = {}
@@ -176,6 +199,12 @@ def test_orders_and_min_minutes_decide_what_counts(engine: Engine, tmp_path: Pat
         "k": ("post_click", None),
     }
     assert counted(engine) == (6, 6, 6 * 10_000_000)
+    # by pixel, the same conversions: a; e and f; h, j and k
+    assert by_pixel(engine) == {
+        p["once"]: (1, 1, 10_000_000),
+        p["every"]: (2, 2, 20_000_000),
+        p["ten"]: (3, 3, 30_000_000),
+    }
 
 
 def test_a_batch_read_again_keeps_its_verdicts(engine: Engine, tmp_path: Path) -> None:
@@ -188,11 +217,12 @@ def test_a_batch_read_again_keeps_its_verdicts(engine: Engine, tmp_path: Path) -
     ]
     first = tmp_path / "first"
     run_log(engine, tmp_path / "log", first, [events[:2], events[2:]])
-    before = (counted(engine), archived(first))
+    before = (counted(engine), archived(first), by_pixel(engine))
     # read from the start again: the batches are refused by position, their archive copies
     # rewritten with the same verdicts (not "duplicate_order" for "a", whose order is counted)
     run_log(engine, tmp_path / "log", first, [], reread=True)
-    assert (counted(engine), archived(first)) == before
+    assert (counted(engine), archived(first), by_pixel(engine)) == before
+    assert before[2] == {p["once"]: (1, 1, 10_000_000), p["every"]: (1, 1, 10_000_000)}
     assert before[0] == (2, 2, 20_000_000)
     assert before[1]["a"] == ("post_click", None) and before[1]["b"][1] == "duplicate_order"
 

@@ -273,6 +273,8 @@ def clear_reporting_tables(engine: Engine) -> None:
             t.rollup_device_line_item_hourly,
             t.rollup_device_line_item_daily,
             t.rollup_device_line_item_monthly,
+            t.rollup_conversion_pixel_hourly,
+            t.rollup_conversion_pixel_daily,
             t.eventlog_checkpoints,
         ):
             conn.execute(table.delete())

@@ -7,7 +7,8 @@ imp_type, advertiser, line item) and country (``GeoKey``), or device type, OS an
 ``clicks`` (imp_type 10) and to media cost and booked revenue; invalid events add only to
 ``invalid_imps`` / ``invalid_clicks`` and, by reason, to the invalid-traffic rollup.
 Attributed conversions (imp_type 11, keyed by the click they are attributed to) add to the
-conversion counters when valid, and by reason to the invalid-traffic rollup when not;
+conversion counters when valid (and, the same counters, to the conversion pixel rollups by
+their pixel: ``PixelKey``), and by reason to the invalid-traffic rollup when not;
 unattributed ones (and those the aggregator found duplicates, see ``conversion_verdicts.py``)
 are kept in the raw-event archive only.
 
@@ -43,6 +44,7 @@ from adtrack.services.ports import (
     DeviceKey,
     GeoKey,
     InvalidKey,
+    PixelKey,
     RollupDelta,
     RollupKey,
     ViewKey,
@@ -57,7 +59,7 @@ UNSPECIFIED_REASON = "unspecified"  # an invalid event that carries no reason
 _CLICK = int(ImpType.EXTERNAL_CLICK)
 _CONVERSION = int(ImpType.CONVERSION)
 _IMPRESSION = int(ImpType.EXTERNAL_IMPRESSION)
-_Key = TypeVar("_Key", RollupKey, GeoKey, DeviceKey)
+_Key = TypeVar("_Key", RollupKey, GeoKey, DeviceKey, PixelKey)
 
 
 def fold(events: Sequence[Event], into: RollupDelta | None = None) -> RollupDelta:
@@ -129,6 +131,13 @@ def fold_table(table: pa.Table, into: RollupDelta | None = None) -> RollupDelta:
     _sum_into(audience, DeviceKey._fields, DeviceKey._make, delta.devices)
     if pc.any(invalid).as_py():
         _fold_invalid(parts.filter(invalid), table["invalid_reason"].filter(invalid), delta)
+    if has_conversions and pc.any(counted).as_py():
+        # the same counted conversions again, by pixel: exactly what they add to ``rows``
+        pixels = parts.filter(counted).append_column(
+            "conversion_pixel_id",
+            pc.fill_null(table["conversion_pixel_id"].filter(counted), 0),
+        )
+        _sum_into(pixels, PixelKey._fields, PixelKey._make, delta.pixels)
     return delta
 
 

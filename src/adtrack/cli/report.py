@@ -39,7 +39,10 @@ def report(
     ] = None,
     interval: Annotated[str, typer.Option(help="hour, day, month or cumulative.")] = "day",
     group_by: Annotated[
-        str | None, typer.Option(help="Comma-separated: imp_type, advertiser, line_item, ...")
+        str | None,
+        typer.Option(
+            help="Comma-separated: imp_type, advertiser, line_item, conversion_pixel, ..."
+        ),
     ] = None,
     timezone: Annotated[
         str | None, typer.Option(help="IANA name (default: ADTRACK_TIMEZONE).")
@@ -51,6 +54,15 @@ def report(
     placement_id: Annotated[str | None, typer.Option(help="Filter: ids.")] = None,
     payment_rule_id: Annotated[str | None, typer.Option(help="Filter: ids.")] = None,
     tracker_id: Annotated[str | None, typer.Option(help="Filter: ids.")] = None,
+    conversion_pixel_id: Annotated[
+        str | None,
+        typer.Option(
+            "--conversion-pixel-id",
+            "--conversion-pixel",
+            help="Filter: conversion pixel ids (the conversion metrics only, as when grouped "
+            "by conversion_pixel).",
+        ),
+    ] = None,
     imp_type: Annotated[str | None, typer.Option(help="Filter: 9 and/or 10.")] = None,
     country: Annotated[
         str | None, typer.Option(help="Filter: country codes (US,FR), or Unknown.")
@@ -90,6 +102,7 @@ def report(
                 placement_id=placement_id,
                 payment_rule_id=payment_rule_id,
                 tracker_id=tracker_id,
+                conversion_pixel_id=conversion_pixel_id,
                 country=country,
                 device_type=device_type,
                 os=os,

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from adtrack.domain.money import mul_ratio
 
-__all__ = ["Counters"]
+__all__ = ["CONVERSION_PIXEL_SUMS", "Counters"]
 
 _RATE_PLACES = Decimal("0.000001")  # ctr, the viewability and conversion rates: six places
 
@@ -101,3 +101,16 @@ class Counters(NamedTuple):
     def plus(self, other: tuple[int, ...]) -> Counters:
         """These counters and ``other`` (in the same order) added up."""
         return Counters(*[a + b for a, b in zip(self, other, strict=True)])
+
+
+# The counters kept per conversion pixel (the conversion pixel rollups): a conversion's own,
+# the same as it adds to the rollups without a pixel. Impressions, clicks and their money have
+# no pixel, so nothing derived from them (cpa, conversion_rate, roas) is reported per pixel.
+CONVERSION_PIXEL_SUMS: tuple[str, ...] = (
+    "conversions",
+    "post_click_conversions",
+    "post_view_conversions",
+    "conversion_revenue_micros",
+)
+if not set(CONVERSION_PIXEL_SUMS) <= set(Counters._fields):
+    raise RuntimeError("the conversion pixel sums must be counters")

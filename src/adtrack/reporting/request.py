@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.events import DEVICE_TYPES
 from adtrack.domain.parsing import parse_id_list, parse_local_datetime
+from adtrack.domain.rollup_counters import CONVERSION_PIXEL_SUMS
 from adtrack.reporting.time_grid import DAY, local_midnight
 
 # Longest windows a report may cover (protects the server from accidental huge reports).
@@ -99,6 +100,7 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("placement", "placement_id"),
         Dimension("payment_rule", "payment_rule_id"),
         Dimension("tracker", "tracker_id"),
+        Dimension("conversion_pixel", "conversion_pixel_id"),
         Dimension("country", "country", Audience.GEO, _country),
         Dimension("device_type", "device_type", Audience.DEVICE, _device_type),
         Dimension("os", "os", Audience.DEVICE, _family("os")),
@@ -108,6 +110,15 @@ DIMENSIONS: dict[str, Dimension] = {
 # The dimensions the audience rollups also hold: the only ones a report grouped or filtered
 # by an audience dimension can use besides it (docs/reporting.md).
 AUDIENCE_COMPANIONS = ("imp_type", "advertiser", "line_item")
+# Conversions by the pixel that recorded them are kept in the conversion pixel rollups, which
+# hold the ids a conversion is attributed to besides the pixel (its imp type is always 11) and
+# the conversion counters only (``CONVERSION_PIXEL_SUMS``): a report grouped or filtered by
+# conversion pixel combines with these dimensions and asks for these metrics only (its
+# default), docs/reporting.md.
+CONVERSION_PIXEL = "conversion_pixel"
+PIXEL_COMPANIONS = ("advertiser", "line_item", "publisher", "placement", "payment_rule", "tracker")
+# (a metric is named after its sum, money without "_micros")
+PIXEL_METRICS = tuple(name.removesuffix("_micros") for name in CONVERSION_PIXEL_SUMS)
 
 METRICS: tuple[str, ...] = (
     "imps",
@@ -137,6 +148,8 @@ METRICS: tuple[str, ...] = (
 MONEY_METRICS = frozenset(
     {"media_cost", "booked_revenue", "profit", "cpm", "conversion_revenue", "cpa"}
 )
+if not set(PIXEL_METRICS) <= set(METRICS):
+    raise RuntimeError("every conversion pixel sum must be a metric")
 # Ratios, as decimals with six places (0.5 is 50 %), empty where their denominator is 0:
 # clicks / imps, viewable / measured imps, measured imps / imps, conversions / clicks,
 # conversion revenue / media cost.
@@ -166,7 +179,7 @@ class ReportParameters:
     interval: object = None  # hour, day (default), month or cumulative
     timezone: object = None  # IANA name (default: the deployment's)
     group_by: object = None  # dimension names
-    metrics: object = None  # metric names (default: all of METRICS)
+    metrics: object = None  # metric names (default: all of METRICS; by pixel PIXEL_METRICS)
     # One filter per dimension, named after its rollup column: ids to keep.
     imp_type: object = None
     advertiser_id: object = None
@@ -175,6 +188,7 @@ class ReportParameters:
     placement_id: object = None
     payment_rule_id: object = None
     tracker_id: object = None
+    conversion_pixel_id: object = None
     # Audience filters: texts to keep (``country=US,FR``; ``Unknown`` for none).
     country: object = None
     device_type: object = None
@@ -320,13 +334,23 @@ def parse_report_request(
             values = parse_id_list(getattr(params, dim.column), dim.column, low=0)
         if values:
             filters[name] = values
+    by_pixel = check_conversion_pixel(group_by, filters)
     check_audience(group_by, filters)
 
     metrics_raw = _as_list(params.metrics)
     for m in metrics_raw:
         if m not in METRICS:
             raise ValidationError("metrics", f"unknown metric {m!r}; use {', '.join(METRICS)}")
-    metrics = tuple(m for m in METRICS if m in metrics_raw) if metrics_raw else METRICS
+        if by_pixel and m not in PIXEL_METRICS:
+            raise ValidationError(
+                "metrics",
+                f"{m} is not reported by conversion pixel: a report grouped or filtered by "
+                f"conversion_pixel has the metrics {', '.join(PIXEL_METRICS)} only",
+            )
+    if metrics_raw:
+        metrics = tuple(m for m in METRICS if m in metrics_raw)
+    else:
+        metrics = PIXEL_METRICS if by_pixel else METRICS
 
     return ReportRequest(
         start=start,
@@ -346,6 +370,23 @@ def parse_filter_texts(value: object, check: Callable[[str], str]) -> tuple[str,
         "" if item.lower() == UNKNOWN_LABEL.lower() else check(item) for item in _as_list(value)
     }
     return tuple(sorted(texts))
+
+
+def check_conversion_pixel(group_by: Sequence[str], filters: Mapping[str, FilterValues]) -> bool:
+    """Whether the report groups or filters by conversion pixel; then it reads the conversion
+    pixel rollups, which hold the companions (``PIXEL_COMPANIONS``) and no other dimension."""
+    used = [*((name, "group_by") for name in group_by)]
+    used += [(name, DIMENSIONS[name].column) for name in filters]
+    if not any(name == CONVERSION_PIXEL for name, _ in used):
+        return False
+    for name, where in used:
+        if name != CONVERSION_PIXEL and name not in PIXEL_COMPANIONS:
+            raise ValidationError(
+                where,
+                f"{name} cannot be combined with {CONVERSION_PIXEL}: reports by conversion "
+                f"pixel group and filter only by {', '.join(PIXEL_COMPANIONS)}",
+            )
+    return True
 
 
 def check_audience(group_by: Sequence[str], filters: Mapping[str, FilterValues]) -> None:

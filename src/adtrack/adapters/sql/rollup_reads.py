@@ -4,7 +4,9 @@ SQL queries sum the counters per (UTC month, day or hour, grouped ids) -- money 
 integer micro-units in SQL -- and Python folds them into the report's buckets with the plan's
 signs (``reporting/plan.py``). A report that groups or filters by an audience column (country;
 device type, OS, browser) reads the audience rollups of that family instead, which have the
-same shape with fewer key columns. Only the line-item audience rollups keep months; elsewhere
+same shape with fewer key columns; one that groups or filters by conversion pixel reads the
+conversion pixel rollups, which keep the conversion counters only (the others read as 0). Only
+the line-item audience rollups keep months; elsewhere
 the plan's months are read as their days. The shapes of the queries and the time keys they
 select are tuned for both databases (docs/benchmarks.md): keep them when changing this module.
 """
@@ -28,6 +30,7 @@ from sqlalchemy import (
     extract,
     func,
     literal,
+    literal_column,
     or_,
     select,
     type_coerce,
@@ -55,7 +58,11 @@ CATALOGUES: dict[str, Table] = {
     "placement_id": t.placements,
     "payment_rule_id": t.payment_rules,
     "tracker_id": t.trackers,
+    "conversion_pixel_id": t.conversion_pixels,
 }
+# A report that groups or filters by conversion pixel reads the conversion pixel rollups (only
+# the conversion counters: the others read as 0, and the request allows none of them).
+PIXEL_LEVELS = (None, t.rollup_conversion_pixel_daily, t.rollup_conversion_pixel_hourly)
 # The audience rollups (monthly or None, daily, hourly) with their key columns, narrowest
 # first: a report that groups or filters by an audience column reads the first whose key holds
 # every column it uses; any other report reads rollup_daily / rollup_hourly (which alone hold
@@ -155,6 +162,10 @@ class SqlRollupReads:
 
 def _tables_for(columns: set[str]) -> _Levels:
     """The monthly (if any), daily and hourly rollups a report using ``columns`` reads."""
+    if "conversion_pixel_id" in columns:
+        if columns <= set(t.CONVERSION_PIXEL_DIMENSIONS):
+            return PIXEL_LEVELS
+        raise ValueError(f"no rollup table holds all of {sorted(columns)}")
     if not columns & AUDIENCE_COLUMNS:
         return None, t.rollup_daily, t.rollup_hourly
     for key, levels in AUDIENCE_FAMILIES:
@@ -335,7 +346,12 @@ def _sums(dialect: str, table: Table) -> list[ColumnElement[int]]:
     which adds integers exactly and raises "integer overflow".
     """
     aggregate = func.sum_bigint if dialect == "postgresql" else func.sum
-    return [aggregate(table.c[c], type_=BigInteger).label(c) for c in COUNTER_COLUMNS]
+    return [
+        aggregate(table.c[c], type_=BigInteger).label(c)
+        if c in table.c
+        else cast(literal_column("0"), BigInteger).label(c)  # a counter the table lacks
+        for c in COUNTER_COLUMNS
+    ]
 
 
 def _fetch_all(conn: Connection, stmt: Executable) -> list[DriverTuple]:

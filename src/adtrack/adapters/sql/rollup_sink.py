@@ -14,6 +14,8 @@ Everything for a batch happens in ONE transaction:
    also monthly) and the invalid-traffic rollup with multi-row upserts
    (``imps = imps + excluded.imps``);
 3. the raw-event archive files the batch was written to, listed in ``raw_event_files``;
+   and the conversion pixel rollups (the counted conversions again, by pixel; hourly and
+   daily);
 4. the viewability states its beacons report (``RollupDelta.views``): inserted into
    ``view_beacons_seen`` (``ON CONFLICT DO NOTHING``), and only those inserted now add to
    ``viewable_imps`` / ``view_measured_imps``, so a repeated beacon, in this batch or any other,
@@ -40,6 +42,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, sel
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adtrack.adapters.sql.tables import (
+    CONVERSION_PIXEL_DIMENSIONS,
     DEVICE_KEY,
     DEVICE_LINE_ITEM_KEY,
     GEO_KEY,
@@ -51,6 +54,8 @@ from adtrack.adapters.sql.tables import (
     conversion_verdicts,
     eventlog_checkpoints,
     raw_event_files,
+    rollup_conversion_pixel_daily,
+    rollup_conversion_pixel_hourly,
     rollup_daily,
     rollup_device_daily,
     rollup_device_hourly,
@@ -67,13 +72,14 @@ from adtrack.adapters.sql.tables import (
     view_beacons_seen,
 )
 from adtrack.domain.epoch_hours import EPOCH
-from adtrack.domain.rollup_counters import Counters
+from adtrack.domain.rollup_counters import CONVERSION_PIXEL_SUMS, Counters
 from adtrack.services.ports import (
     ConversionCandidate,
     ConversionHistory,
     ConversionVerdicts,
     DeviceKey,
     GeoKey,
+    PixelKey,
     PositionConflict,
     RawFile,
     RollupDelta,
@@ -87,6 +93,10 @@ __all__ = ["SqlRollupSink"]
 _SQLITE_MAX_PARAMETERS = 32_766
 _CHUNK = 500  # values per IN (...) list
 _DAY_SECONDS = 86_400
+# Where each kept sum of a conversion pixel row is in its Counters.
+_PIXEL_SUM_INDEXES = tuple(Counters._fields.index(name) for name in CONVERSION_PIXEL_SUMS)
+if PixelKey._fields[1:] != CONVERSION_PIXEL_DIMENSIONS:
+    raise RuntimeError("PixelKey must hold the conversion pixel rollups' key, in its order")
 
 
 class _Upsert:
@@ -193,6 +203,18 @@ class SqlRollupSink:
                 (DEVICE_KEY, rollup_device_hourly, rollup_device_daily, None),
             )
         ]
+        self._pixel_hourly = _Upsert(
+            engine,
+            rollup_conversion_pixel_hourly,
+            ("hour", *CONVERSION_PIXEL_DIMENSIONS),
+            CONVERSION_PIXEL_SUMS,
+        )
+        self._pixel_daily = _Upsert(
+            engine,
+            rollup_conversion_pixel_daily,
+            ("day", *CONVERSION_PIXEL_DIMENSIONS),
+            CONVERSION_PIXEL_SUMS,
+        )
         self._invalid = _Upsert(
             engine,
             rollup_invalid_hourly,
@@ -414,11 +436,39 @@ class SqlRollupSink:
             level.add(conn, geo, hour)
         for level in self._devices if devices else ():
             level.add(conn, devices, hour)
+        if delta.pixels:
+            self._add_pixels(conn, delta.pixels, hour)
         if delta.invalid:
             self._invalid.execute(
                 conn,
                 [(hour(key.hour), *key[1:], count) for key, count in sorted(delta.invalid.items())],
             )
+
+    def _add_pixels(
+        self,
+        conn: Connection,
+        pixels: Mapping[PixelKey, Counters],
+        hour: Callable[[int], datetime],
+    ) -> None:
+        """The conversion pixel rollups, hourly and daily: the conversion counters only."""
+        hours: dict[PixelKey, tuple[int, ...]] = {}
+        days: dict[PixelKey, tuple[int, ...]] = {}
+        for key, counts in pixels.items():
+            kept = tuple([counts[i] for i in _PIXEL_SUM_INDEXES])
+            for into, at in ((hours, key), (days, key._replace(hour=key.hour // 24))):
+                total = into.get(at)
+                if total is not None:
+                    kept_sum = tuple([a + b for a, b in zip(total, kept, strict=True)])
+                    into[at] = kept_sum
+                else:
+                    into[at] = kept
+        self._pixel_hourly.execute(
+            conn, [(hour(k.hour), *k[1:], *c) for k, c in sorted(hours.items())]
+        )
+        self._pixel_daily.execute(
+            conn,
+            [(EPOCH + timedelta(days=k.hour), *k[1:], *c) for k, c in sorted(days.items())],
+        )
 
     def _register_files(self, conn: Connection, files: Sequence[RawFile]) -> None:
         now = datetime.now(UTC)

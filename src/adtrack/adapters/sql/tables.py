@@ -26,7 +26,7 @@ from sqlalchemy import (
     Text,
 )
 
-from adtrack.domain.rollup_counters import Counters
+from adtrack.domain.rollup_counters import CONVERSION_PIXEL_SUMS, Counters
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -444,6 +444,37 @@ Index(
     rollup_device_line_item_daily.c.line_item_id,
     rollup_device_line_item_daily.c.day,
 )
+
+# Conversion pixel rollups (migration 0010): the conversions the aggregator counts (the same
+# ones, with the same counters, as the rollups above), by the pixel that recorded them and the
+# ids of what they are attributed to, hourly and daily, written in the same transaction. Only
+# the conversion counters: impressions and clicks have no pixel. No monthly level: conversions
+# are few rows a day, and a report's months are read as their days (reporting/plan.py).
+CONVERSION_PIXEL_DIMENSIONS = (
+    "conversion_pixel_id",
+    "tracker_id",
+    "advertiser_id",
+    "line_item_id",
+    "publisher_id",
+    "placement_id",
+    "payment_rule_id",
+)
+
+
+def _conversion_pixel_table(name: str, time_column: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column(time_column, DateTime(timezone=True), primary_key=True),
+        *(Column(column, Integer, primary_key=True) for column in CONVERSION_PIXEL_DIMENSIONS),
+        *(Column(total, BigInteger, nullable=False, default=0) for total in CONVERSION_PIXEL_SUMS),
+        # SQLite: rows clustered by the key, so a range of days is read sequentially.
+        sqlite_with_rowid=False,
+    )
+
+
+rollup_conversion_pixel_hourly = _conversion_pixel_table("rollup_conversion_pixel_hourly", "hour")
+rollup_conversion_pixel_daily = _conversion_pixel_table("rollup_conversion_pixel_daily", "day")
 
 # What the aggregator decided of each conversion the collector attributed (see
 # aggregator/conversion_verdicts.py): counted (``reason`` NULL) or not (``duplicate_order``,

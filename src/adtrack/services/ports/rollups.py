@@ -21,6 +21,7 @@ __all__ = [
     "DeviceKey",
     "GeoKey",
     "InvalidKey",
+    "PixelKey",
     "PositionConflict",
     "RollupDelta",
     "RollupKey",
@@ -64,6 +65,20 @@ class DeviceKey(NamedTuple):
     browser: str  # "" = unknown
 
 
+# The conversion pixel rollups: the conversions the aggregator counts, by the pixel that
+# recorded them and the ids of the click or impression they are attributed to (imp type is
+# always 11). Only the conversion counters (``CONVERSION_PIXEL_SUMS``) are kept.
+class PixelKey(NamedTuple):
+    hour: int
+    conversion_pixel_id: int
+    tracker_id: int
+    advertiser_id: int
+    line_item_id: int
+    publisher_id: int
+    placement_id: int  # 0 = none
+    payment_rule_id: int  # 0 = none
+
+
 class InvalidKey(NamedTuple):
     hour: int
     imp_type: int
@@ -104,9 +119,13 @@ class RollupDelta:
     geo: dict[GeoKey, Counters] = field(default_factory=dict)
     devices: dict[DeviceKey, Counters] = field(default_factory=dict)
     views: dict[ViewKey, ViewRows] = field(default_factory=dict)
+    # the counted conversions again, by pixel (their other counters are 0)
+    pixels: dict[PixelKey, Counters] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.invalid or self.geo or self.devices or self.views)
+        return bool(
+            self.rows or self.invalid or self.geo or self.devices or self.views or self.pixels
+        )
 
     def counted_views(
         self, new: Sequence[ViewKey]

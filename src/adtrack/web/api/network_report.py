@@ -2,9 +2,10 @@
 signed-in role, reporter included (no token -> 401).
 
 ``start``, ``end`` (or ``range``), ``interval``, ``timezone``, ``group_by``, ``metrics``, filters
-``<dimension>_id`` (repeat the parameter or separate ids with commas) and the audience filters
-``country``, ``device_type``, ``os``, ``browser`` (texts; ``Unknown`` for none), and
-``format=json|csv|xlsx``.
+``<dimension>_id`` (repeat the parameter or separate ids with commas; ``conversion_pixel_id``
+too) and the audience filters ``country``, ``device_type``, ``os``, ``browser`` (texts;
+``Unknown`` for none), and ``format=json|csv|xlsx``. Reports by conversion pixel: see
+``reporting/request.py`` (``PIXEL_METRICS``, ``PIXEL_COMPANIONS``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ def get_report(
     placement_id: IdList = None,
     payment_rule_id: IdList = None,
     tracker_id: IdList = None,
+    conversion_pixel_id: Annotated[
+        list[str] | None,
+        Query(
+            description="conversion pixel ids, repeated or comma-separated: a report by "
+            "conversion pixel (grouped or filtered) has the metrics conversions, "
+            "post_click_conversions, post_view_conversions and conversion_revenue only (its "
+            "default) and combines with advertiser, line_item, publisher, placement, "
+            "payment_rule and tracker only"
+        ),
+    ] = None,
     country: Countries = None,
     device_type: DeviceTypes = None,
     os: Families = None,
@@ -83,6 +94,7 @@ def get_report(
         placement_id=placement_id,
         payment_rule_id=payment_rule_id,
         tracker_id=tracker_id,
+        conversion_pixel_id=conversion_pixel_id,
         country=country,
         device_type=device_type,
         os=os,
