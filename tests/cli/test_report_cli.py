@@ -1,4 +1,5 @@
-"""``adtrack report``, ``adtrack feed`` and ``adtrack retention purge`` on a real database."""
+"""``adtrack report`` (also by conversion pixel), ``adtrack feed`` and ``adtrack retention purge``
+on a real database."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from adtrack.adapters.sql.rollup_sink import SqlRollupSink
 from adtrack.aggregator.rollup import fold
 from adtrack.cli.main import app
 from adtrack.services.ports import RollupDelta
+from tests.support.pixel_conversions import count_conversions, seed_pixels
 from tests.support.raw_events import archived_count
 from tests.support.reporting import (
     TRACKERS,
@@ -151,3 +153,49 @@ def test_feed_clicks_and_retention_purge(env: dict[str, str]) -> None:
         assert conn.execute(select(func.count()).select_from(t.rollup_hourly)).scalar() == 4
     assert archived_count(engine, Path(env["ADTRACK_DATA_DIR"]) / "raw-events") == 3
     engine.dispose()
+
+
+@pytest.fixture
+def pixel_env(tmp_path: Path) -> dict[str, str]:
+    with migrated_engine("sqlite", tmp_path) as engine:
+        seed_pixels(engine)
+        count_conversions(engine)
+    return {
+        "ADTRACK_DATA_DIR": str(tmp_path),
+        "ADTRACK_DATABASE_URL": f"sqlite:///{tmp_path / 'reports.db'}",
+        "ADTRACK_SMTP_URL": "",
+        "ADTRACK_TIMEZONE": "UTC",
+    }
+
+
+def test_report_by_conversion_pixel(pixel_env: dict[str, str]) -> None:
+    args = ["report", "--start", "2026-03-10", "--end", "2026-03-13", "--interval", "cumulative"]
+    table = runner.invoke(app, [*args, "--group-by", "conversion_pixel"], env=pixel_env)
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert lines[0].split() == [
+        "interval_start",
+        "conversion_pixel",
+        "conversions",
+        "post_click_conversions",
+        "post_view_conversions",
+        "conversion_revenue",
+    ]
+    assert any("1 Checkout" in line and "14.845678" in line for line in lines)
+    assert lines[-1].split() == ["Totals", "4", "2", "2", "21.845680"]
+    as_csv = runner.invoke(
+        app,
+        [*args, "--conversion-pixel", "2", "--group-by", "line_item", "--format", "csv"],
+        env=pixel_env,
+    )
+    assert as_csv.exit_code == 0, as_csv.output
+    rows = list(csv.DictReader(io.StringIO(as_csv.output)))
+    assert [(r["line_item"], r["conversions"], r["conversion_revenue"]) for r in rows] == [
+        ("Retargeting", "2", "7.000002"),
+        ("", "2", "7.000002"),
+    ]
+    refused = runner.invoke(
+        app, [*args, "--conversion-pixel-id", "1", "--metrics", "imps"], env=pixel_env
+    )
+    assert refused.exit_code == 1
+    assert "error: metrics: imps is not reported by conversion pixel" in refused.output
