@@ -1,4 +1,5 @@
-"""The Reports screen: table with totals, chart data by impression type, downloads, the feed."""
+"""The Reports screen: table with totals, chart data by impression type, downloads, the feed;
+reports by conversion pixel."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from adtrack.domain.model import Role
 from adtrack.services.ports import RollupDelta
 from adtrack.web.state import state_of
 from tests.support.console import ConsoleBed, console_bed, field_errors
+from tests.support.pixel_conversions import count_conversions, seed_pixels
 from tests.support.reporting import (
     TRACKERS,
     RawEvent,
@@ -187,3 +189,44 @@ def test_click_tracker_feed_download(bed: ConsoleBed) -> None:
         f"/reports/feed?kind=click&start={start}&end={(DAY2 + timedelta(hours=30)):%Y-%m-%dT%H:%M}"
     )
     assert too_long.status_code == 422 and "24 hours" in too_long.text
+
+
+def test_reports_by_conversion_pixel(tmp_path: Path) -> None:
+    with console_bed(tmp_path) as bed:
+        seed_catalogue(bed.engine)
+        seed_pixels(bed.engine)
+        count_conversions(bed.engine)
+        bed.sign_in(bed.add_user(Role.REPORTER))
+        form = bed.client.get("/reports")
+        assert '<option value="1">Checkout (1)</option>' in form.text
+        window = "start=2026-03-10&end=2026-03-11&interval=day"
+        page = bed.client.get(f"/reports?{window}&group_by=conversion_pixel")
+        assert page.status_code == 200, page.text
+        rows = table_rows(page.text)
+        assert rows[0] == [
+            "Interval",
+            "Conversion pixel",
+            "Conversions",
+            "Post-click conversions",
+            "Post-view conversions",
+            "Conversion revenue",
+        ]
+        assert rows[1:] == [
+            ["2026-03-10", "Checkout", "2", "1", "1", "14.845678"],
+            ["2026-03-10", "Sign-up", "1", "1", "0", "7.000001"],
+            ["2026-03-11", "Sign-up", "1", "0", "1", "0.000001"],
+            ["Totals", "", "4", "2", "2", "21.84568"],
+        ]
+        assert "Conversions over time, by conversion pixel" in page.text
+        chart = json.loads(re.search(r'id="chart-data">(.*?)</script>', page.text, re.S).group(1))  # type: ignore[union-attr]
+        assert chart["series"] == [
+            {"label": "Checkout: conversions", "values": [2, 0]},
+            {"label": "Sign-up: conversions", "values": [1, 1]},
+        ]
+        filtered = bed.client.get(f"/reports?{window}&conversion_pixel_id=1&group_by=line_item")
+        assert [r[1:3] for r in table_rows(filtered.text)[1:-1]] == [
+            ["Spring sale", "1"],
+            ["Brand awareness", "1"],
+        ]
+        mixed = bed.client.get(f"/reports?{window}&group_by=conversion_pixel&group_by=imp_type")
+        assert mixed.status_code == 422 and "cannot be combined with conversion_pixel" in mixed.text

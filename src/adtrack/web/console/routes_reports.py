@@ -1,7 +1,7 @@
 """**Reports**: dates, interval, group-by and filters; a table with totals; a chart of imps and
 clicks over time by impression type (by the first audience dimension grouped by, when there is
-one: imps per country, device type, OS or browser); CSV / XLSX download; the click-tracker feed
-download.
+one: imps per country, device type, OS or browser; conversions per pixel in a report by
+conversion pixel); CSV / XLSX download; the click-tracker feed download.
 
 The numbers come from the report engine (``reporting/engine.py``), the same as
 ``GET /api/v1/reports``. Dates on this page are whole days in the deployment's time zone and
@@ -26,6 +26,7 @@ from adtrack.reporting import formats
 from adtrack.reporting.feeds import FeedFormat, FeedKind
 from adtrack.reporting.plan import plan_buckets
 from adtrack.reporting.request import (
+    CONVERSION_PIXEL,
     DIMENSIONS,
     MONEY_METRICS,
     RATE_METRICS,
@@ -55,6 +56,7 @@ DIMENSION_LABELS = {
     "placement": "Placement",
     "payment_rule": "Payment rule",
     "tracker": "Tracker",
+    "conversion_pixel": "Conversion pixel",
     "country": "Country",
     "device_type": "Device type",
     "os": "OS",
@@ -88,6 +90,7 @@ FILTERS = (
     "line_item_id",
     "publisher_id",
     "tracker_id",
+    "conversion_pixel_id",
     "country",
     "device_type",
     "os",
@@ -178,11 +181,12 @@ def chart_data(report: Report, request: ReportRequest) -> dict[str, object]:
 
 
 def audience_chart_data(
-    report: Report, request: ReportRequest, dimension: str
+    report: Report, request: ReportRequest, dimension: str, counter: str = "imps"
 ) -> dict[str, object]:
-    """Labels (every bucket) and one series of imps per value of the audience ``dimension``
-    the report is grouped by: the :data:`CHART_AUDIENCE_SERIES` values with the most imps, then
-    the others summed."""
+    """Labels (every bucket) and one series of the ``counter`` (imps; a conversion pixel's:
+    conversions) per value of the ``dimension`` the report is grouped by (an audience one, or
+    the conversion pixel): the :data:`CHART_AUDIENCE_SERIES` values with the most, then the
+    others summed."""
     buckets = plan_buckets(request)
     cumulative = request.interval is Interval.CUMULATIVE
     labels = ["All"] if cumulative else [_bucket_label(b.label, request.interval) for b in buckets]
@@ -198,17 +202,17 @@ def audience_chart_data(
         )
         if i is None:
             continue
-        value = next(d.label or "" for d in row.dimensions if d.dimension == dimension)
-        per_value.setdefault(value, [0] * len(labels))[i] += row.counters.imps
+        value = next(d.label or f"#{d.id}" for d in row.dimensions if d.dimension == dimension)
+        per_value.setdefault(value, [0] * len(labels))[i] += getattr(row.counters, counter)
     ranked = sorted(per_value.items(), key=lambda item: (-sum(item[1]), item[0]))
     series = [
-        {"label": f"{value}: imps", "values": values}
+        {"label": f"{value}: {counter}", "values": values}
         for value, values in ranked[:CHART_AUDIENCE_SERIES]
     ]
     rest = ranked[CHART_AUDIENCE_SERIES:]
     if rest:
         summed = [sum(column) for column in zip(*(values for _, values in rest), strict=True)]
-        series.append({"label": f"{OTHER_VALUES_LABEL}: imps", "values": summed})
+        series.append({"label": f"{OTHER_VALUES_LABEL}: {counter}", "values": summed})
     return {"labels": labels, "series": series}
 
 
@@ -267,6 +271,7 @@ def _choices(request: Request) -> dict[str, list[tuple[str, str]]]:
         "advertisers": options(svc.advertisers.list(limit=MAX_PAGE_SIZE).items),
         "line_items": options(svc.line_items.list(limit=MAX_PAGE_SIZE).items),
         "publishers": options(svc.publishers.list(limit=MAX_PAGE_SIZE).items),
+        "conversion_pixels": options(svc.conversion_pixels.list(limit=MAX_PAGE_SIZE).items),
         "imp_types": [(str(int(t)), f"{int(t)} {t.label}") for t in ImpType],
         "device_types": [(kind, kind) for kind in DEVICE_TYPES] + [("unknown", UNKNOWN_LABEL)],
     }
@@ -292,8 +297,22 @@ def reports_page(request: Request, viewer: ViewerDep) -> Response:
         reports = services(request).reports
         report = reports.run(report_request)
         audience = [d for d in report_request.group_by if DIMENSIONS[d].audience is not None]
+        by_pixel = CONVERSION_PIXEL in (*report_request.group_by, *report_request.filters)
         if audience:
             chart = audience_chart_data(report, report_request, audience[0])
+        elif by_pixel:  # (no impressions or clicks by pixel: conversions per pixel)
+            per_pixel = reports.run(
+                ReportRequest(
+                    start=report_request.start,
+                    end=report_request.end,
+                    interval=report_request.interval,
+                    timezone=report_request.timezone,
+                    group_by=(CONVERSION_PIXEL,),
+                    filters=report_request.filters,
+                    metrics=("conversions",),
+                ),
+            )
+            chart = audience_chart_data(per_pixel, report_request, CONVERSION_PIXEL, "conversions")
         else:
             by_type = reports.run(
                 ReportRequest(
@@ -317,6 +336,8 @@ def reports_page(request: Request, viewer: ViewerDep) -> Response:
         chart_title=(
             f"Imps over time, by {DIMENSION_LABELS[audience[0]].lower()}"
             if audience
+            else "Conversions over time, by conversion pixel"
+            if by_pixel
             else "Imps, viewable imps and clicks over time, by impression type"
         ),
         download_query=query,
