@@ -17,7 +17,12 @@ from adtrack.aggregator.rollup import fold
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.rollup_counters import Counters
 from adtrack.reporting.plan import Bucket, plan_sources
-from adtrack.reporting.request import DIMENSIONS, Interval, parse_report_request
+from adtrack.reporting.request import (
+    CONVERSION_PIXEL,
+    DIMENSIONS,
+    Interval,
+    parse_report_request,
+)
 from adtrack.reporting.time_grid import DAY, HOUR
 from adtrack.services.ports import PositionConflict
 from tests.support.reporting import (
@@ -46,8 +51,11 @@ SPRING = datetime(2026, 3, 6, tzinfo=UTC)
 AUTUMN = datetime(2026, 10, 23, tzinfo=UTC)
 SPAN = timedelta(days=26)
 ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Tokyo", "Asia/Kolkata"]
-# The catalogue dimensions (the audience ones have their own tests: test_audience_*.py).
-CATALOGUE_DIMENSIONS = [name for name, dim in DIMENSIONS.items() if dim.audience is None]
+# The catalogue dimensions (the audience ones have their own tests: test_audience_*.py; the
+# conversion pixel too: test_conversion_pixel_reports.py).
+CATALOGUE_DIMENSIONS = [
+    name for name, dim in DIMENSIONS.items() if dim.audience is None and name != CONVERSION_PIXEL
+]
 
 
 @st.composite
