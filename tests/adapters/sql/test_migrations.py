@@ -233,3 +233,22 @@ def test_0009_monthly_audience_rollups_are_filled_from_the_daily_rows(db_url: st
         engine.dispose()
     upgrade(db_url)
     assert schema_differences(db_url) == []
+
+
+def test_0010_conversion_pixel_rollups_down_and_up_again(db_url: str) -> None:
+    """0010 adds the conversion pixel rollups, empty; going down to 0009 drops them, and up
+    again matches the schema."""
+    from alembic import command
+
+    pixel = {"rollup_conversion_pixel_hourly", "rollup_conversion_pixel_daily"}
+    script = ScriptDirectory.from_config(alembic_config(db_url))
+    revision = script.get_revision("0010_conversion_pixel_rollups")
+    assert revision is not None and revision.down_revision == "0009"
+    upgrade(db_url)
+    assert pixel <= table_names(db_url)
+    command.downgrade(alembic_config(db_url), "0009")
+    assert not pixel & table_names(db_url)
+    assert "rollup_geo_line_item_monthly" in table_names(db_url)  # 0009's stay
+    upgrade(db_url)
+    assert pixel <= table_names(db_url)
+    assert schema_differences(db_url) == []
