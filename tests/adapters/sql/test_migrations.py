@@ -242,7 +242,7 @@ def test_0010_conversion_pixel_rollups_down_and_up_again(db_url: str) -> None:
 
     pixel = {"rollup_conversion_pixel_hourly", "rollup_conversion_pixel_daily"}
     script = ScriptDirectory.from_config(alembic_config(db_url))
-    revision = script.get_revision("0010_conversion_pixel_rollups")
+    revision = script.get_revision("0010")
     assert revision is not None and revision.down_revision == "0009"
     upgrade(db_url)
     assert pixel <= table_names(db_url)

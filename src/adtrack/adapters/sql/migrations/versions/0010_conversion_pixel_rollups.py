@@ -7,7 +7,7 @@ other rollups. They start empty: the rollups without a pixel cannot be split by 
 conversions counted before the upgrade are not in reports by conversion pixel
 (docs/conversions.md).
 
-Revision ID: 0010_conversion_pixel_rollups
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-03 14:00:00
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_conversion_pixel_rollups"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
