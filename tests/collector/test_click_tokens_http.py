@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from adtrack.adapters.sql import db
 from adtrack.bootstrap import build_click_tokens
-from adtrack.domain.click_tokens import ClickTokens, TokenClick
+from adtrack.domain.click_tokens import ClickTokens, TokenEvent
 from tests.support.collector import (
     Basic,
     Catalogue,
@@ -61,7 +61,7 @@ class Env:
         assert len(events) <= 1
         return answer.headers["location"], (events[0] if events else None)
 
-    def read(self, token: str) -> TokenClick:
+    def read(self, token: str) -> TokenEvent:
         return self.tokens.read(token, time.time_ns() // 1000)
 
 

@@ -85,8 +85,13 @@ class TrackingASGIApp:
                 kind = AnswerKind.UNAVAILABLE
             else:
                 core.committed([outcome])
-        body = outcome.body if kind != AnswerKind.UNAVAILABLE else None
-        status, headers, body = asgi_parts(kind, outcome.location, body)
+        stored = kind != AnswerKind.UNAVAILABLE
+        status, headers, body = asgi_parts(
+            kind,
+            outcome.location,
+            outcome.body if stored else None,
+            outcome.set_cookie if stored else None,
+        )
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if view.method == "HEAD" else body})
 

@@ -23,7 +23,11 @@ invalid too (``invalid_click``). None of this is on the path of impressions and 
 The browser pixel ``/px`` takes the same parameters (and ``t=1`` for a script instead of the
 image); the landing page passes the click token on as ``sspdata``. It answers like an
 impression pixel, whatever becomes of the conversion, and a bot's conversion is invalid
-(``bot``); the visitor's address, agent and referrer are not recorded either.
+(``bot``); the visitor's address, agent and referrer are not recorded either. Where the pixel's
+advertiser sets conversion cookies (``conversion_cookies.py``), a ``/px`` conversion that its
+``sspdata`` does not attribute is attributed from them: post-click to the cookie's click within
+the post-click window, else post-view to its impression within the post-view window (a click
+wins over an impression, as on the original platform), as the pixel's trigger type allows.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ from typing import Final
 from urllib.parse import unquote
 
 from adtrack.collector.ancost import parse_ancost
+from adtrack.collector.conversion_cookies import read_cookies
 from adtrack.collector.responses import AnswerKind
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.collector.tracker_tables import CachedPixel
-from adtrack.domain.click_tokens import ClickTokenRefused, ClickTokens
+from adtrack.domain.click_tokens import ClickTokenRefused, ClickTokens, TokenEvent
 from adtrack.domain.events import (
     CONVERSION_NO_TOKEN,
     CONVERSION_OUT_OF_WINDOW,
@@ -45,6 +50,7 @@ from adtrack.domain.events import (
     INVALID_BOT,
     MAX_ORDER_ID_LENGTH,
     POST_CLICK,
+    POST_VIEW,
     Event,
 )
 from adtrack.domain.model import ImpType
@@ -133,13 +139,14 @@ class ConversionPostbacks:
         return self.cache.pixel_by_code(query.code) if query.code else None
 
     def handle_browser(
-        self, method: str, raw_query: bytes, event_id: str, bot: bool
+        self, method: str, raw_query: bytes, event_id: str, bot: bool, cookie: bytes | None
     ) -> tuple[int, bytes | None]:
         """``/px``, the browser pixel: the same conversion as a postback's, answered with an
         image (``t=2``, the default) or a script (``t=1``) whatever becomes of it, so that a page
         never breaks. A bad ``value`` is ignored (the pixel's revenue applies, as a bad ``ancost``
         is ignored); a missing, unknown or inactive pixel or a too long ``order_id`` records
-        nothing. A bot's conversion (``bot``) is recorded invalid."""
+        nothing. A bot's conversion (``bot``) is recorded invalid. ``cookie``: the request's
+        ``Cookie`` header, None when it has none or the visitor asked not to be tracked."""
         if method != "GET" and method != "HEAD":
             return AnswerKind.METHOD_NOT_ALLOWED, None
         query = parse_conversion_query(raw_query)
@@ -158,7 +165,7 @@ class ConversionPostbacks:
         if method == "HEAD":
             return answer, None
         return answer, self.record(
-            pixel, query.sspdata, order_id, value_micros, event_id, _time_ns() // 1000, bot
+            pixel, query.sspdata, order_id, value_micros, event_id, _time_ns() // 1000, bot, cookie
         )
 
     def handle(self, method: str, raw_query: bytes, event_id: str) -> tuple[int, bytes | None]:
@@ -197,40 +204,54 @@ class ConversionPostbacks:
         event_id: str,
         now_us: int,
         bot: bool = False,
+        cookie: bytes | None = None,
     ) -> bytes:
-        """The conversion's event record, attributed post-click where its token allows
-        (``bot``: a browser pixel loaded by a bot, recorded invalid)."""
-        tracker_id = line_item_id = publisher_id = 0
-        placement_id = payment_rule_id = None
+        """The conversion's event record, attributed post-click where its token allows, else
+        (``/px`` with ``cookie``, where the pixel reads them) from its advertiser's conversion
+        cookies (``bot``: a browser pixel loaded by a bot, recorded invalid). Unattributed, the
+        record keeps the reason of the first token it read (the token, the click cookie, the
+        impression cookie), and that token's event as its source."""
+        # (attribution, the token to read and how), in order of precedence
+        candidates: list[tuple[str, str]] = []
+        if token:
+            candidates.append((POST_CLICK, token))
+        if cookie is not None and pixel.reads_cookies:
+            click_cookie, impression_cookie = read_cookies(cookie, pixel.advertiser_id)
+            if click_cookie:
+                candidates.append((POST_CLICK, click_cookie))
+            if impression_cookie:
+                candidates.append((POST_VIEW, impression_cookie))
         attribution: str | None = None
         reason: str | None = None
-        source_event_id: str | None = None
-        source_ts: int | None = None
-        invalid = False
-        if not token:
+        source: TokenEvent | None = None
+        attributed: TokenEvent | None = None
+        for kind, text in candidates:
+            refused, event = self._attribute(pixel, kind, text, now_us)
+            if source is None:
+                source = event
+            if refused is None:
+                attribution, attributed = kind, event
+                break
+            reason = reason or refused
+        if attributed is not None:
+            reason, source = None, attributed
+        elif not candidates:
             reason = CONVERSION_NO_TOKEN
-        else:
-            try:
-                click = self.click_tokens.read(token, now_us)
-            except ClickTokenRefused as refused:
-                reason = refused.reason
-            else:
-                source_event_id, source_ts, invalid = click.event_id, click.ts_us, click.invalid
-                if click.advertiser_id != pixel.advertiser_id:
-                    reason = CONVERSION_WRONG_ADVERTISER
-                elif not pixel.takes_post_click:
-                    reason = CONVERSION_TRIGGER_TYPE
-                elif now_us - click.ts_us > pixel.post_click_window_micros:
-                    reason = CONVERSION_OUT_OF_WINDOW
-                else:
-                    attribution = POST_CLICK
-                    tracker_id, line_item_id = click.tracker_id, click.line_item_id
-                    publisher_id = click.publisher_id
-                    placement_id, payment_rule_id = click.placement_id, click.payment_rule_id
+        tracker_id = line_item_id = publisher_id = 0
+        placement_id = payment_rule_id = None
+        if attributed is not None:
+            tracker_id, line_item_id = attributed.tracker_id, attributed.line_item_id
+            publisher_id = attributed.publisher_id
+            placement_id, payment_rule_id = attributed.placement_id, attributed.payment_rule_id
+        source_event_id = None if source is None else source.event_id
+        source_ts = None if source is None else source.ts_us
+        invalid = source is not None and source.invalid
         if value_micros is not None:
             revenue = value_micros
         elif attribution == POST_CLICK:
             revenue = pixel.post_click_revenue_micros
+        elif attribution == POST_VIEW:
+            revenue = pixel.post_view_revenue_micros
         else:
             revenue = 0
         return Event(
@@ -267,3 +288,28 @@ class ConversionPostbacks:
             source_event_id=source_event_id,
             source_ts=source_ts,
         ).to_bytes()
+
+    def _attribute(
+        self, pixel: CachedPixel, attribution: str, text: str, now_us: int
+    ) -> tuple[str | None, TokenEvent | None]:
+        """Whether the click (post-click) or impression (post-view) token ``text`` attributes a
+        conversion of ``pixel`` now: (None, its event), or (the reason why not, its event if
+        the token read)."""
+        try:
+            if attribution == POST_CLICK:
+                event = self.click_tokens.read(text, now_us)
+            else:
+                event = self.click_tokens.read_impression(text, now_us)
+        except ClickTokenRefused as refused:
+            return refused.reason, None
+        if event.advertiser_id != pixel.advertiser_id:
+            return CONVERSION_WRONG_ADVERTISER, event
+        if attribution == POST_CLICK:
+            takes, window = pixel.takes_post_click, pixel.post_click_window_micros
+        else:
+            takes, window = pixel.takes_post_view, pixel.post_view_window_micros
+        if not takes:
+            return CONVERSION_TRIGGER_TYPE, event
+        if now_us - event.ts_us > window:
+            return CONVERSION_OUT_OF_WINDOW, event
+        return None, event

@@ -53,6 +53,7 @@ import orjson
 
 from adtrack.collector.ancost import parse_ancost
 from adtrack.collector.click_token_targets import token_parts, without_token
+from adtrack.collector.conversion_cookies import set_cookie_line
 from adtrack.collector.conversions import (
     BROWSER_PIXEL_PATH,
     CONVERSION_PATHS,
@@ -152,6 +153,7 @@ class RequestLike(Protocol):
     dnt: bytes | None
     client_ip: str | None
     forwarded_for: bytes | None
+    cookie: bytes | None  # read by /px alone (conversion cookies)
 
 
 # The attributes of a RequestLike, in RequestView's parameter order.
@@ -166,6 +168,7 @@ REQUEST_FIELDS: Final = (
     "dnt",
     "client_ip",
     "forwarded_for",
+    "cookie",
 )
 _request_fields = operator.attrgetter(*REQUEST_FIELDS)
 
@@ -181,6 +184,7 @@ HEADER_FIELDS: Final[dict[bytes, str]] = {
     b"sec-gpc": "sec_gpc",
     b"dnt": "dnt",
     b"x-forwarded-for": "forwarded_for",
+    b"cookie": "cookie",
 }
 
 
@@ -201,6 +205,7 @@ class RequestView:
         dnt: bytes | None = None,
         client_ip: str | None = None,
         forwarded_for: bytes | None = None,
+        cookie: bytes | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -212,6 +217,7 @@ class RequestView:
         self.dnt = dnt
         self.client_ip = client_ip
         self.forwarded_for = forwarded_for
+        self.cookie = cookie
 
     @classmethod
     def copy_of(cls, req: RequestLike) -> RequestView:
@@ -232,6 +238,8 @@ class Outcome(NamedTuple):
     lookup: LookupKey | None = None  # set: look this key up in the store, then handle again
     body: bytes | None = None  # the answer's body when it is this request's own (t=1 script)
     view_state: str | None = None  # a viewability beacon's state (it has no HitInfo)
+    # a ``Set-Cookie`` header line (with its CRLF) to send with the answer: a conversion cookie
+    set_cookie: bytes | None = None
 
 
 # What a TagPlan holds before its first hit: never used as a price (its window is empty).
@@ -337,7 +345,7 @@ class TagPlan:
             self.record_head = _join(
                 (self.tracker.record_fragment, self._fragments.priced(priced), b",")
             )
-            if self.token_parts is not None:
+            if self.token_parts is not None or self.tracker.cookie_name is not None:
                 tracker = self.tracker
                 self.token_ids = ClickTokens.click_ids(
                     tracker.id,
@@ -395,6 +403,7 @@ class TrackingCore:
         # None only where no token is ever read back (tests): a secret of this process alone
         tokens = click_tokens or ClickTokens(secrets.token_bytes(32))
         self.make_click_token = tokens.make
+        self.make_impression_token = tokens.make_impression
         self.conversions = ConversionPostbacks(cache, tokens, self.metrics.rejected)
         self.fragments = RecordFragments()
         # the visitor's pieces of the record: per address (country) and per user agent (device);
@@ -569,11 +578,13 @@ class TrackingCore:
         raw_event_id = event_id.encode()
         kind = plan.kind
         token_parts = plan.token_parts
+        click_token: bytes | None = None
         if token_parts is not None:  # the redirect target takes the click's token
             kind = _TOKEN_REDIRECT
-            location = self.make_click_token(
+            click_token = self.make_click_token(
                 now_us, invalid_reason is not None, plan.token_ids, raw_event_id
-            ).join(token_parts)
+            )
+            location = click_token.join(token_parts)
         record = _join(
             (
                 _RECORD_START,
@@ -609,6 +620,21 @@ class TrackingCore:
                 device[2][0],  # device_type
             ),
         )
+        set_cookie: bytes | None = None
+        cookie_name = tracker.cookie_name
+        if (
+            cookie_name is not None
+            and invalid_reason is None
+            and not opted_out(req.sec_gpc, req.dnt)  # (whether or not the record honours it)
+        ):
+            # the advertiser's conversion cookie: this valid hit's token (conversion_cookies.py)
+            if imp_type != CLICK:
+                token = self.make_impression_token(now_us, plan.token_ids, raw_event_id)
+            elif click_token is None:
+                token = self.make_click_token(now_us, False, plan.token_ids, raw_event_id)
+            else:
+                token = click_token
+            set_cookie = set_cookie_line(cookie_name, token)
         body: bytes | None = None
         if kind == _SCRIPT and invalid_reason is None:
             # the measurement script's token (invalid impressions are never measured)
@@ -631,7 +657,7 @@ class TrackingCore:
                     )
                 )
             )
-        return _new_tuple(Outcome, (kind, location, record, info, None, body, None))
+        return _new_tuple(Outcome, (kind, location, record, info, None, body, None, set_cookie))
 
     def _beacon(self, req: RequestLike) -> Outcome:
         """A viewability beacon: the event of its impression's state, or only a count."""
@@ -671,8 +697,10 @@ class TrackingCore:
         requests[req.path] = requests.get(req.path, 0) + 1
         if req.path == BROWSER_PIXEL_PATH:
             bot = self.bots.classify(req.user_agent)[1] is not None
+            # conversion cookies are not read for a visitor who asks not to be tracked
+            cookie = None if opted_out(req.sec_gpc, req.dnt) else req.cookie
             kind, record = self.conversions.handle_browser(
-                req.method, req.query, self.next_event_id(), bot
+                req.method, req.query, self.next_event_id(), bot, cookie
             )
         else:
             kind, record = self.conversions.handle(req.method, req.query, self.next_event_id())

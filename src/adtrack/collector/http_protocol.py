@@ -83,8 +83,6 @@ _KNOWN_SPELLINGS: Final[dict[bytes, str | None]] = {
             b"accept-language",
             b"Connection",
             b"connection",
-            b"Cookie",
-            b"cookie",
             b"Sec-Fetch-Dest",
             b"Sec-Fetch-Mode",
             b"Sec-Fetch-Site",
@@ -516,6 +514,7 @@ class CollectorProtocol(asyncio.Protocol):
         self.dnt: bytes | None = None
         self.client_ip: str | None = None
         self.forwarded_for: bytes | None = None
+        self.cookie: bytes | None = None
 
     # ---- asyncio.Protocol ----
 
@@ -639,14 +638,18 @@ class CollectorProtocol(asyncio.Protocol):
             self._head_since = -1
             self.body_header = None
             self.user_agent = self.referrer = self.purpose = None
-            self.sec_gpc = self.dnt = self.forwarded_for = None
+            self.sec_gpc = self.dnt = self.forwarded_for = self.cookie = None
         head_only = method == "HEAD"
         record = outcome.record
         if record is not None:
             # (the common case, inlined: answer from the cache, queue the slot, batch the record)
             kind, location, body = outcome.kind, outcome.location, outcome.body
             answer: bytes | None
-            if body is not None:  # (a t=1 impression's own script)
+            if outcome.set_cookie is not None:  # (a conversion cookie: never cached)
+                answer = self._responses.with_cookie(
+                    kind, False, connection, location, body, outcome.set_cookie
+                )
+            elif body is not None:  # (a t=1 impression's own script)
                 answer = self._responses.script(body, connection)
             else:
                 answer = self._responses.cache.get((kind, False, connection, location))
@@ -690,7 +693,16 @@ class CollectorProtocol(asyncio.Protocol):
             self.drain()
             return
         head_only = view.method == "HEAD"
-        if outcome.body is not None:
+        if outcome.set_cookie is not None:
+            answer = self._responses.with_cookie(
+                outcome.kind,
+                head_only,
+                connection,
+                outcome.location,
+                outcome.body,
+                outcome.set_cookie,
+            )
+        elif outcome.body is not None:
             answer = self._responses.script(outcome.body, connection)
         else:
             answer = self._responses.get(outcome.kind, head_only, connection, outcome.location)

@@ -147,10 +147,14 @@ _EXTRA: Final[dict[int, tuple[tuple[bytes, bytes], ...]]] = {
 
 
 def asgi_parts(
-    kind: int, location: bytes | None = None, body: bytes | None = None
+    kind: int,
+    location: bytes | None = None,
+    body: bytes | None = None,
+    set_cookie: bytes | None = None,
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Status, headers (lower-case names, as ASGI wants) and body of an answer; ``body``
-    replaces the kind's own (the script of a ``t=1`` impression)."""
+    replaces the kind's own (the script of a ``t=1`` impression); ``set_cookie``: a
+    ``Set-Cookie`` header line to add (a conversion cookie)."""
     status = _STATUS[kind][0]
     content_type, fixed_body = _BODY[kind]
     if body is None:
@@ -159,6 +163,9 @@ def asgi_parts(
     headers.extend((name.lower(), value) for name, value in _EXTRA.get(kind, ()))
     if kind in AnswerKind.REDIRECTS and location is not None:
         headers.append((b"location", location))
+    if set_cookie is not None:
+        name, _, value = set_cookie.rstrip(b"\r\n").partition(b": ")
+        headers.append((name.lower(), value))
     if content_type:
         headers.append((b"content-type", content_type))
     if kind != AnswerKind.NO_CONTENT:  # (a 204 has no Content-Length)
@@ -251,7 +258,14 @@ class RawResponses:
         self.cache[key] = data
         return data
 
-    def _build(self, kind: int, head_only: bool, connection: int, location: bytes | None) -> bytes:
+    def _build(
+        self,
+        kind: int,
+        head_only: bool,
+        connection: int,
+        location: bytes | None,
+        extra: bytes = b"",
+    ) -> bytes:
         if kind in AnswerKind.REDIRECTS:
             if location is None:
                 raise ValueError("a redirect needs a location")
@@ -260,26 +274,46 @@ class RawResponses:
                 + b"Location: "
                 + location
                 + b"\r\n"
+                + extra
                 + self._date_line
                 + _CONNECTION_LINE[connection]
                 + b"\r\n"
             )
         else:
-            head = _HEADS[kind] + self._date_line + _CONNECTION_LINE[connection] + b"\r\n"
+            head = _HEADS[kind] + extra + self._date_line + _CONNECTION_LINE[connection] + b"\r\n"
         return head if head_only else head + _BODY[kind][1]
 
-    def script(self, body: bytes, connection: int = KEEP_ALIVE_DEFAULT) -> bytes:
-        """The script answer of one ``t=1`` impression (``body`` differs for each: not cached)."""
+    def script(
+        self, body: bytes, connection: int = KEEP_ALIVE_DEFAULT, extra: bytes = b""
+    ) -> bytes:
+        """The script answer of one ``t=1`` impression (``body`` differs for each: not cached);
+        ``extra``: header lines to add (with their CRLFs)."""
         return b"".join(
             (
                 _SCRIPT_HEAD,
                 b"Content-Length: %d\r\n" % len(body),
+                extra,
                 self._date_line,
                 _CONNECTION_LINE[connection],
                 b"\r\n",
                 body,
             )
         )
+
+    def with_cookie(
+        self,
+        kind: int,
+        head_only: bool,
+        connection: int,
+        location: bytes | None,
+        body: bytes | None,
+        set_cookie: bytes,
+    ) -> bytes:
+        """An answer that sets a cookie (``set_cookie``: its header line): one of a kind, so
+        never cached. ``body``: a ``t=1`` impression's own script, or None."""
+        if body is not None:
+            return self.script(body, connection, set_cookie)
+        return self._build(kind, head_only, connection, location, set_cookie)
 
     def redirect(self, location: bytes, connection: int = KEEP_ALIVE_DEFAULT) -> bytes:
         """A 302 to ``location`` (already checked and safe to put in a header)."""

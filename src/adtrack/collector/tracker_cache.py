@@ -133,7 +133,10 @@ class TrackerCache:
                 loaded = self._catalogue.load()
                 version, self._rule_publishers = loaded.version, loaded.rule_publishers
                 trackers = compile_trackers(loaded.inputs)
-                pixels = [CachedPixel.of(pixel) for pixel in loaded.pixels]
+                cookies = loaded.pixel_cookie_advertisers
+                pixels = [
+                    CachedPixel.of(pixel, pixel.advertiser_id in cookies) for pixel in loaded.pixels
+                ]
                 del loaded  # the rows go before the tables grow: less memory kept after
                 tables = TrackerTables(trackers, pixels)
                 del trackers
@@ -190,7 +193,8 @@ class TrackerCache:
         for gone in changes.tracker_ids - {tracker.id for tracker in built}:
             tables.remove(gone)  # deleted (or never live)
         for pixel in changes.pixels:
-            tables.add_pixel(CachedPixel.of(pixel))
+            reads_cookies = pixel.advertiser_id in changes.pixel_cookie_advertisers
+            tables.add_pixel(CachedPixel.of(pixel, reads_cookies))
         for gone in changes.pixel_ids - {pixel.id for pixel in changes.pixels}:
             tables.remove_pixel(gone)
         for rule_id in changes.rule_ids:

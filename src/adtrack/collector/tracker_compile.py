@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from adtrack.collector.conversion_cookies import cookie_name
 from adtrack.collector.query import safe_redirect_target
 from adtrack.collector.records import tracker_fragment
 from adtrack.collector.redirect_policy import NO_OVERRIDE, AdvertiserRedirects
@@ -28,6 +29,7 @@ def compile_trackers(inputs: TrackerInputs) -> list[CachedTracker]:
         for advertiser, (policy, landing_domains) in inputs.advertiser_redirects.items()
     }
     line_items = inputs.line_items
+    cookie_advertisers = inputs.cookie_advertisers
     rules: dict[int, PaymentRule] = {}
     by_publisher: dict[int, list[PaymentRule]] = {}
     for rule in inputs.payment_rules:
@@ -68,6 +70,7 @@ def compile_trackers(inputs: TrackerInputs) -> list[CachedTracker]:
                 tracker_fragment(imp_type, tid, adv, li, pub, placement),
                 redirects.get(adv, NO_OVERRIDE),
                 param.encode("ascii") if param and param.isascii() else None,
+                cookie_name(imp_type, adv) if adv in cookie_advertisers else None,
             )
         )
     return out

@@ -39,13 +39,16 @@ class CachedTracker:
     redirects: AdvertiserRedirects = NO_OVERRIDE
     # click trackers: the query parameter its redirects get the click token in (ASCII), or None
     token_param: bytes | None = None
+    # the conversion cookie its valid hits set (``conversion_cookies.py``), or None: its
+    # advertiser sets none
+    cookie_name: bytes | None = None
     # set once a newer copy replaced this one in the cache: anything derived from it is stale
     retired: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class CachedPixel:
-    """What a conversion (``/sspx``) needs to know about its conversion pixel."""
+    """What a conversion (``/sspx``, ``/px``) needs to know about its conversion pixel."""
 
     id: int
     code: str | None
@@ -54,9 +57,13 @@ class CachedPixel:
     takes_post_click: bool  # its trigger type is click or hybrid
     post_click_window_micros: int
     post_click_revenue_micros: int
+    takes_post_view: bool  # its trigger type is view or hybrid
+    post_view_window_micros: int
+    post_view_revenue_micros: int
+    reads_cookies: bool  # its advertiser sets conversion cookies: /px attributes from them
 
     @classmethod
-    def of(cls, pixel: ConversionPixel) -> CachedPixel:
+    def of(cls, pixel: ConversionPixel, reads_cookies: bool = False) -> CachedPixel:
         return cls(
             pixel.id,
             pixel.code,
@@ -65,6 +72,10 @@ class CachedPixel:
             pixel.trigger_type is not ConversionTrigger.VIEW,
             pixel.post_click_window_minutes * 60_000_000,
             pixel.post_click_revenue_micros,
+            pixel.trigger_type is not ConversionTrigger.CLICK,
+            pixel.post_view_window_minutes * 60_000_000,
+            pixel.post_view_revenue_micros,
+            reads_cookies,
         )
 
 

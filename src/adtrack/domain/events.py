@@ -57,13 +57,17 @@ VIEW_STATES = (VIEW_MEASURED, VIEW_VIEWABLE)
 
 # Why a conversion is not attributed (``attribution_reason``; ``attribution`` is then None).
 # Decided by the collector from the conversion alone:
-CONVERSION_NO_TOKEN = "no_token"  # no click token (``sspdata``) was given
+# no click token (``sspdata``) was given, and no conversion cookie
+CONVERSION_NO_TOKEN = "no_token"
 CONVERSION_MALFORMED = "malformed"  # the token is not one (see domain/click_tokens.py)
 CONVERSION_FORGED = "forged"  # the token does not authenticate
 CONVERSION_EXPIRED = "expired"  # older than the longest post-click window, or from the future
-CONVERSION_OUT_OF_WINDOW = "out_of_window"  # older than the pixel's post-click window
+# older than the pixel's post-click (post-view: the impression's) window
+CONVERSION_OUT_OF_WINDOW = "out_of_window"
 CONVERSION_WRONG_ADVERTISER = "wrong_advertiser"  # a click of another advertiser's tracker
-CONVERSION_TRIGGER_TYPE = "trigger_type"  # a ``view`` pixel takes no post-click conversion
+# the pixel's trigger type takes no such conversion (``view``: no post-click; ``click``: no
+# post-view)
+CONVERSION_TRIGGER_TYPE = "trigger_type"
 # ... and by the aggregator, from what it counted before (state shared by every collector):
 CONVERSION_DUPLICATE_ORDER = "duplicate_order"  # the pixel counted this order_id already
 CONVERSION_TOO_SOON = "too_soon"  # min_minutes_per_conversion since the click's last one

@@ -122,6 +122,9 @@ class Advertiser:
     # host patterns ("example.com", "*.example.com"), normalised to lower-case ASCII (IDNA)
     landing_domains: tuple[str, ...] = ()
     redirect_policy: RedirectPolicy | None = None  # None: the server's ADTRACK_REDIRECT_POLICY
+    # set a tracking-domain cookie on this advertiser's clicks and impressions, which its
+    # browser conversion pixels (/px) attribute from (docs/conversions.md, "Cookies")
+    conversion_cookies: bool = False
     created_at: datetime | None = None
     last_modified: datetime | None = None
     # id and code on the platform it was imported from (Microsoft Invest/Xandr), if any

@@ -153,6 +153,18 @@ def _clean_int(value: object, field: str) -> int:
     return value
 
 
+_FLAG_WORDS = {"true": True, "false": False}
+
+
+def clean_flag(value: object, field: str) -> bool:
+    """A yes/no setting: a JSON boolean, or the words ``true`` and ``false`` (a form's)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _FLAG_WORDS:
+        return _FLAG_WORDS[value.strip().lower()]
+    raise ValidationError(field, f"must be true or false (got {value!r})")
+
+
 def clean_id(value: object, field: str) -> int:
     """A reference to another object: a positive integer."""
     number = _clean_int(value, field)

@@ -107,6 +107,11 @@ _REDIRECT_POLICY = (
     "Overrides the server's redirect policy (ADTRACK_REDIRECT_POLICY) for this advertiser's "
     "trackers: trackers, allow-list or open; null follows the server's."
 )
+_CONVERSION_COOKIES = (
+    "Set a tracking-domain cookie on this advertiser's clicks and impressions, from which its "
+    "browser conversion pixels (/px) attribute post-click and post-view conversions (never with "
+    "Sec-GPC or DNT; needs HTTPS: docs/conversions.md). Default false."
+)
 
 
 class NamedUpdate(ApiModel):
@@ -131,6 +136,9 @@ class AdvertiserUpdate(NamedUpdate):
         default=None, max_length=LANDING_DOMAINS_MAX, description=_LANDING_DOMAINS
     )
     redirect_policy: RedirectPolicy | None = Field(default=None, description=_REDIRECT_POLICY)
+    conversion_cookies: Annotated[StrictBool | None, NotNull] = Field(
+        default=None, description=_CONVERSION_COOKIES
+    )
 
 
 class AdvertiserCreate(AdvertiserUpdate):
@@ -140,6 +148,7 @@ class AdvertiserCreate(AdvertiserUpdate):
 class AdvertiserOut(NamedOut):
     landing_domains: list[str] = Field(description=_LANDING_DOMAINS)
     redirect_policy: RedirectPolicy | None = Field(description=_REDIRECT_POLICY)
+    conversion_cookies: bool = Field(description=_CONVERSION_COOKIES)
 
 
 class AdvertiserListParams(ListParams):

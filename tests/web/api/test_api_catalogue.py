@@ -316,3 +316,18 @@ def test_advertiser_landing_domains_and_redirect_policy(api: ApiTestbed) -> None
     assert policy.status_code == 422
     assert policy.json()["detail"][0]["field"] == "redirect_policy"
     assert api.reporter.get(url).json()["redirect_policy"] == "open"
+
+
+def test_advertiser_conversion_cookies(api: ApiTestbed) -> None:
+    client = api.trafficker
+    made = created(client, "advertisers", {"name": "Cookies"})
+    assert made["conversion_cookies"] is False  # off unless asked for
+    url = f"{API}/advertisers/{made['id']}"
+    assert client.patch(url, json={"conversion_cookies": True}).json()["conversion_cookies"] is True
+    assert client.patch(url, json={"name": "Cookies 2"}).json()["conversion_cookies"] is True
+    for bad in ("yes", 1, None):
+        refused = client.patch(url, json={"conversion_cookies": bad})
+        assert refused.status_code == 422, bad
+        assert refused.json()["detail"][0]["field"] == "conversion_cookies"
+    assert api.reporter.get(url).json()["conversion_cookies"] is True
+    assert "conversion_cookies" not in created(client, "publishers", {"name": "P"})

@@ -239,3 +239,19 @@ def test_landing_domains_and_redirect_policy_are_shown_and_edited(bed: ConsoleBe
     assert cleared.status_code == 303, field_errors(cleared.text)
     saved = bed.catalogue.advertisers.get(advertiser.id)
     assert (saved.landing_domains, saved.redirect_policy) == ((), None)
+
+
+def test_conversion_cookies_are_shown_and_edited(bed: ConsoleBed) -> None:
+    fields = {"name": "Acme", "state": "active", "landing_domains": "", "redirect_policy": ""}
+    answer = bed.post("/advertisers", {**fields, "conversion_cookies": "true"})
+    assert answer.status_code == 303, field_errors(answer.text)
+    [advertiser] = bed.catalogue.advertisers.list().items
+    assert advertiser.conversion_cookies is True
+    page = bed.client.get(f"/advertisers/{advertiser.id}").text
+    assert "Conversion cookies" in page and '<option value="true" selected' in page
+    refused = bed.post(f"/advertisers/{advertiser.id}", {**fields, "conversion_cookies": "maybe"})
+    assert refused.status_code == 422
+    assert list(field_errors(refused.text)) == ["conversion_cookies"]
+    off = bed.post(f"/advertisers/{advertiser.id}", {**fields, "conversion_cookies": "false"})
+    assert off.status_code == 303, field_errors(off.text)
+    assert bed.catalogue.advertisers.get(advertiser.id).conversion_cookies is False

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from adtrack.domain.rollup_counters import CONVERSION_PIXEL_SUMS, Counters
@@ -71,6 +72,8 @@ advertisers = Table(
     Column("landing_domains", JSON, nullable=False, default=_no_domains),
     # "trackers" | "allow-list" | "open", or NULL: the server's ADTRACK_REDIRECT_POLICY
     Column("redirect_policy", String(16), nullable=True),
+    # conversion cookies on its clicks and impressions (docs/conversions.md, "Cookies")
+    Column("conversion_cookies", Boolean, nullable=False, default=False, server_default=false()),
     *_origin(),
     *_audit(),
 )

@@ -108,7 +108,10 @@ def _inputs(conn: Connection, tracker_rows: Sequence[SqlRow], *, all_rows: bool)
         t.payment_rule_filters.c.object_id,
     )
     advertiser_query = select(
-        t.advertisers.c.id, t.advertisers.c.redirect_policy, t.advertisers.c.landing_domains
+        t.advertisers.c.id,
+        t.advertisers.c.redirect_policy,
+        t.advertisers.c.landing_domains,
+        t.advertisers.c.conversion_cookies,
     ).where(t.advertisers.c.deleted_at.is_(None))
     if not all_rows:
         li_ids = {row.line_item_id for row in tracker_rows}
@@ -121,9 +124,9 @@ def _inputs(conn: Connection, tracker_rows: Sequence[SqlRow], *, all_rows: bool)
         advertiser_query = advertiser_query.where(
             t.advertisers.c.id.in_({row.advertiser_id for row in tracker_rows})
         )
-    redirects = {
-        row.id: (row.redirect_policy, row.landing_domains) for row in conn.execute(advertiser_query)
-    }
+    advertisers = conn.execute(advertiser_query).all()
+    redirects = {row.id: (row.redirect_policy, row.landing_domains) for row in advertisers}
+    cookies = frozenset(row.id for row in advertisers if row.conversion_cookies)
     line_items = _line_items(conn.execute(li_query))
     rule_rows = list(conn.execute(rule_query))
     if not all_rows:
@@ -131,7 +134,7 @@ def _inputs(conn: Connection, tracker_rows: Sequence[SqlRow], *, all_rows: bool)
             t.payment_rule_filters.c.payment_rule_id.in_([row.id for row in rule_rows])
         )
     rules = _payment_rules(rule_rows, conn.execute(filter_query))
-    return TrackerInputs(trackers, line_items, rules, redirects)
+    return TrackerInputs(trackers, line_items, rules, redirects, cookies)
 
 
 def _rule_publishers(conn: Connection, rule_ids: set[int] | None) -> dict[int, int]:
@@ -156,6 +159,17 @@ def _pixels(rows: Iterable[SqlRow]) -> list[ConversionPixel]:
     return out
 
 
+def _cookie_advertisers(conn: Connection, pixels: Sequence[ConversionPixel]) -> frozenset[int]:
+    """Those of the pixels' advertisers that set conversion cookies."""
+    ids = sorted({pixel.advertiser_id for pixel in pixels})
+    a = t.advertisers.c
+    query = select(a.id).where(a.conversion_cookies.is_(True), a.deleted_at.is_(None))
+    out: set[int] = set()
+    for chunk in _chunks(ids):
+        out.update(int(row[0]) for row in conn.execute(query.where(a.id.in_(chunk))))
+    return frozenset(out)
+
+
 def _version(conn: Connection) -> CatalogueVersion:
     cv = t.catalogue_version
     row = conn.execute(select(cv.c.version, cv.c.trimmed_through).where(cv.c.id == 1)).first()
@@ -178,7 +192,13 @@ class SqlTrackerCatalogue:
             rows = conn.execute(_LIVE_TRACKERS).all()
             inputs = _inputs(conn, rows, all_rows=True)
             pixels = _pixels(conn.execute(_LIVE_PIXELS))
-            return TrackerCatalogueLoad(version, inputs, _rule_publishers(conn, None), pixels)
+            return TrackerCatalogueLoad(
+                version,
+                inputs,
+                _rule_publishers(conn, None),
+                pixels,
+                _cookie_advertisers(conn, pixels),
+            )
 
     def changes(
         self, after: int, through: int, *, max_changes: int, rule_publishers: Mapping[int, int]
@@ -216,12 +236,18 @@ class SqlTrackerCatalogue:
             # many trackers (a publisher's base rule): read their pricing inputs whole, not by id
             rows = list(unique.values())
             inputs = _inputs(conn, rows, all_rows=len(rows) > _CHUNK)
-            pixel_ids = ids.get(t.conversion_pixels.name, set())
+            pixel_ids = set(ids.get(t.conversion_pixels.name, set()))
+            # a changed advertiser may have turned its conversion cookies on or off
+            cp = t.conversion_pixels.c
+            for chunk in _chunks(sorted(ids.get(t.advertisers.name, set()))):
+                pixel_ids.update(
+                    int(row[0])
+                    for row in conn.execute(select(cp.id).where(cp.advertiser_id.in_(chunk)))
+                )
             pixels: list[ConversionPixel] = []
             for chunk in _chunks(sorted(pixel_ids)):
-                pixels.extend(
-                    _pixels(conn.execute(_LIVE_PIXELS.where(t.conversion_pixels.c.id.in_(chunk))))
-                )
+                pixels.extend(_pixels(conn.execute(_LIVE_PIXELS.where(cp.id.in_(chunk)))))
+            cookie_advertisers = _cookie_advertisers(conn, pixels)
         return TrackerCatalogueChanges(
             inputs,
             frozenset(tracker_ids),
@@ -229,6 +255,7 @@ class SqlTrackerCatalogue:
             rules_now,
             frozenset(pixel_ids),
             pixels,
+            cookie_advertisers,
         )
 
     def find_by_id(self, tracker_id: int) -> TrackerInputs:

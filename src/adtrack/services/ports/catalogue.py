@@ -34,6 +34,8 @@ class TrackerInputs:
     payment_rules: Sequence[PaymentRule]
     # each advertiser's stored redirect policy and landing domains, as stored (unchecked)
     advertiser_redirects: Mapping[int, tuple[object, object]]
+    # the trackers' advertisers that set conversion cookies (``Advertiser.conversion_cookies``)
+    cookie_advertisers: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,8 @@ class TrackerCatalogueLoad:
     inputs: TrackerInputs
     rule_publishers: dict[int, int]  # every live payment rule's publisher
     pixels: Sequence[ConversionPixel] = ()  # every live conversion pixel (``/sspx``)
+    # the pixels' advertisers that set conversion cookies (their ``/px`` reads them)
+    pixel_cookie_advertisers: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,7 @@ class TrackerCatalogueChanges:
     rule_publishers: Mapping[int, int]  # the publisher of each changed rule that is still live
     pixel_ids: frozenset[int] = frozenset()  # changed conversion pixels
     pixels: Sequence[ConversionPixel] = ()  # those still live, as they are now
+    pixel_cookie_advertisers: frozenset[int] = frozenset()  # as in TrackerCatalogueLoad
 
 
 class TrackerCatalogue(Protocol):
@@ -72,7 +77,8 @@ class TrackerCatalogue(Protocol):
         """The trackers changed in versions (after, through]: a changed tracker itself; every
         tracker of a changed line item, advertiser, publisher or placement; every tracker priced
         by a changed payment rule (its own rule, or one of its publisher's, where the publisher
-        is the rule's now or the one in ``rule_publishers``); and the changed conversion pixels.
+        is the rule's now or the one in ``rule_publishers``); and the changed conversion pixels
+        and every pixel of a changed advertiser.
 
         None when the change log cannot say (trimmed meanwhile, a version without change rows)
         or holds more than ``max_changes`` rows (one full load is then cheaper)."""

@@ -173,6 +173,16 @@ REDIRECT_POLICY = FormField(
     "ADTRACK_REDIRECT_POLICY.",
 )
 
+CONVERSION_COOKIES = FormField(
+    "conversion_cookies",
+    "Conversion cookies",
+    "select",
+    options=(("false", "Off"), ("true", "On: set a cookie on clicks and impressions")),
+    hint="A tracking-domain cookie from which this advertiser's browser conversion pixels "
+    "attribute post-click and post-view conversions; never set for visitors who send Sec-GPC "
+    "or DNT. Needs the tracking host on HTTPS.",
+)
+
 
 # The columns every catalogue list starts with.
 def _id_and_name(slug: str) -> tuple[Column[CatalogueEntity], Column[CatalogueEntity]]:
@@ -192,7 +202,7 @@ ADVERTISERS = CatalogueScreen[Advertiser](
     label="advertiser",
     title="Advertisers",
     section="advertisers",
-    fields=(NAME, CODE, STATE, LANDING_DOMAINS, REDIRECT_POLICY),
+    fields=(NAME, CODE, STATE, LANDING_DOMAINS, REDIRECT_POLICY, CONVERSION_COOKIES),
     columns=(
         *_id_and_name("advertisers"),
         _CODE,

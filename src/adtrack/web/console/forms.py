@@ -197,6 +197,8 @@ def show_value(field: FormField, value: object, zone: ZoneInfo) -> FormValue:
         return "\n".join(str(v) for v in value)
     if isinstance(value, Enum):
         return str(value.value)
+    if isinstance(value, bool):  # a yes/no choice: its options are "true" and "false"
+        return "true" if value else "false"
     return str(value)
 
 
