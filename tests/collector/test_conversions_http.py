@@ -352,3 +352,12 @@ def test_a_bots_browser_conversion_is_invalid(env: Env) -> None:
     conversion = env.conversions()[-1]
     assert (conversion["invalid"], conversion["invalid_reason"]) == (True, "bot")
     assert conversion["attribution"] == "post_click"  # attributed, but never counted
+
+
+def test_a_prefetched_browser_conversion_is_invalid_as_an_impression_would_be(env: Env) -> None:
+    token, _ = env.token()
+    headers = {**BROWSER, "Sec-Purpose": "prefetch"}
+    with httpx.Client(base_url=env.url, headers=headers) as client:
+        assert client.get(f"/px?id={env.pixel}&sspdata={token}").status_code == 200
+    conversion = env.conversions()[-1]
+    assert (conversion["invalid"], conversion["invalid_reason"]) == (True, "prefetch")

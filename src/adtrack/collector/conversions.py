@@ -22,8 +22,10 @@ invalid too (``invalid_click``). None of this is on the path of impressions and 
 
 The browser pixel ``/px`` takes the same parameters (and ``t=1`` for a script instead of the
 image); the landing page passes the click token on as ``sspdata``. It answers like an
-impression pixel, whatever becomes of the conversion, and a bot's conversion is invalid
-(``bot``); the visitor's address, agent and referrer are not recorded either. Where the pixel's
+impression pixel, whatever becomes of the conversion, and the invalid-traffic rules about the
+visitor apply as to impressions (``bot``, ``non_browser``, ``datacentre``, ``prefetch``: the
+conversion is recorded invalid); the visitor's address, agent and referrer are not recorded
+either. Where the pixel's
 advertiser sets conversion cookies (``conversion_cookies.py``), a ``/px`` conversion that its
 ``sspdata`` does not attribute is attributed from them: post-click to the cookie's click within
 the post-click window, else post-view to its impression within the post-view window (a click
@@ -47,7 +49,6 @@ from adtrack.domain.events import (
     CONVERSION_OUT_OF_WINDOW,
     CONVERSION_TRIGGER_TYPE,
     CONVERSION_WRONG_ADVERTISER,
-    INVALID_BOT,
     MAX_ORDER_ID_LENGTH,
     POST_CLICK,
     POST_VIEW,
@@ -139,13 +140,19 @@ class ConversionPostbacks:
         return self.cache.pixel_by_code(query.code) if query.code else None
 
     def handle_browser(
-        self, method: str, raw_query: bytes, event_id: str, bot: bool, cookie: bytes | None
+        self,
+        method: str,
+        raw_query: bytes,
+        event_id: str,
+        invalid_reason: str | None,
+        cookie: bytes | None,
     ) -> tuple[int, bytes | None]:
         """``/px``, the browser pixel: the same conversion as a postback's, answered with an
         image (``t=2``, the default) or a script (``t=1``) whatever becomes of it, so that a page
         never breaks. A bad ``value`` is ignored (the pixel's revenue applies, as a bad ``ancost``
         is ignored); a missing, unknown or inactive pixel or a too long ``order_id`` records
-        nothing. A bot's conversion (``bot``) is recorded invalid. ``cookie``: the request's
+        nothing. ``invalid_reason``: the visitor's invalid-traffic verdict (the conversion is
+        recorded invalid with it), or None. ``cookie``: the request's
         ``Cookie`` header, None when it has none or the visitor asked not to be tracked."""
         if method != "GET" and method != "HEAD":
             return AnswerKind.METHOD_NOT_ALLOWED, None
@@ -165,7 +172,14 @@ class ConversionPostbacks:
         if method == "HEAD":
             return answer, None
         return answer, self.record(
-            pixel, query.sspdata, order_id, value_micros, event_id, _time_ns() // 1000, bot, cookie
+            pixel,
+            query.sspdata,
+            order_id,
+            value_micros,
+            event_id,
+            _time_ns() // 1000,
+            invalid_reason,
+            cookie,
         )
 
     def handle(self, method: str, raw_query: bytes, event_id: str) -> tuple[int, bytes | None]:
@@ -203,14 +217,14 @@ class ConversionPostbacks:
         value_micros: int | None,
         event_id: str,
         now_us: int,
-        bot: bool = False,
+        invalid_reason: str | None = None,
         cookie: bytes | None = None,
     ) -> bytes:
         """The conversion's event record, attributed post-click where its token allows, else
         (``/px`` with ``cookie``, where the pixel reads them) from its advertiser's conversion
-        cookies (``bot``: a browser pixel loaded by a bot, recorded invalid). Unattributed, the
-        record keeps the reason of the first token it read (the token, the click cookie, the
-        impression cookie), and that token's event as its source."""
+        cookies (``invalid_reason``: the invalid-traffic verdict of a browser pixel's visitor).
+        Unattributed, the record keeps the reason of the first token it read (the token, the
+        click cookie, the impression cookie), and that token's event as its source."""
         # (attribution, the token to read and how), in order of precedence
         candidates: list[tuple[str, str]] = []
         if token:
@@ -276,8 +290,8 @@ class ConversionPostbacks:
             os=None,
             browser=None,
             referrer=None,
-            invalid=invalid or bot,
-            invalid_reason=INVALID_BOT if bot else INVALID_CLICK if invalid else None,
+            invalid=invalid or invalid_reason is not None,
+            invalid_reason=invalid_reason or (INVALID_CLICK if invalid else None),
             redirect_url=None,
             view_state=None,
             impression_event_id=None,

@@ -696,11 +696,21 @@ class TrackingCore:
         requests = self.metrics.requests
         requests[req.path] = requests.get(req.path, 0) + 1
         if req.path == BROWSER_PIXEL_PATH:
-            bot = self.bots.classify(req.user_agent)[1] is not None
+            # the visitor's invalid-traffic verdict, in the order of an impression's (inline on
+            # the hits' path, for speed)
+            invalid_reason = self.bots.classify(req.user_agent)[1]
+            if invalid_reason is None:
+                client_ip = req.client_ip
+                if req.forwarded_for and self.trust_forwarded_for:
+                    client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
+                if client_ip and self.datacentres.is_datacentre(client_ip):
+                    invalid_reason = INVALID_DATACENTRE
+                elif req.purpose is not None and is_prefetch(req.purpose):
+                    invalid_reason = INVALID_PREFETCH
             # conversion cookies are not read for a visitor who asks not to be tracked
             cookie = None if opted_out(req.sec_gpc, req.dnt) else req.cookie
             kind, record = self.conversions.handle_browser(
-                req.method, req.query, self.next_event_id(), bot, cookie
+                req.method, req.query, self.next_event_id(), invalid_reason, cookie
             )
         else:
             kind, record = self.conversions.handle(req.method, req.query, self.next_event_id())
