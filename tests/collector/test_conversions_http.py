@@ -46,6 +46,7 @@ from tests.support.collector import (
     start_thread_collector,
 )
 from tests.support.net import LOOPBACK, free_port, wait_for_port
+from tests.support.prometheus import metric_total
 
 SECRET = "a secret of the conversion tests, at least 32 characters"
 LANDING = "https://shop.example/thanks?sspdata=${SSP_DATA}"
@@ -352,3 +353,38 @@ def test_a_bots_browser_conversion_is_invalid(env: Env) -> None:
     conversion = env.conversions()[-1]
     assert (conversion["invalid"], conversion["invalid_reason"]) == (True, "bot")
     assert conversion["attribution"] == "post_click"  # attributed, but never counted
+
+
+@pytest.fixture
+def collector_env(tmp_path: Path) -> Iterator[Env]:
+    yield from _collector_env(tmp_path)
+
+
+def test_conversions_count_in_the_events_metric_once_the_log_holds_them(
+    collector_env: Env,
+) -> None:
+    env = collector_env
+
+    def events(verdict: str) -> float:
+        text = env.get("/metrics").text
+        return metric_total(
+            text, "adtrack_collector_events_total", type="conversion", verdict=verdict
+        )
+
+    token, _ = env.token()
+    assert env.get(f"/sspx?id={env.pixel}&sspdata={token}").status_code == 200
+    assert env.get(f"/px?code=buy&sspdata={token}").status_code == 200
+    with httpx.Client(base_url=env.url, headers={"User-Agent": "curl/8.5.0"}) as client:
+        assert client.get(f"/px?id={env.pixel}").status_code == 200
+    assert env.get("/sspx?id=999999").status_code == 404  # recorded nothing: counts nothing
+    assert (events("valid"), events("bot")) == (2, 1)
+    unavailable = metric_total(env.get("/metrics").text, "adtrack_collector_unavailable_total")
+    shutil.rmtree(env.log_dir)
+    env.log_dir.write_text("in the way")
+    try:
+        assert env.get(f"/sspx?id={env.pixel}").status_code == 503
+    finally:
+        env.log_dir.unlink()
+    text = env.get("/metrics").text
+    assert metric_total(text, "adtrack_collector_unavailable_total") == unavailable + 1
+    assert (events("valid"), events("bot")) == (2, 1)  # not stored: not counted

@@ -29,7 +29,7 @@ impression pixel, whatever becomes of the conversion, and a bot's conversion is 
 from __future__ import annotations
 
 import time
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import unquote
 
 from adtrack.collector.ancost import parse_ancost
@@ -50,10 +50,12 @@ from adtrack.domain.events import (
 from adtrack.domain.model import ImpType
 
 __all__ = [
+    "CONVERSION",
     "CONVERSION_PATHS",
     "INVALID_CLICK",
     "ConversionPostbacks",
     "ConversionQuery",
+    "ConversionRecord",
     "parse_conversion_query",
 ]
 
@@ -69,6 +71,14 @@ REJECT_MISSING_PIXEL: Final = "missing_conversion_pixel"
 REJECT_ORDER_ID: Final = "order_id_too_long"
 _MAX_RAW_PARAMETER = 3 * 256  # bytes of one parameter read at most (a token is under 140)
 _time_ns = time.time_ns  # (tests move the clock here)
+
+
+class ConversionRecord(NamedTuple):
+    """A conversion to make durable: its event record, and its verdict for the collector's
+    metrics once the log holds it (None: valid, else the invalid reason)."""
+
+    data: bytes
+    invalid_reason: str | None
 
 
 class ConversionQuery:
@@ -122,7 +132,7 @@ class ConversionPostbacks:
         self.click_tokens = click_tokens
         self.rejected = rejected  # the collector's rejections by reason (its metrics)
 
-    def _reject(self, reason: str, kind: int) -> tuple[int, bytes | None]:
+    def _reject(self, reason: str, kind: int) -> tuple[int, ConversionRecord | None]:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
         return kind, None
 
@@ -134,7 +144,7 @@ class ConversionPostbacks:
 
     def handle_browser(
         self, method: str, raw_query: bytes, event_id: str, bot: bool
-    ) -> tuple[int, bytes | None]:
+    ) -> tuple[int, ConversionRecord | None]:
         """``/px``, the browser pixel: the same conversion as a postback's, answered with an
         image (``t=2``, the default) or a script (``t=1``) whatever becomes of it, so that a page
         never breaks. A bad ``value`` is ignored (the pixel's revenue applies, as a bad ``ancost``
@@ -161,7 +171,9 @@ class ConversionPostbacks:
             pixel, query.sspdata, order_id, value_micros, event_id, _time_ns() // 1000, bot
         )
 
-    def handle(self, method: str, raw_query: bytes, event_id: str) -> tuple[int, bytes | None]:
+    def handle(
+        self, method: str, raw_query: bytes, event_id: str
+    ) -> tuple[int, ConversionRecord | None]:
         """The answer's kind and the record to make durable before answering (None: answer
         at once, nothing recorded)."""
         if method != "GET" and method != "HEAD":
@@ -197,7 +209,7 @@ class ConversionPostbacks:
         event_id: str,
         now_us: int,
         bot: bool = False,
-    ) -> bytes:
+    ) -> ConversionRecord:
         """The conversion's event record, attributed post-click where its token allows
         (``bot``: a browser pixel loaded by a bot, recorded invalid)."""
         tracker_id = line_item_id = publisher_id = 0
@@ -233,7 +245,8 @@ class ConversionPostbacks:
             revenue = pixel.post_click_revenue_micros
         else:
             revenue = 0
-        return Event(
+        invalid_reason = INVALID_BOT if bot else INVALID_CLICK if invalid else None
+        event = Event(
             event_id=event_id,
             ts=now_us,
             imp_type=CONVERSION,
@@ -255,8 +268,8 @@ class ConversionPostbacks:
             os=None,
             browser=None,
             referrer=None,
-            invalid=invalid or bot,
-            invalid_reason=INVALID_BOT if bot else INVALID_CLICK if invalid else None,
+            invalid=invalid_reason is not None,
+            invalid_reason=invalid_reason,
             redirect_url=None,
             view_state=None,
             impression_event_id=None,
@@ -266,4 +279,5 @@ class ConversionPostbacks:
             attribution_reason=reason,
             source_event_id=source_event_id,
             source_ts=source_ts,
-        ).to_bytes()
+        )
+        return ConversionRecord(event.to_bytes(), invalid_reason)
