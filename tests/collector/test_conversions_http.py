@@ -8,7 +8,9 @@ attributes the same way and always answers its image or script."""
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 import shutil
 import threading
 import time
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -29,6 +31,7 @@ from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
+from adtrack.bootstrap import build_catalogue
 from adtrack.collector import conversions as conversions_module
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
 from adtrack.collector.core import TrackingCore
@@ -36,6 +39,7 @@ from adtrack.collector.hits import RecentHits
 from adtrack.collector.responses import PIXEL_GIF, TRACKING_SCRIPT
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.domain.click_tokens import ClickTokens
+from adtrack.services.exports import ExportService
 from tests.support.collector import (
     BROWSER,
     Basic,
@@ -388,3 +392,36 @@ def test_conversions_count_in_the_events_metric_once_the_log_holds_them(
     text = env.get("/metrics").text
     assert metric_total(text, "adtrack_collector_unavailable_total") == unavailable + 1
     assert (events("valid"), events("bot")) == (2, 1)  # not stored: not counted
+
+
+def test_the_exported_image_tag_records_a_conversion_once_its_placeholders_are_filled(
+    collector_env: Env, tmp_path: Path
+) -> None:
+    env = collector_env
+    settings = settings_for(tmp_path, f"sqlite:///{tmp_path / 'adtrack.db'}")
+    engine = db.make_engine(settings.database_url)
+    try:
+        exports = ExportService(build_catalogue(settings, engine), "https://track.example")
+        image = exports.pixel_tags(env.pixel, use_code=True).tags.image
+    finally:
+        engine.dispose()
+    [src] = re.findall(r'<img src="([^"]+)"', image)
+    url = urlsplit(html.unescape(src))
+    assert (url.scheme, url.netloc, url.path) == ("https", "track.example", "/px")
+    token, click = env.token()
+    # what the conversion page fills in; the tag host's TLS ends in front of the collector
+    query = (
+        url.query.replace("[ORDER_ID]", quote("A-1001"))
+        .replace("[VALUE]", "49.90")
+        .replace("[SSP_DATA]", token)
+    )
+    before = len(env.conversions())
+    answer = env.get(f"{url.path}?{query}")
+    assert answer.status_code == 200 and answer.content == PIXEL_GIF
+    [conversion] = env.conversions()[before:]
+    assert conversion["conversion_pixel_id"] == env.pixel  # named by its code "buy"
+    assert (conversion["order_id"], conversion["booked_revenue_micros"]) == ("A-1001", 49_900_000)
+    assert (conversion["attribution"], conversion["source_event_id"]) == (
+        "post_click",
+        click["event_id"],
+    )
