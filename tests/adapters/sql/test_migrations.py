@@ -233,3 +233,24 @@ def test_0009_monthly_audience_rollups_are_filled_from_the_daily_rows(db_url: st
         engine.dispose()
     upgrade(db_url)
     assert schema_differences(db_url) == []
+
+
+def test_0012_conversion_bookkeeping_indexes_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+
+    upgrade(db_url)
+    command.downgrade(alembic_config(db_url), "0009")
+    engine = make_engine(db_url)
+    try:
+        names = {
+            index["name"]
+            for table in ("conversion_verdicts", "conversion_orders")
+            for index in inspect(engine).get_indexes(table)
+        }
+    finally:
+        engine.dispose()
+    assert not names & {"ix_conversion_verdicts_ts", "ix_conversion_orders_event_id"}
+    assert current_revision(db_url) == "0009"
+    upgrade(db_url)
+    assert current_revision(db_url) == "0012_conversion_bookkeeping_retention"
+    assert schema_differences(db_url) == []
