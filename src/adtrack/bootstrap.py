@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from adtrack.services.export_delivery import ExportDelivery, ExportDeliveryWorker
     from adtrack.services.exports import ExportService, RetryPolicy
     from adtrack.services.ports import (
+        ConversionBookkeepingRetention,
         EventLogWriter,
         RawEventArchive,
         RawEventReader,
@@ -62,6 +63,7 @@ __all__ = [
     "Services",
     "bootstrap",
     "build_catalogue",
+    "build_conversion_bookkeeping_retention",
     "build_event_writer",
     "build_exports",
     "build_feed_rules",
@@ -312,6 +314,17 @@ def build_raw_event_retention(settings: Settings, engine: Engine) -> RawEventRet
     )
 
     return ArchiveRetention(ParquetRawEventArchive(settings.raw_events_dir), engine)
+
+
+def build_conversion_bookkeeping_retention(
+    settings: Settings, engine: Engine
+) -> ConversionBookkeepingRetention:
+    """The retention purge of the aggregator's conversion verdicts and order ids."""
+    from adtrack.adapters.sql.conversion_retention import SqlConversionBookkeepingRetention
+
+    return SqlConversionBookkeepingRetention(
+        engine, batch_rows=settings.conversion_purge_batch_rows
+    )
 
 
 def carry_over_legacy_events(engine: Engine, archive: RawEventArchive) -> int:

@@ -6,6 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from adtrack.domain.conversion_retention import (
+    DEFAULT_CONVERSION_DEDUP_RETENTION_DAYS,
+    MIN_CONVERSION_DEDUP_RETENTION_DAYS,
+)
+
 DEFAULT_NATS_STREAM = "ADTRACK_EVENTS"
 DEFAULT_NATS_SUBJECT = "adtrack.events"  # the default stream's subject (existing installs use it)
 
@@ -150,6 +155,11 @@ class Settings:
     # each once; beacons of older impressions are not counted).
     view_beacon_days: int = 1
     view_dedup_days: int = 8
+    # The aggregator's conversion verdicts and the order ids they counted are kept this many
+    # days after their conversion (docs/conversions.md, "Retention"), and purged a batch of
+    # conversion_purge_batch_rows verdicts per transaction.
+    conversion_dedup_retention_days: int = DEFAULT_CONVERSION_DEDUP_RETENTION_DAYS
+    conversion_purge_batch_rows: int = 5_000
 
     def __post_init__(self) -> None:
         # the derived subject is filled in once: dataclasses.replace() with another stream name
@@ -164,6 +174,15 @@ class Settings:
                 f"({self.view_beacon_days}): a beacon must not outlive the memory of its "
                 "impression's counted states"
             )
+
+        if self.conversion_dedup_retention_days < MIN_CONVERSION_DEDUP_RETENTION_DAYS:
+            raise ValueError(
+                "ADTRACK_CONVERSION_DEDUP_RETENTION_DAYS must be at least "
+                f"{MIN_CONVERSION_DEDUP_RETENTION_DAYS} (the longest post-click window, 90 days, "
+                "and a day): a verdict must outlive every conversion it can decide"
+            )
+        if self.conversion_purge_batch_rows < 1:
+            raise ValueError("ADTRACK_CONVERSION_PURGE_BATCH_ROWS must be at least 1")
 
     @property
     def raw_events_dir(self) -> Path:
@@ -260,6 +279,13 @@ class Settings:
             token_secret=env.get("ADTRACK_TOKEN_SECRET") or None,
             view_beacon_days=int(env.get("ADTRACK_VIEW_BEACON_DAYS", "1")),
             view_dedup_days=int(env.get("ADTRACK_VIEW_DEDUP_DAYS", "8")),
+            conversion_dedup_retention_days=int(
+                env.get(
+                    "ADTRACK_CONVERSION_DEDUP_RETENTION_DAYS",
+                    str(DEFAULT_CONVERSION_DEDUP_RETENTION_DAYS),
+                )
+            ),
+            conversion_purge_batch_rows=int(env.get("ADTRACK_CONVERSION_PURGE_BATCH_ROWS", "5000")),
         )
 
     @property

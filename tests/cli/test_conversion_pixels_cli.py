@@ -55,3 +55,40 @@ def test_create_and_list(tmp_path: Path) -> None:
     assert [json.loads(line)["code"] for line in listed.output.splitlines()] == ["buy"]
     table = runner.invoke(app, ["conversion-pixels", "list", "--q", "purch"], env=env)
     assert "Purchase" in table.output and "buy" in table.output
+
+
+def test_tags(tmp_path: Path) -> None:
+    env = {
+        "ADTRACK_DATA_DIR": str(tmp_path / "data"),
+        "ADTRACK_DATABASE_URL": "",
+        "ADTRACK_PUBLIC_URL": "http://track.example",
+    }
+    made = runner.invoke(app, ["advertisers", "create", '{"name": "Acme"}'], env=env)
+    advertiser_id = json.loads(made.output)["id"]
+    body = json.dumps({"advertiser_id": advertiser_id, "name": "Buy", "code": "buy"})
+    pixel_id = json.loads(
+        runner.invoke(app, ["conversion-pixels", "create", body], env=env).output
+    )["id"]
+
+    text = runner.invoke(app, ["conversion-pixels", "tags", str(pixel_id)], env=env)
+    assert text.exit_code == 0, text.output
+    postback = (
+        f"https://track.example/sspx?id={pixel_id}&sspdata=[SSP_DATA]"
+        "&order_id=[ORDER_ID]&value=[VALUE]"
+    )
+    assert f"Server-side postback URL:\n{postback}\n" in text.output
+    assert f'<img src="https://track.example/px?id={pixel_id}&order_id=' in text.output
+    assert "[SSP_DATA] (sspdata): The click token" in text.output
+
+    by_code = runner.invoke(
+        app, ["conversion-pixels", "tags", str(pixel_id), "--use-code", "--json"], env=env
+    )
+    assert by_code.exit_code == 0, by_code.output
+    answer = json.loads(by_code.output)
+    assert answer["tags"]["postback"].startswith("https://track.example/sspx?code=buy&")
+    assert answer["conversion_pixel_id"] == pixel_id and answer["warnings"] == []
+
+    missing = runner.invoke(app, ["conversion-pixels", "tags", "999999"], env=env)
+    assert missing.exit_code == 1 and "error: id: " in missing.output
+    bad = runner.invoke(app, ["conversion-pixels", "tags", "x"], env=env)
+    assert bad.exit_code == 2 and "'x'" in bad.output

@@ -148,6 +148,10 @@ def test_feed_clicks_and_retention_purge(env: dict[str, str]) -> None:
     purge = runner.invoke(app, ["retention", "purge"], env=env)
     assert purge.exit_code == 0, purge.output
     assert "deleted 1 raw events older than 30 days" in purge.output
+    assert (
+        "deleted 0 conversion verdicts (and the order ids they counted) older than 100 days"
+        in purge.output
+    )
     engine = make_engine(env["ADTRACK_DATABASE_URL"])
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.rollup_hourly)).scalar() == 4

@@ -553,10 +553,20 @@ _TAG_PIECES = st.sampled_from(
 def _comparable(outcome: object) -> tuple[object, ...]:
     """An outcome without what differs from hit to hit anyway (event id and time, and so the
     t=1 script's token)."""
-    kind, location, record, info, lookup, body, view_state, set_cookie = outcome  # type: ignore[misc]
+    kind, location, record, info, lookup, body, view_state, verdict, set_cookie = outcome  # type: ignore[misc]
     data = None if record is None else {**record_fields(record), "event_id": 0, "ts": 0}
     hit = None if info is None else info._replace(event_id="", ts=0)
-    return kind, location, data, hit, lookup, body is None, view_state, set_cookie is None
+    return (
+        kind,
+        location,
+        data,
+        hit,
+        lookup,
+        body is None,
+        view_state,
+        verdict,
+        set_cookie is None,
+    )
 
 
 @settings(max_examples=300, deadline=None)

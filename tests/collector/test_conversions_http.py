@@ -8,7 +8,9 @@ attributes the same way and always answers its image or script."""
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 import shutil
 import threading
 import time
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -29,6 +31,7 @@ from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
+from adtrack.bootstrap import build_catalogue
 from adtrack.collector import conversions as conversions_module
 from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
 from adtrack.collector.core import TrackingCore
@@ -36,6 +39,7 @@ from adtrack.collector.hits import RecentHits
 from adtrack.collector.responses import PIXEL_GIF, TRACKING_SCRIPT
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.domain.click_tokens import ClickTokens
+from adtrack.services.exports import ExportService
 from tests.support.collector import (
     BROWSER,
     Basic,
@@ -46,6 +50,7 @@ from tests.support.collector import (
     start_thread_collector,
 )
 from tests.support.net import LOOPBACK, free_port, wait_for_port
+from tests.support.prometheus import metric_total
 
 SECRET = "a secret of the conversion tests, at least 32 characters"
 LANDING = "https://shop.example/thanks?sspdata=${SSP_DATA}"
@@ -361,3 +366,85 @@ def test_a_prefetched_browser_conversion_is_invalid_as_an_impression_would_be(en
         assert client.get(f"/px?id={env.pixel}&sspdata={token}").status_code == 200
     conversion = env.conversions()[-1]
     assert (conversion["invalid"], conversion["invalid_reason"]) == (True, "prefetch")
+
+
+@pytest.fixture
+def collector_env(tmp_path: Path) -> Iterator[Env]:
+    yield from _collector_env(tmp_path)
+
+
+def test_conversions_count_in_the_events_metric_once_the_log_holds_them(
+    collector_env: Env,
+) -> None:
+    env = collector_env
+
+    def events(verdict: str) -> float:
+        text = env.get("/metrics").text
+        return metric_total(
+            text, "adtrack_collector_events_total", type="conversion", verdict=verdict
+        )
+
+    token, _ = env.token()
+    assert env.get(f"/sspx?id={env.pixel}&sspdata={token}").status_code == 200
+    assert env.get(f"/px?code=buy&sspdata={token}").status_code == 200
+    with httpx.Client(base_url=env.url, headers={"User-Agent": "curl/8.5.0"}) as client:
+        assert client.get(f"/px?id={env.pixel}").status_code == 200
+    assert env.get("/sspx?id=999999").status_code == 404  # recorded nothing: counts nothing
+    assert (events("valid"), events("bot")) == (2, 1)
+    unavailable = metric_total(env.get("/metrics").text, "adtrack_collector_unavailable_total")
+    shutil.rmtree(env.log_dir)
+    env.log_dir.write_text("in the way")
+    try:
+        assert env.get(f"/sspx?id={env.pixel}").status_code == 503
+    finally:
+        env.log_dir.unlink()
+    text = env.get("/metrics").text
+    assert metric_total(text, "adtrack_collector_unavailable_total") == unavailable + 1
+    assert (events("valid"), events("bot")) == (2, 1)  # not stored: not counted
+
+
+def test_the_exported_image_tag_records_a_conversion_once_its_placeholders_are_filled(
+    collector_env: Env, tmp_path: Path
+) -> None:
+    env = collector_env
+    settings = settings_for(tmp_path, f"sqlite:///{tmp_path / 'adtrack.db'}")
+    engine = db.make_engine(settings.database_url)
+    try:
+        exports = ExportService(build_catalogue(settings, engine), "https://track.example")
+        image = exports.pixel_tags(env.pixel, use_code=True).tags.image
+    finally:
+        engine.dispose()
+    [src] = re.findall(r'<img src="([^"]+)"', image)
+    url = urlsplit(html.unescape(src))
+    assert (url.scheme, url.netloc, url.path) == ("https", "track.example", "/px")
+    token, click = env.token()
+    # what the conversion page fills in; the tag host's TLS ends in front of the collector
+    query = (
+        url.query.replace("[ORDER_ID]", quote("A-1001"))
+        .replace("[VALUE]", "49.90")
+        .replace("[SSP_DATA]", token)
+    )
+    before = len(env.conversions())
+    answer = env.get(f"{url.path}?{query}")
+    assert answer.status_code == 200 and answer.content == PIXEL_GIF
+    [conversion] = env.conversions()[before:]
+    assert conversion["conversion_pixel_id"] == env.pixel  # named by its code "buy"
+    assert (conversion["order_id"], conversion["booked_revenue_micros"]) == ("A-1001", 49_900_000)
+    assert (conversion["attribution"], conversion["source_event_id"]) == (
+        "post_click",
+        click["event_id"],
+    )
+
+
+def test_an_unfilled_placeholder_is_taken_as_absent(env: Env) -> None:
+    # a tag pasted as exported: its placeholders were never filled in
+    query = "order_id=[ORDER_ID]&value=[VALUE]&sspdata=[SSP_DATA]"
+    first, recorded = env.convert(f"id={env.pixel}&{query}")
+    assert first.status_code == 200 and recorded is not None
+    assert (recorded["order_id"], recorded["ancost_used"]) == (None, False)
+    assert recorded["attribution_reason"] == "no_token"
+    _, again = env.convert(f"id={env.pixel}&order_id=%5BORDER_ID%5D")  # (encoded: the same)
+    assert again is not None and again["order_id"] is None
+    answer = env.get(f"/px?id={env.pixel}&order_id=[ORDER_ID]&sspdata=[SSP_DATA]")
+    assert answer.status_code == 200
+    assert env.conversions()[-1]["order_id"] is None

@@ -34,7 +34,11 @@ from adtrack import bootstrap
 from adtrack.aggregator.runner import Aggregator
 from adtrack.config import Settings
 from adtrack.services.ports import RawEventStore
-from adtrack.services.retention import purge_periodically
+from adtrack.services.retention import (
+    purge_conversion_bookkeeping,
+    purge_periodically,
+    run_periodically,
+)
 from adtrack.supervisor import (
     STARTUP_TIMEOUT,
     STOP_TIMEOUT,
@@ -66,7 +70,8 @@ async def aggregate(
     """Aggregate until ``stop`` is set (the batch in hand is finished first).
 
     Raw events an earlier version left in the ``events`` table are moved into the archive
-    first. ``maintenance`` adds the raw-event retention purge (hourly) and the archive's
+    first. ``maintenance`` adds the retention purges (hourly: raw events, and the conversion
+    verdicts and order ids past ``ADTRACK_CONVERSION_DEDUP_RETENTION_DAYS``) and the archive's
     compaction and orphan deletion (``ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS``): one per
     installation is enough, so ``adtrack serve``'s aggregator does it and ``adtrack
     aggregator`` does not.
@@ -83,6 +88,16 @@ async def aggregate(
                 )
             )
             jobs.append(asyncio.create_task(_maintain_archive(engine, archive, settings)))
+            bookkeeping = bootstrap.build_conversion_bookkeeping_retention(settings, engine)
+            days = settings.conversion_dedup_retention_days
+            jobs.append(
+                asyncio.create_task(
+                    run_periodically(
+                        lambda: purge_conversion_bookkeeping(bookkeeping, retention_days=days),
+                        "conversion bookkeeping purge",
+                    )
+                )
+            )
         try:
             if on_ready is not None:
                 on_ready()

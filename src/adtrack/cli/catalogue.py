@@ -1,5 +1,6 @@
 """Catalogue commands: ``adtrack <resource> list|create``, thin over the service, JSON like the
-API (both are generated from ``services/catalogue_resources.py``)."""
+API (both are generated from ``services/catalogue_resources.py``); and a conversion pixel's
+tags, ``adtrack conversion-pixels tags ID`` (``cli/export.py``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import typer
 
 from adtrack import bootstrap
 from adtrack.cli.database import fail, open_database, table
+from adtrack.cli.export import pixel_tags_command
 from adtrack.domain.model import State
 from adtrack.services import schemas
 from adtrack.services.catalogue_resources import RESOURCES, KindResource
@@ -85,4 +87,6 @@ def register(app: typer.Typer) -> None:
         group = typer.Typer(help=f"{resource.label.capitalize()}s.", no_args_is_help=True)
         group.command("list")(_list_command(resource))
         group.command("create")(_create_command(resource))
+        if resource.path == "conversion-pixels":
+            group.command("tags")(pixel_tags_command)
         app.add_typer(group, name=resource.path)

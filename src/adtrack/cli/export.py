@@ -6,6 +6,11 @@ platform (``--old-host``, ``secure.adnxs.com`` by default) next to its new tag;
 ``--email ADDRESS`` (repeatable, up to 10) sends them through ``ADTRACK_SMTP_URL`` and waits for
 the outcome (retrying temporary failures like the server's background worker does).
 Warnings go to stderr. Exit code 1 on refused input or a failed email.
+
+``adtrack conversion-pixels tags ID`` prints a conversion pixel's tags (the image and script of
+the browser pixel, the server-side postback URL) and the placeholders to fill; ``--use-code``
+names the pixel by its code, ``--json`` prints the API's answer
+(``GET /api/v1/conversion-pixels/{id}/tags``).
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ import typer
 
 from adtrack import bootstrap
 from adtrack.cli.database import fail, open_database
+from adtrack.domain.conversion_tags import PLACEHOLDERS
 from adtrack.domain.errors import ValidationError
 from adtrack.domain.parsing import parse_id
+from adtrack.services.exact_json import dumps
 from adtrack.services.export_request import ExportRequest
 from adtrack.services.ports import ExportStatus
 from adtrack.services.tag_sheets import SheetKind, to_text
 
-__all__ = ["register"]
+__all__ = ["pixel_tags_command", "register"]
 
 
 def _id_list(value: str | None, option: str) -> list[int]:
@@ -159,6 +166,42 @@ def export_command(
             output.write_bytes(downloaded.sheet.data)
             what = "tag map row(s)" if download is SheetKind.TAG_MAP else "tag(s)"
             typer.echo(f"wrote {downloaded.rows} {what} to {output}", err=True)
+
+
+_PIXEL_TAG_LABELS = (
+    ("image", "Image pixel (the conversion page)"),
+    ("javascript", "JavaScript pixel (the conversion page)"),
+    ("postback", "Server-side postback URL"),
+)
+
+
+def pixel_tags_command(
+    pixel_id: Annotated[str, typer.Argument(metavar="ID", help="The conversion pixel's id.")],
+    use_code: Annotated[
+        bool, typer.Option("--use-code", help="Name the pixel by code= instead of id=")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The API's JSON answer")] = False,
+) -> None:
+    """A conversion pixel's tags: image, script and server-side postback."""
+    try:
+        parsed_id = parse_id(pixel_id, "id")
+    except ValidationError as exc:
+        raise typer.BadParameter(f"{pixel_id!r} {exc.message}", param_hint="ID") from None
+    with open_database() as database:
+        catalogue = bootstrap.build_catalogue(database.settings, database.engine)
+        service, _ = bootstrap.build_exports(database.settings, database.engine, catalogue, None)
+        result = service.pixel_tags(parsed_id, use_code=use_code)
+    _warn(result.warnings)
+    if as_json:
+        typer.echo(dumps(result.to_json()).decode())
+        return
+    tags = result.tags.as_json()
+    lines = [f"Conversion pixel {result.pixel.id}: {result.pixel.name}", ""]
+    for key, label in _PIXEL_TAG_LABELS:
+        lines += [f"{label}:", tags[key], ""]
+    lines.append("Replace each placeholder, or leave out the parameter that has none:")
+    lines += [f"  {p.placeholder} ({p.parameter}): {p.meaning}" for p in PLACEHOLDERS]
+    typer.echo("\n".join(lines))
 
 
 def _warn(warnings: list[str]) -> None:

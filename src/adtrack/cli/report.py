@@ -5,7 +5,9 @@
   ``--format xlsx``);
 - ``adtrack feed clicks --start ... --end ...`` (and ``feed impressions``) streams the feed as
   CSV or JSON lines to stdout or ``-o FILE``;
-- ``adtrack retention purge`` deletes raw events older than ``ADTRACK_RAW_EVENT_RETENTION_DAYS``.
+- ``adtrack retention purge`` deletes raw events older than ``ADTRACK_RAW_EVENT_RETENTION_DAYS``
+  and the conversion verdicts and order ids older than
+  ``ADTRACK_CONVERSION_DEDUP_RETENTION_DAYS``.
 
 Refused input prints ``error: <field>: <message>`` and exits with code 1.
 """
@@ -25,7 +27,7 @@ from adtrack.reporting import formats
 from adtrack.reporting.feed_stream import stream_feed
 from adtrack.reporting.feeds import FeedFormat, FeedKind
 from adtrack.reporting.request import ReportParameters, parse_report_request
-from adtrack.services.retention import purge_raw_events
+from adtrack.services.retention import purge_conversion_bookkeeping, purge_raw_events
 
 __all__ = ["register"]
 
@@ -163,12 +165,21 @@ def _feed_command(kind: FeedKind) -> Callable[..., None]:
 
 
 def purge() -> None:
-    """Delete raw events older than the retention period (rollups are kept)."""
+    """Delete raw events and conversion verdicts older than their retention (rollups are
+    kept)."""
     with open_database() as database:
         settings = database.settings
         retention = bootstrap.build_raw_event_retention(settings, database.engine)
         deleted = purge_raw_events(retention, retention_days=settings.raw_event_retention_days)
+        bookkeeping = bootstrap.build_conversion_bookkeeping_retention(settings, database.engine)
+        verdicts = purge_conversion_bookkeeping(
+            bookkeeping, retention_days=settings.conversion_dedup_retention_days
+        )
     typer.echo(f"deleted {deleted} raw events older than {settings.raw_event_retention_days} days")
+    typer.echo(
+        f"deleted {verdicts} conversion verdicts (and the order ids they counted) older than "
+        f"{settings.conversion_dedup_retention_days} days"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -178,6 +189,8 @@ def register(app: typer.Typer) -> None:
     feed_app.command("impressions")(_feed_command(FeedKind.IMPRESSION))
     feed_app.command("conversions")(_feed_command(FeedKind.CONVERSION))
     app.add_typer(feed_app, name="feed")
-    retention_app = typer.Typer(help="Raw-event retention.", no_args_is_help=True)
+    retention_app = typer.Typer(
+        help="Retention: raw events, conversion bookkeeping.", no_args_is_help=True
+    )
     retention_app.command("purge")(purge)
     app.add_typer(retention_app, name="retention")

@@ -35,7 +35,7 @@ wins over an impression, as on the original platform), as the pixel's trigger ty
 from __future__ import annotations
 
 import time
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import unquote
 
 from adtrack.collector.ancost import parse_ancost
@@ -44,6 +44,7 @@ from adtrack.collector.responses import AnswerKind
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.collector.tracker_tables import CachedPixel
 from adtrack.domain.click_tokens import ClickTokenRefused, ClickTokens, TokenEvent
+from adtrack.domain.conversion_tags import PLACEHOLDERS
 from adtrack.domain.events import (
     CONVERSION_NO_TOKEN,
     CONVERSION_OUT_OF_WINDOW,
@@ -57,10 +58,12 @@ from adtrack.domain.events import (
 from adtrack.domain.model import ImpType
 
 __all__ = [
+    "CONVERSION",
     "CONVERSION_PATHS",
     "INVALID_CLICK",
     "ConversionPostbacks",
     "ConversionQuery",
+    "ConversionRecord",
     "parse_conversion_query",
 ]
 
@@ -76,6 +79,14 @@ REJECT_MISSING_PIXEL: Final = "missing_conversion_pixel"
 REJECT_ORDER_ID: Final = "order_id_too_long"
 _MAX_RAW_PARAMETER = 3 * 256  # bytes of one parameter read at most (a token is under 140)
 _time_ns = time.time_ns  # (tests move the clock here)
+
+
+class ConversionRecord(NamedTuple):
+    """A conversion to make durable: its event record, and its verdict for the collector's
+    metrics once the log holds it (None: valid, else the invalid reason)."""
+
+    data: bytes
+    invalid_reason: str | None
 
 
 class ConversionQuery:
@@ -99,13 +110,21 @@ def _text(raw: bytes) -> str:
     return raw[:_MAX_RAW_PARAMETER].decode("utf-8", "replace")
 
 
+# An exported tag's placeholders (``[ORDER_ID]``...) left as they are: the page had nothing to
+# fill in, so the parameter is taken as absent (a literal ``[ORDER_ID]`` would otherwise be one
+# order id shared by every conversion).
+_UNFILLED: Final = frozenset(placeholder.placeholder for placeholder in PLACEHOLDERS)
+
+
 def parse_conversion_query(query: bytes) -> ConversionQuery:
     parsed = ConversionQuery()
     for pair in query.split(b"&"):
         name, _, value = pair.partition(b"=")
         field = name.decode("latin-1")
         if field in ConversionQuery.__slots__ and getattr(parsed, field) is None:
-            setattr(parsed, field, _text(value))
+            text = _text(value)
+            if text not in _UNFILLED:
+                setattr(parsed, field, text)
     return parsed
 
 
@@ -129,7 +148,7 @@ class ConversionPostbacks:
         self.click_tokens = click_tokens
         self.rejected = rejected  # the collector's rejections by reason (its metrics)
 
-    def _reject(self, reason: str, kind: int) -> tuple[int, bytes | None]:
+    def _reject(self, reason: str, kind: int) -> tuple[int, ConversionRecord | None]:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
         return kind, None
 
@@ -146,7 +165,7 @@ class ConversionPostbacks:
         event_id: str,
         invalid_reason: str | None,
         cookie: bytes | None,
-    ) -> tuple[int, bytes | None]:
+    ) -> tuple[int, ConversionRecord | None]:
         """``/px``, the browser pixel: the same conversion as a postback's, answered with an
         image (``t=2``, the default) or a script (``t=1``) whatever becomes of it, so that a page
         never breaks. A bad ``value`` is ignored (the pixel's revenue applies, as a bad ``ancost``
@@ -182,7 +201,9 @@ class ConversionPostbacks:
             cookie,
         )
 
-    def handle(self, method: str, raw_query: bytes, event_id: str) -> tuple[int, bytes | None]:
+    def handle(
+        self, method: str, raw_query: bytes, event_id: str
+    ) -> tuple[int, ConversionRecord | None]:
         """The answer's kind and the record to make durable before answering (None: answer
         at once, nothing recorded)."""
         if method != "GET" and method != "HEAD":
@@ -219,7 +240,7 @@ class ConversionPostbacks:
         now_us: int,
         invalid_reason: str | None = None,
         cookie: bytes | None = None,
-    ) -> bytes:
+    ) -> ConversionRecord:
         """The conversion's event record, attributed post-click where its token allows, else
         (``/px`` with ``cookie``, where the pixel reads them) from its advertiser's conversion
         cookies (``invalid_reason``: the invalid-traffic verdict of a browser pixel's visitor).
@@ -240,11 +261,11 @@ class ConversionPostbacks:
         source: TokenEvent | None = None
         attributed: TokenEvent | None = None
         for kind, text in candidates:
-            refused, event = self._attribute(pixel, kind, text, now_us)
+            refused, read = self._attribute(pixel, kind, text, now_us)
             if source is None:
-                source = event
+                source = read
             if refused is None:
-                attribution, attributed = kind, event
+                attribution, attributed = kind, read
                 break
             reason = reason or refused
         if attributed is not None:
@@ -268,7 +289,8 @@ class ConversionPostbacks:
             revenue = pixel.post_view_revenue_micros
         else:
             revenue = 0
-        return Event(
+        invalid_reason = invalid_reason or (INVALID_CLICK if invalid else None)
+        event = Event(
             event_id=event_id,
             ts=now_us,
             imp_type=CONVERSION,
@@ -290,8 +312,8 @@ class ConversionPostbacks:
             os=None,
             browser=None,
             referrer=None,
-            invalid=invalid or invalid_reason is not None,
-            invalid_reason=invalid_reason or (INVALID_CLICK if invalid else None),
+            invalid=invalid_reason is not None,
+            invalid_reason=invalid_reason,
             redirect_url=None,
             view_state=None,
             impression_event_id=None,
@@ -301,7 +323,8 @@ class ConversionPostbacks:
             attribution_reason=reason,
             source_event_id=source_event_id,
             source_ts=source_ts,
-        ).to_bytes()
+        )
+        return ConversionRecord(event.to_bytes(), invalid_reason)
 
     def _attribute(
         self, pixel: CachedPixel, attribution: str, text: str, now_us: int

@@ -56,6 +56,7 @@ from adtrack.collector.click_token_targets import token_parts, without_token
 from adtrack.collector.conversion_cookies import set_cookie_line
 from adtrack.collector.conversions import (
     BROWSER_PIXEL_PATH,
+    CONVERSION,
     CONVERSION_PATHS,
     ConversionPostbacks,
 )
@@ -238,6 +239,8 @@ class Outcome(NamedTuple):
     lookup: LookupKey | None = None  # set: look this key up in the store, then handle again
     body: bytes | None = None  # the answer's body when it is this request's own (t=1 script)
     view_state: str | None = None  # a viewability beacon's state (it has no HitInfo)
+    # a conversion's metrics key (imp type, invalid reason or None): it has no HitInfo either
+    verdict: tuple[int, str | None] | None = None
     # a ``Set-Cookie`` header line (with its CRLF) to send with the answer: a conversion cookie
     set_cookie: bytes | None = None
 
@@ -657,7 +660,9 @@ class TrackingCore:
                     )
                 )
             )
-        return _new_tuple(Outcome, (kind, location, record, info, None, body, None, set_cookie))
+        return _new_tuple(
+            Outcome, (kind, location, record, info, None, body, None, None, set_cookie)
+        )
 
     def _beacon(self, req: RequestLike) -> Outcome:
         """A viewability beacon: the event of its impression's state, or only a count."""
@@ -714,7 +719,9 @@ class TrackingCore:
             )
         else:
             kind, record = self.conversions.handle(req.method, req.query, self.next_event_id())
-        return Outcome(kind, None, record)
+        if record is None:
+            return Outcome(kind)
+        return Outcome(kind, None, record.data, verdict=(CONVERSION, record.invalid_reason))
 
     def _resolve(
         self,
@@ -872,11 +879,13 @@ class TrackingCore:
         infos = list(filter(None, map(_EVENT_OF, outcomes)))  # (no Python-level loop per event)
         self.metrics.events.update(map(_VERDICT_KEY, infos))  # counted in C
         self.hits.add_stored(infos)
-        if len(infos) != len(outcomes):  # (some outcomes were beacons: no HitInfo)
+        if len(infos) != len(outcomes):  # (some outcomes were beacons or conversions)
             beacons = self.metrics.view_beacons
             for outcome in outcomes:
                 if outcome.view_state is not None:
                     beacons[outcome.view_state] = beacons.get(outcome.view_state, 0) + 1
+                elif outcome.verdict is not None:
+                    self.metrics.events[outcome.verdict] += 1
 
     def failed(self, outcomes: Iterable[Outcome]) -> None:
         """The store refused these events: they are answered 503 and must leave no trace.
@@ -889,7 +898,7 @@ class TrackingCore:
         for outcome in outcomes:
             info = outcome.event
             if info is None:
-                count += outcome.view_state is not None
+                count += outcome.view_state is not None or outcome.verdict is not None
                 continue
             count += 1
             if (

@@ -21,7 +21,7 @@ __all__ = ["CollectorMetrics", "PROMETHEUS_CONTENT_TYPE"]
 
 PROMETHEUS_CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
-_IMP_TYPE_LABEL = {9: "impression", 10: "click"}
+_IMP_TYPE_LABEL = {9: "impression", 10: "click", 11: "conversion"}
 
 
 class CollectorMetrics:
@@ -96,7 +96,8 @@ class _Families(Collector):
         yield family
         family = CounterMetricFamily(
             "adtrack_collector_events",
-            "Events stored and answered, by type and invalid-traffic verdict.",
+            "Events stored and answered (impressions, clicks, conversions of /sspx and /px), by "
+            "type and invalid-traffic verdict.",
             labels=["type", "verdict"],
         )
         for (imp_type, reason), value in sorted(m.events.items(), key=lambda kv: str(kv[0])):

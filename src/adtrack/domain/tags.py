@@ -150,6 +150,16 @@ def is_local_public_url(public_url: str) -> bool:
     return host in _LOCAL_HOSTS or host.startswith("127.") or host.endswith(".localhost")
 
 
+def local_host_warning(public_url: str) -> str | None:
+    """What to say when tags would point at this machine (None: they point elsewhere)."""
+    if not is_local_public_url(public_url):
+        return None
+    return (
+        f"the tag host is {public_url}, which only this machine can reach: "
+        "set ADTRACK_PUBLIC_URL to the public address of the tracking server"
+    )
+
+
 def uses_https(fmt: TagFormat, options: TagOptions) -> bool:
     return options.secure or fmt is TagFormat.PIXEL
 

@@ -38,13 +38,14 @@ from adtrack.domain.model import Tracker, TrackerType
 from adtrack.domain.tags import (
     TrackerTagData,
     effective_format,
-    is_local_public_url,
+    local_host_warning,
     normalise_public_url,
     render_tag,
 )
 from adtrack.domain.utc import utc_now
 from adtrack.services.catalogue import CatalogueService
 from adtrack.services.export_request import Delivery, ExportRequest
+from adtrack.services.pixel_tags import PixelTags, pixel_tags
 from adtrack.services.ports import Attachment, ExportRecord, ExportStatus, ExportStore, MailMessage
 from adtrack.services.tag_map import TagMapRow, parse_old_host, render_tag_map, tag_map_rows
 from adtrack.services.tag_sheets import RenderedSheet, SheetKind, TagRow, render_sheet, to_text
@@ -186,6 +187,11 @@ class ExportService:
             )
         return ExportResult(rows=rows, warnings=self._warnings(request, [*impressions, *clicks]))
 
+    def pixel_tags(self, pixel_id: int, *, use_code: bool = False) -> PixelTags:
+        """A conversion pixel's tags on this deployment's tag host (``pixel_tags.py``);
+        ``NotFound`` when the pixel is unknown or deleted."""
+        return pixel_tags(self.catalogue, self.public_url, pixel_id, use_code=use_code)
+
     def tag_map(self, request: ExportRequest, old_host: str | None = None) -> TagMapResult:
         """Each selected tracker's old tag (as the original platform exported it from
         ``old_host``, ``secure.adnxs.com`` by default) next to its new tag; checked like
@@ -244,11 +250,9 @@ class ExportService:
 
     def _warnings(self, request: ExportRequest, trackers: Iterable[Tracker]) -> list[str]:
         warnings: list[str] = []
-        if is_local_public_url(self.public_url):
-            warnings.append(
-                f"the tag host is {self.public_url}, which only this machine can reach: "
-                "set ADTRACK_PUBLIC_URL to the public address of the tracking server"
-            )
+        local = local_host_warning(self.public_url)
+        if local is not None:
+            warnings.append(local)
         preset = get_preset(request.preset)
         if request.preset is not Preset.GENERIC:
             kept = sorted(m.value for m in request.macros if m not in preset.native)

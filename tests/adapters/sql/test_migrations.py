@@ -251,4 +251,24 @@ def test_0010_conversion_pixel_rollups_down_and_up_again(db_url: str) -> None:
     assert "rollup_geo_line_item_monthly" in table_names(db_url)  # 0009's stay
     upgrade(db_url)
     assert pixel <= table_names(db_url)
+
+
+def test_0012_conversion_bookkeeping_indexes_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+
+    upgrade(db_url)
+    command.downgrade(alembic_config(db_url), "0011")
+    engine = make_engine(db_url)
+    try:
+        names = {
+            index["name"]
+            for table in ("conversion_verdicts", "conversion_orders")
+            for index in inspect(engine).get_indexes(table)
+        }
+    finally:
+        engine.dispose()
+    assert not names & {"ix_conversion_verdicts_ts", "ix_conversion_orders_event_id"}
+    assert current_revision(db_url) == "0011"
+    upgrade(db_url)
+    assert current_revision(db_url) == "0012"
     assert schema_differences(db_url) == []

@@ -498,6 +498,8 @@ Index(
     conversion_verdicts.c.conversion_pixel_id,
     conversion_verdicts.c.source_event_id,
 )
+# The retention purge takes the oldest verdicts a batch at a time (migration 0012).
+Index("ix_conversion_verdicts_ts", conversion_verdicts.c.ts)
 # The order ids each pixel counted, and the conversion that counted it: the primary key is what
 # stops two aggregators counting one order in batches committed at the same time.
 conversion_orders = Table(
@@ -507,6 +509,8 @@ conversion_orders = Table(
     Column("order_id", String(100), primary_key=True),
     Column("event_id", String(40), nullable=False),
 )
+# The retention purge deletes a purged verdict's order ids by its event id (migration 0012).
+Index("ix_conversion_orders_event_id", conversion_orders.c.event_id)
 
 # The raw-event archive's manifest: the columnar (Parquet) files that hold raw events, one row
 # per file, registered in the same transaction as the rollups of the same events. A file that is

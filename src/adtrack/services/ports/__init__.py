@@ -74,6 +74,7 @@ from adtrack.services.ports.reports import (
     Terms,
 )
 from adtrack.services.ports.rollups import (
+    ConversionBookkeepingRetention,
     ConversionCandidate,
     ConversionHistory,
     ConversionVerdicts,
@@ -128,6 +129,7 @@ __all__ = [
     "FilterValue",
     "ConversionPixelRepository",
     "ConversionCandidate",
+    "ConversionBookkeepingRetention",
     "ConversionHistory",
     "ConversionVerdicts",
     "DeviceKey",

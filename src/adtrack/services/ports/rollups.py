@@ -1,7 +1,8 @@
 """Where the aggregator commits a batch: its rollup delta, its archive files and the log
 positions it read, in one transaction, exactly once by log position.
 
-Adapter: ``adapters/sql/rollup_sink.py``.
+Adapter: ``adapters/sql/rollup_sink.py``; the retention of the conversion verdicts and order
+ids it keeps (``ConversionBookkeepingRetention``): ``adapters/sql/conversion_retention.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from adtrack.domain.rollup_counters import Counters
 from adtrack.services.ports.raw_events import RawFile
 
 __all__ = [
+    "ConversionBookkeepingRetention",
     "ConversionCandidate",
     "ConversionHistory",
     "ConversionVerdicts",
@@ -183,6 +185,17 @@ class ConversionVerdicts:
 
     reasons: dict[str, str | None] = field(default_factory=dict)  # every candidate's
     new: list[ConversionCandidate] = field(default_factory=list)  # those decided now
+
+
+class ConversionBookkeepingRetention(Protocol):
+    """Forgetting the conversion verdicts, and the order ids they counted, that no conversion
+    to come can be decided by any more (``services/retention.py`` says when that is)."""
+
+    def purge(self, before_us: int) -> int:
+        """Delete the verdicts of conversions older than ``before_us`` (epoch microseconds)
+        and the order ids those conversions counted, a bounded batch of rows per transaction;
+        returns how many verdicts were deleted."""
+        ...
 
 
 class PositionConflict(Exception):

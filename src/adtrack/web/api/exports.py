@@ -8,6 +8,10 @@
   replaces it, for the ad servers' bulk tools (``services/tag_map.py``).
   ``delivery=email`` answers 202
   ``{"export_id", "status", "warnings"}`` with a ``Location`` to poll.
+- ``GET /api/v1/conversion-pixels/{id}/tags`` — a conversion pixel's tags (the browser pixel
+  as an image and as a script, and the server-side postback URL), with the placeholders to fill
+  and warnings; ``?use_code=true`` names the pixel by its code. 404 for an unknown or deleted
+  pixel (``services/pixel_tags.py``).
 - ``GET /api/v1/exports/{export_id}`` — an email export's status: ``queued``, ``sending``,
   ``sent`` or ``failed`` (with the mail server's reason in ``error``).
 
@@ -22,16 +26,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from adtrack.domain.errors import PermissionDenied, ValidationError
 from adtrack.domain.model import Role
+from adtrack.domain.validation import ID_MAX
 from adtrack.services.export_request import Delivery, ExportBody, ExportRequest
 from adtrack.services.exports import ExportService
 from adtrack.services.ports import User
 from adtrack.services.tag_sheets import SheetKind
-from adtrack.web.api.deps import authenticated, require_role
+from adtrack.web.api.deps import authenticated, read_access, require_role
 from adtrack.web.state import services
 
 __all__ = ["get_exports", "router"]
@@ -106,3 +112,48 @@ def get_export(
     exports: Annotated[ExportService, Depends(get_exports)],
 ) -> JSONResponse:
     return JSONResponse(exports.get_export(export_id).to_json())
+
+
+class PixelTagForms(BaseModel):
+    image: str = Field(description="The browser pixel as an <img> tag (https).")
+    javascript: str = Field(description="The browser pixel as a <script> tag (t=1).")
+    postback: str = Field(description="The server-side postback URL (GET /sspx).")
+
+
+class PlaceholderOut(BaseModel):
+    placeholder: str = Field(examples=["[SSP_DATA]"])
+    parameter: str = Field(description="The query parameter it fills.", examples=["sspdata"])
+    required: bool
+    meaning: str
+
+
+class PixelTagsOut(BaseModel):
+    conversion_pixel_id: int
+    name: str
+    code: str | None
+    advertiser_id: int
+    tags: PixelTagForms
+    placeholders: list[PlaceholderOut] = Field(
+        description="What to put in place of each placeholder of the tags."
+    )
+    warnings: list[str]
+
+
+@router.get(
+    "/conversion-pixels/{id}/tags",
+    response_model=PixelTagsOut,
+    dependencies=[Depends(read_access)],
+    summary="A conversion pixel's tags (image, script, server-side postback)",
+    tags=["conversion-pixels"],
+)
+def conversion_pixel_tags(
+    id: Annotated[int, Path(ge=1, le=ID_MAX, description="The pixel's id.")],
+    exports: Annotated[ExportService, Depends(get_exports)],
+    use_code: Annotated[
+        bool,
+        Query(
+            description="Name the pixel by its code (code=) instead of its id, where it has one."
+        ),
+    ] = False,
+) -> JSONResponse:
+    return JSONResponse(exports.pixel_tags(id, use_code=use_code).to_json())

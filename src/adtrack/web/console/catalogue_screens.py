@@ -84,7 +84,7 @@ class Column(Generic[E_contra]):
     cell: Callable[[E_contra], object]
     sort: str | None = None
     link: Callable[[E_contra], str] | None = None
-    cell_type: str = "text"  # text | num | state | advertiser | revenue | pricing
+    cell_type: str = "text"  # text | num | state | advertiser | revenue | pricing | pixel_tags
 
 
 @dataclass(frozen=True)
@@ -449,6 +449,7 @@ CONVERSION_PIXELS = CatalogueScreen[ConversionPixel](
         Column("Event", lambda e: e.event_type.value.replace("_", " "), "event_type"),
         Column("Counted after", lambda e: e.trigger_type.value, "trigger_type"),
         _STATE,
+        Column[ConversionPixel]("Tags", lambda e: e.id, cell_type="pixel_tags"),  # its dialog
     ),
     sort_keys={
         **_COMMON_SORTS,

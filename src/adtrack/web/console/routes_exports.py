@@ -1,4 +1,5 @@
-"""The **Export Trackers** dialog (More Actions > Export Tags).
+"""The **Export Trackers** dialog (More Actions > Export Tags), and a conversion pixel's
+**Export tags** (its image, script and postback tags with copy buttons; ``pixel_tags.py``).
 
 *Basic Options*: JavaScript tag or secure pixel (impression trackers), click URL or anchor
 (click trackers). *Delivery Options*: generate now, or email to up to 10 addresses.
@@ -27,14 +28,16 @@ from adtrack.domain.errors import DomainError, PermissionDenied, ValidationError
 from adtrack.domain.macro_presets import Macro, Preset, get_preset
 from adtrack.domain.model import TrackerType
 from adtrack.domain.parsing import parse_id_list
+from adtrack.domain.validation import ID_MAX
 from adtrack.services.export_request import Delivery, ExportRequest
+from adtrack.services.pixel_tags import placeholders_json
 from adtrack.services.ports import ExportStatus
 from adtrack.services.tag_sheets import SheetKind
 from adtrack.web.api.exports import get_exports
 from adtrack.web.console.access import WRITE_ROLES, Viewer, ViewerDep, check_csrf
 from adtrack.web.console.console_route import ConsoleRoute
 from adtrack.web.console.forms import error_field
-from adtrack.web.console.rendering import render
+from adtrack.web.console.rendering import is_htmx, render
 from adtrack.web.state import services
 
 router = APIRouter(route_class=ConsoleRoute, dependencies=[Depends(check_csrf)])
@@ -233,3 +236,31 @@ def export_status(export_id: str, request: Request, viewer: ViewerDep) -> Respon
     record = get_exports(request).get_export(export_id)
     polling = record.status in (ExportStatus.QUEUED, ExportStatus.SENDING)
     return render(request, "_export_status.html", {"record": record, "polling": polling})
+
+
+# The forms of a conversion pixel's tags: key in ConversionPixelTags, label, where it goes.
+PIXEL_TAG_FORMS = (
+    ("image", "Image pixel", "on the conversion page: an <img>, no script needed"),
+    ("javascript", "JavaScript pixel", "on the conversion page, where scripts are welcome (t=1)"),
+    ("postback", "Server-side postback", "your server calls it when the order is placed"),
+)
+
+
+@router.get("/conversion-pixels/{pixel_id:int}/tags", include_in_schema=False)
+def pixel_tags(pixel_id: int, request: Request, viewer: ViewerDep) -> Response:
+    """The pixel's tags: the dialog's body for htmx, a page of its own otherwise."""
+    if not 1 <= pixel_id <= ID_MAX:
+        raise ValidationError("id", f"must be a conversion pixel id (1 to {ID_MAX})")
+    use_code = bool(request.query_params.get("use_code"))
+    result = get_exports(request).pixel_tags(pixel_id, use_code=use_code)
+    page = not is_htmx(request)
+    context = {
+        "result": result,
+        "tags": result.tags.as_json(),
+        "forms": PIXEL_TAG_FORMS,
+        "placeholders": placeholders_json(),
+        "use_code": use_code,
+        "page": page,
+        "section": "conversion_pixels",
+    }
+    return render(request, "pixel_tags_page.html" if page else "_pixel_tags.html", context)
