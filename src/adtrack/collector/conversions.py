@@ -44,7 +44,7 @@ from adtrack.collector.responses import AnswerKind
 from adtrack.collector.tracker_cache import TrackerCache
 from adtrack.collector.tracker_tables import CachedPixel
 from adtrack.domain.click_tokens import ClickTokenRefused, ClickTokens, TokenEvent
-from adtrack.domain.conversion_tags import PLACEHOLDERS
+from adtrack.domain.conversion_tags import BROWSER_PIXEL_PATH, PLACEHOLDERS, POSTBACK_PATH
 from adtrack.domain.events import (
     CONVERSION_NO_TOKEN,
     CONVERSION_OUT_OF_WINDOW,
@@ -67,8 +67,6 @@ __all__ = [
     "parse_conversion_query",
 ]
 
-POSTBACK_PATH: Final = "/sspx"
-BROWSER_PIXEL_PATH: Final = "/px"
 CONVERSION_PATHS: Final = (POSTBACK_PATH, BROWSER_PIXEL_PATH)
 CONVERSION: Final = int(ImpType.CONVERSION)
 # why a conversion is invalid traffic: the click its token names was

@@ -55,7 +55,6 @@ from adtrack.collector.ancost import parse_ancost
 from adtrack.collector.click_token_targets import token_parts, without_token
 from adtrack.collector.conversion_cookies import set_cookie_line
 from adtrack.collector.conversions import (
-    BROWSER_PIXEL_PATH,
     CONVERSION,
     CONVERSION_PATHS,
     ConversionPostbacks,
@@ -91,6 +90,7 @@ from adtrack.collector.viewability import (
 )
 from adtrack.collector.visitor import VisitorFragments
 from adtrack.domain.click_tokens import ClickTokens
+from adtrack.domain.conversion_tags import BROWSER_PIXEL_PATH
 from adtrack.domain.events import (
     HIT_RECORD_FORMAT,
     INVALID_DATACENTRE,

@@ -34,7 +34,9 @@ from urllib.parse import quote
 from adtrack.domain.tags import attribute_value, base_url, comment_text
 
 __all__ = [
+    "BROWSER_PIXEL_PATH",
     "PLACEHOLDERS",
+    "POSTBACK_PATH",
     "ConversionPixelTags",
     "PixelTagData",
     "Placeholder",
