@@ -8,7 +8,6 @@ the setting off applies within the catalogue poll."""
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,30 +17,18 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
-from starlette.applications import Starlette
 
-from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
-from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
-from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.collector import conversions as conversions_module
-from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
-from adtrack.collector.core import TrackingCore
-from adtrack.collector.hits import RecentHits
 from adtrack.collector.responses import PIXEL_GIF
-from adtrack.collector.tracker_cache import TrackerCache
-from adtrack.domain.click_tokens import ClickTokens
 from tests.support.collector import (
     BROWSER,
     Catalogue,
     basic_catalogue,
     read_events,
-    settings_for,
-    start_thread_collector,
 )
-from tests.support.net import LOOPBACK, free_port, wait_for_port
+from tests.support.tracking_endpoints import TRANSPORTS, serve_tracking
 
 SECRET = "a secret of the conversion cookie tests, 32+ characters"
 MINUTE_NS = 60 * 10**9
@@ -135,50 +122,10 @@ def _catalogue(engine: Engine) -> dict[str, Any]:
     }
 
 
-def _collector_env(tmp: Path) -> Iterator[Env]:
-    url = f"sqlite:///{tmp / 'adtrack.db'}"
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    parts = _catalogue(engine)
-    settings = settings_for(tmp, url, ADTRACK_TOKEN_SECRET=SECRET)
-    collector = start_thread_collector(settings, engine)
-    try:
-        yield Env(collector.url, collector.log_dir, **parts)
-    finally:
-        collector.stop()
-        engine.dispose()
-
-
-def _asgi_env(tmp: Path) -> Iterator[Env]:
-    url = f"sqlite:///{tmp / 'adtrack.db'}"
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    parts = _catalogue(engine)
-    cache = TrackerCache(SqlTrackerCatalogue(engine), poll_interval=0.2)
-    cache.load()
-    cache.start()
-    log_dir = tmp / "eventlog"
-    writer = LocalEventLogWriter(log_dir)
-    core = TrackingCore(cache, hits=RecentHits(), click_tokens=ClickTokens(SECRET.encode()))
-    app = Starlette(routes=tracking_routes(TrackingASGIApp(core, writer)))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    assert wait_for_port(LOOPBACK, port, 15)
-    try:
-        yield Env(f"http://{LOOPBACK}:{port}", log_dir, **parts)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        cache.stop()
-        engine.dispose()
-
-
-@pytest.fixture(params=["collector", "main_port"])
+@pytest.fixture(params=TRANSPORTS)
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
-    make = _collector_env if request.param == "collector" else _asgi_env
-    yield from make(tmp_path)
+    with serve_tracking(request.param, tmp_path, _catalogue, SECRET) as served:
+        yield Env(served.url, served.log_dir, **served.catalogue)
 
 
 def test_valid_clicks_and_impressions_set_the_advertisers_cookies(env: Env) -> None:

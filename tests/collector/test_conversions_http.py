@@ -12,7 +12,6 @@ import html
 import itertools
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,22 +22,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
-from starlette.applications import Starlette
 
-from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
-from adtrack.adapters.sql.tracker_catalogue import SqlTrackerCatalogue
 from adtrack.bootstrap import build_catalogue
 from adtrack.collector import conversions as conversions_module
-from adtrack.collector.asgi import TrackingASGIApp, tracking_routes
-from adtrack.collector.core import TrackingCore
-from adtrack.collector.hits import RecentHits
 from adtrack.collector.responses import PIXEL_GIF, TRACKING_SCRIPT
-from adtrack.collector.tracker_cache import TrackerCache
-from adtrack.domain.click_tokens import ClickTokens
 from adtrack.services.exports import ExportService
 from tests.support.collector import (
     BROWSER,
@@ -47,10 +37,9 @@ from tests.support.collector import (
     basic_catalogue,
     read_events,
     settings_for,
-    start_thread_collector,
 )
-from tests.support.net import LOOPBACK, free_port, wait_for_port
 from tests.support.prometheus import metric_total
+from tests.support.tracking_endpoints import TRANSPORTS, serve_tracking
 
 SECRET = "a secret of the conversion tests, at least 32 characters"
 LANDING = "https://shop.example/thanks?sspdata=${SSP_DATA}"
@@ -129,51 +118,10 @@ def _catalogue(engine: Engine) -> dict[str, Any]:
     }
 
 
-def _collector_env(tmp: Path) -> Iterator[Env]:
-    url = f"sqlite:///{tmp / 'adtrack.db'}"
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    parts = _catalogue(engine)
-    settings = settings_for(tmp, url, ADTRACK_TOKEN_SECRET=SECRET)
-    collector = start_thread_collector(settings, engine, fsync="always")
-    try:
-        yield Env(collector.url, collector.log_dir, **parts)
-    finally:
-        collector.stop()
-        engine.dispose()
-
-
-def _asgi_env(tmp: Path) -> Iterator[Env]:
-    url = f"sqlite:///{tmp / 'adtrack.db'}"
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    parts = _catalogue(engine)
-    cache = TrackerCache(SqlTrackerCatalogue(engine), poll_interval=0.2)
-    cache.load()
-    cache.start()
-    log_dir = tmp / "eventlog"
-    writer = LocalEventLogWriter(log_dir, fsync="always")
-    tokens = ClickTokens(SECRET.encode())
-    core = TrackingCore(cache, hits=RecentHits(), click_tokens=tokens)
-    app = Starlette(routes=tracking_routes(TrackingASGIApp(core, writer)))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    assert wait_for_port(LOOPBACK, port, 15)
-    try:
-        yield Env(f"http://{LOOPBACK}:{port}", log_dir, **parts)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        cache.stop()
-        engine.dispose()
-
-
-@pytest.fixture(params=["collector", "main_port"])
+@pytest.fixture(params=TRANSPORTS)
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
-    make = _collector_env if request.param == "collector" else _asgi_env
-    yield from make(tmp_path)
+    with serve_tracking(request.param, tmp_path, _catalogue, SECRET) as served:
+        yield Env(served.url, served.log_dir, **served.catalogue)
 
 
 def test_a_postback_with_a_click_token_is_attributed_post_click_to_that_click(env: Env) -> None:
@@ -370,7 +318,8 @@ def test_a_prefetched_browser_conversion_is_invalid_as_an_impression_would_be(en
 
 @pytest.fixture
 def collector_env(tmp_path: Path) -> Iterator[Env]:
-    yield from _collector_env(tmp_path)
+    with serve_tracking("collector", tmp_path, _catalogue, SECRET) as served:
+        yield Env(served.url, served.log_dir, **served.catalogue)
 
 
 def test_conversions_count_in_the_events_metric_once_the_log_holds_them(
