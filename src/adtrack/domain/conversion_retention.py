@@ -5,9 +5,8 @@ A verdict matters only while a later conversion could still be decided by it. On
 click (``min_minutes_per_conversion``: null, or up to 32,767 minutes) comes at most the longest
 post-click window (90 days) after the click, since a click token is read no later (give or take
 the minutes of clock skew it allows); and so at most that long after the conversion of the
-verdict. The
-retention adds to that how far behind the aggregator may fall: a conversion is decided when the
-aggregator reads it, against the verdicts kept then. Order ids have no such bound: one is kept
+verdict. The retention adds to that how far behind the aggregator may fall: a conversion is
+decided when the aggregator reads it, against the verdicts kept then. Order ids have no such bound: one is kept
 as long as the verdict of the conversion that counted it, and an order reported again after that
 counts again (docs/conversions.md, "Retention").
 """
