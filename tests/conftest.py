@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import Engine
 
 from adtrack.adapters.sql import db
+from tests.support import migrated_templates, postgres
 from tests.support import nats as nats_support
-from tests.support import postgres
 from tests.support.server import AdtrackServer, start_adtrack_server, stop_all_servers
 from tests.support.smtp import PERMANENT_REFUSAL, SmtpServer
 
@@ -53,6 +53,7 @@ FIXTURE_MARKERS = {
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    migrated_templates.install()  # a migrated database is a copy after the first (see there)
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
     # The test SMTP server with credentials deliberately speaks AUTH without TLS.
@@ -77,6 +78,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stop_all_servers()  # safety net: no server outlives the run
+    migrated_templates.uninstall()
 
 
 # --- databases -----------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def database_url(name: str) -> str:
     return _server_url().set(database=name).render_as_string(hide_password=False)
 
 
-def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:
+def admin_connection() -> psycopg.Connection[tuple[object, ...]]:
     url = _server_url()
     try:
         return psycopg.connect(
@@ -56,21 +56,21 @@ def unique_database_name() -> str:
 
 
 def database_exists(name: str) -> bool:
-    with _admin_connection() as conn:
+    with admin_connection() as conn:
         row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         return row is not None
 
 
 def create_database(name: str) -> str:
     """Create database ``name`` and return its URL."""
-    with _admin_connection() as conn:
+    with admin_connection() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return database_url(name)
 
 
 def drop_database(name: str) -> None:
     """Drop database ``name`` if it exists, closing any connection still open to it."""
-    with _admin_connection() as conn:
+    with admin_connection() as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )

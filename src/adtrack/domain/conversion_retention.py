@@ -6,9 +6,9 @@ click (``min_minutes_per_conversion``: null, or up to 32,767 minutes) comes at m
 post-click window (90 days) after the click, since a click token is read no later (give or take
 the minutes of clock skew it allows); and so at most that long after the conversion of the
 verdict. The retention adds to that how far behind the aggregator may fall: a conversion is
-decided when the aggregator reads it, against the verdicts kept then. Order ids have no such bound: one is kept
-as long as the verdict of the conversion that counted it, and an order reported again after that
-counts again (docs/conversions.md, "Retention").
+decided when the aggregator reads it, against the verdicts kept then. Order ids have no such
+bound: one is kept as long as the verdict of the conversion that counted it, and an order
+reported again after that counts again (docs/conversions.md, "Retention").
 """
 
 from __future__ import annotations
