@@ -21,31 +21,27 @@ from adtrack.domain.model import ImpType
 __all__ = [
     "CLICK_COOKIE",
     "IMPRESSION_COOKIE",
-    "cookie_name",
+    "cookie_parts",
     "read_cookies",
-    "set_cookie_line",
 ]
 
 CLICK_COOKIE: Final = b"adt_c"  # + the advertiser id
 IMPRESSION_COOKIE: Final = b"adt_i"
-_MAX_AGE: Final = {
-    CLICK_COOKIE: b"%d" % (MAX_AGE_MICROS // 1_000_000),
-    IMPRESSION_COOKIE: b"%d" % (MAX_IMPRESSION_AGE_MICROS // 1_000_000),
-}
 _ATTRIBUTES: Final = b"; Path=/; Secure; HttpOnly; SameSite=None\r\n"
+# what follows a cookie's value in its Set-Cookie line, by kind
+_TAILS: Final = {
+    CLICK_COOKIE: b"; Max-Age=%d%s" % (MAX_AGE_MICROS // 1_000_000, _ATTRIBUTES),
+    IMPRESSION_COOKIE: b"; Max-Age=%d%s" % (MAX_IMPRESSION_AGE_MICROS // 1_000_000, _ATTRIBUTES),
+}
 _MAX_COOKIE_HEADER: Final = 8192  # bytes of a Cookie header read at most (the joined limit)
 
 
-def cookie_name(imp_type: int, advertiser_id: int) -> bytes:
-    """The cookie a tracker of ``imp_type`` (9 impression, 10 click) sets for its advertiser."""
+def cookie_parts(imp_type: int, advertiser_id: int) -> tuple[bytes, bytes]:
+    """The ``Set-Cookie`` header line (with its CRLF) of the cookie a tracker of ``imp_type``
+    (9 impression, 10 click) sets for its advertiser, cut where the token goes: a hit's line
+    is ``token.join(parts)`` (made once per tracker, as its redirect target's token parts)."""
     kind = CLICK_COOKIE if imp_type == ImpType.EXTERNAL_CLICK else IMPRESSION_COOKIE
-    return kind + str(advertiser_id).encode()
-
-
-def set_cookie_line(name: bytes, token: bytes) -> bytes:
-    """The ``Set-Cookie`` header line (with its CRLF) that keeps ``token`` under ``name``."""
-    max_age = _MAX_AGE[CLICK_COOKIE if name.startswith(CLICK_COOKIE) else IMPRESSION_COOKIE]
-    return b"Set-Cookie: " + name + b"=" + token + b"; Max-Age=" + max_age + _ATTRIBUTES
+    return b"Set-Cookie: " + kind + str(advertiser_id).encode() + b"=", _TAILS[kind]
 
 
 def read_cookies(header: bytes | None, advertiser_id: int) -> tuple[str | None, str | None]:

@@ -53,7 +53,6 @@ import orjson
 
 from adtrack.collector.ancost import parse_ancost
 from adtrack.collector.click_token_targets import token_parts, without_token
-from adtrack.collector.conversion_cookies import set_cookie_line
 from adtrack.collector.conversions import (
     CONVERSION,
     CONVERSION_PATHS,
@@ -348,7 +347,7 @@ class TagPlan:
             self.record_head = _join(
                 (self.tracker.record_fragment, self._fragments.priced(priced), b",")
             )
-            if self.token_parts is not None or self.tracker.cookie_name is not None:
+            if self.token_parts is not None or self.tracker.cookie_parts is not None:
                 tracker = self.tracker
                 self.token_ids = ClickTokens.click_ids(
                     tracker.id,
@@ -624,9 +623,9 @@ class TrackingCore:
             ),
         )
         set_cookie: bytes | None = None
-        cookie_name = tracker.cookie_name
+        cookie_parts = tracker.cookie_parts
         if (
-            cookie_name is not None
+            cookie_parts is not None
             and invalid_reason is None
             and not opted_out(req.sec_gpc, req.dnt)  # (whether or not the record honours it)
         ):
@@ -637,7 +636,7 @@ class TrackingCore:
                 token = self.make_click_token(now_us, False, plan.token_ids, raw_event_id)
             else:
                 token = click_token
-            set_cookie = set_cookie_line(cookie_name, token)
+            set_cookie = token.join(cookie_parts)
         body: bytes | None = None
         if kind == _SCRIPT and invalid_reason is None:
             # the measurement script's token (invalid impressions are never measured)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from adtrack.collector.conversion_cookies import cookie_name
+from adtrack.collector.conversion_cookies import cookie_parts
 from adtrack.collector.query import safe_redirect_target
 from adtrack.collector.records import tracker_fragment
 from adtrack.collector.redirect_policy import NO_OVERRIDE, AdvertiserRedirects
@@ -70,7 +70,7 @@ def compile_trackers(inputs: TrackerInputs) -> list[CachedTracker]:
                 tracker_fragment(imp_type, tid, adv, li, pub, placement),
                 redirects.get(adv, NO_OVERRIDE),
                 param.encode("ascii") if param and param.isascii() else None,
-                cookie_name(imp_type, adv) if adv in cookie_advertisers else None,
+                cookie_parts(imp_type, adv) if adv in cookie_advertisers else None,
             )
         )
     return out

@@ -39,9 +39,9 @@ class CachedTracker:
     redirects: AdvertiserRedirects = NO_OVERRIDE
     # click trackers: the query parameter its redirects get the click token in (ASCII), or None
     token_param: bytes | None = None
-    # the conversion cookie its valid hits set (``conversion_cookies.py``), or None: its
-    # advertiser sets none
-    cookie_name: bytes | None = None
+    # the Set-Cookie line of the conversion cookie its valid hits set, cut where the token goes
+    # (``conversion_cookies.cookie_parts``), or None: its advertiser sets none
+    cookie_parts: tuple[bytes, bytes] | None = None
     # set once a newer copy replaced this one in the cache: anything derived from it is stale
     retired: bool = False
 
