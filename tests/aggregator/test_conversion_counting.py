@@ -6,7 +6,6 @@ two aggregators counting one order at the same time count it once. SQLite and Po
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
 from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
 from adtrack.adapters.sql import tables as t
-from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.adapters.sql.rollup_sink import SqlRollupSink
 from adtrack.aggregator.conversion_verdicts import (
     apply_verdicts,
@@ -29,30 +27,11 @@ from adtrack.aggregator.rollup import fold_table
 from adtrack.aggregator.runner import Aggregator
 from adtrack.domain.events import Event
 from adtrack.services.raw_event_columns import events_to_table
-from tests.support import postgres
 from tests.support.collector import Catalogue
 from tests.support.events import AN_IMPRESSION
 
 MINUTE = 60_000_000
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00Z
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'adtrack.db'}"
-        upgrade(url)
-        made = make_engine(url)
-        yield made
-        made.dispose()
-        return
-    with postgres.temporary_database() as url:
-        upgrade(url)
-        made = make_engine(url)
-        yield made
-        made.dispose()
 
 
 def conversion(

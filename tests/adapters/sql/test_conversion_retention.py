@@ -5,16 +5,14 @@ not be shorter than the longest window a verdict can decide in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
 from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.conversion_retention import SqlConversionBookkeepingRetention
-from adtrack.adapters.sql.db import make_engine, upgrade
+from adtrack.adapters.sql.db import make_engine
 from adtrack.adapters.sql.rollup_sink import SqlRollupSink
 from adtrack.aggregator.conversion_verdicts import conversion_candidates, judge
 from adtrack.config import Settings
@@ -23,28 +21,11 @@ from adtrack.domain.events import Event
 from adtrack.services.ports import ConversionVerdicts, RollupDelta
 from adtrack.services.raw_event_columns import events_to_table
 from adtrack.services.retention import purge_conversion_bookkeeping
-from tests.support import postgres
 from tests.support.collector import Catalogue
 from tests.support.events import AN_IMPRESSION
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY_MICROS = 86_400_000_000
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'adtrack.db'}"
-        upgrade(url)
-        made = make_engine(url)
-        yield made
-        made.dispose()
-        return
-    with postgres.temporary_database() as url:
-        upgrade(url)
-        made = make_engine(url)
-        yield made
-        made.dispose()
 
 
 def conversion(event_id: str, pixel: int, day: int, order_id: str | None, click: str) -> Event:
