@@ -528,18 +528,14 @@ class TrackingCore:
         record_head = plan.record_head
 
         # ---- judge (on the full client address, before it is truncated below)
-        client_ip = req.client_ip
-        if req.forwarded_for and self.trust_forwarded_for:
-            client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
+        client_ip = self._client_ip(req)
         # (the user agent's verdict, bot or non_browser, comes first: its own reason)
         user_agent, invalid_reason, ua_fragment = self.bots.classify(req.user_agent)
         if invalid_reason is None:
-            if client_ip and self.datacentres.is_datacentre(client_ip):
-                invalid_reason = INVALID_DATACENTRE
-            elif req.purpose is not None and is_prefetch(req.purpose):
-                invalid_reason = INVALID_PREFETCH
-            elif (
-                imp_type == CLICK
+            invalid_reason = self._visit_verdict(client_ip, req.purpose)
+            if (
+                invalid_reason is None
+                and imp_type == CLICK
                 and cachebuster
                 and self.duplicates.check_and_remember(tracker.id, cachebuster)
             ):
@@ -694,23 +690,31 @@ class TrackingCore:
         record = beacon_record(self.next_event_id(), token, state)
         return Outcome(_NO_CONTENT, None, record, None, None, None, state)
 
+    def _client_ip(self, req: RequestLike) -> str | None:
+        """The visitor's full address: the last ``X-Forwarded-For`` hop where that is trusted."""
+        if req.forwarded_for and self.trust_forwarded_for:
+            return req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
+        return req.client_ip
+
+    def _visit_verdict(self, client_ip: str | None, purpose: bytes | None) -> str | None:
+        """The invalid-traffic reason of a visit whose user agent passed (``datacentre``,
+        ``prefetch``), or None."""
+        if client_ip and self.datacentres.is_datacentre(client_ip):
+            return INVALID_DATACENTRE
+        if purpose is not None and is_prefetch(purpose):
+            return INVALID_PREFETCH
+        return None
+
     def _conversion(self, req: RequestLike) -> Outcome:
         """``/sspx`` and ``/px``: a conversion (``conversions.py``), off the path of
         impressions and clicks."""
         requests = self.metrics.requests
         requests[req.path] = requests.get(req.path, 0) + 1
         if req.path == BROWSER_PIXEL_PATH:
-            # the visitor's invalid-traffic verdict, in the order of an impression's (inline on
-            # the hits' path, for speed)
+            # the visitor's invalid-traffic verdict, as an impression's
             invalid_reason = self.bots.classify(req.user_agent)[1]
             if invalid_reason is None:
-                client_ip = req.client_ip
-                if req.forwarded_for and self.trust_forwarded_for:
-                    client_ip = req.forwarded_for.rpartition(b",")[2].strip().decode("latin-1")
-                if client_ip and self.datacentres.is_datacentre(client_ip):
-                    invalid_reason = INVALID_DATACENTRE
-                elif req.purpose is not None and is_prefetch(req.purpose):
-                    invalid_reason = INVALID_PREFETCH
+                invalid_reason = self._visit_verdict(self._client_ip(req), req.purpose)
             # conversion cookies are not read for a visitor who asks not to be tracked
             cookie = None if opted_out(req.sec_gpc, req.dnt) else req.cookie
             kind, record = self.conversions.handle_browser(
