@@ -25,3 +25,14 @@ def test_a_beacon_window_the_dedup_would_not_cover_is_refused(
         Settings.from_env(
             {"ADTRACK_VIEW_BEACON_DAYS": beacon_days, "ADTRACK_VIEW_DEDUP_DAYS": dedup_days}
         )
+
+
+def test_the_jetstream_ack_timeout_is_read_checked_and_given_to_the_writer() -> None:
+    from adtrack.adapters.eventlog.nats_writer import open_nats_writer
+
+    base = {"ADTRACK_DATA_DIR": "/tmp/adtrack-test", "ADTRACK_EVENT_LOG": "nats://127.0.0.1:4222"}
+    assert Settings.from_env(base).nats_ack_timeout_seconds == 3.0
+    given = Settings.from_env({**base, "ADTRACK_NATS_ACK_TIMEOUT_SECONDS": "0.75"})
+    assert open_nats_writer(given).ack_timeout == 0.75
+    with pytest.raises(ValueError, match="ADTRACK_NATS_ACK_TIMEOUT_SECONDS"):
+        Settings.from_env({**base, "ADTRACK_NATS_ACK_TIMEOUT_SECONDS": "0"})

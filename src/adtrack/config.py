@@ -100,6 +100,8 @@ class Settings:
     # NATS JetStream event log: the largest message a collector publishes (one append's events,
     # split over several messages above it; never above the server's max_payload).
     nats_max_message_bytes: int = 1024 * 1024
+    # How long a collector waits for JetStream's acks of an append before answering 503.
+    nats_ack_timeout_seconds: float = 3.0
     # Catalogue change log: the last this many catalogue versions are kept for collectors to
     # apply incrementally; one further behind reloads every tracker (docs/limits.md).
     catalogue_changes_kept: int = 100_000
@@ -181,6 +183,8 @@ class Settings:
                 f"{MIN_CONVERSION_DEDUP_RETENTION_DAYS} (the longest post-click window, 90 days, "
                 "and a day): a verdict must outlive every conversion it can decide"
             )
+        if not self.nats_ack_timeout_seconds > 0:
+            raise ValueError("ADTRACK_NATS_ACK_TIMEOUT_SECONDS must be more than 0")
         if self.conversion_purge_batch_rows < 1:
             raise ValueError("ADTRACK_CONVERSION_PURGE_BATCH_ROWS must be at least 1")
 
@@ -244,6 +248,7 @@ class Settings:
             write_buffer_bytes=int(env.get("ADTRACK_WRITE_BUFFER_BYTES", str(64 * 1024))),
             send_timeout_seconds=float(env.get("ADTRACK_SEND_TIMEOUT_SECONDS", "60")),
             nats_max_message_bytes=int(env.get("ADTRACK_NATS_MAX_MESSAGE_BYTES", str(1024 * 1024))),
+            nats_ack_timeout_seconds=float(env.get("ADTRACK_NATS_ACK_TIMEOUT_SECONDS", "3")),
             catalogue_changes_kept=int(env.get("ADTRACK_CATALOGUE_CHANGES_KEPT", "100000")),
             raw_event_read_memory_mb=int(env.get("ADTRACK_RAW_EVENT_READ_MEMORY_MB", "512")),
             raw_event_read_threads=int(env.get("ADTRACK_RAW_EVENT_READ_THREADS", "2")),

@@ -735,6 +735,39 @@ def test_readiness_follows_the_connection_and_recovers_without_appends(
         run(scenario())
 
 
+def test_an_append_whose_acks_do_not_come_fails_after_the_ack_timeout(
+    nats_stream_name: str,
+) -> None:
+    """A server that keeps the connection but stops answering (here: stopped with SIGSTOP): the
+    append is refused (the collector answers 503) once ``ack_timeout`` has passed, not later and
+    not never; appends work again once the server does."""
+    with PrivateNats() as server:
+        spec = spec_for(server.url, nats_stream_name)
+
+        async def scenario() -> tuple[str, float]:
+            writer = NatsEventLogWriter(spec, connect_wait=2.0, ack_timeout=0.5)
+            try:
+                await writer.append([event(1)])
+                assert server.process is not None
+                server.process.send_signal(signal.SIGSTOP)
+                started = time.monotonic()
+                try:
+                    with pytest.raises(EventLogUnavailable) as refused:
+                        await writer.append([event(2), event(3)])
+                    waited = time.monotonic() - started
+                finally:
+                    server.process.send_signal(signal.SIGCONT)
+                await writer.append([event(4)])
+                return str(refused.value), waited
+            finally:
+                await writer.close()
+
+        message, waited = run(scenario())
+    assert "acknowledged 0 of 1 messages (2 events) within 0.5s" in message
+    # the deadline is looked at ten times per ack timeout: late by at most 0.05 s (plus slack)
+    assert 0.5 <= waited < 1.0
+
+
 def test_partitions_left_from_a_larger_partition_count_are_still_read(
     nats_url: str, nats_stream_name: str
 ) -> None:

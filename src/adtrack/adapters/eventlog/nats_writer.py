@@ -24,7 +24,7 @@ import asyncio
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
@@ -38,7 +38,8 @@ from adtrack.services.ports import EventLogUnavailable
 
 __all__ = ["NatsEventLogWriter", "NatsWriterStats", "open_nats_writer"]
 
-DEFAULT_ACK_TIMEOUT = 3.0  # seconds a collector waits for JetStream before answering 503
+DEFAULT_ACK_TIMEOUT = Settings.nats_ack_timeout_seconds  # (ADTRACK_NATS_ACK_TIMEOUT_SECONDS)
+SWEEPS_PER_TIMEOUT = 10  # how often, per ack timeout, overdue appends are looked for
 RECENT_FAILURE_SECONDS = 5.0  # a failed append keeps a writer "not ready" this long at most
 HEADER_ROOM = 1024  # of the server's max_payload, left for the message headers
 _MSG_ID = "Nats-Msg-Id"
@@ -54,13 +55,15 @@ class NatsWriterStats:
     duplicates: int = 0  # acks saying JetStream already had the message id
 
 
-@dataclass
+@dataclass(eq=False)  # (compared and hashed by identity)
 class _Append:
-    """One ``append`` waiting for the acks of its messages."""
+    """One ``append`` waiting for the acks of its messages until ``deadline`` (loop time)."""
 
     remaining: int
     future: asyncio.Future[None]
-    errors: list[str] = field(default_factory=list)
+    deadline: float
+    messages: int
+    events: int
 
 
 class NatsEventLogWriter:
@@ -84,6 +87,11 @@ class NatsEventLogWriter:
         self._inbox = ""
         self._next_token = 0
         self._waiting: dict[int, _Append] = {}
+        # One timer for every append's ack deadline, not one per append: an ``asyncio.timeout``
+        # per append cost a tenth of an append's CPU (measured). Appends fail at most
+        # ``ack_timeout / SWEEPS_PER_TIMEOUT`` late.
+        self._sweep_timer: asyncio.TimerHandle | None = None
+        self._message_bytes: tuple[NatsClient, int] | None = None  # per connection
         # Round robin over the partitions, one step per append, from a random start: every
         # partition gets an even share of every collector's events however many collectors
         # there are, so aggregators that split the partitions split the work evenly. (Choosing
@@ -122,9 +130,14 @@ class NatsEventLogWriter:
 
     def max_message_bytes(self, client: NatsClient) -> int:
         """The size bound of one message: the configured one, within the server's
-        ``max_payload`` (less room for the headers)."""
+        ``max_payload`` (less room for the headers). Worked out once per connection."""
+        known = self._message_bytes
+        if known is not None and known[0] is client:
+            return known[1]
         server_max = client.max_payload or self.spec.max_message_bytes
-        return max(MIN_MESSAGE_BYTES, min(self.spec.max_message_bytes, server_max - HEADER_ROOM))
+        bound = max(MIN_MESSAGE_BYTES, min(self.spec.max_message_bytes, server_max - HEADER_ROOM))
+        self._message_bytes = (client, bound)
+        return bound
 
     async def append(self, records: Sequence[bytes]) -> None:
         if not records:
@@ -132,7 +145,11 @@ class NatsEventLogWriter:
         client = await self._connection.get(self.connect_wait)
         count = len(records)
         messages = encode_messages(records, self.max_message_bytes(client))
-        pending = _Append(len(messages), asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ack_timeout
+        pending = _Append(len(messages), loop.create_future(), deadline, len(messages), count)
+        if self._sweep_timer is None:
+            self._sweep_timer = loop.call_later(self.ack_timeout / SWEEPS_PER_TIMEOUT, self._sweep)
         first = self._next_token
         self._next_token += len(messages)
         waiting = self._waiting
@@ -150,16 +167,7 @@ class NatsEventLogWriter:
                     reply=inbox + str(token),
                     headers={_MSG_ID: message.msg_id},
                 )
-            async with asyncio.timeout(self.ack_timeout):
-                await pending.future
-        except TimeoutError:
-            raise self._failed(
-                EventLogUnavailable(
-                    f"JetStream acknowledged {len(messages) - pending.remaining} of "
-                    f"{len(messages)} messages ({count} events) within {self.ack_timeout}s "
-                    f"({self.spec.where})"
-                )
-            ) from None
+            await pending.future
         except EventLogUnavailable as exc:
             self._failed(exc)
             raise
@@ -177,7 +185,28 @@ class NatsEventLogWriter:
         self.stats.records += count
         self._append_failure = None
 
+    def _sweep(self) -> None:
+        """Fail the appends whose acks are overdue; look again later while any are waiting."""
+        self._sweep_timer = None
+        if not self._waiting:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for pending in set(self._waiting.values()):
+            if pending.deadline <= now and not pending.future.done():
+                pending.future.set_exception(
+                    EventLogUnavailable(
+                        f"JetStream acknowledged {pending.messages - pending.remaining} of "
+                        f"{pending.messages} messages ({pending.events} events) within "
+                        f"{self.ack_timeout}s ({self.spec.where})"
+                    )
+                )
+        self._sweep_timer = loop.call_later(self.ack_timeout / SWEEPS_PER_TIMEOUT, self._sweep)
+
     async def close(self) -> None:
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
         await self._fail_waiting()
         await self._connection.close()
 
@@ -229,4 +258,6 @@ class NatsEventLogWriter:
 
 def open_nats_writer(settings: Settings, *, writer_id: str | None = None) -> NatsEventLogWriter:
     name = f"adtrack-collector-{writer_id}" if writer_id else "adtrack-collector"
-    return NatsEventLogWriter(StreamSpec.from_settings(settings), name=name)
+    return NatsEventLogWriter(
+        StreamSpec.from_settings(settings), name=name, ack_timeout=settings.nats_ack_timeout_seconds
+    )
