@@ -63,6 +63,7 @@ START_US = int(START.timestamp()) * 1_000_000
 USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 )
+COUNTRIES = ("US", "DE", "GB", "FR", "IN", "BR", "JP", "")  # "" : no country (a private address)
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -99,11 +100,17 @@ def make_event(i: int, ts: int, tracker: int, rng: random.Random) -> Event:
         ancost_used=False,
         cachebuster=str(rng.randrange(10**9)),
         ip="203.0.113.0",
+        country=COUNTRIES[tracker % len(COUNTRIES)],
         user_agent=USER_AGENT,
+        device_type="mobile" if tracker % 3 == 0 else "desktop",
+        os="Android" if tracker % 3 == 0 else "Windows",
+        browser="Chrome Mobile" if tracker % 3 == 0 else "Chrome",
         referrer="https://news.example.com/articles/2026/01/some-long-article-slug",
         invalid=rng.random() < 0.03,
         invalid_reason=None,
         redirect_url="https://shop.example.com/landing?utm_source=adtrack&utm_medium=display",
+        view_state=None,
+        impression_event_id=None,
     )
 
 

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from _support import HOST, free_port, socket_errors, wrk_summary
+from _support import HOST, cpu_seconds, free_port, socket_errors, wrk_summary
 from adtrack.adapters.eventlog.nats_reader import NatsEventLogReader
 from adtrack.adapters.eventlog.nats_stream import StreamSpec
 from tracking import (
@@ -52,7 +52,6 @@ from tracking import (
     WRK_SCRIPT,
     Collector,
     _which,
-    cpu_seconds,
     wait_for_port,
 )
 

@@ -42,8 +42,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _support import HOST, free_port, socket_errors, stop_process, wrk_summary
-from tracking import ENDPOINTS, WRK_SCRIPT, Nginx, cpu_seconds, ensure_tools, make_catalogue
+from _support import HOST, cpu_seconds, free_port, socket_errors, stop_process, wrk_summary
+from tracking import ENDPOINTS, WRK_SCRIPT, Nginx, ensure_tools, make_catalogue
 
 ADTRACK_CORE = "0"
 WRK_CORE = "1"

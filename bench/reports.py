@@ -53,6 +53,7 @@ from adtrack.adapters.sql import tables as t
 from adtrack.adapters.sql.db import make_engine, upgrade
 from adtrack.bootstrap import build_report_engine
 from adtrack.domain.events import Event
+from adtrack.domain.rollup_counters import Counters
 from adtrack.reporting.feed_stream import stream_feed
 from adtrack.reporting.feeds import parse_feed_request
 from adtrack.reporting.formats import to_json
@@ -180,8 +181,8 @@ def poisson(rng: random.Random, mean: float) -> int:
 def rollup_cells(
     trackers: list[dict[str, Any]], events: int, days: int, first: datetime, rng: random.Random
 ) -> Iterator[tuple[Any, ...]]:
-    """(hour, imp_type, tracker, adv, li, pub, placement, rule, imps, clicks, inv_imps,
-    inv_clicks, cost, revenue) for every (tracker, hour) with events."""
+    """(hour, imp_type, tracker, adv, li, pub, placement, rule, *Counters) for every (tracker,
+    hour) with events."""
     imp_trackers = [tr for tr in trackers if tr["tracker_type"] == "impression"]
     clk_trackers = [tr for tr in trackers if tr["tracker_type"] == "click"]
     # Zipf-like popularity within each kind; clicks are ~1 % of impressions.
@@ -224,12 +225,17 @@ def rollup_cells(
                     tr["publisher_id"],
                     tr["placement_id"] or 0,
                     tr["payment_rule_id"] or 0,
-                    valid if imp_type == 9 else 0,
-                    valid if imp_type == 10 else 0,
-                    invalid if imp_type == 9 else 0,
-                    invalid if imp_type == 10 else 0,
-                    cost,
-                    revenue,
+                    *Counters(
+                        imps=valid if imp_type == 9 else 0,
+                        clicks=valid if imp_type == 10 else 0,
+                        invalid_imps=invalid if imp_type == 9 else 0,
+                        invalid_clicks=invalid if imp_type == 10 else 0,
+                        media_cost_micros=cost,
+                        booked_revenue_micros=revenue,
+                        # most impressions measured for viewability, half of them viewable
+                        view_measured_imps=valid * 4 // 5 if imp_type == 9 else 0,
+                        viewable_imps=valid // 2 if imp_type == 9 else 0,
+                    ),
                 )
 
 
@@ -364,11 +370,17 @@ def load_click_day(
             ancost,
             f"{rng.getrandbits(40):x}",
             "203.0.113.0",
+            "US",
             agents[min(int(rng.paretovariate(1.2)) - 1, len(agents) - 1)],
+            "desktop",
+            "Windows",
+            "Chrome",
             pages[min(int(rng.paretovariate(1.0)) - 1, len(pages) - 1)],
             invalid,
             "bot" if invalid else None,
             "https://shop.example.com/landing",
+            None,
+            None,
         )
         batch.append(event)
         if len(batch) >= STAGE_BATCH:

@@ -56,6 +56,7 @@ from _support import (
     WRK_HEADERS,
     add_catalogue,
     add_row,
+    cpu_seconds,
     free_port,
     socket_errors,
     stop_process,
@@ -109,12 +110,6 @@ http {{
     }}
 }}
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process (all its threads) has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:

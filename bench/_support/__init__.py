@@ -6,6 +6,7 @@ A package rather than a ``bench/*.py`` module, so that ``make bench`` does not r
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -45,6 +46,19 @@ WRK_DONE = """done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
 """
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all of the machine's cores have spent busy so far (not idle, not waiting)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:

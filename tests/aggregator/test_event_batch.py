@@ -106,12 +106,17 @@ def test_a_clean_batch_takes_the_fast_path_and_keeps_every_field() -> None:
 
 
 def test_a_record_is_its_format_number_then_the_fields_in_order() -> None:
+    """A hit (no conversion fields) in format 2, as the collector writes it; a conversion in
+    format 3; each read back as it was, by ``from_bytes`` and by the batch decoder."""
     seen = AN_IMPRESSION._replace(
         country="NL", device_type="mobile", os="Android", browser="Chrome Mobile"
     )
-    assert orjson.loads(seen.to_bytes()) == [3, *seen]
-    assert Event.from_bytes(seen.to_bytes()) == seen
-    assert rows(decode_batch([seen.to_bytes()]).table) == [seen]
+    assert orjson.loads(seen.to_bytes()) == [2, *seen[: -len(ADDED_IN_FORMAT_3)]]
+    converted = seen._replace(imp_type=11, conversion_pixel_id=4, order_id="A-1")
+    assert orjson.loads(converted.to_bytes()) == [3, *converted]
+    for event in (seen, converted):
+        assert Event.from_bytes(event.to_bytes()) == event
+    assert rows(decode_batch([seen.to_bytes(), converted.to_bytes()]).table) == [seen, converted]
 
 
 A_CONVERSION = AN_IMPRESSION._replace(
