@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.support.server import AdtrackServer
+from tests.support.server import AdtrackServer, start_adtrack_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]  # timing and load: run alone
 
@@ -69,15 +69,35 @@ def read_answer(sock: socket.socket, timeout: float) -> bytes:
     return b"".join(chunks)
 
 
-@pytest.fixture
-def server(adtrack_server_factory: ServerFactory) -> AdtrackServer:
-    return adtrack_server_factory(
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AdtrackServer, int]]:
+    """One server for the module (a server's start took 5 s, a third of each test here): every
+    test measures against a baseline of its own. With the descriptors it holds when idle."""
+    server = start_adtrack_server(
+        tmp_path_factory.mktemp("main-port"),
         env={
             "ADTRACK_MAX_HEADER_BYTES": "4096",
             "ADTRACK_HEADER_TIMEOUT_SECONDS": "2",
             "ADTRACK_SEND_TIMEOUT_SECONDS": "2",
-        }
+        },
     )
+    try:
+        warm_up(server)
+        yield server, open_fds(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def server(shared_server: tuple[AdtrackServer, int]) -> AdtrackServer:
+    """The shared server once the previous test's connections are gone (as a new one would be)."""
+    server, idle_fds = shared_server
+    deadline = time.monotonic() + 20
+    while open_fds(server) > idle_fds + 4:
+        assert time.monotonic() < deadline, (open_fds(server), idle_fds)
+        time.sleep(0.1)
+    assert server.process is not None and server.process.poll() is None
+    return server
 
 
 def head_of(size: int, path: bytes = b"/healthz") -> bytes:
