@@ -720,3 +720,75 @@ def test_shutdown_waits_for_pending_records_of_a_synchronous_writer(tmp_path: Pa
         assert Connection.answered == 3
         records = LocalEventLogReader(tmp_path / str(schedule_first), consumer="t").read_now(10)
         assert [record_fields(r)["cachebuster"] for r in records.records] == ["0", "1", "2"]
+
+
+def test_requests_arriving_while_an_append_waits_join_one_batch_that_starts_when_they_stop() -> (
+    None
+):
+    """With an asynchronous writer (JetStream), records that arrive while an append waits for
+    its acks are gathered into one next append instead of one append per loop iteration; that
+    append starts when the waiting one returns, or as soon as a loop iteration brings no more
+    records (the collector would otherwise sit idle). Every answer still waits for its own
+    append."""
+
+    class Connection:
+        answered = 0
+
+        def drain(self) -> None:
+            Connection.answered += 1
+
+    class HeldWriter:
+        """Appends that return when the test says so."""
+
+        def __init__(self) -> None:
+            self.appends: list[list[bytes]] = []
+            self.held: list[asyncio.Future[None]] = []
+
+        async def append(self, records: list[bytes]) -> None:
+            self.appends.append(list(records))
+            held = asyncio.get_running_loop().create_future()
+            self.held.append(held)
+            await held
+
+    async def iterations(n: int) -> None:
+        for _ in range(n):
+            await asyncio.sleep(0)
+
+    async def scenario() -> list[list[int]]:
+        writer = HeldWriter()
+        core, _ = _record_core()
+        batcher = EventBatcher(writer, core, RawResponses())  # type: ignore[arg-type]
+        connection = Connection()
+
+        def add(n: int) -> None:
+            hit = RequestView("GET", "/imptr", b"id=1&cachebuster=%d" % n, b"Mozilla/5.0")
+            outcome = core.handle(hit)
+            assert outcome.record is not None
+            batcher.add(_Slot(b"answer", False, 0, connection, outcome), outcome.record)  # type: ignore[arg-type]
+
+        for n in range(3):  # one loop iteration's requests: appended at once, nothing waits
+            add(n)
+        await iterations(2)
+        assert len(writer.appends) == 1
+        add(3)  # while that append waits: one request an iteration, for two iterations...
+        await iterations(1)
+        add(4)
+        await iterations(1)
+        assert len(writer.appends) == 1  # ...gathered, not appended one by one
+        await iterations(2)  # an iteration without requests: they go, as one append
+        assert len(writer.appends) == 2 and Connection.answered == 0
+        add(5)
+        add(6)
+        writer.held[0].set_result(None)  # the first append returns: its three are answered
+        await iterations(4)
+        assert Connection.answered == 3
+        assert len(writer.appends) == 3
+        for held in writer.held[1:]:
+            held.set_result(None)
+        await asyncio.wait_for(batcher.wait_idle(), 2.0)
+        assert Connection.answered == 7 and batcher.pending == 0
+        return [[record_fields(r)["cachebuster"] for r in batch] for batch in writer.appends]
+
+    Connection.answered = 0
+    batches = asyncio.run(scenario())
+    assert batches == [["0", "1", "2"], ["3", "4"], ["5", "6"]]

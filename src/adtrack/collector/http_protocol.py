@@ -193,7 +193,11 @@ class EventBatcher:
     Records are gathered until the end of the event-loop iteration that read them, then appended
     as one batch. Up to ``max_in_flight`` appends may wait at once (with ``fsync=always`` the
     next batch is written while the previous one's ``fdatasync`` runs, and the writer covers
-    them with one sync); records arriving while all are busy form the next batch. Answers are
+    them with one sync); records arriving while all are busy form the next batch. While an
+    append waits, records keep joining the next batch for as long as every loop iteration
+    brings more, and it starts when that append returns or an iteration brings none: on
+    JetStream an append costs the same CPU whatever it holds, and this doubled the events per
+    append (18 to 32 at 64 connections) without leaving the collector idle. Answers are
     written only after their own batch's append returned (in request order per connection).
 
     A writer that keeps its promise without awaiting (``writes_synchronously``: the local log
@@ -222,6 +226,8 @@ class EventBatcher:
         self._slots: list[_Slot] = []
         self._scheduled = False
         self._in_flight = 0
+        self._added = 0  # records added so far, and as the last deferred start saw it
+        self._added_seen = 0
         self._idle: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -235,6 +241,7 @@ class EventBatcher:
         records = self._records
         records.append(record)
         self._slots.append(slot)
+        self._added += 1
         if self._append_now is not None and len(records) >= SYNC_BATCH_RECORDS:
             self._write_now()
         elif not self._scheduled and self._in_flight < self._max_in_flight:
@@ -250,6 +257,16 @@ class EventBatcher:
             return
         if self._append_now is not None:
             self._write_now()
+            return
+        if self._in_flight and self._added != self._added_seen:
+            # An append is waiting for its acks and requests are still coming in: they join
+            # this batch until that append returns or an iteration brings none (then the
+            # collector would idle). Fewer, larger appends: each costs the same whatever it
+            # holds (measured on JetStream: 80 us of CPU for 18 events).
+            self._added_seen = self._added
+            self._scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._start)
             return
         self._in_flight += 1
         records, slots = self._records, self._slots
