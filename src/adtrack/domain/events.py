@@ -9,7 +9,8 @@ of earlier layouts are still read, the fields they lack being None: format 2 (th
 the conversion fields), format 1 (without the audience and viewability fields either) and,
 before it, a JSON object keyed by field name. The collector still writes impressions and clicks
 in format 2 (:data:`HIT_RECORD_FORMAT`): their conversion fields are always None, and leaving
-them out keeps their records, and the hot path that writes them, as they were.
+them out keeps their records, and the hot path that writes them, as they were;
+:meth:`Event.to_bytes` does the same for any event without conversion fields.
 
 :class:`Event` is a named tuple whose fields are also the columns of the raw-event archive
 (``aggregator/event_batch.py``). :meth:`Event.from_bytes` holds the rules for log records: the
