@@ -3,6 +3,9 @@ data-centre addresses, their caches and settings."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,6 +93,40 @@ def test_ranges_are_searched_by_address(address: str, inside: bool) -> None:
     ranges = _ranges()
     assert len(ranges) == 2  # the overlapping and adjacent IPv4 ranges merged into one
     assert ranges.contains(address) is inside
+
+
+def test_merged_ranges_kept_in_the_cache_are_read_back_as_they_were(tmp_path: Path) -> None:
+    """The first process merges the bundled database and keeps the intervals in the data
+    directory's cache; the next ones read them. A damaged file is merged again and replaced; a
+    cache that cannot be written changes nothing but the time."""
+    cache = tmp_path / "cache"
+    merged = DatacentreRanges.from_bundled_database(cache)
+    (kept,) = cache.iterdir()
+    read = DatacentreRanges.from_bundled_database(cache)
+    assert read._v4 == merged._v4 and read._v6 == merged._v6 and len(read) == len(merged)
+    assert (read.version, read.providers) == (merged.version, merged.providers)
+    for address in ("52.94.76.1", "2600:1f14::1", "::ffff:52.94.76.1", "192.0.2.1", "2001:db8::1"):
+        assert read.contains(address) == merged.contains(address)
+    kept.write_bytes(kept.read_bytes()[:100])  # cut short
+    again = DatacentreRanges.from_bundled_database(cache)
+    assert again._v4 == merged._v4 and again._v6 == merged._v6
+    assert DatacentreRanges._read_cache(kept) is not None  # written whole again
+    (tmp_path / "file").write_text("not a folder")
+    unwritable = DatacentreRanges.from_bundled_database(tmp_path / "file" / "cache")
+    assert unwritable._v4 == merged._v4 and unwritable._v6 == merged._v6
+
+
+def test_a_collector_process_keeps_the_ranges_in_its_data_directory(tmp_path: Path) -> None:
+    # (a process of its own: this one has built its ranges already)
+    run = [
+        sys.executable,
+        "-c",
+        "from adtrack.collector.invalid_traffic import judges_for; "
+        "from adtrack.config import Settings; judges_for(Settings.from_env())",
+    ]
+    subprocess.run(run, env={**os.environ, "ADTRACK_DATA_DIR": str(tmp_path)}, check=True)
+    kept = [path.name for path in (tmp_path / "cache").iterdir()]
+    assert len(kept) == 1 and kept[0].startswith("datacentre-ranges-"), kept
 
 
 def test_the_bundled_cloud_ranges() -> None:

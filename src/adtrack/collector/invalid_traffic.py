@@ -97,7 +97,7 @@ class BotDetector:
 
 def judges_for(settings: Settings) -> tuple[BotDetector, DatacentreAddresses]:
     """The user-agent and address judges of a collector core, sized by ``settings``."""
-    ranges = datacentre_ranges() if settings.ivt_datacentre else None
+    ranges = datacentre_ranges(settings.data_dir / "cache") if settings.ivt_datacentre else None
     return (
         BotDetector(settings.ivt_user_agent_cache),
         DatacentreAddresses(ranges, settings.ivt_address_cache),
