@@ -687,37 +687,44 @@ def test_duplicate_clicks_forget_the_older_entry_of_a_full_bucket() -> None:
     assert len(dup) == 0 and not dup.check_and_remember(1, "c")
 
 
+class _Answers:
+    """A connection as the batcher sees it: counts the answers it is told to write."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+
+    def drain(self) -> None:
+        self.answered += 1
+
+
+def _add_hit(batcher: EventBatcher, core: TrackingCore, connection: _Answers, n: int) -> None:
+    """A hit with cachebuster ``n``, handed to ``batcher`` as the listener would."""
+    outcome = core.handle(RequestView("GET", "/imptr", b"id=1&cachebuster=%d" % n, b"Mozilla/5.0"))
+    assert outcome.record is not None
+    slot = _Slot(b"answer", False, 0, connection, outcome)  # type: ignore[arg-type]
+    batcher.add(slot, outcome.record)
+
+
 def test_shutdown_waits_for_pending_records_of_a_synchronous_writer(tmp_path: Path) -> None:
     """``wait_idle`` (what a clean shutdown awaits) returns as soon as records waiting for a
     synchronous writer are written and answered, whether or not their write was scheduled."""
 
-    class Connection:
-        answered = 0
-
-        def drain(self) -> None:
-            Connection.answered += 1
-
-    async def scenario(schedule_first: bool) -> None:
+    async def scenario(schedule_first: bool) -> int:
         writer = LocalEventLogWriter(tmp_path / str(schedule_first), fsync="interval")
         core, _ = _record_core()
         batcher = EventBatcher(writer, core, RawResponses())
-        connection = Connection()
+        connection = _Answers()
         for n in range(3):  # fewer than a synchronous batch: they wait for the loop iteration
-            hit = RequestView("GET", "/imptr", b"id=1&cachebuster=%d" % n, b"Mozilla/5.0")
-            outcome = core.handle(hit)
-            assert outcome.record is not None
-            slot = _Slot(b"answer", False, 0, connection, outcome)  # type: ignore[arg-type]
-            batcher.add(slot, outcome.record)
+            _add_hit(batcher, core, connection, n)
         if not schedule_first:
             batcher._scheduled = False  # as if the scheduled write had not been arranged
         await asyncio.wait_for(batcher.wait_idle(), 2.0)
         assert batcher.pending == 0
         await writer.close()
+        return connection.answered
 
     for schedule_first in (True, False):
-        Connection.answered = 0
-        asyncio.run(scenario(schedule_first))
-        assert Connection.answered == 3
+        assert asyncio.run(scenario(schedule_first)) == 3
         records = LocalEventLogReader(tmp_path / str(schedule_first), consumer="t").read_now(10)
         assert [record_fields(r)["cachebuster"] for r in records.records] == ["0", "1", "2"]
 
@@ -730,12 +737,6 @@ def test_requests_arriving_while_an_append_waits_join_one_batch_that_starts_when
     append starts when the waiting one returns, or as soon as a loop iteration brings no more
     records (the collector would otherwise sit idle). Every answer still waits for its own
     append."""
-
-    class Connection:
-        answered = 0
-
-        def drain(self) -> None:
-            Connection.answered += 1
 
     class HeldWriter:
         """Appends that return when the test says so."""
@@ -754,17 +755,14 @@ def test_requests_arriving_while_an_append_waits_join_one_batch_that_starts_when
         for _ in range(n):
             await asyncio.sleep(0)
 
-    async def scenario() -> list[list[int]]:
+    async def scenario() -> list[list[str]]:
         writer = HeldWriter()
         core, _ = _record_core()
         batcher = EventBatcher(writer, core, RawResponses())  # type: ignore[arg-type]
-        connection = Connection()
+        connection = _Answers()
 
         def add(n: int) -> None:
-            hit = RequestView("GET", "/imptr", b"id=1&cachebuster=%d" % n, b"Mozilla/5.0")
-            outcome = core.handle(hit)
-            assert outcome.record is not None
-            batcher.add(_Slot(b"answer", False, 0, connection, outcome), outcome.record)  # type: ignore[arg-type]
+            _add_hit(batcher, core, connection, n)
 
         for n in range(3):  # one loop iteration's requests: appended at once, nothing waits
             add(n)
@@ -776,19 +774,18 @@ def test_requests_arriving_while_an_append_waits_join_one_batch_that_starts_when
         await iterations(1)
         assert len(writer.appends) == 1  # ...gathered, not appended one by one
         await iterations(2)  # an iteration without requests: they go, as one append
-        assert len(writer.appends) == 2 and Connection.answered == 0
+        assert len(writer.appends) == 2 and connection.answered == 0
         add(5)
         add(6)
         writer.held[0].set_result(None)  # the first append returns: its three are answered
         await iterations(4)
-        assert Connection.answered == 3
+        assert connection.answered == 3
         assert len(writer.appends) == 3
         for held in writer.held[1:]:
             held.set_result(None)
         await asyncio.wait_for(batcher.wait_idle(), 2.0)
-        assert Connection.answered == 7 and batcher.pending == 0
+        assert connection.answered == 7 and batcher.pending == 0
         return [[record_fields(r)["cachebuster"] for r in batch] for batch in writer.appends]
 
-    Connection.answered = 0
     batches = asyncio.run(scenario())
     assert batches == [["0", "1", "2"], ["3", "4"], ["5", "6"]]
