@@ -226,8 +226,7 @@ class EventBatcher:
         self._slots: list[_Slot] = []
         self._scheduled = False
         self._in_flight = 0
-        self._added = 0  # records added so far, and as the last deferred start saw it
-        self._added_seen = 0
+        self._records_seen = 0  # len(self._records) when a deferred start last looked
         self._idle: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -241,7 +240,6 @@ class EventBatcher:
         records = self._records
         records.append(record)
         self._slots.append(slot)
-        self._added += 1
         if self._append_now is not None and len(records) >= SYNC_BATCH_RECORDS:
             self._write_now()
         elif not self._scheduled and self._in_flight < self._max_in_flight:
@@ -258,19 +256,19 @@ class EventBatcher:
         if self._append_now is not None:
             self._write_now()
             return
-        if self._in_flight and self._added != self._added_seen:
+        if self._in_flight and len(self._records) != self._records_seen:
             # An append is waiting for its acks and requests are still coming in: they join
             # this batch until that append returns or an iteration brings none (then the
             # collector would idle). Fewer, larger appends: each costs the same whatever it
             # holds (measured on JetStream: 80 us of CPU for 18 events).
-            self._added_seen = self._added
+            self._records_seen = len(self._records)
             self._scheduled = True
             assert self._loop is not None
             self._loop.call_soon(self._start)
             return
         self._in_flight += 1
         records, slots = self._records, self._slots
-        self._records, self._slots = [], []
+        self._records, self._slots, self._records_seen = [], [], 0
         assert self._loop is not None
         self._core.metrics.queue_depth += len(records)
         self._loop.create_task(self._flush(records, slots))
