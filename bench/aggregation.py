@@ -39,6 +39,7 @@ import psycopg
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
+from _support import SAMPLE_EVENT
 from adtrack.adapters.eventlog.local_reader import LocalEventLogReader
 from adtrack.adapters.eventlog.local_writer import LocalEventLogWriter
 from adtrack.adapters.eventlog.segment_format import encode_frame
@@ -60,9 +61,6 @@ PG_SERVER = os.environ.get(
 )
 START = datetime(2026, 1, 1, tzinfo=UTC)
 START_US = int(START.timestamp()) * 1_000_000
-USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
-)
 COUNTRIES = ("US", "DE", "GB", "FR", "IN", "BR", "JP", "")  # "" : no country (a private address)
 
 
@@ -84,7 +82,8 @@ def tracker_dims(tracker: int) -> tuple[int, ...]:
 
 def make_event(i: int, ts: int, tracker: int, rng: random.Random) -> Event:
     imp_type, tid, adv, li, pub, plc, rule = tracker_dims(tracker)
-    return Event(
+    mobile = tracker % 3 == 0
+    return SAMPLE_EVENT._replace(
         event_id=f"{secrets.token_hex(8)}{i:012x}",
         ts=ts,
         imp_type=imp_type,
@@ -96,21 +95,13 @@ def make_event(i: int, ts: int, tracker: int, rng: random.Random) -> Event:
         payment_rule_id=rule or None,
         media_cost_micros=1_250 if imp_type == 9 else 350_000,
         booked_revenue_micros=2_500 if imp_type == 9 else 800_000,
-        revenue_type="cpm",
-        ancost_used=False,
         cachebuster=str(rng.randrange(10**9)),
-        ip="203.0.113.0",
         country=COUNTRIES[tracker % len(COUNTRIES)],
-        user_agent=USER_AGENT,
-        device_type="mobile" if tracker % 3 == 0 else "desktop",
-        os="Android" if tracker % 3 == 0 else "Windows",
-        browser="Chrome Mobile" if tracker % 3 == 0 else "Chrome",
-        referrer="https://news.example.com/articles/2026/01/some-long-article-slug",
+        device_type="mobile" if mobile else "desktop",
+        os="Android" if mobile else "Windows",
+        browser="Chrome Mobile" if mobile else "Chrome",
         invalid=rng.random() < 0.03,
-        invalid_reason=None,
         redirect_url="https://shop.example.com/landing?utm_source=adtrack&utm_medium=display",
-        view_state=None,
-        impression_event_id=None,
     )
 
 
@@ -292,28 +283,17 @@ def bench_report(backends: list[str], events: int, trackers: int, days: int) -> 
     for _ in range(events):
         imp_type, tid, adv, li, pub, plc, rule = dims[rng.randrange(trackers)]
         chunk.append(
-            Event(
-                "",
-                START_US + rng.randrange(span),
-                imp_type,
-                tid,
-                adv,
-                li,
-                pub,
-                plc,
-                rule,
-                1_250,
-                2_500,
-                "cpm",
-                False,
-                None,
-                None,
-                None,
-                None,
-                rng.random() < 0.03,
-                None,
-                None,
-            )  # fmt: skip
+            SAMPLE_EVENT._replace(
+                ts=START_US + rng.randrange(span),
+                imp_type=imp_type,
+                tracker_id=tid,
+                advertiser_id=adv,
+                line_item_id=li,
+                publisher_id=pub,
+                placement_id=plc or None,
+                payment_rule_id=rule or None,
+                invalid=rng.random() < 0.03,
+            )
         )
         if len(chunk) == 100_000:
             fold(chunk, into=delta)

@@ -45,7 +45,14 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 
-from _support import PG_SERVER, create_database, database_exists, drop_database, new_database_name
+from _support import (
+    PG_SERVER,
+    SAMPLE_EVENT,
+    create_database,
+    database_exists,
+    drop_database,
+    new_database_name,
+)
 from adtrack.adapters.raw_events.duckdb_reader import DuckDBRawEventReader
 from adtrack.adapters.raw_events.manifest import register_files
 from adtrack.adapters.raw_events.parquet_archive import ParquetRawEventArchive
@@ -354,33 +361,26 @@ def load_click_day(
         ts = day_micros + int(i * step)
         ancost = rng.random() < 0.3
         invalid = rng.random() < INVALID_SHARE
-        event = Event(
-            f"bench-{i:09d}",
-            ts,
-            10,
-            tr["id"],
-            tr["advertiser_id"],
-            tr["line_item_id"],
-            tr["publisher_id"],
-            tr["placement_id"],
-            tr["payment_rule_id"],
-            rng.randrange(0, 200_000) if ancost else 50_000,
-            120_000,
-            "cpc",
-            ancost,
-            f"{rng.getrandbits(40):x}",
-            "203.0.113.0",
-            "US",
-            agents[min(int(rng.paretovariate(1.2)) - 1, len(agents) - 1)],
-            "desktop",
-            "Windows",
-            "Chrome",
-            pages[min(int(rng.paretovariate(1.0)) - 1, len(pages) - 1)],
-            invalid,
-            "bot" if invalid else None,
-            "https://shop.example.com/landing",
-            None,
-            None,
+        event = SAMPLE_EVENT._replace(
+            event_id=f"bench-{i:09d}",
+            ts=ts,
+            imp_type=10,
+            tracker_id=tr["id"],
+            advertiser_id=tr["advertiser_id"],
+            line_item_id=tr["line_item_id"],
+            publisher_id=tr["publisher_id"],
+            placement_id=tr["placement_id"],
+            payment_rule_id=tr["payment_rule_id"],
+            media_cost_micros=rng.randrange(0, 200_000) if ancost else 50_000,
+            booked_revenue_micros=120_000,
+            revenue_type="cpc",
+            ancost_used=ancost,
+            cachebuster=f"{rng.getrandbits(40):x}",
+            user_agent=agents[min(int(rng.paretovariate(1.2)) - 1, len(agents) - 1)],
+            referrer=pages[min(int(rng.paretovariate(1.0)) - 1, len(pages) - 1)],
+            invalid=invalid,
+            invalid_reason="bot" if invalid else None,
+            redirect_url="https://shop.example.com/landing",
         )
         batch.append(event)
         if len(batch) >= STAGE_BATCH:

@@ -55,6 +55,7 @@ from sqlalchemy import Engine, func, select
 from _support import (
     BROWSER_UA,
     HOST,
+    SAMPLE_EVENT,
     WRK_DONE,
     WRK_HEADERS,
     add_catalogue,
@@ -70,7 +71,6 @@ from _support import (
 )
 from adtrack.adapters.sql import db
 from adtrack.adapters.sql import tables as t
-from adtrack.domain.events import Event
 
 NATS_URL = "nats://127.0.0.1:4222"
 PATH = "/imptr?id={id}&cachebuster=4711&ancost=0.35&redir=https://example.com/a?b=c&d=e"
@@ -480,33 +480,14 @@ def drain(args: argparse.Namespace) -> int:
                 for start in range(0, args.backlog, 1000):
                     await writer.append(
                         [
-                            Event(
+                            SAMPLE_EVENT._replace(
                                 event_id=f"bench-{i}",
                                 ts=ts,
-                                imp_type=9,
                                 tracker_id=load_tracker,
-                                advertiser_id=1,
-                                line_item_id=1,
-                                publisher_id=1,
-                                placement_id=None,
-                                payment_rule_id=None,
                                 media_cost_micros=2000,
                                 booked_revenue_micros=4000,
-                                revenue_type="cpm",
-                                ancost_used=False,
                                 cachebuster=str(i),
-                                ip="192.0.2.0",
-                                country="US",
-                                user_agent=BROWSER_UA,
-                                device_type="desktop",
-                                os="Windows",
-                                browser="Chrome",
                                 referrer="https://publisher.example/article/42",
-                                invalid=False,
-                                invalid_reason=None,
-                                redirect_url=None,
-                                view_state=None,
-                                impression_event_id=None,
                             ).to_bytes()
                             for i in range(start, min(args.backlog, start + 1000))
                         ]

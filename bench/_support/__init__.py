@@ -1,5 +1,5 @@
-"""What the benchmarks in ``bench/`` share: loopback ports, wrk, the bench catalogue, and
-throw-away PostgreSQL databases.
+"""What the benchmarks in ``bench/`` share: loopback ports, wrk, the bench catalogue, a sample
+event, and throw-away PostgreSQL databases.
 
 A package rather than a ``bench/*.py`` module, so that ``make bench`` does not run it."""
 
@@ -20,12 +20,44 @@ from psycopg import sql
 from sqlalchemy import Connection, Table, insert
 
 from adtrack.adapters.sql import tables as t
+from adtrack.domain.events import Event
 
 HOST = "127.0.0.1"
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 BROWSER_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Safari/537.36"
+)
+
+# One realistic hit (an impression from a desktop browser on a news page); benchmarks build their
+# events from it with ``SAMPLE_EVENT._replace(...)``, so a field added to Event is added here only.
+SAMPLE_EVENT = Event(
+    event_id="bench-0",
+    ts=1_767_225_600_000_000,  # 2026-01-01 00:00 UTC
+    imp_type=9,
+    tracker_id=1,
+    advertiser_id=1,
+    line_item_id=1,
+    publisher_id=1,
+    placement_id=None,
+    payment_rule_id=None,
+    media_cost_micros=1_250,
+    booked_revenue_micros=2_500,
+    revenue_type="cpm",
+    ancost_used=False,
+    cachebuster="482913377",
+    ip="203.0.113.0",
+    country="US",
+    user_agent=BROWSER_UA,
+    device_type="desktop",
+    os="Windows",
+    browser="Chrome",
+    referrer="https://news.example.com/articles/2026/01/some-long-article-slug",
+    invalid=False,
+    invalid_reason=None,
+    redirect_url=None,
+    view_state=None,
+    impression_event_id=None,
 )
 
 # The start of a wrk script: a browser's headers.
