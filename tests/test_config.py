@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adtrack.config import Settings
+from adtrack.config import Settings, SettingsError
 
 
 def test_viewability_windows_default_and_read_from_the_environment() -> None:
@@ -36,3 +36,20 @@ def test_the_jetstream_ack_timeout_is_read_checked_and_given_to_the_writer() -> 
     assert open_nats_writer(given).ack_timeout == 0.75
     with pytest.raises(ValueError, match="ADTRACK_NATS_ACK_TIMEOUT_SECONDS"):
         Settings.from_env({**base, "ADTRACK_NATS_ACK_TIMEOUT_SECONDS": "0"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "takes"),
+    [
+        ("ADTRACK_FSYNC_INTERVAL_MS", "abc", "a whole number"),
+        ("ADTRACK_MAX_CONNECTIONS", "1.5", "a whole number"),
+        ("ADTRACK_SEND_TIMEOUT_SECONDS", "soon", "a number"),
+        ("ADTRACK_AGGREGATOR_HEARTBEAT_SECONDS", "", "a number"),
+    ],
+)
+def test_a_setting_that_is_not_a_number_is_refused_by_its_name(
+    name: str, value: str, takes: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"ADTRACK_DATA_DIR": "/tmp/adtrack-test", name: value})
+    assert str(refused.value) == f"{name} must be {takes}, not {value!r}"

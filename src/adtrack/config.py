@@ -28,13 +28,33 @@ def default_nats_subject(stream: str) -> str:
 COMPAT_APIS = ("xandr",)
 
 
+class SettingsError(ValueError):
+    """A setting adtrack cannot run with; the message names its variable and what it takes."""
+
+
+def _int(env: dict[str, str], name: str, default: str) -> int:
+    value = env.get(name, default)
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _float(env: dict[str, str], name: str, default: str) -> float:
+    value = env.get(name, default)
+    try:
+        return float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {value!r}") from None
+
+
 def _compat_api(value: str) -> str:
     """ADTRACK_COMPAT_API: empty or "off" (no compatible API), or one of ``COMPAT_APIS``."""
     cleaned = value.strip().lower()
     if cleaned in ("", "off", "0", "false", "no"):
         return ""
     if cleaned not in COMPAT_APIS:
-        raise ValueError(f"ADTRACK_COMPAT_API must be empty or one of {', '.join(COMPAT_APIS)}")
+        raise SettingsError(f"ADTRACK_COMPAT_API must be empty or one of {', '.join(COMPAT_APIS)}")
     return cleaned
 
 
@@ -169,24 +189,24 @@ class Settings:
         if not self.nats_subject:
             object.__setattr__(self, "nats_subject", default_nats_subject(self.nats_stream))
         if self.view_beacon_days < 0:
-            raise ValueError("ADTRACK_VIEW_BEACON_DAYS must be 0 or more")
+            raise SettingsError("ADTRACK_VIEW_BEACON_DAYS must be 0 or more")
         if self.view_dedup_days <= self.view_beacon_days:
-            raise ValueError(
+            raise SettingsError(
                 "ADTRACK_VIEW_DEDUP_DAYS must be more than ADTRACK_VIEW_BEACON_DAYS "
                 f"({self.view_beacon_days}): a beacon must not outlive the memory of its "
                 "impression's counted states"
             )
 
         if self.conversion_dedup_retention_days < MIN_CONVERSION_DEDUP_RETENTION_DAYS:
-            raise ValueError(
+            raise SettingsError(
                 "ADTRACK_CONVERSION_DEDUP_RETENTION_DAYS must be at least "
                 f"{MIN_CONVERSION_DEDUP_RETENTION_DAYS} (the longest post-click window, 90 days, "
                 "and a day): a verdict must outlive every conversion it can decide"
             )
         if not self.nats_ack_timeout_seconds > 0:
-            raise ValueError("ADTRACK_NATS_ACK_TIMEOUT_SECONDS must be more than 0")
+            raise SettingsError("ADTRACK_NATS_ACK_TIMEOUT_SECONDS must be more than 0")
         if self.conversion_purge_batch_rows < 1:
-            raise ValueError("ADTRACK_CONVERSION_PURGE_BATCH_ROWS must be at least 1")
+            raise SettingsError("ADTRACK_CONVERSION_PURGE_BATCH_ROWS must be at least 1")
 
     @property
     def raw_events_dir(self) -> Path:
@@ -206,91 +226,88 @@ class Settings:
             event_log_url=env.get("ADTRACK_EVENT_LOG", "local"),
             nats_stream=env.get("ADTRACK_NATS_STREAM", DEFAULT_NATS_STREAM),
             fsync=env.get("ADTRACK_FSYNC", "interval"),
-            fsync_interval_ms=int(env.get("ADTRACK_FSYNC_INTERVAL_MS", "200")),
+            fsync_interval_ms=_int(env, "ADTRACK_FSYNC_INTERVAL_MS", "200"),
             public_url=env.get("ADTRACK_PUBLIC_URL", "http://localhost:8001").rstrip("/"),
             smtp_url=env.get("ADTRACK_SMTP_URL") or None,
             smtp_from=env.get("ADTRACK_SMTP_FROM", "adtrack@localhost"),
             timezone=env.get("ADTRACK_TIMEZONE", "UTC"),
-            raw_event_retention_days=int(env.get("ADTRACK_RAW_EVENT_RETENTION_DAYS", "30")),
+            raw_event_retention_days=_int(env, "ADTRACK_RAW_EVENT_RETENTION_DAYS", "30"),
             honour_privacy_signals=env.get("ADTRACK_HONOUR_PRIVACY_SIGNALS", "1").lower()
             not in ("0", "false", "no", "off"),
             session_secret=env.get("ADTRACK_SESSION_SECRET") or None,
             cookie_secure=env.get("ADTRACK_COOKIE_SECURE", "1").lower()
             not in ("0", "false", "no", "off"),
             nats_subject=env.get("ADTRACK_NATS_SUBJECT", ""),
-            nats_replicas=int(env.get("ADTRACK_NATS_REPLICAS", "1")),
-            nats_partitions=int(env.get("ADTRACK_NATS_PARTITIONS", "8")),
-            aggregator_heartbeat_seconds=float(
-                env.get("ADTRACK_AGGREGATOR_HEARTBEAT_SECONDS", "2")
+            nats_replicas=_int(env, "ADTRACK_NATS_REPLICAS", "1"),
+            nats_partitions=_int(env, "ADTRACK_NATS_PARTITIONS", "8"),
+            aggregator_heartbeat_seconds=_float(env, "ADTRACK_AGGREGATOR_HEARTBEAT_SECONDS", "2"),
+            aggregator_member_ttl_seconds=_float(
+                env, "ADTRACK_AGGREGATOR_MEMBER_TTL_SECONDS", "10"
             ),
-            aggregator_member_ttl_seconds=float(
-                env.get("ADTRACK_AGGREGATOR_MEMBER_TTL_SECONDS", "10")
-            ),
-            max_header_bytes=int(env.get("ADTRACK_MAX_HEADER_BYTES", str(16 * 1024))),
-            header_timeout_seconds=float(env.get("ADTRACK_HEADER_TIMEOUT_SECONDS", "10")),
-            keepalive_timeout_seconds=float(env.get("ADTRACK_KEEPALIVE_TIMEOUT_SECONDS", "75")),
-            max_connections=int(env.get("ADTRACK_MAX_CONNECTIONS", "0")),
+            max_header_bytes=_int(env, "ADTRACK_MAX_HEADER_BYTES", str(16 * 1024)),
+            header_timeout_seconds=_float(env, "ADTRACK_HEADER_TIMEOUT_SECONDS", "10"),
+            keepalive_timeout_seconds=_float(env, "ADTRACK_KEEPALIVE_TIMEOUT_SECONDS", "75"),
+            max_connections=_int(env, "ADTRACK_MAX_CONNECTIONS", "0"),
             metrics=env.get("ADTRACK_METRICS", "tracking"),
             redirect_policy=env.get("ADTRACK_REDIRECT_POLICY", "trackers"),
-            ivt_user_agent_cache=int(env.get("ADTRACK_IVT_USER_AGENT_CACHE", "50000")),
-            ivt_address_cache=int(env.get("ADTRACK_IVT_ADDRESS_CACHE", "100000")),
+            ivt_user_agent_cache=_int(env, "ADTRACK_IVT_USER_AGENT_CACHE", "50000"),
+            ivt_address_cache=_int(env, "ADTRACK_IVT_ADDRESS_CACHE", "100000"),
             ivt_datacentre=env.get("ADTRACK_IVT_DATACENTRE", "1").lower()
             not in ("0", "false", "no", "off"),
-            login_max_failures=int(env.get("ADTRACK_LOGIN_MAX_FAILURES", "5")),
-            login_max_failures_per_address=int(
-                env.get("ADTRACK_LOGIN_MAX_FAILURES_PER_ADDRESS", "20")
+            login_max_failures=_int(env, "ADTRACK_LOGIN_MAX_FAILURES", "5"),
+            login_max_failures_per_address=_int(
+                env, "ADTRACK_LOGIN_MAX_FAILURES_PER_ADDRESS", "20"
             ),
-            login_window_seconds=float(env.get("ADTRACK_LOGIN_WINDOW_SECONDS", "900")),
-            login_lockout_seconds=float(env.get("ADTRACK_LOGIN_LOCKOUT_SECONDS", "900")),
-            login_max_lockout_seconds=float(env.get("ADTRACK_LOGIN_MAX_LOCKOUT_SECONDS", "86400")),
-            password_hash_threads=int(env.get("ADTRACK_PASSWORD_HASH_THREADS", "2")),
-            password_hash_queue=int(env.get("ADTRACK_PASSWORD_HASH_QUEUE", "16")),
-            write_buffer_bytes=int(env.get("ADTRACK_WRITE_BUFFER_BYTES", str(64 * 1024))),
-            send_timeout_seconds=float(env.get("ADTRACK_SEND_TIMEOUT_SECONDS", "60")),
-            nats_max_message_bytes=int(env.get("ADTRACK_NATS_MAX_MESSAGE_BYTES", str(1024 * 1024))),
-            nats_ack_timeout_seconds=float(env.get("ADTRACK_NATS_ACK_TIMEOUT_SECONDS", "3")),
-            catalogue_changes_kept=int(env.get("ADTRACK_CATALOGUE_CHANGES_KEPT", "100000")),
-            raw_event_read_memory_mb=int(env.get("ADTRACK_RAW_EVENT_READ_MEMORY_MB", "512")),
-            raw_event_read_threads=int(env.get("ADTRACK_RAW_EVENT_READ_THREADS", "2")),
+            login_window_seconds=_float(env, "ADTRACK_LOGIN_WINDOW_SECONDS", "900"),
+            login_lockout_seconds=_float(env, "ADTRACK_LOGIN_LOCKOUT_SECONDS", "900"),
+            login_max_lockout_seconds=_float(env, "ADTRACK_LOGIN_MAX_LOCKOUT_SECONDS", "86400"),
+            password_hash_threads=_int(env, "ADTRACK_PASSWORD_HASH_THREADS", "2"),
+            password_hash_queue=_int(env, "ADTRACK_PASSWORD_HASH_QUEUE", "16"),
+            write_buffer_bytes=_int(env, "ADTRACK_WRITE_BUFFER_BYTES", str(64 * 1024)),
+            send_timeout_seconds=_float(env, "ADTRACK_SEND_TIMEOUT_SECONDS", "60"),
+            nats_max_message_bytes=_int(env, "ADTRACK_NATS_MAX_MESSAGE_BYTES", str(1024 * 1024)),
+            nats_ack_timeout_seconds=_float(env, "ADTRACK_NATS_ACK_TIMEOUT_SECONDS", "3"),
+            catalogue_changes_kept=_int(env, "ADTRACK_CATALOGUE_CHANGES_KEPT", "100000"),
+            raw_event_read_memory_mb=_int(env, "ADTRACK_RAW_EVENT_READ_MEMORY_MB", "512"),
+            raw_event_read_threads=_int(env, "ADTRACK_RAW_EVENT_READ_THREADS", "2"),
             raw_events_path=str(Path(env["ADTRACK_RAW_EVENTS_DIR"]).resolve())
             if env.get("ADTRACK_RAW_EVENTS_DIR")
             else "",
-            aggregator_poll_seconds=float(env.get("ADTRACK_AGGREGATOR_POLL_SECONDS", "0.2")),
-            aggregator_batch_events=int(env.get("ADTRACK_AGGREGATOR_BATCH_EVENTS", "20000")),
-            raw_event_maintenance_seconds=float(
-                env.get("ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS", "300")
+            aggregator_poll_seconds=_float(env, "ADTRACK_AGGREGATOR_POLL_SECONDS", "0.2"),
+            aggregator_batch_events=_int(env, "ADTRACK_AGGREGATOR_BATCH_EVENTS", "20000"),
+            raw_event_maintenance_seconds=_float(
+                env, "ADTRACK_RAW_EVENT_MAINTENANCE_SECONDS", "300"
             ),
-            aggregator_nice=int(env.get("ADTRACK_AGGREGATOR_NICE", "5")),
-            report_history_max_bytes=int(
-                env.get("ADTRACK_REPORT_HISTORY_MAX_BYTES", str(100 * 1024 * 1024))
+            aggregator_nice=_int(env, "ADTRACK_AGGREGATOR_NICE", "5"),
+            report_history_max_bytes=_int(
+                env, "ADTRACK_REPORT_HISTORY_MAX_BYTES", str(100 * 1024 * 1024)
             ),
-            report_history_max_rows=int(env.get("ADTRACK_REPORT_HISTORY_MAX_ROWS", "1000000")),
-            tag_file_max_bytes=int(env.get("ADTRACK_TAG_FILE_MAX_BYTES", str(20 * 1024 * 1024))),
-            tag_file_max_trackers=int(env.get("ADTRACK_TAG_FILE_MAX_TRACKERS", "100000")),
-            batch_max_items=int(env.get("ADTRACK_BATCH_MAX_ITEMS", "10000")),
-            import_max_bytes=int(env.get("ADTRACK_IMPORT_MAX_BYTES", str(512 * 1024 * 1024))),
-            import_max_objects=int(env.get("ADTRACK_IMPORT_MAX_OBJECTS", "250000")),
+            report_history_max_rows=_int(env, "ADTRACK_REPORT_HISTORY_MAX_ROWS", "1000000"),
+            tag_file_max_bytes=_int(env, "ADTRACK_TAG_FILE_MAX_BYTES", str(20 * 1024 * 1024)),
+            tag_file_max_trackers=_int(env, "ADTRACK_TAG_FILE_MAX_TRACKERS", "100000"),
+            batch_max_items=_int(env, "ADTRACK_BATCH_MAX_ITEMS", "10000"),
+            import_max_bytes=_int(env, "ADTRACK_IMPORT_MAX_BYTES", str(512 * 1024 * 1024)),
+            import_max_objects=_int(env, "ADTRACK_IMPORT_MAX_OBJECTS", "250000"),
             compat_api=_compat_api(env.get("ADTRACK_COMPAT_API", "")),
-            xandr_member_id=int(env.get("ADTRACK_XANDR_MEMBER_ID", "1")),
-            xandr_token_idle_seconds=float(env.get("ADTRACK_XANDR_TOKEN_IDLE_SECONDS", "7200")),
-            xandr_max_elements=int(env.get("ADTRACK_XANDR_MAX_ELEMENTS", "100")),
+            xandr_member_id=_int(env, "ADTRACK_XANDR_MEMBER_ID", "1"),
+            xandr_token_idle_seconds=_float(env, "ADTRACK_XANDR_TOKEN_IDLE_SECONDS", "7200"),
+            xandr_max_elements=_int(env, "ADTRACK_XANDR_MAX_ELEMENTS", "100"),
             geoip_db=Path(env["ADTRACK_GEOIP_DB"]).expanduser().resolve()
             if env.get("ADTRACK_GEOIP_DB")
             else None,
             trust_forwarded_for=env.get("ADTRACK_TRUST_FORWARDED_FOR", "0").strip().lower()
             in ("1", "true", "yes", "on"),
-            address_cache_entries=int(env.get("ADTRACK_ADDRESS_CACHE_ENTRIES", "32768")),
-            user_agent_cache_entries=int(env.get("ADTRACK_USER_AGENT_CACHE_ENTRIES", "50000")),
+            address_cache_entries=_int(env, "ADTRACK_ADDRESS_CACHE_ENTRIES", "32768"),
+            user_agent_cache_entries=_int(env, "ADTRACK_USER_AGENT_CACHE_ENTRIES", "50000"),
             token_secret=env.get("ADTRACK_TOKEN_SECRET") or None,
-            view_beacon_days=int(env.get("ADTRACK_VIEW_BEACON_DAYS", "1")),
-            view_dedup_days=int(env.get("ADTRACK_VIEW_DEDUP_DAYS", "8")),
-            conversion_dedup_retention_days=int(
-                env.get(
-                    "ADTRACK_CONVERSION_DEDUP_RETENTION_DAYS",
-                    str(DEFAULT_CONVERSION_DEDUP_RETENTION_DAYS),
-                )
+            view_beacon_days=_int(env, "ADTRACK_VIEW_BEACON_DAYS", "1"),
+            view_dedup_days=_int(env, "ADTRACK_VIEW_DEDUP_DAYS", "8"),
+            conversion_dedup_retention_days=_int(
+                env,
+                "ADTRACK_CONVERSION_DEDUP_RETENTION_DAYS",
+                str(DEFAULT_CONVERSION_DEDUP_RETENTION_DAYS),
             ),
-            conversion_purge_batch_rows=int(env.get("ADTRACK_CONVERSION_PURGE_BATCH_ROWS", "5000")),
+            conversion_purge_batch_rows=_int(env, "ADTRACK_CONVERSION_PURGE_BATCH_ROWS", "5000"),
         )
 
     @property

@@ -59,6 +59,27 @@ def test_every_command_has_help(path: list[str]) -> None:
     assert "Usage:" in result.output
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("ADTRACK_FSYNC_INTERVAL_MS", "abc", "must be a whole number, not 'abc'"),
+        ("ADTRACK_NATS_ACK_TIMEOUT_SECONDS", "0", "must be more than 0"),
+    ],
+)
+def test_a_bad_setting_stops_any_command_in_one_line_naming_it(
+    tmp_path: Path, setting: str, value: str, says: str
+) -> None:
+    env = {**os.environ, "ADTRACK_DATA_DIR": str(tmp_path / "data"), setting: value}
+    for command in (["serve", "--port", "0"], ["users", "list"]):
+        result = subprocess.run(
+            [*adtrack_command(), *command], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"adtrack: {setting} {says}\n"
+        assert result.stdout == ""
+    assert not (tmp_path / "data").exists()  # nothing was started or created
+
+
 def test_the_required_commands_exist() -> None:
     commands = {" ".join(path) for path in all_commands()}
     assert {

@@ -22,6 +22,7 @@ from adtrack.cli import (
     serve,
     users,
 )
+from adtrack.config import Settings, SettingsError
 
 __all__ = ["app"]
 
@@ -31,6 +32,18 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _check_settings() -> None:
+    # Before any command: a setting it could not use is named in one line (exit status 2, as
+    # for a bad option), not in a traceback.
+    try:
+        Settings.from_env()
+    except SettingsError as exc:
+        typer.echo(f"adtrack: {exc}", err=True)
+        raise typer.Exit(2) from None
+
 
 for group in (serve, schema, users, catalogue, events, export, report, scaleout, imports):
     group.register(app)
