@@ -12,6 +12,7 @@
     python bench/aggregation.py                      # defaults: about two minutes
     python bench/aggregation.py --events 10000000    # report over 10 million events
     python bench/aggregation.py --aggregate-events 1000000 --only aggregation
+    python bench/aggregation.py --only aggregation --span-seconds 10   # a busy site's backlog
     python bench/aggregation.py --only report --backends sqlite
 
 PostgreSQL: a throw-away database on ADTRACK_BENCH_POSTGRES_URL
@@ -188,10 +189,11 @@ async def _time_appends(folder: Path, policy: str, records: list[bytes], seconds
 # --- 2. aggregation --------------------------------------------------------------------------
 
 
-def write_log(folder: Path, events: int, trackers: int) -> float:
-    """N events over one day, written in collector-sized appends; returns seconds taken."""
+def write_log(folder: Path, events: int, trackers: int, span_seconds: float = 86_400) -> float:
+    """N events spread evenly over ``span_seconds`` (one day: a batch spans hours), written
+    in collector-sized appends; returns seconds taken."""
     rng = random.Random(2)
-    step = 86_400_000_000 // max(events, 1)
+    step = int(span_seconds * 1_000_000) // max(events, 1)
 
     async def run() -> None:
         writer = LocalEventLogWriter(folder, fsync="never")
@@ -213,15 +215,15 @@ def write_log(folder: Path, events: int, trackers: int) -> float:
 
 
 def bench_aggregation(
-    backends: list[str], events: int, trackers: int, batch: int, rounds: int
+    backends: list[str], events: int, trackers: int, batch: int, rounds: int, span: float
 ) -> None:
     print(
-        f"\n== aggregation: {events:,} events, {trackers} trackers, over one day; "
+        f"\n== aggregation: {events:,} events, {trackers} trackers, over {span:,.0f} s; "
         f"batches of {batch:,}; median of {rounds} rounds =="
     )
     with tempfile.TemporaryDirectory() as tmp:
         log_dir = Path(tmp) / "eventlog"
-        took = write_log(log_dir, events, trackers)
+        took = write_log(log_dir, events, trackers, span)
         size = sum(p.stat().st_size for p in log_dir.glob("*.seg"))
         print(f"log written: {size / 2**20:.0f} MiB in {took:.1f} s")
         for backend in backends:
@@ -353,6 +355,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--trackers", type=int, default=200)
     parser.add_argument(
+        "--span-seconds",
+        type=float,
+        default=86_400,
+        help="the aggregated events' time span (one day: each batch spans hours, so its raw "
+        "events go to several hourly files and its rollups to several hours; a backlog of a "
+        "busy site spans seconds)",
+    )
+    parser.add_argument(
         "--batch", type=int, default=Settings.aggregator_batch_events, help="events per batch"
     )
     parser.add_argument("--rounds", type=int, default=3, help="aggregation rounds (median)")
@@ -372,6 +382,7 @@ def main(argv: list[str] | None = None) -> None:
             args.trackers,
             args.batch,
             args.rounds,
+            args.span_seconds,
         )
     if args.only in (None, "report"):
         bench_report(backends, args.events, args.trackers, args.days)
