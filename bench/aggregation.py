@@ -280,23 +280,9 @@ def bench_report(backends: list[str], events: int, trackers: int, days: int) -> 
     delta = RollupDelta()
     rng = random.Random(3)
     span = days * 86_400_000_000
-    dims = [tracker_dims(tr) for tr in range(trackers)]
     chunk: list[Event] = []
-    for _ in range(events):
-        imp_type, tid, adv, li, pub, plc, rule = dims[rng.randrange(trackers)]
-        chunk.append(
-            SAMPLE_EVENT._replace(
-                ts=START_US + rng.randrange(span),
-                imp_type=imp_type,
-                tracker_id=tid,
-                advertiser_id=adv,
-                line_item_id=li,
-                publisher_id=pub,
-                placement_id=plc or None,
-                payment_rule_id=rule or None,
-                invalid=rng.random() < 0.03,
-            )
-        )
+    for i in range(events):
+        chunk.append(make_event(i, START_US + rng.randrange(span), rng.randrange(trackers), rng))
         if len(chunk) == 100_000:
             fold(chunk, into=delta)
             chunk = []
