@@ -44,6 +44,8 @@ def test_the_jetstream_ack_timeout_is_read_checked_and_given_to_the_writer() -> 
         ("ADTRACK_FSYNC_INTERVAL_MS", "abc", "a whole number"),
         ("ADTRACK_MAX_CONNECTIONS", "1.5", "a whole number"),
         ("ADTRACK_SEND_TIMEOUT_SECONDS", "soon", "a number"),
+        ("ADTRACK_HEADER_TIMEOUT_SECONDS", "inf", "a number"),
+        ("ADTRACK_LOGIN_WINDOW_SECONDS", "nan", "a number"),
         ("ADTRACK_AGGREGATOR_HEARTBEAT_SECONDS", "", "a number"),
     ],
 )

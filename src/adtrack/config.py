@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +44,12 @@ def _int(env: dict[str, str], name: str, default: str) -> int:
 def _float(env: dict[str, str], name: str, default: str) -> float:
     value = env.get(name, default)
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
-        raise SettingsError(f"{name} must be a number, not {value!r}") from None
+        number = math.nan
+    if not math.isfinite(number):  # (float() also reads "nan" and "inf")
+        raise SettingsError(f"{name} must be a number, not {value!r}")
+    return number
 
 
 def _compat_api(value: str) -> str:
