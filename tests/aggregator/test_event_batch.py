@@ -47,7 +47,7 @@ TWO_IN_ONE = AN_IMPRESSION.to_bytes() + b"," + AN_IMPRESSION.to_bytes()  # not o
 VARIANTS: dict[str, list[Any]] = {
     "event_id": ["e1", "", "x" * 41, "a\x00b", 7],
     "ts": [1_767_225_600_000_000, -5, 2**63, 1.5, "1", -(2**62), TS_MIN - 1, TS_MAX, TS_MAX + 1],
-    "imp_type": [9, 10, 11, True],
+    "imp_type": [9, 10, 11, True, 12, 2**15, -(2**40)],  # (12 and up: no impression type)
     "tracker_id": [3, 2**70, None],
     "placement_id": [None, 4, "4"],
     "cachebuster": [None, "123", "9" * 300, "a\x00b", 12],
@@ -235,3 +235,13 @@ def test_the_arrow_fold_equals_a_plain_sum() -> None:
         InvalidKey(11, 10, base.tracker_id, "bot"): 1,
     }
     assert fold([]).rows == {} and events_to_table([]).num_rows == 0
+
+
+@pytest.mark.parametrize("imp_type", [12, 2**15], ids=["unknown", "beyond-16-bits"])
+def test_a_record_of_no_impression_type_is_set_aside_and_the_others_kept(imp_type: int) -> None:
+    good = [AN_IMPRESSION._replace(event_id=f"e{i}") for i in range(3)]
+    bad = hit_record(AN_IMPRESSION._replace(event_id="bad", imp_type=imp_type))
+    decoded = decode_batch([hit_record(good[0]), bad, hit_record(good[1]), hit_record(good[2])])
+    assert rows(decoded.table) == good
+    assert [raw for raw, _ in decoded.malformed] == [bad]
+    assert f"imp_type {imp_type} is not" in str(decoded.malformed[0][1])

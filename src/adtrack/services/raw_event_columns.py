@@ -4,20 +4,20 @@ writes, and the conversion of events to it (the archive's ports: ``services/port
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from adtrack.domain.epoch_hours import HOUR_MICROS
-from adtrack.domain.events import Event
+from adtrack.domain.events import ADDED_IN_FORMAT_3, Event
 
 __all__ = [
     "RAW_EVENT_SCHEMA",
-    "columns_to_batch",
     "conform_columns",
     "epoch_hour_indices",
     "events_to_table",
+    "rows_to_batch",
 ]
 
 # Raw events as columns: Event's fields, in its order. The aggregator decodes batches into it
@@ -60,10 +60,16 @@ RAW_EVENT_SCHEMA = pa.schema(
 )
 if tuple(RAW_EVENT_SCHEMA.names) != Event._fields:
     raise RuntimeError("RAW_EVENT_SCHEMA must list Event's fields, in order")
-_BLOCK = 2048  # events turned into columns at a time
-# the times: built as plain 64-bit integers, then relabelled (see columns_to_batch)
+# the times: built as plain 64-bit integers, then relabelled (see rows_to_batch)
 _TIMES = tuple(RAW_EVENT_SCHEMA.names.index(name) for name in ("ts", "source_ts"))
 _BUILD_TYPES = [pa.int64() if i in _TIMES else f.type for i, f in enumerate(RAW_EVENT_SCHEMA)]
+_WIDTH = len(RAW_EVENT_SCHEMA)
+# a row of the first n fields, as Arrow reads it (n: every field, or those before the
+# conversion fields)
+_ROW_TYPES = {
+    n: pa.struct([pa.field(RAW_EVENT_SCHEMA.names[i], _BUILD_TYPES[i]) for i in range(n)])
+    for n in (_WIDTH, _WIDTH - len(ADDED_IN_FORMAT_3))
+}
 
 
 def epoch_hour_indices(ts: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -93,9 +99,17 @@ def conform_columns(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBat
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def columns_to_batch(columns: Iterable[Sequence[object]]) -> pa.RecordBatch:
-    """Events given column by column (Event's fields, in its order) as one record batch."""
-    arrays = [pa.array(values, type=_BUILD_TYPES[i]) for i, values in enumerate(columns)]
+def rows_to_batch(rows: Sequence[Sequence[object]], width: int = _WIDTH) -> pa.RecordBatch:
+    """Events given as tuples of Event's fields, in its order, as one record batch. Tuples of
+    the first ``width`` fields only (records without the conversion fields) leave the others
+    null. Raises ``pa.ArrowException`` for a value its column cannot hold.
+
+    Arrow reads the tuples as one struct array, in one C++ pass, and hands its fields over as
+    the columns: a quarter cheaper than a Python list per field made into an array each.
+    """
+    fields = pa.array(rows, type=_ROW_TYPES[width]).flatten()
+    n = len(rows)
+    arrays = [*fields, *(pa.nulls(n, _BUILD_TYPES[i]) for i in range(width, _WIDTH))]
     # Times are built as plain 64-bit integers, then relabelled: a timestamp column built from
     # Python ints directly costs the aggregator a fifth more per event.
     for i in _TIMES:
@@ -104,11 +118,5 @@ def columns_to_batch(columns: Iterable[Sequence[object]]) -> pa.RecordBatch:
 
 
 def events_to_table(events: Sequence[Event]) -> pa.Table:
-    """The events as an Arrow table, built column by column (one C loop per column) a block
-    of events at a time: turning rows into columns over a few thousand tuples stays in the CPU
-    cache, over a whole large batch it does not (it then costs twice as much per event)."""
-    batches = [
-        columns_to_batch(zip(*events[start : start + _BLOCK], strict=True))
-        for start in range(0, len(events), _BLOCK)
-    ]
-    return pa.Table.from_batches(batches, schema=RAW_EVENT_SCHEMA)
+    """The events as an Arrow table."""
+    return pa.Table.from_batches([rows_to_batch(events)], schema=RAW_EVENT_SCHEMA)
