@@ -119,8 +119,10 @@ class _Upsert:
             f"{quote(s)} = {name}.{quote(s)} + excluded.{quote(s)}" for s in sums
         )
         if dialect.name == "postgresql":
+            # %b: psycopg's binary array format (its text format quotes every element with a
+            # regular expression: half the aggregator's SQL time on PostgreSQL)
             arrays = ", ".join(
-                f"%s::{table.c[name].type.compile(dialect)}[]" for name in self._columns
+                f"%b::{table.c[name].type.compile(dialect)}[]" for name in self._columns
             )
             self._postgres_sql: str | None = f"{head}SELECT * FROM unnest({arrays}){tail}"
         elif dialect.name == "sqlite":
