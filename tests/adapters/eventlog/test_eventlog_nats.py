@@ -750,6 +750,7 @@ def test_an_append_whose_acks_do_not_come_fails_after_the_ack_timeout(
                 await writer.append([event(1)])
                 assert server.process is not None
                 server.process.send_signal(signal.SIGSTOP)
+                _wait_until_stopped(server.process.pid)
                 started = time.monotonic()
                 try:
                     with pytest.raises(EventLogUnavailable) as refused:
@@ -766,6 +767,21 @@ def test_an_append_whose_acks_do_not_come_fails_after_the_ack_timeout(
     assert "acknowledged 0 of 1 messages (2 events) within 0.5s" in message
     # the deadline is looked at ten times per ack timeout: late by at most 0.05 s (plus slack)
     assert 0.5 <= waited < 1.0
+
+
+def _wait_until_stopped(pid: int) -> None:
+    """Until every thread of ``pid`` is stopped: SIGSTOP takes effect a moment after it is
+    sent, and a server still running then could acknowledge the next append."""
+    deadline = time.monotonic() + 5
+    while True:
+        states = {
+            (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        }
+        if states <= {"T", "t"}:
+            return
+        assert time.monotonic() < deadline, f"process {pid} not stopped: {states}"
+        time.sleep(0.001)
 
 
 def test_partitions_left_from_a_larger_partition_count_are_still_read(
