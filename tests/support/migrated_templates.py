@@ -85,9 +85,6 @@ def _copy_postgres(name: str | None, url: str) -> bool:
         or not name.startswith(postgres.DATABASE_PREFIX)
     ):
         return False
-    script = _templates.get("postgresql")
-    if script is None:
-        script = _templates["postgresql"] = _migrated_postgres_script()
     with psycopg.connect(
         make_url(url).set(drivername="postgresql").render_as_string(False)
     ) as conn:
@@ -96,6 +93,9 @@ def _copy_postgres(name: str | None, url: str) -> bool:
         ).fetchone()
         if tables is None or tables[0]:
             return False
+        script = _templates.get("postgresql")
+        if script is None:
+            script = _templates["postgresql"] = _migrated_postgres_script()
         conn.execute(script)  # one transaction, committed when the block ends
     return True
 

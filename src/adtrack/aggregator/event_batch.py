@@ -135,7 +135,7 @@ def _table(decoded: list[Any]) -> pa.Table | None:
         rows = list(map(_astuple, decoded))
     try:
         batch = rows_to_batch(rows, width)
-    except pa.ArrowInvalid:  # an impression type beyond its column's 16 bits
+    except pa.ArrowException:  # a value its column cannot hold: an impression type beyond 16 bits
         return None
     if not pc.all(pc.is_in(batch.column(_IMP_TYPE), value_set=_IMP_TYPES)).as_py():
         return None

@@ -36,7 +36,7 @@ from tests.support.collector import event_record
 from tests.support.nats_reading import records_of, stream_info
 from tests.support.net import free_port
 from tests.support.rollup_counts import counted_events
-from tests.support.scaleout import PrivateNats
+from tests.support.scaleout import PrivateNats, wait_until
 
 T = TypeVar("T")
 
@@ -750,7 +750,9 @@ def test_an_append_whose_acks_do_not_come_fails_after_the_ack_timeout(
                 await writer.append([event(1)])
                 assert server.process is not None
                 server.process.send_signal(signal.SIGSTOP)
-                _wait_until_stopped(server.process.pid)
+                # (it takes effect a moment later: a server still running could ack the append)
+                pid = server.process.pid
+                assert wait_until(lambda: _stopped(pid), 5, interval=0.001), "not stopped"
                 started = time.monotonic()
                 try:
                     with pytest.raises(EventLogUnavailable) as refused:
@@ -769,19 +771,11 @@ def test_an_append_whose_acks_do_not_come_fails_after_the_ack_timeout(
     assert 0.5 <= waited < 1.0
 
 
-def _wait_until_stopped(pid: int) -> None:
-    """Until every thread of ``pid`` is stopped: SIGSTOP takes effect a moment after it is
-    sent, and a server still running then could acknowledge the next append."""
-    deadline = time.monotonic() + 5
-    while True:
-        states = {
-            (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            for task in Path(f"/proc/{pid}/task").iterdir()
-        }
-        if states <= {"T", "t"}:
-            return
-        assert time.monotonic() < deadline, f"process {pid} not stopped: {states}"
-        time.sleep(0.001)
+def _stopped(pid: int) -> bool:
+    """Whether every thread of process ``pid`` is stopped."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    states = {(task / "stat").read_text().rsplit(")", 1)[1].split()[0] for task in tasks}
+    return states <= {"T", "t"}
 
 
 def test_partitions_left_from_a_larger_partition_count_are_still_read(
