@@ -55,11 +55,32 @@ VARIANTS: dict[str, list[Any]] = {
     "revenue_type": ["cpm", None, "x" * 20],
     "invalid": [False, True, 1, None],
     "invalid_reason": [None, "bot", "r" * 40],
+    "conversion_pixel_id": [None, 5],
+    "order_id": [None, "A-1"],
 }
+# Values a fast decoder takes as they are: a batch of only these takes a fast path whole.
+CLEAN_VARIANTS: dict[str, list[Any]] = {
+    "imp_type": [9, 10, 11],
+    "placement_id": [None, 4],
+    "cachebuster": [None, "123"],
+    "invalid": [False, True],
+    "conversion_pixel_id": [None, 5],
+    "order_id": [None, "A-1"],
+}
+HIT_FIELDS = Event._fields[: -len(ADDED_IN_FORMAT_3)]  # a record of format 2
 
 
 @st.composite
-def record(draw: st.DrawFn) -> bytes:
+def record(draw: st.DrawFn, messy: bool = True) -> bytes:
+    """A record; unless ``messy``, a hit in format 2 or a conversion in format 3 that a fast
+    decoder takes as it is."""
+    if not messy:
+        data = dict(GOOD, event_id=draw(st.uuids()).hex)
+        for name in draw(st.lists(st.sampled_from(sorted(CLEAN_VARIANTS)), max_size=3)):
+            data[name] = draw(st.sampled_from(CLEAN_VARIANTS[name]))
+        clean_format = draw(st.sampled_from([2, 3]))
+        fields = Event._fields if clean_format == 3 else HIT_FIELDS
+        return json.dumps([clean_format, *(data[name] for name in fields)]).encode()
     if draw(st.integers(0, 20)) == 0:
         return draw(
             st.sampled_from(
@@ -76,18 +97,28 @@ def record(draw: st.DrawFn) -> bytes:
     data["event_id"] = data.get("event_id", "x") if draw(st.booleans()) else draw(st.uuids()).hex
     if draw(st.integers(0, 3)) == 0:  # the keyed layout of records before format 1
         return json.dumps(data).encode()  # the standard library writes integers of any size
-    values = [data.get(name) for name in Event._fields]
+    # the record format's number: hits in format 2, conversions in 3, or no format's number
+    fmt = draw(st.sampled_from([2, 2, 2, 3, 3, 1, True, "2"]))
+    fields = Event._fields if fmt == 3 or draw(st.integers(0, 10)) == 0 else HIT_FIELDS
+    values = [data.get(name) for name in fields]
     layout = draw(st.integers(0, 10))
     if layout == 0:
         values = values[:-1]  # a field short
     elif layout == 1:
         values.append(None)  # a field too many
-    fmt = draw(st.sampled_from([1, 1, 1, 1, 2, True, "1"]))  # the record format's number
     return json.dumps([fmt, *values]).encode()
 
 
 @settings(max_examples=300, deadline=None)
-@given(records=st.lists(record(), max_size=12))
+@given(
+    records=st.one_of(
+        st.lists(record(), max_size=12),
+        # clean batches, some with one messy record
+        st.tuples(
+            st.lists(record(messy=False), min_size=1, max_size=12), st.lists(record(), max_size=1)
+        ).flatmap(lambda drawn: st.permutations(drawn[0] + drawn[1])),
+    )
+)
 def test_a_batch_decodes_to_what_from_bytes_keeps_in_log_order(records: list[bytes]) -> None:
     decoded = decode_batch(records)
     kept, refused = reference(records)

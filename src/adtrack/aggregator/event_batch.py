@@ -1,26 +1,27 @@
 """Log records -> one Arrow table per batch: what the fold and the raw-event archive read.
 
 The aggregator's cost per event is mostly decoding, so a batch's records are decoded as one JSON
-array by a compiled, typed decoder (msgspec) into structs the cycle collector does not track
-(20,000 tracked tuples a batch cost the aggregator a third more time in collections), whose
-values Arrow then reads as rows in one pass (``rows_to_batch``: 15 % less than a list per field
-made into an array each). The decoder accepts exactly the records (format 3, ``[3, <Event's
-fields>...]``, and format 2, the collector's impressions and clicks, without the conversion
-fields) that ``Event.from_bytes`` would keep unchanged; a batch holding anything else (a
-text to cut, a NUL to drop, a flag that is not a JSON boolean, a record of the earlier keyed
-layout, a malformed record) is decoded record by record, and the records the decoder refuses go
-through ``Event.from_bytes``, the one definition of the rules.
+array by a compiled, typed decoder (msgspec), whose values Arrow then reads as rows in one pass
+(``rows_to_batch``: 15 % less than a list per field made into an array each). A batch of hits
+only (format 2, what the collector writes for impressions and clicks: nearly every batch) is
+decoded straight into tuples, a third cheaper than structs turned into tuples; a batch with
+conversions too (format 3, ``[3, <Event's fields>...]``) into structs of either format, told
+apart by their first element. The decoders accept exactly the records that ``Event.from_bytes``
+would keep unchanged; a batch holding anything else (a text to cut, a NUL to drop, a flag that
+is not a JSON boolean, an impression type no event has, a record of the earlier keyed layout, a
+malformed record) is decoded record by record, and the records the decoders refuse go through
+``Event.from_bytes``, the one definition of the rules.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from adtrack.domain.events import (
     ADDED_IN_FORMAT_3,
@@ -51,6 +52,8 @@ def _field_type(name: str) -> Any:
         return Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EVENT_ID_LENGTH)]
     if name == "ts":
         return Annotated[int, msgspec.Meta(ge=TS_MIN, le=TS_MAX)]
+    if name == "imp_type":
+        return Literal[tuple(sorted(IMP_TYPES))]  # (a JSON true is no impression type)
     if name in REQUIRED_INT_FIELDS:
         return _INT64
     if name in OPTIONAL_INT_FIELDS:
@@ -64,10 +67,15 @@ def _field_type(name: str) -> Any:
     return text | None
 
 
-# The fast decoder's records, derived from Event and its rules (one definition of both): format
-# 2 (impressions and clicks) and format 3 (its fields and the conversion ones), told apart by
-# the first element of the array (msgspec's tag of an array-like struct).
+# The fast decoders' records, derived from Event and its rules (one definition of both): format
+# 2 (impressions and clicks) and format 3 (its fields and the conversion ones). A batch of hits
+# only is decoded into tuples ([format, event_id, ts, ...]); one with conversions too into
+# structs, told apart by the first element of the array (msgspec's tag of an array-like struct).
 _FORMAT_2_FIELDS = Event._fields[: -len(ADDED_IN_FORMAT_3)]
+_Hit: Any = tuple.__class_getitem__(
+    (Literal[HIT_RECORD_FORMAT], *map(_field_type, _FORMAT_2_FIELDS))
+)
+_decode_hits = msgspec.json.Decoder(list[_Hit]).decode
 _Record = msgspec.defstruct(
     "_Record",
     [(name, _field_type(name)) for name in _FORMAT_2_FIELDS],
@@ -91,6 +99,8 @@ _decode_record = msgspec.json.Decoder(_AnyRecord).decode
 _NO_CONVERSION_FIELDS = (None,) * len(ADDED_IN_FORMAT_3)
 _astuple = msgspec.structs.astuple
 _NUL = b"\\u0000"  # JSON's spelling of NUL, which from_bytes drops from texts
+_START = operator.itemgetter(slice(2))
+_CONVERSION_START = f"[{RECORD_FORMAT}".encode()  # (only a hint of a conversion: decoders judge)
 
 
 @dataclass
@@ -107,39 +117,43 @@ def decode_batch(records: Sequence[bytes]) -> DecodedBatch:
     parts[0] = b"[" + parts[0]
     parts[-1] = parts[-1] + b"]"
     batch = b",".join(parts)
-    if _NUL not in batch:
-        try:
-            decoded = _decode_records(batch)  # also what fails validation
-        except msgspec.DecodeError:
-            pass
-        else:
-            # one struct per record (a record holding two would shift the count)
-            if len(decoded) == len(records):
-                table = _table(decoded)
-                if table is not None:
-                    return DecodedBatch(table=table, malformed=[])
+    # (a backslash is rare in records: looking for one byte costs a twentieth of looking for six)
+    if b"\\" not in batch or _NUL not in batch:
+        if _CONVERSION_START in map(_START, records):
+            table = _table_with_conversions(batch, len(records))
+        else:  # nearly every batch: impressions and clicks only
+            table = _table_of_hits(batch, len(records))
+        if table is not None:
+            return DecodedBatch(table=table, malformed=[])
     return _decode_one_by_one(records)
 
 
-def _table(decoded: list[Any]) -> pa.Table | None:
-    """The decoded records as a table; None if one has an impression type no event has (the
-    batch then goes record by record, where ``Event.from_bytes`` names it)."""
-    if _ConversionRecord in set(map(type, decoded)):  # (in C: no Python loop per record)
-        width = len(Event._fields)
-        rows = [
-            row if len(row) == width else row + _NO_CONVERSION_FIELDS
-            for row in map(_astuple, decoded)
-        ]
-    else:  # most batches: impressions and clicks only
-        width = len(_FORMAT_2_FIELDS)
-        rows = list(map(_astuple, decoded))
+def _table_of_hits(batch: bytes, count: int) -> pa.Table | None:
+    """The ``count`` hits of ``batch`` (a JSON array) as a table, or None if the decoder
+    refuses one of them."""
     try:
-        batch = rows_to_batch(rows, width)
-    except pa.ArrowException:  # a value its column cannot hold: an impression type beyond 16 bits
+        hits = _decode_hits(batch)  # also what fails validation
+    except msgspec.DecodeError:
         return None
-    if not pc.all(pc.is_in(batch.column(_IMP_TYPE), value_set=_IMP_TYPES)).as_py():
+    # one tuple per record (a record holding two would shift the count)
+    if len(hits) != count:
         return None
-    return pa.Table.from_batches([batch])
+    return pa.Table.from_batches([rows_to_batch(hits, len(_FORMAT_2_FIELDS), tagged=True)])
+
+
+def _table_with_conversions(batch: bytes, count: int) -> pa.Table | None:
+    """As ``_table_of_hits``, for a batch with records of either format."""
+    try:
+        decoded = _decode_records(batch)
+    except msgspec.DecodeError:
+        return None
+    if len(decoded) != count:
+        return None
+    width = len(Event._fields)
+    rows = [
+        row if len(row) == width else row + _NO_CONVERSION_FIELDS for row in map(_astuple, decoded)
+    ]
+    return pa.Table.from_batches([rows_to_batch(rows)])
 
 
 def _decode_one_by_one(records: Sequence[bytes]) -> DecodedBatch:
@@ -155,17 +169,12 @@ def _decode_one_by_one(records: Sequence[bytes]) -> DecodedBatch:
                 pass
             else:
                 row = _astuple(record)
-                if row[_IMP_TYPE] in IMP_TYPES:
-                    if type(record) is _Record:
-                        row += _NO_CONVERSION_FIELDS
-                    rows.append(Event._make(row))
-                    continue
+                if type(record) is _Record:
+                    row += _NO_CONVERSION_FIELDS
+                rows.append(Event._make(row))
+                continue
         try:
             rows.append(Event.from_bytes(raw))
         except MalformedEvent as exc:
             malformed.append((raw, exc))
     return DecodedBatch(table=events_to_table(rows), malformed=malformed)
-
-
-_IMP_TYPE = Event._fields.index("imp_type")
-_IMP_TYPES = pa.array(sorted(IMP_TYPES), pa.int16())

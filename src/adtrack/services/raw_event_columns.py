@@ -65,10 +65,14 @@ _TIMES = tuple(RAW_EVENT_SCHEMA.names.index(name) for name in ("ts", "source_ts"
 _BUILD_TYPES = [pa.int64() if i in _TIMES else f.type for i, f in enumerate(RAW_EVENT_SCHEMA)]
 _WIDTH = len(RAW_EVENT_SCHEMA)
 # a row of the first n fields, as Arrow reads it (n: every field, or those before the
-# conversion fields)
+# conversion fields), and, tagged, the same after a leading record format
+_ROW_FIELDS = [
+    pa.field(name, type_) for name, type_ in zip(RAW_EVENT_SCHEMA.names, _BUILD_TYPES, strict=True)
+]
 _ROW_TYPES = {
-    n: pa.struct([pa.field(RAW_EVENT_SCHEMA.names[i], _BUILD_TYPES[i]) for i in range(n)])
+    (n, tagged): pa.struct([pa.field("format", pa.int64())] * tagged + _ROW_FIELDS[:n])
     for n in (_WIDTH, _WIDTH - len(ADDED_IN_FORMAT_3))
+    for tagged in (False, True)
 }
 
 
@@ -99,15 +103,18 @@ def conform_columns(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBat
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def rows_to_batch(rows: Sequence[Sequence[object]], width: int = _WIDTH) -> pa.RecordBatch:
+def rows_to_batch(
+    rows: Sequence[Sequence[object]], width: int = _WIDTH, *, tagged: bool = False
+) -> pa.RecordBatch:
     """Events given as tuples of Event's fields, in its order, as one record batch. Tuples of
     the first ``width`` fields only (records without the conversion fields) leave the others
-    null. Raises ``pa.ArrowException`` for a value its column cannot hold.
+    null; ``tagged`` tuples start with their record's format, which is dropped. Raises
+    ``pa.ArrowException`` for a value its column cannot hold.
 
     Arrow reads the tuples as one struct array, in one C++ pass, and hands its fields over as
     the columns: a quarter cheaper than a Python list per field made into an array each.
     """
-    fields = pa.array(rows, type=_ROW_TYPES[width]).flatten()
+    fields = pa.array(rows, type=_ROW_TYPES[width, tagged]).flatten()[tagged:]
     n = len(rows)
     arrays = [*fields, *(pa.nulls(n, _BUILD_TYPES[i]) for i in range(width, _WIDTH))]
     # Times are built as plain 64-bit integers, then relabelled: a timestamp column built from
