@@ -88,6 +88,17 @@ end
 """
     + WRK_DONE
 )
+# The same, with a user agent never seen before in each request (a browser's, its Chrome build
+# number counting up): what a flood meant to defeat the collector's user-agent cache costs.
+WRK_SCRIPT_NEW_AGENTS = WRK_SCRIPT.replace(
+    "return wrk.format(nil, head .. prefix .. counter .. tail)",
+    'local agent = string.gsub(wrk.headers["User-Agent"], "Chrome/126.0.0.0",\n'
+    '    "Chrome/126." .. counter .. "." .. string.sub(prefix, 1, -2))\n'
+    "  local headers = {}\n"
+    "  for name, value in pairs(wrk.headers) do headers[name] = value end\n"
+    '  headers["User-Agent"] = agent\n'
+    "  return wrk.format(nil, head .. prefix .. counter .. tail, headers)",
+)
 
 NGINX_CONF = """
 worker_processes 1;
@@ -359,12 +370,17 @@ def main() -> int:
         help="interpreter that runs the collector (default: this one); another build of the "
         "same Python version, e.g. /usr/bin/python3.11, uses this environment's packages",
     )
+    parser.add_argument(
+        "--new-user-agents",
+        action="store_true",
+        help="a user agent never seen before in every request (defeats the verdict cache)",
+    )
     args = parser.parse_args()
 
     ensure_tools()
     workdir = Path(tempfile.mkdtemp(prefix="adtrack-bench-"))
     script = workdir / "report.lua"
-    script.write_text(WRK_SCRIPT)
+    script.write_text(WRK_SCRIPT_NEW_AGENTS if args.new_user_agents else WRK_SCRIPT)
     runs: list[Run] = []
     failures: list[str] = []
     nginx = Nginx(workdir)

