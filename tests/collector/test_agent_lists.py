@@ -28,7 +28,7 @@ def own_verdicts(user_agent: str) -> tuple[bool, bool]:
 
 
 def verdicts(lists: AgentLists, user_agent: str) -> tuple[bool, bool]:
-    return lists.crawlerdetect_lists(user_agent), lists.crawler_user_agents_lists(user_agent)
+    return lists.crawlerdetect(user_agent), lists.crawler_user_agents(user_agent)
 
 
 def test_no_expression_of_either_list_matches_an_empty_text() -> None:

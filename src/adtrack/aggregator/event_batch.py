@@ -72,6 +72,7 @@ def _field_type(name: str) -> Any:
 # only is decoded into tuples ([format, event_id, ts, ...]); one with conversions too into
 # structs, told apart by the first element of the array (msgspec's tag of an array-like struct).
 _FORMAT_2_FIELDS = Event._fields[: -len(ADDED_IN_FORMAT_3)]
+# (a tuple type of Event's fields, made at run time: tuple[...] needs them written out)
 _Hit: Any = tuple.__class_getitem__(
     (Literal[HIT_RECORD_FORMAT], *map(_field_type, _FORMAT_2_FIELDS))
 )

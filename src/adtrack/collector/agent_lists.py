@@ -56,12 +56,12 @@ _LIBRARY_FAMILIES: Final = frozenset(
 class AgentLists:
     """The lists, loaded once."""
 
-    __slots__ = ("crawlerdetect_lists", "crawler_user_agents_lists")
+    __slots__ = ("crawlerdetect", "crawler_user_agents")
 
     def __init__(self) -> None:
         # Whether Crawler-Detect, and crawler-user-agents, names a user agent a bot.
-        self.crawlerdetect_lists: Callable[[str], bool]
-        self.crawler_user_agents_lists: Callable[[str], bool]
+        self.crawlerdetect: Callable[[str], bool]
+        self.crawler_user_agents: Callable[[str], bool]
         try:
             compiled = _CompiledLists()
         except re2.error as exc:
@@ -69,18 +69,18 @@ class AgentLists:
             detector = CrawlerDetect()
             detector.is_crawler("warm-up")  # (compiles its expressions now, not on a request)
             crawleruseragents.is_crawler("warm-up")
-            self.crawlerdetect_lists = lambda agent: bool(detector.is_crawler(agent))
-            self.crawler_user_agents_lists = lambda agent: bool(crawleruseragents.is_crawler(agent))
+            self.crawlerdetect = lambda agent: bool(detector.is_crawler(agent))
+            self.crawler_user_agents = lambda agent: bool(crawleruseragents.is_crawler(agent))
         else:
-            self.crawlerdetect_lists = compiled.crawlerdetect
-            self.crawler_user_agents_lists = compiled.crawler_user_agents
+            self.crawlerdetect = compiled.crawlerdetect
+            self.crawler_user_agents = compiled.crawler_user_agents
 
     def reason(self, user_agent: str | None) -> str | None:
         """``bot``, ``non_browser`` or None (a browser, app web view or known SDK)."""
         if not user_agent or not user_agent.strip():
             return INVALID_NON_BROWSER
         # the lists first: with RE2 they are the cheaper part
-        if self.crawlerdetect_lists(user_agent) or self.crawler_user_agents_lists(user_agent):
+        if self.crawlerdetect(user_agent) or self.crawler_user_agents(user_agent):
             return INVALID_BOT
         parsed = ua_parser.parse(user_agent)
         if _is_spider(parsed):
@@ -92,9 +92,9 @@ class AgentLists:
         measuring each on its own)."""
         parsed = ua_parser.parse(user_agent)
         return {
-            "crawlerdetect": self.crawlerdetect_lists(user_agent),
+            "crawlerdetect": self.crawlerdetect(user_agent),
             "ua-parser": _is_spider(parsed),
-            "crawler-user-agents": self.crawler_user_agents_lists(user_agent),
+            "crawler-user-agents": self.crawler_user_agents(user_agent),
             NON_BROWSER_RULE: _is_non_browser(parsed),
         }
 
