@@ -19,7 +19,6 @@ import re2
 
 __all__ = ["Alternation", "printable_ascii"]
 
-RE2_MEMORY: Final = 64 << 20  # per expression: room for the automaton of 1,500 alternatives
 # What RE2 does not take: look-arounds and back-references (an escaped "(" or backslash that
 # only looks like one sends its expression to ``re`` too, which is merely slower).
 _PYTHON_ONLY: Final = re.compile(r"\(\?(?:[=!]|<[=!])|\\[1-9]")
@@ -39,8 +38,7 @@ class Alternation:
     def __init__(self, patterns: Sequence[str], *, ignore_case: bool = False) -> None:
         self.patterns = tuple(patterns)
         options = re2.Options()
-        options.case_sensitive = not ignore_case
-        options.max_mem = RE2_MEMORY
+        options.case_sensitive = not ignore_case  # (RE2's default memory bound, 8 MB, suffices)
         python_only = [p for p in patterns if _PYTHON_ONLY.search(p)]
         self._re2 = re2.compile("|".join(p for p in patterns if p not in python_only), options)
         flags = re.IGNORECASE if ignore_case else 0
