@@ -11,10 +11,9 @@
 
 The two bot lists are alternations of about 1,500 expressions each, matched as their own code
 does (``CrawlerDetect.is_crawler``, ``crawleruseragents.is_crawler``) but with RE2 where it gives
-the same answer (``regex_alternation.py``: 0.002 ms a list for a browser's agent, against 0.1 ms
-with ``re``); should RE2 refuse a list's new version, the lists' own code runs. A new user agent
-costs about 0.1 ms, most of it ``ua-parser``; callers still cache the verdict per user agent
-(see ``invalid_traffic.py``).
+the same answer (``regex_alternation.py``: over the accuracy corpora's agents 32 us for both lists
+against 550 us with ``re``); should RE2 refuse a list's new version, the lists' own code runs.
+Callers cache the verdict per user agent (see ``invalid_traffic.py``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 * ``bot``: a known bot or spider by user agent, from three maintained lists; ``non_browser``:
   a user agent that is not a recognisable browser, app web view or known SDK, or none at all
-  (both decided in ``agent_lists.py``). Judging a new user agent costs about 0.1 ms, so
+  (both decided in ``agent_lists.py``). Judging a new user agent costs 0.1-0.3 ms, so
   verdicts are cached per user agent (bounded; see :class:`BotDetector`).
 * ``datacentre``: a client address in a known cloud provider's published ranges
   (``datacentre.py``), cached per address.

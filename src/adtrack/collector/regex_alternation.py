@@ -19,6 +19,10 @@ import re2
 
 __all__ = ["Alternation", "printable_ascii"]
 
+# RE2's memory per expression. Its default (8 MB) is too little for a list of 1,500 expressions
+# over varied user agents: on the accuracy corpora crawler-user-agents took 20 us an agent with
+# it, 7.7 with 32 MB (no faster with more); Crawler-Detect 4.9 and 4.0.
+RE2_MEMORY: Final = 32 << 20
 # What RE2 does not take: look-arounds and back-references (an escaped "(" or backslash that
 # only looks like one sends its expression to ``re`` too, which is merely slower).
 _PYTHON_ONLY: Final = re.compile(r"\(\?(?:[=!]|<[=!])|\\[1-9]")
@@ -38,7 +42,11 @@ class Alternation:
     def __init__(self, patterns: Sequence[str], *, ignore_case: bool = False) -> None:
         self.patterns = tuple(patterns)
         options = re2.Options()
-        options.case_sensitive = not ignore_case  # (RE2's default memory bound, 8 MB, suffices)
+        options.case_sensitive = not ignore_case
+        options.max_mem = RE2_MEMORY
+        # An automaton that outgrows its memory is rebuilt (or RE2 falls back to a slower
+        # simulation): still the same answer, and not worth a line on stderr each time.
+        options.log_errors = False
         python_only = [p for p in patterns if _PYTHON_ONLY.search(p)]
         self._re2 = re2.compile("|".join(p for p in patterns if p not in python_only), options)
         flags = re.IGNORECASE if ignore_case else 0
