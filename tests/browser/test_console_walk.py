@@ -244,6 +244,7 @@ def test_seed_pages_walk(page: Page, server: AdtrackServer, shot: Callable[..., 
     pick(page, "publisher", "Daily News")
     dialog.get_by_role("button", name="Create Click Tracker").click()
     expect(dialog.locator("#landing_page_url-error")).to_contain_text("http")
+    expect(dialog.get_by_label("Landing Page URL")).to_be_focused()  # the field in error
     expect(dialog.get_by_label(NAME)).to_have_value("Homepage click")
     expect(dialog.locator("#line-item-chosen")).to_contain_text("Spring Sale")
     dialog.get_by_label("Landing Page URL").fill("https://shop.example.com/spring")
