@@ -16,7 +16,7 @@ malformed record) is decoded record by record, and the records the decoders refu
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -121,35 +121,36 @@ def decode_batch(records: Sequence[bytes]) -> DecodedBatch:
     # (a backslash is rare in records: looking for one byte costs a twentieth of looking for six)
     if b"\\" not in batch or _NUL not in batch:
         if _CONVERSION_START in map(_START, records):
-            table = _table_with_conversions(batch, len(records))
+            decoded = _decode_whole(_decode_records, batch, len(records))
+            table = None if decoded is None else _table_with_conversions(decoded)
         else:  # nearly every batch: impressions and clicks only
-            table = _table_of_hits(batch, len(records))
+            hits = _decode_whole(_decode_hits, batch, len(records))
+            table = None if hits is None else _table_of_hits(hits)
         if table is not None:
             return DecodedBatch(table=table, malformed=[])
     return _decode_one_by_one(records)
 
 
-def _table_of_hits(batch: bytes, count: int) -> pa.Table | None:
-    """The ``count`` hits of ``batch`` (a JSON array) as a table, or None if the decoder
-    refuses one of them."""
+def _decode_whole(
+    decode: Callable[[bytes], list[Any]], batch: bytes, count: int
+) -> list[Any] | None:
+    """The ``count`` records of ``batch`` (a JSON array) decoded by ``decode``, or None if it
+    refuses one of them (also what fails validation) or the count does not match (a record
+    holding two would shift it)."""
     try:
-        hits = _decode_hits(batch)  # also what fails validation
+        decoded = decode(batch)
     except msgspec.DecodeError:
         return None
-    # one tuple per record (a record holding two would shift the count)
-    if len(hits) != count:
-        return None
+    return decoded if len(decoded) == count else None
+
+
+def _table_of_hits(hits: list[Any]) -> pa.Table:
+    """Tuples of hits ([format, <format 2's fields>...]) as a table."""
     return pa.Table.from_batches([rows_to_batch(hits, len(_FORMAT_2_FIELDS), tagged=True)])
 
 
-def _table_with_conversions(batch: bytes, count: int) -> pa.Table | None:
-    """As ``_table_of_hits``, for a batch with records of either format."""
-    try:
-        decoded = _decode_records(batch)
-    except msgspec.DecodeError:
-        return None
-    if len(decoded) != count:
-        return None
+def _table_with_conversions(decoded: list[Any]) -> pa.Table:
+    """Structs of either format as a table (hits without the conversion fields)."""
     width = len(Event._fields)
     rows = [
         row if len(row) == width else row + _NO_CONVERSION_FIELDS for row in map(_astuple, decoded)
