@@ -127,6 +127,29 @@ def test_live_hits_arrive_while_watching(
     shot(page, "live-hits", full_page=True)
 
 
+def test_a_form_sent_back_with_errors_leaves_the_focus_where_the_user_put_it(
+    live: LiveApp, page: Page
+) -> None:
+    """The dialog sets the focus once when a form comes back; the swap settling later (htmx's
+    autofocus) does not take it back from a field the user went on to. The settling is slowed
+    to 400 ms so that the user's move surely comes before it."""
+    sign_in(page, live.url)
+    page.goto(live.url + "/click-trackers?advertiser_id=1")
+    page.get_by_role("button", name="+ New").click()
+    dialog = page.locator("dialog")
+    dialog.get_by_label("Name", exact=False).first.fill("Homepage click")
+    dialog.get_by_text("Advanced Options").click()
+    # (a value among the advanced options keeps them open when the form comes back)
+    dialog.get_by_label("Landing Page URL").fill("https://shop.example.com/spring")
+    page.evaluate("htmx.config.defaultSettleDelay = 400")
+    dialog.get_by_role("button", name="Create Click Tracker").click()  # no line item: an error
+    expect(dialog.locator("#line_item_id-error")).to_contain_text("is required")
+    code = dialog.get_by_label("Code", exact=True)
+    code.focus()  # the user goes on before the swap settles
+    page.wait_for_timeout(800)
+    expect(code).to_be_focused()
+
+
 def test_dialog_and_menus_work_from_the_keyboard(live: LiveApp, page: Page) -> None:
     sign_in(page, live.url)
     page.goto(live.url + "/impression-trackers?advertiser_id=1")

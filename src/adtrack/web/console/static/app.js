@@ -23,12 +23,13 @@
   function dialog() { return $("#dialog"); }
 
   /* The first field in error (a form sent back), else the one marked autofocus, else the
-     first control. (A form in error carries no autofocus: htmx would focus it again when the
-     swap settles, taking the focus from whatever the user went on to.) */
+     first control. The autofocus marks are then dropped: htmx would focus them again when the
+     swap settles (20 ms later), taking the focus from whatever the user went on to. */
   function focusFirst(root) {
     var target = $("[aria-invalid=true]:not([type=hidden])", root) || $("[autofocus]", root) ||
       $("input:not([type=hidden]):not([disabled]), select, textarea, button:not(.close)", root);
     if (target) target.focus();
+    $all("[autofocus]", root).forEach(function (el) { el.removeAttribute("autofocus"); });
   }
 
   function openDialog() {
