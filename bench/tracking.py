@@ -99,6 +99,8 @@ WRK_SCRIPT_NEW_AGENTS = WRK_SCRIPT.replace(
     '  headers["User-Agent"] = agent\n'
     "  return wrk.format(nil, head .. prefix .. counter .. tail, headers)",
 )
+if WRK_SCRIPT_NEW_AGENTS == WRK_SCRIPT:  # (the line it replaces has changed)
+    raise RuntimeError("WRK_SCRIPT_NEW_AGENTS no longer changes WRK_SCRIPT's request line")
 
 NGINX_CONF = """
 worker_processes 1;

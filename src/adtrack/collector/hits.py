@@ -1,11 +1,11 @@
 """A small in-memory ring of the latest hits per tracker, for the console's "live hits".
 
 Bounded twice: ``per_tracker`` hits for each tracker, and rings for at most ``max_trackers``
-trackers (the oldest ring is dropped first). Nothing here is durable or billable; it is a
-debugging aid. Entries carry the privacy-reduced data already (truncated IP; no IP, user agent or
-referrer when the visitor opted out; country and device type either way). Adding a hit costs a
-dict lookup and a deque append: the collector's compact :class:`HitInfo` tuple is kept and
-turned into a :class:`RecentHit` only when read.
+trackers (the oldest rings are dropped first, an eighth at a time). Nothing here is durable or
+billable; it is a debugging aid. Entries carry the privacy-reduced data already (truncated IP; no
+IP, user agent or referrer when the visitor opted out; country and device type either way).
+Adding a hit costs a dict lookup and a deque append: the collector's compact :class:`HitInfo`
+tuple is kept and turned into a :class:`RecentHit` only when read.
 """
 
 from __future__ import annotations
