@@ -99,6 +99,24 @@ def test_a_batch_is_split_by_utc_hour(tmp_path: Path) -> None:
     assert archive.stage(events_to_table([]), "empty") == []
 
 
+def test_a_batch_in_time_order_is_split_into_the_files_of_its_hours_alone(tmp_path: Path) -> None:
+    # Each hour's rows are together (the usual case): they are written from slices of the
+    # batch, which must give the very bytes of a batch holding that hour's events alone.
+    early, late = events_in(HOUR, 10, "early"), events_in(HOUR + 2, 5, "late", clicks_every=1)
+    files = ParquetRawEventArchive(tmp_path / "both").stage(
+        events_to_table([*late, *early]), "batch"
+    )
+    assert [(f.hour, f.rows, f.clicks) for f in files] == [(HOUR, 10, 4), (HOUR + 2, 5, 5)]
+    for f, alone in zip(files, (early, late), strict=True):
+        (single,) = ParquetRawEventArchive(tmp_path / f"alone-{f.hour}").stage(
+            events_to_table(alone), "batch"
+        )
+        assert single.path == f.path
+        assert (tmp_path / "both" / f.path).read_bytes() == (
+            tmp_path / f"alone-{f.hour}" / single.path
+        ).read_bytes()
+
+
 def test_hours_before_1970_are_floored_like_the_rest(tmp_path: Path) -> None:
     # a clock gone wrong: hour -1 holds ts -1, hour 0 holds ts 0 (not both in hour 0)
     events = [*events_in(-1, 3, "before"), *events_in(0, 2, "after"), *events_in(-2, 1, "b2")]

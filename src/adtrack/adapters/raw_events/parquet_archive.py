@@ -126,13 +126,20 @@ class ParquetRawEventArchive:
             return []
         table = events if events.schema == RAW_EVENT_SCHEMA else _conform(events.to_batches())
         name = f"batch-{_digest(batch_key)}{_SUFFIX}"
-        hours = epoch_hour_indices(table.column(_TS))
-        first, last = (v.as_py() for v in pc.min_max(hours).values())
-        if first == last:
-            return [self._write_hour(first, name, table)]
+        hours = epoch_hour_indices(table.column(_TS)).combine_chunks()
+        runs = pc.run_end_encode(hours)
+        run_hours: list[int] = runs.values.to_pylist()
+        if len(set(run_hours)) == len(run_hours):
+            # each hour's rows are together (events arrive in time order): slices copy nothing
+            ends: list[int] = runs.run_ends.to_pylist()
+            parts = sorted(zip(run_hours, [0, *ends[:-1]], ends, strict=True))
+            return [
+                self._write_hour(hour, name, table.slice(start, end - start))
+                for hour, start, end in parts
+            ]
         return [
             self._write_hour(hour, name, table.filter(pc.equal(hours, hour)))
-            for hour in sorted(pc.unique(hours).to_pylist())
+            for hour in sorted(set(run_hours))
         ]
 
     def _write_hour(self, hour: int, name: str, table: pa.Table) -> RawFile:

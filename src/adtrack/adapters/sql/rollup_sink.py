@@ -34,9 +34,11 @@ PostgreSQL take row locks in the same order and cannot deadlock each other.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -144,11 +146,16 @@ class _Upsert:
             conn.exec_driver_sql(self._postgres_sql, columns)
             return
         bind = self._time_bind
+        bound: dict[object, object] = {}  # a batch's rows fall in a few hours
         for start in range(0, len(rows), self._page):
             page = rows[start : start + self._page]
             params: list[object] = []
             for row in page:
-                params.append(bind(row[0]) if bind is not None else row[0])
+                when = row[0]
+                value = bound.get(when)
+                if value is None:
+                    value = bound[when] = bind(when) if bind is not None else when
+                params.append(value)
                 params.extend(row[1:])
             conn.exec_driver_sql(self._values_sql(len(page)), tuple(params))
 
@@ -542,14 +549,8 @@ class _AudienceLevel:
         hour: Callable[[int], datetime],
     ) -> None:
         """Add ``rows`` (keyed by epoch hour) summed to this level, hourly, daily and monthly."""
-        hours: dict[_AudienceKey, Counters] = {}
-        days: dict[_AudienceKey, Counters] = {}
-        kept = self.kept
-        for key, counts in rows.items():
-            level_key = tuple([key[i] for i in kept])
-            for into, when in ((hours, level_key), (days, (key.hour // 24, *level_key[1:]))):
-                total = into.get(when)
-                into[when] = counts if total is None else total.plus(counts)
+        hours = _summed(rows.items(), itemgetter(*self.kept))
+        days = _summed(hours.items(), _day_of_hour)
         self.hourly.execute(conn, [(hour(int(k[0])), *k[1:], *c) for k, c in sorted(hours.items())])
         self.daily.execute(
             conn,
@@ -559,27 +560,39 @@ class _AudienceLevel:
             self.monthly.execute(conn, _by_month(days))
 
 
+_K = TypeVar("_K")
+_L = TypeVar("_L", bound=Hashable)
+
+
+def _summed(items: Iterable[tuple[_K, Counters]], key_of: Callable[[_K], _L]) -> dict[_L, Counters]:
+    """The counters of ``items`` added up per ``key_of(key)``."""
+    out: dict[_L, Counters] = {}
+    for key, counts in items:
+        at = key_of(key)
+        total = out.get(at)
+        out[at] = counts if total is None else total.plus(counts)
+    return out
+
+
+def _day_of_hour(key: _AudienceKey) -> _AudienceKey:
+    return (int(key[0]) // 24, *key[1:])
+
+
 def _by_month(days: Mapping[_AudienceKey, Counters]) -> list[tuple[object, ...]]:
     """The daily rows (keyed by epoch day) summed per UTC month, as rows of the monthly table
     (the first of the month, 00:00 UTC), in key order."""
     month_of: dict[int, datetime] = {}
-    months: dict[tuple[datetime | int | str, ...], Counters] = {}
-    for key, counts in days.items():
+
+    def month_key(key: _AudienceKey) -> tuple[datetime | int | str, ...]:
         day = int(key[0])
         month = month_of.get(day)
         if month is None:
             month = month_of[day] = (EPOCH + timedelta(days=day)).replace(day=1)
-        month_key = (month, *key[1:])
-        total = months.get(month_key)
-        months[month_key] = counts if total is None else total.plus(counts)
-    return [(*k, *c) for k, c in sorted(months.items())]
+        return (month, *key[1:])
+
+    return [(*k, *c) for k, c in sorted(_summed(days.items(), month_key).items())]
 
 
 def _by_day(rows: Mapping[RollupKey, Counters]) -> dict[RollupKey, Counters]:
     """The hourly increments summed per UTC day (the key's ``hour`` holds the day index)."""
-    days: dict[RollupKey, Counters] = {}
-    for key, counts in rows.items():
-        day_key = key._replace(hour=key.hour // 24)
-        total = days.get(day_key)
-        days[day_key] = counts if total is None else total.plus(counts)
-    return days
+    return _summed(rows.items(), lambda key: key._replace(hour=key.hour // 24))
