@@ -90,22 +90,19 @@ class Scan:
 def decode_payload(payload: memoryview, count: int) -> list[bytes] | None:
     """The records of a frame payload, or ``None`` if its inner lengths do not add up."""
     data = bytes(payload)  # (slices of bytes are the records: no view object per record)
+    pos = 0
     records: list[bytes] = []
     append = records.append
-    pos = 0
-    end = len(data)
     unpack = _U32.unpack_from
-    for _ in range(count):
-        if pos + 4 > end:
-            return None
-        (length,) = unpack(data, pos)
-        pos += 4
-        record_end = pos + length
-        if length == 0 or record_end > end:
-            return None
-        append(data[pos:record_end])
-        pos = record_end
-    return records if pos == end else None
+    try:
+        for _ in range(count):
+            (length,) = unpack(data, pos)
+            pos += 4 + length
+            append(data[pos - length : pos])
+    except struct.error:  # a length past the end
+        return None
+    # An overlong record only shows at the end (slices stop at the data's end, positions do not).
+    return records if pos == len(data) and all(records) else None
 
 
 def scan_frames(data: bytes, base_offset: int, max_records: int, already: int = 0) -> Scan:
