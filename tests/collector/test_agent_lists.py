@@ -4,15 +4,18 @@ agents made of the lists' own words, in any case, with any characters."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 import crawleruseragents
 import pytest
+import re2
 from crawlerdetect import CrawlerDetect
 from crawlerdetect.providers.crawlers import data as crawlerdetect_patterns
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adtrack.collector import regex_alternation
 from adtrack.collector.agent_lists import AgentLists, agent_lists
 from tests.support.ivt_corpora import CORPORA, Corpus
 
@@ -83,3 +86,26 @@ def test_each_list_gives_its_own_verdict_on_made_up_agents(user_agent: str) -> N
 )
 def test_known_agents(user_agent: str) -> None:
     assert verdicts(agent_lists(), user_agent) == own_verdicts(user_agent)
+
+
+def test_lists_that_re2_refuses_are_matched_by_their_own_code(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # RE2 refuses an expression that needs more than its memory, as it would a list grown
+    # past it: the lists' own code then gives the verdicts, and the log says so.
+    monkeypatch.setattr(regex_alternation, "RE2_MEMORY", 64 << 10)
+    with pytest.raises(re2.error):
+        regex_alternation.Alternation(CRAWLER_USER_AGENT_PATTERNS)
+    with caplog.at_level(logging.WARNING, logger="adtrack.collector.agent_lists"):
+        lists = AgentLists()
+    assert "bot lists matched with their own code" in caplog.text
+    agents = [
+        "Mozilla/5.0 (compatible; YandexBot/3.0)",
+        "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+        "curl/8.5.0",
+        f"{BROWSER} Chrome/120.0.0.0 Safari/537.36",
+    ]
+    assert [verdicts(lists, a) for a in agents] == [own_verdicts(a) for a in agents]
+    assert verdicts(lists, agents[1]) == (True, True)
+    assert lists.reason(agents[1]) == "bot"
+    assert lists.reason(agents[3]) is None
