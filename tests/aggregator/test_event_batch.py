@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 from adtrack.aggregator.event_batch import decode_batch
 from adtrack.aggregator.rollup import fold
 from adtrack.domain.epoch_hours import HOUR_MICROS
-from adtrack.domain.events import ADDED_IN_FORMAT_3, TS_MAX, TS_MIN, Event, MalformedEvent
+from adtrack.domain.events import (
+    ADDED_IN_FORMAT_3,
+    TS_MAX,
+    TS_MIN,
+    Event,
+    ImpType,
+    MalformedEvent,
+)
 from adtrack.services.ports import InvalidKey, RollupKey
 from adtrack.services.raw_event_columns import RAW_EVENT_SCHEMA, events_to_table
 from tests.support.events import AN_IMPRESSION
@@ -120,11 +127,29 @@ def record(draw: st.DrawFn, messy: bool = True) -> bytes:
     )
 )
 def test_a_batch_decodes_to_what_from_bytes_keeps_in_log_order(records: list[bytes]) -> None:
+    kept, refused = reference(records)
+    # whole, and in parts of 1 to 5 records (a real batch is decoded a thousand at a time)
+    for part_size in (1_000, 1, 2, 5):
+        decoded = decode_batch(records, part_size=part_size)
+        assert decoded.table.schema == RAW_EVENT_SCHEMA
+        assert rows(decoded.table) == kept
+        assert [raw for raw, _ in decoded.malformed] == refused
+
+
+def test_a_batch_of_several_parts_is_one_table_in_log_order() -> None:
+    events = [
+        AN_IMPRESSION._replace(event_id=f"e{i}", ts=AN_IMPRESSION.ts + i) for i in range(2_500)
+    ]
+    records = [event.to_bytes() for event in events]
+    records[1_200] = b"not json"  # the second part goes record by record
+    conversion = events[2_100]._replace(imp_type=ImpType.CONVERSION, conversion_pixel_id=5)
+    records[2_100] = conversion.to_bytes()  # the third part has a conversion among its hits
     decoded = decode_batch(records)
     kept, refused = reference(records)
-    assert decoded.table.schema == RAW_EVENT_SCHEMA
+    assert refused == [b"not json"] and conversion in kept
     assert rows(decoded.table) == kept
     assert [raw for raw, _ in decoded.malformed] == refused
+    assert decoded.table.column("event_id").num_chunks == 1
 
 
 def test_a_clean_batch_takes_the_fast_path_and_keeps_every_field() -> None:
