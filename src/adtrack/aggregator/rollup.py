@@ -39,7 +39,7 @@ from adtrack.domain.events import (
     Event,
 )
 from adtrack.domain.model import ImpType
-from adtrack.domain.rollup_counters import Counters
+from adtrack.domain.rollup_counters import Counters, add_counters
 from adtrack.services.ports import (
     DeviceKey,
     GeoKey,
@@ -205,11 +205,7 @@ def _sum_into(
     keys = zip(*(columns[name] for name in key_fields), strict=True)
     values = zip(*(columns[f"{name}_sum"] for name in _SUMS), strict=True)
     for key, summed in zip(keys, values, strict=True):
-        counts = rows.get(key)  # type: ignore[call-overload]
-        sums_of_key: tuple[int, ...] = tuple(summed) + _NOT_SUMMED_HERE
-        rows[make(key)] = (
-            Counters._make(sums_of_key) if counts is None else counts.plus(sums_of_key)
-        )
+        add_counters(rows, make(key), Counters._make(summed + _NOT_SUMMED_HERE))
 
 
 def _fold_invalid(parts: pa.Table, reasons: pa.ChunkedArray, delta: RollupDelta) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from adtrack.domain.money import mul_ratio
 
-__all__ = ["CONVERSION_PIXEL_SUMS", "Counters"]
+__all__ = ["CONVERSION_PIXEL_SUMS", "Counters", "add_counters"]
 
 _RATE_PLACES = Decimal("0.000001")  # ctr, the viewability and conversion rates: six places
 
@@ -114,3 +114,12 @@ CONVERSION_PIXEL_SUMS: tuple[str, ...] = (
 )
 if not set(CONVERSION_PIXEL_SUMS) <= set(Counters._fields):
     raise RuntimeError("the conversion pixel sums must be counters")
+
+
+_Key = TypeVar("_Key")
+
+
+def add_counters(totals: dict[_Key, Counters], key: _Key, counts: Counters) -> None:
+    """Add ``counts`` to ``totals[key]`` (which they start if it is missing)."""
+    total = totals.get(key)
+    totals[key] = counts if total is None else total.plus(counts)

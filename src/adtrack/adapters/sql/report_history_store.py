@@ -20,7 +20,7 @@ from adtrack.adapters.sql.rows import SqlRow
 from adtrack.domain.epoch_hours import EPOCH
 from adtrack.domain.errors import Conflict, NotFound
 from adtrack.domain.imported_history import IMPORTED_HISTORY_TRACKER
-from adtrack.domain.rollup_counters import Counters
+from adtrack.domain.rollup_counters import Counters, add_counters
 from adtrack.services.ports import (
     SPAN_MARGIN,
     HistoryImport,
@@ -285,8 +285,7 @@ def _delta(rows: Sequence[HistoryRowRecord], *, sign: int) -> RollupDelta:
             key.payment_rule_id,
         )
         counters = row.counters if sign > 0 else Counters.of([-value for value in row.counters])
-        held = delta.rows.get(rollup_key)
-        delta.rows[rollup_key] = counters if held is None else held.plus(counters)
+        add_counters(delta.rows, rollup_key, counters)
     return delta
 
 

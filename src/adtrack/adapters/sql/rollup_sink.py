@@ -74,7 +74,7 @@ from adtrack.adapters.sql.tables import (
     view_beacons_seen,
 )
 from adtrack.domain.epoch_hours import EPOCH
-from adtrack.domain.rollup_counters import CONVERSION_PIXEL_SUMS, Counters
+from adtrack.domain.rollup_counters import CONVERSION_PIXEL_SUMS, Counters, add_counters
 from adtrack.services.ports import (
     ConversionCandidate,
     ConversionHistory,
@@ -568,9 +568,7 @@ def _summed(items: Iterable[tuple[_K, Counters]], key_of: Callable[[_K], _L]) ->
     """The counters of ``items`` added up per ``key_of(key)``."""
     out: dict[_L, Counters] = {}
     for key, counts in items:
-        at = key_of(key)
-        total = out.get(at)
-        out[at] = counts if total is None else total.plus(counts)
+        add_counters(out, key_of(key), counts)
     return out
 
 

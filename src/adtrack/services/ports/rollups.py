@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, TypeVar
+from typing import NamedTuple, Protocol
 
 from adtrack.domain.events import VIEW_MEASURED, VIEW_VIEWABLE
-from adtrack.domain.rollup_counters import Counters
+from adtrack.domain.rollup_counters import Counters, add_counters
 from adtrack.services.ports.raw_events import RawFile
 
 __all__ = [
@@ -138,18 +138,10 @@ class RollupDelta:
         for view in new:
             keys = self.views[view]
             one = Counters(**{_VIEW_COUNTER[view.view_state]: 1})
-            _add(rows, keys.rollup, one)
-            _add(geo, keys.geo, one)
-            _add(devices, keys.device, one)
+            add_counters(rows, keys.rollup, one)
+            add_counters(geo, keys.geo, one)
+            add_counters(devices, keys.device, one)
         return rows, geo, devices
-
-
-_K = TypeVar("_K", RollupKey, GeoKey, DeviceKey)
-
-
-def _add(counted: dict[_K, Counters], key: _K, one: Counters) -> None:
-    total = counted.get(key)
-    counted[key] = one if total is None else total.plus(one)
 
 
 class ConversionCandidate(NamedTuple):
